@@ -1,0 +1,426 @@
+/**
+ * The {@linkcode SmartStorage} class: starts, drives and stops one `ruststorage`
+ * engine and exposes its management API and events.
+ *
+ * @module
+ */
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { resolveBinary } from "./binary.ts";
+import { resolveConfig, type ResolvedConfig, type SmartStorageConfig } from "./config.ts";
+import { EngineBridge } from "./engine_bridge.ts";
+import { NotRunningError, SmartStorageError } from "./errors.ts";
+import { EventHub } from "./event_hub.ts";
+import type {
+  BucketSummary,
+  ClusterHealth,
+  Credential,
+  SmartStorageEvent,
+  SmartStorageEventMap,
+  SmartStorageEventName,
+  StartResult,
+  StorageStats,
+} from "./protocol.ts";
+
+/**
+ * Where and how to reach the server with an S3 client; the shape of
+ * `IS3Descriptor` from `@tsclass/tsclass` (as used by `@push.rocks/smartbucket`).
+ */
+export interface S3Descriptor {
+  /** Host without scheme, e.g. `"127.0.0.1"`. */
+  endpoint: string;
+  /** Port number. */
+  port: number;
+  /** Always `false`: the server speaks plain HTTP. */
+  useSsl: boolean;
+  /** Access key id. */
+  accessKey: string;
+  /** Secret access key. */
+  accessSecret: string;
+  /** Region. */
+  region: string;
+}
+
+/**
+ * An S3-compatible object storage server, run by the `ruststorage` engine.
+ *
+ * @example Starting a throw-away server for a test
+ * ```ts
+ * import { SmartStorage } from "./smart_storage.ts";
+ * await using storage = await SmartStorage.createAndStart({ ephemeral: true });
+ * const { endpoint, port, accessKey, accessSecret } = await storage.getS3Descriptor();
+ * console.log(`S3 at http://${endpoint}:${port} (${accessKey} / ${accessSecret})`);
+ * ```
+ */
+export class SmartStorage implements AsyncDisposable {
+  /** The configuration with every default applied. */
+  readonly config: ResolvedConfig;
+
+  readonly #hub = new EventHub<SmartStorageEventMap>();
+  #bridge: EngineBridge | undefined;
+  #info: StartResult | undefined;
+  #credentials: Credential[];
+  #binaryPath: string | undefined;
+  #tempDir: string | undefined;
+  #starting: Promise<StartResult> | undefined;
+  #stopping: Promise<void> | undefined;
+
+  /**
+   * Creates a server (not started yet) and validates its configuration.
+   *
+   * @param config Configuration; every field has a default.
+   * @throws {ConfigError} When the configuration is invalid.
+   */
+  constructor(config: SmartStorageConfig = {}) {
+    this.config = resolveConfig(config, process.cwd());
+    this.#credentials = this.config.engine.auth.credentials.map((c) => ({ ...c }));
+  }
+
+  /**
+   * Creates a server and starts it.
+   *
+   * @param config Configuration; every field has a default.
+   * @returns The running server.
+   * @throws {SmartStorageError} When the configuration is invalid or the engine fails to start.
+   *
+   * @example
+   * ```ts
+   * import { SmartStorage } from "./smart_storage.ts";
+   * const storage = await SmartStorage.createAndStart({ storage: { directory: "./.nogit/data" } });
+   * await storage.stop();
+   * ```
+   */
+  static async createAndStart(config: SmartStorageConfig = {}): Promise<SmartStorage> {
+    const storage = new SmartStorage(config);
+    await storage.start();
+    return storage;
+  }
+
+  /** Whether the engine is running and serving. */
+  get running(): boolean {
+    return this.#info !== undefined && this.#bridge?.running === true;
+  }
+
+  /** Where the server listens (address, real port, region, absolute directory), once started. */
+  get info(): StartResult | undefined {
+    return this.#info;
+  }
+
+  /** `http://host:port` of the running server. */
+  get endpointUrl(): string {
+    const info = this.#requireInfo();
+    const host = clientHost(info.address);
+    return `http://${host.includes(":") ? `[${host}]` : host}:${info.port}`;
+  }
+
+  /** Path of the engine binary in use, once started. */
+  get binaryPath(): string | undefined {
+    return this.#binaryPath;
+  }
+
+  /** Process id of the engine, while it runs (for diagnostics). */
+  get enginePid(): number | undefined {
+    return this.#bridge?.running ? this.#bridge.pid : undefined;
+  }
+
+  /** Engine version reported by its `ready` event, once started. */
+  get engineVersion(): string | undefined {
+    return this.#bridge?.ready?.version;
+  }
+
+  /**
+   * Starts the engine and its S3 listener. Calling it while starting or running
+   * returns the same result.
+   *
+   * @returns Where the server listens.
+   * @throws {BinaryNotFoundError} When no engine binary is found.
+   * @throws {SmartStorageError} When the engine refuses the configuration (code from the engine).
+   * @throws {EngineExitedError} When the engine dies during start-up.
+   */
+  start(): Promise<StartResult> {
+    if (this.#info !== undefined && this.#bridge?.running) return Promise.resolve(this.#info);
+    if (this.#starting) return this.#starting;
+    const starting = (async () => {
+      // A start after a finished stop begins a new round.
+      if (this.#stopping) await this.#stopping;
+      this.#stopping = undefined;
+      this.#hub.open();
+      try {
+        return await this.#start();
+      } finally {
+        this.#starting = undefined;
+      }
+    })();
+    this.#starting = starting;
+    return starting;
+  }
+
+  async #start(): Promise<StartResult> {
+    const binary = resolveBinary({ binaryPath: this.config.binaryPath });
+    this.#binaryPath = binary;
+    const engineConfig = structuredClone(this.config.engine);
+    engineConfig.auth.credentials = this.#credentials.map((c) => ({ ...c }));
+    if (engineConfig.storage.directory === "") {
+      this.#tempDir = await mkdtemp(join(tmpdir(), "smartstorage-"));
+      engineConfig.storage.directory = this.#tempDir;
+    }
+    let bridge: EngineBridge | undefined;
+    try {
+      bridge = await EngineBridge.launch({
+        binary,
+        cwd: process.cwd(),
+        env: { ...stringEnv(process.env), ...this.config.env },
+        requestTimeoutMs: this.config.requestTimeoutMs,
+        readyTimeoutMs: this.config.startTimeoutMs,
+        onEvent: (event, data) => this.#hub.emit(event, data),
+        ...(this.config.verbose
+          ? { onStderrLine: (line: string) => console.error(`[ruststorage] ${line}`) }
+          : {}),
+      });
+      this.#bridge = bridge;
+      const info = await bridge.request("start", { config: engineConfig }, this.config.startTimeoutMs);
+      this.#info = info;
+      // However the engine ends from now on, events stop with that reason.
+      const current = bridge;
+      void current.closed.then((reason) => this.#hub.close(reason));
+      return info;
+    } catch (err) {
+      // Leave nothing behind: no process, no temp folder.
+      await bridge?.shutdown(this.config.stopTimeoutMs);
+      this.#bridge = undefined;
+      await this.#removeTempDir();
+      throw err;
+    }
+  }
+
+  /**
+   * Stops the server gracefully: sends `stop`, waits for the engine to exit,
+   * kills it after `stopTimeoutMs`. Removes the temporary folder of an ephemeral
+   * server. Idempotent: every call returns the same promise; a never-started
+   * server stops at once.
+   *
+   * @returns When the engine has exited and everything is released.
+   */
+  stop(): Promise<void> {
+    if (this.#stopping) return this.#stopping;
+    const stopping = (async () => {
+      if (this.#starting) {
+        try {
+          await this.#starting;
+        } catch {
+          // A failed start already cleaned up.
+        }
+      }
+      const bridge = this.#bridge;
+      if (bridge) await bridge.shutdown(this.config.stopTimeoutMs);
+      this.#hub.close(new SmartStorageError("Stopped", "stopped by stop()"));
+      await this.#removeTempDir();
+      this.#info = undefined;
+    })();
+    this.#stopping = stopping;
+    return stopping;
+  }
+
+  /** Calls {@linkcode SmartStorage.stop}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  /**
+   * Connection details for S3 clients (`IS3Descriptor` shape).
+   *
+   * @returns Host, port, `useSsl: false`, the first credential, region.
+   * @throws {SmartStorageError} When the server is not running.
+   */
+  getS3Descriptor(): Promise<S3Descriptor> {
+    try {
+      const info = this.#requireInfo();
+      const credential = this.#credentials[0]!;
+      return Promise.resolve({
+        endpoint: clientHost(info.address),
+        port: info.port,
+        useSsl: false,
+        accessKey: credential.accessKeyId,
+        accessSecret: credential.secretAccessKey,
+        region: info.region,
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Creates a bucket.
+   *
+   * @param name Bucket name (S3 naming rules).
+   * @returns The created bucket's name.
+   * @throws {SmartStorageError} `InvalidBucketName`, `BucketAlreadyOwnedByYou`.
+   */
+  createBucket(name: string): Promise<{ name: string }> {
+    return this.#call((b) => b.request("createBucket", { name }));
+  }
+
+  /**
+   * Counts of buckets, objects and bytes (kept as counters: no scan).
+   *
+   * @returns The statistics.
+   */
+  getStorageStats(): Promise<StorageStats> {
+    return this.#call((b) => b.request("getStorageStats", {}));
+  }
+
+  /**
+   * One summary per bucket.
+   *
+   * @returns Name, creation date, object count, bytes, policy/CORS flags per bucket.
+   */
+  listBucketSummaries(): Promise<BucketSummary[]> {
+    return this.#call((b) => b.request("listBucketSummaries", {}));
+  }
+
+  /**
+   * The accepted key pairs.
+   *
+   * @returns The current credential set.
+   */
+  listCredentials(): Promise<Credential[]> {
+    return this.#call((b) => b.request("listCredentials", {}));
+  }
+
+  /**
+   * Replaces the accepted key pairs atomically. An invalid set (empty, empty key,
+   * duplicate id) is refused with `InvalidCredentials` and the old set stays.
+   *
+   * @param credentials The new set.
+   * @returns How many pairs are now accepted.
+   */
+  async replaceCredentials(credentials: Credential[]): Promise<{ count: number }> {
+    const copy = credentials.map((c) => ({ ...c }));
+    const result = await this.#call((b) => b.request("replaceCredentials", { credentials: copy }));
+    this.#credentials = copy;
+    return result;
+  }
+
+  /**
+   * Cluster health; `{ enabled: false }` in standalone mode.
+   *
+   * @returns The cluster health.
+   */
+  getClusterHealth(): Promise<ClusterHealth> {
+    return this.#call((b) => b.request("getClusterHealth", {}));
+  }
+
+  /**
+   * Subscribes to an event.
+   *
+   * @param event Event name, e.g. `"objectCreated"`.
+   * @param handler Receives the event data.
+   * @returns A function that unsubscribes.
+   *
+   * @example
+   * ```ts
+   * import { SmartStorage } from "./smart_storage.ts";
+   * const storage = await SmartStorage.createAndStart({ ephemeral: true });
+   * const off = storage.on("objectCreated", (e) => console.log(`${e.bucket}/${e.key}: ${e.size} bytes`));
+   * off();
+   * await storage.stop();
+   * ```
+   */
+  on<K extends SmartStorageEventName>(event: K, handler: (data: SmartStorageEventMap[K]) => void): () => void {
+    return this.#hub.on(event, handler);
+  }
+
+  /**
+   * Iterates over events from now on; the iteration ends when the server stops.
+   *
+   * @param names Only these events; default: all.
+   * @returns An async iterator of `{ event, data }`.
+   *
+   * @example
+   * ```ts
+   * import { SmartStorage } from "./smart_storage.ts";
+   * const storage = await SmartStorage.createAndStart({ ephemeral: true });
+   * for await (const { event, data } of storage.events("bucketCreated")) {
+   *   console.log(event, data);
+   *   break;
+   * }
+   * ```
+   */
+  events(...names: SmartStorageEventName[]): AsyncIterableIterator<SmartStorageEvent> {
+    return this.#hub.iterate(names);
+  }
+
+  /**
+   * Waits for the next event named `event` that matches `predicate`. Subscribe
+   * before you cause the event.
+   *
+   * @param event Event name.
+   * @param predicate Filter; default: any.
+   * @param timeoutMs Reject after this many ms; default 10 000.
+   * @returns The event data.
+   * @throws {RequestTimeoutError} When no matching event arrives in time.
+   *
+   * @example
+   * ```ts
+   * import { SmartStorage } from "./smart_storage.ts";
+   * const storage = await SmartStorage.createAndStart({ ephemeral: true });
+   * const created = storage.waitForEvent("bucketCreated", (e) => e.bucket === "photos");
+   * await storage.createBucket("photos");
+   * await created;
+   * ```
+   */
+  waitForEvent<K extends SmartStorageEventName>(
+    event: K,
+    predicate?: (data: SmartStorageEventMap[K]) => boolean,
+    timeoutMs?: number,
+  ): Promise<SmartStorageEventMap[K]> {
+    return this.#hub.waitFor(event, predicate, timeoutMs);
+  }
+
+  // -------------------------------------------------------------------------
+
+  #call<T>(fn: (bridge: EngineBridge) => Promise<T>): Promise<T> {
+    const bridge = this.#bridge;
+    if (bridge === undefined) return Promise.reject(notStarted());
+    // An ended engine: the bridge rejects at once with "no longer running: <reason>".
+    if (!bridge.running) return fn(bridge);
+    if (this.#info === undefined) return Promise.reject(notStarted());
+    if (this.#stopping) return Promise.reject(new NotRunningError("stop() was called"));
+    return fn(bridge);
+  }
+
+  #requireInfo(): StartResult {
+    if (this.#info === undefined || !this.#bridge?.running) {
+      const reason = this.#bridge?.closedReason;
+      if (reason) throw new NotRunningError(reason.message, { cause: reason });
+      throw notStarted();
+    }
+    return this.#info;
+  }
+
+  async #removeTempDir(): Promise<void> {
+    const dir = this.#tempDir;
+    this.#tempDir = undefined;
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function notStarted(): SmartStorageError {
+  return new SmartStorageError("NotStarted", "the smartstorage server is not started: call start() first");
+}
+
+/** The host a client should connect to for a bind address (wildcards mean loopback). */
+function clientHost(address: string): string {
+  if (address === "0.0.0.0" || address === "") return "127.0.0.1";
+  if (address === "::" || address === "[::]") return "::1";
+  return address.replace(/^\[(.*)\]$/, "$1");
+}
+
+function stringEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
