@@ -224,6 +224,24 @@ export class SmartStorage implements AsyncDisposable {
     return stopping;
   }
 
+  /**
+   * Resolves once the engine of the current run has ended, with the reason: a
+   * `SmartStorageError` with code `Stopped` after `stop()`, an
+   * `EngineExitedError` after a crash.
+   *
+   * @returns The reason the engine ended.
+   * @throws {SmartStorageError} `NotStarted` when the server was never started.
+   */
+  waitUntilEnded(): Promise<Error> {
+    const bridge = this.#bridge;
+    if (bridge === undefined) return Promise.reject(notStarted());
+    return bridge.closed.then(async (reason) => {
+      // After stop(), also wait for its clean-up (temp folder).
+      if (this.#stopping) await this.#stopping;
+      return reason;
+    });
+  }
+
   /** Calls {@linkcode SmartStorage.stop}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
@@ -349,8 +367,10 @@ export class SmartStorage implements AsyncDisposable {
    * }
    * ```
    */
-  events(...names: SmartStorageEventName[]): AsyncIterableIterator<SmartStorageEvent> {
-    return this.#hub.iterate(names);
+  events<K extends SmartStorageEventName = SmartStorageEventName>(
+    ...names: K[]
+  ): AsyncIterableIterator<Extract<SmartStorageEvent, { event: K }>> {
+    return this.#hub.iterate(names) as AsyncIterableIterator<Extract<SmartStorageEvent, { event: K }>>;
   }
 
   /**

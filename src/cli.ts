@@ -1,0 +1,156 @@
+/**
+ * The `smartstorage` command line: flag parsing and the main loop. The entry
+ * point is `bin/smartstorage.ts`.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { SmartStorage } from "./smart_storage.ts";
+import type { SmartStorageConfig } from "./config.ts";
+import { SmartStorageError } from "./errors.ts";
+
+/** Help text of the command. */
+export const USAGE = `Usage: smartstorage [options]
+
+Starts an S3-compatible object storage server and runs until Ctrl-C or SIGTERM.
+
+Options:
+  --port <n>            port to listen on (0 = a free one)       [default: 3000]
+  --address <host>      address to bind                         [default: 127.0.0.1]
+  --directory <path>    storage folder                          [default: ./.nogit/smartstorage]
+  --region <name>       region to answer for                    [default: us-east-1]
+  --access-key <id>     access key id of the one credential     [default: SMARTSTORAGEACCESSKEY]
+  --secret-key <key>    secret key of the one credential        [default: smartstorage-secret-access-key]
+  --auth                require signed requests (SigV4)         [default: off]
+  --clean-slate         empty the storage folder before start   [default: off]
+  --binary <path>       ruststorage binary to run               [default: lookup chain]
+  --verbose             copy the engine's stderr to this terminal
+  -h, --help            show this help
+`;
+
+/**
+ * Turns command-line arguments into a configuration.
+ *
+ * @param argv Arguments after the script name.
+ * @returns The configuration, or `"help"` when help was asked for.
+ * @throws {SmartStorageError} `InvalidArguments` on an unknown flag or a bad value.
+ */
+export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: "string" },
+        address: { type: "string" },
+        directory: { type: "string" },
+        region: { type: "string" },
+        "access-key": { type: "string" },
+        "secret-key": { type: "string" },
+        auth: { type: "boolean" },
+        "clean-slate": { type: "boolean" },
+        binary: { type: "string" },
+        verbose: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    throw new SmartStorageError("InvalidArguments", (err as Error).message, { cause: err });
+  }
+  if (values.help) return "help";
+  const port = values.port === undefined ? 3000 : Number(values.port);
+  if (values.port !== undefined && (values.port.trim() === "" || !Number.isInteger(port))) {
+    throw new SmartStorageError("InvalidArguments", `--port must be an integer, got "${values.port}"`);
+  }
+  const accessKey = values["access-key"];
+  const secretKey = values["secret-key"];
+  if ((accessKey === undefined) !== (secretKey === undefined)) {
+    throw new SmartStorageError("InvalidArguments", "--access-key and --secret-key go together");
+  }
+  return {
+    server: {
+      port,
+      ...(values.address !== undefined ? { address: values.address } : {}),
+      ...(values.region !== undefined ? { region: values.region } : {}),
+    },
+    storage: {
+      ...(values.directory !== undefined ? { directory: values.directory } : {}),
+      cleanSlate: values["clean-slate"] ?? false,
+    },
+    auth: {
+      enabled: values.auth ?? false,
+      ...(accessKey !== undefined && secretKey !== undefined
+        ? { credentials: [{ accessKeyId: accessKey, secretAccessKey: secretKey }] }
+        : {}),
+    },
+    ...(values.binary !== undefined ? { binaryPath: values.binary } : {}),
+    verbose: values.verbose ?? false,
+  };
+}
+
+/**
+ * Runs the command: starts the server, prints where it is, stops on SIGINT/SIGTERM.
+ *
+ * @param argv Arguments after the script name.
+ * @returns The exit code.
+ */
+export async function runCli(argv: string[]): Promise<number> {
+  let config: SmartStorageConfig | "help";
+  try {
+    config = parseCliArgs(argv);
+  } catch (err) {
+    console.error(`smartstorage: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (config === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+
+  let storage: SmartStorage;
+  try {
+    storage = await SmartStorage.createAndStart(config);
+  } catch (err) {
+    console.error(`smartstorage: could not start: ${(err as Error).message}`);
+    return 1;
+  }
+
+  const s3 = await storage.getS3Descriptor();
+  const info = storage.info!;
+  console.log(
+    [
+      `smartstorage ${storage.engineVersion ?? ""} is serving S3`,
+      `  endpoint:    ${storage.endpointUrl}`,
+      `  region:      ${s3.region}`,
+      `  directory:   ${info.directory}`,
+      `  access key:  ${s3.accessKey}`,
+      `  secret key:  ${s3.accessSecret}`,
+      `  auth:        ${storage.config.engine.auth.enabled ? "on (SigV4 required)" : "off"}`,
+      `Press Ctrl-C to stop.`,
+    ].join("\n"),
+  );
+
+  // Stop cleanly on Ctrl-C / SIGTERM; a second signal exits at once.
+  let signalled = false;
+  const onSignal = (signal: string) => {
+    if (signalled) process.exit(130);
+    signalled = true;
+    console.log(`\nsmartstorage: ${signal} received, stopping...`);
+    void storage.stop();
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+
+  const reason = await storage.waitUntilEnded();
+  await storage.stop();
+  if (reason instanceof SmartStorageError && reason.code === "Stopped") {
+    console.log("smartstorage: stopped");
+    return 0;
+  }
+  console.error(`smartstorage: the engine ended: ${reason.message}`);
+  return 1;
+}

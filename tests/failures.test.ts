@@ -1,0 +1,155 @@
+/** What happens when things go wrong: crashes, bad config, missing binaries. */
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { SmartStorage } from "../src/smart_storage.ts";
+import { resolveBinary } from "../src/binary.ts";
+import {
+  BinaryNotFoundError,
+  ConfigError,
+  EngineExitedError,
+  NotRunningError,
+  SmartStorageError,
+} from "../src/errors.ts";
+import { afterAll, beforeAll, describe, it } from "./harness.ts";
+import { startTestServer } from "./helpers.ts";
+
+describe("failures", () => {
+  let workDir = "";
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(join(tmpdir(), "smartstorage-failures-"));
+  });
+
+  afterAll(async () => {
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  it("a crash of the engine rejects pending calls with its exit status and stderr tail", async () => {
+    const storage = await startTestServer();
+    const dir = storage.info!.directory;
+    try {
+      const pid = storage.enginePid!;
+      const ended = storage.waitUntilEnded();
+      const eventsEnded = storage.waitForEvent("objectCreated", undefined, 30_000);
+      const pending = storage.getStorageStats();
+      process.kill(pid, "SIGKILL");
+      await assert.rejects(pending, (err: unknown) => {
+        assert.ok(err instanceof EngineExitedError, String(err));
+        assert.equal(err.signal, "SIGKILL");
+        assert.equal(err.exitCode, null);
+        assert.match(err.message, /killed by signal SIGKILL/);
+        assert.match(err.message, /getStorageStats/);
+        return true;
+      });
+      const reason = await ended;
+      assert.ok(reason instanceof EngineExitedError);
+      await assert.rejects(eventsEnded, EngineExitedError, "waiters end with the crash");
+      // Later calls fail at once, naming the reason.
+      await assert.rejects(storage.createBucket("after-crash"), (err: unknown) => {
+        assert.ok(err instanceof NotRunningError, String(err));
+        assert.match((err as Error).message, /no longer running: ruststorage was killed by signal SIGKILL/);
+        return true;
+      });
+      assert.equal(storage.running, false);
+    } finally {
+      await storage.stop();
+    }
+    const { existsSync } = await import("node:fs");
+    assert.equal(existsSync(dir), false, "stop() after a crash still removes the temp folder");
+  });
+
+  it("an invalid port is refused before anything is spawned", async () => {
+    for (const port of [-1, 65536, 1.5, Number.NaN]) {
+      await assert.rejects(SmartStorage.createAndStart({ ephemeral: true, server: { port } }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.equal(err.code, "InvalidConfig");
+        assert.match(err.message, /server\.port/);
+        return true;
+      });
+    }
+  });
+
+  it("a storage directory that is a file fails start() with a clear error and no leftover process", async () => {
+    const file = join(workDir, "i-am-a-file");
+    await writeFile(file, "not a folder");
+    const storage = new SmartStorage({ storage: { directory: file } });
+    await assert.rejects(storage.start(), (err: unknown) => {
+      assert.ok(err instanceof SmartStorageError, String(err));
+      assert.notEqual(err.code, "Timeout");
+      assert.ok(err.message.includes(file) || /director|folder|not a dir/i.test(err.message), err.message);
+      return true;
+    });
+    assert.equal(storage.running, false);
+    assert.equal(storage.enginePid, undefined);
+    await storage.stop();
+  });
+
+  it("a port already in use fails start() with the engine's error", async () => {
+    const first = await startTestServer();
+    try {
+      const second = new SmartStorage({ ephemeral: true, server: { port: first.info!.port } });
+      await assert.rejects(second.start(), (err: unknown) => {
+        assert.ok(err instanceof SmartStorageError, String(err));
+        assert.notEqual(err.code, "Timeout");
+        assert.match(err.message, new RegExp(`${first.info!.port}|in use|bind`, "i"));
+        return true;
+      });
+      await second.stop();
+      assert.equal(first.running, true);
+    } finally {
+      await first.stop();
+    }
+  });
+
+  it("a wrong binaryPath fails with BinaryNotFoundError naming the path", async () => {
+    const missing = join(workDir, "no-such-ruststorage");
+    await assert.rejects(SmartStorage.createAndStart({ ephemeral: true, binaryPath: missing }), (err: unknown) => {
+      assert.ok(err instanceof BinaryNotFoundError, String(err));
+      assert.equal(err.code, "BinaryNotFound");
+      assert.ok(err.message.includes(missing), err.message);
+      assert.match(err.message, /cargo build --release --manifest-path rust\/Cargo.toml/);
+      return true;
+    });
+  });
+
+  it("resolveBinary() warns about a stale SMARTSTORAGE_BINARY and lists every path tried", () => {
+    const warnings: string[] = [];
+    const stale = join(workDir, "stale-binary");
+    const emptyRoot = join(workDir, "empty-package-root");
+    assert.throws(
+      () => resolveBinary({ env: { SMARTSTORAGE_BINARY: stale }, packageRoot: emptyRoot, warn: (m) => warnings.push(m) }),
+      (err: unknown) => {
+        assert.ok(err instanceof BinaryNotFoundError, String(err));
+        const key = `${process.platform}-${process.arch}`;
+        assert.equal(err.platformKey, key);
+        assert.ok(err.message.includes(key));
+        for (const expected of [
+          stale,
+          join(emptyRoot, "bin", `ruststorage-${key}`),
+          `@push.rocks/smartstorage-${key}`,
+          join(emptyRoot, "rust", "target", "release", "ruststorage"),
+          join(emptyRoot, "rust", "target", "debug", "ruststorage"),
+        ]) {
+          assert.ok(err.message.includes(expected), `message names ${expected}:\n${err.message}`);
+        }
+        return true;
+      },
+    );
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /SMARTSTORAGE_BINARY/);
+  });
+
+  it("a binary that is not ruststorage fails start() with a protocol error", async () => {
+    const storage = new SmartStorage({ ephemeral: true, binaryPath: "/bin/echo", startTimeoutMs: 10_000 });
+    await assert.rejects(storage.start(), (err: unknown) => {
+      assert.ok(err instanceof SmartStorageError, String(err));
+      assert.ok(["ProtocolError", "EngineExited"].includes(err.code), `${err.code}: ${err.message}`);
+      return true;
+    });
+    await storage.stop();
+  });
+});

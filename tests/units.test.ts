@@ -1,0 +1,176 @@
+/** Unit tests of the runtime-neutral pieces (no engine needed). */
+
+import assert from "node:assert/strict";
+import { detectRuntime } from "../src/runtime.ts";
+import { LineSplitStream } from "../src/line_split_stream.ts";
+import { DEFAULT_CREDENTIAL, resolveConfig } from "../src/config.ts";
+import { EventHub } from "../src/event_hub.ts";
+import { ConfigError, RequestTimeoutError, SmartStorageError } from "../src/errors.ts";
+import { parseCliArgs } from "../src/cli.ts";
+import { spawnChild } from "../src/spawn.ts";
+import { describe, it } from "./harness.ts";
+
+async function collect<T>(stream: ReadableStream<T>): Promise<T[]> {
+  const out: T[] = [];
+  const reader = stream.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return out;
+    out.push(value);
+  }
+}
+
+function streamOf(chunks: string[]): ReadableStream<string> {
+  return new ReadableStream<string>({
+    start(controller) {
+      for (const c of chunks) controller.enqueue(c);
+      controller.close();
+    },
+  });
+}
+
+describe("units", () => {
+  it("detectRuntime() names the runtime running the tests", () => {
+    const g = globalThis as Record<string, unknown>;
+    const expected = "Deno" in g ? "deno" : "Bun" in g ? "bun" : "node";
+    assert.equal(detectRuntime(), expected);
+  });
+
+  it("LineSplitStream splits across chunks, drops empty lines and \\r", async () => {
+    const lines = await collect(
+      streamOf(['{"a":', "1}\n{\"b\"", ":2}\r\n\n", "tail"]).pipeThrough(new LineSplitStream()),
+    );
+    assert.deepEqual(lines, ['{"a":1}', '{"b":2}', "tail"]);
+  });
+
+  it("resolveConfig() applies every default", () => {
+    const r = resolveConfig({}, "/work");
+    assert.deepEqual(r.engine, {
+      server: { address: "127.0.0.1", port: 0, region: "us-east-1" },
+      storage: { directory: "/work/.nogit/smartstorage", cleanSlate: false, fsync: true },
+      auth: { enabled: false, credentials: [{ ...DEFAULT_CREDENTIAL }] },
+    });
+    assert.equal(r.ephemeral, false);
+    assert.equal(r.requestTimeoutMs, 30_000);
+    assert.equal(r.stopTimeoutMs, 5_000);
+  });
+
+  it("resolveConfig() ephemeral preset: temp folder later, auth on, random keys; explicit values win", () => {
+    const r = resolveConfig({ ephemeral: true });
+    assert.equal(r.engine.storage.directory, "");
+    assert.equal(r.engine.server.port, 0);
+    assert.equal(r.engine.auth.enabled, true);
+    assert.notEqual(r.engine.auth.credentials[0]!.accessKeyId, DEFAULT_CREDENTIAL.accessKeyId);
+    const explicit = resolveConfig({ ephemeral: true, auth: { enabled: false }, storage: { directory: "/x" } });
+    assert.equal(explicit.engine.auth.enabled, false);
+    assert.equal(explicit.engine.storage.directory, "/x");
+  });
+
+  it("resolveConfig() rejects bad values with ConfigError", () => {
+    const bad = [
+      { server: { port: 70000 } },
+      { server: { port: -1 } },
+      { server: { address: "" } },
+      { server: { region: "" } },
+      { storage: { directory: "" } },
+      { auth: { credentials: [] } },
+      { auth: { credentials: [{ accessKeyId: "a", secretAccessKey: "" }] } },
+      { requestTimeoutMs: 0 },
+    ];
+    for (const config of bad) {
+      assert.throws(() => resolveConfig(config), ConfigError, JSON.stringify(config));
+    }
+  });
+
+  it("EventHub.waitFor() resolves on a match, times out otherwise, and rejects on close", async () => {
+    const hub = new EventHub<{ tick: { n: number } }>();
+    const match = hub.waitFor("tick", (d) => d.n === 2);
+    hub.emit("tick", { n: 1 });
+    hub.emit("tick", { n: 2 });
+    assert.deepEqual(await match, { n: 2 });
+    await assert.rejects(hub.waitFor("tick", () => false, 20), RequestTimeoutError);
+    const pending = hub.waitFor("tick");
+    hub.close(new SmartStorageError("Stopped", "stopped"));
+    await assert.rejects(pending, { code: "Stopped" });
+    await assert.rejects(hub.waitFor("tick"), { code: "Stopped" });
+  });
+
+  it("EventHub.iterate() yields queued events and ends on close", async () => {
+    const hub = new EventHub<{ a: number; b: number }>();
+    const it = hub.iterate(["a"]);
+    hub.emit("a", 1);
+    hub.emit("b", 2);
+    hub.emit("a", 3);
+    hub.close(new Error("done"));
+    const got: unknown[] = [];
+    for await (const e of it) got.push(e);
+    assert.deepEqual(got, [{ event: "a", data: 1 }, { event: "a", data: 3 }]);
+  });
+
+  it("EventHub.on() keeps delivering when a listener throws", () => {
+    const hub = new EventHub<{ a: number }>();
+    const seen: number[] = [];
+    const originalError = console.error;
+    console.error = () => {};
+    try {
+      hub.on("a", () => {
+        throw new Error("boom");
+      });
+      hub.on("a", (n) => seen.push(n));
+      hub.emit("a", 1);
+    } finally {
+      console.error = originalError;
+    }
+    assert.deepEqual(seen, [1]);
+  });
+
+  it("parseCliArgs() maps every flag", () => {
+    const config = parseCliArgs([
+      "--port", "9000", "--address", "0.0.0.0", "--directory", "/data", "--region", "eu-west-1",
+      "--access-key", "AK", "--secret-key", "SK", "--auth", "--clean-slate",
+    ]);
+    assert.deepEqual(config, {
+      server: { port: 9000, address: "0.0.0.0", region: "eu-west-1" },
+      storage: { directory: "/data", cleanSlate: true },
+      auth: { enabled: true, credentials: [{ accessKeyId: "AK", secretAccessKey: "SK" }] },
+      verbose: false,
+    });
+    assert.equal(parseCliArgs(["--help"]), "help");
+    assert.throws(() => parseCliArgs(["--port", "abc"]), { code: "InvalidArguments" });
+    assert.throws(() => parseCliArgs(["--bogus"]), { code: "InvalidArguments" });
+    assert.throws(() => parseCliArgs(["--access-key", "only"]), { code: "InvalidArguments" });
+  });
+
+  it("spawnChild() gives web streams and the exit code on this runtime", async () => {
+    const child = spawnChild("/bin/sh", { args: ["-c", "read x; echo \"got $x\"; echo oops >&2; exit 4"] });
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("ping\n"));
+    await writer.close();
+    const [out, err, exit] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
+    assert.equal(out, "got ping\n");
+    assert.equal(err, "oops\n");
+    assert.deepEqual(exit, { code: 4, signal: null });
+  });
+
+  it("spawnChild() reports a signal and a missing executable", async () => {
+    const child = spawnChild("/bin/sh", { args: ["-c", "exec sleep 30"] });
+    const drained = Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+    child.kill("SIGKILL");
+    assert.deepEqual(await child.exited, { code: null, signal: "SIGKILL" });
+    await drained;
+    await child.stdin.close().catch(() => {});
+
+    let failed = false;
+    try {
+      const missing = spawnChild("/nonexistent/ruststorage", { args: [] });
+      await missing.exited;
+    } catch {
+      failed = true;
+    }
+    assert.ok(failed, "spawning a missing binary fails");
+  });
+});
