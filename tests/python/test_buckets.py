@@ -1,0 +1,314 @@
+"""Bucket operations: CreateBucket, HeadBucket, DeleteBucket, ListBuckets,
+GetBucketLocation, bucket-name validation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from helpers import (
+    assert_raw_error,
+    assert_server_healthy,
+    cleanup_bucket,
+    expect_error,
+    make_client,
+    start_server,
+    unique_bucket_name,
+)
+
+OTHER_REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def regional_server():
+    srv = start_server(OTHER_REGION)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+@pytest.fixture(scope="module")
+def s3_regional(regional_server):
+    return make_client(regional_server.endpoint, OTHER_REGION)
+
+
+# ---------------------------------------------------------------- create
+
+
+def test_create_bucket_without_body(s3, raw):
+    name = unique_bucket_name("nobody")
+    try:
+        r = raw.put(f"/{name}")
+        assert r.status == 200, r
+        assert r.headers.get("x-amz-request-id")
+        h = s3.head_bucket(Bucket=name)
+        assert h["ResponseMetadata"]["HTTPStatusCode"] == 200
+    finally:
+        cleanup_bucket(s3, name)
+
+
+def test_create_bucket_boto3_and_location_header(s3):
+    name = unique_bucket_name("boto")
+    try:
+        r = s3.create_bucket(Bucket=name)
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+        # AWS answers `Location: /bucketname` for us-east-1 (path style)
+        loc = r.get("Location")
+        assert loc is not None, "CreateBucket response has no Location header"
+        assert name in loc
+    finally:
+        cleanup_bucket(s3, name)
+
+
+def test_create_bucket_with_empty_configuration_body(s3, raw):
+    name = unique_bucket_name("emptycfg")
+    body = b'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></CreateBucketConfiguration>'
+    try:
+        r = raw.put(f"/{name}", data=body)
+        assert r.status == 200, r
+        assert s3.get_bucket_location(Bucket=name).get("LocationConstraint") in (None, "")
+    finally:
+        cleanup_bucket(s3, name)
+
+
+def test_create_bucket_with_location_constraint_matching_region(s3_regional, regional_server):
+    name = unique_bucket_name("regional")
+    try:
+        r = s3_regional.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION})
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+        loc = s3_regional.get_bucket_location(Bucket=name)
+        assert loc["LocationConstraint"] == OTHER_REGION
+        h = s3_regional.head_bucket(Bucket=name)
+        assert h["ResponseMetadata"]["HTTPHeaders"].get("x-amz-bucket-region") == OTHER_REGION
+    finally:
+        cleanup_bucket(s3_regional, name)
+
+
+def test_create_bucket_with_location_constraint_other_region_is_illegal(s3_regional):
+    name = unique_bucket_name("wrongregion")
+    try:
+        expect_error(
+            lambda: s3_regional.create_bucket(
+                Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-south-1"}
+            ),
+            "IllegalLocationConstraintException",
+            400,
+        )
+        expect_error(lambda: s3_regional.head_bucket(Bucket=name), None, 404)
+    finally:
+        cleanup_bucket(s3_regional, name)
+
+
+def test_create_bucket_malformed_configuration_xml(s3, raw):
+    name = unique_bucket_name("badxml")
+    try:
+        r = raw.put(f"/{name}", data=b"<CreateBucketConfiguration><LocationConstraint>")
+        assert_raw_error(r, "MalformedXML", 400)
+        expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
+    finally:
+        cleanup_bucket(s3, name)
+
+
+def test_create_existing_own_bucket_is_409_owned_by_you(s3, bucket):
+    # AWS answers 200 for this in us-east-1 only for legacy reasons; a
+    # non-legacy server answers BucketAlreadyOwnedByYou 409 (as every other region).
+    s3.put_object(Bucket=bucket, Key="keep", Body=b"data")
+    expect_error(lambda: s3.create_bucket(Bucket=bucket), "BucketAlreadyOwnedByYou", 409)
+    # the existing bucket and its content are untouched
+    assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"data"
+
+
+def test_create_existing_own_bucket_regional_is_409(s3_regional):
+    name = unique_bucket_name("dup-regional")
+    try:
+        s3_regional.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION})
+        expect_error(
+            lambda: s3_regional.create_bucket(
+                Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION}
+            ),
+            "BucketAlreadyOwnedByYou",
+            409,
+        )
+    finally:
+        cleanup_bucket(s3_regional, name)
+
+
+def test_create_existing_bucket_raw_error_body(raw, bucket):
+    r = raw.put(f"/{bucket}")
+    err = assert_raw_error(r, "BucketAlreadyOwnedByYou", 409)
+    # AWS includes the bucket name in the error body
+    assert bucket in (err.get("BucketName", "") + err.get("Resource", "")), err
+
+
+# ---------------------------------------------------------------- head
+
+
+def test_head_bucket_exists(s3, bucket):
+    r = s3.head_bucket(Bucket=bucket)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+    hdrs = r["ResponseMetadata"]["HTTPHeaders"]
+    assert hdrs.get("x-amz-bucket-region") == "us-east-1"
+    assert hdrs.get("x-amz-request-id")
+
+
+def test_head_bucket_missing_is_404_without_body(s3, raw):
+    name = unique_bucket_name("missing")
+    expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
+    r = raw.head(f"/{name}")
+    assert r.status == 404
+    assert r.content == b""
+    assert r.headers.get("x-amz-request-id")
+
+
+# ---------------------------------------------------------------- delete
+
+
+def test_delete_empty_bucket(s3, raw):
+    name = unique_bucket_name("del")
+    s3.create_bucket(Bucket=name)
+    try:
+        r = s3.delete_bucket(Bucket=name)
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+        expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
+        names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        assert name not in names
+        # deleting again: NoSuchBucket
+        r = raw.delete(f"/{name}")
+        err = assert_raw_error(r, "NoSuchBucket", 404)
+        assert name in (err.get("BucketName", "") + err.get("Resource", ""))
+    finally:
+        cleanup_bucket(s3, name)
+
+
+def test_delete_bucket_not_empty(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="dir/obj", Body=b"x")
+    expect_error(lambda: s3.delete_bucket(Bucket=bucket), "BucketNotEmpty", 409)
+    # nothing lost
+    assert s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert s3.get_object(Bucket=bucket, Key="dir/obj")["Body"].read() == b"x"
+    # once emptied it can be deleted
+    s3.delete_object(Bucket=bucket, Key="dir/obj")
+    assert s3.delete_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def test_recreate_bucket_after_delete_is_empty(s3):
+    name = unique_bucket_name("recreate")
+    try:
+        s3.create_bucket(Bucket=name)
+        s3.put_object(Bucket=name, Key="a", Body=b"1")
+        s3.delete_object(Bucket=name, Key="a")
+        s3.delete_bucket(Bucket=name)
+        s3.create_bucket(Bucket=name)
+        r = s3.list_objects_v2(Bucket=name)
+        assert r["KeyCount"] == 0
+        assert "Contents" not in r
+    finally:
+        cleanup_bucket(s3, name)
+
+
+# ---------------------------------------------------------------- list
+
+
+def test_list_buckets(s3, raw, make_bucket):
+    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    names = sorted([make_bucket("lb-b"), make_bucket("lb-a"), make_bucket("lb-c")])
+    r = s3.list_buckets()
+    listed = [b["Name"] for b in r["Buckets"]]
+    for n in names:
+        assert n in listed
+    assert listed == sorted(listed), "ListBuckets must be in ascending name order"
+    after = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    for b in r["Buckets"]:
+        if b["Name"] in names:
+            assert before <= b["CreationDate"] <= after, b
+    assert r.get("Owner", {}).get("ID"), "ListBuckets must include Owner/ID"
+    # raw XML shape
+    x = raw.get("/")
+    assert x.status == 200
+    root = x.xml()
+    assert root.tag == "ListAllMyBucketsResult"
+    assert root.find("Owner/ID") is not None
+    assert set(names) <= {e.text for e in root.findall("Buckets/Bucket/Name")}
+
+
+# ---------------------------------------------------------------- location
+
+
+def test_get_bucket_location_us_east_1_is_empty(s3, raw, bucket):
+    r = s3.get_bucket_location(Bucket=bucket)
+    assert r.get("LocationConstraint") in (None, "")
+    x = raw.get(f"/{bucket}", params={"location": None})
+    assert x.status == 200
+    root = x.xml()
+    assert root.tag == "LocationConstraint"
+    assert (root.text or "") == "", "us-east-1 buckets answer an empty LocationConstraint"
+
+
+def test_get_bucket_location_missing_bucket(s3):
+    expect_error(lambda: s3.get_bucket_location(Bucket=unique_bucket_name("nol")), "NoSuchBucket", 404)
+
+
+# ---------------------------------------------------------------- names
+
+INVALID_NAMES = [
+    "ab",  # too short
+    "a" * 64,  # too long
+    "UPPERCASE",
+    "Mixed-Case",
+    "under_score",
+    "-leading-dash",
+    "trailing-dash-",
+    ".leading-dot",
+    "trailing-dot.",
+    "double..dots",
+    "192.168.5.4",  # IP address form
+    "xn--prefixed",  # reserved prefix
+    "bucket-s3alias",  # reserved suffix
+    "sthree-prefixed",  # reserved prefix
+    "bucket--ol-s3",  # reserved suffix
+]
+
+
+@pytest.mark.parametrize("name", INVALID_NAMES)
+def test_invalid_bucket_name(raw, s3, name):
+    r = raw.put(f"/{name}")
+    assert_raw_error(r, "InvalidBucketName", 400)
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert name not in names
+    assert_server_healthy(s3)
+
+
+@pytest.mark.parametrize("name", ["has space", "ex!cl", "semi;colon"])
+def test_invalid_bucket_name_characters(raw, s3, name):
+    from urllib.parse import quote
+
+    r = raw.put("/" + quote(name, safe=""))
+    assert_raw_error(r, "InvalidBucketName", 400)
+    assert_server_healthy(s3)
+
+
+@pytest.mark.parametrize(
+    "name_fn",
+    [
+        lambda: "abc",
+        lambda: "a" * 63,
+        lambda: "my.dotted.bucket",
+        lambda: "1-2-3",
+        lambda: "0start",
+    ],
+    ids=["3chars", "63chars", "dots", "digits-dashes", "digit-start"],
+)
+def test_valid_bucket_names(s3, name_fn):
+    # these names are fixed, so clear any leftover first
+    name = name_fn()
+    cleanup_bucket(s3, name)
+    try:
+        r = s3.create_bucket(Bucket=name)
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+        s3.put_object(Bucket=name, Key="k", Body=b"v")
+        assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"v"
+    finally:
+        cleanup_bucket(s3, name)

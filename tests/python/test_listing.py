@@ -1,0 +1,385 @@
+"""ListObjects v1/v2: pagination, prefix, delimiter, max-keys, encoding-type,
+fetch-owner, UTF-8 binary key order."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote_plus
+
+import pytest
+
+from helpers import assert_raw_error, expect_error, md5_hex
+
+
+def put_keys(s3, bucket, keys, body=b"x"):
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=body), keys))
+
+
+def all_v2(s3, bucket, **kw):
+    """Page through ListObjectsV2; returns (keys, prefixes, pages)."""
+    keys, prefixes, pages = [], [], []
+    token = None
+    for _ in range(10_000):
+        args = dict(kw, Bucket=bucket)
+        if token:
+            args["ContinuationToken"] = token
+        r = s3.list_objects_v2(**args)
+        pages.append(r)
+        keys += [o["Key"] for o in r.get("Contents", [])]
+        prefixes += [p["Prefix"] for p in r.get("CommonPrefixes", [])]
+        assert r["KeyCount"] == len(r.get("Contents", [])) + len(r.get("CommonPrefixes", []))
+        if not r["IsTruncated"]:
+            assert "NextContinuationToken" not in r
+            break
+        token = r["NextContinuationToken"]
+        assert token, "truncated ListObjectsV2 page without NextContinuationToken"
+    return keys, prefixes, pages
+
+
+def all_v1(s3, bucket, **kw):
+    keys, prefixes, pages = [], [], []
+    marker = None
+    for _ in range(10_000):
+        args = dict(kw, Bucket=bucket)
+        if marker is not None:
+            args["Marker"] = marker
+        r = s3.list_objects(**args)
+        pages.append(r)
+        page_keys = [o["Key"] for o in r.get("Contents", [])]
+        page_prefixes = [p["Prefix"] for p in r.get("CommonPrefixes", [])]
+        keys += page_keys
+        prefixes += page_prefixes
+        if not r["IsTruncated"]:
+            break
+        if "Delimiter" in kw:
+            assert r.get("NextMarker"), "truncated v1 listing with a delimiter must carry NextMarker"
+            marker = r["NextMarker"]
+        else:
+            marker = r.get("NextMarker") or page_keys[-1]
+    return keys, prefixes, pages
+
+
+# ---------------------------------------------------------------- basics
+
+
+def test_list_v2_basic_fields(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="b", Body=b"12345")
+    s3.put_object(Bucket=bucket, Key="a", Body=b"1")
+    r = s3.list_objects_v2(Bucket=bucket)
+    assert r["Name"] == bucket
+    assert r["KeyCount"] == 2
+    assert r["MaxKeys"] == 1000
+    assert r["IsTruncated"] is False
+    assert [o["Key"] for o in r["Contents"]] == ["a", "b"]
+    b = r["Contents"][1]
+    assert b["Size"] == 5
+    assert b["ETag"] == f'"{md5_hex(b"12345")}"'
+    assert b["StorageClass"] == "STANDARD"
+    assert "LastModified" in b
+    assert "Owner" not in b, "ListObjectsV2 returns Owner only with fetch-owner=true"
+
+
+def test_list_v2_empty_bucket(s3, raw, bucket):
+    r = s3.list_objects_v2(Bucket=bucket)
+    assert r["KeyCount"] == 0
+    assert r["IsTruncated"] is False
+    assert "Contents" not in r
+    x = raw.get(f"/{bucket}", params={"list-type": "2"})
+    root = x.xml()
+    assert root.tag == "ListBucketResult"
+    assert root.findtext("KeyCount") == "0"
+    assert root.findtext("IsTruncated") == "false"
+
+
+def test_list_v1_basic_fields(s3, bucket):
+    put_keys(s3, bucket, ["x/1", "x/2", "y"])
+    r = s3.list_objects(Bucket=bucket)
+    assert r["Name"] == bucket
+    assert r["MaxKeys"] == 1000
+    assert r["IsTruncated"] is False
+    assert [o["Key"] for o in r["Contents"]] == ["x/1", "x/2", "y"]
+    for o in r["Contents"]:
+        assert o["Size"] == 1
+        assert o["ETag"] == f'"{md5_hex(b"x")}"'
+        assert o.get("Owner", {}).get("ID"), "ListObjects v1 returns Owner for each object"
+
+
+def test_list_missing_bucket(s3):
+    expect_error(lambda: s3.list_objects_v2(Bucket="t-missing-list-bucket"), "NoSuchBucket", 404)
+    expect_error(lambda: s3.list_objects(Bucket="t-missing-list-bucket"), "NoSuchBucket", 404)
+
+
+def test_list_v2_fetch_owner(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="o", Body=b"x")
+    r = s3.list_objects_v2(Bucket=bucket, FetchOwner=True)
+    assert r["Contents"][0].get("Owner", {}).get("ID")
+    r = s3.list_objects_v2(Bucket=bucket, FetchOwner=False)
+    assert "Owner" not in r["Contents"][0]
+
+
+# ---------------------------------------------------------------- pagination
+
+
+KEYS5 = ["k1", "k2", "k3", "k4", "k5"]
+
+
+def test_list_v2_continuation(s3, bucket):
+    put_keys(s3, bucket, KEYS5)
+    keys, _, pages = all_v2(s3, bucket, MaxKeys=2)
+    assert keys == KEYS5
+    assert [p["KeyCount"] for p in pages] == [2, 2, 1]
+    assert [p["IsTruncated"] for p in pages] == [True, True, False]
+    for p in pages[1:]:
+        assert p.get("ContinuationToken"), "the continuation token used must be echoed back"
+
+
+def test_list_v2_is_truncated_exact_fit(s3, bucket):
+    put_keys(s3, bucket, KEYS5)
+    r = s3.list_objects_v2(Bucket=bucket, MaxKeys=5)
+    assert r["KeyCount"] == 5
+    assert r["IsTruncated"] is False
+    assert "NextContinuationToken" not in r
+    r = s3.list_objects_v2(Bucket=bucket, MaxKeys=4)
+    assert r["KeyCount"] == 4
+    assert r["IsTruncated"] is True
+    r = s3.list_objects_v2(Bucket=bucket, MaxKeys=4, StartAfter="k1")
+    assert r["KeyCount"] == 4
+    assert r["IsTruncated"] is False
+
+
+def test_list_v2_start_after(s3, bucket):
+    put_keys(s3, bucket, KEYS5)
+    r = s3.list_objects_v2(Bucket=bucket, StartAfter="k2")
+    assert [o["Key"] for o in r["Contents"]] == ["k3", "k4", "k5"]
+    assert r["StartAfter"] == "k2"
+    # start-after need not be an existing key
+    r = s3.list_objects_v2(Bucket=bucket, StartAfter="k22")
+    assert [o["Key"] for o in r["Contents"]] == ["k3", "k4", "k5"]
+    r = s3.list_objects_v2(Bucket=bucket, StartAfter="k5")
+    assert r["KeyCount"] == 0 and "Contents" not in r
+    # with pagination
+    keys, _, _ = all_v2(s3, bucket, StartAfter="k1", MaxKeys=1)
+    assert keys == ["k2", "k3", "k4", "k5"]
+
+
+def test_list_v1_marker(s3, bucket):
+    put_keys(s3, bucket, KEYS5)
+    r = s3.list_objects(Bucket=bucket, Marker="k3")
+    assert [o["Key"] for o in r["Contents"]] == ["k4", "k5"]
+    assert r["Marker"] == "k3"
+    keys, _, pages = all_v1(s3, bucket, MaxKeys=2)
+    assert keys == KEYS5
+    assert [p["IsTruncated"] for p in pages] == [True, True, False]
+
+
+def test_list_v1_exact_fit_not_truncated(s3, bucket):
+    put_keys(s3, bucket, KEYS5)
+    r = s3.list_objects(Bucket=bucket, MaxKeys=5)
+    assert len(r["Contents"]) == 5
+    assert r["IsTruncated"] is False
+
+
+def test_list_v1_next_marker_with_delimiter(s3, bucket):
+    put_keys(s3, bucket, ["a/1", "a/2", "b/1", "c", "d/1", "e"])
+    r = s3.list_objects(Bucket=bucket, Delimiter="/", MaxKeys=2)
+    assert r["IsTruncated"] is True
+    assert [p["Prefix"] for p in r.get("CommonPrefixes", [])] == ["a/", "b/"]
+    assert r["NextMarker"] == "b/"
+    keys, prefixes, _ = all_v1(s3, bucket, Delimiter="/", MaxKeys=2)
+    assert keys == ["c", "e"]
+    assert prefixes == ["a/", "b/", "d/"]
+
+
+# ---------------------------------------------------------------- prefix / delimiter
+
+
+TREE = ["a/1", "a/2", "a/b/3", "b/1", "c", "d/e/f", "d/e/g", "d/h", "dz"]
+
+
+def test_prefix(s3, bucket):
+    put_keys(s3, bucket, TREE)
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="d")
+    assert [o["Key"] for o in r["Contents"]] == ["d/e/f", "d/e/g", "d/h", "dz"]
+    assert r["Prefix"] == "d"
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="nothing")
+    assert r["KeyCount"] == 0
+
+
+def test_delimiter_common_prefixes(s3, bucket):
+    put_keys(s3, bucket, TREE)
+    for lister in (s3.list_objects_v2, s3.list_objects):
+        r = lister(Bucket=bucket, Delimiter="/")
+        assert [o["Key"] for o in r["Contents"]] == ["c", "dz"]
+        assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["a/", "b/", "d/"]
+        assert r["Delimiter"] == "/"
+    r = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert r["KeyCount"] == 5
+
+
+def test_prefix_and_delimiter(s3, bucket):
+    put_keys(s3, bucket, TREE)
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="d/", Delimiter="/")
+    assert [o["Key"] for o in r.get("Contents", [])] == ["d/h"]
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["d/e/"]
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="a/", Delimiter="/")
+    assert [o["Key"] for o in r["Contents"]] == ["a/1", "a/2"]
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["a/b/"]
+
+
+def test_non_slash_delimiter(s3, bucket):
+    put_keys(s3, bucket, ["x-1-a", "x-1-b", "x-2", "y"])
+    r = s3.list_objects_v2(Bucket=bucket, Delimiter="-")
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["x-"]
+    assert [o["Key"] for o in r["Contents"]] == ["y"]
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="x-", Delimiter="-")
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["x-1-"]
+    assert [o["Key"] for o in r["Contents"]] == ["x-2"]
+
+
+def test_delimiter_pagination_counts_prefixes(s3, bucket):
+    put_keys(s3, bucket, TREE)
+    keys, prefixes, pages = all_v2(s3, bucket, Delimiter="/", MaxKeys=1)
+    assert keys == ["c", "dz"]
+    assert prefixes == ["a/", "b/", "d/"]
+    assert len(pages) == 5
+    assert all(p["KeyCount"] == 1 for p in pages)
+    keys, prefixes, pages = all_v2(s3, bucket, Delimiter="/", MaxKeys=2)
+    assert keys == ["c", "dz"] and prefixes == ["a/", "b/", "d/"]
+    assert [p["IsTruncated"] for p in pages] == [True, True, False]
+
+
+def test_key_ending_with_delimiter_is_a_prefix(s3, bucket):
+    put_keys(s3, bucket, ["folder/", "folder/x", "top"])
+    r = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["folder/"]
+    assert [o["Key"] for o in r["Contents"]] == ["top"]
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="folder/", Delimiter="/")
+    assert [o["Key"] for o in r["Contents"]] == ["folder/", "folder/x"]
+    assert "CommonPrefixes" not in r
+
+
+# ---------------------------------------------------------------- max-keys
+
+
+def test_default_max_keys_is_1000(s3, bucket):
+    keys = [f"obj{i:05d}" for i in range(1001)]
+    put_keys(s3, bucket, keys, body=b"")
+    r = s3.list_objects_v2(Bucket=bucket)
+    assert r["MaxKeys"] == 1000
+    assert r["KeyCount"] == 1000
+    assert r["IsTruncated"] is True
+    assert [o["Key"] for o in r["Contents"]] == keys[:1000]
+    r2 = s3.list_objects_v2(Bucket=bucket, ContinuationToken=r["NextContinuationToken"])
+    assert [o["Key"] for o in r2["Contents"]] == keys[1000:]
+    assert r2["IsTruncated"] is False
+    v1 = s3.list_objects(Bucket=bucket)
+    assert v1["MaxKeys"] == 1000
+    assert len(v1["Contents"]) == 1000
+    assert v1["IsTruncated"] is True
+    # max-keys above 1000 is capped at 1000 items per page
+    r = s3.list_objects_v2(Bucket=bucket, MaxKeys=5000)
+    assert r["KeyCount"] == 1000
+    assert r["IsTruncated"] is True
+
+
+def test_max_keys_zero(s3, bucket):
+    put_keys(s3, bucket, ["a"])
+    r = s3.list_objects_v2(Bucket=bucket, MaxKeys=0)
+    assert r["KeyCount"] == 0
+    assert "Contents" not in r
+
+
+@pytest.mark.parametrize("value", ["-1", "abc"])
+def test_invalid_max_keys(raw, bucket, value):
+    r = raw.get(f"/{bucket}", params={"list-type": "2", "max-keys": value})
+    assert_raw_error(r, "InvalidArgument", 400)
+
+
+# ---------------------------------------------------------------- ordering / encoding
+
+
+ORDER_KEYS = [
+    "A",
+    "B",
+    "a",
+    "b",
+    "a b",
+    "a+b",
+    "a-b",
+    "a/b",
+    "a~b",
+    "Z",
+    "é",
+    "ö",
+    "中文",
+    "\uff21",  # FULLWIDTH A: EF BC A1
+    "\U0001f600",  # emoji: F0 9F 98 80 (sorts after U+FF21 in UTF-8, before it in UTF-16)
+    "\u00ff",
+    "0",
+    "~",
+]
+
+
+def test_keys_in_utf8_binary_order(s3, bucket):
+    put_keys(s3, bucket, ORDER_KEYS)
+    expected = sorted(ORDER_KEYS, key=lambda k: k.encode("utf-8"))
+    keys, _, _ = all_v2(s3, bucket)
+    assert keys == expected
+    keys, _, _ = all_v2(s3, bucket, MaxKeys=3)
+    assert keys == expected
+    keys, _, _ = all_v1(s3, bucket, MaxKeys=4)
+    assert keys == expected
+
+
+def test_encoding_type_url_v2(raw, s3, bucket):
+    keys = ["dir é/a b+c%d&e<f>.txt", "plain"]
+    put_keys(s3, bucket, keys)
+    r = raw.get(
+        f"/{bucket}",
+        params={"list-type": "2", "encoding-type": "url", "prefix": "dir é/", "start-after": "dir é/"},
+    )
+    assert r.status == 200, r
+    root = r.xml()
+    assert root.findtext("EncodingType") == "url"
+    raw_keys = [e.text for e in root.findall("Contents/Key")]
+    assert len(raw_keys) == 1
+    k = raw_keys[0]
+    assert unquote_plus(k) == keys[0]
+    # '+' may encode a space, but a literal '+' must be encoded (else it decodes to a space)
+    assert all(ord(ch) < 128 for ch in k) and " " not in k and "&" not in k and "<" not in k, k
+    # the echoed Prefix / StartAfter are encoded as well
+    assert unquote_plus(root.findtext("Prefix")) == "dir é/"
+    assert " " not in root.findtext("Prefix") and "é" not in root.findtext("Prefix")
+    assert unquote_plus(root.findtext("StartAfter")) == "dir é/"
+
+
+def test_encoding_type_url_v1_with_delimiter(raw, s3, bucket):
+    put_keys(s3, bucket, ["sp ace/x", "ü/y", "top é"])
+    r = raw.get(f"/{bucket}", params={"encoding-type": "url", "delimiter": "/"})
+    assert r.status == 200, r
+    root = r.xml()
+    assert root.findtext("EncodingType") == "url"
+    prefixes = [e.text for e in root.findall("CommonPrefixes/Prefix")]
+    assert [unquote_plus(p) for p in prefixes] == ["sp ace/", "ü/"]
+    assert all(" " not in p and all(ord(c) < 128 for c in p) for p in prefixes)
+    keys = [e.text for e in root.findall("Contents/Key")]
+    assert [unquote_plus(k) for k in keys] == ["top é"]
+
+
+def test_no_encoding_type_returns_literal_keys(raw, s3, bucket):
+    key = "lit é & <x> \"q\" 'a'"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    r = raw.get(f"/{bucket}", params={"list-type": "2"})
+    root = r.xml()
+    assert root.find("EncodingType") is None
+    assert [e.text for e in root.findall("Contents/Key")] == [key]
+
+
+def test_boto3_roundtrips_special_keys_in_listing(s3, bucket):
+    keys = ["with space", "plus+plus", "percent%25", "amp&er", "tab\tkey", "ctl\x01char", "nl\nkey", "uni ☃ ünï"]
+    put_keys(s3, bucket, keys)
+    listed, _, _ = all_v2(s3, bucket)
+    assert listed == sorted(keys, key=lambda k: k.encode())
+    listed1, _, _ = all_v1(s3, bucket)
+    assert listed1 == listed
