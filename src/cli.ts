@@ -147,7 +147,9 @@ export async function runCli(argv: string[]): Promise<number> {
 
   const reason = await storage.waitUntilEnded();
   await storage.stop();
-  if (reason instanceof SmartStorageError && reason.code === "Stopped") {
+  // On Ctrl-C the terminal signals the whole process group, so the engine may end
+  // by that signal itself before our stop arrives: still a requested stop.
+  if (signalled || (reason instanceof SmartStorageError && reason.code === "Stopped")) {
     console.log("smartstorage: stopped");
     return 0;
   }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Start a smartstorage server on a local folder, building what it needs first.
+#   scripts/serve.sh [smartstorage flags...]
+# Defaults: --directory ./.nogit/storage --port 3000 (PORT and DIRECTORY env
+# override them; later flags win). Prints the endpoint and credentials; Ctrl-C stops it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+log() { echo "[serve] $*" >&2; }
+
+# 1. JavaScript dependencies (typescript) if missing.
+if [ ! -x node_modules/.bin/tsc ]; then
+  log "installing npm dependencies"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
+fi
+
+# 2. The engine (incremental: quick when nothing changed), unless one is given.
+if [ -z "${SMARTSTORAGE_BINARY:-}" ]; then
+  log "building the engine (cargo build --release)"
+  cargo build --release --manifest-path rust/Cargo.toml >&2
+fi
+
+# 3. The TypeScript -> JavaScript build for Node.
+log "compiling TypeScript (tsc)"
+node_modules/.bin/tsc -p tsconfig.json
+
+exec node dist/bin/smartstorage.js \
+  --directory "${DIRECTORY:-./.nogit/storage}" --port "${PORT:-3000}" "$@"

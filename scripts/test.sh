@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone:
+#   npm ci -> cargo build/test (release) -> tsc -> deno test -> bun test ->
+#   node --test -> tests/python/run.sh (if present)
+# Every stage runs even if an earlier one failed (except that the JS runners
+# need the npm install). Ends with one plain line "N passed, N failed" and a
+# non-zero exit status if anything failed.
+#
+# Env: SMARTSTORAGE_BINARY  engine to test (default: the release build here)
+#      SKIP_PYTHON=1        skip tests/python/run.sh
+#      SKIP_RUST=1          skip cargo build/test (needs SMARTSTORAGE_BINARY or a built engine)
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export NO_COLOR=1 FORCE_COLOR=0 CARGO_TERM_COLOR=never
+BIN_DIR="$ROOT/node_modules/.bin"
+LOG_DIR="$ROOT/.nogit/test-logs"
+mkdir -p "$LOG_DIR"
+
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+SUMMARY=()
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# record NAME PASSED FAILED: add one stage's counts to the totals.
+record() {
+  TOTAL_PASSED=$((TOTAL_PASSED + $2))
+  TOTAL_FAILED=$((TOTAL_FAILED + $3))
+  SUMMARY+=("$(printf '%-16s %4d passed, %d failed' "$1" "$2" "$3")")
+}
+
+# run_step NAME CMD...: a build step; counts only as a failure when it fails.
+run_step() {
+  local name="$1"; shift
+  say "$name: $*"
+  if "$@" 2>&1 | tee "$LOG_DIR/$name.log"; then
+    SUMMARY+=("$(printf '%-16s ok' "$name")")
+    return 0
+  fi
+  record "$name" 0 1
+  return 1
+}
+
+# run_tests NAME PARSER CMD...: a test runner; its own summary gives the counts.
+run_tests() {
+  local name="$1" parser="$2"; shift 2
+  local log="$LOG_DIR/$name.log" status counts passed failed
+  say "$name: $*"
+  timeout --kill-after=15 1200 "$@" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  counts="$("$parser" "$log")"
+  passed="${counts% *}"
+  failed="${counts#* }"
+  # A runner that failed without reporting a failed test (crash, timeout,
+  # compile error) still counts as one failure.
+  if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+  if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
+    echo "$name ran no test" >&2; failed=1
+  fi
+  record "$name" "$passed" "$failed"
+}
+
+strip_ansi() { sed -E 's/\x1b\[[0-9;]*[A-Za-z]//g' "$1"; }
+
+# Each parser prints "<passed> <failed>".
+parse_cargo() {
+  strip_ansi "$1" | awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+    END { print p + 0, f + 0 }'
+}
+parse_deno() {
+  # "ok | 7 passed (61 steps) | 0 failed" / "FAILED | 6 passed (50 steps) | 1 failed (2 steps)":
+  # steps are the it() cases; a suite failing outside its steps counts as a failed test.
+  strip_ansi "$1" | grep -E '^(ok|FAILED) \|' | tail -1 | awk -F'|' '{
+      p = 0; f = 0
+      if (match($2, /\(([0-9]+) steps?\)/)) { s = substr($2, RSTART + 1); p = s + 0 } else { p = $2 + 0 }
+      if (match($3, /\(([0-9]+) steps?\)/)) { s = substr($3, RSTART + 1); f = s + 0 } else { f = $3 + 0 }
+      print p, f }
+    END { if (NR == 0) print 0, 0 }'
+}
+parse_bun() {
+  strip_ansi "$1" | awk '/^ *[0-9]+ pass$/ { p = $1 } /^ *[0-9]+ fail$/ { f = $1 } END { print p + 0, f + 0 }'
+}
+parse_node() {
+  strip_ansi "$1" | awk '/^# pass / { p = $3 } /^# fail / { f += $3 } /^# cancelled / { f += $3 } END { print p + 0, f + 0 }'
+}
+parse_pytest() {
+  strip_ansi "$1" | grep -E '[0-9]+ (passed|failed|error)' | tail -1 | awk '{
+      for (i = 1; i <= NF; i++) { w = $(i+1); gsub(/[^a-z]/, "", w)
+        if (w == "passed") p = $i + 0; if (w == "failed" || w == "error" || w == "errors") f += $i + 0 } }
+    END { print p + 0, f + 0 }'
+}
+
+# --- install -------------------------------------------------------------------
+NPM_OK=1
+if [ -f package-lock.json ]; then
+  run_step npm-ci npm ci --no-audit --no-fund || NPM_OK=0
+else
+  run_step npm-install npm install --no-audit --no-fund || NPM_OK=0
+fi
+
+# --- engine ----------------------------------------------------------------------
+if [ "${SKIP_RUST:-0}" != "1" ]; then
+  run_step cargo-build cargo build --release --manifest-path rust/Cargo.toml
+  run_tests cargo-test parse_cargo cargo test --release --manifest-path rust/Cargo.toml
+fi
+export SMARTSTORAGE_BINARY="${SMARTSTORAGE_BINARY:-$ROOT/rust/target/release/ruststorage}"
+echo "engine under test: $SMARTSTORAGE_BINARY"
+
+# --- TypeScript on three runtimes ------------------------------------------------
+if [ "$NPM_OK" = "1" ]; then
+  rm -rf dist
+  run_step tsc "$BIN_DIR/tsc" -p tsconfig.json
+  run_tests deno parse_deno "$BIN_DIR/deno" test -A tests/
+  mapfile -t TS_TESTS < <(ls tests/*.test.ts)
+  run_tests bun parse_bun "$BIN_DIR/bun" test "${TS_TESTS[@]/#/./}"
+  mapfile -t JS_TESTS < <(ls dist/tests/*.test.js 2>/dev/null)
+  if [ "${#JS_TESTS[@]}" -gt 0 ]; then
+    run_tests node parse_node node --test "${JS_TESTS[@]}"
+  else
+    echo "no compiled tests in dist/tests (tsc failed?)" >&2; record node 0 1
+  fi
+fi
+
+# --- Python conformance suite (owned by tests/python) ----------------------------
+if [ -f tests/python/run.sh ] && [ "${SKIP_PYTHON:-0}" != "1" ]; then
+  run_tests python parse_pytest bash tests/python/run.sh
+fi
+
+echo
+echo "==> summary"
+printf '  %s\n' "${SUMMARY[@]}"
+echo "logs: $LOG_DIR"
+echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+[ "$TOTAL_FAILED" -eq 0 ]
