@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,10 @@ def make_tree(root: Path) -> dict:
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
+        # local files older than their upload, as in real life: `aws s3 sync`
+        # re-uploads when the local mtime is newer than the S3 Last-Modified
+        past = time.time() - 3600
+        os.utime(p, (past, past))
     return files
 
 

@@ -362,7 +362,7 @@ def test_truncated_body_on_new_key_creates_nothing(server, s3, bucket):
 
 def test_garbage_request_line_keeps_serving(server, s3):
     resp = _send_raw(server, b"\x00\x01\x02 garbage \r\n\r\n")
-    assert not resp or resp.startswith(b"HTTP/1.1 4"), resp[:100]
+    assert not resp or resp[:10] in (b"HTTP/1.1 4", b"HTTP/1.0 4"), resp[:100]
     resp = _send_raw(server, b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert_server_healthy(s3)
 
