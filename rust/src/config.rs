@@ -1,0 +1,73 @@
+//! Engine configuration: the `start` command's `config` and the `serve` flags.
+//! Every field has a default, so `{}` is a valid configuration.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+use crate::auth::Credential;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub address: String,
+    /// 0 binds an ephemeral port.
+    pub port: u16,
+    pub region: String,
+    /// `Host: <bucket>.<domain>` is virtual-hosted-style addressing for these domains.
+    pub virtual_host_domains: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { address: "127.0.0.1".into(), port: 0, region: "us-east-1".into(), virtual_host_domains: vec!["localhost".into()] }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub directory: PathBuf,
+    /// Empty the directory before starting.
+    pub clean_slate: bool,
+    /// fsync data and metadata before acknowledging a write (off: atomic, but not power-loss safe).
+    pub fsync: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { directory: PathBuf::from("./.nogit/storage"), clean_slate: false, fsync: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub enabled: bool,
+    pub credentials: Vec<Credential>,
+}
+
+/// Empties `dir` (keeping the folder itself), refusing paths that are clearly not a storage folder.
+pub fn clean_slate(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.parent().is_none() {
+        return Err(std::io::Error::other(format!("refusing to empty {}", dir.display())));
+    }
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let path = entry?.path();
+                if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,81 @@
+//! A running engine: store + HTTP server, built from a `Config`. Shared by the
+//! `serve` command and the management protocol.
+
+use serde::Serialize;
+use std::sync::Arc;
+
+use crate::auth::{Credential, Credentials};
+use crate::config::Config;
+use crate::s3::Ctx;
+use crate::server::{self, ServerHandle};
+use crate::storage::{Observer, Store};
+
+pub struct Engine {
+    pub ctx: Arc<Ctx>,
+    pub credentials: Arc<Credentials>,
+    pub auth_enabled: bool,
+    server: ServerHandle,
+    pub info: StartInfo,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartInfo {
+    pub address: String,
+    pub port: u16,
+    pub region: String,
+    pub directory: String,
+}
+
+/// A start-up failure with a code the host can act on.
+#[derive(Debug)]
+pub struct StartError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn fail(code: &'static str, message: String) -> StartError {
+    StartError { code, message }
+}
+
+impl Engine {
+    pub async fn start(config: Config, observer: Option<Observer>) -> Result<Engine, StartError> {
+        let dir = config.storage.directory.clone();
+        if dir.as_os_str().is_empty() {
+            return Err(fail("InvalidConfig", "storage.directory must not be empty".into()));
+        }
+        if dir.exists() && !dir.is_dir() {
+            return Err(fail("InvalidConfig", format!("storage.directory {} exists and is not a folder", dir.display())));
+        }
+        let credentials = if config.auth.credentials.is_empty() && !config.auth.enabled {
+            vec![Credential { access_key_id: "STORAGE".into(), secret_access_key: "STORAGE".into() }]
+        } else {
+            config.auth.credentials.clone()
+        };
+        crate::auth::validate(&credentials).map_err(|e| fail("InvalidConfig", format!("auth.credentials: {e}")))?;
+        if config.storage.clean_slate {
+            crate::config::clean_slate(&dir).map_err(|e| fail("StorageError", format!("cannot empty {}: {e}", dir.display())))?;
+        }
+        let fsync = config.storage.fsync;
+        let store = tokio::task::spawn_blocking(move || Store::open(&dir, fsync, observer))
+            .await
+            .map_err(|e| fail("StorageError", e.to_string()))?
+            .map_err(|e| fail("StorageError", format!("cannot open storage folder {}: {e}", config.storage.directory.display())))?;
+        let listener = server::bind(&config.server.address, config.server.port)
+            .await
+            .map_err(|e| fail("BindError", format!("cannot listen on {}:{}: {e}", config.server.address, config.server.port)))?;
+        let info = StartInfo {
+            address: config.server.address.clone(),
+            port: listener.local_addr().map_err(|e| fail("BindError", e.to_string()))?.port(),
+            region: config.server.region.clone(),
+            directory: store.root.display().to_string(),
+        };
+        let ctx = Arc::new(Ctx { store, region: config.server.region.clone(), virtual_host_domains: config.server.virtual_host_domains.clone() });
+        let server = server::spawn(listener, ctx.clone()).map_err(|e| fail("BindError", e.to_string()))?;
+        Ok(Engine { ctx, credentials: Arc::new(Credentials::new(credentials)), auth_enabled: config.auth.enabled, server, info })
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+}

@@ -1,0 +1,27 @@
+//! Logging: human lines on stderr, and (in management mode) `log` events to the host.
+
+use std::sync::OnceLock;
+
+static SINK: OnceLock<Box<dyn Fn(&str, &str) + Send + Sync>> = OnceLock::new();
+
+/// Route log lines to another sink (management mode forwards them as events).
+pub fn set_sink(sink: Box<dyn Fn(&str, &str) + Send + Sync>) {
+    let _ = SINK.set(sink);
+}
+
+fn emit(level: &str, message: &str) {
+    eprintln!("[ruststorage] {level}: {message}");
+    if let Some(sink) = SINK.get() {
+        sink(level, message);
+    }
+}
+
+pub fn info(message: &str) {
+    emit("info", message)
+}
+pub fn warn(message: &str) {
+    emit("warn", message)
+}
+pub fn error(message: &str) {
+    emit("error", message)
+}

@@ -1,0 +1,110 @@
+//! `ruststorage`: an S3-compatible object storage server.
+//!
+//! `ruststorage serve ...` runs a standalone server; `ruststorage --management`
+//! speaks the NDJSON management protocol on stdin/stdout (docs/protocol.md).
+
+mod auth;
+mod config;
+mod engine;
+mod log;
+mod management;
+mod s3;
+mod server;
+mod storage;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "ruststorage", version, about = "S3-compatible object storage server")]
+struct Cli {
+    /// Speak the NDJSON management protocol on stdin/stdout (used by the TypeScript module).
+    #[arg(long)]
+    management: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a standalone S3 server on a local folder.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1", env = "SMARTSTORAGE_ADDRESS")]
+        address: String,
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 3000, env = "SMARTSTORAGE_PORT")]
+        port: u16,
+        /// Folder that holds the buckets.
+        #[arg(long, default_value = "./.nogit/storage", env = "SMARTSTORAGE_DIRECTORY")]
+        directory: PathBuf,
+        /// Region reported to clients.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Require signed requests with these credentials.
+        #[arg(long, requires = "secret_key")]
+        access_key: Option<String>,
+        #[arg(long, requires = "access_key")]
+        secret_key: Option<String>,
+        /// Empty the folder before starting.
+        #[arg(long)]
+        clean_slate: bool,
+        /// Do not fsync writes (still atomic, but not safe against power loss).
+        #[arg(long)]
+        no_fsync: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let code = match (cli.management, cli.command) {
+        (true, _) => runtime.block_on(management::run()),
+        (false, Some(Command::Serve { address, port, directory, region, access_key, secret_key, clean_slate, no_fsync })) => {
+            let mut config = config::Config::default();
+            config.server.address = address;
+            config.server.port = port;
+            config.server.region = region;
+            config.storage.directory = directory;
+            config.storage.clean_slate = clean_slate;
+            config.storage.fsync = !no_fsync;
+            if let (Some(access_key_id), Some(secret_access_key)) = (access_key, secret_key) {
+                config.auth.enabled = true;
+                config.auth.credentials = vec![auth::Credential { access_key_id, secret_access_key }];
+            }
+            runtime.block_on(serve(config))
+        }
+        (false, None) => {
+            eprintln!("usage: ruststorage serve [--port N] [--directory DIR] | ruststorage --management (see --help)");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+async fn serve(config: config::Config) -> i32 {
+    let engine = match engine::Engine::start(config, None).await {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("ruststorage: {}: {}", e.code, e.message);
+            return 1;
+        }
+    };
+    let info = &engine.info;
+    // The first stdout line is machine-readable enough for scripts and tests.
+    println!("ruststorage listening on http://{}:{} (directory: {}, region: {})", info.address, info.port, info.directory, info.region);
+    let creds = engine.credentials.snapshot();
+    if engine.auth_enabled {
+        println!("auth: enabled, access key {}", creds[0].access_key_id);
+    } else {
+        println!("auth: disabled (any credentials are accepted)");
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("ruststorage: stopping");
+    engine.stop().await;
+    0
+}

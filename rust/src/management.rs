@@ -1,0 +1,185 @@
+//! The management protocol (docs/protocol.md): NDJSON requests on stdin, responses
+//! and events on stdout. One task owns stdout, so lines never interleave; events go
+//! through a bounded queue and are dropped (and counted) if the host stops reading.
+
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::storage::Change;
+
+pub const PROTOCOL_VERSION: u32 = 1;
+const OUT_QUEUE: usize = 4096;
+
+struct Out {
+    tx: mpsc::Sender<String>,
+    dropped_events: AtomicU64,
+}
+
+impl Out {
+    fn event(&self, event: &str, data: Value) {
+        let line = json!({ "event": event, "data": data }).to_string();
+        if self.tx.try_send(line).is_err() {
+            self.dropped_events.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn respond(&self, id: Value, result: Result<Value, (String, String)>) {
+        let line = match result {
+            Ok(result) => json!({ "id": id, "success": true, "result": result }),
+            Err((code, message)) => json!({ "id": id, "success": false, "error": { "code": code, "message": message } }),
+        };
+        let _ = self.tx.send(line.to_string()).await;
+    }
+}
+
+type CallResult = Result<Value, (String, String)>;
+
+fn err(code: &str, message: impl Into<String>) -> (String, String) {
+    (code.to_string(), message.into())
+}
+
+fn param<T: serde::de::DeserializeOwned>(params: &Value, name: &str) -> Result<T, (String, String)> {
+    serde_json::from_value(params.get(name).cloned().unwrap_or(Value::Null))
+        .map_err(|e| err("InvalidParams", format!("params.{name}: {e}")))
+}
+
+pub async fn run() -> i32 {
+    let (tx, mut rx) = mpsc::channel::<String>(OUT_QUEUE);
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(line) = rx.recv().await {
+            if stdout.write_all(format!("{line}\n").as_bytes()).await.is_err() || stdout.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let out = Arc::new(Out { tx, dropped_events: AtomicU64::new(0) });
+    {
+        let out = out.clone();
+        crate::log::set_sink(Box::new(move |level, message| out.event("log", json!({ "level": level, "message": message }))));
+    }
+    out.event("ready", json!({ "protocolVersion": PROTOCOL_VERSION, "version": env!("CARGO_PKG_VERSION") }));
+
+    let mut engine: Option<Engine> = None;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            // The host went away: never outlive it.
+            Ok(None) | Err(_) => break,
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let request: Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                crate::log::warn(&format!("unparseable request line: {e}"));
+                continue;
+            }
+        };
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let method = request.get("method").and_then(Value::as_str).unwrap_or_default().to_string();
+        let params = request.get("params").cloned().unwrap_or_else(|| json!({}));
+        if method == "stop" {
+            if let Some(engine) = engine.take() {
+                engine.stop().await;
+            }
+            out.respond(id, Ok(json!({}))).await;
+            break;
+        }
+        let result = call(&mut engine, &out, &method, &params).await;
+        out.respond(id, result).await;
+    }
+    if let Some(engine) = engine.take() {
+        engine.stop().await;
+    }
+    drop(out);
+    crate::log::set_sink(Box::new(|_, _| {}));
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    0
+}
+
+async fn call(engine: &mut Option<Engine>, out: &Arc<Out>, method: &str, params: &Value) -> CallResult {
+    if method == "start" {
+        if engine.is_some() {
+            return Err(err("AlreadyStarted", "the server is already running"));
+        }
+        let config: Config = match params.get("config") {
+            None | Some(Value::Null) => Config::default(),
+            Some(c) => serde_json::from_value(c.clone()).map_err(|e| err("InvalidConfig", format!("config: {e}")))?,
+        };
+        let events = out.clone();
+        let observer = Box::new(move |change: Change| {
+            if let Ok(Value::Object(mut obj)) = serde_json::to_value(&change) {
+                let name = obj.remove("event").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                events.event(&name, obj.remove("data").unwrap_or(Value::Null));
+            }
+        });
+        let started = Engine::start(config, Some(observer)).await.map_err(|e| err(e.code, e.message))?;
+        let info = serde_json::to_value(&started.info).unwrap_or(Value::Null);
+        crate::log::info(&format!("listening on http://{}:{}", started.info.address, started.info.port));
+        *engine = Some(started);
+        return Ok(info);
+    }
+    let known = ["createBucket", "getStorageStats", "listBucketSummaries", "listCredentials", "replaceCredentials", "getClusterHealth"];
+    if !known.contains(&method) {
+        return Err(err("UnknownMethod", format!("unknown method {method:?}")));
+    }
+    let Some(engine) = engine.as_ref() else {
+        return Err(err("NotStarted", "call start first"));
+    };
+    let store = engine.ctx.store.clone();
+    match method {
+        "createBucket" => {
+            let name: String = param(params, "name")?;
+            let region = engine.ctx.region.clone();
+            let n = name.clone();
+            store.blocking(move |s| s.create_bucket(&n, &region)).await.map_err(|e| err(e.code.as_str(), e.message))?;
+            Ok(json!({ "name": name }))
+        }
+        "getStorageStats" => {
+            let all = store.stats.all();
+            let buckets: Vec<Value> = all.iter().map(|(name, c)| json!({ "name": name, "objectCount": c.objects, "totalBytes": c.bytes })).collect();
+            Ok(json!({
+                "bucketCount": all.len(),
+                "objectCount": all.values().map(|c| c.objects).sum::<u64>(),
+                "totalBytes": all.values().map(|c| c.bytes).sum::<u64>(),
+                "buckets": buckets,
+                "droppedEvents": out.dropped_events.load(Ordering::Relaxed),
+            }))
+        }
+        "listBucketSummaries" => {
+            let region = engine.ctx.region.clone();
+            let buckets = store.blocking(move |s| s.list_buckets(&region)).await.map_err(|e| err(e.code.as_str(), e.message))?;
+            let summaries: Vec<Value> = buckets
+                .iter()
+                .map(|b| {
+                    let c = store.stats.bucket(&b.name);
+                    json!({
+                        "name": b.name,
+                        "creationDate": crate::s3::headers::iso8601(b.created),
+                        "objectCount": c.objects,
+                        "totalBytes": c.bytes,
+                        "hasPolicy": false,
+                        "hasCors": false,
+                    })
+                })
+                .collect();
+            Ok(Value::Array(summaries))
+        }
+        "listCredentials" => Ok(serde_json::to_value(&*engine.credentials.snapshot()).unwrap_or(Value::Null)),
+        "replaceCredentials" => {
+            let set: Vec<crate::auth::Credential> = param(params, "credentials")?;
+            let count = engine.credentials.replace(set).map_err(|e| err("InvalidCredentials", e))?;
+            Ok(json!({ "count": count }))
+        }
+        "getClusterHealth" => Ok(json!({ "enabled": false })),
+        _ => unreachable!(),
+    }
+}

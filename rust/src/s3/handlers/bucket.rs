@@ -1,0 +1,88 @@
+//! Bucket operations.
+
+use http::StatusCode;
+
+use super::write_owner;
+use crate::s3::error::S3Result;
+use crate::s3::headers::iso8601;
+use crate::s3::response::{empty, ok_xml, set_header, S3Response};
+use crate::s3::xml::{self, XmlWriter};
+use crate::s3::{Ctx, S3Request};
+
+pub async fn list_buckets(ctx: &Ctx, _req: S3Request) -> S3Result<S3Response> {
+    let region = ctx.region.clone();
+    let buckets = ctx.store.blocking(move |s| s.list_buckets(&region)).await?;
+    let mut w = XmlWriter::new("ListAllMyBucketsResult");
+    write_owner(&mut w, "Owner");
+    w.open("Buckets");
+    for b in &buckets {
+        w.open("Bucket").elem("Name", &b.name).elem("CreationDate", iso8601(b.created)).elem("BucketRegion", &b.region).close("Bucket");
+    }
+    w.close("Buckets");
+    Ok(ok_xml(w.finish("ListAllMyBucketsResult")))
+}
+
+pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+    let body = req.body.read_small(super::MAX_XML_BODY).await?;
+    let config = xml::parse_create_bucket(&body)?;
+    let region = match config.location_constraint.as_deref().map(str::trim) {
+        None | Some("") => ctx.region.clone(),
+        Some(constraint) => constraint.to_string(),
+    };
+    let bucket = req.bucket().to_string();
+    let name = bucket.clone();
+    ctx.store.blocking(move |s| s.create_bucket(&name, &region)).await?;
+    let mut res = empty(StatusCode::OK);
+    set_header(&mut res, "location", &format!("/{bucket}"));
+    Ok(res)
+}
+
+pub async fn head_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let (bucket, region) = (req.bucket().to_string(), ctx.region.clone());
+    let info = ctx.store.blocking(move |s| s.bucket_info(&bucket, &region)).await?;
+    let mut res = empty(StatusCode::OK);
+    set_header(&mut res, "x-amz-bucket-region", &info.region);
+    Ok(res)
+}
+
+pub async fn delete_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let bucket = req.bucket().to_string();
+    ctx.store.blocking(move |s| s.delete_bucket(&bucket)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn get_location(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let (bucket, region) = (req.bucket().to_string(), ctx.region.clone());
+    let info = ctx.store.blocking(move |s| s.bucket_info(&bucket, &region)).await?;
+    // AWS answers an empty constraint for us-east-1.
+    let constraint = if info.region == "us-east-1" { "" } else { info.region.as_str() };
+    let doc = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{}\">{}</LocationConstraint>", xml::NS, xml::escape(constraint));
+    Ok(ok_xml(doc))
+}
+
+/// Versioning is never enabled yet: the document has no Status, as for a new AWS bucket.
+pub async fn get_versioning(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let bucket = req.bucket().to_string();
+    ctx.store.blocking(move |s| s.require_bucket(&bucket).map(|_| ())).await?;
+    Ok(ok_xml(XmlWriter::new("VersioningConfiguration").finish("VersioningConfiguration")))
+}
+
+/// The owner has full control: the only ACL this server has.
+pub async fn get_acl(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let (bucket, key) = (req.bucket().to_string(), req.route.key.clone());
+    ctx.store
+        .blocking(move |s| match key {
+            Some(key) => s.head_object(&bucket, &key).map(|_| ()),
+            None => s.require_bucket(&bucket).map(|_| ()),
+        })
+        .await?;
+    let mut w = XmlWriter::new("AccessControlPolicy");
+    write_owner(&mut w, "Owner");
+    w.open("AccessControlList");
+    w.out_raw("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\">");
+    w.elem("ID", super::OWNER_ID).elem("DisplayName", super::OWNER_NAME);
+    w.out_raw("</Grantee><Permission>FULL_CONTROL</Permission></Grant>");
+    w.close("AccessControlList");
+    Ok(ok_xml(w.finish("AccessControlPolicy")))
+}
+

@@ -1,0 +1,90 @@
+//! Thin handlers, one file per operation family: parse the request, call the store,
+//! build the response.
+
+pub mod bucket;
+pub mod list;
+pub mod multipart;
+pub mod object;
+
+use base64::Engine;
+
+use super::error::{S3Code, S3Error, S3Result};
+use super::xml::XmlWriter;
+use super::{Ctx, S3Request};
+use crate::storage::writer::TempData;
+
+pub const OWNER_ID: &str = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a";
+pub const OWNER_NAME: &str = "smartstorage";
+/// AWS's limit for a single PUT (and for one part).
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Upper bound for XML request bodies (a 1000-key DeleteObjects fits easily).
+pub const MAX_XML_BODY: usize = 4 * 1024 * 1024;
+
+pub fn write_owner(w: &mut XmlWriter, element: &str) {
+    w.open(element).elem("ID", OWNER_ID).elem("DisplayName", OWNER_NAME).close(element);
+}
+
+/// The declared body size: decoded length for aws-chunked bodies, else Content-Length.
+fn declared_size(req: &S3Request) -> S3Result<Option<u64>> {
+    let name = if super::body::is_aws_chunked(&req.headers) { "x-amz-decoded-content-length" } else { "content-length" };
+    match req.header(name) {
+        Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| S3Error::invalid_argument(format!("Invalid {name}"), name, v)),
+        None if req.headers.contains_key("transfer-encoding") => Ok(None),
+        None => Err(S3Error::new(S3Code::MissingContentLength)),
+    }
+}
+
+fn content_md5(req: &S3Request) -> S3Result<Option<[u8; 16]>> {
+    let Some(value) = req.header("content-md5") else { return Ok(None) };
+    base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| S3Error::new(S3Code::InvalidDigest).detail("Content-MD5", value))
+}
+
+/// Streams the request body into a temporary file, checking its size and Content-MD5.
+/// Nothing becomes visible here: the caller publishes the result or drops it.
+pub async fn body_to_temp(ctx: &Ctx, req: &mut S3Request) -> S3Result<TempData> {
+    let declared = declared_size(req)?;
+    if declared.is_some_and(|size| size > MAX_PUT_SIZE) {
+        return Err(S3Error::new(S3Code::EntityTooLarge)
+            .detail("ProposedSize", declared.unwrap_or_default().to_string())
+            .detail("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
+    }
+    let expected_md5 = content_md5(req)?;
+    let mut writer = ctx.store.begin_write();
+    while let Some(chunk) = req.body.next().await? {
+        if req.body.received > declared.unwrap_or(MAX_PUT_SIZE) {
+            return Err(S3Error::new(S3Code::IncompleteBody));
+        }
+        writer.write(chunk).await?;
+    }
+    let data = writer.finish().await?;
+    if declared.is_some_and(|size| size != data.size) {
+        return Err(S3Error::new(S3Code::IncompleteBody));
+    }
+    if let Some(expected) = expected_md5 {
+        if expected != data.md5 {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            return Err(S3Error::new(S3Code::BadDigest)
+                .detail("ExpectedDigest", b64.encode(expected))
+                .detail("CalculatedDigest", b64.encode(data.md5)));
+        }
+    }
+    Ok(data)
+}
+
+/// Parses `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded).
+pub fn copy_source(req: &S3Request) -> S3Result<(String, String)> {
+    let raw = req.header("x-amz-copy-source").unwrap_or_default();
+    let invalid = || S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey", "x-amz-copy-source", raw);
+    let path = raw.split_once("?versionId=").map_or(raw, |(p, _)| p);
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().map_err(|_| invalid())?;
+    let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
+    match decoded.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket.to_string(), key.to_string())),
+        _ => Err(invalid()),
+    }
+}

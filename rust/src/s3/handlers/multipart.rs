@@ -1,0 +1,200 @@
+//! Multipart uploads.
+
+use http::StatusCode;
+
+use super::list::{encode_key, parse_max, url_encoding};
+use super::{body_to_temp, copy_source, write_owner, MAX_PUT_SIZE, MAX_XML_BODY};
+use crate::s3::error::{S3Code, S3Error, S3Result};
+use crate::s3::headers::{iso8601, object_attrs, Conditions};
+use crate::s3::response::{empty, ok_xml, set_header, S3Response};
+use crate::s3::xml::{self, XmlWriter};
+use crate::s3::{Ctx, S3Request};
+use crate::storage::multipart::MAX_PART_NUMBER;
+
+fn upload_id(req: &S3Request) -> String {
+    req.route.query.get("uploadId").unwrap_or_default().to_string()
+}
+
+fn part_number(req: &S3Request) -> S3Result<u32> {
+    let raw = req.route.query.get("partNumber").unwrap_or_default();
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", raw))
+}
+
+pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let attrs = object_attrs(&req.headers)?;
+    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+    let info = ctx.store.blocking(move |s| s.create_upload(&bucket, &key, attrs)).await?;
+    let mut w = XmlWriter::new("InitiateMultipartUploadResult");
+    w.elem("Bucket", &info.bucket).elem("Key", &info.key).elem("UploadId", &info.upload_id);
+    Ok(ok_xml(w.finish("InitiateMultipartUploadResult")))
+}
+
+pub async fn upload_part(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+    let number = part_number(&req)?;
+    let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
+    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
+    ctx.store.blocking(move |s| s.upload_info(&b, &k, &i).map(|_| ())).await?;
+    let data = body_to_temp(ctx, &mut req).await?;
+    let part = ctx.store.blocking(move |s| s.put_part(&bucket, &key, &id, number, data)).await?;
+    let mut res = empty(StatusCode::OK);
+    set_header(&mut res, "etag", &part.etag);
+    Ok(res)
+}
+
+/// `bytes=first-last` of `x-amz-copy-source-range`, checked against the source size.
+fn copy_range(value: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
+    let Some(value) = value else { return Ok((0, size)) };
+    let invalid = || S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy", "x-amz-copy-source-range", value);
+    let (first, last) = value.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(invalid)?;
+    let (first, last) = (first.parse::<u64>().map_err(|_| invalid())?, last.parse::<u64>().map_err(|_| invalid())?);
+    if first > last {
+        return Err(invalid());
+    }
+    if last >= size {
+        return Err(S3Error::invalid_argument(format!("Range specified is not valid for source object of size: {size}"), "x-amz-copy-source-range", value));
+    }
+    Ok((first, last - first + 1))
+}
+
+pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let number = part_number(&req)?;
+    let (src_bucket, src_key) = copy_source(&req)?;
+    let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
+    let headers = req.headers.clone();
+    let part = ctx
+        .store
+        .blocking(move |s| {
+            s.upload_info(&bucket, &key, &id)?;
+            let data = s.copy_range_to_temp(&src_bucket, &src_key, |meta| {
+                Conditions::from(&headers, "x-amz-copy-source-").check(meta, S3Code::PreconditionFailed)?;
+                let range = copy_range(crate::s3::headers::header(&headers, "x-amz-copy-source-range"), meta.size)?;
+                if range.1 > MAX_PUT_SIZE {
+                    return Err(S3Error::new(S3Code::EntityTooLarge));
+                }
+                Ok(range)
+            })?;
+            s.put_part(&bucket, &key, &id, number, data)
+        })
+        .await?;
+    let mut w = XmlWriter::new("CopyPartResult");
+    w.elem("LastModified", iso8601(part.last_modified)).elem("ETag", &part.etag);
+    Ok(ok_xml(w.finish("CopyPartResult")))
+}
+
+pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+    let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
+    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
+    ctx.store.blocking(move |s| s.upload_info(&b, &k, &i).map(|_| ())).await?;
+    let body = req.body.read_small(MAX_XML_BODY).await?;
+    let parts: Vec<(u32, String)> = xml::parse_complete(&body)?.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
+    let (b, k) = (bucket.clone(), key.clone());
+    let meta = ctx.store.blocking(move |s| s.complete_upload(&b, &k, &id, &parts)).await?;
+    let host = req.header("host").unwrap_or("localhost");
+    let mut w = XmlWriter::new("CompleteMultipartUploadResult");
+    w.elem("Location", format!("http://{host}/{bucket}/{}", encode_key(&key, true)))
+        .elem("Bucket", &bucket)
+        .elem("Key", &key)
+        .elem("ETag", &meta.etag);
+    Ok(ok_xml(w.finish("CompleteMultipartUploadResult")))
+}
+
+pub async fn abort(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
+    ctx.store.blocking(move |s| s.abort_upload(&bucket, &key, &id)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn list_parts(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let max = parse_max(&req, "max-parts")?;
+    let marker = match req.route.query.get("part-number-marker") {
+        None | Some("") => 0,
+        Some(v) => v.parse::<u32>().map_err(|_| S3Error::invalid_argument("Invalid part number marker", "part-number-marker", v))?,
+    };
+    let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
+    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
+    let (info, parts) = ctx.store.blocking(move |s| s.list_parts(&b, &k, &i)).await?;
+    let remaining: Vec<_> = parts.into_iter().filter(|p| p.part_number > marker).collect();
+    let truncated = remaining.len() > max;
+    let page = &remaining[..remaining.len().min(max)];
+    let mut w = XmlWriter::new("ListPartsResult");
+    w.elem("Bucket", &bucket).elem("Key", &key).elem("UploadId", &id);
+    write_owner(&mut w, "Initiator");
+    write_owner(&mut w, "Owner");
+    w.elem("StorageClass", "STANDARD").elem("PartNumberMarker", marker.to_string());
+    if let Some(last) = page.last() {
+        w.elem("NextPartNumberMarker", last.part_number.to_string());
+    }
+    w.elem("MaxParts", max.to_string()).elem("IsTruncated", truncated.to_string());
+    for p in page {
+        w.open("Part")
+            .elem("PartNumber", p.part_number.to_string())
+            .elem("LastModified", iso8601(p.last_modified))
+            .elem("ETag", &p.etag)
+            .elem("Size", p.size.to_string())
+            .close("Part");
+    }
+    let _ = info;
+    Ok(ok_xml(w.finish("ListPartsResult")))
+}
+
+pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let q = &req.route.query;
+    let url = url_encoding(&req)?;
+    let max = parse_max(&req, "max-uploads")?;
+    let prefix = q.get("prefix").unwrap_or_default().to_string();
+    let delimiter = q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string);
+    let key_marker = q.get("key-marker").unwrap_or_default().to_string();
+    let id_marker = q.get("upload-id-marker").unwrap_or_default().to_string();
+    let bucket = req.bucket().to_string();
+    let b = bucket.clone();
+    let uploads = ctx.store.blocking(move |s| s.list_uploads(&b)).await?;
+
+    // Uploads after the markers, under the prefix; those past the delimiter roll up.
+    let mut entries: Vec<Result<crate::storage::multipart::UploadInfo, String>> = Vec::new();
+    for u in uploads.into_iter().filter(|u| u.key.starts_with(&prefix)) {
+        let after = key_marker.is_empty() || u.key > key_marker || (u.key == key_marker && !id_marker.is_empty() && u.upload_id > id_marker);
+        if !after {
+            continue;
+        }
+        let rolled = delimiter.as_ref().and_then(|d| u.key[prefix.len()..].find(d.as_str()).map(|i| u.key[..prefix.len() + i + d.len()].to_string()));
+        match rolled {
+            Some(cp) if matches!(entries.last(), Some(Err(last)) if *last == cp) => {}
+            Some(cp) => entries.push(Err(cp)),
+            None => entries.push(Ok(u)),
+        }
+    }
+    let truncated = entries.len() > max;
+    entries.truncate(max);
+    let mut w = XmlWriter::new("ListMultipartUploadsResult");
+    w.elem("Bucket", &bucket).elem("KeyMarker", encode_key(&key_marker, url)).elem("UploadIdMarker", &id_marker);
+    if truncated {
+        match entries.last() {
+            Some(Ok(u)) => {
+                w.elem("NextKeyMarker", encode_key(&u.key, url)).elem("NextUploadIdMarker", &u.upload_id);
+            }
+            Some(Err(cp)) => {
+                w.elem("NextKeyMarker", encode_key(cp, url));
+            }
+            None => {}
+        }
+    }
+    w.elem("Prefix", encode_key(&prefix, url));
+    w.opt_elem("Delimiter", delimiter.as_deref());
+    w.elem("MaxUploads", max.to_string()).elem("IsTruncated", truncated.to_string());
+    if url {
+        w.elem("EncodingType", "url");
+    }
+    for u in entries.iter().filter_map(|e| e.as_ref().ok()) {
+        w.open("Upload").elem("Key", encode_key(&u.key, url)).elem("UploadId", &u.upload_id);
+        write_owner(&mut w, "Initiator");
+        write_owner(&mut w, "Owner");
+        w.elem("StorageClass", "STANDARD").elem("Initiated", iso8601(u.initiated)).close("Upload");
+    }
+    for cp in entries.iter().filter_map(|e| e.as_ref().err()) {
+        w.open("CommonPrefixes").elem("Prefix", encode_key(cp, url)).close("CommonPrefixes");
+    }
+    Ok(ok_xml(w.finish("ListMultipartUploadsResult")))
+}

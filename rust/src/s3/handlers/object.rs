@@ -1,0 +1,161 @@
+//! Object operations: PUT, GET/HEAD (ranges, conditions), DELETE, DeleteObjects, CopyObject.
+
+use futures_util::TryStreamExt;
+use http::StatusCode;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use std::io::{Seek, SeekFrom};
+use tokio::io::AsyncReadExt;
+
+use super::{body_to_temp, copy_source, MAX_XML_BODY};
+use crate::s3::error::{S3Code, S3Error, S3Result};
+use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Conditions};
+use crate::s3::response::{empty, ok_xml, set_header, ResBody, S3Response};
+use crate::s3::xml::{self, XmlWriter};
+use crate::s3::{Ctx, S3Request};
+use crate::storage::objects::etag_of;
+
+const READ_CHUNK: usize = 256 * 1024;
+
+pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+    let attrs = object_attrs(&req.headers)?;
+    let bucket = req.bucket().to_string();
+    let b = bucket.clone();
+    ctx.store.blocking(move |s| s.require_bucket(&b).map(|_| ())).await?;
+    let data = body_to_temp(ctx, &mut req).await?;
+    let key = req.key().to_string();
+    let etag = etag_of(&data.md5);
+    let meta = ctx.store.blocking(move |s| s.put_object(&bucket, &key, data, attrs, Vec::new(), etag)).await?;
+    let mut res = empty(StatusCode::OK);
+    set_header(&mut res, "etag", &meta.etag);
+    Ok(res)
+}
+
+/// Query parameters that override response headers on GET.
+const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "content-type"),
+    ("response-content-language", "content-language"),
+    ("response-expires", "expires"),
+    ("response-cache-control", "cache-control"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-encoding", "content-encoding"),
+];
+
+pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Response> {
+    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+    let (meta, file) = ctx.store.blocking(move |s| s.open_object(&bucket, &key)).await?;
+    Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
+    let range = match req.header("range") {
+        Some(value) => parse_range(value, meta.size)?,
+        None => None,
+    };
+    let (status, start, len) = match range {
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        None => (StatusCode::OK, 0, meta.size),
+    };
+    let body: ResBody = if head || len == 0 {
+        crate::s3::response::empty_body()
+    } else {
+        let mut file = file;
+        if start > 0 {
+            file.seek(SeekFrom::Start(start))?;
+        }
+        let reader = tokio::fs::File::from_std(file).take(len);
+        let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK).map_ok(Frame::data);
+        StreamBody::new(stream).boxed_unsync()
+    };
+    let mut res = http::Response::new(body);
+    *res.status_mut() = status;
+    for (name, value) in object_headers(&meta) {
+        set_header(&mut res, &name, &value);
+    }
+    for (param, name) in RESPONSE_OVERRIDES {
+        if let Some(value) = req.route.query.get(param) {
+            set_header(&mut res, name, value);
+        }
+    }
+    set_header(&mut res, "content-length", &len.to_string());
+    if let Some((start, end)) = range {
+        set_header(&mut res, "content-range", &format!("bytes {start}-{end}/{}", meta.size));
+    }
+    if !meta.parts.is_empty() {
+        set_header(&mut res, "x-amz-mp-parts-count", &meta.parts.len().to_string());
+    }
+    Ok(res)
+}
+
+pub async fn delete_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+    ctx.store.blocking(move |s| s.delete_object(&bucket, &key)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+    let bucket = req.bucket().to_string();
+    let b = bucket.clone();
+    ctx.store.blocking(move |s| s.require_bucket(&b).map(|_| ())).await?;
+    let body = req.body.read_small(MAX_XML_BODY).await?;
+    let request = xml::parse_delete(&body)?;
+    if request.objects.len() > 1000 {
+        return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema."));
+    }
+    let quiet = request.quiet;
+    let results = ctx
+        .store
+        .blocking(move |s| {
+            Ok(request
+                .objects
+                .into_iter()
+                .map(|o| {
+                    let result = if o.key.is_empty() || o.key.len() > crate::storage::keypath::MAX_KEY_BYTES {
+                        Err(S3Error::new(if o.key.is_empty() { S3Code::InvalidArgument } else { S3Code::KeyTooLongError }))
+                    } else {
+                        s.delete_object(&bucket, &o.key).map(|_| ())
+                    };
+                    (o.key, result)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    let mut w = XmlWriter::new("DeleteResult");
+    for (key, result) in results {
+        match result {
+            Ok(()) if quiet => {}
+            Ok(()) => {
+                w.open("Deleted").elem("Key", &key).close("Deleted");
+            }
+            Err(e) => {
+                w.open("Error").elem("Key", &key).elem("Code", e.code.as_str()).elem("Message", &e.message).close("Error");
+            }
+        }
+    }
+    Ok(ok_xml(w.finish("DeleteResult")))
+}
+
+pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let (src_bucket, src_key) = copy_source(&req)?;
+    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+    let replace = match req.header("x-amz-metadata-directive").map(str::trim) {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(other) => return Err(S3Error::invalid_argument("Unknown metadata directive.", "x-amz-metadata-directive", other)),
+    };
+    if src_bucket == bucket && src_key == key && !replace {
+        return Err(S3Error::msg(
+            S3Code::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let attrs = if replace { Some(object_attrs(&req.headers)?) } else { None };
+    let headers = req.headers.clone();
+    let meta = ctx
+        .store
+        .blocking(move |s| {
+            let check = |m: &crate::storage::meta::ObjectMeta| Conditions::from(&headers, "x-amz-copy-source-").check(m, S3Code::PreconditionFailed);
+            s.copy_object(&src_bucket, &src_key, &bucket, &key, attrs, check)
+        })
+        .await?;
+    let mut w = XmlWriter::new("CopyObjectResult");
+    w.elem("LastModified", iso8601(meta.last_modified)).elem("ETag", &meta.etag);
+    Ok(ok_xml(w.finish("CopyObjectResult")))
+}

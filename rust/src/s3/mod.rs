@@ -1,0 +1,101 @@
+//! The S3 protocol layer: routing, request bodies, headers, XML, errors, handlers.
+
+pub mod body;
+pub mod error;
+mod handlers;
+pub mod headers;
+pub mod response;
+pub mod router;
+pub mod xml;
+
+use hyper::body::Incoming;
+use http::Request;
+use std::sync::Arc;
+
+use crate::storage::Store;
+use error::S3Result;
+use response::{error_response, set_header, S3Response};
+use router::{Action, Route};
+
+/// Everything a handler may need, shared by all requests.
+pub struct Ctx {
+    pub store: Store,
+    pub region: String,
+    /// Domains under which `<bucket>.<domain>` is virtual-hosted-style addressing.
+    pub virtual_host_domains: Vec<String>,
+}
+
+/// One request as handlers see it: the routed parts plus headers and body.
+pub struct S3Request {
+    pub route: Route,
+    pub headers: http::HeaderMap,
+    pub body: body::RequestBody,
+}
+
+impl S3Request {
+    pub fn bucket(&self) -> &str {
+        self.route.bucket.as_deref().unwrap_or_default()
+    }
+    pub fn key(&self) -> &str {
+        self.route.key.as_deref().unwrap_or_default()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        headers::header(&self.headers, name)
+    }
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase()
+}
+
+/// The request pipeline: route -> handler -> response, errors as S3 documents.
+pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>) -> S3Response {
+    let request_id = new_request_id();
+    let (parts, incoming) = req.into_parts();
+    let head = parts.method == http::Method::HEAD;
+    let resource = parts.uri.path().to_string();
+    let result = async {
+        let route = router::route(&parts.method, &parts.uri, &parts.headers, &ctx.virtual_host_domains)?;
+        let body = body::RequestBody::new(incoming, &parts.headers);
+        let req = S3Request { route, headers: parts.headers, body };
+        dispatch(&ctx, req).await
+    }
+    .await;
+    let mut res = match result {
+        Ok(res) => res,
+        Err(err) => error_response(&err, &resource, &request_id, head),
+    };
+    set_header(&mut res, "x-amz-request-id", &request_id);
+    set_header(&mut res, "x-amz-id-2", &request_id);
+    set_header(&mut res, "server", "SmartStorage");
+    res
+}
+
+async fn dispatch(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    use handlers::*;
+    use Action::*;
+    match req.route.action {
+        ListBuckets => bucket::list_buckets(ctx, req).await,
+        CreateBucket => bucket::create_bucket(ctx, req).await,
+        HeadBucket => bucket::head_bucket(ctx, req).await,
+        DeleteBucket => bucket::delete_bucket(ctx, req).await,
+        GetBucketLocation => bucket::get_location(ctx, req).await,
+        GetBucketVersioning => bucket::get_versioning(ctx, req).await,
+        GetBucketAcl | GetObjectAcl => bucket::get_acl(ctx, req).await,
+        ListObjectsV1 => list::list_objects(ctx, req, false).await,
+        ListObjectsV2 => list::list_objects(ctx, req, true).await,
+        DeleteObjects => object::delete_objects(ctx, req).await,
+        PutObject => object::put_object(ctx, req).await,
+        CopyObject => object::copy_object(ctx, req).await,
+        GetObject => object::get_object(ctx, req, false).await,
+        HeadObject => object::get_object(ctx, req, true).await,
+        DeleteObject => object::delete_object(ctx, req).await,
+        CreateMultipartUpload => multipart::create(ctx, req).await,
+        UploadPart => multipart::upload_part(ctx, req).await,
+        UploadPartCopy => multipart::upload_part_copy(ctx, req).await,
+        CompleteMultipartUpload => multipart::complete(ctx, req).await,
+        AbortMultipartUpload => multipart::abort(ctx, req).await,
+        ListParts => multipart::list_parts(ctx, req).await,
+        ListMultipartUploads => multipart::list_uploads(ctx, req).await,
+    }
+}

@@ -1,0 +1,63 @@
+//! Building responses: bodies, XML documents, and the error document.
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
+
+use super::error::{S3Code, S3Error};
+use super::xml::XmlWriter;
+
+pub type ResBody = UnsyncBoxBody<Bytes, std::io::Error>;
+pub type S3Response = Response<ResBody>;
+
+pub fn full(bytes: impl Into<Bytes>) -> ResBody {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn empty_body() -> ResBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn empty(status: StatusCode) -> S3Response {
+    let mut res = Response::new(empty_body());
+    *res.status_mut() = status;
+    res
+}
+
+pub fn xml(status: StatusCode, doc: String) -> S3Response {
+    let mut res = Response::new(full(doc));
+    *res.status_mut() = status;
+    res.headers_mut().insert(http::header::CONTENT_TYPE, "application/xml".parse().unwrap());
+    res
+}
+
+pub fn ok_xml(doc: String) -> S3Response {
+    xml(StatusCode::OK, doc)
+}
+
+/// Sets a header from a string, skipping values that cannot be a header value.
+pub fn set_header(res: &mut S3Response, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(value)) {
+        res.headers_mut().insert(name, value);
+    }
+}
+
+/// The S3 error document (no body for HEAD requests and 304s, as AWS sends them).
+pub fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -> S3Response {
+    let status = err.code.status();
+    let mut res = if head || err.code == S3Code::NotModified {
+        empty(status)
+    } else {
+        let mut w = XmlWriter::bare("Error");
+        w.elem("Code", err.code.as_str()).elem("Message", &err.message);
+        for (name, value) in &err.details {
+            w.elem(name, value);
+        }
+        w.elem("Resource", resource).elem("RequestId", request_id).elem("HostId", request_id);
+        xml(status, w.finish("Error"))
+    };
+    for (name, value) in &err.headers {
+        set_header(&mut res, name, value);
+    }
+    res
+}

@@ -1,0 +1,160 @@
+//! XML in one place: a small writer for response documents and serde parsers for
+//! the request bodies S3 defines (bounded in size by the caller).
+
+use serde::Deserialize;
+
+use super::error::{S3Code, S3Error, S3Result};
+
+pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// Builds an XML document element by element, escaping all text.
+pub struct XmlWriter {
+    out: String,
+}
+
+pub fn escape(text: &str) -> String {
+    quick_xml::escape::escape(text).into_owned()
+}
+
+impl XmlWriter {
+    /// Starts a document whose root element carries the S3 namespace.
+    pub fn new(root: &str) -> Self {
+        let mut w = XmlWriter { out: String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n") };
+        w.out.push_str(&format!("<{root} xmlns=\"{NS}\">"));
+        w
+    }
+
+    /// Starts a document whose root element has no namespace (error documents).
+    pub fn bare(root: &str) -> Self {
+        let mut w = XmlWriter { out: String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n") };
+        w.open(root);
+        w
+    }
+
+    pub fn open(&mut self, name: &str) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    pub fn close(&mut self, name: &str) -> &mut Self {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    /// Appends trusted markup as-is (for the rare element with attributes).
+    pub fn out_raw(&mut self, markup: &str) -> &mut Self {
+        self.out.push_str(markup);
+        self
+    }
+
+    pub fn elem(&mut self, name: &str, text: impl AsRef<str>) -> &mut Self {
+        self.open(name);
+        self.out.push_str(&escape(text.as_ref()));
+        self.close(name)
+    }
+
+    pub fn opt_elem(&mut self, name: &str, text: Option<impl AsRef<str>>) -> &mut Self {
+        if let Some(text) = text {
+            self.elem(name, text);
+        }
+        self
+    }
+
+    /// Closes the root element and returns the document.
+    pub fn finish(mut self, root: &str) -> String {
+        self.close(root);
+        self.out
+    }
+}
+
+fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> S3Result<T> {
+    let text = std::str::from_utf8(body).map_err(|_| S3Error::new(S3Code::MalformedXML))?;
+    quick_xml::de::from_str(text).map_err(|_| S3Error::new(S3Code::MalformedXML))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct CreateBucketConfiguration {
+    #[serde(rename = "LocationConstraint")]
+    pub location_constraint: Option<String>,
+}
+
+pub fn parse_create_bucket(body: &[u8]) -> S3Result<CreateBucketConfiguration> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(CreateBucketConfiguration::default());
+    }
+    parse(body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteRequest {
+    #[serde(rename = "Quiet", default)]
+    pub quiet: bool,
+    #[serde(rename = "Object", default)]
+    pub objects: Vec<DeleteEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteEntry {
+    #[serde(rename = "Key")]
+    pub key: String,
+}
+
+pub fn parse_delete(body: &[u8]) -> S3Result<DeleteRequest> {
+    parse(body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompleteRequest {
+    #[serde(rename = "Part", default)]
+    pub parts: Vec<CompletePart>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CompletePart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+pub fn parse_complete(body: &[u8]) -> S3Result<CompleteRequest> {
+    parse(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_escapes_text() {
+        let mut w = XmlWriter::new("R");
+        w.elem("Key", "a<b>&\"c\"");
+        assert_eq!(
+            w.finish("R"),
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R xmlns=\"{NS}\"><Key>a&lt;b&gt;&amp;&quot;c&quot;</Key></R>")
+        );
+    }
+
+    #[test]
+    fn parses_delete_and_complete_bodies() {
+        let d = parse_delete(b"<Delete xmlns=\"x\"><Quiet>true</Quiet><Object><Key>a &amp; b</Key></Object><Object><Key>c</Key></Object></Delete>").unwrap();
+        assert!(d.quiet);
+        assert_eq!(d.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["a & b", "c"]);
+        let c = parse_complete(b"<CompleteMultipartUpload><Part><ETag>\"e1\"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>x</ChecksumCRC32></Part></CompleteMultipartUpload>").unwrap();
+        assert_eq!(c.parts[0].part_number, 1);
+        assert_eq!(c.parts[0].etag, "\"e1\"");
+    }
+
+    #[test]
+    fn malformed_bodies_are_malformed_xml() {
+        for body in [&b"<Delete><Object><Key>a</Key>"[..], b"not xml", b"<Delete><Quiet>maybe</Quiet></Delete>"] {
+            assert_eq!(parse_delete(body).unwrap_err().code, S3Code::MalformedXML);
+        }
+        assert_eq!(parse_complete(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>").unwrap_err().code, S3Code::MalformedXML);
+        assert!(parse_create_bucket(b"").unwrap().location_constraint.is_none());
+    }
+}

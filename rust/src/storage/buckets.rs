@@ -1,0 +1,139 @@
+//! Buckets: a folder per bucket under the root, plus a small record
+//! (`.buckets/<name>.json`) with its creation date and region.
+
+use serde::{Deserialize, Serialize};
+use std::io::ErrorKind;
+
+use super::{Change, Store, BUCKETS_DIR, POLICIES_DIR};
+use crate::s3::error::{S3Code, S3Error, S3Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketInfo {
+    pub name: String,
+    /// Milliseconds since the Unix epoch.
+    pub created: i64,
+    pub region: String,
+}
+
+/// AWS's general-purpose bucket naming rules.
+pub fn valid_bucket_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let allowed = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-';
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (3..=63).contains(&bytes.len())
+        && bytes.iter().all(|&c| allowed(c))
+        && alnum(bytes[0])
+        && alnum(bytes[bytes.len() - 1])
+        && !name.contains("..")
+        && !name.contains(".-")
+        && !name.contains("-.")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+        && !["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p))
+        && !["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().any(|s| name.ends_with(s))
+}
+
+pub fn check_bucket_name(name: &str) -> S3Result<()> {
+    if valid_bucket_name(name) {
+        Ok(())
+    } else {
+        Err(S3Error::new(S3Code::InvalidBucketName).detail("BucketName", name))
+    }
+}
+
+impl Store {
+    fn bucket_record_path(&self, bucket: &str) -> std::path::PathBuf {
+        self.root.join(BUCKETS_DIR).join(format!("{bucket}.json"))
+    }
+
+    pub fn bucket_names(&self) -> std::io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type()?.is_dir() && valid_bucket_name(&name) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    pub fn create_bucket(&self, name: &str, region: &str) -> S3Result<()> {
+        check_bucket_name(name)?;
+        match std::fs::create_dir(self.bucket_dir(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(S3Error::new(S3Code::BucketAlreadyOwnedByYou).detail("BucketName", name));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let info = BucketInfo { name: name.to_string(), created: chrono::Utc::now().timestamp_millis(), region: region.to_string() };
+        let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
+        self.write_file_atomic(&self.bucket_record_path(name), &json)?;
+        self.stats.set_bucket(name, Default::default());
+        self.notify(Change::BucketCreated { bucket: name.to_string() });
+        Ok(())
+    }
+
+    /// The bucket's record; a folder without one (copied in by hand) gets its folder's dates.
+    pub fn bucket_info(&self, name: &str, default_region: &str) -> S3Result<BucketInfo> {
+        let dir = self.require_bucket(name)?;
+        if let Ok(bytes) = std::fs::read(self.bucket_record_path(name)) {
+            if let Ok(info) = serde_json::from_slice::<BucketInfo>(&bytes) {
+                return Ok(info);
+            }
+        }
+        let modified = std::fs::metadata(&dir)?.modified()?;
+        let created = chrono::DateTime::<chrono::Utc>::from(modified).timestamp_millis();
+        Ok(BucketInfo { name: name.to_string(), created, region: default_region.to_string() })
+    }
+
+    pub fn list_buckets(&self, default_region: &str) -> S3Result<Vec<BucketInfo>> {
+        let mut out = Vec::new();
+        for name in self.bucket_names()? {
+            match self.bucket_info(&name, default_region) {
+                Ok(info) => out.push(info),
+                Err(e) if e.code == S3Code::NoSuchBucket => {} // deleted meanwhile
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn delete_bucket(&self, name: &str) -> S3Result<()> {
+        let dir = self.require_bucket(name)?;
+        if super::list::has_any_object(&dir)? {
+            return Err(S3Error::new(S3Code::BucketNotEmpty).detail("BucketName", name));
+        }
+        self.abort_uploads_of_bucket(name)?;
+        std::fs::remove_dir_all(&dir)?;
+        for path in [self.bucket_record_path(name), self.root.join(POLICIES_DIR).join(format!("{name}.policy.json"))] {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        self.stats.remove_bucket(name);
+        self.notify(Change::BucketDeleted { bucket: name.to_string() });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_bucket_name;
+
+    #[test]
+    fn bucket_names_follow_aws_rules() {
+        for ok in ["abc", "my-bucket", "my.bucket.1", "a".repeat(63).as_str(), "1bucket"] {
+            assert!(valid_bucket_name(ok), "{ok}");
+        }
+        for bad in [
+            "ab", "a".repeat(64).as_str(), "My-Bucket", "my_bucket", "-abc", "abc-", "a..b", "a.-b", "a-.b",
+            "192.168.1.1", "xn--abc", "abc-s3alias", ".tmp", "has space", "a/b",
+        ] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Atomic publication of an object's data and metadata.
+//!
+//! 1. The data is streamed to `.tmp/<txn>.data` (fsynced when `fsync` is on).
+//! 2. The metadata is written to `.tmp/<txn>.meta`, fsynced, and renamed to
+//!    `.tmp/<txn>.commit`: that rename is the commit point.
+//! 3. Under the key's lock, `<txn>.data` is renamed onto the object file and
+//!    `<txn>.commit` onto the metadata file.
+//!
+//! A crash before step 2 leaves only temporaries, which `recover` deletes (the old
+//! object stays). A crash after it leaves a `.commit` file, which `recover` finishes
+//! (the new object appears whole). Readers never see a mix: see `locks.rs`.
+
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+use super::keypath;
+use super::meta::ObjectMeta;
+use super::writer::TempData;
+use super::Store;
+use crate::s3::error::{S3Error, S3Result};
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl Store {
+    /// Writes a small file atomically (temp, fsync, rename).
+    pub fn write_file_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let tmp = self.temp_path("small");
+        let result = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(bytes)?;
+            if self.fsync {
+                file.sync_data()?;
+            }
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Creates the folders between the bucket folder and `file`, never the bucket itself.
+    fn create_parents(&self, bucket_dir: &Path, file: &Path) -> S3Result<()> {
+        let parent = file.parent().expect("object paths have a parent");
+        let rel = parent.strip_prefix(bucket_dir).map_err(S3Error::internal)?;
+        let mut dir = bucket_dir.to_path_buf();
+        for comp in rel.components() {
+            dir.push(comp);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes `data` as `bucket/key` with `meta`; returns the size of the object it replaced.
+    pub fn commit_object(&self, bucket: &str, key: &str, mut data: TempData, meta: &ObjectMeta) -> S3Result<Option<u64>> {
+        let json = serde_json::to_vec_pretty(meta).map_err(S3Error::internal)?;
+        let txn = data.path.with_extension("");
+        let meta_tmp = txn.with_extension("meta");
+        let commit = txn.with_extension("commit");
+        let staged = (|| -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&meta_tmp)?;
+            file.write_all(&json)?;
+            if self.fsync {
+                file.sync_data()?;
+            }
+            std::fs::rename(&meta_tmp, &commit)
+        })();
+        if let Err(e) = staged {
+            let _ = std::fs::remove_file(&meta_tmp);
+            return Err(e.into());
+        }
+        // Committed: from here on the object is published even if we crash.
+        data.mark_published();
+        let bucket_dir = self.require_bucket(bucket);
+        let bucket_dir = match bucket_dir {
+            Ok(dir) => dir,
+            Err(e) => {
+                let _ = std::fs::remove_file(&commit);
+                let _ = std::fs::remove_file(&data.path);
+                return Err(e);
+            }
+        };
+        let old = self.apply_commit(&bucket_dir, bucket, key, &data.path, &commit)?;
+        self.stats.replace(bucket, old, Some(meta.size));
+        Ok(old)
+    }
+
+    /// Step 3: moves the committed files into place. Retries if a concurrent delete
+    /// removed an emptied parent folder between creating it and renaming into it.
+    fn apply_commit(&self, bucket_dir: &Path, bucket: &str, key: &str, data_tmp: &Path, commit: &Path) -> S3Result<Option<u64>> {
+        let data_path = bucket_dir.join(keypath::data_relative(key));
+        let meta_path = bucket_dir.join(keypath::meta_relative(key));
+        for attempt in 0.. {
+            self.create_parents(bucket_dir, &data_path)?;
+            let _guard = self.locks.write(bucket, key);
+            let old = std::fs::metadata(&meta_path).ok().and_then(|_| read_meta(&meta_path).ok()).map(|m| m.size);
+            let moved = std::fs::rename(data_tmp, &data_path).and_then(|_| std::fs::rename(commit, &meta_path));
+            match moved {
+                Ok(()) => {
+                    drop(_guard);
+                    if self.fsync {
+                        sync_dir(data_path.parent().unwrap())?;
+                    }
+                    return Ok(old);
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound && attempt < 8 && commit.exists() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        unreachable!()
+    }
+
+    /// Removes `bucket/key`; returns the removed object's size, or None if it did not exist.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> S3Result<Option<u64>> {
+        let bucket_dir = self.require_bucket(bucket)?;
+        let data_path = bucket_dir.join(keypath::data_relative(key));
+        let meta_path = bucket_dir.join(keypath::meta_relative(key));
+        let removed = {
+            let _guard = self.locks.write(bucket, key);
+            let old = read_meta(&meta_path).ok().map(|m| m.size);
+            // Metadata first: an object without metadata is invisible, never half-listed.
+            match std::fs::remove_file(&meta_path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+            match std::fs::remove_file(&data_path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+            old
+        };
+        remove_empty_parents(&bucket_dir, &data_path);
+        if removed.is_some() {
+            self.stats.replace(bucket, removed, None);
+            self.notify(super::Change::ObjectDeleted { bucket: bucket.to_string(), key: key.to_string() });
+        }
+        Ok(removed)
+    }
+}
+
+/// Removes folders emptied by a delete, up to (not including) the bucket folder.
+fn remove_empty_parents(bucket_dir: &Path, file: &Path) {
+    let mut dir: Option<&Path> = file.parent();
+    while let Some(d) = dir {
+        if d == bucket_dir || !d.starts_with(bucket_dir) || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+pub fn read_meta(path: &Path) -> std::io::Result<ObjectMeta> {
+    let bytes = std::fs::read(path)?;
+    serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
+}
+
+/// Finishes commits a crash interrupted and deletes uncommitted temporaries.
+pub fn recover(store: &Store) -> std::io::Result<()> {
+    let mut finished = 0;
+    for entry in std::fs::read_dir(&store.tmp)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("commit") {
+            continue;
+        }
+        let meta = match read_meta(&path) {
+            Ok(meta) => meta,
+            Err(_) => continue, // unreadable: treated as uncommitted below
+        };
+        let data_tmp: PathBuf = path.with_extension("data");
+        let bucket_dir = store.root.join(&meta.bucket);
+        if !bucket_dir.is_dir() {
+            continue;
+        }
+        if data_tmp.exists() {
+            store.apply_commit(&bucket_dir, &meta.bucket, &meta.key, &data_tmp, &path).map_err(|e| std::io::Error::other(e.message))?;
+        } else {
+            // The data was moved into place before the crash; publish the metadata.
+            let meta_path = bucket_dir.join(keypath::meta_relative(&meta.key));
+            std::fs::rename(&path, meta_path)?;
+        }
+        finished += 1;
+    }
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&store.tmp)? {
+        let path = entry?.path();
+        std::fs::remove_file(&path)?;
+        removed += 1;
+    }
+    if finished + removed > 0 {
+        crate::log::info(&format!("recovery: finished {finished} interrupted commits, removed {removed} temporary files"));
+    }
+    Ok(())
+}
+

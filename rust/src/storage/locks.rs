@@ -1,0 +1,32 @@
+//! Striped per-key locks. A writer holds one only for the two renames that publish an
+//! object's data and metadata; a reader holds it while it opens both files. Open
+//! files keep their content after a rename, so readers always see a whole version.
+
+use std::hash::{Hash, Hasher};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+const STRIPES: usize = 1024;
+
+pub struct KeyLocks {
+    stripes: Vec<RwLock<()>>,
+}
+
+impl KeyLocks {
+    pub fn new() -> Self {
+        KeyLocks { stripes: (0..STRIPES).map(|_| RwLock::new(())).collect() }
+    }
+
+    fn stripe(&self, bucket: &str, key: &str) -> &RwLock<()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (bucket, key).hash(&mut hasher);
+        &self.stripes[hasher.finish() as usize % STRIPES]
+    }
+
+    pub fn read(&self, bucket: &str, key: &str) -> RwLockReadGuard<'_, ()> {
+        self.stripe(bucket, key).read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn write(&self, bucket: &str, key: &str) -> RwLockWriteGuard<'_, ()> {
+        self.stripe(bucket, key).write().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,71 @@
+//! The metadata stored beside each object (`<key>._storage_object.metadata.json`).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(default)]
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    /// Quoted, as sent in the `ETag` header: `"<md5>"` or `"<md5-of-md5s>-<parts>"`.
+    pub etag: String,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified: i64,
+    pub content_type: String,
+    /// Standard headers stored with the object (`content-encoding`, `cache-control`, ...).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// User metadata without the `x-amz-meta-` prefix, names lowercased.
+    #[serde(default)]
+    pub user_metadata: BTreeMap<String, String>,
+    /// Part sizes of a multipart object, in order; empty for single-part objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u64>,
+}
+
+/// The request-supplied attributes of an object to be written.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NewObjectAttrs {
+    pub content_type: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub user_metadata: BTreeMap<String, String>,
+}
+
+pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+impl ObjectMeta {
+    pub fn new(bucket: &str, key: &str, size: u64, etag: String, attrs: NewObjectAttrs, parts: Vec<u64>) -> Self {
+        ObjectMeta {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size,
+            etag,
+            last_modified: chrono::Utc::now().timestamp_millis(),
+            content_type: attrs.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+            headers: attrs.headers,
+            user_metadata: attrs.user_metadata,
+            parts,
+        }
+    }
+
+    pub fn attrs(&self) -> NewObjectAttrs {
+        NewObjectAttrs {
+            content_type: Some(self.content_type.clone()),
+            headers: self.headers.clone(),
+            user_metadata: self.user_metadata.clone(),
+        }
+    }
+
+    /// The ETag without quotes.
+    pub fn etag_value(&self) -> &str {
+        self.etag.trim_matches('"')
+    }
+
+    pub fn last_modified_time(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.last_modified.max(0) as u64)
+    }
+}

@@ -1,0 +1,122 @@
+//! The filesystem store: buckets are folders under the root, objects plain files
+//! with a JSON metadata sidecar (see `keypath.rs`), everything written atomically
+//! (see `commit.rs`). Blocking file I/O runs on tokio's blocking pool.
+
+pub mod buckets;
+mod commit;
+pub mod keypath;
+pub mod list;
+mod locks;
+pub mod meta;
+pub mod multipart;
+pub mod objects;
+pub mod stats;
+pub mod writer;
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::s3::error::{S3Code, S3Error, S3Result};
+
+/// A change that the host can observe (sent over the bridge as an event).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", content = "data", rename_all = "camelCase")]
+pub enum Change {
+    BucketCreated { bucket: String },
+    BucketDeleted { bucket: String },
+    #[serde(rename_all = "camelCase")]
+    ObjectCreated { bucket: String, key: String, size: u64, etag: String, overwrite: bool },
+    ObjectDeleted { bucket: String, key: String },
+    #[serde(rename_all = "camelCase")]
+    MultipartCompleted { bucket: String, key: String, size: u64, etag: String, upload_id: String },
+}
+
+pub type Observer = Box<dyn Fn(Change) + Send + Sync>;
+
+pub struct Inner {
+    pub root: PathBuf,
+    tmp: PathBuf,
+    fsync: bool,
+    locks: locks::KeyLocks,
+    pub stats: stats::Stats,
+    observer: Option<Observer>,
+}
+
+/// Cheap to clone; all clones share one store.
+#[derive(Clone)]
+pub struct Store(Arc<Inner>);
+
+impl std::ops::Deref for Store {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+pub const TMP_DIR: &str = ".tmp";
+pub const MULTIPART_DIR: &str = ".multipart";
+pub const BUCKETS_DIR: &str = ".buckets";
+pub const POLICIES_DIR: &str = ".policies";
+
+impl Store {
+    /// Opens (creating if needed) a store at `root`, finishes any commit a crash
+    /// interrupted, and counts what each bucket holds.
+    pub fn open(root: &Path, fsync: bool, observer: Option<Observer>) -> std::io::Result<Store> {
+        std::fs::create_dir_all(root)?;
+        let root = root.canonicalize()?;
+        for dir in [TMP_DIR, MULTIPART_DIR, BUCKETS_DIR, POLICIES_DIR] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        let inner = Inner {
+            tmp: root.join(TMP_DIR),
+            root,
+            fsync,
+            locks: locks::KeyLocks::new(),
+            stats: stats::Stats::default(),
+            observer,
+        };
+        let store = Store(Arc::new(inner));
+        commit::recover(&store)?;
+        for bucket in store.bucket_names()? {
+            let counters = list::count_bucket(&store.bucket_dir(&bucket))?;
+            store.stats.set_bucket(&bucket, counters);
+        }
+        Ok(store)
+    }
+
+    pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
+        self.root.join(bucket)
+    }
+
+    /// Fails with `NoSuchBucket` unless the bucket exists.
+    pub fn require_bucket(&self, bucket: &str) -> S3Result<PathBuf> {
+        let dir = self.bucket_dir(bucket);
+        if buckets::valid_bucket_name(bucket) && dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(S3Error::msg(S3Code::NoSuchBucket, S3Code::NoSuchBucket.default_message()).detail("BucketName", bucket))
+        }
+    }
+
+    fn notify(&self, change: Change) {
+        if let Some(observer) = &self.observer {
+            observer(change);
+        }
+    }
+
+    /// A fresh temporary path on the same filesystem as the objects.
+    pub fn temp_path(&self, ext: &str) -> PathBuf {
+        self.tmp.join(format!("{}.{ext}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// Runs blocking filesystem work off the async threads.
+    pub async fn blocking<T, F>(&self, f: F) -> S3Result<T>
+    where
+        F: FnOnce(&Store) -> S3Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store)).await.map_err(S3Error::internal)?
+    }
+}
