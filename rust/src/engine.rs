@@ -70,9 +70,16 @@ impl Engine {
             region: config.server.region.clone(),
             directory: store.root.display().to_string(),
         };
-        let ctx = Arc::new(Ctx { store, region: config.server.region.clone(), virtual_host_domains: config.server.virtual_host_domains.clone() });
+        let credentials = Arc::new(Credentials::new(credentials));
+        let ctx = Arc::new(Ctx {
+            store,
+            region: config.server.region.clone(),
+            virtual_host_domains: config.server.virtual_host_domains.clone(),
+            auth_enabled: config.auth.enabled,
+            credentials: credentials.clone(),
+        });
         let server = server::spawn(listener, ctx.clone()).map_err(|e| fail("BindError", e.to_string()))?;
-        Ok(Engine { ctx, credentials: Arc::new(Credentials::new(credentials)), auth_enabled: config.auth.enabled, server, info })
+        Ok(Engine { ctx, credentials, auth_enabled: config.auth.enabled, server, info })
     }
 
     pub async fn stop(self) {

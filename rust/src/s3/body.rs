@@ -7,7 +7,11 @@ use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::auth::{ChunkSigning, Payload};
+use super::checksum::{self, Algorithm, Expected};
 use super::error::{S3Code, S3Error, S3Result};
+use super::sigv4;
+use sha2::{Digest, Sha256};
 
 const MAX_CHUNK_LINE: usize = 4096;
 
@@ -21,13 +25,52 @@ enum State {
 }
 
 /// Decodes `hex-size[;chunk-signature=...]\r\n<data>\r\n ... 0\r\n<trailers>\r\n`.
-#[derive(Debug)]
 pub struct ChunkedDecoder {
     buf: BytesMut,
     state: State,
     pub trailers: Vec<(String, String)>,
-    /// Each chunk's `chunk-signature`, in order (verified by the auth layer).
+    /// Each chunk's `chunk-signature`, in order.
     pub signatures: Vec<String>,
+    verifier: Option<ChunkVerifier>,
+}
+
+/// Checks each chunk's signature as the chunk ends, chained from the seed signature.
+struct ChunkVerifier {
+    signing: ChunkSigning,
+    previous: String,
+    current: Option<(String, Sha256)>,
+    trailer_signature: Option<String>,
+}
+
+fn signature_mismatch() -> S3Error {
+    S3Error::msg(S3Code::SignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+}
+
+impl ChunkVerifier {
+    fn start_chunk(&mut self, signature: Option<&str>) -> S3Result<()> {
+        let signature = signature.ok_or_else(signature_mismatch)?;
+        self.current = Some((signature.to_string(), Sha256::new()));
+        Ok(())
+    }
+
+    fn end_chunk(&mut self) -> S3Result<()> {
+        let (provided, hasher) = self.current.take().ok_or_else(bad_chunk)?;
+        let s = &self.signing;
+        let expected = sigv4::chunk_signature(&s.key, &s.amz_date, &s.scope, &self.previous, &hex::encode(hasher.finalize()));
+        if !sigv4::signatures_equal(&expected, &provided) {
+            return Err(signature_mismatch());
+        }
+        self.previous = expected;
+        Ok(())
+    }
+
+    fn check_trailers(&self, trailers: &[(String, String)]) -> S3Result<()> {
+        let Some(provided) = &self.trailer_signature else { return Ok(()) };
+        let block: String = trailers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+        let s = &self.signing;
+        let expected = sigv4::trailer_signature(&s.key, &s.amz_date, &s.scope, &self.previous, &block);
+        if sigv4::signatures_equal(&expected, provided) { Ok(()) } else { Err(signature_mismatch()) }
+    }
 }
 
 fn bad_chunk() -> S3Error {
@@ -35,8 +78,9 @@ fn bad_chunk() -> S3Error {
 }
 
 impl ChunkedDecoder {
-    pub fn new() -> Self {
-        ChunkedDecoder { buf: BytesMut::new(), state: State::Header, trailers: Vec::new(), signatures: Vec::new() }
+    pub fn new(signing: Option<ChunkSigning>) -> Self {
+        let verifier = signing.map(|signing| ChunkVerifier { previous: signing.seed.clone(), signing, current: None, trailer_signature: None });
+        ChunkedDecoder { buf: BytesMut::new(), state: State::Header, trailers: Vec::new(), signatures: Vec::new(), verifier }
     }
 
     fn take_line(&mut self) -> S3Result<Option<String>> {
@@ -60,8 +104,15 @@ impl ChunkedDecoder {
                     let Some(line) = self.take_line()? else { return Ok(()) };
                     let (size, ext) = line.split_once(';').unwrap_or((&line, ""));
                     let size = u64::from_str_radix(size.trim(), 16).map_err(|_| bad_chunk())?;
-                    if let Some(sig) = ext.trim().strip_prefix("chunk-signature=") {
+                    let signature = ext.trim().strip_prefix("chunk-signature=");
+                    if let Some(sig) = signature {
                         self.signatures.push(sig.to_string());
+                    }
+                    if let Some(v) = &mut self.verifier {
+                        v.start_chunk(signature)?;
+                        if size == 0 {
+                            v.end_chunk()?;
+                        }
                     }
                     self.state = if size == 0 { State::Trailers } else { State::Data(size) };
                 }
@@ -70,7 +121,11 @@ impl ChunkedDecoder {
                         return Ok(());
                     }
                     let n = left.min(self.buf.len() as u64) as usize;
-                    out.push(self.buf.split_to(n).freeze());
+                    let data = self.buf.split_to(n).freeze();
+                    if let Some((_, hasher)) = self.verifier.as_mut().and_then(|v| v.current.as_mut()) {
+                        hasher.update(&data);
+                    }
+                    out.push(data);
                     self.state = if left == n as u64 { State::DataEnd } else { State::Data(left - n as u64) };
                 }
                 State::DataEnd => {
@@ -81,6 +136,9 @@ impl ChunkedDecoder {
                         return Err(bad_chunk());
                     }
                     self.buf.advance(2);
+                    if let Some(v) = &mut self.verifier {
+                        v.end_chunk()?;
+                    }
                     self.state = State::Header;
                 }
                 State::Trailers => {
@@ -90,7 +148,11 @@ impl ChunkedDecoder {
                         continue;
                     }
                     let (name, value) = line.split_once(':').ok_or_else(bad_chunk)?;
-                    self.trailers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+                    let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
+                    match &mut self.verifier {
+                        Some(v) if name == "x-amz-trailer-signature" => v.trailer_signature = Some(value),
+                        _ => self.trailers.push((name, value)),
+                    }
                 }
                 State::Done => {
                     if self.buf.iter().any(|b| !b.is_ascii_whitespace()) {
@@ -106,11 +168,19 @@ impl ChunkedDecoder {
     /// Checks the body ended where the encoding says it does.
     pub fn finish(&self) -> S3Result<()> {
         match self.state {
-            State::Done => Ok(()),
+            State::Done => {}
             // Some clients omit the blank line after the last trailer.
-            State::Trailers if self.buf.is_empty() => Ok(()),
-            _ => Err(S3Error::new(S3Code::IncompleteBody)),
+            State::Trailers if self.buf.is_empty() => {}
+            _ => return Err(S3Error::new(S3Code::IncompleteBody)),
         }
+        match &self.verifier {
+            Some(v) => v.check_trailers(&self.trailers),
+            None => Ok(()),
+        }
+    }
+
+    pub fn trailer(&self, name: &str) -> Option<&str> {
+        self.trailers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -127,17 +197,64 @@ pub struct RequestBody {
     pending: std::collections::VecDeque<Bytes>,
     ended: bool,
     pub received: u64,
+    /// The signed payload hash to check at the end.
+    sha256: Option<(String, Sha256)>,
+    checksum: Option<(checksum::Hasher, Expected)>,
+    /// The verified checksum of the whole body, once it has been read.
+    pub checksum_value: Option<(Algorithm, String)>,
 }
 
 impl RequestBody {
-    pub fn new(incoming: Incoming, headers: &HeaderMap) -> Self {
-        RequestBody {
+    pub fn new(incoming: Incoming, headers: &HeaderMap, payload: Payload) -> S3Result<Self> {
+        let (sha256, signing) = match payload {
+            Payload::Unchecked => (None, None),
+            Payload::Sha256(hex) => (Some((hex, Sha256::new())), None),
+            Payload::StreamingSigned(signing) => (None, Some(signing)),
+        };
+        let checksum = checksum::requested(headers)?.map(|(algorithm, expected)| (checksum::Hasher::new(algorithm), expected));
+        Ok(RequestBody {
             incoming,
-            decoder: is_aws_chunked(headers).then(ChunkedDecoder::new),
+            decoder: is_aws_chunked(headers).then(|| ChunkedDecoder::new(signing)),
             pending: Default::default(),
             ended: false,
             received: 0,
+            sha256,
+            checksum,
+            checksum_value: None,
+        })
+    }
+
+    /// Checks the payload hash and checksum once the whole body has been read.
+    fn verify_end(&mut self) -> S3Result<()> {
+        if let Some(decoder) = &self.decoder {
+            decoder.finish()?;
         }
+        if let Some((expected, hasher)) = self.sha256.take() {
+            let computed = hex::encode(hasher.finalize());
+            if computed != expected {
+                return Err(S3Error::new(S3Code::XAmzContentSHA256Mismatch)
+                    .detail("ClientComputedContentSHA256", expected)
+                    .detail("S3ComputedContentSHA256", computed));
+            }
+        }
+        if let Some((hasher, expected)) = self.checksum.take() {
+            let algorithm = hasher.algorithm;
+            let computed = hasher.finish();
+            let expected = match expected {
+                Expected::Header(v) => Some(v),
+                Expected::Trailer => Some(
+                    self.decoder.as_ref().and_then(|d| d.trailer(&algorithm.header())).map(str::to_string).ok_or_else(|| {
+                        S3Error::msg(S3Code::InvalidRequest, format!("The {} trailer was declared but not sent.", algorithm.header()))
+                    })?,
+                ),
+                Expected::None => None,
+            };
+            if expected.is_some_and(|e| e.trim() != computed) {
+                return Err(checksum::mismatch(algorithm));
+            }
+            self.checksum_value = Some((algorithm, computed));
+        }
+        Ok(())
     }
 
     /// The next chunk of (decoded) body data; `None` at the end.
@@ -145,6 +262,12 @@ impl RequestBody {
         loop {
             if let Some(chunk) = self.pending.pop_front() {
                 self.received += chunk.len() as u64;
+                if let Some((_, hasher)) = &mut self.sha256 {
+                    hasher.update(&chunk);
+                }
+                if let Some((hasher, _)) = &mut self.checksum {
+                    hasher.update(&chunk);
+                }
                 return Ok(Some(chunk));
             }
             if self.ended {
@@ -153,9 +276,7 @@ impl RequestBody {
             match self.incoming.frame().await {
                 None => {
                     self.ended = true;
-                    if let Some(decoder) = &self.decoder {
-                        decoder.finish()?;
-                    }
+                    self.verify_end()?;
                 }
                 Some(Err(_)) => return Err(S3Error::new(S3Code::IncompleteBody)),
                 Some(Ok(frame)) => {
@@ -192,7 +313,7 @@ mod tests {
     use super::*;
 
     fn decode_all(input: &[u8], step: usize) -> S3Result<(Vec<u8>, ChunkedDecoder)> {
-        let mut d = ChunkedDecoder::new();
+        let mut d = ChunkedDecoder::new(None);
         let mut out = Vec::new();
         for piece in input.chunks(step) {
             d.feed(piece, &mut out)?;
@@ -213,6 +334,40 @@ mod tests {
             assert_eq!(data, b"hello");
             assert_eq!(d.trailers, [("x-amz-checksum-crc32".to_string(), "NhCmhg==".to_string())]);
         }
+    }
+
+    /// AWS's documented aws-chunked example: 65536 + 1024 bytes of 'a'.
+    #[test]
+    fn verifies_chunk_signatures_of_the_aws_example() {
+        let signing = ChunkSigning {
+            key: sigv4::signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1", "s3"),
+            amz_date: "20130524T000000Z".into(),
+            scope: "20130524/us-east-1/s3/aws4_request".into(),
+            seed: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
+        };
+        let sigs = [
+            "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+            "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+            "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
+        ];
+        let mut body = Vec::new();
+        for (size, sig) in [(65536usize, sigs[0]), (1024, sigs[1]), (0, sigs[2])] {
+            body.extend_from_slice(format!("{size:x};chunk-signature={sig}\r\n").as_bytes());
+            body.extend(std::iter::repeat_n(b'a', size));
+            body.extend_from_slice(b"\r\n");
+        }
+        let run = |body: &[u8]| {
+            let mut d = ChunkedDecoder::new(Some(signing.clone()));
+            let mut out = Vec::new();
+            for piece in body.chunks(1000) {
+                d.feed(piece, &mut out)?;
+            }
+            d.finish().map(|_| out.concat().len())
+        };
+        assert_eq!(run(&body).unwrap(), 66560);
+        let mut tampered = body.clone();
+        tampered[200] = b'b';
+        assert_eq!(run(&tampered).unwrap_err().code, S3Code::SignatureDoesNotMatch);
     }
 
     #[test]

@@ -28,6 +28,7 @@ macro_rules! s3_codes {
 
 s3_codes! {
     AccessDenied => 403, "Access Denied";
+    AuthorizationQueryParametersError => 400, "Error parsing the X-Amz-Credential parameter.";
     AuthorizationHeaderMalformed => 400, "The authorization header is malformed.";
     BadDigest => 400, "The Content-MD5 you specified did not match what we received.";
     BucketAlreadyExists => 409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.";

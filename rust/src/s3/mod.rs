@@ -1,11 +1,14 @@
 //! The S3 protocol layer: routing, request bodies, headers, XML, errors, handlers.
 
+pub mod auth;
 pub mod body;
+pub mod checksum;
 pub mod error;
 mod handlers;
 pub mod headers;
 pub mod response;
 pub mod router;
+pub mod sigv4;
 pub mod xml;
 
 use hyper::body::Incoming;
@@ -23,6 +26,8 @@ pub struct Ctx {
     pub region: String,
     /// Domains under which `<bucket>.<domain>` is virtual-hosted-style addressing.
     pub virtual_host_domains: Vec<String>,
+    pub auth_enabled: bool,
+    pub credentials: Arc<crate::auth::Credentials>,
 }
 
 /// One request as handlers see it: the routed parts plus headers and body.
@@ -56,7 +61,24 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>) -> S3Response {
     let resource = parts.uri.path().to_string();
     let result = async {
         let route = router::route(&parts.method, &parts.uri, &parts.headers, &ctx.virtual_host_domains)?;
-        let body = body::RequestBody::new(incoming, &parts.headers);
+        let payload = if ctx.auth_enabled {
+            let input = auth::AuthInput {
+                method: &parts.method,
+                uri: &parts.uri,
+                headers: &parts.headers,
+                query: &route.query,
+                region: &ctx.region,
+                credentials: &ctx.credentials,
+            };
+            let authenticated = auth::authenticate(&input)?;
+            if authenticated.access_key.is_none() {
+                return Err(error::S3Error::new(error::S3Code::AccessDenied));
+            }
+            authenticated.payload
+        } else {
+            auth::Payload::Unchecked
+        };
+        let body = body::RequestBody::new(incoming, &parts.headers, payload)?;
         let req = S3Request { route, headers: parts.headers, body };
         dispatch(&ctx, req).await
     }

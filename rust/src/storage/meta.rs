@@ -21,6 +21,9 @@ pub struct ObjectMeta {
     /// User metadata without the `x-amz-meta-` prefix, names lowercased.
     #[serde(default)]
     pub user_metadata: BTreeMap<String, String>,
+    /// A flexible checksum the client sent or asked for (`x-amz-checksum-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<StoredChecksum>,
     /// Part sizes of a multipart object, in order; empty for single-part objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
@@ -33,6 +36,17 @@ pub struct NewObjectAttrs {
     pub content_type: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub user_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub checksum: Option<StoredChecksum>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredChecksum {
+    /// `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`.
+    pub algorithm: String,
+    /// Base64, as in the `x-amz-checksum-*` header.
+    pub value: String,
 }
 
 pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -48,6 +62,7 @@ impl ObjectMeta {
             content_type: attrs.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
             headers: attrs.headers,
             user_metadata: attrs.user_metadata,
+            checksum: attrs.checksum,
             parts,
         }
     }
@@ -57,6 +72,7 @@ impl ObjectMeta {
             content_type: Some(self.content_type.clone()),
             headers: self.headers.clone(),
             user_metadata: self.user_metadata.clone(),
+            checksum: self.checksum.clone(),
         }
     }
 

@@ -11,6 +11,8 @@ use base64::Engine;
 use super::error::{S3Code, S3Error, S3Result};
 use super::xml::XmlWriter;
 use super::{Ctx, S3Request};
+use super::response::{set_header, S3Response};
+use crate::storage::meta::StoredChecksum;
 use crate::storage::writer::TempData;
 
 pub const OWNER_ID: &str = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a";
@@ -74,6 +76,18 @@ pub async fn body_to_temp(ctx: &Ctx, req: &mut S3Request) -> S3Result<TempData> 
         }
     }
     Ok(data)
+}
+
+/// The verified checksum of a body that has been read, in storable form.
+pub fn body_checksum(req: &S3Request) -> Option<StoredChecksum> {
+    req.body.checksum_value.as_ref().map(|(a, v)| StoredChecksum { algorithm: a.name().to_string(), value: v.clone() })
+}
+
+pub fn set_checksum_header(res: &mut S3Response, checksum: Option<&StoredChecksum>) {
+    if let Some(c) = checksum {
+        set_header(res, &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()), &c.value);
+        set_header(res, "x-amz-checksum-type", "FULL_OBJECT");
+    }
 }
 
 /// Parses `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded).

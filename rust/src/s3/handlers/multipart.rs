@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use super::list::{encode_key, parse_max, url_encoding};
-use super::{body_to_temp, copy_source, write_owner, MAX_PUT_SIZE, MAX_XML_BODY};
+use super::{body_checksum, body_to_temp, copy_source, write_owner, MAX_PUT_SIZE, MAX_XML_BODY};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, S3Response};
@@ -41,6 +41,9 @@ pub async fn upload_part(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> 
     let part = ctx.store.blocking(move |s| s.put_part(&bucket, &key, &id, number, data)).await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &part.etag);
+    if let Some(checksum) = body_checksum(&req) {
+        set_header(&mut res, &format!("x-amz-checksum-{}", checksum.algorithm.to_ascii_lowercase()), &checksum.value);
+    }
     Ok(res)
 }
 

@@ -7,7 +7,7 @@ use hyper::body::Frame;
 use std::io::{Seek, SeekFrom};
 use tokio::io::AsyncReadExt;
 
-use super::{body_to_temp, copy_source, MAX_XML_BODY};
+use super::{body_checksum, body_to_temp, copy_source, set_checksum_header, MAX_XML_BODY};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, ResBody, S3Response};
@@ -18,16 +18,18 @@ use crate::storage::objects::etag_of;
 const READ_CHUNK: usize = 256 * 1024;
 
 pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let attrs = object_attrs(&req.headers)?;
+    let mut attrs = object_attrs(&req.headers)?;
     let bucket = req.bucket().to_string();
     let b = bucket.clone();
     ctx.store.blocking(move |s| s.require_bucket(&b).map(|_| ())).await?;
     let data = body_to_temp(ctx, &mut req).await?;
+    attrs.checksum = body_checksum(&req);
     let key = req.key().to_string();
     let etag = etag_of(&data.md5);
     let meta = ctx.store.blocking(move |s| s.put_object(&bucket, &key, data, attrs, Vec::new(), etag)).await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &meta.etag);
+    set_checksum_header(&mut res, meta.checksum.as_ref());
     Ok(res)
 }
 
@@ -77,6 +79,9 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     set_header(&mut res, "content-length", &len.to_string());
     if let Some((start, end)) = range {
         set_header(&mut res, "content-range", &format!("bytes {start}-{end}/{}", meta.size));
+    }
+    if range.is_none() && req.header("x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("ENABLED")) {
+        set_checksum_header(&mut res, meta.checksum.as_ref());
     }
     if !meta.parts.is_empty() {
         set_header(&mut res, "x-amz-mp-parts-count", &meta.parts.len().to_string());

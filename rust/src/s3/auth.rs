@@ -1,0 +1,263 @@
+//! Authenticates a request with AWS Signature V4: the Authorization header or a
+//! presigned URL. The outcome says who signed and how the body must be checked
+//! (a payload hash, a chain of chunk signatures, or nothing).
+
+use chrono::{NaiveDateTime, TimeZone, Utc};
+use http::{HeaderMap, Method, Uri};
+
+use super::error::{S3Code, S3Error, S3Result};
+use super::headers::header;
+use super::router::Query;
+use super::sigv4::{self, CanonicalParts};
+use crate::auth::Credentials;
+
+const MAX_SKEW_SECS: i64 = 15 * 60;
+const MAX_PRESIGN_EXPIRES: i64 = 7 * 24 * 3600;
+
+/// How the body's integrity is tied to the signature.
+pub enum Payload {
+    /// Nothing to check (auth off, or UNSIGNED-PAYLOAD).
+    Unchecked,
+    /// The body must hash to this hex SHA-256.
+    Sha256(String),
+    /// aws-chunked with a signature per chunk, chained from the seed signature.
+    StreamingSigned(ChunkSigning),
+}
+
+#[derive(Clone)]
+pub struct ChunkSigning {
+    pub key: Vec<u8>,
+    pub amz_date: String,
+    pub scope: String,
+    pub seed: String,
+}
+
+pub struct Authenticated {
+    /// The access key that signed, or None for an anonymous request.
+    pub access_key: Option<String>,
+    pub payload: Payload,
+}
+
+pub struct AuthInput<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    pub query: &'a Query,
+    pub region: &'a str,
+    pub credentials: &'a Credentials,
+}
+
+fn malformed(message: impl Into<String>) -> S3Error {
+    S3Error::msg(S3Code::AuthorizationHeaderMalformed, message)
+}
+
+/// `20130524T000000Z` from `x-amz-date`, or from an RFC 1123 `Date` header.
+fn parse_amz_date(value: &str) -> Option<chrono::DateTime<Utc>> {
+    NaiveDateTime::parse_from_str(value.trim(), "%Y%m%dT%H%M%SZ").ok().map(|t| Utc.from_utc_datetime(&t))
+}
+
+fn request_time(headers: &HeaderMap) -> S3Result<(String, chrono::DateTime<Utc>)> {
+    if let Some(value) = header(headers, "x-amz-date") {
+        let t = parse_amz_date(value).ok_or_else(|| S3Error::msg(S3Code::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))?;
+        return Ok((value.trim().to_string(), t));
+    }
+    if let Some(t) = header(headers, "date").and_then(|d| httpdate::parse_http_date(d).ok()) {
+        let t: chrono::DateTime<Utc> = t.into();
+        return Ok((t.format("%Y%m%dT%H%M%SZ").to_string(), t));
+    }
+    Err(S3Error::msg(S3Code::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))
+}
+
+fn check_skew(t: chrono::DateTime<Utc>) -> S3Result<()> {
+    let now = Utc::now();
+    if (now - t).num_seconds().abs() > MAX_SKEW_SECS {
+        return Err(S3Error::new(S3Code::RequestTimeTooSkewed)
+            .detail("RequestTime", t.format("%Y%m%dT%H%M%SZ").to_string())
+            .detail("ServerTime", now.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .detail("MaxAllowedSkewMilliseconds", (MAX_SKEW_SECS * 1000).to_string()));
+    }
+    Ok(())
+}
+
+/// `AKID/20130524/us-east-1/s3/aws4_request`, checked against the request date and our region.
+struct Scope {
+    access_key: String,
+    date: String,
+    region: String,
+}
+
+impl Scope {
+    fn parse(credential: &str, amz_date: &str, region: &str, bad: fn(String) -> S3Error) -> S3Result<Scope> {
+        let parts: Vec<&str> = credential.split('/').collect();
+        let [access_key, date, req_region, service, terminal] = parts[..] else {
+            return Err(bad(format!("The Credential {credential} is malformed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")));
+        };
+        if terminal != "aws4_request" || service != "s3" {
+            return Err(bad(format!("The Credential {credential} is malformed; incorrect service or terminal \"{service}/{terminal}\"")));
+        }
+        if !amz_date.starts_with(date) {
+            return Err(bad(format!("Invalid credential date \"{date}\". This date is not the same as X-Amz-Date: \"{}\".", &amz_date[..8.min(amz_date.len())])));
+        }
+        if req_region != region {
+            return Err(bad(format!("The authorization header is malformed; the region '{req_region}' is wrong; expecting '{region}'")).detail("Region", region));
+        }
+        Ok(Scope { access_key: access_key.to_string(), date: date.to_string(), region: region.to_string() })
+    }
+
+    fn string(&self) -> String {
+        format!("{}/{}/s3/aws4_request", self.date, self.region)
+    }
+}
+
+fn secret_for(credentials: &Credentials, access_key: &str) -> S3Result<String> {
+    credentials
+        .snapshot()
+        .iter()
+        .find(|c| c.access_key_id == access_key)
+        .map(|c| c.secret_access_key.clone())
+        .ok_or_else(|| S3Error::new(S3Code::InvalidAccessKeyId).detail("AWSAccessKeyId", access_key))
+}
+
+fn spaced_hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+/// Verifies a signature over the canonical request; returns the signing key.
+fn verify(input: &AuthInput, scope: &Scope, amz_date: &str, signed: &[&str], payload_hash: &str, provided: &str) -> S3Result<Vec<u8>> {
+    let secret = secret_for(input.credentials, &scope.access_key)?;
+    let canonical = sigv4::canonical_request(&CanonicalParts {
+        method: input.method.as_str(),
+        raw_path: input.uri.path(),
+        raw_query: input.uri.query(),
+        headers: input.headers,
+        signed_headers: signed,
+        payload_hash,
+    })
+    .ok_or_else(|| S3Error::msg(S3Code::AccessDenied, "There were headers present in the request which were not signed"))?;
+    let sts = sigv4::string_to_sign(amz_date, &scope.string(), &canonical);
+    let key = sigv4::signing_key(&secret, &scope.date, &scope.region, "s3");
+    if !sigv4::signatures_equal(&sigv4::sign(&key, &sts), provided.trim()) {
+        return Err(S3Error::new(S3Code::SignatureDoesNotMatch)
+            .detail("AWSAccessKeyId", scope.access_key.clone())
+            .detail("StringToSign", sts.clone())
+            .detail("SignatureProvided", provided.to_string())
+            .detail("StringToSignBytes", spaced_hex(&sts))
+            .detail("CanonicalRequest", canonical.clone())
+            .detail("CanonicalRequestBytes", spaced_hex(&canonical)));
+    }
+    Ok(key)
+}
+
+fn signed_headers(list: &str) -> Vec<&str> {
+    list.split(';').map(str::trim).filter(|h| !h.is_empty()).collect()
+}
+
+pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
+    let authorization = header(input.headers, "authorization");
+    match authorization {
+        Some(value) if value.starts_with(sigv4::ALGORITHM) => header_auth(input, &value[sigv4::ALGORITHM.len()..]),
+        Some(value) if value.starts_with("AWS ") => Err(S3Error::msg(
+            S3Code::InvalidRequest,
+            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+        )),
+        Some(_) => Err(malformed("The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.")),
+        None if input.query.has("X-Amz-Algorithm") || input.query.has("X-Amz-Signature") => presigned_auth(input),
+        None => Ok(Authenticated { access_key: None, payload: Payload::Unchecked }),
+    }
+}
+
+fn header_auth(input: &AuthInput, rest: &str) -> S3Result<Authenticated> {
+    let mut credential = None;
+    let mut signed = None;
+    let mut signature = None;
+    for part in rest.split(',') {
+        match part.trim().split_once('=') {
+            Some(("Credential", v)) => credential = Some(v.trim()),
+            Some(("SignedHeaders", v)) => signed = Some(v.trim()),
+            Some(("Signature", v)) => signature = Some(v.trim()),
+            _ => {}
+        }
+    }
+    let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature) else {
+        return Err(malformed("The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature."));
+    };
+    let (amz_date, time) = request_time(input.headers)?;
+    let scope = Scope::parse(credential, &amz_date, input.region, malformed)?;
+    let signed = signed_headers(signed);
+    if !signed.contains(&"host") {
+        return Err(S3Error::msg(S3Code::AccessDenied, "Host header must be signed"));
+    }
+    let content_sha = header(input.headers, "x-amz-content-sha256")
+        .ok_or_else(|| S3Error::msg(S3Code::InvalidRequest, "Missing required header for this request: x-amz-content-sha256"))?
+        .trim()
+        .to_string();
+    let payload_kind = classify_payload(&content_sha)?;
+    check_skew(time)?;
+    let key = verify(input, &scope, &amz_date, &signed, &content_sha, signature)?;
+    let payload = match payload_kind {
+        PayloadKind::Hash => Payload::Sha256(content_sha.to_ascii_lowercase()),
+        PayloadKind::Unsigned => Payload::Unchecked,
+        PayloadKind::SignedChunks => Payload::StreamingSigned(ChunkSigning { key, amz_date, scope: scope.string(), seed: signature.to_string() }),
+    };
+    Ok(Authenticated { access_key: Some(scope.access_key), payload })
+}
+
+enum PayloadKind {
+    Hash,
+    Unsigned,
+    SignedChunks,
+}
+
+fn classify_payload(value: &str) -> S3Result<PayloadKind> {
+    match value {
+        "UNSIGNED-PAYLOAD" | "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => Ok(PayloadKind::Unsigned),
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => Ok(PayloadKind::SignedChunks),
+        v if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(PayloadKind::Hash),
+        v => Err(S3Error::invalid_argument(
+            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
+            "x-amz-content-sha256",
+            v,
+        )),
+    }
+}
+
+fn query_error(message: impl Into<String>) -> S3Error {
+    S3Error::msg(S3Code::AuthorizationQueryParametersError, message)
+}
+
+fn presigned_auth(input: &AuthInput) -> S3Result<Authenticated> {
+    let q = input.query;
+    let get = |name: &str| q.get(name).ok_or_else(|| query_error(format!("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters. ({name} is missing)")));
+    if get("X-Amz-Algorithm")? != sigv4::ALGORITHM {
+        return Err(query_error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
+    }
+    let (credential, amz_date, expires, signed, signature) =
+        (get("X-Amz-Credential")?, get("X-Amz-Date")?, get("X-Amz-Expires")?, get("X-Amz-SignedHeaders")?, get("X-Amz-Signature")?);
+    let time = parse_amz_date(amz_date).ok_or_else(|| query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""))?;
+    let expires: i64 = expires.parse().map_err(|_| query_error("X-Amz-Expires should be a number"))?;
+    if expires < 0 {
+        return Err(query_error("X-Amz-Expires must be non-negative"));
+    }
+    if expires > MAX_PRESIGN_EXPIRES {
+        return Err(query_error("X-Amz-Expires must be less than a week (in seconds) that is 604800"));
+    }
+    let scope = Scope::parse(credential, amz_date, input.region, query_error)?;
+    let signed = signed_headers(signed);
+    let payload_hash = header(input.headers, "x-amz-content-sha256").unwrap_or("UNSIGNED-PAYLOAD").to_string();
+    let now = Utc::now();
+    if (time - now).num_seconds() > MAX_SKEW_SECS {
+        return Err(S3Error::msg(S3Code::AccessDenied, "Request is not valid yet"));
+    }
+    verify(input, &scope, amz_date, &signed, &payload_hash, signature)?;
+    if (now - time).num_seconds() > expires {
+        return Err(S3Error::msg(S3Code::AccessDenied, "Request has expired")
+            .detail("X-Amz-Expires", expires.to_string())
+            .detail("Expires", (time + chrono::Duration::seconds(expires)).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .detail("ServerTime", now.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+    }
+    let payload = match classify_payload(&payload_hash)? {
+        PayloadKind::Hash => Payload::Sha256(payload_hash.to_ascii_lowercase()),
+        _ => Payload::Unchecked,
+    };
+    Ok(Authenticated { access_key: Some(scope.access_key), payload })
+}
