@@ -278,8 +278,15 @@ class RawResponse:
         self.resp = resp
         self.status = resp.status_code
         self.headers = resp.headers
-        self.content = resp.content
-        self.text = resp.text
+
+    @property
+    def content(self) -> bytes:
+        # lazy, so that stream=True responses are not read into memory
+        return self.resp.content
+
+    @property
+    def text(self) -> str:
+        return self.resp.text
 
     def xml(self) -> ET.Element:
         assert self.content, f"expected an XML body, got an empty body (status {self.status})"

@@ -9,6 +9,7 @@ SMARTSTORAGE_MAX_RSS_MIB sets the RSS bound (default 200 MiB).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import struct
 import time
@@ -109,14 +110,24 @@ def test_large_object_put_get_bounded_memory(server, raw, s3, bucket):
     assert h["ContentLength"] == SIZE
 
     t1 = time.time()
-    g = raw.get(f"/{bucket}/{qkey(key)}", stream=True)
-    assert g.status == 200
-    assert int(g.headers["Content-Length"]) == SIZE
+    # plain http.client + readinto: fast, constant memory on the client side
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=120)
+    conn.request("GET", f"/{bucket}/{qkey(key)}")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert int(resp.getheader("Content-Length")) == SIZE
+    assert resp.getheader("x-amz-request-id")
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
     md5 = hashlib.md5()
     n = 0
-    for piece in g.resp.iter_content(CHUNK):
-        md5.update(piece)
-        n += len(piece)
+    while True:
+        k = resp.readinto(view)
+        if not k:
+            break
+        md5.update(view[:k])
+        n += k
+    conn.close()
     assert n == SIZE
     assert md5.hexdigest() == put_md5
     t_get = time.time() - t1
