@@ -156,6 +156,18 @@ class Server:
                 time.sleep(0.05)
         raise RuntimeError(f"engine is not accepting connections on port {self.port}; log:\n{self.log_tail()}")
 
+    def restart(self) -> "Server":
+        """Stop (SIGTERM, graceful) and start again on the same directory
+        (the port changes)."""
+        self.stop()
+        return self.start()
+
+    def kill(self):
+        """SIGKILL: no graceful shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()

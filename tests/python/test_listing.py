@@ -383,3 +383,48 @@ def test_boto3_roundtrips_special_keys_in_listing(s3, bucket):
     assert listed == sorted(keys, key=lambda k: k.encode())
     listed1, _, _ = all_v1(s3, bucket)
     assert listed1 == listed
+
+
+# ---------------------------------------------------------------- IsTruncated edge cases
+
+
+def test_is_truncated_false_when_rest_rolls_into_returned_prefix(s3, bucket):
+    # page holds "a" and "b/"; the keys left (b/2, b/3) all belong to the
+    # prefix already returned, so there is nothing more to list.
+    put_keys(s3, bucket, ["a", "b/1", "b/2", "b/3"])
+    for lister in (s3.list_objects_v2, s3.list_objects):
+        r = lister(Bucket=bucket, Delimiter="/", MaxKeys=2)
+        assert [o["Key"] for o in r.get("Contents", [])] == ["a"]
+        assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["b/"]
+        assert r["IsTruncated"] is False, f"{lister.__name__}: nothing is left after b/"
+
+
+def test_is_truncated_false_when_rest_is_outside_prefix(s3, bucket):
+    put_keys(s3, bucket, ["p/1", "p/2", "q", "r"])
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="p/", MaxKeys=2)
+    assert [o["Key"] for o in r["Contents"]] == ["p/1", "p/2"]
+    assert r["IsTruncated"] is False
+    r = s3.list_objects(Bucket=bucket, Prefix="p/", MaxKeys=2)
+    assert r["IsTruncated"] is False
+
+
+def test_is_truncated_true_when_next_item_is_a_prefix(s3, bucket):
+    put_keys(s3, bucket, ["a", "b", "c/1"])
+    r = s3.list_objects_v2(Bucket=bucket, Delimiter="/", MaxKeys=2)
+    assert [o["Key"] for o in r["Contents"]] == ["a", "b"]
+    assert r["IsTruncated"] is True
+    r2 = s3.list_objects_v2(Bucket=bucket, Delimiter="/", MaxKeys=2, ContinuationToken=r["NextContinuationToken"])
+    assert [p["Prefix"] for p in r2["CommonPrefixes"]] == ["c/"]
+    assert "Contents" not in r2
+    assert r2["IsTruncated"] is False
+
+
+def test_prefix_with_special_characters(s3, bucket):
+    keys = ["sp ace/1", "sp ace/2", "sp+ace/3", "ünï/4"]
+    put_keys(s3, bucket, keys)
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="sp ace/")
+    assert [o["Key"] for o in r["Contents"]] == ["sp ace/1", "sp ace/2"]
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="sp+ace/")
+    assert [o["Key"] for o in r["Contents"]] == ["sp+ace/3"]
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="ünï/")
+    assert [o["Key"] for o in r["Contents"]] == ["ünï/4"]

@@ -1,0 +1,197 @@
+"""Storage durability and atomicity: data survives a graceful restart and a
+SIGKILL, overwrites are atomic under concurrent readers/writers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from helpers import MiB, expect_error, make_client, md5_hex, multipart_etag, start_server
+
+
+@pytest.fixture
+def own_server():
+    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
+        pytest.skip("needs a locally started engine")
+    srv = start_server()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def populate(s3):
+    s3.create_bucket(Bucket="persist-a")
+    s3.create_bucket(Bucket="persist-empty")
+    s3.put_object(
+        Bucket="persist-a",
+        Key="dir/ünï cødé.txt",
+        Body=b"hello persistent world",
+        ContentType="text/plain",
+        Metadata={"k": "v"},
+        CacheControl="max-age=1",
+    )
+    s3.put_object(Bucket="persist-a", Key="a/", Body=b"")
+    p1 = b"1" * (5 * MiB)
+    uid = s3.create_multipart_upload(Bucket="persist-a", Key="mpu")["UploadId"]
+    e1 = s3.upload_part(Bucket="persist-a", Key="mpu", UploadId=uid, PartNumber=1, Body=p1)["ETag"]
+    e2 = s3.upload_part(Bucket="persist-a", Key="mpu", UploadId=uid, PartNumber=2, Body=b"2")["ETag"]
+    s3.complete_multipart_upload(
+        Bucket="persist-a",
+        Key="mpu",
+        UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]},
+    )
+    pending = s3.create_multipart_upload(Bucket="persist-a", Key="pending", Metadata={"p": "q"})["UploadId"]
+    s3.upload_part(Bucket="persist-a", Key="pending", UploadId=pending, PartNumber=1, Body=b"pending part")
+    return {
+        "mpu_etag": multipart_etag([p1, b"2"]),
+        "pending": pending,
+        "lm": s3.head_object(Bucket="persist-a", Key="dir/ünï cødé.txt")["LastModified"],
+    }
+
+
+def verify(s3, info):
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert {"persist-a", "persist-empty"} <= set(names)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="persist-a")["Contents"]]
+    assert keys == ["a/", "dir/ünï cødé.txt", "mpu"]
+    g = s3.get_object(Bucket="persist-a", Key="dir/ünï cødé.txt")
+    assert g["Body"].read() == b"hello persistent world"
+    assert g["ContentType"] == "text/plain"
+    assert g["Metadata"] == {"k": "v"}
+    assert g["CacheControl"] == "max-age=1"
+    assert g["ETag"] == f'"{md5_hex(b"hello persistent world")}"'
+    assert g["LastModified"] == info["lm"]
+    h = s3.head_object(Bucket="persist-a", Key="mpu")
+    assert h["ETag"] == info["mpu_etag"]
+    assert h["ContentLength"] == 5 * MiB + 1
+    assert s3.list_objects_v2(Bucket="persist-empty")["KeyCount"] == 0
+    # the in-progress upload survives and can still be completed
+    ups = s3.list_multipart_uploads(Bucket="persist-a").get("Uploads", [])
+    assert [(u["Key"], u["UploadId"]) for u in ups] == [("pending", info["pending"])]
+    parts = s3.list_parts(Bucket="persist-a", Key="pending", UploadId=info["pending"])["Parts"]
+    assert [(p["PartNumber"], p["Size"]) for p in parts] == [(1, 12)]
+    s3.complete_multipart_upload(
+        Bucket="persist-a",
+        Key="pending",
+        UploadId=info["pending"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": parts[0]["ETag"]}]},
+    )
+    g = s3.get_object(Bucket="persist-a", Key="pending")
+    assert g["Body"].read() == b"pending part"
+    assert g["Metadata"] == {"p": "q"}
+
+
+def test_data_survives_graceful_restart(own_server):
+    info = populate(make_client(own_server.endpoint))
+    own_server.restart()
+    verify(make_client(own_server.endpoint), info)
+
+
+def test_acknowledged_writes_survive_sigkill(own_server):
+    info = populate(make_client(own_server.endpoint))
+    own_server.kill()
+    own_server.start()
+    verify(make_client(own_server.endpoint), info)
+
+
+def test_deletes_survive_restart(own_server):
+    s3 = make_client(own_server.endpoint)
+    s3.create_bucket(Bucket="gone-bucket")
+    s3.create_bucket(Bucket="kept-bucket")
+    s3.put_object(Bucket="kept-bucket", Key="gone", Body=b"x")
+    s3.put_object(Bucket="kept-bucket", Key="kept", Body=b"y")
+    s3.delete_object(Bucket="kept-bucket", Key="gone")
+    s3.delete_bucket(Bucket="gone-bucket")
+    uid = s3.create_multipart_upload(Bucket="kept-bucket", Key="aborted")["UploadId"]
+    s3.abort_multipart_upload(Bucket="kept-bucket", Key="aborted", UploadId=uid)
+    own_server.restart()
+    s3 = make_client(own_server.endpoint)
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert "gone-bucket" not in names and "kept-bucket" in names
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="kept-bucket")["Contents"]] == ["kept"]
+    assert s3.list_multipart_uploads(Bucket="kept-bucket").get("Uploads", []) == []
+    expect_error(lambda: s3.list_parts(Bucket="kept-bucket", Key="aborted", UploadId=uid), "NoSuchUpload", 404)
+
+
+def test_concurrent_overwrites_are_atomic(s3, bucket):
+    bodies = [hashlib.sha256(bytes([i])).digest() * (8192 + i * 100) for i in range(12)]
+    etags = {f'"{md5_hex(b)}"': b for b in bodies}
+    s3.put_object(Bucket=bucket, Key="hot", Body=bodies[0])
+    stop = threading.Event()
+    problems = []
+
+    def reader():
+        while not stop.is_set():
+            try:
+                g = s3.get_object(Bucket=bucket, Key="hot")
+                data = g["Body"].read()
+            except Exception as exc:  # pragma: no cover - reported below
+                problems.append(f"GET failed during overwrite: {exc!r}")
+                return
+            if g["ETag"] not in etags or etags[g["ETag"]] != data:
+                problems.append(f"torn read: ETag {g['ETag']} len {len(data)}")
+                return
+
+    def writer(i):
+        for _ in range(5):
+            s3.put_object(Bucket=bucket, Key="hot", Body=bodies[i])
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
+        t.start()
+    try:
+        with ThreadPoolExecutor(6) as ex:
+            list(ex.map(writer, range(len(bodies))))
+    finally:
+        stop.set()
+        for t in readers:
+            t.join(60)
+    assert problems == []
+    g = s3.get_object(Bucket=bucket, Key="hot")
+    data = g["Body"].read()
+    assert data in bodies
+    assert g["ETag"] == f'"{md5_hex(data)}"'
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["hot"]
+
+
+def test_concurrent_puts_of_distinct_keys(s3, bucket):
+    keys = [f"c/{i % 7}/{i:04d}" for i in range(300)]
+    with ThreadPoolExecutor(12) as ex:
+        list(ex.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=k.encode()), keys))
+    listed = []
+    token = None
+    while True:
+        kw = {"Bucket": bucket, "MaxKeys": 77}
+        if token:
+            kw["ContinuationToken"] = token
+        r = s3.list_objects_v2(**kw)
+        listed += [o["Key"] for o in r.get("Contents", [])]
+        if not r["IsTruncated"]:
+            break
+        token = r["NextContinuationToken"]
+    assert listed == sorted(keys)
+    with ThreadPoolExecutor(12) as ex:
+        bodies = list(ex.map(lambda k: s3.get_object(Bucket=bucket, Key=k)["Body"].read(), keys))
+    assert bodies == [k.encode() for k in keys]
+
+
+def test_concurrent_delete_and_put_same_key(s3, bucket):
+    def worker(i):
+        for j in range(10):
+            if (i + j) % 2:
+                s3.put_object(Bucket=bucket, Key="flip/key", Body=b"v%d" % i)
+            else:
+                s3.delete_object(Bucket=bucket, Key="flip/key")
+
+    with ThreadPoolExecutor(6) as ex:
+        list(ex.map(worker, range(6)))
+    s3.put_object(Bucket=bucket, Key="flip/key", Body=b"final")
+    assert s3.get_object(Bucket=bucket, Key="flip/key")["Body"].read() == b"final"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["flip/key"]
