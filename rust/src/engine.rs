@@ -78,11 +78,64 @@ impl Engine {
             auth_enabled: config.auth.enabled,
             credentials: credentials.clone(),
         });
+        ctx.store.spawn_initial_scan();
         let server = server::spawn(listener, ctx.clone()).map_err(|e| fail("BindError", e.to_string()))?;
         Ok(Engine { ctx, credentials, auth_enabled: config.auth.enabled, server, info })
     }
 
     pub async fn stop(self) {
         self.server.stop().await;
+    }
+}
+
+/// The answers to the management queries, as JSON documents (docs/protocol.md).
+impl Engine {
+    pub async fn storage_stats(&self) -> Result<serde_json::Value, String> {
+        let store = self.ctx.store.clone();
+        let (capacity, (uploads, upload_bytes)) = store
+            .blocking(|s| Ok((s.capacity().ok(), s.multipart_totals().unwrap_or_default())))
+            .await
+            .map_err(|e| e.message)?;
+        let all = store.stats.all();
+        let buckets: Vec<serde_json::Value> =
+            all.iter().map(|(name, c)| serde_json::json!({ "name": name, "objectCount": c.objects, "totalBytes": c.bytes })).collect();
+        Ok(serde_json::json!({
+            "bucketCount": all.len(),
+            "objectCount": all.values().map(|c| c.objects).sum::<u64>(),
+            "totalBytes": all.values().map(|c| c.bytes).sum::<u64>(),
+            "multipartUploadCount": uploads,
+            "multipartBytes": upload_bytes,
+            "initialScanComplete": store.stats.scan_complete(),
+            "buckets": buckets,
+            "storageLocations": capacity.into_iter().collect::<Vec<_>>(),
+        }))
+    }
+
+    pub async fn bucket_summaries(&self) -> Result<serde_json::Value, crate::s3::error::S3Error> {
+        let region = self.ctx.region.clone();
+        let store = self.ctx.store.clone();
+        let buckets = store.blocking(move |s| s.list_buckets(&region)).await?;
+        let summaries: Vec<serde_json::Value> = buckets
+            .iter()
+            .map(|b| {
+                let c = store.stats.bucket(&b.name);
+                serde_json::json!({
+                    "name": b.name,
+                    "creationDate": crate::s3::headers::iso8601(b.created),
+                    "region": b.region,
+                    "objectCount": c.objects,
+                    "totalBytes": c.bytes,
+                    "hasPolicy": false,
+                    "hasCors": false,
+                })
+            })
+            .collect();
+        Ok(serde_json::Value::Array(summaries))
+    }
+
+    /// Standalone: no cluster, but the local drives are probed.
+    pub async fn cluster_health(&self) -> Result<serde_json::Value, crate::s3::error::S3Error> {
+        let probe = self.ctx.store.blocking(|s| Ok(s.probe())).await?;
+        Ok(serde_json::json!({ "enabled": false, "drives": [probe] }))
     }
 }

@@ -134,7 +134,7 @@ async fn call(engine: &mut Option<Engine>, out: &Arc<Out>, method: &str, params:
     let Some(engine) = engine.as_ref() else {
         return Err(err("NotStarted", "call start first"));
     };
-    let store = engine.ctx.store.clone();
+    let store = &engine.ctx.store;
     match method {
         "createBucket" => {
             let name: String = param(params, "name")?;
@@ -144,42 +144,18 @@ async fn call(engine: &mut Option<Engine>, out: &Arc<Out>, method: &str, params:
             Ok(json!({ "name": name }))
         }
         "getStorageStats" => {
-            let all = store.stats.all();
-            let buckets: Vec<Value> = all.iter().map(|(name, c)| json!({ "name": name, "objectCount": c.objects, "totalBytes": c.bytes })).collect();
-            Ok(json!({
-                "bucketCount": all.len(),
-                "objectCount": all.values().map(|c| c.objects).sum::<u64>(),
-                "totalBytes": all.values().map(|c| c.bytes).sum::<u64>(),
-                "buckets": buckets,
-                "droppedEvents": out.dropped_events.load(Ordering::Relaxed),
-            }))
+            let mut stats = engine.storage_stats().await.map_err(|e| err("StorageError", e))?;
+            stats["droppedEvents"] = json!(out.dropped_events.load(Ordering::Relaxed));
+            Ok(stats)
         }
-        "listBucketSummaries" => {
-            let region = engine.ctx.region.clone();
-            let buckets = store.blocking(move |s| s.list_buckets(&region)).await.map_err(|e| err(e.code.as_str(), e.message))?;
-            let summaries: Vec<Value> = buckets
-                .iter()
-                .map(|b| {
-                    let c = store.stats.bucket(&b.name);
-                    json!({
-                        "name": b.name,
-                        "creationDate": crate::s3::headers::iso8601(b.created),
-                        "objectCount": c.objects,
-                        "totalBytes": c.bytes,
-                        "hasPolicy": false,
-                        "hasCors": false,
-                    })
-                })
-                .collect();
-            Ok(Value::Array(summaries))
-        }
+        "listBucketSummaries" => engine.bucket_summaries().await.map_err(|e| err(e.code.as_str(), e.message)),
         "listCredentials" => Ok(serde_json::to_value(&*engine.credentials.snapshot()).unwrap_or(Value::Null)),
         "replaceCredentials" => {
             let set: Vec<crate::auth::Credential> = param(params, "credentials")?;
             let count = engine.credentials.replace(set).map_err(|e| err("InvalidCredentials", e))?;
             Ok(json!({ "count": count }))
         }
-        "getClusterHealth" => Ok(json!({ "enabled": false })),
+        "getClusterHealth" => engine.cluster_health().await.map_err(|e| err(e.code.as_str(), e.message)),
         _ => unreachable!(),
     }
 }

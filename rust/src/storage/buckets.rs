@@ -71,7 +71,7 @@ impl Store {
         let info = BucketInfo { name: name.to_string(), created: chrono::Utc::now().timestamp_millis(), region: region.to_string() };
         let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
         self.write_file_atomic(&self.bucket_record_path(name), &json)?;
-        self.stats.set_bucket(name, Default::default());
+        self.stats.add_bucket(name);
         self.notify(Change::BucketCreated { bucket: name.to_string() });
         Ok(())
     }

@@ -86,14 +86,12 @@ impl Store {
                 return Err(e);
             }
         };
-        let old = self.apply_commit(&bucket_dir, bucket, key, &data.path, &commit)?;
-        self.stats.replace(bucket, old, Some(meta.size));
-        Ok(old)
+        self.apply_commit(&bucket_dir, bucket, key, &data.path, &commit, meta.size)
     }
 
     /// Step 3: moves the committed files into place. Retries if a concurrent delete
     /// removed an emptied parent folder between creating it and renaming into it.
-    fn apply_commit(&self, bucket_dir: &Path, bucket: &str, key: &str, data_tmp: &Path, commit: &Path) -> S3Result<Option<u64>> {
+    fn apply_commit(&self, bucket_dir: &Path, bucket: &str, key: &str, data_tmp: &Path, commit: &Path, size: u64) -> S3Result<Option<u64>> {
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         for attempt in 0.. {
@@ -103,6 +101,7 @@ impl Store {
             let moved = std::fs::rename(data_tmp, &data_path).and_then(|_| std::fs::rename(commit, &meta_path));
             match moved {
                 Ok(()) => {
+                    self.stats.replace(bucket, key, old, Some(size));
                     drop(_guard);
                     if self.fsync {
                         sync_dir(data_path.parent().unwrap())?;
@@ -133,11 +132,13 @@ impl Store {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
             }
+            if old.is_some() {
+                self.stats.replace(bucket, key, old, None);
+            }
             old
         };
         remove_empty_parents(&bucket_dir, &data_path);
         if removed.is_some() {
-            self.stats.replace(bucket, removed, None);
             self.notify(super::Change::ObjectDeleted { bucket: bucket.to_string(), key: key.to_string() });
         }
         Ok(removed)
@@ -178,7 +179,7 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
             continue;
         }
         if data_tmp.exists() {
-            store.apply_commit(&bucket_dir, &meta.bucket, &meta.key, &data_tmp, &path).map_err(|e| std::io::Error::other(e.message))?;
+            store.apply_commit(&bucket_dir, &meta.bucket, &meta.key, &data_tmp, &path, meta.size).map_err(|e| std::io::Error::other(e.message))?;
         } else {
             // The data was moved into place before the crash; publish the metadata.
             let meta_path = bucket_dir.join(keypath::meta_relative(&meta.key));

@@ -6,10 +6,8 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use super::commit::read_meta;
 use super::keypath::{self, Entry};
 use super::meta::ObjectMeta;
-use super::stats::Counters;
 use super::Store;
 use crate::s3::error::S3Result;
 
@@ -175,27 +173,16 @@ pub fn has_any_object(dir: &Path) -> std::io::Result<bool> {
     Ok(false)
 }
 
-/// Counts objects (with metadata) and their bytes below `dir`: the start-up scan.
-pub fn count_bucket(dir: &Path) -> std::io::Result<Counters> {
-    let mut counters = Counters::default();
+/// Calls `visit` with every object key below `dir`, in key order.
+pub fn for_each_key(dir: &Path, acc: &str, visit: &mut dyn FnMut(&str)) -> std::io::Result<()> {
     for (entry, path) in sorted_entries(dir)? {
+        let full = format!("{acc}{}", entry.fragment());
         match entry {
-            Entry::Object(_) => {
-                let mut meta_path = path.clone().into_os_string();
-                meta_path.push(".metadata.json");
-                if let Ok(meta) = read_meta(Path::new(&meta_path)) {
-                    counters.objects += 1;
-                    counters.bytes += meta.size;
-                }
-            }
-            Entry::Folder(_) => {
-                let sub = count_bucket(&path)?;
-                counters.objects += sub.objects;
-                counters.bytes += sub.bytes;
-            }
+            Entry::Object(_) => visit(&full),
+            Entry::Folder(_) => for_each_key(&path, &full, visit)?,
         }
     }
-    Ok(counters)
+    Ok(())
 }
 
 impl Store {

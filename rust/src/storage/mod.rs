@@ -3,6 +3,7 @@
 //! (see `commit.rs`). Blocking file I/O runs on tokio's blocking pool.
 
 pub mod buckets;
+pub mod capacity;
 mod commit;
 pub mod keypath;
 pub mod list;
@@ -79,10 +80,30 @@ impl Store {
         let store = Store(Arc::new(inner));
         commit::recover(&store)?;
         for bucket in store.bucket_names()? {
-            let counters = list::count_bucket(&store.bucket_dir(&bucket))?;
-            store.stats.set_bucket(&bucket, counters);
+            store.stats.add_unscanned_bucket(&bucket);
         }
         Ok(store)
+    }
+
+    /// Counts every bucket's objects in the background (see `stats.rs`).
+    pub fn spawn_initial_scan(&self) {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            for bucket in store.bucket_names().unwrap_or_default() {
+                let dir = store.bucket_dir(&bucket);
+                let result = list::for_each_key(&dir, "", &mut |key| {
+                    let _guard = store.locks.read(&bucket, key);
+                    let size = commit::read_meta(&dir.join(keypath::meta_relative(key))).ok().map(|m| m.size);
+                    store.stats.scanned(&bucket, key, size);
+                });
+                if let Err(e) = result {
+                    crate::log::warn(&format!("initial scan of bucket {bucket} failed: {e}"));
+                }
+                store.stats.scan_finished(&bucket);
+            }
+            crate::log::info(&format!("initial scan finished in {} ms", started.elapsed().as_millis()));
+        });
     }
 
     pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
@@ -103,6 +124,14 @@ impl Store {
         if let Some(observer) = &self.observer {
             observer(change);
         }
+    }
+
+    pub fn capacity(&self) -> std::io::Result<capacity::Capacity> {
+        capacity::capacity(&self.root)
+    }
+
+    pub fn probe(&self) -> capacity::DriveProbe {
+        capacity::probe(&self.root, &self.tmp)
     }
 
     /// A fresh temporary path on the same filesystem as the objects.

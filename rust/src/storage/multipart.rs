@@ -244,6 +244,23 @@ impl Store {
         Ok(uploads)
     }
 
+    /// Uploads in progress in all buckets and the bytes of their parts so far.
+    pub fn multipart_totals(&self) -> std::io::Result<(u64, u64)> {
+        let (mut uploads, mut bytes) = (0, 0);
+        for entry in std::fs::read_dir(self.root.join(MULTIPART_DIR))? {
+            let dir = entry?.path();
+            uploads += 1;
+            for part in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = part.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("part-") && !name.ends_with(".json") {
+                    bytes += part.metadata().map(|m| m.len()).unwrap_or(0);
+                }
+            }
+        }
+        Ok((uploads, bytes))
+    }
+
     pub fn abort_uploads_of_bucket(&self, bucket: &str) -> S3Result<()> {
         for upload in self.list_uploads(bucket)? {
             let _ = std::fs::remove_dir_all(self.upload_dir(&upload.upload_id));

@@ -1,5 +1,12 @@
 //! Per-bucket object and byte counters, kept exact on every commit and delete so
 //! stats never need a listing.
+//!
+//! At start-up one background scan per bucket counts what is on disk while the
+//! server already serves. The scan visits keys in sorted order and records how far
+//! it got (its cursor); a write to a key at or before the cursor updates the
+//! counters, a write beyond it does not (the scan will count the key's final state).
+//! Writers update the counters under the key's write lock and the scan reads each
+//! key under its read lock, so each key is counted exactly once.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -10,44 +17,113 @@ pub struct Counters {
     pub bytes: u64,
 }
 
+impl Counters {
+    fn apply(&mut self, old_size: Option<u64>, new_size: Option<u64>) {
+        if let Some(old) = old_size {
+            self.objects = self.objects.saturating_sub(1);
+            self.bytes = self.bytes.saturating_sub(old);
+        }
+        if let Some(new) = new_size {
+            self.objects += 1;
+            self.bytes += new;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct BucketStats {
+    counters: Counters,
+    /// `Some(cursor)` while the start-up scan runs (`None` inside: nothing scanned yet).
+    scanning: Option<Option<String>>,
+}
+
 #[derive(Default)]
 pub struct Stats {
-    buckets: Mutex<BTreeMap<String, Counters>>,
+    buckets: Mutex<BTreeMap<String, BucketStats>>,
 }
 
 impl Stats {
-    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Counters>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, BucketStats>) -> R) -> R {
         f(&mut self.buckets.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    pub fn set_bucket(&self, bucket: &str, counters: Counters) {
-        self.with(|b| b.insert(bucket.to_string(), counters));
+    /// A new, empty bucket: nothing to scan.
+    pub fn add_bucket(&self, bucket: &str) {
+        self.with(|b| b.insert(bucket.to_string(), BucketStats::default()));
+    }
+
+    /// A bucket found on disk at start-up, to be counted by the scan.
+    pub fn add_unscanned_bucket(&self, bucket: &str) {
+        self.with(|b| b.insert(bucket.to_string(), BucketStats { counters: Counters::default(), scanning: Some(None) }));
     }
 
     pub fn remove_bucket(&self, bucket: &str) {
         self.with(|b| b.remove(bucket));
     }
 
-    /// Records that `bucket/key` now holds `new_size` bytes (None: deleted), having held `old_size`.
-    pub fn replace(&self, bucket: &str, old_size: Option<u64>, new_size: Option<u64>) {
+    /// Records that `bucket/key` went from `old_size` to `new_size` (None: absent).
+    /// Call with the key's write lock held.
+    pub fn replace(&self, bucket: &str, key: &str, old_size: Option<u64>, new_size: Option<u64>) {
         self.with(|b| {
-            let c = b.entry(bucket.to_string()).or_default();
-            if let Some(old) = old_size {
-                c.objects = c.objects.saturating_sub(1);
-                c.bytes = c.bytes.saturating_sub(old);
-            }
-            if let Some(new) = new_size {
-                c.objects += 1;
-                c.bytes += new;
+            let stats = b.entry(bucket.to_string()).or_default();
+            let counted = match &stats.scanning {
+                None => true,
+                Some(cursor) => cursor.as_deref().is_some_and(|c| key <= c),
+            };
+            if counted {
+                stats.counters.apply(old_size, new_size);
             }
         });
     }
 
+    /// The scan reached `key`, which holds `size` bytes (None: gone). Call with the key's read lock held.
+    pub fn scanned(&self, bucket: &str, key: &str, size: Option<u64>) {
+        self.with(|b| {
+            if let Some(stats) = b.get_mut(bucket) {
+                if stats.scanning.is_some() {
+                    stats.scanning = Some(Some(key.to_string()));
+                    stats.counters.apply(None, size);
+                }
+            }
+        });
+    }
+
+    pub fn scan_finished(&self, bucket: &str) {
+        self.with(|b| {
+            if let Some(stats) = b.get_mut(bucket) {
+                stats.scanning = None;
+            }
+        });
+    }
+
+    pub fn scan_complete(&self) -> bool {
+        self.with(|b| b.values().all(|s| s.scanning.is_none()))
+    }
+
     pub fn bucket(&self, bucket: &str) -> Counters {
-        self.with(|b| b.get(bucket).copied().unwrap_or_default())
+        self.with(|b| b.get(bucket).map(|s| s.counters).unwrap_or_default())
     }
 
     pub fn all(&self) -> BTreeMap<String, Counters> {
-        self.with(|b| b.clone())
+        self.with(|b| b.iter().map(|(k, v)| (k.clone(), v.counters)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_during_the_scan_are_counted_once() {
+        let stats = Stats::default();
+        stats.add_unscanned_bucket("b");
+        stats.scanned("b", "a", Some(10));
+        stats.replace("b", "a", Some(10), Some(5)); // behind the cursor: counted now
+        stats.replace("b", "z", None, Some(7)); // ahead: the scan will count it
+        stats.scanned("b", "z", Some(7));
+        stats.scan_finished("b");
+        stats.replace("b", "y", None, Some(1));
+        assert_eq!(stats.bucket("b"), Counters { objects: 3, bytes: 13 });
+        assert!(stats.scan_complete());
     }
 }
