@@ -373,3 +373,15 @@ def test_server_survives_many_errors(raw, s3, bucket):
         raw.put(f"/{bucket}/bad{i}", data=b"x", headers={"Content-MD5": "zzz"})
     assert_server_healthy(s3)
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_virtual_host_dotted_bucket_name(raw, server, s3):
+    name = unique_bucket_name("dotted").replace("-", ".", 1)
+    s3.create_bucket(Bucket=name)
+    try:
+        r = raw.put("/k", data=b"dotted", host=vhost(server, name))
+        assert r.status == 200, r
+        assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"dotted"
+    finally:
+        s3.delete_object(Bucket=name, Key="k")
+        s3.delete_bucket(Bucket=name)

@@ -428,3 +428,18 @@ def test_prefix_with_special_characters(s3, bucket):
     assert [o["Key"] for o in r["Contents"]] == ["sp+ace/3"]
     r = s3.list_objects_v2(Bucket=bucket, Prefix="ünï/")
     assert [o["Key"] for o in r["Contents"]] == ["ünï/4"]
+
+
+def test_invalid_encoding_type(raw, bucket):
+    r = raw.get(f"/{bucket}", params={"list-type": "2", "encoding-type": "base64"})
+    assert_raw_error(r, "InvalidArgument", 400)
+
+
+def test_multi_character_delimiter(s3, bucket):
+    put_keys(s3, bucket, ["xabyabz", "xabq", "r", "yab"])
+    r = s3.list_objects_v2(Bucket=bucket, Delimiter="ab")
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["xab", "yab"]
+    assert [o["Key"] for o in r["Contents"]] == ["r"]
+    r = s3.list_objects_v2(Bucket=bucket, Delimiter="ab", Prefix="xab")
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["xabyab"]
+    assert [o["Key"] for o in r["Contents"]] == ["xabq"]

@@ -411,3 +411,32 @@ def test_multipart_unicode_key(s3, bucket):
     complete(s3, bucket, key, uid, [upload(s3, bucket, key, uid, 1, b"unicode")])
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"unicode"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [key]
+
+
+def test_copy_of_multipart_object(s3, bucket):
+    # AWS: objects created by a Copy operation have an ETag that is the MD5 of their data
+    p1, p2 = part_data(90), part_data(91, 4321)
+    uid = create(s3, bucket, "mp-src", Metadata={"m": "1"})
+    complete(s3, bucket, "mp-src", uid, [upload(s3, bucket, "mp-src", uid, 1, p1), upload(s3, bucket, "mp-src", uid, 2, p2)])
+    r = s3.copy_object(Bucket=bucket, Key="mp-copy", CopySource={"Bucket": bucket, "Key": "mp-src"})
+    assert r["CopyObjectResult"]["ETag"] == f'"{md5_hex(p1 + p2)}"'
+    g = s3.get_object(Bucket=bucket, Key="mp-copy")
+    assert g["Body"].read() == p1 + p2
+    assert g["Metadata"] == {"m": "1"}
+    assert g["ETag"] == f'"{md5_hex(p1 + p2)}"'
+
+
+def test_upload_part_copy_range_spanning_source_parts(s3, bucket):
+    p1, p2 = part_data(92), part_data(93, 2000)
+    uid = create(s3, bucket, "src2")
+    complete(s3, bucket, "src2", uid, [upload(s3, bucket, "src2", uid, 1, p1), upload(s3, bucket, "src2", uid, 2, p2)])
+    whole = p1 + p2
+    uid = create(s3, bucket, "dst2")
+    r = s3.upload_part_copy(
+        Bucket=bucket, Key="dst2", UploadId=uid, PartNumber=1,
+        CopySource={"Bucket": bucket, "Key": "src2"}, CopySourceRange=f"bytes={PART - 100}-{PART + 99}",
+    )
+    etag = r["CopyPartResult"]["ETag"]
+    assert etag == f'"{md5_hex(whole[PART - 100 : PART + 100])}"'
+    complete(s3, bucket, "dst2", uid, [{"PartNumber": 1, "ETag": etag}])
+    assert s3.get_object(Bucket=bucket, Key="dst2")["Body"].read() == whole[PART - 100 : PART + 100]

@@ -525,3 +525,11 @@ def test_last_modified_changes_on_overwrite(s3, bucket):
     s3.put_object(Bucket=bucket, Key="t", Body=b"2")
     lm2 = s3.head_object(Bucket=bucket, Key="t")["LastModified"]
     assert lm2 > lm1
+
+
+@pytest.mark.parametrize("rng", ["bytes=abc", "items=0-1", "bytes=5-2"])
+def test_unparseable_range_is_ignored(raw, alpha, rng):
+    # RFC 9110: an invalid Range header field is ignored -> 200 with the whole object
+    r = raw.get(f"/{alpha}/alpha", headers={"Range": rng})
+    assert r.status == 200, r
+    assert r.content == ALPHABET
