@@ -252,8 +252,15 @@ def test_bad_digest_on_upload_part(raw, s3, bucket):
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"garbage", b"<Delete>", b"<Delete><Object><Key>a</Key></Object></Delete><extra>", b"<Other/>"],
-    ids=["empty", "garbage", "unclosed", "trailing", "wrong-root"],
+    [
+        b"",
+        b"garbage",
+        b"<Delete>",
+        b"<Delete><Object><Key>a</Key></Object></Delete><extra>",
+        b"<Other/>",
+        b"<Delete><Quiet>true</Quiet></Delete>",  # zero <Object>: fails the schema
+    ],
+    ids=["empty", "garbage", "unclosed", "trailing", "wrong-root", "no-objects"],
 )
 def test_delete_objects_malformed(raw, s3, bucket, body):
     s3.put_object(Bucket=bucket, Key="a", Body=b"x")
