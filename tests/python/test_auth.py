@@ -163,14 +163,24 @@ class Signer:
         access_key: str = ACCESS_KEY,
         secret_key: str = SECRET_KEY,
         send_content_sha256: bool = True,
+        date_style: str = "x-amz-date",
+        scope_date: Optional[str] = None,
+        compact_authorization: bool = False,
     ) -> Signed:
-        """`path` is the raw (unencoded) '/bucket/key' path."""
+        """`path` is the raw (unencoded) '/bucket/key' path.
+
+        date_style: 'x-amz-date' (default), 'date' (RFC 1123 Date header
+        instead) or 'none' (no date header at all)."""
         when = when or dt.datetime.now(dt.timezone.utc)
         amz_date = when.strftime("%Y%m%dT%H%M%SZ")
-        date = amz_date[:8]
+        date = scope_date or amz_date[:8]
         if payload_hash is None:
             payload_hash = hashlib.sha256(body).hexdigest()
-        hdrs = {"host": self.host, "x-amz-date": amz_date}
+        hdrs = {"host": self.host}
+        if date_style == "x-amz-date":
+            hdrs["x-amz-date"] = amz_date
+        elif date_style == "date":
+            hdrs["date"] = when.strftime("%a, %d %b %Y %H:%M:%S GMT")
         if send_content_sha256:
             hdrs["x-amz-content-sha256"] = payload_hash
         for k, v in (headers or {}).items():
@@ -188,9 +198,10 @@ class Signer:
         key = signing_key(secret_key, date, region)
         signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
         out = dict(hdrs)
+        sep = "," if compact_authorization else ", "
         out["Authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
-            f"SignedHeaders={signed_headers}, Signature={signature}"
+            f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}{sep}"
+            f"SignedHeaders={signed_headers}{sep}Signature={signature}"
         )
         url = self.endpoint + canonical_uri + (("?" + cq) if cq else "")
         return Signed(
@@ -660,6 +671,9 @@ def chunked_put(
     mode: str = SIGNED,
     trailer: Optional[tuple] = None,
     tamper: Optional[str] = None,
+    params=None,
+    truncate: int = 0,
+    decoded_length_delta: int = 0,
 ) -> requests.Response:
     """Build and send an aws-chunked PUT.
 
@@ -669,7 +683,7 @@ def chunked_put(
              | 'sig-N' (corrupt the signature of chunk N; N == len(chunks)
              is the final 0-byte chunk) | 'trailer-sig'
     """
-    decoded_len = sum(len(c) for c in chunks)
+    decoded_len = sum(len(c) for c in chunks) + decoded_length_delta
     signed_chunks = mode in (SIGNED, SIGNED_TRAILER)
     sizes = [len(c) for c in chunks] + [0]
     # compute the wire length first (the Content-Length is signed)
@@ -687,11 +701,11 @@ def chunked_put(
     headers = {
         "content-encoding": "aws-chunked",
         "x-amz-decoded-content-length": str(decoded_len),
-        "content-length": str(length),
+        "content-length": str(length - truncate),
     }
     if trailer:
         headers["x-amz-trailer"] = trailer[0]
-    req = signer.sign("PUT", path, headers=headers, payload_hash=mode)
+    req = signer.sign("PUT", path, params=params, headers=headers, payload_hash=mode)
     wire = bytearray()
     prev = req.signature
     for i, chunk in enumerate(list(chunks) + [b""]):
@@ -738,6 +752,8 @@ def chunked_put(
             wire += f"x-amz-trailer-signature:{tsig}\r\n".encode()
         wire += b"\r\n"
     assert len(wire) == length, (len(wire), length)
+    if truncate:
+        wire = wire[:-truncate]
     return req.send(data=bytes(wire))
 
 

@@ -247,6 +247,19 @@ def test_upload_id_is_bound_to_its_key(s3, bucket):
     )
 
 
+def test_upload_id_is_bound_to_its_bucket(s3, make_bucket):
+    b1, b2 = make_bucket("mpu-b1"), make_bucket("mpu-b2")
+    uid = create(s3, b1, "same-key")
+    upload(s3, b1, "same-key", uid, 1, b"in b1")
+    expect_error(
+        lambda: s3.upload_part(Bucket=b2, Key="same-key", UploadId=uid, PartNumber=1, Body=b"x"), "NoSuchUpload", 404
+    )
+    expect_error(lambda: s3.list_parts(Bucket=b2, Key="same-key", UploadId=uid), "NoSuchUpload", 404)
+    expect_error(lambda: s3.abort_multipart_upload(Bucket=b2, Key="same-key", UploadId=uid), "NoSuchUpload", 404)
+    assert s3.list_multipart_uploads(Bucket=b2).get("Uploads", []) == []
+    assert len(s3.list_parts(Bucket=b1, Key="same-key", UploadId=uid)["Parts"]) == 1
+
+
 def test_upload_id_with_path_characters_is_not_resolved(s3, bucket):
     # an upload id is opaque: path tricks must not reach other data
     for uid in ("../../../etc", "..", "a/b"):
