@@ -23,11 +23,13 @@ pub struct ServerConfig {
     pub region: String,
     /// `Host: <bucket>.<domain>` is virtual-hosted-style addressing for these domains.
     pub virtual_host_domains: Vec<String>,
+    /// Server-wide CORS rule for buckets without their own CORS configuration.
+    pub cors: Option<crate::s3::cors::CorsRule>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { address: "127.0.0.1".into(), port: 0, region: "us-east-1".into(), virtual_host_domains: vec!["localhost".into()] }
+        ServerConfig { address: "127.0.0.1".into(), port: 0, region: "us-east-1".into(), virtual_host_domains: vec!["localhost".into()], cors: None }
     }
 }
 

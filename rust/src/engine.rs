@@ -71,12 +71,23 @@ impl Engine {
             directory: store.root.display().to_string(),
         };
         let credentials = Arc::new(Credentials::new(credentials));
+        let default_cors = match config.server.cors.clone() {
+            Some(rule) => {
+                let cors = crate::s3::cors::CorsConfig { rules: vec![rule] };
+                cors.validate().map_err(|e| fail("InvalidConfig", format!("server.cors: {}", e.message)))?;
+                Some(Arc::new(cors))
+            }
+            None => None,
+        };
+        let settings = crate::s3::bucket_settings::BucketSettings::load(&store).map_err(|e| fail("StorageError", e.to_string()))?;
         let ctx = Arc::new(Ctx {
             store,
             region: config.server.region.clone(),
             virtual_host_domains: config.server.virtual_host_domains.clone(),
             auth_enabled: config.auth.enabled,
             credentials: credentials.clone(),
+            settings,
+            default_cors,
         });
         ctx.store.spawn_initial_scan();
         let server = server::spawn(listener, ctx.clone()).map_err(|e| fail("BindError", e.to_string()))?;
@@ -125,8 +136,8 @@ impl Engine {
                     "region": b.region,
                     "objectCount": c.objects,
                     "totalBytes": c.bytes,
-                    "hasPolicy": false,
-                    "hasCors": false,
+                    "hasPolicy": self.ctx.settings.policy(&b.name).is_some(),
+                    "hasCors": self.ctx.settings.cors(&b.name).is_some(),
                 })
             })
             .collect();

@@ -31,12 +31,12 @@ pub fn spawn(listener: TcpListener, ctx: Arc<Ctx>) -> std::io::Result<ServerHand
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok((stream, peer)) = accepted else { continue };
                     let _ = stream.set_nodelay(true);
                     let ctx = ctx.clone();
                     let service = service_fn(move |req| {
                         let ctx = ctx.clone();
-                        async move { Ok::<_, Infallible>(s3::serve(ctx, req).await) }
+                        async move { Ok::<_, Infallible>(s3::serve(ctx, req, peer.ip()).await) }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())

@@ -28,8 +28,10 @@ macro_rules! s3_codes {
 
 s3_codes! {
     AccessDenied => 403, "Access Denied";
+    AccessForbidden => 403, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.";
     AuthorizationQueryParametersError => 400, "Error parsing the X-Amz-Credential parameter.";
     AuthorizationHeaderMalformed => 400, "The authorization header is malformed.";
+    BadRequest => 400, "Bad Request";
     BadDigest => 400, "The Content-MD5 you specified did not match what we received.";
     BucketAlreadyExists => 409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.";
     BucketAlreadyOwnedByYou => 409, "Your previous request to create the named bucket succeeded and you already own it.";
@@ -51,11 +53,14 @@ s3_codes! {
     InvalidStorageClass => 400, "The storage class you specified is not valid";
     KeyTooLongError => 400, "Your key is too long";
     MalformedXML => 400, "The XML you provided was not well-formed or did not validate against our published schema.";
+    MalformedPolicy => 400, "Policies must be valid JSON and the first byte must be '{'";
     MetadataTooLarge => 400, "Your metadata headers exceed the maximum allowed metadata size.";
     MethodNotAllowed => 405, "The specified method is not allowed against this resource.";
     MissingContentLength => 411, "You must provide the Content-Length HTTP header.";
     MissingSecurityHeader => 400, "Your request is missing a required header.";
     NoSuchBucket => 404, "The specified bucket does not exist";
+    NoSuchBucketPolicy => 404, "The bucket policy does not exist";
+    NoSuchCORSConfiguration => 404, "The CORS configuration does not exist";
     NoSuchKey => 404, "The specified key does not exist.";
     NoSuchUpload => 404, "The specified multipart upload does not exist. The upload ID might not be valid, or the multipart upload might have been aborted or completed.";
     NotImplemented => 501, "A header you provided implies functionality that is not implemented.";

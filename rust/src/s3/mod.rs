@@ -1,12 +1,16 @@
 //! The S3 protocol layer: routing, request bodies, headers, XML, errors, handlers.
 
 pub mod auth;
+pub mod authorize;
 pub mod body;
+pub mod bucket_settings;
 pub mod checksum;
+pub mod cors;
 pub mod error;
 mod handlers;
 pub mod headers;
 pub mod response;
+pub mod policy;
 pub mod router;
 pub mod sigv4;
 pub mod xml;
@@ -28,6 +32,16 @@ pub struct Ctx {
     pub virtual_host_domains: Vec<String>,
     pub auth_enabled: bool,
     pub credentials: Arc<crate::auth::Credentials>,
+    pub settings: bucket_settings::BucketSettings,
+    /// Server-wide CORS rules for buckets without their own.
+    pub default_cors: Option<Arc<cors::CorsConfig>>,
+}
+
+impl Ctx {
+    /// The CORS rules that apply to a bucket: its own, else the server's default.
+    pub fn cors_for(&self, bucket: Option<&str>) -> Option<Arc<cors::CorsConfig>> {
+        bucket.and_then(|b| self.settings.cors(b)).or_else(|| self.default_cors.clone())
+    }
 }
 
 /// One request as handlers see it: the routed parts plus headers and body.
@@ -35,6 +49,7 @@ pub struct S3Request {
     pub route: Route,
     pub headers: http::HeaderMap,
     pub body: body::RequestBody,
+    pub authz: authorize::Authz,
 }
 
 impl S3Request {
@@ -53,33 +68,37 @@ fn new_request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase()
 }
 
-/// The request pipeline: route -> handler -> response, errors as S3 documents.
-pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>) -> S3Response {
+/// The request pipeline: route -> authenticate -> authorize -> handler -> response
+/// (+ CORS headers), errors as S3 documents.
+pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAddr) -> S3Response {
     let request_id = new_request_id();
     let (parts, incoming) = req.into_parts();
     let head = parts.method == http::Method::HEAD;
     let resource = parts.uri.path().to_string();
+    let mut bucket = None;
     let result = async {
         let route = router::route(&parts.method, &parts.uri, &parts.headers, &ctx.virtual_host_domains)?;
-        let payload = if ctx.auth_enabled {
-            let input = auth::AuthInput {
+        bucket = route.bucket.clone();
+        let authenticated = if ctx.auth_enabled && route.action != Action::Preflight {
+            auth::authenticate(&auth::AuthInput {
                 method: &parts.method,
                 uri: &parts.uri,
                 headers: &parts.headers,
                 query: &route.query,
                 region: &ctx.region,
                 credentials: &ctx.credentials,
-            };
-            let authenticated = auth::authenticate(&input)?;
-            if authenticated.access_key.is_none() {
-                return Err(error::S3Error::new(error::S3Code::AccessDenied));
-            }
-            authenticated.payload
+            })?
         } else {
-            auth::Payload::Unchecked
+            auth::Authenticated { access_key: None, payload: auth::Payload::Unchecked }
         };
-        let body = body::RequestBody::new(incoming, &parts.headers, payload)?;
-        let req = S3Request { route, headers: parts.headers, body };
+        let presigned = route.query.has("X-Amz-Signature");
+        let authz = authorize::Authz::new(ctx.auth_enabled, authenticated.access_key, &route, &parts.headers, remote, presigned);
+        // DeleteObjects is checked per key by its handler; preflights are never signed.
+        if !matches!(route.action, Action::DeleteObjects | Action::Preflight) {
+            authz.check_route(&ctx, &route)?;
+        }
+        let body = body::RequestBody::new(incoming, &parts.headers, authenticated.payload)?;
+        let req = S3Request { route, headers: parts.headers.clone(), body, authz };
         dispatch(&ctx, req).await
     }
     .await;
@@ -90,7 +109,21 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>) -> S3Response {
     set_header(&mut res, "x-amz-request-id", &request_id);
     set_header(&mut res, "x-amz-id-2", &request_id);
     set_header(&mut res, "server", "SmartStorage");
+    if parts.method != http::Method::OPTIONS {
+        add_cors_headers(&ctx, bucket.as_deref(), &parts.method, &parts.headers, &mut res);
+    }
     res
+}
+
+/// CORS headers on an actual (non-preflight) response, errors included, so browsers can read it.
+fn add_cors_headers(ctx: &Ctx, bucket: Option<&str>, method: &http::Method, headers: &http::HeaderMap, res: &mut S3Response) {
+    let Some(origin) = headers::header(headers, "origin") else { return };
+    let Some(config) = ctx.cors_for(bucket) else { return };
+    if let Some(rule) = config.find(origin, method.as_str(), &[]) {
+        for (name, value) in cors::response_headers(rule, origin, None) {
+            set_header(res, name, &value);
+        }
+    }
 }
 
 async fn dispatch(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
@@ -119,5 +152,13 @@ async fn dispatch(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         AbortMultipartUpload => multipart::abort(ctx, req).await,
         ListParts => multipart::list_parts(ctx, req).await,
         ListMultipartUploads => multipart::list_uploads(ctx, req).await,
+        PutBucketPolicy => bucket_config::put_policy(ctx, req).await,
+        GetBucketPolicy => bucket_config::get_policy(ctx, req).await,
+        DeleteBucketPolicy => bucket_config::delete_policy(ctx, req).await,
+        GetBucketPolicyStatus => bucket_config::get_policy_status(ctx, req).await,
+        PutBucketCors => bucket_config::put_cors(ctx, req).await,
+        GetBucketCors => bucket_config::get_cors(ctx, req).await,
+        DeleteBucketCors => bucket_config::delete_cors(ctx, req).await,
+        Preflight => bucket_config::preflight(ctx, req).await,
     }
 }

@@ -60,6 +60,45 @@ pub enum Action {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
+    PutBucketPolicy,
+    GetBucketPolicy,
+    DeleteBucketPolicy,
+    GetBucketPolicyStatus,
+    PutBucketCors,
+    GetBucketCors,
+    DeleteBucketCors,
+    /// A CORS preflight (`OPTIONS`), answered without authentication.
+    Preflight,
+}
+
+impl Action {
+    /// The IAM action a policy names for this operation.
+    pub fn iam_action(self) -> &'static str {
+        use Action::*;
+        match self {
+            ListBuckets => "s3:ListAllMyBuckets",
+            CreateBucket => "s3:CreateBucket",
+            HeadBucket | ListObjectsV1 | ListObjectsV2 => "s3:ListBucket",
+            DeleteBucket => "s3:DeleteBucket",
+            GetBucketLocation => "s3:GetBucketLocation",
+            GetBucketVersioning => "s3:GetBucketVersioning",
+            GetBucketAcl => "s3:GetBucketAcl",
+            ListMultipartUploads => "s3:ListBucketMultipartUploads",
+            DeleteObjects | DeleteObject => "s3:DeleteObject",
+            PutObject | CopyObject | CreateMultipartUpload | UploadPart | UploadPartCopy | CompleteMultipartUpload => "s3:PutObject",
+            GetObject | HeadObject => "s3:GetObject",
+            GetObjectAcl => "s3:GetObjectAcl",
+            AbortMultipartUpload => "s3:AbortMultipartUpload",
+            ListParts => "s3:ListMultipartUploadParts",
+            PutBucketPolicy => "s3:PutBucketPolicy",
+            GetBucketPolicy => "s3:GetBucketPolicy",
+            DeleteBucketPolicy => "s3:DeleteBucketPolicy",
+            GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
+            PutBucketCors | DeleteBucketCors => "s3:PutBucketCORS",
+            GetBucketCors => "s3:GetBucketCORS",
+            Preflight => "",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -113,13 +152,31 @@ fn not_implemented(what: &str) -> S3Error {
 
 /// Sub-resources we do not implement yet answer 501 instead of acting as a plain
 /// GET/PUT/DELETE on the bucket or object, which would do something else entirely.
-const UNSUPPORTED_SUBRESOURCES: [&str; 16] = [
-    "policy", "cors", "tagging", "lifecycle", "website", "replication", "encryption", "logging", "notification",
+const UNSUPPORTED_SUBRESOURCES: [&str; 14] = [
+    "tagging", "lifecycle", "website", "replication", "encryption", "logging", "notification",
     "object-lock", "retention", "legal-hold", "versions", "accelerate", "requestPayment", "ownershipControls",
 ];
 
 fn resolve(method: &Method, has_bucket: bool, has_key: bool, q: &Query, headers: &HeaderMap) -> S3Result<Action> {
     use Action::*;
+    if method == Method::OPTIONS {
+        return Ok(Preflight);
+    }
+    if has_bucket && !has_key {
+        let bucket_config = match method.as_str() {
+            "PUT" if q.has("policy") => Some(PutBucketPolicy),
+            "GET" if q.has("policyStatus") => Some(GetBucketPolicyStatus),
+            "GET" if q.has("policy") => Some(GetBucketPolicy),
+            "DELETE" if q.has("policy") => Some(DeleteBucketPolicy),
+            "PUT" if q.has("cors") => Some(PutBucketCors),
+            "GET" if q.has("cors") => Some(GetBucketCors),
+            "DELETE" if q.has("cors") => Some(DeleteBucketCors),
+            _ => None,
+        };
+        if let Some(action) = bucket_config {
+            return Ok(action);
+        }
+    }
     if let Some(sub) = UNSUPPORTED_SUBRESOURCES.iter().find(|s| q.has(s)) {
         return Err(not_implemented(&format!("The '{sub}' sub-resource")));
     }
@@ -183,7 +240,9 @@ mod tests {
         assert_eq!(r("POST", "/b?delete", "x").unwrap().action, Action::DeleteObjects);
         assert_eq!(r("PUT", "/b/k?partNumber=1&uploadId=u", "x").unwrap().action, Action::UploadPart);
         assert_eq!(r("POST", "/b/k?uploads", "x").unwrap().action, Action::CreateMultipartUpload);
-        assert_eq!(r("PUT", "/b?policy", "x").unwrap_err().code, S3Code::NotImplemented);
+        assert_eq!(r("PUT", "/b?tagging", "x").unwrap_err().code, S3Code::NotImplemented);
+        assert_eq!(r("PUT", "/b?policy", "x").unwrap().action, Action::PutBucketPolicy);
+        assert_eq!(r("OPTIONS", "/b/k", "x").unwrap().action, Action::Preflight);
         assert_eq!(r("POST", "/b/k", "x").unwrap_err().code, S3Code::MethodNotAllowed);
         let long = format!("/b/{}", "k".repeat(1025));
         assert_eq!(r("PUT", &long, "x").unwrap_err().code, S3Code::KeyTooLongError);

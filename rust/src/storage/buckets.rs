@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::io::ErrorKind;
 
-use super::{Change, Store, BUCKETS_DIR, POLICIES_DIR};
+use super::bucket_config::ConfigKind;
+use super::{Change, Store, BUCKETS_DIR};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,11 +109,12 @@ impl Store {
         }
         self.abort_uploads_of_bucket(name)?;
         std::fs::remove_dir_all(&dir)?;
-        for path in [self.bucket_record_path(name), self.root.join(POLICIES_DIR).join(format!("{name}.policy.json"))] {
-            match std::fs::remove_file(path) {
-                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
-                _ => {}
-            }
+        match std::fs::remove_file(self.bucket_record_path(name)) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        for kind in [ConfigKind::Policy, ConfigKind::Cors] {
+            self.delete_bucket_config(kind, name)?;
         }
         self.stats.remove_bucket(name);
         self.notify(Change::BucketDeleted { bucket: name.to_string() });

@@ -2,6 +2,7 @@
 //! with a JSON metadata sidecar (see `keypath.rs`), everything written atomically
 //! (see `commit.rs`). Blocking file I/O runs on tokio's blocking pool.
 
+pub mod bucket_config;
 pub mod buckets;
 pub mod capacity;
 mod commit;
@@ -59,6 +60,7 @@ pub const TMP_DIR: &str = ".tmp";
 pub const MULTIPART_DIR: &str = ".multipart";
 pub const BUCKETS_DIR: &str = ".buckets";
 pub const POLICIES_DIR: &str = ".policies";
+pub const CORS_DIR: &str = ".cors";
 
 impl Store {
     /// Opens (creating if needed) a store at `root`, finishes any commit a crash
@@ -66,7 +68,7 @@ impl Store {
     pub fn open(root: &Path, fsync: bool, observer: Option<Observer>) -> std::io::Result<Store> {
         std::fs::create_dir_all(root)?;
         let root = root.canonicalize()?;
-        for dir in [TMP_DIR, MULTIPART_DIR, BUCKETS_DIR, POLICIES_DIR] {
+        for dir in [TMP_DIR, MULTIPART_DIR, BUCKETS_DIR, POLICIES_DIR, CORS_DIR] {
             std::fs::create_dir_all(root.join(dir))?;
         }
         let inner = Inner {

@@ -2,6 +2,7 @@
 //! build the response.
 
 pub mod bucket;
+pub mod bucket_config;
 pub mod list;
 pub mod multipart;
 pub mod object;

@@ -65,6 +65,7 @@ fn copy_range(value: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
 pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let number = part_number(&req)?;
     let (src_bucket, src_key) = copy_source(&req)?;
+    req.authz.check(ctx, Some(&src_bucket), "s3:GetObject", &crate::s3::authorize::object_arn(&src_bucket, &src_key))?;
     let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
     let headers = req.headers.clone();
     let part = ctx

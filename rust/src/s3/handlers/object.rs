@@ -8,6 +8,7 @@ use std::io::{Seek, SeekFrom};
 use tokio::io::AsyncReadExt;
 
 use super::{body_checksum, body_to_temp, copy_source, set_checksum_header, MAX_XML_BODY};
+use crate::s3::authorize::object_arn;
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, ResBody, S3Response};
@@ -105,19 +106,27 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
         return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema."));
     }
     let quiet = request.quiet;
+    // Each key is authorized on its own, as AWS does.
+    let checked: Vec<(String, S3Result<()>)> = request
+        .objects
+        .into_iter()
+        .map(|o| {
+            let check = if o.key.is_empty() || o.key.len() > crate::storage::keypath::MAX_KEY_BYTES {
+                Err(S3Error::new(if o.key.is_empty() { S3Code::InvalidArgument } else { S3Code::KeyTooLongError }))
+            } else {
+                req.authz.check(ctx, Some(&bucket), "s3:DeleteObject", &object_arn(&bucket, &o.key))
+            };
+            (o.key, check)
+        })
+        .collect();
     let results = ctx
         .store
         .blocking(move |s| {
-            Ok(request
-                .objects
+            Ok(checked
                 .into_iter()
-                .map(|o| {
-                    let result = if o.key.is_empty() || o.key.len() > crate::storage::keypath::MAX_KEY_BYTES {
-                        Err(S3Error::new(if o.key.is_empty() { S3Code::InvalidArgument } else { S3Code::KeyTooLongError }))
-                    } else {
-                        s.delete_object(&bucket, &o.key).map(|_| ())
-                    };
-                    (o.key, result)
+                .map(|(key, check)| {
+                    let result = check.and_then(|_| s.delete_object(&bucket, &key).map(|_| ()));
+                    (key, result)
                 })
                 .collect::<Vec<_>>())
         })
@@ -139,6 +148,7 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
 
 pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let (src_bucket, src_key) = copy_source(&req)?;
+    req.authz.check(ctx, Some(&src_bucket), "s3:GetObject", &object_arn(&src_bucket, &src_key))?;
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let replace = match req.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,

@@ -1,0 +1,66 @@
+//! Parsed bucket policies and CORS rules, cached in memory (read-mostly) and
+//! loaded from the store at start.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use super::cors::CorsConfig;
+use super::policy::Policy;
+use crate::storage::bucket_config::ConfigKind;
+use crate::storage::Store;
+
+#[derive(Default)]
+pub struct BucketSettings {
+    policies: RwLock<HashMap<String, Arc<Policy>>>,
+    cors: RwLock<HashMap<String, Arc<CorsConfig>>>,
+}
+
+impl BucketSettings {
+    /// Loads what the store holds; documents that no longer parse are skipped with a warning.
+    pub fn load(store: &Store) -> std::io::Result<BucketSettings> {
+        let settings = BucketSettings::default();
+        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Policy)? {
+            match Policy::parse(&bytes, &bucket) {
+                Ok(p) => settings.set_policy(&bucket, Some(p)),
+                Err(e) => crate::log::warn(&format!("ignoring stored policy of {bucket}: {}", e.message)),
+            }
+        }
+        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Cors)? {
+            match serde_json::from_slice::<CorsConfig>(&bytes) {
+                Ok(c) => settings.set_cors(&bucket, Some(c)),
+                Err(e) => crate::log::warn(&format!("ignoring stored CORS rules of {bucket}: {e}")),
+            }
+        }
+        Ok(settings)
+    }
+
+    pub fn policy(&self, bucket: &str) -> Option<Arc<Policy>> {
+        self.policies.read().unwrap_or_else(|e| e.into_inner()).get(bucket).cloned()
+    }
+
+    pub fn set_policy(&self, bucket: &str, policy: Option<Policy>) {
+        let mut map = self.policies.write().unwrap_or_else(|e| e.into_inner());
+        match policy {
+            Some(p) => map.insert(bucket.to_string(), Arc::new(p)),
+            None => map.remove(bucket),
+        };
+    }
+
+    pub fn cors(&self, bucket: &str) -> Option<Arc<CorsConfig>> {
+        self.cors.read().unwrap_or_else(|e| e.into_inner()).get(bucket).cloned()
+    }
+
+    pub fn set_cors(&self, bucket: &str, cors: Option<CorsConfig>) {
+        let mut map = self.cors.write().unwrap_or_else(|e| e.into_inner());
+        match cors {
+            Some(c) => map.insert(bucket.to_string(), Arc::new(c)),
+            None => map.remove(bucket),
+        };
+    }
+
+    /// Forgets a deleted bucket.
+    pub fn forget(&self, bucket: &str) {
+        self.set_policy(bucket, None);
+        self.set_cors(bucket, None);
+    }
+}

@@ -1,0 +1,384 @@
+//! Bucket policies in AWS's JSON grammar: parsing with AWS's validation errors,
+//! and evaluation (explicit Deny > Allow > no opinion).
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::error::{S3Code, S3Error, S3Result};
+
+pub const MAX_POLICY_BYTES: usize = 20 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// A list that may be negated (`Action` vs `NotAction`, ...).
+#[derive(Debug, Clone)]
+struct Matcher {
+    patterns: Vec<String>,
+    negated: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Principals {
+    Any,
+    Some(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+struct Condition {
+    operator: String,
+    if_exists: bool,
+    key: String,
+    values: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Statement {
+    effect: Effect,
+    principal: Option<(Principals, bool)>,
+    action: Matcher,
+    resource: Matcher,
+    conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    statements: Vec<Statement>,
+}
+
+/// Who is asking, and about what.
+pub struct Request<'a> {
+    /// The access key that signed the request; None for anonymous requests.
+    pub principal: Option<&'a str>,
+    pub action: &'a str,
+    pub resource: &'a str,
+    /// Condition keys, lowercased (`aws:sourceip`, `s3:prefix`, ...).
+    pub context: &'a HashMap<String, String>,
+}
+
+fn malformed(reason: &str) -> S3Error {
+    S3Error::msg(S3Code::MalformedPolicy, reason)
+}
+
+fn strings(value: &Value, what: &str) -> S3Result<Vec<String>> {
+    match value {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                Value::Bool(b) => Ok(b.to_string()),
+                Value::Number(n) => Ok(n.to_string()),
+                _ => Err(malformed(&format!("{what} must be a string or a list of strings"))),
+            })
+            .collect(),
+        Value::Bool(b) => Ok(vec![b.to_string()]),
+        Value::Number(n) => Ok(vec![n.to_string()]),
+        _ => Err(malformed(&format!("{what} must be a string or a list of strings"))),
+    }
+}
+
+/// `*`, `?` wildcards; `fold` compares case-insensitively (actions).
+pub fn wildcard_match(pattern: &str, text: &str, fold: bool) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = if fold {
+        (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect())
+    } else {
+        (pattern.chars().collect(), text.chars().collect())
+    };
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+const OPERATORS: [&str; 18] = [
+    "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike", "StringNotLike",
+    "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals", "NumericGreaterThan",
+    "NumericGreaterThanEquals", "IpAddress", "NotIpAddress", "Bool", "Null", "DateLessThan", "DateGreaterThan",
+];
+
+impl Policy {
+    /// Parses and validates a policy for `bucket`, as PutBucketPolicy does.
+    pub fn parse(text: &[u8], bucket: &str) -> S3Result<Policy> {
+        if text.len() > MAX_POLICY_BYTES {
+            return Err(malformed("Policies must be less than 20 KB"));
+        }
+        let doc: Value = serde_json::from_slice(text).map_err(|_| malformed("Policies must be valid JSON and the first byte must be '{'"))?;
+        let obj = doc.as_object().ok_or_else(|| malformed("Policies must be valid JSON and the first byte must be '{'"))?;
+        if let Some(version) = obj.get("Version") {
+            if !matches!(version.as_str(), Some("2012-10-17") | Some("2008-10-17")) {
+                return Err(malformed("The policy must contain a valid version string"));
+            }
+        }
+        let statements = match obj.get("Statement") {
+            Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+            Some(item @ Value::Object(_)) => vec![item.clone()],
+            _ => return Err(malformed("Missing required field Statement")),
+        };
+        let statements = statements.iter().map(|s| Self::parse_statement(s, bucket)).collect::<S3Result<Vec<_>>>()?;
+        Ok(Policy { statements })
+    }
+
+    fn parse_statement(value: &Value, bucket: &str) -> S3Result<Statement> {
+        let obj = value.as_object().ok_or_else(|| malformed("Statement must be an object"))?;
+        let effect = match obj.get("Effect").and_then(Value::as_str) {
+            Some("Allow") => Effect::Allow,
+            Some("Deny") => Effect::Deny,
+            _ => return Err(malformed("Invalid effect")),
+        };
+        let principal = match (obj.get("Principal"), obj.get("NotPrincipal")) {
+            (Some(p), None) => Some((Self::parse_principal(p)?, false)),
+            (None, Some(p)) => Some((Self::parse_principal(p)?, true)),
+            (None, None) => return Err(malformed("Missing required field Principal")),
+            _ => return Err(malformed("Principal and NotPrincipal cannot both be present")),
+        };
+        let action = Self::matcher(obj, "Action", "NotAction")?;
+        for a in &action.patterns {
+            if a != "*" && !a.to_ascii_lowercase().starts_with("s3:") {
+                return Err(malformed("Policy has invalid action"));
+            }
+        }
+        let resource = Self::matcher(obj, "Resource", "NotResource")?;
+        for r in &resource.patterns {
+            let Some(rest) = r.strip_prefix("arn:aws:s3:::") else {
+                return Err(malformed("Policy has invalid resource"));
+            };
+            let resource_bucket = rest.split('/').next().unwrap_or_default();
+            if !wildcard_match(resource_bucket, bucket, false) {
+                return Err(malformed("Policy has invalid resource"));
+            }
+        }
+        let mut conditions = Vec::new();
+        if let Some(cond) = obj.get("Condition") {
+            let cond = cond.as_object().ok_or_else(|| malformed("Condition must be an object"))?;
+            for (op, keys) in cond {
+                let bare = op.split_once(':').map_or(op.as_str(), |(_, o)| o); // ForAnyValue:/ForAllValues:
+                let (base, if_exists) = match bare.strip_suffix("IfExists") {
+                    Some(b) => (b, true),
+                    None => (bare, false),
+                };
+                if !OPERATORS.contains(&base) {
+                    return Err(malformed(&format!("Invalid Condition type : {op}")));
+                }
+                let keys = keys.as_object().ok_or_else(|| malformed("Condition block must map keys to values"))?;
+                for (key, values) in keys {
+                    conditions.push(Condition { operator: base.to_string(), if_exists, key: key.to_ascii_lowercase(), values: strings(values, "Condition value")? });
+                }
+            }
+        }
+        Ok(Statement { effect, principal, action, resource, conditions })
+    }
+
+    fn parse_principal(value: &Value) -> S3Result<Principals> {
+        match value {
+            Value::String(s) if s == "*" => Ok(Principals::Any),
+            Value::Object(map) => {
+                let aws = map.get("AWS").ok_or_else(|| malformed("Invalid principal in policy"))?;
+                let ids = strings(aws, "Principal")?;
+                if ids.iter().any(|i| i == "*") { Ok(Principals::Any) } else { Ok(Principals::Some(ids)) }
+            }
+            _ => Err(malformed("Invalid principal in policy")),
+        }
+    }
+
+    fn matcher(obj: &serde_json::Map<String, Value>, name: &str, not_name: &str) -> S3Result<Matcher> {
+        match (obj.get(name), obj.get(not_name)) {
+            (Some(v), None) => Ok(Matcher { patterns: strings(v, name)?, negated: false }),
+            (None, Some(v)) => Ok(Matcher { patterns: strings(v, not_name)?, negated: true }),
+            (None, None) => Err(malformed(&format!("Missing required field {name}"))),
+            _ => Err(malformed(&format!("{name} and {not_name} cannot both be present"))),
+        }
+    }
+
+    /// Explicit Deny, Allow, or None when no statement applies.
+    pub fn evaluate(&self, req: &Request) -> Option<Effect> {
+        let mut verdict = None;
+        for s in &self.statements {
+            if s.applies(req) {
+                if s.effect == Effect::Deny {
+                    return Some(Effect::Deny);
+                }
+                verdict = Some(Effect::Allow);
+            }
+        }
+        verdict
+    }
+
+    /// Whether the policy grants anything to everyone (GetBucketPolicyStatus).
+    pub fn is_public(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.effect == Effect::Allow && matches!(s.principal, Some((Principals::Any, false))) && s.conditions.is_empty()
+        })
+    }
+}
+
+fn principal_matches(p: &Principals, who: Option<&str>) -> bool {
+    match (p, who) {
+        (Principals::Any, _) => true,
+        (Principals::Some(_), None) => false,
+        // A plain access key id, or an ARN naming it (`arn:aws:iam::123:user/AKID`).
+        (Principals::Some(ids), Some(key)) => ids.iter().any(|id| id == key || id.rsplit(['/', ':']).next() == Some(key)),
+    }
+}
+
+impl Matcher {
+    fn matches(&self, text: &str, fold: bool) -> bool {
+        self.patterns.iter().any(|p| wildcard_match(p, text, fold)) != self.negated
+    }
+}
+
+impl Statement {
+    fn applies(&self, req: &Request) -> bool {
+        let principal_ok = match &self.principal {
+            Some((p, negated)) => principal_matches(p, req.principal) != *negated,
+            None => true,
+        };
+        principal_ok
+            && self.action.matches(req.action, true)
+            && self.resource.matches(req.resource, false)
+            && self.conditions.iter().all(|c| c.holds(req.context))
+    }
+}
+
+fn ip_in(cidr: &str, ip: IpAddr) -> bool {
+    let (net, bits) = cidr.split_once('/').unwrap_or((cidr, ""));
+    let Ok(net) = net.trim().parse::<IpAddr>() else { return false };
+    let (ip, net) = match (ip, net) {
+        (IpAddr::V6(v6), IpAddr::V4(_)) => match v6.to_ipv4_mapped() {
+            Some(v4) => (IpAddr::V4(v4), net),
+            None => return false,
+        },
+        pair => pair,
+    };
+    let (a, b, max): (u128, u128, u32) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a) as u128, u32::from(b) as u128, 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    let bits: u32 = if bits.is_empty() { max } else { bits.trim().parse().unwrap_or(u32::MAX) };
+    if bits > max {
+        return false;
+    }
+    let shift = max - bits;
+    bits == 0 || (a >> shift) == (b >> shift)
+}
+
+impl Condition {
+    fn holds(&self, context: &HashMap<String, String>) -> bool {
+        let Some(actual) = context.get(&self.key) else {
+            return match self.operator.as_str() {
+                "Null" => self.values.iter().any(|v| v == "true"),
+                _ if self.if_exists => true,
+                // Negated operators hold when the key is absent.
+                op => op.contains("Not"),
+            };
+        };
+        let any = |f: &dyn Fn(&str) -> bool| self.values.iter().any(|v| f(v));
+        let num = |s: &str| s.trim().parse::<f64>().ok();
+        let cmp_num = |f: fn(f64, f64) -> bool| any(&|v| matches!((num(actual), num(v)), (Some(a), Some(b)) if f(a, b)));
+        let date = |s: &str| chrono::DateTime::parse_from_rfc3339(s.trim()).ok().map(|d| d.timestamp());
+        match self.operator.as_str() {
+            "StringEquals" => any(&|v| v == actual),
+            "StringNotEquals" => !any(&|v| v == actual),
+            "StringEqualsIgnoreCase" => any(&|v| v.eq_ignore_ascii_case(actual)),
+            "StringNotEqualsIgnoreCase" => !any(&|v| v.eq_ignore_ascii_case(actual)),
+            "StringLike" => any(&|v| wildcard_match(v, actual, false)),
+            "StringNotLike" => !any(&|v| wildcard_match(v, actual, false)),
+            "NumericEquals" => cmp_num(|a, b| a == b),
+            "NumericNotEquals" => !cmp_num(|a, b| a == b),
+            "NumericLessThan" => cmp_num(|a, b| a < b),
+            "NumericLessThanEquals" => cmp_num(|a, b| a <= b),
+            "NumericGreaterThan" => cmp_num(|a, b| a > b),
+            "NumericGreaterThanEquals" => cmp_num(|a, b| a >= b),
+            "IpAddress" => actual.parse().is_ok_and(|ip| any(&|v| ip_in(v, ip))),
+            "NotIpAddress" => actual.parse().is_ok_and(|ip| !any(&|v| ip_in(v, ip))),
+            "Bool" => any(&|v| v.eq_ignore_ascii_case(actual)),
+            "Null" => any(&|v| v == "false"),
+            "DateLessThan" => any(&|v| matches!((date(actual), date(v)), (Some(a), Some(b)) if a < b)),
+            "DateGreaterThan" => any(&|v| matches!((date(actual), date(v)), (Some(a), Some(b)) if a > b)),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn eval(policy: &Policy, who: Option<&str>, action: &str, resource: &str, c: &HashMap<String, String>) -> Option<Effect> {
+        policy.evaluate(&Request { principal: who, action, resource, context: c })
+    }
+
+    #[test]
+    fn public_read_with_deny_overrides() {
+        let p = Policy::parse(br#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":"*","Action":["s3:Get*"],"Resource":["arn:aws:s3:::pub/*"]},
+            {"Effect":"Deny","Principal":{"AWS":["arn:aws:iam::123:user/BADKEY"]},"Action":"s3:*","Resource":"arn:aws:s3:::pub/*"},
+            {"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/secret/*"}]}"#, "pub").unwrap();
+        let c = ctx(&[]);
+        assert_eq!(eval(&p, None, "s3:GetObject", "arn:aws:s3:::pub/a.txt", &c), Some(Effect::Allow));
+        assert_eq!(eval(&p, None, "s3:PutObject", "arn:aws:s3:::pub/a.txt", &c), None);
+        assert_eq!(eval(&p, Some("BADKEY"), "s3:GetObject", "arn:aws:s3:::pub/a.txt", &c), Some(Effect::Deny));
+        assert_eq!(eval(&p, None, "s3:GetObject", "arn:aws:s3:::pub/secret/x", &c), Some(Effect::Deny));
+        assert!(p.is_public());
+    }
+
+    #[test]
+    fn conditions() {
+        let p = Policy::parse(br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b",
+            "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"},"StringLike":{"s3:prefix":["home/*"]},"NumericLessThanEquals":{"s3:max-keys":"10"}}}}"#, "b").unwrap();
+        let ok = ctx(&[("aws:sourceip", "10.1.2.3"), ("s3:prefix", "home/x"), ("s3:max-keys", "5")]);
+        assert_eq!(eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &ok), Some(Effect::Allow));
+        let wrong_ip = ctx(&[("aws:sourceip", "192.168.1.1"), ("s3:prefix", "home/x"), ("s3:max-keys", "5")]);
+        assert_eq!(eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &wrong_ip), None);
+        let no_prefix = ctx(&[("aws:sourceip", "10.1.2.3"), ("s3:max-keys", "5")]);
+        assert_eq!(eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &no_prefix), None);
+    }
+
+    #[test]
+    fn validation_errors() {
+        for (doc, reason) in [
+            (&br#"not json"#[..], "valid JSON"),
+            (br#"{"Statement":[]}"#, "Statement"),
+            (br#"{"Statement":{"Effect":"Maybe","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}}"#, "effect"),
+            (br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ec2:*","Resource":"arn:aws:s3:::b/*"}}"#, "action"),
+            (br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::other/*"}}"#, "resource"),
+            (br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*"}}"#, "Resource"),
+            (br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b","Condition":{"Bogus":{"a":"b"}}}}"#, "Condition"),
+        ] {
+            let err = Policy::parse(doc, "b").unwrap_err();
+            assert_eq!(err.code, S3Code::MalformedPolicy);
+            assert!(err.message.contains(reason), "{} lacks {reason}", err.message);
+        }
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("s3:Get*", "s3:getobject", true));
+        assert!(wildcard_match("arn:aws:s3:::b/a?c/*", "arn:aws:s3:::b/abc/d/e", false));
+        assert!(!wildcard_match("arn:aws:s3:::b/a?c", "arn:aws:s3:::b/ac", false));
+        assert!(ip_in("::ffff:10.0.0.0/104", "10.1.1.1".parse().unwrap()) || ip_in("10.0.0.0/8", "::ffff:10.1.1.1".parse().unwrap()));
+    }
+}

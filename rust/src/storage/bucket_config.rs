@@ -1,0 +1,65 @@
+//! Per-bucket configuration documents stored beside the buckets:
+//! policies in `.policies/<bucket>.policy.json`, CORS rules in `.cors/<bucket>.cors.json`.
+//! The store keeps bytes; the S3 layer parses, validates and caches them.
+
+use std::io::ErrorKind;
+use std::path::PathBuf;
+
+use super::{Store, CORS_DIR, POLICIES_DIR};
+use crate::s3::error::S3Result;
+
+#[derive(Debug, Clone, Copy)]
+pub enum ConfigKind {
+    Policy,
+    Cors,
+}
+
+impl ConfigKind {
+    fn dir_and_suffix(self) -> (&'static str, &'static str) {
+        match self {
+            ConfigKind::Policy => (POLICIES_DIR, ".policy.json"),
+            ConfigKind::Cors => (CORS_DIR, ".cors.json"),
+        }
+    }
+}
+
+impl Store {
+    fn config_path(&self, kind: ConfigKind, bucket: &str) -> PathBuf {
+        let (dir, suffix) = kind.dir_and_suffix();
+        self.root.join(dir).join(format!("{bucket}{suffix}"))
+    }
+
+    pub fn put_bucket_config(&self, kind: ConfigKind, bucket: &str, bytes: &[u8]) -> S3Result<()> {
+        self.require_bucket(bucket)?;
+        Ok(self.write_file_atomic(&self.config_path(kind, bucket), bytes)?)
+    }
+
+    pub fn get_bucket_config(&self, kind: ConfigKind, bucket: &str) -> S3Result<Option<Vec<u8>>> {
+        self.require_bucket(bucket)?;
+        match std::fs::read(self.config_path(kind, bucket)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the document; true if there was one.
+    pub fn delete_bucket_config(&self, kind: ConfigKind, bucket: &str) -> std::io::Result<bool> {
+        match std::fs::remove_file(self.config_path(kind, bucket)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every stored document of a kind, for buckets that exist.
+    pub fn all_bucket_configs(&self, kind: ConfigKind) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for bucket in self.bucket_names()? {
+            if let Ok(bytes) = std::fs::read(self.config_path(kind, &bucket)) {
+                out.push((bucket, bytes));
+            }
+        }
+        Ok(out)
+    }
+}
