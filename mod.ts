@@ -47,6 +47,7 @@ export {
   type BucketSummary,
   type ClusterHealth,
   type Credential,
+  type EngineConfig,
   type LogEvent,
   type MultipartCompletedEvent,
   type ObjectCreatedEvent,

@@ -72,7 +72,16 @@ export const DEFAULT_CREDENTIAL: Readonly<Credential> = Object.freeze({
 });
 
 /** Every default, in one place. */
-export const DEFAULTS = Object.freeze({
+export const DEFAULTS: Readonly<{
+  server: Readonly<Required<ServerConfig>>;
+  storage: Readonly<Required<StorageConfig>>;
+  auth: Readonly<{ enabled: boolean; credentials: readonly Readonly<Credential>[] }>;
+  ephemeral: boolean;
+  requestTimeoutMs: number;
+  startTimeoutMs: number;
+  stopTimeoutMs: number;
+  verbose: boolean;
+}> = Object.freeze({
   server: Object.freeze({ address: "127.0.0.1", port: 0, region: "us-east-1" }),
   storage: Object.freeze({ directory: "./.nogit/smartstorage", cleanSlate: false, fsync: true }),
   auth: Object.freeze({ enabled: false, credentials: Object.freeze([DEFAULT_CREDENTIAL]) }),

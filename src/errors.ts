@@ -28,6 +28,8 @@ export class SmartStorageError extends Error {
   readonly code: string;
 
   /**
+   * Creates the error.
+   *
    * @param code Machine-readable error code.
    * @param message Human-readable message.
    * @param options `cause` of the error.
@@ -42,6 +44,8 @@ export class SmartStorageError extends Error {
 /** The configuration is invalid (code `InvalidConfig`); raised before anything is spawned. */
 export class ConfigError extends SmartStorageError {
   /**
+   * Creates the error.
+   *
    * @param message What is wrong with the configuration.
    * @param options `cause` of the error.
    */
@@ -59,6 +63,8 @@ export class BinaryNotFoundError extends SmartStorageError {
   readonly tried: readonly string[];
 
   /**
+   * Creates the error.
+   *
    * @param platformKey Platform key such as `linux-x64`.
    * @param tried Every path that was tried, in order.
    * @param detail Extra sentence(s) appended to the message.
@@ -93,6 +99,8 @@ export class ProtocolVersionError extends SmartStorageError {
   readonly actual: unknown;
 
   /**
+   * Creates the error.
+   *
    * @param expected The version this host speaks.
    * @param actual The version the engine announced.
    * @param binary Path of the engine binary.
@@ -113,6 +121,8 @@ export class ProtocolVersionError extends SmartStorageError {
 /** The engine broke the protocol: a line that is not JSON, a reply with an unknown id, ... (code `ProtocolError`). */
 export class ProtocolError extends SmartStorageError {
   /**
+   * Creates the error.
+   *
    * @param message What was wrong.
    * @param options `cause` of the error.
    */
@@ -125,6 +135,8 @@ export class ProtocolError extends SmartStorageError {
 /** A request got no answer in time (code `Timeout`). */
 export class RequestTimeoutError extends SmartStorageError {
   /**
+   * Creates the error.
+   *
    * @param what What timed out (method name or event name).
    * @param timeoutMs The timeout that elapsed.
    */
@@ -144,6 +156,8 @@ export class EngineExitedError extends SmartStorageError {
   readonly stderrTail: readonly string[];
 
   /**
+   * Creates the error.
+   *
    * @param exitCode Exit code, or `null`.
    * @param signal Signal name, or `null`.
    * @param stderrTail Last stderr lines.
@@ -173,6 +187,8 @@ export class EngineExitedError extends SmartStorageError {
  */
 export class NotRunningError extends SmartStorageError {
   /**
+   * Creates the error.
+   *
    * @param reason Why the engine is not running.
    * @param options `cause`: the error that ended the engine.
    */

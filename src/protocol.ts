@@ -134,12 +134,19 @@ export interface MultipartCompletedEvent {
 
 /** Every event the engine emits, by name. */
 export interface SmartStorageEventMap {
+  /** The engine is up and states its protocol version (always its first message). */
   ready: ReadyEvent;
+  /** A log line from the engine. */
   log: LogEvent;
+  /** A bucket was created (through S3 or `createBucket`). */
   bucketCreated: BucketEvent;
+  /** A bucket was deleted. */
   bucketDeleted: BucketEvent;
+  /** An object was written (PutObject, CopyObject, ...). */
   objectCreated: ObjectCreatedEvent;
+  /** An object was deleted. */
   objectDeleted: ObjectDeletedEvent;
+  /** A multipart upload was completed. */
   multipartCompleted: MultipartCompletedEvent;
 }
 
@@ -168,8 +175,11 @@ export type MethodName = keyof MethodMap;
 
 /** The `Config` object sent with `start` (docs/protocol.md). */
 export interface EngineConfig {
+  /** HTTP listener. */
   server: { address: string; port: number; region: string };
+  /** Storage folder and write behaviour. */
   storage: { directory: string; cleanSlate: boolean; fsync: boolean };
+  /** SigV4 authentication and the accepted key pairs. */
   auth: { enabled: boolean; credentials: Credential[] };
 }
 
