@@ -57,58 +57,77 @@ impl Store {
         Ok(())
     }
 
-    /// Publishes `data` as `bucket/key` with `meta`; returns the size of the object it replaced.
-    pub fn commit_object(&self, bucket: &str, key: &str, mut data: TempData, meta: &ObjectMeta) -> S3Result<Option<u64>> {
+    /// Publishes `data` as `bucket/key` with `meta`, if `precondition` holds for the
+    /// object it replaces; returns the replaced object's size.
+    pub fn commit_object(&self, bucket: &str, key: &str, mut data: TempData, meta: &ObjectMeta, precondition: Option<&Precondition>) -> S3Result<Option<u64>> {
         let json = serde_json::to_vec_pretty(meta).map_err(S3Error::internal)?;
-        let txn = data.path.with_extension("");
-        let meta_tmp = txn.with_extension("meta");
-        let commit = txn.with_extension("commit");
+        let meta_tmp = data.path.with_extension("meta");
         let staged = (|| -> std::io::Result<()> {
             let mut file = std::fs::File::create(&meta_tmp)?;
             file.write_all(&json)?;
             if self.fsync {
                 file.sync_data()?;
             }
-            std::fs::rename(&meta_tmp, &commit)
+            Ok(())
         })();
-        if let Err(e) = staged {
-            let _ = std::fs::remove_file(&meta_tmp);
-            return Err(e.into());
-        }
-        // Committed: from here on the object is published even if we crash.
-        data.mark_published();
-        let bucket_dir = self.require_bucket(bucket);
-        let bucket_dir = match bucket_dir {
-            Ok(dir) => dir,
-            Err(e) => {
-                let _ = std::fs::remove_file(&commit);
-                let _ = std::fs::remove_file(&data.path);
-                return Err(e);
+        let result = staged.map_err(S3Error::from).and_then(|_| {
+            let bucket_dir = self.require_bucket(bucket)?;
+            self.apply_commit(&bucket_dir, bucket, key, &data.path, &meta_tmp, false, meta.size, precondition)
+        });
+        match result {
+            Ok(old) => {
+                data.mark_published();
+                Ok(old)
             }
-        };
-        self.apply_commit(&bucket_dir, bucket, key, &data.path, &commit, meta.size)
+            Err(e) => {
+                let _ = std::fs::remove_file(&meta_tmp);
+                Err(e)
+            }
+        }
     }
 
-    /// Step 3: moves the committed files into place. Retries if a concurrent delete
-    /// removed an emptied parent folder between creating it and renaming into it.
-    fn apply_commit(&self, bucket_dir: &Path, bucket: &str, key: &str, data_tmp: &Path, commit: &Path, size: u64) -> S3Result<Option<u64>> {
+    /// Moves the staged files into place under the key's lock. Unless `committed`,
+    /// first checks the precondition and renames the staged metadata to
+    /// `<txn>.commit` (the commit point). Retries if a concurrent delete removed an
+    /// emptied parent folder between creating it and renaming into it.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_commit(
+        &self,
+        bucket_dir: &Path,
+        bucket: &str,
+        key: &str,
+        data_tmp: &Path,
+        staged_meta: &Path,
+        mut committed: bool,
+        size: u64,
+        precondition: Option<&Precondition>,
+    ) -> S3Result<Option<u64>> {
+        let commit = staged_meta.with_extension("commit");
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         for attempt in 0.. {
             self.create_parents(bucket_dir, &data_path)?;
-            let _guard = self.locks.write(bucket, key);
-            let old = std::fs::metadata(&meta_path).ok().and_then(|_| read_meta(&meta_path).ok()).map(|m| m.size);
-            let moved = std::fs::rename(data_tmp, &data_path).and_then(|_| std::fs::rename(commit, &meta_path));
+            let guard = self.locks.write(bucket, key);
+            let old = read_meta(&meta_path).ok();
+            if !committed {
+                if let Some(p) = precondition {
+                    p.check(old.as_ref(), key)?;
+                }
+                std::fs::rename(staged_meta, &commit)?;
+                committed = true;
+            }
+            let moved = std::fs::rename(data_tmp, &data_path).and_then(|_| std::fs::rename(&commit, &meta_path));
             match moved {
                 Ok(()) => {
+                    let old = old.map(|m| m.size);
                     self.stats.replace(bucket, key, old, Some(size));
-                    drop(_guard);
+                    drop(guard);
                     if self.fsync {
                         sync_dir(data_path.parent().unwrap())?;
                     }
                     return Ok(old);
                 }
-                Err(e) if e.kind() == ErrorKind::NotFound && attempt < 8 && commit.exists() => continue,
+                Err(e) if e.kind() == ErrorKind::NotFound && attempt < 8 => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -142,6 +161,29 @@ impl Store {
             self.notify(super::Change::ObjectDeleted { bucket: bucket.to_string(), key: key.to_string() });
         }
         Ok(removed)
+    }
+}
+
+/// A condition on the object a write replaces (conditional writes).
+#[derive(Debug, Clone)]
+pub enum Precondition {
+    /// `If-None-Match: *`: only create, never overwrite.
+    IfNoneMatchAny,
+    /// `If-Match: <etag>`: only overwrite this version.
+    IfMatch(String),
+}
+
+impl Precondition {
+    fn check(&self, existing: Option<&ObjectMeta>, key: &str) -> S3Result<()> {
+        let failed = || S3Error::new(crate::s3::error::S3Code::PreconditionFailed);
+        match (self, existing) {
+            (Precondition::IfNoneMatchAny, Some(_)) => Err(failed().detail("Condition", "If-None-Match")),
+            (Precondition::IfMatch(_), None) => Err(super::objects::no_such_key(key)),
+            (Precondition::IfMatch(etag), Some(m)) if etag.trim() != "*" && etag.trim().trim_matches('"') != m.etag_value() => {
+                Err(failed().detail("Condition", "If-Match"))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -179,7 +221,7 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
             continue;
         }
         if data_tmp.exists() {
-            store.apply_commit(&bucket_dir, &meta.bucket, &meta.key, &data_tmp, &path, meta.size).map_err(|e| std::io::Error::other(e.message))?;
+            store.apply_commit(&bucket_dir, &meta.bucket, &meta.key, &data_tmp, &path, true, meta.size, None).map_err(|e| std::io::Error::other(e.message))?;
         } else {
             // The data was moved into place before the crash; publish the metadata.
             let meta_path = bucket_dir.join(keypath::meta_relative(&meta.key));

@@ -5,7 +5,7 @@
 pub mod bucket_config;
 pub mod buckets;
 pub mod capacity;
-mod commit;
+pub mod commit;
 pub mod keypath;
 pub mod list;
 mod locks;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
+use super::commit::Precondition;
 use super::meta::{NewObjectAttrs, ObjectMeta};
 use super::objects::no_such_key;
 use super::writer::TempData;
@@ -165,7 +166,7 @@ impl Store {
     }
 
     /// Validates the client's part list, concatenates the parts and publishes the object.
-    pub fn complete_upload(&self, bucket: &str, key: &str, upload_id: &str, requested: &[(u32, String)]) -> S3Result<ObjectMeta> {
+    pub fn complete_upload(&self, bucket: &str, key: &str, upload_id: &str, requested: &[(u32, String)], precondition: Option<&Precondition>) -> S3Result<ObjectMeta> {
         let _guard = self.locks.write(bucket, &Self::upload_lock_key(upload_id));
         let (info, parts) = self.list_parts(bucket, key, upload_id)?;
         if requested.is_empty() {
@@ -206,7 +207,7 @@ impl Store {
         drop(out);
         let etag = format!("\"{}-{}\"", hex::encode(md5s.finalize()), chosen.len());
         let sizes = chosen.iter().map(|p| p.size).collect();
-        let meta = self.put_object(bucket, key, data, info.attrs.clone(), sizes, etag)?;
+        let meta = self.put_object(bucket, key, data, info.attrs.clone(), sizes, etag, precondition)?;
         std::fs::remove_dir_all(&dir)?;
         self.notify(Change::MultipartCompleted {
             bucket: bucket.to_string(),

@@ -3,7 +3,7 @@
 use md5::{Digest, Md5};
 use std::io::{ErrorKind, Read};
 
-use super::commit::read_meta;
+use super::commit::{read_meta, Precondition};
 use super::keypath;
 use super::meta::{NewObjectAttrs, ObjectMeta};
 use super::writer::{TempData, TempWriter};
@@ -26,9 +26,9 @@ impl Store {
     }
 
     /// Publishes a finished upload as `bucket/key`.
-    pub fn put_object(&self, bucket: &str, key: &str, data: TempData, attrs: NewObjectAttrs, parts: Vec<u64>, etag: String) -> S3Result<ObjectMeta> {
+    pub fn put_object(&self, bucket: &str, key: &str, data: TempData, attrs: NewObjectAttrs, parts: Vec<u64>, etag: String, precondition: Option<&Precondition>) -> S3Result<ObjectMeta> {
         let meta = ObjectMeta::new(bucket, key, data.size, etag, attrs, parts);
-        let old = self.commit_object(bucket, key, data, &meta)?;
+        let old = self.commit_object(bucket, key, data, &meta, precondition)?;
         self.notify(Change::ObjectCreated {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -90,7 +90,7 @@ impl Store {
             etag_of(&md5_file(&data.path)?)
         };
         data.md5 = [0; 16];
-        self.put_object(dst_bucket, dst_key, data, attrs.unwrap_or_else(|| src_meta.attrs()), Vec::new(), etag)
+        self.put_object(dst_bucket, dst_key, data, attrs.unwrap_or_else(|| src_meta.attrs()), Vec::new(), etag, None)
     }
 }
 

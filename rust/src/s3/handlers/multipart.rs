@@ -95,7 +95,8 @@ pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let parts: Vec<(u32, String)> = xml::parse_complete(&body)?.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
     let (b, k) = (bucket.clone(), key.clone());
-    let meta = ctx.store.blocking(move |s| s.complete_upload(&b, &k, &id, &parts)).await?;
+    let precondition = super::object::write_precondition(&req)?;
+    let meta = ctx.store.blocking(move |s| s.complete_upload(&b, &k, &id, &parts, precondition.as_ref())).await?;
     let host = req.header("host").unwrap_or("localhost");
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.elem("Location", format!("http://{host}/{bucket}/{}", encode_key(&key, true)))

@@ -14,9 +14,20 @@ use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Con
 use crate::s3::response::{empty, ok_xml, set_header, ResBody, S3Response};
 use crate::s3::xml::{self, XmlWriter};
 use crate::s3::{Ctx, S3Request};
+use crate::storage::commit::Precondition;
 use crate::storage::objects::etag_of;
 
 const READ_CHUNK: usize = 256 * 1024;
+
+/// `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only that version) on a write.
+pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
+    match (req.header("if-none-match"), req.header("if-match")) {
+        (Some(v), _) if v.trim() == "*" => Ok(Some(Precondition::IfNoneMatchAny)),
+        (Some(v), _) => Err(S3Error::msg(S3Code::NotImplemented, format!("If-None-Match: {v} is not supported on writes; only '*' is."))),
+        (None, Some(etag)) => Ok(Some(Precondition::IfMatch(etag.to_string()))),
+        (None, None) => Ok(None),
+    }
+}
 
 pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let mut attrs = object_attrs(&req.headers)?;
@@ -27,7 +38,8 @@ pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     attrs.checksum = body_checksum(&req);
     let key = req.key().to_string();
     let etag = etag_of(&data.md5);
-    let meta = ctx.store.blocking(move |s| s.put_object(&bucket, &key, data, attrs, Vec::new(), etag)).await?;
+    let precondition = write_precondition(&req)?;
+    let meta = ctx.store.blocking(move |s| s.put_object(&bucket, &key, data, attrs, Vec::new(), etag, precondition.as_ref())).await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &meta.etag);
     set_checksum_header(&mut res, meta.checksum.as_ref());
@@ -102,7 +114,7 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
     ctx.store.blocking(move |s| s.require_bucket(&b).map(|_| ())).await?;
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let request = xml::parse_delete(&body)?;
-    if request.objects.len() > 1000 {
+    if request.objects.is_empty() || request.objects.len() > 1000 {
         return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema."));
     }
     let quiet = request.quiet;
