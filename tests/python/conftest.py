@@ -87,17 +87,22 @@ def localhost_resolves_subdomains(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _engine_still_alive(request):
-    """After every test that used the engine, the engine must still be running."""
+    """After every test that used the engine, the engine must still be running.
+    If it is not, this test fails (with the engine's exit code and log tail) and
+    the engine is started again on the same directory and port, so one crash
+    does not take the rest of the module down with it."""
+    srv = request.getfixturevalue("server") if "server" in request.fixturenames else None
+    if srv is not None and not srv.alive():
+        # died between tests (or from outside): revive before this test
+        srv.revive()
     yield
-    if "server" in request.fixturenames:
-        srv = request.getfixturevalue("server")
-        if not srv.alive():
-            pytest.fail(
-                f"engine process died during/after this test (exit code {srv.proc.returncode}); log tail:\n"
-                + srv.log_tail()
-            )
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "streaming: large-object streaming/memory test (SMARTSTORAGE_SKIP_STREAMING=1 skips)")
-    config.addinivalue_line("markers", "awscli: uses the aws command line")
+    if srv is not None and not srv.alive():
+        code = srv.proc.returncode
+        tail = srv.log_tail()
+        srv.revive()
+        how = (
+            "exited 0 after SIGTERM/SIGINT (signal from outside the test?)"
+            if code == 0
+            else f"exit code {code}" + (" (killed by signal %d)" % -code if code < 0 else "")
+        )
+        pytest.fail(f"engine process died during/after this test: {how}; log tail:\n{tail}")

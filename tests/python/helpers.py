@@ -50,6 +50,20 @@ MiB = 1024 * 1024
 # --------------------------------------------------------------------------
 
 
+def _die_with_parent():
+    """Runs in the engine's child process before exec: ask the kernel to send
+    SIGTERM to the engine if the test process dies, so no engine is left behind."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except Exception:
+        pass
+
+
 def binary_path() -> Path:
     return Path(os.environ.get("SMARTSTORAGE_BINARY", str(DEFAULT_BINARY)))
 
@@ -80,7 +94,7 @@ class Server:
         self._pump: Optional[threading.Thread] = None
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self) -> "Server":
+    def start(self, port: int = 0) -> "Server":
         binary = binary_path()
         if not binary.exists():
             raise RuntimeError(
@@ -94,7 +108,7 @@ class Server:
             "--address",
             "127.0.0.1",
             "--port",
-            "0",
+            str(port),
             "--directory",
             str(self.directory),
             "--region",
@@ -108,6 +122,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=self._log,
             cwd=str(self.base),
+            preexec_fn=_die_with_parent,
         )
         line_holder: list = []
 
@@ -155,6 +170,13 @@ class Server:
                     break
                 time.sleep(0.05)
         raise RuntimeError(f"engine is not accepting connections on port {self.port}; log:\n{self.log_tail()}")
+
+    def revive(self) -> "Server":
+        """Start again on the same directory *and port* (clients keep working)
+        after the engine exited unexpectedly."""
+        old_port = self.port
+        self.stop()
+        return self.start(port=old_port)
 
     def restart(self) -> "Server":
         """Stop (SIGTERM, graceful) and start again on the same directory

@@ -886,6 +886,252 @@ def test_put_flexible_checksum_wrong_bad_digest(s3, signer, bucket, algo):
 
 
 # =========================================================================
+# 9. further SigV4 details (AWS documented behaviour)
+# =========================================================================
+
+
+def test_signed_header_changed_after_signing(s3, signer, bucket):
+    req = signer.sign("PUT", f"/{bucket}/meta.txt", body=b"m", headers={"x-amz-meta-color": "blue"})
+    req.headers["x-amz-meta-color"] = "red"
+    assert_error(req.send(), "SignatureDoesNotMatch", 403)
+    assert_absent(s3, bucket, "meta.txt")
+    # the body of a signed-payload request is covered too (checked above as
+    # XAmzContentSHA256Mismatch); the method is part of the canonical request
+    s3.put_object(Bucket=bucket, Key="verb.txt", Body=b"verb")
+    req = signer.sign("GET", f"/{bucket}/verb.txt")
+    r = requests.delete(req.url, headers=req.headers, timeout=TIMEOUT)
+    assert_error(r, "SignatureDoesNotMatch", 403)
+    assert_content(s3, bucket, "verb.txt", b"verb")
+    assert_serving(s3, bucket)
+
+
+def test_authorization_header_without_spaces_accepted(s3, signer, bucket):
+    r = signer.request("PUT", f"/{bucket}/compact.txt", body=b"compact", compact_authorization=True)
+    assert r.status_code == 200, r.content[:500]
+    assert_content(s3, bucket, "compact.txt", b"compact")
+
+
+def test_header_value_whitespace_is_canonicalised(s3, signer, bucket):
+    # canonical headers: trim and collapse sequential spaces
+    req = signer.sign("PUT", f"/{bucket}/ws.txt", body=b"ws", headers={"x-amz-meta-note": "a   b    c"})
+    r = req.send()
+    assert r.status_code == 200, r.content[:500]
+    assert_content(s3, bucket, "ws.txt", b"ws")
+
+
+def test_date_header_instead_of_x_amz_date_accepted(s3, signer, bucket):
+    r = signer.request("PUT", f"/{bucket}/date.txt", body=b"dated", date_style="date")
+    assert r.status_code == 200, r.content[:500]
+    assert_content(s3, bucket, "date.txt", b"dated")
+
+
+def test_no_date_header_access_denied(s3, signer, bucket):
+    r = signer.request("PUT", f"/{bucket}/nodate.txt", body=b"x", date_style="none")
+    assert_error(r, "AccessDenied", 403)
+    assert_absent(s3, bucket, "nodate.txt")
+    assert_serving(s3, bucket)
+
+
+def test_credential_date_differs_from_x_amz_date(s3, signer, bucket):
+    yesterday = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).strftime("%Y%m%d")
+    r = signer.request("PUT", f"/{bucket}/cd.txt", body=b"x", scope_date=yesterday)
+    assert_error(r, "AuthorizationHeaderMalformed", 400)
+    assert_absent(s3, bucket, "cd.txt")
+    assert_serving(s3, bucket)
+
+
+def test_invalid_x_amz_content_sha256_value(s3, signer, bucket):
+    r = signer.request("PUT", f"/{bucket}/gib.txt", body=b"x", payload_hash="GIBBERISH")
+    assert_error(r, "InvalidArgument", 400)
+    assert_absent(s3, bucket, "gib.txt")
+    assert_serving(s3, bucket)
+
+
+def test_boto3_query_string_canonicalisation(s3, bucket):
+    keys = ["sp ace/ü+=&x.txt", "sp ace/ü+=&y.txt", "plain.txt"]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="sp ace/ü+=&", StartAfter="sp ace/ü+=&x.txt")
+    assert [o["Key"] for o in r.get("Contents", [])] == ["sp ace/ü+=&y.txt"]
+    g = s3.get_object(
+        Bucket=bucket, Key=keys[0],
+        ResponseContentDisposition='attachment; filename="a b+c.txt"',
+        ResponseContentType="text/x-test; charset=utf-8",
+    )
+    assert g["Body"].read() == keys[0].encode()
+    assert g["ContentDisposition"] == 'attachment; filename="a b+c.txt"'
+    assert g["ContentType"] == "text/x-test; charset=utf-8"
+
+
+# ---------------------------------------------------------------- presigned, more
+
+
+def _presign_at(presigner, when: dt.datetime, method: str, params: dict, expires: int, monkeypatch) -> str:
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: when.replace(tzinfo=None))
+    try:
+        return presigner.generate_presigned_url(method, Params=params, ExpiresIn=expires)
+    finally:
+        monkeypatch.undo()
+
+
+def test_presigned_special_key_and_response_overrides(presigner, s3, bucket):
+    key = "dir with space/ü+plus=eq&amp.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"special")
+    url = presigner.generate_presigned_url(
+        "get_object",
+        Params={"Bucket": bucket, "Key": key, "ResponseContentType": "text/x-presigned; charset=utf-8",
+                "ResponseContentDisposition": 'attachment; filename="x y.txt"'},
+        ExpiresIn=300,
+    )
+    r = requests.get(url, timeout=TIMEOUT)
+    assert r.status_code == 200, r.content[:500]
+    assert r.content == b"special"
+    assert r.headers.get("Content-Type") == "text/x-presigned; charset=utf-8"
+    assert r.headers.get("Content-Disposition") == 'attachment; filename="x y.txt"'
+
+
+def test_presigned_extra_query_parameter_rejected(presigner, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="q.txt", Body=b"QUERY-PAYLOAD-0xC3")
+    url = presigner.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "q.txt"}, ExpiresIn=300)
+    r = requests.get(url + "&response-content-type=text%2Fhtml", timeout=TIMEOUT)
+    assert_error(r, "SignatureDoesNotMatch", 403)
+    assert b"QUERY-PAYLOAD-0xC3" not in r.content
+    assert_serving(s3, bucket)
+
+
+def test_presigned_wrong_region(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="r.txt", Body=b"region")
+    other = _client(server.endpoint, region="eu-west-1", signature_version="s3v4")
+    url = other.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "r.txt"}, ExpiresIn=300)
+    assert "%2Feu-west-1%2F" in url
+    assert_error(requests.get(url, timeout=TIMEOUT), "AuthorizationQueryParametersError", 400)
+    assert_serving(s3, bucket)
+
+
+def test_presigned_unknown_access_key(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k.txt", Body=b"key")
+    other = _client(server.endpoint, access="AKIDUNKNOWN", signature_version="s3v4")
+    url = other.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k.txt"}, ExpiresIn=300)
+    assert_error(requests.get(url, timeout=TIMEOUT), "InvalidAccessKeyId", 403)
+    assert_serving(s3, bucket)
+
+
+def test_presigned_plus_authorization_header_invalid_argument(presigner, signer, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="two.txt", Body=b"two")
+    url = presigner.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "two.txt"}, ExpiresIn=300)
+    hdr = signer.sign("GET", f"/{bucket}/two.txt").headers
+    r = requests.get(url, headers={"Authorization": hdr["Authorization"], "x-amz-date": hdr["x-amz-date"],
+                                   "x-amz-content-sha256": hdr["x-amz-content-sha256"]}, timeout=TIMEOUT)
+    assert_error(r, "InvalidArgument", 400)
+    assert_serving(s3, bucket)
+
+
+def test_presigned_signed_an_hour_ago_still_valid(presigner, s3, bucket, monkeypatch):
+    # presigned URLs are bounded by X-Amz-Date + X-Amz-Expires, not by the 15 minute skew
+    s3.put_object(Bucket=bucket, Key="old.txt", Body=b"old url")
+    when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    url = _presign_at(presigner, when, "get_object", {"Bucket": bucket, "Key": "old.txt"}, 3 * 3600, monkeypatch)
+    r = requests.get(url, timeout=TIMEOUT)
+    assert r.status_code == 200 and r.content == b"old url", r.content[:500]
+    url = _presign_at(presigner, when, "get_object", {"Bucket": bucket, "Key": "old.txt"}, 1800, monkeypatch)
+    err = assert_error(requests.get(url, timeout=TIMEOUT), "AccessDenied", 403)
+    assert err.get("Message") == "Request has expired", err
+
+
+def test_presigned_not_yet_valid(presigner, s3, bucket, monkeypatch):
+    s3.put_object(Bucket=bucket, Key="future.txt", Body=b"FUTURE-PAYLOAD-0xD4")
+    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    url = _presign_at(presigner, when, "get_object", {"Bucket": bucket, "Key": "future.txt"}, 300, monkeypatch)
+    r = requests.get(url, timeout=TIMEOUT)
+    assert_error(r, "AccessDenied", 403)
+    assert b"FUTURE-PAYLOAD-0xD4" not in r.content
+    assert_serving(s3, bucket)
+
+
+# ---------------------------------------------------------------- aws-chunked, more
+
+
+def test_chunked_signed_upload_part(s3, signer, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mpchunk.bin")["UploadId"]
+    part1 = [data_of(MiB, f"p1-{i}") for i in range(5)]
+    r1 = chunked_put(signer, f"/{bucket}/mpchunk.bin", part1, params={"partNumber": "1", "uploadId": up})
+    assert r1.status_code == 200, r1.content[:500]
+    r2 = chunked_put(signer, f"/{bucket}/mpchunk.bin", THREE_CHUNKS, params={"partNumber": "2", "uploadId": up})
+    assert r2.status_code == 200, r2.content[:500]
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="mpchunk.bin", UploadId=up,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r1.headers["ETag"]},
+                                   {"PartNumber": 2, "ETag": r2.headers["ETag"]}]},
+    )
+    assert_content(s3, bucket, "mpchunk.bin", b"".join(part1) + b"".join(THREE_CHUNKS))
+
+
+def test_chunked_signed_tampered_upload_part_not_stored(s3, signer, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mpbad.bin")["UploadId"]
+    r = chunked_put(signer, f"/{bucket}/mpbad.bin", THREE_CHUNKS, params={"partNumber": "1", "uploadId": up},
+                    tamper="data-1")
+    assert_error(r, "SignatureDoesNotMatch", 403)
+    assert s3.list_parts(Bucket=bucket, Key="mpbad.bin", UploadId=up).get("Parts", []) == []
+    s3.abort_multipart_upload(Bucket=bucket, Key="mpbad.bin", UploadId=up)
+    assert_serving(s3, bucket)
+
+
+# final 0-byte chunk of a signed upload is 86 bytes on the wire
+@pytest.mark.parametrize("truncate", [86, 86 + 2 + 50])
+def test_chunked_truncated_body_not_stored(s3, signer, bucket, truncate):
+    r = chunked_put(signer, f"/{bucket}/trunc.bin", THREE_CHUNKS, truncate=truncate)
+    assert 400 <= r.status_code < 500, (r.status_code, r.content[:500])
+    parse_error(r.content)
+    assert_absent(s3, bucket, "trunc.bin")
+    assert_serving(s3, bucket)
+
+
+@pytest.mark.parametrize("delta", [1, -1])
+def test_chunked_decoded_length_mismatch_not_stored(s3, signer, bucket, delta):
+    r = chunked_put(signer, f"/{bucket}/declen.bin", THREE_CHUNKS, decoded_length_delta=delta)
+    assert 400 <= r.status_code < 500, (r.status_code, r.content[:500])
+    parse_error(r.content)
+    assert_absent(s3, bucket, "declen.bin")
+    assert_serving(s3, bucket)
+
+
+# ---------------------------------------------------------------- checksums, more
+
+
+def test_multiple_checksum_headers_invalid_request(s3, signer, bucket):
+    body = b"two checksums"
+    r = signer.request("PUT", f"/{bucket}/multi.bin", body=body,
+                       headers={"x-amz-checksum-crc32": b64_crc32(body), "x-amz-checksum-sha256": b64_sha256(body)})
+    assert_error(r, "InvalidRequest", 400)
+    assert_absent(s3, bucket, "multi.bin")
+    assert_serving(s3, bucket)
+
+
+@pytest.mark.parametrize("value", ["AAAAAAAA", "not base64!"])
+def test_malformed_checksum_value_invalid_request(s3, signer, bucket, value):
+    r = signer.request("PUT", f"/{bucket}/malf.bin", body=b"malformed", headers={"x-amz-checksum-crc32": value})
+    assert_error(r, "InvalidRequest", 400)
+    assert_absent(s3, bucket, "malf.bin")
+    assert_serving(s3, bucket)
+
+
+def test_upload_part_wrong_checksum_bad_digest(s3, signer, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mpck.bin", ChecksumAlgorithm="SHA256")["UploadId"]
+    body = data_of(1000, "part")
+    r = signer.request("PUT", f"/{bucket}/mpck.bin", params={"partNumber": "1", "uploadId": up}, body=body,
+                       headers={"x-amz-checksum-sha256": b64_sha256(body + b"x")})
+    assert_error(r, "BadDigest", 400)
+    assert s3.list_parts(Bucket=bucket, Key="mpck.bin", UploadId=up).get("Parts", []) == []
+    p = s3.upload_part(Bucket=bucket, Key="mpck.bin", UploadId=up, PartNumber=1, Body=body, ChecksumAlgorithm="SHA256")
+    assert p.get("ChecksumSHA256") == b64_sha256(body)
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="mpck.bin", UploadId=up,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p["ETag"], "ChecksumSHA256": p["ChecksumSHA256"]}]},
+    )
+    assert_content(s3, bucket, "mpck.bin", body)
+
+
+# =========================================================================
 # 8. the engine keeps serving after a burst of rejected requests
 # =========================================================================
 

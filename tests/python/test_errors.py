@@ -392,3 +392,13 @@ def test_virtual_host_dotted_bucket_name(raw, server, s3):
     finally:
         s3.delete_object(Bucket=name, Key="k")
         s3.delete_bucket(Bucket=name)
+
+
+@pytest.mark.parametrize("key", ["a&b<c>\"d'", "ünï/文件 name", "ctl\x01\x08char"], ids=["xml-specials", "unicode", "control-chars"])
+def test_error_body_is_well_formed_for_any_key(raw, bucket, key):
+    r = raw.get(f"/{bucket}/" + qkey(key))
+    # the body must be well-formed XML whatever the key holds (XML 1.0 cannot
+    # carry most control characters, even as character references)
+    err = assert_raw_error(r, "NoSuchKey", 404)
+    if "Key" in err and key.isprintable():
+        assert err["Key"] == key, err
