@@ -50,6 +50,7 @@ s3_codes! {
     InvalidPartOrder => 400, "The list of parts was not in ascending order. Parts must be ordered by part number.";
     InvalidRange => 416, "The requested range is not satisfiable";
     InvalidRequest => 400, "Invalid Request";
+    InvalidTag => 400, "The tag provided was not a valid tag.";
     InvalidStorageClass => 400, "The storage class you specified is not valid";
     KeyTooLongError => 400, "Your key is too long";
     MalformedXML => 400, "The XML you provided was not well-formed or did not validate against our published schema.";

@@ -35,6 +35,9 @@ pub fn object_attrs(headers: &HeaderMap) -> S3Result<NewObjectAttrs> {
             attrs.user_metadata.insert(meta_name.to_string(), value);
         }
     }
+    if let Some(tagging) = header(headers, "x-amz-tagging") {
+        attrs.tags = super::tagging::from_header(tagging)?;
+    }
     if size > MAX_USER_METADATA {
         return Err(S3Error::new(S3Code::MetadataTooLarge).detail("Size", size.to_string()).detail("MaxSizeAllowed", MAX_USER_METADATA.to_string()));
     }
@@ -57,6 +60,9 @@ pub fn object_headers(meta: &ObjectMeta) -> Vec<(String, String)> {
     ];
     out.extend(meta.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     out.extend(meta.user_metadata.iter().map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone())));
+    if !meta.tags.is_empty() {
+        out.push(("x-amz-tagging-count".to_string(), meta.tags.len().to_string()));
+    }
     out
 }
 

@@ -13,6 +13,7 @@ pub mod response;
 pub mod policy;
 pub mod router;
 pub mod sigv4;
+pub mod tagging;
 pub mod xml;
 
 use hyper::body::Incoming;
@@ -160,5 +161,8 @@ async fn dispatch(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         GetBucketCors => bucket_config::get_cors(ctx, req).await,
         DeleteBucketCors => bucket_config::delete_cors(ctx, req).await,
         Preflight => bucket_config::preflight(ctx, req).await,
+        PutObjectTagging => object::put_tagging(ctx, req).await,
+        GetObjectTagging => object::get_tagging(ctx, req).await,
+        DeleteObjectTagging => object::delete_tagging(ctx, req).await,
     }
 }

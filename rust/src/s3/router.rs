@@ -67,6 +67,9 @@ pub enum Action {
     PutBucketCors,
     GetBucketCors,
     DeleteBucketCors,
+    PutObjectTagging,
+    GetObjectTagging,
+    DeleteObjectTagging,
     /// A CORS preflight (`OPTIONS`), answered without authentication.
     Preflight,
 }
@@ -96,6 +99,9 @@ impl Action {
             GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
             PutBucketCors | DeleteBucketCors => "s3:PutBucketCORS",
             GetBucketCors => "s3:GetBucketCORS",
+            PutObjectTagging => "s3:PutObjectTagging",
+            GetObjectTagging => "s3:GetObjectTagging",
+            DeleteObjectTagging => "s3:DeleteObjectTagging",
             Preflight => "",
         }
     }
@@ -152,8 +158,8 @@ fn not_implemented(what: &str) -> S3Error {
 
 /// Sub-resources we do not implement yet answer 501 instead of acting as a plain
 /// GET/PUT/DELETE on the bucket or object, which would do something else entirely.
-const UNSUPPORTED_SUBRESOURCES: [&str; 14] = [
-    "tagging", "lifecycle", "website", "replication", "encryption", "logging", "notification",
+const UNSUPPORTED_SUBRESOURCES: [&str; 13] = [
+    "lifecycle", "website", "replication", "encryption", "logging", "notification",
     "object-lock", "retention", "legal-hold", "versions", "accelerate", "requestPayment", "ownershipControls",
 ];
 
@@ -176,6 +182,17 @@ fn resolve(method: &Method, has_bucket: bool, has_key: bool, q: &Query, headers:
         if let Some(action) = bucket_config {
             return Ok(action);
         }
+    }
+    if has_key && q.has("tagging") {
+        match method.as_str() {
+            "PUT" => return Ok(PutObjectTagging),
+            "GET" => return Ok(GetObjectTagging),
+            "DELETE" => return Ok(DeleteObjectTagging),
+            _ => {}
+        }
+    }
+    if q.has("tagging") {
+        return Err(not_implemented("Bucket tagging"));
     }
     if let Some(sub) = UNSUPPORTED_SUBRESOURCES.iter().find(|s| q.has(s)) {
         return Err(not_implemented(&format!("The '{sub}' sub-resource")));
@@ -241,6 +258,7 @@ mod tests {
         assert_eq!(r("PUT", "/b/k?partNumber=1&uploadId=u", "x").unwrap().action, Action::UploadPart);
         assert_eq!(r("POST", "/b/k?uploads", "x").unwrap().action, Action::CreateMultipartUpload);
         assert_eq!(r("PUT", "/b?tagging", "x").unwrap_err().code, S3Code::NotImplemented);
+        assert_eq!(r("PUT", "/b/k?tagging", "x").unwrap().action, Action::PutObjectTagging);
         assert_eq!(r("PUT", "/b?policy", "x").unwrap().action, Action::PutBucketPolicy);
         assert_eq!(r("OPTIONS", "/b/k", "x").unwrap().action, Action::Preflight);
         assert_eq!(r("POST", "/b/k", "x").unwrap_err().code, S3Code::MethodNotAllowed);

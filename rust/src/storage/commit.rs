@@ -134,6 +134,21 @@ impl Store {
         unreachable!()
     }
 
+    /// Rewrites an object's metadata (not its data) atomically, e.g. to change its tags.
+    pub fn update_meta(&self, bucket: &str, key: &str, change: impl FnOnce(&mut ObjectMeta)) -> S3Result<ObjectMeta> {
+        let bucket_dir = self.require_bucket(bucket)?;
+        let meta_path = bucket_dir.join(keypath::meta_relative(key));
+        let _guard = self.locks.write(bucket, key);
+        let mut meta = read_meta(&meta_path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => super::objects::no_such_key(key),
+            _ => e.into(),
+        })?;
+        change(&mut meta);
+        let json = serde_json::to_vec_pretty(&meta).map_err(S3Error::internal)?;
+        self.write_file_atomic(&meta_path, &json)?;
+        Ok(meta)
+    }
+
     /// Removes `bucket/key`; returns the removed object's size, or None if it did not exist.
     pub fn delete_object(&self, bucket: &str, key: &str) -> S3Result<Option<u64>> {
         let bucket_dir = self.require_bucket(bucket)?;

@@ -24,6 +24,8 @@ pub struct ObjectMeta {
     /// A flexible checksum the client sent or asked for (`x-amz-checksum-*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<StoredChecksum>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     /// Part sizes of a multipart object, in order; empty for single-part objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
@@ -38,6 +40,8 @@ pub struct NewObjectAttrs {
     pub user_metadata: BTreeMap<String, String>,
     #[serde(default)]
     pub checksum: Option<StoredChecksum>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -63,6 +67,7 @@ impl ObjectMeta {
             headers: attrs.headers,
             user_metadata: attrs.user_metadata,
             checksum: attrs.checksum,
+            tags: attrs.tags,
             parts,
         }
     }
@@ -73,6 +78,7 @@ impl ObjectMeta {
             headers: self.headers.clone(),
             user_metadata: self.user_metadata.clone(),
             checksum: self.checksum.clone(),
+            tags: self.tags.clone(),
         }
     }
 

@@ -65,7 +65,19 @@ impl Store {
 
     /// Copies an object. The data file is hard-linked (committed data files are never
     /// modified in place, so sharing the inode is safe), or copied if linking fails.
-    pub fn copy_object(&self, src_bucket: &str, src_key: &str, dst_bucket: &str, dst_key: &str, attrs: Option<NewObjectAttrs>, check: impl FnOnce(&ObjectMeta) -> S3Result<()>) -> S3Result<ObjectMeta> {
+    /// `attrs` replaces the source's attributes (metadata directive REPLACE); `tags`
+    /// replaces its tags (tagging directive REPLACE).
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        attrs: Option<NewObjectAttrs>,
+        tags: Option<std::collections::BTreeMap<String, String>>,
+        check: impl FnOnce(&ObjectMeta) -> S3Result<()>,
+    ) -> S3Result<ObjectMeta> {
         self.require_bucket(dst_bucket)?;
         let src_dir = self.require_bucket(src_bucket)?;
         let tmp = self.temp_path("data");
@@ -90,7 +102,10 @@ impl Store {
             etag_of(&md5_file(&data.path)?)
         };
         data.md5 = [0; 16];
-        self.put_object(dst_bucket, dst_key, data, attrs.unwrap_or_else(|| src_meta.attrs()), Vec::new(), etag, None)
+        let mut attrs = attrs.unwrap_or_else(|| src_meta.attrs());
+        attrs.tags = tags.unwrap_or_else(|| src_meta.tags.clone());
+        attrs.checksum = src_meta.checksum.clone();
+        self.put_object(dst_bucket, dst_key, data, attrs, Vec::new(), etag, None)
     }
 }
 

@@ -167,22 +167,49 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         Some("REPLACE") => true,
         Some(other) => return Err(S3Error::invalid_argument("Unknown metadata directive.", "x-amz-metadata-directive", other)),
     };
-    if src_bucket == bucket && src_key == key && !replace {
+    if src_bucket == bucket && src_key == key && !replace && req.header("x-amz-tagging-directive") != Some("REPLACE") {
         return Err(S3Error::msg(
             S3Code::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let attrs = if replace { Some(object_attrs(&req.headers)?) } else { None };
+    let replace_tags = match req.header("x-amz-tagging-directive").map(str::trim) {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(other) => return Err(S3Error::invalid_argument("Unknown tagging directive.", "x-amz-tagging-directive", other)),
+    };
+    let new_attrs = object_attrs(&req.headers)?;
+    let attrs = if replace { Some(new_attrs.clone()) } else { None };
     let headers = req.headers.clone();
+    let tags = replace_tags.then_some(new_attrs.tags);
     let meta = ctx
         .store
         .blocking(move |s| {
             let check = |m: &crate::storage::meta::ObjectMeta| Conditions::from(&headers, "x-amz-copy-source-").check(m, S3Code::PreconditionFailed);
-            s.copy_object(&src_bucket, &src_key, &bucket, &key, attrs, check)
+            s.copy_object(&src_bucket, &src_key, &bucket, &key, attrs, tags, check)
         })
         .await?;
     let mut w = XmlWriter::new("CopyObjectResult");
     w.elem("LastModified", iso8601(meta.last_modified)).elem("ETag", &meta.etag);
     Ok(ok_xml(w.finish("CopyObjectResult")))
+}
+
+pub async fn put_tagging(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+    let body = req.body.read_small(MAX_XML_BODY).await?;
+    let tags = crate::s3::tagging::from_xml(&body)?;
+    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+    ctx.store.blocking(move |s| s.update_meta(&bucket, &key, |m| m.tags = tags)).await?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn get_tagging(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+    let meta = ctx.store.blocking(move |s| s.head_object(&bucket, &key)).await?;
+    Ok(ok_xml(crate::s3::tagging::to_xml(&meta.tags)))
+}
+
+pub async fn delete_tagging(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+    ctx.store.blocking(move |s| s.update_meta(&bucket, &key, |m| m.tags.clear())).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }
