@@ -443,3 +443,25 @@ def test_multi_character_delimiter(s3, bucket):
     r = s3.list_objects_v2(Bucket=bucket, Delimiter="ab", Prefix="xab")
     assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["xabyab"]
     assert [o["Key"] for o in r["Contents"]] == ["xabq"]
+
+
+def test_continuation_token_takes_precedence_over_start_after(s3, bucket):
+    put_keys(s3, bucket, KEYS5)
+    r = s3.list_objects_v2(Bucket=bucket, StartAfter="k1", MaxKeys=2)
+    assert [o["Key"] for o in r["Contents"]] == ["k2", "k3"]
+    r2 = s3.list_objects_v2(Bucket=bucket, StartAfter="k1", MaxKeys=2, ContinuationToken=r["NextContinuationToken"])
+    assert [o["Key"] for o in r2["Contents"]] == ["k4", "k5"]
+    assert r2["IsTruncated"] is False
+
+
+def test_invalid_continuation_token(raw, bucket):
+    r = raw.get(f"/{bucket}", params={"list-type": "2", "continuation-token": "definitely-not-a-token"})
+    assert_raw_error(r, "InvalidArgument", 400)
+
+
+def test_listing_last_modified_matches_head(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="lm", Body=b"x")
+    listed = s3.list_objects_v2(Bucket=bucket)["Contents"][0]["LastModified"]
+    head = s3.head_object(Bucket=bucket, Key="lm")["LastModified"]
+    assert listed.replace(microsecond=0) == head, (listed, head)
+    assert s3.list_objects(Bucket=bucket)["Contents"][0]["LastModified"].replace(microsecond=0) == head

@@ -533,3 +533,31 @@ def test_unparseable_range_is_ignored(raw, alpha, rng):
     r = raw.get(f"/{alpha}/alpha", headers={"Range": rng})
     assert r.status == 200, r
     assert r.content == ALPHABET
+
+
+def test_copy_invalid_metadata_directive(s3, raw, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"x")
+    r = raw.put(f"/{bucket}/dst", headers={"x-amz-copy-source": f"/{bucket}/src", "x-amz-metadata-directive": "MERGE"})
+    assert_raw_error(r, "InvalidArgument", 400)
+    expect_error(lambda: s3.head_object(Bucket=bucket, Key="dst"), None, 404)
+
+
+def test_copy_preserves_content_headers(s3, bucket):
+    s3.put_object(
+        Bucket=bucket, Key="src", Body=b"x", ContentType="text/csv", ContentEncoding="gzip",
+        ContentDisposition="inline", ContentLanguage="de",
+    )
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    h = s3.head_object(Bucket=bucket, Key="dst")
+    assert (h["ContentType"], h["ContentEncoding"], h["ContentDisposition"], h["ContentLanguage"]) == (
+        "text/csv", "gzip", "inline", "de")
+
+
+def test_copy_result_last_modified_is_new(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="old", Body=b"x")
+    lm_src = s3.head_object(Bucket=bucket, Key="old")["LastModified"]
+    time.sleep(1.1)
+    r = s3.copy_object(Bucket=bucket, Key="new", CopySource={"Bucket": bucket, "Key": "old"})
+    lm_dst = s3.head_object(Bucket=bucket, Key="new")["LastModified"]
+    assert lm_dst > lm_src
+    assert r["CopyObjectResult"]["LastModified"].replace(microsecond=0) == lm_dst
