@@ -481,7 +481,7 @@ def test_if_modified_since(s3, cond):
     b, etag, lm = cond
     r = s3.get_object(Bucket=b, Key="c", IfModifiedSince=PAST)
     assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
-    expect_error(lambda: s3.get_object(Bucket=b, Key="c", IfModifiedSince=future()), None, 304)
+    # (a future date is not asserted: RFC 2616 calls it invalid, to be ignored)
     # not modified since exactly its Last-Modified
     expect_error(lambda: s3.get_object(Bucket=b, Key="c", IfModifiedSince=lm), None, 304)
     expect_error(lambda: s3.head_object(Bucket=b, Key="c", IfModifiedSince=lm), None, 304)
