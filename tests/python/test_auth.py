@@ -14,6 +14,9 @@ Expected codes and statuses follow AWS's documented S3 behaviour:
   * X-Amz-Expires > 604800            -> 400 AuthorizationQueryParametersError
   * bad chunk signature               -> 403 SignatureDoesNotMatch
   * checksum mismatch (header/trailer)-> 400 BadDigest
+  * malformed x-amz-checksum-* value  -> 400 InvalidRequest
+  * presigned + Authorization header  -> 400 InvalidArgument
+  * unsigned x-amz-* request header   -> 403 AccessDenied
 Every rejected request must leave nothing stored and the engine serving.
 
 The module starts its own engine (fixture `server`, overriding conftest's, so
@@ -35,7 +38,7 @@ import time
 import uuid
 import zlib
 from typing import Optional
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import boto3
 import botocore.auth
@@ -47,7 +50,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from helpers import MiB, Server, cleanup_bucket, parse_error, unique_bucket_name
+from helpers import MiB, Server, parse_error, unique_bucket_name
 
 ACCESS_KEY = "AKIDTEST"
 # contains '/' and '+' on purpose
@@ -120,8 +123,8 @@ def signing_key(secret: str, date: str, region: str) -> bytes:
     return _hmac(k, "aws4_request")
 
 
-def uri_encode(s: str, slash: bool = True) -> str:
-    return quote(s, safe="-_.~" + ("/" if not slash else ""))
+def uri_encode(s: str, encode_slash: bool = True) -> str:
+    return quote(s, safe="-_.~" + ("" if encode_slash else "/"))
 
 
 def canonical_query(params) -> str:
@@ -185,7 +188,7 @@ class Signer:
             hdrs["x-amz-content-sha256"] = payload_hash
         for k, v in (headers or {}).items():
             hdrs[k.lower()] = str(v)
-        canonical_uri = uri_encode(path, slash=False)
+        canonical_uri = uri_encode(path, encode_slash=False)
         cq = canonical_query(params)
         names = sorted(hdrs)
         canonical_headers = "".join(f"{n}:{' '.join(hdrs[n].strip().split())}\n" for n in names)
@@ -1019,10 +1022,14 @@ def test_presigned_unknown_access_key(server, s3, bucket):
 def test_presigned_plus_authorization_header_invalid_argument(presigner, signer, s3, bucket):
     s3.put_object(Bucket=bucket, Key="two.txt", Body=b"two")
     url = presigner.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "two.txt"}, ExpiresIn=300)
-    hdr = signer.sign("GET", f"/{bucket}/two.txt").headers
-    r = requests.get(url, headers={"Authorization": hdr["Authorization"], "x-amz-date": hdr["x-amz-date"],
-                                   "x-amz-content-sha256": hdr["x-amz-content-sha256"]}, timeout=TIMEOUT)
+    assert requests.get(url, timeout=TIMEOUT).status_code == 200
+    # a header signature that is itself valid for the very same URL (query included)
+    query = [tuple(unquote(x) for x in p.split("=", 1)) for p in urlsplit(url).query.split("&")]
+    req = signer.sign("GET", f"/{bucket}/two.txt", params=query)
+    assert signer.sign("GET", f"/{bucket}/two.txt").send().status_code == 200
+    r = requests.get(req.url, headers=req.headers, timeout=TIMEOUT)
     assert_error(r, "InvalidArgument", 400)
+    assert b"two" not in r.content.replace(b"two.txt", b"")
     assert_serving(s3, bucket)
 
 
@@ -1045,6 +1052,64 @@ def test_presigned_not_yet_valid(presigner, s3, bucket, monkeypatch):
     r = requests.get(url, timeout=TIMEOUT)
     assert_error(r, "AccessDenied", 403)
     assert b"FUTURE-PAYLOAD-0xD4" not in r.content
+    assert_serving(s3, bucket)
+
+
+def _drop_query_param(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    q = "&".join(p for p in parts.query.split("&") if p.split("=", 1)[0] != name)
+    return urlunsplit(parts._replace(query=q))
+
+
+@pytest.mark.parametrize("case", ["missing-signature", "missing-credential", "negative-expires", "bad-algorithm"])
+def test_presigned_malformed_query_parameters(presigner, s3, bucket, case):
+    s3.put_object(Bucket=bucket, Key="mq.txt", Body=b"MQ-PAYLOAD-0xE5")
+    url = presigner.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "mq.txt"}, ExpiresIn=300)
+    if case == "missing-signature":
+        url = _drop_query_param(url, "X-Amz-Signature")
+    elif case == "missing-credential":
+        url = _drop_query_param(url, "X-Amz-Credential")
+    elif case == "negative-expires":
+        url = _replace_query_param(url, "X-Amz-Expires", "-1")
+    else:
+        url = _replace_query_param(url, "X-Amz-Algorithm", "AWS4-HMAC-SHA1")
+    r = requests.get(url, timeout=TIMEOUT)
+    assert_error(r, "AuthorizationQueryParametersError", 400)
+    assert b"MQ-PAYLOAD-0xE5" not in r.content
+    assert_serving(s3, bucket)
+
+
+@pytest.mark.parametrize("header", ["x-amz-meta-evil", "x-amz-tagging", "x-amz-copy-source"])
+def test_presigned_unsigned_amz_header_rejected(presigner, s3, bucket, header):
+    """x-amz-* headers sent with a presigned request must have been signed
+    (S3: 403 AccessDenied "There were headers present in the request which
+    were not signed"). Otherwise the holder of a presigned PUT URL can add
+    metadata/tags, or turn the upload into a CopyObject of any other key."""
+    s3.put_object(Bucket=bucket, Key="private.txt", Body=b"PRIVATE-PAYLOAD-0xF6")
+    url = presigner.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "hns.txt"}, ExpiresIn=300)
+    value = {"x-amz-meta-evil": "1", "x-amz-tagging": "evil=1", "x-amz-copy-source": f"/{bucket}/private.txt"}[header]
+    r = requests.put(url, data=b"" if header == "x-amz-copy-source" else b"x", headers={header: value},
+                     timeout=TIMEOUT)
+    assert_error(r, "AccessDenied", 403)
+    assert_absent(s3, bucket, "hns.txt")
+    assert_serving(s3, bucket)
+
+
+def test_header_auth_unsigned_amz_header_rejected(s3, signer, bucket):
+    """With the Authorization header as well, every x-amz-* header (other than
+    x-amz-content-sha256) must be in SignedHeaders."""
+    req = signer.sign("PUT", f"/{bucket}/hdr.txt", body=b"x")
+    req.headers["x-amz-meta-evil"] = "1"
+    assert_error(req.send(), "AccessDenied", 403)
+    assert_absent(s3, bucket, "hdr.txt")
+    assert_serving(s3, bucket)
+
+
+def test_authorization_header_missing_signature_component(s3, signer, bucket):
+    req = signer.sign("PUT", f"/{bucket}/nosig.txt", body=b"x")
+    req.headers["Authorization"] = req.headers["Authorization"].split(", Signature=")[0]
+    assert_error(req.send(), "AuthorizationHeaderMalformed", 400)
+    assert_absent(s3, bucket, "nosig.txt")
     assert_serving(s3, bucket)
 
 
@@ -1092,6 +1157,23 @@ def test_chunked_decoded_length_mismatch_not_stored(s3, signer, bucket, delta):
     assert 400 <= r.status_code < 500, (r.status_code, r.content[:500])
     parse_error(r.content)
     assert_absent(s3, bucket, "declen.bin")
+    assert_serving(s3, bucket)
+
+
+def test_chunked_unsigned_trailer_missing_trailer_not_stored(s3, signer, bucket):
+    # x-amz-trailer announces a checksum that never arrives
+    req_chunks = THREE_CHUNKS
+    total = sum(len(c) for c in req_chunks)
+    wire = bytearray()
+    for c in req_chunks + [b""]:
+        wire += f"{len(c):x}\r\n".encode() + c + b"\r\n"
+    headers = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(total),
+               "content-length": str(len(wire)), "x-amz-trailer": "x-amz-checksum-crc32"}
+    r = signer.sign("PUT", f"/{bucket}/notrailer.bin", headers=headers, payload_hash=UNSIGNED_TRAILER).send(
+        data=bytes(wire))
+    assert 400 <= r.status_code < 500, (r.status_code, r.content[:500])
+    parse_error(r.content)
+    assert_absent(s3, bucket, "notrailer.bin")
     assert_serving(s3, bucket)
 
 
