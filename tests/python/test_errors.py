@@ -375,9 +375,12 @@ def test_garbage_request_line_keeps_serving(server, s3):
 
 
 def test_server_survives_many_errors(raw, s3, bucket):
+    # one connection per request here: keep-alive after errors is tested below
+    close = {"Connection": "close"}
     for i in range(50):
-        raw.get(f"/{bucket}/missing{i}")
-        raw.put(f"/{bucket}/bad{i}", data=b"x", headers={"Content-MD5": "zzz"})
+        assert raw.get(f"/{bucket}/missing{i}", headers=close).status == 404
+        r = raw.put(f"/{bucket}/bad{i}", data=b"x", headers={"Content-MD5": "zzz", **close})
+        assert r.status == 400
     assert_server_healthy(s3)
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
@@ -402,3 +405,45 @@ def test_error_body_is_well_formed_for_any_key(raw, bucket, key):
     err = assert_raw_error(r, "NoSuchKey", 404)
     if "Key" in err and key.isprintable():
         assert err["Key"] == key, err
+
+
+@pytest.mark.parametrize("case", ["invalid-digest", "no-such-bucket", "key-too-long", "metadata-too-large"])
+def test_keep_alive_after_early_error_response(server, bucket, case):
+    """An error answered before the request body is read must either leave the
+    connection usable for the next request, or say `Connection: close`
+    (RFC 9112 section 9.6); silently closing makes the client's next request on
+    that connection fail."""
+    import http.client
+
+    body = b"x" * 65536
+    path, extra = f"/{bucket}/k", {}
+    if case == "invalid-digest":
+        extra["Content-MD5"] = "zzz"
+    elif case == "no-such-bucket":
+        path = f"/{unique_bucket_name('nokeepalive')}/k"
+    elif case == "key-too-long":
+        path = f"/{bucket}/" + "k" * 1100
+    else:
+        extra["x-amz-meta-big"] = "v" * 2100
+    broken = 0
+    for _ in range(10):
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+        try:
+            conn.request("PUT", path, body=body, headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD", **extra})
+            r = conn.getresponse()
+            r.read()
+            assert 400 <= r.status < 500
+            if (r.getheader("Connection") or "").lower() == "close":
+                continue
+            try:
+                conn.request("GET", f"/{bucket}/after-error")
+                g = conn.getresponse()
+                g.read()
+                assert g.status == 404
+            except (ConnectionError, http.client.HTTPException, OSError):
+                broken += 1
+        finally:
+            conn.close()
+    assert broken == 0, (
+        f"{broken}/10 connections were closed after a {case} error response without `Connection: close`"
+    )
