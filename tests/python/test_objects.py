@@ -561,3 +561,20 @@ def test_copy_result_last_modified_is_new(s3, bucket):
     lm_dst = s3.head_object(Bucket=bucket, Key="new")["LastModified"]
     assert lm_dst > lm_src
     assert r["CopyObjectResult"]["LastModified"].replace(microsecond=0) == lm_dst
+
+
+def test_delete_objects_exactly_1000_keys(raw, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k999", Body=b"x")
+    objs = "".join(f"<Object><Key>k{i}</Key></Object>" for i in range(1000))
+    body = f'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{objs}</Delete>'.encode()
+    r = raw.post(f"/{bucket}", params={"delete": None}, data=body, headers={"Content-MD5": md5_b64(body)})
+    assert r.status == 200, r
+    assert len(r.xml().findall("Deleted")) == 1000
+    expect_error(lambda: s3.head_object(Bucket=bucket, Key="k999"), None, 404)
+
+
+def test_percent_encoded_slash_in_path_is_a_slash(raw, s3, bucket):
+    r = raw.put(f"/{bucket}/dir%2Ffile", data=b"enc")
+    assert r.status == 200, r
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["dir/file"]
+    assert s3.get_object(Bucket=bucket, Key="dir/file")["Body"].read() == b"enc"
