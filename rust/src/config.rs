@@ -25,11 +25,13 @@ pub struct ServerConfig {
     pub virtual_host_domains: Vec<String>,
     /// Server-wide CORS rule for buckets without their own CORS configuration.
     pub cors: Option<crate::s3::cors::CorsRule>,
+    /// Serve HTTPS (see `tls.rs`).
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { address: "127.0.0.1".into(), port: 0, region: "us-east-1".into(), virtual_host_domains: vec!["localhost".into()], cors: None }
+        ServerConfig { address: "127.0.0.1".into(), port: 0, region: "us-east-1".into(), virtual_host_domains: vec!["localhost".into()], cors: None, tls: None }
     }
 }
 

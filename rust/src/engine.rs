@@ -9,9 +9,11 @@ use crate::config::Config;
 use crate::s3::Ctx;
 use crate::server::{self, ServerHandle};
 use crate::storage::{Observer, Store};
+use crate::tls::TlsState;
 
 pub struct Engine {
     pub ctx: Arc<Ctx>,
+    pub tls: Option<Arc<TlsState>>,
     pub credentials: Arc<Credentials>,
     pub auth_enabled: bool,
     server: ServerHandle,
@@ -22,7 +24,14 @@ pub struct Engine {
 #[serde(rename_all = "camelCase")]
 pub struct StartInfo {
     pub address: String,
+    /// The port of `server.port`: HTTPS when TLS is on without its own port, else HTTP.
     pub port: u16,
+    /// The HTTPS port when HTTP and HTTPS are served on separate ports.
+    pub tls_port: Option<u16>,
+    /// Whether `port` speaks HTTPS.
+    pub use_ssl: bool,
+    /// The certificate chain served over HTTPS (PEM), so a client can trust exactly it.
+    pub certificate_pem: Option<String>,
     pub region: String,
     pub directory: String,
 }
@@ -61,15 +70,39 @@ impl Engine {
             .await
             .map_err(|e| fail("StorageError", e.to_string()))?
             .map_err(|e| fail("StorageError", format!("cannot open storage folder {}: {e}", config.storage.directory.display())))?;
-        let listener = server::bind(&config.server.address, config.server.port)
-            .await
-            .map_err(|e| fail("BindError", format!("cannot listen on {}:{}: {e}", config.server.address, config.server.port)))?;
-        let info = StartInfo {
+        let tls = match &config.server.tls {
+            Some(cfg) => Some(Arc::new(TlsState::new(cfg).map_err(|e| fail("InvalidConfig", format!("server.tls: {e}")))?)),
+            None => None,
+        };
+        let bind = |port: u16| {
+            let address = config.server.address.clone();
+            async move {
+                let listener = server::bind(&address, port).await.map_err(|e| fail("BindError", format!("cannot listen on {address}:{port}: {e}")))?;
+                let bound = listener.local_addr().map_err(|e| fail("BindError", e.to_string()))?.port();
+                Ok::<_, StartError>((listener, bound))
+            }
+        };
+        let (main_listener, port) = bind(config.server.port).await?;
+        let tls_port = config.server.tls.as_ref().and_then(|t| t.port);
+        let mut listeners = Vec::new();
+        let mut info = StartInfo {
             address: config.server.address.clone(),
-            port: listener.local_addr().map_err(|e| fail("BindError", e.to_string()))?.port(),
+            port,
+            tls_port: None,
+            use_ssl: tls.is_some() && tls_port.is_none(),
+            certificate_pem: tls.as_ref().map(|t| t.certificate_pem()),
             region: config.server.region.clone(),
             directory: store.root.display().to_string(),
         };
+        match (tls_port, &tls) {
+            (Some(p), Some(tls)) => {
+                let (tls_listener, bound) = bind(p).await?;
+                info.tls_port = Some(bound);
+                listeners.push((main_listener, None));
+                listeners.push((tls_listener, Some(tls.clone())));
+            }
+            _ => listeners.push((main_listener, tls.clone())),
+        }
         let credentials = Arc::new(Credentials::new(credentials));
         let default_cors = match config.server.cors.clone() {
             Some(rule) => {
@@ -90,8 +123,8 @@ impl Engine {
             default_cors,
         });
         ctx.store.spawn_initial_scan();
-        let server = server::spawn(listener, ctx.clone()).map_err(|e| fail("BindError", e.to_string()))?;
-        Ok(Engine { ctx, credentials, auth_enabled: config.auth.enabled, server, info })
+        let server = server::spawn(listeners, ctx.clone());
+        Ok(Engine { ctx, tls, credentials, auth_enabled: config.auth.enabled, server, info })
     }
 
     pub async fn stop(self) {

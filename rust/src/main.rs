@@ -11,6 +11,7 @@ mod management;
 mod s3;
 mod server;
 mod storage;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -52,6 +53,18 @@ enum Command {
         /// Do not fsync writes (still atomic, but not safe against power loss).
         #[arg(long)]
         no_fsync: bool,
+        /// Serve HTTPS with this certificate chain (PEM)...
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<String>,
+        /// ...and this private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<String>,
+        /// Serve HTTPS with a generated certificate for localhost (printed to stdout).
+        #[arg(long, conflicts_with = "tls_cert")]
+        tls_self_signed: bool,
+        /// Serve HTTPS on this port and plain HTTP on --port (default: HTTPS on --port only).
+        #[arg(long)]
+        tls_port: Option<u16>,
     },
 }
 
@@ -60,7 +73,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let code = match (cli.management, cli.command) {
         (true, _) => runtime.block_on(management::run()),
-        (false, Some(Command::Serve { address, port, directory, region, access_key, secret_key, clean_slate, no_fsync })) => {
+        (false, Some(Command::Serve { address, port, directory, region, access_key, secret_key, clean_slate, no_fsync, tls_cert, tls_key, tls_self_signed, tls_port })) => {
             let mut config = config::Config::default();
             config.server.address = address;
             config.server.port = port;
@@ -68,6 +81,9 @@ fn main() {
             config.storage.directory = directory;
             config.storage.clean_slate = clean_slate;
             config.storage.fsync = !no_fsync;
+            if tls_cert.is_some() || tls_self_signed {
+                config.server.tls = Some(tls::TlsConfig { cert_path: tls_cert, key_path: tls_key, self_signed: tls_self_signed, port: tls_port, ..Default::default() });
+            }
             if let (Some(access_key_id), Some(secret_access_key)) = (access_key, secret_key) {
                 config.auth.enabled = true;
                 config.auth.credentials = vec![auth::Credential { access_key_id, secret_access_key }];
@@ -83,6 +99,7 @@ fn main() {
 }
 
 async fn serve(config: config::Config) -> i32 {
+    let self_signed = config.server.tls.as_ref().is_some_and(|t| t.self_signed);
     let engine = match engine::Engine::start(config, None).await {
         Ok(engine) => engine,
         Err(e) => {
@@ -92,7 +109,14 @@ async fn serve(config: config::Config) -> i32 {
     };
     let info = &engine.info;
     // The first stdout line is machine-readable enough for scripts and tests.
-    println!("ruststorage listening on http://{}:{} (directory: {}, region: {})", info.address, info.port, info.directory, info.region);
+    let scheme = if info.use_ssl { "https" } else { "http" };
+    println!("ruststorage listening on {scheme}://{}:{} (directory: {}, region: {})", info.address, info.port, info.directory, info.region);
+    if let Some(tls_port) = info.tls_port {
+        println!("https: listening on https://{}:{tls_port}", info.address);
+    }
+    if let (true, Some(pem)) = (self_signed, &info.certificate_pem) {
+        println!("self-signed certificate (trust it with your client's CA bundle option):\n{pem}");
+    }
     let creds = engine.credentials.snapshot();
     if engine.auth_enabled {
         println!("auth: enabled, access key {}", creds[0].access_key_id);

@@ -127,7 +127,7 @@ async fn call(engine: &mut Option<Engine>, out: &Arc<Out>, method: &str, params:
         *engine = Some(started);
         return Ok(info);
     }
-    let known = ["createBucket", "getStorageStats", "listBucketSummaries", "listCredentials", "replaceCredentials", "getClusterHealth"];
+    let known = ["replaceTlsCertificate", "createBucket", "getStorageStats", "listBucketSummaries", "listCredentials", "replaceCredentials", "getClusterHealth"];
     if !known.contains(&method) {
         return Err(err("UnknownMethod", format!("unknown method {method:?}")));
     }
@@ -154,6 +154,12 @@ async fn call(engine: &mut Option<Engine>, out: &Arc<Out>, method: &str, params:
             let set: Vec<crate::auth::Credential> = param(params, "credentials")?;
             let count = engine.credentials.replace(set).map_err(|e| err("InvalidCredentials", e))?;
             Ok(json!({ "count": count }))
+        }
+        "replaceTlsCertificate" => {
+            let cfg: crate::tls::TlsConfig = serde_json::from_value(params.clone()).map_err(|e| err("InvalidParams", format!("params: {e}")))?;
+            let tls = engine.tls.as_ref().ok_or_else(|| err("TlsNotEnabled", "the server was started without server.tls"))?;
+            let pem = tls.replace(&cfg).map_err(|e| err("InvalidCertificate", e))?;
+            Ok(json!({ "certificatePem": pem }))
         }
         "getClusterHealth" => engine.cluster_health().await.map_err(|e| err(e.code.as_str(), e.message)),
         _ => unreachable!(),

@@ -122,8 +122,19 @@ fn spaced_hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
+/// Every `x-amz-*` header must be covered by the signature, or it could be added by
+/// anyone holding a presigned URL (metadata, tags, even `x-amz-copy-source`).
+fn check_all_amz_headers_signed(headers: &HeaderMap, signed: &[&str]) -> S3Result<()> {
+    let unsigned: Vec<&str> = headers.keys().map(|k| k.as_str()).filter(|k| k.starts_with("x-amz-") && !signed.contains(k)).collect();
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    Err(S3Error::msg(S3Code::AccessDenied, "There were headers present in the request which were not signed").detail("HeadersNotSigned", unsigned.join(", ")))
+}
+
 /// Verifies a signature over the canonical request; returns the signing key.
 fn verify(input: &AuthInput, scope: &Scope, amz_date: &str, signed: &[&str], payload_hash: &str, provided: &str) -> S3Result<Vec<u8>> {
+    check_all_amz_headers_signed(input.headers, signed)?;
     let secret = secret_for(input.credentials, &scope.access_key)?;
     let canonical = sigv4::canonical_request(&CanonicalParts {
         method: input.method.as_str(),
@@ -154,6 +165,14 @@ fn signed_headers(list: &str) -> Vec<&str> {
 
 pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
     let authorization = header(input.headers, "authorization");
+    let presigned = input.query.has("X-Amz-Algorithm") || input.query.has("X-Amz-Signature") || input.query.has("X-Amz-Credential");
+    if authorization.is_some() && presigned {
+        return Err(S3Error::msg(
+            S3Code::InvalidArgument,
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
+        )
+        .detail("ArgumentName", "Authorization"));
+    }
     match authorization {
         Some(value) if value.starts_with(sigv4::ALGORITHM) => header_auth(input, &value[sigv4::ALGORITHM.len()..]),
         Some(value) if value.starts_with("AWS ") => Err(S3Error::msg(
@@ -161,7 +180,7 @@ pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
             "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
         )),
         Some(_) => Err(malformed("The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.")),
-        None if input.query.has("X-Amz-Algorithm") || input.query.has("X-Amz-Signature") => presigned_auth(input),
+        None if presigned => presigned_auth(input),
         None => Ok(Authenticated { access_key: None, payload: Payload::Unchecked }),
     }
 }

@@ -28,11 +28,11 @@ pub fn object_arn(bucket: &str, key: &str) -> String {
 
 impl Authz {
     /// The condition keys a policy can test for this request.
-    pub fn new(enabled: bool, principal: Option<String>, route: &Route, headers: &http::HeaderMap, remote: std::net::IpAddr, presigned: bool) -> Authz {
+    pub fn new(enabled: bool, principal: Option<String>, route: &Route, headers: &http::HeaderMap, remote: std::net::IpAddr, secure: bool, presigned: bool) -> Authz {
         let mut c = HashMap::new();
         let now = chrono::Utc::now();
         c.insert("aws:sourceip".into(), remote.to_canonical().to_string());
-        c.insert("aws:securetransport".into(), "false".into());
+        c.insert("aws:securetransport".into(), secure.to_string());
         c.insert("aws:currenttime".into(), now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
         c.insert("aws:epochtime".into(), now.timestamp().to_string());
         c.insert("aws:principaltype".into(), if principal.is_some() { "User" } else { "Anonymous" }.into());

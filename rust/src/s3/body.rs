@@ -249,6 +249,9 @@ impl RequestBody {
                 ),
                 Expected::None => None,
             };
+            if let Some(e) = &expected {
+                checksum::check_value(algorithm, e)?;
+            }
             if expected.is_some_and(|e| e.trim() != computed) {
                 return Err(checksum::mismatch(algorithm));
             }

@@ -114,6 +114,7 @@ pub fn requested(headers: &HeaderMap) -> S3Result<Option<(Algorithm, Expected)>>
     }
     if let Some(algorithm) = given.first() {
         let value = header(headers, &algorithm.header()).unwrap_or_default().to_string();
+        check_value(*algorithm, &value)?;
         return Ok(Some((*algorithm, Expected::Header(value))));
     }
     if let Some(name) = header(headers, "x-amz-sdk-checksum-algorithm") {
@@ -122,6 +123,25 @@ pub fn requested(headers: &HeaderMap) -> S3Result<Option<(Algorithm, Expected)>>
         return Ok(Some((algorithm, Expected::None)));
     }
     Ok(None)
+}
+
+impl Algorithm {
+    fn digest_len(self) -> usize {
+        match self {
+            Algorithm::Crc32 | Algorithm::Crc32c => 4,
+            Algorithm::Crc64Nvme => 8,
+            Algorithm::Sha1 => 20,
+            Algorithm::Sha256 => 32,
+        }
+    }
+}
+
+/// A checksum value must be base64 of the algorithm's digest length.
+pub fn check_value(algorithm: Algorithm, value: &str) -> S3Result<()> {
+    match base64::engine::general_purpose::STANDARD.decode(value.trim()) {
+        Ok(bytes) if bytes.len() == algorithm.digest_len() => Ok(()),
+        _ => Err(S3Error::msg(S3Code::InvalidRequest, format!("Value for {} header is invalid.", algorithm.header()))),
+    }
 }
 
 pub fn mismatch(algorithm: Algorithm) -> S3Error {

@@ -71,7 +71,7 @@ fn new_request_id() -> String {
 
 /// The request pipeline: route -> authenticate -> authorize -> handler -> response
 /// (+ CORS headers), errors as S3 documents.
-pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAddr) -> S3Response {
+pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAddr, secure: bool) -> S3Response {
     let request_id = new_request_id();
     let (parts, incoming) = req.into_parts();
     let head = parts.method == http::Method::HEAD;
@@ -93,7 +93,7 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
             auth::Authenticated { access_key: None, payload: auth::Payload::Unchecked }
         };
         let presigned = route.query.has("X-Amz-Signature");
-        let authz = authorize::Authz::new(ctx.auth_enabled, authenticated.access_key, &route, &parts.headers, remote, presigned);
+        let authz = authorize::Authz::new(ctx.auth_enabled, authenticated.access_key, &route, &parts.headers, remote, secure, presigned);
         // DeleteObjects is checked per key by its handler; preflights are never signed.
         if !matches!(route.action, Action::DeleteObjects | Action::Preflight) {
             authz.check_route(&ctx, &route)?;
