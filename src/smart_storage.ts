@@ -164,7 +164,9 @@ export class SmartStorage implements AsyncDisposable {
     const engineConfig = structuredClone(this.config.engine);
     engineConfig.auth.credentials = this.#credentials.map((c) => ({ ...c }));
     if (engineConfig.storage.directory === "") {
-      this.#tempDir = await mkdtemp(join(tmpdir(), "smartstorage-"));
+      // Ephemeral: a fresh temp folder (or, after a crash without stop(), the
+      // previous one again, so a restart keeps its data).
+      this.#tempDir ??= await mkdtemp(join(tmpdir(), "smartstorage-"));
       engineConfig.storage.directory = this.#tempDir;
     }
     let bridge: EngineBridge | undefined;
@@ -185,7 +187,9 @@ export class SmartStorage implements AsyncDisposable {
       this.#info = info;
       // However the engine ends from now on, events stop with that reason.
       const current = bridge;
-      void current.closed.then((reason) => this.#hub.close(reason));
+      void current.closed.then((reason) => {
+        if (this.#bridge === current) this.#hub.close(reason);
+      });
       return info;
     } catch (err) {
       // Leave nothing behind: no process, no temp folder.

@@ -62,6 +62,24 @@ describe("failures", () => {
     assert.equal(existsSync(dir), false, "stop() after a crash still removes the temp folder");
   });
 
+  it("start() after a crash runs a new engine on the same ephemeral folder", async () => {
+    const storage = await startTestServer();
+    try {
+      await storage.createBucket("survivor");
+      const dir = storage.info!.directory;
+      const ended = storage.waitUntilEnded();
+      process.kill(storage.enginePid!, "SIGKILL");
+      await ended;
+      assert.equal(storage.running, false);
+      const info = await storage.start();
+      assert.equal(info.directory, dir);
+      assert.equal(storage.running, true);
+      assert.deepEqual((await storage.listBucketSummaries()).map((b) => b.name), ["survivor"]);
+    } finally {
+      await storage.stop();
+    }
+  });
+
   it("an invalid port is refused before anything is spawned", async () => {
     for (const port of [-1, 65536, 1.5, Number.NaN]) {
       await assert.rejects(SmartStorage.createAndStart({ ephemeral: true, server: { port } }), (err: unknown) => {
