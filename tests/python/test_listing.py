@@ -465,3 +465,18 @@ def test_listing_last_modified_matches_head(s3, bucket):
     head = s3.head_object(Bucket=bucket, Key="lm")["LastModified"]
     assert listed.replace(microsecond=0) == head, (listed, head)
     assert s3.list_objects(Bucket=bucket)["Contents"][0]["LastModified"].replace(microsecond=0) == head
+
+
+def test_encoding_type_url_encodes_markers_and_delimiter(raw, s3, bucket):
+    put_keys(s3, bucket, ["é 1", "é 2", "é 3"])
+    r = raw.get(f"/{bucket}", params={"encoding-type": "url", "delimiter": "é", "max-keys": "1", "marker": "0 é"})
+    root = r.xml()
+    # the delimiter "é" rolls everything into one prefix "é"
+    assert [unquote_plus(p.text) for p in root.findall("CommonPrefixes/Prefix")] == ["é"]
+    assert unquote_plus(root.findtext("Delimiter")) == "é" and "é" not in root.findtext("Delimiter")
+    assert unquote_plus(root.findtext("Marker")) == "0 é" and "é" not in root.findtext("Marker")
+    r = raw.get(f"/{bucket}", params={"encoding-type": "url", "delimiter": "/", "max-keys": "1"})
+    root = r.xml()
+    assert root.findtext("IsTruncated") == "true"
+    nm = root.findtext("NextMarker")
+    assert unquote_plus(nm) == "é 1" and "é" not in nm and " " not in nm
