@@ -453,3 +453,20 @@ def test_upload_part_copy_range_spanning_source_parts(s3, bucket):
     assert etag == f'"{md5_hex(whole[PART - 100 : PART + 100])}"'
     complete(s3, bucket, "dst2", uid, [{"PartNumber": 1, "ETag": etag}])
     assert s3.get_object(Bucket=bucket, Key="dst2")["Body"].read() == whole[PART - 100 : PART + 100]
+
+
+def test_multipart_keeps_content_headers(s3, bucket):
+    import datetime as dt
+
+    expires = dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
+    uid = create(
+        s3, bucket, "hdrs", ContentType="video/mp4", ContentEncoding="identity", ContentDisposition="inline; x=1",
+        CacheControl="public, max-age=60", ContentLanguage="fr", Expires=expires,
+    )
+    complete(s3, bucket, "hdrs", uid, [upload(s3, bucket, "hdrs", uid, 1, b"v")])
+    h = s3.head_object(Bucket=bucket, Key="hdrs")
+    assert (h["ContentType"], h["ContentEncoding"], h["ContentDisposition"], h["CacheControl"], h["ContentLanguage"]) == (
+        "video/mp4", "identity", "inline; x=1", "public, max-age=60", "fr")
+    import email.utils
+
+    assert email.utils.parsedate_to_datetime(h["ResponseMetadata"]["HTTPHeaders"]["expires"]) == expires
