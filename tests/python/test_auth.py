@@ -5,7 +5,7 @@ Expected codes and statuses follow AWS's documented S3 behaviour:
   * wrong secret                      -> 403 SignatureDoesNotMatch (+ <StringToSign>)
   * unknown access key                -> 403 InvalidAccessKeyId
   * anonymous request                 -> 403 AccessDenied
-  * SigV2 "Authorization: AWS k:s"    -> 400 InvalidRequest
+  * SigV2 "Authorization: AWS k:s" and SigV2 presigned URLs (boto3's default) are verified
   * x-amz-date off by > 15 minutes    -> 403 RequestTimeTooSkewed
   * wrong region in credential scope  -> 400 AuthorizationHeaderMalformed
   * no x-amz-content-sha256 header    -> 400 InvalidRequest
@@ -441,17 +441,44 @@ def test_anonymous_requests_access_denied(server, s3, bucket):
     assert_serving(s3, bucket)
 
 
-def test_sigv2_authorization_header_invalid_request(server, s3, bucket):
+def test_sigv2_authorization_header_is_verified(server, s3, bucket):
+    """Legacy SigV2 (HMAC-SHA1) header auth: a valid signature works, a wrong one is SignatureDoesNotMatch."""
     date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
-    sts = f"GET\n\n\n{date}\n/{bucket}/"
+    sts = f"PUT\n\ntext/plain\n{date}\n/{bucket}/v2.txt"
     sig = base64.b64encode(hmac.new(SECRET_KEY.encode(), sts.encode(), hashlib.sha1).digest()).decode()
-    hdrs = {"Date": date, "Authorization": f"AWS {ACCESS_KEY}:{sig}"}
-    assert_error(requests.get(f"{server.endpoint}/{bucket}/", headers=hdrs, timeout=TIMEOUT), "InvalidRequest", 400)
-    hdrs2 = {"Date": date, "Authorization": f"AWS {ACCESS_KEY}:c2lnbmF0dXJl"}
-    r = requests.put(f"{server.endpoint}/{bucket}/v2.txt", data=b"v2", headers=hdrs2, timeout=TIMEOUT)
-    assert_error(r, "InvalidRequest", 400)
-    assert_absent(s3, bucket, "v2.txt")
+    hdrs = {"Date": date, "Content-Type": "text/plain", "Authorization": f"AWS {ACCESS_KEY}:{sig}"}
+    r = requests.put(f"{server.endpoint}/{bucket}/v2.txt", data=b"v2", headers=hdrs, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    assert_content(s3, bucket, "v2.txt", b"v2")
+    hdrs2 = {"Date": date, "Content-Type": "text/plain", "Authorization": f"AWS {ACCESS_KEY}:c2lnbmF0dXJl"}
+    r = requests.put(f"{server.endpoint}/{bucket}/v2bad.txt", data=b"v2", headers=hdrs2, timeout=TIMEOUT)
+    assert_error(r, "SignatureDoesNotMatch", 403)
+    assert_absent(s3, bucket, "v2bad.txt")
+    old = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 3600))
+    sts = f"GET\n\n\n{old}\n/{bucket}/v2.txt"
+    sig = base64.b64encode(hmac.new(SECRET_KEY.encode(), sts.encode(), hashlib.sha1).digest()).decode()
+    r = requests.get(f"{server.endpoint}/{bucket}/v2.txt", headers={"Date": old, "Authorization": f"AWS {ACCESS_KEY}:{sig}"}, timeout=TIMEOUT)
+    assert_error(r, "RequestTimeTooSkewed", 403)
     assert_serving(s3, bucket)
+
+
+def test_sigv2_presigned_url_from_boto3_default(server, s3, bucket):
+    """boto3's generate_presigned_url signs with SigV2 by default: it must work, and expire."""
+    s3.put_object(Bucket=bucket, Key="dir/a b+c.txt", Body=b"shared")
+    v2 = _client(server.endpoint, signature_version="s3")
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "dir/a b+c.txt"}, ExpiresIn=60)
+    assert "AWSAccessKeyId=" in url and "Signature=" in url
+    r = requests.get(url, timeout=TIMEOUT)
+    assert r.status_code == 200 and r.content == b"shared"
+    put_url = v2.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "up.txt"}, ExpiresIn=60)
+    assert requests.put(put_url, data=b"up", timeout=TIMEOUT).status_code == 200
+    assert_content(s3, bucket, "up.txt", b"up")
+    assert_error(requests.put(put_url.replace("Signature=", "Signature=A"), data=b"evil", timeout=TIMEOUT), "SignatureDoesNotMatch", 403)
+    expired = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "dir/a b+c.txt"}, ExpiresIn=1)
+    time.sleep(2.1)
+    r = requests.get(expired, timeout=TIMEOUT)
+    assert_error(r, "AccessDenied", 403)
+    assert "Request has expired" in r.text
 
 
 # =========================================================================

@@ -8,6 +8,7 @@ use http::{HeaderMap, Method, Uri};
 use super::error::{S3Code, S3Error, S3Result};
 use super::headers::header;
 use super::router::Query;
+use super::sigv2;
 use super::sigv4::{self, CanonicalParts};
 use crate::auth::Credentials;
 
@@ -43,6 +44,8 @@ pub struct AuthInput<'a> {
     pub uri: &'a Uri,
     pub headers: &'a HeaderMap,
     pub query: &'a Query,
+    /// The bucket, when it came from the Host header (SigV2 signs it in the resource).
+    pub vhost_bucket: Option<&'a str>,
     pub region: &'a str,
     pub credentials: &'a Credentials,
 }
@@ -175,12 +178,10 @@ pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
     }
     match authorization {
         Some(value) if value.starts_with(sigv4::ALGORITHM) => header_auth(input, &value[sigv4::ALGORITHM.len()..]),
-        Some(value) if value.starts_with("AWS ") => Err(S3Error::msg(
-            S3Code::InvalidRequest,
-            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
-        )),
+        Some(value) if value.starts_with("AWS ") => v2_header_auth(input, &value[4..]),
         Some(_) => Err(malformed("The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.")),
         None if presigned => presigned_auth(input),
+        None if input.query.has("AWSAccessKeyId") && input.query.has("Signature") => v2_query_auth(input),
         None => Ok(Authenticated { access_key: None, payload: Payload::Unchecked }),
     }
 }
@@ -279,4 +280,58 @@ fn presigned_auth(input: &AuthInput) -> S3Result<Authenticated> {
         _ => Payload::Unchecked,
     };
     Ok(Authenticated { access_key: Some(scope.access_key), payload })
+}
+
+/// Verifies a SigV2 signature (HMAC-SHA1 over the SigV2 string to sign).
+fn v2_verify(input: &AuthInput, access_key: &str, date_or_expires: &str, provided: &str) -> S3Result<Authenticated> {
+    let secret = secret_for(input.credentials, access_key)?;
+    let string_to_sign = |raw_path: &str| {
+        sigv2::string_to_sign(&sigv2::StringToSignParts {
+            method: input.method.as_str(),
+            headers: input.headers,
+            date_or_expires,
+            raw_path,
+            vhost_bucket: input.vhost_bucket,
+            query: input.query,
+        })
+    };
+    let sts = string_to_sign(input.uri.path());
+    // Some clients (botocore) sign bucket-level requests as `/bucket/` while sending `/bucket`.
+    let path = input.uri.path();
+    let bucket_level = input.vhost_bucket.is_none() && path.len() > 1 && !path[1..].contains('/');
+    let matches = |sts: &str| sigv4::signatures_equal(&sigv2::sign(&secret, sts), provided.trim());
+    if !matches(&sts) && !(bucket_level && matches(&string_to_sign(&format!("{path}/")))) {
+        return Err(S3Error::new(S3Code::SignatureDoesNotMatch)
+            .detail("AWSAccessKeyId", access_key)
+            .detail("StringToSign", sts.clone())
+            .detail("SignatureProvided", provided)
+            .detail("StringToSignBytes", spaced_hex(&sts)));
+    }
+    Ok(Authenticated { access_key: Some(access_key.to_string()), payload: Payload::Unchecked })
+}
+
+/// `Authorization: AWS <AccessKeyId>:<Signature>` with a `Date` (or `x-amz-date`) header.
+fn v2_header_auth(input: &AuthInput, rest: &str) -> S3Result<Authenticated> {
+    let (access_key, signature) = rest.trim().split_once(':').ok_or_else(|| S3Error::msg(S3Code::InvalidArgument, "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature"))?;
+    let date = header(input.headers, "x-amz-date").or_else(|| header(input.headers, "date"));
+    let time = date.and_then(|d| httpdate::parse_http_date(d).ok()).map(chrono::DateTime::<Utc>::from);
+    let time = time.ok_or_else(|| S3Error::msg(S3Code::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))?;
+    check_skew(time)?;
+    // With x-amz-date present, it is signed among the x-amz-* headers and the Date line is empty.
+    let date_line = if header(input.headers, "x-amz-date").is_some() { "" } else { date.unwrap_or_default() };
+    v2_verify(input, access_key, date_line, signature)
+}
+
+/// `?AWSAccessKeyId=..&Expires=<epoch seconds>&Signature=..` (SigV2 presigned URLs).
+fn v2_query_auth(input: &AuthInput) -> S3Result<Authenticated> {
+    let q = input.query;
+    let expires = q.get("Expires").unwrap_or_default();
+    let expires_at: i64 = expires.parse().map_err(|_| S3Error::msg(S3Code::AccessDenied, "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters"))?;
+    let authenticated = v2_verify(input, q.get("AWSAccessKeyId").unwrap_or_default(), expires, q.get("Signature").unwrap_or_default())?;
+    if Utc::now().timestamp() > expires_at {
+        return Err(S3Error::msg(S3Code::AccessDenied, "Request has expired")
+            .detail("Expires", chrono::DateTime::<Utc>::from_timestamp(expires_at, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .detail("ServerTime", Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+    }
+    Ok(authenticated)
 }

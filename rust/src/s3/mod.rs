@@ -12,6 +12,7 @@ pub mod headers;
 pub mod response;
 pub mod policy;
 pub mod router;
+pub mod sigv2;
 pub mod sigv4;
 pub mod tagging;
 pub mod xml;
@@ -86,13 +87,14 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
                 uri: &parts.uri,
                 headers: &parts.headers,
                 query: &route.query,
+                vhost_bucket: route.bucket.as_deref().filter(|_| route.virtual_host),
                 region: &ctx.region,
                 credentials: &ctx.credentials,
             })?
         } else {
             auth::Authenticated { access_key: None, payload: auth::Payload::Unchecked }
         };
-        let presigned = route.query.has("X-Amz-Signature");
+        let presigned = route.query.has("X-Amz-Signature") || route.query.has("Signature");
         let authz = authorize::Authz::new(ctx.auth_enabled, authenticated.access_key, &route, &parts.headers, remote, secure, presigned);
         // DeleteObjects is checked per key by its handler; preflights are never signed.
         if !matches!(route.action, Action::DeleteObjects | Action::Preflight) {

@@ -110,6 +110,8 @@ impl Action {
 #[derive(Debug, Clone)]
 pub struct Route {
     pub bucket: Option<String>,
+    /// Whether the bucket came from the Host header (virtual-hosted style).
+    pub virtual_host: bool,
     pub key: Option<String>,
     pub query: Query,
     pub action: Action,
@@ -135,7 +137,9 @@ fn decode_path(raw: &str) -> S3Result<String> {
 pub fn route(method: &Method, uri: &http::Uri, headers: &HeaderMap, domains: &[String]) -> S3Result<Route> {
     let query = Query::parse(uri.query());
     let path = uri.path().strip_prefix('/').unwrap_or(uri.path());
-    let (bucket, key) = match virtual_host_bucket(headers, domains) {
+    let vhost = virtual_host_bucket(headers, domains);
+    let virtual_host = vhost.is_some();
+    let (bucket, key) = match vhost {
         Some(bucket) => (Some(bucket), Some(decode_path(path)?)),
         None => match path.split_once('/') {
             Some((bucket, key)) => (Some(decode_path(bucket)?), Some(decode_path(key)?)),
@@ -149,7 +153,7 @@ pub fn route(method: &Method, uri: &http::Uri, headers: &HeaderMap, domains: &[S
         }
     }
     let action = resolve(method, bucket.is_some(), key.is_some(), &query, headers)?;
-    Ok(Route { bucket, key, query, action })
+    Ok(Route { bucket, virtual_host, key, query, action })
 }
 
 fn not_implemented(what: &str) -> S3Error {
