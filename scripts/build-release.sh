@@ -70,6 +70,7 @@ for target in "${TARGETS[@]}"; do
     BUILT+=("bin/ruststorage-$key$exe")
     if [ "$NPM_PACKAGES" = "1" ]; then
       os="${key%-*}"; cpu="${key#*-}"
+      libc=""; [[ "$target" == *linux-gnu ]] && libc=$'\n  "libc": ["glibc"],'
       dir="npm/@push.rocks/smartstorage-$key"
       mkdir -p "$dir/bin"
       cp "bin/ruststorage-$key$exe" "$dir/bin/ruststorage$exe"
@@ -80,7 +81,7 @@ for target in "${TARGETS[@]}"; do
   "description": "The ruststorage engine of @push.rocks/smartstorage for $key.",
   "license": "MIT",
   "os": ["$os"],
-  "cpu": ["$cpu"],
+  "cpu": ["$cpu"],$libc
   "files": ["bin/"],
   "preferUnplugged": true
 }

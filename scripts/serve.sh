@@ -16,9 +16,12 @@ if [ ! -x node_modules/.bin/tsc ]; then
 fi
 
 # 2. The engine (incremental: quick when nothing changed), unless one is given.
+#    Point at it explicitly, so that a prebuilt bin/ruststorage-<os>-<arch> left
+#    by scripts/build-release.sh cannot shadow the fresh build.
 if [ -z "${SMARTSTORAGE_BINARY:-}" ]; then
   log "building the engine (cargo build --release)"
   cargo build --release --manifest-path rust/Cargo.toml >&2
+  export SMARTSTORAGE_BINARY="$ROOT/rust/target/release/ruststorage"
 fi
 
 # 3. The TypeScript -> JavaScript build for Node.

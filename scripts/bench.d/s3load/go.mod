@@ -1,0 +1,3 @@
+module smartstorage/bench/s3load
+
+go 1.22
