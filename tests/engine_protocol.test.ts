@@ -1,0 +1,82 @@
+/** The real engine's side of docs/protocol.md, spoken to through EngineBridge directly. */
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { resolveBinary } from "../src/binary.ts";
+import { EngineBridge } from "../src/engine_bridge.ts";
+import { PROTOCOL_VERSION } from "../src/protocol.ts";
+import { afterAll, beforeAll, describe, it } from "./harness.ts";
+
+// Methods and params outside the typed API, to probe the engine's error answers.
+type LooseRequest = (method: string, params: unknown) => Promise<unknown>;
+
+describe("engine protocol", () => {
+  let bridge: EngineBridge;
+  let loose: LooseRequest;
+  let dir = "";
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "smartstorage-protocol-"));
+    bridge = await EngineBridge.launch({ binary: resolveBinary(), requestTimeoutMs: 10_000, readyTimeoutMs: 10_000 });
+    loose = bridge.request.bind(bridge) as unknown as LooseRequest;
+  });
+
+  afterAll(async () => {
+    await bridge?.shutdown(5_000);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("the first message is ready with protocol version 1", () => {
+    assert.equal(bridge.ready?.protocolVersion, PROTOCOL_VERSION);
+    assert.match(bridge.ready?.version ?? "", /^\d+\.\d+\.\d+/);
+  });
+
+  it("calls before start answer NotStarted", async () => {
+    await assert.rejects(bridge.request("getStorageStats", {}), { code: "NotStarted" });
+    await assert.rejects(bridge.request("createBucket", { name: "early" }), { code: "NotStarted" });
+  });
+
+  it("an unknown method answers UnknownMethod", async () => {
+    await assert.rejects(loose("noSuchMethod", {}), { code: "UnknownMethod" });
+  });
+
+  it("start answers the bound address and the real port", async () => {
+    const info = await bridge.request("start", {
+      config: {
+        server: { address: "127.0.0.1", port: 0, region: "us-east-1" },
+        storage: { directory: dir, cleanSlate: false, fsync: true },
+        auth: { enabled: false, credentials: [{ accessKeyId: "AK", secretAccessKey: "SK" }] },
+      },
+    });
+    assert.equal(info.address, "127.0.0.1");
+    assert.ok(info.port > 0);
+    assert.equal(info.region, "us-east-1");
+    assert.equal(info.directory, dir);
+  });
+
+  it("bad params answer InvalidParams and the engine keeps serving", async () => {
+    await assert.rejects(loose("createBucket", {}), { code: "InvalidParams" });
+    await assert.rejects(loose("createBucket", { name: 42 }), { code: "InvalidParams" });
+    await assert.rejects(loose("replaceCredentials", { credentials: "nope" }), (err: unknown) => {
+      const code = (err as { code?: string }).code;
+      assert.ok(code === "InvalidParams" || code === "InvalidCredentials", String(code));
+      return true;
+    });
+    assert.deepEqual(await bridge.request("createBucket", { name: "still-serving" }), { name: "still-serving" });
+  });
+
+  it("a second start is refused while running", async () => {
+    await assert.rejects(loose("start", { config: {} }), (err: unknown) => {
+      assert.ok((err as { code?: string }).code, "has a code");
+      return true;
+    });
+    assert.equal(bridge.running, true);
+  });
+
+  it("stop answers {} and the engine exits 0", async () => {
+    const exit = await bridge.shutdown(5_000);
+    assert.deepEqual(exit, { code: 0, signal: null });
+  });
+});
