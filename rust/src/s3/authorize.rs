@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::error::{S3Code, S3Error, S3Result};
 use super::policy::{Effect, Request};
-use super::router::Route;
+use super::router::{Action, Route};
 use super::Ctx;
 
 /// Actions the bucket owner may always perform, so a policy can never lock it out.
@@ -78,6 +78,12 @@ impl Authz {
             (Some(b), None) => bucket_arn(b),
             _ => "arn:aws:s3:::*".to_string(),
         };
-        self.check(ctx, route.bucket.as_deref(), route.action.iam_action(), &resource)
+        // Naming a version asks for the *Version permission, as in IAM.
+        let action = match (route.action, route.query.has("versionId")) {
+            (Action::GetObject | Action::HeadObject, true) => "s3:GetObjectVersion",
+            (Action::DeleteObject, true) => "s3:DeleteObjectVersion",
+            (action, _) => action.iam_action(),
+        };
+        self.check(ctx, route.bucket.as_deref(), action, &resource)
     }
 }

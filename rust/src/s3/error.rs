@@ -62,6 +62,7 @@ s3_codes! {
     NoSuchBucket => 404, "The specified bucket does not exist";
     NoSuchBucketPolicy => 404, "The bucket policy does not exist";
     NoSuchCORSConfiguration => 404, "The CORS configuration does not exist";
+    NoSuchVersion => 404, "The specified version does not exist.";
     NoSuchKey => 404, "The specified key does not exist.";
     NoSuchUpload => 404, "The specified multipart upload does not exist. The upload ID might not be valid, or the multipart upload might have been aborted or completed.";
     NotImplemented => 501, "A header you provided implies functionality that is not implemented.";

@@ -61,6 +61,13 @@ impl S3Request {
     pub fn key(&self) -> &str {
         self.route.key.as_deref().unwrap_or_default()
     }
+    pub fn method_name(&self) -> &'static str {
+        match self.route.action {
+            router::Action::HeadObject => "HEAD",
+            router::Action::DeleteObject => "DELETE",
+            _ => "GET",
+        }
+    }
     pub fn header(&self, name: &str) -> Option<&str> {
         headers::header(&self.headers, name)
     }
@@ -163,6 +170,8 @@ async fn dispatch(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         GetBucketCors => bucket_config::get_cors(ctx, req).await,
         DeleteBucketCors => bucket_config::delete_cors(ctx, req).await,
         Preflight => bucket_config::preflight(ctx, req).await,
+        PutBucketVersioning => bucket::put_versioning(ctx, req).await,
+        ListObjectVersions => list::list_object_versions(ctx, req).await,
         PutObjectTagging => object::put_tagging(ctx, req).await,
         GetObjectTagging => object::get_tagging(ctx, req).await,
         DeleteObjectTagging => object::delete_tagging(ctx, req).await,

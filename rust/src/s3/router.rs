@@ -67,6 +67,8 @@ pub enum Action {
     PutBucketCors,
     GetBucketCors,
     DeleteBucketCors,
+    PutBucketVersioning,
+    ListObjectVersions,
     PutObjectTagging,
     GetObjectTagging,
     DeleteObjectTagging,
@@ -99,6 +101,8 @@ impl Action {
             GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
             PutBucketCors | DeleteBucketCors => "s3:PutBucketCORS",
             GetBucketCors => "s3:GetBucketCORS",
+            PutBucketVersioning => "s3:PutBucketVersioning",
+            ListObjectVersions => "s3:ListBucketVersions",
             PutObjectTagging => "s3:PutObjectTagging",
             GetObjectTagging => "s3:GetObjectTagging",
             DeleteObjectTagging => "s3:DeleteObjectTagging",
@@ -162,9 +166,9 @@ fn not_implemented(what: &str) -> S3Error {
 
 /// Sub-resources we do not implement yet answer 501 instead of acting as a plain
 /// GET/PUT/DELETE on the bucket or object, which would do something else entirely.
-const UNSUPPORTED_SUBRESOURCES: [&str; 13] = [
+const UNSUPPORTED_SUBRESOURCES: [&str; 12] = [
     "lifecycle", "website", "replication", "encryption", "logging", "notification",
-    "object-lock", "retention", "legal-hold", "versions", "accelerate", "requestPayment", "ownershipControls",
+    "object-lock", "retention", "legal-hold", "accelerate", "requestPayment", "ownershipControls",
 ];
 
 fn resolve(method: &Method, has_bucket: bool, has_key: bool, q: &Query, headers: &HeaderMap) -> S3Result<Action> {
@@ -204,7 +208,9 @@ fn resolve(method: &Method, has_bucket: bool, has_key: bool, q: &Query, headers:
     let copy = headers.contains_key("x-amz-copy-source");
     let action = match (method.as_str(), has_bucket, has_key) {
         ("GET", false, _) => ListBuckets,
-        ("PUT", true, false) if q.has("versioning") || q.has("acl") => return Err(not_implemented("Changing this bucket setting")),
+        ("PUT", true, false) if q.has("versioning") => PutBucketVersioning,
+        ("PUT", true, false) if q.has("acl") => return Err(not_implemented("Changing this bucket setting")),
+        ("GET", true, false) if q.has("versions") => ListObjectVersions,
         ("PUT", true, false) => CreateBucket,
         ("HEAD", true, false) => HeadBucket,
         ("DELETE", true, false) => DeleteBucket,

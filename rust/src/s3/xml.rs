@@ -101,10 +101,27 @@ pub struct DeleteRequest {
 pub struct DeleteEntry {
     #[serde(rename = "Key")]
     pub key: String,
+    #[serde(rename = "VersionId")]
+    pub version_id: Option<String>,
 }
 
 pub fn parse_delete(body: &[u8]) -> S3Result<DeleteRequest> {
     parse(body)
+}
+
+#[derive(Debug, Deserialize)]
+struct VersioningConfiguration {
+    #[serde(rename = "Status")]
+    status: Option<String>,
+}
+
+/// `Enabled` or `Suspended` from a PutBucketVersioning body.
+pub fn parse_versioning(body: &[u8]) -> S3Result<String> {
+    let doc: VersioningConfiguration = parse(body)?;
+    match doc.status.as_deref() {
+        Some(s @ ("Enabled" | "Suspended")) => Ok(s.to_string()),
+        _ => Err(S3Error::new(S3Code::MalformedXML)),
+    }
 }
 
 #[derive(Debug, Deserialize)]

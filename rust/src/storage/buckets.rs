@@ -15,6 +15,9 @@ pub struct BucketInfo {
     /// Milliseconds since the Unix epoch.
     pub created: i64,
     pub region: String,
+    /// "Enabled" or "Suspended"; None for a bucket that never had versioning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<String>,
 }
 
 /// AWS's general-purpose bucket naming rules.
@@ -69,7 +72,7 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        let info = BucketInfo { name: name.to_string(), created: chrono::Utc::now().timestamp_millis(), region: region.to_string() };
+        let info = BucketInfo { name: name.to_string(), created: chrono::Utc::now().timestamp_millis(), region: region.to_string(), versioning: None };
         let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
         self.write_file_atomic(&self.bucket_record_path(name), &json)?;
         self.stats.add_bucket(name);
@@ -87,7 +90,7 @@ impl Store {
         }
         let modified = std::fs::metadata(&dir)?.modified()?;
         let created = chrono::DateTime::<chrono::Utc>::from(modified).timestamp_millis();
-        Ok(BucketInfo { name: name.to_string(), created, region: default_region.to_string() })
+        Ok(BucketInfo { name: name.to_string(), created, region: default_region.to_string(), versioning: None })
     }
 
     pub fn list_buckets(&self, default_region: &str) -> S3Result<Vec<BucketInfo>> {
@@ -102,13 +105,29 @@ impl Store {
         Ok(out)
     }
 
+    /// Sets "Enabled" or "Suspended" in the bucket's record.
+    pub fn set_versioning(&self, name: &str, status: &str) -> S3Result<()> {
+        let mut info = self.bucket_info(name, "us-east-1")?;
+        info.versioning = Some(status.to_string());
+        let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
+        Ok(self.write_file_atomic(&self.bucket_record_path(name), &json)?)
+    }
+
+    pub fn versioning(&self, name: &str) -> Option<String> {
+        std::fs::read(self.bucket_record_path(name)).ok().and_then(|b| serde_json::from_slice::<BucketInfo>(&b).ok()).and_then(|i| i.versioning)
+    }
+
     pub fn delete_bucket(&self, name: &str) -> S3Result<()> {
         let dir = self.require_bucket(name)?;
-        if super::list::has_any_object(&dir)? {
+        if super::list::has_any_object(&dir)? || super::list::has_any_object(&self.versions_root(name))? {
             return Err(S3Error::new(S3Code::BucketNotEmpty).detail("BucketName", name));
         }
         self.abort_uploads_of_bucket(name)?;
         std::fs::remove_dir_all(&dir)?;
+        match std::fs::remove_dir_all(self.versions_root(name)) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
         match std::fs::remove_file(self.bucket_record_path(name)) {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
             _ => {}

@@ -72,7 +72,7 @@ impl Store {
         })();
         let result = staged.map_err(S3Error::from).and_then(|_| {
             let bucket_dir = self.require_bucket(bucket)?;
-            self.apply_commit(&bucket_dir, bucket, key, &data.path, &meta_tmp, false, meta.size, precondition)
+            self.apply_commit(&bucket_dir, bucket, key, &data.path, &meta_tmp, false, meta, precondition)
         });
         match result {
             Ok(old) => {
@@ -99,7 +99,7 @@ impl Store {
         data_tmp: &Path,
         staged_meta: &Path,
         mut committed: bool,
-        size: u64,
+        new: &ObjectMeta,
         precondition: Option<&Precondition>,
     ) -> S3Result<Option<u64>> {
         let commit = staged_meta.with_extension("commit");
@@ -116,11 +116,16 @@ impl Store {
                 std::fs::rename(staged_meta, &commit)?;
                 committed = true;
             }
+            // In a versioned bucket the replaced object is kept as a non-current version.
+            let archived = match &new.version_id {
+                Some(id) => self.make_room_for_version(bucket, key, id, old.as_ref(), &data_path)?,
+                None => false,
+            };
             let moved = std::fs::rename(data_tmp, &data_path).and_then(|_| std::fs::rename(&commit, &meta_path));
             match moved {
                 Ok(()) => {
                     let old = old.map(|m| m.size);
-                    self.stats.replace(bucket, key, old, Some(size));
+                    self.stats.replace(bucket, key, if archived { None } else { old }, Some(new.size));
                     drop(guard);
                     if self.fsync {
                         sync_dir(data_path.parent().unwrap())?;
@@ -203,7 +208,7 @@ impl Precondition {
 }
 
 /// Removes folders emptied by a delete, up to (not including) the bucket folder.
-fn remove_empty_parents(bucket_dir: &Path, file: &Path) {
+pub(super) fn remove_empty_parents(bucket_dir: &Path, file: &Path) {
     let mut dir: Option<&Path> = file.parent();
     while let Some(d) = dir {
         if d == bucket_dir || !d.starts_with(bucket_dir) || std::fs::remove_dir(d).is_err() {
@@ -236,7 +241,7 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
             continue;
         }
         if data_tmp.exists() {
-            store.apply_commit(&bucket_dir, &meta.bucket, &meta.key, &data_tmp, &path, true, meta.size, None).map_err(|e| std::io::Error::other(e.message))?;
+            store.apply_commit(&bucket_dir, &meta.bucket, &meta.key, &data_tmp, &path, true, &meta, None).map_err(|e| std::io::Error::other(e.message))?;
         } else {
             // The data was moved into place before the crash; publish the metadata.
             let meta_path = bucket_dir.join(keypath::meta_relative(&meta.key));

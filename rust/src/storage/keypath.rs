@@ -128,6 +128,11 @@ impl Entry {
 
 /// Decodes a folder entry's name; `None` for metadata sidecars and foreign files.
 pub fn decode_entry(name: &str, is_dir: bool) -> Option<Entry> {
+    // In the versions tree a key's versions live in a folder named like its object
+    // file; key-derived folders never end so (they are escaped), so this is unambiguous.
+    if is_dir && name.ends_with(DATA_SUFFIX) {
+        return name.strip_suffix(DATA_SUFFIX).and_then(percent_decode).map(Entry::Object);
+    }
     if is_dir {
         if let Some(stem) = name.strip_suffix(CONTINUATION) {
             return percent_decode(stem).map(Entry::Folder);

@@ -173,16 +173,34 @@ pub fn has_any_object(dir: &Path) -> std::io::Result<bool> {
     Ok(false)
 }
 
-/// Calls `visit` with every object key below `dir`, in key order.
-pub fn for_each_key(dir: &Path, acc: &str, visit: &mut dyn FnMut(&str)) -> std::io::Result<()> {
+/// Calls `visit` with every object key below `dir` (in key order) that starts with
+/// `prefix` and sorts after `after`, skipping folders that cannot hold such keys.
+pub fn walk_keys(dir: &Path, acc: &str, prefix: &str, after: Option<&str>, visit: &mut dyn FnMut(&str) -> ControlFlow<()>) -> std::io::Result<ControlFlow<()>> {
     for (entry, path) in sorted_entries(dir)? {
         let full = format!("{acc}{}", entry.fragment());
-        match entry {
-            Entry::Object(_) => visit(&full),
-            Entry::Folder(_) => for_each_key(&path, &full, visit)?,
+        let flow = match entry {
+            Entry::Object(_) if full.starts_with(prefix) && after.is_none_or(|a| full.as_str() > a) => visit(&full),
+            Entry::Object(_) => ControlFlow::Continue(()),
+            Entry::Folder(_) => {
+                let in_prefix = full.starts_with(prefix) || prefix.starts_with(&full);
+                let past_marker = after.is_none_or(|a| full.as_str() >= a || a.starts_with(&full));
+                if in_prefix && past_marker { walk_keys(&path, &full, prefix, after, visit)? } else { ControlFlow::Continue(()) }
+            }
+        };
+        if flow.is_break() {
+            return Ok(flow);
         }
     }
-    Ok(())
+    Ok(ControlFlow::Continue(()))
+}
+
+/// Calls `visit` with every object key below `dir`, in key order.
+pub fn for_each_key(dir: &Path, visit: &mut dyn FnMut(&str)) -> std::io::Result<()> {
+    walk_keys(dir, "", "", None, &mut |key| {
+        visit(key);
+        ControlFlow::Continue(())
+    })
+    .map(|_| ())
 }
 
 impl Store {

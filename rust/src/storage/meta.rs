@@ -26,6 +26,19 @@ pub struct ObjectMeta {
     pub checksum: Option<StoredChecksum>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// The version id in a bucket that has (had) versioning: a time-ordered id, or
+    /// "null" for writes while versioning is suspended. None in never-versioned buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Orders the versions of a key (newest is greatest), "null" ones included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<String>,
+    /// A delete marker: a version without data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    /// For the result of a copy only: the source's version id (never stored).
+    #[serde(skip)]
+    pub source_version_id: Option<String>,
     /// Part sizes of a multipart object, in order; empty for single-part objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
@@ -68,6 +81,10 @@ impl ObjectMeta {
             user_metadata: attrs.user_metadata,
             checksum: attrs.checksum,
             tags: attrs.tags,
+            version_id: None,
+            seq: None,
+            delete_marker: false,
+            source_version_id: None,
             parts,
         }
     }

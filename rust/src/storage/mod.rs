@@ -13,6 +13,7 @@ pub mod meta;
 pub mod multipart;
 pub mod objects;
 pub mod stats;
+pub mod versions;
 pub mod writer;
 
 use serde::Serialize;
@@ -61,6 +62,7 @@ pub const MULTIPART_DIR: &str = ".multipart";
 pub const BUCKETS_DIR: &str = ".buckets";
 pub const POLICIES_DIR: &str = ".policies";
 pub const CORS_DIR: &str = ".cors";
+pub const VERSIONS_DIR: &str = ".versions";
 
 impl Store {
     /// Opens (creating if needed) a store at `root`, finishes any commit a crash
@@ -68,7 +70,7 @@ impl Store {
     pub fn open(root: &Path, fsync: bool, observer: Option<Observer>) -> std::io::Result<Store> {
         std::fs::create_dir_all(root)?;
         let root = root.canonicalize()?;
-        for dir in [TMP_DIR, MULTIPART_DIR, BUCKETS_DIR, POLICIES_DIR, CORS_DIR] {
+        for dir in [TMP_DIR, MULTIPART_DIR, BUCKETS_DIR, POLICIES_DIR, CORS_DIR, VERSIONS_DIR] {
             std::fs::create_dir_all(root.join(dir))?;
         }
         let inner = Inner {
@@ -94,15 +96,24 @@ impl Store {
             let started = std::time::Instant::now();
             for bucket in store.bucket_names().unwrap_or_default() {
                 let dir = store.bucket_dir(&bucket);
-                let result = list::for_each_key(&dir, "", &mut |key| {
+                let result = list::for_each_key(&dir, &mut |key| {
                     let _guard = store.locks.read(&bucket, key);
-                    let size = commit::read_meta(&dir.join(keypath::meta_relative(key))).ok().map(|m| m.size);
-                    store.stats.scanned(&bucket, key, size);
+                    let found = match commit::read_meta(&dir.join(keypath::meta_relative(key))) {
+                        Ok(meta) => stats::Counters { objects: 1, bytes: meta.size },
+                        Err(_) => stats::Counters::default(),
+                    };
+                    store.stats.scanned(&bucket, key, found);
                 });
-                if let Err(e) = result {
+                store.stats.scan_finished(&bucket);
+                let versions_ns = versions::versions_stats_ns(&bucket);
+                let versions_result = list::for_each_key(&store.versions_root(&bucket), &mut |key| {
+                    let _guard = store.locks.read(&bucket, key);
+                    store.stats.scanned(&versions_ns, key, store.stored_version_counters(&bucket, key));
+                });
+                store.stats.scan_finished(&versions_ns);
+                if let Err(e) = result.and(versions_result) {
                     crate::log::warn(&format!("initial scan of bucket {bucket} failed: {e}"));
                 }
-                store.stats.scan_finished(&bucket);
             }
             crate::log::info(&format!("initial scan finished in {} ms", started.elapsed().as_millis()));
         });

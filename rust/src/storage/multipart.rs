@@ -123,8 +123,14 @@ impl Store {
     }
 
     /// Copies `len` bytes at `offset` of an object into a temporary file (UploadPartCopy).
-    pub fn copy_range_to_temp(&self, bucket: &str, key: &str, check: impl FnOnce(&ObjectMeta) -> S3Result<(u64, u64)>) -> S3Result<TempData> {
-        let (meta, mut file) = self.open_object(bucket, key)?;
+    pub fn copy_range_to_temp(&self, bucket: &str, key: &str, version: Option<&str>, check: impl FnOnce(&ObjectMeta) -> S3Result<(u64, u64)>) -> S3Result<TempData> {
+        let (meta, mut file) = match version {
+            None => self.open_object(bucket, key)?,
+            Some(v) => match self.open_version(bucket, key, v)? {
+                (meta, Some(file)) => (meta, file),
+                (_, None) => return Err(S3Error::invalid_argument("The source of a copy request may not specifically refer to a delete marker by version id.", "x-amz-copy-source", v)),
+            },
+        };
         let (offset, len) = check(&meta)?;
         file.seek(SeekFrom::Start(offset))?;
         let path = self.temp_path("data");

@@ -27,7 +27,11 @@ impl Store {
 
     /// Publishes a finished upload as `bucket/key`.
     pub fn put_object(&self, bucket: &str, key: &str, data: TempData, attrs: NewObjectAttrs, parts: Vec<u64>, etag: String, precondition: Option<&Precondition>) -> S3Result<ObjectMeta> {
-        let meta = ObjectMeta::new(bucket, key, data.size, etag, attrs, parts);
+        let mut meta = ObjectMeta::new(bucket, key, data.size, etag, attrs, parts);
+        if let Some((version_id, seq)) = self.version_for_write(bucket) {
+            meta.version_id = Some(version_id);
+            meta.seq = Some(seq);
+        }
         let old = self.commit_object(bucket, key, data, &meta, precondition)?;
         self.notify(Change::ObjectCreated {
             bucket: bucket.to_string(),
@@ -72,6 +76,7 @@ impl Store {
         &self,
         src_bucket: &str,
         src_key: &str,
+        src_version: Option<&str>,
         dst_bucket: &str,
         dst_key: &str,
         attrs: Option<NewObjectAttrs>,
@@ -83,12 +88,22 @@ impl Store {
         let tmp = self.temp_path("data");
         let src_meta = {
             let _guard = self.locks.read(src_bucket, src_key);
-            let meta = read_meta(&src_dir.join(keypath::meta_relative(src_key))).map_err(|e| match e.kind() {
-                ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => no_such_key(src_key),
-                _ => e.into(),
-            })?;
+            let (meta, src_data) = match src_version {
+                Some(version) => {
+                    let (meta, data) = self.locate_version(&src_dir, src_bucket, src_key, version)?;
+                    // A delete marker cannot be copied.
+                    let data = data.ok_or_else(|| S3Error::invalid_argument("The source of a copy request may not specifically refer to a delete marker by version id.", "x-amz-copy-source", version))?;
+                    (meta, data)
+                }
+                None => {
+                    let meta = read_meta(&src_dir.join(keypath::meta_relative(src_key))).map_err(|e| match e.kind() {
+                        ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => no_such_key(src_key),
+                        _ => e.into(),
+                    })?;
+                    (meta, src_dir.join(keypath::data_relative(src_key)))
+                }
+            };
             check(&meta)?;
-            let src_data = src_dir.join(keypath::data_relative(src_key));
             if std::fs::hard_link(&src_data, &tmp).is_err() {
                 std::fs::copy(&src_data, &tmp)?;
             }
@@ -105,7 +120,10 @@ impl Store {
         let mut attrs = attrs.unwrap_or_else(|| src_meta.attrs());
         attrs.tags = tags.unwrap_or_else(|| src_meta.tags.clone());
         attrs.checksum = src_meta.checksum.clone();
-        self.put_object(dst_bucket, dst_key, data, attrs, Vec::new(), etag, None)
+        let mut copied = self.put_object(dst_bucket, dst_key, data, attrs, Vec::new(), etag, None)?;
+        // Reported as x-amz-copy-source-version-id.
+        copied.source_version_id = src_meta.version_id;
+        Ok(copied)
     }
 }
 

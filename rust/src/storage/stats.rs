@@ -49,16 +49,28 @@ impl Stats {
 
     /// A new, empty bucket: nothing to scan.
     pub fn add_bucket(&self, bucket: &str) {
-        self.with(|b| b.insert(bucket.to_string(), BucketStats::default()));
+        self.with(|b| {
+            for ns in namespaces(bucket) {
+                b.insert(ns, BucketStats::default());
+            }
+        });
     }
 
     /// A bucket found on disk at start-up, to be counted by the scan.
     pub fn add_unscanned_bucket(&self, bucket: &str) {
-        self.with(|b| b.insert(bucket.to_string(), BucketStats { counters: Counters::default(), scanning: Some(None) }));
+        self.with(|b| {
+            for ns in namespaces(bucket) {
+                b.insert(ns, BucketStats { counters: Counters::default(), scanning: Some(None) });
+            }
+        });
     }
 
     pub fn remove_bucket(&self, bucket: &str) {
-        self.with(|b| b.remove(bucket));
+        self.with(|b| {
+            for ns in namespaces(bucket) {
+                b.remove(&ns);
+            }
+        });
     }
 
     /// Records that `bucket/key` went from `old_size` to `new_size` (None: absent).
@@ -76,21 +88,22 @@ impl Stats {
         });
     }
 
-    /// The scan reached `key`, which holds `size` bytes (None: gone). Call with the key's read lock held.
-    pub fn scanned(&self, bucket: &str, key: &str, size: Option<u64>) {
+    /// The scan reached `key`, which holds `found`. Call with the key's read lock held.
+    pub fn scanned(&self, ns: &str, key: &str, found: Counters) {
         self.with(|b| {
-            if let Some(stats) = b.get_mut(bucket) {
+            if let Some(stats) = b.get_mut(ns) {
                 if stats.scanning.is_some() {
                     stats.scanning = Some(Some(key.to_string()));
-                    stats.counters.apply(None, size);
+                    stats.counters.objects += found.objects;
+                    stats.counters.bytes += found.bytes;
                 }
             }
         });
     }
 
-    pub fn scan_finished(&self, bucket: &str) {
+    pub fn scan_finished(&self, ns: &str) {
         self.with(|b| {
-            if let Some(stats) = b.get_mut(bucket) {
+            if let Some(stats) = b.get_mut(ns) {
                 stats.scanning = None;
             }
         });
@@ -100,13 +113,27 @@ impl Stats {
         self.with(|b| b.values().all(|s| s.scanning.is_none()))
     }
 
+    /// A bucket's totals: current objects plus stored non-current versions.
     pub fn bucket(&self, bucket: &str) -> Counters {
-        self.with(|b| b.get(bucket).map(|s| s.counters).unwrap_or_default())
+        self.all().get(bucket).copied().unwrap_or_default()
     }
 
     pub fn all(&self) -> BTreeMap<String, Counters> {
-        self.with(|b| b.iter().map(|(k, v)| (k.clone(), v.counters)).collect())
+        self.with(|b| {
+            let mut out: BTreeMap<String, Counters> = BTreeMap::new();
+            for (ns, stats) in b.iter() {
+                let total = out.entry(ns.split('\0').next().unwrap_or_default().to_string()).or_default();
+                total.objects += stats.counters.objects;
+                total.bytes += stats.counters.bytes;
+            }
+            out
+        })
     }
+}
+
+/// A bucket's counter namespaces: its current objects and its stored versions.
+fn namespaces(bucket: &str) -> [String; 2] {
+    [bucket.to_string(), crate::storage::versions::versions_stats_ns(bucket)]
 }
 
 #[cfg(test)]
@@ -117,11 +144,12 @@ mod tests {
     fn writes_during_the_scan_are_counted_once() {
         let stats = Stats::default();
         stats.add_unscanned_bucket("b");
-        stats.scanned("b", "a", Some(10));
+        stats.scanned("b", "a", Counters { objects: 1, bytes: 10 });
         stats.replace("b", "a", Some(10), Some(5)); // behind the cursor: counted now
         stats.replace("b", "z", None, Some(7)); // ahead: the scan will count it
-        stats.scanned("b", "z", Some(7));
+        stats.scanned("b", "z", Counters { objects: 1, bytes: 7 });
         stats.scan_finished("b");
+        stats.scan_finished("b\0versions");
         stats.replace("b", "y", None, Some(1));
         assert_eq!(stats.bucket("b"), Counters { objects: 3, bytes: 13 });
         assert!(stats.scan_complete());

@@ -62,11 +62,21 @@ pub async fn get_location(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(ok_xml(doc))
 }
 
-/// Versioning is never enabled yet: the document has no Status, as for a new AWS bucket.
+/// A bucket that never had versioning answers a document without Status, as AWS does.
 pub async fn get_versioning(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    ctx.store.blocking(move |s| s.require_bucket(&bucket).map(|_| ())).await?;
-    Ok(ok_xml(XmlWriter::new("VersioningConfiguration").finish("VersioningConfiguration")))
+    let status = ctx.store.blocking(move |s| s.require_bucket(&bucket).map(|_| s.versioning(&bucket))).await?;
+    let mut w = XmlWriter::new("VersioningConfiguration");
+    w.opt_elem("Status", status);
+    Ok(ok_xml(w.finish("VersioningConfiguration")))
+}
+
+pub async fn put_versioning(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+    let body = req.body.read_small(super::MAX_XML_BODY).await?;
+    let status = xml::parse_versioning(&body)?;
+    let bucket = req.bucket().to_string();
+    ctx.store.blocking(move |s| s.set_versioning(&bucket, &status)).await?;
+    Ok(empty(StatusCode::OK))
 }
 
 /// The owner has full control: the only ACL this server has.

@@ -121,3 +121,70 @@ pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Res
     }
     Ok(ok_xml(w.finish(root)))
 }
+
+/// ListObjectVersions; on a bucket that never had versioning every object is version "null".
+pub async fn list_object_versions(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let q = &req.route.query;
+    let url = url_encoding(&req)?;
+    let max = parse_max(&req, "max-keys")?;
+    let prefix = q.get("prefix").unwrap_or_default().to_string();
+    let delimiter = q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string);
+    let key_marker = q.get("key-marker").unwrap_or_default().to_string();
+    let version_marker = q.get("version-id-marker").unwrap_or_default().to_string();
+    if !version_marker.is_empty() && key_marker.is_empty() {
+        return Err(S3Error::invalid_argument("A version-id marker cannot be specified without a key marker.", "version-id-marker", &version_marker));
+    }
+    if !version_marker.is_empty() && !crate::storage::versions::valid_version_id(&version_marker) {
+        return Err(crate::storage::versions::invalid_version_id(&version_marker));
+    }
+    let bucket = req.bucket().to_string();
+    let (b, p, d, km, vm) = (bucket.clone(), prefix.clone(), delimiter.clone(), key_marker.clone(), version_marker.clone());
+    let page = ctx
+        .store
+        .blocking(move |s| s.list_versions(&b, &p, d.as_deref(), Some(km.as_str()).filter(|k| !k.is_empty()), Some(vm.as_str()).filter(|v| !v.is_empty()), max))
+        .await?;
+    let root = "ListVersionsResult";
+    let mut w = XmlWriter::new(root);
+    w.elem("Name", &bucket)
+        .elem("Prefix", encode_key(&prefix, url))
+        .elem("KeyMarker", encode_key(&key_marker, url))
+        .elem("VersionIdMarker", &version_marker);
+    if page.truncated {
+        match page.items.last() {
+            Some(Ok(v)) => {
+                w.elem("NextKeyMarker", encode_key(&v.meta.key, url)).elem("NextVersionIdMarker", v.meta.version_id.as_deref().unwrap_or("null"));
+            }
+            Some(Err(cp)) => {
+                w.elem("NextKeyMarker", encode_key(cp, url));
+            }
+            None => {}
+        }
+    }
+    w.elem("MaxKeys", max.to_string());
+    w.opt_elem("Delimiter", delimiter.as_deref().map(|d| encode_key(d, url)));
+    w.elem("IsTruncated", page.truncated.to_string());
+    if url {
+        w.elem("EncodingType", "url");
+    }
+    for item in &page.items {
+        let Ok(v) = item else { continue };
+        let m = &v.meta;
+        let element = if m.delete_marker { "DeleteMarker" } else { "Version" };
+        w.open(element)
+            .elem("Key", encode_key(&m.key, url))
+            .elem("VersionId", m.version_id.as_deref().unwrap_or("null"))
+            .elem("IsLatest", v.is_latest.to_string())
+            .elem("LastModified", iso8601(m.last_modified));
+        if !m.delete_marker {
+            w.elem("ETag", &m.etag).elem("Size", m.size.to_string()).elem("StorageClass", "STANDARD");
+        }
+        write_owner(&mut w, "Owner");
+        w.close(element);
+    }
+    for item in &page.items {
+        if let Err(cp) = item {
+            w.open("CommonPrefixes").elem("Prefix", encode_key(cp, url)).close("CommonPrefixes");
+        }
+    }
+    Ok(ok_xml(w.finish(root)))
+}

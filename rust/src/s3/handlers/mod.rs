@@ -84,6 +84,13 @@ pub fn body_checksum(req: &S3Request) -> Option<StoredChecksum> {
     req.body.checksum_value.as_ref().map(|(a, v)| StoredChecksum { algorithm: a.name().to_string(), value: v.clone() })
 }
 
+/// `x-amz-version-id` on responses about a versioned object.
+pub fn set_version_header(res: &mut S3Response, version_id: Option<&str>) {
+    if let Some(v) = version_id {
+        set_header(res, "x-amz-version-id", v);
+    }
+}
+
 pub fn set_checksum_header(res: &mut S3Response, checksum: Option<&StoredChecksum>) {
     if let Some(c) = checksum {
         set_header(res, &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()), &c.value);
@@ -91,15 +98,25 @@ pub fn set_checksum_header(res: &mut S3Response, checksum: Option<&StoredChecksu
     }
 }
 
-/// Parses `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded).
-pub fn copy_source(req: &S3Request) -> S3Result<(String, String)> {
+/// The source of a copy: bucket, key and optional version.
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    pub version: Option<String>,
+}
+
+/// Parses `x-amz-copy-source` (`bucket/key[?versionId=..]` or `/bucket/key`, URL-encoded).
+pub fn copy_source(req: &S3Request) -> S3Result<CopySource> {
     let raw = req.header("x-amz-copy-source").unwrap_or_default();
     let invalid = || S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey", "x-amz-copy-source", raw);
-    let path = raw.split_once("?versionId=").map_or(raw, |(p, _)| p);
+    let (path, version) = match raw.split_once("?versionId=") {
+        Some((p, v)) => (p, Some(v.to_string())),
+        None => (raw, None),
+    };
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8().map_err(|_| invalid())?;
     let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
     match decoded.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket.to_string(), key.to_string())),
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(CopySource { bucket: bucket.to_string(), key: key.to_string(), version }),
         _ => Err(invalid()),
     }
 }

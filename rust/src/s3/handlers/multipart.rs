@@ -64,7 +64,7 @@ fn copy_range(value: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
 
 pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let number = part_number(&req)?;
-    let (src_bucket, src_key) = copy_source(&req)?;
+    let super::CopySource { bucket: src_bucket, key: src_key, version: src_version } = copy_source(&req)?;
     req.authz.check(ctx, Some(&src_bucket), "s3:GetObject", &crate::s3::authorize::object_arn(&src_bucket, &src_key))?;
     let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
     let headers = req.headers.clone();
@@ -72,7 +72,7 @@ pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response>
         .store
         .blocking(move |s| {
             s.upload_info(&bucket, &key, &id)?;
-            let data = s.copy_range_to_temp(&src_bucket, &src_key, |meta| {
+            let data = s.copy_range_to_temp(&src_bucket, &src_key, src_version.as_deref(), |meta| {
                 Conditions::from(&headers, "x-amz-copy-source-").check(meta, S3Code::PreconditionFailed)?;
                 let range = copy_range(crate::s3::headers::header(&headers, "x-amz-copy-source-range"), meta.size)?;
                 if range.1 > MAX_PUT_SIZE {
@@ -103,7 +103,9 @@ pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
         .elem("Bucket", &bucket)
         .elem("Key", &key)
         .elem("ETag", &meta.etag);
-    Ok(ok_xml(w.finish("CompleteMultipartUploadResult")))
+    let mut res = ok_xml(w.finish("CompleteMultipartUploadResult"));
+    super::set_version_header(&mut res, meta.version_id.as_deref());
+    Ok(res)
 }
 
 pub async fn abort(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {

@@ -7,7 +7,7 @@ use hyper::body::Frame;
 use std::io::{Seek, SeekFrom};
 use tokio::io::AsyncReadExt;
 
-use super::{body_checksum, body_to_temp, copy_source, set_checksum_header, MAX_XML_BODY};
+use super::{body_checksum, body_to_temp, copy_source, set_checksum_header, set_version_header, MAX_XML_BODY};
 use crate::s3::authorize::object_arn;
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Conditions};
@@ -15,6 +15,8 @@ use crate::s3::response::{empty, ok_xml, set_header, ResBody, S3Response};
 use crate::s3::xml::{self, XmlWriter};
 use crate::s3::{Ctx, S3Request};
 use crate::storage::commit::Precondition;
+use crate::storage::meta::ObjectMeta;
+use crate::storage::versions::DeleteOutcome;
 use crate::storage::objects::etag_of;
 
 const READ_CHUNK: usize = 256 * 1024;
@@ -43,6 +45,7 @@ pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &meta.etag);
     set_checksum_header(&mut res, meta.checksum.as_ref());
+    set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
 }
 
@@ -56,9 +59,39 @@ const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
     ("response-content-encoding", "content-encoding"),
 ];
 
-pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Response> {
+/// Opens the requested version (or the latest), answering for delete markers as AWS
+/// does: 404 NoSuchKey for a latest marker, 405 for a marker asked for by id, both
+/// with `x-amz-delete-marker: true`.
+async fn open_requested(ctx: &Ctx, req: &S3Request) -> S3Result<(ObjectMeta, std::fs::File)> {
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    let (meta, file) = ctx.store.blocking(move |s| s.open_object(&bucket, &key)).await?;
+    let marker_headers = |err: S3Error, m: &ObjectMeta| {
+        err.header("x-amz-delete-marker", "true")
+            .header("x-amz-version-id", m.version_id.clone().unwrap_or_else(|| "null".into()))
+            .header("last-modified", crate::s3::headers::http_date(m.last_modified_time()))
+    };
+    match req.route.query.get("versionId").map(str::to_string) {
+        Some(version) => {
+            let (meta, file) = ctx.store.blocking(move |s| s.open_version(&bucket, &key, &version)).await?;
+            match file {
+                Some(file) => Ok((meta, file)),
+                None => Err(marker_headers(S3Error::new(S3Code::MethodNotAllowed).detail("Method", req.method_name()).detail("ResourceType", "DeleteMarker"), &meta)),
+            }
+        }
+        None => ctx
+            .store
+            .blocking(move |s| match s.open_object(&bucket, &key) {
+                Err(e) if e.code == S3Code::NoSuchKey => match s.latest_delete_marker(&bucket, &key) {
+                    Some(m) => Err(marker_headers(e, &m)),
+                    None => Err(e),
+                },
+                other => other,
+            })
+            .await,
+    }
+}
+
+pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Response> {
+    let (meta, file) = open_requested(ctx, &req).await?;
     Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
     let range = match req.header("range") {
         Some(value) => parse_range(value, meta.size)?,
@@ -99,13 +132,30 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     if !meta.parts.is_empty() {
         set_header(&mut res, "x-amz-mp-parts-count", &meta.parts.len().to_string());
     }
+    set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
+}
+
+/// Deletes as the bucket's versioning asks: a version by id, a delete marker in a
+/// versioned bucket, or the object itself.
+fn delete_one(s: &crate::storage::Store, bucket: &str, key: &str, version: Option<&str>) -> S3Result<DeleteOutcome> {
+    match version {
+        Some(v) => s.delete_version(bucket, key, v),
+        None if s.versioning(bucket).is_some() => s.delete_with_marker(bucket, key),
+        None => s.delete_object(bucket, key).map(|_| DeleteOutcome::default()),
+    }
 }
 
 pub async fn delete_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    ctx.store.blocking(move |s| s.delete_object(&bucket, &key)).await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    let version = req.route.query.get("versionId").map(str::to_string);
+    let outcome = ctx.store.blocking(move |s| delete_one(s, &bucket, &key, version.as_deref())).await?;
+    let mut res = empty(StatusCode::NO_CONTENT);
+    set_version_header(&mut res, outcome.version_id.as_deref());
+    if outcome.delete_marker {
+        set_header(&mut res, "x-amz-delete-marker", "true");
+    }
+    Ok(res)
 }
 
 pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
@@ -119,16 +169,17 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
     }
     let quiet = request.quiet;
     // Each key is authorized on its own, as AWS does.
-    let checked: Vec<(String, S3Result<()>)> = request
+    let checked: Vec<(String, Option<String>, S3Result<()>)> = request
         .objects
         .into_iter()
         .map(|o| {
+            let action = if o.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
             let check = if o.key.is_empty() || o.key.len() > crate::storage::keypath::MAX_KEY_BYTES {
                 Err(S3Error::new(if o.key.is_empty() { S3Code::InvalidArgument } else { S3Code::KeyTooLongError }))
             } else {
-                req.authz.check(ctx, Some(&bucket), "s3:DeleteObject", &object_arn(&bucket, &o.key))
+                req.authz.check(ctx, Some(&bucket), action, &object_arn(&bucket, &o.key))
             };
-            (o.key, check)
+            (o.key, o.version_id, check)
         })
         .collect();
     let results = ctx
@@ -136,22 +187,29 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
         .blocking(move |s| {
             Ok(checked
                 .into_iter()
-                .map(|(key, check)| {
-                    let result = check.and_then(|_| s.delete_object(&bucket, &key).map(|_| ()));
-                    (key, result)
+                .map(|(key, version, check)| {
+                    let result = check.and_then(|_| delete_one(s, &bucket, &key, version.as_deref()));
+                    (key, version, result)
                 })
                 .collect::<Vec<_>>())
         })
         .await?;
     let mut w = XmlWriter::new("DeleteResult");
-    for (key, result) in results {
+    for (key, version, result) in results {
         match result {
-            Ok(()) if quiet => {}
-            Ok(()) => {
-                w.open("Deleted").elem("Key", &key).close("Deleted");
+            Ok(_) if quiet => {}
+            Ok(outcome) => {
+                w.open("Deleted").elem("Key", &key).opt_elem("VersionId", version.as_deref());
+                if outcome.delete_marker {
+                    w.elem("DeleteMarker", "true");
+                    if version.is_none() {
+                        w.opt_elem("DeleteMarkerVersionId", outcome.version_id.as_deref());
+                    }
+                }
+                w.close("Deleted");
             }
             Err(e) => {
-                w.open("Error").elem("Key", &key).elem("Code", e.code.as_str()).elem("Message", &e.message).close("Error");
+                w.open("Error").elem("Key", &key).opt_elem("VersionId", version.as_deref()).elem("Code", e.code.as_str()).elem("Message", &e.message).close("Error");
             }
         }
     }
@@ -159,15 +217,16 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
 }
 
 pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (src_bucket, src_key) = copy_source(&req)?;
-    req.authz.check(ctx, Some(&src_bucket), "s3:GetObject", &object_arn(&src_bucket, &src_key))?;
+    let super::CopySource { bucket: src_bucket, key: src_key, version: src_version } = copy_source(&req)?;
+    let src_action = if src_version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
+    req.authz.check(ctx, Some(&src_bucket), src_action, &object_arn(&src_bucket, &src_key))?;
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let replace = match req.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
         Some(other) => return Err(S3Error::invalid_argument("Unknown metadata directive.", "x-amz-metadata-directive", other)),
     };
-    if src_bucket == bucket && src_key == key && !replace && req.header("x-amz-tagging-directive") != Some("REPLACE") {
+    if src_bucket == bucket && src_key == key && src_version.is_none() && !replace && req.header("x-amz-tagging-directive") != Some("REPLACE") {
         return Err(S3Error::msg(
             S3Code::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -186,12 +245,17 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         .store
         .blocking(move |s| {
             let check = |m: &crate::storage::meta::ObjectMeta| Conditions::from(&headers, "x-amz-copy-source-").check(m, S3Code::PreconditionFailed);
-            s.copy_object(&src_bucket, &src_key, &bucket, &key, attrs, tags, check)
+            s.copy_object(&src_bucket, &src_key, src_version.as_deref(), &bucket, &key, attrs, tags, check)
         })
         .await?;
     let mut w = XmlWriter::new("CopyObjectResult");
     w.elem("LastModified", iso8601(meta.last_modified)).elem("ETag", &meta.etag);
-    Ok(ok_xml(w.finish("CopyObjectResult")))
+    let mut res = ok_xml(w.finish("CopyObjectResult"));
+    set_version_header(&mut res, meta.version_id.as_deref());
+    if let Some(v) = &meta.source_version_id {
+        set_header(&mut res, "x-amz-copy-source-version-id", v);
+    }
+    Ok(res)
 }
 
 pub async fn put_tagging(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
