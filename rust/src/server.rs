@@ -19,6 +19,8 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEADER_BUFFER: usize = 64 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; further clients wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 4096;
 
 pub struct ServerHandle {
     shutdown: watch::Sender<bool>,
@@ -49,19 +51,22 @@ where
 /// Serves every listener (with TLS where given) until `stop`.
 pub fn spawn(listeners: Vec<(TcpListener, Option<Arc<TlsState>>)>, ctx: Arc<Ctx>) -> ServerHandle {
     let (shutdown, stop) = watch::channel(false);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let tasks = listeners
         .into_iter()
         .map(|(listener, tls)| {
-            let (ctx, mut stop) = (ctx.clone(), stop.clone());
+            let (ctx, mut stop, slots) = (ctx.clone(), stop.clone(), slots.clone());
             tokio::spawn(async move {
                 let graceful = hyper_util::server::graceful::GracefulShutdown::new();
                 loop {
+                    let Ok(slot) = slots.clone().acquire_owned().await else { break };
                     tokio::select! {
                         accepted = listener.accept() => {
                             let Ok((stream, peer)) = accepted else { continue };
                             let _ = stream.set_nodelay(true);
                             let (ctx, watcher, tls) = (ctx.clone(), graceful.watcher(), tls.clone());
                             tokio::spawn(async move {
+                                let _slot = slot;
                                 match tls {
                                     None => run_connection(stream, ctx, peer.ip(), false, watcher).await,
                                     // A client speaking plain HTTP to this port fails the handshake and is closed.

@@ -14,6 +14,9 @@ use super::sigv4;
 use sha2::{Digest, Sha256};
 
 const MAX_CHUNK_LINE: usize = 4096;
+/// A body that sends nothing for this long is abandoned (RequestTimeout), so a
+/// stalled client cannot hold a connection and a temp file forever.
+const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, PartialEq)]
 enum State {
@@ -276,7 +279,8 @@ impl RequestBody {
             if self.ended {
                 return Ok(None);
             }
-            match self.incoming.frame().await {
+            let frame = tokio::time::timeout(BODY_IDLE_TIMEOUT, self.incoming.frame()).await.map_err(|_| S3Error::new(S3Code::RequestTimeout))?;
+            match frame {
                 None => {
                     self.ended = true;
                     self.verify_end()?;

@@ -152,6 +152,12 @@ impl Store {
         self.tmp.join(format!("{}.{ext}", uuid::Uuid::new_v4().simple()))
     }
 
+    /// `require_bucket` from async code.
+    pub async fn bucket_exists(&self, bucket: &str) -> S3Result<()> {
+        let bucket = bucket.to_string();
+        self.blocking(move |s| s.require_bucket(&bucket).map(|_| ())).await
+    }
+
     /// Runs blocking filesystem work off the async threads.
     pub async fn blocking<T, F>(&self, f: F) -> S3Result<T>
     where

@@ -43,8 +43,7 @@ pub async fn delete_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 
 pub async fn get_policy_status(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    let b = bucket.clone();
-    ctx.store.blocking(move |s| s.require_bucket(&b).map(|_| ())).await?;
+    ctx.store.bucket_exists(&bucket).await?;
     let policy = ctx.settings.policy(&bucket).ok_or_else(|| S3Error::new(S3Code::NoSuchBucketPolicy).detail("BucketName", &bucket))?;
     let mut w = XmlWriter::new("PolicyStatus");
     w.elem("IsPublic", policy.is_public().to_string());
@@ -64,8 +63,7 @@ pub async fn put_cors(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
 
 pub async fn get_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    let b = bucket.clone();
-    ctx.store.blocking(move |s| s.require_bucket(&b).map(|_| ())).await?;
+    ctx.store.bucket_exists(&bucket).await?;
     let config = ctx.settings.cors(&bucket).ok_or_else(|| S3Error::new(S3Code::NoSuchCORSConfiguration).detail("BucketName", &bucket))?;
     Ok(ok_xml(config.to_xml()))
 }

@@ -34,8 +34,7 @@ pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
 pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let mut attrs = object_attrs(&req.headers)?;
     let bucket = req.bucket().to_string();
-    let b = bucket.clone();
-    ctx.store.blocking(move |s| s.require_bucket(&b).map(|_| ())).await?;
+    ctx.store.bucket_exists(&bucket).await?;
     let data = body_to_temp(ctx, &mut req).await?;
     attrs.checksum = body_checksum(&req);
     let key = req.key().to_string();
@@ -160,8 +159,7 @@ pub async fn delete_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 
 pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    let b = bucket.clone();
-    ctx.store.blocking(move |s| s.require_bucket(&b).map(|_| ())).await?;
+    ctx.store.bucket_exists(&bucket).await?;
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let request = xml::parse_delete(&body)?;
     if request.objects.is_empty() || request.objects.len() > 1000 {
