@@ -447,3 +447,24 @@ def test_keep_alive_after_early_error_response(server, bucket, case):
     assert broken == 0, (
         f"{broken}/10 connections were closed after a {case} error response without `Connection: close`"
     )
+
+
+def test_bad_digest_on_delete_objects(raw, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a", Body=b"x")
+    body = b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a</Key></Object></Delete>'
+    r = raw.post(f"/{bucket}", params={"delete": None}, data=body, headers={"Content-MD5": md5_b64(b"other")})
+    assert_raw_error(r, "BadDigest", 400)
+    assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"x"
+
+
+def test_bad_digest_on_complete_multipart(raw, s3, bucket):
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mpd")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mpd", UploadId=uid, PartNumber=1, Body=b"p")["ETag"]
+    body = (
+        '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    ).encode()
+    r = raw.post(f"/{bucket}/mpd", params={"uploadId": uid}, data=body, headers={"Content-MD5": md5_b64(b"other")})
+    assert_raw_error(r, "BadDigest", 400)
+    expect_error(lambda: s3.head_object(Bucket=bucket, Key="mpd"), None, 404)
+    assert len(s3.list_parts(Bucket=bucket, Key="mpd", UploadId=uid)["Parts"]) == 1
