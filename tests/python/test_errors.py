@@ -468,3 +468,11 @@ def test_bad_digest_on_complete_multipart(raw, s3, bucket):
     assert_raw_error(r, "BadDigest", 400)
     expect_error(lambda: s3.head_object(Bucket=bucket, Key="mpd"), None, 404)
     assert len(s3.list_parts(Bucket=bucket, Key="mpd", UploadId=uid)["Parts"]) == 1
+
+
+def test_invalid_digest_on_delete_objects(raw, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a", Body=b"x")
+    body = b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a</Key></Object></Delete>'
+    r = raw.post(f"/{bucket}", params={"delete": None}, data=body, headers={"Content-MD5": "not-base64!!"})
+    assert_raw_error(r, "InvalidDigest", 400)
+    assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"x"
