@@ -476,3 +476,31 @@ def test_invalid_digest_on_delete_objects(raw, s3, bucket):
     r = raw.post(f"/{bucket}", params={"delete": None}, data=body, headers={"Content-MD5": "not-base64!!"})
     assert_raw_error(r, "InvalidDigest", 400)
     assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"x"
+
+
+def _expect_continue_exchange(server, path: str, timeout=5.0) -> bytes:
+    s = socket.create_connection((server.host, server.port), timeout=timeout)
+    try:
+        s.sendall(
+            (
+                f"PUT {path} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\nContent-Length: 1048576\r\n"
+                "Expect: 100-continue\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\n\r\n"
+            ).encode()
+        )
+        try:
+            return s.recv(4096)
+        except socket.timeout:
+            return b""
+    finally:
+        s.close()
+
+
+def test_expect_100_continue(server, s3, bucket):
+    # a request the engine will accept gets "100 Continue" before the body is sent
+    first = _expect_continue_exchange(server, f"/{bucket}/k")
+    assert first.startswith(b"HTTP/1.1 100"), first[:200]
+    # a request the engine rejects gets its final error status without the body
+    first = _expect_continue_exchange(server, f"/{unique_bucket_name('exp')}/k")
+    assert first.startswith(b"HTTP/1.1 404"), first[:200]
+    assert b"NoSuchBucket" in first or b"content-length" in first.lower()
+    expect_error(lambda: s3.head_object(Bucket=bucket, Key="k"), None, 404)
