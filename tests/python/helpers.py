@@ -50,18 +50,21 @@ MiB = 1024 * 1024
 # --------------------------------------------------------------------------
 
 
+try:  # loaded up front: the pre-exec hook must not import anything after fork
+    import ctypes as _ctypes
+
+    _LIBC = _ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # pragma: no cover - non-glibc systems
+    _LIBC = None
+_PR_SET_PDEATHSIG = 1
+_SIGTERM = 15
+
+
 def _die_with_parent():
     """Runs in the engine's child process before exec: ask the kernel to send
     SIGTERM to the engine if the test process dies, so no engine is left behind."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except Exception:
-        pass
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, _SIGTERM)
 
 
 def binary_path() -> Path:
