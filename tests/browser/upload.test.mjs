@@ -1,0 +1,215 @@
+// Headless Chromium against an auth-enabled ruststorage engine.
+//
+// A page served from its own origin (a local http server on another port)
+// uploads a body with `fetch` to a presigned PUT URL and reads the object back
+// anonymously (public-read bucket policy); the bucket's CORS rules allow the
+// page's origin and expose ETag. Run with tests/browser/run.sh.
+//
+// Environment: SMARTSTORAGE_BINARY (engine, default rust/target/release/ruststorage),
+// CHROMIUM_PATH (default /usr/bin/chromium).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+import {
+  S3Client,
+  CreateBucketCommand,
+  PutBucketCorsCommand,
+  PutBucketPolicyCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BINARY = process.env.SMARTSTORAGE_BINARY || path.resolve(here, '../../rust/target/release/ruststorage');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const ACCESS_KEY = 'AKIDBROWSERTEST';
+const SECRET_KEY = 'browser/test+secret/0123456789abcdefghij';
+const REGION = 'us-east-1';
+const BUCKET = `browser-${randomBytes(6).toString('hex')}`;
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'smartstorage-browser-'));
+let engine;
+let endpoint;
+let pageServer;
+let pageOrigin;
+let context;
+let s3;
+let engineLog = '';
+
+function startEngine() {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(BINARY, [
+      'serve', '--address', '127.0.0.1', '--port', '0',
+      '--directory', path.join(tmp, 'storage'),
+      '--access-key', ACCESS_KEY, '--secret-key', SECRET_KEY,
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stderr.on('data', (d) => { engineLog += d; });
+    const timer = setTimeout(() => reject(new Error(`engine did not start; log:\n${engineLog}`)), 30000);
+    proc.on('exit', (code) => reject(new Error(`engine exited with ${code}; log:\n${engineLog}`)));
+    const lines = createInterface({ input: proc.stdout });
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      const m = /ruststorage listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      if (!m) return reject(new Error(`unexpected first engine line: ${line}`));
+      lines.on('line', (l) => { engineLog += `[stdout] ${l}\n`; });
+      resolve({ proc, endpoint: m[1] });
+    });
+  });
+}
+
+function startPageServer() {
+  const html = readFileSync(path.join(here, 'page.html'));
+  return new Promise((resolve) => {
+    const srv = createServer((req, res) => {
+      if (req.url === '/' || req.url === '/index.html') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(html);
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
+}
+
+before(async () => {
+  assert.ok(existsSync(BINARY), `engine binary ${BINARY} is missing (build it or set SMARTSTORAGE_BINARY)`);
+  ({ proc: engine, endpoint } = await startEngine());
+  pageServer = await startPageServer();
+  pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
+  assert.notEqual(new URL(pageOrigin).port, new URL(endpoint).port);
+
+  s3 = new S3Client({
+    endpoint,
+    region: REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
+    // keep presigned PUT URLs free of checksum parameters for an empty body
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 1,
+  });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await s3.send(new PutBucketCorsCommand({
+    Bucket: BUCKET,
+    CORSConfiguration: {
+      CORSRules: [{
+        AllowedOrigins: [pageOrigin],
+        AllowedMethods: ['GET', 'PUT', 'HEAD'],
+        AllowedHeaders: ['*'],
+        ExposeHeaders: ['ETag'],
+        MaxAgeSeconds: 5,
+      }],
+    },
+  }));
+  await s3.send(new PutBucketPolicyCommand({
+    Bucket: BUCKET,
+    Policy: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{
+        Sid: 'PublicRead',
+        Effect: 'Allow',
+        Principal: '*',
+        Action: 's3:GetObject',
+        Resource: `arn:aws:s3:::${BUCKET}/*`,
+      }],
+    }),
+  }));
+
+  context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  if (context) await context.close().catch(() => {});
+  if (pageServer) await new Promise((r) => pageServer.close(r));
+  if (engine && engine.exitCode === null) {
+    engine.removeAllListeners('exit');
+    const exited = new Promise((r) => engine.once('exit', r));
+    engine.kill('SIGTERM');
+    await exited;
+  }
+  if (s3) s3.destroy();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function openPage() {
+  const page = await context.newPage();
+  const resp = await page.goto(`${pageOrigin}/index.html`);
+  assert.equal(resp.status(), 200);
+  return page;
+}
+
+test('page on another origin uploads via presigned PUT and reads the object anonymously', async () => {
+  const key = 'uploads/hello from chromium.txt';
+  const body = `hello from headless chromium ${randomBytes(8).toString('hex')}\n`;
+  const md5 = createHash('md5').update(body).digest('hex');
+  const putUrl = await getSignedUrl(s3, new PutObjectCommand({ Bucket: BUCKET, Key: key }), { expiresIn: 300 });
+  assert.match(putUrl, /X-Amz-Signature=/);
+  const publicUrl = `${endpoint}/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}`;
+
+  const page = await openPage();
+  try {
+    const r = await page.evaluate(
+      ([u, p, b]) => window.uploadAndRead(u, p, b),
+      [putUrl, publicUrl, body],
+    );
+    assert.equal(r.putStatus, 200, `presigned PUT failed: ${r.putStatus} ${r.putBody}`);
+    assert.equal(r.putEtag, `"${md5}"`, 'ETag of the PUT response (exposed via ExposeHeaders)');
+    assert.equal(r.getStatus, 200);
+    assert.equal(r.text, body);
+    assert.equal(r.etag, `"${md5}"`, 'ETag of the anonymous GET (exposed via ExposeHeaders)');
+    assert.equal(await page.textContent('#status'), 'done');
+  } finally {
+    await page.close();
+  }
+
+  // the signed owner sees the same bytes
+  const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  assert.equal(await got.Body.transformToString(), body);
+});
+
+test('the browser blocks what the CORS rules and the policy do not allow', async () => {
+  const page = await openPage();
+  try {
+    // DELETE is not an allowed CORS method: the preflight fails, fetch rejects
+    const del = await page.evaluate(
+      (u) => window.tryFetch(u, { method: 'DELETE' }),
+      `${endpoint}/${BUCKET}/uploads/anything.txt`,
+    );
+    assert.equal(del.ok, false, `cross-origin DELETE should be blocked by CORS: ${JSON.stringify(del)}`);
+
+    // an unsigned PUT passes the preflight but the policy only grants GetObject:
+    // 403 (or a rejected fetch, if the error response carries no CORS headers)
+    const put = await page.evaluate(
+      (u) => window.tryFetch(u, { method: 'PUT', body: 'anonymous', headers: { 'Content-Type': 'text/plain' } }),
+      `${endpoint}/${BUCKET}/uploads/anonymous.txt`,
+    );
+    assert.ok(!put.ok || put.status === 403, `anonymous PUT must be denied: ${JSON.stringify(put)}`);
+  } finally {
+    await page.close();
+  }
+  await assert.rejects(
+    s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'uploads/anonymous.txt' })),
+    (e) => e.$metadata?.httpStatusCode === 404,
+  );
+});

@@ -1,0 +1,802 @@
+"""Bucket policies against an engine started with --access-key/--secret-key.
+
+Expected behaviour follows AWS's S3 API reference and IAM policy reference:
+  * PutBucketPolicy -> 204, GetBucketPolicy -> 200 + the policy JSON,
+    DeleteBucketPolicy -> 204, GetBucketPolicy without a policy -> 404 NoSuchBucketPolicy
+  * GetBucketPolicyStatus -> <PolicyStatus><IsPublic>true|false</IsPublic>
+  * invalid policies -> 400 MalformedPolicy (and nothing stored / the old policy kept)
+  * evaluation: explicit Deny > Allow > default (signed owner allowed, anonymous denied),
+    wildcards `*`/`?` in Action and Resource, Principal / NotPrincipal, Conditions
+    (IpAddress, NotIpAddress, StringLike s3:prefix, NumericLessThanEquals s3:max-keys,
+    Bool aws:SecureTransport); denied requests -> 403 AccessDenied
+  * DeleteObjects reports a denied key as <Error><Code>AccessDenied</Code>
+  * the bucket owner can always Get/Put/DeleteBucketPolicy (no lock-out)
+  * the policy survives a restart and is deleted with the bucket
+
+The module starts its own auth-enabled engine (fixture `server`, overriding
+conftest's). Principal tests need a second credential, which `serve` cannot
+configure, so they start the engine through the management protocol
+(`ruststorage --management`, NDJSON on stdin/stdout) with two credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from helpers import (
+    RawResponse,
+    Server,
+    assert_raw_error,
+    binary_path,
+    cleanup_bucket,
+    expect_error,
+    qkey,
+    strip_ns,
+    unique_bucket_name,
+)
+
+ACCESS_KEY = "AKIDPOLICYOWNER"
+SECRET_KEY = "policy/owner+secret/KEY0123456789abcdef"
+SECOND_KEY = "AKIDPOLICYSECOND"
+SECOND_SECRET = "policy/second+secret/KEY0123456789abcd"
+REGION = "us-east-1"
+TIMEOUT = 60
+ACCOUNT = "123456789012"
+
+
+# =========================================================================
+# fixtures
+# =========================================================================
+
+
+@pytest.fixture(scope="module")
+def server():
+    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
+        pytest.skip("policy tests start their own auth-enabled engine")
+    srv = Server(REGION, extra_args=["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY]).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def client(endpoint, access=ACCESS_KEY, secret=SECRET_KEY):
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        region_name=REGION,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+
+@pytest.fixture(scope="module")
+def s3(server):
+    return client(server.endpoint)
+
+
+def _drop_policy_and_cleanup(s3c, name):
+    # the owner can always delete the policy, so a Deny-everything policy
+    # cannot keep the cleanup from emptying and deleting the bucket
+    try:
+        s3c.delete_bucket_policy(Bucket=name)
+    except Exception:
+        pass
+    cleanup_bucket(s3c, name)
+
+
+@pytest.fixture
+def make_bucket(s3, request):
+    created = []
+
+    def _make(hint=None, s3c=None):
+        c = s3c or s3
+        name = unique_bucket_name(hint or request.node.name)
+        c.create_bucket(Bucket=name)
+        created.append((c, name))
+        return name
+
+    yield _make
+    for c, name in reversed(created):
+        _drop_policy_and_cleanup(c, name)
+
+
+@pytest.fixture
+def bucket(make_bucket):
+    return make_bucket()
+
+
+class ManagedEngine:
+    """`ruststorage --management` started with a config holding two credentials.
+    stdin stays open while the engine runs; closing it stops the engine."""
+
+    def __init__(self, credentials):
+        self.base = Path(tempfile.mkdtemp(prefix="smartstorage-policy-mgmt-"))
+        self.directory = self.base / "storage"
+        self.log = open(self.base / "engine.log", "ab")
+        self.proc = subprocess.Popen(
+            [str(binary_path()), "--management"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            cwd=str(self.base),
+        )
+        ready = json.loads(self._readline())
+        assert ready.get("event") == "ready", f"first management line is not the ready event: {ready}"
+        config = {
+            "server": {"port": 0, "address": "127.0.0.1", "region": REGION},
+            "storage": {"directory": str(self.directory)},
+            "auth": {
+                "enabled": True,
+                "credentials": [{"accessKeyId": a, "secretAccessKey": s} for a, s in credentials],
+            },
+        }
+        self._send({"id": "1", "method": "start", "params": {"config": config}})
+        while True:
+            msg = json.loads(self._readline())
+            if msg.get("id") == "1":
+                break
+        assert msg.get("success") is True, f"start failed: {msg}"
+        self.port = msg["result"]["port"]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._pump = threading.Thread(target=self._drain, daemon=True)
+        self._pump.start()
+
+    def _readline(self) -> str:
+        result = []
+        t = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()), daemon=True)
+        t.start()
+        t.join(30)
+        if not result or not result[0]:
+            self.stop()
+            raise RuntimeError("management engine did not answer; log: " + self.log_tail())
+        return result[0].decode()
+
+    def _send(self, msg):
+        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def _drain(self):
+        try:
+            for line in self.proc.stdout:
+                self.log.write(b"[stdout] " + line)
+                self.log.flush()
+        except Exception:
+            pass
+
+    def log_tail(self):
+        try:
+            return (self.base / "engine.log").read_bytes()[-3000:].decode("utf-8", "replace")
+        except OSError:
+            return "<no log>"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except Exception:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        if os.environ.get("SMARTSTORAGE_KEEP_DATA") != "1":
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def two_keys():
+    """(endpoint, owner client, second-credential client) on a management-started engine."""
+    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
+        pytest.skip("needs a locally started engine")
+    eng = ManagedEngine([(ACCESS_KEY, SECRET_KEY), (SECOND_KEY, SECOND_SECRET)])
+    try:
+        yield eng.endpoint, client(eng.endpoint), client(eng.endpoint, SECOND_KEY, SECOND_SECRET)
+    finally:
+        eng.stop()
+
+
+@pytest.fixture
+def two_keys_bucket(two_keys):
+    endpoint, a1, _ = two_keys
+    name = unique_bucket_name("principal")
+    a1.create_bucket(Bucket=name)
+    yield name
+    _drop_policy_and_cleanup(a1, name)
+
+
+# =========================================================================
+# helpers
+# =========================================================================
+
+
+def bucket_arn(bucket):
+    return f"arn:aws:s3:::{bucket}"
+
+
+def objects_arn(bucket, suffix="*"):
+    return f"arn:aws:s3:::{bucket}/{suffix}"
+
+
+def stmt(effect, action, resource, principal="*", sid=None, condition=None, not_principal=None):
+    s = {"Effect": effect, "Action": action, "Resource": resource}
+    if not_principal is not None:
+        s["NotPrincipal"] = not_principal
+    else:
+        s["Principal"] = principal
+    if sid:
+        s["Sid"] = sid
+    if condition:
+        s["Condition"] = condition
+    return s
+
+
+def policy_doc(*statements):
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def put_policy(s3c, bucket, *statements):
+    doc = policy_doc(*statements)
+    r = s3c.put_bucket_policy(Bucket=bucket, Policy=json.dumps(doc))
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204, r["ResponseMetadata"]
+    return doc
+
+
+def public_read(bucket):
+    return stmt("Allow", "s3:GetObject", objects_arn(bucket), sid="PublicRead")
+
+
+def anon(server_or_endpoint, method, path, **kw) -> requests.Response:
+    endpoint = server_or_endpoint if isinstance(server_or_endpoint, str) else server_or_endpoint.endpoint
+    return requests.request(method, endpoint + path, timeout=TIMEOUT, allow_redirects=False, **kw)
+
+
+def assert_denied(resp: requests.Response):
+    assert_raw_error(RawResponse(resp), "AccessDenied", 403)
+
+
+def assert_access_denied(fn):
+    expect_error(fn, "AccessDenied", 403)
+
+
+def put_objects(s3c, bucket, objects: dict):
+    for k, v in objects.items():
+        s3c.put_object(Bucket=bucket, Key=k, Body=v)
+
+
+def object_exists(s3c, bucket, key) -> bool:
+    try:
+        s3c.head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as e:
+        if e.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+            return False
+        raise
+
+
+# =========================================================================
+# Put / Get / Delete / Status
+# =========================================================================
+
+
+def test_put_get_delete_policy_round_trip(s3, bucket):
+    doc = policy_doc(public_read(bucket))
+    text = json.dumps(doc, indent=2)
+    r = s3.put_bucket_policy(Bucket=bucket, Policy=text)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+    got = s3.get_bucket_policy(Bucket=bucket)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert json.loads(got["Policy"]) == doc
+
+    # replacing the policy replaces it
+    doc2 = policy_doc(stmt("Deny", "s3:DeleteObject", objects_arn(bucket, "keep/*"), sid="KeepKeep"))
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(doc2))
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == doc2
+
+    r = s3.delete_bucket_policy(Bucket=bucket)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    expect_error(lambda: s3.get_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy", 404)
+
+
+def test_get_policy_without_one_is_404_nosuchbucketpolicy(s3, bucket):
+    expect_error(lambda: s3.get_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy", 404)
+
+
+def test_policy_on_missing_bucket_is_nosuchbucket(s3):
+    name = unique_bucket_name("missing")
+    doc = json.dumps(policy_doc(public_read(name)))
+    expect_error(lambda: s3.put_bucket_policy(Bucket=name, Policy=doc), "NoSuchBucket", 404)
+    expect_error(lambda: s3.get_bucket_policy(Bucket=name), "NoSuchBucket", 404)
+
+
+def test_policy_status_public_read_is_public(s3, bucket):
+    put_policy(s3, bucket, public_read(bucket))
+    r = s3.get_bucket_policy_status(Bucket=bucket)
+    assert r["PolicyStatus"]["IsPublic"] is True
+
+
+def test_policy_status_principal_limited_is_not_public(s3, bucket):
+    put_policy(
+        s3,
+        bucket,
+        stmt("Allow", "s3:GetObject", objects_arn(bucket), principal={"AWS": [f"arn:aws:iam::{ACCOUNT}:user/{SECOND_KEY}"]}),
+    )
+    r = s3.get_bucket_policy_status(Bucket=bucket)
+    assert r["PolicyStatus"]["IsPublic"] is False
+
+
+def test_policy_status_raw_xml(server, s3, bucket):
+    put_policy(s3, bucket, public_read(bucket))
+    v4 = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+        config=Config(signature_version="s3v4"),
+    )
+    url = v4.generate_presigned_url("get_bucket_policy_status", Params={"Bucket": bucket})
+    r = requests.get(url, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    root = strip_ns(ET.fromstring(r.content))
+    assert root.tag == "PolicyStatus"
+    assert [c.tag for c in root] == ["IsPublic"]
+    assert root.findtext("IsPublic").lower() == "true"
+
+
+def test_policy_status_boto3_default_presigned_url(s3, bucket):
+    # boto3's default presigned URLs are SigV2; botocore does not count
+    # `policyStatus` as a signed sub-resource (its QSAOfInterest list, like the
+    # sub-resource list in AWS's SigV2 documentation, lacks it), so a server
+    # that signs `?policyStatus` rejects every such URL.
+    put_policy(s3, bucket, public_read(bucket))
+    url = s3.generate_presigned_url("get_bucket_policy_status", Params={"Bucket": bucket})
+    r = requests.get(url, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text[:600]
+    assert b"<IsPublic>true</IsPublic>" in r.content
+
+
+def test_policy_status_without_policy_is_nosuchbucketpolicy(s3, bucket):
+    expect_error(lambda: s3.get_bucket_policy_status(Bucket=bucket), "NoSuchBucketPolicy", 404)
+
+
+# =========================================================================
+# MalformedPolicy
+# =========================================================================
+
+
+def _malformed_cases(bucket):
+    good = public_read(bucket)
+    return {
+        "invalid-json": '{"Version": "2012-10-17", "Statement": [',
+        "no-statement": json.dumps({"Version": "2012-10-17"}),
+        "bad-effect": json.dumps(policy_doc(dict(good, Effect="Maybe"))),
+        "non-s3-action": json.dumps(policy_doc(dict(good, Action="ec2:RunInstances"))),
+        "other-bucket-resource": json.dumps(policy_doc(dict(good, Resource=objects_arn(bucket + "-other")))),
+        "unknown-condition-operator": json.dumps(
+            policy_doc(dict(good, Condition={"StringSortOf": {"aws:SourceIp": "127.0.0.1"}}))
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["invalid-json", "no-statement", "bad-effect", "non-s3-action", "other-bucket-resource", "unknown-condition-operator"],
+)
+def test_malformed_policy_is_rejected(s3, bucket, case):
+    text = _malformed_cases(bucket)[case]
+    resp = expect_error(lambda: s3.put_bucket_policy(Bucket=bucket, Policy=text), "MalformedPolicy", 400)
+    assert resp["Error"].get("Message"), resp
+    # nothing was stored
+    expect_error(lambda: s3.get_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy", 404)
+
+
+def test_malformed_policy_keeps_previous_policy(server, s3, bucket):
+    doc = put_policy(s3, bucket, public_read(bucket))
+    s3.put_object(Bucket=bucket, Key="k", Body=b"still public")
+    bad = _malformed_cases(bucket)["bad-effect"]
+    expect_error(lambda: s3.put_bucket_policy(Bucket=bucket, Policy=bad), "MalformedPolicy", 400)
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == doc
+    r = anon(server, "GET", f"/{bucket}/k")
+    assert (r.status_code, r.content) == (200, b"still public")
+
+
+def test_unknown_s3_action_is_malformed(s3, bucket):
+    # AWS validates action names: a typo would otherwise silently grant/deny nothing
+    doc = json.dumps(policy_doc(stmt("Deny", "s3:DeleteObjekt", objects_arn(bucket))))
+    expect_error(lambda: s3.put_bucket_policy(Bucket=bucket, Policy=doc), "MalformedPolicy", 400)
+
+
+def test_action_not_applying_to_resource_is_malformed(s3, bucket):
+    # AWS: "Action does not apply to any resource(s) in statement" -- an object
+    # action on the bucket ARN (no /*) would otherwise silently match nothing
+    doc = json.dumps(policy_doc(stmt("Allow", "s3:GetObject", bucket_arn(bucket))))
+    expect_error(lambda: s3.put_bucket_policy(Bucket=bucket, Policy=doc), "MalformedPolicy", 400)
+    expect_error(lambda: s3.get_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy", 404)
+
+
+# =========================================================================
+# evaluation: anonymous access
+# =========================================================================
+
+
+def test_no_policy_anonymous_is_denied(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="private.txt", Body=b"secret")
+    assert_denied(anon(server, "GET", f"/{bucket}/private.txt"))
+    assert_denied(anon(server, "GET", f"/{bucket}?list-type=2"))
+
+
+def test_public_read_allows_anonymous_get_and_head_only(server, s3, bucket):
+    put_objects(s3, bucket, {"a.txt": b"hello public", "dir/b.bin": bytes(range(256))})
+    put_policy(s3, bucket, public_read(bucket))
+
+    r = anon(server, "GET", f"/{bucket}/a.txt")
+    assert (r.status_code, r.content) == (200, b"hello public")
+    r = anon(server, "GET", f"/{bucket}/dir/b.bin")
+    assert (r.status_code, r.content) == (200, bytes(range(256)))
+    r = anon(server, "HEAD", f"/{bucket}/a.txt")
+    assert r.status_code == 200 and r.headers["Content-Length"] == "12"
+
+    # list / put / delete stay denied
+    assert_denied(anon(server, "GET", f"/{bucket}?list-type=2"))
+    assert_denied(anon(server, "GET", f"/{bucket}"))
+    assert_denied(anon(server, "PUT", f"/{bucket}/new.txt", data=b"anonymous write"))
+    assert_denied(anon(server, "DELETE", f"/{bucket}/a.txt"))
+    assert not object_exists(s3, bucket, "new.txt")
+    assert s3.get_object(Bucket=bucket, Key="a.txt")["Body"].read() == b"hello public"
+
+
+def test_public_read_missing_key_without_listbucket_is_403(server, s3, bucket):
+    # AWS: without s3:ListBucket a missing key is 403 AccessDenied (not 404),
+    # so anonymous readers cannot probe which keys exist
+    put_policy(s3, bucket, public_read(bucket))
+    assert_denied(anon(server, "GET", f"/{bucket}/does-not-exist"))
+
+
+def test_public_read_missing_key_with_listbucket_is_404(server, s3, bucket):
+    put_policy(
+        s3,
+        bucket,
+        public_read(bucket),
+        stmt("Allow", "s3:ListBucket", bucket_arn(bucket)),
+    )
+    r = anon(server, "GET", f"/{bucket}/does-not-exist")
+    assert_raw_error(RawResponse(r), "NoSuchKey", 404)
+    r = anon(server, "GET", f"/{bucket}?list-type=2")
+    assert r.status_code == 200, r.text
+
+
+def test_public_read_of_one_bucket_does_not_open_another(server, s3, make_bucket):
+    pub, priv = make_bucket("pub"), make_bucket("priv")
+    s3.put_object(Bucket=pub, Key="k", Body=b"pub")
+    s3.put_object(Bucket=priv, Key="k", Body=b"priv")
+    put_policy(s3, pub, public_read(pub))
+    assert anon(server, "GET", f"/{pub}/k").content == b"pub"
+    assert_denied(anon(server, "GET", f"/{priv}/k"))
+
+
+# =========================================================================
+# evaluation: Deny, wildcards
+# =========================================================================
+
+
+def test_deny_delete_on_prefix_stops_owner_there_only(s3, bucket):
+    put_objects(s3, bucket, {"locked/a": b"1", "open/b": b"2"})
+    put_policy(s3, bucket, stmt("Deny", "s3:DeleteObject", objects_arn(bucket, "locked/*")))
+    assert_access_denied(lambda: s3.delete_object(Bucket=bucket, Key="locked/a"))
+    assert object_exists(s3, bucket, "locked/a")
+    r = s3.delete_object(Bucket=bucket, Key="open/b")
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert not object_exists(s3, bucket, "open/b")
+    # other actions on the denied prefix are unaffected
+    s3.put_object(Bucket=bucket, Key="locked/c", Body=b"3")
+    assert s3.get_object(Bucket=bucket, Key="locked/a")["Body"].read() == b"1"
+
+
+def test_deny_beats_allow(server, s3, bucket):
+    put_objects(s3, bucket, {"pub.txt": b"ok", "secret/x.txt": b"no"})
+    put_policy(
+        s3,
+        bucket,
+        public_read(bucket),
+        stmt("Deny", "s3:GetObject", objects_arn(bucket, "secret/*")),
+    )
+    assert anon(server, "GET", f"/{bucket}/pub.txt").content == b"ok"
+    assert_denied(anon(server, "GET", f"/{bucket}/secret/x.txt"))
+    # the explicit Deny (Principal "*") applies to the signed owner too
+    assert_access_denied(lambda: s3.get_object(Bucket=bucket, Key="secret/x.txt"))
+
+
+def test_deny_get_also_stops_copy_from_that_source(s3, bucket):
+    # CopyObject needs s3:GetObject on the source: a Deny cannot be bypassed by copying
+    s3.put_object(Bucket=bucket, Key="secret/x", Body=b"classified")
+    put_policy(s3, bucket, stmt("Deny", "s3:GetObject", objects_arn(bucket, "secret/*")))
+    assert_access_denied(
+        lambda: s3.copy_object(Bucket=bucket, Key="public/x", CopySource={"Bucket": bucket, "Key": "secret/x"})
+    )
+    assert not object_exists(s3, bucket, "public/x")
+
+
+def test_deny_beats_allow_order_independent(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    put_policy(
+        s3,
+        bucket,
+        stmt("Deny", "s3:GetObject", objects_arn(bucket)),
+        public_read(bucket),
+    )
+    assert_denied(anon(server, "GET", f"/{bucket}/k"))
+
+
+def test_action_wildcard_get_star(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"wild")
+    put_policy(s3, bucket, stmt("Allow", "s3:Get*", objects_arn(bucket)))
+    r = anon(server, "GET", f"/{bucket}/k")
+    assert (r.status_code, r.content) == (200, b"wild")
+    # s3:Get* does not cover s3:PutObject or s3:DeleteObject
+    assert_denied(anon(server, "PUT", f"/{bucket}/k", data=b"overwrite"))
+    assert_denied(anon(server, "DELETE", f"/{bucket}/k"))
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"wild"
+
+
+def test_action_wildcard_is_case_insensitive(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"case")
+    put_policy(s3, bucket, stmt("Allow", "s3:getobject", objects_arn(bucket)))
+    assert anon(server, "GET", f"/{bucket}/k").content == b"case"
+
+
+def test_resource_wildcard_prefix(server, s3, bucket):
+    put_objects(s3, bucket, {"public/a/b.txt": b"pa", "private/c.txt": b"pc", "publicity.txt": b"px"})
+    put_policy(s3, bucket, stmt("Allow", "s3:GetObject", objects_arn(bucket, "public/*")))
+    assert anon(server, "GET", f"/{bucket}/public/a/b.txt").content == b"pa"
+    assert_denied(anon(server, "GET", f"/{bucket}/private/c.txt"))
+    assert_denied(anon(server, "GET", f"/{bucket}/publicity.txt"))
+
+
+def test_resource_question_mark_wildcard(server, s3, bucket):
+    put_objects(s3, bucket, {"img-1.png": b"one", "img-22.png": b"two", "img-.png": b"none"})
+    put_policy(s3, bucket, stmt("Allow", "s3:GetObject", objects_arn(bucket, "img-?.png")))
+    assert anon(server, "GET", f"/{bucket}/img-1.png").content == b"one"
+    assert_denied(anon(server, "GET", f"/{bucket}/img-22.png"))
+    assert_denied(anon(server, "GET", f"/{bucket}/img-.png"))
+
+
+# =========================================================================
+# evaluation: principals (two credentials via the management protocol)
+# =========================================================================
+
+
+def test_principal_aws_access_key_list(two_keys, two_keys_bucket):
+    endpoint, a1, a2 = two_keys
+    b = two_keys_bucket
+    a1.put_object(Bucket=b, Key="k", Body=b"data")
+    put_policy(a1, b, stmt("Deny", "s3:GetObject", objects_arn(b), principal={"AWS": [SECOND_KEY]}))
+    assert a1.get_object(Bucket=b, Key="k")["Body"].read() == b"data"
+    assert_access_denied(lambda: a2.get_object(Bucket=b, Key="k"))
+    # not denied for other actions
+    a2.put_object(Bucket=b, Key="k2", Body=b"x")
+
+
+def test_principal_iam_user_arn(two_keys, two_keys_bucket):
+    endpoint, a1, a2 = two_keys
+    b = two_keys_bucket
+    put_policy(
+        a1,
+        b,
+        stmt("Deny", "s3:PutObject", objects_arn(b), principal={"AWS": f"arn:aws:iam::{ACCOUNT}:user/{SECOND_KEY}"}),
+    )
+    a1.put_object(Bucket=b, Key="by-a1", Body=b"1")
+    assert_access_denied(lambda: a2.put_object(Bucket=b, Key="by-a2", Body=b"2"))
+    assert not object_exists(a1, b, "by-a2")
+
+
+def test_principal_allow_does_not_open_to_anonymous(two_keys, two_keys_bucket):
+    endpoint, a1, a2 = two_keys
+    b = two_keys_bucket
+    a1.put_object(Bucket=b, Key="k", Body=b"data")
+    put_policy(a1, b, stmt("Allow", "s3:GetObject", objects_arn(b), principal={"AWS": [SECOND_KEY]}))
+    assert a2.get_object(Bucket=b, Key="k")["Body"].read() == b"data"
+    assert_denied(anon(endpoint, "GET", f"/{b}/k"))
+    assert a1.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"] is False
+
+
+def test_not_principal_deny_everyone_else(two_keys, two_keys_bucket):
+    endpoint, a1, a2 = two_keys
+    b = two_keys_bucket
+    a1.put_object(Bucket=b, Key="k", Body=b"only a1")
+    put_policy(
+        a1,
+        b,
+        stmt("Deny", "s3:*", [bucket_arn(b), objects_arn(b)], not_principal={"AWS": [ACCESS_KEY]}),
+        public_read(b),
+    )
+    assert a1.get_object(Bucket=b, Key="k")["Body"].read() == b"only a1"
+    assert_access_denied(lambda: a2.get_object(Bucket=b, Key="k"))
+    assert_access_denied(lambda: a2.list_objects_v2(Bucket=b))
+    # anonymous is "not A1" too: the Deny beats the public-read Allow
+    assert_denied(anon(endpoint, "GET", f"/{b}/k"))
+
+
+# =========================================================================
+# evaluation: conditions
+# =========================================================================
+
+
+def test_condition_ip_address(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"ip")
+    put_policy(s3, bucket, stmt("Allow", "s3:GetObject", objects_arn(bucket), condition={"IpAddress": {"aws:SourceIp": "127.0.0.1/32"}}))
+    assert anon(server, "GET", f"/{bucket}/k").content == b"ip"
+    put_policy(s3, bucket, stmt("Allow", "s3:GetObject", objects_arn(bucket), condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
+    assert_denied(anon(server, "GET", f"/{bucket}/k"))
+
+
+def test_condition_not_ip_address(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"ip")
+    # deny everything not coming from 10/8: the owner on 127.0.0.1 is denied
+    put_policy(s3, bucket, stmt("Deny", "s3:GetObject", objects_arn(bucket), condition={"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
+    assert_access_denied(lambda: s3.get_object(Bucket=bucket, Key="k"))
+    # deny everything not coming from 127.0.0.1: the owner is fine
+    put_policy(s3, bucket, stmt("Deny", "s3:GetObject", objects_arn(bucket), condition={"NotIpAddress": {"aws:SourceIp": "127.0.0.1/32"}}))
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"ip"
+
+
+def test_condition_string_like_prefix_for_list_bucket(server, s3, bucket):
+    put_objects(s3, bucket, {"home/alice/1": b"1", "home/alice/2": b"2", "other/x": b"3"})
+    put_policy(
+        s3,
+        bucket,
+        stmt("Allow", "s3:ListBucket", bucket_arn(bucket), condition={"StringLike": {"s3:prefix": ["home/*"]}}),
+    )
+    r = anon(server, "GET", f"/{bucket}?list-type=2&prefix=home/alice/")
+    assert r.status_code == 200, r.text
+    keys = [e.text for e in strip_ns(ET.fromstring(r.content)).findall("Contents/Key")]
+    assert keys == ["home/alice/1", "home/alice/2"]
+    assert_denied(anon(server, "GET", f"/{bucket}?list-type=2&prefix=other/"))
+    # no prefix at all: the condition key is absent, StringLike does not match
+    assert_denied(anon(server, "GET", f"/{bucket}?list-type=2"))
+
+
+def test_condition_numeric_max_keys(server, s3, bucket):
+    put_objects(s3, bucket, {f"k{i}": b"x" for i in range(3)})
+    put_policy(
+        s3,
+        bucket,
+        stmt("Allow", "s3:ListBucket", bucket_arn(bucket), condition={"NumericLessThanEquals": {"s3:max-keys": "10"}}),
+    )
+    r = anon(server, "GET", f"/{bucket}?list-type=2&max-keys=2")
+    assert r.status_code == 200, r.text
+    root = strip_ns(ET.fromstring(r.content))
+    assert [e.text for e in root.findall("Contents/Key")] == ["k0", "k1"]
+    r = anon(server, "GET", f"/{bucket}?list-type=2&max-keys=10")
+    assert r.status_code == 200, r.text
+    assert_denied(anon(server, "GET", f"/{bucket}?list-type=2&max-keys=11"))
+    assert_denied(anon(server, "GET", f"/{bucket}?list-type=2"))
+
+
+def test_condition_bool_secure_transport_false(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"tls?")
+    # the classic "deny plain HTTP" policy: this engine is reached over http
+    put_policy(
+        s3,
+        bucket,
+        stmt("Deny", "s3:*", [bucket_arn(bucket), objects_arn(bucket)], condition={"Bool": {"aws:SecureTransport": "false"}}),
+    )
+    assert_access_denied(lambda: s3.get_object(Bucket=bucket, Key="k"))
+    assert_access_denied(lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"x"))
+    # allow over plain http only
+    put_policy(s3, bucket, stmt("Allow", "s3:GetObject", objects_arn(bucket), condition={"Bool": {"aws:SecureTransport": "false"}}))
+    assert anon(server, "GET", f"/{bucket}/k").content == b"tls?"
+    put_policy(s3, bucket, stmt("Allow", "s3:GetObject", objects_arn(bucket), condition={"Bool": {"aws:SecureTransport": "true"}}))
+    assert_denied(anon(server, "GET", f"/{bucket}/k"))
+
+
+# =========================================================================
+# DeleteObjects, lock-out, persistence, bucket deletion
+# =========================================================================
+
+
+def test_delete_objects_reports_denied_keys(s3, bucket):
+    put_objects(s3, bucket, {"locked/a": b"1", "locked/b": b"2", "open/c": b"3", "open/d": b"4"})
+    put_policy(s3, bucket, stmt("Deny", "s3:DeleteObject", objects_arn(bucket, "locked/*")))
+    r = s3.delete_objects(
+        Bucket=bucket,
+        Delete={"Objects": [{"Key": k} for k in ["locked/a", "open/c", "locked/b", "open/d"]]},
+    )
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert sorted(d["Key"] for d in r.get("Deleted", [])) == ["open/c", "open/d"]
+    errors = {e["Key"]: e for e in r.get("Errors", [])}
+    assert sorted(errors) == ["locked/a", "locked/b"]
+    for e in errors.values():
+        assert e["Code"] == "AccessDenied", e
+        assert e.get("Message"), e
+    assert object_exists(s3, bucket, "locked/a") and object_exists(s3, bucket, "locked/b")
+    assert not object_exists(s3, bucket, "open/c") and not object_exists(s3, bucket, "open/d")
+
+
+def test_delete_objects_quiet_still_reports_denied_keys(s3, bucket):
+    put_objects(s3, bucket, {"locked/a": b"1", "open/c": b"3"})
+    put_policy(s3, bucket, stmt("Deny", "s3:DeleteObject", objects_arn(bucket, "locked/*")))
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "locked/a"}, {"Key": "open/c"}], "Quiet": True})
+    assert r.get("Deleted", []) == []
+    assert [(e["Key"], e["Code"]) for e in r.get("Errors", [])] == [("locked/a", "AccessDenied")]
+
+
+def test_owner_cannot_lock_themselves_out(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    everything = policy_doc(stmt("Deny", "s3:*", [bucket_arn(bucket), objects_arn(bucket)], sid="DenyAll"))
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(everything))
+    assert_access_denied(lambda: s3.get_object(Bucket=bucket, Key="k"))
+    assert_access_denied(lambda: s3.list_objects_v2(Bucket=bucket))
+    assert_access_denied(lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"x"))
+    # ...but the policy itself stays manageable
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == everything
+    relaxed = policy_doc(stmt("Deny", "s3:DeleteObject", objects_arn(bucket), sid="NoDelete"))
+    r = s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(relaxed))
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(everything))
+    r = s3.delete_bucket_policy(Bucket=bucket)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+
+
+def test_anonymous_cannot_manage_policy_even_if_public(server, s3, bucket):
+    put_policy(s3, bucket, public_read(bucket))
+    assert_denied(anon(server, "GET", f"/{bucket}?policy"))
+    assert_denied(anon(server, "DELETE", f"/{bucket}?policy"))
+    assert_denied(anon(server, "PUT", f"/{bucket}?policy", data=json.dumps(policy_doc(stmt("Allow", "s3:*", objects_arn(bucket))))))
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == policy_doc(public_read(bucket))
+
+
+def test_policy_survives_restart():
+    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
+        pytest.skip("needs a locally started engine")
+    srv = Server(REGION, extra_args=["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY]).start()
+    try:
+        c = client(srv.endpoint)
+        b = unique_bucket_name("restart")
+        c.create_bucket(Bucket=b)
+        c.put_object(Bucket=b, Key="k", Body=b"persisted")
+        doc = put_policy(c, b, public_read(b), stmt("Deny", "s3:DeleteObject", objects_arn(b)))
+        srv.restart()
+        c = client(srv.endpoint)
+        assert json.loads(c.get_bucket_policy(Bucket=b)["Policy"]) == doc
+        r = anon(srv, "GET", f"/{b}/k")
+        assert (r.status_code, r.content) == (200, b"persisted")
+        assert_access_denied(lambda: c.delete_object(Bucket=b, Key="k"))
+        assert c.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"] is True
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def test_policy_removed_with_bucket(server, s3):
+    b = unique_bucket_name("recreate")
+    s3.create_bucket(Bucket=b)
+    try:
+        put_policy(s3, b, public_read(b))
+        s3.delete_bucket(Bucket=b)
+        s3.create_bucket(Bucket=b)
+        expect_error(lambda: s3.get_bucket_policy(Bucket=b), "NoSuchBucketPolicy", 404)
+        s3.put_object(Bucket=b, Key="k", Body=b"new bucket, private")
+        assert_denied(anon(server, "GET", f"/{b}/k"))
+    finally:
+        _drop_policy_and_cleanup(s3, b)
