@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -195,3 +196,118 @@ def test_concurrent_delete_and_put_same_key(s3, bucket):
     s3.put_object(Bucket=bucket, Key="flip/key", Body=b"final")
     assert s3.get_object(Bucket=bucket, Key="flip/key")["Body"].read() == b"final"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["flip/key"]
+
+
+def test_concurrent_create_same_bucket(s3):
+    from botocore.exceptions import ClientError
+
+    from helpers import cleanup_bucket, unique_bucket_name
+
+    name = unique_bucket_name("race-create")
+    results = []
+
+    def create(_):
+        try:
+            s3.create_bucket(Bucket=name)
+            results.append("ok")
+        except ClientError as e:
+            results.append(e.response["Error"]["Code"])
+
+    try:
+        with ThreadPoolExecutor(8) as ex:
+            list(ex.map(create, range(8)))
+        assert sorted(results) == ["BucketAlreadyOwnedByYou"] * 7 + ["ok"], results
+    finally:
+        cleanup_bucket(s3, name)
+
+
+def test_concurrent_complete_same_upload(s3, bucket):
+    from botocore.exceptions import ClientError
+
+    p1, p2 = b"a" * (5 * MiB), b"tail"
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="race")["UploadId"]
+    parts = [
+        {"PartNumber": 1, "ETag": s3.upload_part(Bucket=bucket, Key="race", UploadId=uid, PartNumber=1, Body=p1)["ETag"]},
+        {"PartNumber": 2, "ETag": s3.upload_part(Bucket=bucket, Key="race", UploadId=uid, PartNumber=2, Body=p2)["ETag"]},
+    ]
+    results = []
+
+    def complete(_):
+        try:
+            r = s3.complete_multipart_upload(Bucket=bucket, Key="race", UploadId=uid, MultipartUpload={"Parts": parts})
+            results.append(r["ETag"])
+        except ClientError as e:
+            results.append(e.response["Error"]["Code"])
+
+    with ThreadPoolExecutor(4) as ex:
+        list(ex.map(complete, range(4)))
+    expected = multipart_etag([p1, p2])
+    assert expected in results, results
+    assert set(results) <= {expected, "NoSuchUpload"}, results
+    g = s3.get_object(Bucket=bucket, Key="race")
+    assert g["ETag"] == expected
+    assert hashlib.md5(g["Body"].read()).hexdigest() == hashlib.md5(p1 + p2).hexdigest()
+
+
+def test_delete_bucket_racing_puts_loses_no_acknowledged_write(s3):
+    """DeleteBucket must be atomic with respect to writes: an object whose PUT was
+    acknowledged is either still listed, or was deleted explicitly; the bucket
+    is never deleted with it inside, and never comes back."""
+    from botocore.exceptions import ClientError
+
+    from helpers import cleanup_bucket, unique_bucket_name
+
+    name = unique_bucket_name("race-delete")
+    s3.create_bucket(Bucket=name)
+    acked, deleted_keys = [], set()
+    bucket_deleted = threading.Event()
+    errors = []
+
+    def putter():
+        for i in range(300):
+            try:
+                s3.put_object(Bucket=name, Key=f"k{i:04d}", Body=b"x")
+                acked.append(f"k{i:04d}")
+            except ClientError as e:
+                if e.response["Error"]["Code"] != "NoSuchBucket":
+                    errors.append(e.response["Error"])
+                return
+
+    def deleter():
+        for _ in range(2000):
+            try:
+                keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
+                for k in keys:
+                    s3.delete_object(Bucket=name, Key=k)
+                    deleted_keys.add(k)
+                s3.delete_bucket(Bucket=name)
+                bucket_deleted.set()
+                return
+            except ClientError as e:
+                if e.response["Error"]["Code"] != "BucketNotEmpty":
+                    errors.append(e.response["Error"])
+                    return
+
+    try:
+        t1, t2 = threading.Thread(target=putter), threading.Thread(target=deleter)
+        t1.start()
+        for _ in range(500):  # let some writes land first, so the two really race
+            if len(acked) >= 20:
+                break
+            time.sleep(0.01)
+        t2.start()
+        t1.join(120)
+        t2.join(120)
+        assert errors == []
+        if bucket_deleted.is_set():
+            lost = set(acked) - deleted_keys
+            assert not lost, f"bucket deleted although acknowledged objects were in it: {sorted(lost)[:5]}"
+            expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
+            assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+            s3.create_bucket(Bucket=name)
+            assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 0, "objects came back with the re-created bucket"
+        else:
+            listed = {o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])}
+            assert set(acked) - deleted_keys <= listed
+    finally:
+        cleanup_bucket(s3, name)
