@@ -504,3 +504,19 @@ def test_expect_100_continue(server, s3, bucket):
     assert first.startswith(b"HTTP/1.1 404"), first[:200]
     assert b"NoSuchBucket" in first or b"content-length" in first.lower()
     expect_error(lambda: s3.head_object(Bucket=bucket, Key="k"), None, 404)
+
+
+def test_key_too_long_on_copy_destination(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"x")
+    expect_error(
+        lambda: s3.copy_object(Bucket=bucket, Key="d" * 1025, CopySource={"Bucket": bucket, "Key": "src"}),
+        "KeyTooLongError",
+        400,
+    )
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["src"]
+
+
+def test_metadata_too_large_many_small_entries(s3, bucket):
+    meta = {f"key{i:02d}": "v" * 70 for i in range(40)}  # 40 * 75 bytes = 3000 bytes
+    expect_error(lambda: s3.put_object(Bucket=bucket, Key="m", Body=b"x", Metadata=meta), "MetadataTooLarge", 400)
+    expect_error(lambda: s3.head_object(Bucket=bucket, Key="m"), None, 404)
