@@ -53,6 +53,10 @@ pub async fn run() -> i32 {
     let writer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
         while let Some(line) = rx.recv().await {
+            // The empty line is our own "all said" marker: everything before it is flushed.
+            if line.is_empty() {
+                break;
+            }
             if stdout.write_all(format!("{line}\n").as_bytes()).await.is_err() || stdout.flush().await.is_err() {
                 break;
             }
@@ -99,8 +103,8 @@ pub async fn run() -> i32 {
     if let Some(engine) = engine.take() {
         engine.stop().await;
     }
-    drop(out);
-    crate::log::set_sink(Box::new(|_, _| {}));
+    // Observers held by the stopped store may still own senders, so end the writer explicitly.
+    let _ = out.tx.send(String::new()).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
     0
 }

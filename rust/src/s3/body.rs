@@ -205,6 +205,20 @@ pub struct RequestBody {
     checksum: Option<(checksum::Hasher, Expected)>,
     /// The verified checksum of the whole body, once it has been read.
     pub checksum_value: Option<(Algorithm, String)>,
+    /// The `Content-MD5` the client sent.
+    content_md5: Option<[u8; 16]>,
+}
+
+/// Parses `Content-MD5` (base64 of 16 bytes); anything else is InvalidDigest.
+fn parse_content_md5(headers: &HeaderMap) -> S3Result<Option<[u8; 16]>> {
+    use base64::Engine;
+    let Some(value) = headers.get("content-md5").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()) else { return Ok(None) };
+    base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| S3Error::new(S3Code::InvalidDigest).detail("Content-MD5", value))
 }
 
 impl RequestBody {
@@ -215,7 +229,9 @@ impl RequestBody {
             Payload::StreamingSigned(signing) => (None, Some(signing)),
         };
         let checksum = checksum::requested(headers)?.map(|(algorithm, expected)| (checksum::Hasher::new(algorithm), expected));
+        let content_md5 = parse_content_md5(headers)?;
         Ok(RequestBody {
+            content_md5,
             incoming,
             decoder: is_aws_chunked(headers).then(|| ChunkedDecoder::new(signing)),
             pending: Default::default(),
@@ -302,6 +318,18 @@ impl RequestBody {
         }
     }
 
+    /// Checks the body's MD5 against `Content-MD5`, if the client sent one.
+    pub fn check_md5(&self, computed: &[u8; 16]) -> S3Result<()> {
+        use base64::Engine;
+        match self.content_md5 {
+            Some(expected) if &expected != computed => {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                Err(S3Error::new(S3Code::BadDigest).detail("ExpectedDigest", b64.encode(expected)).detail("CalculatedDigest", b64.encode(computed)))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Reads a small body whole (XML documents); larger than `limit` is an error.
     pub async fn read_small(&mut self, limit: usize) -> S3Result<Bytes> {
         let mut buf = BytesMut::new();
@@ -310,6 +338,10 @@ impl RequestBody {
                 return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was too large."));
             }
             buf.extend_from_slice(&chunk);
+        }
+        if self.content_md5.is_some() {
+            use md5::Digest;
+            self.check_md5(&md5::Md5::digest(&buf).into())?;
         }
         Ok(buf.freeze())
     }

@@ -46,8 +46,7 @@ fn header_allowed(patterns: &[String], header: &str) -> bool {
 impl CorsConfig {
     /// Parses and validates a PutBucketCors body.
     pub fn from_xml(body: &[u8]) -> S3Result<CorsConfig> {
-        let text = std::str::from_utf8(body).map_err(|_| S3Error::new(S3Code::MalformedXML))?;
-        let config: CorsConfig = quick_xml::de::from_str(text).map_err(|_| S3Error::new(S3Code::MalformedXML))?;
+        let config: CorsConfig = super::xml::parse_document(body, "CORSConfiguration")?;
         config.validate()?;
         Ok(config)
     }

@@ -114,7 +114,14 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
     .await;
     let mut res = match result {
         Ok(res) => res,
-        Err(err) => error_response(&err, &resource, &request_id, head),
+        Err(err) => {
+            let mut res = error_response(&err, &resource, &request_id, head);
+            // The body may be unread: say so (RFC 9112 9.6) rather than silently drop the connection.
+            if has_body(&parts.headers) {
+                set_header(&mut res, "connection", "close");
+            }
+            res
+        }
     };
     set_header(&mut res, "x-amz-request-id", &request_id);
     set_header(&mut res, "x-amz-id-2", &request_id);
@@ -123,6 +130,11 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
         add_cors_headers(&ctx, bucket.as_deref(), &parts.method, &parts.headers, &mut res);
     }
     res
+}
+
+fn has_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers::header(headers, "content-length").is_some_and(|v| v.trim() != "0")
 }
 
 /// CORS headers on an actual (non-preflight) response, errors included, so browsers can read it.

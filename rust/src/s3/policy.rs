@@ -9,6 +9,39 @@ use super::error::{S3Code, S3Error, S3Result};
 
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
 
+/// S3 actions a bucket policy may name, and whether each applies to objects
+/// (`arn:aws:s3:::bucket/key`) or to the bucket (`arn:aws:s3:::bucket`).
+const OBJECT_ACTIONS: [&str; 30] = [
+    "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:DeleteObjectTagging", "s3:DeleteObjectVersion",
+    "s3:DeleteObjectVersionTagging", "s3:GetObject", "s3:GetObjectAcl", "s3:GetObjectAttributes",
+    "s3:GetObjectLegalHold", "s3:GetObjectRetention", "s3:GetObjectTagging", "s3:GetObjectTorrent",
+    "s3:GetObjectVersion", "s3:GetObjectVersionAcl", "s3:GetObjectVersionAttributes", "s3:GetObjectVersionForReplication",
+    "s3:GetObjectVersionTagging", "s3:GetObjectVersionTorrent", "s3:ListMultipartUploadParts", "s3:PutObject",
+    "s3:PutObjectAcl", "s3:PutObjectLegalHold", "s3:PutObjectRetention", "s3:PutObjectTagging", "s3:PutObjectVersionAcl",
+    "s3:PutObjectVersionTagging", "s3:RestoreObject", "s3:ReplicateObject", "s3:ReplicateDelete", "s3:BypassGovernanceRetention",
+];
+const BUCKET_ACTIONS: [&str; 47] = [
+    "s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:DeleteBucketWebsite", "s3:DeleteBucketOwnershipControls",
+    "s3:GetAccelerateConfiguration", "s3:GetAnalyticsConfiguration", "s3:GetBucketAcl", "s3:GetBucketCORS",
+    "s3:GetBucketLocation", "s3:GetBucketLogging", "s3:GetBucketNotification", "s3:GetBucketObjectLockConfiguration",
+    "s3:GetBucketOwnershipControls", "s3:GetBucketPolicy", "s3:GetBucketPolicyStatus", "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketRequestPayment", "s3:GetBucketTagging", "s3:GetBucketVersioning", "s3:GetBucketWebsite",
+    "s3:GetEncryptionConfiguration", "s3:GetInventoryConfiguration", "s3:GetLifecycleConfiguration",
+    "s3:GetMetricsConfiguration", "s3:GetReplicationConfiguration", "s3:ListBucket", "s3:ListBucketMultipartUploads",
+    "s3:ListBucketVersions", "s3:PutAccelerateConfiguration", "s3:PutBucketAcl", "s3:PutBucketCORS", "s3:PutBucketLogging",
+    "s3:PutBucketNotification", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketOwnershipControls", "s3:PutBucketPolicy",
+    "s3:PutBucketPublicAccessBlock", "s3:PutBucketRequestPayment", "s3:PutBucketTagging", "s3:PutBucketVersioning",
+    "s3:PutBucketWebsite", "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration", "s3:PutReplicationConfiguration",
+    "s3:PutInventoryConfiguration", "s3:PutMetricsConfiguration",
+];
+const SERVICE_ACTIONS: [&str; 2] = ["s3:ListAllMyBuckets", "s3:ListBuckets"];
+
+/// Whether an action pattern names any S3 action we know, and which kinds it covers.
+fn action_kinds(pattern: &str) -> (bool, bool) {
+    let covers = |list: &[&str]| list.iter().any(|a| wildcard_match(pattern, a, true));
+    (covers(&OBJECT_ACTIONS), covers(&BUCKET_ACTIONS) || covers(&SERVICE_ACTIONS))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     Allow,
@@ -152,7 +185,8 @@ impl Policy {
         };
         let action = Self::matcher(obj, "Action", "NotAction")?;
         for a in &action.patterns {
-            if a != "*" && !a.to_ascii_lowercase().starts_with("s3:") {
+            let (object, bucket_level) = action_kinds(a);
+            if !(object || bucket_level) {
                 return Err(malformed("Policy has invalid action"));
             }
         }
@@ -164,6 +198,21 @@ impl Policy {
             let resource_bucket = rest.split('/').next().unwrap_or_default();
             if !wildcard_match(resource_bucket, bucket, false) {
                 return Err(malformed("Policy has invalid resource"));
+            }
+        }
+        // Some action must be able to apply to some resource (object actions need
+        // `bucket/...` resources, bucket actions the bucket itself).
+        if !action.negated && !resource.negated {
+            let applies = action.patterns.iter().any(|a| {
+                let (object, bucket_level) = action_kinds(a);
+                resource.patterns.iter().any(|r| {
+                    let is_object_resource = r.trim_start_matches("arn:aws:s3:::").contains('/') || r.ends_with('*');
+                    let is_bucket_resource = !r.trim_start_matches("arn:aws:s3:::").contains('/');
+                    (object && is_object_resource) || (bucket_level && is_bucket_resource)
+                })
+            });
+            if !applies {
+                return Err(malformed("Action does not apply to any resource(s) in statement"));
             }
         }
         let mut conditions = Vec::new();
@@ -364,6 +413,8 @@ mod tests {
             (br#"{"Statement":[]}"#, "Statement"),
             (br#"{"Statement":{"Effect":"Maybe","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}}"#, "effect"),
             (br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ec2:*","Resource":"arn:aws:s3:::b/*"}}"#, "action"),
+            (br#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObjekt","Resource":"arn:aws:s3:::b/*"}}"#, "action"),
+            (br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b"}}"#, "does not apply"),
             (br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::other/*"}}"#, "resource"),
             (br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*"}}"#, "Resource"),
             (br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b","Condition":{"Bogus":{"a":"b"}}}}"#, "Condition"),

@@ -9,11 +9,11 @@ use sha1::Sha1;
 use super::router::Query;
 
 /// Query parameters that are part of the signed resource.
-const SUBRESOURCES: [&str; 26] = [
+const SUBRESOURCES: [&str; 25] = [
     "acl", "cors", "delete", "lifecycle", "location", "logging", "notification", "partNumber", "policy", "requestPayment",
     "response-cache-control", "response-content-disposition", "response-content-encoding", "response-content-language",
     "response-content-type", "response-expires", "restore", "tagging", "torrent", "uploadId", "uploads", "versionId",
-    "versioning", "versions", "website", "policyStatus",
+    "versioning", "versions", "website",
 ];
 
 /// `/bucket/key?sub=resource`: the path as sent (with the bucket for

@@ -69,8 +69,7 @@ struct Tag {
 }
 
 pub fn from_xml(body: &[u8]) -> S3Result<Tags> {
-    let text = std::str::from_utf8(body).map_err(|_| S3Error::new(S3Code::MalformedXML))?;
-    let doc: Tagging = quick_xml::de::from_str(text).map_err(|_| S3Error::new(S3Code::MalformedXML))?;
+    let doc: Tagging = super::xml::parse_document(body, "Tagging")?;
     collect(doc.tag_set.tags.into_iter().map(|t| (t.key, t.value)))
 }
 

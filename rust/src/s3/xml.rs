@@ -12,8 +12,16 @@ pub struct XmlWriter {
     out: String,
 }
 
+/// Escapes text for XML 1.0. Characters XML 1.0 cannot carry at all (most control
+/// characters, even as references) become U+FFFD, so documents stay well-formed;
+/// clients that need such keys exactly ask for `encoding-type=url`.
 pub fn escape(text: &str) -> String {
-    quick_xml::escape::escape(text).into_owned()
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}');
+    if text.chars().all(allowed) {
+        return quick_xml::escape::escape(text).into_owned();
+    }
+    let cleaned: String = text.chars().map(|c| if allowed(c) { c } else { '\u{FFFD}' }).collect();
+    quick_xml::escape::escape(&cleaned).into_owned()
 }
 
 impl XmlWriter {
@@ -71,8 +79,44 @@ impl XmlWriter {
     }
 }
 
-fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> S3Result<T> {
+/// Walks the whole document, requiring balanced tags and no second top-level element.
+fn check_rest(text: &str, root: &str) -> S3Result<()> {
+    use quick_xml::events::Event;
+    let malformed = || S3Error::new(S3Code::MalformedXML);
+    let mut reader = quick_xml::Reader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    let (mut depth, mut seen_root) = (0usize, false);
+    loop {
+        match reader.read_event().map_err(|_| malformed())? {
+            Event::Start(e) => {
+                if depth == 0 {
+                    if seen_root || e.local_name().into_inner() != root {
+                        return Err(malformed());
+                    }
+                    seen_root = true;
+                }
+                depth += 1;
+            }
+            Event::Empty(e) if depth == 0 => {
+                if seen_root || e.local_name().into_inner() != root {
+                    return Err(malformed());
+                }
+                seen_root = true;
+            }
+            Event::End(_) => depth = depth.checked_sub(1).ok_or_else(malformed)?,
+            Event::Text(t) if depth == 0 && !t.as_ref().trim().is_empty() => return Err(malformed()),
+            Event::CData(_) if depth == 0 => return Err(malformed()),
+            Event::Eof if depth == 0 && seen_root => return Ok(()),
+            Event::Eof => return Err(malformed()),
+            _ => {}
+        }
+    }
+}
+
+/// Parses a request document whose root element must be `root`.
+pub fn parse_document<'de, T: Deserialize<'de>>(body: &'de [u8], root: &str) -> S3Result<T> {
     let text = std::str::from_utf8(body).map_err(|_| S3Error::new(S3Code::MalformedXML))?;
+    check_rest(text, root)?;
     quick_xml::de::from_str(text).map_err(|_| S3Error::new(S3Code::MalformedXML))
 }
 
@@ -86,7 +130,7 @@ pub fn parse_create_bucket(body: &[u8]) -> S3Result<CreateBucketConfiguration> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(CreateBucketConfiguration::default());
     }
-    parse(body)
+    parse_document(body, "CreateBucketConfiguration")
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,7 +150,7 @@ pub struct DeleteEntry {
 }
 
 pub fn parse_delete(body: &[u8]) -> S3Result<DeleteRequest> {
-    parse(body)
+    parse_document(body, "Delete")
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,7 +161,7 @@ struct VersioningConfiguration {
 
 /// `Enabled` or `Suspended` from a PutBucketVersioning body.
 pub fn parse_versioning(body: &[u8]) -> S3Result<String> {
-    let doc: VersioningConfiguration = parse(body)?;
+    let doc: VersioningConfiguration = parse_document(body, "VersioningConfiguration")?;
     match doc.status.as_deref() {
         Some(s @ ("Enabled" | "Suspended")) => Ok(s.to_string()),
         _ => Err(S3Error::new(S3Code::MalformedXML)),
@@ -139,7 +183,7 @@ pub struct CompletePart {
 }
 
 pub fn parse_complete(body: &[u8]) -> S3Result<CompleteRequest> {
-    parse(body)
+    parse_document(body, "CompleteMultipartUpload")
 }
 
 #[cfg(test)]
@@ -167,8 +211,20 @@ mod tests {
     }
 
     #[test]
+    fn escape_keeps_documents_well_formed() {
+        assert_eq!(escape("a\u{1}b<"), "a\u{FFFD}b&lt;");
+        assert_eq!(escape("tab\tok"), "tab\tok");
+    }
+
+    #[test]
     fn malformed_bodies_are_malformed_xml() {
-        for body in [&b"<Delete><Object><Key>a</Key>"[..], b"not xml", b"<Delete><Quiet>maybe</Quiet></Delete>"] {
+        for body in [
+            &b"<Delete><Object><Key>a</Key>"[..],
+            b"not xml",
+            b"<Delete><Quiet>maybe</Quiet></Delete>",
+            b"<Delete><Object><Key>a</Key></Object></Delete><extra>",
+            b"<Other><Object><Key>a</Key></Object></Other>",
+        ] {
             assert_eq!(parse_delete(body).unwrap_err().code, S3Code::MalformedXML);
         }
         assert_eq!(parse_complete(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>").unwrap_err().code, S3Code::MalformedXML);

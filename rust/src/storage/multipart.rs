@@ -128,7 +128,7 @@ impl Store {
             None => self.open_object(bucket, key)?,
             Some(v) => match self.open_version(bucket, key, v)? {
                 (meta, Some(file)) => (meta, file),
-                (_, None) => return Err(S3Error::invalid_argument("The source of a copy request may not specifically refer to a delete marker by version id.", "x-amz-copy-source", v)),
+                (_, None) => return Err(S3Error::msg(S3Code::InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")),
             },
         };
         let (offset, len) = check(&meta)?;

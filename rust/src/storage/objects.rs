@@ -82,6 +82,7 @@ impl Store {
         attrs: Option<NewObjectAttrs>,
         tags: Option<std::collections::BTreeMap<String, String>>,
         check: impl FnOnce(&ObjectMeta) -> S3Result<()>,
+        precondition: Option<&Precondition>,
     ) -> S3Result<ObjectMeta> {
         self.require_bucket(dst_bucket)?;
         let src_dir = self.require_bucket(src_bucket)?;
@@ -92,7 +93,7 @@ impl Store {
                 Some(version) => {
                     let (meta, data) = self.locate_version(&src_dir, src_bucket, src_key, version)?;
                     // A delete marker cannot be copied.
-                    let data = data.ok_or_else(|| S3Error::invalid_argument("The source of a copy request may not specifically refer to a delete marker by version id.", "x-amz-copy-source", version))?;
+                    let data = data.ok_or_else(|| S3Error::msg(S3Code::InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id."))?;
                     (meta, data)
                 }
                 None => {
@@ -120,7 +121,7 @@ impl Store {
         let mut attrs = attrs.unwrap_or_else(|| src_meta.attrs());
         attrs.tags = tags.unwrap_or_else(|| src_meta.tags.clone());
         attrs.checksum = src_meta.checksum.clone();
-        let mut copied = self.put_object(dst_bucket, dst_key, data, attrs, Vec::new(), etag, None)?;
+        let mut copied = self.put_object(dst_bucket, dst_key, data, attrs, Vec::new(), etag, precondition)?;
         // Reported as x-amz-copy-source-version-id.
         copied.source_version_id = src_meta.version_id;
         Ok(copied)

@@ -288,6 +288,25 @@ impl Store {
         Ok((meta, data))
     }
 
+    /// Changes the metadata of one version (its tags, say), current or not.
+    pub fn update_version_meta(&self, bucket: &str, key: &str, version_id: &str, change: impl FnOnce(&mut ObjectMeta)) -> S3Result<ObjectMeta> {
+        let bucket_dir = self.require_bucket(bucket)?;
+        let _guard = self.locks.write(bucket, key);
+        let (mut meta, data) = self.locate_version(&bucket_dir, bucket, key, version_id)?;
+        if meta.delete_marker || data.is_none() {
+            return Err(S3Error::new(S3Code::MethodNotAllowed).detail("ResourceType", "DeleteMarker"));
+        }
+        change(&mut meta);
+        let json = serde_json::to_vec_pretty(&meta).map_err(S3Error::internal)?;
+        let current = read_meta(&bucket_dir.join(keypath::meta_relative(key))).ok();
+        let path = match current {
+            Some(c) if version_name(&c) == version_id => bucket_dir.join(keypath::meta_relative(key)),
+            _ => self.versions_dir(bucket, key).join(format!("{version_id}.json")),
+        };
+        self.write_file_atomic(&path, &json)?;
+        Ok(meta)
+    }
+
     /// A specific version's metadata and data (None for a delete marker).
     pub fn open_version(&self, bucket: &str, key: &str, version_id: &str) -> S3Result<(ObjectMeta, Option<std::fs::File>)> {
         let bucket_dir = self.require_bucket(bucket)?;

@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use super::write_owner;
-use crate::s3::error::S3Result;
+use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::iso8601;
 use crate::s3::response::{empty, ok_xml, set_header, S3Response};
 use crate::s3::xml::{self, XmlWriter};
@@ -25,9 +25,14 @@ pub async fn list_buckets(ctx: &Ctx, _req: S3Request) -> S3Result<S3Response> {
 pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let body = req.body.read_small(super::MAX_XML_BODY).await?;
     let config = xml::parse_create_bucket(&body)?;
+    // As on AWS: the us-east-1 endpoint creates buckets for any region; a regional
+    // endpoint only for its own.
     let region = match config.location_constraint.as_deref().map(str::trim) {
         None | Some("") => ctx.region.clone(),
-        Some(constraint) => constraint.to_string(),
+        Some(constraint) if ctx.region == "us-east-1" || constraint == ctx.region => constraint.to_string(),
+        Some(constraint) => {
+            return Err(S3Error::msg(S3Code::IllegalLocationConstraintException, format!("The {constraint} location constraint is incompatible for the region specific endpoint this request was sent to.")))
+        }
     };
     let bucket = req.bucket().to_string();
     let name = bucket.clone();

@@ -7,8 +7,6 @@ pub mod list;
 pub mod multipart;
 pub mod object;
 
-use base64::Engine;
-
 use super::error::{S3Code, S3Error, S3Result};
 use super::xml::XmlWriter;
 use super::{Ctx, S3Request};
@@ -37,16 +35,6 @@ fn declared_size(req: &S3Request) -> S3Result<Option<u64>> {
     }
 }
 
-fn content_md5(req: &S3Request) -> S3Result<Option<[u8; 16]>> {
-    let Some(value) = req.header("content-md5") else { return Ok(None) };
-    base64::engine::general_purpose::STANDARD
-        .decode(value.trim())
-        .ok()
-        .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
-        .map(Some)
-        .ok_or_else(|| S3Error::new(S3Code::InvalidDigest).detail("Content-MD5", value))
-}
-
 /// Streams the request body into a temporary file, checking its size and Content-MD5.
 /// Nothing becomes visible here: the caller publishes the result or drops it.
 pub async fn body_to_temp(ctx: &Ctx, req: &mut S3Request) -> S3Result<TempData> {
@@ -56,7 +44,6 @@ pub async fn body_to_temp(ctx: &Ctx, req: &mut S3Request) -> S3Result<TempData> 
             .detail("ProposedSize", declared.unwrap_or_default().to_string())
             .detail("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
     }
-    let expected_md5 = content_md5(req)?;
     let mut writer = ctx.store.begin_write();
     while let Some(chunk) = req.body.next().await? {
         if req.body.received > declared.unwrap_or(MAX_PUT_SIZE) {
@@ -68,14 +55,7 @@ pub async fn body_to_temp(ctx: &Ctx, req: &mut S3Request) -> S3Result<TempData> 
     if declared.is_some_and(|size| size != data.size) {
         return Err(S3Error::new(S3Code::IncompleteBody));
     }
-    if let Some(expected) = expected_md5 {
-        if expected != data.md5 {
-            let b64 = base64::engine::general_purpose::STANDARD;
-            return Err(S3Error::new(S3Code::BadDigest)
-                .detail("ExpectedDigest", b64.encode(expected))
-                .detail("CalculatedDigest", b64.encode(data.md5)));
-        }
-    }
+    req.body.check_md5(&data.md5)?;
     Ok(data)
 }
 

@@ -89,8 +89,18 @@ async fn open_requested(ctx: &Ctx, req: &S3Request) -> S3Result<(ObjectMeta, std
     }
 }
 
+/// Without s3:ListBucket a caller may not learn which keys exist: a missing key is
+/// AccessDenied for it, as on AWS.
+fn hide_missing_key(ctx: &Ctx, req: &S3Request, err: S3Error) -> S3Error {
+    let bucket = req.bucket();
+    if err.code == S3Code::NoSuchKey && req.authz.check(ctx, Some(bucket), "s3:ListBucket", &crate::s3::authorize::bucket_arn(bucket)).is_err() {
+        return S3Error::new(S3Code::AccessDenied);
+    }
+    err
+}
+
 pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Response> {
-    let (meta, file) = open_requested(ctx, &req).await?;
+    let (meta, file) = open_requested(ctx, &req).await.map_err(|e| hide_missing_key(ctx, &req, e))?;
     Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
     let range = match req.header("range") {
         Some(value) => parse_range(value, meta.size)?,
@@ -199,10 +209,7 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
             Ok(outcome) => {
                 w.open("Deleted").elem("Key", &key).opt_elem("VersionId", version.as_deref());
                 if outcome.delete_marker {
-                    w.elem("DeleteMarker", "true");
-                    if version.is_none() {
-                        w.opt_elem("DeleteMarkerVersionId", outcome.version_id.as_deref());
-                    }
+                    w.elem("DeleteMarker", "true").opt_elem("DeleteMarkerVersionId", outcome.version_id.as_deref());
                 }
                 w.close("Deleted");
             }
@@ -239,11 +246,12 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let attrs = if replace { Some(new_attrs.clone()) } else { None };
     let headers = req.headers.clone();
     let tags = replace_tags.then_some(new_attrs.tags);
+    let precondition = write_precondition(&req)?;
     let meta = ctx
         .store
         .blocking(move |s| {
             let check = |m: &crate::storage::meta::ObjectMeta| Conditions::from(&headers, "x-amz-copy-source-").check(m, S3Code::PreconditionFailed);
-            s.copy_object(&src_bucket, &src_key, src_version.as_deref(), &bucket, &key, attrs, tags, check)
+            s.copy_object(&src_bucket, &src_key, src_version.as_deref(), &bucket, &key, attrs, tags, check, precondition.as_ref())
         })
         .await?;
     let mut w = XmlWriter::new("CopyObjectResult");
@@ -256,22 +264,45 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(res)
 }
 
+/// Changes the tags of the current object, or of the version named by `versionId`.
+async fn change_tags(ctx: &Ctx, req: &S3Request, change: impl FnOnce(&mut ObjectMeta) + Send + 'static) -> S3Result<ObjectMeta> {
+    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+    let version = req.route.query.get("versionId").map(str::to_string);
+    ctx.store
+        .blocking(move |s| match version {
+            Some(v) => s.update_version_meta(&bucket, &key, &v, change),
+            None => s.update_meta(&bucket, &key, change),
+        })
+        .await
+}
+
 pub async fn put_tagging(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let tags = crate::s3::tagging::from_xml(&body)?;
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    ctx.store.blocking(move |s| s.update_meta(&bucket, &key, |m| m.tags = tags)).await?;
-    Ok(empty(StatusCode::OK))
+    let meta = change_tags(ctx, &req, |m| m.tags = tags).await?;
+    let mut res = empty(StatusCode::OK);
+    set_version_header(&mut res, meta.version_id.as_deref());
+    Ok(res)
 }
 
 pub async fn get_tagging(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    let meta = ctx.store.blocking(move |s| s.head_object(&bucket, &key)).await?;
-    Ok(ok_xml(crate::s3::tagging::to_xml(&meta.tags)))
+    let version = req.route.query.get("versionId").map(str::to_string);
+    let meta = ctx
+        .store
+        .blocking(move |s| match version {
+            Some(v) => s.open_version(&bucket, &key, &v).map(|(m, _)| m),
+            None => s.head_object(&bucket, &key),
+        })
+        .await?;
+    let mut res = ok_xml(crate::s3::tagging::to_xml(&meta.tags));
+    set_version_header(&mut res, meta.version_id.as_deref());
+    Ok(res)
 }
 
 pub async fn delete_tagging(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    ctx.store.blocking(move |s| s.update_meta(&bucket, &key, |m| m.tags.clear())).await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    let meta = change_tags(ctx, &req, |m| m.tags.clear()).await?;
+    let mut res = empty(StatusCode::NO_CONTENT);
+    set_version_header(&mut res, meta.version_id.as_deref());
+    Ok(res)
 }
