@@ -480,3 +480,89 @@ def test_encoding_type_url_encodes_markers_and_delimiter(raw, s3, bucket):
     assert root.findtext("IsTruncated") == "true"
     nm = root.findtext("NextMarker")
     assert unquote_plus(nm) == "é 1" and "é" not in nm and " " not in nm
+
+
+# ---------------------------------------------------------------- model-based
+
+
+def model_list(keys, prefix, delimiter):
+    """Reference ListObjects result (no marker): [("K", key) | ("P", prefix)]."""
+    out = []
+    for k in sorted(keys, key=lambda s: s.encode()):
+        if not k.startswith(prefix):
+            continue
+        if delimiter:
+            i = k.find(delimiter, len(prefix))
+            if i >= 0:
+                cp = k[: i + len(delimiter)]
+                if not out or out[-1] != ("P", cp):
+                    out.append(("P", cp))
+                continue
+        out.append(("K", k))
+    return out
+
+
+def engine_list_v2(s3, bucket, prefix, delimiter, max_keys):
+    out, token = [], None
+    for _ in range(1000):
+        kw = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if delimiter:
+            kw["Delimiter"] = delimiter
+        if token:
+            kw["ContinuationToken"] = token
+        r = s3.list_objects_v2(**kw)
+        page = [("K", o["Key"]) for o in r.get("Contents", [])] + [("P", p["Prefix"]) for p in r.get("CommonPrefixes", [])]
+        out += sorted(page, key=lambda t: t[1].encode())
+        if not r["IsTruncated"]:
+            return out
+        token = r["NextContinuationToken"]
+    raise AssertionError("listing did not terminate")
+
+
+def engine_list_v1(s3, bucket, prefix, delimiter, max_keys):
+    out, marker = [], None
+    for _ in range(1000):
+        kw = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if delimiter:
+            kw["Delimiter"] = delimiter
+        if marker is not None:
+            kw["Marker"] = marker
+        r = s3.list_objects(**kw)
+        page = [("K", o["Key"]) for o in r.get("Contents", [])] + [("P", p["Prefix"]) for p in r.get("CommonPrefixes", [])]
+        page.sort(key=lambda t: t[1].encode())
+        out += page
+        if not r["IsTruncated"]:
+            return out
+        marker = r.get("NextMarker") or page[-1][1]
+    raise AssertionError("listing did not terminate")
+
+
+def test_listing_matches_reference_model(s3, bucket):
+    import random
+
+    rnd = random.Random(20261125)
+    atoms = ["a", "b", "é", "中", "y" * 150, "y" * 199, "y" * 200, "y" * 201, "y" * 260, "", ".", "..", "a b", "z~"]
+    keys = set()
+    while len(keys) < 120:
+        n = rnd.randint(1, 4)
+        k = "/".join(rnd.choice(atoms) for _ in range(n))
+        if k and len(k.encode()) <= 1024:
+            keys.add(k)
+    put_keys(s3, bucket, sorted(keys))
+    prefixes = {"", "a", "a/", "/", "y" * 150, "y" * 199, "y" * 200, "y" * 201, "y" * 200 + "/", "é", "a//", "../"}
+    sk = sorted(keys)
+    for _ in range(12):
+        k = rnd.choice(sk)
+        prefixes.add(k[: rnd.randint(0, len(k))])
+    mismatches = []
+    for prefix in sorted(prefixes):
+        for delimiter in (None, "/", "y"):
+            want = model_list(keys, prefix, delimiter)
+            for lister in (engine_list_v2, engine_list_v1):
+                for max_keys in (1000, 7):
+                    got = lister(s3, bucket, prefix, delimiter, max_keys)
+                    if got != want:
+                        mismatches.append(
+                            (lister.__name__, prefix[:30] + f"..len{len(prefix)}", delimiter, max_keys, got[:4], want[:4])
+                        )
+    assert not mismatches, f"{len(mismatches)} listing mismatches, first: {mismatches[:3]}"
