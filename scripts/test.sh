@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone:
 #   npm ci -> cargo build/test (release) -> tsc -> deno test -> bun test ->
-#   node --test -> tests/python/run.sh (if present)
+#   node --test -> tests/python/run.sh -> tests/browser/run.sh (if present)
 # Every stage runs even if an earlier one failed (except that the JS runners
 # need the npm install). Ends with one plain line "N passed, N failed" and a
 # non-zero exit status if anything failed.
 #
 # Env: SMARTSTORAGE_BINARY  engine to test (default: the release build here)
 #      SKIP_PYTHON=1        skip tests/python/run.sh
+#      SKIP_BROWSER=1       skip tests/browser/run.sh
 #      SKIP_RUST=1          skip cargo build/test (needs SMARTSTORAGE_BINARY or a built engine)
 set -uo pipefail
 
@@ -126,6 +127,11 @@ fi
 # --- Python conformance suite (owned by tests/python) ----------------------------
 if [ -f tests/python/run.sh ] && [ "${SKIP_PYTHON:-0}" != "1" ]; then
   run_tests python parse_pytest bash tests/python/run.sh
+fi
+
+# --- Browser (headless Chromium: CORS + presigned PUT) ------------------------------
+if [ -f tests/browser/run.sh ] && [ "${SKIP_BROWSER:-0}" != "1" ]; then
+  run_tests browser parse_node bash tests/browser/run.sh
 fi
 
 echo
