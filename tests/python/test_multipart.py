@@ -470,3 +470,40 @@ def test_multipart_keeps_content_headers(s3, bucket):
     import email.utils
 
     assert email.utils.parsedate_to_datetime(h["ResponseMetadata"]["HTTPHeaders"]["expires"]) == expires
+
+
+@pytest.mark.parametrize("rng", ["bytes=garbage", "0-10", "bytes=0-", "bytes=0-1,3-4", "bytes=hello-world"])
+def test_upload_part_copy_malformed_range(s3, bucket, rng):
+    # AWS: "The x-amz-copy-source-range value must be of the form bytes=first-last" (InvalidArgument 400)
+    s3.put_object(Bucket=bucket, Key="src", Body=b"0123456789")
+    uid = create(s3, bucket, "dst")
+    expect_error(
+        lambda: s3.upload_part_copy(
+            Bucket=bucket, Key="dst", UploadId=uid, PartNumber=1,
+            CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange=rng,
+        ),
+        "InvalidArgument",
+        400,
+    )
+    assert s3.list_parts(Bucket=bucket, Key="dst", UploadId=uid).get("Parts", []) == []
+
+
+@pytest.mark.parametrize("rng", ["bytes=0-99", "bytes=10-12", "bytes=5-2"])
+def test_upload_part_copy_range_outside_source(s3, bucket, rng):
+    # a copy range is never clamped: AWS rejects it (InvalidArgument 400
+    # "Range specified is not valid for source object of size"; some report 416 InvalidRange)
+    from botocore.exceptions import ClientError
+
+    s3.put_object(Bucket=bucket, Key="src", Body=b"0123456789")
+    uid = create(s3, bucket, "dst")
+    with pytest.raises(ClientError) as ei:
+        s3.upload_part_copy(
+            Bucket=bucket, Key="dst", UploadId=uid, PartNumber=1,
+            CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange=rng,
+        )
+    err = ei.value.response
+    assert (err["ResponseMetadata"]["HTTPStatusCode"], err["Error"]["Code"]) in {
+        (400, "InvalidArgument"),
+        (416, "InvalidRange"),
+    }, err["Error"]
+    assert s3.list_parts(Bucket=bucket, Key="dst", UploadId=uid).get("Parts", []) == []
