@@ -578,3 +578,21 @@ def test_percent_encoded_slash_in_path_is_a_slash(raw, s3, bucket):
     assert r.status == 200, r
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["dir/file"]
     assert s3.get_object(Bucket=bucket, Key="dir/file")["Body"].read() == b"enc"
+
+
+def test_copy_source_conditions(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"cond copy")
+    etag = s3.head_object(Bucket=bucket, Key="src")["ETag"]
+    src = {"Bucket": bucket, "Key": "src"}
+    s3.copy_object(Bucket=bucket, Key="ok1", CopySource=src, CopySourceIfMatch=etag)
+    s3.copy_object(Bucket=bucket, Key="ok2", CopySource=src, CopySourceIfNoneMatch='"ffffffffffffffffffffffffffffffff"')
+    s3.copy_object(Bucket=bucket, Key="ok3", CopySource=src, CopySourceIfUnmodifiedSince=future())
+    # AWS answers 412 PreconditionFailed for every failed copy-source condition
+    expect_error(
+        lambda: s3.copy_object(Bucket=bucket, Key="no1", CopySource=src, CopySourceIfMatch='"00000000000000000000000000000000"'),
+        "PreconditionFailed", 412,
+    )
+    expect_error(lambda: s3.copy_object(Bucket=bucket, Key="no2", CopySource=src, CopySourceIfNoneMatch=etag), "PreconditionFailed", 412)
+    expect_error(lambda: s3.copy_object(Bucket=bucket, Key="no3", CopySource=src, CopySourceIfUnmodifiedSince=PAST), "PreconditionFailed", 412)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["ok1", "ok2", "ok3", "src"]
