@@ -42,8 +42,14 @@ def aws(server, tmp_path_factory):
         LANG="C.UTF-8",
     )
 
-    def run(*args, check=True, cwd=None, timeout=300):
+    def run(*args, check=True, cwd=None, timeout=300, input_bytes=None):
         cmd = [sys.executable, "-m", "awscli", "--endpoint-url", server.endpoint, *args]
+        if input_bytes is not None or "-" in args:
+            # binary stdin/stdout (aws s3 cp - / cp ... -)
+            p = subprocess.run(cmd, env=env, capture_output=True, input=input_bytes, cwd=cwd, timeout=timeout)
+            if check:
+                assert p.returncode == 0, f"aws {' '.join(args)} -> rc {p.returncode}\nstderr:\n{p.stderr[-2000:]!r}"
+            return p
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, encoding="utf-8", cwd=cwd, timeout=timeout)
         if check:
             assert p.returncode == 0, f"aws {' '.join(args)} -> rc {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
@@ -217,3 +223,12 @@ def test_cli_s3api(aws, s3, cli_bucket):
     assert p.returncode != 0 and "NoSuchKey" in p.stderr
     aws("s3api", "delete-object", "--bucket", cli_bucket, "--key", "api/obj")
     assert s3.list_objects_v2(Bucket=cli_bucket)["KeyCount"] == 0
+
+
+def test_cli_cp_stdin_and_stdout(aws, s3, cli_bucket):
+    data = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(20 * MiB // 32))
+    aws("s3", "cp", "-", f"s3://{cli_bucket}/from-stdin.bin", input_bytes=data)
+    h = s3.head_object(Bucket=cli_bucket, Key="from-stdin.bin")
+    assert h["ContentLength"] == len(data)
+    p = aws("s3", "cp", f"s3://{cli_bucket}/from-stdin.bin", "-")
+    assert hashlib.md5(p.stdout).hexdigest() == hashlib.md5(data).hexdigest()
