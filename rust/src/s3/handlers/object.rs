@@ -89,6 +89,29 @@ async fn open_requested(ctx: &Ctx, req: &S3Request) -> S3Result<(ObjectMeta, std
     }
 }
 
+/// The byte range of part `part` of a multipart object (`?partNumber=`); part 1 of a
+/// single-part object is the whole object.
+fn part_range(meta: &ObjectMeta, part: &str) -> S3Result<Option<(u64, u64)>> {
+    let n: usize = part
+        .parse()
+        .ok()
+        .filter(|n| (1..=crate::storage::multipart::MAX_PART_NUMBER as usize).contains(n))
+        .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", part))?;
+    let unsatisfiable = || S3Error::new(S3Code::InvalidPartNumber).header("content-range", format!("bytes */{}", meta.size));
+    if meta.parts.is_empty() {
+        return if n == 1 { Ok(None) } else { Err(unsatisfiable()) };
+    }
+    if n > meta.parts.len() {
+        return Err(unsatisfiable());
+    }
+    let start: u64 = meta.parts[..n - 1].iter().sum();
+    let size = meta.parts[n - 1];
+    if size == 0 {
+        return Ok(None);
+    }
+    Ok(Some((start, start + size - 1)))
+}
+
 /// Without s3:ListBucket a caller may not learn which keys exist: a missing key is
 /// AccessDenied for it, as on AWS.
 fn hide_missing_key(ctx: &Ctx, req: &S3Request, err: S3Error) -> S3Error {
@@ -102,9 +125,11 @@ fn hide_missing_key(ctx: &Ctx, req: &S3Request, err: S3Error) -> S3Error {
 pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Response> {
     let (meta, file) = open_requested(ctx, &req).await.map_err(|e| hide_missing_key(ctx, &req, e))?;
     Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
-    let range = match req.header("range") {
-        Some(value) => parse_range(value, meta.size)?,
-        None => None,
+    let range = match (req.header("range"), req.route.query.get("partNumber")) {
+        (Some(_), Some(_)) => return Err(S3Error::msg(S3Code::InvalidRequest, "Cannot specify both Range header and partNumber query parameter")),
+        (Some(value), None) => parse_range(value, meta.size)?,
+        (None, Some(part)) => part_range(&meta, part)?,
+        (None, None) => None,
     };
     let (status, start, len) = match range {
         Some((start, end)) => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
