@@ -27,6 +27,8 @@ export {
   type ServerConfig,
   type SmartStorageConfig,
   type StorageConfig,
+  type TlsConfig,
+  resolveTlsMaterial,
 } from "./src/config.ts";
 export {
   BinaryNotFoundError,
@@ -46,8 +48,11 @@ export {
   type BucketStats,
   type BucketSummary,
   type ClusterHealth,
+  type CorsRule,
   type Credential,
+  type DriveProbe,
   type EngineConfig,
+  type EngineTlsConfig,
   type LogEvent,
   type MultipartCompletedEvent,
   type ObjectCreatedEvent,
@@ -58,5 +63,7 @@ export {
   type SmartStorageEventMap,
   type SmartStorageEventName,
   type StartResult,
+  type StorageLocation,
   type StorageStats,
+  type TlsMaterial,
 } from "./src/protocol.ts";

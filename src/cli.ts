@@ -8,7 +8,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { SmartStorage } from "./smart_storage.ts";
-import type { SmartStorageConfig } from "./config.ts";
+import type { SmartStorageConfig, TlsConfig } from "./config.ts";
 import { SmartStorageError } from "./errors.ts";
 
 /** Help text of the command. */
@@ -25,6 +25,11 @@ Options:
   --secret-key <key>    secret key of the one credential        [default: smartstorage-secret-access-key]
   --auth                require signed requests (SigV4)         [default: off]
   --clean-slate         empty the storage folder before start   [default: off]
+  --tls-self-signed     serve HTTPS with a generated certificate (localhost, 127.0.0.1, ::1)
+  --tls-cert <file>     serve HTTPS with this PEM certificate (chain allowed); needs --tls-key
+  --tls-key <file>      PEM private key for --tls-cert
+  --tls-port <n>        serve HTTPS on this port and keep --port plain HTTP
+                        (without it, --port speaks HTTPS only; needs a --tls-* source)
   --binary <path>       ruststorage binary to run               [default: lookup chain]
   --verbose             copy the engine's stderr to this terminal
   -h, --help            show this help
@@ -53,6 +58,10 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
         "secret-key": { type: "string" },
         auth: { type: "boolean" },
         "clean-slate": { type: "boolean" },
+        "tls-self-signed": { type: "boolean" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "tls-port": { type: "string" },
         binary: { type: "string" },
         verbose: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -71,11 +80,13 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
   if ((accessKey === undefined) !== (secretKey === undefined)) {
     throw new SmartStorageError("InvalidArguments", "--access-key and --secret-key go together");
   }
+  const tls = tlsFromArgs(values);
   return {
     server: {
       port,
       ...(values.address !== undefined ? { address: values.address } : {}),
       ...(values.region !== undefined ? { region: values.region } : {}),
+      ...(tls !== undefined ? { tls } : {}),
     },
     storage: {
       ...(values.directory !== undefined ? { directory: values.directory } : {}),
@@ -90,6 +101,39 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
     ...(values.binary !== undefined ? { binaryPath: values.binary } : {}),
     verbose: values.verbose ?? false,
   };
+}
+
+function tlsFromArgs(values: {
+  "tls-self-signed"?: boolean;
+  "tls-cert"?: string;
+  "tls-key"?: string;
+  "tls-port"?: string;
+}): TlsConfig | undefined {
+  const selfSigned = values["tls-self-signed"] ?? false;
+  const cert = values["tls-cert"];
+  const key = values["tls-key"];
+  const portText = values["tls-port"];
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new SmartStorageError("InvalidArguments", "--tls-cert and --tls-key go together");
+  }
+  if (selfSigned && cert !== undefined) {
+    throw new SmartStorageError("InvalidArguments", "use either --tls-self-signed or --tls-cert/--tls-key, not both");
+  }
+  if (!selfSigned && cert === undefined) {
+    if (portText !== undefined) {
+      throw new SmartStorageError("InvalidArguments", "--tls-port needs --tls-self-signed or --tls-cert/--tls-key");
+    }
+    return undefined;
+  }
+  let port: number | undefined;
+  if (portText !== undefined) {
+    port = Number(portText);
+    if (portText.trim() === "" || !Number.isInteger(port)) {
+      throw new SmartStorageError("InvalidArguments", `--tls-port must be an integer, got "${portText}"`);
+    }
+  }
+  const material = selfSigned ? { selfSigned: true as const } : { certPath: cert!, keyPath: key! };
+  return port === undefined ? material : { ...material, port };
 }
 
 /**
@@ -121,15 +165,26 @@ export async function runCli(argv: string[]): Promise<number> {
 
   const s3 = await storage.getS3Descriptor();
   const info = storage.info!;
+  const plainHttp = info.tlsPort !== null && info.tlsPort !== undefined
+    ? [`  plain HTTP:  http://${s3.endpoint.includes(":") ? `[${s3.endpoint}]` : s3.endpoint}:${info.port}`]
+    : [];
+  const selfSigned = typeof config.server?.tls === "object" && "selfSigned" in config.server.tls;
+  const certificate = s3.caCertificatePem !== undefined && selfSigned
+    ? [`  certificate: self-signed; trust exactly this PEM (e.g. curl --cacert):`, s3.caCertificatePem.trimEnd()]
+    : s3.caCertificatePem !== undefined
+    ? [`  certificate: ${(config.server?.tls as { certPath: string }).certPath}`]
+    : [];
   console.log(
     [
       `smartstorage ${storage.engineVersion ?? ""} is serving S3`,
       `  endpoint:    ${storage.endpointUrl}`,
+      ...plainHttp,
       `  region:      ${s3.region}`,
       `  directory:   ${info.directory}`,
       `  access key:  ${s3.accessKey}`,
       `  secret key:  ${s3.accessSecret}`,
       `  auth:        ${storage.config.engine.auth.enabled ? "on (SigV4 required)" : "off"}`,
+      ...certificate,
       `Press Ctrl-C to stop.`,
     ].join("\n"),
   );

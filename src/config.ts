@@ -7,7 +7,23 @@
 
 import { resolve as resolvePath } from "node:path";
 import { ConfigError } from "./errors.ts";
-import type { Credential, EngineConfig } from "./protocol.ts";
+import type { CorsRule, Credential, EngineConfig, EngineTlsConfig, TlsMaterial } from "./protocol.ts";
+
+/**
+ * TLS settings: where the certificate comes from, and optionally a separate
+ * HTTPS port.
+ *
+ * - `{ certPath, keyPath }`: PEM files (a chain is allowed; relative paths are
+ *   resolved against the working directory);
+ * - `{ certPem, keyPem }`: PEM text;
+ * - `{ selfSigned: true }`: the engine generates a certificate for `localhost`,
+ *   `127.0.0.1` and `::1` at start (read it from `info.certificatePem` or the
+ *   S3 descriptor's `caCertificatePem`).
+ *
+ * Without `port`, `server.port` speaks HTTPS only. With `port`, `server.port`
+ * stays plain HTTP and `port` serves HTTPS (`0` picks a free port).
+ */
+export type TlsConfig = EngineTlsConfig;
 
 /** Server (HTTP listener) settings. */
 export interface ServerConfig {
@@ -17,6 +33,12 @@ export interface ServerConfig {
   port?: number;
   /** Region the server answers for. Default `"us-east-1"`. */
   region?: string;
+  /** Serve HTTPS ({@linkcode TlsConfig}); `true` is short for `{ selfSigned: true }`. Default: plain HTTP. */
+  tls?: TlsConfig | true;
+  /** One server-wide CORS rule for buckets without a CORS configuration of their own. Default: none. */
+  cors?: CorsRule;
+  /** Domains for virtual-hosted-style addressing: `Host: <bucket>.<domain>`. Default: none. */
+  virtualHostDomains?: string[];
 }
 
 /** Storage settings. */
@@ -63,6 +85,11 @@ export interface SmartStorageConfig {
   verbose?: boolean;
   /** Extra environment variables for the engine process (merged over this process's). */
   env?: Record<string, string>;
+  /**
+   * How many events one `events()` iterator holds for a slow consumer; further
+   * events are dropped for that iterator and counted in `droppedEvents`. Default `10000`.
+   */
+  eventBufferSize?: number;
 }
 
 /** The default key pair (used when auth is on and no credentials are given). */
@@ -73,7 +100,7 @@ export const DEFAULT_CREDENTIAL: Readonly<Credential> = Object.freeze({
 
 /** Every default, in one place. */
 export const DEFAULTS: Readonly<{
-  server: Readonly<Required<ServerConfig>>;
+  server: Readonly<Required<Pick<ServerConfig, "address" | "port" | "region">>>;
   storage: Readonly<Required<StorageConfig>>;
   auth: Readonly<{ enabled: boolean; credentials: readonly Readonly<Credential>[] }>;
   ephemeral: boolean;
@@ -81,6 +108,7 @@ export const DEFAULTS: Readonly<{
   startTimeoutMs: number;
   stopTimeoutMs: number;
   verbose: boolean;
+  eventBufferSize: number;
 }> = Object.freeze({
   server: Object.freeze({ address: "127.0.0.1", port: 0, region: "us-east-1" }),
   storage: Object.freeze({ directory: "./.nogit/smartstorage", cleanSlate: false, fsync: true }),
@@ -90,6 +118,7 @@ export const DEFAULTS: Readonly<{
   startTimeoutMs: 30_000,
   stopTimeoutMs: 5_000,
   verbose: false,
+  eventBufferSize: 10_000,
 });
 
 /** A configuration with every default applied and every value checked. */
@@ -110,6 +139,8 @@ export interface ResolvedConfig {
   verbose: boolean;
   /** Extra environment for the engine. */
   env: Record<string, string>;
+  /** Events one `events()` iterator may hold before it drops. */
+  eventBufferSize: number;
 }
 
 /**
@@ -170,9 +201,35 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
     .map((c) => ({ ...c }));
   validateCredentials(credentials);
 
+  const tls = server.tls === undefined ? undefined : resolveTlsConfig(server.tls, cwd);
+  if (tls?.port !== undefined && tls.port !== 0 && tls.port === port) {
+    throw new ConfigError(`server.tls.port must differ from server.port (both ${port})`);
+  }
+  const cors = server.cors === undefined ? undefined : validateCors(server.cors);
+  const virtualHostDomains = server.virtualHostDomains;
+  if (virtualHostDomains !== undefined) {
+    if (!Array.isArray(virtualHostDomains) || virtualHostDomains.some((d) => typeof d !== "string" || d.trim() === "")) {
+      throw new ConfigError(
+        `server.virtualHostDomains must be an array of domain names, got ${JSON.stringify(virtualHostDomains)}`,
+      );
+    }
+  }
+
+  const eventBufferSize = config.eventBufferSize ?? DEFAULTS.eventBufferSize;
+  if (typeof eventBufferSize !== "number" || !Number.isInteger(eventBufferSize) || eventBufferSize < 1) {
+    throw new ConfigError(`eventBufferSize must be a positive integer, got ${JSON.stringify(eventBufferSize)}`);
+  }
+
   return {
     engine: {
-      server: { address, port, region },
+      server: {
+        address,
+        port,
+        region,
+        ...(virtualHostDomains !== undefined ? { virtualHostDomains: [...virtualHostDomains] } : {}),
+        ...(cors !== undefined ? { cors } : {}),
+        ...(tls !== undefined ? { tls } : {}),
+      },
       storage: { directory, cleanSlate, fsync },
       auth: { enabled, credentials },
     },
@@ -183,7 +240,110 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
     stopTimeoutMs: positive("stopTimeoutMs", config.stopTimeoutMs ?? DEFAULTS.stopTimeoutMs),
     verbose: config.verbose ?? DEFAULTS.verbose,
     env: { ...(config.env ?? {}) },
+    eventBufferSize,
   };
+}
+
+/**
+ * Checks a TLS certificate source and returns a clean copy: exactly one of
+ * `{ certPath, keyPath }` (made absolute), `{ certPem, keyPem }` or
+ * `{ selfSigned: true }`.
+ *
+ * @param material The certificate source.
+ * @param cwd Folder that relative paths are resolved against.
+ * @param what Name used in error messages.
+ * @returns The checked source.
+ * @throws {ConfigError} When the source is incomplete, mixed or has unknown fields.
+ *
+ * @example
+ * ```ts
+ * import { resolveTlsMaterial } from "./config.ts";
+ * console.log(resolveTlsMaterial({ certPath: "cert.pem", keyPath: "key.pem" }, "/srv"));
+ * // { certPath: "/srv/cert.pem", keyPath: "/srv/key.pem" }
+ * ```
+ */
+export function resolveTlsMaterial(material: TlsMaterial, cwd = ".", what = "tls"): TlsMaterial {
+  if (typeof material !== "object" || material === null || Array.isArray(material)) {
+    throw new ConfigError(`${what} must be an object: { certPath, keyPath }, { certPem, keyPem } or { selfSigned: true }`);
+  }
+  const m = material as Record<string, unknown>;
+  const has = (k: string) => m[k] !== undefined;
+  const forms = [
+    has("certPath") || has("keyPath") ? "paths" : undefined,
+    has("certPem") || has("keyPem") ? "pem" : undefined,
+    has("selfSigned") ? "selfSigned" : undefined,
+  ].filter((f) => f !== undefined);
+  if (forms.length !== 1) {
+    throw new ConfigError(
+      `${what} needs exactly one of { certPath, keyPath }, { certPem, keyPem } or { selfSigned: true }` +
+        (forms.length > 1 ? ` (got ${forms.join(" and ")})` : ""),
+    );
+  }
+  const nonEmpty = (k: string) => {
+    if (typeof m[k] !== "string" || (m[k] as string).trim() === "") {
+      throw new ConfigError(`${what}.${k} must be a non-empty string`);
+    }
+    return m[k] as string;
+  };
+  switch (forms[0]) {
+    case "paths":
+      return { certPath: resolvePath(cwd, nonEmpty("certPath")), keyPath: resolvePath(cwd, nonEmpty("keyPath")) };
+    case "pem":
+      return { certPem: nonEmpty("certPem"), keyPem: nonEmpty("keyPem") };
+    default:
+      if (m.selfSigned !== true) throw new ConfigError(`${what}.selfSigned must be true`);
+      return { selfSigned: true };
+  }
+}
+
+function resolveTlsConfig(tls: TlsConfig | true, cwd: string): EngineTlsConfig {
+  if (tls === true) return { selfSigned: true };
+  if (typeof tls !== "object" || tls === null) {
+    throw new ConfigError(`server.tls must be true or an object, got ${JSON.stringify(tls)}`);
+  }
+  const { port, ...material } = tls as EngineTlsConfig & Record<string, unknown>;
+  const known = new Set(["certPath", "keyPath", "certPem", "keyPem", "selfSigned"]);
+  const unknown = Object.keys(material).filter((k) => !known.has(k));
+  if (unknown.length > 0) throw new ConfigError(`server.tls has unknown field(s): ${unknown.join(", ")}`);
+  const resolved: EngineTlsConfig = resolveTlsMaterial(material as TlsMaterial, cwd, "server.tls");
+  if (port !== undefined) {
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new ConfigError(
+        `server.tls.port must be an integer from 0 to 65535 (0 picks a free port), got ${JSON.stringify(port)}`,
+      );
+    }
+    resolved.port = port;
+  }
+  return resolved;
+}
+
+function validateCors(cors: CorsRule): CorsRule {
+  if (typeof cors !== "object" || cors === null || Array.isArray(cors)) {
+    throw new ConfigError("server.cors must be an object { allowedOrigins, allowedMethods, ... }");
+  }
+  const known = new Set(["allowedOrigins", "allowedMethods", "allowedHeaders", "exposeHeaders", "maxAgeSeconds"]);
+  const unknown = Object.keys(cors).filter((k) => !known.has(k));
+  if (unknown.length > 0) throw new ConfigError(`server.cors has unknown field(s): ${unknown.join(", ")}`);
+  const list = (k: "allowedOrigins" | "allowedMethods" | "allowedHeaders" | "exposeHeaders", required: boolean) => {
+    const v = cors[k];
+    if (v === undefined && !required) return undefined;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || x === "") || (required && v.length === 0)) {
+      throw new ConfigError(`server.cors.${k} must be ${required ? "a non-empty" : "an"} array of strings`);
+    }
+    return [...v];
+  };
+  const out: CorsRule = { allowedOrigins: list("allowedOrigins", true)!, allowedMethods: list("allowedMethods", true)! };
+  const allowedHeaders = list("allowedHeaders", false);
+  const exposeHeaders = list("exposeHeaders", false);
+  if (allowedHeaders) out.allowedHeaders = allowedHeaders;
+  if (exposeHeaders) out.exposeHeaders = exposeHeaders;
+  if (cors.maxAgeSeconds !== undefined) {
+    if (typeof cors.maxAgeSeconds !== "number" || !Number.isInteger(cors.maxAgeSeconds) || cors.maxAgeSeconds < 0) {
+      throw new ConfigError("server.cors.maxAgeSeconds must be a non-negative integer");
+    }
+    out.maxAgeSeconds = cors.maxAgeSeconds;
+  }
+  return out;
 }
 
 /**

@@ -20,6 +20,11 @@ type AnyListener = (event: string, data: unknown) => void;
  * iterators finish and pending `waitFor` calls reject with that reason. `open()`
  * starts a new round (after a restart); `on` listeners survive both.
  *
+ * Nothing is buffered without a consumer: `on` handlers run synchronously and
+ * `waitFor` keeps no events. Only an iterator queues, for a consumer that is
+ * slower than the events; its queue holds at most `maxQueued` events, further
+ * events are dropped for that iterator and counted in {@linkcode EventHub.dropped}.
+ *
  * @example Waiting for an event
  * ```ts
  * import { EventHub } from "./event_hub.ts";
@@ -33,7 +38,32 @@ type AnyListener = (event: string, data: unknown) => void;
 export class EventHub<M extends object> {
   readonly #listeners = new Set<AnyListener>();
   readonly #closeHooks = new Set<(reason: Error) => void>();
+  readonly #queues = new Set<unknown[]>();
+  readonly #maxQueued: number;
+  #dropped = 0;
   #closedReason: Error | undefined;
+
+  /**
+   * Creates a hub.
+   *
+   * @param options `maxQueued`: how many events one iterator may hold for a slow
+   *   consumer (default 10 000).
+   */
+  constructor(options: { maxQueued?: number } = {}) {
+    this.#maxQueued = options.maxQueued ?? 10_000;
+  }
+
+  /** Events dropped because an iterator's queue was full (since the hub was made). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Events currently queued in iterators, not yet consumed. */
+  get buffered(): number {
+    let n = 0;
+    for (const q of this.#queues) n += q.length;
+    return n;
+  }
 
   /**
    * Calls `handler` for every `event`.
@@ -136,16 +166,26 @@ export class EventHub<M extends object> {
     const queue: EventOf<M>[] = [];
     let wake: (() => void) | undefined;
     let done = this.#closedReason !== undefined;
+    const maxQueued = this.#maxQueued;
     const off = this.onAny((event, data) => {
       if (names.length > 0 && !names.includes(event as keyof M & string)) return;
+      if (queue.length >= maxQueued) {
+        this.#dropped += 1;
+        return;
+      }
       queue.push({ event, data } as EventOf<M>);
       wake?.();
     });
+    const queues = this.#queues;
+    queues.add(queue);
     const onClose = () => {
+      // Queued events are still delivered; nothing new arrives after the close.
       done = true;
+      off();
       wake?.();
     };
-    this.#closeHooks.add(onClose);
+    if (done) off();
+    else this.#closeHooks.add(onClose);
     const closeHooks = this.#closeHooks;
     async function* generate(): AsyncGenerator<EventOf<M>> {
       try {
@@ -162,6 +202,8 @@ export class EventHub<M extends object> {
       } finally {
         off();
         closeHooks.delete(onClose);
+        queues.delete(queue);
+        queue.length = 0;
       }
     }
     return generate();

@@ -22,6 +22,12 @@ export interface StartResult {
   address: string;
   /** Bound port (the real one when 0 was asked for). */
   port: number;
+  /** The separate HTTPS port when `server.tls.port` was given, else `null`. */
+  tlsPort: number | null;
+  /** Whether `port` speaks HTTPS (`server.tls` without its own port). */
+  useSsl: boolean;
+  /** The served certificate chain (PEM) when TLS is on, else `null`. */
+  certificatePem: string | null;
   /** Region the server answers for. */
   region: string;
   /** Absolute storage directory. */
@@ -38,7 +44,23 @@ export interface BucketStats {
   totalBytes: number;
 }
 
-/** Result of `getStorageStats`. */
+/** Space of one storage location, part of {@linkcode StorageStats}. */
+export interface StorageLocation {
+  /** Absolute path. */
+  path: string;
+  /** Size of the file system in bytes. */
+  totalBytes: number;
+  /** Free bytes on the file system. */
+  freeBytes: number;
+  /** Bytes available to the engine's user. */
+  availableBytes: number;
+}
+
+/**
+ * Result of `getStorageStats`: counters kept on every write, never a listing.
+ * Object counts and bytes include every stored version (non-current versions of
+ * versioned buckets; delete markers are not objects).
+ */
 export interface StorageStats {
   /** Number of buckets. */
   bucketCount: number;
@@ -46,8 +68,18 @@ export interface StorageStats {
   objectCount: number;
   /** Sum of object sizes in bytes across all buckets. */
   totalBytes: number;
+  /** Multipart uploads started and neither completed nor aborted. */
+  multipartUploadCount: number;
+  /** Bytes held by the parts of those uploads. */
+  multipartBytes: number;
+  /** Whether the start-up scan of the existing data has finished (counts are exact once true). */
+  initialScanComplete: boolean;
+  /** Events the engine dropped because its bounded queue to the host was full. */
+  droppedEvents: number;
   /** Per-bucket numbers. */
   buckets: BucketStats[];
+  /** Space of each storage location. */
+  storageLocations: StorageLocation[];
 }
 
 /** One entry of `listBucketSummaries`. */
@@ -56,6 +88,8 @@ export interface BucketSummary {
   name: string;
   /** Creation date (ISO 8601). */
   creationDate: string;
+  /** Region of the bucket. */
+  region?: string;
   /** Number of objects. */
   objectCount: number;
   /** Sum of object sizes in bytes. */
@@ -66,10 +100,28 @@ export interface BucketSummary {
   hasCors: boolean;
 }
 
-/** Result of `getClusterHealth`; `{ enabled: false }` in standalone mode. */
+/** Result of probing one storage location (a 4 KiB file written, fsynced and removed). */
+export interface DriveProbe {
+  /** Absolute path of the location. */
+  path: string;
+  /** Whether the location could be reached. */
+  reachable: boolean;
+  /** Whether the probe file could be written. */
+  writable: boolean;
+  /** How long the probe took, in ms. */
+  probeLatencyMs: number | null;
+  /** Bytes available to the engine's user. */
+  availableBytes: number | null;
+  /** Why the probe failed, or `null`. */
+  error: string | null;
+}
+
+/** Result of `getClusterHealth`; `{ enabled: false, drives: [...] }` in standalone mode. */
 export interface ClusterHealth {
   /** Whether cluster mode is on. */
   enabled: boolean;
+  /** One probe per storage location. */
+  drives?: DriveProbe[];
   /** Further fields reported in cluster mode. */
   [key: string]: unknown;
 }
@@ -168,15 +220,56 @@ export interface MethodMap {
   listCredentials: { params: Record<string, never>; result: Credential[] };
   replaceCredentials: { params: { credentials: Credential[] }; result: { count: number } };
   getClusterHealth: { params: Record<string, never>; result: ClusterHealth };
+  replaceTlsCertificate: { params: TlsMaterial; result: { certificatePem: string } };
 }
 
 /** Name of a method. */
 export type MethodName = keyof MethodMap;
 
+/**
+ * Where a TLS certificate comes from: PEM files (a chain is allowed), PEM text,
+ * or a self-signed certificate for `localhost`, `127.0.0.1` and `::1` generated
+ * by the engine.
+ */
+export type TlsMaterial =
+  | { certPath: string; keyPath: string }
+  | { certPem: string; keyPem: string }
+  | { selfSigned: true };
+
+/** TLS settings of the engine: the certificate and an optional separate HTTPS port. */
+export type EngineTlsConfig = TlsMaterial & {
+  /**
+   * Serve HTTPS on this port and keep `server.port` plain HTTP (`0` = ephemeral).
+   * Without it, `server.port` speaks HTTPS only.
+   */
+  port?: number;
+};
+
+/** One server-wide CORS rule (for buckets without a CORS configuration of their own). */
+export interface CorsRule {
+  /** Allowed origins; `*` wildcards allowed (e.g. `["*"]`, `["https://*.example.com"]`). */
+  allowedOrigins: string[];
+  /** Allowed methods (`GET`, `PUT`, `POST`, `DELETE`, `HEAD`). */
+  allowedMethods: string[];
+  /** Request headers a preflight may ask for; `*` allowed. */
+  allowedHeaders?: string[];
+  /** Response headers exposed to the browser (e.g. `ETag`). */
+  exposeHeaders?: string[];
+  /** How long a browser may cache a preflight answer, in seconds. */
+  maxAgeSeconds?: number;
+}
+
 /** The `Config` object sent with `start` (docs/protocol.md). */
 export interface EngineConfig {
   /** HTTP listener. */
-  server: { address: string; port: number; region: string };
+  server: {
+    address: string;
+    port: number;
+    region: string;
+    virtualHostDomains?: string[];
+    cors?: CorsRule;
+    tls?: EngineTlsConfig;
+  };
   /** Storage folder and write behaviour. */
   storage: { directory: string; cleanSlate: boolean; fsync: boolean };
   /** SigV4 authentication and the accepted key pairs. */

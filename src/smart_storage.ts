@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { resolveBinary } from "./binary.ts";
-import { resolveConfig, type ResolvedConfig, type SmartStorageConfig } from "./config.ts";
+import { resolveConfig, type ResolvedConfig, resolveTlsMaterial, type SmartStorageConfig } from "./config.ts";
 import { EngineBridge } from "./engine_bridge.ts";
 import { NotRunningError, SmartStorageError } from "./errors.ts";
 import { EventHub } from "./event_hub.ts";
@@ -23,6 +23,7 @@ import type {
   SmartStorageEventName,
   StartResult,
   StorageStats,
+  TlsMaterial,
 } from "./protocol.ts";
 
 /**
@@ -32,9 +33,9 @@ import type {
 export interface S3Descriptor {
   /** Host without scheme, e.g. `"127.0.0.1"`. */
   endpoint: string;
-  /** Port number. */
+  /** Port number: the HTTPS port when TLS is configured (also when plain HTTP has its own port). */
   port: number;
-  /** Always `false`: the server speaks plain HTTP. */
+  /** Whether `port` speaks HTTPS. */
   useSsl: boolean;
   /** Access key id. */
   accessKey: string;
@@ -42,6 +43,13 @@ export interface S3Descriptor {
   accessSecret: string;
   /** Region. */
   region: string;
+  /**
+   * With TLS: the certificate chain the server presents (PEM). Give it to the
+   * client as its only trusted CA, e.g. `new https.Agent({ ca })` on Node,
+   * `Deno.createHttpClient({ caCerts: [pem] })` on Deno, `fetch(url, { tls: { ca } })` on Bun.
+   * Updated by `replaceTlsCertificate()`.
+   */
+  caCertificatePem?: string;
 }
 
 /**
@@ -59,7 +67,8 @@ export class SmartStorage implements AsyncDisposable {
   /** The configuration with every default applied. */
   readonly config: ResolvedConfig;
 
-  readonly #hub = new EventHub<SmartStorageEventMap>();
+  readonly #hub: EventHub<SmartStorageEventMap>;
+  #certificatePem: string | null = null;
   #bridge: EngineBridge | undefined;
   #info: StartResult | undefined;
   #credentials: Credential[];
@@ -76,6 +85,7 @@ export class SmartStorage implements AsyncDisposable {
    */
   constructor(config: SmartStorageConfig = {}) {
     this.config = resolveConfig(config, process.cwd());
+    this.#hub = new EventHub<SmartStorageEventMap>({ maxQueued: this.config.eventBufferSize });
     this.#credentials = this.config.engine.auth.credentials.map((c) => ({ ...c }));
   }
 
@@ -109,11 +119,33 @@ export class SmartStorage implements AsyncDisposable {
     return this.#info;
   }
 
-  /** `http://host:port` of the running server. */
+  /**
+   * URL of the running server, the one the S3 descriptor describes:
+   * `https://host:port` when TLS is configured (the HTTPS port, also when plain
+   * HTTP has its own port), else `http://host:port`.
+   */
   get endpointUrl(): string {
-    const info = this.#requireInfo();
-    const host = clientHost(info.address);
-    return `http://${host.includes(":") ? `[${host}]` : host}:${info.port}`;
+    const { host, port, useSsl } = endpointOf(this.#requireInfo());
+    return `${useSsl ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  }
+
+  /**
+   * The certificate chain (PEM) the server presents, while it runs with TLS;
+   * `undefined` without TLS. Updated by {@linkcode SmartStorage.replaceTlsCertificate}.
+   */
+  get certificatePem(): string | undefined {
+    return this.running ? this.#certificatePem ?? undefined : undefined;
+  }
+
+  /**
+   * Host-side event buffering: events held by `events()` iterators that have not
+   * been consumed yet (each iterator holds at most `eventBufferSize`), and events
+   * dropped for iterators whose consumer fell that far behind. `on()` handlers
+   * and `waitForEvent()` buffer nothing. (Events the engine itself dropped are
+   * `droppedEvents` of {@linkcode SmartStorage.getStorageStats}.)
+   */
+  get eventBufferStats(): { buffered: number; dropped: number } {
+    return { buffered: this.#hub.buffered, dropped: this.#hub.dropped };
   }
 
   /** Path of the engine binary in use, once started. */
@@ -185,6 +217,7 @@ export class SmartStorage implements AsyncDisposable {
       this.#bridge = bridge;
       const info = await bridge.request("start", { config: engineConfig }, this.config.startTimeoutMs);
       this.#info = info;
+      this.#certificatePem = info.certificatePem ?? null;
       // However the engine ends from now on, events stop with that reason.
       const current = bridge;
       void current.closed.then((reason) => {
@@ -254,20 +287,27 @@ export class SmartStorage implements AsyncDisposable {
   /**
    * Connection details for S3 clients (`IS3Descriptor` shape).
    *
-   * @returns Host, port, `useSsl: false`, the first credential, region.
+   * With TLS the descriptor names the HTTPS endpoint (`useSsl: true`): the main
+   * port when it speaks HTTPS, else the separate `tls.port` (the plain HTTP port
+   * stays reachable at `info.port`), and carries the certificate as
+   * `caCertificatePem`.
+   *
+   * @returns Host, port, `useSsl`, the first credential, region, and the certificate with TLS.
    * @throws {SmartStorageError} When the server is not running.
    */
   getS3Descriptor(): Promise<S3Descriptor> {
     try {
       const info = this.#requireInfo();
       const credential = this.#credentials[0]!;
+      const { host, port, useSsl } = endpointOf(info);
       return Promise.resolve({
-        endpoint: clientHost(info.address),
-        port: info.port,
-        useSsl: false,
+        endpoint: host,
+        port,
+        useSsl,
         accessKey: credential.accessKeyId,
         accessSecret: credential.secretAccessKey,
         region: info.region,
+        ...(useSsl && this.#certificatePem !== null ? { caCertificatePem: this.#certificatePem } : {}),
       });
     } catch (err) {
       return Promise.reject(err);
@@ -327,12 +367,38 @@ export class SmartStorage implements AsyncDisposable {
   }
 
   /**
-   * Cluster health; `{ enabled: false }` in standalone mode.
+   * Cluster health; `{ enabled: false, drives: [...] }` in standalone mode, where
+   * each drive probe writes, fsyncs and removes a 4 KiB file.
    *
    * @returns The cluster health.
    */
   getClusterHealth(): Promise<ClusterHealth> {
     return this.#call((b) => b.request("getClusterHealth", {}));
+  }
+
+  /**
+   * Replaces the TLS certificate without a restart: new connections get the new
+   * pair, open ones finish with the old. An invalid pair is refused
+   * (`InvalidCertificate`) and the old one stays.
+   *
+   * @param material `{ certPath, keyPath }`, `{ certPem, keyPem }` or `{ selfSigned: true }`.
+   * @returns The certificate chain now served (PEM); also in `certificatePem` and the S3 descriptor.
+   * @throws {ConfigError} When `material` is malformed (checked before anything is sent).
+   * @throws {SmartStorageError} `InvalidCertificate`; `TlsNotEnabled` when the server runs without TLS.
+   *
+   * @example Rotating a self-signed certificate
+   * ```ts
+   * import { SmartStorage } from "./smart_storage.ts";
+   * await using storage = await SmartStorage.createAndStart({ ephemeral: true, server: { tls: true } });
+   * const { certificatePem } = await storage.replaceTlsCertificate({ selfSigned: true });
+   * ```
+   */
+  async replaceTlsCertificate(material: TlsMaterial): Promise<{ certificatePem: string }> {
+    const params = resolveTlsMaterial(material, process.cwd(), "replaceTlsCertificate");
+    const bridge = this.#bridge;
+    const result = await this.#call((b) => b.request("replaceTlsCertificate", params));
+    if (this.#bridge === bridge) this.#certificatePem = result.certificatePem;
+    return result;
   }
 
   /**
@@ -434,6 +500,14 @@ export class SmartStorage implements AsyncDisposable {
 
 function notStarted(): SmartStorageError {
   return new SmartStorageError("NotStarted", "the smartstorage server is not started: call start() first");
+}
+
+/** The endpoint clients are pointed at: HTTPS when configured (see getS3Descriptor). */
+function endpointOf(info: StartResult): { host: string; port: number; useSsl: boolean } {
+  const host = clientHost(info.address);
+  if (info.useSsl === true) return { host, port: info.port, useSsl: true };
+  if (typeof info.tlsPort === "number") return { host, port: info.tlsPort, useSsl: true };
+  return { host, port: info.port, useSsl: false };
 }
 
 /** The host a client should connect to for a bind address (wildcards mean loopback). */
