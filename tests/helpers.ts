@@ -9,8 +9,14 @@
  */
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { generateKeyPairSync, sign } from "node:crypto";
+import https from "node:https";
 import { S3Client } from "@aws-sdk/client-s3";
+import { FetchHttpHandler } from "@smithy/fetch-http-handler";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { packageRoot } from "../src/binary.ts";
+import { detectRuntime } from "../src/runtime.ts";
 import type { SmartStorageConfig } from "../src/config.ts";
 import { SmartStorage } from "../src/smart_storage.ts";
 
@@ -113,4 +119,193 @@ export function pseudoRandomBytes(size: number, seed = 1): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// TLS: certificates and clients that trust exactly one certificate.
+
+/** A PEM certificate and its private key. */
+export interface CertificatePair {
+  /** Certificate (PEM). */
+  certPem: string;
+  /** PKCS#8 private key (PEM). */
+  keyPem: string;
+}
+
+/**
+ * Generates a self-signed ECDSA P-256 certificate for `localhost`, `127.0.0.1`
+ * and `::1` with `node:crypto` only (a minimal X.509 v3 DER encoder), so the
+ * tests need no openssl and run the same on every runtime.
+ *
+ * @param commonName Subject/issuer common name.
+ * @returns The certificate and key as PEM.
+ */
+export function generateCertificate(commonName = "smartstorage test"): CertificatePair {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const len = (n: number): number[] => {
+    if (n < 0x80) return [n];
+    const bytes: number[] = [];
+    for (let v = n; v > 0; v >>= 8) bytes.unshift(v & 0xff);
+    return [0x80 | bytes.length, ...bytes];
+  };
+  const tlv = (tag: number, ...parts: Uint8Array[]): Uint8Array => {
+    const body = Buffer.concat(parts);
+    return Buffer.concat([Uint8Array.from([tag, ...len(body.length)]), body]);
+  };
+  const bytes = (...b: number[]) => Uint8Array.from(b);
+  const seq = (...parts: Uint8Array[]) => tlv(0x30, ...parts);
+  const ecdsaWithSha256 = seq(bytes(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02));
+  const name = seq(tlv(0x31, seq(bytes(0x06, 0x03, 0x55, 0x04, 0x03), tlv(0x0c, Buffer.from(commonName)))));
+  const utcTime = (d: Date) => tlv(0x17, Buffer.from(d.toISOString().replace(/[-:T]/g, "").slice(2, 14) + "Z"));
+  const now = Date.now();
+  const serial = crypto.getRandomValues(new Uint8Array(12));
+  serial[0] = (serial[0]! & 0x7f) | 0x01;
+  const subjectAltName = seq(
+    bytes(0x06, 0x03, 0x55, 0x1d, 0x11),
+    tlv(0x04, seq(
+      tlv(0x82, Buffer.from("localhost")),
+      tlv(0x87, bytes(127, 0, 0, 1)),
+      tlv(0x87, bytes(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)),
+    )),
+  );
+  const tbs = seq(
+    tlv(0xa0, tlv(0x02, bytes(2))), // v3
+    tlv(0x02, serial),
+    ecdsaWithSha256,
+    name,
+    seq(utcTime(new Date(now - 3_600_000)), utcTime(new Date(now + 86_400_000))),
+    name,
+    publicKey.export({ type: "spki", format: "der" }),
+    tlv(0xa3, seq(subjectAltName)),
+  );
+  const signature = sign("sha256", tbs, privateKey);
+  const der = seq(tbs, ecdsaWithSha256, tlv(0x03, bytes(0), signature));
+  const base64 = Buffer.from(der).toString("base64").replace(/.{64}/g, "$&\n").replace(/\n$/, "");
+  return {
+    certPem: `-----BEGIN CERTIFICATE-----\n${base64}\n-----END CERTIFICATE-----\n`,
+    keyPem: String(privateKey.export({ type: "pkcs8", format: "pem" })),
+  };
+}
+
+/** An HTTP request handler for the AWS SDK that trusts exactly one certificate. */
+export interface TrustingHandler {
+  /** Pass as `requestHandler` to `new S3Client(...)`. */
+  requestHandler: NodeHttpHandler | FetchHttpHandler;
+  /** Which way the trust is set up. */
+  kind: string;
+  /** Releases connections and clients. */
+  close(): void;
+}
+
+/**
+ * A request handler that trusts only `ca`, set up the way each runtime does it
+ * natively (`"native"`): Node `NodeHttpHandler` + `https.Agent({ ca })`; Deno
+ * `FetchHttpHandler` with a `fetch` given `Deno.createHttpClient({ caCerts })`;
+ * Bun `FetchHttpHandler` with `fetch(..., { tls: { ca } })`. `"node-agent"` uses
+ * `NodeHttpHandler` + `https.Agent({ ca })` on every runtime. Verification is
+ * never disabled.
+ *
+ * @param ca The certificate (PEM) to trust.
+ * @param mode `"native"` or `"node-agent"`.
+ * @returns The handler and its clean-up.
+ */
+export function trustingHandler(ca: string, mode: "native" | "node-agent" = "native"): TrustingHandler {
+  const runtime = detectRuntime();
+  if (mode === "node-agent" || runtime === "node") {
+    const httpsAgent = new https.Agent({ ca, keepAlive: true });
+    return {
+      requestHandler: new NodeHttpHandler({ httpsAgent }),
+      kind: "NodeHttpHandler + https.Agent({ ca })",
+      close: () => httpsAgent.destroy(),
+    };
+  }
+  if (runtime === "deno") {
+    const Deno = (globalThis as unknown as { Deno: DenoHttpApi }).Deno;
+    const client = Deno.createHttpClient({ caCerts: [ca] });
+    return {
+      requestHandler: new FetchHttpHandler({
+        customFetch: ((request: Request) => fetch(request, { client } as RequestInit)) as typeof fetch,
+      }),
+      kind: "FetchHttpHandler + Deno.createHttpClient({ caCerts })",
+      close: () => client.close(),
+    };
+  }
+  return {
+    requestHandler: new FetchHttpHandler({
+      customFetch: ((request: Request) => fetch(request, { tls: { ca } } as RequestInit)) as typeof fetch,
+    }),
+    kind: "FetchHttpHandler + Bun fetch({ tls: { ca } })",
+    close: () => {},
+  };
+}
+
+interface DenoHttpApi {
+  createHttpClient(options: { caCerts: string[] }): { close(): void };
+}
+
+/**
+ * An S3 client for a TLS server that trusts only the descriptor's certificate.
+ *
+ * @param storage A running server with TLS.
+ * @param mode See {@linkcode trustingHandler}.
+ * @returns The client, the handler kind, and a `close()` for both.
+ */
+export async function tlsS3ClientFor(
+  storage: SmartStorage,
+  mode: "native" | "node-agent" = "native",
+): Promise<{ s3: S3Client; kind: string; close(): void }> {
+  const d = await storage.getS3Descriptor();
+  assert.ok(d.useSsl && d.caCertificatePem, "the descriptor names an HTTPS endpoint with its certificate");
+  const handler = trustingHandler(d.caCertificatePem, mode);
+  const s3 = new S3Client({
+    endpoint: `https://${d.endpoint}:${d.port}`,
+    region: d.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: d.accessKey, secretAccessKey: d.accessSecret },
+    requestHandler: handler.requestHandler,
+  });
+  return {
+    s3,
+    kind: handler.kind,
+    close() {
+      s3.destroy();
+      handler.close();
+    },
+  };
+}
+
+/**
+ * One HTTPS GET on a new connection that trusts only `ca`; resolves with the
+ * status, rejects when the certificate does not verify.
+ *
+ * @param url An `https://` URL.
+ * @param ca The certificate (PEM) to trust.
+ * @returns The HTTP status.
+ */
+export async function httpsStatusTrusting(url: string, ca: string): Promise<number> {
+  const runtime = detectRuntime();
+  if (runtime === "deno") {
+    const Deno = (globalThis as unknown as { Deno: DenoHttpApi }).Deno;
+    const client = Deno.createHttpClient({ caCerts: [ca] });
+    try {
+      const res = await fetch(url, { client, signal: AbortSignal.timeout(10_000) } as RequestInit);
+      await res.body?.cancel();
+      return res.status;
+    } finally {
+      client.close();
+    }
+  }
+  if (runtime === "bun") {
+    const res = await fetch(url, { tls: { ca }, keepalive: false, signal: AbortSignal.timeout(10_000) } as RequestInit);
+    await res.body?.cancel();
+    return res.status;
+  }
+  return await new Promise<number>((resolve, reject) => {
+    const req = https.get(url, { ca, agent: false, timeout: 10_000 }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${url}`)));
+    req.on("error", reject);
+  });
 }
