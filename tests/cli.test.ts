@@ -9,7 +9,7 @@ import process from "node:process";
 import { detectRuntime } from "../src/runtime.ts";
 import { spawnChild, type SpawnedChild } from "../src/spawn.ts";
 import { afterAll, beforeAll, describe, it } from "./harness.ts";
-import { repoRoot } from "./helpers.ts";
+import { httpsStatusTrusting, repoRoot } from "./helpers.ts";
 
 /** The command line that runs the CLI on this runtime. */
 function cliCommand(args: string[]): { command: string; args: string[] } {
@@ -115,6 +115,28 @@ describe("smartstorage CLI", () => {
       const exit = await child.exited;
       assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}; stderr: ${await stderr}`);
       assert.match(await rest, /stopped/);
+    } finally {
+      child.kill("SIGKILL");
+      await child.exited;
+      await stderr;
+      await child.stdin.close().catch(() => {});
+    }
+  });
+  it("smartstorage --tls-self-signed serves HTTPS and prints the certificate to trust", async () => {
+    const child = runCli(["--port", "0", "--directory", join(dir, "tls-data"), "--tls-self-signed"]);
+    const stderr = new Response(child.stderr).text();
+    try {
+      const { text, rest } = await readUntil(child.stdout, /Press Ctrl-C/);
+      const endpoint = /endpoint:\s+(https:\/\/\S+)/.exec(text)?.[1];
+      assert.ok(endpoint, `https endpoint printed:\n${text}`);
+      const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(text)?.[0];
+      assert.ok(pem, `certificate printed:\n${text}`);
+      const status = await httpsStatusTrusting(endpoint + "/", pem + "\n");
+      assert.ok(status >= 200 && status < 500, `HTTPS answered ${status}`);
+      child.kill("SIGTERM");
+      const exit = await child.exited;
+      assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}; stderr: ${await stderr}`);
+      await rest;
     } finally {
       child.kill("SIGKILL");
       await child.exited;

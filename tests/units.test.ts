@@ -141,6 +141,73 @@ describe("units", () => {
     assert.throws(() => parseCliArgs(["--access-key", "only"]), { code: "InvalidArguments" });
   });
 
+  it("parseCliArgs() maps the --tls-* flags and refuses incomplete ones", () => {
+    const tlsOf = (args: string[]) => {
+      const config = parseCliArgs(args);
+      assert.notEqual(config, "help");
+      return (config as { server?: { tls?: unknown } }).server?.tls;
+    };
+    assert.deepEqual(tlsOf(["--tls-self-signed"]), { selfSigned: true });
+    assert.deepEqual(tlsOf(["--tls-self-signed", "--tls-port", "0"]), { selfSigned: true, port: 0 });
+    assert.deepEqual(tlsOf(["--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-port", "9443"]), {
+      certPath: "c.pem",
+      keyPath: "k.pem",
+      port: 9443,
+    });
+    assert.equal(tlsOf([]), undefined);
+    assert.throws(() => parseCliArgs(["--tls-cert", "c.pem"]), { code: "InvalidArguments" });
+    assert.throws(() => parseCliArgs(["--tls-port", "9443"]), { code: "InvalidArguments" });
+    assert.throws(() => parseCliArgs(["--tls-self-signed", "--tls-port", "x"]), { code: "InvalidArguments" });
+    assert.throws(
+      () => parseCliArgs(["--tls-self-signed", "--tls-cert", "c.pem", "--tls-key", "k.pem"]),
+      { code: "InvalidArguments" },
+    );
+  });
+
+  it("resolveConfig() passes tls, cors and virtualHostDomains through and checks them", () => {
+    const resolved = resolveConfig({
+      server: {
+        tls: { certPath: "certs/c.pem", keyPath: "/abs/k.pem", port: 0 },
+        cors: { allowedOrigins: ["*"], allowedMethods: ["GET", "PUT"], exposeHeaders: ["ETag"], maxAgeSeconds: 600 },
+        virtualHostDomains: ["localhost"],
+      },
+    }, "/srv");
+    assert.deepEqual(resolved.engine.server, {
+      address: "127.0.0.1",
+      port: 0,
+      region: "us-east-1",
+      virtualHostDomains: ["localhost"],
+      cors: { allowedOrigins: ["*"], allowedMethods: ["GET", "PUT"], exposeHeaders: ["ETag"], maxAgeSeconds: 600 },
+      tls: { certPath: "/srv/certs/c.pem", keyPath: "/abs/k.pem", port: 0 },
+    });
+    assert.deepEqual(resolveConfig({ server: { tls: true } }).engine.server.tls, { selfSigned: true });
+    assert.deepEqual(resolveConfig({ ephemeral: true, server: { tls: true } }).engine.server.tls, { selfSigned: true });
+    assert.equal("tls" in resolveConfig({}).engine.server, false, "no tls field without TLS");
+    assert.throws(() => resolveConfig({ server: { port: 9000, tls: { selfSigned: true, port: 9000 } } }), ConfigError);
+    assert.throws(() => resolveConfig({ server: { cors: { allowedOrigins: [] } as never } }), ConfigError);
+    assert.throws(() => resolveConfig({ server: { cors: { allowedOrigins: ["*"], allowedMethods: ["GET"], maxAge: 1 } as never } }), ConfigError);
+    assert.throws(() => resolveConfig({ server: { virtualHostDomains: [""] } }), ConfigError);
+    assert.throws(() => resolveConfig({ eventBufferSize: 0 }), ConfigError);
+  });
+
+  it("EventHub: an iterator holds at most maxQueued events and counts what it drops", async () => {
+    const hub = new EventHub<{ tick: { n: number } }>({ maxQueued: 3 });
+    for (let n = 0; n < 10; n++) hub.emit("tick", { n });
+    assert.equal(hub.buffered, 0, "no consumer: nothing is buffered");
+    assert.equal(hub.dropped, 0);
+    const it = hub.iterate();
+    for (let n = 0; n < 10; n++) hub.emit("tick", { n });
+    assert.equal(hub.buffered, 3);
+    assert.equal(hub.dropped, 7);
+    const got: number[] = [];
+    for (let i = 0; i < 3; i++) got.push(((await it.next()).value as { data: { n: number } }).data.n);
+    assert.deepEqual(got, [0, 1, 2], "the consumer sees the oldest events, in order");
+    hub.emit("tick", { n: 99 });
+    assert.equal(((await it.next()).value as { data: { n: number } }).data.n, 99);
+    await it.return?.(undefined);
+    assert.equal(hub.buffered, 0, "a finished iterator releases its queue");
+  });
+
   it("spawnChild() gives web streams and the exit code on this runtime", async () => {
     const child = spawnChild("/bin/sh", { args: ["-c", "read x; echo \"got $x\"; echo oops >&2; exit 4"] });
     const writer = child.stdin.getWriter();
