@@ -51,25 +51,29 @@ import (
 // ---------------------------------------------------------------- flags
 
 var (
-	fEndpoint = flag.String("endpoint", "http://127.0.0.1:9000", "server URL")
-	fAK       = flag.String("ak", "", "access key")
-	fSK       = flag.String("sk", "", "secret key")
-	fRegion   = flag.String("region", "us-east-1", "region")
-	fBucket   = flag.String("bucket", "bench", "bucket")
-	fPID      = flag.Int("pid", 0, "server PID to measure (0: none)")
-	fServer   = flag.String("server", "", "server label for the output")
-	fRep      = flag.Int("rep", 0, "repetition number for the output")
-	fSize     = flag.Int64("size", 4096, "object size in bytes")
-	fConc     = flag.Int("c", 1, "concurrency")
-	fDur      = flag.Duration("duration", 5*time.Second, "timed window")
-	fPrefix   = flag.String("prefix", "p", "key prefix")
-	fObjects  = flag.Int("objects", 1000, "objects to fill / read")
-	fPage     = flag.Int("page", 1000, "ListObjectsV2 max-keys and DeleteObjects batch size")
-	fTimeout  = flag.Duration("timeout", 30*time.Second, "wait/startup timeout")
-	fReps     = flag.Int("reps", 3, "startup repetitions")
-	fMode     = flag.String("mode", "plain", "startup mode: plain | management")
-	fWorkdir  = flag.String("workdir", os.TempDir(), "where startup makes its empty folders")
-	fMaxErrs  = flag.Int("errsamples", 8, "distinct error samples kept")
+	fEndpoint   = flag.String("endpoint", "http://127.0.0.1:9000", "server URL")
+	fAK         = flag.String("ak", "", "access key")
+	fSK         = flag.String("sk", "", "secret key")
+	fRegion     = flag.String("region", "us-east-1", "region")
+	fBucket     = flag.String("bucket", "bench", "bucket")
+	fPID        = flag.Int("pid", 0, "server PID to measure (0: none)")
+	fServer     = flag.String("server", "", "server label for the output")
+	fRep        = flag.Int("rep", 0, "repetition number for the output")
+	fSize       = flag.Int64("size", 4096, "object size in bytes")
+	fConc       = flag.Int("c", 1, "concurrency")
+	fDur        = flag.Duration("duration", 5*time.Second, "timed window")
+	fPrefix     = flag.String("prefix", "p", "key prefix")
+	fObjects    = flag.Int("objects", 1000, "objects to fill / read")
+	fPage       = flag.Int("page", 1000, "ListObjectsV2 max-keys and DeleteObjects batch size")
+	fTimeout    = flag.Duration("timeout", 30*time.Second, "wait/startup timeout")
+	fReps       = flag.Int("reps", 3, "startup repetitions")
+	fMode       = flag.String("mode", "plain", "startup mode: plain | management")
+	fWorkdir    = flag.String("workdir", os.TempDir(), "where startup makes its empty folders")
+	fMaxErrs    = flag.Int("errsamples", 8, "distinct error samples kept")
+	fSkipFill   = flag.Bool("skipfill", false, "listdel: the keys exist already (investigation)")
+	fDelBudget  = flag.Duration("delbudget", 60*time.Second, "listdel: stop sending DeleteObjects batches after this long")
+	fFillBudget = flag.Duration("fillbudget", 0, "fill/listdel: stop writing new keys after this long (0: no limit)")
+	fListBudget = flag.Duration("listbudget", 300*time.Second, "listdel: stop the ListObjectsV2 scan after this long")
 )
 
 // ---------------------------------------------------------------- SigV4
@@ -283,6 +287,10 @@ type procMon struct {
 	stop    chan struct{}
 	done    chan struct{}
 	sampled int64
+	t0      time.Time
+	self0   float64
+	busy0   float64
+	load1   float64
 }
 
 func readCPU(pid int) float64 {
@@ -318,11 +326,39 @@ func readStatusKiB(pid int, field string) int64 {
 	return -1
 }
 
-func startMon(pid int) *procMon {
-	if pid <= 0 {
-		return nil
+// hostCPU returns busy and total jiffies of the whole machine.
+func hostCPU() (busy, total float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
 	}
+	line := strings.SplitN(string(b), "\n", 2)[0]
+	f := strings.Fields(line)
+	for i, x := range f[1:] {
+		v, _ := strconv.ParseFloat(x, 64)
+		if i >= 8 { // guest time is already inside user
+			break
+		}
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
+
+func startMon(pid int) *procMon {
 	m := &procMon{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
+	m.t0 = time.Now()
+	m.self0 = readCPU(os.Getpid())
+	m.busy0, _ = hostCPU()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.load1, _ = strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	}
+	if pid <= 0 {
+		close(m.done)
+		return m
+	}
 	m.hwm = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
 	m.cpu0 = readCPU(pid)
 	go func() {
@@ -347,6 +383,14 @@ func (m *procMon) finish(r *result) {
 	if m == nil {
 		return
 	}
+	el := time.Since(m.t0).Seconds()
+	busy1, _ := hostCPU()
+	r.Load1 = m.load1
+	r.HostBusyCores = (busy1 - m.busy0) / 100 / el
+	r.ClientCores = (readCPU(os.Getpid()) - m.self0) / el
+	if m.pid <= 0 {
+		return
+	}
 	close(m.stop)
 	<-m.done
 	c1 := readCPU(m.pid)
@@ -355,6 +399,7 @@ func (m *procMon) finish(r *result) {
 		return
 	}
 	r.CPUSec = c1 - m.cpu0
+	r.OtherCores = r.HostBusyCores - r.ClientCores - r.CPUSec/el
 	peak := atomic.LoadInt64(&m.sampled)
 	r.RSSMethod = "sampled VmRSS"
 	if m.hwm {
@@ -375,26 +420,30 @@ func (m *procMon) finish(r *result) {
 // ---------------------------------------------------------------- results
 
 type result struct {
-	Server     string             `json:"server"`
-	Rep        int                `json:"rep"`
-	Op         string             `json:"op"`
-	Size       int64              `json:"size"`
-	Conc       int                `json:"conc"`
-	Seconds    float64            `json:"seconds"`
-	Ops        int64              `json:"ops"`
-	Bytes      int64              `json:"bytes"`
-	OpsPerSec  float64            `json:"ops_per_s"`
-	MiBPerSec  float64            `json:"mib_per_s"`
-	P50ms      float64            `json:"p50_ms"`
-	P99ms      float64            `json:"p99_ms"`
-	Errors     int64              `json:"errors"`
-	ErrSamples []string           `json:"error_samples,omitempty"`
-	CPUSec     float64            `json:"cpu_s"`
-	CPUPerGiB  float64            `json:"cpu_s_per_gib"`
-	PeakRSSKiB int64              `json:"peak_rss_kib"`
-	RSSMethod  string             `json:"rss_method,omitempty"`
-	ServerGone bool               `json:"server_gone,omitempty"`
-	Extra      map[string]float64 `json:"extra,omitempty"`
+	Server        string             `json:"server"`
+	Rep           int                `json:"rep"`
+	Op            string             `json:"op"`
+	Size          int64              `json:"size"`
+	Conc          int                `json:"conc"`
+	Seconds       float64            `json:"seconds"`
+	Ops           int64              `json:"ops"`
+	Bytes         int64              `json:"bytes"`
+	OpsPerSec     float64            `json:"ops_per_s"`
+	MiBPerSec     float64            `json:"mib_per_s"`
+	P50ms         float64            `json:"p50_ms"`
+	P99ms         float64            `json:"p99_ms"`
+	Errors        int64              `json:"errors"`
+	ErrSamples    []string           `json:"error_samples,omitempty"`
+	CPUSec        float64            `json:"cpu_s"`
+	CPUPerGiB     float64            `json:"cpu_s_per_gib"`
+	PeakRSSKiB    int64              `json:"peak_rss_kib"`
+	RSSMethod     string             `json:"rss_method,omitempty"`
+	ServerGone    bool               `json:"server_gone,omitempty"`
+	Load1         float64            `json:"load1"`
+	HostBusyCores float64            `json:"host_busy_cores"`
+	ClientCores   float64            `json:"client_cores"`
+	OtherCores    float64            `json:"other_cores"`
+	Extra         map[string]float64 `json:"extra,omitempty"`
 }
 
 func emit(r *result) {
@@ -470,9 +519,9 @@ func runTimed(name string, conc int, dur time.Duration, errs *errSink, fn opFn) 
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
 				b, ok := fn(w, rng)
-				st.lat = append(st.lat, time.Since(t0))
-				st.ops++
-				if ok {
+				if ok { // ops, bytes and latencies count successful operations; failures are counted in errors
+					st.lat = append(st.lat, time.Since(t0))
+					st.ops++
 					st.bytes += b
 				} else {
 					time.Sleep(time.Millisecond) // never spin on a dead server
@@ -568,6 +617,9 @@ func fill(c *client, prefix string, n, conc int, size int64, measure bool) *resu
 		go func(w int) {
 			defer wg.Done()
 			for {
+				if *fFillBudget > 0 && time.Since(start) > *fFillBudget {
+					return
+				}
 				i := int(atomic.AddInt64(&next, 1))
 				if i >= n {
 					return
@@ -787,8 +839,9 @@ type listResult struct {
 }
 
 // scan lists prefix/ completely; it returns the keys, per-page latencies and any error text.
-func (c *client) scan(prefix string, page int, errs *errSink) ([]string, []time.Duration, bool) {
+func (c *client) scan(prefix string, page int, errs *errSink, budget time.Duration) ([]string, []time.Duration, bool) {
 	var keys []string
+	began := time.Now()
 	var lat []time.Duration
 	token := ""
 	for pages := 0; pages < 100000; pages++ {
@@ -832,6 +885,9 @@ func (c *client) scan(prefix string, page int, errs *errSink) ([]string, []time.
 			return keys, lat, false
 		}
 		token = lr.NextContinuationToken
+		if time.Since(began) > budget {
+			return keys, lat, false
+		}
 	}
 	return keys, lat, false
 }
@@ -839,17 +895,25 @@ func (c *client) scan(prefix string, page int, errs *errSink) ([]string, []time.
 func cmdListDel(c *client) {
 	n := *fObjects
 	*fSize = 16
-	fr := fill(c, *fPrefix, n, *fConc, 16, true)
-	fr.Op = "listfill"
-	emit(fr)
+	if !*fSkipFill {
+		fr := fill(c, *fPrefix, n, *fConc, 16, true)
+		fr.Op = "listfill"
+		if fr.Ops < int64(n) && fr.Errors == 0 {
+			fmt.Fprintf(os.Stderr, "listdel: fill stopped by its %s budget after %d of %d keys\n", *fFillBudget, fr.Ops, n)
+			n = int(fr.Ops)
+		}
+		emit(fr)
+	}
 
 	// ListObjectsV2 full scan, page by page.
 	errs := newErrSink()
 	mon := startMon(*fPID)
 	t0 := time.Now()
-	keys, lat, _ := c.scan(*fPrefix, *fPage, errs)
+	keys, lat, complete := c.scan(*fPrefix, *fPage, errs, *fListBudget)
 	el := time.Since(t0)
-	if len(keys) != n {
+	if !complete && errs.count == 0 {
+		fmt.Fprintf(os.Stderr, "listdel: scan stopped after the %s budget (%d keys listed)\n", *fListBudget, len(keys))
+	} else if len(keys) != n {
 		errs.add("LIST wrong count", fmt.Sprintf("ListObjectsV2 scan of %s/ returned %d keys, %d were written", *fPrefix, len(keys), n))
 	}
 	for i := 1; i < len(keys); i++ {
@@ -862,7 +926,7 @@ func cmdListDel(c *client) {
 	lr.P50ms, lr.P99ms = pct(lat, 0.5), pct(lat, 0.99)
 	mon.finish(lr)
 	lr.Errors, lr.ErrSamples = errs.count, errs.samples
-	lr.Extra = map[string]float64{"keys": float64(len(keys)), "pages": float64(len(lat)), "scan_ms": float64(el.Microseconds()) / 1000}
+	lr.Extra = map[string]float64{"written": float64(n), "keys": float64(len(keys)), "pages": float64(len(lat)), "scan_ms": float64(el.Microseconds()) / 1000}
 	emit(lr)
 
 	// DeleteObjects in batches of -page keys (quiet mode), then check nothing is left.
@@ -871,7 +935,12 @@ func cmdListDel(c *client) {
 	var blat []time.Duration
 	t0 = time.Now()
 	var deleted int64
+	budgetHit := 0.0
 	for start := 0; start < n; start += *fPage {
+		if time.Since(t0) > *fDelBudget {
+			budgetHit = 1
+			break
+		}
 		end := start + *fPage
 		if end > n {
 			end = n
@@ -907,15 +976,19 @@ func cmdListDel(c *client) {
 		}
 	}
 	el = time.Since(t0)
-	left, _, _ := c.scan(*fPrefix, 1000, errs)
-	if len(left) != 0 {
-		errs.add("DeleteObjects left keys", fmt.Sprintf("after DeleteObjects %d keys under %s/ are still listed (e.g. %q)", len(left), *fPrefix, left[0]))
-	}
 	dr := &result{Op: "delete", Size: 16, Conc: 1, Seconds: el.Seconds(), Ops: deleted}
 	dr.P50ms, dr.P99ms = pct(blat, 0.5), pct(blat, 0.99)
 	mon.finish(dr)
+	// Check (untimed) that the deleted keys are gone.
+	left, _, scanned := c.scan(*fPrefix, 1000, errs, 120*time.Second)
+	leftN := float64(len(left))
+	if !scanned {
+		leftN = -1
+	} else if len(left) != 0 && budgetHit == 0 {
+		errs.add("DeleteObjects left keys", fmt.Sprintf("after DeleteObjects %d keys under %s/ are still listed (e.g. %q)", len(left), *fPrefix, left[0]))
+	}
 	dr.Errors, dr.ErrSamples = errs.count, errs.samples
-	dr.Extra = map[string]float64{"batches": float64(len(blat)), "keys_per_s": float64(deleted) / el.Seconds(), "left": float64(len(left))}
+	dr.Extra = map[string]float64{"batches": float64(len(blat)), "keys_per_s": float64(deleted) / el.Seconds(), "left": leftN, "budget_hit": budgetHit}
 	emit(dr)
 }
 
@@ -943,7 +1016,7 @@ func waitUp(c *client, timeout time.Duration) (time.Duration, bool, string) {
 			return time.Since(t0), true, ""
 		}
 		last = msg
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(500 * time.Microsecond)
 	}
 	return time.Since(t0), false, last
 }
