@@ -11,6 +11,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { generateKeyPairSync, sign } from "node:crypto";
+import { readFileSync } from "node:fs";
+import http from "node:http";
 import https from "node:https";
 import { S3Client } from "@aws-sdk/client-s3";
 import { FetchHttpHandler } from "@smithy/fetch-http-handler";
@@ -308,4 +310,93 @@ export async function httpsStatusTrusting(url: string, ca: string): Promise<numb
     req.on("timeout", () => req.destroy(new Error(`no answer from ${url}`)));
     req.on("error", reject);
   });
+}
+
+// ---------------------------------------------------------------------------
+// Load and memory.
+
+/**
+ * Resident set size of a process, from `/proc/<pid>/status` (Linux).
+ *
+ * @param pid Process id.
+ * @returns VmRSS in MiB.
+ */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status)?.[1];
+  assert.ok(kib, `VmRSS in /proc/${pid}/status`);
+  return Number(kib) / 1024;
+}
+
+/**
+ * Samples the RSS of `pid` every `intervalMs` until `stop()`; keeps the maximum.
+ *
+ * @param pid Process id.
+ * @param intervalMs Sampling interval.
+ * @returns `stop()`, which returns the largest RSS seen in MiB.
+ */
+export function sampleRss(pid: number, intervalMs = 100): { stop(): number } {
+  let max = rssMiB(pid);
+  const timer = setInterval(() => {
+    try {
+      max = Math.max(max, rssMiB(pid));
+    } catch {
+      // The process ended; the caller will notice.
+    }
+  }, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      max = Math.max(max, rssMiB(pid));
+      return max;
+    },
+  };
+}
+
+/**
+ * Runs `task(i)` for i in [0, count) with at most `concurrency` at a time.
+ *
+ * @param count Number of tasks.
+ * @param concurrency Parallel workers.
+ * @param task The work for one index.
+ */
+export async function runConcurrently(
+  count: number,
+  concurrency: number,
+  task: (i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
+
+/**
+ * Unsigned PUTs over one keep-alive `node:http` agent (for servers with auth off);
+ * the same code on every runtime.
+ *
+ * @param baseUrl `http://host:port`.
+ * @param concurrency Sockets.
+ * @returns `put(path, body)` resolving with the status, and `close()`.
+ */
+export function plainHttpPutter(baseUrl: string, concurrency: number): {
+  put(path: string, body: string | Uint8Array): Promise<number>;
+  close(): void;
+} {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  return {
+    put: (path, body) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request(`${baseUrl}${path}`, { method: "PUT", agent }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+          res.on("error", reject);
+        });
+        req.on("error", reject);
+        req.end(body);
+      }),
+    close: () => agent.destroy(),
+  };
 }

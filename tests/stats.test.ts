@@ -20,6 +20,7 @@ import {
   DeleteObjectsCommand,
   PutBucketCorsCommand,
   PutBucketPolicyCommand,
+  PutBucketVersioningCommand,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
@@ -233,6 +234,29 @@ describe("getStorageStats(): exact through a mixed workload and across a restart
     openUploads.delete(id3);
     await check("upload 3 aborted");
   }, { timeoutMs: 120_000 });
+
+  it("a versioned bucket: every stored version counts, delete markers do not", async () => {
+    const V = uniqueName("stats-v");
+    await createBucket(V);
+    await s3.send(new PutBucketVersioningCommand({ Bucket: V, VersioningConfiguration: { Status: "Enabled" } }));
+    const versions = model.get(V)!; // "key@versionId" -> size
+    const putVersion = async (key: string, size: number) => {
+      const res = await s3.send(new PutObjectCommand({ Bucket: V, Key: key, Body: pseudoRandomBytes(size, 3) }));
+      assert.ok(res.VersionId, "a versioned put returns a VersionId");
+      versions.set(`${key}@${res.VersionId}`, size);
+      return res.VersionId;
+    };
+    const v1 = await putVersion("doc", 100);
+    await putVersion("doc", 250);
+    await putVersion("other", 7);
+    await check("three versions");
+    const marker = await s3.send(new DeleteObjectCommand({ Bucket: V, Key: "doc" }));
+    assert.equal(marker.DeleteMarker, true);
+    await check("after a delete marker");
+    await s3.send(new DeleteObjectCommand({ Bucket: V, Key: "doc", VersionId: v1 }));
+    versions.delete(`doc@${v1}`);
+    await check("after deleting version 1");
+  });
 
   it("DeleteObjects: existing and missing keys in one request", async () => {
     const res = await s3.send(new DeleteObjectsCommand({
