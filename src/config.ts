@@ -37,7 +37,7 @@ export interface ServerConfig {
   tls?: TlsConfig | true;
   /** One server-wide CORS rule for buckets without a CORS configuration of their own. Default: none. */
   cors?: CorsRule;
-  /** Domains for virtual-hosted-style addressing: `Host: <bucket>.<domain>`. Default: none. */
+  /** Domains for virtual-hosted-style addressing: `Host: <bucket>.<domain>`. Default (the engine's): `["localhost"]`; `[]` turns it off. */
   virtualHostDomains?: string[];
 }
 

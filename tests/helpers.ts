@@ -400,3 +400,44 @@ export function plainHttpPutter(baseUrl: string, concurrency: number): {
     close: () => agent.destroy(),
   };
 }
+
+/** The answer of {@linkcode rawRequest}. */
+export interface RawResponse {
+  /** HTTP status. */
+  status: number;
+  /** Response headers (lower-case names). */
+  headers: Record<string, string | string[] | undefined>;
+  /** Body as text. */
+  body: string;
+}
+
+/**
+ * One plain HTTP request with full control over the headers (`Host`, `Origin`,
+ * ...), through `node:http` on every runtime.
+ *
+ * @param options Port, method, path, headers, body.
+ * @returns Status, headers and body.
+ */
+export function rawRequest(options: {
+  port: number;
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}): Promise<RawResponse> {
+  return new Promise<RawResponse>((resolve, reject) => {
+    const req = http.request(
+      { host: "127.0.0.1", port: options.port, method: options.method, path: options.path, headers: options.headers, agent: false },
+      (res) => {
+        const chunks: Uint8Array[] = [];
+        res.on("data", (c: Uint8Array) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") })
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(options.body);
+  });
+}
