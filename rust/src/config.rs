@@ -24,7 +24,7 @@ pub struct ServerConfig {
     /// `Host: <bucket>.<domain>` is virtual-hosted-style addressing for these domains.
     pub virtual_host_domains: Vec<String>,
     /// Server-wide CORS rule for buckets without their own CORS configuration.
-    pub cors: Option<crate::s3::cors::CorsRule>,
+    pub cors: Option<CorsRuleConfig>,
     /// Serve HTTPS (see `tls.rs`).
     pub tls: Option<crate::tls::TlsConfig>,
 }
@@ -32,6 +32,36 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig { address: "127.0.0.1".into(), port: 0, region: "us-east-1".into(), virtual_host_domains: vec!["localhost".into()], cors: None, tls: None }
+    }
+}
+
+/// The server-wide CORS rule, as JSON (the per-bucket rules come as S3's XML).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CorsRuleConfig {
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_seconds: Option<u64>,
+}
+
+impl CorsRuleConfig {
+    /// The rule, checked like a PutBucketCors rule but with messages about the JSON config.
+    pub fn to_rule(&self) -> Result<crate::s3::cors::CorsRule, String> {
+        if self.allowed_origins.is_empty() || self.allowed_methods.is_empty() {
+            return Err("allowedOrigins and allowedMethods must not be empty".into());
+        }
+        let rule = crate::s3::cors::CorsRule {
+            id: None,
+            allowed_origins: self.allowed_origins.clone(),
+            allowed_methods: self.allowed_methods.clone(),
+            allowed_headers: self.allowed_headers.clone(),
+            expose_headers: self.expose_headers.clone(),
+            max_age_seconds: self.max_age_seconds,
+        };
+        crate::s3::cors::CorsConfig { rules: vec![rule.clone()] }.validate().map_err(|e| e.message)?;
+        Ok(rule)
     }
 }
 

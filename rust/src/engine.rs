@@ -104,11 +104,10 @@ impl Engine {
             _ => listeners.push((main_listener, tls.clone())),
         }
         let credentials = Arc::new(Credentials::new(credentials));
-        let default_cors = match config.server.cors.clone() {
+        let default_cors = match &config.server.cors {
             Some(rule) => {
-                let cors = crate::s3::cors::CorsConfig { rules: vec![rule] };
-                cors.validate().map_err(|e| fail("InvalidConfig", format!("server.cors: {}", e.message)))?;
-                Some(Arc::new(cors))
+                let rule = rule.to_rule().map_err(|e| fail("InvalidConfig", format!("server.cors: {e}")))?;
+                Some(Arc::new(crate::s3::cors::CorsConfig { rules: vec![rule] }))
             }
             None => None,
         };

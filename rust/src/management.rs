@@ -51,13 +51,22 @@ fn param<T: serde::de::DeserializeOwned>(params: &Value, name: &str) -> Result<T
 pub async fn run() -> i32 {
     let (tx, mut rx) = mpsc::channel::<String>(OUT_QUEUE);
     let writer = tokio::spawn(async move {
-        let mut stdout = tokio::io::stdout();
-        while let Some(line) = rx.recv().await {
-            // The empty line is our own "all said" marker: everything before it is flushed.
-            if line.is_empty() {
-                break;
+        let mut stdout = tokio::io::BufWriter::with_capacity(64 * 1024, tokio::io::stdout());
+        // Write everything queued, then flush once: one syscall for a burst of events.
+        'outer: while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            while let Some(line) = next.take() {
+                // The empty line is our own "all said" marker: everything before it is flushed.
+                if line.is_empty() {
+                    let _ = stdout.flush().await;
+                    break 'outer;
+                }
+                if stdout.write_all(line.as_bytes()).await.is_err() || stdout.write_all(b"\n").await.is_err() {
+                    break 'outer;
+                }
+                next = rx.try_recv().ok();
             }
-            if stdout.write_all(format!("{line}\n").as_bytes()).await.is_err() || stdout.flush().await.is_err() {
+            if stdout.flush().await.is_err() {
                 break;
             }
         }
@@ -127,7 +136,11 @@ async fn call(engine: &mut Option<Engine>, out: &Arc<Out>, method: &str, params:
         });
         let started = Engine::start(config, Some(observer)).await.map_err(|e| err(e.code, e.message))?;
         let info = serde_json::to_value(&started.info).unwrap_or(Value::Null);
-        crate::log::info(&format!("listening on http://{}:{}", started.info.address, started.info.port));
+        let scheme = if started.info.use_ssl { "https" } else { "http" };
+        crate::log::info(&format!("listening on {scheme}://{}:{}", started.info.address, started.info.port));
+        if let Some(tls_port) = started.info.tls_port {
+            crate::log::info(&format!("listening on https://{}:{tls_port}", started.info.address));
+        }
         *engine = Some(started);
         return Ok(info);
     }
@@ -161,6 +174,9 @@ async fn call(engine: &mut Option<Engine>, out: &Arc<Out>, method: &str, params:
         }
         "replaceTlsCertificate" => {
             let cfg: crate::tls::TlsConfig = serde_json::from_value(params.clone()).map_err(|e| err("InvalidParams", format!("params: {e}")))?;
+            if cfg.port.is_some() {
+                return Err(err("InvalidParams", "the HTTPS port cannot be changed at runtime"));
+            }
             let tls = engine.tls.as_ref().ok_or_else(|| err("TlsNotEnabled", "the server was started without server.tls"))?;
             let pem = tls.replace(&cfg).map_err(|e| err("InvalidCertificate", e))?;
             Ok(json!({ "certificatePem": pem }))

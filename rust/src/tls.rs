@@ -29,6 +29,10 @@ pub struct TlsState {
 
 /// A certificate chain and key, both PEM.
 fn material(cfg: &TlsConfig) -> Result<(String, String), String> {
+    let sources = [cfg.self_signed, cfg.cert_path.is_some() || cfg.key_path.is_some(), cfg.cert_pem.is_some() || cfg.key_pem.is_some()];
+    if sources.iter().filter(|s| **s).count() > 1 {
+        return Err("give exactly one of selfSigned, certPath/keyPath or certPem/keyPem".into());
+    }
     if cfg.self_signed {
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
         let generated = rcgen::generate_simple_self_signed(names).map_err(|e| format!("cannot generate a certificate: {e}"))?;

@@ -9,26 +9,27 @@ use super::xml::XmlWriter;
 const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 const MAX_RULES: usize = 100;
 
+/// One rule, in S3's XML element names (the same names are used in the stored JSON).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(default)]
 pub struct CorsRule {
-    #[serde(rename(deserialize = "ID"), alias = "id")]
+    #[serde(rename = "ID")]
     pub id: Option<String>,
-    #[serde(rename(deserialize = "AllowedOrigin"), alias = "allowedOrigins")]
+    #[serde(rename = "AllowedOrigin")]
     pub allowed_origins: Vec<String>,
-    #[serde(rename(deserialize = "AllowedMethod"), alias = "allowedMethods")]
+    #[serde(rename = "AllowedMethod")]
     pub allowed_methods: Vec<String>,
-    #[serde(rename(deserialize = "AllowedHeader"), alias = "allowedHeaders")]
+    #[serde(rename = "AllowedHeader")]
     pub allowed_headers: Vec<String>,
-    #[serde(rename(deserialize = "ExposeHeader"), alias = "exposeHeaders")]
+    #[serde(rename = "ExposeHeader")]
     pub expose_headers: Vec<String>,
-    #[serde(rename(deserialize = "MaxAgeSeconds"), alias = "maxAgeSeconds")]
+    #[serde(rename = "MaxAgeSeconds")]
     pub max_age_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CorsConfig {
-    #[serde(rename(deserialize = "CORSRule"), alias = "rules", default)]
+    #[serde(rename = "CORSRule", default)]
     pub rules: Vec<CorsRule>,
 }
 
