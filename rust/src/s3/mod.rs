@@ -86,6 +86,7 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
     let resource = parts.uri.path().to_string();
     let mut bucket = None;
     let result = async {
+        check_header_size(&parts)?;
         let route = router::route(&parts.method, &parts.uri, &parts.headers, &ctx.virtual_host_domains)?;
         bucket = route.bucket.clone();
         let authenticated = if ctx.auth_enabled && route.action != Action::Preflight {
@@ -130,6 +131,17 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
         add_cors_headers(&ctx, bucket.as_deref(), &parts.method, &parts.headers, &mut res);
     }
     res
+}
+
+/// Request line plus headers, as the client sent them (roughly), must fit 64 KiB.
+const MAX_HEADER_SECTION: usize = 64 * 1024;
+
+fn check_header_size(parts: &http::request::Parts) -> error::S3Result<()> {
+    let size = parts.uri.to_string().len() + parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
+    if size > MAX_HEADER_SECTION {
+        return Err(error::S3Error::new(error::S3Code::RequestHeaderSectionTooLarge).detail("MaxSizeAllowed", MAX_HEADER_SECTION.to_string()));
+    }
+    Ok(())
 }
 
 fn has_body(headers: &http::HeaderMap) -> bool {

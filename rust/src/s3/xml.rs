@@ -79,6 +79,16 @@ impl XmlWriter {
     }
 }
 
+const MAX_DEPTH: usize = 32;
+
+fn valid_reference(r: &quick_xml::events::BytesRef) -> bool {
+    match r.resolve_char_ref() {
+        Ok(Some(c)) => c == '\t' || c == '\n' || c == '\r' || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}'),
+        Ok(None) => matches!(r.as_ref(), "lt" | "gt" | "amp" | "apos" | "quot"),
+        Err(_) => false,
+    }
+}
+
 /// Walks the whole document, requiring balanced tags and no second top-level element.
 fn check_rest(text: &str, root: &str) -> S3Result<()> {
     use quick_xml::events::Event;
@@ -86,8 +96,17 @@ fn check_rest(text: &str, root: &str) -> S3Result<()> {
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let (mut depth, mut seen_root) = (0usize, false);
+    // Only namespace declarations are allowed as attributes; our documents have none else.
+    let attributes_ok = |e: &quick_xml::events::BytesStart| {
+        e.attributes().all(|a| a.is_ok_and(|a| a.key.as_ref() == "xmlns" || a.key.as_ref().starts_with("xmlns:")))
+    };
     loop {
         match reader.read_event().map_err(|_| malformed())? {
+            Event::Start(e) | Event::Empty(e) if !attributes_ok(&e) => return Err(malformed()),
+            Event::Start(_) if depth >= MAX_DEPTH => return Err(malformed()),
+            // No DTDs (no entity expansion of any kind) and only the predefined entities.
+            Event::DocType(_) => return Err(malformed()),
+            Event::GeneralRef(r) if !valid_reference(&r) => return Err(malformed()),
             Event::Start(e) => {
                 if depth == 0 {
                     if seen_root || e.local_name().into_inner() != root {
@@ -229,5 +248,16 @@ mod tests {
         }
         assert_eq!(parse_complete(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>").unwrap_err().code, S3Code::MalformedXML);
         assert!(parse_create_bucket(b"").unwrap().location_constraint.is_none());
+        for hostile in [
+            &br#"<!DOCTYPE l [<!ENTITY a "aaaa">]><CreateBucketConfiguration><LocationConstraint>&a;</LocationConstraint></CreateBucketConfiguration>"#[..],
+            b"<CreateBucketConfiguration><LocationConstraint>&nope;</LocationConstraint></CreateBucketConfiguration>",
+            b"<CreateBucketConfiguration><LocationConstraint>&#0;</LocationConstraint></CreateBucketConfiguration>",
+            br#"<CreateBucketConfiguration a="1"/>"#,
+        ] {
+            assert_eq!(parse_create_bucket(hostile).unwrap_err().code, S3Code::MalformedXML, "{}", String::from_utf8_lossy(hostile));
+        }
+        assert_eq!(parse_create_bucket(b"<CreateBucketConfiguration><LocationConstraint>a&amp;&#x41;</LocationConstraint></CreateBucketConfiguration>").unwrap().location_constraint.as_deref(), Some("a&A"));
+        let deep = format!("<Delete>{}{}</Delete>", "<a>".repeat(100), "</a>".repeat(100));
+        assert_eq!(parse_delete(deep.as_bytes()).unwrap_err().code, S3Code::MalformedXML);
     }
 }

@@ -74,7 +74,11 @@ impl Store {
         }
         let info = BucketInfo { name: name.to_string(), created: chrono::Utc::now().timestamp_millis(), region: region.to_string(), versioning: None };
         let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
-        self.write_file_atomic(&self.bucket_record_path(name), &json)?;
+        if let Err(e) = self.write_file_atomic(&self.bucket_record_path(name), &json) {
+            // A bucket without its record would outlive the error the client saw.
+            let _ = std::fs::remove_dir(self.bucket_dir(name));
+            return Err(e.into());
+        }
         self.stats.add_bucket(name);
         self.notify(Change::BucketCreated { bucket: name.to_string() });
         Ok(())
@@ -123,11 +127,8 @@ impl Store {
             return Err(S3Error::new(S3Code::BucketNotEmpty).detail("BucketName", name));
         }
         self.abort_uploads_of_bucket(name)?;
-        std::fs::remove_dir_all(&dir)?;
-        match std::fs::remove_dir_all(self.versions_root(name)) {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        }
+        self.discard_tree(&dir)?;
+        self.discard_tree(&self.versions_root(name))?;
         match std::fs::remove_file(self.bucket_record_path(name)) {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
             _ => {}

@@ -86,9 +86,11 @@ impl Store {
         }
     }
 
-    /// Moves the staged files into place under the key's lock. Unless `committed`,
-    /// first checks the precondition and renames the staged metadata to
-    /// `<txn>.commit` (the commit point). Retries if a concurrent delete removed an
+    /// Moves the staged files into place under the key's lock. Unless `committed`
+    /// (recovery), first checks the precondition, keeps the replaced version (versioned
+    /// buckets), and renames the staged metadata to `<txn>.commit`: the commit point.
+    /// A failure before the data is in place undoes all of that, so a refused write
+    /// never reappears after a restart. Retries if a concurrent delete removed an
     /// emptied parent folder between creating it and renaming into it.
     #[allow(clippy::too_many_arguments)]
     fn apply_commit(
@@ -98,42 +100,77 @@ impl Store {
         key: &str,
         data_tmp: &Path,
         staged_meta: &Path,
-        mut committed: bool,
+        recovering: bool,
         new: &ObjectMeta,
         precondition: Option<&Precondition>,
     ) -> S3Result<Option<u64>> {
-        let commit = staged_meta.with_extension("commit");
+        let commit = if recovering { staged_meta.to_path_buf() } else { staged_meta.with_extension("commit") };
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
+        let mut committed = recovering;
+        let mut archived: Option<ObjectMeta> = None;
         for attempt in 0.. {
             self.create_parents(bucket_dir, &data_path)?;
             let guard = self.locks.write(bucket, key);
             let old = read_meta(&meta_path).ok();
+            // Takes back everything done before the data was in place (not in recovery,
+            // where the commit was made before the crash).
+            let rollback = |archived: &mut Option<ObjectMeta>, committed: &mut bool| {
+                if recovering {
+                    return;
+                }
+                if let Some(a) = archived.take() {
+                    let _ = self.unarchive(bucket, key, &a);
+                }
+                if *committed {
+                    let _ = std::fs::rename(&commit, staged_meta);
+                    *committed = false;
+                }
+            };
             if !committed {
                 if let Some(p) = precondition {
                     p.check(old.as_ref(), key)?;
                 }
-                std::fs::rename(staged_meta, &commit)?;
+            }
+            if archived.is_none() {
+                if let (Some(id), Some(old)) = (&new.version_id, &old) {
+                    if self.archive_replaced(bucket, key, id, Some(old), &data_path)? {
+                        archived = Some(old.clone());
+                    }
+                }
+            }
+            if !committed {
+                if let Err(e) = std::fs::rename(staged_meta, &commit) {
+                    rollback(&mut archived, &mut committed);
+                    return Err(e.into());
+                }
                 committed = true;
             }
-            // In a versioned bucket the replaced object is kept as a non-current version.
-            let archived = match &new.version_id {
-                Some(id) => self.make_room_for_version(bucket, key, id, old.as_ref(), &data_path)?,
-                None => false,
-            };
-            let moved = std::fs::rename(data_tmp, &data_path).and_then(|_| std::fs::rename(&commit, &meta_path));
-            match moved {
+            match std::fs::rename(data_tmp, &data_path) {
                 Ok(()) => {
+                    // Renaming a hard link onto another link of the same file (a copy
+                    // onto its source) leaves both names: drop the temporary one.
+                    let _ = std::fs::remove_file(data_tmp);
+                    // The data is in place: from here a failure is finished by recovery.
+                    std::fs::rename(&commit, &meta_path)?;
+                    if let Some(id) = &new.version_id {
+                        self.drop_replaced_null(bucket, key, id)?;
+                    }
                     let old = old.map(|m| m.size);
-                    self.stats.replace(bucket, key, if archived { None } else { old }, Some(new.size));
+                    self.stats.replace(bucket, key, if archived.is_some() { None } else { old }, Some(new.size));
                     drop(guard);
                     if self.fsync {
                         sync_dir(data_path.parent().unwrap())?;
                     }
                     return Ok(old);
                 }
-                Err(e) if e.kind() == ErrorKind::NotFound && attempt < 8 => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    rollback(&mut archived, &mut committed);
+                    if e.kind() == ErrorKind::NotFound && attempt < 8 && data_tmp.exists() {
+                        continue;
+                    }
+                    return Err(e.into());
+                }
             }
         }
         unreachable!()
@@ -252,8 +289,17 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
     let mut removed = 0;
     for entry in std::fs::read_dir(&store.tmp)? {
         let path = entry?.path();
-        std::fs::remove_file(&path)?;
+        if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
         removed += 1;
+    }
+    // An upload folder without its upload.json was being created or removed by a
+    // crash; nobody can list or abort it, so it goes.
+    for entry in std::fs::read_dir(store.root.join(super::MULTIPART_DIR))? {
+        let path = entry?.path();
+        if path.is_dir() && !path.join("upload.json").is_file() {
+            std::fs::remove_dir_all(&path)?;
+            removed += 1;
+        }
     }
     if finished + removed > 0 {
         crate::log::info(&format!("recovery: finished {finished} interrupted commits, removed {removed} temporary files"));

@@ -147,6 +147,18 @@ impl Store {
         capacity::probe(&self.root, &self.tmp)
     }
 
+    /// Removes a folder tree so that it vanishes at once: it is renamed into `.tmp`
+    /// first (atomic), then deleted; a crash in between leaves only temporaries, which
+    /// start-up removes. Ok if it does not exist.
+    pub fn discard_tree(&self, path: &Path) -> std::io::Result<()> {
+        let trash = self.temp_path("trash");
+        match std::fs::rename(path, &trash) {
+            Ok(()) => std::fs::remove_dir_all(&trash),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A fresh temporary path on the same filesystem as the objects.
     pub fn temp_path(&self, ext: &str) -> PathBuf {
         self.tmp.join(format!("{}.{ext}", uuid::Uuid::new_v4().simple()))

@@ -214,7 +214,7 @@ impl Store {
         let etag = format!("\"{}-{}\"", hex::encode(md5s.finalize()), chosen.len());
         let sizes = chosen.iter().map(|p| p.size).collect();
         let meta = self.put_object(bucket, key, data, info.attrs.clone(), sizes, etag, precondition)?;
-        std::fs::remove_dir_all(&dir)?;
+        self.discard_tree(&dir)?;
         self.notify(Change::MultipartCompleted {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -228,10 +228,10 @@ impl Store {
     pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<()> {
         self.upload_info(bucket, key, upload_id)?;
         let _guard = self.locks.write(bucket, &Self::upload_lock_key(upload_id));
-        match std::fs::remove_dir_all(self.upload_dir(upload_id)) {
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(no_such_upload(upload_id)),
-            other => Ok(other?),
+        if !self.upload_dir(upload_id).is_dir() {
+            return Err(no_such_upload(upload_id));
         }
+        Ok(self.discard_tree(&self.upload_dir(upload_id))?)
     }
 
     /// Every upload in progress for `bucket`, sorted by key then initiation time.
@@ -256,6 +256,9 @@ impl Store {
         let (mut uploads, mut bytes) = (0, 0);
         for entry in std::fs::read_dir(self.root.join(MULTIPART_DIR))? {
             let dir = entry?.path();
+            if !dir.join("upload.json").is_file() {
+                continue;
+            }
             uploads += 1;
             for part in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let name = part.file_name();
@@ -270,7 +273,7 @@ impl Store {
 
     pub fn abort_uploads_of_bucket(&self, bucket: &str) -> S3Result<()> {
         for upload in self.list_uploads(bucket)? {
-            let _ = std::fs::remove_dir_all(self.upload_dir(&upload.upload_id));
+            self.discard_tree(&self.upload_dir(&upload.upload_id))?;
         }
         Ok(())
     }

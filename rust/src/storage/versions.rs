@@ -106,6 +106,11 @@ impl Store {
                 }
             }
         }
+        // A crash between archiving and committing can leave a stored copy of the
+        // current version: the current one is authoritative.
+        if let Ok(current) = read_meta(&self.bucket_dir(bucket).join(keypath::meta_relative(key))) {
+            out.retain(|m| version_name(m) != version_name(&current));
+        }
         out.sort_by(|a, b| b.seq.cmp(&a.seq));
         Ok(out)
     }
@@ -164,23 +169,37 @@ impl Store {
         Ok(())
     }
 
-    /// Before a new version `new_id` replaces the current object `old`: archive `old`
-    /// unless it is the same version (null over null, or a replayed commit), and drop
-    /// a non-current null version that a new null version replaces.
+    /// Before a new version `new_id` replaces the current object `old`: archives `old`
+    /// unless it is the same version (null over null, or a replayed commit).
     /// Returns whether `old` was archived. Call with the key's write lock held.
-    pub(super) fn make_room_for_version(&self, bucket: &str, key: &str, new_id: &str, old: Option<&ObjectMeta>, data_path: &Path) -> std::io::Result<bool> {
+    pub(super) fn archive_replaced(&self, bucket: &str, key: &str, new_id: &str, old: Option<&ObjectMeta>, data_path: &Path) -> std::io::Result<bool> {
+        match old {
+            Some(old) if version_name(old) != new_id => {
+                if let Err(e) = self.archive_current(bucket, key, old, data_path) {
+                    let _ = self.unarchive(bucket, key, old);
+                    return Err(e);
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Undoes `archive_replaced` when the write it made room for failed.
+    pub(super) fn unarchive(&self, bucket: &str, key: &str, old: &ObjectMeta) -> std::io::Result<()> {
+        self.remove_stored_version(bucket, key, old)?;
+        self.stats.replace(bucket, key, None, Some(old.size));
+        Ok(())
+    }
+
+    /// After a new null version is published: the non-current null version it replaces goes.
+    pub(super) fn drop_replaced_null(&self, bucket: &str, key: &str, new_id: &str) -> std::io::Result<()> {
         if new_id == NULL_VERSION {
             if let Some(null) = self.stored_versions(bucket, key)?.into_iter().find(|m| version_name(m) == NULL_VERSION) {
                 self.remove_stored_version(bucket, key, &null)?;
             }
         }
-        match old {
-            Some(old) if version_name(old) != new_id => {
-                self.archive_current(bucket, key, old, data_path)?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(())
     }
 
     /// If the key has no current object and its newest stored version is an object
@@ -219,7 +238,8 @@ impl Store {
         {
             let _guard = self.locks.write(bucket, key);
             let old = read_meta(&meta_path).ok();
-            let archived = self.make_room_for_version(bucket, key, &marker_id, old.as_ref(), &data_path)?;
+            let archived = self.archive_replaced(bucket, key, &marker_id, old.as_ref(), &data_path)?;
+            self.drop_replaced_null(bucket, key, &marker_id)?;
             for path in [&meta_path, &data_path] {
                 match std::fs::remove_file(path) {
                     Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
