@@ -109,9 +109,10 @@ w(f"- date: {meta.get('date', '?')}; mode: {meta.get('mode', '?')}; each cell: m
 w(f"- machine: {meta.get('nproc', '?')} cores ({meta.get('cpu', '?')}), {meta.get('mem', '?')} memory, Linux {meta.get('kernel', '?')}, disk {meta.get('fs', '?')}")
 w(f"- engine: {meta.get('engine_version', '?')} at commit {meta.get('commit', '?')}")
 w(f"- load generator: scripts/bench.d/s3load (Go {meta.get('go', '?')}, SigV4, keep-alive, payload hashes precomputed), on the same 2 cores as the server; node {meta.get('node', '?')}")
+w(f"- `sync` before each measured phase: {'yes' if meta.get('sync', '1') == '1' else 'no (QUICK)'}")
 w(f"- load average at start {meta.get('load_start', '?')}, at end {meta.get('load_end', '?')} (other work shares this machine; see *other cores* below)")
 w("")
-w("MinIO and warp are AGPL-3.0 and are kept out of this workplace, so the MinIO-class comparison is **Versity S3 Gateway** "
+w("MinIO and warp are AGPL-3.0, and this workplace's package notes mark AGPL modules \"not to use\", so the MinIO-class comparison is **Versity S3 Gateway** "
   "(Go, single node, posix backend) and the load comes from s3load, which reports in warp's terms. "
   "`smartstorage-nofsync` is the same engine with `--no-fsync`, the like-for-like durability match for the two others.")
 w("")
