@@ -44,6 +44,8 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BUFFER)
+        // Queue large body chunks for writev instead of copying them into a buffer.
+        .writev(true)
         .serve_connection(TokioIo::new(io), service);
     let _ = watcher.watch(conn).await;
 }

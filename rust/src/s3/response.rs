@@ -35,6 +35,39 @@ pub fn ok_xml(doc: String) -> S3Response {
     xml(StatusCode::OK, doc)
 }
 
+/// Bytes read per chunk of a file body, and chunks buffered ahead of the socket.
+const FILE_CHUNK: usize = 512 * 1024;
+const FILE_CHUNKS_AHEAD: usize = 2;
+
+/// Streams `len` bytes of `file` from `start`. One blocking thread reads ahead with
+/// positioned reads into fresh buffers that go to the socket as they are (no copy),
+/// and waits while the client is slow (bounded memory); it stops when the client goes.
+pub fn file_body(file: std::fs::File, start: u64, len: u64) -> ResBody {
+    use std::os::unix::fs::FileExt;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(FILE_CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let (mut offset, end) = (start, start + len);
+        while offset < end {
+            let mut buf = vec![0u8; FILE_CHUNK.min((end - offset) as usize)];
+            let chunk = match file.read_at(&mut buf, offset) {
+                Ok(0) => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+                Ok(n) => {
+                    buf.truncate(n);
+                    offset += n as u64;
+                    Ok(Bytes::from(buf))
+                }
+                Err(e) => Err(e),
+            };
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk.map(hyper::body::Frame::data), rx)) });
+    http_body_util::StreamBody::new(stream).boxed_unsync()
+}
+
 /// Sets a header from a string, skipping values that cannot be a header value.
 pub fn set_header(res: &mut S3Response, name: &str, value: &str) {
     if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(value)) {

@@ -1,11 +1,6 @@
 //! Object operations: PUT, GET/HEAD (ranges, conditions), DELETE, DeleteObjects, CopyObject.
 
-use futures_util::TryStreamExt;
 use http::StatusCode;
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
-use std::io::{Seek, SeekFrom};
-use tokio::io::AsyncReadExt;
 
 use super::{body_checksum, body_to_temp, copy_source, set_checksum_header, set_version_header, MAX_XML_BODY};
 use crate::s3::authorize::object_arn;
@@ -19,7 +14,6 @@ use crate::storage::meta::ObjectMeta;
 use crate::storage::versions::DeleteOutcome;
 use crate::storage::objects::etag_of;
 
-const READ_CHUNK: usize = 256 * 1024;
 
 /// `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only that version) on a write.
 pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
@@ -138,13 +132,7 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     let body: ResBody = if head || len == 0 {
         crate::s3::response::empty_body()
     } else {
-        let mut file = file;
-        if start > 0 {
-            file.seek(SeekFrom::Start(start))?;
-        }
-        let reader = tokio::fs::File::from_std(file).take(len);
-        let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK).map_ok(Frame::data);
-        StreamBody::new(stream).boxed_unsync()
+        crate::s3::response::file_body(file, start, len)
     };
     let mut res = http::Response::new(body);
     *res.status_mut() = status;
