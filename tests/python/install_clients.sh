@@ -8,7 +8,10 @@
 # SMARTSTORAGE_CLIENTS_STRICT=1 (then exit 1 if any tool is missing).
 #
 # Env: SMARTSTORAGE_CLIENTS_BIN (default ~/.cache/smartstorage-clients/bin),
-#      SMARTSTORAGE_MC_VERSION (Go module version of github.com/minio/mc).
+#      SMARTSTORAGE_MC_VERSION (Go module version of github.com/minio/mc),
+#      SMARTSTORAGE_CLIENTS_NO_MC=1 (do not build mc: its tests skip).
+# The first mc build downloads ~100 modules from the Go proxy and compiles for
+# 2-4 minutes on 2 cores; later runs find the binary (and its version stamp).
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -56,6 +59,9 @@ command -v s3cmd >/dev/null 2>&1 || { [ -x "$HERE/.venv/bin/s3cmd" ] || missing+
 mkdir -p "$BIN"
 if [ -x "$BIN/mc" ] && [ "$(cat "$BIN/mc.version" 2>/dev/null)" = "$MC_VERSION" ]; then
   :
+elif [ "${SMARTSTORAGE_CLIENTS_NO_MC:-0}" = "1" ]; then
+  log "SMARTSTORAGE_CLIENTS_NO_MC=1: not building mc"
+  missing+=(mc)
 elif ! command -v go >/dev/null 2>&1; then
   log "no Go toolchain: cannot build mc"
   missing+=(mc)

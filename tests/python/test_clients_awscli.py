@@ -11,9 +11,10 @@ auth-enabled engine. Two CLIs, each test runs with both:
   * `aws s3api` put-object/head-object/list-objects-v2/create-multipart-upload/
     upload-part/list-parts/complete-multipart-upload/abort-multipart-upload
 
-Known client bug, not the engine's (boto/botocore#3755; fixed in boto3/botocore
-1.44.5 but still present in the botocore copies that BOTH CLIs vendor: pip
-awscli 1.46.2's awscli/botocore and Debian's 2.9.19): after a zero-length PUT
+Known client bug, not the engine's (boto/botocore#3755; fixed in the venv's
+botocore 1.44.5, which boto3 uses, but still present in the botocore copies
+that BOTH CLIs vendor: pip awscli 1.46.2's awscli/botocore 1.43.62 and
+Debian's 2.9.19): after a zero-length PUT
 sent with `Expect: 100-continue` is answered with a final status and no
 `100 Continue` (which RFC 9110 allows, and the engine does), the pooled
 connection keeps that stale status line; the next PUT on it that does get a

@@ -9,6 +9,7 @@ SMARTSTORAGE_CLIENTS_SKIP_BIG=1 skips it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -112,5 +113,40 @@ def test_complete_multipart_with_object_checksum(s3, checksum_type):
             pytest.fail(f"CompleteMultipartUpload with the object's {checksum_type or 'default'} CRC32 {good} "
                         f"was refused: {exc.response['Error']}")
         assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"".join(datas)
+    finally:
+        cleanup_bucket(s3, bucket)
+
+
+def test_get_object_attributes_is_not_a_get_object(s3):
+    """GetObjectAttributes (GET /bucket/key?attributes, used by `aws s3api
+    get-object-attributes` and SDKs) must be answered with its XML document
+    or refused (501 NotImplemented, as the engine does for ?retention and
+    ?legal-hold) -- never with the object's bytes, which botocore then takes
+    for a malformed 200, turns into a 500 and retries, downloading the
+    object each time."""
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    bucket = unique_bucket_name("boto3-attrs")
+    s3.create_bucket(Bucket=bucket)
+    try:
+        body = b"0123456789" * 1000
+        s3.put_object(Bucket=bucket, Key="k", Body=body)
+        seen = []
+        one = boto3_client(s3.meta.endpoint_url, config=Config(retries={"total_max_attempts": 1}))
+        one.meta.events.register(
+            "after-call.s3.GetObjectAttributes",
+            lambda http_response, **kw: seen.append((http_response.status_code, http_response.content[:40])),
+        )
+        try:
+            r = one.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ETag", "ObjectSize"])
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            assert code == "NotImplemented", f"GetObjectAttributes -> {code}; raw responses {seen}"
+        else:
+            assert r["ObjectSize"] == len(body) and r["ETag"].strip('"') == hashlib.md5(body).hexdigest(), r
+        assert all(not content.startswith(body[:40]) for _, content in seen), (
+            f"GetObjectAttributes was answered with the object's bytes: {seen}"
+        )
     finally:
         cleanup_bucket(s3, bucket)

@@ -221,6 +221,14 @@ def test_server_side_cp_mv_tag_share(mc, s3, bkt, tmp_path):
     assert jlines(p)[0]["tagset"] == {"team": "qa", "note": "a b"}
     mc("tag", "remove", f"smart/{bkt}/a/src.bin")
     assert s3.get_object_tagging(Bucket=bkt, Key="a/src.bin")["TagSet"] == []
+    # tags and attributes given at upload (x-amz-tagging, Cache-Control, x-amz-meta-*)
+    mc("cp", "--tags", "k=v&x=y z", "--attr", "Cache-Control=max-age=5;x-amz-meta-zed=1", str(src),
+       f"smart/{bkt}/a/tagged.bin")
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bkt, Key="a/tagged.bin")["TagSet"]}
+    assert tags == {"k": "v", "x": "y z"}
+    h = s3.head_object(Bucket=bkt, Key="a/tagged.bin")
+    assert h.get("CacheControl") == "max-age=5" and h["Metadata"].get("zed") == "1", h
+    s3.delete_object(Bucket=bkt, Key="a/tagged.bin")
 
     # presigned download URL
     p = mc("share", "download", "--json", "--expire", "10m", f"smart/{bkt}/c/moved.bin")

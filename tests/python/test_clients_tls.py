@@ -1,8 +1,10 @@
 """Real clients over HTTPS: an engine started with --tls-self-signed (auth
-on); the certificate PEM it prints is handed to the AWS CLI (--ca-bundle) and
-to boto3 (verify=<pem>). Put/get round trips, single-part and multipart, via
-127.0.0.1 and localhost (both are in the certificate). Without the PEM the
-clients must refuse the certificate (so the PEM is what makes them work).
+on); the certificate PEM it prints is handed to the AWS CLI (--ca-bundle), to
+boto3 (verify=<pem>), and also to rclone (--ca-cert), mc (certs/CAs in its
+config dir) and s3cmd (ca_certs_file). Put/get round trips, single-part and
+multipart, via 127.0.0.1 and localhost (both are in the certificate). Without
+the PEM the clients must refuse the certificate (so the PEM is what makes them
+work).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ def s3(server):
     return boto3_client(server.endpoint, verify=str(server.ca_pem))
 
 
-@pytest.fixture(scope="module")
-def aws(server, tmp_path_factory):
-    return aws_command(server.endpoint, tmp_path_factory.mktemp("awscfg"), "--ca-bundle", str(server.ca_pem))
+@pytest.fixture(scope="module", params=["debian", "pip"])
+def aws(server, tmp_path_factory, request):
+    """Both CLIs: over HTTPS the pip one (newer vendored botocore) sends
+    uploads aws-chunked with a trailing CRC32 (STREAMING-UNSIGNED-PAYLOAD-TRAILER)."""
+    return aws_command(server.endpoint, tmp_path_factory.mktemp("awscfg"), "--ca-bundle", str(server.ca_pem),
+                       flavor=request.param)
 
 
 def test_endpoint_is_https(server):
@@ -35,7 +40,7 @@ def test_endpoint_is_https(server):
 
 
 def test_awscli_put_get_roundtrip(aws, s3, tmp_path):
-    name = unique_bucket_name("tls-aws")
+    name = unique_bucket_name(f"tls-aws-{aws.flavor}")
     aws("s3", "mb", f"s3://{name}")
     try:
         small = tmp_path / "small ü.txt"
@@ -61,7 +66,7 @@ def test_awscli_put_get_roundtrip(aws, s3, tmp_path):
 
 
 def test_awscli_without_ca_bundle_refuses(server, tmp_path):
-    aws = aws_command(server.endpoint, tmp_path / "cfg")
+    aws = aws_command(server.endpoint, tmp_path / "cfg")  # Debian's if present (it retries: a few seconds)
     p = aws("s3", "ls", check=False)
     assert p.returncode != 0 and "SSL" in p.stderr and "CERTIFICATE_VERIFY_FAILED" in p.stderr, p.stderr
 
@@ -94,3 +99,79 @@ def test_boto3_without_verify_pem_refuses(server):
     s3 = boto3_client(server.endpoint)  # the system CA store does not know the engine's certificate
     with pytest.raises(SSLError):
         s3.list_buckets()
+
+
+# ---- the other CLIs over HTTPS, each trusting the printed certificate ----
+
+
+def test_rclone_over_https(server, s3, tmp_path):
+    from clients_common import ACCESS_KEY, REGION, SECRET_KEY, clean_env, find_tool, run
+
+    exe = find_tool("rclone")
+    conf = tmp_path / "rclone.conf"
+    conf.write_text("")
+    env = clean_env(RCLONE_CONFIG=str(conf), RCLONE_CONFIG_T_TYPE="s3", RCLONE_CONFIG_T_PROVIDER="Other",
+                    RCLONE_CONFIG_T_ENDPOINT=server.endpoint, RCLONE_CONFIG_T_ACCESS_KEY_ID=ACCESS_KEY,
+                    RCLONE_CONFIG_T_SECRET_ACCESS_KEY=SECRET_KEY, RCLONE_CONFIG_T_REGION=REGION)
+    name = unique_bucket_name("tls-rclone")
+    try:
+        rc = [exe, "--retries", "1", "--low-level-retries", "1", "--ca-cert", str(server.ca_pem)]
+        run([*rc, "mkdir", f"t:{name}"], env)
+        src = tmp_path / "f.bin"
+        want = random_file(src, 9 * MiB)
+        run([*rc, "copyto", str(src), f"t:{name}/f ü.bin"], env)
+        run([*rc, "copyto", f"t:{name}/f ü.bin", str(tmp_path / "back.bin")], env)
+        assert sha256_file(tmp_path / "back.bin") == want
+        p = run([exe, "--retries", "1", "--low-level-retries", "1", "lsf", "t:" + name], env, check=False)
+        # without --ca-cert rclone must refuse the certificate
+        assert p.returncode != 0 and "certificate" in p.stderr, p.stderr
+    finally:
+        cleanup_bucket(s3, name)
+
+
+def test_mc_over_https(server, s3, tmp_path):
+    from clients_common import ACCESS_KEY, CLIENTS_BIN, SECRET_KEY, clean_env, run
+
+    exe = CLIENTS_BIN / "mc"
+    if not exe.exists():
+        pytest.skip(f"MinIO mc is not installed in {CLIENTS_BIN} (run tests/python/install_clients.sh)")
+    cfg = tmp_path / "mc"
+    (cfg / "certs" / "CAs").mkdir(parents=True)
+    (cfg / "certs" / "CAs" / "smartstorage.pem").write_bytes(server.ca_pem.read_bytes())
+    env = clean_env()
+    mc = [str(exe), "--config-dir", str(cfg), "--no-color", "--quiet"]
+    run([*mc, "alias", "set", "t", server.endpoint, ACCESS_KEY, SECRET_KEY], env)
+    name = unique_bucket_name("tls-mc")
+    try:
+        run([*mc, "mb", f"t/{name}"], env)
+        src = tmp_path / "f.bin"
+        want = random_file(src, 20 * MiB)  # multipart with mc's 16 MiB parts
+        run([*mc, "cp", str(src), f"t/{name}/f.bin"], env)
+        run([*mc, "cp", f"t/{name}/f.bin", str(tmp_path / "back.bin")], env)
+        assert sha256_file(tmp_path / "back.bin") == want
+    finally:
+        cleanup_bucket(s3, name)
+
+
+def test_s3cmd_over_https(server, s3, tmp_path):
+    from clients_common import ACCESS_KEY, REGION, SECRET_KEY, clean_env, find_tool, run
+
+    exe = find_tool("s3cmd")
+    cfg = tmp_path / "s3cfg"
+    hostport = f"{server.host}:{server.port}"
+    cfg.write_text(
+        f"[default]\naccess_key = {ACCESS_KEY}\nsecret_key = {SECRET_KEY}\nhost_base = {hostport}\n"
+        f"host_bucket = {hostport}\nbucket_location = {REGION}\nuse_https = True\n"
+        f"ca_certs_file = {server.ca_pem}\ncheck_ssl_certificate = True\nsignature_v2 = False\n"
+    )
+    env = clean_env()
+    name = unique_bucket_name("tls-s3cmd")
+    try:
+        run([exe, "-c", str(cfg), "mb", f"s3://{name}"], env)
+        src = tmp_path / "f.bin"
+        want = random_file(src, 17 * MiB)  # multipart with s3cmd's 15 MiB chunks
+        run([exe, "-c", str(cfg), "--no-progress", "put", str(src), f"s3://{name}/f.bin"], env)
+        run([exe, "-c", str(cfg), "--no-progress", "get", f"s3://{name}/f.bin", str(tmp_path / "back.bin")], env)
+        assert sha256_file(tmp_path / "back.bin") == want
+    finally:
+        cleanup_bucket(s3, name)
