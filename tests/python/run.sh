@@ -50,6 +50,9 @@ if [ -z "${SMARTSTORAGE_TEST_ENDPOINT:-}" ]; then
   export SMARTSTORAGE_BINARY="$BIN"
 fi
 
+# Real S3 clients (awscli, rclone, s3cmd, mc): a missing tool makes its tests skip.
+"$HERE/install_clients.sh" || log "install_clients.sh failed: the client tests will skip"
+
 cd "$HERE"
 "$VENV/bin/python" -m pytest -q -rfE "$@"
 exit $?

@@ -59,13 +59,22 @@ fn parse_amz_date(value: &str) -> Option<chrono::DateTime<Utc>> {
     NaiveDateTime::parse_from_str(value.trim(), "%Y%m%dT%H%M%SZ").ok().map(|t| Utc.from_utc_datetime(&t))
 }
 
+/// An HTTP date (`Wed, 25 Nov 2026 17:13:17 GMT`), also with a numeric or UTC zone as
+/// some SigV2 clients send it.
+fn parse_date_header(value: &str) -> Option<chrono::DateTime<Utc>> {
+    if let Ok(t) = httpdate::parse_http_date(value.trim()) {
+        return Some(t.into());
+    }
+    let value = value.trim().replace(" UTC", " +0000");
+    chrono::DateTime::parse_from_rfc2822(&value).ok().map(|t| t.with_timezone(&Utc))
+}
+
 fn request_time(headers: &HeaderMap) -> S3Result<(String, chrono::DateTime<Utc>)> {
     if let Some(value) = header(headers, "x-amz-date") {
         let t = parse_amz_date(value).ok_or_else(|| S3Error::msg(S3Code::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))?;
         return Ok((value.trim().to_string(), t));
     }
-    if let Some(t) = header(headers, "date").and_then(|d| httpdate::parse_http_date(d).ok()) {
-        let t: chrono::DateTime<Utc> = t.into();
+    if let Some(t) = header(headers, "date").and_then(parse_date_header) {
         return Ok((t.format("%Y%m%dT%H%M%SZ").to_string(), t));
     }
     Err(S3Error::msg(S3Code::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))
@@ -314,7 +323,7 @@ fn v2_verify(input: &AuthInput, access_key: &str, date_or_expires: &str, provide
 fn v2_header_auth(input: &AuthInput, rest: &str) -> S3Result<Authenticated> {
     let (access_key, signature) = rest.trim().split_once(':').ok_or_else(|| S3Error::msg(S3Code::InvalidArgument, "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature"))?;
     let date = header(input.headers, "x-amz-date").or_else(|| header(input.headers, "date"));
-    let time = date.and_then(|d| httpdate::parse_http_date(d).ok()).map(chrono::DateTime::<Utc>::from);
+    let time = date.and_then(parse_date_header);
     let time = time.ok_or_else(|| S3Error::msg(S3Code::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))?;
     check_skew(time)?;
     // With x-amz-date present, it is signed among the x-amz-* headers and the Date line is empty.

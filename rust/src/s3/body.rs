@@ -222,13 +222,14 @@ fn parse_content_md5(headers: &HeaderMap) -> S3Result<Option<[u8; 16]>> {
 }
 
 impl RequestBody {
-    pub fn new(incoming: Incoming, headers: &HeaderMap, payload: Payload) -> S3Result<Self> {
+    pub fn new(incoming: Incoming, headers: &HeaderMap, payload: Payload, verify_checksums: bool) -> S3Result<Self> {
         let (sha256, signing) = match payload {
             Payload::Unchecked => (None, None),
             Payload::Sha256(hex) => (Some((hex, Sha256::new())), None),
             Payload::StreamingSigned(signing) => (None, Some(signing)),
         };
-        let checksum = checksum::requested(headers)?.map(|(algorithm, expected)| (checksum::Hasher::new(algorithm), expected));
+        let checksum = if verify_checksums { checksum::requested(headers)? } else { None };
+        let checksum = checksum.map(|(algorithm, expected)| (checksum::Hasher::new(algorithm), expected));
         let content_md5 = parse_content_md5(headers)?;
         Ok(RequestBody {
             content_md5,

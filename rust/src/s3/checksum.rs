@@ -144,6 +144,41 @@ pub fn check_value(algorithm: Algorithm, value: &str) -> S3Result<()> {
     }
 }
 
+/// The checksum of a multipart object from its parts' checksums (base64) and sizes:
+/// COMPOSITE is the checksum of the concatenated part checksums; FULL_OBJECT is the
+/// checksum of the whole object, which CRC32 and CRC32C can combine from the parts.
+pub fn multipart_checksum(algorithm: Algorithm, parts: &[(String, u64)], full_object: bool) -> Option<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let decoded: Option<Vec<Vec<u8>>> = parts.iter().map(|(v, _)| b64.decode(v).ok()).collect();
+    let decoded = decoded?;
+    if !full_object {
+        let mut h = Hasher::new(algorithm);
+        for d in &decoded {
+            h.update(d);
+        }
+        return Some(h.finish());
+    }
+    let crc = |d: &Vec<u8>| <[u8; 4]>::try_from(d.as_slice()).ok().map(u32::from_be_bytes);
+    let combined = match algorithm {
+        Algorithm::Crc32 => {
+            let mut total = crc32fast::Hasher::new();
+            for (d, (_, size)) in decoded.iter().zip(parts) {
+                total.combine(&crc32fast::Hasher::new_with_initial_len(crc(d)?, *size));
+            }
+            total.finalize()
+        }
+        Algorithm::Crc32c => {
+            let mut total = 0u32;
+            for (d, (_, size)) in decoded.iter().zip(parts) {
+                total = crc32c::crc32c_combine(total, crc(d)?, *size as usize);
+            }
+            total
+        }
+        _ => return None,
+    };
+    Some(b64.encode(combined.to_be_bytes()))
+}
+
 pub fn mismatch(algorithm: Algorithm) -> S3Error {
     S3Error::msg(S3Code::BadDigest, format!("The {} you specified did not match the calculated checksum.", algorithm.name()))
 }
@@ -151,6 +186,29 @@ pub fn mismatch(algorithm: Algorithm) -> S3Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multipart_checksums_combine() {
+        let part = |data: &[u8]| {
+            let mut h = Hasher::new(Algorithm::Crc32);
+            h.update(data);
+            (h.finish(), data.len() as u64)
+        };
+        let (a, b) = (b"hello ".as_slice(), b"world".as_slice());
+        let parts = [part(a), part(b)];
+        assert_eq!(multipart_checksum(Algorithm::Crc32, &parts, true).unwrap(), "DUoRhQ==");
+        let mut c = Hasher::new(Algorithm::Crc32c);
+        c.update(b"hello world");
+        let crc32c_parts: Vec<(String, u64)> = [a, b]
+            .iter()
+            .map(|d| {
+                let mut h = Hasher::new(Algorithm::Crc32c);
+                h.update(d);
+                (h.finish(), d.len() as u64)
+            })
+            .collect();
+        assert_eq!(multipart_checksum(Algorithm::Crc32c, &crc32c_parts, true).unwrap(), c.finish());
+    }
 
     #[test]
     fn known_values() {

@@ -11,6 +11,11 @@ use crate::storage::meta::{NewObjectAttrs, ObjectMeta};
 pub const STORED_HEADERS: [&str; 6] =
     ["cache-control", "content-disposition", "content-encoding", "content-language", "expires", "x-amz-website-redirect-location"];
 const MAX_USER_METADATA: usize = 2048;
+/// Storage classes accepted (all stored alike, on the local disk).
+const STORAGE_CLASSES: [&str; 11] = [
+    "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE",
+    "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE",
+];
 
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -33,6 +38,11 @@ pub fn object_attrs(headers: &HeaderMap) -> S3Result<NewObjectAttrs> {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
             size += meta_name.len() + value.len();
             attrs.user_metadata.insert(meta_name.to_string(), value);
+        }
+    }
+    if let Some(class) = header(headers, "x-amz-storage-class") {
+        if !STORAGE_CLASSES.contains(&class.trim()) {
+            return Err(S3Error::new(S3Code::InvalidStorageClass).detail("StorageClassRequested", class));
         }
     }
     if let Some(tagging) = header(headers, "x-amz-tagging") {

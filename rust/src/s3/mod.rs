@@ -108,7 +108,9 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
         if !matches!(route.action, Action::DeleteObjects | Action::Preflight) {
             authz.check_route(&ctx, &route)?;
         }
-        let body = body::RequestBody::new(incoming, &parts.headers, authenticated.payload)?;
+        // CompleteMultipartUpload's x-amz-checksum-* describe the object, not the XML body.
+        let body_checksums = route.action != Action::CompleteMultipartUpload;
+        let body = body::RequestBody::new(incoming, &parts.headers, authenticated.payload, body_checksums)?;
         let req = S3Request { route, headers: parts.headers.clone(), body, authz };
         dispatch(&ctx, req).await
     }

@@ -166,9 +166,10 @@ fn not_implemented(what: &str) -> S3Error {
 
 /// Sub-resources we do not implement yet answer 501 instead of acting as a plain
 /// GET/PUT/DELETE on the bucket or object, which would do something else entirely.
-const UNSUPPORTED_SUBRESOURCES: [&str; 12] = [
+const UNSUPPORTED_SUBRESOURCES: [&str; 19] = [
     "lifecycle", "website", "replication", "encryption", "logging", "notification",
     "object-lock", "retention", "legal-hold", "accelerate", "requestPayment", "ownershipControls",
+    "attributes", "torrent", "select", "restore", "analytics", "inventory", "metrics",
 ];
 
 fn resolve(method: &Method, has_bucket: bool, has_key: bool, q: &Query, headers: &HeaderMap) -> S3Result<Action> {

@@ -9,7 +9,7 @@ use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use super::commit::Precondition;
-use super::meta::{NewObjectAttrs, ObjectMeta};
+use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
 use super::objects::no_such_key;
 use super::writer::TempData;
 use super::{Change, Store, MULTIPART_DIR};
@@ -27,6 +27,9 @@ pub struct UploadInfo {
     /// Milliseconds since the Unix epoch.
     pub initiated: i64,
     pub attrs: NewObjectAttrs,
+    /// `COMPOSITE` or `FULL_OBJECT` (x-amz-checksum-type at creation), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +40,9 @@ pub struct PartInfo {
     pub etag: String,
     pub size: u64,
     pub last_modified: i64,
+    /// The part's flexible checksum, when the client sent or asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<StoredChecksum>,
 }
 
 fn no_such_upload(upload_id: &str) -> S3Error {
@@ -61,7 +67,7 @@ impl Store {
         format!("\0upload/{upload_id}")
     }
 
-    pub fn create_upload(&self, bucket: &str, key: &str, attrs: NewObjectAttrs) -> S3Result<UploadInfo> {
+    pub fn create_upload(&self, bucket: &str, key: &str, attrs: NewObjectAttrs, checksum_type: Option<String>) -> S3Result<UploadInfo> {
         self.require_bucket(bucket)?;
         let info = UploadInfo {
             bucket: bucket.to_string(),
@@ -69,6 +75,7 @@ impl Store {
             upload_id: uuid::Uuid::new_v4().simple().to_string(),
             initiated: chrono::Utc::now().timestamp_millis(),
             attrs,
+            checksum_type,
         };
         let dir = self.upload_dir(&info.upload_id);
         std::fs::create_dir(&dir)?;
@@ -95,13 +102,14 @@ impl Store {
     }
 
     /// Stores a finished part, replacing an earlier upload of the same part number.
-    pub fn put_part(&self, bucket: &str, key: &str, upload_id: &str, part_number: u32, mut data: TempData) -> S3Result<PartInfo> {
+    pub fn put_part(&self, bucket: &str, key: &str, upload_id: &str, part_number: u32, mut data: TempData, checksum: Option<StoredChecksum>) -> S3Result<PartInfo> {
         self.upload_info(bucket, key, upload_id)?;
         let part = PartInfo {
             part_number,
             etag: super::objects::etag_of(&data.md5),
             size: data.size,
             last_modified: chrono::Utc::now().timestamp_millis(),
+            checksum,
         };
         let dir = self.upload_dir(upload_id);
         let json = serde_json::to_vec(&part).map_err(S3Error::internal)?;
@@ -172,7 +180,16 @@ impl Store {
     }
 
     /// Validates the client's part list, concatenates the parts and publishes the object.
-    pub fn complete_upload(&self, bucket: &str, key: &str, upload_id: &str, requested: &[(u32, String)], precondition: Option<&Precondition>) -> S3Result<ObjectMeta> {
+    /// `verify` sees the chosen parts (checksums) and may refuse or name the object's checksum.
+    pub fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        requested: &[(u32, String)],
+        precondition: Option<&Precondition>,
+        verify: impl FnOnce(&UploadInfo, &[PartInfo]) -> S3Result<Option<StoredChecksum>>,
+    ) -> S3Result<ObjectMeta> {
         let _guard = self.locks.write(bucket, &Self::upload_lock_key(upload_id));
         let (info, parts) = self.list_parts(bucket, key, upload_id)?;
         if requested.is_empty() {
@@ -196,6 +213,7 @@ impl Store {
                 .detail("PartNumber", small.part_number.to_string())
                 .detail("ETag", small.etag.clone()));
         }
+        let object_checksum = verify(&info, &chosen)?;
         let dir = self.upload_dir(upload_id);
         let path = self.temp_path("data");
         let mut data = TempData::new(path.clone(), 0, [0; 16]);
@@ -213,7 +231,9 @@ impl Store {
         drop(out);
         let etag = format!("\"{}-{}\"", hex::encode(md5s.finalize()), chosen.len());
         let sizes = chosen.iter().map(|p| p.size).collect();
-        let meta = self.put_object(bucket, key, data, info.attrs.clone(), sizes, etag, precondition)?;
+        let mut attrs = info.attrs.clone();
+        attrs.checksum = object_checksum;
+        let meta = self.put_object(bucket, key, data, attrs, sizes, etag, precondition)?;
         self.discard_tree(&dir)?;
         self.notify(Change::MultipartCompleted {
             bucket: bucket.to_string(),

@@ -74,7 +74,7 @@ pub fn set_version_header(res: &mut S3Response, version_id: Option<&str>) {
 pub fn set_checksum_header(res: &mut S3Response, checksum: Option<&StoredChecksum>) {
     if let Some(c) = checksum {
         set_header(res, &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()), &c.value);
-        set_header(res, "x-amz-checksum-type", "FULL_OBJECT");
+        set_header(res, "x-amz-checksum-type", if c.value.contains('-') { "COMPOSITE" } else { "FULL_OBJECT" });
     }
 }
 

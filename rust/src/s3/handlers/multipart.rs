@@ -26,7 +26,12 @@ fn part_number(req: &S3Request) -> S3Result<u32> {
 pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let attrs = object_attrs(&req.headers)?;
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    let info = ctx.store.blocking(move |s| s.create_upload(&bucket, &key, attrs)).await?;
+    let checksum_type = match req.header("x-amz-checksum-type").map(|t| t.trim().to_ascii_uppercase()) {
+        None => None,
+        Some(t) if t == "COMPOSITE" || t == "FULL_OBJECT" => Some(t),
+        Some(t) => return Err(S3Error::invalid_argument("Value for x-amz-checksum-type header is invalid.", "x-amz-checksum-type", &t)),
+    };
+    let info = ctx.store.blocking(move |s| s.create_upload(&bucket, &key, attrs, checksum_type)).await?;
     let mut w = XmlWriter::new("InitiateMultipartUploadResult");
     w.elem("Bucket", &info.bucket).elem("Key", &info.key).elem("UploadId", &info.upload_id);
     Ok(ok_xml(w.finish("InitiateMultipartUploadResult")))
@@ -38,7 +43,8 @@ pub async fn upload_part(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> 
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
     ctx.store.blocking(move |s| s.upload_info(&b, &k, &i).map(|_| ())).await?;
     let data = body_to_temp(ctx, &mut req).await?;
-    let part = ctx.store.blocking(move |s| s.put_part(&bucket, &key, &id, number, data)).await?;
+    let checksum = body_checksum(&req);
+    let part = ctx.store.blocking(move |s| s.put_part(&bucket, &key, &id, number, data, checksum)).await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &part.etag);
     if let Some(checksum) = body_checksum(&req) {
@@ -80,7 +86,7 @@ pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response>
                 }
                 Ok(range)
             })?;
-            s.put_part(&bucket, &key, &id, number, data)
+            s.put_part(&bucket, &key, &id, number, data, None)
         })
         .await?;
     let mut w = XmlWriter::new("CopyPartResult");
@@ -96,7 +102,29 @@ pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let parts: Vec<(u32, String)> = xml::parse_complete(&body)?.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
     let (b, k) = (bucket.clone(), key.clone());
     let precondition = super::object::write_precondition(&req)?;
-    let meta = ctx.store.blocking(move |s| s.complete_upload(&b, &k, &id, &parts, precondition.as_ref())).await?;
+    // The object's checksum, if the client states it: of the part checksums (COMPOSITE),
+    // or of the whole object (FULL_OBJECT, combined from the part CRCs).
+    let stated = crate::s3::checksum::ALL.into_iter().find_map(|a| req.header(&a.header()).map(|v| (a, v.trim().to_string())));
+    let verify = move |info: &crate::storage::multipart::UploadInfo, chosen: &[crate::storage::multipart::PartInfo]| {
+        let full_object = info.checksum_type.as_deref() == Some("FULL_OBJECT");
+        let parts: Option<Vec<(String, u64)>> = chosen.iter().map(|p| p.checksum.as_ref().map(|c| (c.value.clone(), p.size))).collect();
+        let algorithm = chosen.first().and_then(|p| p.checksum.as_ref()).and_then(|c| crate::s3::checksum::Algorithm::from_name(&c.algorithm));
+        let computed = match (algorithm, parts) {
+            (Some(a), Some(parts)) => crate::s3::checksum::multipart_checksum(a, &parts, full_object).map(|v| (a, v)),
+            _ => None,
+        };
+        if let (Some((a, value)), Some((ca, cv))) = (&stated, &computed) {
+            let bare = value.split('-').next().unwrap_or_default();
+            if a != ca || bare != cv {
+                return Err(crate::s3::checksum::mismatch(*a));
+            }
+        }
+        Ok(computed.map(|(a, v)| crate::storage::meta::StoredChecksum {
+            algorithm: a.name().to_string(),
+            value: if full_object { v } else { format!("{v}-{}", chosen.len()) },
+        }))
+    };
+    let meta = ctx.store.blocking(move |s| s.complete_upload(&b, &k, &id, &parts, precondition.as_ref(), verify)).await?;
     let host = req.header("host").unwrap_or("localhost");
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
     w.elem("Location", format!("http://{host}/{bucket}/{}", encode_key(&key, true)))

@@ -151,7 +151,7 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     if range.is_none() && req.header("x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("ENABLED")) {
         set_checksum_header(&mut res, meta.checksum.as_ref());
     }
-    if !meta.parts.is_empty() {
+    if !meta.parts.is_empty() && req.route.query.has("partNumber") {
         set_header(&mut res, "x-amz-mp-parts-count", &meta.parts.len().to_string());
     }
     set_version_header(&mut res, meta.version_id.as_deref());
@@ -244,7 +244,8 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         Some("REPLACE") => true,
         Some(other) => return Err(S3Error::invalid_argument("Unknown metadata directive.", "x-amz-metadata-directive", other)),
     };
-    if src_bucket == bucket && src_key == key && src_version.is_none() && !replace && req.header("x-amz-tagging-directive") != Some("REPLACE") {
+    let changes_something = replace || req.header("x-amz-tagging-directive") == Some("REPLACE") || req.header("x-amz-storage-class").is_some();
+    if src_bucket == bucket && src_key == key && src_version.is_none() && !changes_something {
         return Err(S3Error::msg(
             S3Code::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
