@@ -9,7 +9,9 @@ use crate::s3::headers::{iso8601, object_attrs, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, S3Response};
 use crate::s3::xml::{self, XmlWriter};
 use crate::s3::{Ctx, S3Request};
-use crate::storage::multipart::MAX_PART_NUMBER;
+use crate::s3::checksum;
+use crate::storage::meta::StoredChecksum;
+use crate::storage::multipart::{PartInfo, UploadInfo, MAX_PART_NUMBER};
 
 fn upload_id(req: &S3Request) -> String {
     req.route.query.get("uploadId").unwrap_or_default().to_string()
@@ -94,6 +96,28 @@ pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response>
     Ok(ok_xml(w.finish("CopyPartResult")))
 }
 
+/// The completed object's checksum from its parts' checksums: of the part checksums
+/// (COMPOSITE, stored as `<value>-<parts>`) or of the whole object (FULL_OBJECT). A value
+/// the client stated on Complete must match it.
+fn object_checksum(stated: Option<(checksum::Algorithm, String)>, info: &UploadInfo, chosen: &[PartInfo]) -> S3Result<Option<StoredChecksum>> {
+    let full_object = info.checksum_type.as_deref() == Some("FULL_OBJECT");
+    let parts: Option<Vec<(String, u64)>> = chosen.iter().map(|p| p.checksum.as_ref().map(|c| (c.value.clone(), p.size))).collect();
+    let algorithm = chosen.first().and_then(|p| p.checksum.as_ref()).and_then(|c| checksum::Algorithm::from_name(&c.algorithm));
+    let computed = match (algorithm, parts) {
+        (Some(a), Some(parts)) => checksum::multipart_checksum(a, &parts, full_object).map(|v| (a, v)),
+        _ => None,
+    };
+    if let (Some((a, value)), Some((ca, cv))) = (&stated, &computed) {
+        if a != ca || value.split('-').next().unwrap_or_default() != cv {
+            return Err(checksum::mismatch(*a));
+        }
+    }
+    Ok(computed.map(|(a, v)| StoredChecksum {
+        algorithm: a.name().to_string(),
+        value: if full_object { v } else { format!("{v}-{}", chosen.len()) },
+    }))
+}
+
 pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
@@ -102,28 +126,8 @@ pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let parts: Vec<(u32, String)> = xml::parse_complete(&body)?.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
     let (b, k) = (bucket.clone(), key.clone());
     let precondition = super::object::write_precondition(&req)?;
-    // The object's checksum, if the client states it: of the part checksums (COMPOSITE),
-    // or of the whole object (FULL_OBJECT, combined from the part CRCs).
-    let stated = crate::s3::checksum::ALL.into_iter().find_map(|a| req.header(&a.header()).map(|v| (a, v.trim().to_string())));
-    let verify = move |info: &crate::storage::multipart::UploadInfo, chosen: &[crate::storage::multipart::PartInfo]| {
-        let full_object = info.checksum_type.as_deref() == Some("FULL_OBJECT");
-        let parts: Option<Vec<(String, u64)>> = chosen.iter().map(|p| p.checksum.as_ref().map(|c| (c.value.clone(), p.size))).collect();
-        let algorithm = chosen.first().and_then(|p| p.checksum.as_ref()).and_then(|c| crate::s3::checksum::Algorithm::from_name(&c.algorithm));
-        let computed = match (algorithm, parts) {
-            (Some(a), Some(parts)) => crate::s3::checksum::multipart_checksum(a, &parts, full_object).map(|v| (a, v)),
-            _ => None,
-        };
-        if let (Some((a, value)), Some((ca, cv))) = (&stated, &computed) {
-            let bare = value.split('-').next().unwrap_or_default();
-            if a != ca || bare != cv {
-                return Err(crate::s3::checksum::mismatch(*a));
-            }
-        }
-        Ok(computed.map(|(a, v)| crate::storage::meta::StoredChecksum {
-            algorithm: a.name().to_string(),
-            value: if full_object { v } else { format!("{v}-{}", chosen.len()) },
-        }))
-    };
+    let stated = checksum::ALL.into_iter().find_map(|a| req.header(&a.header()).map(|v| (a, v.trim().to_string())));
+    let verify = move |info: &UploadInfo, chosen: &[PartInfo]| object_checksum(stated, info, chosen);
     let meta = ctx.store.blocking(move |s| s.complete_upload(&b, &k, &id, &parts, precondition.as_ref(), verify)).await?;
     let host = req.header("host").unwrap_or("localhost");
     let mut w = XmlWriter::new("CompleteMultipartUploadResult");
