@@ -800,3 +800,23 @@ def test_policy_removed_with_bucket(server, s3):
         assert_denied(anon(server, "GET", f"/{b}/k"))
     finally:
         _drop_policy_and_cleanup(s3, b)
+
+
+def test_existing_object_tag_condition_grants_only_tagged_objects(server, s3, bucket):
+    # s3:ExistingObjectTag/<key> tests the tags of the object a request names
+    s3.put_object(Bucket=bucket, Key="shared.txt", Body=b"tagged", Tagging="visibility=public")
+    s3.put_object(Bucket=bucket, Key="private.txt", Body=b"secret", Tagging="visibility=private")
+    s3.put_object(Bucket=bucket, Key="untagged.txt", Body=b"plain")
+    put_policy(
+        s3,
+        bucket,
+        stmt("Allow", "s3:GetObject", objects_arn(bucket), condition={"StringEquals": {"s3:ExistingObjectTag/visibility": "public"}}),
+    )
+    r = anon(server, "GET", f"/{bucket}/shared.txt")
+    assert (r.status_code, r.content) == (200, b"tagged")
+    assert_denied(anon(server, "GET", f"/{bucket}/private.txt"))
+    assert_denied(anon(server, "GET", f"/{bucket}/untagged.txt"))
+    # retagging changes the verdict at once
+    s3.put_object_tagging(Bucket=bucket, Key="private.txt", Tagging={"TagSet": [{"Key": "visibility", "Value": "public"}]})
+    r = anon(server, "GET", f"/{bucket}/private.txt")
+    assert (r.status_code, r.content) == (200, b"secret")

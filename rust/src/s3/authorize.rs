@@ -55,6 +55,22 @@ impl Authz {
         Authz { enabled, principal, context: c }
     }
 
+    /// Adds `s3:ExistingObjectTag/<key>` for the object a request names, when the
+    /// bucket's policy tests such a key (only then is the metadata read).
+    pub async fn add_existing_object_tags(&mut self, ctx: &Ctx, route: &Route) {
+        const PREFIX: &str = "s3:existingobjecttag/";
+        let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return };
+        if !self.enabled || !ctx.settings.policy(bucket).is_some_and(|p| p.tests_key_prefix(PREFIX)) {
+            return;
+        }
+        let (b, k) = (bucket.clone(), key.clone());
+        if let Ok(meta) = ctx.store.blocking(move |s| s.head_object(&b, &k)).await {
+            for (tag, value) in meta.tags {
+                self.context.insert(format!("{PREFIX}{}", tag.to_ascii_lowercase()), value);
+            }
+        }
+    }
+
     /// Checks one action on one resource of `bucket`.
     pub fn check(&self, ctx: &Ctx, bucket: Option<&str>, action: &str, resource: &str) -> S3Result<()> {
         if !self.enabled {

@@ -103,7 +103,8 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
             auth::Authenticated { access_key: None, payload: auth::Payload::Unchecked }
         };
         let presigned = route.query.has("X-Amz-Signature") || route.query.has("Signature");
-        let authz = authorize::Authz::new(ctx.auth_enabled, authenticated.access_key, &route, &parts.headers, remote, secure, presigned);
+        let mut authz = authorize::Authz::new(ctx.auth_enabled, authenticated.access_key, &route, &parts.headers, remote, secure, presigned);
+        authz.add_existing_object_tags(&ctx, &route).await;
         // DeleteObjects is checked per key by its handler; preflights are never signed.
         if !matches!(route.action, Action::DeleteObjects | Action::Preflight) {
             authz.check_route(&ctx, &route)?;

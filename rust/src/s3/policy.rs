@@ -271,6 +271,12 @@ impl Policy {
         verdict
     }
 
+    /// Whether some condition tests a key starting with `prefix` (lowercase), e.g.
+    /// `s3:existingobjecttag/`, whose values cost a read to provide.
+    pub fn tests_key_prefix(&self, prefix: &str) -> bool {
+        self.statements.iter().any(|s| s.conditions.iter().any(|c| c.key.starts_with(prefix)))
+    }
+
     /// Whether the policy grants anything to everyone (GetBucketPolicyStatus).
     pub fn is_public(&self) -> bool {
         self.statements.iter().any(|s| {
@@ -404,6 +410,16 @@ mod tests {
         assert_eq!(eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &wrong_ip), None);
         let no_prefix = ctx(&[("aws:sourceip", "10.1.2.3"), ("s3:max-keys", "5")]);
         assert_eq!(eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &no_prefix), None);
+    }
+
+    #[test]
+    fn existing_object_tag_conditions() {
+        let p = Policy::parse(br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*",
+            "Condition":{"StringEquals":{"s3:ExistingObjectTag/public":"yes"}}}}"#, "b").unwrap();
+        assert!(p.tests_key_prefix("s3:existingobjecttag/"));
+        let tagged = ctx(&[("s3:existingobjecttag/public", "yes")]);
+        assert_eq!(eval(&p, None, "s3:GetObject", "arn:aws:s3:::b/k", &tagged), Some(Effect::Allow));
+        assert_eq!(eval(&p, None, "s3:GetObject", "arn:aws:s3:::b/k", &ctx(&[])), None);
     }
 
     #[test]
