@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone:
 #   npm ci -> cargo build/test (release) -> tsc -> deno test -> bun test ->
-#   node --test -> tests/python/run.sh -> tests/browser/run.sh (if present)
+#   node --test -> tests/python/run.sh -> scripts/fuzz.sh -> tests/browser/run.sh
 # Every stage runs even if an earlier one failed (except that the JS runners
 # need the npm install). Ends with one plain line "N passed, N failed" and a
 # non-zero exit status if anything failed.
@@ -9,6 +9,7 @@
 # Env: SMARTSTORAGE_BINARY  engine to test (default: the release build here)
 #      SKIP_PYTHON=1        skip tests/python/run.sh
 #      SKIP_BROWSER=1       skip tests/browser/run.sh
+#      SKIP_FUZZ=1          skip scripts/fuzz.sh (FUZZ_SECONDS per phase, default 30)
 #      SKIP_RUST=1          skip cargo build/test (needs SMARTSTORAGE_BINARY or a built engine)
 set -uo pipefail
 
@@ -127,6 +128,11 @@ fi
 # --- Python conformance suite (owned by tests/python) ----------------------------
 if [ -f tests/python/run.sh ] && [ "${SKIP_PYTHON:-0}" != "1" ]; then
   run_tests python parse_pytest bash tests/python/run.sh
+fi
+
+# --- Bounded fuzzing (hostile HTTP requests; libFuzzer on key paths where nightly exists)
+if [ -f scripts/fuzz.sh ] && [ "${SKIP_FUZZ:-0}" != "1" ]; then
+  run_step fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-30}" bash scripts/fuzz.sh
 fi
 
 # --- Browser (headless Chromium: CORS + presigned PUT) ------------------------------
