@@ -1,6 +1,9 @@
 //! Striped per-key locks. A writer holds one only for the two renames that publish an
 //! object's data and metadata; a reader holds it while it opens both files. Open
 //! files keep their content after a rename, so readers always see a whole version.
+//!
+//! Locks are striped, so two keys can share a lock: never take a second lock from
+//! the same table while holding one (std's RwLock is not re-entrant).
 
 use std::hash::{Hash, Hasher};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};

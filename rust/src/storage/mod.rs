@@ -42,6 +42,10 @@ pub struct Inner {
     tmp: PathBuf,
     fsync: bool,
     locks: locks::KeyLocks,
+    /// Locks for multipart uploads: a table of their own, because completing an upload
+    /// holds its upload lock while it takes the key's lock (one table could stripe both
+    /// onto one lock and deadlock).
+    upload_locks: locks::KeyLocks,
     pub stats: stats::Stats,
     observer: Option<Observer>,
 }
@@ -78,6 +82,7 @@ impl Store {
             root,
             fsync,
             locks: locks::KeyLocks::new(),
+            upload_locks: locks::KeyLocks::new(),
             stats: stats::Stats::default(),
             observer,
         };

@@ -63,10 +63,6 @@ impl Store {
         self.root.join(MULTIPART_DIR).join(upload_id)
     }
 
-    fn upload_lock_key(upload_id: &str) -> String {
-        format!("\0upload/{upload_id}")
-    }
-
     pub fn create_upload(&self, bucket: &str, key: &str, attrs: NewObjectAttrs, checksum_type: Option<String>) -> S3Result<UploadInfo> {
         self.require_bucket(bucket)?;
         let info = UploadInfo {
@@ -115,7 +111,7 @@ impl Store {
         let json = serde_json::to_vec(&part).map_err(S3Error::internal)?;
         let json_tmp = self.temp_path("partmeta");
         std::fs::write(&json_tmp, json)?;
-        let _guard = self.locks.write(bucket, &Self::upload_lock_key(upload_id));
+        let _guard = self.upload_locks.write(bucket, upload_id);
         if !dir.is_dir() {
             let _ = std::fs::remove_file(&json_tmp);
             return Err(no_such_upload(upload_id));
@@ -190,7 +186,7 @@ impl Store {
         precondition: Option<&Precondition>,
         verify: impl FnOnce(&UploadInfo, &[PartInfo]) -> S3Result<Option<StoredChecksum>>,
     ) -> S3Result<ObjectMeta> {
-        let _guard = self.locks.write(bucket, &Self::upload_lock_key(upload_id));
+        let _guard = self.upload_locks.write(bucket, upload_id);
         let (info, parts) = self.list_parts(bucket, key, upload_id)?;
         if requested.is_empty() {
             return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema."));
@@ -247,7 +243,7 @@ impl Store {
 
     pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<()> {
         self.upload_info(bucket, key, upload_id)?;
-        let _guard = self.locks.write(bucket, &Self::upload_lock_key(upload_id));
+        let _guard = self.upload_locks.write(bucket, upload_id);
         if !self.upload_dir(upload_id).is_dir() {
             return Err(no_such_upload(upload_id));
         }
