@@ -507,3 +507,30 @@ def test_upload_part_copy_range_outside_source(s3, bucket, rng):
         (416, "InvalidRange"),
     }, err["Error"]
     assert s3.list_parts(Bucket=bucket, Key="dst", UploadId=uid).get("Parts", []) == []
+
+
+def test_many_completions_never_hang(server, bucket):
+    """Regression: completing an upload took its upload lock and then the key's lock
+    from one striped table, so about 1 upload in 1024 deadlocked on itself. 3000
+    small uploads, 16 at a time, must all complete within a short read timeout."""
+    import concurrent.futures as cf
+
+    import boto3
+    from botocore.config import Config
+
+    from helpers import ACCESS_KEY, SECRET_KEY
+
+    cfg = Config(read_timeout=15, retries={"total_max_attempts": 1}, max_pool_connections=16)
+    c = boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=ACCESS_KEY,
+                     aws_secret_access_key=SECRET_KEY, region_name=server.region, config=cfg)
+
+    def one(i):
+        key = f"many/{i}"
+        up = c.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        etag = c.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=1, Body=b"x")["ETag"]
+        c.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+
+    with cf.ThreadPoolExecutor(16) as ex:
+        list(ex.map(one, range(3000)))
+    assert c.list_objects_v2(Bucket=bucket, Prefix="many/", MaxKeys=1)["KeyCount"] == 1
+    assert c.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
