@@ -32,7 +32,7 @@ from typing import Optional
 import boto3
 import pytest
 
-from helpers import MiB, Server, _die_with_parent
+from helpers import MiB, Server, _die_with_parent, auth_server_fixture
 
 ACCESS_KEY = "AKIDCLIENTS"
 # '/' and '+' on purpose: tools must encode the secret correctly when signing
@@ -121,19 +121,17 @@ class ClientsServer(Server):
 
 def server_fixture(tls: bool = False):
     """A module-scoped `server` fixture: import its result as `server`."""
+    return auth_server_fixture(ACCESS_KEY, SECRET_KEY, server_class=ClientsServer, tls=tls, why="client tests start their own auth-enabled engine")
+
+
+def s3_fixture():
+    """A module-scoped `s3` fixture (boto3 against `server`): import its result as `s3`."""
 
     @pytest.fixture(scope="module")
-    def server():
-        if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
-            pytest.skip("client tests start their own auth-enabled engine")
-        srv = ClientsServer(tls=tls).start()
-        try:
-            yield srv
-        finally:
-            srv.stop()
-            srv.cleanup()
+    def s3(server):
+        return boto3_client(server.endpoint)
 
-    return server
+    return s3
 
 
 def boto3_client(endpoint: str, **kw):

@@ -545,3 +545,24 @@ def assert_server_healthy(s3):
     """A failed request must leave the engine serving normal requests."""
     r = s3.list_buckets()
     assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def auth_server_fixture(access_key: str, secret_key: str, region: str = REGION, *, server_class=None, why: str = "starts its own auth-enabled engine", **kw):
+    """A module-scoped `server` fixture running an engine with SigV4 auth on
+    (`--access-key/--secret-key`); assign its result to `server` in the module."""
+
+    @pytest.fixture(scope="module")
+    def server():
+        if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
+            pytest.skip(why)
+        if server_class is None:
+            srv = Server(region, extra_args=["--access-key", access_key, "--secret-key", secret_key]).start()
+        else:
+            srv = server_class(**kw).start()
+        try:
+            yield srv
+        finally:
+            srv.stop()
+            srv.cleanup()
+
+    return server

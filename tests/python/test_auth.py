@@ -50,7 +50,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from helpers import MiB, Server, parse_error, unique_bucket_name
+from helpers import MiB, auth_server_fixture, parse_error, unique_bucket_name
 
 ACCESS_KEY = "AKIDTEST"
 # contains '/' and '+' on purpose
@@ -67,16 +67,7 @@ KiB = 1024
 # =========================================================================
 
 
-@pytest.fixture(scope="module")
-def server():
-    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
-        pytest.skip("auth tests start their own engine with --access-key/--secret-key")
-    srv = Server(REGION, extra_args=["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY]).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        srv.cleanup()
+server = auth_server_fixture(ACCESS_KEY, SECRET_KEY, REGION, why="auth tests start their own engine with --access-key/--secret-key")
 
 
 def _client(endpoint, access=ACCESS_KEY, secret=SECRET_KEY, region=REGION, **cfg):

@@ -43,6 +43,7 @@ from clients_common import (
     list_keys,
     make_tree,
     remote_hashes,
+    s3_fixture,
     server_fixture,
     sha256_file,
     tree_hashes,
@@ -54,9 +55,7 @@ server = server_fixture()
 BIG_MIB = int(os.environ.get("SMARTSTORAGE_CLIENTS_BIG_MIB", "2048"))
 
 
-@pytest.fixture(scope="module")
-def s3(server):
-    return boto3_client(server.endpoint)
+s3 = s3_fixture()
 
 
 @pytest.fixture(scope="module", params=["debian", "pip"])

@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from clients_common import BigTemp, MiB, big_enabled, boto3_client, random_file, server_fixture, sha256_file
+from clients_common import BigTemp, MiB, big_enabled, boto3_client, random_file, s3_fixture, server_fixture, sha256_file
 from helpers import cleanup_bucket, unique_bucket_name
 
 server = server_fixture()
@@ -22,9 +22,7 @@ server = server_fixture()
 SIZE_MIB = int(os.environ.get("SMARTSTORAGE_CLIENTS_BOTO3_MIB", "1024"))
 
 
-@pytest.fixture(scope="module")
-def s3(server):
-    return boto3_client(server.endpoint)
+s3 = s3_fixture()
 
 
 @pytest.mark.skipif(not big_enabled(), reason="SMARTSTORAGE_CLIENTS_SKIP_BIG=1")

@@ -30,6 +30,7 @@ from clients_common import (
     random_file,
     remote_hashes,
     run,
+    s3_fixture,
     server_fixture,
     sha256_file,
     tree_hashes,
@@ -41,9 +42,7 @@ server = server_fixture()
 LARGE_MIB = 256
 
 
-@pytest.fixture(scope="module")
-def s3(server):
-    return boto3_client(server.endpoint)
+s3 = s3_fixture()
 
 
 @pytest.fixture(scope="module")

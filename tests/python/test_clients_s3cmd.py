@@ -31,6 +31,7 @@ from clients_common import (
     random_file,
     remote_hashes,
     run,
+    s3_fixture,
     server_fixture,
     sha256_file,
     tree_hashes,
@@ -40,9 +41,7 @@ from helpers import cleanup_bucket, unique_bucket_name
 server = server_fixture()
 
 
-@pytest.fixture(scope="module")
-def s3(server):
-    return boto3_client(server.endpoint)
+s3 = s3_fixture()
 
 
 def _config(server, path: Path, sigv2: bool) -> Path:

@@ -40,6 +40,7 @@ from helpers import (
     RawResponse,
     Server,
     assert_raw_error,
+    auth_server_fixture,
     binary_path,
     cleanup_bucket,
     expect_error,
@@ -62,16 +63,7 @@ ACCOUNT = "123456789012"
 # =========================================================================
 
 
-@pytest.fixture(scope="module")
-def server():
-    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
-        pytest.skip("policy tests start their own auth-enabled engine")
-    srv = Server(REGION, extra_args=["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY]).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        srv.cleanup()
+server = auth_server_fixture(ACCESS_KEY, SECRET_KEY, REGION, why="policy tests start their own auth-enabled engine")
 
 
 def client(endpoint, access=ACCESS_KEY, secret=SECRET_KEY):
