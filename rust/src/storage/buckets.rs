@@ -80,6 +80,7 @@ impl Store {
             return Err(e.into());
         }
         self.stats.add_bucket(name);
+        self.versioning_cache().insert(name.to_string(), None);
         self.notify(Change::BucketCreated { bucket: name.to_string() });
         Ok(())
     }
@@ -114,11 +115,23 @@ impl Store {
         let mut info = self.bucket_info(name, "us-east-1")?;
         info.versioning = Some(status.to_string());
         let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
-        Ok(self.write_file_atomic(&self.bucket_record_path(name), &json)?)
+        self.write_file_atomic(&self.bucket_record_path(name), &json)?;
+        self.versioning_cache().insert(name.to_string(), info.versioning);
+        Ok(())
     }
 
+    fn versioning_cache(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Option<String>>> {
+        self.versioning.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// "Enabled", "Suspended", or None for a bucket that never had versioning.
     pub fn versioning(&self, name: &str) -> Option<String> {
-        std::fs::read(self.bucket_record_path(name)).ok().and_then(|b| serde_json::from_slice::<BucketInfo>(&b).ok()).and_then(|i| i.versioning)
+        if let Some(state) = self.versioning_cache().get(name) {
+            return state.clone();
+        }
+        let state = std::fs::read(self.bucket_record_path(name)).ok().and_then(|b| serde_json::from_slice::<BucketInfo>(&b).ok()).and_then(|i| i.versioning);
+        self.versioning_cache().insert(name.to_string(), state.clone());
+        state
     }
 
     pub fn delete_bucket(&self, name: &str) -> S3Result<()> {
@@ -137,6 +150,7 @@ impl Store {
             self.delete_bucket_config(kind, name)?;
         }
         self.stats.remove_bucket(name);
+        self.versioning_cache().remove(name);
         self.notify(Change::BucketDeleted { bucket: name.to_string() });
         Ok(())
     }

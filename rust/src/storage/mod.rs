@@ -47,6 +47,8 @@ pub struct Inner {
     /// onto one lock and deadlock).
     upload_locks: locks::KeyLocks,
     pub stats: stats::Stats,
+    /// Each bucket's versioning state, read from its record once (every write asks).
+    versioning: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
     observer: Option<Observer>,
 }
 
@@ -84,6 +86,7 @@ impl Store {
             locks: locks::KeyLocks::new(),
             upload_locks: locks::KeyLocks::new(),
             stats: stats::Stats::default(),
+            versioning: Default::default(),
             observer,
         };
         let store = Store(Arc::new(inner));
