@@ -111,7 +111,7 @@ impl Engine {
             }
             None => None,
         };
-        let settings = crate::s3::bucket_settings::BucketSettings::load(&store).map_err(|e| fail("StorageError", e.to_string()))?;
+        let settings = crate::s3::bucket_settings::BucketSettings::load(&store).map(Arc::new).map_err(|e| fail("StorageError", e.to_string()))?;
         let ctx = Arc::new(Ctx {
             store,
             region: config.server.region.clone(),

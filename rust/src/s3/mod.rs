@@ -34,7 +34,7 @@ pub struct Ctx {
     pub virtual_host_domains: Vec<String>,
     pub auth_enabled: bool,
     pub credentials: Arc<crate::auth::Credentials>,
-    pub settings: bucket_settings::BucketSettings,
+    pub settings: Arc<bucket_settings::BucketSettings>,
     /// Server-wide CORS rules for buckets without their own.
     pub default_cors: Option<Arc<cors::CorsConfig>>,
 }

@@ -29,9 +29,20 @@ impl Store {
         self.root.join(dir).join(format!("{bucket}{suffix}"))
     }
 
-    pub fn put_bucket_config(&self, kind: ConfigKind, bucket: &str, bytes: &[u8]) -> S3Result<()> {
-        self.require_bucket(bucket)?;
-        Ok(self.write_file_atomic(&self.config_path(kind, bucket), bytes)?)
+    /// Stores (`Some`) or removes (`None`) a bucket's document, then runs `then` (the
+    /// caller's cache update) before another change to this document or the bucket's
+    /// deletion can start, so the file and the cache always end in the same state.
+    pub fn set_bucket_config(&self, kind: ConfigKind, bucket: &str, bytes: Option<&[u8]>, then: impl FnOnce()) -> S3Result<()> {
+        let _open = self.enter_bucket(bucket)?;
+        let _writing = self.locks.write(bucket, kind.dir_and_suffix().1);
+        match bytes {
+            Some(bytes) => self.write_file_atomic(&self.config_path(kind, bucket), bytes)?,
+            None => {
+                self.delete_bucket_config(kind, bucket)?;
+            }
+        }
+        then();
+        Ok(())
     }
 
     pub fn get_bucket_config(&self, kind: ConfigKind, bucket: &str) -> S3Result<Option<Vec<u8>>> {

@@ -112,6 +112,7 @@ impl Store {
 
     /// Sets "Enabled" or "Suspended" in the bucket's record.
     pub fn set_versioning(&self, name: &str, status: &str) -> S3Result<()> {
+        let _open = self.enter_bucket(name)?;
         let mut info = self.bucket_info(name, "us-east-1")?;
         info.versioning = Some(status.to_string());
         let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
@@ -134,7 +135,10 @@ impl Store {
         state
     }
 
-    pub fn delete_bucket(&self, name: &str) -> S3Result<()> {
+    /// Deletes an empty bucket with everything kept about it; `then` (the caller's cache
+    /// update) runs before any write to a bucket of the same name can start.
+    pub fn delete_bucket(&self, name: &str, then: impl FnOnce()) -> S3Result<()> {
+        let _closed = self.close_bucket(name);
         let dir = self.require_bucket(name)?;
         if super::list::has_any_object(&dir)? || super::list::has_any_object(&self.versions_root(name))? {
             return Err(S3Error::new(S3Code::BucketNotEmpty).detail("BucketName", name));
@@ -151,6 +155,7 @@ impl Store {
         }
         self.stats.remove_bucket(name);
         self.versioning_cache().remove(name);
+        then();
         self.notify(Change::BucketDeleted { bucket: name.to_string() });
         Ok(())
     }
@@ -159,6 +164,62 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::valid_bucket_name;
+    use crate::s3::error::S3Code;
+    use crate::storage::{list, writer::TempData, Store};
+    use std::collections::HashSet;
+
+    /// DeleteBucket racing a writer: every write either lands before the bucket's
+    /// emptiness check (and is then deleted explicitly) or fails with NoSuchBucket;
+    /// none is acknowledged into a bucket that is being taken away.
+    #[test]
+    fn delete_bucket_never_swallows_an_acknowledged_write() {
+        let root = std::env::temp_dir().join(format!("smartstorage-race-{}", uuid::Uuid::new_v4().simple()));
+        let store = Store::open(&root, false, None).unwrap();
+        for round in 0..30 {
+            store.create_bucket("race", "us-east-1").unwrap();
+            let writer = {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut acked = Vec::new();
+                    for i in 0.. {
+                        let path = store.temp_path("data");
+                        std::fs::write(&path, b"x").unwrap();
+                        let key = format!("dir{}/k{i}", i % 3);
+                        match store.put_object("race", &key, TempData::new(path, 1, [0; 16]), Default::default(), Vec::new(), "\"e\"".into(), None) {
+                            Ok(_) => acked.push(key),
+                            Err(e) => {
+                                assert_eq!(e.code, S3Code::NoSuchBucket, "round {round}: {}", e.message);
+                                return acked;
+                            }
+                        }
+                    }
+                    unreachable!()
+                })
+            };
+            // Let some writes land first, so that the two really race.
+            while list::has_any_object(&store.bucket_dir("race")).map(|any| !any).unwrap_or(true) {
+                std::thread::yield_now();
+            }
+            let mut deleted = HashSet::new();
+            loop {
+                let mut keys = Vec::new();
+                let _ = list::for_each_key(&store.bucket_dir("race"), &mut |k| keys.push(k.to_string()));
+                for key in keys {
+                    if store.delete_object("race", &key).unwrap().is_some() {
+                        deleted.insert(key);
+                    }
+                }
+                match store.delete_bucket("race", || {}) {
+                    Ok(()) => break,
+                    Err(e) => assert_eq!(e.code, S3Code::BucketNotEmpty, "round {round}: {}", e.message),
+                }
+            }
+            let acked = writer.join().unwrap();
+            let lost: Vec<_> = acked.iter().filter(|k| !deleted.contains(*k)).collect();
+            assert!(lost.is_empty(), "round {round}: acknowledged writes vanished with the bucket: {lost:?}");
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
 
     #[test]
     fn bucket_names_follow_aws_rules() {

@@ -71,7 +71,7 @@ impl Store {
             Ok(())
         })();
         let result = staged.map_err(S3Error::from).and_then(|_| {
-            let bucket_dir = self.require_bucket(bucket)?;
+            let (bucket_dir, _open) = self.enter_bucket(bucket)?;
             self.apply_commit(&bucket_dir, bucket, key, &data.path, &meta_tmp, false, meta, precondition)
         });
         match result {
@@ -178,7 +178,7 @@ impl Store {
 
     /// Rewrites an object's metadata (not its data) atomically, e.g. to change its tags.
     pub fn update_meta(&self, bucket: &str, key: &str, change: impl FnOnce(&mut ObjectMeta)) -> S3Result<ObjectMeta> {
-        let bucket_dir = self.require_bucket(bucket)?;
+        let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let _guard = self.locks.write(bucket, key);
         let mut meta = read_meta(&meta_path).map_err(|e| match e.kind() {

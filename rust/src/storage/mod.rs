@@ -46,6 +46,9 @@ pub struct Inner {
     /// holds its upload lock while it takes the key's lock (one table could stripe both
     /// onto one lock and deadlock).
     upload_locks: locks::KeyLocks,
+    /// One lock per bucket (striped): held shared by every write that adds to a bucket,
+    /// exclusively by DeleteBucket. Lock order: upload lock, bucket gate, key lock.
+    bucket_gates: locks::KeyLocks,
     pub stats: stats::Stats,
     /// Each bucket's versioning state, read from its record once (every write asks).
     versioning: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
@@ -85,6 +88,7 @@ impl Store {
             fsync,
             locks: locks::KeyLocks::new(),
             upload_locks: locks::KeyLocks::new(),
+            bucket_gates: locks::KeyLocks::new(),
             stats: stats::Stats::default(),
             versioning: Default::default(),
             observer,
@@ -139,6 +143,20 @@ impl Store {
         } else {
             Err(S3Error::msg(S3Code::NoSuchBucket, S3Code::NoSuchBucket.default_message()).detail("BucketName", bucket))
         }
+    }
+
+    /// Holds the bucket open for a write that adds to it: DeleteBucket cannot take the
+    /// bucket away until the guard drops, so the write either lands before its
+    /// emptiness check (which then fails) or finds no bucket (`NoSuchBucket`); it
+    /// never lands in a bucket being deleted. Never take while holding a key lock.
+    pub fn enter_bucket(&self, bucket: &str) -> S3Result<(PathBuf, std::sync::RwLockReadGuard<'_, ()>)> {
+        let guard = self.bucket_gates.read(bucket, "");
+        Ok((self.require_bucket(bucket)?, guard))
+    }
+
+    /// Holds the bucket against every write (DeleteBucket).
+    fn close_bucket(&self, bucket: &str) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.bucket_gates.write(bucket, "")
     }
 
     fn notify(&self, change: Change) {

@@ -64,7 +64,7 @@ impl Store {
     }
 
     pub fn create_upload(&self, bucket: &str, key: &str, attrs: NewObjectAttrs, checksum_type: Option<String>) -> S3Result<UploadInfo> {
-        self.require_bucket(bucket)?;
+        let _open = self.enter_bucket(bucket)?;
         let info = UploadInfo {
             bucket: bucket.to_string(),
             key: key.to_string(),

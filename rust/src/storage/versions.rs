@@ -231,7 +231,7 @@ impl Store {
     /// non-current (or is dropped, if it is the null version and versioning is
     /// suspended) and a delete marker becomes the latest version.
     pub fn delete_with_marker(&self, bucket: &str, key: &str) -> S3Result<DeleteOutcome> {
-        let bucket_dir = self.require_bucket(bucket)?;
+        let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let (marker_id, seq) = self.version_for_write(bucket).unwrap_or_else(|| (NULL_VERSION.into(), new_version_id()));
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
@@ -266,7 +266,7 @@ impl Store {
         if !valid_version_id(version_id) {
             return Err(invalid_version_id(version_id));
         }
-        let bucket_dir = self.require_bucket(bucket)?;
+        let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let mut outcome = DeleteOutcome { version_id: Some(version_id.to_string()), delete_marker: false };
@@ -310,7 +310,7 @@ impl Store {
 
     /// Changes the metadata of one version (its tags, say), current or not.
     pub fn update_version_meta(&self, bucket: &str, key: &str, version_id: &str, change: impl FnOnce(&mut ObjectMeta)) -> S3Result<ObjectMeta> {
-        let bucket_dir = self.require_bucket(bucket)?;
+        let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let _guard = self.locks.write(bucket, key);
         let (mut meta, data) = self.locate_version(&bucket_dir, bucket, key, version_id)?;
         if meta.delete_marker || data.is_none() {

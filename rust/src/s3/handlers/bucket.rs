@@ -52,9 +52,8 @@ pub async fn head_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 
 pub async fn delete_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    let b = bucket.clone();
-    ctx.store.blocking(move |s| s.delete_bucket(&b)).await?;
-    ctx.settings.forget(&bucket);
+    let settings = ctx.settings.clone();
+    ctx.store.blocking(move |s| s.delete_bucket(&bucket, || settings.forget(&bucket))).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

@@ -21,9 +21,8 @@ pub async fn put_policy(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     let body = req.body.read_small(MAX_POLICY_BYTES + 1).await.map_err(|_| S3Error::msg(S3Code::MalformedPolicy, "Policies must be less than 20 KB"))?;
     let policy = Policy::parse(&body, &bucket)?;
-    let b = bucket.clone();
-    ctx.store.blocking(move |s| s.put_bucket_config(ConfigKind::Policy, &b, &body)).await?;
-    ctx.settings.set_policy(&bucket, Some(policy));
+    let settings = ctx.settings.clone();
+    ctx.store.blocking(move |s| s.set_bucket_config(ConfigKind::Policy, &bucket, Some(&body), || settings.set_policy(&bucket, Some(policy)))).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -35,9 +34,8 @@ pub async fn get_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 
 pub async fn delete_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    let b = bucket.clone();
-    ctx.store.blocking(move |s| s.require_bucket(&b).and_then(|_| Ok(s.delete_bucket_config(ConfigKind::Policy, &b)?))).await?;
-    ctx.settings.set_policy(&bucket, None);
+    let settings = ctx.settings.clone();
+    ctx.store.blocking(move |s| s.set_bucket_config(ConfigKind::Policy, &bucket, None, || settings.set_policy(&bucket, None))).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -55,9 +53,8 @@ pub async fn put_cors(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let config = CorsConfig::from_xml(&body)?;
     let json = serde_json::to_vec_pretty(&config).map_err(S3Error::internal)?;
-    let b = bucket.clone();
-    ctx.store.blocking(move |s| s.put_bucket_config(ConfigKind::Cors, &b, &json)).await?;
-    ctx.settings.set_cors(&bucket, Some(config));
+    let settings = ctx.settings.clone();
+    ctx.store.blocking(move |s| s.set_bucket_config(ConfigKind::Cors, &bucket, Some(&json), || settings.set_cors(&bucket, Some(config)))).await?;
     Ok(empty(StatusCode::OK))
 }
 
@@ -70,9 +67,8 @@ pub async fn get_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 
 pub async fn delete_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    let b = bucket.clone();
-    ctx.store.blocking(move |s| s.require_bucket(&b).and_then(|_| Ok(s.delete_bucket_config(ConfigKind::Cors, &b)?))).await?;
-    ctx.settings.set_cors(&bucket, None);
+    let settings = ctx.settings.clone();
+    ctx.store.blocking(move |s| s.set_bucket_config(ConfigKind::Cors, &bucket, None, || settings.set_cors(&bucket, None))).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
