@@ -566,3 +566,60 @@ def test_listing_matches_reference_model(s3, bucket):
                             (lister.__name__, prefix[:30] + f"..len{len(prefix)}", delimiter, max_keys, got[:4], want[:4])
                         )
     assert not mismatches, f"{len(mismatches)} listing mismatches, first: {mismatches[:3]}"
+
+
+# ------------------------------------------------- big folders (sorted-folder cache)
+
+BIG = 4600  # above the engine's threshold (4096 entries) for caching a folder's order
+
+
+def big_folder_keys():
+    """Flat keys plus the awkward neighbours a big folder can hold: long names split
+    into continuation folders, sub-folders, and names that sort around them."""
+    keys = {f"flat/k{i:05d}" for i in range(0, 2 * BIG, 2)}
+    keys |= {"flat/" + "y" * 200, "flat/" + "y" * 201, "flat/" + "y" * 200 + "/z", "flat/" + "y" * 260 + "q"}
+    keys |= {"flat/k02000/sub", "flat/k02000/sub/deeper", "flat/j", "flat/l", "flat/é", "flat/k04000x", "top"}
+    return keys
+
+
+def test_big_folder_listing_matches_model_and_follows_changes(s3, bucket):
+    """A folder of thousands of keys is served from a cached sorted order between pages:
+    every prefix, marker and delimiter must still give exactly what a fresh sort gives,
+    and a key written or deleted between two pages must show up or vanish as AWS's
+    (strongly consistent) listing would."""
+    keys = big_folder_keys()
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b""), sorted(keys)))
+    mismatches = []
+    for prefix in ["", "flat/", "flat/k0", "flat/k0450", "flat/k02000", "flat/k02000/", "flat/y", "flat/" + "y" * 200, "flat/z", "fla"]:
+        for delimiter in (None, "/"):
+            want = model_list(keys, prefix, delimiter)
+            got = engine_list_v2(s3, bucket, prefix, delimiter, 1000)
+            if got != want:
+                mismatches.append((prefix[:40], delimiter, len(got), len(want), [g for g in got if g not in want][:3], [w for w in want if w not in got][:3]))
+    assert not mismatches, mismatches[:3]
+    for after in ["flat/k04001", "flat/k02000", "flat/k02000/sub", "flat/" + "y" * 199, "flat/" + "y" * 200, "flat/k09999", "a", "zzz"]:
+        r = s3.list_objects_v2(Bucket=bucket, StartAfter=after, MaxKeys=3)
+        want = [k for k in sorted(keys, key=str.encode) if k.encode() > after.encode()][:3]
+        assert [o["Key"] for o in r.get("Contents", [])] == want, after
+        r1 = s3.list_objects(Bucket=bucket, Marker=after, MaxKeys=3)
+        assert [o["Key"] for o in r1.get("Contents", [])] == want, after
+
+    # Changes between pages: the listing continues from the marker on the new state.
+    first = s3.list_objects_v2(Bucket=bucket, Prefix="flat/", MaxKeys=1000)
+    assert first["IsTruncated"]
+    last_seen = first["Contents"][-1]["Key"]
+    s3.put_object(Bucket=bucket, Key="flat/k00001", Body=b"")  # before the marker: not in the rest
+    s3.put_object(Bucket=bucket, Key="flat/k07777", Body=b"")  # after it: must appear
+    s3.delete_object(Bucket=bucket, Key="flat/k08000")  # after it: must not appear
+    s3.delete_object(Bucket=bucket, Key="flat/k02000/sub/deeper")  # drains a sub-folder
+    rest, token = [], first["NextContinuationToken"]
+    while token:
+        r = s3.list_objects_v2(Bucket=bucket, Prefix="flat/", MaxKeys=1000, ContinuationToken=token)
+        rest += [o["Key"] for o in r.get("Contents", [])]
+        token = r.get("NextContinuationToken")
+    keys |= {"flat/k00001", "flat/k07777"}
+    keys -= {"flat/k08000", "flat/k02000/sub/deeper"}
+    want_rest = [k for k in sorted(keys, key=str.encode) if k.startswith("flat/") and k.encode() > last_seen.encode()]
+    assert rest == want_rest, ([k for k in rest if k not in want_rest][:3], [k for k in want_rest if k not in rest][:3])
+    assert engine_list_v2(s3, bucket, "", None, 1000) == model_list(keys, "", None)

@@ -146,6 +146,7 @@ impl Store {
         self.abort_uploads_of_bucket(name)?;
         self.discard_tree(&dir)?;
         self.discard_tree(&self.versions_root(name))?;
+        self.dirs.clear();
         match std::fs::remove_file(self.bucket_record_path(name)) {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
             _ => {}

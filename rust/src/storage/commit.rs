@@ -42,19 +42,31 @@ impl Store {
     }
 
     /// Creates the folders between the bucket folder and `file`, never the bucket itself.
-    fn create_parents(&self, bucket_dir: &Path, file: &Path) -> S3Result<()> {
+    pub(super) fn create_parents(&self, bucket_dir: &Path, file: &Path) -> std::io::Result<()> {
         let parent = file.parent().expect("object paths have a parent");
-        let rel = parent.strip_prefix(bucket_dir).map_err(S3Error::internal)?;
+        let rel = parent.strip_prefix(bucket_dir).map_err(std::io::Error::other)?;
         let mut dir = bucket_dir.to_path_buf();
         for comp in rel.components() {
             dir.push(comp);
             match std::fs::create_dir(&dir) {
-                Ok(()) => {}
+                Ok(()) => self.dirs.touch(dir.parent().unwrap()),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// Removes the folders above `file` that its removal left empty, up to the bucket.
+    pub(super) fn remove_empty_parents(&self, bucket_dir: &Path, file: &Path) {
+        let mut dir: Option<&Path> = file.parent();
+        while let Some(d) = dir {
+            if d == bucket_dir || !d.starts_with(bucket_dir) || std::fs::remove_dir(d).is_err() {
+                break;
+            }
+            self.dirs.touch(d.parent().unwrap());
+            dir = d.parent();
+        }
     }
 
     /// Publishes `data` as `bucket/key` with `meta`, if `precondition` holds for the
@@ -148,6 +160,7 @@ impl Store {
             }
             match std::fs::rename(data_tmp, &data_path) {
                 Ok(()) => {
+                    self.dirs.touch(data_path.parent().unwrap());
                     // Renaming a hard link onto another link of the same file (a copy
                     // onto its source) leaves both names: drop the temporary one.
                     let _ = std::fs::remove_file(data_tmp);
@@ -208,12 +221,13 @@ impl Store {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
             }
+            self.dirs.touch(data_path.parent().unwrap());
             if old.is_some() {
                 self.stats.replace(bucket, key, old, None);
             }
             old
         };
-        remove_empty_parents(&bucket_dir, &data_path);
+        self.remove_empty_parents(&bucket_dir, &data_path);
         if removed.is_some() {
             self.notify(super::Change::ObjectDeleted { bucket: bucket.to_string(), key: key.to_string() });
         }
@@ -245,16 +259,6 @@ impl Precondition {
 }
 
 /// Removes folders emptied by a delete, up to (not including) the bucket folder.
-pub(super) fn remove_empty_parents(bucket_dir: &Path, file: &Path) {
-    let mut dir: Option<&Path> = file.parent();
-    while let Some(d) = dir {
-        if d == bucket_dir || !d.starts_with(bucket_dir) || std::fs::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
-    }
-}
-
 pub fn read_meta(path: &Path) -> std::io::Result<ObjectMeta> {
     let bytes = std::fs::read(path)?;
     serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))

@@ -6,6 +6,7 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use super::dircache::{DirCache, SortedDir};
 use super::keypath::{self, Entry};
 use super::meta::ObjectMeta;
 use super::Store;
@@ -41,30 +42,9 @@ pub struct ListPage {
     pub truncated: bool,
 }
 
-/// A folder's entries, sorted by the key fragment each contributes.
-fn sorted_entries(dir: &Path) -> std::io::Result<Vec<(Entry, std::path::PathBuf)>> {
-    let mut entries = Vec::new();
-    let read = match std::fs::read_dir(dir) {
-        Ok(read) => read,
-        // A folder removed by a concurrent delete simply has no entries.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(entries),
-        Err(e) => return Err(e),
-    };
-    for entry in read {
-        let entry = entry?;
-        let is_dir = entry.file_type()?.is_dir();
-        if let Some(name) = entry.file_name().to_str() {
-            if let Some(decoded) = keypath::decode_entry(name, is_dir) {
-                entries.push((decoded, entry.path()));
-            }
-        }
-    }
-    entries.sort_by(|a, b| a.0.fragment().cmp(b.0.fragment()));
-    Ok(entries)
-}
-
 struct Collector<'a> {
     query: &'a ListQuery,
+    dirs: &'a DirCache,
     load: &'a mut dyn FnMut(&str) -> Option<ObjectMeta>,
     page: ListPage,
 }
@@ -116,11 +96,20 @@ impl Collector<'_> {
 
     fn walk(&mut self, dir: &Path, acc: &str) -> std::io::Result<ControlFlow<()>> {
         let prefix = self.query.prefix.clone();
-        for (entry, path) in sorted_entries(dir)? {
-            let full = format!("{acc}{}", entry.fragment());
-            let flow = match entry {
-                Entry::Object(_) => self.visit_key(&full),
-                Entry::Folder(_) => {
+        let entries = self.dirs.sorted(dir)?;
+        // Skip by binary search what sorts before the prefix and the marker.
+        let mut first = entries.first_at_or_after(acc, &prefix);
+        if let Some(after) = &self.query.after {
+            first = first.max(entries.first_at_or_after(acc, after));
+        }
+        for i in first..entries.len() {
+            let full = format!("{acc}{}", entries.fragment(i));
+            if full.as_str() > prefix.as_str() && !full.starts_with(&prefix) {
+                break; // sorted: every later entry is past the prefix too
+            }
+            let flow = match entries.folder(i) {
+                None => self.visit_key(&full),
+                Some(path) => {
                     if !(full.starts_with(&prefix) || prefix.starts_with(&full)) {
                         continue;
                     }
@@ -132,13 +121,13 @@ impl Collector<'_> {
                     }
                     match self.common_prefix(&full).map(str::to_string) {
                         Some(cp) if full.starts_with(&prefix) => {
-                            if self.is_after_marker(&cp) && has_any_object(&path)? {
+                            if self.is_after_marker(&cp) && has_any_object(path)? {
                                 self.push_prefix(&cp)
                             } else {
                                 ControlFlow::Continue(())
                             }
                         }
-                        _ => self.walk(&path, &full)?,
+                        _ => self.walk(path, &full)?,
                     }
                 }
             };
@@ -151,20 +140,28 @@ impl Collector<'_> {
 }
 
 /// One page of a bucket listing.
-pub fn list(bucket_dir: &Path, query: &ListQuery, load: &mut dyn FnMut(&str) -> Option<ObjectMeta>) -> std::io::Result<ListPage> {
-    let mut collector = Collector { query, load, page: ListPage::default() };
+pub fn list(bucket_dir: &Path, query: &ListQuery, dirs: &DirCache, load: &mut dyn FnMut(&str) -> Option<ObjectMeta>) -> std::io::Result<ListPage> {
+    let mut collector = Collector { query, dirs, load, page: ListPage::default() };
     if query.max > 0 {
         let _ = collector.walk(bucket_dir, "")?;
     }
     Ok(collector.page)
 }
 
-/// Whether any object file exists below `dir`.
+/// Whether any object file exists below `dir` (stops at the first: no sorting).
 pub fn has_any_object(dir: &Path) -> std::io::Result<bool> {
-    for (entry, path) in sorted_entries(dir)? {
-        let found = match entry {
-            Entry::Object(_) => true,
-            Entry::Folder(_) => has_any_object(&path)?,
+    let read = match std::fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    for entry in read {
+        let entry = entry?;
+        let is_dir = entry.file_type()?.is_dir();
+        let found = match entry.file_name().to_str().and_then(|name| keypath::decode_entry(name, is_dir)) {
+            Some(Entry::Object(_)) => true,
+            Some(Entry::Folder(_)) => has_any_object(&entry.path())?,
+            None => false,
         };
         if found {
             return Ok(true);
@@ -176,15 +173,16 @@ pub fn has_any_object(dir: &Path) -> std::io::Result<bool> {
 /// Calls `visit` with every object key below `dir` (in key order) that starts with
 /// `prefix` and sorts after `after`, skipping folders that cannot hold such keys.
 pub fn walk_keys(dir: &Path, acc: &str, prefix: &str, after: Option<&str>, visit: &mut dyn FnMut(&str) -> ControlFlow<()>) -> std::io::Result<ControlFlow<()>> {
-    for (entry, path) in sorted_entries(dir)? {
-        let full = format!("{acc}{}", entry.fragment());
-        let flow = match entry {
-            Entry::Object(_) if full.starts_with(prefix) && after.is_none_or(|a| full.as_str() > a) => visit(&full),
-            Entry::Object(_) => ControlFlow::Continue(()),
-            Entry::Folder(_) => {
+    let entries = SortedDir::read(dir)?;
+    for i in 0..entries.len() {
+        let full = format!("{acc}{}", entries.fragment(i));
+        let flow = match entries.folder(i) {
+            None if full.starts_with(prefix) && after.is_none_or(|a| full.as_str() > a) => visit(&full),
+            None => ControlFlow::Continue(()),
+            Some(path) => {
                 let in_prefix = full.starts_with(prefix) || prefix.starts_with(&full);
                 let past_marker = after.is_none_or(|a| full.as_str() >= a || a.starts_with(&full));
-                if in_prefix && past_marker { walk_keys(&path, &full, prefix, after, visit)? } else { ControlFlow::Continue(()) }
+                if in_prefix && past_marker { walk_keys(path, &full, prefix, after, visit)? } else { ControlFlow::Continue(()) }
             }
         };
         if flow.is_break() {
@@ -206,7 +204,7 @@ pub fn for_each_key(dir: &Path, visit: &mut dyn FnMut(&str)) -> std::io::Result<
 impl Store {
     pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> S3Result<ListPage> {
         let dir = self.require_bucket(bucket)?;
-        let mut load = |key: &str| self.head_object(bucket, key).ok();
-        Ok(list(&dir, query, &mut load)?)
+        let mut load = |key: &str| self.read_current_meta(&dir, bucket, key).ok();
+        Ok(list(&dir, query, &self.dirs, &mut load)?)
     }
 }

@@ -6,6 +6,7 @@ pub mod bucket_config;
 pub mod buckets;
 pub mod capacity;
 pub mod commit;
+mod dircache;
 pub mod keypath;
 pub mod list;
 mod locks;
@@ -49,6 +50,8 @@ pub struct Inner {
     /// One lock per bucket (striped): held shared by every write that adds to a bucket,
     /// exclusively by DeleteBucket. Lock order: upload lock, bucket gate, key lock.
     bucket_gates: locks::KeyLocks,
+    /// Sorted entries of big folders between listing pages (see `dircache.rs`).
+    dirs: dircache::DirCache,
     pub stats: stats::Stats,
     /// Each bucket's versioning state, read from its record once (every write asks).
     versioning: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
@@ -89,6 +92,7 @@ impl Store {
             locks: locks::KeyLocks::new(),
             upload_locks: locks::KeyLocks::new(),
             bucket_gates: locks::KeyLocks::new(),
+            dirs: dircache::DirCache::new(),
             stats: stats::Stats::default(),
             versioning: Default::default(),
             observer,

@@ -45,6 +45,11 @@ impl Store {
 
     pub fn head_object(&self, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
         let bucket_dir = self.require_bucket(bucket)?;
+        self.read_current_meta(&bucket_dir, bucket, key)
+    }
+
+    /// The metadata of the key's current object in a bucket known to exist.
+    pub(super) fn read_current_meta(&self, bucket_dir: &std::path::Path, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
         let _guard = self.locks.read(bucket, key);
         read_meta(&bucket_dir.join(keypath::meta_relative(key))).map_err(|e| match e.kind() {
             ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => no_such_key(key),

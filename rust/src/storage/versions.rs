@@ -215,13 +215,12 @@ impl Store {
             return Ok(());
         }
         let dir = self.versions_dir(bucket, key);
-        if let Some(parent) = data_path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
+        self.create_parents(bucket_dir, &data_path)?;
         let name = version_name(&newest).to_string();
         std::fs::hard_link(dir.join(format!("{name}.data")), &data_path).or_else(|_| std::fs::copy(dir.join(format!("{name}.data")), &data_path).map(|_| ()))?;
         let json = serde_json::to_vec_pretty(&newest).map_err(std::io::Error::other)?;
         self.write_file_atomic(&meta_path, &json)?;
+        self.dirs.touch(data_path.parent().unwrap());
         self.remove_stored_version(bucket, key, &newest)?;
         self.stats.replace(bucket, key, None, Some(newest.size));
         Ok(())
@@ -246,6 +245,7 @@ impl Store {
                     _ => {}
                 }
             }
+            self.dirs.touch(data_path.parent().unwrap());
             if let (Some(old), false) = (&old, archived) {
                 self.stats.replace(bucket, key, Some(old.size), None);
             }
@@ -255,7 +255,7 @@ impl Store {
             marker.delete_marker = true;
             self.write_version_meta(&self.versions_dir(bucket, key), &marker)?;
         }
-        super::commit::remove_empty_parents(&bucket_dir, &data_path);
+        self.remove_empty_parents(&bucket_dir, &data_path);
         self.notify(super::Change::ObjectDeleted { bucket: bucket.to_string(), key: key.to_string() });
         Ok(DeleteOutcome { version_id: Some(marker_id), delete_marker: true })
     }
@@ -276,6 +276,7 @@ impl Store {
                 Some(current) if version_name(&current) == version_id => {
                     std::fs::remove_file(&meta_path)?;
                     let _ = std::fs::remove_file(&data_path);
+                    self.dirs.touch(data_path.parent().unwrap());
                     self.stats.replace(bucket, key, Some(current.size), None);
                 }
                 _ => {
@@ -287,7 +288,7 @@ impl Store {
             }
             self.promote_newest(bucket, key, &bucket_dir)?;
         }
-        super::commit::remove_empty_parents(&bucket_dir, &data_path);
+        self.remove_empty_parents(&bucket_dir, &data_path);
         Ok(outcome)
     }
 
