@@ -3,12 +3,15 @@
 //!
 //! At start-up one background scan per bucket counts what is on disk while the
 //! server already serves. The scan visits keys in sorted order and records how far
-//! it got (its cursor); a write to a key at or before the cursor updates the
-//! counters, a write beyond it does not (the scan will count the key's final state).
-//! Writers update the counters under the key's write lock and the scan reads each
-//! key under its read lock, so each key is counted exactly once.
+//! it got (its cursor). A write to a key at or before the cursor updates the
+//! counters. The first write to a key beyond it claims the key: it counts the key's
+//! new state (not the old one, which nobody counted) and the scan skips the key when
+//! it gets there. So a key the scan never sees (created in a folder after the scan
+//! read that folder) is counted too. Writers update the counters under the key's
+//! write lock and the scan reads each key under its read lock, so each key is
+//! counted exactly once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,10 +34,18 @@ impl Counters {
 }
 
 #[derive(Debug, Clone, Default)]
+struct Scan {
+    /// The last key the scan visited (None: none yet).
+    cursor: Option<String>,
+    /// Keys beyond the cursor that writers have claimed.
+    claimed: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Default)]
 struct BucketStats {
     counters: Counters,
-    /// `Some(cursor)` while the start-up scan runs (`None` inside: nothing scanned yet).
-    scanning: Option<Option<String>>,
+    /// `Some` while the start-up scan runs.
+    scanning: Option<Scan>,
 }
 
 #[derive(Default)]
@@ -60,7 +71,7 @@ impl Stats {
     pub fn add_unscanned_bucket(&self, bucket: &str) {
         self.with(|b| {
             for ns in namespaces(bucket) {
-                b.insert(ns, BucketStats { counters: Counters::default(), scanning: Some(None) });
+                b.insert(ns, BucketStats { counters: Counters::default(), scanning: Some(Scan::default()) });
             }
         });
     }
@@ -76,14 +87,30 @@ impl Stats {
     /// Records that `bucket/key` went from `old_size` to `new_size` (None: absent).
     /// Call with the key's write lock held.
     pub fn replace(&self, bucket: &str, key: &str, old_size: Option<u64>, new_size: Option<u64>) {
+        self.change(bucket, key, old_size, new_size, || Counters { objects: new_size.is_some() as u64, bytes: new_size.unwrap_or(0) });
+    }
+
+    /// Records that one item of `key` in namespace `ns` went from `old_size` to
+    /// `new_size`; `state_after` gives all the key's counters after the change, needed
+    /// only if this write claims the key from the scan (a key holds several items in
+    /// the versions namespace). Call with the key's write lock held.
+    pub fn change(&self, ns: &str, key: &str, old_size: Option<u64>, new_size: Option<u64>, state_after: impl FnOnce() -> Counters) {
+        // Decided and applied in two steps, so that `state_after` (file reads) runs
+        // outside the lock; the key's lock keeps the scan off this key in between.
+        let claims = self.with(|b| match b.get(ns).and_then(|s| s.scanning.as_ref()) {
+            Some(scan) => !scan.cursor.as_deref().is_some_and(|c| key <= c) && !scan.claimed.contains(key),
+            None => false,
+        });
+        let claimed_state = claims.then(state_after);
         self.with(|b| {
-            let stats = b.entry(bucket.to_string()).or_default();
-            let counted = match &stats.scanning {
-                None => true,
-                Some(cursor) => cursor.as_deref().is_some_and(|c| key <= c),
-            };
-            if counted {
-                stats.counters.apply(old_size, new_size);
+            let stats = b.entry(ns.to_string()).or_default();
+            match (claimed_state, &mut stats.scanning) {
+                (Some(state), Some(scan)) => {
+                    scan.claimed.insert(key.to_string());
+                    stats.counters.objects += state.objects;
+                    stats.counters.bytes += state.bytes;
+                }
+                _ => stats.counters.apply(old_size, new_size),
             }
         });
     }
@@ -92,10 +119,12 @@ impl Stats {
     pub fn scanned(&self, ns: &str, key: &str, found: Counters) {
         self.with(|b| {
             if let Some(stats) = b.get_mut(ns) {
-                if stats.scanning.is_some() {
-                    stats.scanning = Some(Some(key.to_string()));
-                    stats.counters.objects += found.objects;
-                    stats.counters.bytes += found.bytes;
+                if let Some(scan) = &mut stats.scanning {
+                    scan.cursor = Some(key.to_string());
+                    if !scan.claimed.remove(key) {
+                        stats.counters.objects += found.objects;
+                        stats.counters.bytes += found.bytes;
+                    }
                 }
             }
         });
@@ -146,12 +175,16 @@ mod tests {
         stats.add_unscanned_bucket("b");
         stats.scanned("b", "a", Counters { objects: 1, bytes: 10 });
         stats.replace("b", "a", Some(10), Some(5)); // behind the cursor: counted now
-        stats.replace("b", "z", None, Some(7)); // ahead: the scan will count it
-        stats.scanned("b", "z", Counters { objects: 1, bytes: 7 });
+        stats.replace("b", "z", Some(100), Some(7)); // ahead: claimed with its new state
+        stats.replace("b", "z", Some(7), Some(8)); // claimed already: a plain change
+        stats.replace("b", "m", None, Some(4)); // created where the scan already read the folder
+        stats.replace("b", "n", Some(50), None); // deleted ahead of the scan
+        stats.scanned("b", "n", Counters::default());
+        stats.scanned("b", "z", Counters { objects: 1, bytes: 8 }); // claimed: not counted again
         stats.scan_finished("b");
         stats.scan_finished("b\0versions");
         stats.replace("b", "y", None, Some(1));
-        assert_eq!(stats.bucket("b"), Counters { objects: 3, bytes: 13 });
+        assert_eq!(stats.bucket("b"), Counters { objects: 4, bytes: 18 });
         assert!(stats.scan_complete());
     }
 }

@@ -132,7 +132,7 @@ impl Store {
             std::fs::copy(data_path, &target)?;
         }
         self.write_version_meta(&dir, meta)?;
-        self.stats.replace(&versions_stats_ns(bucket), key, None, Some(meta.size));
+        self.stats.change(&versions_stats_ns(bucket), key, None, Some(meta.size), || self.stored_version_counters(bucket, key));
         self.stats.replace(bucket, key, Some(meta.size), None);
         Ok(())
     }
@@ -155,7 +155,7 @@ impl Store {
             }
         }
         if !meta.delete_marker {
-            self.stats.replace(&versions_stats_ns(bucket), key, Some(meta.size), None);
+            self.stats.change(&versions_stats_ns(bucket), key, Some(meta.size), None, || self.stored_version_counters(bucket, key));
         }
         // Drop the key's folder (and emptied parents) once it holds nothing.
         let root = self.versions_root(bucket);
