@@ -6,7 +6,7 @@ use super::{body_checksum, body_to_temp, copy_source, set_checksum_header, set_v
 use crate::s3::authorize::object_arn;
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Conditions};
-use crate::s3::response::{empty, ok_xml, set_header, ResBody, S3Response};
+use crate::s3::response::{empty, ok_xml, set_header, ObjectData, ResBody, S3Response};
 use crate::s3::xml::{self, XmlWriter};
 use crate::s3::{Ctx, S3Request};
 use crate::storage::commit::Precondition;
@@ -55,18 +55,28 @@ const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
 /// Opens the requested version (or the latest), answering for delete markers as AWS
 /// does: 404 NoSuchKey for a latest marker, 405 for a marker asked for by id, both
 /// with `x-amz-delete-marker: true`.
-async fn open_requested(ctx: &Ctx, req: &S3Request) -> S3Result<(ObjectMeta, std::fs::File)> {
+async fn open_requested(ctx: &Ctx, req: &S3Request, want_data: bool) -> S3Result<(ObjectMeta, ObjectData)> {
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let marker_headers = |err: S3Error, m: &ObjectMeta| {
         err.header("x-amz-delete-marker", "true")
             .header("x-amz-version-id", m.version_id.clone().unwrap_or_else(|| "null".into()))
             .header("last-modified", crate::s3::headers::http_date(m.last_modified_time()))
     };
+    let load = move |(meta, file): (ObjectMeta, std::fs::File)| {
+        let data = ObjectData::load(file, meta.size, want_data)?;
+        Ok((meta, data))
+    };
     match req.route.query.get("versionId").map(str::to_string) {
         Some(version) => {
-            let (meta, file) = ctx.store.blocking(move |s| s.open_version(&bucket, &key, &version)).await?;
-            match file {
-                Some(file) => Ok((meta, file)),
+            let (meta, data) = ctx
+                .store
+                .blocking(move |s| match s.open_version(&bucket, &key, &version)? {
+                    (meta, Some(file)) => load((meta, file)).map(|(m, d)| (m, Some(d))),
+                    (meta, None) => Ok((meta, None)),
+                })
+                .await?;
+            match data {
+                Some(data) => Ok((meta, data)),
                 None => Err(marker_headers(S3Error::new(S3Code::MethodNotAllowed).detail("Method", req.method_name()).detail("ResourceType", "DeleteMarker"), &meta)),
             }
         }
@@ -77,7 +87,7 @@ async fn open_requested(ctx: &Ctx, req: &S3Request) -> S3Result<(ObjectMeta, std
                     Some(m) => Err(marker_headers(e, &m)),
                     None => Err(e),
                 },
-                other => other,
+                other => other.and_then(load),
             })
             .await,
     }
@@ -117,7 +127,7 @@ fn hide_missing_key(ctx: &Ctx, req: &S3Request, err: S3Error) -> S3Error {
 }
 
 pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Response> {
-    let (meta, file) = open_requested(ctx, &req).await.map_err(|e| hide_missing_key(ctx, &req, e))?;
+    let (meta, data) = open_requested(ctx, &req, !head).await.map_err(|e| hide_missing_key(ctx, &req, e))?;
     Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
     let range = match (req.header("range"), req.route.query.get("partNumber")) {
         (Some(_), Some(_)) => return Err(S3Error::msg(S3Code::InvalidRequest, "Cannot specify both Range header and partNumber query parameter")),
@@ -132,7 +142,7 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     let body: ResBody = if head || len == 0 {
         crate::s3::response::empty_body()
     } else {
-        crate::s3::response::file_body(file, start, len)
+        data.body(start, len)
     };
     let mut res = http::Response::new(body);
     *res.status_mut() = status;
