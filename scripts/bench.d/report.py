@@ -180,6 +180,43 @@ for row in ROWS:
     w(f"| {row[0]} | " + " | ".join(rss + cpu + kop) + " |")
 w("")
 
+# HTTPS and the TS module, beside their plain-HTTP twins
+extra = meta.get("extra_servers", "").split()
+if extra:
+    twins = [s for s in (SSNF, VGW) if s in order]
+    cols = [SSNF] * (SSNF in order) + [s for s in extra if s.startswith("smartstorage")] + [VGW] * (VGW in order) + [s for s in extra if not s.startswith("smartstorage")]
+    xr = [r for r in ROWS if (r[3] == 16 and r[1] in ("put", "get")) or r[1] in ("bigput", "bigget")]
+    pairs = [(a, b) for a, b in (("smartstorage-tls", "versitygw-tls"), ("smartstorage-tls", SSNF), ("smartstorage-ts", SSNF)) if a in cols and b in cols]
+    w("## HTTPS and the TypeScript module")
+    w("")
+    w("The same rows over HTTPS (one certificate made with openssl for 127.0.0.1; s3load trusts exactly it, TLS 1.3, HTTP/1.1, "
+      "keep-alive), and with the engine started through the TypeScript module under Node (`scripts/bench.d/ts-launch.mjs`; the engine "
+      "process it spawns is measured). All without fsync, like versitygw. Peak RSS in brackets, MiB.")
+    w("")
+    w("| workload | unit | " + " | ".join(cols) + " | " + " | ".join(f"{a}/{b}" for a, b in pairs) + " |")
+    w("|" + " --- |" * 2 + " ---: |" * (len(cols) + len(pairs)))
+    for row in xr:
+        cs = []
+        for s in cols:
+            g = [r for r in groups.get((s, row[1], row[2], row[3]), []) if r.get("ops", 0) > 0]
+            rs = [r["peak_rss_kib"] for r in g if r.get("peak_rss_kib", 0) > 0]
+            cs.append(cell(tput(s, row)) + (f" ({fmt(max(rs) / 1024)})" if rs else ""))
+        rs = [ratio(med(tput(a, row)), med(tput(b, row))) for a, b in pairs]
+        w(f"| {row[0]} | {row[4]} | " + " | ".join(cs) + " | " + " | ".join(rs) + " |")
+    w("")
+
+big16 = [r for r in results if r["op"] == "put" and r["size"] == 1 << 30]
+if big16:
+    w("## 16 concurrent 1 GiB PUTs")
+    w("")
+    w("16 clients each upload one 1 GiB object at once (signed payload, one PUT each). Peak RSS is the server's VmHWM over the whole phase.")
+    w("")
+    w("| server | objects stored | MiB/s | peak RSS MiB | CPU s/GiB | errors |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in big16:
+        w(f"| {r['server']} | {r['ops']} | {fmt(r['mib_per_s'])} | {fmt(r.get('peak_rss_kib', 0) / 1024)} | {fmt(r.get('cpu_s_per_gib'))} | {r['errors']} |")
+    w("")
+
 # list / delete
 w("## ListObjectsV2 and DeleteObjects")
 w("")

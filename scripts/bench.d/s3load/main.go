@@ -26,6 +26,8 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -74,6 +76,7 @@ var (
 	fDelBudget  = flag.Duration("delbudget", 60*time.Second, "listdel: stop sending DeleteObjects batches after this long")
 	fFillBudget = flag.Duration("fillbudget", 0, "fill/listdel: stop writing new keys after this long (0: no limit)")
 	fListBudget = flag.Duration("listbudget", 300*time.Second, "listdel: stop the ListObjectsV2 scan after this long")
+	fCACert     = flag.String("cacert", "", "https endpoints: trust exactly this PEM certificate")
 )
 
 // ---------------------------------------------------------------- SigV4
@@ -170,6 +173,16 @@ func newClient(conc int) *client {
 		ResponseHeaderTimeout: 120 * time.Second,
 		WriteBufferSize:       256 << 10,
 		ReadBufferSize:        256 << 10,
+	}
+	if *fCACert != "" {
+		pem, err := os.ReadFile(*fCACert)
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			fmt.Fprintln(os.Stderr, "cannot use -cacert", *fCACert, err)
+			os.Exit(2)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+		tr.ForceAttemptHTTP2 = false // S3 clients speak HTTP/1.1, and so do the servers compared
 	}
 	return &client{
 		base:   strings.TrimRight(*fEndpoint, "/"),
