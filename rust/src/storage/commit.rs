@@ -19,10 +19,6 @@ use super::writer::TempData;
 use super::Store;
 use crate::s3::error::{S3Error, S3Result};
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
 impl Store {
     /// Writes a small file atomically (temp, fsync, rename).
     pub fn write_file_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -33,7 +29,8 @@ impl Store {
             if self.fsync {
                 file.sync_data()?;
             }
-            std::fs::rename(&tmp, path)
+            std::fs::rename(&tmp, path)?;
+            self.sync_entries(path.parent().unwrap())
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -49,7 +46,10 @@ impl Store {
         for comp in rel.components() {
             dir.push(comp);
             match std::fs::create_dir(&dir) {
-                Ok(()) => self.dirs.touch(dir.parent().unwrap()),
+                Ok(()) => {
+                    self.dirs.touch(dir.parent().unwrap());
+                    self.sync_entries(dir.parent().unwrap())?;
+                }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
@@ -172,9 +172,7 @@ impl Store {
                     let old = old.map(|m| m.size);
                     self.stats.replace(bucket, key, if archived.is_some() { None } else { old }, Some(new.size));
                     drop(guard);
-                    if self.fsync {
-                        sync_dir(data_path.parent().unwrap())?;
-                    }
+                    self.sync_entries(data_path.parent().unwrap())?;
                     return Ok(old);
                 }
                 Err(e) => {
@@ -227,6 +225,7 @@ impl Store {
             }
             old
         };
+        self.sync_entries(data_path.parent().unwrap())?;
         self.remove_empty_parents(&bucket_dir, &data_path);
         if removed.is_some() {
             self.notify(super::Change::ObjectDeleted { bucket: bucket.to_string(), key: key.to_string() });

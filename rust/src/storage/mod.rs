@@ -7,6 +7,7 @@ pub mod buckets;
 pub mod capacity;
 pub mod commit;
 mod dircache;
+mod durable;
 pub mod keypath;
 pub mod list;
 mod locks;

@@ -115,8 +115,8 @@ impl Store {
         Ok(out)
     }
 
-    fn write_version_meta(&self, dir: &Path, meta: &ObjectMeta) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
+    fn write_version_meta(&self, bucket: &str, dir: &Path, meta: &ObjectMeta) -> std::io::Result<()> {
+        self.create_dirs(&self.versions_root(bucket), dir)?;
         let json = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
         self.write_file_atomic(&dir.join(format!("{}.json", version_name(meta))), &json)
     }
@@ -125,13 +125,13 @@ impl Store {
     /// Call with the key's write lock held.
     pub(super) fn archive_current(&self, bucket: &str, key: &str, meta: &ObjectMeta, data_path: &Path) -> std::io::Result<()> {
         let dir = self.versions_dir(bucket, key);
-        std::fs::create_dir_all(&dir)?;
+        self.create_dirs(&self.versions_root(bucket), &dir)?;
         let target = dir.join(format!("{}.data", version_name(meta)));
         let _ = std::fs::remove_file(&target);
         if std::fs::hard_link(data_path, &target).is_err() {
             std::fs::copy(data_path, &target)?;
         }
-        self.write_version_meta(&dir, meta)?;
+        self.write_version_meta(bucket, &dir, meta)?;
         self.stats.change(&versions_stats_ns(bucket), key, None, Some(meta.size), || self.stored_version_counters(bucket, key));
         self.stats.replace(bucket, key, Some(meta.size), None);
         Ok(())
@@ -154,6 +154,7 @@ impl Store {
                 _ => {}
             }
         }
+        self.sync_entries(&dir)?;
         if !meta.delete_marker {
             self.stats.change(&versions_stats_ns(bucket), key, Some(meta.size), None, || self.stored_version_counters(bucket, key));
         }
@@ -246,6 +247,7 @@ impl Store {
                 }
             }
             self.dirs.touch(data_path.parent().unwrap());
+            self.sync_entries(data_path.parent().unwrap())?;
             if let (Some(old), false) = (&old, archived) {
                 self.stats.replace(bucket, key, Some(old.size), None);
             }
@@ -253,7 +255,7 @@ impl Store {
             marker.version_id = Some(marker_id.clone());
             marker.seq = Some(seq);
             marker.delete_marker = true;
-            self.write_version_meta(&self.versions_dir(bucket, key), &marker)?;
+            self.write_version_meta(bucket, &self.versions_dir(bucket, key), &marker)?;
         }
         self.remove_empty_parents(&bucket_dir, &data_path);
         self.notify(super::Change::ObjectDeleted { bucket: bucket.to_string(), key: key.to_string() });
@@ -277,6 +279,7 @@ impl Store {
                     std::fs::remove_file(&meta_path)?;
                     let _ = std::fs::remove_file(&data_path);
                     self.dirs.touch(data_path.parent().unwrap());
+                    self.sync_entries(data_path.parent().unwrap())?;
                     self.stats.replace(bucket, key, Some(current.size), None);
                 }
                 _ => {

@@ -216,13 +216,16 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
     let results = ctx
         .store
         .blocking(move |s| {
-            Ok(checked
-                .into_iter()
-                .map(|(key, version, check)| {
-                    let result = check.and_then(|_| delete_one(s, &bucket, &key, version.as_deref()));
-                    (key, version, result)
-                })
-                .collect::<Vec<_>>())
+            // One folder sync per folder for the whole request (fsync on), not one per key.
+            Ok(s.batch(|| {
+                checked
+                    .into_iter()
+                    .map(|(key, version, check)| {
+                        let result = check.and_then(|_| delete_one(s, &bucket, &key, version.as_deref()));
+                        (key, version, result)
+                    })
+                    .collect::<Vec<_>>()
+            })?)
         })
         .await?;
     let mut w = XmlWriter::new("DeleteResult");
