@@ -40,19 +40,29 @@ pub struct SortedDir {
     folders: Vec<PathBuf>,
 }
 
+/// A folder's entries, decoded (sidecars and foreign files skipped), in the
+/// filesystem's order; a folder removed by a concurrent delete has none.
+pub fn decoded_entries(dir: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<(Entry, std::fs::DirEntry)>>> {
+    let read = match std::fs::read_dir(dir) {
+        Ok(read) => Some(read),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    Ok(read.into_iter().flatten().filter_map(|entry| {
+        let decode = |entry: std::fs::DirEntry| {
+            let is_dir = entry.file_type()?.is_dir();
+            Ok(entry.file_name().to_str().and_then(|name| keypath::decode_entry(name, is_dir)).map(|decoded| (decoded, entry)))
+        };
+        entry.and_then(decode).transpose()
+    }))
+}
+
 impl SortedDir {
-    /// Reads and sorts `dir`; a folder removed by a concurrent delete has no entries.
+    /// Reads and sorts `dir`.
     pub fn read(dir: &Path) -> std::io::Result<SortedDir> {
         let mut sorted = SortedDir::default();
-        let read = match std::fs::read_dir(dir) {
-            Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(sorted),
-            Err(e) => return Err(e),
-        };
-        for entry in read {
-            let entry = entry?;
-            let is_dir = entry.file_type()?.is_dir();
-            let Some(name) = entry.file_name().to_str().and_then(|n| keypath::decode_entry(n, is_dir)) else { continue };
+        for decoded in decoded_entries(dir)? {
+            let (name, entry) = decoded?;
             let start = sorted.text.len() as u32;
             sorted.text.push_str(name.fragment());
             let folder = match name {

@@ -6,8 +6,8 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use super::dircache::{DirCache, SortedDir};
-use super::keypath::{self, Entry};
+use super::dircache::{decoded_entries, DirCache, SortedDir};
+use super::keypath::Entry;
 use super::meta::ObjectMeta;
 use super::Store;
 use crate::s3::error::S3Result;
@@ -150,18 +150,10 @@ pub fn list(bucket_dir: &Path, query: &ListQuery, dirs: &DirCache, load: &mut dy
 
 /// Whether any object file exists below `dir` (stops at the first: no sorting).
 pub fn has_any_object(dir: &Path) -> std::io::Result<bool> {
-    let read = match std::fs::read_dir(dir) {
-        Ok(read) => read,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    for entry in read {
-        let entry = entry?;
-        let is_dir = entry.file_type()?.is_dir();
-        let found = match entry.file_name().to_str().and_then(|name| keypath::decode_entry(name, is_dir)) {
-            Some(Entry::Object(_)) => true,
-            Some(Entry::Folder(_)) => has_any_object(&entry.path())?,
-            None => false,
+    for decoded in decoded_entries(dir)? {
+        let found = match decoded? {
+            (Entry::Object(_), _) => true,
+            (Entry::Folder(_), entry) => has_any_object(&entry.path())?,
         };
         if found {
             return Ok(true);
