@@ -905,6 +905,19 @@ func (c *client) scan(prefix string, page int, errs *errSink, budget time.Durati
 	return keys, lat, false
 }
 
+// cmdRm deletes every key under -prefix: cleanup between phases, not measured.
+func cmdRm(c *client) {
+	errs := newErrSink()
+	keys, _, _ := c.scan(*fPrefix, 1000, errs, 120*time.Second)
+	for _, k := range keys {
+		c.simple("DELETE", k, 204, errs)
+	}
+	if errs.count > 0 {
+		fmt.Fprintln(os.Stderr, "rm:", errs.samples)
+		os.Exit(1)
+	}
+}
+
 func cmdListDel(c *client) {
 	n := *fObjects
 	*fSize = 16
@@ -1220,11 +1233,11 @@ func cmdStartup(args []string) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: s3load wait|mkbucket|put|fill|get|mixed|big|listdel|startup [flags] [-- cmd]")
+		fmt.Fprintln(os.Stderr, "usage: s3load wait|mkbucket|put|fill|get|mixed|big|rm|listdel|startup [flags] [-- cmd]")
 		os.Exit(2)
 	}
 	// The subcommand may stand anywhere before "--" (flags are shared).
-	known := map[string]bool{"wait": true, "mkbucket": true, "put": true, "fill": true, "get": true, "mixed": true, "big": true, "listdel": true, "startup": true}
+	known := map[string]bool{"wait": true, "mkbucket": true, "put": true, "fill": true, "get": true, "mixed": true, "big": true, "rm": true, "listdel": true, "startup": true}
 	sub, rest := "", []string{}
 	for i, a := range os.Args[1:] {
 		if a == "--" {
@@ -1265,6 +1278,8 @@ func main() {
 		cmdBig(c)
 	case "listdel":
 		cmdListDel(c)
+	case "rm":
+		cmdRm(c)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown subcommand", sub)
 		os.Exit(2)
