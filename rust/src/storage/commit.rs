@@ -46,10 +46,7 @@ impl Store {
         for comp in rel.components() {
             dir.push(comp);
             match std::fs::create_dir(&dir) {
-                Ok(()) => {
-                    self.dirs.touch(dir.parent().unwrap());
-                    self.sync_entries(dir.parent().unwrap())?;
-                }
+                Ok(()) => self.names_changed(dir.parent().unwrap())?,
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
@@ -57,7 +54,9 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the folders above `file` that its removal left empty, up to the bucket.
+    /// Removes the folders above `file` that its removal left empty, up to (not
+    /// including) the bucket folder. Not synced: an empty folder that comes back after
+    /// a power loss holds no object.
     pub(super) fn remove_empty_parents(&self, bucket_dir: &Path, file: &Path) {
         let mut dir: Option<&Path> = file.parent();
         while let Some(d) = dir {
@@ -160,7 +159,6 @@ impl Store {
             }
             match std::fs::rename(data_tmp, &data_path) {
                 Ok(()) => {
-                    self.dirs.touch(data_path.parent().unwrap());
                     // Renaming a hard link onto another link of the same file (a copy
                     // onto its source) leaves both names: drop the temporary one.
                     let _ = std::fs::remove_file(data_tmp);
@@ -172,7 +170,7 @@ impl Store {
                     let old = old.map(|m| m.size);
                     self.stats.replace(bucket, key, if archived.is_some() { None } else { old }, Some(new.size));
                     drop(guard);
-                    self.sync_entries(data_path.parent().unwrap())?;
+                    self.names_changed(data_path.parent().unwrap())?;
                     return Ok(old);
                 }
                 Err(e) => {
@@ -219,13 +217,12 @@ impl Store {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
             }
-            self.dirs.touch(data_path.parent().unwrap());
             if old.is_some() {
                 self.stats.replace(bucket, key, old, None);
             }
             old
         };
-        self.sync_entries(data_path.parent().unwrap())?;
+        self.names_changed(data_path.parent().unwrap())?;
         self.remove_empty_parents(&bucket_dir, &data_path);
         if removed.is_some() {
             self.notify(super::Change::ObjectDeleted { bucket: bucket.to_string(), key: key.to_string() });
@@ -257,7 +254,6 @@ impl Precondition {
     }
 }
 
-/// Removes folders emptied by a delete, up to (not including) the bucket folder.
 pub fn read_meta(path: &Path) -> std::io::Result<ObjectMeta> {
     let bytes = std::fs::read(path)?;
     serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))

@@ -39,6 +39,14 @@ impl Store {
         }
     }
 
+    /// A name in `dir`, a folder of a bucket's tree, was added or removed: listings
+    /// must re-read the folder, and (fsync on) the change must be durable. Call before
+    /// answering the request that made it.
+    pub(super) fn names_changed(&self, dir: &Path) -> std::io::Result<()> {
+        self.dirs.touch(dir);
+        self.sync_entries(dir)
+    }
+
     /// Creates `dir` and its missing parents below `root`, durably.
     pub(super) fn create_dirs(&self, root: &Path, dir: &Path) -> std::io::Result<()> {
         if dir.is_dir() {

@@ -220,6 +220,7 @@ impl Store {
         let name = version_name(&newest).to_string();
         std::fs::hard_link(dir.join(format!("{name}.data")), &data_path).or_else(|_| std::fs::copy(dir.join(format!("{name}.data")), &data_path).map(|_| ()))?;
         let json = serde_json::to_vec_pretty(&newest).map_err(std::io::Error::other)?;
+        // The metadata's atomic write syncs this folder, the data link included.
         self.write_file_atomic(&meta_path, &json)?;
         self.dirs.touch(data_path.parent().unwrap());
         self.remove_stored_version(bucket, key, &newest)?;
@@ -246,8 +247,7 @@ impl Store {
                     _ => {}
                 }
             }
-            self.dirs.touch(data_path.parent().unwrap());
-            self.sync_entries(data_path.parent().unwrap())?;
+            self.names_changed(data_path.parent().unwrap())?;
             if let (Some(old), false) = (&old, archived) {
                 self.stats.replace(bucket, key, Some(old.size), None);
             }
@@ -278,8 +278,7 @@ impl Store {
                 Some(current) if version_name(&current) == version_id => {
                     std::fs::remove_file(&meta_path)?;
                     let _ = std::fs::remove_file(&data_path);
-                    self.dirs.touch(data_path.parent().unwrap());
-                    self.sync_entries(data_path.parent().unwrap())?;
+                    self.names_changed(data_path.parent().unwrap())?;
                     self.stats.replace(bucket, key, Some(current.size), None);
                 }
                 _ => {
