@@ -566,3 +566,13 @@ def auth_server_fixture(access_key: str, secret_key: str, region: str = REGION, 
             srv.cleanup()
 
     return server
+
+
+def tmp_files(directory, details: bool = False) -> list:
+    """The files under DIR/.tmp, where the engine stages writes (spread over shard
+    folders, which stay): empty whenever no write is in flight."""
+    directory = Path(directory)
+    files = sorted(p for p in (directory / ".tmp").rglob("*") if not p.is_dir())
+    if details:
+        return [(str(p.relative_to(directory)), p.stat().st_size, p.stat().st_nlink) for p in files]
+    return [str(p.relative_to(directory)) for p in files]

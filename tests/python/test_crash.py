@@ -33,7 +33,7 @@ from typing import Optional
 import pytest
 import requests
 
-from helpers import MiB, Server, binary_path, md5_hex, multipart_etag, strip_ns
+from helpers import MiB, Server, binary_path, md5_hex, multipart_etag, strip_ns, tmp_files
 
 BUCKETS = ("crash-a", "crash-b", "crash-v")  # crash-v is versioned
 VERSIONED = "crash-v"
@@ -534,10 +534,10 @@ def test_sigkill_during_concurrent_writes(fsync, tmp_path):
                 if o.status == "failed":
                     problems.append(f"round {rnd}: {o.kind} {o.bucket}/{o.key} failed before the kill: {o.detail}")
             # ---- restart (management protocol) and verify
-            leftovers_before = sorted(p.name for p in (directory / ".tmp").iterdir())
+            leftovers_before = tmp_files(directory)
             mgmt = Management(directory, fsync, srv.log_path)
             try:
-                tmp_after = sorted(p.name for p in (directory / ".tmp").iterdir())
+                tmp_after = tmp_files(directory)
                 if tmp_after:
                     problems.append(f"round {rnd}: .tmp not empty after restart: {tmp_after[:10]}")
                 ops_by_key: dict = {}
@@ -610,11 +610,10 @@ def test_tmp_is_empty_once_writes_are_answered(server, s3, bucket):
     s3.complete_multipart_upload(
         Bucket=bucket, Key="m", UploadId=uid, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]}
     )
-    tmp = Path(server.directory) / ".tmp"
-    assert sorted(p.name for p in tmp.iterdir()) == [], "temporaries left after PUT/copy/multipart"
+    assert tmp_files(Path(server.directory)) == [], "temporaries left after PUT/copy/multipart"
     # copying the same source to the same destination again (what sync tools do)
     s3.copy_object(Bucket=bucket, Key="b", CopySource={"Bucket": bucket, "Key": "a"})
-    left = sorted((p.name, p.stat().st_size, p.stat().st_nlink) for p in tmp.iterdir())
+    left = tmp_files(Path(server.directory), details=True)
     assert left == [], f"copying a->b a second time left temporaries in .tmp: {left}"
     # the usual way to change an object's metadata: copy it onto itself
     s3.copy_object(
@@ -625,7 +624,7 @@ def test_tmp_is_empty_once_writes_are_answered(server, s3, bucket):
         MetadataDirective="REPLACE",
     )
     assert s3.head_object(Bucket=bucket, Key="a")["Metadata"] == {"changed": "yes"}
-    left = sorted((p.name, p.stat().st_size, p.stat().st_nlink) for p in tmp.iterdir())
+    left = tmp_files(Path(server.directory), details=True)
     assert left == [], f"self-copy (MetadataDirective=REPLACE) left temporaries in .tmp: {left}"
 
 

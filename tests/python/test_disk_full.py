@@ -23,7 +23,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from helpers import MiB, Server, make_client, md5_hex, multipart_etag
+from helpers import MiB, Server, make_client, md5_hex, multipart_etag, tmp_files
 
 TMPFS_MIB = 64
 PAGE = 4096
@@ -106,7 +106,7 @@ def assert_ok_or_507(r, what):
 
 
 def tmp_entries(srv) -> list:
-    return sorted(p.name for p in (Path(srv.directory) / ".tmp").iterdir())
+    return tmp_files(srv.directory)
 
 
 def fill_leaving(mnt: Path, pages: int):

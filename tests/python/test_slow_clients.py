@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import MiB
+from helpers import MiB, tmp_files
 
 HEADER_READ_TIMEOUT = 30
 BODY_IDLE_TIMEOUT = 60
@@ -176,7 +176,6 @@ def wait_for_end(s: socket.socket, limit: float) -> tuple:
 def test_stalled_request_bodies_time_out_and_leave_nothing(server, s3, bucket):
     server.require_local()
     port = server.port
-    tmp = Path(server.directory) / ".tmp"
     s3.put_object(Bucket=bucket, Key="existing", Body=b"old content")
     uid = s3.create_multipart_upload(Bucket=bucket, Key="mpu")["UploadId"]
     rss0 = server.status_field("VmRSS")
@@ -226,7 +225,7 @@ def test_stalled_request_bodies_time_out_and_leave_nothing(server, s3, bucket):
     assert parts == [], f"a stalled UploadPart left a part: {parts}"
     listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert not any(k.startswith(("partial", "crowd", "chunked")) for k in listed), listed
-    left = sorted(p.name for p in tmp.iterdir())
+    left = tmp_files(server.directory)
     assert left == [], f"temporaries of timed-out uploads are still in .tmp: {left}"
     s3.abort_multipart_upload(Bucket=bucket, Key="mpu", UploadId=uid)
 

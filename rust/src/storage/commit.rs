@@ -1,8 +1,8 @@
 //! Atomic publication of an object's data and metadata.
 //!
-//! 1. The data is streamed to `.tmp/<txn>.data` (fsynced when `fsync` is on).
-//! 2. The metadata is written to `.tmp/<txn>.meta`, fsynced, and renamed to
-//!    `.tmp/<txn>.commit`: that rename is the commit point.
+//! 1. The data is streamed to `.tmp/<shard>/<txn>.data` (fsynced when `fsync` is on).
+//! 2. The metadata is written to `.tmp/<shard>/<txn>.meta`, fsynced, and renamed to
+//!    `.tmp/<shard>/<txn>.commit`: that rename is the commit point.
 //! 3. Under the key's lock, `<txn>.data` is renamed onto the object file and
 //!    `<txn>.commit` onto the metadata file.
 //!
@@ -159,9 +159,6 @@ impl Store {
             }
             match std::fs::rename(data_tmp, &data_path) {
                 Ok(()) => {
-                    // Renaming a hard link onto another link of the same file (a copy
-                    // onto its source) leaves both names: drop the temporary one.
-                    let _ = std::fs::remove_file(data_tmp);
                     // The data is in place: from here a failure is finished by recovery.
                     std::fs::rename(&commit, &meta_path)?;
                     if let Some(id) = &new.version_id {
@@ -262,8 +259,19 @@ pub fn read_meta(path: &Path) -> std::io::Result<ObjectMeta> {
 /// Finishes commits a crash interrupted and deletes uncommitted temporaries.
 pub fn recover(store: &Store) -> std::io::Result<()> {
     let mut finished = 0;
+    // Commits sit in the shards; stores from before the shards kept them in `.tmp` itself.
+    let mut commits = Vec::new();
     for entry in std::fs::read_dir(&store.tmp)? {
         let path = entry?.path();
+        if path.is_dir() {
+            for inner in std::fs::read_dir(&path)? {
+                commits.push(inner?.path());
+            }
+        } else {
+            commits.push(path);
+        }
+    }
+    for path in commits {
         if path.extension().and_then(|e| e.to_str()) != Some("commit") {
             continue;
         }

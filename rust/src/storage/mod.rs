@@ -71,6 +71,8 @@ impl std::ops::Deref for Store {
 }
 
 pub const TMP_DIR: &str = ".tmp";
+/// Subfolders of `TMP_DIR` that temporaries are spread over (see `temp_path`).
+const TMP_SHARDS: usize = 16;
 pub const MULTIPART_DIR: &str = ".multipart";
 pub const BUCKETS_DIR: &str = ".buckets";
 pub const POLICIES_DIR: &str = ".policies";
@@ -100,6 +102,9 @@ impl Store {
         };
         let store = Store(Arc::new(inner));
         commit::recover(&store)?;
+        for shard in 0..TMP_SHARDS {
+            std::fs::create_dir_all(store.tmp.join(format!("{shard:x}")))?;
+        }
         for bucket in store.bucket_names()? {
             store.stats.add_unscanned_bucket(&bucket);
         }
@@ -190,9 +195,13 @@ impl Store {
         }
     }
 
-    /// A fresh temporary path on the same filesystem as the objects.
+    /// A fresh temporary path on the same filesystem as the objects, in one of
+    /// `TMP_SHARDS` folders picked at random: every create, rename and unlink locks its
+    /// folder, and one shared folder made concurrent small PUTs queue on that lock.
     pub fn temp_path(&self, ext: &str) -> PathBuf {
-        self.tmp.join(format!("{}.{ext}", uuid::Uuid::new_v4().simple()))
+        let id = uuid::Uuid::new_v4();
+        let shard = id.as_u128() as usize % TMP_SHARDS;
+        self.tmp.join(format!("{shard:x}/{}.{ext}", id.simple()))
     }
 
     /// `require_bucket` from async code.

@@ -25,6 +25,17 @@ impl Store {
         TempWriter::start(self.temp_path("data"), self.fsync)
     }
 
+    /// Writes a body already in memory to a temporary file (fsynced when `fsync` is on).
+    pub fn stage_bytes(&self, bytes: &[u8], md5: [u8; 16]) -> std::io::Result<TempData> {
+        let data = TempData::new(self.temp_path("data"), bytes.len() as u64, md5);
+        let mut file = std::fs::File::create(&data.path)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        if self.fsync {
+            file.sync_data()?;
+        }
+        Ok(data)
+    }
+
     /// Publishes a finished upload as `bucket/key`.
     pub fn put_object(&self, bucket: &str, key: &str, data: TempData, attrs: NewObjectAttrs, parts: Vec<u64>, etag: String, precondition: Option<&Precondition>) -> S3Result<ObjectMeta> {
         let mut meta = ObjectMeta::new(bucket, key, data.size, etag, attrs, parts);
@@ -92,7 +103,7 @@ impl Store {
         self.require_bucket(dst_bucket)?;
         let src_dir = self.require_bucket(src_bucket)?;
         let tmp = self.temp_path("data");
-        let src_meta = {
+        let (src_meta, linked) = {
             let _guard = self.locks.read(src_bucket, src_key);
             let (meta, src_data) = match src_version {
                 Some(version) => {
@@ -110,12 +121,13 @@ impl Store {
                 }
             };
             check(&meta)?;
-            if std::fs::hard_link(&src_data, &tmp).is_err() {
+            let linked = std::fs::hard_link(&src_data, &tmp).is_ok();
+            if !linked {
                 std::fs::copy(&src_data, &tmp)?;
             }
-            meta
+            (meta, linked)
         };
-        let mut data = TempData::new(tmp, src_meta.size, [0; 16]);
+        let mut data = TempData::new(tmp.clone(), src_meta.size, [0; 16]);
         // A multipart source gets a plain MD5 ETag, as AWS gives copies.
         let etag = if src_meta.parts.is_empty() && !src_meta.etag.contains('-') {
             src_meta.etag.clone()
@@ -127,6 +139,11 @@ impl Store {
         attrs.tags = tags.unwrap_or_else(|| src_meta.tags.clone());
         attrs.checksum = src_meta.checksum.clone();
         let mut copied = self.put_object(dst_bucket, dst_key, data, attrs, Vec::new(), etag, precondition)?;
+        if linked {
+            // Renaming a hard link onto another link of the same file (a copy onto its
+            // source) leaves both names: drop the temporary one.
+            let _ = std::fs::remove_file(&tmp);
+        }
         // Reported as x-amz-copy-source-version-id.
         copied.source_version_id = src_meta.version_id;
         Ok(copied)

@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use super::list::{encode_key, parse_max, url_encoding};
-use super::{body_checksum, body_to_temp, copy_source, write_owner, MAX_PUT_SIZE, MAX_XML_BODY};
+use super::{body_checksum, receive_body, copy_source, write_owner, MAX_PUT_SIZE, MAX_XML_BODY};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, S3Response};
@@ -43,10 +43,9 @@ pub async fn upload_part(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> 
     let number = part_number(&req)?;
     let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-    ctx.store.blocking(move |s| s.upload_info(&b, &k, &i).map(|_| ())).await?;
-    let data = body_to_temp(ctx, &mut req).await?;
+    let body = receive_body(ctx, &mut req, move |s| s.upload_info(&b, &k, &i).map(|_| ())).await?;
     let checksum = body_checksum(&req);
-    let part = ctx.store.blocking(move |s| s.put_part(&bucket, &key, &id, number, data, checksum)).await?;
+    let part = ctx.store.blocking(move |s| s.put_part(&bucket, &key, &id, number, body.into_temp(s)?, checksum)).await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &part.etag);
     if let Some(checksum) = body_checksum(&req) {

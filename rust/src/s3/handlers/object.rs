@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 
-use super::{body_checksum, body_to_temp, copy_source, set_checksum_header, set_version_header, MAX_XML_BODY};
+use super::{body_checksum, receive_body, copy_source, set_checksum_header, set_version_header, MAX_XML_BODY};
 use crate::s3::authorize::object_arn;
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Conditions};
@@ -28,13 +28,19 @@ pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
 pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let mut attrs = object_attrs(&req.headers)?;
     let bucket = req.bucket().to_string();
-    ctx.store.bucket_exists(&bucket).await?;
-    let data = body_to_temp(ctx, &mut req).await?;
+    let b = bucket.clone();
+    let body = receive_body(ctx, &mut req, move |s| s.require_bucket(&b).map(|_| ())).await?;
     attrs.checksum = body_checksum(&req);
     let key = req.key().to_string();
-    let etag = etag_of(&data.md5);
+    let etag = etag_of(body.md5());
     let precondition = write_precondition(&req)?;
-    let meta = ctx.store.blocking(move |s| s.put_object(&bucket, &key, data, attrs, Vec::new(), etag, precondition.as_ref())).await?;
+    let meta = ctx
+        .store
+        .blocking(move |s| {
+            let data = body.into_temp(s)?;
+            s.put_object(&bucket, &key, data, attrs, Vec::new(), etag, precondition.as_ref())
+        })
+        .await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &meta.etag);
     set_checksum_header(&mut res, meta.checksum.as_ref());
