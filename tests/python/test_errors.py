@@ -520,3 +520,31 @@ def test_metadata_too_large_many_small_entries(s3, bucket):
     meta = {f"key{i:02d}": "v" * 70 for i in range(40)}  # 40 * 75 bytes = 3000 bytes
     expect_error(lambda: s3.put_object(Bucket=bucket, Key="m", Body=b"x", Metadata=meta), "MetadataTooLarge", 400)
     expect_error(lambda: s3.head_object(Bucket=bucket, Key="m"), None, 404)
+
+
+# Bodies up to 128 KiB are received into memory and published in one step; larger
+# ones stream to disk. Both paths must store the same bytes and refuse the same way.
+@pytest.mark.parametrize("size", [0, 1, 128 * 1024, 128 * 1024 + 1, 1024 * 1024])
+def test_put_sizes_around_the_in_memory_limit(raw, s3, bucket, size):
+    body = bytes((i * 7 + size) % 251 for i in range(size))
+    r = raw.put(f"/{bucket}/sized", data=body, headers={"Content-MD5": md5_b64(body)})
+    assert r.status == 200, r.content[:300]
+    got = s3.get_object(Bucket=bucket, Key="sized")
+    assert got["Body"].read() == body
+    assert got["ETag"] == f'"{md5_hex(body)}"'
+    # a wrong Content-MD5 keeps what is stored
+    r = raw.put(f"/{bucket}/sized", data=body + b"!", headers={"Content-MD5": md5_b64(body)})
+    assert_raw_error(r, "BadDigest", 400)
+    assert s3.get_object(Bucket=bucket, Key="sized")["Body"].read() == body
+    # a missing bucket is reported before anything about the body
+    r = raw.put(f"/no-such-bucket-{size}/k", data=body + b"!", headers={"Content-MD5": md5_b64(body)})
+    assert_raw_error(r, "NoSuchBucket", 404)
+    # and a missing upload before anything about the part
+    r = raw.put(f"/{bucket}/sized", params={"partNumber": "1", "uploadId": "no-such-upload"}, data=body + b"!", headers={"Content-MD5": md5_b64(body)})
+    assert_raw_error(r, "NoSuchUpload", 404)
+    # a part of this size lands whole
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1, Body=body)
+    assert part["ETag"] == f'"{md5_hex(body)}"'
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == body
