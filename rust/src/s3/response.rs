@@ -39,14 +39,18 @@ pub fn ok_xml(doc: String) -> S3Response {
 const FILE_CHUNK: usize = 512 * 1024;
 const FILE_CHUNKS_AHEAD: usize = 2;
 /// Objects up to this size are read whole by the blocking task that opens them: one
-/// trip to the blocking pool per GET instead of two, and no reader task.
-const LOAD_WHOLE_MAX: u64 = 256 * 1024;
+/// trip to the blocking pool per GET, and no reader task handing chunks over a channel
+/// (the wake-ups cost more than the read at 1 MiB). A streamed body holds up to
+/// `FILE_CHUNKS_AHEAD + 1` chunks per client too, so this does not raise the bound.
+const LOAD_WHOLE_MAX: u64 = 2 * FILE_CHUNK as u64;
+/// Below this size a loaded object gets an exact-size buffer instead of pooled chunks.
+const LOAD_UNPOOLED_MAX: u64 = 64 * 1024;
 /// Chunk buffers kept for reuse (at most 16 MiB).
 const POOLED_CHUNKS: usize = 32;
 
-/// An opened object's data: read already, or a file to stream.
+/// An opened object's data: read already (in one or more chunks), or a file to stream.
 pub enum ObjectData {
-    Loaded(Bytes),
+    Loaded(Vec<Bytes>),
     File(std::fs::File),
 }
 
@@ -54,22 +58,47 @@ impl ObjectData {
     /// Run on the blocking pool right after opening: loads small objects whole
     /// (unless only the headers are wanted).
     pub fn load(file: std::fs::File, size: u64, want_data: bool) -> std::io::Result<ObjectData> {
-        use std::io::Read;
+        use std::os::unix::fs::FileExt;
         if !want_data || size > LOAD_WHOLE_MAX {
             return Ok(ObjectData::File(file));
         }
-        let mut buf = Vec::with_capacity(size as usize);
-        (&file).take(size).read_to_end(&mut buf)?;
-        if buf.len() as u64 != size {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        if size <= LOAD_UNPOOLED_MAX {
+            let mut buf = vec![0; size as usize];
+            file.read_exact_at(&mut buf, 0)?;
+            return Ok(ObjectData::Loaded(vec![buf.into()]));
         }
-        Ok(ObjectData::Loaded(buf.into()))
+        let mut chunks = Vec::new();
+        let mut offset = 0;
+        while offset < size {
+            let mut chunk = PooledChunk::take();
+            chunk.len = FILE_CHUNK.min((size - offset) as usize);
+            file.read_exact_at(&mut chunk.buf[..chunk.len], offset)?;
+            offset += chunk.len as u64;
+            chunks.push(Bytes::from_owner(chunk));
+        }
+        Ok(ObjectData::Loaded(chunks))
     }
 
     /// The body for `len` bytes from `start`.
     pub fn body(self, start: u64, len: u64) -> ResBody {
         match self {
-            ObjectData::Loaded(bytes) => full(bytes.slice(start as usize..(start + len) as usize)),
+            ObjectData::Loaded(chunks) => {
+                let (mut skip, mut left) = (start as usize, len as usize);
+                let mut frames = Vec::with_capacity(chunks.len());
+                for chunk in chunks {
+                    if skip >= chunk.len() {
+                        skip -= chunk.len();
+                        continue;
+                    }
+                    let take = left.min(chunk.len() - skip);
+                    if take == 0 {
+                        break;
+                    }
+                    frames.push(Ok(hyper::body::Frame::data(chunk.slice(skip..skip + take))));
+                    (skip, left) = (0, left - take);
+                }
+                http_body_util::StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync()
+            }
             ObjectData::File(file) => file_body(file, start, len),
         }
     }
