@@ -105,10 +105,6 @@ def assert_ok_or_507(r, what):
         assert b"<Code>XMinioStorageFull</Code>" in r.content, f"{what}: {r.content[:300]!r}"
 
 
-def tmp_entries(srv) -> list:
-    return tmp_files(srv.directory)
-
-
 def fill_leaving(mnt: Path, pages: int):
     """Fills the tmpfs with <mnt>/filler, then frees exactly `pages` pages."""
     filler = mnt / "filler"
@@ -213,7 +209,7 @@ def test_fill_with_puts_until_507_then_recover(full_env):
     ups = s3.list_multipart_uploads(Bucket=b).get("Uploads", [])
     assert [u["UploadId"] for u in ups] == [late_uid], "the upload whose completion was refused must still be there"
     # a refused write leaves no temporaries behind (they would pin the space)
-    assert tmp_entries(srv) == [], f"refused writes left temporaries: {tmp_entries(srv)}"
+    assert tmp_files(srv.directory) == [], f"refused writes left temporaries: {tmp_files(srv.directory)}"
 
     # deleting makes room: the space comes back and writes succeed again
     s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": k} for k in fillers] + ([{"Key": "copied"}] if copied else [])})
@@ -232,7 +228,7 @@ def test_fill_with_puts_until_507_then_recover(full_env):
     # and it all survives a restart
     srv.restart()
     s3 = full_env["s3"] = make_client(srv.endpoint, srv.region)
-    assert tmp_entries(srv) == []
+    assert tmp_files(srv.directory) == []
     for k, v in {**keep, "after": body}.items():
         assert s3.get_object(Bucket=b, Key=k)["Body"].read() == v, f"{k} after restart"
 
@@ -301,7 +297,7 @@ def test_full_disk_other_requests_never_500(full_env):
                 s3.delete_bucket(Bucket=name)
             except ClientError:
                 pass
-    assert tmp_entries(srv) == [], f"refused writes left temporaries: {tmp_entries(srv)}"
+    assert tmp_files(srv.directory) == [], f"refused writes left temporaries: {tmp_files(srv.directory)}"
 
 
 @pytest.mark.parametrize("versioned", [False, True], ids=["plain", "versioned"])
@@ -331,7 +327,7 @@ def test_refused_overwrite_stays_refused_after_restart(full_env, versioned):
         outcome[key] = new if r.status_code == 200 else old
         got = s3.get_object(Bucket=b, Key=key)
         assert got["Body"].read() == outcome[key], f"{key}: running server shows the wrong content"
-    left = tmp_entries(srv)
+    left = tmp_files(srv.directory)
     srv.restart()
     problems = []
     s3 = make_client(srv.endpoint, srv.region)

@@ -67,15 +67,7 @@ impl ObjectData {
             file.read_exact_at(&mut buf, 0)?;
             return Ok(ObjectData::Loaded(vec![buf.into()]));
         }
-        let mut chunks = Vec::new();
-        let mut offset = 0;
-        while offset < size {
-            let mut chunk = PooledChunk::take();
-            chunk.len = FILE_CHUNK.min((size - offset) as usize);
-            file.read_exact_at(&mut chunk.buf[..chunk.len], offset)?;
-            offset += chunk.len as u64;
-            chunks.push(Bytes::from_owner(chunk));
-        }
+        let chunks = (0..size).step_by(FILE_CHUNK).map(|offset| read_chunk(&file, offset, size)).collect::<std::io::Result<_>>()?;
         Ok(ObjectData::Loaded(chunks))
     }
 
@@ -135,26 +127,25 @@ impl Drop for PooledChunk {
     }
 }
 
+/// Reads the chunk of `file` at `offset` (up to `FILE_CHUNK` bytes, not past `end`)
+/// into a pooled buffer; a file shorter than that is an error.
+fn read_chunk(file: &std::fs::File, offset: u64, end: u64) -> std::io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut chunk = PooledChunk::take();
+    chunk.len = FILE_CHUNK.min((end - offset) as usize);
+    file.read_exact_at(&mut chunk.buf[..chunk.len], offset)?;
+    Ok(Bytes::from_owner(chunk))
+}
+
 /// Streams `len` bytes of `file` from `start`. One blocking thread reads ahead with
 /// positioned reads into pooled buffers that go to the socket as they are (no copy),
 /// and waits while the client is slow (bounded memory); it stops when the client goes.
 fn file_body(file: std::fs::File, start: u64, len: u64) -> ResBody {
-    use std::os::unix::fs::FileExt;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(FILE_CHUNKS_AHEAD);
     tokio::task::spawn_blocking(move || {
-        let (mut offset, end) = (start, start + len);
-        while offset < end {
-            let mut chunk = PooledChunk::take();
-            let want = FILE_CHUNK.min((end - offset) as usize);
-            let read = match file.read_at(&mut chunk.buf[..want], offset) {
-                Ok(0) => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
-                Ok(n) => {
-                    chunk.len = n;
-                    offset += n as u64;
-                    Ok(Bytes::from_owner(chunk))
-                }
-                Err(e) => Err(e),
-            };
+        let end = start + len;
+        for offset in (start..end).step_by(FILE_CHUNK) {
+            let read = read_chunk(&file, offset, end);
             let failed = read.is_err();
             if tx.blocking_send(read).is_err() || failed {
                 return;
