@@ -27,11 +27,24 @@ pub struct ServerConfig {
     pub cors: Option<CorsRuleConfig>,
     /// Serve HTTPS (see `tls.rs`).
     pub tls: Option<crate::tls::TlsConfig>,
+    /// Connections served at once (further clients wait in the listen backlog), and
+    /// from one client address (IPv6: one /64). Raise the second behind a proxy.
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { address: "127.0.0.1".into(), port: 0, region: "us-east-1".into(), virtual_host_domains: vec!["localhost".into()], cors: None, tls: None }
+        ServerConfig {
+            address: "127.0.0.1".into(),
+            port: 0,
+            region: "us-east-1".into(),
+            virtual_host_domains: vec!["localhost".into()],
+            cors: None,
+            tls: None,
+            max_connections: 4096,
+            max_connections_per_client: 512,
+        }
     }
 }
 
@@ -81,11 +94,21 @@ impl Default for StorageConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct AuthConfig {
     pub enabled: bool,
     pub credentials: Vec<Credential>,
+    /// Accept legacy Signature Version 2 (HMAC-SHA1) requests. On by default because
+    /// boto3's `generate_presigned_url` and older tools still produce them.
+    #[serde(rename = "sigV2")]
+    pub sig_v2: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { enabled: false, credentials: Vec::new(), sig_v2: true }
+    }
 }
 
 /// Empties `dir` (keeping the folder itself), refusing paths that are clearly not a storage folder.

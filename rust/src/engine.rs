@@ -61,6 +61,9 @@ impl Engine {
         } else {
             config.auth.credentials.clone()
         };
+        if config.server.max_connections == 0 || config.server.max_connections_per_client == 0 {
+            return Err(fail("InvalidConfig", "server.maxConnections and server.maxConnectionsPerClient must be at least 1".into()));
+        }
         crate::auth::validate(&credentials).map_err(|e| fail("InvalidConfig", format!("auth.credentials: {e}")))?;
         if config.storage.clean_slate {
             crate::config::clean_slate(&dir).map_err(|e| fail("StorageError", format!("cannot empty {}: {e}", dir.display())))?;
@@ -117,12 +120,14 @@ impl Engine {
             region: config.server.region.clone(),
             virtual_host_domains: config.server.virtual_host_domains.clone(),
             auth_enabled: config.auth.enabled,
+            sig_v2: config.auth.sig_v2,
             credentials: credentials.clone(),
             settings,
             default_cors,
         });
         ctx.store.spawn_initial_scan();
-        let server = server::spawn(listeners, ctx.clone());
+        let limits = server::Limits { connections: config.server.max_connections, per_client: config.server.max_connections_per_client };
+        let server = server::spawn(listeners, ctx.clone(), limits);
         Ok(Engine { ctx, tls, credentials, auth_enabled: config.auth.enabled, server, info })
     }
 

@@ -4,8 +4,10 @@
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -19,8 +21,13 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEADER_BUFFER: usize = 64 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; further clients wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 4096;
+
+/// How many connections the server holds at once, in all and per client address.
+#[derive(Clone, Copy)]
+pub struct Limits {
+    pub connections: usize,
+    pub per_client: usize,
+}
 
 pub struct ServerHandle {
     shutdown: watch::Sender<bool>,
@@ -50,14 +57,73 @@ where
     let _ = watcher.watch(conn).await;
 }
 
+/// Connections open per client address, so one client cannot take every slot.
+struct PerClient {
+    open: Mutex<HashMap<IpAddr, usize>>,
+    limit: usize,
+}
+
+/// One client's claim on a connection; released when dropped.
+struct ClientSlot {
+    table: Arc<PerClient>,
+    client: IpAddr,
+}
+
+impl PerClient {
+    /// IPv6 clients are counted per /64, the block one host is normally given.
+    fn client_of(ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+            v4 => v4,
+        }
+    }
+
+    fn claim(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let client = Self::client_of(ip);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(client).or_default();
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot { table: self.clone(), client })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Sent, without reading the request, to a client over its connection limit: SDKs
+/// retry a 503 SlowDown with backoff.
+const SLOW_DOWN: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: 126\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(SLOW_DOWN).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
 /// Serves every listener (with TLS where given) until `stop`.
-pub fn spawn(listeners: Vec<(TcpListener, Option<Arc<TlsState>>)>, ctx: Arc<Ctx>) -> ServerHandle {
+pub fn spawn(listeners: Vec<(TcpListener, Option<Arc<TlsState>>)>, ctx: Arc<Ctx>, limits: Limits) -> ServerHandle {
     let (shutdown, stop) = watch::channel(false);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
+    let per_client = Arc::new(PerClient { open: Mutex::new(HashMap::new()), limit: limits.per_client });
     let tasks = listeners
         .into_iter()
         .map(|(listener, tls)| {
-            let (ctx, mut stop, slots) = (ctx.clone(), stop.clone(), slots.clone());
+            let (ctx, mut stop, slots, per_client) = (ctx.clone(), stop.clone(), slots.clone(), per_client.clone());
             tokio::spawn(async move {
                 let graceful = hyper_util::server::graceful::GracefulShutdown::new();
                 loop {
@@ -65,10 +131,18 @@ pub fn spawn(listeners: Vec<(TcpListener, Option<Arc<TlsState>>)>, ctx: Arc<Ctx>
                     tokio::select! {
                         accepted = listener.accept() => {
                             let Ok((stream, peer)) = accepted else { continue };
+                            let Some(client_slot) = per_client.claim(peer.ip()) else {
+                                drop(slot);
+                                // An HTTPS client could not read the plain answer: it is just closed.
+                                if tls.is_none() {
+                                    tokio::spawn(refuse(stream));
+                                }
+                                continue;
+                            };
                             let _ = stream.set_nodelay(true);
                             let (ctx, watcher, tls) = (ctx.clone(), graceful.watcher(), tls.clone());
                             tokio::spawn(async move {
-                                let _slot = slot;
+                                let _slots = (slot, client_slot);
                                 match tls {
                                     None => run_connection(stream, ctx, peer.ip(), false, watcher).await,
                                     // A client speaking plain HTTP to this port fails the handshake and is closed.

@@ -31,12 +31,22 @@ pub struct ChunkSigning {
     pub amz_date: String,
     pub scope: String,
     pub seed: String,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`: the trailers must carry `x-amz-trailer-signature`.
+    pub trailer: bool,
 }
 
 pub struct Authenticated {
     /// The access key that signed, or None for an anonymous request.
     pub access_key: Option<String>,
     pub payload: Payload,
+    /// `AWS4-HMAC-SHA256` or `AWS` (SigV2), as the `s3:signatureversion` condition key names them.
+    pub signature_version: &'static str,
+}
+
+impl Authenticated {
+    pub fn anonymous() -> Self {
+        Authenticated { access_key: None, payload: Payload::Unchecked, signature_version: "" }
+    }
 }
 
 pub struct AuthInput<'a> {
@@ -48,6 +58,8 @@ pub struct AuthInput<'a> {
     pub vhost_bucket: Option<&'a str>,
     pub region: &'a str,
     pub credentials: &'a Credentials,
+    /// Whether Signature Version 2 is accepted.
+    pub sig_v2: bool,
 }
 
 fn malformed(message: impl Into<String>) -> S3Error {
@@ -107,7 +119,7 @@ impl Scope {
         if terminal != "aws4_request" || service != "s3" {
             return Err(bad(format!("The Credential {credential} is malformed; incorrect service or terminal \"{service}/{terminal}\"")));
         }
-        if !amz_date.starts_with(date) {
+        if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) || !amz_date.starts_with(date) {
             return Err(bad(format!("Invalid credential date \"{date}\". This date is not the same as X-Amz-Date: \"{}\".", &amz_date[..8.min(amz_date.len())])));
         }
         if req_region != region {
@@ -185,14 +197,25 @@ pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
         )
         .detail("ArgumentName", "Authorization"));
     }
+    let v2_query = input.query.has("AWSAccessKeyId") && input.query.has("Signature");
+    let v2 = authorization.is_some_and(|v| v.starts_with("AWS ")) || (authorization.is_none() && !presigned && v2_query);
+    if v2 && !input.sig_v2 {
+        return Err(S3Error::msg(S3Code::InvalidRequest, "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."));
+    }
     match authorization {
         Some(value) if value.starts_with(sigv4::ALGORITHM) => header_auth(input, &value[sigv4::ALGORITHM.len()..]),
         Some(value) if value.starts_with("AWS ") => v2_header_auth(input, &value[4..]),
         Some(_) => Err(malformed("The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.")),
         None if presigned => presigned_auth(input),
-        None if input.query.has("AWSAccessKeyId") && input.query.has("Signature") => v2_query_auth(input),
-        None => Ok(Authenticated { access_key: None, payload: Payload::Unchecked }),
+        None if v2_query => v2_query_auth(input),
+        None => Ok(Authenticated::anonymous()),
     }
+}
+
+/// As for header authentication, the host must be signed: otherwise a signature
+/// made for one server (or virtual-hosted bucket) would be good for another.
+fn require_signed_host(signed: &[&str]) -> S3Result<()> {
+    if signed.contains(&"host") { Ok(()) } else { Err(S3Error::msg(S3Code::AccessDenied, "Host header must be signed")) }
 }
 
 fn header_auth(input: &AuthInput, rest: &str) -> S3Result<Authenticated> {
@@ -213,9 +236,7 @@ fn header_auth(input: &AuthInput, rest: &str) -> S3Result<Authenticated> {
     let (amz_date, time) = request_time(input.headers)?;
     let scope = Scope::parse(credential, &amz_date, input.region, malformed)?;
     let signed = signed_headers(signed);
-    if !signed.contains(&"host") {
-        return Err(S3Error::msg(S3Code::AccessDenied, "Host header must be signed"));
-    }
+    require_signed_host(&signed)?;
     let content_sha = header(input.headers, "x-amz-content-sha256")
         .ok_or_else(|| S3Error::msg(S3Code::InvalidRequest, "Missing required header for this request: x-amz-content-sha256"))?
         .trim()
@@ -226,9 +247,12 @@ fn header_auth(input: &AuthInput, rest: &str) -> S3Result<Authenticated> {
     let payload = match payload_kind {
         PayloadKind::Hash => Payload::Sha256(content_sha.to_ascii_lowercase()),
         PayloadKind::Unsigned => Payload::Unchecked,
-        PayloadKind::SignedChunks => Payload::StreamingSigned(ChunkSigning { key, amz_date, scope: scope.string(), seed: signature.to_string() }),
+        PayloadKind::SignedChunks => {
+            let trailer = content_sha.ends_with("-TRAILER");
+            Payload::StreamingSigned(ChunkSigning { key, amz_date, scope: scope.string(), seed: signature.to_string(), trailer })
+        }
     };
-    Ok(Authenticated { access_key: Some(scope.access_key), payload })
+    Ok(Authenticated { access_key: Some(scope.access_key), payload, signature_version: sigv4::ALGORITHM })
 }
 
 enum PayloadKind {
@@ -272,6 +296,7 @@ fn presigned_auth(input: &AuthInput) -> S3Result<Authenticated> {
     }
     let scope = Scope::parse(credential, amz_date, input.region, query_error)?;
     let signed = signed_headers(signed);
+    require_signed_host(&signed)?;
     let payload_hash = header(input.headers, "x-amz-content-sha256").unwrap_or("UNSIGNED-PAYLOAD").to_string();
     let now = Utc::now();
     if (time - now).num_seconds() > MAX_SKEW_SECS {
@@ -288,7 +313,7 @@ fn presigned_auth(input: &AuthInput) -> S3Result<Authenticated> {
         PayloadKind::Hash => Payload::Sha256(payload_hash.to_ascii_lowercase()),
         _ => Payload::Unchecked,
     };
-    Ok(Authenticated { access_key: Some(scope.access_key), payload })
+    Ok(Authenticated { access_key: Some(scope.access_key), payload, signature_version: sigv4::ALGORITHM })
 }
 
 /// Verifies a SigV2 signature (HMAC-SHA1 over the SigV2 string to sign).
@@ -316,7 +341,7 @@ fn v2_verify(input: &AuthInput, access_key: &str, date_or_expires: &str, provide
             .detail("SignatureProvided", provided)
             .detail("StringToSignBytes", spaced_hex(&sts)));
     }
-    Ok(Authenticated { access_key: Some(access_key.to_string()), payload: Payload::Unchecked })
+    Ok(Authenticated { access_key: Some(access_key.to_string()), payload: Payload::Unchecked, signature_version: "AWS" })
 }
 
 /// `Authorization: AWS <AccessKeyId>:<Signature>` with a `Date` (or `x-amz-date`) header.

@@ -5,16 +5,29 @@
 use std::collections::HashMap;
 
 use super::error::{S3Code, S3Error, S3Result};
-use super::policy::{Effect, Request};
+use super::auth::Authenticated;
+use super::policy::{Effect, Policy, Request};
 use super::router::{Action, Route};
 use super::Ctx;
 
-/// Actions the bucket owner may always perform, so a policy can never lock it out.
-const OWNER_ALWAYS: [&str; 3] = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
+/// What the account root (the first credential) may always do to its bucket's policy,
+/// so no policy can lock it out, as on AWS. Other keys are subject to Deny like anyone.
+const ROOT_ALWAYS: [&str; 3] = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
+
+/// Bucket administration that a policy can never grant to anonymous callers: AWS
+/// allows these only to the bucket owner's account.
+const NEVER_ANONYMOUS: [&str; 10] = [
+    "s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy",
+    "s3:GetBucketPolicyStatus", "s3:PutBucketCORS", "s3:GetBucketCORS", "s3:PutBucketVersioning", "s3:GetBucketVersioning",
+];
+
+const TAG_PREFIX: &str = "s3:existingobjecttag/";
 
 pub struct Authz {
     pub enabled: bool,
     pub principal: Option<String>,
+    /// Whether the signer is the account root (the first configured credential).
+    root: bool,
     pub context: HashMap<String, String>,
 }
 
@@ -28,7 +41,9 @@ pub fn object_arn(bucket: &str, key: &str) -> String {
 
 impl Authz {
     /// The condition keys a policy can test for this request.
-    pub fn new(enabled: bool, principal: Option<String>, route: &Route, headers: &http::HeaderMap, remote: std::net::IpAddr, secure: bool, presigned: bool) -> Authz {
+    pub fn new(ctx: &Ctx, signer: &Authenticated, route: &Route, headers: &http::HeaderMap, remote: std::net::IpAddr, secure: bool, presigned: bool) -> Authz {
+        let (enabled, principal) = (ctx.auth_enabled, signer.access_key.clone());
+        let root = principal.as_ref().is_some_and(|key| ctx.credentials.snapshot().first().is_some_and(|c| &c.access_key_id == key));
         let mut c = HashMap::new();
         let now = chrono::Utc::now();
         c.insert("aws:sourceip".into(), remote.to_canonical().to_string());
@@ -39,7 +54,7 @@ impl Authz {
         if let Some(p) = &principal {
             c.insert("aws:username".into(), p.clone());
             c.insert("aws:userid".into(), p.clone());
-            c.insert("s3:signatureversion".into(), "AWS4-HMAC-SHA256".into());
+            c.insert("s3:signatureversion".into(), signer.signature_version.into());
             c.insert("s3:authtype".into(), if presigned { "REST-QUERY-STRING" } else { "REST-HEADER" }.into());
         }
         for (header, key) in [("user-agent", "aws:useragent"), ("referer", "aws:referer"), ("x-amz-content-sha256", "s3:x-amz-content-sha256")] {
@@ -52,23 +67,7 @@ impl Authz {
                 c.insert(key.into(), v.to_string());
             }
         }
-        Authz { enabled, principal, context: c }
-    }
-
-    /// Adds `s3:ExistingObjectTag/<key>` for the object a request names, when the
-    /// bucket's policy tests such a key (only then is the metadata read).
-    pub async fn add_existing_object_tags(&mut self, ctx: &Ctx, route: &Route) {
-        const PREFIX: &str = "s3:existingobjecttag/";
-        let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return };
-        if !self.enabled || !ctx.settings.policy(bucket).is_some_and(|p| p.tests_key_prefix(PREFIX)) {
-            return;
-        }
-        let (b, k) = (bucket.clone(), key.clone());
-        if let Ok(meta) = ctx.store.blocking(move |s| s.head_object(&b, &k)).await {
-            for (tag, value) in meta.tags {
-                self.context.insert(format!("{PREFIX}{}", tag.to_ascii_lowercase()), value);
-            }
-        }
+        Authz { enabled, principal, root, context: c }
     }
 
     /// Checks one action on one resource of `bucket`.
@@ -76,30 +75,76 @@ impl Authz {
         if !self.enabled {
             return Ok(());
         }
-        let verdict = bucket.and_then(|b| ctx.settings.policy(b)).and_then(|policy| {
-            policy.evaluate(&Request { principal: self.principal.as_deref(), action, resource, context: &self.context })
-        });
+        let verdict = bucket.and_then(|b| ctx.settings.policy(b)).and_then(|policy| self.evaluate(&policy, action, resource, &self.context));
+        self.decide(verdict, action)
+    }
+
+    /// Checks an action on one object (the version named, else the latest), testing
+    /// `s3:ExistingObjectTag/<key>` against that object's own tags when the policy asks.
+    pub async fn check_object(&self, ctx: &Ctx, bucket: &str, key: &str, version: Option<&str>, action: &str) -> S3Result<()> {
+        let resource = object_arn(bucket, key);
+        let policy = ctx.settings.policy(bucket).filter(|p| self.enabled && p.tests_key_prefix(TAG_PREFIX));
+        let Some(policy) = policy else { return self.check(ctx, Some(bucket), action, &resource) };
+        let mut context = self.context.clone();
+        for (tag, value) in object_tags(ctx, bucket, key, version).await {
+            context.insert(format!("{TAG_PREFIX}{}", tag.to_ascii_lowercase()), value);
+        }
+        self.decide(self.evaluate(&policy, action, &resource, &context), action)
+    }
+
+    /// Whether the bucket's policy could allow this caller any of `actions` on some
+    /// object: lets DeleteObjects refuse an anonymous caller before reading its body.
+    pub fn may_be_allowed(&self, ctx: &Ctx, bucket: &str, actions: &[&str]) -> bool {
+        !self.enabled || self.principal.is_some() || ctx.settings.policy(bucket).is_some_and(|p| actions.iter().any(|a| p.may_allow(None, a)))
+    }
+
+    fn evaluate(&self, policy: &Policy, action: &str, resource: &str, context: &HashMap<String, String>) -> Option<Effect> {
+        policy.evaluate(&Request { principal: self.principal.as_deref(), action, resource, context })
+    }
+
+    fn decide(&self, verdict: Option<Effect>, action: &str) -> S3Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let signed = self.principal.is_some();
         match verdict {
-            Some(Effect::Deny) if !(self.principal.is_some() && OWNER_ALWAYS.contains(&action)) => Err(S3Error::new(S3Code::AccessDenied)),
+            _ if !signed && NEVER_ANONYMOUS.contains(&action) => Err(S3Error::new(S3Code::AccessDenied)),
+            Some(Effect::Deny) if !(self.root && ROOT_ALWAYS.contains(&action)) => Err(S3Error::new(S3Code::AccessDenied)),
             Some(Effect::Allow) => Ok(()),
-            _ if self.principal.is_some() => Ok(()),
+            _ if signed => Ok(()),
             _ => Err(S3Error::new(S3Code::AccessDenied)),
         }
     }
 
     /// Checks the request's own action on its own resource.
-    pub fn check_route(&self, ctx: &Ctx, route: &Route) -> S3Result<()> {
-        let resource = match (&route.bucket, &route.key) {
-            (Some(b), Some(k)) => object_arn(b, k),
-            (Some(b), None) => bucket_arn(b),
-            _ => "arn:aws:s3:::*".to_string(),
-        };
+    pub async fn check_route(&self, ctx: &Ctx, route: &Route) -> S3Result<()> {
+        let version = route.query.get("versionId");
         // Naming a version asks for the *Version permission, as in IAM.
-        let action = match (route.action, route.query.has("versionId")) {
+        let action = match (route.action, version.is_some()) {
             (Action::GetObject | Action::HeadObject, true) => "s3:GetObjectVersion",
             (Action::DeleteObject, true) => "s3:DeleteObjectVersion",
+            (Action::GetObjectTagging, true) => "s3:GetObjectVersionTagging",
+            (Action::PutObjectTagging, true) => "s3:PutObjectVersionTagging",
+            (Action::DeleteObjectTagging, true) => "s3:DeleteObjectVersionTagging",
             (action, _) => action.iam_action(),
         };
-        self.check(ctx, route.bucket.as_deref(), action, &resource)
+        match (&route.bucket, &route.key) {
+            (Some(b), Some(k)) => self.check_object(ctx, b, k, version, action).await,
+            (Some(b), None) => self.check(ctx, Some(b), action, &bucket_arn(b)),
+            _ => self.check(ctx, None, action, "arn:aws:s3:::*"),
+        }
     }
+}
+
+/// The tags of one object version (the latest without an id); none if it does not exist.
+async fn object_tags(ctx: &Ctx, bucket: &str, key: &str, version: Option<&str>) -> std::collections::BTreeMap<String, String> {
+    let (b, k, v) = (bucket.to_string(), key.to_string(), version.map(str::to_string));
+    let meta = ctx
+        .store
+        .blocking(move |s| match v {
+            Some(v) => s.open_version(&b, &k, &v).map(|(meta, _)| meta),
+            None => s.head_object(&b, &k),
+        })
+        .await;
+    meta.map(|m| m.tags).unwrap_or_default()
 }

@@ -12,11 +12,36 @@ use super::checksum::{self, Algorithm, Expected};
 use super::error::{S3Code, S3Error, S3Result};
 use super::sigv4;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
+use tokio::time::Instant;
 
+/// Longest chunk header or trailer line (a chunk header with its signature is ~90 bytes).
 const MAX_CHUNK_LINE: usize = 4096;
-/// A body that sends nothing for this long is abandoned (RequestTimeout), so a
-/// stalled client cannot hold a connection and a temp file forever.
-const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Trailers one body may carry (AWS sends a checksum and a signature), and their total size:
+/// what the decoder keeps must not grow with what a client sends.
+const MAX_TRAILERS: usize = 16;
+const MAX_TRAILER_BYTES: usize = 16 * 1024;
+
+/// A body must keep moving: nothing for `BODY_IDLE_TIMEOUT` (AWS uses 20 s), or less
+/// than `BODY_MIN_RATE` bytes per second on average once `BODY_GRACE` has passed, ends
+/// it with RequestTimeout. A client trickling bytes cannot hold a connection (and a
+/// temp file) for long, and a real upload is thousands of times faster than the floor.
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+const BODY_GRACE: Duration = Duration::from_secs(10);
+const BODY_MIN_RATE: u64 = 1024;
+
+/// When the next bytes of a body must have arrived, given what arrived so far.
+struct Pace {
+    start: Instant,
+    raw_received: u64,
+}
+
+impl Pace {
+    fn deadline(&self) -> Instant {
+        let earned = BODY_GRACE + Duration::from_secs_f64(self.raw_received as f64 / BODY_MIN_RATE as f64);
+        (self.start + earned).min(Instant::now() + BODY_IDLE_TIMEOUT)
+    }
+}
 
 #[derive(Debug, PartialEq)]
 enum State {
@@ -32,8 +57,7 @@ pub struct ChunkedDecoder {
     buf: BytesMut,
     state: State,
     pub trailers: Vec<(String, String)>,
-    /// Each chunk's `chunk-signature`, in order.
-    pub signatures: Vec<String>,
+    trailer_bytes: usize,
     verifier: Option<ChunkVerifier>,
 }
 
@@ -68,7 +92,13 @@ impl ChunkVerifier {
     }
 
     fn check_trailers(&self, trailers: &[(String, String)]) -> S3Result<()> {
-        let Some(provided) = &self.trailer_signature else { return Ok(()) };
+        // STREAMING-...-PAYLOAD-TRAILER: the trailers must be signed; without the
+        // TRAILER variant there may be none (they would be unsigned).
+        let provided = match (&self.trailer_signature, self.signing.trailer) {
+            (Some(provided), true) => provided,
+            (None, false) if trailers.is_empty() => return Ok(()),
+            _ => return Err(signature_mismatch()),
+        };
         let block: String = trailers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
         let s = &self.signing;
         let expected = sigv4::trailer_signature(&s.key, &s.amz_date, &s.scope, &self.previous, &block);
@@ -83,11 +113,12 @@ fn bad_chunk() -> S3Error {
 impl ChunkedDecoder {
     pub fn new(signing: Option<ChunkSigning>) -> Self {
         let verifier = signing.map(|signing| ChunkVerifier { previous: signing.seed.clone(), signing, current: None, trailer_signature: None });
-        ChunkedDecoder { buf: BytesMut::new(), state: State::Header, trailers: Vec::new(), signatures: Vec::new(), verifier }
+        ChunkedDecoder { buf: BytesMut::new(), state: State::Header, trailers: Vec::new(), trailer_bytes: 0, verifier }
     }
 
     fn take_line(&mut self) -> S3Result<Option<String>> {
         match self.buf.windows(2).position(|w| w == b"\r\n") {
+            Some(pos) if pos > MAX_CHUNK_LINE => Err(bad_chunk()),
             Some(pos) => {
                 let line = self.buf.split_to(pos + 2);
                 let text = std::str::from_utf8(&line[..pos]).map_err(|_| bad_chunk())?;
@@ -108,9 +139,6 @@ impl ChunkedDecoder {
                     let (size, ext) = line.split_once(';').unwrap_or((&line, ""));
                     let size = u64::from_str_radix(size.trim(), 16).map_err(|_| bad_chunk())?;
                     let signature = ext.trim().strip_prefix("chunk-signature=");
-                    if let Some(sig) = signature {
-                        self.signatures.push(sig.to_string());
-                    }
                     if let Some(v) = &mut self.verifier {
                         v.start_chunk(signature)?;
                         if size == 0 {
@@ -149,6 +177,10 @@ impl ChunkedDecoder {
                     if line.is_empty() {
                         self.state = State::Done;
                         continue;
+                    }
+                    self.trailer_bytes += line.len();
+                    if self.trailers.len() >= MAX_TRAILERS || self.trailer_bytes > MAX_TRAILER_BYTES {
+                        return Err(bad_chunk());
                     }
                     let (name, value) = line.split_once(':').ok_or_else(bad_chunk)?;
                     let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
@@ -199,6 +231,7 @@ pub struct RequestBody {
     decoder: Option<ChunkedDecoder>,
     pending: std::collections::VecDeque<Bytes>,
     ended: bool,
+    pace: Pace,
     pub received: u64,
     /// The signed payload hash to check at the end.
     sha256: Option<(String, Sha256)>,
@@ -237,6 +270,7 @@ impl RequestBody {
             decoder: is_aws_chunked(headers).then(|| ChunkedDecoder::new(signing)),
             pending: Default::default(),
             ended: false,
+            pace: Pace { start: Instant::now(), raw_received: 0 },
             received: 0,
             sha256,
             checksum,
@@ -296,7 +330,7 @@ impl RequestBody {
             if self.ended {
                 return Ok(None);
             }
-            let frame = tokio::time::timeout(BODY_IDLE_TIMEOUT, self.incoming.frame()).await.map_err(|_| S3Error::new(S3Code::RequestTimeout))?;
+            let frame = tokio::time::timeout_at(self.pace.deadline(), self.incoming.frame()).await.map_err(|_| S3Error::new(S3Code::RequestTimeout))?;
             match frame {
                 None => {
                     self.ended = true;
@@ -305,6 +339,7 @@ impl RequestBody {
                 Some(Err(_)) => return Err(S3Error::new(S3Code::IncompleteBody)),
                 Some(Ok(frame)) => {
                     let Ok(data) = frame.into_data() else { continue };
+                    self.pace.raw_received += data.len() as u64;
                     match &mut self.decoder {
                         Some(decoder) => {
                             let mut out = Vec::new();
@@ -367,9 +402,8 @@ mod tests {
         let signed = b"5;chunk-signature=abc\r\nhello\r\n6;chunk-signature=def\r\n world\r\n0;chunk-signature=fin\r\n\r\n";
         let trailer = b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n";
         for step in [1, 2, 3, 7, 1000] {
-            let (data, d) = decode_all(signed, step).unwrap();
+            let (data, _) = decode_all(signed, step).unwrap();
             assert_eq!(data, b"hello world");
-            assert_eq!(d.signatures, ["abc", "def", "fin"]);
             let (data, d) = decode_all(trailer, step).unwrap();
             assert_eq!(data, b"hello");
             assert_eq!(d.trailers, [("x-amz-checksum-crc32".to_string(), "NhCmhg==".to_string())]);
@@ -384,6 +418,7 @@ mod tests {
             amz_date: "20130524T000000Z".into(),
             scope: "20130524/us-east-1/s3/aws4_request".into(),
             seed: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
+            trailer: false,
         };
         let sigs = [
             "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
@@ -408,6 +443,36 @@ mod tests {
         let mut tampered = body.clone();
         tampered[200] = b'b';
         assert_eq!(run(&tampered).unwrap_err().code, S3Code::SignatureDoesNotMatch);
+        // Unsigned trailers after a signed body, and the TRAILER variant without its signature, are refused.
+        let mut with_trailer = body[..body.len() - 2].to_vec();
+        with_trailer.extend_from_slice(b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n");
+        assert_eq!(run(&with_trailer).unwrap_err().code, S3Code::SignatureDoesNotMatch);
+        let trailer_signing = ChunkSigning { trailer: true, ..signing.clone() };
+        let mut d = ChunkedDecoder::new(Some(trailer_signing));
+        let mut out = Vec::new();
+        d.feed(&body, &mut out).unwrap();
+        assert_eq!(d.finish().unwrap_err().code, S3Code::SignatureDoesNotMatch);
+    }
+
+    /// What the decoder keeps is bounded, however much a client sends.
+    #[test]
+    fn bounds_trailers_and_lines() {
+        let mut many = b"0\r\n".to_vec();
+        many.extend(std::iter::repeat_n(&b"a:b\r\n"[..], 1000).flatten());
+        assert!(decode_all(&many, 1 << 20).is_err());
+        let mut huge = b"0\r\nx-amz-meta:".to_vec();
+        huge.extend(std::iter::repeat_n(b'v', 5000));
+        huge.extend_from_slice(b"\r\n\r\n");
+        assert!(decode_all(&huge, 1 << 20).is_err(), "an over-long line must fail even with its CRLF in the same read");
+        let mut fat_header = vec![b'1'; 5000];
+        fat_header.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+        assert!(decode_all(&fat_header, 1 << 20).is_err());
+        let mut sixteen = b"0\r\n".to_vec();
+        for i in 0..MAX_TRAILERS {
+            sixteen.extend_from_slice(format!("x-t{i}:v\r\n").as_bytes());
+        }
+        sixteen.extend_from_slice(b"\r\n");
+        assert_eq!(decode_all(&sixteen, 7).unwrap().1.trailers.len(), MAX_TRAILERS);
     }
 
     #[test]

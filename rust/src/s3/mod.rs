@@ -33,6 +33,8 @@ pub struct Ctx {
     /// Domains under which `<bucket>.<domain>` is virtual-hosted-style addressing.
     pub virtual_host_domains: Vec<String>,
     pub auth_enabled: bool,
+    /// Whether Signature Version 2 requests are accepted.
+    pub sig_v2: bool,
     pub credentials: Arc<crate::auth::Credentials>,
     pub settings: Arc<bucket_settings::BucketSettings>,
     /// Server-wide CORS rules for buckets without their own.
@@ -98,16 +100,24 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
                 vhost_bucket: route.bucket.as_deref().filter(|_| route.virtual_host),
                 region: &ctx.region,
                 credentials: &ctx.credentials,
+                sig_v2: ctx.sig_v2,
             })?
         } else {
-            auth::Authenticated { access_key: None, payload: auth::Payload::Unchecked }
+            auth::Authenticated::anonymous()
         };
         let presigned = route.query.has("X-Amz-Signature") || route.query.has("Signature");
-        let mut authz = authorize::Authz::new(ctx.auth_enabled, authenticated.access_key, &route, &parts.headers, remote, secure, presigned);
-        authz.add_existing_object_tags(&ctx, &route).await;
-        // DeleteObjects is checked per key by its handler; preflights are never signed.
-        if !matches!(route.action, Action::DeleteObjects | Action::Preflight) {
-            authz.check_route(&ctx, &route)?;
+        let authz = authorize::Authz::new(&ctx, &authenticated, &route, &parts.headers, remote, secure, presigned);
+        // Authorized before any body is read. DeleteObjects is checked per key by its
+        // handler, but a caller no statement could allow is refused here; preflights are
+        // never signed.
+        match route.action {
+            Action::Preflight => {}
+            Action::DeleteObjects => {
+                if !authz.may_be_allowed(&ctx, route.bucket.as_deref().unwrap_or_default(), &["s3:DeleteObject", "s3:DeleteObjectVersion"]) {
+                    return Err(error::S3Error::new(error::S3Code::AccessDenied));
+                }
+            }
+            _ => authz.check_route(&ctx, &route).await?,
         }
         // CompleteMultipartUpload's x-amz-checksum-* describe the object, not the XML body.
         let body_checksums = route.action != Action::CompleteMultipartUpload;

@@ -277,6 +277,16 @@ impl Policy {
         self.statements.iter().any(|s| s.conditions.iter().any(|c| c.key.starts_with(prefix)))
     }
 
+    /// Whether some Allow statement could grant `action` to this principal on some
+    /// resource under some conditions (resources and conditions are not tested).
+    pub fn may_allow(&self, principal: Option<&str>, action: &str) -> bool {
+        self.statements.iter().any(|s| {
+            s.effect == Effect::Allow
+                && s.principal.as_ref().is_none_or(|(p, negated)| principal_matches(p, principal) != *negated)
+                && s.action.matches(action, true)
+        })
+    }
+
     /// Whether the policy grants anything to everyone (GetBucketPolicyStatus).
     pub fn is_public(&self) -> bool {
         self.statements.iter().any(|s| {

@@ -12,10 +12,7 @@ pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
-        let decode = |s: &str| -> String {
-            let s = s.replace('+', " ");
-            percent_encoding::percent_decode_str(&s).decode_utf8_lossy().into_owned()
-        };
+        let decode = |s: &str| String::from_utf8_lossy(&super::sigv4::decode_query_component(s)).into_owned();
         Query(
             raw.unwrap_or("")
                 .split('&')

@@ -8,12 +8,17 @@ use sha1::Sha1;
 
 use super::router::Query;
 
-/// Query parameters that are part of the signed resource.
-const SUBRESOURCES: [&str; 25] = [
-    "acl", "cors", "delete", "lifecycle", "location", "logging", "notification", "partNumber", "policy", "requestPayment",
-    "response-cache-control", "response-content-disposition", "response-content-encoding", "response-content-language",
-    "response-content-type", "response-expires", "restore", "tagging", "torrent", "uploadId", "uploads", "versionId",
-    "versioning", "versions", "website",
+/// Query parameters that are part of the signed resource: AWS's list, every parameter
+/// that selects what a request does here (so a signature for one action can never be
+/// replayed as another by adding one), and the ones botocore signs. `list-type` is left
+/// out: botocore does not sign it and both list versions are the same permission.
+const SUBRESOURCES: [&str; 43] = [
+    "accelerate", "acl", "analytics", "attributes", "cors", "defaultObjectAcl", "delete", "encryption", "intelligent-tiering",
+    "inventory", "legal-hold", "lifecycle", "location", "logging", "metrics", "notification", "object-lock", "ownershipControls",
+    "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "response-cache-control",
+    "response-content-disposition", "response-content-encoding", "response-content-language", "response-content-type",
+    "response-expires", "restore", "retention", "select", "select-type", "storageClass", "tagging", "torrent", "uploadId",
+    "uploads", "versionId", "versioning", "versions", "website",
 ];
 
 /// `/bucket/key?sub=resource`: the path as sent (with the bucket for

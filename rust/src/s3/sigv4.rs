@@ -43,6 +43,12 @@ fn decode(raw: &str) -> Vec<u8> {
     percent_encoding::percent_decode_str(raw).collect()
 }
 
+/// Decodes one query-string name or value: `+` is a space, then `%XX`. The router and
+/// the signature both use this, so the request that is signed is the one that is served.
+pub fn decode_query_component(raw: &str) -> Vec<u8> {
+    percent_encoding::percent_decode_str(&raw.replace('+', " ")).collect()
+}
+
 /// The canonical URI of an S3 request: the path, decoded once and re-encoded.
 pub fn canonical_uri(raw_path: &str) -> String {
     let path = if raw_path.is_empty() { "/" } else { raw_path };
@@ -57,7 +63,7 @@ pub fn canonical_query(raw_query: Option<&str>) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&decode(k), false), uri_encode(&decode(v), false))
+            (uri_encode(&decode_query_component(k), false), uri_encode(&decode_query_component(v), false))
         })
         .filter(|(k, _)| k != "X-Amz-Signature")
         .collect();

@@ -26,6 +26,19 @@ pub fn write_owner(w: &mut XmlWriter, element: &str) {
     w.open(element).elem("ID", OWNER_ID).elem("DisplayName", OWNER_NAME).close(element);
 }
 
+/// Tags set while writing (`x-amz-tagging`) need s3:PutObjectTagging as well, as on AWS.
+pub async fn check_tagging_header(ctx: &Ctx, req: &S3Request) -> S3Result<()> {
+    if req.header("x-amz-tagging").is_some_and(|t| !t.trim().is_empty()) {
+        req.authz.check_object(ctx, req.bucket(), req.key(), None, "s3:PutObjectTagging").await?;
+    }
+    Ok(())
+}
+
+/// The permission that reading a copy source asks for.
+pub fn copy_source_action(source: &CopySource) -> &'static str {
+    if source.version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" }
+}
+
 /// The declared body size: decoded length for aws-chunked bodies, else Content-Length.
 fn declared_size(req: &S3Request) -> S3Result<Option<u64>> {
     let name = if super::body::is_aws_chunked(&req.headers) { "x-amz-decoded-content-length" } else { "content-length" };

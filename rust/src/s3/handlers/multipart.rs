@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use super::list::{encode_key, parse_max, url_encoding};
-use super::{body_checksum, receive_body, copy_source, write_owner, MAX_PUT_SIZE, MAX_XML_BODY};
+use super::{body_checksum, check_tagging_header, copy_source, copy_source_action, receive_body, write_owner, MAX_PUT_SIZE, MAX_XML_BODY};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, S3Response};
@@ -26,6 +26,7 @@ fn part_number(req: &S3Request) -> S3Result<u32> {
 }
 
 pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    check_tagging_header(ctx, &req).await?;
     let attrs = object_attrs(&req.headers)?;
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let checksum_type = match req.header("x-amz-checksum-type").map(|t| t.trim().to_ascii_uppercase()) {
@@ -71,8 +72,9 @@ fn copy_range(value: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
 
 pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let number = part_number(&req)?;
-    let super::CopySource { bucket: src_bucket, key: src_key, version: src_version } = copy_source(&req)?;
-    req.authz.check(ctx, Some(&src_bucket), "s3:GetObject", &crate::s3::authorize::object_arn(&src_bucket, &src_key))?;
+    let source = copy_source(&req)?;
+    req.authz.check_object(ctx, &source.bucket, &source.key, source.version.as_deref(), copy_source_action(&source)).await?;
+    let super::CopySource { bucket: src_bucket, key: src_key, version: src_version } = source;
     let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
     let headers = req.headers.clone();
     let part = ctx

@@ -2,8 +2,7 @@
 
 use http::StatusCode;
 
-use super::{body_checksum, receive_body, copy_source, set_checksum_header, set_version_header, MAX_XML_BODY};
-use crate::s3::authorize::object_arn;
+use super::{body_checksum, check_tagging_header, copy_source, copy_source_action, receive_body, set_checksum_header, set_version_header, MAX_XML_BODY};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, ObjectData, ResBody, S3Response};
@@ -26,6 +25,7 @@ pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
 }
 
 pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+    check_tagging_header(ctx, &req).await?;
     let mut attrs = object_attrs(&req.headers)?;
     let bucket = req.bucket().to_string();
     let b = bucket.clone();
@@ -133,6 +133,9 @@ fn hide_missing_key(ctx: &Ctx, req: &S3Request, err: S3Error) -> S3Error {
 }
 
 pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Response> {
+    if req.authz.enabled && req.authz.principal.is_none() && RESPONSE_OVERRIDES.iter().any(|(param, _)| req.route.query.has(param)) {
+        return Err(S3Error::msg(S3Code::InvalidRequest, "Request specific response headers cannot be used for anonymous GET requests."));
+    }
     let (meta, data) = open_requested(ctx, &req, !head).await.map_err(|e| hide_missing_key(ctx, &req, e))?;
     Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
     let range = match (req.header("range"), req.route.query.get("partNumber")) {
@@ -205,20 +208,17 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
         return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema."));
     }
     let quiet = request.quiet;
-    // Each key is authorized on its own, as AWS does.
-    let checked: Vec<(String, Option<String>, S3Result<()>)> = request
-        .objects
-        .into_iter()
-        .map(|o| {
-            let action = if o.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
-            let check = if o.key.is_empty() || o.key.len() > crate::storage::keypath::MAX_KEY_BYTES {
-                Err(S3Error::new(if o.key.is_empty() { S3Code::InvalidArgument } else { S3Code::KeyTooLongError }))
-            } else {
-                req.authz.check(ctx, Some(&bucket), action, &object_arn(&bucket, &o.key))
-            };
-            (o.key, o.version_id, check)
-        })
-        .collect();
+    // Each key is authorized on its own (with its own tags), as AWS does.
+    let mut checked = Vec::with_capacity(request.objects.len());
+    for o in request.objects {
+        let action = if o.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
+        let check = if o.key.is_empty() || o.key.len() > crate::storage::keypath::MAX_KEY_BYTES {
+            Err(S3Error::new(if o.key.is_empty() { S3Code::InvalidArgument } else { S3Code::KeyTooLongError }))
+        } else {
+            req.authz.check_object(ctx, &bucket, &o.key, o.version_id.as_deref(), action).await
+        };
+        checked.push((o.key, o.version_id, check));
+    }
     let results = ctx
         .store
         .blocking(move |s| {
@@ -254,9 +254,10 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
 }
 
 pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let super::CopySource { bucket: src_bucket, key: src_key, version: src_version } = copy_source(&req)?;
-    let src_action = if src_version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
-    req.authz.check(ctx, Some(&src_bucket), src_action, &object_arn(&src_bucket, &src_key))?;
+    let source = copy_source(&req)?;
+    req.authz.check_object(ctx, &source.bucket, &source.key, source.version.as_deref(), copy_source_action(&source)).await?;
+    check_tagging_header(ctx, &req).await?;
+    let super::CopySource { bucket: src_bucket, key: src_key, version: src_version } = source;
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let replace = match req.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,
