@@ -21,9 +21,11 @@ Options:
   --address <host>      address to bind                         [default: 127.0.0.1]
   --directory <path>    storage folder                          [default: ./.nogit/smartstorage]
   --region <name>       region to answer for                    [default: us-east-1]
-  --access-key <id>     access key id of the one credential     [default: SMARTSTORAGEACCESSKEY]
-  --secret-key <key>    secret key of the one credential        [default: smartstorage-secret-access-key]
-  --auth                require signed requests (SigV4)         [default: off]
+  --access-key <id>     access key id of the one credential     [default: random when --auth]
+  --secret-key <key>    secret key of the one credential        [default: random when --auth]
+  --auth                require signed requests (SigV4); without
+                        --access-key/--secret-key a random pair
+                        is generated and printed                [default: off]
   --clean-slate         empty the storage folder before start   [default: off]
   --tls-self-signed     serve HTTPS with a generated certificate (localhost, 127.0.0.1, ::1)
   --tls-cert <file>     serve HTTPS with this PEM certificate (chain allowed); needs --tls-key
@@ -174,6 +176,10 @@ export async function runCli(argv: string[]): Promise<number> {
     : s3.caCertificatePem !== undefined
     ? [`  certificate: ${(config.server?.tls as { certPath: string }).certPath}`]
     : [];
+  // The keys printed are the accepted ones (given, or generated for --auth); with auth off nothing checks them.
+  const auth = storage.config.engine.auth.enabled
+    ? "on (SigV4 required)"
+    : "off (any key pair is accepted; the keys above are placeholders)";
   console.log(
     [
       `smartstorage ${storage.engineVersion ?? ""} is serving S3`,
@@ -183,7 +189,7 @@ export async function runCli(argv: string[]): Promise<number> {
       `  directory:   ${info.directory}`,
       `  access key:  ${s3.accessKey}`,
       `  secret key:  ${s3.accessSecret}`,
-      `  auth:        ${storage.config.engine.auth.enabled ? "on (SigV4 required)" : "off"}`,
+      `  auth:        ${auth}`,
       ...certificate,
       `Press Ctrl-C to stop.`,
     ].join("\n"),

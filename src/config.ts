@@ -55,7 +55,12 @@ export interface StorageConfig {
 export interface AuthConfig {
   /** Require AWS SigV4 signed requests. Default `false` (`true` with `ephemeral`). */
   enabled?: boolean;
-  /** Accepted key pairs. Default: one pair, {@linkcode DEFAULT_CREDENTIAL} (random with `ephemeral`). */
+  /**
+   * Accepted key pairs. Default with auth on (or `ephemeral`): one random pair from
+   * {@linkcode randomCredential}, read it from `getS3Descriptor()`. Default with auth
+   * off: the placeholder {@linkcode DEFAULT_CREDENTIAL}. An explicit empty list is a
+   * `ConfigError`.
+   */
   credentials?: Credential[];
 }
 
@@ -92,7 +97,11 @@ export interface SmartStorageConfig {
   eventBufferSize?: number;
 }
 
-/** The default key pair (used when auth is on and no credentials are given). */
+/**
+ * The placeholder pair the descriptor gives when auth is off (any signature is
+ * accepted then). It is published, so it is not a secret and is never used with
+ * auth on: auth on without credentials gets a random pair.
+ */
 export const DEFAULT_CREDENTIAL: Readonly<Credential> = Object.freeze({
   accessKeyId: "SMARTSTORAGEACCESSKEY",
   secretAccessKey: "smartstorage-secret-access-key",
@@ -112,6 +121,7 @@ export const DEFAULTS: Readonly<{
 }> = Object.freeze({
   server: Object.freeze({ address: "127.0.0.1", port: 0, region: "us-east-1" }),
   storage: Object.freeze({ directory: "./.nogit/smartstorage", cleanSlate: false, fsync: true }),
+  // Placeholder for auth off only; auth on without credentials gets a random pair.
   auth: Object.freeze({ enabled: false, credentials: Object.freeze([DEFAULT_CREDENTIAL]) }),
   ephemeral: false,
   requestTimeoutMs: 30_000,
@@ -197,7 +207,8 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
 
   const enabled = auth.enabled ?? (ephemeral ? true : DEFAULTS.auth.enabled);
   if (typeof enabled !== "boolean") throw new ConfigError("auth.enabled must be a boolean");
-  const credentials = (auth.credentials ?? (ephemeral ? [randomCredential()] : DEFAULTS.auth.credentials))
+  // The placeholder pair is published: never let it be the accepted pair with auth on.
+  const credentials = (auth.credentials ?? (enabled || ephemeral ? [randomCredential()] : DEFAULTS.auth.credentials))
     .map((c) => ({ ...c }));
   validateCredentials(credentials);
 
@@ -361,7 +372,7 @@ function validateCors(cors: CorsRule): CorsRule {
  */
 export function validateCredentials(credentials: readonly Credential[]): void {
   if (!Array.isArray(credentials) || credentials.length === 0) {
-    throw new ConfigError("auth.credentials must hold at least one key pair");
+    throw new ConfigError("auth.credentials must hold at least one key pair, or be omitted (auth on then generates a random pair)");
   }
   const seen = new Set<string>();
   for (const c of credentials) {

@@ -292,6 +292,10 @@ export class SmartStorage implements AsyncDisposable {
    * stays reachable at `info.port`), and carries the certificate as
    * `caCertificatePem`.
    *
+   * The key pair is the first accepted one: the configured pair, or the random pair
+   * generated for auth on without credentials. With auth off it is a placeholder
+   * (not a secret): any signature is accepted then.
+   *
    * @returns Host, port, `useSsl`, the first credential, region, and the certificate with TLS.
    * @throws {SmartStorageError} When the server is not running.
    */

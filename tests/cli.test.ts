@@ -9,7 +9,8 @@ import process from "node:process";
 import { detectRuntime } from "../src/runtime.ts";
 import { spawnChild, type SpawnedChild } from "../src/spawn.ts";
 import { afterAll, beforeAll, describe, it } from "./harness.ts";
-import { httpsStatusTrusting, repoRoot } from "./helpers.ts";
+import { ListBucketsCommand } from "@aws-sdk/client-s3";
+import { assertS3Error, httpsStatusTrusting, PUBLISHED_PAIR, repoRoot, s3ClientAt } from "./helpers.ts";
 
 /** The command line that runs the CLI on this runtime. */
 function cliCommand(args: string[]): { command: string; args: string[] } {
@@ -122,6 +123,52 @@ describe("smartstorage CLI", () => {
       await child.stdin.close().catch(() => {});
     }
   });
+  it("smartstorage --auth without keys prints a random pair that works; the published pair is refused", async () => {
+    const child = runCli(["--port", "0", "--directory", join(dir, "auth-data"), "--auth"]);
+    const stderr = new Response(child.stderr).text();
+    try {
+      const { text, rest } = await readUntil(child.stdout, /Press Ctrl-C/);
+      const endpoint = /endpoint:\s+(http:\/\/\S+)/.exec(text)?.[1];
+      const accessKeyId = /access key:\s+(\S+)/.exec(text)?.[1];
+      const secretAccessKey = /secret key:\s+(\S+)/.exec(text)?.[1];
+      assert.ok(endpoint && accessKeyId && secretAccessKey, `endpoint and keys printed:\n${text}`);
+      assert.match(text, /auth:\s+on/);
+      assert.notEqual(accessKeyId, PUBLISHED_PAIR.accessKeyId);
+      assert.notEqual(secretAccessKey, PUBLISHED_PAIR.secretAccessKey);
+      const printed = s3ClientAt(endpoint, "us-east-1", { accessKeyId, secretAccessKey });
+      const fixed = s3ClientAt(endpoint, "us-east-1", PUBLISHED_PAIR);
+      try {
+        await printed.send(new ListBucketsCommand({}));
+        await assertS3Error(fixed.send(new ListBucketsCommand({})), "InvalidAccessKeyId", 403);
+      } finally {
+        printed.destroy();
+        fixed.destroy();
+      }
+      child.kill("SIGTERM");
+      const exit = await child.exited;
+      assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}; stderr: ${await stderr}`);
+      await rest;
+    } finally {
+      child.kill("SIGKILL");
+      await child.exited;
+      await stderr;
+      await child.stdin.close().catch(() => {});
+    }
+  });
+
+  it("smartstorage --help does not offer the published pair as a default", async () => {
+    const child = runCli(["--help"]);
+    await child.stdin.close();
+    const [out, , exit] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
+    assert.equal(exit.code, 0);
+    assert.ok(!out.includes(PUBLISHED_PAIR.accessKeyId) && !out.includes(PUBLISHED_PAIR.secretAccessKey), out);
+    assert.match(out, /random when --auth/);
+  });
+
   it("smartstorage --tls-self-signed serves HTTPS and prints the certificate to trust", async () => {
     const child = runCli(["--port", "0", "--directory", join(dir, "tls-data"), "--tls-self-signed"]);
     const stderr = new Response(child.stderr).text();

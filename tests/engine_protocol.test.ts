@@ -42,6 +42,19 @@ describe("engine protocol", () => {
     await assert.rejects(loose("noSuchMethod", {}), { code: "UnknownMethod" });
   });
 
+  it("start with auth on and no credentials answers InvalidConfig (no built-in pair)", async () => {
+    const server = { address: "127.0.0.1", port: 0, region: "us-east-1" };
+    const storage = { directory: join(dir, "unused"), cleanSlate: false, fsync: true };
+    for (const auth of [{ enabled: true, credentials: [] }, { enabled: true }]) {
+      await assert.rejects(loose("start", { config: { server, storage, auth } }), (err: unknown) => {
+        assert.equal((err as { code?: string }).code, "InvalidConfig", String(err));
+        assert.match((err as Error).message, /auth\.credentials/);
+        return true;
+      });
+    }
+    assert.equal(bridge.running, true, "a refused start leaves the engine waiting for a good one");
+  });
+
   it("start answers the bound address and the real port", async () => {
     const info = await bridge.request("start", {
       config: {

@@ -65,6 +65,25 @@ export async function s3ClientFor(storage: SmartStorage): Promise<S3Client> {
   });
 }
 
+/** The pair the README once published as the default; auth on must never accept it. */
+export const PUBLISHED_PAIR = { accessKeyId: "SMARTSTORAGEACCESSKEY", secretAccessKey: "smartstorage-secret-access-key" };
+
+/**
+ * An AWS SDK v3 client for a plain HTTP endpoint signing with the given pair.
+ *
+ * @param endpoint `http://host:port`.
+ * @param region Region to sign for.
+ * @param credential The key pair to sign with.
+ * @returns The client (call `destroy()` when done).
+ */
+export function s3ClientAt(
+  endpoint: string,
+  region: string,
+  credential: { accessKeyId: string; secretAccessKey: string },
+): S3Client {
+  return new S3Client({ endpoint, region, forcePathStyle: true, credentials: { ...credential } });
+}
+
 /**
  * Asserts that `promise` rejects with the S3 error `code` and HTTP `status`.
  *

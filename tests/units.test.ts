@@ -66,6 +66,28 @@ describe("units", () => {
     assert.equal(explicit.engine.storage.directory, "/x");
   });
 
+  it("resolveConfig() auth on without credentials: a fresh random pair, never the placeholder", () => {
+    const a = resolveConfig({ auth: { enabled: true } }).engine.auth.credentials;
+    const b = resolveConfig({ auth: { enabled: true } }).engine.auth.credentials;
+    assert.equal(a.length, 1);
+    assert.notEqual(a[0]!.accessKeyId, DEFAULT_CREDENTIAL.accessKeyId);
+    assert.notEqual(a[0]!.secretAccessKey, DEFAULT_CREDENTIAL.secretAccessKey);
+    assert.match(a[0]!.secretAccessKey, /^[A-Za-z0-9]{40}$/);
+    assert.notEqual(a[0]!.secretAccessKey, b[0]!.secretAccessKey);
+    // Auth off keeps the placeholder (nothing is checked then).
+    assert.deepEqual(resolveConfig({ auth: { enabled: false } }).engine.auth.credentials, [{ ...DEFAULT_CREDENTIAL }]);
+  });
+
+  it("resolveConfig() auth on with an explicit empty credential list is a ConfigError naming the field", () => {
+    for (const config of [{ auth: { enabled: true, credentials: [] } }, { ephemeral: true, auth: { credentials: [] } }]) {
+      assert.throws(() => resolveConfig(config), (err: unknown) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.match(err.message, /auth\.credentials/);
+        return true;
+      });
+    }
+  });
+
   it("resolveConfig() rejects bad values with ConfigError", () => {
     const bad = [
       { server: { port: 70000 } },

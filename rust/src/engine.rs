@@ -187,3 +187,19 @@ impl Engine {
         Ok(serde_json::json!({ "enabled": false, "drives": [probe] }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Auth on with no credential must fail start, never fall back to a built-in pair.
+    #[tokio::test]
+    async fn auth_on_without_credentials_is_invalid_config() {
+        let mut config = Config::default();
+        config.storage.directory = std::env::temp_dir().join("ruststorage-never-created");
+        config.auth.enabled = true;
+        let Err(e) = Engine::start(config, None).await else { panic!("started with auth on and no credentials") };
+        assert_eq!(e.code, "InvalidConfig");
+        assert!(e.message.contains("auth.credentials"), "{}", e.message);
+    }
+}
