@@ -26,6 +26,10 @@ Options:
   --auth                require signed requests (SigV4); without
                         --access-key/--secret-key a random pair
                         is generated and printed                [default: off]
+  --no-sigv2            refuse legacy Signature Version 2 requests [default: accepted]
+  --max-connections-per-client <n>
+                        connections from one client address; raise it
+                        behind a proxy                          [default: 512]
   --clean-slate         empty the storage folder before start   [default: off]
   --tls-self-signed     serve HTTPS with a generated certificate (localhost, 127.0.0.1, ::1)
   --tls-cert <file>     serve HTTPS with this PEM certificate (chain allowed); needs --tls-key
@@ -59,6 +63,8 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
         "access-key": { type: "string" },
         "secret-key": { type: "string" },
         auth: { type: "boolean" },
+        "no-sigv2": { type: "boolean" },
+        "max-connections-per-client": { type: "string" },
         "clean-slate": { type: "boolean" },
         "tls-self-signed": { type: "boolean" },
         "tls-cert": { type: "string" },
@@ -82,10 +88,16 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
   if ((accessKey === undefined) !== (secretKey === undefined)) {
     throw new SmartStorageError("InvalidArguments", "--access-key and --secret-key go together");
   }
+  const perClientText = values["max-connections-per-client"];
+  const perClient = perClientText === undefined ? undefined : Number(perClientText);
+  if (perClient !== undefined && (perClientText!.trim() === "" || !Number.isInteger(perClient) || perClient < 1)) {
+    throw new SmartStorageError("InvalidArguments", `--max-connections-per-client must be a positive integer, got "${perClientText}"`);
+  }
   const tls = tlsFromArgs(values);
   return {
     server: {
       port,
+      ...(perClient !== undefined ? { maxConnectionsPerClient: perClient } : {}),
       ...(values.address !== undefined ? { address: values.address } : {}),
       ...(values.region !== undefined ? { region: values.region } : {}),
       ...(tls !== undefined ? { tls } : {}),
@@ -96,6 +108,7 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
     },
     auth: {
       enabled: values.auth ?? false,
+      ...(values["no-sigv2"] ? { sigV2: false } : {}),
       ...(accessKey !== undefined && secretKey !== undefined
         ? { credentials: [{ accessKeyId: accessKey, secretAccessKey: secretKey }] }
         : {}),

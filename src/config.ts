@@ -39,6 +39,13 @@ export interface ServerConfig {
   cors?: CorsRule;
   /** Domains for virtual-hosted-style addressing: `Host: <bucket>.<domain>`. Default (the engine's): `["localhost"]`; `[]` turns it off. */
   virtualHostDomains?: string[];
+  /** Connections served at once; further clients wait. Default (the engine's): `4096`. */
+  maxConnections?: number;
+  /**
+   * Connections served at once from one client address (IPv6: one /64); the next one is
+   * answered `503 SlowDown`. Raise it behind a reverse proxy. Default (the engine's): `512`.
+   */
+  maxConnectionsPerClient?: number;
 }
 
 /** Storage settings. */
@@ -62,6 +69,11 @@ export interface AuthConfig {
    * `ConfigError`.
    */
   credentials?: Credential[];
+  /**
+   * Accept legacy Signature Version 2 requests (boto3's default presigned URLs still use
+   * it). Default (the engine's): `true`; `false` answers them `400 InvalidRequest`.
+   */
+  sigV2?: boolean;
 }
 
 /** Everything {@linkcode SmartStorage} accepts; every field is optional. */
@@ -226,6 +238,17 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
     }
   }
 
+  const limits: { maxConnections?: number; maxConnectionsPerClient?: number } = {};
+  for (const name of ["maxConnections", "maxConnectionsPerClient"] as const) {
+    const value = server[name];
+    if (value === undefined) continue;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+      throw new ConfigError(`server.${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    }
+    limits[name] = value;
+  }
+  if (auth.sigV2 !== undefined && typeof auth.sigV2 !== "boolean") throw new ConfigError("auth.sigV2 must be a boolean");
+
   const eventBufferSize = config.eventBufferSize ?? DEFAULTS.eventBufferSize;
   if (typeof eventBufferSize !== "number" || !Number.isInteger(eventBufferSize) || eventBufferSize < 1) {
     throw new ConfigError(`eventBufferSize must be a positive integer, got ${JSON.stringify(eventBufferSize)}`);
@@ -240,9 +263,10 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
         ...(virtualHostDomains !== undefined ? { virtualHostDomains: [...virtualHostDomains] } : {}),
         ...(cors !== undefined ? { cors } : {}),
         ...(tls !== undefined ? { tls } : {}),
+        ...limits,
       },
       storage: { directory, cleanSlate, fsync },
-      auth: { enabled, credentials },
+      auth: { enabled, credentials, ...(auth.sigV2 !== undefined ? { sigV2: auth.sigV2 } : {}) },
     },
     ephemeral,
     binaryPath: config.binaryPath,

@@ -269,11 +269,13 @@ export interface EngineConfig {
     virtualHostDomains?: string[];
     cors?: CorsRule;
     tls?: EngineTlsConfig;
+    maxConnections?: number;
+    maxConnectionsPerClient?: number;
   };
   /** Storage folder and write behaviour. */
   storage: { directory: string; cleanSlate: boolean; fsync: boolean };
   /** SigV4 authentication and the accepted key pairs. */
-  auth: { enabled: boolean; credentials: Credential[] };
+  auth: { enabled: boolean; credentials: Credential[]; sigV2?: boolean };
 }
 
 /** A response line. */

@@ -163,6 +163,18 @@ describe("units", () => {
     assert.throws(() => parseCliArgs(["--access-key", "only"]), { code: "InvalidArguments" });
   });
 
+  it("parseCliArgs() maps --no-sigv2 and --max-connections-per-client", () => {
+    const config = parseCliArgs(["--auth", "--no-sigv2", "--max-connections-per-client", "64"]);
+    assert.notEqual(config, "help");
+    const c = config as { server: Record<string, unknown>; auth: Record<string, unknown> };
+    assert.equal(c.server.maxConnectionsPerClient, 64);
+    assert.equal(c.auth.sigV2, false);
+    assert.equal((parseCliArgs([]) as { auth: Record<string, unknown> }).auth.sigV2, undefined);
+    for (const bad of ["0", "-3", "x", ""]) {
+      assert.throws(() => parseCliArgs(["--max-connections-per-client", bad]), { code: "InvalidArguments" });
+    }
+  });
+
   it("parseCliArgs() maps the --tls-* flags and refuses incomplete ones", () => {
     const tlsOf = (args: string[]) => {
       const config = parseCliArgs(args);

@@ -5,6 +5,7 @@
 
 mod auth;
 mod config;
+mod connection_guards;
 mod engine;
 mod log;
 mod management;
@@ -65,6 +66,15 @@ enum Command {
         /// Serve HTTPS on this port and plain HTTP on --port (default: HTTPS on --port only).
         #[arg(long)]
         tls_port: Option<u16>,
+        /// Refuse legacy Signature Version 2 requests (only SigV4 is accepted).
+        #[arg(long)]
+        no_sigv2: bool,
+        /// Connections served at once.
+        #[arg(long, default_value_t = config::ServerConfig::default().max_connections)]
+        max_connections: usize,
+        /// Connections served at once from one client address (raise it behind a proxy).
+        #[arg(long, default_value_t = config::ServerConfig::default().max_connections_per_client)]
+        max_connections_per_client: usize,
     },
 }
 
@@ -73,8 +83,30 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let code = match (cli.management, cli.command) {
         (true, _) => runtime.block_on(management::run()),
-        (false, Some(Command::Serve { address, port, directory, region, access_key, secret_key, clean_slate, no_fsync, tls_cert, tls_key, tls_self_signed, tls_port })) => {
+        (
+            false,
+            Some(Command::Serve {
+                address,
+                port,
+                directory,
+                region,
+                access_key,
+                secret_key,
+                clean_slate,
+                no_fsync,
+                tls_cert,
+                tls_key,
+                tls_self_signed,
+                tls_port,
+                no_sigv2,
+                max_connections,
+                max_connections_per_client,
+            }),
+        ) => {
             let mut config = config::Config::default();
+            config.auth.sig_v2 = !no_sigv2;
+            config.server.max_connections = max_connections;
+            config.server.max_connections_per_client = max_connections_per_client;
             config.server.address = address;
             config.server.port = port;
             config.server.region = region;

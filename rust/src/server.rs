@@ -4,16 +4,15 @@
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use hyper_util::server::graceful::Watcher;
 use tokio::sync::watch;
 
+use crate::connection_guards::{PerClient, WriteStallGuard};
 use crate::s3::{self, Ctx};
 use crate::tls::TlsState;
 
@@ -53,53 +52,8 @@ where
         .max_buf_size(MAX_HEADER_BUFFER)
         // Queue large body chunks for writev instead of copying them into a buffer.
         .writev(true)
-        .serve_connection(TokioIo::new(io), service);
+        .serve_connection(TokioIo::new(WriteStallGuard::new(io)), service);
     let _ = watcher.watch(conn).await;
-}
-
-/// Connections open per client address, so one client cannot take every slot.
-struct PerClient {
-    open: Mutex<HashMap<IpAddr, usize>>,
-    limit: usize,
-}
-
-/// One client's claim on a connection; released when dropped.
-struct ClientSlot {
-    table: Arc<PerClient>,
-    client: IpAddr,
-}
-
-impl PerClient {
-    /// IPv6 clients are counted per /64, the block one host is normally given.
-    fn client_of(ip: IpAddr) -> IpAddr {
-        match ip.to_canonical() {
-            IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-            v4 => v4,
-        }
-    }
-
-    fn claim(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
-        let client = Self::client_of(ip);
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(client).or_default();
-        if *count >= self.limit {
-            return None;
-        }
-        *count += 1;
-        Some(ClientSlot { table: self.clone(), client })
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut open = self.table.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.client) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.client);
-            }
-        }
-    }
 }
 
 /// Sent, without reading the request, to a client over its connection limit: SDKs
@@ -119,7 +73,7 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
 pub fn spawn(listeners: Vec<(TcpListener, Option<Arc<TlsState>>)>, ctx: Arc<Ctx>, limits: Limits) -> ServerHandle {
     let (shutdown, stop) = watch::channel(false);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
-    let per_client = Arc::new(PerClient { open: Mutex::new(HashMap::new()), limit: limits.per_client });
+    let per_client = Arc::new(PerClient::new(limits.per_client));
     let tasks = listeners
         .into_iter()
         .map(|(listener, tls)| {

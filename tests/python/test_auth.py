@@ -702,8 +702,10 @@ def chunked_put(
     trailer: (header-name, value) sent as trailing header (x-amz-trailer)
     tamper:  None | 'data-N' (flip a byte of chunk N after signing)
              | 'sig-N' (corrupt the signature of chunk N; N == len(chunks)
-             is the final 0-byte chunk) | 'trailer-sig'
+             is the final 0-byte chunk) | 'trailer-sig' | 'no-trailer-sig'
+             (send the trailers of SIGNED_TRAILER without their signature)
     """
+    trailer_signed = mode == SIGNED_TRAILER and tamper != "no-trailer-sig"
     decoded_len = sum(len(c) for c in chunks) + decoded_length_delta
     signed_chunks = mode in (SIGNED, SIGNED_TRAILER)
     sizes = [len(c) for c in chunks] + [0]
@@ -716,7 +718,7 @@ def chunked_put(
         length += 2 + n + (2 if n or not trailer else 0)
     if trailer:
         length += len(f"{trailer[0]}:{trailer[1]}\r\n")
-        if mode == SIGNED_TRAILER:
+        if trailer_signed:
             length += len("x-amz-trailer-signature:") + 64 + 2
         length += 2
     headers = {
@@ -757,7 +759,7 @@ def chunked_put(
     if trailer:
         canonical = f"{trailer[0]}:{trailer[1]}\n"
         wire += canonical.replace("\n", "\r\n").encode()
-        if mode == SIGNED_TRAILER:
+        if trailer_signed:
             sts = "\n".join(
                 [
                     "AWS4-HMAC-SHA256-TRAILER",
@@ -1256,3 +1258,150 @@ def test_serving_after_mixed_rejections(server, s3, signer, presigner, bucket):
         assert ok.status_code == 200 and ok.content == b"base", (ok.status_code, ok.content[:300])
     assert_content(s3, bucket, "base.txt", b"base")
     assert_serving(s3, bucket)
+
+
+# =========================================================================
+# signature defects closed by the security review (each failed before its fix)
+# =========================================================================
+
+
+def test_chunked_signed_trailer_without_trailer_signature_is_refused(s3, signer, bucket):
+    payload = b"".join(THREE_CHUNKS)
+    r = chunked_put(signer, f"/{bucket}/nosig.bin", THREE_CHUNKS, mode=SIGNED_TRAILER,
+                    trailer=("x-amz-checksum-crc32c", b64_crc32c(payload)), tamper="no-trailer-sig")
+    assert_error(r, "SignatureDoesNotMatch", 403)
+    assert_absent(s3, bucket, "nosig.bin")
+
+
+def test_chunked_signed_without_trailer_mode_refuses_unsigned_trailers(s3, signer, bucket):
+    # STREAMING-AWS4-HMAC-SHA256-PAYLOAD signs the chunks only: trailers after them would be unsigned
+    payload = b"".join(THREE_CHUNKS)
+    r = chunked_put(signer, f"/{bucket}/extra.bin", THREE_CHUNKS, mode=SIGNED,
+                    trailer=("x-amz-checksum-crc32c", b64_crc32c(payload)))
+    assert_error(r, "SignatureDoesNotMatch", 403)
+    assert_absent(s3, bucket, "extra.bin")
+
+
+def test_credential_scope_date_must_be_the_whole_request_date(s3, signer, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d")
+    for scope_date in [today[:4], today[:6], today + "0"]:
+        assert_error(signer.request("GET", f"/{bucket}/k", scope_date=scope_date), "AuthorizationHeaderMalformed", 400)
+    assert signer.request("GET", f"/{bucket}/k").status_code == 200
+
+
+def presign_v4(server, method: str, path: str, headers: dict, expires: int = 300) -> str:
+    """A SigV4 presigned URL that signs exactly `headers` (which may leave out host)."""
+    when = dt.datetime.now(dt.timezone.utc)
+    amz_date = when.strftime("%Y%m%dT%H%M%SZ")
+    scope = f"{amz_date[:8]}/{REGION}/{SERVICE}/aws4_request"
+    names = sorted(h.lower() for h in headers)
+    params = {
+        "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+        "X-Amz-Credential": f"{ACCESS_KEY}/{scope}",
+        "X-Amz-Date": amz_date,
+        "X-Amz-Expires": str(expires),
+        "X-Amz-SignedHeaders": ";".join(names),
+    }
+    cq = canonical_query(params)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    canonical_headers = "".join(f"{n}:{lowered[n]}\n" for n in names)
+    uri = uri_encode(path, encode_slash=False)
+    creq = "\n".join([method, uri, cq, canonical_headers, ";".join(names), "UNSIGNED-PAYLOAD"])
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    sig = hmac.new(signing_key(SECRET_KEY, amz_date[:8], REGION), sts.encode(), hashlib.sha256).hexdigest()
+    return f"{server.endpoint}{uri}?{cq}&X-Amz-Signature={sig}"
+
+
+def test_presigned_url_must_sign_host(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"value")
+    host = f"{server.host}:{server.port}"
+    good = presign_v4(server, "GET", f"/{bucket}/k", {"host": host, "range": "bytes=0-1"})
+    r = requests.get(good, headers={"range": "bytes=0-1"}, timeout=TIMEOUT)
+    assert (r.status_code, r.content) == (206, b"va")
+    hostless = presign_v4(server, "GET", f"/{bucket}/k", {"range": "bytes=0-1"})
+    r = requests.get(hostless, headers={"range": "bytes=0-1"}, timeout=TIMEOUT)
+    assert_error(r, "AccessDenied", 403)
+    assert b"value" not in r.content
+
+
+def test_plus_in_query_is_signed_as_it_is_served(s3, signer, bucket):
+    # '+' in a query string is a space (form encoding) for routing AND for the signature
+    for key in ["a b/x", "a+b/y"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"1")
+    as_space = signer.sign("GET", f"/{bucket}", params={"list-type": "2", "prefix": "a b"})
+    r = requests.get(as_space.url.replace("prefix=a%20b", "prefix=a+b"), headers=as_space.headers, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    assert b"<Key>a b/x</Key>" in r.content and b"a+b/y" not in r.content
+    # signed as a literal '+' but sent raw: the server would serve "a b", so the signature must not match
+    as_plus = signer.sign("GET", f"/{bucket}", params={"list-type": "2", "prefix": "a+b"})
+    assert "prefix=a%2Bb" in as_plus.url
+    r = requests.get(as_plus.url.replace("prefix=a%2Bb", "prefix=a+b"), headers=as_plus.headers, timeout=TIMEOUT)
+    assert_error(r, "SignatureDoesNotMatch", 403)
+    r = as_plus.send()
+    assert r.status_code == 200 and b"<Key>a+b/y</Key>" in r.content and b"a b/x" not in r.content
+
+
+def sigv2_headers(method: str, resource: str, date: str) -> dict:
+    sts = f"{method}\n\n\n{date}\n{resource}"
+    sig = base64.b64encode(hmac.new(SECRET_KEY.encode(), sts.encode(), hashlib.sha1).digest()).decode()
+    return {"Date": date, "Authorization": f"AWS {ACCESS_KEY}:{sig}"}
+
+
+def test_sigv2_signs_every_action_selecting_subresource(server, s3, bucket):
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+    listing = sigv2_headers("GET", f"/{bucket}", date)
+    assert requests.get(f"{server.endpoint}/{bucket}", headers=listing, timeout=TIMEOUT).status_code == 200
+    # the signature of a listing must not be good for another action on the bucket
+    for sub in ["policyStatus", "policy", "cors", "versioning", "uploads", "versions", "location", "acl"]:
+        r = requests.get(f"{server.endpoint}/{bucket}?{sub}", headers=listing, timeout=TIMEOUT)
+        assert_error(r, "SignatureDoesNotMatch", 403)
+    own = sigv2_headers("GET", f"/{bucket}?policyStatus", date)
+    r = requests.get(f"{server.endpoint}/{bucket}?policyStatus", headers=own, timeout=TIMEOUT)
+    assert_error(r, "NoSuchBucketPolicy", 404)
+
+
+def test_signature_version_condition_tells_sigv2_from_sigv4(server, s3, bucket):
+    import json
+
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+    v2_get = lambda: requests.get(f"{server.endpoint}/{bucket}/k", headers=sigv2_headers("GET", f"/{bucket}/k", date), timeout=TIMEOUT)  # noqa: E731
+
+    def deny_when(version):
+        doc = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+            "Condition": {"StringEquals": {"s3:signatureversion": version}}}]}
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(doc))
+
+    try:
+        deny_when("AWS")
+        assert_error(v2_get(), "AccessDenied", 403)
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+        deny_when("AWS4-HMAC-SHA256")
+        assert v2_get().status_code == 200
+        client_error(lambda: s3.get_object(Bucket=bucket, Key="k"), "AccessDenied", 403)
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
+
+
+def test_sigv2_can_be_turned_off():
+    from helpers import Server
+
+    srv = Server(REGION, extra_args=["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY, "--no-sigv2"]).start()
+    try:
+        c = _client(srv.endpoint)
+        name = unique_bucket_name("nosigv2")
+        c.create_bucket(Bucket=name)
+        c.put_object(Bucket=name, Key="k", Body=b"v4 only")
+        date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+        r = requests.get(f"{srv.endpoint}/{name}/k", headers=sigv2_headers("GET", f"/{name}/k", date), timeout=TIMEOUT)
+        assert_error(r, "InvalidRequest", 400)
+        assert b"v4 only" not in r.content
+        url = _client(srv.endpoint, signature_version="s3").generate_presigned_url("get_object", Params={"Bucket": name, "Key": "k"})
+        assert "AWSAccessKeyId=" in url
+        assert_error(requests.get(url, timeout=TIMEOUT), "InvalidRequest", 400)
+        assert c.get_object(Bucket=name, Key="k")["Body"].read() == b"v4 only"
+    finally:
+        srv.stop()
+        srv.cleanup()

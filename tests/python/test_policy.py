@@ -354,14 +354,19 @@ def test_policy_status_raw_xml(server, s3, bucket):
     assert root.findtext("IsPublic").lower() == "true"
 
 
-def test_policy_status_boto3_default_presigned_url(s3, bucket):
-    # boto3's default presigned URLs are SigV2; botocore does not count
-    # `policyStatus` as a signed sub-resource (its QSAOfInterest list, like the
-    # sub-resource list in AWS's SigV2 documentation, lacks it), so a server
-    # that signs `?policyStatus` rejects every such URL.
+def test_policy_status_boto3_default_presigned_url(server, s3, bucket):
+    # boto3's default presigned URLs are SigV2, and botocore does not sign
+    # `policyStatus` (its QSAOfInterest list lacks it). A signature that leaves out
+    # the parameter choosing the action would be just as good for a listing of the
+    # bucket, so the server signs every action-selecting sub-resource and refuses
+    # such URLs; SigV4 presigned URLs (which sign the whole query) work.
     put_policy(s3, bucket, public_read(bucket))
     url = s3.generate_presigned_url("get_bucket_policy_status", Params={"Bucket": bucket})
-    r = requests.get(url, timeout=TIMEOUT)
+    assert "AWSAccessKeyId=" in url
+    assert_raw_error(RawResponse(requests.get(url, timeout=TIMEOUT)), "SignatureDoesNotMatch", 403)
+    v4 = boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                      region_name=REGION, config=Config(signature_version="s3v4"))
+    r = requests.get(v4.generate_presigned_url("get_bucket_policy_status", Params={"Bucket": bucket}), timeout=TIMEOUT)
     assert r.status_code == 200, r.text[:600]
     assert b"<IsPublic>true</IsPublic>" in r.content
 
@@ -812,3 +817,144 @@ def test_existing_object_tag_condition_grants_only_tagged_objects(server, s3, bu
     s3.put_object_tagging(Bucket=bucket, Key="private.txt", Tagging={"TagSet": [{"Key": "visibility", "Value": "public"}]})
     r = anon(server, "GET", f"/{bucket}/private.txt")
     assert (r.status_code, r.content) == (200, b"secret")
+
+
+# =========================================================================
+# defects closed by the security review (each test failed before its fix)
+# =========================================================================
+
+
+def test_anonymous_never_administers_a_bucket_even_with_s3_star(server, s3, bucket):
+    # AWS grants bucket configuration only to the owner's account, whatever a policy says
+    doc = put_policy(s3, bucket, stmt("Allow", "s3:*", [bucket_arn(bucket), objects_arn(bucket)]))
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["https://a.example"], "AllowedMethods": ["GET"]}]})
+    lockout = json.dumps(policy_doc(stmt("Deny", "s3:*", [bucket_arn(bucket), objects_arn(bucket)])))
+    versioning = b'<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>'
+    cors = b'<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>PUT</AllowedMethod></CORSRule></CORSConfiguration>'
+    for method, sub, body in [
+        ("GET", "policy", None), ("PUT", "policy", lockout), ("DELETE", "policy", None), ("GET", "policyStatus", None),
+        ("GET", "cors", None), ("PUT", "cors", cors), ("DELETE", "cors", None),
+        ("GET", "versioning", None), ("PUT", "versioning", versioning),
+    ]:
+        assert_denied(anon(server, method, f"/{bucket}?{sub}", data=body))
+    assert_denied(anon(server, "DELETE", f"/{bucket}"))
+    # nothing changed, and what the policy does grant still works
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == doc
+    assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"][0]["AllowedOrigins"] == ["https://a.example"]
+    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
+    assert anon(server, "PUT", f"/{bucket}/anon.txt", data=b"x").status_code == 200
+
+
+def test_only_the_root_key_is_exempt_from_a_deny_on_the_policy(two_keys, two_keys_bucket):
+    # the first credential is the account root; a second key denied everything cannot lift its own Deny
+    _, a1, a2 = two_keys
+    deny_second = stmt("Deny", "s3:*", [bucket_arn(two_keys_bucket), objects_arn(two_keys_bucket)], principal={"AWS": [SECOND_KEY]})
+    doc = put_policy(a1, two_keys_bucket, deny_second)
+    assert_access_denied(lambda: a2.delete_bucket_policy(Bucket=two_keys_bucket))
+    assert_access_denied(lambda: a2.put_bucket_policy(Bucket=two_keys_bucket, Policy=json.dumps(policy_doc(stmt("Allow", "s3:*", objects_arn(two_keys_bucket))))))
+    assert_access_denied(lambda: a2.get_bucket_policy(Bucket=two_keys_bucket))
+    assert json.loads(a1.get_bucket_policy(Bucket=two_keys_bucket)["Policy"]) == doc
+    # the root is still never locked out, even when denied by name
+    deny_both = stmt("Deny", "s3:*", [bucket_arn(two_keys_bucket), objects_arn(two_keys_bucket)], principal={"AWS": [ACCESS_KEY, SECOND_KEY]})
+    put_policy(a1, two_keys_bucket, deny_both)
+    assert a1.delete_bucket_policy(Bucket=two_keys_bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def deny_tagged(bucket, action, tag="secret", value="yes"):
+    return stmt("Deny", action, objects_arn(bucket), condition={"StringEquals": {f"s3:ExistingObjectTag/{tag}": value}})
+
+
+def test_copy_source_is_judged_by_its_own_tags(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="classified", Body=b"secret", Tagging="secret=yes")
+    s3.put_object(Bucket=bucket, Key="public", Body=b"open")
+    put_policy(s3, bucket, deny_tagged(bucket, "s3:GetObject"))
+    assert_access_denied(lambda: s3.copy_object(Bucket=bucket, Key="leak", CopySource={"Bucket": bucket, "Key": "classified"}))
+    assert not object_exists(s3, bucket, "leak")
+    # an untagged destination that already exists must not open the source either
+    s3.put_object(Bucket=bucket, Key="leak", Body=b"placeholder")
+    assert_access_denied(lambda: s3.copy_object(Bucket=bucket, Key="leak", CopySource={"Bucket": bucket, "Key": "classified"}))
+    assert s3.get_object(Bucket=bucket, Key="leak")["Body"].read() == b"placeholder"
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "public"})
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mpu")["UploadId"]
+    try:
+        assert_access_denied(lambda: s3.upload_part_copy(Bucket=bucket, Key="mpu", UploadId=uid, PartNumber=1, CopySource={"Bucket": bucket, "Key": "classified"}))
+        s3.upload_part_copy(Bucket=bucket, Key="mpu", UploadId=uid, PartNumber=1, CopySource={"Bucket": bucket, "Key": "public"})
+    finally:
+        s3.abort_multipart_upload(Bucket=bucket, Key="mpu", UploadId=uid)
+
+
+def test_a_named_version_is_judged_by_its_own_tags(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    old = s3.put_object(Bucket=bucket, Key="doc", Body=b"old secret", Tagging="secret=yes")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="doc", Body=b"new public")
+    put_policy(s3, bucket, deny_tagged(bucket, ["s3:GetObject", "s3:GetObjectVersion"]))
+    assert s3.get_object(Bucket=bucket, Key="doc")["Body"].read() == b"new public"
+    assert_access_denied(lambda: s3.get_object(Bucket=bucket, Key="doc", VersionId=old))
+    assert_access_denied(lambda: s3.copy_object(Bucket=bucket, Key="doc2", CopySource={"Bucket": bucket, "Key": "doc", "VersionId": old}))
+    s3.delete_bucket_policy(Bucket=bucket)
+    assert s3.get_object(Bucket=bucket, Key="doc", VersionId=old)["Body"].read() == b"old secret"
+
+
+def test_delete_objects_judges_each_key_by_its_tags(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="keep", Body=b"1", Tagging="hold=yes")
+    s3.put_object(Bucket=bucket, Key="drop", Body=b"2")
+    put_policy(s3, bucket, deny_tagged(bucket, "s3:DeleteObject", tag="hold"))
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "keep"}, {"Key": "drop"}]})
+    assert [d["Key"] for d in r.get("Deleted", [])] == ["drop"]
+    assert [(e["Key"], e["Code"]) for e in r.get("Errors", [])] == [("keep", "AccessDenied")]
+    assert object_exists(s3, bucket, "keep")
+    assert_access_denied(lambda: s3.delete_object(Bucket=bucket, Key="keep"))
+
+
+def test_tagging_on_write_needs_put_object_tagging(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"s")
+    put_policy(s3, bucket, stmt("Deny", "s3:PutObjectTagging", objects_arn(bucket)))
+    assert_access_denied(lambda: s3.put_object(Bucket=bucket, Key="tagged", Body=b"x", Tagging="a=b"))
+    assert not object_exists(s3, bucket, "tagged")
+    assert_access_denied(lambda: s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "src"}, TaggingDirective="REPLACE", Tagging="a=b"))
+    assert_access_denied(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mpu", Tagging="a=b"))
+    # without tags the same writes pass
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "src"})
+
+
+def test_upload_part_copy_of_a_version_needs_get_object_version(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=bucket, Key="src", Body=b"version one")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="src", Body=b"version two")
+    put_policy(s3, bucket, stmt("Deny", "s3:GetObjectVersion", objects_arn(bucket)))
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mpu")["UploadId"]
+    try:
+        source = {"Bucket": bucket, "Key": "src", "VersionId": v1}
+        assert_access_denied(lambda: s3.upload_part_copy(Bucket=bucket, Key="mpu", UploadId=uid, PartNumber=1, CopySource=source))
+        s3.upload_part_copy(Bucket=bucket, Key="mpu", UploadId=uid, PartNumber=1, CopySource={"Bucket": bucket, "Key": "src"})
+    finally:
+        s3.abort_multipart_upload(Bucket=bucket, Key="mpu", UploadId=uid)
+
+
+def test_anonymous_delete_objects_answers_as_every_other_route(server, s3, bucket):
+    body = b"<Delete><Object><Key>k</Key></Object></Delete>"
+    missing = unique_bucket_name("missing")
+    for b in [bucket, missing]:
+        assert_denied(anon(server, "POST", f"/{b}?delete", data=body))
+        assert_denied(anon(server, "GET", f"/{b}/k"))
+    # with a policy that lets anyone delete, anonymous DeleteObjects works per key
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    put_policy(s3, bucket, stmt("Allow", "s3:DeleteObject", objects_arn(bucket, "k")))
+    r = anon(server, "POST", f"/{bucket}?delete", data=b"<Delete><Object><Key>k</Key></Object><Object><Key>other</Key></Object></Delete>")
+    assert r.status_code == 200, r.text
+    assert b"<Deleted><Key>k</Key></Deleted>" in r.content and b"<Key>other</Key><Code>AccessDenied</Code>" in r.content
+    assert not object_exists(s3, bucket, "k")
+
+
+def test_anonymous_get_cannot_override_response_headers(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="page.html", Body=b"<p>hi</p>", ContentType="text/plain")
+    put_policy(s3, bucket, public_read(bucket))
+    r = anon(server, "GET", f"/{bucket}/page.html?response-content-type=text/html")
+    assert_raw_error(RawResponse(r), "InvalidRequest", 400)
+    assert b"<p>hi</p>" not in r.content
+    r = anon(server, "GET", f"/{bucket}/page.html")
+    assert (r.status_code, r.headers["content-type"]) == (200, "text/plain")
+    # signed callers may
+    got = s3.get_object(Bucket=bucket, Key="page.html", ResponseContentType="text/html")
+    assert got["ContentType"] == "text/html"

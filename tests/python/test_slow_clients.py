@@ -4,13 +4,14 @@
   that connect and say nothing): other clients are still served promptly, and
   the server closes them by its 30 s header read timeout (within ~35 s);
 * a PUT (and an UploadPart) whose body stops half-way: the server gives up after
-  its 60 s body idle timeout with an error or a close, the partial object never
+  its 20 s body idle timeout (10 s for a body that never sent a byte: the minimum
+  rate applies after a 10 s grace) with an error or a close, the partial object never
   becomes visible, an overwritten key keeps its old content, the temporary file
   goes away and memory is not held;
 * clients that never read a large GET response do not block anyone else and do
   not make the server buffer the object in memory.
 
-The slowloris and stalled-body tests take ~35 s and ~65 s (both run in CI; set
+The slowloris and stalled-body tests take ~35 s and ~25 s (both run in CI; set
 SMARTSTORAGE_SKIP_SLOW=1 to skip them locally).
 """
 
@@ -28,7 +29,8 @@ import requests
 from helpers import MiB, tmp_files
 
 HEADER_READ_TIMEOUT = 30
-BODY_IDLE_TIMEOUT = 60
+BODY_IDLE_TIMEOUT = 20
+BODY_GRACE = 10
 
 slow = pytest.mark.skipif(os.environ.get("SMARTSTORAGE_SKIP_SLOW") == "1", reason="SMARTSTORAGE_SKIP_SLOW=1")
 
@@ -215,7 +217,7 @@ def test_stalled_request_bodies_time_out_and_leave_nothing(server, s3, bucket):
     hung = {k: v for k, v in ended.items() if v[0] is None}
     assert not hung, f"stalled uploads never timed out (body idle timeout {BODY_IDLE_TIMEOUT}s): {hung}; all: {ended}"
     for name, (when, line) in ended.items():
-        assert BODY_IDLE_TIMEOUT - 5 <= when <= BODY_IDLE_TIMEOUT + 10, f"{name}: ended after {when}s ({line!r})"
+        assert BODY_GRACE - 2 <= when <= BODY_IDLE_TIMEOUT + 10, f"{name}: ended after {when}s ({line!r})"
         assert line is None or not line.startswith((b"HTTP/1.1 2", b"HTTP/1.1 5")), f"{name}: answered {line!r}"
     # nothing of them ever became visible, the old content is intact, temporaries are gone
     time.sleep(0.5)
@@ -262,4 +264,38 @@ def test_clients_that_never_read_a_large_get_do_not_block_others(server, s3, buc
     finally:
         for s in readers:
             s.close()
+    assert normal_traffic(server.endpoint, bucket, n=3) < 2.0
+
+
+WRITE_STALL_TIMEOUT = 60
+
+
+@slow
+def test_a_response_nobody_reads_is_given_up_after_the_write_stall_timeout(server, s3, bucket):
+    server.require_local()
+    s3.put_object(Bucket=bucket, Key="big", Body=os.urandom(1 * MiB) * 16)
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(f"GET /{bucket}/big HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    started = time.monotonic()
+    fds0 = len(os.listdir(f"/proc/{server.pid}/fd"))
+    try:
+        time.sleep(WRITE_STALL_TIMEOUT + 8)
+        # the server closed its side: the connection and the object's file are released
+        fds = len(os.listdir(f"/proc/{server.pid}/fd"))
+        assert fds <= fds0 - 2, f"{fds0} -> {fds} open files: the stalled response still holds its socket and file"
+        s.settimeout(5)
+        received = 0
+        try:
+            while True:
+                data = s.recv(1 << 20)
+                if not data:
+                    break
+                received += len(data)
+        except (ConnectionResetError, socket.timeout):
+            pass
+        assert received < 16 * MiB, f"the whole object arrived ({received} bytes): nothing was given up"
+    finally:
+        s.close()
+    assert time.monotonic() - started >= WRITE_STALL_TIMEOUT
     assert normal_traffic(server.endpoint, bucket, n=3) < 2.0
