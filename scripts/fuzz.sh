@@ -2,9 +2,16 @@
 # Bounded fuzzing of the engine. Two phases, each limited to FUZZ_SECONDS:
 #
 #  1. in-process (libFuzzer, needs a nightly toolchain): rust/fuzz/fuzz_targets/*
-#     fuzz the engine's own source files (included by #[path]; rust/src is not
-#     touched) -- today the key <-> file path mapping (confinement, round trip,
-#     no collisions). Skipped with a message when `cargo +nightly` is missing.
+#     run the engine's own code: keypath (key <-> file path mapping, its source
+#     included by #[path]: confinement, round trip, no collisions) and, through
+#     the engine library (rust/src/lib.rs), chunked (aws-chunked body decoder:
+#     split-independence, bounded output, valid and signed encodings, tampering
+#     refused), sigv2 (SigV2 string to sign and query parsing: only signed
+#     sub-resources are signed, and all of them are), policy (bucket policy
+#     parsing and evaluation, `*`/`?` matching against a regex reference). The
+#     phase's FUZZ_SECONDS are shared between the targets (each gets an equal
+#     part of what is left, at least 1 s). Skipped with a message when
+#     `cargo +nightly` is missing.
 #  2. over HTTP (python3, stdlib only): rust/fuzz/http/http_fuzz.py drives a fresh
 #     release engine with generated hostile requests from a fixed seed and checks:
 #     no 5xx (except 501), no hang, no crash, nothing outside the storage
@@ -14,7 +21,7 @@
 # saved under rust/fuzz/artifacts/), 2 = could not run.
 #
 # Env: FUZZ_SECONDS (default 60, per phase), FUZZ_SEED (default 1),
-#      FUZZ_TARGETS (default "keypath"), SMARTSTORAGE_BINARY (engine under test),
+#      FUZZ_TARGETS (default "keypath chunked sigv2 policy"), SMARTSTORAGE_BINARY (engine under test),
 #      FUZZ_SKIP_LIBFUZZER=1 / FUZZ_SKIP_HTTP=1 to run one phase only.
 set -uo pipefail
 
@@ -22,7 +29,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ="$ROOT/rust/fuzz"
 SECONDS_PER_PHASE="${FUZZ_SECONDS:-60}"
 SEED="${FUZZ_SEED:-1}"
-TARGETS="${FUZZ_TARGETS:-keypath}"
+TARGETS="${FUZZ_TARGETS:-keypath chunked sigv2 policy}"
 BIN="${SMARTSTORAGE_BINARY:-$ROOT/rust/target/release/ruststorage}"
 found=0
 
@@ -51,12 +58,20 @@ else
   if [ "$build_ok" = "0" ]; then
     found=2
   else
+    # The phase budget is shared: each target gets an equal part of the time
+    # left (at least 1 s), so the fuzzing stays within FUZZ_SECONDS (building
+    # aside; libFuzzer overruns -max_total_time by about a second per target).
+    left_targets=$(wc -w <<<"$TARGETS")
+    phase_end=$((SECONDS + SECONDS_PER_PHASE))
     for t in $TARGETS; do
+      budget=$(((phase_end - SECONDS) / left_targets))
+      [ "$budget" -lt 1 ] && budget=1
+      left_targets=$((left_targets - 1))
       exe="$FUZZ/target/$HOST/release/$t"
       work="$(mktemp -d)"
       mkdir -p "$FUZZ/artifacts/$t"
-      say "libFuzzer: $t for ${SECONDS_PER_PHASE}s (seed $SEED)"
-      timeout $((SECONDS_PER_PHASE + 60)) "$exe" -max_total_time="$SECONDS_PER_PHASE" -seed="$SEED" -max_len=2100 \
+      say "libFuzzer: $t for ${budget}s (seed $SEED)"
+      timeout $((budget + 60)) "$exe" -max_total_time="$budget" -seed="$SEED" -max_len=2100 \
         -print_final_stats=1 -artifact_prefix="$FUZZ/artifacts/$t/" "$work" "$FUZZ/corpus/$t" 2>"$work.log"
       rc=$?
       grep -E '^(Done|stat::number_of_executed_units|#[0-9]+ +DONE)' "$work.log" | tail -2

@@ -2,19 +2,11 @@
 //!
 //! `ruststorage serve ...` runs a standalone server; `ruststorage --management`
 //! speaks the NDJSON management protocol on stdin/stdout (docs/protocol.md).
-
-mod auth;
-mod config;
-mod connection_guards;
-mod engine;
-mod log;
-mod management;
-mod s3;
-mod server;
-mod storage;
-mod tls;
+//! The engine itself is the `ruststorage` library (src/lib.rs); this is its
+//! command line.
 
 use clap::{Parser, Subcommand};
+use ruststorage::{auth, config, engine, management, tls};
 use std::path::PathBuf;
 
 #[derive(Parser)]

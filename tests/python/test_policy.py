@@ -522,6 +522,37 @@ def test_deny_beats_allow(server, s3, bucket):
     assert_access_denied(lambda: s3.get_object(Bucket=bucket, Key="secret/x.txt"))
 
 
+def test_deny_cannot_be_escaped_by_wildcard_characters_in_the_key(server, s3, bucket):
+    # `*` and `?` in a policy are always wildcards: a key that itself contains
+    # `*` (or `?`) must not match the pattern's `*` literally and slip past a
+    # Deny on `bucket/secret/*` (regression: `secret/*x` was readable anonymously)
+    objects = {
+        "public/x": b"public",
+        "secret/x": b"s0",
+        "secret/*x": b"s1",
+        "secret/a*b": b"s2",
+        "secret/*": b"s3",
+        "secret/?x": b"s4",
+    }
+    put_objects(s3, bucket, objects)
+    put_policy(
+        s3,
+        bucket,
+        public_read(bucket),
+        stmt("Deny", "s3:GetObject", objects_arn(bucket, "secret/*"), sid="NoSecrets"),
+    )
+    r = anon(server, "GET", f"/{bucket}/{qkey('public/x')}")
+    assert (r.status_code, r.content) == (200, b"public")
+    for key in [k for k in objects if k.startswith("secret/")]:
+        r = anon(server, "GET", f"/{bucket}/{qkey(key)}")
+        assert r.status_code == 403, f"{key!r}: anonymous GET answered {r.status_code} {r.content[:200]!r}"
+        assert_denied(r)
+        r = anon(server, "HEAD", f"/{bucket}/{qkey(key)}")
+        assert r.status_code == 403, f"{key!r}: anonymous HEAD answered {r.status_code}"
+        # the Deny (Principal "*") holds for the signed owner too
+        assert_access_denied(lambda: s3.get_object(Bucket=bucket, Key=key))
+
+
 def test_deny_get_also_stops_copy_from_that_source(s3, bucket):
     # CopyObject needs s3:GetObject on the source: a Deny cannot be bypassed by copying
     s3.put_object(Bucket=bucket, Key="secret/x", Body=b"classified")

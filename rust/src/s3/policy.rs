@@ -115,22 +115,29 @@ fn strings(value: &Value, what: &str) -> S3Result<Vec<String>> {
     }
 }
 
-/// `*`, `?` wildcards; `fold` compares case-insensitively (actions).
+/// `*` (any run of characters, `/` included) and `?` (any one character)
+/// wildcards; `fold` compares case-insensitively (actions).
+///
+/// A `*` or `?` in the pattern is always a wildcard, never a literal: the policy
+/// grammar has no escape for them, and a `*` in the text (a key may contain one)
+/// must not be consumed as a literal match of the pattern's `*`, or a key like
+/// `secret/*x` would slip past a Deny on `secret/*`.
 pub fn wildcard_match(pattern: &str, text: &str, fold: bool) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = if fold {
         (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect())
     } else {
         (pattern.chars().collect(), text.chars().collect())
     };
+    // Greedy matching with backtracking to the last `*`: O(len(p) * len(t)).
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some(s) = star {
             pi = s + 1;
             mark += 1;
@@ -457,5 +464,103 @@ mod tests {
         assert!(wildcard_match("arn:aws:s3:::b/a?c/*", "arn:aws:s3:::b/abc/d/e", false));
         assert!(!wildcard_match("arn:aws:s3:::b/a?c", "arn:aws:s3:::b/ac", false));
         assert!(ip_in("::ffff:10.0.0.0/104", "10.1.1.1".parse().unwrap()) || ip_in("10.0.0.0/8", "::ffff:10.1.1.1".parse().unwrap()));
+        // A `*`/`?` in the pattern is a wildcard even where the text has the same character.
+        assert!(wildcard_match("b/secret/*", "b/secret/*x", false));
+        assert!(wildcard_match("a*b", "a*cb", false));
+        assert!(wildcard_match("a?c", "a?c", false) && wildcard_match("a?c", "a*c", false));
+        assert!(wildcard_match("*", "*", false) && wildcard_match("**", "*", false));
+        assert!(!wildcard_match("a*", "b*", false));
+    }
+
+    #[test]
+    fn deny_cannot_be_escaped_with_wildcard_characters_in_the_key() {
+        let p = Policy::parse(br#"{"Statement":[
+            {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub2/*"},
+            {"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub2/secret/*"},
+            {"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub2/hidden?"}]}"#, "pub2").unwrap();
+        let c = ctx(&[]);
+        let arn = |key: &str| format!("arn:aws:s3:::pub2/{key}");
+        let verdict = |key: &str| eval(&p, None, "s3:GetObject", &arn(key), &c);
+        let secret = ["secret/x", "secret/*x", "secret/a*b", "secret/*"];
+        let denied = secret.into_iter().chain(["secret/?", "secret/**"]);
+        for key in denied.chain(["hidden?", "hidden*", "hiddenX"]) {
+            assert_eq!(verdict(key), Some(Effect::Deny), "{key}");
+        }
+        for key in ["public/x", "public/*", "secret", "hidden", "hidden??"] {
+            assert_eq!(verdict(key), Some(Effect::Allow), "{key}");
+        }
+    }
+
+    /// `wildcard_match` against a reference: the pattern translated to an anchored
+    /// regex (`*` -> `.*`, `?` -> `.`, everything else literal). Patterns and texts
+    /// come from a small alphabet with the wildcard characters, `/`, case pairs and
+    /// multi-byte characters, so wildcards and literals collide often.
+    mod against_regex {
+        use super::super::wildcard_match;
+        use proptest::prelude::*;
+
+        const ALPHABET: &[char] = &[
+            '*', '?', '/', 'a', 'b', 'A', '.', '\\', 'é', 'É', 'ß', '日', '🦀', '\n',
+        ];
+
+        fn reference(pattern: &str, text: &str) -> bool {
+            let mut re = String::from("(?s)^");
+            for c in pattern.chars() {
+                match c {
+                    '*' => re.push_str(".*"),
+                    '?' => re.push('.'),
+                    c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+                }
+            }
+            re.push('$');
+            regex::Regex::new(&re).unwrap().is_match(text)
+        }
+
+        fn string(max: usize) -> impl Strategy<Value = String> {
+            prop::collection::vec(prop::sample::select(ALPHABET), 0..max)
+                .prop_map(|v| v.into_iter().collect())
+        }
+
+        /// A text the pattern must match: each `*` replaced by a random string,
+        /// each `?` by a random character.
+        fn instance(pattern: &str, fills: &[String], singles: &[char]) -> String {
+            let (mut out, mut f, mut s) =
+                (String::new(), fills.iter().cycle(), singles.iter().cycle());
+            for c in pattern.chars() {
+                match c {
+                    '*' => out.push_str(f.next().unwrap()),
+                    '?' => out.push(*s.next().unwrap()),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn agrees_with_regex(pattern in string(10), text in string(12)) {
+                prop_assert_eq!(wildcard_match(&pattern, &text, false), reference(&pattern, &text), "pattern {:?} text {:?}", pattern, text);
+            }
+
+            #[test]
+            fn folded_agrees_with_regex_on_lowercase(pattern in string(10), text in string(12)) {
+                let expected = reference(&pattern.to_lowercase(), &text.to_lowercase());
+                prop_assert_eq!(wildcard_match(&pattern, &text, true), expected, "pattern {:?} text {:?}", pattern, text);
+            }
+
+            #[test]
+            fn matches_its_own_instances(
+                pattern in string(10),
+                fills in prop::collection::vec(string(5), 1..4),
+                singles in prop::collection::vec(prop::sample::select(ALPHABET), 1..4),
+            ) {
+                let text = instance(&pattern, &fills, &singles);
+                prop_assert!(reference(&pattern, &text));
+                prop_assert!(wildcard_match(&pattern, &text, false), "pattern {:?} text {:?}", pattern, text);
+                prop_assert!(wildcard_match(&pattern, &text, true), "pattern {:?} text {:?} (folded)", pattern, text);
+            }
+        }
     }
 }

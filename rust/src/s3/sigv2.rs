@@ -12,7 +12,7 @@ use super::router::Query;
 /// that selects what a request does here (so a signature for one action can never be
 /// replayed as another by adding one), and the ones botocore signs. `list-type` is left
 /// out: botocore does not sign it and both list versions are the same permission.
-const SUBRESOURCES: [&str; 43] = [
+pub const SUBRESOURCES: [&str; 43] = [
     "accelerate", "acl", "analytics", "attributes", "cors", "defaultObjectAcl", "delete", "encryption", "intelligent-tiering",
     "inventory", "legal-hold", "lifecycle", "location", "logging", "metrics", "notification", "object-lock", "ownershipControls",
     "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "response-cache-control",
