@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{S3Code, S3Error, S3Result};
-use super::xml::XmlWriter;
+use super::dto;
 
 const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 const MAX_RULES: usize = 100;
@@ -73,27 +73,22 @@ impl CorsConfig {
         Ok(())
     }
 
-    pub fn to_xml(&self) -> String {
-        let mut w = XmlWriter::new("CORSConfiguration");
-        for rule in &self.rules {
-            w.open("CORSRule");
-            w.opt_elem("ID", rule.id.as_deref());
-            for o in &rule.allowed_origins {
-                w.elem("AllowedOrigin", o);
-            }
-            for m in &rule.allowed_methods {
-                w.elem("AllowedMethod", m);
-            }
-            for h in &rule.allowed_headers {
-                w.elem("AllowedHeader", h);
-            }
-            for h in &rule.expose_headers {
-                w.elem("ExposeHeader", h);
-            }
-            w.opt_elem("MaxAgeSeconds", rule.max_age_seconds.map(|s| s.to_string()));
-            w.close("CORSRule");
-        }
-        w.finish("CORSConfiguration")
+    /// The configuration as GetBucketCors answers it.
+    pub fn to_dto(&self) -> dto::CorsConfiguration {
+        let texts = |list: &[String]| list.iter().map(|s| dto::Text::from(s.as_str())).collect();
+        let rules = self
+            .rules
+            .iter()
+            .map(|rule| dto::CorsRule {
+                id: rule.id.as_deref().map(Into::into),
+                allowed_origins: texts(&rule.allowed_origins),
+                allowed_methods: texts(&rule.allowed_methods),
+                allowed_headers: texts(&rule.allowed_headers),
+                expose_headers: texts(&rule.expose_headers),
+                max_age_seconds: rule.max_age_seconds,
+            })
+            .collect();
+        dto::CorsConfiguration { xmlns: dto::NS, rules }
     }
 
     /// The first rule allowing `origin` to use `method` with `headers`.
@@ -147,7 +142,7 @@ mod tests {
         assert!(c.find("https://evil.com", "PUT", &[]).is_none());
         assert_eq!(c.find("https://evil.com", "GET", &[]).unwrap().allowed_origins, ["*"]);
         assert!(c.find("https://evil.com", "GET", &["x-custom".into()]).is_none());
-        assert_eq!(CorsConfig::from_xml(&c.to_xml().into_bytes()).unwrap(), c);
+        assert_eq!(CorsConfig::from_xml(&dto::to_xml(&c.to_dto()).into_bytes()).unwrap(), c);
         let bad = br#"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>PATCH</AllowedMethod></CORSRule></CORSConfiguration>"#;
         assert_eq!(CorsConfig::from_xml(bad).unwrap_err().code, S3Code::InvalidRequest);
         assert_eq!(CorsConfig::from_xml(b"<CORSConfiguration/>").unwrap_err().code, S3Code::MalformedXML);

@@ -6,6 +6,7 @@ pub mod body;
 pub mod bucket_settings;
 pub mod checksum;
 pub mod cors;
+pub mod dto;
 pub mod error;
 mod handlers;
 pub mod headers;

@@ -5,7 +5,6 @@ use http::{Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 
 use super::error::{S3Code, S3Error};
-use super::xml::XmlWriter;
 
 pub type ResBody = UnsyncBoxBody<Bytes, std::io::Error>;
 pub type S3Response = Response<ResBody>;
@@ -169,13 +168,8 @@ pub fn error_response(err: &S3Error, resource: &str, request_id: &str, head: boo
     let mut res = if head || err.code == S3Code::NotModified {
         empty(status)
     } else {
-        let mut w = XmlWriter::bare("Error");
-        w.elem("Code", err.code.as_str()).elem("Message", &err.message);
-        for (name, value) in &err.details {
-            w.elem(name, value);
-        }
-        w.elem("Resource", resource).elem("RequestId", request_id).elem("HostId", request_id);
-        xml(status, w.finish("Error"))
+        let doc = super::dto::ErrorDocument { code: err.code.as_str(), message: &err.message, details: &err.details, resource, request_id };
+        xml(status, doc.to_xml())
     };
     for (name, value) in &err.headers {
         set_header(&mut res, name, value);

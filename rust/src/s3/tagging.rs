@@ -4,7 +4,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use super::error::{S3Code, S3Error, S3Result};
-use super::xml::XmlWriter;
+use super::dto;
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -74,13 +74,8 @@ pub fn from_xml(body: &[u8]) -> S3Result<Tags> {
 }
 
 pub fn to_xml(tags: &Tags) -> String {
-    let mut w = XmlWriter::new("Tagging");
-    w.open("TagSet");
-    for (k, v) in tags {
-        w.open("Tag").elem("Key", k).elem("Value", v).close("Tag");
-    }
-    w.close("TagSet");
-    w.finish("Tagging")
+    let tag = tags.iter().map(|(k, v)| dto::Tag { key: k.as_str().into(), value: v.as_str().into() }).collect();
+    dto::to_xml(&dto::Tagging { xmlns: dto::NS, tag_set: dto::TagSet { tag } })
 }
 
 #[cfg(test)]

@@ -1,83 +1,10 @@
-//! XML in one place: a small writer for response documents and serde parsers for
-//! the request bodies S3 defines (bounded in size by the caller).
+//! XML request bodies: serde parsers for the documents S3 defines (bounded in size
+//! by the caller), refusing DTDs, unknown entities and deep nesting. Response
+//! documents are types in `dto.rs`.
 
 use serde::Deserialize;
 
 use super::error::{S3Code, S3Error, S3Result};
-
-pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
-
-/// Builds an XML document element by element, escaping all text.
-pub struct XmlWriter {
-    out: String,
-}
-
-/// Escapes text for XML 1.0. Characters XML 1.0 cannot carry at all (most control
-/// characters, even as references) become U+FFFD, so documents stay well-formed;
-/// clients that need such keys exactly ask for `encoding-type=url`.
-pub fn escape(text: &str) -> String {
-    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}');
-    if text.chars().all(allowed) {
-        return quick_xml::escape::escape(text).into_owned();
-    }
-    let cleaned: String = text.chars().map(|c| if allowed(c) { c } else { '\u{FFFD}' }).collect();
-    quick_xml::escape::escape(&cleaned).into_owned()
-}
-
-impl XmlWriter {
-    /// Starts a document whose root element carries the S3 namespace.
-    pub fn new(root: &str) -> Self {
-        let mut w = XmlWriter { out: String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n") };
-        w.out.push_str(&format!("<{root} xmlns=\"{NS}\">"));
-        w
-    }
-
-    /// Starts a document whose root element has no namespace (error documents).
-    pub fn bare(root: &str) -> Self {
-        let mut w = XmlWriter { out: String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n") };
-        w.open(root);
-        w
-    }
-
-    pub fn open(&mut self, name: &str) -> &mut Self {
-        self.out.push('<');
-        self.out.push_str(name);
-        self.out.push('>');
-        self
-    }
-
-    pub fn close(&mut self, name: &str) -> &mut Self {
-        self.out.push_str("</");
-        self.out.push_str(name);
-        self.out.push('>');
-        self
-    }
-
-    /// Appends trusted markup as-is (for the rare element with attributes).
-    pub fn out_raw(&mut self, markup: &str) -> &mut Self {
-        self.out.push_str(markup);
-        self
-    }
-
-    pub fn elem(&mut self, name: &str, text: impl AsRef<str>) -> &mut Self {
-        self.open(name);
-        self.out.push_str(&escape(text.as_ref()));
-        self.close(name)
-    }
-
-    pub fn opt_elem(&mut self, name: &str, text: Option<impl AsRef<str>>) -> &mut Self {
-        if let Some(text) = text {
-            self.elem(name, text);
-        }
-        self
-    }
-
-    /// Closes the root element and returns the document.
-    pub fn finish(mut self, root: &str) -> String {
-        self.close(root);
-        self.out
-    }
-}
 
 const MAX_DEPTH: usize = 32;
 
@@ -210,16 +137,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writer_escapes_text() {
-        let mut w = XmlWriter::new("R");
-        w.elem("Key", "a<b>&\"c\"");
-        assert_eq!(
-            w.finish("R"),
-            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R xmlns=\"{NS}\"><Key>a&lt;b&gt;&amp;&quot;c&quot;</Key></R>")
-        );
-    }
-
-    #[test]
     fn parses_delete_and_complete_bodies() {
         let d = parse_delete(b"<Delete xmlns=\"x\"><Quiet>true</Quiet><Object><Key>a &amp; b</Key></Object><Object><Key>c</Key></Object></Delete>").unwrap();
         assert!(d.quiet);
@@ -227,12 +144,6 @@ mod tests {
         let c = parse_complete(b"<CompleteMultipartUpload><Part><ETag>\"e1\"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>x</ChecksumCRC32></Part></CompleteMultipartUpload>").unwrap();
         assert_eq!(c.parts[0].part_number, 1);
         assert_eq!(c.parts[0].etag, "\"e1\"");
-    }
-
-    #[test]
-    fn escape_keeps_documents_well_formed() {
-        assert_eq!(escape("a\u{1}b<"), "a\u{FFFD}b&lt;");
-        assert_eq!(escape("tab\tok"), "tab\tok");
     }
 
     #[test]

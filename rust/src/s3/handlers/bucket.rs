@@ -2,24 +2,17 @@
 
 use http::StatusCode;
 
-use super::write_owner;
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::iso8601;
 use crate::s3::response::{empty, ok_xml, set_header, S3Response};
-use crate::s3::xml::{self, XmlWriter};
+use crate::s3::{dto, xml};
 use crate::s3::{Ctx, S3Request};
 
 pub async fn list_buckets(ctx: &Ctx, _req: S3Request) -> S3Result<S3Response> {
     let region = ctx.region.clone();
     let buckets = ctx.store.blocking(move |s| s.list_buckets(&region)).await?;
-    let mut w = XmlWriter::new("ListAllMyBucketsResult");
-    write_owner(&mut w, "Owner");
-    w.open("Buckets");
-    for b in &buckets {
-        w.open("Bucket").elem("Name", &b.name).elem("CreationDate", iso8601(b.created)).elem("BucketRegion", &b.region).close("Bucket");
-    }
-    w.close("Buckets");
-    Ok(ok_xml(w.finish("ListAllMyBucketsResult")))
+    let bucket = buckets.iter().map(|b| dto::BucketEntry { name: b.name.as_str().into(), creation_date: iso8601(b.created), bucket_region: b.region.as_str().into() }).collect();
+    Ok(ok_xml(dto::to_xml(&dto::ListAllMyBucketsResult { xmlns: dto::NS, owner: dto::OWNER, buckets: dto::Buckets { bucket } })))
 }
 
 pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
@@ -62,17 +55,14 @@ pub async fn get_location(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let info = ctx.store.blocking(move |s| s.bucket_info(&bucket, &region)).await?;
     // AWS answers an empty constraint for us-east-1.
     let constraint = if info.region == "us-east-1" { "" } else { info.region.as_str() };
-    let doc = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{}\">{}</LocationConstraint>", xml::NS, xml::escape(constraint));
-    Ok(ok_xml(doc))
+    Ok(ok_xml(dto::to_xml(&dto::LocationConstraint { xmlns: dto::NS, region: constraint.into() })))
 }
 
 /// A bucket that never had versioning answers a document without Status, as AWS does.
 pub async fn get_versioning(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     let status = ctx.store.blocking(move |s| s.require_bucket(&bucket).map(|_| s.versioning(&bucket))).await?;
-    let mut w = XmlWriter::new("VersioningConfiguration");
-    w.opt_elem("Status", status);
-    Ok(ok_xml(w.finish("VersioningConfiguration")))
+    Ok(ok_xml(dto::to_xml(&dto::VersioningConfiguration { xmlns: dto::NS, status })))
 }
 
 pub async fn put_versioning(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
@@ -92,13 +82,6 @@ pub async fn get_acl(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
             None => s.require_bucket(&bucket).map(|_| ()),
         })
         .await?;
-    let mut w = XmlWriter::new("AccessControlPolicy");
-    write_owner(&mut w, "Owner");
-    w.open("AccessControlList");
-    w.out_raw("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\">");
-    w.elem("ID", super::OWNER_ID).elem("DisplayName", super::OWNER_NAME);
-    w.out_raw("</Grantee><Permission>FULL_CONTROL</Permission></Grant>");
-    w.close("AccessControlList");
-    Ok(ok_xml(w.finish("AccessControlPolicy")))
+    Ok(ok_xml(dto::to_xml(&dto::AccessControlPolicy::owner_full_control())))
 }
 

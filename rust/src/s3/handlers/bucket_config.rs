@@ -7,7 +7,7 @@ use crate::s3::cors::{self, CorsConfig};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::policy::{Policy, MAX_POLICY_BYTES};
 use crate::s3::response::{empty, ok_xml, set_header, S3Response};
-use crate::s3::xml::XmlWriter;
+use crate::s3::dto;
 use crate::s3::{Ctx, S3Request};
 use crate::storage::bucket_config::ConfigKind;
 
@@ -43,9 +43,7 @@ pub async fn get_policy_status(ctx: &Ctx, req: S3Request) -> S3Result<S3Response
     let bucket = req.bucket().to_string();
     ctx.store.bucket_exists(&bucket).await?;
     let policy = ctx.settings.policy(&bucket).ok_or_else(|| S3Error::new(S3Code::NoSuchBucketPolicy).detail("BucketName", &bucket))?;
-    let mut w = XmlWriter::new("PolicyStatus");
-    w.elem("IsPublic", policy.is_public().to_string());
-    Ok(ok_xml(w.finish("PolicyStatus")))
+    Ok(ok_xml(dto::to_xml(&dto::PolicyStatus { xmlns: dto::NS, is_public: policy.is_public() })))
 }
 
 pub async fn put_cors(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
@@ -62,7 +60,7 @@ pub async fn get_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     ctx.store.bucket_exists(&bucket).await?;
     let config = ctx.settings.cors(&bucket).ok_or_else(|| S3Error::new(S3Code::NoSuchCORSConfiguration).detail("BucketName", &bucket))?;
-    Ok(ok_xml(config.to_xml()))
+    Ok(ok_xml(dto::to_xml(&config.to_dto())))
 }
 
 pub async fn delete_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {

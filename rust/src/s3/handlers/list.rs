@@ -2,11 +2,10 @@
 
 use base64::Engine;
 
-use super::write_owner;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::headers::iso8601;
 use crate::s3::response::{ok_xml, S3Response};
-use crate::s3::xml::XmlWriter;
+use crate::s3::dto;
 use crate::s3::{Ctx, S3Request};
 use crate::storage::list::{Item, ListQuery};
 
@@ -76,50 +75,47 @@ pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Res
     let b = bucket.clone();
     let page = ctx.store.blocking(move |s| s.list_objects(&b, &query)).await?;
 
-    let root = "ListBucketResult";
-    let mut w = XmlWriter::new(root);
-    w.elem("Name", &bucket).elem("Prefix", encode_key(&prefix, url));
-    let last = page.items.last().map(|i| i.name().to_string());
-    if v2 {
-        w.opt_elem("ContinuationToken", token.as_deref());
-        w.opt_elem("StartAfter", start_after.as_deref().map(|s| encode_key(s, url)));
-        w.elem("KeyCount", page.items.len().to_string());
-        if page.truncated {
-            w.opt_elem("NextContinuationToken", last.as_deref().map(encode_token));
-        }
-    } else {
-        w.elem("Marker", encode_key(marker.as_deref().unwrap_or_default(), url));
-        if page.truncated {
-            w.opt_elem("NextMarker", last.as_deref().map(|l| encode_key(l, url)));
-        }
-    }
-    w.elem("MaxKeys", max.to_string());
-    w.opt_elem("Delimiter", delimiter.as_deref().map(|d| encode_key(d, url)));
-    w.elem("IsTruncated", page.truncated.to_string());
-    if url {
-        w.elem("EncodingType", "url");
-    }
+    let last = page.items.last().map(|i| i.name().to_string()).filter(|_| page.truncated);
     let fetch_owner = !v2 || q.get("fetch-owner") == Some("true");
-    for item in &page.items {
-        if let Item::Object(meta) = item {
-            w.open("Contents")
-                .elem("Key", encode_key(&meta.key, url))
-                .elem("LastModified", iso8601(meta.last_modified))
-                .elem("ETag", &meta.etag)
-                .elem("Size", meta.size.to_string())
-                .elem("StorageClass", "STANDARD");
-            if fetch_owner {
-                write_owner(&mut w, "Owner");
-            }
-            w.close("Contents");
-        }
-    }
-    for item in &page.items {
-        if let Item::Prefix(p) = item {
-            w.open("CommonPrefixes").elem("Prefix", encode_key(p, url)).close("CommonPrefixes");
-        }
-    }
-    Ok(ok_xml(w.finish(root)))
+    let doc = dto::ListBucketResult {
+        xmlns: dto::NS,
+        name: bucket.into(),
+        prefix: encode_key(&prefix, url).into(),
+        marker: (!v2).then(|| encode_key(marker.as_deref().unwrap_or_default(), url).into()),
+        next_marker: last.as_deref().filter(|_| !v2).map(|l| encode_key(l, url).into()),
+        continuation_token: token.filter(|_| v2).map(Into::into),
+        start_after: start_after.filter(|_| v2).map(|s| encode_key(&s, url).into()),
+        key_count: v2.then_some(page.items.len()),
+        next_continuation_token: last.as_deref().filter(|_| v2).map(encode_token),
+        max_keys: max,
+        delimiter: delimiter.as_deref().map(|d| encode_key(d, url).into()),
+        is_truncated: page.truncated,
+        encoding_type: url.then_some("url"),
+        contents: page
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Object(meta) => Some(dto::ObjectEntry {
+                    key: encode_key(&meta.key, url).into(),
+                    last_modified: iso8601(meta.last_modified),
+                    etag: meta.etag.clone(),
+                    size: meta.size,
+                    storage_class: "STANDARD",
+                    owner: fetch_owner.then_some(dto::OWNER),
+                }),
+                Item::Prefix(_) => None,
+            })
+            .collect(),
+        common_prefixes: page
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Prefix(p) => Some(dto::CommonPrefix { prefix: encode_key(p, url).into() }),
+                Item::Object(_) => None,
+            })
+            .collect(),
+    };
+    Ok(ok_xml(dto::to_xml(&doc)))
 }
 
 /// ListObjectVersions; on a bucket that never had versioning every object is version "null".
@@ -143,48 +139,41 @@ pub async fn list_object_versions(ctx: &Ctx, req: S3Request) -> S3Result<S3Respo
         .store
         .blocking(move |s| s.list_versions(&b, &p, d.as_deref(), Some(km.as_str()).filter(|k| !k.is_empty()), Some(vm.as_str()).filter(|v| !v.is_empty()), max))
         .await?;
-    let root = "ListVersionsResult";
-    let mut w = XmlWriter::new(root);
-    w.elem("Name", &bucket)
-        .elem("Prefix", encode_key(&prefix, url))
-        .elem("KeyMarker", encode_key(&key_marker, url))
-        .elem("VersionIdMarker", &version_marker);
-    if page.truncated {
-        match page.items.last() {
-            Some(Ok(v)) => {
-                w.elem("NextKeyMarker", encode_key(&v.meta.key, url)).elem("NextVersionIdMarker", v.meta.version_id.as_deref().unwrap_or("null"));
+    let (next_key_marker, next_version_id_marker) = match page.items.last().filter(|_| page.truncated) {
+        Some(Ok(v)) => (Some(encode_key(&v.meta.key, url).into()), Some(v.meta.version_id.clone().unwrap_or_else(|| "null".into()))),
+        Some(Err(cp)) => (Some(encode_key(cp, url).into()), None),
+        None => (None, None),
+    };
+    let entries = page
+        .items
+        .iter()
+        .filter_map(|item| item.as_ref().ok())
+        .map(|v| {
+            let m = &v.meta;
+            let (key, version_id) = (encode_key(&m.key, url).into(), m.version_id.clone().unwrap_or_else(|| "null".into()));
+            let last_modified = iso8601(m.last_modified);
+            if m.delete_marker {
+                dto::VersionEntry::DeleteMarker(dto::DeleteMarkerInfo { key, version_id, is_latest: v.is_latest, last_modified, owner: dto::OWNER })
+            } else {
+                let (etag, size) = (m.etag.clone(), m.size);
+                dto::VersionEntry::Version(dto::VersionInfo { key, version_id, is_latest: v.is_latest, last_modified, etag, size, storage_class: "STANDARD", owner: dto::OWNER })
             }
-            Some(Err(cp)) => {
-                w.elem("NextKeyMarker", encode_key(cp, url));
-            }
-            None => {}
-        }
-    }
-    w.elem("MaxKeys", max.to_string());
-    w.opt_elem("Delimiter", delimiter.as_deref().map(|d| encode_key(d, url)));
-    w.elem("IsTruncated", page.truncated.to_string());
-    if url {
-        w.elem("EncodingType", "url");
-    }
-    for item in &page.items {
-        let Ok(v) = item else { continue };
-        let m = &v.meta;
-        let element = if m.delete_marker { "DeleteMarker" } else { "Version" };
-        w.open(element)
-            .elem("Key", encode_key(&m.key, url))
-            .elem("VersionId", m.version_id.as_deref().unwrap_or("null"))
-            .elem("IsLatest", v.is_latest.to_string())
-            .elem("LastModified", iso8601(m.last_modified));
-        if !m.delete_marker {
-            w.elem("ETag", &m.etag).elem("Size", m.size.to_string()).elem("StorageClass", "STANDARD");
-        }
-        write_owner(&mut w, "Owner");
-        w.close(element);
-    }
-    for item in &page.items {
-        if let Err(cp) = item {
-            w.open("CommonPrefixes").elem("Prefix", encode_key(cp, url)).close("CommonPrefixes");
-        }
-    }
-    Ok(ok_xml(w.finish(root)))
+        })
+        .collect();
+    let doc = dto::ListVersionsResult {
+        xmlns: dto::NS,
+        name: bucket.into(),
+        prefix: encode_key(&prefix, url).into(),
+        key_marker: encode_key(&key_marker, url).into(),
+        version_id_marker: version_marker.into(),
+        next_key_marker,
+        next_version_id_marker,
+        max_keys: max,
+        delimiter: delimiter.as_deref().map(|d| encode_key(d, url).into()),
+        is_truncated: page.truncated,
+        encoding_type: url.then_some("url"),
+        entries,
+        common_prefixes: page.items.iter().filter_map(|item| item.as_ref().err()).map(|cp| dto::CommonPrefix { prefix: encode_key(cp, url).into() }).collect(),
+    };
+    Ok(ok_xml(dto::to_xml(&doc)))
 }

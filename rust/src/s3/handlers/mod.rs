@@ -8,23 +8,16 @@ pub mod multipart;
 pub mod object;
 
 use super::error::{S3Code, S3Error, S3Result};
-use super::xml::XmlWriter;
 use super::{Ctx, S3Request};
 use super::response::{set_header, S3Response};
 use crate::storage::meta::StoredChecksum;
 use crate::storage::writer::TempData;
 use crate::storage::Store;
 
-pub const OWNER_ID: &str = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a";
-pub const OWNER_NAME: &str = "smartstorage";
 /// AWS's limit for a single PUT (and for one part).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// Upper bound for XML request bodies (a 1000-key DeleteObjects fits easily).
 pub const MAX_XML_BODY: usize = 4 * 1024 * 1024;
-
-pub fn write_owner(w: &mut XmlWriter, element: &str) {
-    w.open(element).elem("ID", OWNER_ID).elem("DisplayName", OWNER_NAME).close(element);
-}
 
 /// Tags set while writing (`x-amz-tagging`) need s3:PutObjectTagging as well, as on AWS.
 pub async fn check_tagging_header(ctx: &Ctx, req: &S3Request) -> S3Result<()> {

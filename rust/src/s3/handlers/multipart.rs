@@ -3,11 +3,11 @@
 use http::StatusCode;
 
 use super::list::{encode_key, parse_max, url_encoding};
-use super::{body_checksum, check_tagging_header, copy_source, copy_source_action, receive_body, write_owner, MAX_PUT_SIZE, MAX_XML_BODY};
+use super::{body_checksum, check_tagging_header, copy_source, copy_source_action, receive_body, MAX_PUT_SIZE, MAX_XML_BODY};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, S3Response};
-use crate::s3::xml::{self, XmlWriter};
+use crate::s3::{dto, xml};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::checksum;
 use crate::storage::meta::StoredChecksum;
@@ -35,9 +35,7 @@ pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         Some(t) => return Err(S3Error::invalid_argument("Value for x-amz-checksum-type header is invalid.", "x-amz-checksum-type", &t)),
     };
     let info = ctx.store.blocking(move |s| s.create_upload(&bucket, &key, attrs, checksum_type)).await?;
-    let mut w = XmlWriter::new("InitiateMultipartUploadResult");
-    w.elem("Bucket", &info.bucket).elem("Key", &info.key).elem("UploadId", &info.upload_id);
-    Ok(ok_xml(w.finish("InitiateMultipartUploadResult")))
+    Ok(ok_xml(dto::to_xml(&dto::InitiateMultipartUploadResult { xmlns: dto::NS, bucket: info.bucket.into(), key: info.key.into(), upload_id: info.upload_id })))
 }
 
 pub async fn upload_part(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
@@ -92,9 +90,7 @@ pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response>
             s.put_part(&bucket, &key, &id, number, data, None)
         })
         .await?;
-    let mut w = XmlWriter::new("CopyPartResult");
-    w.elem("LastModified", iso8601(part.last_modified)).elem("ETag", &part.etag);
-    Ok(ok_xml(w.finish("CopyPartResult")))
+    Ok(ok_xml(dto::to_xml(&dto::CopyPartResult { xmlns: dto::NS, last_modified: iso8601(part.last_modified), etag: part.etag })))
 }
 
 /// The completed object's checksum from its parts' checksums: of the part checksums
@@ -131,12 +127,9 @@ pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let verify = move |info: &UploadInfo, chosen: &[PartInfo]| object_checksum(stated, info, chosen);
     let meta = ctx.store.blocking(move |s| s.complete_upload(&b, &k, &id, &parts, precondition.as_ref(), verify)).await?;
     let host = req.header("host").unwrap_or("localhost");
-    let mut w = XmlWriter::new("CompleteMultipartUploadResult");
-    w.elem("Location", format!("http://{host}/{bucket}/{}", encode_key(&key, true)))
-        .elem("Bucket", &bucket)
-        .elem("Key", &key)
-        .elem("ETag", &meta.etag);
-    let mut res = ok_xml(w.finish("CompleteMultipartUploadResult"));
+    let location = format!("http://{host}/{bucket}/{}", encode_key(&key, true));
+    let doc = dto::CompleteMultipartUploadResult { xmlns: dto::NS, location: location.into(), bucket: bucket.into(), key: key.into(), etag: meta.etag.clone() };
+    let mut res = ok_xml(dto::to_xml(&doc));
     super::set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
 }
@@ -159,25 +152,22 @@ pub async fn list_parts(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let remaining: Vec<_> = parts.into_iter().filter(|p| p.part_number > marker).collect();
     let truncated = remaining.len() > max;
     let page = &remaining[..remaining.len().min(max)];
-    let mut w = XmlWriter::new("ListPartsResult");
-    w.elem("Bucket", &bucket).elem("Key", &key).elem("UploadId", &id);
-    write_owner(&mut w, "Initiator");
-    write_owner(&mut w, "Owner");
-    w.elem("StorageClass", "STANDARD").elem("PartNumberMarker", marker.to_string());
-    if let Some(last) = page.last() {
-        w.elem("NextPartNumberMarker", last.part_number.to_string());
-    }
-    w.elem("MaxParts", max.to_string()).elem("IsTruncated", truncated.to_string());
-    for p in page {
-        w.open("Part")
-            .elem("PartNumber", p.part_number.to_string())
-            .elem("LastModified", iso8601(p.last_modified))
-            .elem("ETag", &p.etag)
-            .elem("Size", p.size.to_string())
-            .close("Part");
-    }
     let _ = info;
-    Ok(ok_xml(w.finish("ListPartsResult")))
+    let doc = dto::ListPartsResult {
+        xmlns: dto::NS,
+        bucket: bucket.into(),
+        key: key.into(),
+        upload_id: id,
+        initiator: dto::OWNER,
+        owner: dto::OWNER,
+        storage_class: "STANDARD",
+        part_number_marker: marker,
+        next_part_number_marker: page.last().map(|p| p.part_number),
+        max_parts: max,
+        is_truncated: truncated,
+        part: page.iter().map(|p| dto::Part { part_number: p.part_number, last_modified: iso8601(p.last_modified), etag: p.etag.clone(), size: p.size }).collect(),
+    };
+    Ok(ok_xml(dto::to_xml(&doc)))
 }
 
 pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
@@ -208,33 +198,36 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     }
     let truncated = entries.len() > max;
     entries.truncate(max);
-    let mut w = XmlWriter::new("ListMultipartUploadsResult");
-    w.elem("Bucket", &bucket).elem("KeyMarker", encode_key(&key_marker, url)).elem("UploadIdMarker", &id_marker);
-    if truncated {
-        match entries.last() {
-            Some(Ok(u)) => {
-                w.elem("NextKeyMarker", encode_key(&u.key, url)).elem("NextUploadIdMarker", &u.upload_id);
-            }
-            Some(Err(cp)) => {
-                w.elem("NextKeyMarker", encode_key(cp, url));
-            }
-            None => {}
-        }
-    }
-    w.elem("Prefix", encode_key(&prefix, url));
-    w.opt_elem("Delimiter", delimiter.as_deref());
-    w.elem("MaxUploads", max.to_string()).elem("IsTruncated", truncated.to_string());
-    if url {
-        w.elem("EncodingType", "url");
-    }
-    for u in entries.iter().filter_map(|e| e.as_ref().ok()) {
-        w.open("Upload").elem("Key", encode_key(&u.key, url)).elem("UploadId", &u.upload_id);
-        write_owner(&mut w, "Initiator");
-        write_owner(&mut w, "Owner");
-        w.elem("StorageClass", "STANDARD").elem("Initiated", iso8601(u.initiated)).close("Upload");
-    }
-    for cp in entries.iter().filter_map(|e| e.as_ref().err()) {
-        w.open("CommonPrefixes").elem("Prefix", encode_key(cp, url)).close("CommonPrefixes");
-    }
-    Ok(ok_xml(w.finish("ListMultipartUploadsResult")))
+    let (next_key_marker, next_upload_id_marker) = match entries.last().filter(|_| truncated) {
+        Some(Ok(u)) => (Some(encode_key(&u.key, url).into()), Some(u.upload_id.clone())),
+        Some(Err(cp)) => (Some(encode_key(cp, url).into()), None),
+        None => (None, None),
+    };
+    let doc = dto::ListMultipartUploadsResult {
+        xmlns: dto::NS,
+        bucket: bucket.into(),
+        key_marker: encode_key(&key_marker, url).into(),
+        upload_id_marker: id_marker.into(),
+        next_key_marker,
+        next_upload_id_marker,
+        prefix: encode_key(&prefix, url).into(),
+        delimiter: delimiter.map(Into::into),
+        max_uploads: max,
+        is_truncated: truncated,
+        encoding_type: url.then_some("url"),
+        upload: entries
+            .iter()
+            .filter_map(|e| e.as_ref().ok())
+            .map(|u| dto::Upload {
+                key: encode_key(&u.key, url).into(),
+                upload_id: u.upload_id.clone(),
+                initiator: dto::OWNER,
+                owner: dto::OWNER,
+                storage_class: "STANDARD",
+                initiated: iso8601(u.initiated),
+            })
+            .collect(),
+        common_prefixes: entries.iter().filter_map(|e| e.as_ref().err()).map(|cp| dto::CommonPrefix { prefix: encode_key(cp, url).into() }).collect(),
+    };
+    Ok(ok_xml(dto::to_xml(&doc)))
 }

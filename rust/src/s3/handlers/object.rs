@@ -6,7 +6,7 @@ use super::{body_checksum, check_tagging_header, copy_source, copy_source_action
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, ObjectData, ResBody, S3Response};
-use crate::s3::xml::{self, XmlWriter};
+use crate::s3::{dto, xml};
 use crate::s3::{Ctx, S3Request};
 use crate::storage::commit::Precondition;
 use crate::storage::meta::ObjectMeta;
@@ -234,23 +234,20 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
             })?)
         })
         .await?;
-    let mut w = XmlWriter::new("DeleteResult");
-    for (key, version, result) in results {
-        match result {
-            Ok(_) if quiet => {}
-            Ok(outcome) => {
-                w.open("Deleted").elem("Key", &key).opt_elem("VersionId", version.as_deref());
-                if outcome.delete_marker {
-                    w.elem("DeleteMarker", "true").opt_elem("DeleteMarkerVersionId", outcome.version_id.as_deref());
-                }
-                w.close("Deleted");
-            }
-            Err(e) => {
-                w.open("Error").elem("Key", &key).opt_elem("VersionId", version.as_deref()).elem("Code", e.code.as_str()).elem("Message", &e.message).close("Error");
-            }
-        }
-    }
-    Ok(ok_xml(w.finish("DeleteResult")))
+    let entries = results
+        .into_iter()
+        .filter_map(|(key, version, result)| match result {
+            Ok(_) if quiet => None,
+            Ok(outcome) => Some(dto::DeleteEntry::Deleted(dto::Deleted {
+                key: key.into(),
+                version_id: version,
+                delete_marker: outcome.delete_marker.then_some(true),
+                delete_marker_version_id: outcome.version_id.filter(|_| outcome.delete_marker),
+            })),
+            Err(e) => Some(dto::DeleteEntry::Error(dto::DeleteError { key: key.into(), version_id: version.map(Into::into), code: e.code.as_str(), message: e.message.into() })),
+        })
+        .collect();
+    Ok(ok_xml(dto::to_xml(&dto::DeleteResult { xmlns: dto::NS, entries })))
 }
 
 pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
@@ -288,9 +285,7 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
             s.copy_object(&src_bucket, &src_key, src_version.as_deref(), &bucket, &key, attrs, tags, check, precondition.as_ref())
         })
         .await?;
-    let mut w = XmlWriter::new("CopyObjectResult");
-    w.elem("LastModified", iso8601(meta.last_modified)).elem("ETag", &meta.etag);
-    let mut res = ok_xml(w.finish("CopyObjectResult"));
+    let mut res = ok_xml(dto::to_xml(&dto::CopyObjectResult { xmlns: dto::NS, last_modified: iso8601(meta.last_modified), etag: meta.etag.clone() }));
     set_version_header(&mut res, meta.version_id.as_deref());
     if let Some(v) = &meta.source_version_id {
         set_header(&mut res, "x-amz-copy-source-version-id", v);
