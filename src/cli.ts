@@ -21,7 +21,8 @@ Options:
   --address <host>      address to bind                         [default: 127.0.0.1]
   --directory <path>    storage folder                          [default: ./.nogit/smartstorage]
   --region <name>       region to answer for                    [default: us-east-1]
-  --access-key <id>     access key id of the one credential     [default: random when --auth]
+  --access-key <id>     access key id of the one credential (turns
+                        auth on)                                [default: random when --auth]
   --secret-key <key>    secret key of the one credential        [default: random when --auth]
   --auth                require signed requests (SigV4); without
                         --access-key/--secret-key a random pair
@@ -29,7 +30,7 @@ Options:
   --no-sigv2            refuse legacy Signature Version 2 requests [default: accepted]
   --max-connections-per-client <n>
                         connections from one client address; raise it
-                        behind a proxy                          [default: 512]
+                        behind a proxy                          [default: 128]
   --clean-slate         empty the storage folder before start   [default: off]
   --tls-self-signed     serve HTTPS with a generated certificate (localhost, 127.0.0.1, ::1)
   --tls-cert <file>     serve HTTPS with this PEM certificate (chain allowed); needs --tls-key
@@ -107,7 +108,8 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
       cleanSlate: values["clean-slate"] ?? false,
     },
     auth: {
-      enabled: values.auth ?? false,
+      // Keys imply auth, as for `ruststorage serve`: giving a secret and not checking it would be a trap.
+      enabled: values.auth ?? accessKey !== undefined,
       ...(values["no-sigv2"] ? { sigV2: false } : {}),
       ...(accessKey !== undefined && secretKey !== undefined
         ? { credentials: [{ accessKeyId: accessKey, secretAccessKey: secretKey }] }

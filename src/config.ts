@@ -43,7 +43,7 @@ export interface ServerConfig {
   maxConnections?: number;
   /**
    * Connections served at once from one client address (IPv6: one /64); the next one is
-   * answered `503 SlowDown`. Raise it behind a reverse proxy. Default (the engine's): `512`.
+   * answered `503 SlowDown`. Raise it behind a reverse proxy. Default (the engine's): `128`.
    */
   maxConnectionsPerClient?: number;
 }

@@ -161,6 +161,8 @@ describe("units", () => {
     assert.throws(() => parseCliArgs(["--port", "abc"]), { code: "InvalidArguments" });
     assert.throws(() => parseCliArgs(["--bogus"]), { code: "InvalidArguments" });
     assert.throws(() => parseCliArgs(["--access-key", "only"]), { code: "InvalidArguments" });
+    const keysOnly = parseCliArgs(["--access-key", "AK", "--secret-key", "SK"]) as { auth: { enabled: boolean } };
+    assert.equal(keysOnly.auth.enabled, true, "keys without --auth still turn auth on");
   });
 
   it("parseCliArgs() maps --no-sigv2 and --max-connections-per-client", () => {

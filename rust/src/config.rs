@@ -43,7 +43,7 @@ impl Default for ServerConfig {
             cors: None,
             tls: None,
             max_connections: 4096,
-            max_connections_per_client: 512,
+            max_connections_per_client: 128,
         }
     }
 }

@@ -115,7 +115,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStallGuard<S> {
         self.track(cx, poll)
     }
 
+    /// Shutting down may write too (TLS close_notify), so it is bounded the same way.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.track(cx, poll)
     }
 }

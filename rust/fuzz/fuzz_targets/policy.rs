@@ -290,7 +290,7 @@ fn request(u: &mut Unstructured) -> ArbResult<Req> {
 
 fn parse(doc: &[u8]) -> Option<Policy> {
     let p = Policy::parse(doc, BUCKET).ok()?;
-    let _ = (p.is_public(), p.tests_key_prefix("s3:existingobjecttag/"));
+    let _ = (p.is_public(), p.tests_tags_for(None, "s3:GetObject"));
     Some(p)
 }
 

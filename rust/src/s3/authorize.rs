@@ -21,7 +21,7 @@ const NEVER_ANONYMOUS: [&str; 10] = [
     "s3:GetBucketPolicyStatus", "s3:PutBucketCORS", "s3:GetBucketCORS", "s3:PutBucketVersioning", "s3:GetBucketVersioning",
 ];
 
-const TAG_PREFIX: &str = "s3:existingobjecttag/";
+use super::policy::EXISTING_OBJECT_TAG as TAG_PREFIX;
 
 pub struct Authz {
     pub enabled: bool,
@@ -83,8 +83,13 @@ impl Authz {
     /// `s3:ExistingObjectTag/<key>` against that object's own tags when the policy asks.
     pub async fn check_object(&self, ctx: &Ctx, bucket: &str, key: &str, version: Option<&str>, action: &str) -> S3Result<()> {
         let resource = object_arn(bucket, key);
-        let policy = ctx.settings.policy(bucket).filter(|p| self.enabled && p.tests_key_prefix(TAG_PREFIX));
+        let principal = self.principal.as_deref();
+        let policy = ctx.settings.policy(bucket).filter(|p| self.enabled && p.tests_tags_for(principal, action));
         let Some(policy) = policy else { return self.check(ctx, Some(bucket), action, &resource) };
+        // An anonymous caller no statement could allow is refused before any read.
+        if principal.is_none() && !policy.may_allow(None, action, &self.context) {
+            return self.decide(None, action);
+        }
         let mut context = self.context.clone();
         for (tag, value) in object_tags(ctx, bucket, key, version).await {
             context.insert(format!("{TAG_PREFIX}{}", tag.to_ascii_lowercase()), value);
@@ -95,7 +100,7 @@ impl Authz {
     /// Whether the bucket's policy could allow this caller any of `actions` on some
     /// object: lets DeleteObjects refuse an anonymous caller before reading its body.
     pub fn may_be_allowed(&self, ctx: &Ctx, bucket: &str, actions: &[&str]) -> bool {
-        !self.enabled || self.principal.is_some() || ctx.settings.policy(bucket).is_some_and(|p| actions.iter().any(|a| p.may_allow(None, a)))
+        !self.enabled || self.principal.is_some() || ctx.settings.policy(bucket).is_some_and(|p| actions.iter().any(|a| p.may_allow(None, a, &self.context)))
     }
 
     fn evaluate(&self, policy: &Policy, action: &str, resource: &str, context: &HashMap<String, String>) -> Option<Effect> {

@@ -21,6 +21,8 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// what the decoder keeps must not grow with what a client sends.
 const MAX_TRAILERS: usize = 16;
 const MAX_TRAILER_BYTES: usize = 16 * 1024;
+/// Line breaks some clients send after the last trailer; anything more is not a body.
+const MAX_TAIL_BYTES: usize = 64;
 
 /// A body must keep moving: nothing for `BODY_IDLE_TIMEOUT` (AWS uses 20 s), or less
 /// than `BODY_MIN_RATE` bytes per second on average once `BODY_GRACE` has passed, ends
@@ -30,16 +32,20 @@ const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 const BODY_GRACE: Duration = Duration::from_secs(10);
 const BODY_MIN_RATE: u64 = 1024;
 
-/// When the next bytes of a body must have arrived, given what arrived so far.
+/// When the next bytes of a body must have arrived, given what arrived so far. The
+/// clock starts at the first read (a client sending `Expect: 100-continue` waits for it).
+#[derive(Default)]
 struct Pace {
-    start: Instant,
+    start: Option<Instant>,
     raw_received: u64,
 }
 
 impl Pace {
-    fn deadline(&self) -> Instant {
+    fn deadline(&mut self) -> Instant {
+        let now = Instant::now();
+        let start = *self.start.get_or_insert(now);
         let earned = BODY_GRACE + Duration::from_secs_f64(self.raw_received as f64 / BODY_MIN_RATE as f64);
-        (self.start + earned).min(Instant::now() + BODY_IDLE_TIMEOUT)
+        (start + earned).min(now + BODY_IDLE_TIMEOUT)
     }
 }
 
@@ -58,6 +64,7 @@ pub struct ChunkedDecoder {
     state: State,
     pub trailers: Vec<(String, String)>,
     trailer_bytes: usize,
+    tail_bytes: usize,
     verifier: Option<ChunkVerifier>,
 }
 
@@ -113,7 +120,7 @@ fn bad_chunk() -> S3Error {
 impl ChunkedDecoder {
     pub fn new(signing: Option<ChunkSigning>) -> Self {
         let verifier = signing.map(|signing| ChunkVerifier { previous: signing.seed.clone(), signing, current: None, trailer_signature: None });
-        ChunkedDecoder { buf: BytesMut::new(), state: State::Header, trailers: Vec::new(), trailer_bytes: 0, verifier }
+        ChunkedDecoder { buf: BytesMut::new(), state: State::Header, trailers: Vec::new(), trailer_bytes: 0, tail_bytes: 0, verifier }
     }
 
     fn take_line(&mut self) -> S3Result<Option<String>> {
@@ -190,7 +197,8 @@ impl ChunkedDecoder {
                     }
                 }
                 State::Done => {
-                    if self.buf.iter().any(|b| !b.is_ascii_whitespace()) {
+                    self.tail_bytes += self.buf.len();
+                    if self.tail_bytes > MAX_TAIL_BYTES || self.buf.iter().any(|b| !b.is_ascii_whitespace()) {
                         return Err(bad_chunk());
                     }
                     self.buf.clear();
@@ -270,7 +278,7 @@ impl RequestBody {
             decoder: is_aws_chunked(headers).then(|| ChunkedDecoder::new(signing)),
             pending: Default::default(),
             ended: false,
-            pace: Pace { start: Instant::now(), raw_received: 0 },
+            pace: Pace::default(),
             received: 0,
             sha256,
             checksum,

@@ -88,6 +88,7 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
     let head = parts.method == http::Method::HEAD;
     let resource = parts.uri.path().to_string();
     let mut bucket = None;
+    let mut signed = false;
     let result = async {
         check_header_size(&parts)?;
         let route = router::route(&parts.method, &parts.uri, &parts.headers, &ctx.virtual_host_domains)?;
@@ -106,6 +107,7 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
         } else {
             auth::Authenticated::anonymous()
         };
+        signed = authenticated.access_key.is_some();
         let presigned = route.query.has("X-Amz-Signature") || route.query.has("Signature");
         let authz = authorize::Authz::new(&ctx, &authenticated, &route, &parts.headers, remote, secure, presigned);
         // Authorized before any body is read. DeleteObjects is checked per key by its
@@ -131,8 +133,11 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
         Ok(res) => res,
         Err(err) => {
             let mut res = error_response(&err, &resource, &request_id, head);
-            // The body may be unread: say so (RFC 9112 9.6) rather than silently drop the connection.
-            if has_body(&parts.headers) {
+            // The body may be unread: say so (RFC 9112 9.6) rather than silently drop the
+            // connection. A refused or unsigned caller does not keep its connection either,
+            // so it cannot hold a slot with one cheap request every few seconds.
+            let unsigned = ctx.auth_enabled && !signed;
+            if has_body(&parts.headers) || unsigned || err.code.status() == http::StatusCode::FORBIDDEN {
                 set_header(&mut res, "connection", "close");
             }
             res

@@ -9,6 +9,9 @@ use super::error::{S3Code, S3Error, S3Result};
 
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
 
+/// Condition keys on an existing object's tags (`s3:ExistingObjectTag/<key>`, lowercased).
+pub const EXISTING_OBJECT_TAG: &str = "s3:existingobjecttag/";
+
 /// S3 actions a bucket policy may name, and whether each applies to objects
 /// (`arn:aws:s3:::bucket/key`) or to the bucket (`arn:aws:s3:::bucket`).
 const OBJECT_ACTIONS: [&str; 30] = [
@@ -278,20 +281,21 @@ impl Policy {
         verdict
     }
 
-    /// Whether some condition tests a key starting with `prefix` (lowercase), e.g.
-    /// `s3:existingobjecttag/`, whose values cost a read to provide.
-    pub fn tests_key_prefix(&self, prefix: &str) -> bool {
-        self.statements.iter().any(|s| s.conditions.iter().any(|c| c.key.starts_with(prefix)))
-    }
-
     /// Whether some Allow statement could grant `action` to this principal on some
-    /// resource under some conditions (resources and conditions are not tested).
-    pub fn may_allow(&self, principal: Option<&str>, action: &str) -> bool {
+    /// object: its conditions on the request hold; those on object tags and the
+    /// resource are not tested (some object may match them).
+    pub fn may_allow(&self, principal: Option<&str>, action: &str, context: &HashMap<String, String>) -> bool {
         self.statements.iter().any(|s| {
             s.effect == Effect::Allow
-                && s.principal.as_ref().is_none_or(|(p, negated)| principal_matches(p, principal) != *negated)
-                && s.action.matches(action, true)
+                && s.names(principal, action)
+                && s.conditions.iter().all(|c| c.key.starts_with(EXISTING_OBJECT_TAG) || c.holds(context))
         })
+    }
+
+    /// Whether a statement about this principal and action tests object tags, so that
+    /// evaluating it needs the object's tags (a read).
+    pub fn tests_tags_for(&self, principal: Option<&str>, action: &str) -> bool {
+        self.statements.iter().any(|s| s.names(principal, action) && s.conditions.iter().any(|c| c.key.starts_with(EXISTING_OBJECT_TAG)))
     }
 
     /// Whether the policy grants anything to everyone (GetBucketPolicyStatus).
@@ -318,15 +322,17 @@ impl Matcher {
 }
 
 impl Statement {
-    fn applies(&self, req: &Request) -> bool {
+    /// Whether the statement names this principal and action.
+    fn names(&self, principal: Option<&str>, action: &str) -> bool {
         let principal_ok = match &self.principal {
-            Some((p, negated)) => principal_matches(p, req.principal) != *negated,
+            Some((p, negated)) => principal_matches(p, principal) != *negated,
             None => true,
         };
-        principal_ok
-            && self.action.matches(req.action, true)
-            && self.resource.matches(req.resource, false)
-            && self.conditions.iter().all(|c| c.holds(req.context))
+        principal_ok && self.action.matches(action, true)
+    }
+
+    fn applies(&self, req: &Request) -> bool {
+        self.names(req.principal, req.action) && self.resource.matches(req.resource, false) && self.conditions.iter().all(|c| c.holds(req.context))
     }
 }
 
@@ -433,10 +439,22 @@ mod tests {
     fn existing_object_tag_conditions() {
         let p = Policy::parse(br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*",
             "Condition":{"StringEquals":{"s3:ExistingObjectTag/public":"yes"}}}}"#, "b").unwrap();
-        assert!(p.tests_key_prefix("s3:existingobjecttag/"));
+        assert!(p.tests_tags_for(None, "s3:GetObject"));
+        assert!(p.may_allow(None, "s3:GetObject", &ctx(&[])), "tag conditions may hold for some object");
+        assert!(!p.tests_tags_for(None, "s3:PutObject"));
         let tagged = ctx(&[("s3:existingobjecttag/public", "yes")]);
         assert_eq!(eval(&p, None, "s3:GetObject", "arn:aws:s3:::b/k", &tagged), Some(Effect::Allow));
         assert_eq!(eval(&p, None, "s3:GetObject", "arn:aws:s3:::b/k", &ctx(&[])), None);
+    }
+
+    #[test]
+    fn may_allow_tests_the_request_conditions_only() {
+        let p = Policy::parse(br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/tmp/*",
+            "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}}"#, "b").unwrap();
+        assert!(p.may_allow(None, "s3:DeleteObject", &ctx(&[("aws:sourceip", "10.1.2.3")])));
+        assert!(!p.may_allow(None, "s3:DeleteObject", &ctx(&[("aws:sourceip", "192.168.1.1")])));
+        assert!(!p.may_allow(None, "s3:GetObject", &ctx(&[("aws:sourceip", "10.1.2.3")])));
+        assert!(!p.tests_tags_for(None, "s3:DeleteObject"));
     }
 
     #[test]

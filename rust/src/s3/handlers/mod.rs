@@ -16,8 +16,11 @@ use crate::storage::Store;
 
 /// AWS's limit for a single PUT (and for one part).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
-/// Upper bound for XML request bodies (a 1000-key DeleteObjects fits easily).
-pub const MAX_XML_BODY: usize = 4 * 1024 * 1024;
+/// Upper bounds for XML request bodies, which are read into memory: bucket settings,
+/// tagging and CORS (AWS's CORS limit) are small; a 1000-key DeleteObjects and a
+/// 10,000-part CompleteMultipartUpload need more.
+pub const MAX_XML_BODY: usize = 64 * 1024;
+pub const MAX_LIST_XML_BODY: usize = 4 * 1024 * 1024;
 
 /// Tags set while writing (`x-amz-tagging`) need s3:PutObjectTagging as well, as on AWS.
 pub async fn check_tagging_header(ctx: &Ctx, req: &S3Request) -> S3Result<()> {

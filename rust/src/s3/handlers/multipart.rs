@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use super::list::{encode_key, parse_max, url_encoding};
-use super::{body_checksum, check_tagging_header, copy_source, copy_source_action, receive_body, MAX_PUT_SIZE, MAX_XML_BODY};
+use super::{body_checksum, check_tagging_header, copy_source, copy_source_action, receive_body, MAX_LIST_XML_BODY, MAX_PUT_SIZE};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, S3Response};
@@ -119,7 +119,7 @@ pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
     ctx.store.blocking(move |s| s.upload_info(&b, &k, &i).map(|_| ())).await?;
-    let body = req.body.read_small(MAX_XML_BODY).await?;
+    let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
     let parts: Vec<(u32, String)> = xml::parse_complete(&body)?.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
     let (b, k) = (bucket.clone(), key.clone());
     let precondition = super::object::write_precondition(&req)?;

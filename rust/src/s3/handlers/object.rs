@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 
-use super::{body_checksum, check_tagging_header, copy_source, copy_source_action, receive_body, set_checksum_header, set_version_header, MAX_XML_BODY};
+use super::{body_checksum, check_tagging_header, copy_source, copy_source_action, receive_body, set_checksum_header, set_version_header, MAX_LIST_XML_BODY, MAX_XML_BODY};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Conditions};
 use crate::s3::response::{empty, ok_xml, set_header, ObjectData, ResBody, S3Response};
@@ -202,7 +202,7 @@ pub async fn delete_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     ctx.store.bucket_exists(&bucket).await?;
-    let body = req.body.read_small(MAX_XML_BODY).await?;
+    let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
     let request = xml::parse_delete(&body)?;
     if request.objects.is_empty() || request.objects.len() > 1000 {
         return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema."));
