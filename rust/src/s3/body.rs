@@ -481,6 +481,10 @@ mod tests {
         }
         sixteen.extend_from_slice(b"\r\n");
         assert_eq!(decode_all(&sixteen, 7).unwrap().1.trailers.len(), MAX_TRAILERS);
+        let mut padded = b"0\r\n\r\n".to_vec();
+        padded.extend(std::iter::repeat_n(b'\n', MAX_TAIL_BYTES + 1));
+        assert!(decode_all(&padded, 3).is_err(), "endless blank lines after the body");
+        assert!(decode_all(b"0\r\n\r\n\r\n", 3).is_ok());
     }
 
     #[test]
