@@ -664,3 +664,37 @@ def test_upload_half_removed_by_a_crash_is_not_leaked(tmp_path):
     finally:
         srv.stop()
         srv.cleanup()
+
+
+def test_promotion_after_a_crash_between_unlinks_keeps_copies_intact(tmp_path):
+    """Deleting a version removes its metadata, then its data file. A crash in
+    between leaves the data file without metadata, and that file may be shared
+    (hard link) with a copy of the object. Promoting the next version there later
+    must replace the leftover file, never write into it: the copy keeps its bytes."""
+    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
+        pytest.skip("needs a locally started engine")
+    srv = Server()
+    try:
+        srv.start()
+        ep = srv.endpoint
+        s = requests.Session()
+        assert s.put(f"{ep}/promote", timeout=30).status_code == 200
+        body = '<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>'
+        assert s.put(f"{ep}/promote?versioning", data=body, timeout=30).status_code == 200
+        v1 = s.put(f"{ep}/promote/k", data=b"AAAA", timeout=30).headers["x-amz-version-id"]
+        v2 = s.put(f"{ep}/promote/k", data=b"BBBB", timeout=30).headers["x-amz-version-id"]
+        assert s.put(f"{ep}/promote/j", headers={"x-amz-copy-source": "/promote/k"}, timeout=30).status_code == 200
+        srv.stop()
+        # the state a kill leaves between the two unlinks of DELETE k?versionId=v2
+        (srv.directory / "promote" / "k._storage_object.metadata.json").unlink()
+        srv.start()
+        ep = srv.endpoint
+        assert s.delete(f"{ep}/promote/k?versionId={v2}", timeout=30).status_code == 204
+        j = s.get(f"{ep}/promote/j", timeout=30)
+        assert (j.status_code, j.content) == (200, b"BBBB"), "the copy was overwritten through a shared file"
+        assert j.headers["ETag"] == f'"{md5_hex(b"BBBB")}"'
+        k = s.get(f"{ep}/promote/k", timeout=30)
+        assert (k.status_code, k.content, k.headers.get("x-amz-version-id")) == (200, b"AAAA", v1)
+    finally:
+        srv.stop()
+        srv.cleanup()

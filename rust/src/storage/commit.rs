@@ -38,6 +38,43 @@ impl Store {
         result
     }
 
+    /// Gives `src`'s bytes the new name `dst` (a fresh temporary path): a hard link,
+    /// or where linking fails (a filesystem without hard links, the link count limit)
+    /// a copy, fsynced when `fsync` is on. Never opens an existing file for writing:
+    /// a committed data file may share its inode with other objects and versions.
+    /// Returns whether it linked.
+    pub(super) fn link_or_copy(&self, src: &Path, dst: &Path) -> std::io::Result<bool> {
+        if !hard_links_disabled() && std::fs::hard_link(src, dst).is_ok() {
+            return Ok(true);
+        }
+        let copied = (|| {
+            let mut from = std::fs::File::open(src)?;
+            let mut to = std::fs::OpenOptions::new().write(true).create_new(true).open(dst)?;
+            std::io::copy(&mut from, &mut to)?; // copy_file_range on Linux
+            if self.fsync {
+                to.sync_data()?;
+            }
+            Ok(false)
+        })();
+        if copied.is_err() {
+            let _ = std::fs::remove_file(dst);
+        }
+        copied
+    }
+
+    /// Puts `src`'s bytes at `dst`, which may exist: staged under a temporary name
+    /// (`link_or_copy`) and renamed over `dst`. So `dst`'s old file, which may share
+    /// its inode with another object or version, is never written, and a crash leaves
+    /// either the old file or the new one.
+    pub(super) fn replace_with_copy(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
+        let tmp = self.temp_path("data");
+        self.link_or_copy(src, &tmp)?;
+        let renamed = std::fs::rename(&tmp, dst);
+        // Renaming a link onto another link of the same file leaves both names.
+        let _ = std::fs::remove_file(&tmp);
+        renamed
+    }
+
     /// Creates the folders between the bucket folder and `file`, never the bucket itself.
     pub(super) fn create_parents(&self, bucket_dir: &Path, file: &Path) -> std::io::Result<()> {
         let parent = file.parent().expect("object paths have a parent");
@@ -162,7 +199,7 @@ impl Store {
                     // The data is in place: from here a failure is finished by recovery.
                     std::fs::rename(&commit, &meta_path)?;
                     if let Some(id) = &new.version_id {
-                        self.drop_replaced_null(bucket, key, id)?;
+                        self.drop_replaced_null(bucket, key, id, old.as_ref())?;
                     }
                     let old = old.map(|m| m.size);
                     self.stats.replace(bucket, key, if archived.is_some() { None } else { old }, Some(new.size));
@@ -249,6 +286,19 @@ impl Precondition {
             _ => Ok(()),
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Makes `link_or_copy` copy on this thread, as on a filesystem without hard links.
+    pub(super) static NO_HARD_LINKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn hard_links_disabled() -> bool {
+    #[cfg(test)]
+    return NO_HARD_LINKS.with(|c| c.get());
+    #[cfg(not(test))]
+    false
 }
 
 pub fn read_meta(path: &Path) -> std::io::Result<ObjectMeta> {

@@ -47,19 +47,35 @@ impl Store {
         self.sync_entries(dir)
     }
 
-    /// Creates `dir` and its missing parents below `root`, durably.
+    /// Creates `dir` and its missing parents up to `root` (included), durably; each
+    /// folder that gains an entry is marked changed for listings. Retries if a
+    /// concurrent removal of an emptied folder takes a parent away meanwhile.
     pub(super) fn create_dirs(&self, root: &Path, dir: &Path) -> std::io::Result<()> {
-        if dir.is_dir() {
-            return Ok(());
+        let rel = dir.strip_prefix(root).map_err(std::io::Error::other)?;
+        let mut attempt = 0;
+        loop {
+            if dir.is_dir() {
+                return Ok(());
+            }
+            let result = (|| {
+                let mut d = root.to_path_buf();
+                for comp in std::iter::once(None).chain(rel.components().map(Some)) {
+                    if let Some(comp) = comp {
+                        d.push(comp);
+                    }
+                    match std::fs::create_dir(&d) {
+                        Ok(()) => self.names_changed(d.parent().unwrap())?,
+                        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            })();
+            match result {
+                Err(e) if e.kind() == ErrorKind::NotFound && attempt < 8 => attempt += 1,
+                other => return other,
+            }
         }
-        std::fs::create_dir_all(dir)?;
-        let mut created = Some(dir);
-        while let Some(d) = created.filter(|d| *d != root && d.starts_with(root)) {
-            let parent = d.parent().unwrap();
-            self.sync_entries(parent)?;
-            created = Some(parent);
-        }
-        Ok(())
     }
 
     /// Runs `f` on this (blocking) thread with folder syncs deferred to its end.

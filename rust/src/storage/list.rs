@@ -42,14 +42,23 @@ pub struct ListPage {
     pub truncated: bool,
 }
 
-struct Collector<'a> {
-    query: &'a ListQuery,
-    dirs: &'a DirCache,
-    load: &'a mut dyn FnMut(&str) -> Option<ObjectMeta>,
-    page: ListPage,
+/// What a walk of a tree finds, in key order: a key, or a common prefix (once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found<'a> {
+    Key(&'a str),
+    Prefix(&'a str),
 }
 
-impl Collector<'_> {
+/// Walks a tree in key order for a `ListQuery` (its `max` aside): prunes what sorts
+/// before the prefix or the marker, and rolls folders up into common prefixes.
+struct Walker<'a> {
+    query: &'a ListQuery,
+    dirs: &'a DirCache,
+    visit: &'a mut dyn FnMut(Found<'_>) -> ControlFlow<()>,
+    last_prefix: Option<String>,
+}
+
+impl Walker<'_> {
     fn is_after_marker(&self, item: &str) -> bool {
         self.query.after.as_deref().is_none_or(|after| item > after)
     }
@@ -61,21 +70,12 @@ impl Collector<'_> {
         rest.find(delimiter).map(|i| &key[..self.query.prefix.len() + i + delimiter.len()])
     }
 
-    fn push(&mut self, item: Item) -> ControlFlow<()> {
-        if self.page.items.len() >= self.query.max {
-            self.page.truncated = true;
-            return ControlFlow::Break(());
-        }
-        self.page.items.push(item);
-        ControlFlow::Continue(())
-    }
-
-    fn push_prefix(&mut self, prefix: &str) -> ControlFlow<()> {
-        let duplicate = matches!(self.page.items.last(), Some(Item::Prefix(last)) if last == prefix);
-        if duplicate || !self.is_after_marker(prefix) {
+    fn visit_prefix(&mut self, prefix: &str) -> ControlFlow<()> {
+        if self.last_prefix.as_deref() == Some(prefix) || !self.is_after_marker(prefix) {
             return ControlFlow::Continue(());
         }
-        self.push(Item::Prefix(prefix.to_string()))
+        self.last_prefix = Some(prefix.to_string());
+        (self.visit)(Found::Prefix(prefix))
     }
 
     fn visit_key(&mut self, key: &str) -> ControlFlow<()> {
@@ -83,15 +83,12 @@ impl Collector<'_> {
             return ControlFlow::Continue(());
         }
         if let Some(prefix) = self.common_prefix(key) {
-            return self.push_prefix(prefix);
+            return self.visit_prefix(prefix);
         }
         if !self.is_after_marker(key) {
             return ControlFlow::Continue(());
         }
-        match (self.load)(key) {
-            Some(meta) => self.push(Item::Object(meta)),
-            None => ControlFlow::Continue(()), // being written or deleted right now
-        }
+        (self.visit)(Found::Key(key))
     }
 
     fn walk(&mut self, dir: &Path, acc: &str) -> std::io::Result<ControlFlow<()>> {
@@ -122,7 +119,7 @@ impl Collector<'_> {
                     match self.common_prefix(&full).map(str::to_string) {
                         Some(cp) if full.starts_with(&prefix) => {
                             if self.is_after_marker(&cp) && has_any_object(path)? {
-                                self.push_prefix(&cp)
+                                self.visit_prefix(&cp)
                             } else {
                                 ControlFlow::Continue(())
                             }
@@ -139,13 +136,35 @@ impl Collector<'_> {
     }
 }
 
+/// Calls `visit` with the keys and common prefixes of the tree at `dir` that `query`
+/// selects (its `max` aside), in key order, until `visit` breaks. Big folders come
+/// sorted from `dirs`, so a walk that starts at a marker and stops after a page
+/// costs about the page, not the tree.
+pub fn walk_names(dir: &Path, query: &ListQuery, dirs: &DirCache, visit: &mut dyn FnMut(Found<'_>) -> ControlFlow<()>) -> std::io::Result<ControlFlow<()>> {
+    Walker { query, dirs, visit, last_prefix: None }.walk(dir, "")
+}
+
 /// One page of a bucket listing.
 pub fn list(bucket_dir: &Path, query: &ListQuery, dirs: &DirCache, load: &mut dyn FnMut(&str) -> Option<ObjectMeta>) -> std::io::Result<ListPage> {
-    let mut collector = Collector { query, dirs, load, page: ListPage::default() };
+    let mut page = ListPage::default();
     if query.max > 0 {
-        let _ = collector.walk(bucket_dir, "")?;
+        let _ = walk_names(bucket_dir, query, dirs, &mut |found| {
+            let item = match found {
+                Found::Key(key) => match load(key) {
+                    Some(meta) => Item::Object(meta),
+                    None => return ControlFlow::Continue(()), // being written or deleted right now
+                },
+                Found::Prefix(prefix) => Item::Prefix(prefix.to_string()),
+            };
+            if page.items.len() >= query.max {
+                page.truncated = true;
+                return ControlFlow::Break(());
+            }
+            page.items.push(item);
+            ControlFlow::Continue(())
+        })?;
     }
-    Ok(collector.page)
+    Ok(page)
 }
 
 /// Whether any object file exists below `dir` (stops at the first: no sorting).

@@ -121,10 +121,7 @@ impl Store {
                 }
             };
             check(&meta)?;
-            let linked = std::fs::hard_link(&src_data, &tmp).is_ok();
-            if !linked {
-                std::fs::copy(&src_data, &tmp)?;
-            }
+            let linked = self.link_or_copy(&src_data, &tmp)?;
             (meta, linked)
         };
         let mut data = TempData::new(tmp.clone(), src_meta.size, [0; 16]);
