@@ -574,8 +574,9 @@ def test_sigkill_during_concurrent_writes(fsync, tmp_path):
                         problems.append(f"round {rnd}: completed upload {uid} ({key}) still listed after restart")
                 if st.get("multipartUploadCount") != len(uploads):
                     orphans = sorted(
-                        f"{d.name}: {sorted(p.name for p in d.iterdir())}"
-                        for d in (directory / ".multipart").iterdir()
+                        f"{b.name}/{d.name}: {sorted(p.name for p in d.iterdir())}"
+                        for b in (directory / ".uploads").iterdir()
+                        for d in b.iterdir()
                         if not (d / "upload.json").exists()
                     )
                     problems.append(
@@ -648,17 +649,17 @@ def test_upload_half_removed_by_a_crash_is_not_leaked(tmp_path):
         srv.kill()
         srv.stop()
         # the state a kill leaves when remove_dir_all took upload.json first
-        (srv.directory / ".multipart" / uid / "upload.json").unlink()
+        (srv.directory / ".uploads" / "half-removed" / uid / "upload.json").unlink()
         mgmt = Management(srv.directory, True, srv.log_path)
         try:
             st = mgmt.stats_after_scan()
             listed = list_uploads(requests.Session(), mgmt.endpoint, "half-removed")
         finally:
             mgmt.stop()
-        left = sorted(p.name for p in (srv.directory / ".multipart").iterdir())
+        left = sorted(p.name for p in (srv.directory / ".uploads" / "half-removed").iterdir())
         assert (st["multipartUploadCount"], st["multipartBytes"]) == (len(listed), 0 if not listed else len(part)), (
             f"getStorageStats counts {st['multipartUploadCount']} uploads / {st['multipartBytes']} bytes, "
-            f"ListMultipartUploads shows {listed}; folders left in .multipart: {left}"
+            f"ListMultipartUploads shows {listed}; folders left in .uploads/half-removed: {left}"
         )
         assert listed or not left, f"an unlistable, unabortable upload folder stays on disk: {left}"
     finally:

@@ -115,3 +115,82 @@ def test_list_versions_page_cost_does_not_grow_with_the_bucket(own_server):
     # Holding every key of the bucket would take ~40 MiB here.
     assert grown < 16 * MiB, f"one page of {KEYS} keys raised the engine's peak RSS by {grown / MiB:.1f} MiB"
     assert warm < max(0.1, 20 * small_time), f"a later page took {warm:.3f}s (small bucket: {small_time:.3f}s)"
+
+
+UPLOADS = int(os.environ.get("SMARTSTORAGE_COST_UPLOADS", "20000"))
+
+
+def legacy_upload(directory: Path, bucket: str, key: str, upload_id: str, initiated: int) -> None:
+    """An upload as engines before per-bucket upload folders stored it:
+    `.multipart/<uploadId>/upload.json`, whatever its bucket."""
+    folder = directory / ".multipart" / upload_id
+    folder.mkdir(parents=True)
+    info = {
+        "bucket": bucket,
+        "key": key,
+        "uploadId": upload_id,
+        "initiated": initiated,
+        "attrs": {"contentType": "text/plain", "headers": {}, "userMetadata": {"n": key}, "checksum": None, "tags": {}},
+    }
+    (folder / "upload.json").write_text(json.dumps(info))
+
+
+def best_of(n: int, call) -> float:
+    times = []
+    for _ in range(n):
+        started = time.monotonic()
+        call()
+        times.append(time.monotonic() - started)
+    return min(times)
+
+
+def test_multipart_costs_are_per_bucket_and_old_uploads_survive_the_upgrade(own_server):
+    """ListMultipartUploads and DeleteBucket of a bucket without uploads stay as cheap
+    with UPLOADS open uploads in another bucket as without; those uploads, written in
+    the layout of older engines, are all still listed, and can get parts and complete."""
+    srv = own_server.start()
+    s3 = make_client(srv.endpoint)
+    for b in ("busy", "idle", "gone"):
+        s3.create_bucket(Bucket=b)
+    alone = best_of(5, lambda: s3.list_multipart_uploads(Bucket="idle"))
+    real = s3.create_multipart_upload(Bucket="busy", Key="real")["UploadId"]
+    etag = s3.upload_part(Bucket="busy", Key="real", UploadId=real, PartNumber=1, Body=b"hello")["ETag"]
+    srv.stop()
+    now = int(time.time() * 1000)
+    ids = {}
+    for i in range(UPLOADS):
+        ids[f"k{i:06d}"] = os.urandom(16).hex()
+        legacy_upload(srv.directory, "busy", f"k{i:06d}", ids[f"k{i:06d}"], now)
+    srv.start()
+    s3 = make_client(srv.endpoint)
+
+    crowded = best_of(5, lambda: s3.list_multipart_uploads(Bucket="idle"))
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket="idle")
+    started = time.monotonic()
+    s3.delete_bucket(Bucket="gone")
+    delete_time = time.monotonic() - started
+    print(
+        f"\nwith {UPLOADS} open uploads in another bucket: ListMultipartUploads of an empty bucket "
+        f"{crowded * 1000:.1f} ms (no uploads anywhere: {alone * 1000:.1f} ms), DeleteBucket {delete_time * 1000:.1f} ms"
+    )
+
+    # every upload of the old layout is still there, in order, with its attributes
+    r = s3.list_multipart_uploads(Bucket="busy")
+    assert r["IsTruncated"] is True
+    assert [(u["Key"], u["UploadId"]) for u in r["Uploads"]] == [(f"k{i:06d}", ids[f"k{i:06d}"]) for i in range(1000)]
+    r = s3.list_multipart_uploads(Bucket="busy", KeyMarker=f"k{UPLOADS - 2:06d}")
+    assert [(u["Key"], u["UploadId"]) for u in r["Uploads"]] == [(f"k{UPLOADS - 1:06d}", ids[f"k{UPLOADS - 1:06d}"]), ("real", real)]
+    assert r["IsTruncated"] is False
+    old = ids["k000005"]
+    part = s3.upload_part(Bucket="busy", Key="k000005", UploadId=old, PartNumber=1, Body=b"old layout")["ETag"]
+    s3.complete_multipart_upload(Bucket="busy", Key="k000005", UploadId=old, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part}]})
+    got = s3.get_object(Bucket="busy", Key="k000005")
+    assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (b"old layout", "text/plain", {"n": "k000005"})
+    s3.complete_multipart_upload(Bucket="busy", Key="real", UploadId=real, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert s3.get_object(Bucket="busy", Key="real")["Body"].read() == b"hello"
+    s3.abort_multipart_upload(Bucket="busy", Key="k000007", UploadId=ids["k000007"])
+    r = s3.list_multipart_uploads(Bucket="busy", Prefix="k00000")
+    assert [u["Key"] for u in r["Uploads"]] == [f"k{i:06d}" for i in range(10) if i not in (5, 7)]
+
+    assert crowded < alone + 0.05, f"ListMultipartUploads of an empty bucket took {crowded:.3f}s ({alone:.3f}s without uploads)"
+    assert delete_time < 0.25, f"DeleteBucket of an empty bucket took {delete_time:.3f}s"

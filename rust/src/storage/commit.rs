@@ -349,15 +349,7 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
         if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
         removed += 1;
     }
-    // An upload folder without its upload.json was being created or removed by a
-    // crash; nobody can list or abort it, so it goes.
-    for entry in std::fs::read_dir(store.root.join(super::MULTIPART_DIR))? {
-        let path = entry?.path();
-        if path.is_dir() && !path.join("upload.json").is_file() {
-            std::fs::remove_dir_all(&path)?;
-            removed += 1;
-        }
-    }
+    removed += store.recover_uploads()?;
     if finished + removed > 0 {
         crate::log::info(&format!("recovery: finished {finished} interrupted commits, removed {removed} temporary files"));
     }

@@ -73,7 +73,11 @@ impl std::ops::Deref for Store {
 pub const TMP_DIR: &str = ".tmp";
 /// Subfolders of `TMP_DIR` that temporaries are spread over (see `temp_path`).
 const TMP_SHARDS: usize = 16;
-pub const MULTIPART_DIR: &str = ".multipart";
+/// Multipart uploads, one folder per bucket: `.uploads/<bucket>/<uploadId>/`.
+pub const UPLOADS_DIR: &str = ".uploads";
+/// Where engines before per-bucket upload folders kept every upload (`.multipart/<uploadId>/`);
+/// moved to `UPLOADS_DIR` at start.
+pub const LEGACY_MULTIPART_DIR: &str = ".multipart";
 pub const BUCKETS_DIR: &str = ".buckets";
 pub const POLICIES_DIR: &str = ".policies";
 pub const CORS_DIR: &str = ".cors";
@@ -85,7 +89,7 @@ impl Store {
     pub fn open(root: &Path, fsync: bool, observer: Option<Observer>) -> std::io::Result<Store> {
         std::fs::create_dir_all(root)?;
         let root = root.canonicalize()?;
-        for dir in [TMP_DIR, MULTIPART_DIR, BUCKETS_DIR, POLICIES_DIR, CORS_DIR, VERSIONS_DIR] {
+        for dir in [TMP_DIR, UPLOADS_DIR, BUCKETS_DIR, POLICIES_DIR, CORS_DIR, VERSIONS_DIR] {
             std::fs::create_dir_all(root.join(dir))?;
         }
         let inner = Inner {

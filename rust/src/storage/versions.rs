@@ -204,7 +204,7 @@ impl Store {
         let Ok(null) = read_meta(&self.versions_dir(bucket, key).join(format!("{NULL_VERSION}.json"))) else { return Ok(()) };
         // Beside a null current version, a stored null one is a stale copy a crash left
         // between archiving and committing: hidden, so never counted.
-        let counted = !replaced.is_some_and(|old| version_name(old) == NULL_VERSION);
+        let counted = replaced.is_none_or(|old| version_name(old) != NULL_VERSION);
         self.remove_stored_version(bucket, key, &null, counted)
     }
 
@@ -398,10 +398,12 @@ impl Store {
         };
         let rolls_up = |key: &str| delimiter.is_some_and(|d| key[prefix.len()..].contains(d));
         // With a version marker, the listing resumes inside the marker key.
-        if let (Some(key), Some(_)) = (after, version_marker) {
-            if key.starts_with(prefix) && !rolls_up(key) && versions_of(&mut page, key, version_marker)?.is_break() {
-                return Ok(page);
-            }
+        if let (Some(key), Some(_)) = (after, version_marker)
+            && key.starts_with(prefix)
+            && !rolls_up(key)
+            && versions_of(&mut page, key, version_marker)?.is_break()
+        {
+            return Ok(page);
         }
         let mut query = super::list::ListQuery { prefix: prefix.to_string(), delimiter: delimiter.map(str::to_string), after: after.map(str::to_string), max: 0 };
         loop {
@@ -656,7 +658,7 @@ mod tests {
             }
         }
         let odd = ["a", "a/", "a/b", "a/b/c", "a/c", "a-b", "a-b/c", "a0", "bkt", "c/d/e", "d-", "d-/e", "e//f", "f/00001/x", "é"];
-        let mut ops = |store: &Store, model: &mut Model, rng: &mut Rng, n: usize| {
+        let ops = |store: &Store, model: &mut Model, rng: &mut Rng, n: usize| {
             for _ in 0..n {
                 let key = if rng.below(3) == 0 { flat[rng.below(flat.len())].clone() } else { odd[rng.below(odd.len())].to_string() };
                 let own = |listing: Vec<String>| -> Vec<String> { listing.into_iter().filter(|r| r.starts_with(&format!("{key} "))).collect() };
