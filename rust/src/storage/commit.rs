@@ -13,10 +13,10 @@
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
+use super::Store;
 use super::keypath;
 use super::meta::ObjectMeta;
 use super::writer::TempData;
-use super::Store;
 use crate::s3::error::{S3Error, S3Result};
 
 impl Store {
@@ -49,7 +49,10 @@ impl Store {
         }
         let copied = (|| {
             let mut from = std::fs::File::open(src)?;
-            let mut to = std::fs::OpenOptions::new().write(true).create_new(true).open(dst)?;
+            let mut to = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(dst)?;
             std::io::copy(&mut from, &mut to)?; // copy_file_range on Linux
             if self.fsync {
                 to.sync_data()?;
@@ -78,7 +81,9 @@ impl Store {
     /// Creates the folders between the bucket folder and `file`, never the bucket itself.
     pub(super) fn create_parents(&self, bucket_dir: &Path, file: &Path) -> std::io::Result<()> {
         let parent = file.parent().expect("object paths have a parent");
-        let rel = parent.strip_prefix(bucket_dir).map_err(std::io::Error::other)?;
+        let rel = parent
+            .strip_prefix(bucket_dir)
+            .map_err(std::io::Error::other)?;
         let mut dir = bucket_dir.to_path_buf();
         for comp in rel.components() {
             dir.push(comp);
@@ -107,7 +112,14 @@ impl Store {
 
     /// Publishes `data` as `bucket/key` with `meta`, if `precondition` holds for the
     /// object it replaces; returns the replaced object's size.
-    pub fn commit_object(&self, bucket: &str, key: &str, mut data: TempData, meta: &ObjectMeta, precondition: Option<&Precondition>) -> S3Result<Option<u64>> {
+    pub fn commit_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut data: TempData,
+        meta: &ObjectMeta,
+        precondition: Option<&Precondition>,
+    ) -> S3Result<Option<u64>> {
         let json = serde_json::to_vec_pretty(meta).map_err(S3Error::internal)?;
         let meta_tmp = data.path.with_extension("meta");
         let staged = (|| -> std::io::Result<()> {
@@ -120,7 +132,16 @@ impl Store {
         })();
         let result = staged.map_err(S3Error::from).and_then(|_| {
             let (bucket_dir, _open) = self.enter_bucket(bucket)?;
-            self.apply_commit(&bucket_dir, bucket, key, &data.path, &meta_tmp, false, meta, precondition)
+            self.apply_commit(
+                &bucket_dir,
+                bucket,
+                key,
+                &data.path,
+                &meta_tmp,
+                false,
+                meta,
+                precondition,
+            )
         });
         match result {
             Ok(old) => {
@@ -152,7 +173,11 @@ impl Store {
         new: &ObjectMeta,
         precondition: Option<&Precondition>,
     ) -> S3Result<Option<u64>> {
-        let commit = if recovering { staged_meta.to_path_buf() } else { staged_meta.with_extension("commit") };
+        let commit = if recovering {
+            staged_meta.to_path_buf()
+        } else {
+            staged_meta.with_extension("commit")
+        };
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let mut committed = recovering;
@@ -202,7 +227,12 @@ impl Store {
                         self.drop_replaced_null(bucket, key, id, old.as_ref())?;
                     }
                     let old = old.map(|m| m.size);
-                    self.stats.replace(bucket, key, if archived.is_some() { None } else { old }, Some(new.size));
+                    self.stats.replace(
+                        bucket,
+                        key,
+                        if archived.is_some() { None } else { old },
+                        Some(new.size),
+                    );
                     drop(guard);
                     self.names_changed(data_path.parent().unwrap())?;
                     return Ok(old);
@@ -220,12 +250,19 @@ impl Store {
     }
 
     /// Rewrites an object's metadata (not its data) atomically, e.g. to change its tags.
-    pub fn update_meta(&self, bucket: &str, key: &str, change: impl FnOnce(&mut ObjectMeta)) -> S3Result<ObjectMeta> {
+    pub fn update_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(&mut ObjectMeta),
+    ) -> S3Result<ObjectMeta> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let _guard = self.locks.write(bucket, key);
         let mut meta = read_meta(&meta_path).map_err(|e| match e.kind() {
-            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => super::objects::no_such_key(key),
+            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => {
+                super::objects::no_such_key(key)
+            }
             _ => e.into(),
         })?;
         change(&mut meta);
@@ -259,7 +296,10 @@ impl Store {
         self.names_changed(data_path.parent().unwrap())?;
         self.remove_empty_parents(&bucket_dir, &data_path);
         if removed.is_some() {
-            self.notify(super::Change::ObjectDeleted { bucket: bucket.to_string(), key: key.to_string() });
+            self.notify(super::Change::ObjectDeleted {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            });
         }
         Ok(removed)
     }
@@ -278,9 +318,13 @@ impl Precondition {
     fn check(&self, existing: Option<&ObjectMeta>, key: &str) -> S3Result<()> {
         let failed = || S3Error::new(crate::s3::error::S3Code::PreconditionFailed);
         match (self, existing) {
-            (Precondition::IfNoneMatchAny, Some(_)) => Err(failed().detail("Condition", "If-None-Match")),
+            (Precondition::IfNoneMatchAny, Some(_)) => {
+                Err(failed().detail("Condition", "If-None-Match"))
+            }
             (Precondition::IfMatch(_), None) => Err(super::objects::no_such_key(key)),
-            (Precondition::IfMatch(etag), Some(m)) if etag.trim() != "*" && etag.trim().trim_matches('"') != m.etag_value() => {
+            (Precondition::IfMatch(etag), Some(m))
+                if etag.trim() != "*" && etag.trim().trim_matches('"') != m.etag_value() =>
+            {
                 Err(failed().detail("Condition", "If-Match"))
             }
             _ => Ok(()),
@@ -335,7 +379,18 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
             continue;
         }
         if data_tmp.exists() {
-            store.apply_commit(&bucket_dir, &meta.bucket, &meta.key, &data_tmp, &path, true, &meta, None).map_err(|e| std::io::Error::other(e.message))?;
+            store
+                .apply_commit(
+                    &bucket_dir,
+                    &meta.bucket,
+                    &meta.key,
+                    &data_tmp,
+                    &path,
+                    true,
+                    &meta,
+                    None,
+                )
+                .map_err(|e| std::io::Error::other(e.message))?;
         } else {
             // The data was moved into place before the crash; publish the metadata.
             let meta_path = bucket_dir.join(keypath::meta_relative(&meta.key));
@@ -346,13 +401,18 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
     let mut removed = 0;
     for entry in std::fs::read_dir(&store.tmp)? {
         let path = entry?.path();
-        if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?
+        } else {
+            std::fs::remove_file(&path)?
+        }
         removed += 1;
     }
     removed += store.recover_uploads()?;
     if finished + removed > 0 {
-        crate::log::info(&format!("recovery: finished {finished} interrupted commits, removed {removed} temporary files"));
+        crate::log::info(&format!(
+            "recovery: finished {finished} interrupted commits, removed {removed} temporary files"
+        ));
     }
     Ok(())
 }
-

@@ -31,12 +31,14 @@ impl Store {
         if !self.fsync {
             return Ok(());
         }
-        let deferred = BATCH.with(|batch| batch.borrow_mut().as_mut().map(|dirs| dirs.insert(dir.to_path_buf())).is_some());
-        if deferred {
-            Ok(())
-        } else {
-            sync_dir(dir)
-        }
+        let deferred = BATCH.with(|batch| {
+            batch
+                .borrow_mut()
+                .as_mut()
+                .map(|dirs| dirs.insert(dir.to_path_buf()))
+                .is_some()
+        });
+        if deferred { Ok(()) } else { sync_dir(dir) }
     }
 
     /// A name in `dir`, a folder of a bucket's tree, was added or removed: listings
@@ -90,7 +92,9 @@ impl Store {
         BATCH.with(|batch| *batch.borrow_mut() = Some(BTreeSet::new()));
         let end = End;
         let out = f();
-        let dirs = BATCH.with(|batch| batch.borrow_mut().take()).unwrap_or_default();
+        let dirs = BATCH
+            .with(|batch| batch.borrow_mut().take())
+            .unwrap_or_default();
         drop(end);
         for dir in dirs {
             sync_dir(&dir)?;

@@ -6,10 +6,10 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use super::dircache::{decoded_entries, DirCache, SortedDir};
+use super::Store;
+use super::dircache::{DirCache, SortedDir, decoded_entries};
 use super::keypath::Entry;
 use super::meta::ObjectMeta;
-use super::Store;
 use crate::s3::error::S3Result;
 
 #[derive(Debug, Clone, Default)]
@@ -67,7 +67,8 @@ impl Walker<'_> {
     fn common_prefix<'k>(&self, key: &'k str) -> Option<&'k str> {
         let delimiter = self.query.delimiter.as_deref().filter(|d| !d.is_empty())?;
         let rest = key.get(self.query.prefix.len()..)?;
-        rest.find(delimiter).map(|i| &key[..self.query.prefix.len() + i + delimiter.len()])
+        rest.find(delimiter)
+            .map(|i| &key[..self.query.prefix.len() + i + delimiter.len()])
     }
 
     fn visit_prefix(&mut self, prefix: &str) -> ControlFlow<()> {
@@ -140,12 +141,28 @@ impl Walker<'_> {
 /// selects (its `max` aside), in key order, until `visit` breaks. Big folders come
 /// sorted from `dirs`, so a walk that starts at a marker and stops after a page
 /// costs about the page, not the tree.
-pub fn walk_names(dir: &Path, query: &ListQuery, dirs: &DirCache, visit: &mut dyn FnMut(Found<'_>) -> ControlFlow<()>) -> std::io::Result<ControlFlow<()>> {
-    Walker { query, dirs, visit, last_prefix: None }.walk(dir, "")
+pub fn walk_names(
+    dir: &Path,
+    query: &ListQuery,
+    dirs: &DirCache,
+    visit: &mut dyn FnMut(Found<'_>) -> ControlFlow<()>,
+) -> std::io::Result<ControlFlow<()>> {
+    Walker {
+        query,
+        dirs,
+        visit,
+        last_prefix: None,
+    }
+    .walk(dir, "")
 }
 
 /// One page of a bucket listing.
-pub fn list(bucket_dir: &Path, query: &ListQuery, dirs: &DirCache, load: &mut dyn FnMut(&str) -> Option<ObjectMeta>) -> std::io::Result<ListPage> {
+pub fn list(
+    bucket_dir: &Path,
+    query: &ListQuery,
+    dirs: &DirCache,
+    load: &mut dyn FnMut(&str) -> Option<ObjectMeta>,
+) -> std::io::Result<ListPage> {
     let mut page = ListPage::default();
     if query.max > 0 {
         let _ = walk_names(bucket_dir, query, dirs, &mut |found| {
@@ -183,17 +200,29 @@ pub fn has_any_object(dir: &Path) -> std::io::Result<bool> {
 
 /// Calls `visit` with every object key below `dir` (in key order) that starts with
 /// `prefix` and sorts after `after`, skipping folders that cannot hold such keys.
-pub fn walk_keys(dir: &Path, acc: &str, prefix: &str, after: Option<&str>, visit: &mut dyn FnMut(&str) -> ControlFlow<()>) -> std::io::Result<ControlFlow<()>> {
+pub fn walk_keys(
+    dir: &Path,
+    acc: &str,
+    prefix: &str,
+    after: Option<&str>,
+    visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
+) -> std::io::Result<ControlFlow<()>> {
     let entries = SortedDir::read(dir)?;
     for i in 0..entries.len() {
         let full = format!("{acc}{}", entries.fragment(i));
         let flow = match entries.folder(i) {
-            None if full.starts_with(prefix) && after.is_none_or(|a| full.as_str() > a) => visit(&full),
+            None if full.starts_with(prefix) && after.is_none_or(|a| full.as_str() > a) => {
+                visit(&full)
+            }
             None => ControlFlow::Continue(()),
             Some(path) => {
                 let in_prefix = full.starts_with(prefix) || prefix.starts_with(&full);
                 let past_marker = after.is_none_or(|a| full.as_str() >= a || a.starts_with(&full));
-                if in_prefix && past_marker { walk_keys(path, &full, prefix, after, visit)? } else { ControlFlow::Continue(()) }
+                if in_prefix && past_marker {
+                    walk_keys(path, &full, prefix, after, visit)?
+                } else {
+                    ControlFlow::Continue(())
+                }
             }
         };
         if flow.is_break() {

@@ -15,7 +15,7 @@ use super::commit::Precondition;
 use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
 use super::objects::no_such_key;
 use super::writer::TempData;
-use super::{Change, Store, LEGACY_MULTIPART_DIR, UPLOADS_DIR};
+use super::{Change, LEGACY_MULTIPART_DIR, Store, UPLOADS_DIR};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -71,7 +71,13 @@ impl Store {
         self.bucket_uploads_dir(bucket).join(upload_id)
     }
 
-    pub fn create_upload(&self, bucket: &str, key: &str, attrs: NewObjectAttrs, checksum_type: Option<String>) -> S3Result<UploadInfo> {
+    pub fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: NewObjectAttrs,
+        checksum_type: Option<String>,
+    ) -> S3Result<UploadInfo> {
         let _open = self.enter_bucket(bucket)?;
         let info = UploadInfo {
             bucket: bucket.to_string(),
@@ -96,10 +102,13 @@ impl Store {
         if !valid_upload_id(upload_id) {
             return Err(no_such_upload(upload_id));
         }
-        let bytes = std::fs::read(self.upload_dir(bucket, upload_id).join("upload.json")).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => no_such_upload(upload_id),
-            _ => e.into(),
-        })?;
+        let bytes =
+            std::fs::read(self.upload_dir(bucket, upload_id).join("upload.json")).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::NotFound => no_such_upload(upload_id),
+                    _ => e.into(),
+                }
+            })?;
         let info: UploadInfo = serde_json::from_slice(&bytes).map_err(S3Error::internal)?;
         if info.bucket != bucket || info.key != key {
             return Err(no_such_upload(upload_id));
@@ -108,7 +117,15 @@ impl Store {
     }
 
     /// Stores a finished part, replacing an earlier upload of the same part number.
-    pub fn put_part(&self, bucket: &str, key: &str, upload_id: &str, part_number: u32, mut data: TempData, checksum: Option<StoredChecksum>) -> S3Result<PartInfo> {
+    pub fn put_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        mut data: TempData,
+        checksum: Option<StoredChecksum>,
+    ) -> S3Result<PartInfo> {
         self.upload_info(bucket, key, upload_id)?;
         let part = PartInfo {
             part_number,
@@ -137,12 +154,23 @@ impl Store {
     }
 
     /// Copies `len` bytes at `offset` of an object into a temporary file (UploadPartCopy).
-    pub fn copy_range_to_temp(&self, bucket: &str, key: &str, version: Option<&str>, check: impl FnOnce(&ObjectMeta) -> S3Result<(u64, u64)>) -> S3Result<TempData> {
+    pub fn copy_range_to_temp(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        check: impl FnOnce(&ObjectMeta) -> S3Result<(u64, u64)>,
+    ) -> S3Result<TempData> {
         let (meta, mut file) = match version {
             None => self.open_object(bucket, key)?,
             Some(v) => match self.open_version(bucket, key, v)? {
                 (meta, Some(file)) => (meta, file),
-                (_, None) => return Err(S3Error::msg(S3Code::InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")),
+                (_, None) => {
+                    return Err(S3Error::msg(
+                        S3Code::InvalidRequest,
+                        "The source of a copy request may not specifically refer to a delete marker by version id.",
+                    ));
+                }
             },
         };
         let (offset, len) = check(&meta)?;
@@ -171,7 +199,12 @@ impl Store {
         Ok(data)
     }
 
-    pub fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<(UploadInfo, Vec<PartInfo>)> {
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> S3Result<(UploadInfo, Vec<PartInfo>)> {
         let info = self.upload_info(bucket, key, upload_id)?;
         let mut parts = Vec::new();
         let dir = self.upload_dir(bucket, upload_id);
@@ -200,7 +233,10 @@ impl Store {
         let _guard = self.upload_locks.write(bucket, upload_id);
         let (info, parts) = self.list_parts(bucket, key, upload_id)?;
         if requested.is_empty() {
-            return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema."));
+            return Err(S3Error::msg(
+                S3Code::MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema.",
+            ));
         }
         if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(S3Error::new(S3Code::InvalidPartOrder));
@@ -210,10 +246,17 @@ impl Store {
             let part = parts
                 .iter()
                 .find(|p| p.part_number == *number && strip_quotes(&p.etag) == strip_quotes(etag))
-                .ok_or_else(|| S3Error::new(S3Code::InvalidPart).detail("PartNumber", number.to_string()).detail("ETag", etag.clone()))?;
+                .ok_or_else(|| {
+                    S3Error::new(S3Code::InvalidPart)
+                        .detail("PartNumber", number.to_string())
+                        .detail("ETag", etag.clone())
+                })?;
             chosen.push(part.clone());
         }
-        if let Some(small) = chosen[..chosen.len() - 1].iter().find(|p| p.size < MIN_PART_SIZE) {
+        if let Some(small) = chosen[..chosen.len() - 1]
+            .iter()
+            .find(|p| p.size < MIN_PART_SIZE)
+        {
             return Err(S3Error::new(S3Code::EntityTooSmall)
                 .detail("ProposedSize", small.size.to_string())
                 .detail("MinSizeAllowed", MIN_PART_SIZE.to_string())
@@ -274,14 +317,21 @@ impl Store {
         };
         for entry in entries {
             let path = entry?.path().join("upload.json");
-            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
             if let Ok(info) = serde_json::from_slice::<UploadInfo>(&bytes)
                 && info.bucket == bucket
             {
                 uploads.push(info);
             }
         }
-        uploads.sort_by(|a, b| a.key.cmp(&b.key).then(a.initiated.cmp(&b.initiated)).then(a.upload_id.cmp(&b.upload_id)));
+        uploads.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(a.initiated.cmp(&b.initiated))
+                .then(a.upload_id.cmp(&b.upload_id))
+        });
         Ok(uploads)
     }
 
@@ -345,11 +395,20 @@ impl Store {
                         removed += 1;
                         continue;
                     }
-                    read => read.ok().and_then(|bytes| serde_json::from_slice::<UploadInfo>(&bytes).ok()),
+                    read => read
+                        .ok()
+                        .and_then(|bytes| serde_json::from_slice::<UploadInfo>(&bytes).ok()),
                 };
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
                 match info {
-                    Some(info) if super::buckets::valid_bucket_name(&info.bucket) && info.upload_id == name && valid_upload_id(name) => {
+                    Some(info)
+                        if super::buckets::valid_bucket_name(&info.bucket)
+                            && info.upload_id == name
+                            && valid_upload_id(name) =>
+                    {
                         let target = self.upload_dir(&info.bucket, name);
                         self.create_dirs(&self.root.join(UPLOADS_DIR), target.parent().unwrap())?;
                         std::fs::rename(&path, &target)?;
@@ -364,10 +423,15 @@ impl Store {
             if kept == 0 {
                 let _ = std::fs::remove_dir(&legacy);
             } else {
-                crate::log::warn(&format!("{kept} upload folders in {} have no readable upload.json; left there", legacy.display()));
+                crate::log::warn(&format!(
+                    "{kept} upload folders in {} have no readable upload.json; left there",
+                    legacy.display()
+                ));
             }
             if moved > 0 {
-                crate::log::info(&format!("moved {moved} multipart uploads to per-bucket folders in {UPLOADS_DIR}"));
+                crate::log::info(&format!(
+                    "moved {moved} multipart uploads to per-bucket folders in {UPLOADS_DIR}"
+                ));
             }
         }
         for dir in self.all_upload_dirs()? {
@@ -380,13 +444,15 @@ impl Store {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn temp_root() -> PathBuf {
-        std::env::temp_dir().join(format!("smartstorage-multipart-{}", uuid::Uuid::new_v4().simple()))
+        std::env::temp_dir().join(format!(
+            "smartstorage-multipart-{}",
+            uuid::Uuid::new_v4().simple()
+        ))
     }
 
     fn keys(uploads: &[UploadInfo]) -> Vec<&str> {
@@ -402,13 +468,32 @@ mod tests {
         for b in ["one", "two"] {
             store.create_bucket(b, "us-east-1").unwrap();
         }
-        let a = store.create_upload("one", "a", Default::default(), None).unwrap();
-        store.create_upload("one", "b", Default::default(), None).unwrap();
-        store.create_upload("two", "c", Default::default(), None).unwrap();
-        assert!(root.join(UPLOADS_DIR).join("one").join(&a.upload_id).join("upload.json").is_file());
+        let a = store
+            .create_upload("one", "a", Default::default(), None)
+            .unwrap();
+        store
+            .create_upload("one", "b", Default::default(), None)
+            .unwrap();
+        store
+            .create_upload("two", "c", Default::default(), None)
+            .unwrap();
+        assert!(
+            root.join(UPLOADS_DIR)
+                .join("one")
+                .join(&a.upload_id)
+                .join("upload.json")
+                .is_file()
+        );
         assert_eq!(keys(&store.list_uploads("one").unwrap()), ["a", "b"]);
         assert_eq!(keys(&store.list_uploads("two").unwrap()), ["c"]);
-        assert_eq!(store.upload_info("two", "a", &a.upload_id).unwrap_err().code, S3Code::NoSuchUpload, "an upload id is bound to its bucket");
+        assert_eq!(
+            store
+                .upload_info("two", "a", &a.upload_id)
+                .unwrap_err()
+                .code,
+            S3Code::NoSuchUpload,
+            "an upload id is bound to its bucket"
+        );
         store.delete_bucket("two", || {}).unwrap();
         assert!(!root.join(UPLOADS_DIR).join("two").exists());
         assert_eq!(keys(&store.list_uploads("one").unwrap()), ["a", "b"]);
@@ -447,8 +532,18 @@ mod tests {
         }
         let with_part = legacy.join(&ids[0]);
         std::fs::write(with_part.join("part-1"), b"part one").unwrap();
-        let part = PartInfo { part_number: 1, etag: super::super::objects::etag_of(&Md5::digest(b"part one").into()), size: 8, last_modified: 1, checksum: None };
-        std::fs::write(with_part.join("part-1.json"), serde_json::to_vec(&part).unwrap()).unwrap();
+        let part = PartInfo {
+            part_number: 1,
+            etag: super::super::objects::etag_of(&Md5::digest(b"part one").into()),
+            size: 8,
+            last_modified: 1,
+            checksum: None,
+        };
+        std::fs::write(
+            with_part.join("part-1.json"),
+            serde_json::to_vec(&part).unwrap(),
+        )
+        .unwrap();
         let orphan = legacy.join(uuid::Uuid::new_v4().simple().to_string());
         std::fs::create_dir_all(&orphan).unwrap();
         std::fs::write(orphan.join("part-1"), b"lost").unwrap();
@@ -459,12 +554,27 @@ mod tests {
         let store = Store::open(&root, false, None).unwrap();
         assert_eq!(keys(&store.list_uploads("one").unwrap()), ["x", "z"]);
         assert_eq!(keys(&store.list_uploads("two").unwrap()), ["y"]);
-        assert!(!orphan.exists(), "a folder without upload.json is a crash's leftover");
-        assert!(unreadable.join("upload.json").is_file(), "an unreadable upload is left for a person to look at");
+        assert!(
+            !orphan.exists(),
+            "a folder without upload.json is a crash's leftover"
+        );
+        assert!(
+            unreadable.join("upload.json").is_file(),
+            "an unreadable upload is left for a person to look at"
+        );
         assert!(!with_part.exists());
         let (_, parts) = store.list_parts("one", "x", &ids[0]).unwrap();
         assert_eq!(parts.len(), 1);
-        let meta = store.complete_upload("one", "x", &ids[0], &[(1, part.etag.clone())], None, |_, _| Ok(None)).unwrap();
+        let meta = store
+            .complete_upload(
+                "one",
+                "x",
+                &ids[0],
+                &[(1, part.etag.clone())],
+                None,
+                |_, _| Ok(None),
+            )
+            .unwrap();
         assert_eq!(meta.size, 8);
         let (_, mut file) = store.open_object("one", "x").unwrap();
         let mut bytes = Vec::new();
