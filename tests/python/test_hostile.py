@@ -241,7 +241,7 @@ INVALID_BUCKETS = [
     "ab", "a" * 64, "ABC", "Abc", "a_b", "-abc", "abc-", ".abc", "abc.", "a..b", "a.-b", "a-.b",
     "192.168.1.1", "10.0.0.255", "xn--abc", "sthree-abc", "sthree-configurator", "amzn-s3-demo-bucket",
     "abc-s3alias", "abc--ol-s3", "abc.mrap", "abc--x-s3", "abc--table-s3", "a b", "ab\u00e9", "a\tb", "a%b",
-    "a:b", "a@b", "a+b", "..", ".", "...", "a\\b", ".tmp", ".multipart", ".buckets", ".versions",
+    "a:b", "a@b", "a+b", "..", ".", "...", "a\\b", ".tmp", ".multipart", ".uploads", ".buckets", ".versions",
 ]
 
 
@@ -665,7 +665,7 @@ def traversal_targets(b: str, canary: str, secret: str) -> list:
             out.add(f"/{b}/x{s}{d}{s}{d}{s}{d}{s}{canary}{s}{secret}")
     out |= {
         f"/{canary}/{secret}", f"//{canary}/{secret}", f"/{b}/../../{canary}/{secret}", f"/{b}/./../../{canary}/{secret}",
-        "/..", "/.", "/../", f"/{b}/..", f"/{b}/.", f"/{b}/../", "/.tmp/x", "/.multipart/x", "/.buckets/x",
+        "/..", "/.", "/../", f"/{b}/..", f"/{b}/.", f"/{b}/../", "/.tmp/x", "/.multipart/x", "/.uploads/x", "/.buckets/x",
         "/.versions/x", "/.policies/x", "/.cors/x", f"/{b}/.tmp", "/.tmp", "/.buckets",
         f"/{b}/%2E%2E%2F%2E%2E%2F{canary}%2Fbait._storage_object", f"/../{canary}/bait",
         f"/..%2F{canary}/bait", f"/%2E%2E%2F{canary}/bait",
@@ -759,6 +759,7 @@ def test_no_path_outside_the_storage_root_is_read_or_written(server, s3, bucket)
         f"/{bucket}/%2E%2E%2F%2E%2E%2F{canary_name}%2Fbait", f"/{canary_name}/bait", f"/../{canary_name}/bait",
         f"{bucket}/obj?versionId=../../../{canary_name}/secret.txt", f"{bucket}/obj?versionId=..%2F..%2F{canary_name}%2Fsecret.txt",
         f"/{bucket}/../{bucket}/obj", f"/{bucket}/..%5C..%5C{canary_name}%5Csecret.txt", f"/.tmp/x", f"/.multipart/{uid}/upload.json",
+        f"/.uploads/{bucket}/{uid}/upload.json",
     ]
     for i, src in enumerate(copy_sources):
         send(

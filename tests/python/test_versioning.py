@@ -868,6 +868,21 @@ def test_null_version_in_the_middle_of_a_history(s3, raw, vbucket):
     expect_error(lambda: s3.get_object(Bucket=vbucket, Key="k", VersionId="null"), "NoSuchVersion", 404)
 
 
+def test_suspended_put_over_null_delete_marker_replaces_it(s3, vbucket):
+    """A null version written over a null delete marker replaces the marker (one
+    "null" version per key): once that version is deleted, no marker comes back."""
+    set_versioning(s3, vbucket, "Suspended")
+    s3.put_object(Bucket=vbucket, Key="k", Body=b"one")
+    s3.delete_object(Bucket=vbucket, Key="k")
+    s3.put_object(Bucket=vbucket, Key="k", Body=b"two")
+    versions, markers, _ = all_versions(s3, vbucket)
+    assert [(v["VersionId"], v["IsLatest"]) for v in versions] == [("null", True)]
+    assert markers == []
+    s3.delete_object(Bucket=vbucket, Key="k", VersionId="null")
+    assert all_versions(s3, vbucket) == ([], [], [])
+    expect_error(lambda: s3.head_object(Bucket=vbucket, Key="k"), None, 404)
+
+
 def test_suspended_put_replaces_noncurrent_null_version(s3, vbucket):
     set_versioning(s3, vbucket, "Suspended")
     s3.put_object(Bucket=vbucket, Key="k", Body=b"null old")

@@ -13,10 +13,10 @@
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
+use super::Store;
 use super::keypath;
 use super::meta::ObjectMeta;
 use super::writer::TempData;
-use super::Store;
 use crate::s3::error::{S3Error, S3Result};
 
 impl Store {
@@ -38,10 +38,52 @@ impl Store {
         result
     }
 
+    /// Gives `src`'s bytes the new name `dst` (a fresh temporary path): a hard link,
+    /// or where linking fails (a filesystem without hard links, the link count limit)
+    /// a copy, fsynced when `fsync` is on. Never opens an existing file for writing:
+    /// a committed data file may share its inode with other objects and versions.
+    /// Returns whether it linked.
+    pub(super) fn link_or_copy(&self, src: &Path, dst: &Path) -> std::io::Result<bool> {
+        if !hard_links_disabled() && std::fs::hard_link(src, dst).is_ok() {
+            return Ok(true);
+        }
+        let copied = (|| {
+            let mut from = std::fs::File::open(src)?;
+            let mut to = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(dst)?;
+            std::io::copy(&mut from, &mut to)?; // copy_file_range on Linux
+            if self.fsync {
+                to.sync_data()?;
+            }
+            Ok(false)
+        })();
+        if copied.is_err() {
+            let _ = std::fs::remove_file(dst);
+        }
+        copied
+    }
+
+    /// Puts `src`'s bytes at `dst`, which may exist: staged under a temporary name
+    /// (`link_or_copy`) and renamed over `dst`. So `dst`'s old file, which may share
+    /// its inode with another object or version, is never written, and a crash leaves
+    /// either the old file or the new one.
+    pub(super) fn replace_with_copy(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
+        let tmp = self.temp_path("data");
+        self.link_or_copy(src, &tmp)?;
+        let renamed = std::fs::rename(&tmp, dst);
+        // Renaming a link onto another link of the same file leaves both names.
+        let _ = std::fs::remove_file(&tmp);
+        renamed
+    }
+
     /// Creates the folders between the bucket folder and `file`, never the bucket itself.
     pub(super) fn create_parents(&self, bucket_dir: &Path, file: &Path) -> std::io::Result<()> {
         let parent = file.parent().expect("object paths have a parent");
-        let rel = parent.strip_prefix(bucket_dir).map_err(std::io::Error::other)?;
+        let rel = parent
+            .strip_prefix(bucket_dir)
+            .map_err(std::io::Error::other)?;
         let mut dir = bucket_dir.to_path_buf();
         for comp in rel.components() {
             dir.push(comp);
@@ -70,7 +112,14 @@ impl Store {
 
     /// Publishes `data` as `bucket/key` with `meta`, if `precondition` holds for the
     /// object it replaces; returns the replaced object's size.
-    pub fn commit_object(&self, bucket: &str, key: &str, mut data: TempData, meta: &ObjectMeta, precondition: Option<&Precondition>) -> S3Result<Option<u64>> {
+    pub fn commit_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut data: TempData,
+        meta: &ObjectMeta,
+        precondition: Option<&Precondition>,
+    ) -> S3Result<Option<u64>> {
         let json = serde_json::to_vec_pretty(meta).map_err(S3Error::internal)?;
         let meta_tmp = data.path.with_extension("meta");
         let staged = (|| -> std::io::Result<()> {
@@ -83,7 +132,16 @@ impl Store {
         })();
         let result = staged.map_err(S3Error::from).and_then(|_| {
             let (bucket_dir, _open) = self.enter_bucket(bucket)?;
-            self.apply_commit(&bucket_dir, bucket, key, &data.path, &meta_tmp, false, meta, precondition)
+            self.apply_commit(
+                &bucket_dir,
+                bucket,
+                key,
+                &data.path,
+                &meta_tmp,
+                false,
+                meta,
+                precondition,
+            )
         });
         match result {
             Ok(old) => {
@@ -115,7 +173,11 @@ impl Store {
         new: &ObjectMeta,
         precondition: Option<&Precondition>,
     ) -> S3Result<Option<u64>> {
-        let commit = if recovering { staged_meta.to_path_buf() } else { staged_meta.with_extension("commit") };
+        let commit = if recovering {
+            staged_meta.to_path_buf()
+        } else {
+            staged_meta.with_extension("commit")
+        };
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let mut committed = recovering;
@@ -162,10 +224,15 @@ impl Store {
                     // The data is in place: from here a failure is finished by recovery.
                     std::fs::rename(&commit, &meta_path)?;
                     if let Some(id) = &new.version_id {
-                        self.drop_replaced_null(bucket, key, id)?;
+                        self.drop_replaced_null(bucket, key, id, old.as_ref())?;
                     }
                     let old = old.map(|m| m.size);
-                    self.stats.replace(bucket, key, if archived.is_some() { None } else { old }, Some(new.size));
+                    self.stats.replace(
+                        bucket,
+                        key,
+                        if archived.is_some() { None } else { old },
+                        Some(new.size),
+                    );
                     drop(guard);
                     self.names_changed(data_path.parent().unwrap())?;
                     return Ok(old);
@@ -183,12 +250,19 @@ impl Store {
     }
 
     /// Rewrites an object's metadata (not its data) atomically, e.g. to change its tags.
-    pub fn update_meta(&self, bucket: &str, key: &str, change: impl FnOnce(&mut ObjectMeta)) -> S3Result<ObjectMeta> {
+    pub fn update_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(&mut ObjectMeta),
+    ) -> S3Result<ObjectMeta> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let _guard = self.locks.write(bucket, key);
         let mut meta = read_meta(&meta_path).map_err(|e| match e.kind() {
-            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => super::objects::no_such_key(key),
+            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => {
+                super::objects::no_such_key(key)
+            }
             _ => e.into(),
         })?;
         change(&mut meta);
@@ -222,7 +296,10 @@ impl Store {
         self.names_changed(data_path.parent().unwrap())?;
         self.remove_empty_parents(&bucket_dir, &data_path);
         if removed.is_some() {
-            self.notify(super::Change::ObjectDeleted { bucket: bucket.to_string(), key: key.to_string() });
+            self.notify(super::Change::ObjectDeleted {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            });
         }
         Ok(removed)
     }
@@ -241,14 +318,31 @@ impl Precondition {
     fn check(&self, existing: Option<&ObjectMeta>, key: &str) -> S3Result<()> {
         let failed = || S3Error::new(crate::s3::error::S3Code::PreconditionFailed);
         match (self, existing) {
-            (Precondition::IfNoneMatchAny, Some(_)) => Err(failed().detail("Condition", "If-None-Match")),
+            (Precondition::IfNoneMatchAny, Some(_)) => {
+                Err(failed().detail("Condition", "If-None-Match"))
+            }
             (Precondition::IfMatch(_), None) => Err(super::objects::no_such_key(key)),
-            (Precondition::IfMatch(etag), Some(m)) if etag.trim() != "*" && etag.trim().trim_matches('"') != m.etag_value() => {
+            (Precondition::IfMatch(etag), Some(m))
+                if etag.trim() != "*" && etag.trim().trim_matches('"') != m.etag_value() =>
+            {
                 Err(failed().detail("Condition", "If-Match"))
             }
             _ => Ok(()),
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Makes `link_or_copy` copy on this thread, as on a filesystem without hard links.
+    pub(super) static NO_HARD_LINKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn hard_links_disabled() -> bool {
+    #[cfg(test)]
+    return NO_HARD_LINKS.with(|c| c.get());
+    #[cfg(not(test))]
+    false
 }
 
 pub fn read_meta(path: &Path) -> std::io::Result<ObjectMeta> {
@@ -285,7 +379,18 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
             continue;
         }
         if data_tmp.exists() {
-            store.apply_commit(&bucket_dir, &meta.bucket, &meta.key, &data_tmp, &path, true, &meta, None).map_err(|e| std::io::Error::other(e.message))?;
+            store
+                .apply_commit(
+                    &bucket_dir,
+                    &meta.bucket,
+                    &meta.key,
+                    &data_tmp,
+                    &path,
+                    true,
+                    &meta,
+                    None,
+                )
+                .map_err(|e| std::io::Error::other(e.message))?;
         } else {
             // The data was moved into place before the crash; publish the metadata.
             let meta_path = bucket_dir.join(keypath::meta_relative(&meta.key));
@@ -296,21 +401,18 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
     let mut removed = 0;
     for entry in std::fs::read_dir(&store.tmp)? {
         let path = entry?.path();
-        if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?
+        } else {
+            std::fs::remove_file(&path)?
+        }
         removed += 1;
     }
-    // An upload folder without its upload.json was being created or removed by a
-    // crash; nobody can list or abort it, so it goes.
-    for entry in std::fs::read_dir(store.root.join(super::MULTIPART_DIR))? {
-        let path = entry?.path();
-        if path.is_dir() && !path.join("upload.json").is_file() {
-            std::fs::remove_dir_all(&path)?;
-            removed += 1;
-        }
-    }
+    removed += store.recover_uploads()?;
     if finished + removed > 0 {
-        crate::log::info(&format!("recovery: finished {finished} interrupted commits, removed {removed} temporary files"));
+        crate::log::info(&format!(
+            "recovery: finished {finished} interrupted commits, removed {removed} temporary files"
+        ));
     }
     Ok(())
 }
-

@@ -31,12 +31,14 @@ impl Store {
         if !self.fsync {
             return Ok(());
         }
-        let deferred = BATCH.with(|batch| batch.borrow_mut().as_mut().map(|dirs| dirs.insert(dir.to_path_buf())).is_some());
-        if deferred {
-            Ok(())
-        } else {
-            sync_dir(dir)
-        }
+        let deferred = BATCH.with(|batch| {
+            batch
+                .borrow_mut()
+                .as_mut()
+                .map(|dirs| dirs.insert(dir.to_path_buf()))
+                .is_some()
+        });
+        if deferred { Ok(()) } else { sync_dir(dir) }
     }
 
     /// A name in `dir`, a folder of a bucket's tree, was added or removed: listings
@@ -47,19 +49,35 @@ impl Store {
         self.sync_entries(dir)
     }
 
-    /// Creates `dir` and its missing parents below `root`, durably.
+    /// Creates `dir` and its missing parents up to `root` (included), durably; each
+    /// folder that gains an entry is marked changed for listings. Retries if a
+    /// concurrent removal of an emptied folder takes a parent away meanwhile.
     pub(super) fn create_dirs(&self, root: &Path, dir: &Path) -> std::io::Result<()> {
-        if dir.is_dir() {
-            return Ok(());
+        let rel = dir.strip_prefix(root).map_err(std::io::Error::other)?;
+        let mut attempt = 0;
+        loop {
+            if dir.is_dir() {
+                return Ok(());
+            }
+            let result = (|| {
+                let mut d = root.to_path_buf();
+                for comp in std::iter::once(None).chain(rel.components().map(Some)) {
+                    if let Some(comp) = comp {
+                        d.push(comp);
+                    }
+                    match std::fs::create_dir(&d) {
+                        Ok(()) => self.names_changed(d.parent().unwrap())?,
+                        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            })();
+            match result {
+                Err(e) if e.kind() == ErrorKind::NotFound && attempt < 8 => attempt += 1,
+                other => return other,
+            }
         }
-        std::fs::create_dir_all(dir)?;
-        let mut created = Some(dir);
-        while let Some(d) = created.filter(|d| *d != root && d.starts_with(root)) {
-            let parent = d.parent().unwrap();
-            self.sync_entries(parent)?;
-            created = Some(parent);
-        }
-        Ok(())
     }
 
     /// Runs `f` on this (blocking) thread with folder syncs deferred to its end.
@@ -74,7 +92,9 @@ impl Store {
         BATCH.with(|batch| *batch.borrow_mut() = Some(BTreeSet::new()));
         let end = End;
         let out = f();
-        let dirs = BATCH.with(|batch| batch.borrow_mut().take()).unwrap_or_default();
+        let dirs = BATCH
+            .with(|batch| batch.borrow_mut().take())
+            .unwrap_or_default();
         drop(end);
         for dir in dirs {
             sync_dir(&dir)?;

@@ -6,10 +6,10 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use super::dircache::{decoded_entries, DirCache, SortedDir};
+use super::Store;
+use super::dircache::{DirCache, SortedDir, decoded_entries};
 use super::keypath::Entry;
 use super::meta::ObjectMeta;
-use super::Store;
 use crate::s3::error::S3Result;
 
 #[derive(Debug, Clone, Default)]
@@ -42,14 +42,23 @@ pub struct ListPage {
     pub truncated: bool,
 }
 
-struct Collector<'a> {
-    query: &'a ListQuery,
-    dirs: &'a DirCache,
-    load: &'a mut dyn FnMut(&str) -> Option<ObjectMeta>,
-    page: ListPage,
+/// What a walk of a tree finds, in key order: a key, or a common prefix (once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found<'a> {
+    Key(&'a str),
+    Prefix(&'a str),
 }
 
-impl Collector<'_> {
+/// Walks a tree in key order for a `ListQuery` (its `max` aside): prunes what sorts
+/// before the prefix or the marker, and rolls folders up into common prefixes.
+struct Walker<'a> {
+    query: &'a ListQuery,
+    dirs: &'a DirCache,
+    visit: &'a mut dyn FnMut(Found<'_>) -> ControlFlow<()>,
+    last_prefix: Option<String>,
+}
+
+impl Walker<'_> {
     fn is_after_marker(&self, item: &str) -> bool {
         self.query.after.as_deref().is_none_or(|after| item > after)
     }
@@ -58,24 +67,16 @@ impl Collector<'_> {
     fn common_prefix<'k>(&self, key: &'k str) -> Option<&'k str> {
         let delimiter = self.query.delimiter.as_deref().filter(|d| !d.is_empty())?;
         let rest = key.get(self.query.prefix.len()..)?;
-        rest.find(delimiter).map(|i| &key[..self.query.prefix.len() + i + delimiter.len()])
+        rest.find(delimiter)
+            .map(|i| &key[..self.query.prefix.len() + i + delimiter.len()])
     }
 
-    fn push(&mut self, item: Item) -> ControlFlow<()> {
-        if self.page.items.len() >= self.query.max {
-            self.page.truncated = true;
-            return ControlFlow::Break(());
-        }
-        self.page.items.push(item);
-        ControlFlow::Continue(())
-    }
-
-    fn push_prefix(&mut self, prefix: &str) -> ControlFlow<()> {
-        let duplicate = matches!(self.page.items.last(), Some(Item::Prefix(last)) if last == prefix);
-        if duplicate || !self.is_after_marker(prefix) {
+    fn visit_prefix(&mut self, prefix: &str) -> ControlFlow<()> {
+        if self.last_prefix.as_deref() == Some(prefix) || !self.is_after_marker(prefix) {
             return ControlFlow::Continue(());
         }
-        self.push(Item::Prefix(prefix.to_string()))
+        self.last_prefix = Some(prefix.to_string());
+        (self.visit)(Found::Prefix(prefix))
     }
 
     fn visit_key(&mut self, key: &str) -> ControlFlow<()> {
@@ -83,15 +84,12 @@ impl Collector<'_> {
             return ControlFlow::Continue(());
         }
         if let Some(prefix) = self.common_prefix(key) {
-            return self.push_prefix(prefix);
+            return self.visit_prefix(prefix);
         }
         if !self.is_after_marker(key) {
             return ControlFlow::Continue(());
         }
-        match (self.load)(key) {
-            Some(meta) => self.push(Item::Object(meta)),
-            None => ControlFlow::Continue(()), // being written or deleted right now
-        }
+        (self.visit)(Found::Key(key))
     }
 
     fn walk(&mut self, dir: &Path, acc: &str) -> std::io::Result<ControlFlow<()>> {
@@ -122,7 +120,7 @@ impl Collector<'_> {
                     match self.common_prefix(&full).map(str::to_string) {
                         Some(cp) if full.starts_with(&prefix) => {
                             if self.is_after_marker(&cp) && has_any_object(path)? {
-                                self.push_prefix(&cp)
+                                self.visit_prefix(&cp)
                             } else {
                                 ControlFlow::Continue(())
                             }
@@ -139,13 +137,51 @@ impl Collector<'_> {
     }
 }
 
-/// One page of a bucket listing.
-pub fn list(bucket_dir: &Path, query: &ListQuery, dirs: &DirCache, load: &mut dyn FnMut(&str) -> Option<ObjectMeta>) -> std::io::Result<ListPage> {
-    let mut collector = Collector { query, dirs, load, page: ListPage::default() };
-    if query.max > 0 {
-        let _ = collector.walk(bucket_dir, "")?;
+/// Calls `visit` with the keys and common prefixes of the tree at `dir` that `query`
+/// selects (its `max` aside), in key order, until `visit` breaks. Big folders come
+/// sorted from `dirs`, so a walk that starts at a marker and stops after a page
+/// costs about the page, not the tree.
+pub fn walk_names(
+    dir: &Path,
+    query: &ListQuery,
+    dirs: &DirCache,
+    visit: &mut dyn FnMut(Found<'_>) -> ControlFlow<()>,
+) -> std::io::Result<ControlFlow<()>> {
+    Walker {
+        query,
+        dirs,
+        visit,
+        last_prefix: None,
     }
-    Ok(collector.page)
+    .walk(dir, "")
+}
+
+/// One page of a bucket listing.
+pub fn list(
+    bucket_dir: &Path,
+    query: &ListQuery,
+    dirs: &DirCache,
+    load: &mut dyn FnMut(&str) -> Option<ObjectMeta>,
+) -> std::io::Result<ListPage> {
+    let mut page = ListPage::default();
+    if query.max > 0 {
+        let _ = walk_names(bucket_dir, query, dirs, &mut |found| {
+            let item = match found {
+                Found::Key(key) => match load(key) {
+                    Some(meta) => Item::Object(meta),
+                    None => return ControlFlow::Continue(()), // being written or deleted right now
+                },
+                Found::Prefix(prefix) => Item::Prefix(prefix.to_string()),
+            };
+            if page.items.len() >= query.max {
+                page.truncated = true;
+                return ControlFlow::Break(());
+            }
+            page.items.push(item);
+            ControlFlow::Continue(())
+        })?;
+    }
+    Ok(page)
 }
 
 /// Whether any object file exists below `dir` (stops at the first: no sorting).
@@ -164,17 +200,29 @@ pub fn has_any_object(dir: &Path) -> std::io::Result<bool> {
 
 /// Calls `visit` with every object key below `dir` (in key order) that starts with
 /// `prefix` and sorts after `after`, skipping folders that cannot hold such keys.
-pub fn walk_keys(dir: &Path, acc: &str, prefix: &str, after: Option<&str>, visit: &mut dyn FnMut(&str) -> ControlFlow<()>) -> std::io::Result<ControlFlow<()>> {
+pub fn walk_keys(
+    dir: &Path,
+    acc: &str,
+    prefix: &str,
+    after: Option<&str>,
+    visit: &mut dyn FnMut(&str) -> ControlFlow<()>,
+) -> std::io::Result<ControlFlow<()>> {
     let entries = SortedDir::read(dir)?;
     for i in 0..entries.len() {
         let full = format!("{acc}{}", entries.fragment(i));
         let flow = match entries.folder(i) {
-            None if full.starts_with(prefix) && after.is_none_or(|a| full.as_str() > a) => visit(&full),
+            None if full.starts_with(prefix) && after.is_none_or(|a| full.as_str() > a) => {
+                visit(&full)
+            }
             None => ControlFlow::Continue(()),
             Some(path) => {
                 let in_prefix = full.starts_with(prefix) || prefix.starts_with(&full);
                 let past_marker = after.is_none_or(|a| full.as_str() >= a || a.starts_with(&full));
-                if in_prefix && past_marker { walk_keys(path, &full, prefix, after, visit)? } else { ControlFlow::Continue(()) }
+                if in_prefix && past_marker {
+                    walk_keys(path, &full, prefix, after, visit)?
+                } else {
+                    ControlFlow::Continue(())
+                }
             }
         };
         if flow.is_break() {

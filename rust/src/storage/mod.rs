@@ -28,13 +28,32 @@ use crate::s3::error::{S3Code, S3Error, S3Result};
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", content = "data", rename_all = "camelCase")]
 pub enum Change {
-    BucketCreated { bucket: String },
-    BucketDeleted { bucket: String },
+    BucketCreated {
+        bucket: String,
+    },
+    BucketDeleted {
+        bucket: String,
+    },
     #[serde(rename_all = "camelCase")]
-    ObjectCreated { bucket: String, key: String, size: u64, etag: String, overwrite: bool },
-    ObjectDeleted { bucket: String, key: String },
+    ObjectCreated {
+        bucket: String,
+        key: String,
+        size: u64,
+        etag: String,
+        overwrite: bool,
+    },
+    ObjectDeleted {
+        bucket: String,
+        key: String,
+    },
     #[serde(rename_all = "camelCase")]
-    MultipartCompleted { bucket: String, key: String, size: u64, etag: String, upload_id: String },
+    MultipartCompleted {
+        bucket: String,
+        key: String,
+        size: u64,
+        etag: String,
+        upload_id: String,
+    },
 }
 
 pub type Observer = Box<dyn Fn(Change) + Send + Sync>;
@@ -73,7 +92,11 @@ impl std::ops::Deref for Store {
 pub const TMP_DIR: &str = ".tmp";
 /// Subfolders of `TMP_DIR` that temporaries are spread over (see `temp_path`).
 const TMP_SHARDS: usize = 16;
-pub const MULTIPART_DIR: &str = ".multipart";
+/// Multipart uploads, one folder per bucket: `.uploads/<bucket>/<uploadId>/`.
+pub const UPLOADS_DIR: &str = ".uploads";
+/// Where engines before per-bucket upload folders kept every upload (`.multipart/<uploadId>/`);
+/// moved to `UPLOADS_DIR` at start.
+pub const LEGACY_MULTIPART_DIR: &str = ".multipart";
 pub const BUCKETS_DIR: &str = ".buckets";
 pub const POLICIES_DIR: &str = ".policies";
 pub const CORS_DIR: &str = ".cors";
@@ -85,7 +108,14 @@ impl Store {
     pub fn open(root: &Path, fsync: bool, observer: Option<Observer>) -> std::io::Result<Store> {
         std::fs::create_dir_all(root)?;
         let root = root.canonicalize()?;
-        for dir in [TMP_DIR, MULTIPART_DIR, BUCKETS_DIR, POLICIES_DIR, CORS_DIR, VERSIONS_DIR] {
+        for dir in [
+            TMP_DIR,
+            UPLOADS_DIR,
+            BUCKETS_DIR,
+            POLICIES_DIR,
+            CORS_DIR,
+            VERSIONS_DIR,
+        ] {
             std::fs::create_dir_all(root.join(dir))?;
         }
         let inner = Inner {
@@ -121,23 +151,34 @@ impl Store {
                 let result = list::for_each_key(&dir, &mut |key| {
                     let _guard = store.locks.read(&bucket, key);
                     let found = match commit::read_meta(&dir.join(keypath::meta_relative(key))) {
-                        Ok(meta) => stats::Counters { objects: 1, bytes: meta.size },
+                        Ok(meta) => stats::Counters {
+                            objects: 1,
+                            bytes: meta.size,
+                        },
                         Err(_) => stats::Counters::default(),
                     };
                     store.stats.scanned(&bucket, key, found);
                 });
                 store.stats.scan_finished(&bucket);
                 let versions_ns = versions::versions_stats_ns(&bucket);
-                let versions_result = list::for_each_key(&store.versions_root(&bucket), &mut |key| {
-                    let _guard = store.locks.read(&bucket, key);
-                    store.stats.scanned(&versions_ns, key, store.stored_version_counters(&bucket, key));
-                });
+                let versions_result =
+                    list::for_each_key(&store.versions_root(&bucket), &mut |key| {
+                        let _guard = store.locks.read(&bucket, key);
+                        store.stats.scanned(
+                            &versions_ns,
+                            key,
+                            store.stored_version_counters(&bucket, key),
+                        );
+                    });
                 store.stats.scan_finished(&versions_ns);
                 if let Err(e) = result.and(versions_result) {
                     crate::log::warn(&format!("initial scan of bucket {bucket} failed: {e}"));
                 }
             }
-            crate::log::info(&format!("initial scan finished in {} ms", started.elapsed().as_millis()));
+            crate::log::info(&format!(
+                "initial scan finished in {} ms",
+                started.elapsed().as_millis()
+            ));
         });
     }
 
@@ -151,7 +192,10 @@ impl Store {
         if buckets::valid_bucket_name(bucket) && dir.is_dir() {
             Ok(dir)
         } else {
-            Err(S3Error::msg(S3Code::NoSuchBucket, S3Code::NoSuchBucket.default_message()).detail("BucketName", bucket))
+            Err(
+                S3Error::msg(S3Code::NoSuchBucket, S3Code::NoSuchBucket.default_message())
+                    .detail("BucketName", bucket),
+            )
         }
     }
 
@@ -159,7 +203,10 @@ impl Store {
     /// bucket away until the guard drops, so the write either lands before its
     /// emptiness check (which then fails) or finds no bucket (`NoSuchBucket`); it
     /// never lands in a bucket being deleted. Never take while holding a key lock.
-    pub fn enter_bucket(&self, bucket: &str) -> S3Result<(PathBuf, std::sync::RwLockReadGuard<'_, ()>)> {
+    pub fn enter_bucket(
+        &self,
+        bucket: &str,
+    ) -> S3Result<(PathBuf, std::sync::RwLockReadGuard<'_, ()>)> {
         let guard = self.bucket_gates.read(bucket, "");
         Ok((self.require_bucket(bucket)?, guard))
     }
@@ -207,7 +254,8 @@ impl Store {
     /// `require_bucket` from async code.
     pub async fn bucket_exists(&self, bucket: &str) -> S3Result<()> {
         let bucket = bucket.to_string();
-        self.blocking(move |s| s.require_bucket(&bucket).map(|_| ())).await
+        self.blocking(move |s| s.require_bucket(&bucket).map(|_| ()))
+            .await
     }
 
     /// Runs blocking filesystem work off the async threads.
@@ -217,6 +265,8 @@ impl Store {
         T: Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store)).await.map_err(S3Error::internal)?
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(S3Error::internal)?
     }
 }

@@ -1,5 +1,8 @@
-//! Multipart uploads: `.multipart/<uploadId>/upload.json` describes the upload,
-//! `part-<N>` holds each part's bytes and `part-<N>.json` its ETag and size.
+//! Multipart uploads: `.uploads/<bucket>/<uploadId>/upload.json` describes the
+//! upload, `part-<N>` holds each part's bytes and `part-<N>.json` its ETag and size.
+//! One folder per bucket, so listing a bucket's uploads and deleting a bucket cost
+//! what that bucket holds, not every upload on the server. Engines before it kept
+//! all uploads in `.multipart/<uploadId>/`; `recover_uploads` moves them at start.
 //! Completion concatenates the parts (kernel-side copies) into one temporary file and
 //! publishes it through the ordinary commit, so a completed object is a plain file.
 
@@ -12,7 +15,7 @@ use super::commit::Precondition;
 use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
 use super::objects::no_such_key;
 use super::writer::TempData;
-use super::{Change, Store, MULTIPART_DIR};
+use super::{Change, LEGACY_MULTIPART_DIR, Store, UPLOADS_DIR};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -59,11 +62,22 @@ fn strip_quotes(etag: &str) -> &str {
 }
 
 impl Store {
-    fn upload_dir(&self, upload_id: &str) -> PathBuf {
-        self.root.join(MULTIPART_DIR).join(upload_id)
+    /// The folder of a bucket's uploads (the bucket name is valid: no path tricks).
+    fn bucket_uploads_dir(&self, bucket: &str) -> PathBuf {
+        self.root.join(UPLOADS_DIR).join(bucket)
     }
 
-    pub fn create_upload(&self, bucket: &str, key: &str, attrs: NewObjectAttrs, checksum_type: Option<String>) -> S3Result<UploadInfo> {
+    fn upload_dir(&self, bucket: &str, upload_id: &str) -> PathBuf {
+        self.bucket_uploads_dir(bucket).join(upload_id)
+    }
+
+    pub fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: NewObjectAttrs,
+        checksum_type: Option<String>,
+    ) -> S3Result<UploadInfo> {
         let _open = self.enter_bucket(bucket)?;
         let info = UploadInfo {
             bucket: bucket.to_string(),
@@ -73,8 +87,10 @@ impl Store {
             attrs,
             checksum_type,
         };
-        let dir = self.upload_dir(&info.upload_id);
+        let dir = self.upload_dir(bucket, &info.upload_id);
+        self.create_dirs(&self.root.join(UPLOADS_DIR), dir.parent().unwrap())?;
         std::fs::create_dir(&dir)?;
+        self.sync_entries(dir.parent().unwrap())?;
         let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
         self.write_file_atomic(&dir.join("upload.json"), &json)?;
         Ok(info)
@@ -86,10 +102,13 @@ impl Store {
         if !valid_upload_id(upload_id) {
             return Err(no_such_upload(upload_id));
         }
-        let bytes = std::fs::read(self.upload_dir(upload_id).join("upload.json")).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => no_such_upload(upload_id),
-            _ => e.into(),
-        })?;
+        let bytes =
+            std::fs::read(self.upload_dir(bucket, upload_id).join("upload.json")).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::NotFound => no_such_upload(upload_id),
+                    _ => e.into(),
+                }
+            })?;
         let info: UploadInfo = serde_json::from_slice(&bytes).map_err(S3Error::internal)?;
         if info.bucket != bucket || info.key != key {
             return Err(no_such_upload(upload_id));
@@ -98,7 +117,15 @@ impl Store {
     }
 
     /// Stores a finished part, replacing an earlier upload of the same part number.
-    pub fn put_part(&self, bucket: &str, key: &str, upload_id: &str, part_number: u32, mut data: TempData, checksum: Option<StoredChecksum>) -> S3Result<PartInfo> {
+    pub fn put_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        mut data: TempData,
+        checksum: Option<StoredChecksum>,
+    ) -> S3Result<PartInfo> {
         self.upload_info(bucket, key, upload_id)?;
         let part = PartInfo {
             part_number,
@@ -107,7 +134,7 @@ impl Store {
             last_modified: chrono::Utc::now().timestamp_millis(),
             checksum,
         };
-        let dir = self.upload_dir(upload_id);
+        let dir = self.upload_dir(bucket, upload_id);
         let json = serde_json::to_vec(&part).map_err(S3Error::internal)?;
         let json_tmp = self.temp_path("partmeta");
         std::fs::write(&json_tmp, json)?;
@@ -127,12 +154,23 @@ impl Store {
     }
 
     /// Copies `len` bytes at `offset` of an object into a temporary file (UploadPartCopy).
-    pub fn copy_range_to_temp(&self, bucket: &str, key: &str, version: Option<&str>, check: impl FnOnce(&ObjectMeta) -> S3Result<(u64, u64)>) -> S3Result<TempData> {
+    pub fn copy_range_to_temp(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        check: impl FnOnce(&ObjectMeta) -> S3Result<(u64, u64)>,
+    ) -> S3Result<TempData> {
         let (meta, mut file) = match version {
             None => self.open_object(bucket, key)?,
             Some(v) => match self.open_version(bucket, key, v)? {
                 (meta, Some(file)) => (meta, file),
-                (_, None) => return Err(S3Error::msg(S3Code::InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")),
+                (_, None) => {
+                    return Err(S3Error::msg(
+                        S3Code::InvalidRequest,
+                        "The source of a copy request may not specifically refer to a delete marker by version id.",
+                    ));
+                }
             },
         };
         let (offset, len) = check(&meta)?;
@@ -161,13 +199,19 @@ impl Store {
         Ok(data)
     }
 
-    pub fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<(UploadInfo, Vec<PartInfo>)> {
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> S3Result<(UploadInfo, Vec<PartInfo>)> {
         let info = self.upload_info(bucket, key, upload_id)?;
         let mut parts = Vec::new();
-        for entry in std::fs::read_dir(self.upload_dir(upload_id))? {
+        let dir = self.upload_dir(bucket, upload_id);
+        for entry in std::fs::read_dir(&dir)? {
             let name = entry?.file_name().to_string_lossy().into_owned();
             if name.starts_with("part-") && name.ends_with(".json") {
-                let bytes = std::fs::read(self.upload_dir(upload_id).join(&name))?;
+                let bytes = std::fs::read(dir.join(&name))?;
                 parts.push(serde_json::from_slice::<PartInfo>(&bytes).map_err(S3Error::internal)?);
             }
         }
@@ -189,7 +233,10 @@ impl Store {
         let _guard = self.upload_locks.write(bucket, upload_id);
         let (info, parts) = self.list_parts(bucket, key, upload_id)?;
         if requested.is_empty() {
-            return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema."));
+            return Err(S3Error::msg(
+                S3Code::MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema.",
+            ));
         }
         if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(S3Error::new(S3Code::InvalidPartOrder));
@@ -199,10 +246,17 @@ impl Store {
             let part = parts
                 .iter()
                 .find(|p| p.part_number == *number && strip_quotes(&p.etag) == strip_quotes(etag))
-                .ok_or_else(|| S3Error::new(S3Code::InvalidPart).detail("PartNumber", number.to_string()).detail("ETag", etag.clone()))?;
+                .ok_or_else(|| {
+                    S3Error::new(S3Code::InvalidPart)
+                        .detail("PartNumber", number.to_string())
+                        .detail("ETag", etag.clone())
+                })?;
             chosen.push(part.clone());
         }
-        if let Some(small) = chosen[..chosen.len() - 1].iter().find(|p| p.size < MIN_PART_SIZE) {
+        if let Some(small) = chosen[..chosen.len() - 1]
+            .iter()
+            .find(|p| p.size < MIN_PART_SIZE)
+        {
             return Err(S3Error::new(S3Code::EntityTooSmall)
                 .detail("ProposedSize", small.size.to_string())
                 .detail("MinSizeAllowed", MIN_PART_SIZE.to_string())
@@ -210,7 +264,7 @@ impl Store {
                 .detail("ETag", small.etag.clone()));
         }
         let object_checksum = verify(&info, &chosen)?;
-        let dir = self.upload_dir(upload_id);
+        let dir = self.upload_dir(bucket, upload_id);
         let path = self.temp_path("data");
         let mut data = TempData::new(path.clone(), 0, [0; 16]);
         let mut out = std::fs::File::create(&path)?;
@@ -244,34 +298,61 @@ impl Store {
     pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<()> {
         self.upload_info(bucket, key, upload_id)?;
         let _guard = self.upload_locks.write(bucket, upload_id);
-        if !self.upload_dir(upload_id).is_dir() {
+        let dir = self.upload_dir(bucket, upload_id);
+        if !dir.is_dir() {
             return Err(no_such_upload(upload_id));
         }
-        Ok(self.discard_tree(&self.upload_dir(upload_id))?)
+        Ok(self.discard_tree(&dir)?)
     }
 
     /// Every upload in progress for `bucket`, sorted by key then initiation time.
+    /// Reads that bucket's uploads only.
     pub fn list_uploads(&self, bucket: &str) -> S3Result<Vec<UploadInfo>> {
         self.require_bucket(bucket)?;
         let mut uploads = Vec::new();
-        for entry in std::fs::read_dir(self.root.join(MULTIPART_DIR))? {
+        let entries = match std::fs::read_dir(self.bucket_uploads_dir(bucket)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(uploads),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries {
             let path = entry?.path().join("upload.json");
-            let Ok(bytes) = std::fs::read(&path) else { continue };
-            if let Ok(info) = serde_json::from_slice::<UploadInfo>(&bytes) {
-                if info.bucket == bucket {
-                    uploads.push(info);
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            if let Ok(info) = serde_json::from_slice::<UploadInfo>(&bytes)
+                && info.bucket == bucket
+            {
+                uploads.push(info);
+            }
+        }
+        uploads.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(a.initiated.cmp(&b.initiated))
+                .then(a.upload_id.cmp(&b.upload_id))
+        });
+        Ok(uploads)
+    }
+
+    /// The upload folders of all buckets.
+    fn all_upload_dirs(&self) -> std::io::Result<Vec<PathBuf>> {
+        let mut dirs = Vec::new();
+        for bucket in std::fs::read_dir(self.root.join(UPLOADS_DIR))? {
+            let bucket = bucket?;
+            if bucket.file_type()?.is_dir() {
+                for upload in std::fs::read_dir(bucket.path())? {
+                    dirs.push(upload?.path());
                 }
             }
         }
-        uploads.sort_by(|a, b| a.key.cmp(&b.key).then(a.initiated.cmp(&b.initiated)).then(a.upload_id.cmp(&b.upload_id)));
-        Ok(uploads)
+        Ok(dirs)
     }
 
     /// Uploads in progress in all buckets and the bytes of their parts so far.
     pub fn multipart_totals(&self) -> std::io::Result<(u64, u64)> {
         let (mut uploads, mut bytes) = (0, 0);
-        for entry in std::fs::read_dir(self.root.join(MULTIPART_DIR))? {
-            let dir = entry?.path();
+        for dir in self.all_upload_dirs()? {
             if !dir.join("upload.json").is_file() {
                 continue;
             }
@@ -287,11 +368,224 @@ impl Store {
         Ok((uploads, bytes))
     }
 
+    /// Removes every upload of a bucket (DeleteBucket, with the bucket closed).
     pub fn abort_uploads_of_bucket(&self, bucket: &str) -> S3Result<()> {
-        for upload in self.list_uploads(bucket)? {
-            self.discard_tree(&self.upload_dir(&upload.upload_id))?;
+        Ok(self.discard_tree(&self.bucket_uploads_dir(bucket))?)
+    }
+
+    /// At start: moves uploads of the old layout (`.multipart/<uploadId>/`) into their
+    /// bucket's folder, and removes upload folders without their upload.json (a crash
+    /// while one was created or removed: nobody can list or abort them). Returns how
+    /// many folders it removed. Each move is one rename, so a crash during the move
+    /// leaves every upload in one of the two places, and the next start goes on.
+    pub(super) fn recover_uploads(&self) -> std::io::Result<usize> {
+        let mut removed = 0;
+        let legacy = self.root.join(LEGACY_MULTIPART_DIR);
+        if legacy.is_dir() {
+            let mut moved = 0;
+            let mut kept = 0;
+            for entry in std::fs::read_dir(&legacy)? {
+                let path = entry?.path();
+                if !path.is_dir() {
+                    continue;
+                }
+                let info = match std::fs::read(path.join("upload.json")) {
+                    Err(e) if e.kind() == ErrorKind::NotFound => {
+                        std::fs::remove_dir_all(&path)?;
+                        removed += 1;
+                        continue;
+                    }
+                    read => read
+                        .ok()
+                        .and_then(|bytes| serde_json::from_slice::<UploadInfo>(&bytes).ok()),
+                };
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                match info {
+                    Some(info)
+                        if super::buckets::valid_bucket_name(&info.bucket)
+                            && info.upload_id == name
+                            && valid_upload_id(name) =>
+                    {
+                        let target = self.upload_dir(&info.bucket, name);
+                        self.create_dirs(&self.root.join(UPLOADS_DIR), target.parent().unwrap())?;
+                        std::fs::rename(&path, &target)?;
+                        self.sync_entries(target.parent().unwrap())?;
+                        moved += 1;
+                    }
+                    // Unreadable: kept where it is, for a person to look at.
+                    _ => kept += 1,
+                }
+            }
+            self.sync_entries(&legacy)?;
+            if kept == 0 {
+                let _ = std::fs::remove_dir(&legacy);
+            } else {
+                crate::log::warn(&format!(
+                    "{kept} upload folders in {} have no readable upload.json; left there",
+                    legacy.display()
+                ));
+            }
+            if moved > 0 {
+                crate::log::info(&format!(
+                    "moved {moved} multipart uploads to per-bucket folders in {UPLOADS_DIR}"
+                ));
+            }
         }
-        Ok(())
+        for dir in self.all_upload_dirs()? {
+            if dir.is_dir() && !dir.join("upload.json").is_file() {
+                std::fs::remove_dir_all(&dir)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_root() -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "smartstorage-multipart-{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+    }
+
+    fn keys(uploads: &[UploadInfo]) -> Vec<&str> {
+        uploads.iter().map(|u| u.key.as_str()).collect()
+    }
+
+    /// Each bucket's uploads live in a folder of their own: listing reads only it,
+    /// and DeleteBucket removes only it.
+    #[test]
+    fn uploads_are_kept_per_bucket() {
+        let root = temp_root();
+        let store = Store::open(&root, false, None).unwrap();
+        for b in ["one", "two"] {
+            store.create_bucket(b, "us-east-1").unwrap();
+        }
+        let a = store
+            .create_upload("one", "a", Default::default(), None)
+            .unwrap();
+        store
+            .create_upload("one", "b", Default::default(), None)
+            .unwrap();
+        store
+            .create_upload("two", "c", Default::default(), None)
+            .unwrap();
+        assert!(
+            root.join(UPLOADS_DIR)
+                .join("one")
+                .join(&a.upload_id)
+                .join("upload.json")
+                .is_file()
+        );
+        assert_eq!(keys(&store.list_uploads("one").unwrap()), ["a", "b"]);
+        assert_eq!(keys(&store.list_uploads("two").unwrap()), ["c"]);
+        assert_eq!(
+            store
+                .upload_info("two", "a", &a.upload_id)
+                .unwrap_err()
+                .code,
+            S3Code::NoSuchUpload,
+            "an upload id is bound to its bucket"
+        );
+        store.delete_bucket("two", || {}).unwrap();
+        assert!(!root.join(UPLOADS_DIR).join("two").exists());
+        assert_eq!(keys(&store.list_uploads("one").unwrap()), ["a", "b"]);
+        assert_eq!(store.multipart_totals().unwrap(), (2, 0));
+        store.abort_upload("one", "a", &a.upload_id).unwrap();
+        assert_eq!(keys(&store.list_uploads("one").unwrap()), ["b"]);
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    /// Uploads of the old layout (`.multipart/<uploadId>/`, any bucket) move to their
+    /// bucket's folder at start, parts included; a folder without upload.json (a
+    /// crash's leftover) goes; one whose upload.json cannot be read stays where it is.
+    #[test]
+    fn uploads_of_the_old_layout_move_to_their_bucket_at_start() {
+        let root = temp_root();
+        let store = Store::open(&root, false, None).unwrap();
+        for b in ["one", "two"] {
+            store.create_bucket(b, "us-east-1").unwrap();
+        }
+        drop(store);
+        let legacy = root.join(LEGACY_MULTIPART_DIR);
+        let mut ids = Vec::new();
+        for (bucket, key) in [("one", "x"), ("two", "y"), ("one", "z")] {
+            let info = UploadInfo {
+                bucket: bucket.into(),
+                key: key.into(),
+                upload_id: uuid::Uuid::new_v4().simple().to_string(),
+                initiated: 1,
+                attrs: Default::default(),
+                checksum_type: None,
+            };
+            let dir = legacy.join(&info.upload_id);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("upload.json"), serde_json::to_vec(&info).unwrap()).unwrap();
+            ids.push(info.upload_id);
+        }
+        let with_part = legacy.join(&ids[0]);
+        std::fs::write(with_part.join("part-1"), b"part one").unwrap();
+        let part = PartInfo {
+            part_number: 1,
+            etag: super::super::objects::etag_of(&Md5::digest(b"part one").into()),
+            size: 8,
+            last_modified: 1,
+            checksum: None,
+        };
+        std::fs::write(
+            with_part.join("part-1.json"),
+            serde_json::to_vec(&part).unwrap(),
+        )
+        .unwrap();
+        let orphan = legacy.join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::create_dir_all(&orphan).unwrap();
+        std::fs::write(orphan.join("part-1"), b"lost").unwrap();
+        let unreadable = legacy.join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::create_dir_all(&unreadable).unwrap();
+        std::fs::write(unreadable.join("upload.json"), b"{not json").unwrap();
+
+        let store = Store::open(&root, false, None).unwrap();
+        assert_eq!(keys(&store.list_uploads("one").unwrap()), ["x", "z"]);
+        assert_eq!(keys(&store.list_uploads("two").unwrap()), ["y"]);
+        assert!(
+            !orphan.exists(),
+            "a folder without upload.json is a crash's leftover"
+        );
+        assert!(
+            unreadable.join("upload.json").is_file(),
+            "an unreadable upload is left for a person to look at"
+        );
+        assert!(!with_part.exists());
+        let (_, parts) = store.list_parts("one", "x", &ids[0]).unwrap();
+        assert_eq!(parts.len(), 1);
+        let meta = store
+            .complete_upload(
+                "one",
+                "x",
+                &ids[0],
+                &[(1, part.etag.clone())],
+                None,
+                |_, _| Ok(None),
+            )
+            .unwrap();
+        assert_eq!(meta.size, 8);
+        let (_, mut file) = store.open_object("one", "x").unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+        assert_eq!(bytes, b"part one");
+        // Once nothing is left in it, the old folder goes.
+        std::fs::remove_dir_all(&unreadable).unwrap();
+        drop(store);
+        let store = Store::open(&root, false, None).unwrap();
+        assert!(!legacy.exists());
+        assert_eq!(keys(&store.list_uploads("one").unwrap()), ["z"]);
+        let _ = std::fs::remove_dir_all(root);
+    }
+}

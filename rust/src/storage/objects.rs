@@ -3,7 +3,7 @@
 use md5::{Digest, Md5};
 use std::io::{ErrorKind, Read};
 
-use super::commit::{read_meta, Precondition};
+use super::commit::{Precondition, read_meta};
 use super::keypath;
 use super::meta::{NewObjectAttrs, ObjectMeta};
 use super::writer::{TempData, TempWriter};
@@ -37,7 +37,16 @@ impl Store {
     }
 
     /// Publishes a finished upload as `bucket/key`.
-    pub fn put_object(&self, bucket: &str, key: &str, data: TempData, attrs: NewObjectAttrs, parts: Vec<u64>, etag: String, precondition: Option<&Precondition>) -> S3Result<ObjectMeta> {
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: TempData,
+        attrs: NewObjectAttrs,
+        parts: Vec<u64>,
+        etag: String,
+        precondition: Option<&Precondition>,
+    ) -> S3Result<ObjectMeta> {
         let mut meta = ObjectMeta::new(bucket, key, data.size, etag, attrs, parts);
         if let Some((version_id, seq)) = self.version_for_write(bucket) {
             meta.version_id = Some(version_id);
@@ -60,10 +69,17 @@ impl Store {
     }
 
     /// The metadata of the key's current object in a bucket known to exist.
-    pub(super) fn read_current_meta(&self, bucket_dir: &std::path::Path, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
+    pub(super) fn read_current_meta(
+        &self,
+        bucket_dir: &std::path::Path,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<ObjectMeta> {
         let _guard = self.locks.read(bucket, key);
         read_meta(&bucket_dir.join(keypath::meta_relative(key))).map_err(|e| match e.kind() {
-            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => no_such_key(key),
+            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => {
+                no_such_key(key)
+            }
             _ => e.into(),
         })
     }
@@ -72,14 +88,20 @@ impl Store {
     pub fn open_object(&self, bucket: &str, key: &str) -> S3Result<(ObjectMeta, std::fs::File)> {
         let bucket_dir = self.require_bucket(bucket)?;
         let _guard = self.locks.read(bucket, key);
-        let meta = read_meta(&bucket_dir.join(keypath::meta_relative(key))).map_err(|e| match e.kind() {
-            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => no_such_key(key),
+        let meta = read_meta(&bucket_dir.join(keypath::meta_relative(key))).map_err(|e| match e
+            .kind()
+        {
+            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => {
+                no_such_key(key)
+            }
             _ => e.into(),
         })?;
-        let file = std::fs::File::open(bucket_dir.join(keypath::data_relative(key))).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => no_such_key(key),
-            _ => e.into(),
-        })?;
+        let file = std::fs::File::open(bucket_dir.join(keypath::data_relative(key))).map_err(
+            |e| match e.kind() {
+                ErrorKind::NotFound => no_such_key(key),
+                _ => e.into(),
+            },
+        )?;
         Ok((meta, file))
     }
 
@@ -107,24 +129,27 @@ impl Store {
             let _guard = self.locks.read(src_bucket, src_key);
             let (meta, src_data) = match src_version {
                 Some(version) => {
-                    let (meta, data) = self.locate_version(&src_dir, src_bucket, src_key, version)?;
+                    let (meta, data) =
+                        self.locate_version(&src_dir, src_bucket, src_key, version)?;
                     // A delete marker cannot be copied.
                     let data = data.ok_or_else(|| S3Error::msg(S3Code::InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id."))?;
                     (meta, data)
                 }
                 None => {
-                    let meta = read_meta(&src_dir.join(keypath::meta_relative(src_key))).map_err(|e| match e.kind() {
-                        ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => no_such_key(src_key),
-                        _ => e.into(),
-                    })?;
+                    let meta =
+                        read_meta(&src_dir.join(keypath::meta_relative(src_key))).map_err(|e| {
+                            match e.kind() {
+                                ErrorKind::NotFound
+                                | ErrorKind::NotADirectory
+                                | ErrorKind::InvalidData => no_such_key(src_key),
+                                _ => e.into(),
+                            }
+                        })?;
                     (meta, src_dir.join(keypath::data_relative(src_key)))
                 }
             };
             check(&meta)?;
-            let linked = std::fs::hard_link(&src_data, &tmp).is_ok();
-            if !linked {
-                std::fs::copy(&src_data, &tmp)?;
-            }
+            let linked = self.link_or_copy(&src_data, &tmp)?;
             (meta, linked)
         };
         let mut data = TempData::new(tmp.clone(), src_meta.size, [0; 16]);
@@ -138,7 +163,15 @@ impl Store {
         let mut attrs = attrs.unwrap_or_else(|| src_meta.attrs());
         attrs.tags = tags.unwrap_or_else(|| src_meta.tags.clone());
         attrs.checksum = src_meta.checksum.clone();
-        let mut copied = self.put_object(dst_bucket, dst_key, data, attrs, Vec::new(), etag, precondition)?;
+        let mut copied = self.put_object(
+            dst_bucket,
+            dst_key,
+            data,
+            attrs,
+            Vec::new(),
+            etag,
+            precondition,
+        )?;
         if linked {
             // Renaming a hard link onto another link of the same file (a copy onto its
             // source) leaves both names: drop the temporary one.
