@@ -99,6 +99,18 @@ describe("protocol fixture", () => {
     assert.equal((first.data as { protocolVersion: unknown }).protocolVersion, PROTOCOL_VERSION);
   });
 
+  it("docs/protocol.md documents exactly these methods and events", () => {
+    const doc = readFileSync(join(repoRoot, "docs", "protocol.md"), "utf8");
+    /** The backticked names in the first column of the table under `## title`. */
+    const names = (title: string) => {
+      const section = doc.split(/^## /m).find((s) => s.startsWith(`${title}\n`)) ?? "";
+      const firstCells = section.split("\n").filter((l) => /^\| `/.test(l)).map((l) => l.split("|")[1]!);
+      return sorted(firstCells.flatMap((cell) => [...cell.matchAll(/`(\w+)`/g)].map((m) => m[1]!)));
+    };
+    assert.deepEqual(names("Methods"), sorted(Object.keys(RESULT_SHAPES)));
+    assert.deepEqual(names("Events"), sorted(Object.keys(EVENT_SHAPES)));
+  });
+
   it("checkShape() reports a missing, an unknown and a mistyped field", () => {
     const problems = checkShape({ name: "a", totalBytes: "1", extra: true }, RESULT_SHAPES.getStorageStats.object.buckets.array);
     assert.deepEqual(problems, [

@@ -1,12 +1,12 @@
 //! A running engine: store + HTTP server, built from a `Config`. Shared by the
 //! `serve` command and the management protocol.
 
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::auth::Credentials;
 use crate::config::Config;
-use crate::management::protocol::{BucketStats, BucketSummary, ClusterHealth, StorageStats};
+use crate::management::protocol::{BucketStats, BucketSummary, ClusterHealth, ProtocolError, StorageStats};
+pub use crate::management::protocol::StartInfo;
 use crate::s3::Ctx;
 use crate::server::{self, ServerHandle};
 use crate::storage::{Observer, Store};
@@ -21,28 +21,17 @@ pub struct Engine {
     pub info: StartInfo,
 }
 
-/// Where the server listens; also the result of the protocol's `start`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StartInfo {
-    pub address: String,
-    /// The port of `server.port`: HTTPS when TLS is on without its own port, else HTTP.
-    pub port: u16,
-    /// The HTTPS port when HTTP and HTTPS are served on separate ports.
-    pub tls_port: Option<u16>,
-    /// Whether `port` speaks HTTPS.
-    pub use_ssl: bool,
-    /// The certificate chain served over HTTPS (PEM), so a client can trust exactly it.
-    pub certificate_pem: Option<String>,
-    pub region: String,
-    pub directory: String,
-}
-
 /// A start-up failure with a code the host can act on.
 #[derive(Debug)]
 pub struct StartError {
     pub code: &'static str,
     pub message: String,
+}
+
+impl From<StartError> for ProtocolError {
+    fn from(e: StartError) -> Self {
+        ProtocolError::new(e.code, e.message)
+    }
 }
 
 fn fail(code: &'static str, message: String) -> StartError {

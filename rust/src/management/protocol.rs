@@ -3,6 +3,7 @@
 //! reads and writes only these. `tests/fixtures/protocol.ndjson` holds an example of
 //! each; the tests below check it against these types, and
 //! `tests/protocol_fixture.test.ts` checks it against `src/protocol.ts`.
+//! A leaf: it uses the config, credential, TLS and storage types, never the engine.
 
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess};
@@ -12,7 +13,6 @@ use std::borrow::Cow;
 
 pub use crate::auth::Credential;
 pub use crate::config::Config;
-pub use crate::engine::StartInfo;
 pub use crate::tls::TlsConfig;
 
 /// The version of this protocol, sent in the `ready` event.
@@ -208,6 +208,23 @@ impl<'de> MapAccess<'de> for Fields {
 #[serde(deny_unknown_fields)]
 pub struct NoResult {}
 
+/// Result of `start`: where the server listens (also `Engine::info`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartInfo {
+    pub address: String,
+    /// The port of `server.port`: HTTPS when TLS is on without its own port, else HTTP.
+    pub port: u16,
+    /// The HTTPS port when HTTP and HTTPS are served on separate ports.
+    pub tls_port: Option<u16>,
+    /// Whether `port` speaks HTTPS.
+    pub use_ssl: bool,
+    /// The certificate chain served over HTTPS (PEM), so a client can trust exactly it.
+    pub certificate_pem: Option<String>,
+    pub region: String,
+    pub directory: String,
+}
+
 /// Result of `createBucket`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -380,12 +397,6 @@ impl ProtocolError {
 impl From<crate::s3::error::S3Error> for ProtocolError {
     fn from(e: crate::s3::error::S3Error) -> Self {
         Self::new(e.code.as_str(), e.message)
-    }
-}
-
-impl From<crate::engine::StartError> for ProtocolError {
-    fn from(e: crate::engine::StartError) -> Self {
-        Self::new(e.code, e.message)
     }
 }
 
