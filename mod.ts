@@ -16,24 +16,23 @@
  * @module
  */
 
+// The public API only: the class, its configuration, results, events and errors.
+// Everything else stays importable from its module under src/ (the tests do so).
+
 export { type S3Descriptor, SmartStorage } from "./src/smart_storage.ts";
-export {
-  type AuthConfig,
-  DEFAULT_CREDENTIAL,
-  DEFAULTS,
-  randomCredential,
-  type ResolvedConfig,
-  resolveConfig,
-  type ServerConfig,
-  type SmartStorageConfig,
-  type StorageConfig,
-  type TlsConfig,
-  resolveTlsMaterial,
+export type {
+  AuthConfig,
+  ResolvedConfig,
+  ServerConfig,
+  SmartStorageConfig,
+  StorageConfig,
+  TlsConfig,
 } from "./src/config.ts";
 export {
   BinaryNotFoundError,
   ConfigError,
   EngineExitedError,
+  EngineVersionError,
   NotRunningError,
   ProtocolError,
   ProtocolVersionError,
@@ -41,29 +40,26 @@ export {
   SmartStorageError,
   type SmartStorageErrorOptions,
 } from "./src/errors.ts";
-export { BINARY_ENV_VAR, platformKey, resolveBinary, type ResolveBinaryOptions } from "./src/binary.ts";
-export { detectRuntime, type Runtime } from "./src/runtime.ts";
-export {
-  type BucketEvent,
-  type BucketStats,
-  type BucketSummary,
-  type ClusterHealth,
-  type CorsRule,
-  type Credential,
-  type DriveProbe,
-  type EngineConfig,
-  type EngineTlsConfig,
-  type LogEvent,
-  type MultipartCompletedEvent,
-  type ObjectCreatedEvent,
-  type ObjectDeletedEvent,
-  PROTOCOL_VERSION,
-  type ReadyEvent,
-  type SmartStorageEvent,
-  type SmartStorageEventMap,
-  type SmartStorageEventName,
-  type StartResult,
-  type StorageLocation,
-  type StorageStats,
-  type TlsMaterial,
+export type {
+  BucketEvent,
+  BucketStats,
+  BucketSummary,
+  ClusterHealth,
+  CorsRule,
+  Credential,
+  DriveProbe,
+  EngineConfig,
+  EngineTlsConfig,
+  LogEvent,
+  MultipartCompletedEvent,
+  ObjectCreatedEvent,
+  ObjectDeletedEvent,
+  ReadyEvent,
+  SmartStorageEvent,
+  SmartStorageEventMap,
+  SmartStorageEventName,
+  StartResult,
+  StorageLocation,
+  StorageStats,
+  TlsMaterial,
 } from "./src/protocol.ts";

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Start a smartstorage server on a local folder, building what it needs first.
 #   scripts/serve.sh [smartstorage flags...]
-# Defaults: --directory ./.nogit/storage --port 3000 (PORT and DIRECTORY env
-# override them; later flags win). Prints the endpoint and credentials; Ctrl-C stops it.
+# Serves the CLI's default folder ./.nogit/smartstorage on port 3000 (README,
+# "Defaults"); PORT and DIRECTORY env override them, later flags win. Prints the
+# endpoint and credentials; Ctrl-C stops it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,5 +29,7 @@ fi
 log "compiling TypeScript (tsc)"
 node_modules/.bin/tsc -p tsconfig.json
 
-exec node dist/bin/smartstorage.js \
-  --directory "${DIRECTORY:-./.nogit/storage}" --port "${PORT:-3000}" "$@"
+ARGS=()
+if [ -n "${DIRECTORY:-}" ]; then ARGS+=(--directory "$DIRECTORY"); fi
+if [ -n "${PORT:-}" ]; then ARGS+=(--port "$PORT"); fi
+exec node dist/bin/smartstorage.js ${ARGS[@]+"${ARGS[@]}"} "$@"

@@ -8,8 +8,31 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { SmartStorage } from "./smart_storage.ts";
-import type { SmartStorageConfig, TlsConfig } from "./config.ts";
+import { DEFAULTS, type SmartStorageConfig, type TlsConfig } from "./config.ts";
 import { SmartStorageError } from "./errors.ts";
+
+/**
+ * The command's defaults. The engine's own `ruststorage serve` has the same ones
+ * (rust/src/config.rs); tests/defaults.test.ts compares the two `--help` texts.
+ */
+export const CLI_DEFAULTS: Readonly<CliDefaults> = Object.freeze({
+  port: 3000,
+  address: DEFAULTS.server.address,
+  directory: DEFAULTS.storage.directory,
+  region: DEFAULTS.server.region,
+});
+
+/** The flags with a default, shared with `ruststorage serve`. */
+export interface CliDefaults {
+  /** `--port`. */
+  port: number;
+  /** `--address`. */
+  address: string;
+  /** `--directory`. */
+  directory: string;
+  /** `--region`. */
+  region: string;
+}
 
 /** Help text of the command. */
 export const USAGE = `Usage: smartstorage [options]
@@ -17,10 +40,10 @@ export const USAGE = `Usage: smartstorage [options]
 Starts an S3-compatible object storage server and runs until Ctrl-C or SIGTERM.
 
 Options:
-  --port <n>            port to listen on (0 = a free one)       [default: 3000]
-  --address <host>      address to bind                         [default: 127.0.0.1]
-  --directory <path>    storage folder                          [default: ./.nogit/smartstorage]
-  --region <name>       region to answer for                    [default: us-east-1]
+  --port <n>            port to listen on (0 = a free one)       [default: ${CLI_DEFAULTS.port}]
+  --address <host>      address to bind                         [default: ${CLI_DEFAULTS.address}]
+  --directory <path>    storage folder                          [default: ${CLI_DEFAULTS.directory}]
+  --region <name>       region to answer for                    [default: ${CLI_DEFAULTS.region}]
   --access-key <id>     access key id of the one credential (turns
                         auth on)                                [default: random when --auth]
   --secret-key <key>    secret key of the one credential        [default: random when --auth]
@@ -80,7 +103,7 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
     throw new SmartStorageError("InvalidArguments", (err as Error).message, { cause: err });
   }
   if (values.help) return "help";
-  const port = values.port === undefined ? 3000 : Number(values.port);
+  const port = values.port === undefined ? CLI_DEFAULTS.port : Number(values.port);
   if (values.port !== undefined && (values.port.trim() === "" || !Number.isInteger(port))) {
     throw new SmartStorageError("InvalidArguments", `--port must be an integer, got "${values.port}"`);
   }

@@ -63,10 +63,10 @@ export interface AuthConfig {
   /** Require AWS SigV4 signed requests. Default `false` (`true` with `ephemeral`). */
   enabled?: boolean;
   /**
-   * Accepted key pairs. Default with auth on (or `ephemeral`): one random pair from
-   * {@linkcode randomCredential}, read it from `getS3Descriptor()`. Default with auth
-   * off: the placeholder {@linkcode DEFAULT_CREDENTIAL}. An explicit empty list is a
-   * `ConfigError`.
+   * Accepted key pairs. Default with auth on (or `ephemeral`): one random pair, read
+   * it from `getS3Descriptor()`. Default with auth off: the published placeholder pair
+   * `SMARTSTORAGEACCESSKEY` / `smartstorage-secret-access-key` (nothing is checked
+   * then). An explicit empty list is a `ConfigError`.
    */
   credentials?: Credential[];
   /**
@@ -112,14 +112,18 @@ export interface SmartStorageConfig {
 /**
  * The placeholder pair the descriptor gives when auth is off (any signature is
  * accepted then). It is published, so it is not a secret and is never used with
- * auth on: auth on without credentials gets a random pair.
+ * auth on: auth on without credentials gets a random pair. The engine has the same
+ * one (`PLACEHOLDER_CREDENTIAL` in rust/src/config.rs; tests/defaults.test.ts).
  */
 export const DEFAULT_CREDENTIAL: Readonly<Credential> = Object.freeze({
   accessKeyId: "SMARTSTORAGEACCESSKEY",
   secretAccessKey: "smartstorage-secret-access-key",
 });
 
-/** Every default, in one place. */
+/**
+ * Every default, in one place. The storage folder, address and region are also the
+ * engine's (rust/src/config.rs; tests/defaults.test.ts checks that they agree).
+ */
 export const DEFAULTS: Readonly<{
   server: Readonly<Required<Pick<ServerConfig, "address" | "port" | "region">>>;
   storage: Readonly<Required<StorageConfig>>;

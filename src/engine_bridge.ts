@@ -8,6 +8,7 @@
 
 import {
   EngineExitedError,
+  EngineVersionError,
   NotRunningError,
   ProtocolError,
   ProtocolVersionError,
@@ -43,6 +44,8 @@ export interface EngineBridgeOptions {
   requestTimeoutMs: number;
   /** How long to wait for the `ready` event, in ms. */
   readyTimeoutMs: number;
+  /** The engine version to require (the `ready` event's `version`); omitted: any version. */
+  engineVersion?: string;
   /** Called for every event (including the first `ready`). */
   onEvent?: (event: string, data: unknown) => void;
   /** Called for every line the engine writes to stderr. */
@@ -120,6 +123,7 @@ export class EngineBridge {
    * @param options Binary, timeouts, callbacks.
    * @returns The bridge, ready for requests.
    * @throws {ProtocolVersionError} When the engine speaks another protocol version.
+   * @throws {EngineVersionError} When `engineVersion` is given and the engine reports another.
    * @throws {EngineExitedError} When the engine exits before it is ready.
    * @throws {ProtocolError} When its first line is not a `ready` event.
    */
@@ -357,6 +361,11 @@ export class EngineBridge {
       const data = (msg.data ?? {}) as Partial<ReadyEvent>;
       if (data.protocolVersion !== PROTOCOL_VERSION) {
         this.#fail(new ProtocolVersionError(PROTOCOL_VERSION, data.protocolVersion, this.#options.binary));
+        return;
+      }
+      const expected = this.#options.engineVersion;
+      if (expected !== undefined && data.version !== expected) {
+        this.#fail(new EngineVersionError(expected, data.version, this.#options.binary));
         return;
       }
       this.ready = { protocolVersion: data.protocolVersion, version: String(data.version ?? "unknown") };

@@ -118,6 +118,39 @@ export class ProtocolVersionError extends SmartStorageError {
   }
 }
 
+/**
+ * The engine is another version than this package (code `EngineVersionMismatch`):
+ * package and engine are released together, and only the pair is tested. For a
+ * development build, set the environment variable
+ * `SMARTSTORAGE_ALLOW_VERSION_MISMATCH=1` to run it anyway.
+ */
+export class EngineVersionError extends SmartStorageError {
+  /** The version of this package. */
+  readonly expected: string;
+  /** The version the engine announced (`undefined` if it announced none). */
+  readonly actual: unknown;
+
+  /**
+   * Creates the error.
+   *
+   * @param expected The version of this package.
+   * @param actual The version the engine announced.
+   * @param binary Path of the engine binary.
+   */
+  constructor(expected: string, actual: unknown, binary: string) {
+    super(
+      "EngineVersionMismatch",
+      `the engine at ${binary} is version ${typeof actual === "string" ? actual : JSON.stringify(actual)}, ` +
+        `but this @push.rocks/smartstorage is version ${expected}; use the engine of the same version ` +
+        `(cargo build --release --manifest-path rust/Cargo.toml, or the matching @push.rocks/smartstorage-<os>-<arch> package), ` +
+        `or set SMARTSTORAGE_ALLOW_VERSION_MISMATCH=1 to run it anyway (development builds).`,
+    );
+    this.name = "EngineVersionError";
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
 /** The engine broke the protocol: a line that is not JSON, a reply with an unknown id, ... (code `ProtocolError`). */
 export class ProtocolError extends SmartStorageError {
   /**

@@ -1,6 +1,8 @@
 /**
  * Types of the management protocol spoken with `ruststorage --management`
- * (see docs/protocol.md): methods with their params and results, and events.
+ * (see docs/protocol.md): methods with their params and results, and events;
+ * and the same as shapes, which tests/protocol_fixture.test.ts checks against
+ * the fixture the engine's own tests check too.
  *
  * @module
  */
@@ -130,14 +132,14 @@ export interface ClusterHealth {
 export interface ReadyEvent {
   /** Protocol version of the engine. */
   protocolVersion: number;
-  /** Engine version. */
+  /** Engine version; the host requires its own package version (see `EngineVersionError`). */
   version: string;
 }
 
 /** Data of the `log` event. */
 export interface LogEvent {
   /** Severity. */
-  level: "info" | "warn" | "error" | (string & {});
+  level: "info" | "warn" | "error" | (string & Record<never, never>);
   /** Log message. */
   message: string;
 }
@@ -290,4 +292,229 @@ export interface ResponseMessage {
 export interface EventMessage {
   event: string;
   data?: unknown;
+}
+
+// ---------------------------------------------------------------------------
+// Shapes: the types above as values, so that the protocol fixture
+// (tests/fixtures/protocol.ndjson, also checked by the engine's own tests) can be
+// checked against them at run time. `ShapeOf<T>` makes each shape match its type:
+// a field added to, removed from or retyped in an interface fails to compile here.
+
+/** A runtime description of a JSON value (see {@linkcode checkShape}). */
+export type Shape =
+  | "string"
+  | "number"
+  | "boolean"
+  | { readonly nullable: Shape }
+  | { readonly optional: Shape }
+  | { readonly array: Shape }
+  | { readonly object: { readonly [field: string]: Shape } }
+  | { readonly oneOf: readonly Shape[] };
+
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I
+  : never;
+type IsUnion<T> = [T] extends [UnionToIntersection<T>] ? false : true;
+/** The named fields of `T` (no index signature). */
+type KnownKeys<T> = keyof { [K in keyof T as string extends K ? never : number extends K ? never : K]: unknown };
+type ObjectShape<T> = {
+  readonly object: {
+    readonly [K in Extract<KnownKeys<T>, keyof T>]-?: Record<never, never> extends Pick<T, K>
+      ? { readonly optional: ShapeOf<Exclude<T[K], undefined>> }
+      : ShapeOf<T[K]>;
+  };
+};
+type MemberShape<T> = T extends unknown ? ObjectShape<T> : never;
+
+/** The {@linkcode Shape} that describes exactly the JSON form of `T`. */
+export type ShapeOf<T> = [T] extends [string] ? "string"
+  : [T] extends [number] ? "number"
+  : [T] extends [boolean] ? "boolean"
+  : null extends T ? { readonly nullable: ShapeOf<Exclude<T, null>> }
+  : [T] extends [readonly (infer U)[]] ? { readonly array: ShapeOf<U> }
+  : IsUnion<T> extends true ? { readonly oneOf: readonly MemberShape<T>[] }
+  : ObjectShape<T>;
+
+const NO_PARAMS = { object: {} } as const;
+const CREDENTIAL: ShapeOf<Credential> = { object: { accessKeyId: "string", secretAccessKey: "string" } };
+const TLS_MATERIAL: ShapeOf<TlsMaterial> = {
+  oneOf: [
+    { object: { certPath: "string", keyPath: "string" } },
+    { object: { certPem: "string", keyPem: "string" } },
+    { object: { selfSigned: "boolean" } },
+  ],
+};
+const ENGINE_TLS: ShapeOf<EngineTlsConfig> = {
+  oneOf: [
+    { object: { certPath: "string", keyPath: "string", port: { optional: "number" } } },
+    { object: { certPem: "string", keyPem: "string", port: { optional: "number" } } },
+    { object: { selfSigned: "boolean", port: { optional: "number" } } },
+  ],
+};
+const DRIVE_PROBE: ShapeOf<DriveProbe> = {
+  object: {
+    path: "string",
+    reachable: "boolean",
+    writable: "boolean",
+    probeLatencyMs: { nullable: "number" },
+    availableBytes: { nullable: "number" },
+    error: { nullable: "string" },
+  },
+};
+const STRINGS = { array: "string" } as const;
+
+/** The params of every method. */
+export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["params"]> } = {
+  start: {
+    object: {
+      config: {
+        object: {
+          server: {
+            object: {
+              address: "string",
+              port: "number",
+              region: "string",
+              virtualHostDomains: { optional: STRINGS },
+              cors: {
+                optional: {
+                  object: {
+                    allowedOrigins: STRINGS,
+                    allowedMethods: STRINGS,
+                    allowedHeaders: { optional: STRINGS },
+                    exposeHeaders: { optional: STRINGS },
+                    maxAgeSeconds: { optional: "number" },
+                  },
+                },
+              },
+              tls: { optional: ENGINE_TLS },
+              maxConnections: { optional: "number" },
+              maxConnectionsPerClient: { optional: "number" },
+            },
+          },
+          storage: { object: { directory: "string", cleanSlate: "boolean", fsync: "boolean" } },
+          auth: { object: { enabled: "boolean", credentials: { array: CREDENTIAL }, sigV2: { optional: "boolean" } } },
+        },
+      },
+    },
+  },
+  stop: NO_PARAMS,
+  createBucket: { object: { name: "string" } },
+  getStorageStats: NO_PARAMS,
+  listBucketSummaries: NO_PARAMS,
+  listCredentials: NO_PARAMS,
+  replaceCredentials: { object: { credentials: { array: CREDENTIAL } } },
+  getClusterHealth: NO_PARAMS,
+  replaceTlsCertificate: TLS_MATERIAL,
+};
+
+/** The result of every method; its keys are the methods this host calls. */
+export const RESULT_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["result"]> } = {
+  start: {
+    object: {
+      address: "string",
+      port: "number",
+      tlsPort: { nullable: "number" },
+      useSsl: "boolean",
+      certificatePem: { nullable: "string" },
+      region: "string",
+      directory: "string",
+    },
+  },
+  stop: { object: {} },
+  createBucket: { object: { name: "string" } },
+  getStorageStats: {
+    object: {
+      bucketCount: "number",
+      objectCount: "number",
+      totalBytes: "number",
+      multipartUploadCount: "number",
+      multipartBytes: "number",
+      initialScanComplete: "boolean",
+      droppedEvents: "number",
+      buckets: { array: { object: { name: "string", objectCount: "number", totalBytes: "number" } } },
+      storageLocations: {
+        array: { object: { path: "string", totalBytes: "number", freeBytes: "number", availableBytes: "number" } },
+      },
+    },
+  },
+  listBucketSummaries: {
+    array: {
+      object: {
+        name: "string",
+        creationDate: "string",
+        region: { optional: "string" },
+        objectCount: "number",
+        totalBytes: "number",
+        hasPolicy: "boolean",
+        hasCors: "boolean",
+      },
+    },
+  },
+  listCredentials: { array: CREDENTIAL },
+  replaceCredentials: { object: { count: "number" } },
+  getClusterHealth: { object: { enabled: "boolean", drives: { optional: { array: DRIVE_PROBE } } } },
+  replaceTlsCertificate: { object: { certificatePem: "string" } },
+};
+
+/** The data of every event; its keys are the events this host knows. */
+export const EVENT_SHAPES: { readonly [E in SmartStorageEventName]: ShapeOf<SmartStorageEventMap[E]> } = {
+  ready: { object: { protocolVersion: "number", version: "string" } },
+  log: { object: { level: "string", message: "string" } },
+  bucketCreated: { object: { bucket: "string" } },
+  bucketDeleted: { object: { bucket: "string" } },
+  objectCreated: { object: { bucket: "string", key: "string", size: "number", etag: "string", overwrite: "boolean" } },
+  objectDeleted: { object: { bucket: "string", key: "string" } },
+  multipartCompleted: {
+    object: { bucket: "string", key: "string", size: "number", etag: "string", uploadId: "string" },
+  },
+};
+
+/** The `error` of a failed response, as the bridge reads it. */
+export const ERROR_SHAPE: ShapeOf<Required<NonNullable<ResponseMessage["error"]>>> = {
+  object: { code: "string", message: "string" },
+};
+
+/**
+ * Checks a JSON value against a shape: every field of an object must be known
+ * and present (unless optional), with the right type.
+ *
+ * @param value The parsed JSON value.
+ * @param shape What it should look like.
+ * @param path Where `value` is, for the messages.
+ * @returns One sentence per mismatch; empty when `value` fits.
+ *
+ * @example
+ * ```ts
+ * import { checkShape, RESULT_SHAPES } from "./protocol.ts";
+ * console.log(checkShape({ name: 42 }, RESULT_SHAPES.createBucket)); // ["$.name: expected a string, got 42"]
+ * ```
+ */
+export function checkShape(value: unknown, shape: Shape, path = "$"): string[] {
+  if (typeof shape === "string") {
+    const actual: string = typeof value;
+    return actual === shape ? [] : [`${path}: expected a ${shape}, got ${describe(value)}`];
+  }
+  if ("nullable" in shape) return value === null ? [] : checkShape(value, shape.nullable, path);
+  if ("optional" in shape) return value === undefined ? [] : checkShape(value, shape.optional, path);
+  if ("array" in shape) {
+    if (!Array.isArray(value)) return [`${path}: expected an array, got ${describe(value)}`];
+    return value.flatMap((item, i) => checkShape(item, shape.array, `${path}[${i}]`));
+  }
+  if ("oneOf" in shape) {
+    const tries = shape.oneOf.map((form) => checkShape(value, form, path));
+    if (tries.some((problems) => problems.length === 0)) return [];
+    return [`${path}: fits none of its ${tries.length} forms (${tries.map((p) => p.join("; ")).join(" | ")})`];
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return [`${path}: expected an object, got ${describe(value)}`];
+  }
+  const record = value as Record<string, unknown>;
+  const problems = Object.entries(shape.object).flatMap(([field, s]) => checkShape(record[field], s, `${path}.${field}`));
+  for (const field of Object.keys(record)) {
+    if (!(field in shape.object)) problems.push(`${path}.${field}: not a field of the TypeScript type`);
+  }
+  return problems;
+}
+
+function describe(value: unknown): string {
+  return value === undefined ? "nothing" : JSON.stringify(value);
 }

@@ -14,6 +14,7 @@ import { resolveConfig, type ResolvedConfig, resolveTlsMaterial, type SmartStora
 import { EngineBridge } from "./engine_bridge.ts";
 import { NotRunningError, SmartStorageError } from "./errors.ts";
 import { EventHub } from "./event_hub.ts";
+import { VERSION } from "./version.ts";
 import type {
   BucketSummary,
   ClusterHealth,
@@ -25,6 +26,13 @@ import type {
   StorageStats,
   TlsMaterial,
 } from "./protocol.ts";
+
+/**
+ * Set to `1` in this process's environment to run an engine of another version
+ * than this package (a development build); otherwise `start()` refuses it with
+ * an `EngineVersionError`.
+ */
+export const ALLOW_VERSION_MISMATCH_ENV = "SMARTSTORAGE_ALLOW_VERSION_MISMATCH";
 
 /**
  * Where and how to reach the server with an S3 client; the shape of
@@ -169,6 +177,8 @@ export class SmartStorage implements AsyncDisposable {
    *
    * @returns Where the server listens.
    * @throws {BinaryNotFoundError} When no engine binary is found.
+   * @throws {EngineVersionError} When the engine is another version than this package
+   *   (unless `SMARTSTORAGE_ALLOW_VERSION_MISMATCH=1`).
    * @throws {SmartStorageError} When the engine refuses the configuration (code from the engine).
    * @throws {EngineExitedError} When the engine dies during start-up.
    */
@@ -209,6 +219,7 @@ export class SmartStorage implements AsyncDisposable {
         env: { ...stringEnv(process.env), ...this.config.env },
         requestTimeoutMs: this.config.requestTimeoutMs,
         readyTimeoutMs: this.config.startTimeoutMs,
+        ...(process.env[ALLOW_VERSION_MISMATCH_ENV] === "1" ? {} : { engineVersion: VERSION }),
         onEvent: (event, data) => this.#hub.emit(event, data),
         ...(this.config.verbose
           ? { onStderrLine: (line: string) => console.error(`[ruststorage] ${line}`) }

@@ -8,14 +8,18 @@ import assert from "node:assert/strict";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { EngineBridge } from "../src/engine_bridge.ts";
 import {
   EngineExitedError,
+  EngineVersionError,
   NotRunningError,
   ProtocolError,
   ProtocolVersionError,
   RequestTimeoutError,
 } from "../src/errors.ts";
+import { ALLOW_VERSION_MISMATCH_ENV, SmartStorage } from "../src/smart_storage.ts";
+import { VERSION } from "../src/version.ts";
 import { afterAll, beforeAll, describe, it } from "./harness.ts";
 
 const READY_V1 = `echo '{"event":"ready","data":{"protocolVersion":1,"version":"0.0.0-fixture"}}'`;
@@ -54,6 +58,56 @@ describe("protocol guards", () => {
       assert.match(err.message, /version 2.*version 1/);
       return true;
     });
+  });
+
+  it("EngineBridge.launch() refuses another engine version when one is required, naming both", async () => {
+    const binary = await script("other.sh", `${READY_V1}\ncat >/dev/null`);
+    await assert.rejects(
+      EngineBridge.launch({ binary, requestTimeoutMs: 5_000, readyTimeoutMs: 5_000, engineVersion: "1.2.3" }),
+      (err: unknown) => {
+        assert.ok(err instanceof EngineVersionError, String(err));
+        assert.equal(err.code, "EngineVersionMismatch");
+        assert.equal(err.expected, "1.2.3");
+        assert.equal(err.actual, "0.0.0-fixture");
+        assert.match(err.message, /is version 0\.0\.0-fixture, but this @push\.rocks\/smartstorage is version 1\.2\.3/);
+        assert.match(err.message, /SMARTSTORAGE_ALLOW_VERSION_MISMATCH=1/);
+        return true;
+      },
+    );
+  });
+
+  it("SmartStorage.start() refuses an engine of another version unless SMARTSTORAGE_ALLOW_VERSION_MISMATCH=1", async () => {
+    const binary = await script(
+      "other-version.sh",
+      [
+        `echo '{"event":"ready","data":{"protocolVersion":1,"version":"0.0.0-other"}}'`,
+        `read line`,
+        `echo '{"id":"1","success":true,"result":{"address":"127.0.0.1","port":1,"tlsPort":null,"useSsl":false,` +
+        `"certificatePem":null,"region":"us-east-1","directory":"/nowhere"}}'`,
+        `read line`,
+        `echo '{"id":"2","success":true,"result":{}}'`,
+      ].join("\n"),
+    );
+    const storage = new SmartStorage({ binaryPath: binary, storage: { directory: join(dir, "never-created") } });
+    const before = process.env[ALLOW_VERSION_MISMATCH_ENV];
+    delete process.env[ALLOW_VERSION_MISMATCH_ENV];
+    try {
+      await assert.rejects(storage.start(), (err: unknown) => {
+        assert.ok(err instanceof EngineVersionError, String(err));
+        assert.ok(err.message.includes(`is version 0.0.0-other, but this @push.rocks/smartstorage is version ${VERSION};`));
+        return true;
+      });
+      assert.equal(storage.running, false);
+      process.env[ALLOW_VERSION_MISMATCH_ENV] = "1";
+      const info = await storage.start();
+      assert.equal(info.directory, "/nowhere");
+      assert.equal(storage.engineVersion, "0.0.0-other");
+      await storage.stop();
+    } finally {
+      if (before === undefined) delete process.env[ALLOW_VERSION_MISMATCH_ENV];
+      else process.env[ALLOW_VERSION_MISMATCH_ENV] = before;
+      await storage.stop();
+    }
   });
 
   it("EngineBridge.launch() refuses a first line that is not JSON", async () => {

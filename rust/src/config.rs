@@ -1,12 +1,29 @@
 //! Engine configuration: the `start` command's `config` and the `serve` flags.
 //! Every field has a default, so `{}` is a valid configuration.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 use crate::auth::Credential;
 
-#[derive(Debug, Clone, Deserialize, Default)]
+// The defaults shared with the TypeScript module and CLI (`DEFAULTS` in src/config.ts,
+// `CLI_DEFAULTS` in src/cli.ts); tests/defaults.test.ts checks that they agree.
+
+/// The storage folder of `serve` and of a `start` without `storage.directory`.
+pub const DEFAULT_DIRECTORY: &str = "./.nogit/smartstorage";
+/// The port of `serve` (the protocol's `server.port` defaults to 0, a free port).
+pub const DEFAULT_SERVE_PORT: u16 = 3000;
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// The published placeholder pair used when auth is off and no credentials are given
+/// (nothing is checked then); never accepted with auth on.
+pub const PLACEHOLDER_CREDENTIAL: (&str, &str) = ("SMARTSTORAGEACCESSKEY", "smartstorage-secret-access-key");
+
+pub fn placeholder_credential() -> Credential {
+    Credential { access_key_id: PLACEHOLDER_CREDENTIAL.0.into(), secret_access_key: PLACEHOLDER_CREDENTIAL.1.into() }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -14,7 +31,7 @@ pub struct Config {
     pub auth: AuthConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub address: String,
@@ -24,8 +41,10 @@ pub struct ServerConfig {
     /// `Host: <bucket>.<domain>` is virtual-hosted-style addressing for these domains.
     pub virtual_host_domains: Vec<String>,
     /// Server-wide CORS rule for buckets without their own CORS configuration.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cors: Option<CorsRuleConfig>,
     /// Serve HTTPS (see `tls.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::TlsConfig>,
     /// Connections served at once (further clients wait in the listen backlog), and
     /// from one client address (IPv6: one /64). Raise the second behind a proxy.
@@ -36,9 +55,9 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            address: "127.0.0.1".into(),
+            address: DEFAULT_ADDRESS.into(),
             port: 0,
-            region: "us-east-1".into(),
+            region: DEFAULT_REGION.into(),
             virtual_host_domains: vec!["localhost".into()],
             cors: None,
             tls: None,
@@ -49,13 +68,14 @@ impl Default for ServerConfig {
 }
 
 /// The server-wide CORS rule, as JSON (the per-bucket rules come as S3's XML).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct CorsRuleConfig {
     pub allowed_origins: Vec<String>,
     pub allowed_methods: Vec<String>,
     pub allowed_headers: Vec<String>,
     pub expose_headers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age_seconds: Option<u64>,
 }
 
@@ -78,7 +98,7 @@ impl CorsRuleConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct StorageConfig {
     pub directory: PathBuf,
@@ -90,11 +110,11 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { directory: PathBuf::from("./.nogit/storage"), clean_slate: false, fsync: true }
+        StorageConfig { directory: PathBuf::from(DEFAULT_DIRECTORY), clean_slate: false, fsync: true }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct AuthConfig {
     pub enabled: bool,

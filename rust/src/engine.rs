@@ -1,11 +1,12 @@
 //! A running engine: store + HTTP server, built from a `Config`. Shared by the
 //! `serve` command and the management protocol.
 
-use serde::Serialize;
 use std::sync::Arc;
 
-use crate::auth::{Credential, Credentials};
+use crate::auth::Credentials;
 use crate::config::Config;
+use crate::management::protocol::{BucketStats, BucketSummary, ClusterHealth, ProtocolError, StorageStats};
+pub use crate::management::protocol::StartInfo;
 use crate::s3::Ctx;
 use crate::server::{self, ServerHandle};
 use crate::storage::{Observer, Store};
@@ -20,27 +21,17 @@ pub struct Engine {
     pub info: StartInfo,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StartInfo {
-    pub address: String,
-    /// The port of `server.port`: HTTPS when TLS is on without its own port, else HTTP.
-    pub port: u16,
-    /// The HTTPS port when HTTP and HTTPS are served on separate ports.
-    pub tls_port: Option<u16>,
-    /// Whether `port` speaks HTTPS.
-    pub use_ssl: bool,
-    /// The certificate chain served over HTTPS (PEM), so a client can trust exactly it.
-    pub certificate_pem: Option<String>,
-    pub region: String,
-    pub directory: String,
-}
-
 /// A start-up failure with a code the host can act on.
 #[derive(Debug)]
 pub struct StartError {
     pub code: &'static str,
     pub message: String,
+}
+
+impl From<StartError> for ProtocolError {
+    fn from(e: StartError) -> Self {
+        ProtocolError::new(e.code, e.message)
+    }
 }
 
 fn fail(code: &'static str, message: String) -> StartError {
@@ -57,7 +48,7 @@ impl Engine {
             return Err(fail("InvalidConfig", format!("storage.directory {} exists and is not a folder", dir.display())));
         }
         let credentials = if config.auth.credentials.is_empty() && !config.auth.enabled {
-            vec![Credential { access_key_id: "STORAGE".into(), secret_access_key: "STORAGE".into() }]
+            vec![crate::config::placeholder_credential()]
         } else {
             config.auth.credentials.clone()
         };
@@ -136,55 +127,54 @@ impl Engine {
     }
 }
 
-/// The answers to the management queries, as JSON documents (docs/protocol.md).
+/// The answers to the management queries (docs/protocol.md).
 impl Engine {
-    pub async fn storage_stats(&self) -> Result<serde_json::Value, String> {
+    /// The counters; `droppedEvents` is the protocol's to fill in (0 here).
+    pub async fn storage_stats(&self) -> Result<StorageStats, String> {
         let store = self.ctx.store.clone();
         let (capacity, (uploads, upload_bytes)) = store
             .blocking(|s| Ok((s.capacity().ok(), s.multipart_totals().unwrap_or_default())))
             .await
             .map_err(|e| e.message)?;
         let all = store.stats.all();
-        let buckets: Vec<serde_json::Value> =
-            all.iter().map(|(name, c)| serde_json::json!({ "name": name, "objectCount": c.objects, "totalBytes": c.bytes })).collect();
-        Ok(serde_json::json!({
-            "bucketCount": all.len(),
-            "objectCount": all.values().map(|c| c.objects).sum::<u64>(),
-            "totalBytes": all.values().map(|c| c.bytes).sum::<u64>(),
-            "multipartUploadCount": uploads,
-            "multipartBytes": upload_bytes,
-            "initialScanComplete": store.stats.scan_complete(),
-            "buckets": buckets,
-            "storageLocations": capacity.into_iter().collect::<Vec<_>>(),
-        }))
+        Ok(StorageStats {
+            bucket_count: all.len() as u64,
+            object_count: all.values().map(|c| c.objects).sum(),
+            total_bytes: all.values().map(|c| c.bytes).sum(),
+            multipart_upload_count: uploads,
+            multipart_bytes: upload_bytes,
+            initial_scan_complete: store.stats.scan_complete(),
+            dropped_events: 0,
+            buckets: all.iter().map(|(name, c)| BucketStats { name: name.clone(), object_count: c.objects, total_bytes: c.bytes }).collect(),
+            storage_locations: capacity.into_iter().map(Into::into).collect(),
+        })
     }
 
-    pub async fn bucket_summaries(&self) -> Result<serde_json::Value, crate::s3::error::S3Error> {
+    pub async fn bucket_summaries(&self) -> Result<Vec<BucketSummary>, crate::s3::error::S3Error> {
         let region = self.ctx.region.clone();
         let store = self.ctx.store.clone();
         let buckets = store.blocking(move |s| s.list_buckets(&region)).await?;
-        let summaries: Vec<serde_json::Value> = buckets
-            .iter()
+        Ok(buckets
+            .into_iter()
             .map(|b| {
                 let c = store.stats.bucket(&b.name);
-                serde_json::json!({
-                    "name": b.name,
-                    "creationDate": crate::s3::headers::iso8601(b.created),
-                    "region": b.region,
-                    "objectCount": c.objects,
-                    "totalBytes": c.bytes,
-                    "hasPolicy": self.ctx.settings.policy(&b.name).is_some(),
-                    "hasCors": self.ctx.settings.cors(&b.name).is_some(),
-                })
+                BucketSummary {
+                    creation_date: crate::s3::headers::iso8601(b.created),
+                    region: b.region,
+                    object_count: c.objects,
+                    total_bytes: c.bytes,
+                    has_policy: self.ctx.settings.policy(&b.name).is_some(),
+                    has_cors: self.ctx.settings.cors(&b.name).is_some(),
+                    name: b.name,
+                }
             })
-            .collect();
-        Ok(serde_json::Value::Array(summaries))
+            .collect())
     }
 
     /// Standalone: no cluster, but the local drives are probed.
-    pub async fn cluster_health(&self) -> Result<serde_json::Value, crate::s3::error::S3Error> {
+    pub async fn cluster_health(&self) -> Result<ClusterHealth, crate::s3::error::S3Error> {
         let probe = self.ctx.store.blocking(|s| Ok(s.probe())).await?;
-        Ok(serde_json::json!({ "enabled": false, "drives": [probe] }))
+        Ok(ClusterHealth { enabled: false, drives: vec![probe.into()] })
     }
 }
 

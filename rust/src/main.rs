@@ -24,16 +24,16 @@ enum Command {
     /// Run a standalone S3 server on a local folder.
     Serve {
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1", env = "SMARTSTORAGE_ADDRESS")]
+        #[arg(long, default_value = config::DEFAULT_ADDRESS, env = "SMARTSTORAGE_ADDRESS")]
         address: String,
         /// Port to listen on (0 picks a free one).
-        #[arg(long, default_value_t = 3000, env = "SMARTSTORAGE_PORT")]
+        #[arg(long, default_value_t = config::DEFAULT_SERVE_PORT, env = "SMARTSTORAGE_PORT")]
         port: u16,
         /// Folder that holds the buckets.
-        #[arg(long, default_value = "./.nogit/storage", env = "SMARTSTORAGE_DIRECTORY")]
+        #[arg(long, default_value = config::DEFAULT_DIRECTORY, env = "SMARTSTORAGE_DIRECTORY")]
         directory: PathBuf,
         /// Region reported to clients.
-        #[arg(long, default_value = "us-east-1")]
+        #[arg(long, default_value = config::DEFAULT_REGION)]
         region: String,
         /// Require signed requests with these credentials.
         #[arg(long, requires = "secret_key")]

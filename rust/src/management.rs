@@ -1,18 +1,23 @@
 //! The management protocol (docs/protocol.md): NDJSON requests on stdin, responses
 //! and events on stdout. One task owns stdout, so lines never interleave; events go
 //! through a bounded queue and are dropped (and counted) if the host stops reading.
+//! The messages themselves are the types in `protocol`.
 
-use serde_json::{json, Value};
+pub mod protocol;
+
+use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::config::Config;
 use crate::engine::Engine;
 use crate::storage::Change;
+use protocol::{
+    BucketName, CreateBucketParams, CredentialCount, Event, Log, Method, ProtocolError, Reply, Request, Response, StartInfo,
+    StartParams, TlsCertificate,
+};
 
-pub const PROTOCOL_VERSION: u32 = 1;
 const OUT_QUEUE: usize = 4096;
 
 struct Out {
@@ -21,31 +26,38 @@ struct Out {
 }
 
 impl Out {
-    fn event(&self, event: &str, data: Value) {
-        let line = json!({ "event": event, "data": data }).to_string();
+    fn event(&self, event: Event) {
+        let Ok(line) = serde_json::to_string(&event) else { return };
         if self.tx.try_send(line).is_err() {
             self.dropped_events.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    async fn respond(&self, id: Value, result: Result<Value, (String, String)>) {
-        let line = match result {
-            Ok(result) => json!({ "id": id, "success": true, "result": result }),
-            Err((code, message)) => json!({ "id": id, "success": false, "error": { "code": code, "message": message } }),
-        };
-        let _ = self.tx.send(line.to_string()).await;
+    async fn respond(&self, response: Response) {
+        let line = serde_json::to_string(&response).unwrap_or_else(|e| {
+            let error = ProtocolError::new("InternalError", format!("cannot encode the result: {e}"));
+            serde_json::to_string(&Response::<Reply>::new(response.id.clone(), Err(error))).unwrap_or_default()
+        });
+        let _ = self.tx.send(line).await;
     }
 }
 
-type CallResult = Result<Value, (String, String)>;
-
-fn err(code: &str, message: impl Into<String>) -> (String, String) {
-    (code.to_string(), message.into())
+/// A request line's envelope; anything that is not an object has no id and no method.
+struct Envelope {
+    id: Value,
+    method: Value,
+    params: Value,
 }
 
-fn param<T: serde::de::DeserializeOwned>(params: &Value, name: &str) -> Result<T, (String, String)> {
-    serde_json::from_value(params.get(name).cloned().unwrap_or(Value::Null))
-        .map_err(|e| err("InvalidParams", format!("params.{name}: {e}")))
+impl From<Value> for Envelope {
+    fn from(value: Value) -> Self {
+        let mut map = match value {
+            Value::Object(map) => map,
+            _ => Default::default(),
+        };
+        let mut take = |key: &str| map.remove(key).unwrap_or(Value::Null);
+        Envelope { id: take("id"), method: take("method"), params: take("params") }
+    }
 }
 
 pub async fn run() -> i32 {
@@ -74,9 +86,9 @@ pub async fn run() -> i32 {
     let out = Arc::new(Out { tx, dropped_events: AtomicU64::new(0) });
     {
         let out = out.clone();
-        crate::log::set_sink(Box::new(move |level, message| out.event("log", json!({ "level": level, "message": message }))));
+        crate::log::set_sink(Box::new(move |level, message| out.event(Event::Log(Log { level: level.into(), message: message.into() }))));
     }
-    out.event("ready", json!({ "protocolVersion": PROTOCOL_VERSION, "version": env!("CARGO_PKG_VERSION") }));
+    out.event(Event::ready());
 
     let mut engine: Option<Engine> = None;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -96,18 +108,20 @@ pub async fn run() -> i32 {
                 continue;
             }
         };
-        let id = request.get("id").cloned().unwrap_or(Value::Null);
-        let method = request.get("method").and_then(Value::as_str).unwrap_or_default().to_string();
-        let params = request.get("params").cloned().unwrap_or_else(|| json!({}));
-        if method == "stop" {
-            if let Some(engine) = engine.take() {
-                engine.stop().await;
-            }
-            out.respond(id, Ok(json!({}))).await;
+        let Envelope { id, method, params } = Envelope::from(request);
+        let request = Method::from_name(&method).and_then(|method| {
+            admit(method, engine.is_some())?;
+            method.request(params).map_err(|e| ProtocolError::invalid_params(method, e))
+        });
+        let stop = request.as_ref().is_ok_and(|r| r.method() == Method::Stop);
+        let outcome = match request {
+            Ok(request) => handle(&mut engine, &out, request).await,
+            Err(e) => Err(e),
+        };
+        out.respond(Response::new(id, outcome)).await;
+        if stop {
             break;
         }
-        let result = call(&mut engine, &out, &method, &params).await;
-        out.respond(id, result).await;
     }
     if let Some(engine) = engine.take() {
         engine.stop().await;
@@ -118,70 +132,73 @@ pub async fn run() -> i32 {
     0
 }
 
-async fn call(engine: &mut Option<Engine>, out: &Arc<Out>, method: &str, params: &Value) -> CallResult {
-    if method == "start" {
-        if engine.is_some() {
-            return Err(err("AlreadyStarted", "the server is already running"));
-        }
-        let config: Config = match params.get("config") {
-            None | Some(Value::Null) => Config::default(),
-            Some(c) => serde_json::from_value(c.clone()).map_err(|e| err("InvalidConfig", format!("config: {e}")))?,
-        };
-        let events = out.clone();
-        let observer = Box::new(move |change: Change| {
-            if let Ok(Value::Object(mut obj)) = serde_json::to_value(&change) {
-                let name = obj.remove("event").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-                events.event(&name, obj.remove("data").unwrap_or(Value::Null));
-            }
-        });
-        let started = Engine::start(config, Some(observer)).await.map_err(|e| err(e.code, e.message))?;
-        let info = serde_json::to_value(&started.info).unwrap_or(Value::Null);
-        let scheme = if started.info.use_ssl { "https" } else { "http" };
-        crate::log::info(&format!("listening on {scheme}://{}:{}", started.info.address, started.info.port));
-        if let Some(tls_port) = started.info.tls_port {
-            crate::log::info(&format!("listening on https://{}:{tls_port}", started.info.address));
-        }
-        *engine = Some(started);
-        return Ok(info);
-    }
-    let known = ["replaceTlsCertificate", "createBucket", "getStorageStats", "listBucketSummaries", "listCredentials", "replaceCredentials", "getClusterHealth"];
-    if !known.contains(&method) {
-        return Err(err("UnknownMethod", format!("unknown method {method:?}")));
-    }
-    let Some(engine) = engine.as_ref() else {
-        return Err(err("NotStarted", "call start first"));
-    };
-    let store = &engine.ctx.store;
+/// Whether `method` may run now, checked before its params are read.
+fn admit(method: Method, started: bool) -> Result<(), ProtocolError> {
     match method {
-        "createBucket" => {
-            let name: String = param(params, "name")?;
+        Method::Start if started => Err(ProtocolError::already_started()),
+        Method::Start | Method::Stop => Ok(()),
+        _ if !started => Err(ProtocolError::not_started()),
+        _ => Ok(()),
+    }
+}
+
+fn running(engine: &Option<Engine>) -> Result<&Engine, ProtocolError> {
+    engine.as_ref().ok_or_else(ProtocolError::not_started)
+}
+
+async fn handle(engine: &mut Option<Engine>, out: &Arc<Out>, request: Request) -> Result<Reply, ProtocolError> {
+    match request {
+        Request::Start(params) => start(engine, out, params).await.map(Reply::Start),
+        Request::Stop(_) => {
+            if let Some(engine) = engine.take() {
+                engine.stop().await;
+            }
+            Ok(Reply::Stop(Default::default()))
+        }
+        Request::CreateBucket(CreateBucketParams { name }) => {
+            let engine = running(engine)?;
             let region = engine.ctx.region.clone();
             let n = name.clone();
-            store.blocking(move |s| s.create_bucket(&n, &region)).await.map_err(|e| err(e.code.as_str(), e.message))?;
-            Ok(json!({ "name": name }))
+            engine.ctx.store.blocking(move |s| s.create_bucket(&n, &region)).await?;
+            Ok(Reply::CreateBucket(BucketName { name }))
         }
-        "getStorageStats" => {
-            let mut stats = engine.storage_stats().await.map_err(|e| err("StorageError", e))?;
-            stats["droppedEvents"] = json!(out.dropped_events.load(Ordering::Relaxed));
-            Ok(stats)
+        Request::GetStorageStats(_) => {
+            let mut stats = running(engine)?.storage_stats().await.map_err(|e| ProtocolError::new("StorageError", e))?;
+            stats.dropped_events = out.dropped_events.load(Ordering::Relaxed);
+            Ok(Reply::GetStorageStats(stats))
         }
-        "listBucketSummaries" => engine.bucket_summaries().await.map_err(|e| err(e.code.as_str(), e.message)),
-        "listCredentials" => Ok(serde_json::to_value(&*engine.credentials.snapshot()).unwrap_or(Value::Null)),
-        "replaceCredentials" => {
-            let set: Vec<crate::auth::Credential> = param(params, "credentials")?;
-            let count = engine.credentials.replace(set).map_err(|e| err("InvalidCredentials", e))?;
-            Ok(json!({ "count": count }))
+        Request::ListBucketSummaries(_) => Ok(Reply::ListBucketSummaries(running(engine)?.bucket_summaries().await?)),
+        Request::ListCredentials(_) => Ok(Reply::ListCredentials(running(engine)?.credentials.snapshot().to_vec())),
+        Request::ReplaceCredentials(params) => {
+            let count = running(engine)?.credentials.replace(params.credentials).map_err(|e| ProtocolError::new("InvalidCredentials", e))?;
+            Ok(Reply::ReplaceCredentials(CredentialCount { count }))
         }
-        "replaceTlsCertificate" => {
-            let cfg: crate::tls::TlsConfig = serde_json::from_value(params.clone()).map_err(|e| err("InvalidParams", format!("params: {e}")))?;
+        Request::GetClusterHealth(_) => Ok(Reply::GetClusterHealth(running(engine)?.cluster_health().await?)),
+        Request::ReplaceTlsCertificate(cfg) => {
+            let engine = running(engine)?;
             if cfg.port.is_some() {
-                return Err(err("InvalidParams", "the HTTPS port cannot be changed at runtime"));
+                return Err(ProtocolError::new("InvalidParams", "the HTTPS port cannot be changed at runtime"));
             }
-            let tls = engine.tls.as_ref().ok_or_else(|| err("TlsNotEnabled", "the server was started without server.tls"))?;
-            let pem = tls.replace(&cfg).map_err(|e| err("InvalidCertificate", e))?;
-            Ok(json!({ "certificatePem": pem }))
+            let tls = engine.tls.as_ref().ok_or_else(|| ProtocolError::new("TlsNotEnabled", "the server was started without server.tls"))?;
+            let certificate_pem = tls.replace(&cfg).map_err(|e| ProtocolError::new("InvalidCertificate", e))?;
+            Ok(Reply::ReplaceTlsCertificate(TlsCertificate { certificate_pem }))
         }
-        "getClusterHealth" => engine.cluster_health().await.map_err(|e| err(e.code.as_str(), e.message)),
-        _ => unreachable!(),
     }
+}
+
+async fn start(engine: &mut Option<Engine>, out: &Arc<Out>, params: StartParams) -> Result<StartInfo, ProtocolError> {
+    if engine.is_some() {
+        return Err(ProtocolError::already_started());
+    }
+    let events = out.clone();
+    let observer = Box::new(move |change: Change| events.event(Event::from(change)));
+    let started = Engine::start(params.config.unwrap_or_default(), Some(observer)).await?;
+    let info = started.info.clone();
+    let scheme = if info.use_ssl { "https" } else { "http" };
+    crate::log::info(&format!("listening on {scheme}://{}:{}", info.address, info.port));
+    if let Some(tls_port) = info.tls_port {
+        crate::log::info(&format!("listening on https://{}:{tls_port}", info.address));
+    }
+    *engine = Some(started);
+    Ok(info)
 }

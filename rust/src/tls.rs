@@ -5,21 +5,28 @@
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, RwLock};
 
-#[derive(Debug, Clone, Deserialize, Default)]
+/// Serialized with only the fields that are set (the protocol's three forms).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TlsConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_path: Option<String>,
     /// PEM text instead of files.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_pem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_pem: Option<String>,
     /// Generate a certificate for localhost, 127.0.0.1 and ::1.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub self_signed: bool,
     /// Serve HTTPS on this port and plain HTTP on `server.port`; without it,
     /// `server.port` serves HTTPS only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
 }
 

@@ -1,0 +1,92 @@
+/**
+ * The two command lines share their defaults: `smartstorage` (src/cli.ts, on top of
+ * src/config.ts) and the engine's own `ruststorage serve` (rust/src/config.rs). The
+ * engine's placeholder pair for auth off is the module's too.
+ */
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { resolveBinary } from "../src/binary.ts";
+import { CLI_DEFAULTS, USAGE } from "../src/cli.ts";
+import { DEFAULT_CREDENTIAL, DEFAULTS } from "../src/config.ts";
+import { EngineBridge } from "../src/engine_bridge.ts";
+import { spawnChild } from "../src/spawn.ts";
+import { describe, it } from "./harness.ts";
+
+/** `--flag` -> its `[default: ...]`, from a help text with one option per block. */
+function helpDefaults(help: string): Map<string, string> {
+  const defaults = new Map<string, string>();
+  let flag: string | undefined;
+  for (const line of help.split("\n")) {
+    const option = /^\s+(?:-\w, )?--([\w-]+)/.exec(line);
+    if (option) flag = option[1];
+    else if (!/^\s/.test(line)) flag = undefined;
+    const value = /\[default: ([^\]]+)\]/.exec(line)?.[1];
+    if (flag !== undefined && value !== undefined) defaults.set(flag, value);
+  }
+  return defaults;
+}
+
+async function engineServeHelp(): Promise<string> {
+  // Without the engine's env overrides, so that only the built-in defaults show.
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith("SMARTSTORAGE_")),
+  ) as Record<string, string>;
+  const child = spawnChild(resolveBinary(), { args: ["serve", "--help"], env });
+  await child.stdin.close();
+  const [out, err, exit] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  assert.equal(exit.code, 0, err);
+  return out;
+}
+
+describe("shared defaults", () => {
+  it("ruststorage serve --help states the defaults of smartstorage --help", async () => {
+    const engine = helpDefaults(await engineServeHelp());
+    const cli = helpDefaults(USAGE);
+    const expected = {
+      port: String(CLI_DEFAULTS.port),
+      address: CLI_DEFAULTS.address,
+      directory: CLI_DEFAULTS.directory,
+      region: CLI_DEFAULTS.region,
+    };
+    for (const [flag, value] of Object.entries(expected)) {
+      assert.equal(engine.get(flag), value, `ruststorage serve --${flag}`);
+      assert.equal(cli.get(flag), value, `smartstorage --${flag}`);
+    }
+    // Every other flag both commands have and give a default for agrees as well.
+    const shared = [...cli.keys()].filter((flag) => engine.has(flag));
+    assert.ok(shared.includes("max-connections-per-client"), `shared flags: ${shared.join(", ")}`);
+    for (const flag of shared) assert.equal(cli.get(flag), engine.get(flag), `--${flag}`);
+  });
+
+  it("the CLI's folder, address and region are the module's defaults", () => {
+    assert.equal(CLI_DEFAULTS.directory, DEFAULTS.storage.directory);
+    assert.equal(CLI_DEFAULTS.address, DEFAULTS.server.address);
+    assert.equal(CLI_DEFAULTS.region, DEFAULTS.server.region);
+  });
+
+  it("with auth off and no credentials the engine holds the module's placeholder pair", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "smartstorage-defaults-"));
+    const bridge = await EngineBridge.launch({ binary: resolveBinary(), requestTimeoutMs: 10_000, readyTimeoutMs: 10_000 });
+    try {
+      await bridge.request("start", {
+        config: {
+          server: { address: "127.0.0.1", port: 0, region: "us-east-1" },
+          storage: { directory: dir, cleanSlate: false, fsync: false },
+          auth: { enabled: false, credentials: [] },
+        },
+      });
+      assert.deepEqual(await bridge.request("listCredentials", {}), [{ ...DEFAULT_CREDENTIAL }]);
+    } finally {
+      await bridge.shutdown(5_000);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
