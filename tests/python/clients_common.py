@@ -1,8 +1,9 @@
 """Shared support for the real-client tests (tests/python/test_clients_*.py).
 
 Each test_clients_* module starts its own engine with --access-key/--secret-key
-(SigV4/SigV2 auth on) through the `server` fixture below, which it imports so
-that conftest's `s3`/`make_bucket`/engine-alive check use that engine. The CLI
+(SigV4/SigV2 auth on): `server = server_fixture()` (below), so that conftest's
+`s3` (boto3 at its default configuration, see ClientsServer.client),
+`make_bucket` and the engine-alive check use that engine. The CLI
 tools (awscli, rclone, s3cmd, mc) are installed by install_clients.sh; a test
 whose tool is missing is skipped with the reason and the install hint.
 
@@ -32,7 +33,8 @@ from typing import Optional
 import boto3
 import pytest
 
-from helpers import MiB, Server, _die_with_parent, auth_server_fixture
+import helpers
+from helpers import MiB, Server
 
 ACCESS_KEY = "AKIDCLIENTS"
 # '/' and '+' on purpose: tools must encode the secret correctly when signing
@@ -40,7 +42,6 @@ SECRET_KEY = "cl1ents/Secret+Key/With+Odd/Chars0123456"
 REGION = "us-east-1"
 GiB = 1024 * MiB
 
-HERE = Path(__file__).resolve().parent
 CLIENTS_BIN = Path(os.environ.get("SMARTSTORAGE_CLIENTS_BIN", str(Path.home() / ".cache" / "smartstorage-clients" / "bin")))
 INSTALL_HINT = "run tests/python/install_clients.sh"
 
@@ -58,23 +59,18 @@ class ClientsServer(Server):
     `self.ca_pem`)."""
 
     def __init__(self, tls: bool = False, extra_args=()):
-        args = ["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY, *extra_args]
+        args = [*extra_args]
         if tls:
             args.append("--tls-self-signed")
-        super().__init__(REGION, extra_args=args)
+        super().__init__(REGION, extra_args=args, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
         self.tls = tls
         self.scheme = "https" if tls else "http"
         self.ca_pem: Optional[Path] = None
 
-    def start(self, port: int = 0) -> "ClientsServer":
+    def _read_startup(self) -> int:
         if not self.tls:
-            return super().start(port)
-        binary = os.environ.get("SMARTSTORAGE_BINARY") or str(HERE.parents[1] / "rust" / "target" / "release" / "ruststorage")
-        cmd = [binary, "serve", "--address", "127.0.0.1", "--port", str(port), "--directory", str(self.directory),
-               "--region", self.region, *self.extra_args]
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log,
-                                     cwd=str(self.base), preexec_fn=_die_with_parent)
+            return super()._read_startup()
+        # with TLS the listening line is followed by the certificate PEM
         lines: list = []
         done = threading.Event()
 
@@ -96,42 +92,27 @@ class ClientsServer(Server):
         if not m or m.group(1) != "https" or not any("END CERTIFICATE" in l for l in lines):
             self.stop()
             raise RuntimeError(f"unexpected TLS startup output {lines!r}; log:\n{self.log_tail()}")
-        self.port = int(m.group(3))
         pem = "".join(lines)
         pem = pem[pem.index("-----BEGIN CERTIFICATE-----"):]
         self.ca_pem = self.base / "ca.pem"
         self.ca_pem.write_text(pem)
-
-        def pump():
-            try:
-                for line in self.proc.stdout:
-                    self._log.write(b"[stdout] " + line)
-                    self._log.flush()
-            except Exception:
-                pass
-
-        threading.Thread(target=pump, daemon=True).start()
-        self._wait_ready()
-        return self
+        return int(m.group(3))
 
     @property
     def endpoint(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
 
+    def client(self, **kw):
+        """boto3 at its default configuration (see boto3_client); over TLS it
+        trusts the engine's certificate."""
+        if self.tls:
+            kw.setdefault("verify", str(self.ca_pem))
+        return boto3_client(self.endpoint, **kw)
+
 
 def server_fixture(tls: bool = False):
-    """A module-scoped `server` fixture: import its result as `server`."""
-    return auth_server_fixture(ACCESS_KEY, SECRET_KEY, server_class=ClientsServer, tls=tls, why="client tests start their own auth-enabled engine")
-
-
-def s3_fixture():
-    """A module-scoped `s3` fixture (boto3 against `server`): import its result as `s3`."""
-
-    @pytest.fixture(scope="module")
-    def s3(server):
-        return boto3_client(server.endpoint)
-
-    return s3
+    """A module-scoped `server` fixture (a ClientsServer): assign its result to `server`."""
+    return helpers.server_fixture(REGION, server_class=ClientsServer, tls=tls, why="client tests start their own auth-enabled engine")
 
 
 def boto3_client(endpoint: str, **kw):
@@ -169,16 +150,18 @@ def clean_env(**extra) -> dict:
 SMALL_OP_LIMIT = float(os.environ.get("SMARTSTORAGE_CLIENTS_SMALL_OP_LIMIT", "25"))
 
 
-def run(cmd, env, *, check=True, cwd=None, timeout=600, input=None, limit=None) -> subprocess.CompletedProcess:
+def run(cmd, env, *, check=True, cwd=None, timeout=600, input=None, limit=None, binary=False) -> subprocess.CompletedProcess:
     """Run a client command; on failure the assertion shows the command, the
     exit code and both outputs (the tail, if long). `limit` (seconds): fail
     if a command that moves little data takes longer, which is how stalls show
-    (e.g. a client waiting for a keep-alive connection to close)."""
+    (e.g. a client waiting for a keep-alive connection to close). binary=True:
+    stdout and stderr stay bytes (a download to stdout)."""
     t0 = time.time()
-    if isinstance(input, (bytes, bytearray)):  # binary stdin: decode the outputs ourselves
+    if binary or isinstance(input, (bytes, bytearray)):  # binary stdin/stdout: decode the outputs ourselves
         p = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, cwd=cwd, timeout=timeout, input=input)
-        p.stdout = p.stdout.decode("utf-8", "replace")
-        p.stderr = p.stderr.decode("utf-8", "replace")
+        if not binary:
+            p.stdout = p.stdout.decode("utf-8", "replace")
+            p.stderr = p.stderr.decode("utf-8", "replace")
     else:
         p = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True, encoding="utf-8",
                            errors="replace", cwd=cwd, timeout=timeout, input=input)
@@ -222,9 +205,10 @@ def aws_base(flavor: str = "auto") -> list:
     return [sys.executable, "-m", "awscli"]
 
 
-def aws_command(endpoint: str, cfgdir: Path, *extra, flavor: str = "auto"):
+def aws_command(endpoint: str, cfgdir: Path, *extra, flavor: str = "auto", required: bool = False):
     """A function running the AWS CLI at default settings against endpoint
-    (see aws_base for the flavour). Credentials come from files in cfgdir."""
+    (see aws_base for the flavour). Credentials come from files in cfgdir.
+    An aws that does not run skips the test, or fails it if `required`."""
     base = aws_base(flavor)
     cfgdir.mkdir(parents=True, exist_ok=True)
     (cfgdir / "config").write_text(f"[default]\nregion = {REGION}\noutput = json\n")
@@ -234,7 +218,7 @@ def aws_command(endpoint: str, cfgdir: Path, *extra, flavor: str = "auto"):
     env = clean_env(AWS_CONFIG_FILE=cfgdir / "config", AWS_SHARED_CREDENTIALS_FILE=cfgdir / "credentials")
     p = run([*base, "--version"], env, check=False)
     if p.returncode != 0:
-        pytest.skip(f"aws is not runnable ({base}): {p.stderr.strip()[:300]} ({INSTALL_HINT})")
+        (pytest.fail if required else pytest.skip)(f"aws is not runnable ({base}): {p.stderr.strip()[:300]} ({INSTALL_HINT})")
 
     def aws_(*args, **kw):
         return run([*base, "--endpoint-url", endpoint, *extra, *args], env, **kw)

@@ -1,13 +1,16 @@
 """Shared helpers for the smartstorage S3 conformance suite.
 
-Everything here is client-side: starting/stopping the engine binary, a small
-raw-HTTP client (SigV4-signed with botocore so it also works if auth is ever
-switched on), XML helpers and assertion helpers.
+Everything here is client-side: starting/stopping the engine binary (and the
+`server_fixture` factory a test module uses to get an engine of its own), a
+small raw-HTTP client (SigV4-signed with botocore, with the engine's
+credentials), XML helpers, assertion helpers, checksum encoders and bucket
+cleanup. The fixtures built on these live in conftest.py.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import re
@@ -19,6 +22,7 @@ import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
+import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 from urllib.parse import quote
@@ -80,11 +84,27 @@ class Server:
         <base>/server.log            engine stderr (+ stdout after line 1)
         <base>/sandbox/              parent of the storage dir, watched by tests
         <base>/sandbox/storage/      --directory
+
+    Auth is on when access_key/secret_key are given (`--access-key/--secret-key`
+    come first on the command line); `client()` and `raw_client()` sign with
+    those keys, or with ACCESS_KEY/SECRET_KEY, which an engine without auth
+    accepts. As a context manager (`with Server(...).start() as srv:`) it is
+    stopped and its directory removed at the end of the block.
     """
 
-    def __init__(self, region: str = REGION, extra_args: Iterable[str] = ()):
+    def __init__(
+        self,
+        region: str = REGION,
+        extra_args: Iterable[str] = (),
+        *,
+        access_key: Optional[str] = None,
+        secret_key: Optional[str] = None,
+    ):
         self.region = region
-        self.extra_args = list(extra_args)
+        self.access_key = ACCESS_KEY if access_key is None else access_key
+        self.secret_key = SECRET_KEY if secret_key is None else secret_key
+        auth = ["--access-key", access_key, "--secret-key", secret_key] if access_key is not None else []
+        self.extra_args = auth + list(extra_args)
         self.base = Path(tempfile.mkdtemp(prefix="smartstorage-test-"))
         self.sandbox = self.base / "sandbox"
         self.directory = self.sandbox / "storage"
@@ -127,6 +147,15 @@ class Server:
             cwd=str(self.base),
             preexec_fn=_die_with_parent,
         )
+        self.port = self._read_startup()
+        self._pump = threading.Thread(target=self._drain_stdout, daemon=True)
+        self._pump.start()
+        self._wait_ready()
+        return self
+
+    def _read_startup(self) -> int:
+        """Reads what the engine prints when it starts (its first stdout line,
+        "ruststorage listening on http://HOST:PORT"); returns the port."""
         line_holder: list = []
 
         def read_first_line():
@@ -146,21 +175,16 @@ class Server:
         if not m:
             self.stop()
             raise RuntimeError(f"unexpected first stdout line from engine: {first!r}; log:\n{self.log_tail()}")
-        self.port = int(m.group(2))
+        return int(m.group(2))
 
-        def pump():
-            # keep draining stdout so the engine never blocks on a full pipe
-            try:
-                for line in self.proc.stdout:
-                    self._log.write(b"[stdout] " + line)
-                    self._log.flush()
-            except Exception:
-                pass
-
-        self._pump = threading.Thread(target=pump, daemon=True)
-        self._pump.start()
-        self._wait_ready()
-        return self
+    def _drain_stdout(self):
+        # keep draining stdout so the engine never blocks on a full pipe
+        try:
+            for line in self.proc.stdout:
+                self._log.write(b"[stdout] " + line)
+                self._log.flush()
+        except Exception:
+            pass
 
     def _wait_ready(self):
         deadline = time.time() + STARTUP_TIMEOUT
@@ -212,6 +236,21 @@ class Server:
             return
         shutil.rmtree(self.base, ignore_errors=True)
 
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.cleanup()
+
+    # -- clients -----------------------------------------------------------
+    def client(self, **kw):
+        """boto3 against this engine with its credentials (see make_client)."""
+        return make_client(self.endpoint, self.region, access_key=self.access_key, secret_key=self.secret_key, **kw)
+
+    def raw_client(self) -> "RawClient":
+        return RawClient(self.endpoint, self.region, access_key=self.access_key, secret_key=self.secret_key)
+
     # -- info --------------------------------------------------------------
     @property
     def endpoint(self) -> str:
@@ -250,6 +289,7 @@ class ExternalServer(Server):
 
     def __init__(self, endpoint: str, region: str = REGION):
         self.region = region
+        self.access_key, self.secret_key = ACCESS_KEY, SECRET_KEY
         m = re.match(r"https?://([^:/]+):(\d+)", endpoint)
         self.host, self.port = m.group(1), int(m.group(2))
         self.external = True
@@ -269,11 +309,52 @@ class ExternalServer(Server):
         pass
 
 
-def start_server(region: str = REGION, extra_args: Iterable[str] = ()) -> Server:
+@contextlib.contextmanager
+def started_server(
+    region: str = REGION,
+    extra_args: Iterable[str] = (),
+    *,
+    access_key: Optional[str] = None,
+    secret_key: Optional[str] = None,
+    server_class=None,
+    external_ok: bool = False,
+    why: str = "needs a locally started engine",
+    **kw,
+):
+    """A running engine for the `with` block; stopped and its directory removed
+    afterwards. With SMARTSTORAGE_TEST_ENDPOINT set: that endpoint if
+    external_ok, else the test skips (`why`). server_class(**kw) replaces
+    Server(region, extra_args, access_key=..., secret_key=...)."""
     ext = os.environ.get("SMARTSTORAGE_TEST_ENDPOINT")
     if ext:
-        return ExternalServer(ext, region)
-    return Server(region, extra_args).start()
+        if not external_ok:
+            pytest.skip(why)
+        yield ExternalServer(ext, region)
+        return
+    if server_class is None:
+        srv = Server(region, extra_args, access_key=access_key, secret_key=secret_key)
+    else:
+        srv = server_class(**kw)
+    with srv:
+        yield srv.start()
+
+
+def server_fixture(region: str = REGION, *, scope: str = "module", **kw):
+    """A pytest fixture running an engine of its own (arguments as for
+    started_server). Assigned to `server` in a test module it replaces
+    conftest's engine for that module, and conftest's `s3`, `raw`,
+    `make_bucket`, `bucket`, `vbucket`, `signer`, `presigner` and the
+    engine-alive check all use it:
+
+        server = server_fixture(access_key="AKID...", secret_key="...")
+    """
+
+    @pytest.fixture(scope=scope)
+    def server():
+        with started_server(region, **kw) as srv:
+            yield srv
+
+    return server
 
 
 # --------------------------------------------------------------------------
@@ -281,19 +362,29 @@ def start_server(region: str = REGION, extra_args: Iterable[str] = ()) -> Server
 # --------------------------------------------------------------------------
 
 
-def make_client(endpoint: str, region: str = REGION, **s3cfg):
+def make_client(
+    endpoint: str,
+    region: str = REGION,
+    *,
+    access_key: str = ACCESS_KEY,
+    secret_key: str = SECRET_KEY,
+    config: Optional[dict] = None,
+    **s3cfg,
+):
     """boto3 S3 client with the default config, except endpoint, credentials,
-    region, optional s3 addressing config, and a single attempt (retries could
-    hide a flaky engine)."""
+    region, optional s3 addressing config (**s3cfg, e.g. addressing_style),
+    other botocore Config settings (`config`, e.g. {"signature_version": "s3v4"})
+    and a single attempt (retries could hide a flaky engine)."""
     cfg = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
         s3=s3cfg or None,
+        **(config or {}),
     )
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
         region_name=region,
         config=cfg,
     )
@@ -339,11 +430,11 @@ class RawResponse:
 class RawClient:
     """Minimal SigV4-signing HTTP client built on `requests`."""
 
-    def __init__(self, endpoint: str, region: str = REGION):
+    def __init__(self, endpoint: str, region: str = REGION, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY):
         self.endpoint = endpoint.rstrip("/")
         self.region = region
         self.session = requests.Session()
-        self.creds = Credentials(ACCESS_KEY, SECRET_KEY)
+        self.creds = Credentials(access_key, secret_key)
 
     def request(
         self,
@@ -464,6 +555,50 @@ def assert_raw_error(r: RawResponse, code: str, status: int) -> dict:
     return err
 
 
+def assert_error(resp: requests.Response, code: str, status: int) -> dict:
+    """A plain `requests` response must be the S3 error `code` with `status`."""
+    assert resp.status_code == status, (
+        f"expected HTTP {status} {code}, got {resp.status_code}: {resp.content[:600]!r}"
+    )
+    err = parse_error(resp.content)
+    assert err.get("Code") == code, f"expected code {code}, got {err.get('Code')}: {err}"
+    return err
+
+
+def assert_absent(s3, bucket, key):
+    with pytest.raises(ClientError) as ei:
+        s3.head_object(Bucket=bucket, Key=key)
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404, (
+        f"{key} must not exist after a rejected request: {ei.value.response}"
+    )
+
+
+def assert_content(s3, bucket, key, expected: bytes):
+    got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert got == expected, f"{key}: expected {len(expected)} bytes {expected[:40]!r}, got {len(got)} {got[:40]!r}"
+
+
+def assert_serving(s3, bucket: Optional[str] = None):
+    """A rejected request must leave the engine serving valid requests."""
+    assert s3.list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+    if bucket:
+        key = f"alive-{uuid.uuid4().hex[:8]}"
+        s3.put_object(Bucket=bucket, Key=key, Body=b"alive")
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"alive"
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+# --------------------------------------------------------------------------
+# data and checksums
+# --------------------------------------------------------------------------
+
+
+def data_of(n: int, seed: str = "x") -> bytes:
+    """n deterministic bytes (sha256 of the seed, repeated)."""
+    block = hashlib.sha256(seed.encode()).digest()
+    return (block * (n // len(block) + 1))[:n]
+
+
 def md5_hex(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
@@ -475,6 +610,56 @@ def md5_b64(data: bytes) -> str:
 def multipart_etag(parts: list) -> str:
     digest = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
     return f'"{digest}-{len(parts)}"'
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    c = 0xFFFFFFFF
+    t = _CRC32C
+    for b in data:
+        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+assert crc32c(b"123456789") == 0xE3069283
+
+
+# base64 of the big-endian digest: the value of an x-amz-checksum-* header
+def b64_crc32(data: bytes) -> str:
+    return base64.b64encode((zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big")).decode()
+
+
+def b64_crc32c(data: bytes) -> str:
+    return base64.b64encode(crc32c(data).to_bytes(4, "big")).decode()
+
+
+def b64_sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def b64_sha1(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha1(data).digest()).decode()
+
+
+# x-amz-checksum-<name>: (encoder, boto3 response field)
+CHECKSUMS = {
+    "crc32": (b64_crc32, "ChecksumCRC32"),
+    "crc32c": (b64_crc32c, "ChecksumCRC32C"),
+    "sha1": (b64_sha1, "ChecksumSHA1"),
+    "sha256": (b64_sha256, "ChecksumSHA256"),
+}
 
 
 # --------------------------------------------------------------------------
@@ -489,7 +674,14 @@ def unique_bucket_name(hint: str = "") -> str:
 
 
 def cleanup_bucket(s3, name: str):
-    """Best effort: abort uploads, delete all objects, delete the bucket."""
+    """Best effort: drop the bucket policy (the owner always may, so a
+    Deny-everything policy cannot keep the rest from working), abort uploads,
+    delete all objects, delete the bucket; if that fails because versions or
+    delete markers are left (a versioned bucket), delete those and try again."""
+    try:
+        s3.delete_bucket_policy(Bucket=name)
+    except Exception:
+        pass
     try:
         kw = {"Bucket": name}
         while True:
@@ -537,6 +729,18 @@ def cleanup_bucket(s3, name: str):
         pass
     try:
         s3.delete_bucket(Bucket=name)
+        return
+    except Exception:
+        pass
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+            objs = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
+            if objs:
+                s3.delete_objects(Bucket=name, Delete={"Objects": objs, "Quiet": True})
+        s3.delete_bucket(Bucket=name)
     except Exception:
         pass
 
@@ -547,25 +751,10 @@ def assert_server_healthy(s3):
     assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
-def auth_server_fixture(access_key: str, secret_key: str, region: str = REGION, *, server_class=None, why: str = "starts its own auth-enabled engine", **kw):
-    """A module-scoped `server` fixture running an engine with SigV4 auth on
-    (`--access-key/--secret-key`); assign its result to `server` in the module."""
-
-    @pytest.fixture(scope="module")
-    def server():
-        if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
-            pytest.skip(why)
-        if server_class is None:
-            srv = Server(region, extra_args=["--access-key", access_key, "--secret-key", secret_key]).start()
-        else:
-            srv = server_class(**kw).start()
-        try:
-            yield srv
-        finally:
-            srv.stop()
-            srv.cleanup()
-
-    return server
+def auth_server_fixture(access_key: str, secret_key: str, region: str = REGION, *, why: str = "starts its own auth-enabled engine", **kw):
+    """server_fixture with SigV4 auth on (`--access-key/--secret-key`); assign
+    its result to `server` in the module."""
+    return server_fixture(region, access_key=access_key, secret_key=secret_key, why=why, **kw)
 
 
 def tmp_files(directory, details: bool = False) -> list:

@@ -12,104 +12,78 @@ from helpers import (
     assert_server_healthy,
     cleanup_bucket,
     expect_error,
-    make_client,
-    start_server,
+    server_fixture,
     unique_bucket_name,
 )
 
 OTHER_REGION = "eu-west-1"
 
-
-@pytest.fixture(scope="module")
-def regional_server():
-    srv = start_server(OTHER_REGION)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        srv.cleanup()
+# a second engine, in another region
+regional_server = server_fixture(OTHER_REGION, external_ok=True)
 
 
 @pytest.fixture(scope="module")
 def s3_regional(regional_server):
-    return make_client(regional_server.endpoint, OTHER_REGION)
+    return regional_server.client()
 
 
 # ---------------------------------------------------------------- create
 
 
-def test_create_bucket_without_body(s3, raw):
-    name = unique_bucket_name("nobody")
-    try:
-        r = raw.put(f"/{name}")
-        assert r.status == 200, r
-        assert r.headers.get("x-amz-request-id")
-        h = s3.head_bucket(Bucket=name)
-        assert h["ResponseMetadata"]["HTTPStatusCode"] == 200
-    finally:
-        cleanup_bucket(s3, name)
+def test_create_bucket_without_body(s3, raw, make_bucket):
+    name = make_bucket("nobody", create=False)
+    r = raw.put(f"/{name}")
+    assert r.status == 200, r
+    assert r.headers.get("x-amz-request-id")
+    h = s3.head_bucket(Bucket=name)
+    assert h["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
-def test_create_bucket_boto3_and_location_header(s3):
-    name = unique_bucket_name("boto")
-    try:
-        r = s3.create_bucket(Bucket=name)
-        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
-        # AWS answers `Location: /bucketname` for us-east-1 (path style)
-        loc = r.get("Location")
-        assert loc is not None, "CreateBucket response has no Location header"
-        assert name in loc
-    finally:
-        cleanup_bucket(s3, name)
+def test_create_bucket_boto3_and_location_header(s3, make_bucket):
+    name = make_bucket("boto", create=False)
+    r = s3.create_bucket(Bucket=name)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+    # AWS answers `Location: /bucketname` for us-east-1 (path style)
+    loc = r.get("Location")
+    assert loc is not None, "CreateBucket response has no Location header"
+    assert name in loc
 
 
-def test_create_bucket_with_empty_configuration_body(s3, raw):
-    name = unique_bucket_name("emptycfg")
+def test_create_bucket_with_empty_configuration_body(s3, raw, make_bucket):
+    name = make_bucket("emptycfg", create=False)
     body = b'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></CreateBucketConfiguration>'
-    try:
-        r = raw.put(f"/{name}", data=body)
-        assert r.status == 200, r
-        assert s3.get_bucket_location(Bucket=name).get("LocationConstraint") in (None, "")
-    finally:
-        cleanup_bucket(s3, name)
+    r = raw.put(f"/{name}", data=body)
+    assert r.status == 200, r
+    assert s3.get_bucket_location(Bucket=name).get("LocationConstraint") in (None, "")
 
 
-def test_create_bucket_with_location_constraint_matching_region(s3_regional, regional_server):
-    name = unique_bucket_name("regional")
-    try:
-        r = s3_regional.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION})
-        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
-        loc = s3_regional.get_bucket_location(Bucket=name)
-        assert loc["LocationConstraint"] == OTHER_REGION
-        h = s3_regional.head_bucket(Bucket=name)
-        assert h["ResponseMetadata"]["HTTPHeaders"].get("x-amz-bucket-region") == OTHER_REGION
-    finally:
-        cleanup_bucket(s3_regional, name)
+def test_create_bucket_with_location_constraint_matching_region(s3_regional, regional_server, make_bucket):
+    name = make_bucket("regional", client=s3_regional, create=False)
+    r = s3_regional.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION})
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+    loc = s3_regional.get_bucket_location(Bucket=name)
+    assert loc["LocationConstraint"] == OTHER_REGION
+    h = s3_regional.head_bucket(Bucket=name)
+    assert h["ResponseMetadata"]["HTTPHeaders"].get("x-amz-bucket-region") == OTHER_REGION
 
 
-def test_create_bucket_with_location_constraint_other_region_is_illegal(s3_regional):
-    name = unique_bucket_name("wrongregion")
-    try:
-        expect_error(
-            lambda: s3_regional.create_bucket(
-                Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-south-1"}
-            ),
-            "IllegalLocationConstraintException",
-            400,
-        )
-        expect_error(lambda: s3_regional.head_bucket(Bucket=name), None, 404)
-    finally:
-        cleanup_bucket(s3_regional, name)
+def test_create_bucket_with_location_constraint_other_region_is_illegal(s3_regional, make_bucket):
+    name = make_bucket("wrongregion", client=s3_regional, create=False)
+    expect_error(
+        lambda: s3_regional.create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-south-1"}
+        ),
+        "IllegalLocationConstraintException",
+        400,
+    )
+    expect_error(lambda: s3_regional.head_bucket(Bucket=name), None, 404)
 
 
-def test_create_bucket_malformed_configuration_xml(s3, raw):
-    name = unique_bucket_name("badxml")
-    try:
-        r = raw.put(f"/{name}", data=b"<CreateBucketConfiguration><LocationConstraint>")
-        assert_raw_error(r, "MalformedXML", 400)
-        expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
-    finally:
-        cleanup_bucket(s3, name)
+def test_create_bucket_malformed_configuration_xml(s3, raw, make_bucket):
+    name = make_bucket("badxml", create=False)
+    r = raw.put(f"/{name}", data=b"<CreateBucketConfiguration><LocationConstraint>")
+    assert_raw_error(r, "MalformedXML", 400)
+    expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
 
 
 def test_create_existing_own_bucket_is_409_owned_by_you(s3, bucket):
@@ -121,19 +95,16 @@ def test_create_existing_own_bucket_is_409_owned_by_you(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"data"
 
 
-def test_create_existing_own_bucket_regional_is_409(s3_regional):
-    name = unique_bucket_name("dup-regional")
-    try:
-        s3_regional.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION})
-        expect_error(
-            lambda: s3_regional.create_bucket(
-                Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION}
-            ),
-            "BucketAlreadyOwnedByYou",
-            409,
-        )
-    finally:
-        cleanup_bucket(s3_regional, name)
+def test_create_existing_own_bucket_regional_is_409(s3_regional, make_bucket):
+    name = make_bucket("dup-regional", client=s3_regional, create=False)
+    s3_regional.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION})
+    expect_error(
+        lambda: s3_regional.create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION}
+        ),
+        "BucketAlreadyOwnedByYou",
+        409,
+    )
 
 
 def test_create_existing_bucket_raw_error_body(raw, bucket):
@@ -166,21 +137,17 @@ def test_head_bucket_missing_is_404_without_body(s3, raw):
 # ---------------------------------------------------------------- delete
 
 
-def test_delete_empty_bucket(s3, raw):
-    name = unique_bucket_name("del")
-    s3.create_bucket(Bucket=name)
-    try:
-        r = s3.delete_bucket(Bucket=name)
-        assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
-        expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
-        names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
-        assert name not in names
-        # deleting again: NoSuchBucket
-        r = raw.delete(f"/{name}")
-        err = assert_raw_error(r, "NoSuchBucket", 404)
-        assert name in (err.get("BucketName", "") + err.get("Resource", ""))
-    finally:
-        cleanup_bucket(s3, name)
+def test_delete_empty_bucket(s3, raw, make_bucket):
+    name = make_bucket("del")
+    r = s3.delete_bucket(Bucket=name)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert name not in names
+    # deleting again: NoSuchBucket
+    r = raw.delete(f"/{name}")
+    err = assert_raw_error(r, "NoSuchBucket", 404)
+    assert name in (err.get("BucketName", "") + err.get("Resource", ""))
 
 
 def test_delete_bucket_not_empty(s3, bucket):
@@ -194,19 +161,16 @@ def test_delete_bucket_not_empty(s3, bucket):
     assert s3.delete_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
 
 
-def test_recreate_bucket_after_delete_is_empty(s3):
-    name = unique_bucket_name("recreate")
-    try:
-        s3.create_bucket(Bucket=name)
-        s3.put_object(Bucket=name, Key="a", Body=b"1")
-        s3.delete_object(Bucket=name, Key="a")
-        s3.delete_bucket(Bucket=name)
-        s3.create_bucket(Bucket=name)
-        r = s3.list_objects_v2(Bucket=name)
-        assert r["KeyCount"] == 0
-        assert "Contents" not in r
-    finally:
-        cleanup_bucket(s3, name)
+def test_recreate_bucket_after_delete_is_empty(s3, make_bucket):
+    name = make_bucket("recreate", create=False)
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="a", Body=b"1")
+    s3.delete_object(Bucket=name, Key="a")
+    s3.delete_bucket(Bucket=name)
+    s3.create_bucket(Bucket=name)
+    r = s3.list_objects_v2(Bucket=name)
+    assert r["KeyCount"] == 0
+    assert "Contents" not in r
 
 
 # ---------------------------------------------------------------- list
@@ -301,14 +265,12 @@ def test_invalid_bucket_name_characters(raw, s3, name):
     ],
     ids=["3chars", "63chars", "dots", "digits-dashes", "digit-start"],
 )
-def test_valid_bucket_names(s3, name_fn):
+def test_valid_bucket_names(s3, make_bucket, name_fn):
     # these names are fixed, so clear any leftover first
     name = name_fn()
     cleanup_bucket(s3, name)
-    try:
-        r = s3.create_bucket(Bucket=name)
-        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
-        s3.put_object(Bucket=name, Key="k", Body=b"v")
-        assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"v"
-    finally:
-        cleanup_bucket(s3, name)
+    make_bucket(name=name, create=False)
+    r = s3.create_bucket(Bucket=name)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+    s3.put_object(Bucket=name, Key="k", Body=b"v")
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"v"

@@ -1,5 +1,11 @@
 """Real client: the AWS CLI at its default settings, against its own
-auth-enabled engine. Two CLIs, each test runs with both:
+auth-enabled engine.
+
+Smoke tests (test_cli_*), with the venv's pip awscli v1 only (fixture
+`aws_pip`; it comes with requirements.txt, so a missing one fails): s3
+mb/ls/cp/sync/rm/rb, cp from stdin and to stdout, and a few s3api calls.
+
+The other tests run with two CLIs each:
   [debian] Debian's `awscli` 2.9.19 (v2, /usr/bin/aws, installed by install_clients.sh)
   [pip]    pip's awscli v1 pinned in requirements.txt (1.46.2; its vendored
            botocore sends CRC32 checksums by default)
@@ -26,36 +32,24 @@ empty file is uploaded on its own (one request per process: no reuse).
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import os
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
-from clients_common import (
-    SMALL_OP_LIMIT,
-    BigTemp,
-    MiB,
-    aws_command,
-    big_enabled,
-    boto3_client,
-    list_keys,
-    make_tree,
-    remote_hashes,
-    s3_fixture,
-    server_fixture,
-    sha256_file,
-    tree_hashes,
-)
-from helpers import cleanup_bucket, unique_bucket_name
+from clients_common import SMALL_OP_LIMIT, BigTemp, MiB, aws_command, big_enabled, list_keys, make_tree
+from clients_common import remote_hashes, server_fixture, sha256_file, tree_hashes
+
+pytestmark = pytest.mark.awscli
 
 server = server_fixture()
 
 BIG_MIB = int(os.environ.get("SMARTSTORAGE_CLIENTS_BIG_MIB", "2048"))
-
-
-s3 = s3_fixture()
 
 
 @pytest.fixture(scope="module", params=["debian", "pip"])
@@ -73,13 +67,25 @@ def tree_for(aws, root):
     return make_tree(root, empty=False)
 
 
+@pytest.fixture(scope="module")
+def aws_pip(server, tmp_path_factory):
+    """The venv's pip awscli v1 only (the smoke tests)."""
+    return aws_command(server.endpoint, tmp_path_factory.mktemp("awscfg"), flavor="pip", required=True)
+
+
 @pytest.fixture
-def bkt(s3, aws, request):
-    name = unique_bucket_name(f"aws-{aws.flavor}-" + request.node.originalname.replace("test_", ""))
+def bkt(aws, make_bucket, request):
+    name = make_bucket(f"aws-{aws.flavor}-" + request.node.originalname.replace("test_", ""), create=False)
     p = aws("s3", "mb", f"s3://{name}")
     assert f"make_bucket: {name}" in p.stdout
-    yield name
-    cleanup_bucket(s3, name)
+    return name
+
+
+@pytest.fixture
+def cli_bucket(aws_pip, make_bucket):
+    name = make_bucket("cli", create=False)
+    aws_pip("s3", "mb", f"s3://{name}")
+    return name
 
 
 def test_version_recorded(aws, record_property):
@@ -88,14 +94,11 @@ def test_version_recorded(aws, record_property):
 
 
 @pytest.mark.skipif(not big_enabled(), reason="SMARTSTORAGE_CLIENTS_SKIP_BIG=1")
-def test_cp_multi_gib_roundtrip(aws_auto, s3):
+def test_cp_multi_gib_roundtrip(aws_auto, s3, make_bucket):
     aws = aws_auto
-    bkt = unique_bucket_name("aws-big")
+    bkt = make_bucket("aws-big", create=False)
     aws("s3", "mb", f"s3://{bkt}")
-    try:
-        _big_roundtrip(aws, s3, bkt)
-    finally:
-        cleanup_bucket(s3, bkt)
+    _big_roundtrip(aws, s3, bkt)
 
 
 def _big_roundtrip(aws, s3, bkt):
@@ -290,7 +293,7 @@ def test_presign_url_works(aws, s3, bkt):
     assert r.status_code == 403, (r.status_code, r.text[:500])
 
 
-def test_s3_to_s3_copy_mv_and_storage_class(aws_auto, s3, tmp_path):
+def test_s3_to_s3_copy_mv_and_storage_class(aws_auto, s3, make_bucket, tmp_path):
     """Server-side `aws s3 cp`/`mv` (CopyObject below the 8 MiB threshold,
     UploadPartCopy above), and the documented way to change an object's
     storage class: copy it onto itself with --storage-class. That is a change,
@@ -298,30 +301,27 @@ def test_s3_to_s3_copy_mv_and_storage_class(aws_auto, s3, tmp_path):
     (InvalidStorageClass) but must not call it a copy 'without changing the
     object's ... storage class'."""
     aws = aws_auto
-    bkt = unique_bucket_name("aws-s2s")
+    bkt = make_bucket("aws-s2s", create=False)
     aws("s3", "mb", f"s3://{bkt}")
-    try:
-        small, big = os.urandom(100_000), os.urandom(20 * MiB + 7)
-        s3.put_object(Bucket=bkt, Key="src/small", Body=small)
-        s3.put_object(Bucket=bkt, Key="src/big", Body=big)
-        aws("s3", "cp", f"s3://{bkt}/src/small", f"s3://{bkt}/dst/small ü")
-        aws("s3", "cp", f"s3://{bkt}/src/big", f"s3://{bkt}/dst/big")
-        assert s3.head_object(Bucket=bkt, Key="dst/big")["ETag"].endswith('-3"')  # 3 UploadPartCopy parts
-        aws("s3", "mv", f"s3://{bkt}/dst/small ü", f"s3://{bkt}/moved/small")
-        assert s3.get_object(Bucket=bkt, Key="moved/small")["Body"].read() == small
-        assert s3.get_object(Bucket=bkt, Key="dst/big")["Body"].read() == big
-        assert sorted(list_keys(s3, bkt)) == ["dst/big", "moved/small", "src/big", "src/small"]
+    small, big = os.urandom(100_000), os.urandom(20 * MiB + 7)
+    s3.put_object(Bucket=bkt, Key="src/small", Body=small)
+    s3.put_object(Bucket=bkt, Key="src/big", Body=big)
+    aws("s3", "cp", f"s3://{bkt}/src/small", f"s3://{bkt}/dst/small ü")
+    aws("s3", "cp", f"s3://{bkt}/src/big", f"s3://{bkt}/dst/big")
+    assert s3.head_object(Bucket=bkt, Key="dst/big")["ETag"].endswith('-3"')  # 3 UploadPartCopy parts
+    aws("s3", "mv", f"s3://{bkt}/dst/small ü", f"s3://{bkt}/moved/small")
+    assert s3.get_object(Bucket=bkt, Key="moved/small")["Body"].read() == small
+    assert s3.get_object(Bucket=bkt, Key="dst/big")["Body"].read() == big
+    assert sorted(list_keys(s3, bkt)) == ["dst/big", "moved/small", "src/big", "src/small"]
 
-        p = aws("s3", "cp", f"s3://{bkt}/src/small", f"s3://{bkt}/src/small", "--storage-class", "STANDARD_IA",
-                check=False)
-        assert p.returncode == 0 or "InvalidStorageClass" in p.stderr, p.stderr
-        assert s3.get_object(Bucket=bkt, Key="src/small")["Body"].read() == small
-    finally:
-        cleanup_bucket(s3, bkt)
+    p = aws("s3", "cp", f"s3://{bkt}/src/small", f"s3://{bkt}/src/small", "--storage-class", "STANDARD_IA",
+            check=False)
+    assert p.returncode == 0 or "InvalidStorageClass" in p.stderr, p.stderr
+    assert s3.get_object(Bucket=bkt, Key="src/small")["Body"].read() == small
 
 
-def test_mb_rb_and_empty_file(aws, s3, tmp_path):
-    name = unique_bucket_name("aws-mbrb")
+def test_mb_rb_and_empty_file(aws, s3, make_bucket, tmp_path):
+    name = make_bucket("aws-mbrb", create=False)
     aws("s3", "mb", f"s3://{name}")
     p = aws("s3", "ls")
     assert name in p.stdout.split()
@@ -338,3 +338,171 @@ def test_mb_rb_and_empty_file(aws, s3, tmp_path):
     p = aws("s3", "rb", "--force", f"s3://{name}")
     assert f"remove_bucket: {name}" in p.stdout
     assert name not in aws("s3", "ls").stdout.split()
+
+
+# =========================================================================
+# smoke tests: pip's awscli v1 only
+# =========================================================================
+
+
+def md5_file(p: Path) -> str:
+    h = hashlib.md5()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def test_cli_mb_ls_rb(aws_pip, s3, make_bucket):
+    name = make_bucket("climb", create=False)
+    p = aws_pip("s3", "mb", f"s3://{name}")
+    assert f"make_bucket: {name}" in p.stdout
+    assert s3.head_bucket(Bucket=name)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    p = aws_pip("s3", "ls")
+    assert name in p.stdout.split()
+    p = aws_pip("s3", "rb", f"s3://{name}")
+    assert f"remove_bucket: {name}" in p.stdout
+    p = aws_pip("s3", "ls")
+    assert name not in p.stdout.split()
+
+
+def test_cli_cp_up_and_down(aws_pip, s3, cli_bucket, tmp_path):
+    src = tmp_path / "hello world.txt"
+    src.write_bytes(b"hello from the cli\n" * 100)
+    aws_pip("s3", "cp", str(src), f"s3://{cli_bucket}/docs/hello world.txt")
+    obj = s3.get_object(Bucket=cli_bucket, Key="docs/hello world.txt")
+    assert obj["Body"].read() == src.read_bytes()
+    assert obj["ContentType"] == "text/plain"  # the CLI guesses the content type
+    dst = tmp_path / "down.txt"
+    aws_pip("s3", "cp", f"s3://{cli_bucket}/docs/hello world.txt", str(dst))
+    assert dst.read_bytes() == src.read_bytes()
+    p = aws_pip("s3", "ls", f"s3://{cli_bucket}/docs/")
+    line = [l for l in p.stdout.splitlines() if "hello world.txt" in l]
+    assert line and str(src.stat().st_size) in line[0].split()
+    p = aws_pip("s3", "ls", f"s3://{cli_bucket}/")
+    assert "PRE docs/" in p.stdout
+
+
+def test_cli_cp_multipart_large_file(aws_pip, s3, cli_bucket, tmp_path):
+    src = tmp_path / "big.bin"
+    with open(src, "wb") as f:
+        for i in range(20):
+            f.write(hashlib.sha256(str(i).encode()).digest() * (MiB // 32))
+    # default multipart threshold/chunk is 8 MiB -> 3 parts
+    aws_pip("s3", "cp", str(src), f"s3://{cli_bucket}/big.bin")
+    h = s3.head_object(Bucket=cli_bucket, Key="big.bin")
+    assert h["ContentLength"] == 20 * MiB
+    assert h["ETag"].endswith('-3"'), h["ETag"]
+    dst = tmp_path / "big.down"
+    aws_pip("s3", "cp", f"s3://{cli_bucket}/big.bin", str(dst))
+    assert md5_file(dst) == md5_file(src)
+
+
+def smoke_tree(root: Path) -> dict:
+    files = {
+        "readme.txt": b"top level\n",
+        "dir one/file with spaces.txt": b"spaces\n",
+        "dir one/nested/deep/leaf.bin": os.urandom(3000),
+        "ünïcödé/文件.txt": "unicode content ✓\n".encode(),
+        "ünïcödé/emoji 🎉.md": b"# party\n",
+        "empty.dat": b"",
+        "plus+and&amp.txt": b"symbols\n",
+    }
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        # local files older than their upload, as in real life: `aws s3 sync`
+        # re-uploads when the local mtime is newer than the S3 Last-Modified
+        past = time.time() - 3600
+        os.utime(p, (past, past))
+    return files
+
+
+def test_cli_sync_tree_roundtrip(aws_pip, s3, cli_bucket, tmp_path):
+    up = tmp_path / "up"
+    files = smoke_tree(up)
+    aws_pip("s3", "sync", str(up), f"s3://{cli_bucket}/tree")
+    r = s3.list_objects_v2(Bucket=cli_bucket, Prefix="tree/")
+    listed = sorted(o["Key"] for o in r.get("Contents", []))
+    assert listed == sorted(f"tree/{k}" for k in files)
+    for rel, data in files.items():
+        assert s3.get_object(Bucket=cli_bucket, Key=f"tree/{rel}")["Body"].read() == data
+    # a second sync has nothing to do (sizes and Last-Modified line up)
+    p = aws_pip("s3", "sync", str(up), f"s3://{cli_bucket}/tree")
+    assert "upload:" not in p.stdout, p.stdout
+    # sync down into an empty dir reproduces the tree
+    down = tmp_path / "down"
+    down.mkdir()
+    aws_pip("s3", "sync", f"s3://{cli_bucket}/tree", str(down))
+    for rel, data in files.items():
+        assert (down / rel).read_bytes() == data, rel
+    cmp = filecmp.dircmp(up, down)
+    assert not cmp.left_only and not cmp.right_only
+    # a local change is uploaded, a local delete is propagated with --delete
+    (up / "readme.txt").write_bytes(b"changed content, different size\n")
+    (up / "empty.dat").unlink()
+    p = aws_pip("s3", "sync", "--delete", str(up), f"s3://{cli_bucket}/tree")
+    assert "upload:" in p.stdout and "delete:" in p.stdout, p.stdout
+    assert s3.get_object(Bucket=cli_bucket, Key="tree/readme.txt")["Body"].read() == b"changed content, different size\n"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=cli_bucket, Prefix="tree/")["Contents"]}
+    assert "tree/empty.dat" not in keys
+
+
+def test_cli_rm_recursive(aws_pip, s3, cli_bucket, tmp_path):
+    up = tmp_path / "rm"
+    files = smoke_tree(up)
+    aws_pip("s3", "cp", "--recursive", str(up), f"s3://{cli_bucket}/")
+    s3.put_object(Bucket=cli_bucket, Key="zz-keep/other", Body=b"x")
+    assert s3.list_objects_v2(Bucket=cli_bucket)["KeyCount"] == len(files) + 1
+    p = aws_pip("s3", "rm", "--recursive", f"s3://{cli_bucket}/ünïcödé/")
+    assert p.stdout.count("delete:") == 2
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=cli_bucket)["Contents"]}
+    assert not any(k.startswith("ünïcödé/") for k in keys)
+    aws_pip("s3", "rm", "--recursive", f"s3://{cli_bucket}")
+    assert s3.list_objects_v2(Bucket=cli_bucket)["KeyCount"] == 0
+    p = aws_pip("s3", "ls", "--recursive", f"s3://{cli_bucket}")
+    assert p.stdout.strip() == ""
+
+
+def test_cli_ls_recursive_and_many_keys(aws_pip, s3, cli_bucket):
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = [f"many/k{i:04d}" for i in range(1100)]
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda k: s3.put_object(Bucket=cli_bucket, Key=k, Body=b"1"), keys))
+    p = aws_pip("s3", "ls", "--recursive", f"s3://{cli_bucket}/many/")
+    lines = [l for l in p.stdout.splitlines() if l.strip()]
+    assert len(lines) == 1100
+    assert lines[-1].endswith("many/k1099")
+
+
+def test_cli_s3api(aws_pip, s3, cli_bucket):
+    p = aws_pip("s3api", "put-object", "--bucket", cli_bucket, "--key", "api/obj", "--body", __file__,
+            "--content-type", "text/x-python", "--metadata", "origin=cli")
+    put = json.loads(p.stdout)
+    data = Path(__file__).read_bytes()
+    assert put["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    head = json.loads(aws_pip("s3api", "head-object", "--bucket", cli_bucket, "--key", "api/obj").stdout)
+    assert head["ContentLength"] == len(data)
+    assert head["ContentType"] == "text/x-python"
+    assert head["Metadata"] == {"origin": "cli"}
+    lst = json.loads(aws_pip("s3api", "list-objects-v2", "--bucket", cli_bucket).stdout)
+    assert [o["Key"] for o in lst["Contents"]] == ["api/obj"]
+    loc = json.loads(aws_pip("s3api", "get-bucket-location", "--bucket", cli_bucket).stdout)
+    assert loc.get("LocationConstraint") in (None, "")
+    p = aws_pip("s3api", "head-object", "--bucket", cli_bucket, "--key", "missing", check=False)
+    assert p.returncode != 0 and "404" in p.stderr
+    p = aws_pip("s3api", "get-object", "--bucket", cli_bucket, "--key", "missing", "/dev/null", check=False)
+    assert p.returncode != 0 and "NoSuchKey" in p.stderr
+    aws_pip("s3api", "delete-object", "--bucket", cli_bucket, "--key", "api/obj")
+    assert s3.list_objects_v2(Bucket=cli_bucket)["KeyCount"] == 0
+
+
+def test_cli_cp_stdin_and_stdout(aws_pip, s3, cli_bucket):
+    data = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(20 * MiB // 32))
+    aws_pip("s3", "cp", "-", f"s3://{cli_bucket}/from-stdin.bin", input=data)
+    h = s3.head_object(Bucket=cli_bucket, Key="from-stdin.bin")
+    assert h["ContentLength"] == len(data)
+    p = aws_pip("s3", "cp", f"s3://{cli_bucket}/from-stdin.bin", "-", binary=True)
+    assert hashlib.md5(p.stdout).hexdigest() == hashlib.md5(data).hexdigest()

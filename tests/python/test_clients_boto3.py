@@ -14,66 +14,48 @@ import os
 
 import pytest
 
-from clients_common import BigTemp, MiB, big_enabled, boto3_client, random_file, s3_fixture, server_fixture, sha256_file
-from helpers import cleanup_bucket, unique_bucket_name
+from clients_common import BigTemp, MiB, big_enabled, boto3_client, random_file, server_fixture, sha256_file
+from helpers import b64_crc32
 
 server = server_fixture()
 
 SIZE_MIB = int(os.environ.get("SMARTSTORAGE_CLIENTS_BOTO3_MIB", "1024"))
 
 
-s3 = s3_fixture()
-
-
 @pytest.mark.skipif(not big_enabled(), reason="SMARTSTORAGE_CLIENTS_SKIP_BIG=1")
-def test_upload_download_file_default_transfer_config(s3):
-    bucket = unique_bucket_name("boto3-transfer")
-    s3.create_bucket(Bucket=bucket)
+def test_upload_download_file_default_transfer_config(s3, make_bucket):
+    bucket = make_bucket("boto3-transfer")
     size = SIZE_MIB * MiB
-    try:
-        with BigTemp() as tmp:
-            src = tmp / "one gib.bin"
-            want = random_file(src, size)
-            s3.upload_file(str(src), bucket, "transfer/one gib.bin")
-            h = s3.head_object(Bucket=bucket, Key="transfer/one gib.bin")
-            assert h["ContentLength"] == size
-            assert h["ETag"].endswith(f'-{size // (8 * MiB)}"'), f"expected {size // (8 * MiB)} parts: {h['ETag']}"
-            src.unlink()
-            dst = tmp / "down.bin"
-            s3.download_file(bucket, "transfer/one gib.bin", str(dst))
-            assert dst.stat().st_size == size
-            assert sha256_file(dst) == want, "downloaded bytes differ from the uploaded ones"
-    finally:
-        cleanup_bucket(s3, bucket)
+    with BigTemp() as tmp:
+        src = tmp / "one gib.bin"
+        want = random_file(src, size)
+        s3.upload_file(str(src), bucket, "transfer/one gib.bin")
+        h = s3.head_object(Bucket=bucket, Key="transfer/one gib.bin")
+        assert h["ContentLength"] == size
+        assert h["ETag"].endswith(f'-{size // (8 * MiB)}"'), f"expected {size // (8 * MiB)} parts: {h['ETag']}"
+        src.unlink()
+        dst = tmp / "down.bin"
+        s3.download_file(bucket, "transfer/one gib.bin", str(dst))
+        assert dst.stat().st_size == size
+        assert sha256_file(dst) == want, "downloaded bytes differ from the uploaded ones"
 
 
-def test_upload_fileobj_download_fileobj_small_and_multipart(s3, tmp_path):
+def test_upload_fileobj_download_fileobj_small_and_multipart(s3, make_bucket, tmp_path):
     """The file-object variants, one below and one above the threshold."""
     import io
 
-    bucket = unique_bucket_name("boto3-fileobj")
-    s3.create_bucket(Bucket=bucket)
-    try:
-        for name, n in (("small ü.bin", 1 * MiB + 7), ("multi part.bin", 20 * MiB + 3)):
-            data = os.urandom(n)
-            s3.upload_fileobj(io.BytesIO(data), bucket, name)
-            out = io.BytesIO()
-            s3.download_fileobj(bucket, name, out)
-            assert out.getvalue() == data, name
-        assert s3.head_object(Bucket=bucket, Key="multi part.bin")["ETag"].endswith('-3"')
-    finally:
-        cleanup_bucket(s3, bucket)
-
-
-def _crc32_b64(data: bytes) -> str:
-    import base64
-    import zlib
-
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    bucket = make_bucket("boto3-fileobj")
+    for name, n in (("small ü.bin", 1 * MiB + 7), ("multi part.bin", 20 * MiB + 3)):
+        data = os.urandom(n)
+        s3.upload_fileobj(io.BytesIO(data), bucket, name)
+        out = io.BytesIO()
+        s3.download_fileobj(bucket, name, out)
+        assert out.getvalue() == data, name
+    assert s3.head_object(Bucket=bucket, Key="multi part.bin")["ETag"].endswith('-3"')
 
 
 @pytest.mark.parametrize("checksum_type", ["COMPOSITE", "FULL_OBJECT", None])
-def test_complete_multipart_with_object_checksum(s3, checksum_type):
+def test_complete_multipart_with_object_checksum(s3, make_bucket, checksum_type):
     """CompleteMultipartUpload may carry the object's checksum in
     x-amz-checksum-crc32: for a COMPOSITE upload (the default for CRC32) the
     checksum of the part checksums, for FULL_OBJECT the CRC32 of the whole
@@ -84,38 +66,34 @@ def test_complete_multipart_with_object_checksum(s3, checksum_type):
 
     from botocore.exceptions import ClientError
 
-    bucket = unique_bucket_name("boto3-mpu-cksum")
-    s3.create_bucket(Bucket=bucket)
+    bucket = make_bucket("boto3-mpu-cksum")
+    kw = {"ChecksumType": checksum_type} if checksum_type else {}
+    up = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="CRC32", **kw)
+    datas = [os.urandom(5 * MiB), os.urandom(1 * MiB + 17)]
+    parts = []
+    for n, d in enumerate(datas, 1):
+        r = s3.upload_part(Bucket=bucket, Key="k", UploadId=up["UploadId"], PartNumber=n, Body=d,
+                           ChecksumAlgorithm="CRC32")
+        assert r["ChecksumCRC32"] == b64_crc32(d)
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    if checksum_type == "FULL_OBJECT":
+        good = b64_crc32(b"".join(datas))
+    else:
+        good = b64_crc32(b"".join(base64.b64decode(p["ChecksumCRC32"]) for p in parts))
+    with pytest.raises(ClientError) as ei:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"],
+                                     MultipartUpload={"Parts": parts}, ChecksumCRC32=b64_crc32(b"wrong"))
+    assert ei.value.response["Error"]["Code"] == "BadDigest"
     try:
-        kw = {"ChecksumType": checksum_type} if checksum_type else {}
-        up = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="CRC32", **kw)
-        datas = [os.urandom(5 * MiB), os.urandom(1 * MiB + 17)]
-        parts = []
-        for n, d in enumerate(datas, 1):
-            r = s3.upload_part(Bucket=bucket, Key="k", UploadId=up["UploadId"], PartNumber=n, Body=d,
-                               ChecksumAlgorithm="CRC32")
-            assert r["ChecksumCRC32"] == _crc32_b64(d)
-            parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
-        if checksum_type == "FULL_OBJECT":
-            good = _crc32_b64(b"".join(datas))
-        else:
-            good = _crc32_b64(b"".join(base64.b64decode(p["ChecksumCRC32"]) for p in parts))
-        with pytest.raises(ClientError) as ei:
-            s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"],
-                                         MultipartUpload={"Parts": parts}, ChecksumCRC32=_crc32_b64(b"wrong"))
-        assert ei.value.response["Error"]["Code"] == "BadDigest"
-        try:
-            s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"],
-                                         MultipartUpload={"Parts": parts}, ChecksumCRC32=good)
-        except ClientError as exc:
-            pytest.fail(f"CompleteMultipartUpload with the object's {checksum_type or 'default'} CRC32 {good} "
-                        f"was refused: {exc.response['Error']}")
-        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"".join(datas)
-    finally:
-        cleanup_bucket(s3, bucket)
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=up["UploadId"],
+                                     MultipartUpload={"Parts": parts}, ChecksumCRC32=good)
+    except ClientError as exc:
+        pytest.fail(f"CompleteMultipartUpload with the object's {checksum_type or 'default'} CRC32 {good} "
+                    f"was refused: {exc.response['Error']}")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"".join(datas)
 
 
-def test_get_object_attributes_is_not_a_get_object(s3):
+def test_get_object_attributes_is_not_a_get_object(s3, make_bucket):
     """GetObjectAttributes (GET /bucket/key?attributes, used by `aws s3api
     get-object-attributes` and SDKs) must be answered with its XML document
     or refused (501 NotImplemented, as the engine does for ?retention and
@@ -125,26 +103,22 @@ def test_get_object_attributes_is_not_a_get_object(s3):
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
-    bucket = unique_bucket_name("boto3-attrs")
-    s3.create_bucket(Bucket=bucket)
+    bucket = make_bucket("boto3-attrs")
+    body = b"0123456789" * 1000
+    s3.put_object(Bucket=bucket, Key="k", Body=body)
+    seen = []
+    one = boto3_client(s3.meta.endpoint_url, config=Config(retries={"total_max_attempts": 1}))
+    one.meta.events.register(
+        "after-call.s3.GetObjectAttributes",
+        lambda http_response, **kw: seen.append((http_response.status_code, http_response.content[:40])),
+    )
     try:
-        body = b"0123456789" * 1000
-        s3.put_object(Bucket=bucket, Key="k", Body=body)
-        seen = []
-        one = boto3_client(s3.meta.endpoint_url, config=Config(retries={"total_max_attempts": 1}))
-        one.meta.events.register(
-            "after-call.s3.GetObjectAttributes",
-            lambda http_response, **kw: seen.append((http_response.status_code, http_response.content[:40])),
-        )
-        try:
-            r = one.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ETag", "ObjectSize"])
-        except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            assert code == "NotImplemented", f"GetObjectAttributes -> {code}; raw responses {seen}"
-        else:
-            assert r["ObjectSize"] == len(body) and r["ETag"].strip('"') == hashlib.md5(body).hexdigest(), r
-        assert all(not content.startswith(body[:40]) for _, content in seen), (
-            f"GetObjectAttributes was answered with the object's bytes: {seen}"
-        )
-    finally:
-        cleanup_bucket(s3, bucket)
+        r = one.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ETag", "ObjectSize"])
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        assert code == "NotImplemented", f"GetObjectAttributes -> {code}; raw responses {seen}"
+    else:
+        assert r["ObjectSize"] == len(body) and r["ETag"].strip('"') == hashlib.md5(body).hexdigest(), r
+    assert all(not content.startswith(body[:40]) for _, content in seen), (
+        f"GetObjectAttributes was answered with the object's bytes: {seen}"
+    )

@@ -15,34 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from clients_common import (
-    SMALL_OP_LIMIT,
-    ACCESS_KEY,
-    CLIENTS_BIN,
-    INSTALL_HINT,
-    SECRET_KEY,
-    BigTemp,
-    MiB,
-    boto3_client,
-    clean_env,
-    list_keys,
-    make_tree,
-    random_file,
-    remote_hashes,
-    run,
-    s3_fixture,
-    server_fixture,
-    sha256_file,
-    tree_hashes,
-)
-from helpers import cleanup_bucket, unique_bucket_name
+from clients_common import SMALL_OP_LIMIT, ACCESS_KEY, CLIENTS_BIN, INSTALL_HINT, SECRET_KEY, BigTemp, MiB
+from clients_common import clean_env, list_keys, make_tree, random_file, remote_hashes, run, server_fixture
+from clients_common import sha256_file, tree_hashes
 
 server = server_fixture()
 
 LARGE_MIB = 128
-
-
-s3 = s3_fixture()
 
 
 def _find_mc() -> str:
@@ -73,12 +52,11 @@ def jlines(p) -> list:
 
 
 @pytest.fixture
-def bkt(s3, mc, request):
-    name = unique_bucket_name("mc-" + request.node.name.replace("test_", ""))
+def bkt(mc, make_bucket, request):
+    name = make_bucket("mc-" + request.node.name.replace("test_", ""), create=False)
     p = mc("mb", f"smart/{name}")
     assert "Bucket created successfully" in p.stdout, p.stdout
-    yield name
-    cleanup_bucket(s3, name)
+    return name
 
 
 def test_version_recorded(mc, record_property):
@@ -167,24 +145,21 @@ def test_mirror_both_ways_and_diff(mc, s3, bkt, tmp_path):
     assert tree_hashes(down) == tree_hashes(up)
 
 
-def test_rm_recursive_force_and_rb(mc, s3):
-    name = unique_bucket_name("mc-rmrb")
+def test_rm_recursive_force_and_rb(mc, s3, make_bucket):
+    name = make_bucket("mc-rmrb", create=False)
     mc("mb", f"smart/{name}")
-    try:
-        for i in range(7):
-            s3.put_object(Bucket=name, Key=f"a/{i} ü/x.txt", Body=b"x" * i)
-        s3.put_object(Bucket=name, Key="keep.txt", Body=b"k")
-        p = mc("rb", f"smart/{name}", check=False)
-        assert p.returncode != 0, "rb of a non-empty bucket must fail without --force"
-        mc("rm", "--recursive", "--force", f"smart/{name}/a/")
-        assert list_keys(s3, name) == ["keep.txt"]
-        mc("rm", "--recursive", "--force", f"smart/{name}")
-        assert list_keys(s3, name) == []
-        p = mc("rb", f"smart/{name}")
-        assert "Removed" in p.stdout, p.stdout
-        assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
-    finally:
-        cleanup_bucket(s3, name)
+    for i in range(7):
+        s3.put_object(Bucket=name, Key=f"a/{i} ü/x.txt", Body=b"x" * i)
+    s3.put_object(Bucket=name, Key="keep.txt", Body=b"k")
+    p = mc("rb", f"smart/{name}", check=False)
+    assert p.returncode != 0, "rb of a non-empty bucket must fail without --force"
+    mc("rm", "--recursive", "--force", f"smart/{name}/a/")
+    assert list_keys(s3, name) == ["keep.txt"]
+    mc("rm", "--recursive", "--force", f"smart/{name}")
+    assert list_keys(s3, name) == []
+    p = mc("rb", f"smart/{name}")
+    assert "Removed" in p.stdout, p.stdout
+    assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
 def test_pipe_stdin_unknown_size(mc, s3, bkt):

@@ -15,34 +15,13 @@ import re
 
 import pytest
 
-from clients_common import (
-    SMALL_OP_LIMIT,
-    ACCESS_KEY,
-    REGION,
-    SECRET_KEY,
-    BigTemp,
-    MiB,
-    boto3_client,
-    clean_env,
-    find_tool,
-    list_keys,
-    make_tree,
-    random_file,
-    remote_hashes,
-    run,
-    s3_fixture,
-    server_fixture,
-    sha256_file,
-    tree_hashes,
-)
-from helpers import cleanup_bucket, unique_bucket_name
+from clients_common import SMALL_OP_LIMIT, ACCESS_KEY, REGION, SECRET_KEY, BigTemp, MiB, clean_env, find_tool
+from clients_common import list_keys, make_tree, random_file, remote_hashes, run, server_fixture, sha256_file
+from clients_common import tree_hashes
 
 server = server_fixture()
 
 LARGE_MIB = 256
-
-
-s3 = s3_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +49,11 @@ def rclone(server, tmp_path_factory):
 
 
 @pytest.fixture
-def bkt(s3, rclone, request):
-    name = unique_bucket_name("rc-" + request.node.name.replace("test_", ""))
+def bkt(s3, rclone, make_bucket, request):
+    name = make_bucket("rc-" + request.node.name.replace("test_", ""), create=False)
     rclone("mkdir", f"smart:{name}")
     assert s3.head_bucket(Bucket=name)
-    yield name
-    cleanup_bucket(s3, name)
+    return name
 
 
 def differences(p) -> int:
@@ -165,8 +143,8 @@ def test_large_multipart_file(rclone, s3, bkt):
         assert p.stdout.split()[0] == local_md5, p.stdout
 
 
-def test_purge_bucket(rclone, s3):
-    name = unique_bucket_name("rc-purge")
+def test_purge_bucket(rclone, s3, make_bucket):
+    name = make_bucket("rc-purge", create=False)
     rclone("mkdir", f"smart:{name}")
     for i in range(5):
         s3.put_object(Bucket=name, Key=f"p/{i} ü.txt", Body=b"x" * i)

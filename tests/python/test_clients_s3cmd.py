@@ -17,31 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from clients_common import (
-    SMALL_OP_LIMIT,
-    ACCESS_KEY,
-    REGION,
-    SECRET_KEY,
-    MiB,
-    boto3_client,
-    clean_env,
-    find_tool,
-    list_keys,
-    make_tree,
-    random_file,
-    remote_hashes,
-    run,
-    s3_fixture,
-    server_fixture,
-    sha256_file,
-    tree_hashes,
-)
-from helpers import cleanup_bucket, unique_bucket_name
+from clients_common import SMALL_OP_LIMIT, ACCESS_KEY, REGION, SECRET_KEY, MiB, clean_env, find_tool
+from clients_common import list_keys, make_tree, random_file, remote_hashes, run, server_fixture, sha256_file
+from clients_common import tree_hashes
 
 server = server_fixture()
-
-
-s3 = s3_fixture()
 
 
 def _config(server, path: Path, sigv2: bool) -> Path:
@@ -84,12 +64,11 @@ def s3cmd(s3cmd_factory):
 
 
 @pytest.fixture
-def bkt(s3, s3cmd, request):
-    name = unique_bucket_name("s3cmd-" + request.node.name.replace("test_", ""))
+def bkt(s3cmd, make_bucket, request):
+    name = make_bucket("s3cmd-" + request.node.name.replace("test_", ""), create=False)
     p = s3cmd("mb", f"s3://{name}")
     assert f"Bucket 's3://{name}/' created" in p.stdout, p.stdout
-    yield name
-    cleanup_bucket(s3, name)
+    return name
 
 
 def test_version_recorded(s3cmd, record_property):
@@ -160,8 +139,8 @@ def test_sync_both_ways(s3cmd, s3, bkt, tmp_path):
     assert tree_hashes(down) == tree_hashes(up)
 
 
-def test_mb_rb(s3cmd, s3):
-    name = unique_bucket_name("s3cmd-mbrb")
+def test_mb_rb(s3cmd, s3, make_bucket):
+    name = make_bucket("s3cmd-mbrb", create=False)
     s3cmd("mb", f"s3://{name}")
     assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     s3.put_object(Bucket=name, Key="x", Body=b"x")
@@ -173,23 +152,20 @@ def test_mb_rb(s3cmd, s3):
     assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
-def test_signature_v2(s3cmd_factory, s3, tmp_path):
+def test_signature_v2(s3cmd_factory, s3, make_bucket, tmp_path):
     s3cmd = s3cmd_factory(True)
-    name = unique_bucket_name("s3cmd-sigv2")
+    name = make_bucket("s3cmd-sigv2", create=False)
     s3cmd("mb", f"s3://{name}")
-    try:
-        f = tmp_path / "v2 ü+&.txt"
-        f.write_bytes(b"signed with v2\n")
-        s3cmd("put", str(f), f"s3://{name}/v2 ü+&.txt")
-        got = tmp_path / "got"
-        s3cmd("get", f"s3://{name}/v2 ü+&.txt", str(got))
-        assert got.read_bytes() == f.read_bytes()
-        p = s3cmd("ls", f"s3://{name}")
-        assert f"s3://{name}/v2 ü+&.txt" in p.stdout
-        s3cmd("del", f"s3://{name}/v2 ü+&.txt")
-        s3cmd("rb", f"s3://{name}")
-    finally:
-        cleanup_bucket(s3, name)
+    f = tmp_path / "v2 ü+&.txt"
+    f.write_bytes(b"signed with v2\n")
+    s3cmd("put", str(f), f"s3://{name}/v2 ü+&.txt")
+    got = tmp_path / "got"
+    s3cmd("get", f"s3://{name}/v2 ü+&.txt", str(got))
+    assert got.read_bytes() == f.read_bytes()
+    p = s3cmd("ls", f"s3://{name}")
+    assert f"s3://{name}/v2 ü+&.txt" in p.stdout
+    s3cmd("del", f"s3://{name}/v2 ü+&.txt")
+    s3cmd("rb", f"s3://{name}")
 
 
 def test_signurl(s3cmd, s3, bkt):

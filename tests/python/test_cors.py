@@ -19,23 +19,19 @@ an auth-enabled engine to check that preflights need no signature.
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 
 from helpers import (
     REGION,
     RawResponse,
-    Server,
     assert_raw_error,
-    cleanup_bucket,
     expect_error,
     md5_b64,
     parse_error,
+    started_server,
     unique_bucket_name,
 )
 
@@ -170,16 +166,12 @@ def test_malformed_cors_keeps_previous_configuration(raw, s3, cors_bucket):
     assert len(s3.get_bucket_cors(Bucket=cors_bucket)["CORSRules"]) == 2
 
 
-def test_cors_removed_with_bucket(s3):
-    b = unique_bucket_name("cors-recreate")
+def test_cors_removed_with_bucket(s3, make_bucket):
+    b = make_bucket("cors-recreate")
+    s3.put_bucket_cors(Bucket=b, CORSConfiguration={"CORSRules": RULES})
+    s3.delete_bucket(Bucket=b)
     s3.create_bucket(Bucket=b)
-    try:
-        s3.put_bucket_cors(Bucket=b, CORSConfiguration={"CORSRules": RULES})
-        s3.delete_bucket(Bucket=b)
-        s3.create_bucket(Bucket=b)
-        expect_error(lambda: s3.get_bucket_cors(Bucket=b), "NoSuchCORSConfiguration", 404)
-    finally:
-        cleanup_bucket(s3, b)
+    expect_error(lambda: s3.get_bucket_cors(Bucket=b), "NoSuchCORSConfiguration", 404)
 
 
 # =========================================================================
@@ -325,19 +317,9 @@ def test_delete_cors_stops_preflight_and_headers(server, s3, cors_bucket):
 
 
 def test_preflight_needs_no_signature_when_auth_is_on():
-    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
-        pytest.skip("needs a locally started engine")
     ak, sk = "AKIDCORSAUTH", "cors/auth+secret/0123456789abcdefghij"
-    srv = Server(REGION, extra_args=["--access-key", ak, "--secret-key", sk]).start()
-    try:
-        c = boto3.client(
-            "s3",
-            endpoint_url=srv.endpoint,
-            aws_access_key_id=ak,
-            aws_secret_access_key=sk,
-            region_name=REGION,
-            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-        )
+    with started_server(REGION, access_key=ak, secret_key=sk) as srv:  # skips under SMARTSTORAGE_TEST_ENDPOINT
+        c = srv.client()
         b = unique_bucket_name("cors-auth")
         c.create_bucket(Bucket=b)
         c.put_bucket_cors(Bucket=b, CORSConfiguration={"CORSRules": RULES})
@@ -351,6 +333,3 @@ def test_preflight_needs_no_signature_when_auth_is_on():
         # the configuration API itself requires a signature
         r = requests.get(f"{srv.endpoint}/{b}?cors", timeout=TIMEOUT)
         assert_raw_error(RawResponse(r), "AccessDenied", 403)
-    finally:
-        srv.stop()
-        srv.cleanup()

@@ -115,6 +115,12 @@ class Management:
             assert time.monotonic() < deadline, f"initialScanComplete still false after {timeout}s: {st}"
             time.sleep(0.05)
 
+    def __enter__(self) -> "Management":
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def stop(self):
         try:
             if self.proc.poll() is None:
@@ -427,14 +433,22 @@ def verify_versions(model: Model, endpoint: str, rnd: int) -> list:
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
-def test_sigkill_during_concurrent_writes(fsync, tmp_path):
+@pytest.fixture
+def crash_engine(fsync):
+    """An engine (not started: the test starts and kills it every round), stopped
+    and its directory removed at the end."""
     if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
         pytest.skip("needs a locally started engine (kills it)")
+    with Server(extra_args=[] if fsync else ["--no-fsync"]) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
+def test_sigkill_during_concurrent_writes(fsync, crash_engine, tmp_path):
     seed = int(os.environ.get("SMARTSTORAGE_CRASH_SEED", str(random.randrange(1 << 30))))
     print(f"crash test seed {seed} (SMARTSTORAGE_CRASH_SEED={seed} reproduces the schedule)")
     rng = random.Random(seed)
-    srv = Server(extra_args=[] if fsync else ["--no-fsync"])
+    srv = crash_engine
     directory = srv.directory
     model = Model()
     problems: list = []
@@ -535,8 +549,7 @@ def test_sigkill_during_concurrent_writes(fsync, tmp_path):
                     problems.append(f"round {rnd}: {o.kind} {o.bucket}/{o.key} failed before the kill: {o.detail}")
             # ---- restart (management protocol) and verify
             leftovers_before = tmp_files(directory)
-            mgmt = Management(directory, fsync, srv.log_path)
-            try:
+            with Management(directory, fsync, srv.log_path) as mgmt:
                 tmp_after = tmp_files(directory)
                 if tmp_after:
                     problems.append(f"round {rnd}: .tmp not empty after restart: {tmp_after[:10]}")
@@ -587,13 +600,9 @@ def test_sigkill_during_concurrent_writes(fsync, tmp_path):
                 for b in BUCKETS:  # finish this round's leftovers so rounds do not pile up
                     for key, uid in list_uploads(ms, mgmt.endpoint, b):
                         ms.delete(f"{mgmt.endpoint}/{b}/{key}?uploadId={uid}", timeout=30)
-            finally:
-                mgmt.stop()
             summary[-1] += f", .tmp before restart: {len(leftovers_before)} files"
     finally:
-        srv.stop()
         print("\n".join(summary))
-        srv.cleanup()
     assert not problems, f"{len(problems)} problems (seed {seed}):\n" + "\n".join(problems[:40])
 
 
@@ -637,8 +646,7 @@ def test_upload_half_removed_by_a_crash_is_not_leaked(tmp_path):
     list or abort, and its bytes must not stay on disk for ever."""
     if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
         pytest.skip("needs a locally started engine")
-    srv = Server()
-    try:
+    with Server() as srv:  # stopped and its directory removed at the end
         srv.start()
         ep = srv.endpoint
         s = requests.Session()
@@ -650,21 +658,15 @@ def test_upload_half_removed_by_a_crash_is_not_leaked(tmp_path):
         srv.stop()
         # the state a kill leaves when remove_dir_all took upload.json first
         (srv.directory / ".uploads" / "half-removed" / uid / "upload.json").unlink()
-        mgmt = Management(srv.directory, True, srv.log_path)
-        try:
+        with Management(srv.directory, True, srv.log_path) as mgmt:
             st = mgmt.stats_after_scan()
             listed = list_uploads(requests.Session(), mgmt.endpoint, "half-removed")
-        finally:
-            mgmt.stop()
         left = sorted(p.name for p in (srv.directory / ".uploads" / "half-removed").iterdir())
         assert (st["multipartUploadCount"], st["multipartBytes"]) == (len(listed), 0 if not listed else len(part)), (
             f"getStorageStats counts {st['multipartUploadCount']} uploads / {st['multipartBytes']} bytes, "
             f"ListMultipartUploads shows {listed}; folders left in .uploads/half-removed: {left}"
         )
         assert listed or not left, f"an unlistable, unabortable upload folder stays on disk: {left}"
-    finally:
-        srv.stop()
-        srv.cleanup()
 
 
 def test_promotion_after_a_crash_between_unlinks_keeps_copies_intact(tmp_path):

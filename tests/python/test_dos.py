@@ -28,7 +28,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from helpers import ACCESS_KEY, REGION, SECRET_KEY, MiB, Server, cleanup_bucket, make_client, unique_bucket_name
+from helpers import ACCESS_KEY, REGION, SECRET_KEY, MiB, auth_server_fixture
 
 slow = pytest.mark.skipif(os.environ.get("SMARTSTORAGE_SKIP_SLOW") == "1", reason="SMARTSTORAGE_SKIP_SLOW=1")
 
@@ -39,39 +39,12 @@ SLOTS = 256
 PER_CLIENT = 128
 
 
-@pytest.fixture(scope="module")
-def server():
-    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
-        pytest.skip("starts its own engine with small connection limits")
-    srv = Server(
-        REGION,
-        extra_args=[
-            "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY,
-            "--max-connections", str(SLOTS), "--max-connections-per-client", str(PER_CLIENT),
-        ],
-    ).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        srv.cleanup()
-
-
-@pytest.fixture(scope="module")
-def s3(server):
-    return make_client(server.endpoint, server.region)
-
-
-@pytest.fixture
-def bucket(s3):
-    name = unique_bucket_name("dos")
-    s3.create_bucket(Bucket=name)
-    yield name
-    try:
-        s3.delete_bucket_policy(Bucket=name)
-    except Exception:
-        pass
-    cleanup_bucket(s3, name)
+# auth on (helpers' ACCESS_KEY/SECRET_KEY, which conftest's `s3` signs with) and small connection limits
+server = auth_server_fixture(
+    ACCESS_KEY, SECRET_KEY, REGION,
+    extra_args=["--max-connections", str(SLOTS), "--max-connections-per-client", str(PER_CLIENT)],
+    why="starts its own engine with small connection limits",
+)
 
 
 def connect(port: int, source: str = "127.0.0.1") -> socket.socket:

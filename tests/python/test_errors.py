@@ -153,20 +153,14 @@ def test_virtual_host_missing_bucket(raw, server):
     assert name in (err.get("BucketName", "") + err.get("Resource", ""))
 
 
-def test_virtual_host_create_and_delete_bucket(raw, server, s3):
-    name = unique_bucket_name("vcreate")
-    try:
-        r = raw.put("/", host=vhost(server, name))
-        assert r.status == 200, r
-        assert s3.head_bucket(Bucket=name)["ResponseMetadata"]["HTTPStatusCode"] == 200
-        r = raw.delete("/", host=vhost(server, name))
-        assert r.status == 204, r
-        expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
-    finally:
-        try:
-            s3.delete_bucket(Bucket=name)
-        except Exception:
-            pass
+def test_virtual_host_create_and_delete_bucket(raw, server, s3, make_bucket):
+    name = make_bucket("vcreate", create=False)
+    r = raw.put("/", host=vhost(server, name))
+    assert r.status == 200, r
+    assert s3.head_bucket(Bucket=name)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    r = raw.delete("/", host=vhost(server, name))
+    assert r.status == 204, r
+    expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
 
 
 def test_plain_localhost_host_is_service_level(raw, server, bucket):
@@ -178,29 +172,21 @@ def test_plain_localhost_host_is_service_level(raw, server, bucket):
     assert r.xml().findtext("Name") == bucket
 
 
-def test_boto3_virtual_addressing(server, localhost_resolves_subdomains, s3):
+def test_boto3_virtual_addressing(server, localhost_resolves_subdomains, s3, make_bucket):
     v = make_client(f"http://localhost:{server.port}", server.region, addressing_style="virtual")
-    name = unique_bucket_name("vboto")
-    try:
-        v.create_bucket(Bucket=name)
-        v.put_object(Bucket=name, Key="a/b c.txt", Body=b"hello", Metadata={"x": "y"})
-        g = v.get_object(Bucket=name, Key="a/b c.txt")
-        assert g["Body"].read() == b"hello"
-        assert g["Metadata"] == {"x": "y"}
-        assert [o["Key"] for o in v.list_objects_v2(Bucket=name)["Contents"]] == ["a/b c.txt"]
-        v.copy_object(Bucket=name, Key="copy", CopySource={"Bucket": name, "Key": "a/b c.txt"})
-        assert s3.get_object(Bucket=name, Key="copy")["Body"].read() == b"hello"
-        expect_error(lambda: v.get_object(Bucket=name, Key="missing"), "NoSuchKey", 404)
-        v.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "a/b c.txt"}, {"Key": "copy"}]})
-        v.delete_bucket(Bucket=name)
-        expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
-    finally:
-        try:
-            for o in s3.list_objects_v2(Bucket=name).get("Contents", []):
-                s3.delete_object(Bucket=name, Key=o["Key"])
-            s3.delete_bucket(Bucket=name)
-        except Exception:
-            pass
+    name = make_bucket("vboto", create=False)
+    v.create_bucket(Bucket=name)
+    v.put_object(Bucket=name, Key="a/b c.txt", Body=b"hello", Metadata={"x": "y"})
+    g = v.get_object(Bucket=name, Key="a/b c.txt")
+    assert g["Body"].read() == b"hello"
+    assert g["Metadata"] == {"x": "y"}
+    assert [o["Key"] for o in v.list_objects_v2(Bucket=name)["Contents"]] == ["a/b c.txt"]
+    v.copy_object(Bucket=name, Key="copy", CopySource={"Bucket": name, "Key": "a/b c.txt"})
+    assert s3.get_object(Bucket=name, Key="copy")["Body"].read() == b"hello"
+    expect_error(lambda: v.get_object(Bucket=name, Key="missing"), "NoSuchKey", 404)
+    v.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "a/b c.txt"}, {"Key": "copy"}]})
+    v.delete_bucket(Bucket=name)
+    expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
 
 
 # ---------------------------------------------------------------- digests
@@ -385,16 +371,11 @@ def test_server_survives_many_errors(raw, s3, bucket):
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
-def test_virtual_host_dotted_bucket_name(raw, server, s3):
-    name = unique_bucket_name("dotted").replace("-", ".", 1)
-    s3.create_bucket(Bucket=name)
-    try:
-        r = raw.put("/k", data=b"dotted", host=vhost(server, name))
-        assert r.status == 200, r
-        assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"dotted"
-    finally:
-        s3.delete_object(Bucket=name, Key="k")
-        s3.delete_bucket(Bucket=name)
+def test_virtual_host_dotted_bucket_name(raw, server, s3, make_bucket):
+    name = make_bucket(name=unique_bucket_name("dotted").replace("-", ".", 1))
+    r = raw.put("/k", data=b"dotted", host=vhost(server, name))
+    assert r.status == 200, r
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"dotted"
 
 
 @pytest.mark.parametrize("key", ["a&b<c>\"d'", "ünï/文件 name", "ctl\x01\x08char"], ids=["xml-specials", "unicode", "control-chars"])

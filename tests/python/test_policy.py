@@ -63,6 +63,8 @@ ACCOUNT = "123456789012"
 # =========================================================================
 
 
+# conftest's `s3`, `make_bucket` and `bucket` use this engine with these keys (their
+# cleanup drops the bucket policy first, so a Deny-everything policy cannot block it)
 server = auth_server_fixture(ACCESS_KEY, SECRET_KEY, REGION, why="policy tests start their own auth-enabled engine")
 
 
@@ -77,11 +79,6 @@ def client(endpoint, access=ACCESS_KEY, secret=SECRET_KEY):
     )
 
 
-@pytest.fixture(scope="module")
-def s3(server):
-    return client(server.endpoint)
-
-
 def _drop_policy_and_cleanup(s3c, name):
     # the owner can always delete the policy, so a Deny-everything policy
     # cannot keep the cleanup from emptying and deleting the bucket
@@ -90,27 +87,6 @@ def _drop_policy_and_cleanup(s3c, name):
     except Exception:
         pass
     cleanup_bucket(s3c, name)
-
-
-@pytest.fixture
-def make_bucket(s3, request):
-    created = []
-
-    def _make(hint=None, s3c=None):
-        c = s3c or s3
-        name = unique_bucket_name(hint or request.node.name)
-        c.create_bucket(Bucket=name)
-        created.append((c, name))
-        return name
-
-    yield _make
-    for c, name in reversed(created):
-        _drop_policy_and_cleanup(c, name)
-
-
-@pytest.fixture
-def bucket(make_bucket):
-    return make_bucket()
 
 
 class ManagedEngine:

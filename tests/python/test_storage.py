@@ -4,26 +4,14 @@ SIGKILL, overwrites are atomic under concurrent readers/writers."""
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
+from helpers import MiB, expect_error, make_client, md5_hex, multipart_etag, server_fixture
 
-from helpers import MiB, expect_error, make_client, md5_hex, multipart_etag, start_server
-
-
-@pytest.fixture
-def own_server():
-    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
-        pytest.skip("needs a locally started engine")
-    srv = start_server()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        srv.cleanup()
+# a fresh engine for each test that restarts or kills one
+own_server = server_fixture(scope="function", why="needs a locally started engine")
 
 
 def populate(s3):
@@ -198,12 +186,10 @@ def test_concurrent_delete_and_put_same_key(s3, bucket):
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["flip/key"]
 
 
-def test_concurrent_create_same_bucket(s3):
+def test_concurrent_create_same_bucket(s3, make_bucket):
     from botocore.exceptions import ClientError
 
-    from helpers import cleanup_bucket, unique_bucket_name
-
-    name = unique_bucket_name("race-create")
+    name = make_bucket("race-create", create=False)
     results = []
 
     def create(_):
@@ -213,12 +199,9 @@ def test_concurrent_create_same_bucket(s3):
         except ClientError as e:
             results.append(e.response["Error"]["Code"])
 
-    try:
-        with ThreadPoolExecutor(8) as ex:
-            list(ex.map(create, range(8)))
-        assert sorted(results) == ["BucketAlreadyOwnedByYou"] * 7 + ["ok"], results
-    finally:
-        cleanup_bucket(s3, name)
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(create, range(8)))
+    assert sorted(results) == ["BucketAlreadyOwnedByYou"] * 7 + ["ok"], results
 
 
 def test_concurrent_complete_same_upload(s3, bucket):
@@ -249,16 +232,13 @@ def test_concurrent_complete_same_upload(s3, bucket):
     assert hashlib.md5(g["Body"].read()).hexdigest() == hashlib.md5(p1 + p2).hexdigest()
 
 
-def test_delete_bucket_racing_puts_loses_no_acknowledged_write(s3):
+def test_delete_bucket_racing_puts_loses_no_acknowledged_write(s3, make_bucket):
     """DeleteBucket must be atomic with respect to writes: an object whose PUT was
     acknowledged is either still listed, or was deleted explicitly; the bucket
     is never deleted with it inside, and never comes back."""
     from botocore.exceptions import ClientError
 
-    from helpers import cleanup_bucket, unique_bucket_name
-
-    name = unique_bucket_name("race-delete")
-    s3.create_bucket(Bucket=name)
+    name = make_bucket("race-delete")
     acked, deleted_keys = [], set()
     bucket_deleted = threading.Event()
     errors = []
@@ -288,26 +268,23 @@ def test_delete_bucket_racing_puts_loses_no_acknowledged_write(s3):
                     errors.append(e.response["Error"])
                     return
 
-    try:
-        t1, t2 = threading.Thread(target=putter), threading.Thread(target=deleter)
-        t1.start()
-        for _ in range(500):  # let some writes land first, so the two really race
-            if len(acked) >= 20:
-                break
-            time.sleep(0.01)
-        t2.start()
-        t1.join(120)
-        t2.join(120)
-        assert errors == []
-        if bucket_deleted.is_set():
-            lost = set(acked) - deleted_keys
-            assert not lost, f"bucket deleted although acknowledged objects were in it: {sorted(lost)[:5]}"
-            expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
-            assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
-            s3.create_bucket(Bucket=name)
-            assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 0, "objects came back with the re-created bucket"
-        else:
-            listed = {o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])}
-            assert set(acked) - deleted_keys <= listed
-    finally:
-        cleanup_bucket(s3, name)
+    t1, t2 = threading.Thread(target=putter), threading.Thread(target=deleter)
+    t1.start()
+    for _ in range(500):  # let some writes land first, so the two really race
+        if len(acked) >= 20:
+            break
+        time.sleep(0.01)
+    t2.start()
+    t1.join(120)
+    t2.join(120)
+    assert errors == []
+    if bucket_deleted.is_set():
+        lost = set(acked) - deleted_keys
+        assert not lost, f"bucket deleted although acknowledged objects were in it: {sorted(lost)[:5]}"
+        expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
+        assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        s3.create_bucket(Bucket=name)
+        assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 0, "objects came back with the re-created bucket"
+    else:
+        listed = {o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])}
+        assert set(acked) - deleted_keys <= listed

@@ -385,23 +385,6 @@ def test_tagging_after_delete_is_no_such_key(s3, bucket):
 
 
 @pytest.fixture
-def vbucket(s3, make_bucket):
-    bucket = make_bucket()
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    yield bucket
-    try:
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-            objs = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-            ]
-            if objs:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": objs, "Quiet": True})
-    except Exception:
-        pass
-
-
-@pytest.fixture
 def two_versions(s3, vbucket):
     """Key "k": v1 tagged {gen: 1, old: a} (2 tags), v2 (current) tagged {gen: 2}."""
     v1 = s3.put_object(Bucket=vbucket, Key="k", Body=b"1", Tagging="gen=1&old=a")["VersionId"]

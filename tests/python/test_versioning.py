@@ -46,17 +46,6 @@ def all_versions(s3, bucket, **kw):
     return versions, markers, prefixes
 
 
-def purge_versions(s3, bucket):
-    """Best effort: permanently delete every version and delete marker."""
-    try:
-        versions, markers, _ = all_versions(s3, bucket)
-        objs = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions + markers]
-        for i in range(0, len(objs), 1000):
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": objs[i : i + 1000], "Quiet": True})
-    except Exception:
-        pass
-
-
 def headers(resp) -> dict:
     return resp["ResponseMetadata"]["HTTPHeaders"]
 
@@ -85,15 +74,6 @@ def raw_list_versions(raw, bucket, **params):
         if el.tag in ("Version", "DeleteMarker"):
             out.append((el.tag, el.findtext("Key"), el.findtext("VersionId"), el.findtext("IsLatest")))
     return root, out
-
-
-@pytest.fixture
-def vbucket(s3, make_bucket):
-    """A new bucket with versioning Enabled; all versions removed afterwards."""
-    name = make_bucket()
-    set_versioning(s3, name, "Enabled")
-    yield name
-    purge_versions(s3, name)
 
 
 @pytest.fixture
@@ -133,7 +113,6 @@ def test_put_versioning_roundtrip(s3, bucket):
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
     set_versioning(s3, bucket, "Enabled")
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    purge_versions(s3, bucket)
 
 
 @pytest.mark.parametrize(
@@ -510,13 +489,10 @@ def test_suspended_delete_replaces_null_version_with_null_marker(s3, vbucket):
 def test_existing_objects_become_null_version_when_versioning_enabled(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"pre-versioning")
     set_versioning(s3, bucket, "Enabled")
-    try:
-        v2 = s3.put_object(Bucket=bucket, Key="k", Body=b"post")["VersionId"]
-        versions, _, _ = all_versions(s3, bucket)
-        assert [(v["VersionId"], v["IsLatest"]) for v in versions] == [(v2, True), ("null", False)]
-        assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"pre-versioning"
-    finally:
-        purge_versions(s3, bucket)
+    v2 = s3.put_object(Bucket=bucket, Key="k", Body=b"post")["VersionId"]
+    versions, _, _ = all_versions(s3, bucket)
+    assert [(v["VersionId"], v["IsLatest"]) for v in versions] == [(v2, True), ("null", False)]
+    assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"pre-versioning"
 
 
 # ---------------------------------------------------------------- DeleteObjects with versions
