@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import pytest
 
@@ -351,6 +352,24 @@ def test_list_multipart_uploads_pagination(s3, bucket):
         kw.update(KeyMarker=r["NextKeyMarker"], UploadIdMarker=r["NextUploadIdMarker"])
     assert sorted(seen) == sorted(ids)
     assert len(seen) == 5
+
+
+def test_list_multipart_uploads_pages_through_many_uploads_of_one_key(s3, bucket):
+    # one key's uploads are listed in the order they were started; paging by
+    # upload-id-marker must give each exactly once (upload ids are random)
+    started = []
+    for _ in range(6):
+        started.append(create(s3, bucket, "same-key"))
+        time.sleep(0.002)
+    seen = []
+    kw = {"Bucket": bucket, "MaxUploads": 1}
+    for _ in range(20):
+        r = s3.list_multipart_uploads(**kw)
+        seen += [u["UploadId"] for u in r.get("Uploads", [])]
+        if not r["IsTruncated"]:
+            break
+        kw.update(KeyMarker=r["NextKeyMarker"], UploadIdMarker=r["NextUploadIdMarker"])
+    assert seen == started
 
 
 def test_list_multipart_uploads_missing_bucket(s3):

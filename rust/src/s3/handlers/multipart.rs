@@ -184,8 +184,14 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 
     // Uploads after the markers, under the prefix; those past the delimiter roll up.
     let mut entries: Vec<Result<crate::storage::multipart::UploadInfo, String>> = Vec::new();
+    // One key's uploads come in the order they were started, so the upload-id-marker is a
+    // position in that order, not an id to compare with.
+    let mut past_id_marker = false;
     for u in uploads.into_iter().filter(|u| u.key.starts_with(&prefix)) {
-        let after = key_marker.is_empty() || u.key > key_marker || (u.key == key_marker && !id_marker.is_empty() && u.upload_id > id_marker);
+        let after = key_marker.is_empty() || u.key > key_marker || (u.key == key_marker && past_id_marker);
+        if u.key == key_marker && !id_marker.is_empty() && u.upload_id == id_marker {
+            past_id_marker = true;
+        }
         if !after {
             continue;
         }
