@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone:
-#   npm ci -> cargo build/test (release) -> tsc -> deno test -> bun test ->
+#   npm ci -> cargo build/test (release) -> rustfmt/clippy/deno lint -> tsc -> deno test -> bun test ->
 #   node --test (Node 20, 22, 24) -> tests/python/run.sh -> scripts/fuzz.sh -> tests/browser/run.sh
 # Every stage runs even if an earlier one failed (except that the JS runners
 # need the npm install). Ends with one plain line "N passed, N failed" and a
@@ -106,6 +106,14 @@ fi
 if [ "${SKIP_RUST:-0}" != "1" ]; then
   run_step cargo-build cargo build --release --manifest-path rust/Cargo.toml
   run_tests cargo-test parse_cargo cargo test --release --manifest-path rust/Cargo.toml
+fi
+# --- habits: formatting and lints (each a failure when it finds anything) -------------
+if [ "${SKIP_RUST:-0}" != "1" ]; then
+  run_step rustfmt cargo fmt --manifest-path rust/Cargo.toml -- --check
+  run_step clippy cargo clippy --release --manifest-path rust/Cargo.toml --all-targets -- -D warnings
+fi
+if [ "$NPM_OK" = "1" ]; then
+  run_step deno-lint "$BIN_DIR/deno" lint
 fi
 export SMARTSTORAGE_BINARY="${SMARTSTORAGE_BINARY:-$ROOT/rust/target/release/ruststorage}"
 echo "engine under test: $SMARTSTORAGE_BINARY"

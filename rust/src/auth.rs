@@ -34,11 +34,16 @@ pub fn validate(set: &[Credential]) -> Result<(), String> {
 
 impl Credentials {
     pub fn new(set: Vec<Credential>) -> Self {
-        Credentials { active: RwLock::new(Arc::new(set)) }
+        Credentials {
+            active: RwLock::new(Arc::new(set)),
+        }
     }
 
     pub fn snapshot(&self) -> Arc<Vec<Credential>> {
-        self.active.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.active
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn replace(&self, set: Vec<Credential>) -> Result<usize, String> {

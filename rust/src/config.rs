@@ -17,10 +17,14 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1";
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// The published placeholder pair used when auth is off and no credentials are given
 /// (nothing is checked then); never accepted with auth on.
-pub const PLACEHOLDER_CREDENTIAL: (&str, &str) = ("SMARTSTORAGEACCESSKEY", "smartstorage-secret-access-key");
+pub const PLACEHOLDER_CREDENTIAL: (&str, &str) =
+    ("SMARTSTORAGEACCESSKEY", "smartstorage-secret-access-key");
 
 pub fn placeholder_credential() -> Credential {
-    Credential { access_key_id: PLACEHOLDER_CREDENTIAL.0.into(), secret_access_key: PLACEHOLDER_CREDENTIAL.1.into() }
+    Credential {
+        access_key_id: PLACEHOLDER_CREDENTIAL.0.into(),
+        secret_access_key: PLACEHOLDER_CREDENTIAL.1.into(),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -93,7 +97,11 @@ impl CorsRuleConfig {
             expose_headers: self.expose_headers.clone(),
             max_age_seconds: self.max_age_seconds,
         };
-        crate::s3::cors::CorsConfig { rules: vec![rule.clone()] }.validate().map_err(|e| e.message)?;
+        crate::s3::cors::CorsConfig {
+            rules: vec![rule.clone()],
+        }
+        .validate()
+        .map_err(|e| e.message)?;
         Ok(rule)
     }
 }
@@ -110,7 +118,11 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { directory: PathBuf::from(DEFAULT_DIRECTORY), clean_slate: false, fsync: true }
+        StorageConfig {
+            directory: PathBuf::from(DEFAULT_DIRECTORY),
+            clean_slate: false,
+            fsync: true,
+        }
     }
 }
 
@@ -127,20 +139,31 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { enabled: false, credentials: Vec::new(), sig_v2: true }
+        AuthConfig {
+            enabled: false,
+            credentials: Vec::new(),
+            sig_v2: true,
+        }
     }
 }
 
 /// Empties `dir` (keeping the folder itself), refusing paths that are clearly not a storage folder.
 pub fn clean_slate(dir: &std::path::Path) -> std::io::Result<()> {
     if dir.parent().is_none() {
-        return Err(std::io::Error::other(format!("refusing to empty {}", dir.display())));
+        return Err(std::io::Error::other(format!(
+            "refusing to empty {}",
+            dir.display()
+        )));
     }
     match std::fs::read_dir(dir) {
         Ok(entries) => {
             for entry in entries {
                 let path = entry?.path();
-                if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
+                if path.is_dir() {
+                    std::fs::remove_dir_all(&path)?
+                } else {
+                    std::fs::remove_file(&path)?
+                }
             }
             Ok(())
         }

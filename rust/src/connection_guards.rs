@@ -25,7 +25,10 @@ pub struct ClientSlot {
 
 impl PerClient {
     pub fn new(limit: usize) -> Self {
-        PerClient { open: Mutex::new(HashMap::new()), limit }
+        PerClient {
+            open: Mutex::new(HashMap::new()),
+            limit,
+        }
     }
 
     /// IPv6 clients are counted per /64, the block one host is normally given.
@@ -44,7 +47,10 @@ impl PerClient {
             return None;
         }
         *count += 1;
-        Some(ClientSlot { table: self.clone(), client })
+        Some(ClientSlot {
+            table: self.clone(),
+            client,
+        })
     }
 }
 
@@ -72,7 +78,10 @@ pub struct WriteStallGuard<S> {
 
 impl<S> WriteStallGuard<S> {
     pub fn new(inner: S) -> Self {
-        WriteStallGuard { inner, stalled: None }
+        WriteStallGuard {
+            inner,
+            stalled: None,
+        }
     }
 
     /// Passes on a write's outcome; a pending one starts (or checks) the stall clock.
@@ -81,27 +90,44 @@ impl<S> WriteStallGuard<S> {
             self.stalled = None;
             return poll;
         }
-        let clock = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_STALL_TIMEOUT)));
+        let clock = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_STALL_TIMEOUT)));
         match clock.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading"))),
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for WriteStallGuard<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStallGuard<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.track(cx, poll)
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         self.track(cx, poll)
     }

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use crate::auth::Credentials;
 use crate::config::Config;
-use crate::management::protocol::{BucketStats, BucketSummary, ClusterHealth, ProtocolError, StorageStats};
 pub use crate::management::protocol::StartInfo;
+use crate::management::protocol::{
+    BucketStats, BucketSummary, ClusterHealth, ProtocolError, StorageStats,
+};
 use crate::s3::Ctx;
 use crate::server::{self, ServerHandle};
 use crate::storage::{Observer, Store};
@@ -42,10 +44,19 @@ impl Engine {
     pub async fn start(config: Config, observer: Option<Observer>) -> Result<Engine, StartError> {
         let dir = config.storage.directory.clone();
         if dir.as_os_str().is_empty() {
-            return Err(fail("InvalidConfig", "storage.directory must not be empty".into()));
+            return Err(fail(
+                "InvalidConfig",
+                "storage.directory must not be empty".into(),
+            ));
         }
         if dir.exists() && !dir.is_dir() {
-            return Err(fail("InvalidConfig", format!("storage.directory {} exists and is not a folder", dir.display())));
+            return Err(fail(
+                "InvalidConfig",
+                format!(
+                    "storage.directory {} exists and is not a folder",
+                    dir.display()
+                ),
+            ));
         }
         let credentials = if config.auth.credentials.is_empty() && !config.auth.enabled {
             vec![crate::config::placeholder_credential()]
@@ -53,26 +64,56 @@ impl Engine {
             config.auth.credentials.clone()
         };
         if config.server.max_connections == 0 || config.server.max_connections_per_client == 0 {
-            return Err(fail("InvalidConfig", "server.maxConnections and server.maxConnectionsPerClient must be at least 1".into()));
+            return Err(fail(
+                "InvalidConfig",
+                "server.maxConnections and server.maxConnectionsPerClient must be at least 1"
+                    .into(),
+            ));
         }
-        crate::auth::validate(&credentials).map_err(|e| fail("InvalidConfig", format!("auth.credentials: {e}")))?;
+        crate::auth::validate(&credentials)
+            .map_err(|e| fail("InvalidConfig", format!("auth.credentials: {e}")))?;
         if config.storage.clean_slate {
-            crate::config::clean_slate(&dir).map_err(|e| fail("StorageError", format!("cannot empty {}: {e}", dir.display())))?;
+            crate::config::clean_slate(&dir).map_err(|e| {
+                fail(
+                    "StorageError",
+                    format!("cannot empty {}: {e}", dir.display()),
+                )
+            })?;
         }
         let fsync = config.storage.fsync;
         let store = tokio::task::spawn_blocking(move || Store::open(&dir, fsync, observer))
             .await
             .map_err(|e| fail("StorageError", e.to_string()))?
-            .map_err(|e| fail("StorageError", format!("cannot open storage folder {}: {e}", config.storage.directory.display())))?;
+            .map_err(|e| {
+                fail(
+                    "StorageError",
+                    format!(
+                        "cannot open storage folder {}: {e}",
+                        config.storage.directory.display()
+                    ),
+                )
+            })?;
         let tls = match &config.server.tls {
-            Some(cfg) => Some(Arc::new(TlsState::new(cfg).map_err(|e| fail("InvalidConfig", format!("server.tls: {e}")))?)),
+            Some(cfg) => {
+                Some(Arc::new(TlsState::new(cfg).map_err(|e| {
+                    fail("InvalidConfig", format!("server.tls: {e}"))
+                })?))
+            }
             None => None,
         };
         let bind = |port: u16| {
             let address = config.server.address.clone();
             async move {
-                let listener = server::bind(&address, port).await.map_err(|e| fail("BindError", format!("cannot listen on {address}:{port}: {e}")))?;
-                let bound = listener.local_addr().map_err(|e| fail("BindError", e.to_string()))?.port();
+                let listener = server::bind(&address, port).await.map_err(|e| {
+                    fail(
+                        "BindError",
+                        format!("cannot listen on {address}:{port}: {e}"),
+                    )
+                })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|e| fail("BindError", e.to_string()))?
+                    .port();
                 Ok::<_, StartError>((listener, bound))
             }
         };
@@ -100,12 +141,16 @@ impl Engine {
         let credentials = Arc::new(Credentials::new(credentials));
         let default_cors = match &config.server.cors {
             Some(rule) => {
-                let rule = rule.to_rule().map_err(|e| fail("InvalidConfig", format!("server.cors: {e}")))?;
+                let rule = rule
+                    .to_rule()
+                    .map_err(|e| fail("InvalidConfig", format!("server.cors: {e}")))?;
                 Some(Arc::new(crate::s3::cors::CorsConfig { rules: vec![rule] }))
             }
             None => None,
         };
-        let settings = crate::s3::bucket_settings::BucketSettings::load(&store).map(Arc::new).map_err(|e| fail("StorageError", e.to_string()))?;
+        let settings = crate::s3::bucket_settings::BucketSettings::load(&store)
+            .map(Arc::new)
+            .map_err(|e| fail("StorageError", e.to_string()))?;
         let ctx = Arc::new(Ctx {
             store,
             region: config.server.region.clone(),
@@ -117,9 +162,19 @@ impl Engine {
             default_cors,
         });
         ctx.store.spawn_initial_scan();
-        let limits = server::Limits { connections: config.server.max_connections, per_client: config.server.max_connections_per_client };
+        let limits = server::Limits {
+            connections: config.server.max_connections,
+            per_client: config.server.max_connections_per_client,
+        };
         let server = server::spawn(listeners, ctx.clone(), limits);
-        Ok(Engine { ctx, tls, credentials, auth_enabled: config.auth.enabled, server, info })
+        Ok(Engine {
+            ctx,
+            tls,
+            credentials,
+            auth_enabled: config.auth.enabled,
+            server,
+            info,
+        })
     }
 
     pub async fn stop(self) {
@@ -145,7 +200,14 @@ impl Engine {
             multipart_bytes: upload_bytes,
             initial_scan_complete: store.stats.scan_complete(),
             dropped_events: 0,
-            buckets: all.iter().map(|(name, c)| BucketStats { name: name.clone(), object_count: c.objects, total_bytes: c.bytes }).collect(),
+            buckets: all
+                .iter()
+                .map(|(name, c)| BucketStats {
+                    name: name.clone(),
+                    object_count: c.objects,
+                    total_bytes: c.bytes,
+                })
+                .collect(),
             storage_locations: capacity.into_iter().map(Into::into).collect(),
         })
     }
@@ -174,7 +236,10 @@ impl Engine {
     /// Standalone: no cluster, but the local drives are probed.
     pub async fn cluster_health(&self) -> Result<ClusterHealth, crate::s3::error::S3Error> {
         let probe = self.ctx.store.blocking(|s| Ok(s.probe())).await?;
-        Ok(ClusterHealth { enabled: false, drives: vec![probe.into()] })
+        Ok(ClusterHealth {
+            enabled: false,
+            drives: vec![probe.into()],
+        })
     }
 }
 
@@ -188,7 +253,9 @@ mod tests {
         let mut config = Config::default();
         config.storage.directory = std::env::temp_dir().join("ruststorage-never-created");
         config.auth.enabled = true;
-        let Err(e) = Engine::start(config, None).await else { panic!("started with auth on and no credentials") };
+        let Err(e) = Engine::start(config, None).await else {
+            panic!("started with auth on and no credentials")
+        };
         assert_eq!(e.code, "InvalidConfig");
         assert!(e.message.contains("auth.credentials"), "{}", e.message);
     }

@@ -2,10 +2,13 @@
 
 use std::sync::OnceLock;
 
-static SINK: OnceLock<Box<dyn Fn(&str, &str) + Send + Sync>> = OnceLock::new();
+/// Receives (level, message).
+pub type Sink = Box<dyn Fn(&str, &str) + Send + Sync>;
+
+static SINK: OnceLock<Sink> = OnceLock::new();
 
 /// Route log lines to another sink (management mode forwards them as events).
-pub fn set_sink(sink: Box<dyn Fn(&str, &str) + Send + Sync>) {
+pub fn set_sink(sink: Sink) {
     let _ = SINK.set(sink);
 }
 

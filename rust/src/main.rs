@@ -10,7 +10,11 @@ use ruststorage::{auth, config, engine, management, tls};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "ruststorage", version, about = "S3-compatible object storage server")]
+#[command(
+    name = "ruststorage",
+    version,
+    about = "S3-compatible object storage server"
+)]
 struct Cli {
     /// Speak the NDJSON management protocol on stdin/stdout (used by the TypeScript module).
     #[arg(long)]
@@ -72,7 +76,10 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let code = match (cli.management, cli.command) {
         (true, _) => runtime.block_on(management::run()),
         (
@@ -106,16 +113,27 @@ fn main() {
             config.storage.clean_slate = clean_slate;
             config.storage.fsync = !no_fsync;
             if tls_cert.is_some() || tls_self_signed {
-                config.server.tls = Some(tls::TlsConfig { cert_path: tls_cert, key_path: tls_key, self_signed: tls_self_signed, port: tls_port, ..Default::default() });
+                config.server.tls = Some(tls::TlsConfig {
+                    cert_path: tls_cert,
+                    key_path: tls_key,
+                    self_signed: tls_self_signed,
+                    port: tls_port,
+                    ..Default::default()
+                });
             }
             if let (Some(access_key_id), Some(secret_access_key)) = (access_key, secret_key) {
                 config.auth.enabled = true;
-                config.auth.credentials = vec![auth::Credential { access_key_id, secret_access_key }];
+                config.auth.credentials = vec![auth::Credential {
+                    access_key_id,
+                    secret_access_key,
+                }];
             }
             runtime.block_on(serve(config))
         }
         (false, None) => {
-            eprintln!("usage: ruststorage serve [--port N] [--directory DIR] | ruststorage --management (see --help)");
+            eprintln!(
+                "usage: ruststorage serve [--port N] [--directory DIR] | ruststorage --management (see --help)"
+            );
             2
         }
     };
@@ -134,7 +152,10 @@ async fn serve(config: config::Config) -> i32 {
     let info = &engine.info;
     // The first stdout line is machine-readable enough for scripts and tests.
     let scheme = if info.use_ssl { "https" } else { "http" };
-    println!("ruststorage listening on {scheme}://{}:{} (directory: {}, region: {})", info.address, info.port, info.directory, info.region);
+    println!(
+        "ruststorage listening on {scheme}://{}:{} (directory: {}, region: {})",
+        info.address, info.port, info.directory, info.region
+    );
     if let Some(tls_port) = info.tls_port {
         println!("https: listening on https://{}:{tls_port}", info.address);
     }
@@ -147,7 +168,8 @@ async fn serve(config: config::Config) -> i32 {
     } else {
         println!("auth: disabled (any credentials are accepted)");
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

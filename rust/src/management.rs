@@ -6,16 +6,16 @@
 pub mod protocol;
 
 use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::engine::Engine;
 use crate::storage::Change;
 use protocol::{
-    BucketName, CreateBucketParams, CredentialCount, Event, Log, Method, ProtocolError, Reply, Request, Response, StartInfo,
-    StartParams, TlsCertificate,
+    BucketName, CreateBucketParams, CredentialCount, Event, Log, Method, ProtocolError, Reply,
+    Request, Response, StartInfo, StartParams, TlsCertificate,
 };
 
 const OUT_QUEUE: usize = 4096;
@@ -27,7 +27,9 @@ struct Out {
 
 impl Out {
     fn event(&self, event: Event) {
-        let Ok(line) = serde_json::to_string(&event) else { return };
+        let Ok(line) = serde_json::to_string(&event) else {
+            return;
+        };
         if self.tx.try_send(line).is_err() {
             self.dropped_events.fetch_add(1, Ordering::Relaxed);
         }
@@ -35,8 +37,10 @@ impl Out {
 
     async fn respond(&self, response: Response) {
         let line = serde_json::to_string(&response).unwrap_or_else(|e| {
-            let error = ProtocolError::new("InternalError", format!("cannot encode the result: {e}"));
-            serde_json::to_string(&Response::<Reply>::new(response.id.clone(), Err(error))).unwrap_or_default()
+            let error =
+                ProtocolError::new("InternalError", format!("cannot encode the result: {e}"));
+            serde_json::to_string(&Response::<Reply>::new(response.id.clone(), Err(error)))
+                .unwrap_or_default()
         });
         let _ = self.tx.send(line).await;
     }
@@ -56,7 +60,11 @@ impl From<Value> for Envelope {
             _ => Default::default(),
         };
         let mut take = |key: &str| map.remove(key).unwrap_or(Value::Null);
-        Envelope { id: take("id"), method: take("method"), params: take("params") }
+        Envelope {
+            id: take("id"),
+            method: take("method"),
+            params: take("params"),
+        }
     }
 }
 
@@ -73,7 +81,9 @@ pub async fn run() -> i32 {
                     let _ = stdout.flush().await;
                     break 'outer;
                 }
-                if stdout.write_all(line.as_bytes()).await.is_err() || stdout.write_all(b"\n").await.is_err() {
+                if stdout.write_all(line.as_bytes()).await.is_err()
+                    || stdout.write_all(b"\n").await.is_err()
+                {
                     break 'outer;
                 }
                 next = rx.try_recv().ok();
@@ -83,10 +93,18 @@ pub async fn run() -> i32 {
             }
         }
     });
-    let out = Arc::new(Out { tx, dropped_events: AtomicU64::new(0) });
+    let out = Arc::new(Out {
+        tx,
+        dropped_events: AtomicU64::new(0),
+    });
     {
         let out = out.clone();
-        crate::log::set_sink(Box::new(move |level, message| out.event(Event::Log(Log { level: level.into(), message: message.into() }))));
+        crate::log::set_sink(Box::new(move |level, message| {
+            out.event(Event::Log(Log {
+                level: level.into(),
+                message: message.into(),
+            }))
+        }));
     }
     out.event(Event::ready());
 
@@ -111,7 +129,9 @@ pub async fn run() -> i32 {
         let Envelope { id, method, params } = Envelope::from(request);
         let request = Method::from_name(&method).and_then(|method| {
             admit(method, engine.is_some())?;
-            method.request(params).map_err(|e| ProtocolError::invalid_params(method, e))
+            method
+                .request(params)
+                .map_err(|e| ProtocolError::invalid_params(method, e))
         });
         let stop = request.as_ref().is_ok_and(|r| r.method() == Method::Stop);
         let outcome = match request {
@@ -146,7 +166,11 @@ fn running(engine: &Option<Engine>) -> Result<&Engine, ProtocolError> {
     engine.as_ref().ok_or_else(ProtocolError::not_started)
 }
 
-async fn handle(engine: &mut Option<Engine>, out: &Arc<Out>, request: Request) -> Result<Reply, ProtocolError> {
+async fn handle(
+    engine: &mut Option<Engine>,
+    out: &Arc<Out>,
+    request: Request,
+) -> Result<Reply, ProtocolError> {
     match request {
         Request::Start(params) => start(engine, out, params).await.map(Reply::Start),
         Request::Stop(_) => {
@@ -159,34 +183,63 @@ async fn handle(engine: &mut Option<Engine>, out: &Arc<Out>, request: Request) -
             let engine = running(engine)?;
             let region = engine.ctx.region.clone();
             let n = name.clone();
-            engine.ctx.store.blocking(move |s| s.create_bucket(&n, &region)).await?;
+            engine
+                .ctx
+                .store
+                .blocking(move |s| s.create_bucket(&n, &region))
+                .await?;
             Ok(Reply::CreateBucket(BucketName { name }))
         }
         Request::GetStorageStats(_) => {
-            let mut stats = running(engine)?.storage_stats().await.map_err(|e| ProtocolError::new("StorageError", e))?;
+            let mut stats = running(engine)?
+                .storage_stats()
+                .await
+                .map_err(|e| ProtocolError::new("StorageError", e))?;
             stats.dropped_events = out.dropped_events.load(Ordering::Relaxed);
             Ok(Reply::GetStorageStats(stats))
         }
-        Request::ListBucketSummaries(_) => Ok(Reply::ListBucketSummaries(running(engine)?.bucket_summaries().await?)),
-        Request::ListCredentials(_) => Ok(Reply::ListCredentials(running(engine)?.credentials.snapshot().to_vec())),
+        Request::ListBucketSummaries(_) => Ok(Reply::ListBucketSummaries(
+            running(engine)?.bucket_summaries().await?,
+        )),
+        Request::ListCredentials(_) => Ok(Reply::ListCredentials(
+            running(engine)?.credentials.snapshot().to_vec(),
+        )),
         Request::ReplaceCredentials(params) => {
-            let count = running(engine)?.credentials.replace(params.credentials).map_err(|e| ProtocolError::new("InvalidCredentials", e))?;
+            let count = running(engine)?
+                .credentials
+                .replace(params.credentials)
+                .map_err(|e| ProtocolError::new("InvalidCredentials", e))?;
             Ok(Reply::ReplaceCredentials(CredentialCount { count }))
         }
-        Request::GetClusterHealth(_) => Ok(Reply::GetClusterHealth(running(engine)?.cluster_health().await?)),
+        Request::GetClusterHealth(_) => Ok(Reply::GetClusterHealth(
+            running(engine)?.cluster_health().await?,
+        )),
         Request::ReplaceTlsCertificate(cfg) => {
             let engine = running(engine)?;
             if cfg.port.is_some() {
-                return Err(ProtocolError::new("InvalidParams", "the HTTPS port cannot be changed at runtime"));
+                return Err(ProtocolError::new(
+                    "InvalidParams",
+                    "the HTTPS port cannot be changed at runtime",
+                ));
             }
-            let tls = engine.tls.as_ref().ok_or_else(|| ProtocolError::new("TlsNotEnabled", "the server was started without server.tls"))?;
-            let certificate_pem = tls.replace(&cfg).map_err(|e| ProtocolError::new("InvalidCertificate", e))?;
-            Ok(Reply::ReplaceTlsCertificate(TlsCertificate { certificate_pem }))
+            let tls = engine.tls.as_ref().ok_or_else(|| {
+                ProtocolError::new("TlsNotEnabled", "the server was started without server.tls")
+            })?;
+            let certificate_pem = tls
+                .replace(&cfg)
+                .map_err(|e| ProtocolError::new("InvalidCertificate", e))?;
+            Ok(Reply::ReplaceTlsCertificate(TlsCertificate {
+                certificate_pem,
+            }))
         }
     }
 }
 
-async fn start(engine: &mut Option<Engine>, out: &Arc<Out>, params: StartParams) -> Result<StartInfo, ProtocolError> {
+async fn start(
+    engine: &mut Option<Engine>,
+    out: &Arc<Out>,
+    params: StartParams,
+) -> Result<StartInfo, ProtocolError> {
     if engine.is_some() {
         return Err(ProtocolError::already_started());
     }
@@ -195,7 +248,10 @@ async fn start(engine: &mut Option<Engine>, out: &Arc<Out>, params: StartParams)
     let started = Engine::start(params.config.unwrap_or_default(), Some(observer)).await?;
     let info = started.info.clone();
     let scheme = if info.use_ssl { "https" } else { "http" };
-    crate::log::info(&format!("listening on {scheme}://{}:{}", info.address, info.port));
+    crate::log::info(&format!(
+        "listening on {scheme}://{}:{}",
+        info.address, info.port
+    ));
     if let Some(tls_port) = info.tls_port {
         crate::log::info(&format!("listening on https://{}:{tls_port}", info.address));
     }

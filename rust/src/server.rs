@@ -4,12 +4,12 @@
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::Watcher;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use hyper_util::server::graceful::Watcher;
 use tokio::sync::watch;
 
 use crate::connection_guards::{PerClient, WriteStallGuard};
@@ -38,8 +38,13 @@ pub async fn bind(address: &str, port: u16) -> std::io::Result<TcpListener> {
 }
 
 /// Serves one connection's requests until it closes (or the drain ends it).
-async fn run_connection<S>(io: S, ctx: Arc<Ctx>, peer: std::net::IpAddr, secure: bool, watcher: Watcher)
-where
+async fn run_connection<S>(
+    io: S,
+    ctx: Arc<Ctx>,
+    peer: std::net::IpAddr,
+    secure: bool,
+    watcher: Watcher,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
@@ -75,7 +80,11 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
 }
 
 /// Serves every listener (with TLS where given) until `stop`.
-pub fn spawn(listeners: Vec<(TcpListener, Option<Arc<TlsState>>)>, ctx: Arc<Ctx>, limits: Limits) -> ServerHandle {
+pub fn spawn(
+    listeners: Vec<(TcpListener, Option<Arc<TlsState>>)>,
+    ctx: Arc<Ctx>,
+    limits: Limits,
+) -> ServerHandle {
     let (shutdown, stop) = watch::channel(false);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
     let per_client = Arc::new(PerClient::new(limits.per_client));

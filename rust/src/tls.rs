@@ -36,23 +36,39 @@ pub struct TlsState {
 
 /// A certificate chain and key, both PEM.
 fn material(cfg: &TlsConfig) -> Result<(String, String), String> {
-    let sources = [cfg.self_signed, cfg.cert_path.is_some() || cfg.key_path.is_some(), cfg.cert_pem.is_some() || cfg.key_pem.is_some()];
+    let sources = [
+        cfg.self_signed,
+        cfg.cert_path.is_some() || cfg.key_path.is_some(),
+        cfg.cert_pem.is_some() || cfg.key_pem.is_some(),
+    ];
     if sources.iter().filter(|s| **s).count() > 1 {
         return Err("give exactly one of selfSigned, certPath/keyPath or certPem/keyPem".into());
     }
     if cfg.self_signed {
-        let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
-        let generated = rcgen::generate_simple_self_signed(names).map_err(|e| format!("cannot generate a certificate: {e}"))?;
+        let names = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
+        let generated = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| format!("cannot generate a certificate: {e}"))?;
         return Ok((generated.cert.pem(), generated.signing_key.serialize_pem()));
     }
-    let read = |path: &Option<String>, pem: &Option<String>, what: &str| -> Result<String, String> {
-        match (pem, path) {
-            (Some(pem), _) => Ok(pem.clone()),
-            (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| format!("cannot read TLS {what} {path}: {e}")),
-            (None, None) => Err(format!("TLS needs a {what} (certPath/keyPath, certPem/keyPem) or selfSigned: true")),
-        }
-    };
-    Ok((read(&cfg.cert_path, &cfg.cert_pem, "certificate")?, read(&cfg.key_path, &cfg.key_pem, "key")?))
+    let read =
+        |path: &Option<String>, pem: &Option<String>, what: &str| -> Result<String, String> {
+            match (pem, path) {
+                (Some(pem), _) => Ok(pem.clone()),
+                (None, Some(path)) => std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read TLS {what} {path}: {e}")),
+                (None, None) => Err(format!(
+                    "TLS needs a {what} (certPath/keyPath, certPem/keyPem) or selfSigned: true"
+                )),
+            }
+        };
+    Ok((
+        read(&cfg.cert_path, &cfg.cert_pem, "certificate")?,
+        read(&cfg.key_path, &cfg.key_pem, "key")?,
+    ))
 }
 
 fn server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, String> {
@@ -62,7 +78,8 @@ fn server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, Str
     if certs.is_empty() {
         return Err("the certificate PEM holds no certificate".into());
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| format!("invalid private key PEM: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| format!("invalid private key PEM: {e}"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -77,16 +94,28 @@ fn server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, Str
 impl TlsState {
     pub fn new(cfg: &TlsConfig) -> Result<TlsState, String> {
         let (cert, key) = material(cfg)?;
-        Ok(TlsState { current: RwLock::new((server_config(&cert, &key)?, cert)) })
+        Ok(TlsState {
+            current: RwLock::new((server_config(&cert, &key)?, cert)),
+        })
     }
 
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        tokio_rustls::TlsAcceptor::from(self.current.read().unwrap_or_else(|e| e.into_inner()).0.clone())
+        tokio_rustls::TlsAcceptor::from(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+                .clone(),
+        )
     }
 
     /// The certificate chain now served, PEM.
     pub fn certificate_pem(&self) -> String {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).1.clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
     }
 
     /// Swaps the certificate; an invalid one is refused and the old one stays.

@@ -170,7 +170,7 @@ test('page on another origin uploads via presigned PUT and reads the object anon
   const page = await openPage();
   try {
     const r = await page.evaluate(
-      ([u, p, b]) => window.uploadAndRead(u, p, b),
+      ([u, p, b]) => globalThis.uploadAndRead(u, p, b),
       [putUrl, publicUrl, body],
     );
     assert.equal(r.putStatus, 200, `presigned PUT failed: ${r.putStatus} ${r.putBody}`);
@@ -193,7 +193,7 @@ test('the browser blocks what the CORS rules and the policy do not allow', async
   try {
     // DELETE is not an allowed CORS method: the preflight fails, fetch rejects
     const del = await page.evaluate(
-      (u) => window.tryFetch(u, { method: 'DELETE' }),
+      (u) => globalThis.tryFetch(u, { method: 'DELETE' }),
       `${endpoint}/${BUCKET}/uploads/anything.txt`,
     );
     assert.equal(del.ok, false, `cross-origin DELETE should be blocked by CORS: ${JSON.stringify(del)}`);
@@ -201,7 +201,7 @@ test('the browser blocks what the CORS rules and the policy do not allow', async
     // an unsigned PUT passes the preflight but the policy only grants GetObject:
     // 403 (or a rejected fetch, if the error response carries no CORS headers)
     const put = await page.evaluate(
-      (u) => window.tryFetch(u, { method: 'PUT', body: 'anonymous', headers: { 'Content-Type': 'text/plain' } }),
+      (u) => globalThis.tryFetch(u, { method: 'PUT', body: 'anonymous', headers: { 'Content-Type': 'text/plain' } }),
       `${endpoint}/${BUCKET}/uploads/anonymous.txt`,
     );
     assert.ok(!put.ok || put.status === 403, `anonymous PUT must be denied: ${JSON.stringify(put)}`);

@@ -117,7 +117,8 @@ methods! {
 impl Method {
     /// The method named by a request's `method` field.
     pub fn from_name(method: &Value) -> Result<Method, ProtocolError> {
-        Method::deserialize(method).map_err(|_| ProtocolError::unknown_method(method.as_str().unwrap_or_default()))
+        Method::deserialize(method)
+            .map_err(|_| ProtocolError::unknown_method(method.as_str().unwrap_or_default()))
     }
 }
 
@@ -166,13 +167,28 @@ impl std::fmt::Display for ParamsError {
 /// `params` (missing or `null`: `{}`) as `T`, remembering which field failed.
 fn from_params<T: DeserializeOwned>(params: Value) -> Result<T, ParamsError> {
     match params {
-        Value::Null => T::deserialize(Value::Object(Default::default())).map_err(|source| ParamsError { field: None, source }),
-        Value::Object(map) => {
-            let mut fields = Fields { entries: map.into_iter(), pending: None, failed: None };
-            let result = T::deserialize(MapAccessDeserializer::new(&mut fields));
-            result.map_err(|source| ParamsError { field: fields.failed.take(), source })
+        Value::Null => {
+            T::deserialize(Value::Object(Default::default())).map_err(|source| ParamsError {
+                field: None,
+                source,
+            })
         }
-        other => T::deserialize(other).map_err(|source| ParamsError { field: None, source }),
+        Value::Object(map) => {
+            let mut fields = Fields {
+                entries: map.into_iter(),
+                pending: None,
+                failed: None,
+            };
+            let result = T::deserialize(MapAccessDeserializer::new(&mut fields));
+            result.map_err(|source| ParamsError {
+                field: fields.failed.take(),
+                source,
+            })
+        }
+        other => T::deserialize(other).map_err(|source| ParamsError {
+            field: None,
+            source,
+        }),
     }
 }
 
@@ -187,16 +203,28 @@ struct Fields {
 impl<'de> MapAccess<'de> for Fields {
     type Error = serde_json::Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
-        let Some((key, value)) = self.entries.next() else { return Ok(None) };
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let Some((key, value)) = self.entries.next() else {
+            return Ok(None);
+        };
         let parsed = seed.deserialize(Value::String(key.clone()))?;
         self.pending = Some((key, value));
         Ok(Some(parsed))
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
-        let (key, value) = self.pending.take().ok_or_else(|| serde::de::Error::custom("value without a key"))?;
-        seed.deserialize(value).inspect_err(|_| self.failed = Some(key))
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        let (key, value) = self
+            .pending
+            .take()
+            .ok_or_else(|| serde::de::Error::custom("value without a key"))?;
+        seed.deserialize(value)
+            .inspect_err(|_| self.failed = Some(key))
     }
 }
 
@@ -283,7 +311,12 @@ pub struct StorageLocation {
 
 impl From<crate::storage::capacity::Capacity> for StorageLocation {
     fn from(c: crate::storage::capacity::Capacity) -> Self {
-        StorageLocation { path: c.path, total_bytes: c.total_bytes, free_bytes: c.free_bytes, available_bytes: c.available_bytes }
+        StorageLocation {
+            path: c.path,
+            total_bytes: c.total_bytes,
+            free_bytes: c.free_bytes,
+            available_bytes: c.available_bytes,
+        }
     }
 }
 
@@ -354,8 +387,18 @@ pub struct Response<R = Reply> {
 impl<R> Response<R> {
     pub fn new(id: Value, outcome: Result<R, ProtocolError>) -> Self {
         match outcome {
-            Ok(result) => Response { id, success: true, result: Some(result), error: None },
-            Err(error) => Response { id, success: false, result: None, error: Some(error) },
+            Ok(result) => Response {
+                id,
+                success: true,
+                result: Some(result),
+                error: None,
+            },
+            Err(error) => Response {
+                id,
+                success: false,
+                result: None,
+                error: Some(error),
+            },
         }
     }
 }
@@ -370,7 +413,10 @@ pub struct ProtocolError {
 
 impl ProtocolError {
     pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        ProtocolError { code: code.into(), message: message.into() }
+        ProtocolError {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     pub fn unknown_method(method: &str) -> Self {
@@ -420,7 +466,10 @@ pub enum Event {
 impl Event {
     /// The `ready` event of this engine.
     pub fn ready() -> Event {
-        Event::Ready(Ready { protocol_version: PROTOCOL_VERSION, version: env!("CARGO_PKG_VERSION").to_string() })
+        Event::Ready(Ready {
+            protocol_version: PROTOCOL_VERSION,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
     }
 }
 
@@ -486,13 +535,35 @@ impl From<crate::storage::Change> for Event {
         match change {
             Change::BucketCreated { bucket } => Event::BucketCreated(BucketEvent { bucket }),
             Change::BucketDeleted { bucket } => Event::BucketDeleted(BucketEvent { bucket }),
-            Change::ObjectCreated { bucket, key, size, etag, overwrite } => {
-                Event::ObjectCreated(ObjectCreated { bucket, key, size, etag, overwrite })
+            Change::ObjectCreated {
+                bucket,
+                key,
+                size,
+                etag,
+                overwrite,
+            } => Event::ObjectCreated(ObjectCreated {
+                bucket,
+                key,
+                size,
+                etag,
+                overwrite,
+            }),
+            Change::ObjectDeleted { bucket, key } => {
+                Event::ObjectDeleted(ObjectDeleted { bucket, key })
             }
-            Change::ObjectDeleted { bucket, key } => Event::ObjectDeleted(ObjectDeleted { bucket, key }),
-            Change::MultipartCompleted { bucket, key, size, etag, upload_id } => {
-                Event::MultipartCompleted(MultipartCompleted { bucket, key, size, etag, upload_id })
-            }
+            Change::MultipartCompleted {
+                bucket,
+                key,
+                size,
+                etag,
+                upload_id,
+            } => Event::MultipartCompleted(MultipartCompleted {
+                bucket,
+                key,
+                size,
+                etag,
+                upload_id,
+            }),
         }
     }
 }
@@ -512,7 +583,13 @@ mod tests {
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| (i + 1, serde_json::from_str(l).unwrap_or_else(|e| panic!("fixture line {}: not JSON: {e}", i + 1))))
+            .map(|(i, l)| {
+                (
+                    i + 1,
+                    serde_json::from_str(l)
+                        .unwrap_or_else(|e| panic!("fixture line {}: not JSON: {e}", i + 1)),
+                )
+            })
             .collect()
     }
 
@@ -535,7 +612,15 @@ mod tests {
             Event::MultipartCompleted(_) => "multipartCompleted",
         }
     }
-    const EVENTS: [&str; 7] = ["ready", "log", "bucketCreated", "bucketDeleted", "objectCreated", "objectDeleted", "multipartCompleted"];
+    const EVENTS: [&str; 7] = [
+        "ready",
+        "log",
+        "bucketCreated",
+        "bucketDeleted",
+        "objectCreated",
+        "objectDeleted",
+        "multipartCompleted",
+    ];
 
     /// Every line of the fixture is what these types read and write: requests
     /// deserialize into `Request` and serialize back unchanged, responses and events
@@ -550,15 +635,25 @@ mod tests {
         let mut errors = 0;
         for (n, line) in lines() {
             if line.get("method").is_some() {
-                let id = line["id"].as_str().unwrap_or_else(|| panic!("line {n}: request without a string id")).to_string();
-                let parsed = Method::from_name(&line["method"])
-                    .and_then(|m| m.request(line.get("params").cloned().unwrap_or(Value::Null)).map_err(|e| ProtocolError::invalid_params(m, e)));
+                let id = line["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("line {n}: request without a string id"))
+                    .to_string();
+                let parsed = Method::from_name(&line["method"]).and_then(|m| {
+                    m.request(line.get("params").cloned().unwrap_or(Value::Null))
+                        .map_err(|e| ProtocolError::invalid_params(m, e))
+                });
                 match parsed {
                     Ok(request) => {
-                        let derived: Request = serde_json::from_value(without_id(&line)).unwrap_or_else(|e| panic!("line {n}: {e}"));
+                        let derived: Request = serde_json::from_value(without_id(&line))
+                            .unwrap_or_else(|e| panic!("line {n}: {e}"));
                         assert_eq!(derived.method(), request.method(), "line {n}");
                         let back = serde_json::to_value(&request).unwrap();
-                        assert_eq!(back, without_id(&line), "line {n}: the request does not round-trip (unknown or defaulted field)");
+                        assert_eq!(
+                            back,
+                            without_id(&line),
+                            "line {n}: the request does not round-trip (unknown or defaulted field)"
+                        );
                         methods_of.insert(id, request.method());
                     }
                     Err(e) => {
@@ -566,43 +661,78 @@ mod tests {
                     }
                 }
             } else if line.get("success").is_some() {
-                let id = line["id"].as_str().unwrap_or_else(|| panic!("line {n}: response without a string id")).to_string();
-                let response: Response<Value> = serde_json::from_value(line.clone()).unwrap_or_else(|e| panic!("line {n}: {e}"));
+                let id = line["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("line {n}: response without a string id"))
+                    .to_string();
+                let response: Response<Value> = serde_json::from_value(line.clone())
+                    .unwrap_or_else(|e| panic!("line {n}: {e}"));
                 let typed = match (response.result, response.error) {
                     (Some(result), None) => {
                         assert!(response.success, "line {n}");
-                        let method = *methods_of.get(&id).unwrap_or_else(|| panic!("line {n}: no request with id {id} before it"));
-                        let reply = method.reply(result).unwrap_or_else(|e| panic!("line {n}: not a {} result: {e}", method.name()));
+                        let method = *methods_of.get(&id).unwrap_or_else(|| {
+                            panic!("line {n}: no request with id {id} before it")
+                        });
+                        let reply = method.reply(result).unwrap_or_else(|e| {
+                            panic!("line {n}: not a {} result: {e}", method.name())
+                        });
                         assert_eq!(reply.method(), method);
                         answered.insert(method.name());
                         Response::new(response.id, Ok(reply))
                     }
                     (None, Some(error)) => {
                         assert!(!response.success, "line {n}");
-                        let expected = failing.remove(&id).unwrap_or_else(|| panic!("line {n}: error response to a request the engine accepts"));
-                        assert_eq!(error, expected, "line {n}: the engine answers its request with another error");
+                        let expected = failing.remove(&id).unwrap_or_else(|| {
+                            panic!("line {n}: error response to a request the engine accepts")
+                        });
+                        assert_eq!(
+                            error, expected,
+                            "line {n}: the engine answers its request with another error"
+                        );
                         errors += 1;
                         Response::new(response.id, Err(error))
                     }
                     _ => panic!("line {n}: a response has exactly one of result and error"),
                 };
-                assert_eq!(serde_json::to_value(&typed).unwrap(), line, "line {n}: the response does not round-trip");
+                assert_eq!(
+                    serde_json::to_value(&typed).unwrap(),
+                    line,
+                    "line {n}: the response does not round-trip"
+                );
             } else {
-                let event: Event = serde_json::from_value(line.clone()).unwrap_or_else(|e| panic!("line {n}: not an event: {e}"));
-                assert_eq!(serde_json::to_value(&event).unwrap(), line, "line {n}: the event does not round-trip");
+                let event: Event = serde_json::from_value(line.clone())
+                    .unwrap_or_else(|e| panic!("line {n}: not an event: {e}"));
+                assert_eq!(
+                    serde_json::to_value(&event).unwrap(),
+                    line,
+                    "line {n}: the event does not round-trip"
+                );
                 if let Event::Ready(ready) = &event {
                     assert_eq!(ready.protocol_version, PROTOCOL_VERSION, "line {n}");
                 }
                 events.insert(event_name(&event));
             }
         }
-        assert!(failing.is_empty(), "requests the engine refuses need their error response in the fixture: {failing:?}");
+        assert!(
+            failing.is_empty(),
+            "requests the engine refuses need their error response in the fixture: {failing:?}"
+        );
         let all: BTreeSet<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-        assert_eq!(answered, all, "the fixture must hold a request and its result for every method");
-        assert_eq!(events, EVENTS.into_iter().collect(), "the fixture must hold every event");
+        assert_eq!(
+            answered, all,
+            "the fixture must hold a request and its result for every method"
+        );
+        assert_eq!(
+            events,
+            EVENTS.into_iter().collect(),
+            "the fixture must hold every event"
+        );
         assert!(errors > 0, "the fixture must hold an error response");
         let first = &lines()[0].1;
-        assert_eq!(first["event"], "ready", "the fixture starts like the engine, with ready");
+        assert_eq!(
+            first["event"], "ready",
+            "the fixture starts like the engine, with ready"
+        );
     }
 
     /// What the engine writes for `ready` has the fixture's shape.
@@ -615,20 +745,60 @@ mod tests {
 
     #[test]
     fn an_unknown_method_and_bad_params_get_their_codes() {
-        assert_eq!(Method::from_name(&Value::from("noSuchMethod")).unwrap_err(), ProtocolError::unknown_method("noSuchMethod"));
-        assert_eq!(Method::from_name(&Value::from(42)).unwrap_err().code, "UnknownMethod");
-        let bad = |method: Method, params: Value| ProtocolError::invalid_params(method, method.request(params).unwrap_err());
+        assert_eq!(
+            Method::from_name(&Value::from("noSuchMethod")).unwrap_err(),
+            ProtocolError::unknown_method("noSuchMethod")
+        );
+        assert_eq!(
+            Method::from_name(&Value::from(42)).unwrap_err().code,
+            "UnknownMethod"
+        );
+        let bad = |method: Method, params: Value| {
+            ProtocolError::invalid_params(method, method.request(params).unwrap_err())
+        };
         let e = bad(Method::CreateBucket, serde_json::json!({ "name": 42 }));
-        assert_eq!((e.code.as_ref(), e.message.as_str()), ("InvalidParams", "params.name: invalid type: integer `42`, expected a string"));
-        assert_eq!(bad(Method::CreateBucket, serde_json::json!({})).message, "params: missing field `name`");
-        let e = bad(Method::ReplaceCredentials, serde_json::json!({ "credentials": "nope" }));
-        assert!(e.message.starts_with("params.credentials: invalid type"), "{}", e.message);
-        let e = bad(Method::Start, serde_json::json!({ "config": { "nope": 1 } }));
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_str()),
+            (
+                "InvalidParams",
+                "params.name: invalid type: integer `42`, expected a string"
+            )
+        );
+        assert_eq!(
+            bad(Method::CreateBucket, serde_json::json!({})).message,
+            "params: missing field `name`"
+        );
+        let e = bad(
+            Method::ReplaceCredentials,
+            serde_json::json!({ "credentials": "nope" }),
+        );
+        assert!(
+            e.message.starts_with("params.credentials: invalid type"),
+            "{}",
+            e.message
+        );
+        let e = bad(
+            Method::Start,
+            serde_json::json!({ "config": { "nope": 1 } }),
+        );
         assert_eq!(e.code, "InvalidConfig");
-        assert!(e.message.starts_with("config: unknown field `nope`"), "{}", e.message);
+        assert!(
+            e.message.starts_with("config: unknown field `nope`"),
+            "{}",
+            e.message
+        );
         // Missing or null params are {}; extra fields of params are ignored, as before.
-        assert!(matches!(Method::Stop.request(Value::Null), Ok(Request::Stop(_))));
-        assert!(matches!(Method::Start.request(serde_json::json!({ "config": null })), Ok(Request::Start(StartParams { config: None }))));
-        assert!(matches!(Method::GetStorageStats.request(serde_json::json!({ "x": 1 })), Ok(Request::GetStorageStats(_))));
+        assert!(matches!(
+            Method::Stop.request(Value::Null),
+            Ok(Request::Stop(_))
+        ));
+        assert!(matches!(
+            Method::Start.request(serde_json::json!({ "config": null })),
+            Ok(Request::Start(StartParams { config: None }))
+        ));
+        assert!(matches!(
+            Method::GetStorageStats.request(serde_json::json!({ "x": 1 })),
+            Ok(Request::GetStorageStats(_))
+        ));
     }
 }

@@ -45,7 +45,11 @@ pub struct Authenticated {
 
 impl Authenticated {
     pub fn anonymous() -> Self {
-        Authenticated { access_key: None, payload: Payload::Unchecked, signature_version: "" }
+        Authenticated {
+            access_key: None,
+            payload: Payload::Unchecked,
+            signature_version: "",
+        }
     }
 }
 
@@ -68,7 +72,9 @@ fn malformed(message: impl Into<String>) -> S3Error {
 
 /// `20130524T000000Z` from `x-amz-date`, or from an RFC 1123 `Date` header.
 fn parse_amz_date(value: &str) -> Option<chrono::DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(value.trim(), "%Y%m%dT%H%M%SZ").ok().map(|t| Utc.from_utc_datetime(&t))
+    NaiveDateTime::parse_from_str(value.trim(), "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| Utc.from_utc_datetime(&t))
 }
 
 /// An HTTP date (`Wed, 25 Nov 2026 17:13:17 GMT`), also with a numeric or UTC zone as
@@ -78,18 +84,28 @@ fn parse_date_header(value: &str) -> Option<chrono::DateTime<Utc>> {
         return Some(t.into());
     }
     let value = value.trim().replace(" UTC", " +0000");
-    chrono::DateTime::parse_from_rfc2822(&value).ok().map(|t| t.with_timezone(&Utc))
+    chrono::DateTime::parse_from_rfc2822(&value)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn request_time(headers: &HeaderMap) -> S3Result<(String, chrono::DateTime<Utc>)> {
     if let Some(value) = header(headers, "x-amz-date") {
-        let t = parse_amz_date(value).ok_or_else(|| S3Error::msg(S3Code::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))?;
+        let t = parse_amz_date(value).ok_or_else(|| {
+            S3Error::msg(
+                S3Code::AccessDenied,
+                "AWS authentication requires a valid Date or x-amz-date header",
+            )
+        })?;
         return Ok((value.trim().to_string(), t));
     }
     if let Some(t) = header(headers, "date").and_then(parse_date_header) {
         return Ok((t.format("%Y%m%dT%H%M%SZ").to_string(), t));
     }
-    Err(S3Error::msg(S3Code::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))
+    Err(S3Error::msg(
+        S3Code::AccessDenied,
+        "AWS authentication requires a valid Date or x-amz-date header",
+    ))
 }
 
 fn check_skew(t: chrono::DateTime<Utc>) -> S3Result<()> {
@@ -98,7 +114,10 @@ fn check_skew(t: chrono::DateTime<Utc>) -> S3Result<()> {
         return Err(S3Error::new(S3Code::RequestTimeTooSkewed)
             .detail("RequestTime", t.format("%Y%m%dT%H%M%SZ").to_string())
             .detail("ServerTime", now.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .detail("MaxAllowedSkewMilliseconds", (MAX_SKEW_SECS * 1000).to_string()));
+            .detail(
+                "MaxAllowedSkewMilliseconds",
+                (MAX_SKEW_SECS * 1000).to_string(),
+            ));
     }
     Ok(())
 }
@@ -111,21 +130,40 @@ struct Scope {
 }
 
 impl Scope {
-    fn parse(credential: &str, amz_date: &str, region: &str, bad: fn(String) -> S3Error) -> S3Result<Scope> {
+    fn parse(
+        credential: &str,
+        amz_date: &str,
+        region: &str,
+        bad: fn(String) -> S3Error,
+    ) -> S3Result<Scope> {
         let parts: Vec<&str> = credential.split('/').collect();
         let [access_key, date, req_region, service, terminal] = parts[..] else {
-            return Err(bad(format!("The Credential {credential} is malformed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")));
+            return Err(bad(format!(
+                "The Credential {credential} is malformed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"."
+            )));
         };
         if terminal != "aws4_request" || service != "s3" {
-            return Err(bad(format!("The Credential {credential} is malformed; incorrect service or terminal \"{service}/{terminal}\"")));
+            return Err(bad(format!(
+                "The Credential {credential} is malformed; incorrect service or terminal \"{service}/{terminal}\""
+            )));
         }
-        if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) || !amz_date.starts_with(date) {
-            return Err(bad(format!("Invalid credential date \"{date}\". This date is not the same as X-Amz-Date: \"{}\".", &amz_date[..8.min(amz_date.len())])));
+        if date.len() != 8
+            || !date.bytes().all(|b| b.is_ascii_digit())
+            || !amz_date.starts_with(date)
+        {
+            return Err(bad(format!(
+                "Invalid credential date \"{date}\". This date is not the same as X-Amz-Date: \"{}\".",
+                &amz_date[..8.min(amz_date.len())]
+            )));
         }
         if req_region != region {
             return Err(bad(format!("The authorization header is malformed; the region '{req_region}' is wrong; expecting '{region}'")).detail("Region", region));
         }
-        Ok(Scope { access_key: access_key.to_string(), date: date.to_string(), region: region.to_string() })
+        Ok(Scope {
+            access_key: access_key.to_string(),
+            date: date.to_string(),
+            region: region.to_string(),
+        })
     }
 
     fn string(&self) -> String {
@@ -139,25 +177,45 @@ fn secret_for(credentials: &Credentials, access_key: &str) -> S3Result<String> {
         .iter()
         .find(|c| c.access_key_id == access_key)
         .map(|c| c.secret_access_key.clone())
-        .ok_or_else(|| S3Error::new(S3Code::InvalidAccessKeyId).detail("AWSAccessKeyId", access_key))
+        .ok_or_else(|| {
+            S3Error::new(S3Code::InvalidAccessKeyId).detail("AWSAccessKeyId", access_key)
+        })
 }
 
 fn spaced_hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    s.bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Every `x-amz-*` header must be covered by the signature, or it could be added by
 /// anyone holding a presigned URL (metadata, tags, even `x-amz-copy-source`).
 fn check_all_amz_headers_signed(headers: &HeaderMap, signed: &[&str]) -> S3Result<()> {
-    let unsigned: Vec<&str> = headers.keys().map(|k| k.as_str()).filter(|k| k.starts_with("x-amz-") && !signed.contains(k)).collect();
+    let unsigned: Vec<&str> = headers
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| k.starts_with("x-amz-") && !signed.contains(k))
+        .collect();
     if unsigned.is_empty() {
         return Ok(());
     }
-    Err(S3Error::msg(S3Code::AccessDenied, "There were headers present in the request which were not signed").detail("HeadersNotSigned", unsigned.join(", ")))
+    Err(S3Error::msg(
+        S3Code::AccessDenied,
+        "There were headers present in the request which were not signed",
+    )
+    .detail("HeadersNotSigned", unsigned.join(", ")))
 }
 
 /// Verifies a signature over the canonical request; returns the signing key.
-fn verify(input: &AuthInput, scope: &Scope, amz_date: &str, signed: &[&str], payload_hash: &str, provided: &str) -> S3Result<Vec<u8>> {
+fn verify(
+    input: &AuthInput,
+    scope: &Scope,
+    amz_date: &str,
+    signed: &[&str],
+    payload_hash: &str,
+    provided: &str,
+) -> S3Result<Vec<u8>> {
     check_all_amz_headers_signed(input.headers, signed)?;
     let secret = secret_for(input.credentials, &scope.access_key)?;
     let canonical = sigv4::canonical_request(&CanonicalParts {
@@ -168,7 +226,12 @@ fn verify(input: &AuthInput, scope: &Scope, amz_date: &str, signed: &[&str], pay
         signed_headers: signed,
         payload_hash,
     })
-    .ok_or_else(|| S3Error::msg(S3Code::AccessDenied, "There were headers present in the request which were not signed"))?;
+    .ok_or_else(|| {
+        S3Error::msg(
+            S3Code::AccessDenied,
+            "There were headers present in the request which were not signed",
+        )
+    })?;
     let sts = sigv4::string_to_sign(amz_date, &scope.string(), &canonical);
     let key = sigv4::signing_key(&secret, &scope.date, &scope.region, "s3");
     if !sigv4::signatures_equal(&sigv4::sign(&key, &sts), provided.trim()) {
@@ -184,12 +247,17 @@ fn verify(input: &AuthInput, scope: &Scope, amz_date: &str, signed: &[&str], pay
 }
 
 fn signed_headers(list: &str) -> Vec<&str> {
-    list.split(';').map(str::trim).filter(|h| !h.is_empty()).collect()
+    list.split(';')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect()
 }
 
 pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
     let authorization = header(input.headers, "authorization");
-    let presigned = input.query.has("X-Amz-Algorithm") || input.query.has("X-Amz-Signature") || input.query.has("X-Amz-Credential");
+    let presigned = input.query.has("X-Amz-Algorithm")
+        || input.query.has("X-Amz-Signature")
+        || input.query.has("X-Amz-Credential");
     if authorization.is_some() && presigned {
         return Err(S3Error::msg(
             S3Code::InvalidArgument,
@@ -198,14 +266,22 @@ pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
         .detail("ArgumentName", "Authorization"));
     }
     let v2_query = input.query.has("AWSAccessKeyId") && input.query.has("Signature");
-    let v2 = authorization.is_some_and(|v| v.starts_with("AWS ")) || (authorization.is_none() && !presigned && v2_query);
+    let v2 = authorization.is_some_and(|v| v.starts_with("AWS "))
+        || (authorization.is_none() && !presigned && v2_query);
     if v2 && !input.sig_v2 {
-        return Err(S3Error::msg(S3Code::InvalidRequest, "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."));
+        return Err(S3Error::msg(
+            S3Code::InvalidRequest,
+            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+        ));
     }
     match authorization {
-        Some(value) if value.starts_with(sigv4::ALGORITHM) => header_auth(input, &value[sigv4::ALGORITHM.len()..]),
+        Some(value) if value.starts_with(sigv4::ALGORITHM) => {
+            header_auth(input, &value[sigv4::ALGORITHM.len()..])
+        }
         Some(value) if value.starts_with("AWS ") => v2_header_auth(input, &value[4..]),
-        Some(_) => Err(malformed("The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.")),
+        Some(_) => Err(malformed(
+            "The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.",
+        )),
         None if presigned => presigned_auth(input),
         None if v2_query => v2_query_auth(input),
         None => Ok(Authenticated::anonymous()),
@@ -215,7 +291,14 @@ pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
 /// As for header authentication, the host must be signed: otherwise a signature
 /// made for one server (or virtual-hosted bucket) would be good for another.
 fn require_signed_host(signed: &[&str]) -> S3Result<()> {
-    if signed.contains(&"host") { Ok(()) } else { Err(S3Error::msg(S3Code::AccessDenied, "Host header must be signed")) }
+    if signed.contains(&"host") {
+        Ok(())
+    } else {
+        Err(S3Error::msg(
+            S3Code::AccessDenied,
+            "Host header must be signed",
+        ))
+    }
 }
 
 fn header_auth(input: &AuthInput, rest: &str) -> S3Result<Authenticated> {
@@ -231,14 +314,21 @@ fn header_auth(input: &AuthInput, rest: &str) -> S3Result<Authenticated> {
         }
     }
     let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature) else {
-        return Err(malformed("The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature."));
+        return Err(malformed(
+            "The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.",
+        ));
     };
     let (amz_date, time) = request_time(input.headers)?;
     let scope = Scope::parse(credential, &amz_date, input.region, malformed)?;
     let signed = signed_headers(signed);
     require_signed_host(&signed)?;
     let content_sha = header(input.headers, "x-amz-content-sha256")
-        .ok_or_else(|| S3Error::msg(S3Code::InvalidRequest, "Missing required header for this request: x-amz-content-sha256"))?
+        .ok_or_else(|| {
+            S3Error::msg(
+                S3Code::InvalidRequest,
+                "Missing required header for this request: x-amz-content-sha256",
+            )
+        })?
         .trim()
         .to_string();
     let payload_kind = classify_payload(&content_sha)?;
@@ -249,10 +339,20 @@ fn header_auth(input: &AuthInput, rest: &str) -> S3Result<Authenticated> {
         PayloadKind::Unsigned => Payload::Unchecked,
         PayloadKind::SignedChunks => {
             let trailer = content_sha.ends_with("-TRAILER");
-            Payload::StreamingSigned(ChunkSigning { key, amz_date, scope: scope.string(), seed: signature.to_string(), trailer })
+            Payload::StreamingSigned(ChunkSigning {
+                key,
+                amz_date,
+                scope: scope.string(),
+                seed: signature.to_string(),
+                trailer,
+            })
         }
     };
-    Ok(Authenticated { access_key: Some(scope.access_key), payload, signature_version: sigv4::ALGORITHM })
+    Ok(Authenticated {
+        access_key: Some(scope.access_key),
+        payload,
+        signature_version: sigv4::ALGORITHM,
+    })
 }
 
 enum PayloadKind {
@@ -264,7 +364,9 @@ enum PayloadKind {
 fn classify_payload(value: &str) -> S3Result<PayloadKind> {
     match value {
         "UNSIGNED-PAYLOAD" | "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => Ok(PayloadKind::Unsigned),
-        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => Ok(PayloadKind::SignedChunks),
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => {
+            Ok(PayloadKind::SignedChunks)
+        }
         v if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(PayloadKind::Hash),
         v => Err(S3Error::invalid_argument(
             "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
@@ -280,44 +382,78 @@ fn query_error(message: impl Into<String>) -> S3Error {
 
 fn presigned_auth(input: &AuthInput) -> S3Result<Authenticated> {
     let q = input.query;
-    let get = |name: &str| q.get(name).ok_or_else(|| query_error(format!("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters. ({name} is missing)")));
+    let get = |name: &str| {
+        q.get(name).ok_or_else(|| query_error(format!("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters. ({name} is missing)")))
+    };
     if get("X-Amz-Algorithm")? != sigv4::ALGORITHM {
-        return Err(query_error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
+        return Err(query_error(
+            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"",
+        ));
     }
-    let (credential, amz_date, expires, signed, signature) =
-        (get("X-Amz-Credential")?, get("X-Amz-Date")?, get("X-Amz-Expires")?, get("X-Amz-SignedHeaders")?, get("X-Amz-Signature")?);
-    let time = parse_amz_date(amz_date).ok_or_else(|| query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""))?;
-    let expires: i64 = expires.parse().map_err(|_| query_error("X-Amz-Expires should be a number"))?;
+    let (credential, amz_date, expires, signed, signature) = (
+        get("X-Amz-Credential")?,
+        get("X-Amz-Date")?,
+        get("X-Amz-Expires")?,
+        get("X-Amz-SignedHeaders")?,
+        get("X-Amz-Signature")?,
+    );
+    let time = parse_amz_date(amz_date).ok_or_else(|| {
+        query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    })?;
+    let expires: i64 = expires
+        .parse()
+        .map_err(|_| query_error("X-Amz-Expires should be a number"))?;
     if expires < 0 {
         return Err(query_error("X-Amz-Expires must be non-negative"));
     }
     if expires > MAX_PRESIGN_EXPIRES {
-        return Err(query_error("X-Amz-Expires must be less than a week (in seconds) that is 604800"));
+        return Err(query_error(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        ));
     }
     let scope = Scope::parse(credential, amz_date, input.region, query_error)?;
     let signed = signed_headers(signed);
     require_signed_host(&signed)?;
-    let payload_hash = header(input.headers, "x-amz-content-sha256").unwrap_or("UNSIGNED-PAYLOAD").to_string();
+    let payload_hash = header(input.headers, "x-amz-content-sha256")
+        .unwrap_or("UNSIGNED-PAYLOAD")
+        .to_string();
     let now = Utc::now();
     if (time - now).num_seconds() > MAX_SKEW_SECS {
-        return Err(S3Error::msg(S3Code::AccessDenied, "Request is not valid yet"));
+        return Err(S3Error::msg(
+            S3Code::AccessDenied,
+            "Request is not valid yet",
+        ));
     }
     verify(input, &scope, amz_date, &signed, &payload_hash, signature)?;
     if (now - time).num_seconds() > expires {
         return Err(S3Error::msg(S3Code::AccessDenied, "Request has expired")
             .detail("X-Amz-Expires", expires.to_string())
-            .detail("Expires", (time + chrono::Duration::seconds(expires)).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .detail(
+                "Expires",
+                (time + chrono::Duration::seconds(expires))
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string(),
+            )
             .detail("ServerTime", now.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
     }
     let payload = match classify_payload(&payload_hash)? {
         PayloadKind::Hash => Payload::Sha256(payload_hash.to_ascii_lowercase()),
         _ => Payload::Unchecked,
     };
-    Ok(Authenticated { access_key: Some(scope.access_key), payload, signature_version: sigv4::ALGORITHM })
+    Ok(Authenticated {
+        access_key: Some(scope.access_key),
+        payload,
+        signature_version: sigv4::ALGORITHM,
+    })
 }
 
 /// Verifies a SigV2 signature (HMAC-SHA1 over the SigV2 string to sign).
-fn v2_verify(input: &AuthInput, access_key: &str, date_or_expires: &str, provided: &str) -> S3Result<Authenticated> {
+fn v2_verify(
+    input: &AuthInput,
+    access_key: &str,
+    date_or_expires: &str,
+    provided: &str,
+) -> S3Result<Authenticated> {
     let secret = secret_for(input.credentials, access_key)?;
     let string_to_sign = |raw_path: &str| {
         sigv2::string_to_sign(&sigv2::StringToSignParts {
@@ -334,25 +470,44 @@ fn v2_verify(input: &AuthInput, access_key: &str, date_or_expires: &str, provide
     let path = input.uri.path();
     let bucket_level = input.vhost_bucket.is_none() && path.len() > 1 && !path[1..].contains('/');
     let matches = |sts: &str| sigv4::signatures_equal(&sigv2::sign(&secret, sts), provided.trim());
-    if !matches(&sts) && !(bucket_level && matches(&string_to_sign(&format!("{path}/")))) {
+    let valid = matches(&sts) || (bucket_level && matches(&string_to_sign(&format!("{path}/"))));
+    if !valid {
         return Err(S3Error::new(S3Code::SignatureDoesNotMatch)
             .detail("AWSAccessKeyId", access_key)
             .detail("StringToSign", sts.clone())
             .detail("SignatureProvided", provided)
             .detail("StringToSignBytes", spaced_hex(&sts)));
     }
-    Ok(Authenticated { access_key: Some(access_key.to_string()), payload: Payload::Unchecked, signature_version: "AWS" })
+    Ok(Authenticated {
+        access_key: Some(access_key.to_string()),
+        payload: Payload::Unchecked,
+        signature_version: "AWS",
+    })
 }
 
 /// `Authorization: AWS <AccessKeyId>:<Signature>` with a `Date` (or `x-amz-date`) header.
 fn v2_header_auth(input: &AuthInput, rest: &str) -> S3Result<Authenticated> {
-    let (access_key, signature) = rest.trim().split_once(':').ok_or_else(|| S3Error::msg(S3Code::InvalidArgument, "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature"))?;
+    let (access_key, signature) = rest.trim().split_once(':').ok_or_else(|| {
+        S3Error::msg(
+            S3Code::InvalidArgument,
+            "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature",
+        )
+    })?;
     let date = header(input.headers, "x-amz-date").or_else(|| header(input.headers, "date"));
     let time = date.and_then(parse_date_header);
-    let time = time.ok_or_else(|| S3Error::msg(S3Code::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))?;
+    let time = time.ok_or_else(|| {
+        S3Error::msg(
+            S3Code::AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header",
+        )
+    })?;
     check_skew(time)?;
     // With x-amz-date present, it is signed among the x-amz-* headers and the Date line is empty.
-    let date_line = if header(input.headers, "x-amz-date").is_some() { "" } else { date.unwrap_or_default() };
+    let date_line = if header(input.headers, "x-amz-date").is_some() {
+        ""
+    } else {
+        date.unwrap_or_default()
+    };
     v2_verify(input, access_key, date_line, signature)
 }
 
@@ -361,11 +516,25 @@ fn v2_query_auth(input: &AuthInput) -> S3Result<Authenticated> {
     let q = input.query;
     let expires = q.get("Expires").unwrap_or_default();
     let expires_at: i64 = expires.parse().map_err(|_| S3Error::msg(S3Code::AccessDenied, "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters"))?;
-    let authenticated = v2_verify(input, q.get("AWSAccessKeyId").unwrap_or_default(), expires, q.get("Signature").unwrap_or_default())?;
+    let authenticated = v2_verify(
+        input,
+        q.get("AWSAccessKeyId").unwrap_or_default(),
+        expires,
+        q.get("Signature").unwrap_or_default(),
+    )?;
     if Utc::now().timestamp() > expires_at {
         return Err(S3Error::msg(S3Code::AccessDenied, "Request has expired")
-            .detail("Expires", chrono::DateTime::<Utc>::from_timestamp(expires_at, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .detail("ServerTime", Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+            .detail(
+                "Expires",
+                chrono::DateTime::<Utc>::from_timestamp(expires_at, 0)
+                    .unwrap_or_default()
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string(),
+            )
+            .detail(
+                "ServerTime",
+                Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            ));
     }
     Ok(authenticated)
 }

@@ -4,21 +4,33 @@
 
 use std::collections::HashMap;
 
-use super::error::{S3Code, S3Error, S3Result};
+use super::Ctx;
 use super::auth::Authenticated;
+use super::error::{S3Code, S3Error, S3Result};
 use super::policy::{Effect, Policy, Request};
 use super::router::{Action, Route};
-use super::Ctx;
 
 /// What the account root (the first credential) may always do to its bucket's policy,
 /// so no policy can lock it out, as on AWS. Other keys are subject to Deny like anyone.
-const ROOT_ALWAYS: [&str; 3] = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
+const ROOT_ALWAYS: [&str; 3] = [
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+];
 
 /// Bucket administration that a policy can never grant to anonymous callers: AWS
 /// allows these only to the bucket owner's account.
 const NEVER_ANONYMOUS: [&str; 10] = [
-    "s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy",
-    "s3:GetBucketPolicyStatus", "s3:PutBucketCORS", "s3:GetBucketCORS", "s3:PutBucketVersioning", "s3:GetBucketVersioning",
+    "s3:CreateBucket",
+    "s3:DeleteBucket",
+    "s3:PutBucketPolicy",
+    "s3:GetBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:GetBucketPolicyStatus",
+    "s3:PutBucketCORS",
+    "s3:GetBucketCORS",
+    "s3:PutBucketVersioning",
+    "s3:GetBucketVersioning",
 ];
 
 use super::policy::EXISTING_OBJECT_TAG as TAG_PREFIX;
@@ -41,51 +53,119 @@ pub fn object_arn(bucket: &str, key: &str) -> String {
 
 impl Authz {
     /// The condition keys a policy can test for this request.
-    pub fn new(ctx: &Ctx, signer: &Authenticated, route: &Route, headers: &http::HeaderMap, remote: std::net::IpAddr, secure: bool, presigned: bool) -> Authz {
+    pub fn new(
+        ctx: &Ctx,
+        signer: &Authenticated,
+        route: &Route,
+        headers: &http::HeaderMap,
+        remote: std::net::IpAddr,
+        secure: bool,
+        presigned: bool,
+    ) -> Authz {
         let (enabled, principal) = (ctx.auth_enabled, signer.access_key.clone());
-        let root = principal.as_ref().is_some_and(|key| ctx.credentials.snapshot().first().is_some_and(|c| &c.access_key_id == key));
+        let root = principal.as_ref().is_some_and(|key| {
+            ctx.credentials
+                .snapshot()
+                .first()
+                .is_some_and(|c| &c.access_key_id == key)
+        });
         let mut c = HashMap::new();
         let now = chrono::Utc::now();
         c.insert("aws:sourceip".into(), remote.to_canonical().to_string());
         c.insert("aws:securetransport".into(), secure.to_string());
-        c.insert("aws:currenttime".into(), now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        c.insert(
+            "aws:currenttime".into(),
+            now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
         c.insert("aws:epochtime".into(), now.timestamp().to_string());
-        c.insert("aws:principaltype".into(), if principal.is_some() { "User" } else { "Anonymous" }.into());
+        c.insert(
+            "aws:principaltype".into(),
+            if principal.is_some() {
+                "User"
+            } else {
+                "Anonymous"
+            }
+            .into(),
+        );
         if let Some(p) = &principal {
             c.insert("aws:username".into(), p.clone());
             c.insert("aws:userid".into(), p.clone());
-            c.insert("s3:signatureversion".into(), signer.signature_version.into());
-            c.insert("s3:authtype".into(), if presigned { "REST-QUERY-STRING" } else { "REST-HEADER" }.into());
+            c.insert(
+                "s3:signatureversion".into(),
+                signer.signature_version.into(),
+            );
+            c.insert(
+                "s3:authtype".into(),
+                if presigned {
+                    "REST-QUERY-STRING"
+                } else {
+                    "REST-HEADER"
+                }
+                .into(),
+            );
         }
-        for (header, key) in [("user-agent", "aws:useragent"), ("referer", "aws:referer"), ("x-amz-content-sha256", "s3:x-amz-content-sha256")] {
+        for (header, key) in [
+            ("user-agent", "aws:useragent"),
+            ("referer", "aws:referer"),
+            ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
+        ] {
             if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok()) {
                 c.insert(key.into(), v.to_string());
             }
         }
-        for (param, key) in [("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys")] {
+        for (param, key) in [
+            ("prefix", "s3:prefix"),
+            ("delimiter", "s3:delimiter"),
+            ("max-keys", "s3:max-keys"),
+        ] {
             if let Some(v) = route.query.get(param) {
                 c.insert(key.into(), v.to_string());
             }
         }
-        Authz { enabled, principal, root, context: c }
+        Authz {
+            enabled,
+            principal,
+            root,
+            context: c,
+        }
     }
 
     /// Checks one action on one resource of `bucket`.
-    pub fn check(&self, ctx: &Ctx, bucket: Option<&str>, action: &str, resource: &str) -> S3Result<()> {
+    pub fn check(
+        &self,
+        ctx: &Ctx,
+        bucket: Option<&str>,
+        action: &str,
+        resource: &str,
+    ) -> S3Result<()> {
         if !self.enabled {
             return Ok(());
         }
-        let verdict = bucket.and_then(|b| ctx.settings.policy(b)).and_then(|policy| self.evaluate(&policy, action, resource, &self.context));
+        let verdict = bucket
+            .and_then(|b| ctx.settings.policy(b))
+            .and_then(|policy| self.evaluate(&policy, action, resource, &self.context));
         self.decide(verdict, action)
     }
 
     /// Checks an action on one object (the version named, else the latest), testing
     /// `s3:ExistingObjectTag/<key>` against that object's own tags when the policy asks.
-    pub async fn check_object(&self, ctx: &Ctx, bucket: &str, key: &str, version: Option<&str>, action: &str) -> S3Result<()> {
+    pub async fn check_object(
+        &self,
+        ctx: &Ctx,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        action: &str,
+    ) -> S3Result<()> {
         let resource = object_arn(bucket, key);
         let principal = self.principal.as_deref();
-        let policy = ctx.settings.policy(bucket).filter(|p| self.enabled && p.tests_tags_for(principal, action));
-        let Some(policy) = policy else { return self.check(ctx, Some(bucket), action, &resource) };
+        let policy = ctx
+            .settings
+            .policy(bucket)
+            .filter(|p| self.enabled && p.tests_tags_for(principal, action));
+        let Some(policy) = policy else {
+            return self.check(ctx, Some(bucket), action, &resource);
+        };
         // An anonymous caller no statement could allow is refused before any read.
         if principal.is_none() && !policy.may_allow(None, action, &self.context) {
             return self.decide(None, action);
@@ -100,11 +180,27 @@ impl Authz {
     /// Whether the bucket's policy could allow this caller any of `actions` on some
     /// object: lets DeleteObjects refuse an anonymous caller before reading its body.
     pub fn may_be_allowed(&self, ctx: &Ctx, bucket: &str, actions: &[&str]) -> bool {
-        !self.enabled || self.principal.is_some() || ctx.settings.policy(bucket).is_some_and(|p| actions.iter().any(|a| p.may_allow(None, a, &self.context)))
+        !self.enabled
+            || self.principal.is_some()
+            || ctx
+                .settings
+                .policy(bucket)
+                .is_some_and(|p| actions.iter().any(|a| p.may_allow(None, a, &self.context)))
     }
 
-    fn evaluate(&self, policy: &Policy, action: &str, resource: &str, context: &HashMap<String, String>) -> Option<Effect> {
-        policy.evaluate(&Request { principal: self.principal.as_deref(), action, resource, context })
+    fn evaluate(
+        &self,
+        policy: &Policy,
+        action: &str,
+        resource: &str,
+        context: &HashMap<String, String>,
+    ) -> Option<Effect> {
+        policy.evaluate(&Request {
+            principal: self.principal.as_deref(),
+            action,
+            resource,
+            context,
+        })
     }
 
     fn decide(&self, verdict: Option<Effect>, action: &str) -> S3Result<()> {
@@ -113,8 +209,12 @@ impl Authz {
         }
         let signed = self.principal.is_some();
         match verdict {
-            _ if !signed && NEVER_ANONYMOUS.contains(&action) => Err(S3Error::new(S3Code::AccessDenied)),
-            Some(Effect::Deny) if !(self.root && ROOT_ALWAYS.contains(&action)) => Err(S3Error::new(S3Code::AccessDenied)),
+            _ if !signed && NEVER_ANONYMOUS.contains(&action) => {
+                Err(S3Error::new(S3Code::AccessDenied))
+            }
+            Some(Effect::Deny) if !(self.root && ROOT_ALWAYS.contains(&action)) => {
+                Err(S3Error::new(S3Code::AccessDenied))
+            }
             Some(Effect::Allow) => Ok(()),
             _ if signed => Ok(()),
             _ => Err(S3Error::new(S3Code::AccessDenied)),
@@ -142,8 +242,17 @@ impl Authz {
 }
 
 /// The tags of one object version (the latest without an id); none if it does not exist.
-async fn object_tags(ctx: &Ctx, bucket: &str, key: &str, version: Option<&str>) -> std::collections::BTreeMap<String, String> {
-    let (b, k, v) = (bucket.to_string(), key.to_string(), version.map(str::to_string));
+async fn object_tags(
+    ctx: &Ctx,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> std::collections::BTreeMap<String, String> {
+    let (b, k, v) = (
+        bucket.to_string(),
+        key.to_string(),
+        version.map(str::to_string),
+    );
     let meta = ctx
         .store
         .blocking(move |s| match v {

@@ -44,7 +44,8 @@ impl Pace {
     fn deadline(&mut self) -> Instant {
         let now = Instant::now();
         let start = *self.start.get_or_insert(now);
-        let earned = BODY_GRACE + Duration::from_secs_f64(self.raw_received as f64 / BODY_MIN_RATE as f64);
+        let earned =
+            BODY_GRACE + Duration::from_secs_f64(self.raw_received as f64 / BODY_MIN_RATE as f64);
         (start + earned).min(now + BODY_IDLE_TIMEOUT)
     }
 }
@@ -77,7 +78,10 @@ struct ChunkVerifier {
 }
 
 fn signature_mismatch() -> S3Error {
-    S3Error::msg(S3Code::SignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+    S3Error::msg(
+        S3Code::SignatureDoesNotMatch,
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+    )
 }
 
 impl ChunkVerifier {
@@ -90,7 +94,13 @@ impl ChunkVerifier {
     fn end_chunk(&mut self) -> S3Result<()> {
         let (provided, hasher) = self.current.take().ok_or_else(bad_chunk)?;
         let s = &self.signing;
-        let expected = sigv4::chunk_signature(&s.key, &s.amz_date, &s.scope, &self.previous, &hex::encode(hasher.finalize()));
+        let expected = sigv4::chunk_signature(
+            &s.key,
+            &s.amz_date,
+            &s.scope,
+            &self.previous,
+            &hex::encode(hasher.finalize()),
+        );
         if !sigv4::signatures_equal(&expected, &provided) {
             return Err(signature_mismatch());
         }
@@ -108,8 +118,13 @@ impl ChunkVerifier {
         };
         let block: String = trailers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
         let s = &self.signing;
-        let expected = sigv4::trailer_signature(&s.key, &s.amz_date, &s.scope, &self.previous, &block);
-        if sigv4::signatures_equal(&expected, provided) { Ok(()) } else { Err(signature_mismatch()) }
+        let expected =
+            sigv4::trailer_signature(&s.key, &s.amz_date, &s.scope, &self.previous, &block);
+        if sigv4::signatures_equal(&expected, provided) {
+            Ok(())
+        } else {
+            Err(signature_mismatch())
+        }
     }
 }
 
@@ -119,8 +134,20 @@ fn bad_chunk() -> S3Error {
 
 impl ChunkedDecoder {
     pub fn new(signing: Option<ChunkSigning>) -> Self {
-        let verifier = signing.map(|signing| ChunkVerifier { previous: signing.seed.clone(), signing, current: None, trailer_signature: None });
-        ChunkedDecoder { buf: BytesMut::new(), state: State::Header, trailers: Vec::new(), trailer_bytes: 0, tail_bytes: 0, verifier }
+        let verifier = signing.map(|signing| ChunkVerifier {
+            previous: signing.seed.clone(),
+            signing,
+            current: None,
+            trailer_signature: None,
+        });
+        ChunkedDecoder {
+            buf: BytesMut::new(),
+            state: State::Header,
+            trailers: Vec::new(),
+            trailer_bytes: 0,
+            tail_bytes: 0,
+            verifier,
+        }
     }
 
     fn take_line(&mut self) -> S3Result<Option<String>> {
@@ -142,7 +169,9 @@ impl ChunkedDecoder {
         loop {
             match self.state {
                 State::Header => {
-                    let Some(line) = self.take_line()? else { return Ok(()) };
+                    let Some(line) = self.take_line()? else {
+                        return Ok(());
+                    };
                     let (size, ext) = line.split_once(';').unwrap_or((&line, ""));
                     let size = u64::from_str_radix(size.trim(), 16).map_err(|_| bad_chunk())?;
                     let signature = ext.trim().strip_prefix("chunk-signature=");
@@ -152,7 +181,11 @@ impl ChunkedDecoder {
                             v.end_chunk()?;
                         }
                     }
-                    self.state = if size == 0 { State::Trailers } else { State::Data(size) };
+                    self.state = if size == 0 {
+                        State::Trailers
+                    } else {
+                        State::Data(size)
+                    };
                 }
                 State::Data(left) => {
                     if self.buf.is_empty() {
@@ -160,11 +193,17 @@ impl ChunkedDecoder {
                     }
                     let n = left.min(self.buf.len() as u64) as usize;
                     let data = self.buf.split_to(n).freeze();
-                    if let Some((_, hasher)) = self.verifier.as_mut().and_then(|v| v.current.as_mut()) {
+                    if let Some((_, hasher)) =
+                        self.verifier.as_mut().and_then(|v| v.current.as_mut())
+                    {
                         hasher.update(&data);
                     }
                     out.push(data);
-                    self.state = if left == n as u64 { State::DataEnd } else { State::Data(left - n as u64) };
+                    self.state = if left == n as u64 {
+                        State::DataEnd
+                    } else {
+                        State::Data(left - n as u64)
+                    };
                 }
                 State::DataEnd => {
                     if self.buf.len() < 2 {
@@ -180,25 +219,33 @@ impl ChunkedDecoder {
                     self.state = State::Header;
                 }
                 State::Trailers => {
-                    let Some(line) = self.take_line()? else { return Ok(()) };
+                    let Some(line) = self.take_line()? else {
+                        return Ok(());
+                    };
                     if line.is_empty() {
                         self.state = State::Done;
                         continue;
                     }
                     self.trailer_bytes += line.len();
-                    if self.trailers.len() >= MAX_TRAILERS || self.trailer_bytes > MAX_TRAILER_BYTES {
+                    if self.trailers.len() >= MAX_TRAILERS || self.trailer_bytes > MAX_TRAILER_BYTES
+                    {
                         return Err(bad_chunk());
                     }
                     let (name, value) = line.split_once(':').ok_or_else(bad_chunk)?;
-                    let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
+                    let (name, value) =
+                        (name.trim().to_ascii_lowercase(), value.trim().to_string());
                     match &mut self.verifier {
-                        Some(v) if name == "x-amz-trailer-signature" => v.trailer_signature = Some(value),
+                        Some(v) if name == "x-amz-trailer-signature" => {
+                            v.trailer_signature = Some(value)
+                        }
                         _ => self.trailers.push((name, value)),
                     }
                 }
                 State::Done => {
                     self.tail_bytes += self.buf.len();
-                    if self.tail_bytes > MAX_TAIL_BYTES || self.buf.iter().any(|b| !b.is_ascii_whitespace()) {
+                    if self.tail_bytes > MAX_TAIL_BYTES
+                        || self.buf.iter().any(|b| !b.is_ascii_whitespace())
+                    {
                         return Err(bad_chunk());
                     }
                     self.buf.clear();
@@ -223,13 +270,22 @@ impl ChunkedDecoder {
     }
 
     pub fn trailer(&self, name: &str) -> Option<&str> {
-        self.trailers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.trailers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 pub fn is_aws_chunked(headers: &HeaderMap) -> bool {
-    let sha = headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let encoding = headers.get("content-encoding").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let sha = headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let encoding = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     sha.starts_with("STREAMING-") || encoding.split(',').any(|e| e.trim() == "aws-chunked")
 }
 
@@ -253,7 +309,12 @@ pub struct RequestBody {
 /// Parses `Content-MD5` (base64 of 16 bytes); anything else is InvalidDigest.
 fn parse_content_md5(headers: &HeaderMap) -> S3Result<Option<[u8; 16]>> {
     use base64::Engine;
-    let Some(value) = headers.get("content-md5").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()) else { return Ok(None) };
+    let Some(value) = headers
+        .get("content-md5")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    else {
+        return Ok(None);
+    };
     base64::engine::general_purpose::STANDARD
         .decode(value.trim())
         .ok()
@@ -263,14 +324,24 @@ fn parse_content_md5(headers: &HeaderMap) -> S3Result<Option<[u8; 16]>> {
 }
 
 impl RequestBody {
-    pub fn new(incoming: Incoming, headers: &HeaderMap, payload: Payload, verify_checksums: bool) -> S3Result<Self> {
+    pub fn new(
+        incoming: Incoming,
+        headers: &HeaderMap,
+        payload: Payload,
+        verify_checksums: bool,
+    ) -> S3Result<Self> {
         let (sha256, signing) = match payload {
             Payload::Unchecked => (None, None),
             Payload::Sha256(hex) => (Some((hex, Sha256::new())), None),
             Payload::StreamingSigned(signing) => (None, Some(signing)),
         };
-        let checksum = if verify_checksums { checksum::requested(headers)? } else { None };
-        let checksum = checksum.map(|(algorithm, expected)| (checksum::Hasher::new(algorithm), expected));
+        let checksum = if verify_checksums {
+            checksum::requested(headers)?
+        } else {
+            None
+        };
+        let checksum =
+            checksum.map(|(algorithm, expected)| (checksum::Hasher::new(algorithm), expected));
         let content_md5 = parse_content_md5(headers)?;
         Ok(RequestBody {
             content_md5,
@@ -305,9 +376,19 @@ impl RequestBody {
             let expected = match expected {
                 Expected::Header(v) => Some(v),
                 Expected::Trailer => Some(
-                    self.decoder.as_ref().and_then(|d| d.trailer(&algorithm.header())).map(str::to_string).ok_or_else(|| {
-                        S3Error::msg(S3Code::InvalidRequest, format!("The {} trailer was declared but not sent.", algorithm.header()))
-                    })?,
+                    self.decoder
+                        .as_ref()
+                        .and_then(|d| d.trailer(&algorithm.header()))
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            S3Error::msg(
+                                S3Code::InvalidRequest,
+                                format!(
+                                    "The {} trailer was declared but not sent.",
+                                    algorithm.header()
+                                ),
+                            )
+                        })?,
                 ),
                 Expected::None => None,
             };
@@ -338,7 +419,9 @@ impl RequestBody {
             if self.ended {
                 return Ok(None);
             }
-            let frame = tokio::time::timeout_at(self.pace.deadline(), self.incoming.frame()).await.map_err(|_| S3Error::new(S3Code::RequestTimeout))?;
+            let frame = tokio::time::timeout_at(self.pace.deadline(), self.incoming.frame())
+                .await
+                .map_err(|_| S3Error::new(S3Code::RequestTimeout))?;
             match frame {
                 None => {
                     self.ended = true;
@@ -346,13 +429,16 @@ impl RequestBody {
                 }
                 Some(Err(_)) => return Err(S3Error::new(S3Code::IncompleteBody)),
                 Some(Ok(frame)) => {
-                    let Ok(data) = frame.into_data() else { continue };
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
                     self.pace.raw_received += data.len() as u64;
                     match &mut self.decoder {
                         Some(decoder) => {
                             let mut out = Vec::new();
                             decoder.feed(&data, &mut out)?;
-                            self.pending.extend(out.into_iter().filter(|b| !b.is_empty()));
+                            self.pending
+                                .extend(out.into_iter().filter(|b| !b.is_empty()));
                         }
                         None if !data.is_empty() => self.pending.push_back(data),
                         None => {}
@@ -368,7 +454,9 @@ impl RequestBody {
         match self.content_md5 {
             Some(expected) if &expected != computed => {
                 let b64 = base64::engine::general_purpose::STANDARD;
-                Err(S3Error::new(S3Code::BadDigest).detail("ExpectedDigest", b64.encode(expected)).detail("CalculatedDigest", b64.encode(computed)))
+                Err(S3Error::new(S3Code::BadDigest)
+                    .detail("ExpectedDigest", b64.encode(expected))
+                    .detail("CalculatedDigest", b64.encode(computed)))
             }
             _ => Ok(()),
         }
@@ -379,7 +467,10 @@ impl RequestBody {
         let mut buf = BytesMut::new();
         while let Some(chunk) = self.next().await? {
             if buf.len() + chunk.len() > limit {
-                return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was too large."));
+                return Err(S3Error::msg(
+                    S3Code::MalformedXML,
+                    "The XML you provided was too large.",
+                ));
             }
             buf.extend_from_slice(&chunk);
         }
@@ -414,7 +505,10 @@ mod tests {
             assert_eq!(data, b"hello world");
             let (data, d) = decode_all(trailer, step).unwrap();
             assert_eq!(data, b"hello");
-            assert_eq!(d.trailers, [("x-amz-checksum-crc32".to_string(), "NhCmhg==".to_string())]);
+            assert_eq!(
+                d.trailers,
+                [("x-amz-checksum-crc32".to_string(), "NhCmhg==".to_string())]
+            );
         }
     }
 
@@ -422,7 +516,12 @@ mod tests {
     #[test]
     fn verifies_chunk_signatures_of_the_aws_example() {
         let signing = ChunkSigning {
-            key: sigv4::signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1", "s3"),
+            key: sigv4::signing_key(
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "20130524",
+                "us-east-1",
+                "s3",
+            ),
             amz_date: "20130524T000000Z".into(),
             scope: "20130524/us-east-1/s3/aws4_request".into(),
             seed: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
@@ -450,12 +549,21 @@ mod tests {
         assert_eq!(run(&body).unwrap(), 66560);
         let mut tampered = body.clone();
         tampered[200] = b'b';
-        assert_eq!(run(&tampered).unwrap_err().code, S3Code::SignatureDoesNotMatch);
+        assert_eq!(
+            run(&tampered).unwrap_err().code,
+            S3Code::SignatureDoesNotMatch
+        );
         // Unsigned trailers after a signed body, and the TRAILER variant without its signature, are refused.
         let mut with_trailer = body[..body.len() - 2].to_vec();
         with_trailer.extend_from_slice(b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n");
-        assert_eq!(run(&with_trailer).unwrap_err().code, S3Code::SignatureDoesNotMatch);
-        let trailer_signing = ChunkSigning { trailer: true, ..signing.clone() };
+        assert_eq!(
+            run(&with_trailer).unwrap_err().code,
+            S3Code::SignatureDoesNotMatch
+        );
+        let trailer_signing = ChunkSigning {
+            trailer: true,
+            ..signing.clone()
+        };
         let mut d = ChunkedDecoder::new(Some(trailer_signing));
         let mut out = Vec::new();
         d.feed(&body, &mut out).unwrap();
@@ -471,7 +579,10 @@ mod tests {
         let mut huge = b"0\r\nx-amz-meta:".to_vec();
         huge.extend(std::iter::repeat_n(b'v', 5000));
         huge.extend_from_slice(b"\r\n\r\n");
-        assert!(decode_all(&huge, 1 << 20).is_err(), "an over-long line must fail even with its CRLF in the same read");
+        assert!(
+            decode_all(&huge, 1 << 20).is_err(),
+            "an over-long line must fail even with its CRLF in the same read"
+        );
         let mut fat_header = vec![b'1'; 5000];
         fat_header.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
         assert!(decode_all(&fat_header, 1 << 20).is_err());
@@ -480,10 +591,16 @@ mod tests {
             sixteen.extend_from_slice(format!("x-t{i}:v\r\n").as_bytes());
         }
         sixteen.extend_from_slice(b"\r\n");
-        assert_eq!(decode_all(&sixteen, 7).unwrap().1.trailers.len(), MAX_TRAILERS);
+        assert_eq!(
+            decode_all(&sixteen, 7).unwrap().1.trailers.len(),
+            MAX_TRAILERS
+        );
         let mut padded = b"0\r\n\r\n".to_vec();
         padded.extend(std::iter::repeat_n(b'\n', MAX_TAIL_BYTES + 1));
-        assert!(decode_all(&padded, 3).is_err(), "endless blank lines after the body");
+        assert!(
+            decode_all(&padded, 3).is_err(),
+            "endless blank lines after the body"
+        );
         assert!(decode_all(b"0\r\n\r\n\r\n", 3).is_ok());
     }
 

@@ -6,8 +6,8 @@ use std::sync::{Arc, RwLock};
 
 use super::cors::CorsConfig;
 use super::policy::Policy;
-use crate::storage::bucket_config::ConfigKind;
 use crate::storage::Store;
+use crate::storage::bucket_config::ConfigKind;
 
 #[derive(Default)]
 pub struct BucketSettings {
@@ -22,7 +22,10 @@ impl BucketSettings {
         for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Policy)? {
             match Policy::parse(&bytes, &bucket) {
                 Ok(p) => settings.set_policy(&bucket, Some(p)),
-                Err(e) => crate::log::warn(&format!("ignoring stored policy of {bucket}: {}", e.message)),
+                Err(e) => crate::log::warn(&format!(
+                    "ignoring stored policy of {bucket}: {}",
+                    e.message
+                )),
             }
         }
         for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Cors)? {
@@ -35,7 +38,11 @@ impl BucketSettings {
     }
 
     pub fn policy(&self, bucket: &str) -> Option<Arc<Policy>> {
-        self.policies.read().unwrap_or_else(|e| e.into_inner()).get(bucket).cloned()
+        self.policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(bucket)
+            .cloned()
     }
 
     pub fn set_policy(&self, bucket: &str, policy: Option<Policy>) {
@@ -47,7 +54,11 @@ impl BucketSettings {
     }
 
     pub fn cors(&self, bucket: &str) -> Option<Arc<CorsConfig>> {
-        self.cors.read().unwrap_or_else(|e| e.into_inner()).get(bucket).cloned()
+        self.cors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(bucket)
+            .cloned()
     }
 
     pub fn set_cors(&self, bucket: &str, cors: Option<CorsConfig>) {

@@ -19,7 +19,13 @@ pub enum Algorithm {
     Sha256,
 }
 
-pub const ALL: [Algorithm; 5] = [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme, Algorithm::Sha1, Algorithm::Sha256];
+pub const ALL: [Algorithm; 5] = [
+    Algorithm::Crc32,
+    Algorithm::Crc32c,
+    Algorithm::Crc64Nvme,
+    Algorithm::Sha1,
+    Algorithm::Sha256,
+];
 
 impl Algorithm {
     pub fn name(self) -> &'static str {
@@ -37,7 +43,8 @@ impl Algorithm {
     }
 
     pub fn from_name(name: &str) -> Option<Algorithm> {
-        ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name.trim()))
+        ALL.into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name.trim()))
     }
 }
 
@@ -105,21 +112,40 @@ pub fn requested(headers: &HeaderMap) -> S3Result<Option<(Algorithm, Expected)>>
             .trim()
             .strip_prefix("x-amz-checksum-")
             .and_then(Algorithm::from_name)
-            .ok_or_else(|| S3Error::invalid_argument("The value specified in the x-amz-trailer header is not supported", "x-amz-trailer", trailer))?;
+            .ok_or_else(|| {
+                S3Error::invalid_argument(
+                    "The value specified in the x-amz-trailer header is not supported",
+                    "x-amz-trailer",
+                    trailer,
+                )
+            })?;
         return Ok(Some((algorithm, Expected::Trailer)));
     }
-    let given: Vec<Algorithm> = ALL.into_iter().filter(|a| headers.contains_key(a.header())).collect();
+    let given: Vec<Algorithm> = ALL
+        .into_iter()
+        .filter(|a| headers.contains_key(a.header()))
+        .collect();
     if given.len() > 1 {
-        return Err(S3Error::msg(S3Code::InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+        return Err(S3Error::msg(
+            S3Code::InvalidRequest,
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+        ));
     }
     if let Some(algorithm) = given.first() {
-        let value = header(headers, &algorithm.header()).unwrap_or_default().to_string();
+        let value = header(headers, &algorithm.header())
+            .unwrap_or_default()
+            .to_string();
         check_value(*algorithm, &value)?;
         return Ok(Some((*algorithm, Expected::Header(value))));
     }
     if let Some(name) = header(headers, "x-amz-sdk-checksum-algorithm") {
-        let algorithm = Algorithm::from_name(name)
-            .ok_or_else(|| S3Error::invalid_argument("Checksum algorithm provided is unsupported.", "x-amz-sdk-checksum-algorithm", name))?;
+        let algorithm = Algorithm::from_name(name).ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Checksum algorithm provided is unsupported.",
+                "x-amz-sdk-checksum-algorithm",
+                name,
+            )
+        })?;
         return Ok(Some((algorithm, Expected::None)));
     }
     Ok(None)
@@ -140,14 +166,21 @@ impl Algorithm {
 pub fn check_value(algorithm: Algorithm, value: &str) -> S3Result<()> {
     match base64::engine::general_purpose::STANDARD.decode(value.trim()) {
         Ok(bytes) if bytes.len() == algorithm.digest_len() => Ok(()),
-        _ => Err(S3Error::msg(S3Code::InvalidRequest, format!("Value for {} header is invalid.", algorithm.header()))),
+        _ => Err(S3Error::msg(
+            S3Code::InvalidRequest,
+            format!("Value for {} header is invalid.", algorithm.header()),
+        )),
     }
 }
 
 /// The checksum of a multipart object from its parts' checksums (base64) and sizes:
 /// COMPOSITE is the checksum of the concatenated part checksums; FULL_OBJECT is the
 /// checksum of the whole object, which CRC32 and CRC32C can combine from the parts.
-pub fn multipart_checksum(algorithm: Algorithm, parts: &[(String, u64)], full_object: bool) -> Option<String> {
+pub fn multipart_checksum(
+    algorithm: Algorithm,
+    parts: &[(String, u64)],
+    full_object: bool,
+) -> Option<String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let decoded: Option<Vec<Vec<u8>>> = parts.iter().map(|(v, _)| b64.decode(v).ok()).collect();
     let decoded = decoded?;
@@ -158,7 +191,11 @@ pub fn multipart_checksum(algorithm: Algorithm, parts: &[(String, u64)], full_ob
         }
         return Some(h.finish());
     }
-    let crc = |d: &Vec<u8>| <[u8; 4]>::try_from(d.as_slice()).ok().map(u32::from_be_bytes);
+    let crc = |d: &Vec<u8>| {
+        <[u8; 4]>::try_from(d.as_slice())
+            .ok()
+            .map(u32::from_be_bytes)
+    };
     let combined = match algorithm {
         Algorithm::Crc32 => {
             let mut total = crc32fast::Hasher::new();
@@ -180,7 +217,13 @@ pub fn multipart_checksum(algorithm: Algorithm, parts: &[(String, u64)], full_ob
 }
 
 pub fn mismatch(algorithm: Algorithm) -> S3Error {
-    S3Error::msg(S3Code::BadDigest, format!("The {} you specified did not match the calculated checksum.", algorithm.name()))
+    S3Error::msg(
+        S3Code::BadDigest,
+        format!(
+            "The {} you specified did not match the calculated checksum.",
+            algorithm.name()
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -196,7 +239,10 @@ mod tests {
         };
         let (a, b) = (b"hello ".as_slice(), b"world".as_slice());
         let parts = [part(a), part(b)];
-        assert_eq!(multipart_checksum(Algorithm::Crc32, &parts, true).unwrap(), "DUoRhQ==");
+        assert_eq!(
+            multipart_checksum(Algorithm::Crc32, &parts, true).unwrap(),
+            "DUoRhQ=="
+        );
         let mut c = Hasher::new(Algorithm::Crc32c);
         c.update(b"hello world");
         let crc32c_parts: Vec<(String, u64)> = [a, b]
@@ -207,7 +253,10 @@ mod tests {
                 (h.finish(), d.len() as u64)
             })
             .collect();
-        assert_eq!(multipart_checksum(Algorithm::Crc32c, &crc32c_parts, true).unwrap(), c.finish());
+        assert_eq!(
+            multipart_checksum(Algorithm::Crc32c, &crc32c_parts, true).unwrap(),
+            c.finish()
+        );
     }
 
     #[test]
@@ -221,6 +270,9 @@ mod tests {
         assert_eq!(value(Algorithm::Crc32), "DUoRhQ==");
         assert_eq!(value(Algorithm::Crc32c), "yZRlqg==");
         assert_eq!(value(Algorithm::Sha1), "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
-        assert_eq!(value(Algorithm::Sha256), "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=");
+        assert_eq!(
+            value(Algorithm::Sha256),
+            "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
+        );
     }
 }

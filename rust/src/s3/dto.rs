@@ -2,8 +2,8 @@
 //! them into text (`to_xml`). Element names and order follow the S3 API reference;
 //! handlers fill these in and never write markup.
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
@@ -27,11 +27,17 @@ pub struct Text(pub String);
 
 impl Text {
     fn clean(&self) -> std::borrow::Cow<'_, str> {
-        let allowed = |c: char| matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}');
+        let allowed = |c: char| {
+            matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+        };
         if self.0.chars().all(allowed) {
             return self.0.as_str().into();
         }
-        self.0.chars().map(|c| if allowed(c) { c } else { '\u{FFFD}' }).collect::<String>().into()
+        self.0
+            .chars()
+            .map(|c| if allowed(c) { c } else { '\u{FFFD}' })
+            .collect::<String>()
+            .into()
     }
 }
 
@@ -55,7 +61,10 @@ pub struct Owner {
     pub display_name: &'static str,
 }
 
-pub const OWNER: Owner = Owner { id: OWNER_ID, display_name: OWNER_NAME };
+pub const OWNER: Owner = Owner {
+    id: OWNER_ID,
+    display_name: OWNER_NAME,
+};
 
 /// `<CommonPrefixes><Prefix>..</Prefix></CommonPrefixes>`
 #[derive(Serialize, Debug)]
@@ -151,7 +160,12 @@ impl AccessControlPolicy {
             owner: OWNER,
             access_control_list: AccessControlList {
                 grant: Grant {
-                    grantee: Grantee { xmlns_xsi: XSI, kind: "CanonicalUser", id: OWNER_ID, display_name: OWNER_NAME },
+                    grantee: Grantee {
+                        xmlns_xsi: XSI,
+                        kind: "CanonicalUser",
+                        id: OWNER_ID,
+                        display_name: OWNER_NAME,
+                    },
                     permission: "FULL_CONTROL",
                 },
             },
@@ -492,7 +506,8 @@ impl Serialize for ErrorDocument<'_> {
 impl ErrorDocument<'_> {
     pub fn to_xml(&self) -> String {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        quick_xml::se::to_writer_with_root(&mut out, "Error", self).expect("error documents always serialize");
+        quick_xml::se::to_writer_with_root(&mut out, "Error", self)
+            .expect("error documents always serialize");
         out
     }
 }
@@ -510,10 +525,20 @@ mod tests {
 
     #[test]
     fn text_is_escaped_and_kept_well_formed() {
-        let tags = Tagging { xmlns: NS, tag_set: TagSet { tag: vec![Tag { key: "a<b>&\"c\"".into(), value: "x\u{1}y\tz".into() }] } };
+        let tags = Tagging {
+            xmlns: NS,
+            tag_set: TagSet {
+                tag: vec![Tag {
+                    key: "a<b>&\"c\"".into(),
+                    value: "x\u{1}y\tz".into(),
+                }],
+            },
+        };
         assert_eq!(
             to_xml(&tags),
-            doc(&format!("<Tagging xmlns=\"{NS}\"><TagSet><Tag><Key>a&lt;b&gt;&amp;\"c\"</Key><Value>x\u{FFFD}y\tz</Value></Tag></TagSet></Tagging>"))
+            doc(&format!(
+                "<Tagging xmlns=\"{NS}\"><TagSet><Tag><Key>a&lt;b&gt;&amp;\"c\"</Key><Value>x\u{FFFD}y\tz</Value></Tag></TagSet></Tagging>"
+            ))
         );
     }
 
@@ -522,7 +547,13 @@ mod tests {
         let list = ListAllMyBucketsResult {
             xmlns: NS,
             owner: OWNER,
-            buckets: Buckets { bucket: vec![BucketEntry { name: "photos".into(), creation_date: "2026-12-02T00:00:00.000Z".into(), bucket_region: "us-east-1".into() }] },
+            buckets: Buckets {
+                bucket: vec![BucketEntry {
+                    name: "photos".into(),
+                    creation_date: "2026-12-02T00:00:00.000Z".into(),
+                    bucket_region: "us-east-1".into(),
+                }],
+            },
         };
         assert_eq!(
             to_xml(&list),
@@ -530,12 +561,37 @@ mod tests {
                 "<ListAllMyBucketsResult xmlns=\"{NS}\"><Owner><ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName></Owner><Buckets><Bucket><Name>photos</Name><CreationDate>2026-12-02T00:00:00.000Z</CreationDate><BucketRegion>us-east-1</BucketRegion></Bucket></Buckets></ListAllMyBucketsResult>"
             ))
         );
-        assert_eq!(to_xml(&LocationConstraint { xmlns: NS, region: "eu-west-1".into() }), doc(&format!("<LocationConstraint xmlns=\"{NS}\">eu-west-1</LocationConstraint>")));
-        assert_eq!(to_xml(&LocationConstraint { xmlns: NS, region: "".into() }), doc(&format!("<LocationConstraint xmlns=\"{NS}\"/>")));
-        assert_eq!(to_xml(&VersioningConfiguration { xmlns: NS, status: None }), doc(&format!("<VersioningConfiguration xmlns=\"{NS}\"/>")));
         assert_eq!(
-            to_xml(&VersioningConfiguration { xmlns: NS, status: Some("Enabled".into()) }),
-            doc(&format!("<VersioningConfiguration xmlns=\"{NS}\"><Status>Enabled</Status></VersioningConfiguration>"))
+            to_xml(&LocationConstraint {
+                xmlns: NS,
+                region: "eu-west-1".into()
+            }),
+            doc(&format!(
+                "<LocationConstraint xmlns=\"{NS}\">eu-west-1</LocationConstraint>"
+            ))
+        );
+        assert_eq!(
+            to_xml(&LocationConstraint {
+                xmlns: NS,
+                region: "".into()
+            }),
+            doc(&format!("<LocationConstraint xmlns=\"{NS}\"/>"))
+        );
+        assert_eq!(
+            to_xml(&VersioningConfiguration {
+                xmlns: NS,
+                status: None
+            }),
+            doc(&format!("<VersioningConfiguration xmlns=\"{NS}\"/>"))
+        );
+        assert_eq!(
+            to_xml(&VersioningConfiguration {
+                xmlns: NS,
+                status: Some("Enabled".into())
+            }),
+            doc(&format!(
+                "<VersioningConfiguration xmlns=\"{NS}\"><Status>Enabled</Status></VersioningConfiguration>"
+            ))
         );
         assert_eq!(
             to_xml(&AccessControlPolicy::owner_full_control()),
@@ -543,7 +599,15 @@ mod tests {
                 "<AccessControlPolicy xmlns=\"{NS}\"><Owner><ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName></Owner><AccessControlList><Grant><Grantee xmlns:xsi=\"{XSI}\" xsi:type=\"CanonicalUser\"><ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>"
             ))
         );
-        assert_eq!(to_xml(&PolicyStatus { xmlns: NS, is_public: true }), doc(&format!("<PolicyStatus xmlns=\"{NS}\"><IsPublic>true</IsPublic></PolicyStatus>")));
+        assert_eq!(
+            to_xml(&PolicyStatus {
+                xmlns: NS,
+                is_public: true
+            }),
+            doc(&format!(
+                "<PolicyStatus xmlns=\"{NS}\"><IsPublic>true</IsPublic></PolicyStatus>"
+            ))
+        );
         let cors = CorsConfiguration {
             xmlns: NS,
             rules: vec![CorsRule {
@@ -565,14 +629,38 @@ mod tests {
 
     #[test]
     fn object_documents() {
-        let copy = CopyObjectResult { xmlns: NS, last_modified: "2026-12-02T00:00:00.000Z".into(), etag: "\"e\"".into() };
-        assert_eq!(to_xml(&copy), doc(&format!("<CopyObjectResult xmlns=\"{NS}\"><LastModified>2026-12-02T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>")));
+        let copy = CopyObjectResult {
+            xmlns: NS,
+            last_modified: "2026-12-02T00:00:00.000Z".into(),
+            etag: "\"e\"".into(),
+        };
+        assert_eq!(
+            to_xml(&copy),
+            doc(&format!(
+                "<CopyObjectResult xmlns=\"{NS}\"><LastModified>2026-12-02T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>"
+            ))
+        );
         let deleted = DeleteResult {
             xmlns: NS,
             entries: vec![
-                DeleteEntry::Deleted(Deleted { key: "a".into(), version_id: None, delete_marker: Some(true), delete_marker_version_id: Some("v1".into()) }),
-                DeleteEntry::Error(DeleteError { key: "b".into(), version_id: Some("v2".into()), code: "AccessDenied", message: "Access Denied".into() }),
-                DeleteEntry::Deleted(Deleted { key: "c".into(), version_id: None, delete_marker: None, delete_marker_version_id: None }),
+                DeleteEntry::Deleted(Deleted {
+                    key: "a".into(),
+                    version_id: None,
+                    delete_marker: Some(true),
+                    delete_marker_version_id: Some("v1".into()),
+                }),
+                DeleteEntry::Error(DeleteError {
+                    key: "b".into(),
+                    version_id: Some("v2".into()),
+                    code: "AccessDenied",
+                    message: "Access Denied".into(),
+                }),
+                DeleteEntry::Deleted(Deleted {
+                    key: "c".into(),
+                    version_id: None,
+                    delete_marker: None,
+                    delete_marker_version_id: None,
+                }),
             ],
         };
         assert_eq!(
@@ -581,19 +669,52 @@ mod tests {
                 "<DeleteResult xmlns=\"{NS}\"><Deleted><Key>a</Key><DeleteMarker>true</DeleteMarker><DeleteMarkerVersionId>v1</DeleteMarkerVersionId></Deleted><Error><Key>b</Key><VersionId>v2</VersionId><Code>AccessDenied</Code><Message>Access Denied</Message></Error><Deleted><Key>c</Key></Deleted></DeleteResult>"
             ))
         );
-        assert_eq!(to_xml(&DeleteResult { xmlns: NS, entries: vec![] }), doc(&format!("<DeleteResult xmlns=\"{NS}\"/>")));
+        assert_eq!(
+            to_xml(&DeleteResult {
+                xmlns: NS,
+                entries: vec![]
+            }),
+            doc(&format!("<DeleteResult xmlns=\"{NS}\"/>"))
+        );
     }
 
     #[test]
     fn multipart_documents() {
-        let init = InitiateMultipartUploadResult { xmlns: NS, bucket: "b".into(), key: "k".into(), upload_id: "u".into() };
-        assert_eq!(to_xml(&init), doc(&format!("<InitiateMultipartUploadResult xmlns=\"{NS}\"><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId></InitiateMultipartUploadResult>")));
-        let copy = CopyPartResult { xmlns: NS, last_modified: "t".into(), etag: "\"e\"".into() };
-        assert_eq!(to_xml(&copy), doc(&format!("<CopyPartResult xmlns=\"{NS}\"><LastModified>t</LastModified><ETag>\"e\"</ETag></CopyPartResult>")));
-        let done = CompleteMultipartUploadResult { xmlns: NS, location: "http://h/b/k".into(), bucket: "b".into(), key: "k".into(), etag: "\"e-2\"".into() };
+        let init = InitiateMultipartUploadResult {
+            xmlns: NS,
+            bucket: "b".into(),
+            key: "k".into(),
+            upload_id: "u".into(),
+        };
+        assert_eq!(
+            to_xml(&init),
+            doc(&format!(
+                "<InitiateMultipartUploadResult xmlns=\"{NS}\"><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId></InitiateMultipartUploadResult>"
+            ))
+        );
+        let copy = CopyPartResult {
+            xmlns: NS,
+            last_modified: "t".into(),
+            etag: "\"e\"".into(),
+        };
+        assert_eq!(
+            to_xml(&copy),
+            doc(&format!(
+                "<CopyPartResult xmlns=\"{NS}\"><LastModified>t</LastModified><ETag>\"e\"</ETag></CopyPartResult>"
+            ))
+        );
+        let done = CompleteMultipartUploadResult {
+            xmlns: NS,
+            location: "http://h/b/k".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            etag: "\"e-2\"".into(),
+        };
         assert_eq!(
             to_xml(&done),
-            doc(&format!("<CompleteMultipartUploadResult xmlns=\"{NS}\"><Location>http://h/b/k</Location><Bucket>b</Bucket><Key>k</Key><ETag>\"e-2\"</ETag></CompleteMultipartUploadResult>"))
+            doc(&format!(
+                "<CompleteMultipartUploadResult xmlns=\"{NS}\"><Location>http://h/b/k</Location><Bucket>b</Bucket><Key>k</Key><ETag>\"e-2\"</ETag></CompleteMultipartUploadResult>"
+            ))
         );
         let owner = format!("<ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName>");
         let parts = ListPartsResult {
@@ -608,7 +729,12 @@ mod tests {
             next_part_number_marker: Some(1),
             max_parts: 1000,
             is_truncated: false,
-            part: vec![Part { part_number: 1, last_modified: "t".into(), etag: "\"p\"".into(), size: 5 }],
+            part: vec![Part {
+                part_number: 1,
+                last_modified: "t".into(),
+                etag: "\"p\"".into(),
+                size: 5,
+            }],
         };
         assert_eq!(
             to_xml(&parts),
@@ -628,8 +754,17 @@ mod tests {
             max_uploads: 1,
             is_truncated: true,
             encoding_type: None,
-            upload: vec![Upload { key: "k".into(), upload_id: "u".into(), initiator: OWNER, owner: OWNER, storage_class: "STANDARD", initiated: "t".into() }],
-            common_prefixes: vec![CommonPrefix { prefix: "d/".into() }],
+            upload: vec![Upload {
+                key: "k".into(),
+                upload_id: "u".into(),
+                initiator: OWNER,
+                owner: OWNER,
+                storage_class: "STANDARD",
+                initiated: "t".into(),
+            }],
+            common_prefixes: vec![CommonPrefix {
+                prefix: "d/".into(),
+            }],
         };
         assert_eq!(
             to_xml(&uploads),
@@ -655,8 +790,17 @@ mod tests {
             delimiter: Some("/".into()),
             is_truncated: true,
             encoding_type: Some("url"),
-            contents: vec![ObjectEntry { key: "pa".into(), last_modified: "t".into(), etag: "\"e\"".into(), size: 3, storage_class: "STANDARD", owner: None }],
-            common_prefixes: vec![CommonPrefix { prefix: "pd/".into() }],
+            contents: vec![ObjectEntry {
+                key: "pa".into(),
+                last_modified: "t".into(),
+                etag: "\"e\"".into(),
+                size: 3,
+                storage_class: "STANDARD",
+                owner: None,
+            }],
+            common_prefixes: vec![CommonPrefix {
+                prefix: "pd/".into(),
+            }],
         };
         assert_eq!(
             to_xml(&v2),
@@ -664,7 +808,8 @@ mod tests {
                 "<ListBucketResult xmlns=\"{NS}\"><Name>b</Name><Prefix>p</Prefix><KeyCount>2</KeyCount><NextContinuationToken>tok</NextContinuationToken><MaxKeys>2</MaxKeys><Delimiter>/</Delimiter><IsTruncated>true</IsTruncated><EncodingType>url</EncodingType><Contents><Key>pa</Key><LastModified>t</LastModified><ETag>\"e\"</ETag><Size>3</Size><StorageClass>STANDARD</StorageClass></Contents><CommonPrefixes><Prefix>pd/</Prefix></CommonPrefixes></ListBucketResult>"
             ))
         );
-        let owner = format!("<Owner><ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName></Owner>");
+        let owner =
+            format!("<Owner><ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName></Owner>");
         let versions = ListVersionsResult {
             xmlns: NS,
             name: "b".into(),
@@ -678,8 +823,23 @@ mod tests {
             is_truncated: false,
             encoding_type: None,
             entries: vec![
-                VersionEntry::DeleteMarker(DeleteMarkerInfo { key: "k".into(), version_id: "v2".into(), is_latest: true, last_modified: "t2".into(), owner: OWNER }),
-                VersionEntry::Version(VersionInfo { key: "k".into(), version_id: "v1".into(), is_latest: false, last_modified: "t1".into(), etag: "\"e\"".into(), size: 1, storage_class: "STANDARD", owner: OWNER }),
+                VersionEntry::DeleteMarker(DeleteMarkerInfo {
+                    key: "k".into(),
+                    version_id: "v2".into(),
+                    is_latest: true,
+                    last_modified: "t2".into(),
+                    owner: OWNER,
+                }),
+                VersionEntry::Version(VersionInfo {
+                    key: "k".into(),
+                    version_id: "v1".into(),
+                    is_latest: false,
+                    last_modified: "t1".into(),
+                    etag: "\"e\"".into(),
+                    size: 1,
+                    storage_class: "STANDARD",
+                    owner: OWNER,
+                }),
             ],
             common_prefixes: vec![],
         };
@@ -693,11 +853,22 @@ mod tests {
 
     #[test]
     fn error_document() {
-        let details = [("ArgumentName", "x-amz-a".to_string()), ("ArgumentValue", "<v>".to_string())];
-        let e = ErrorDocument { code: "InvalidArgument", message: "Bad & wrong", details: &details, resource: "/b/k", request_id: "RID" };
+        let details = [
+            ("ArgumentName", "x-amz-a".to_string()),
+            ("ArgumentValue", "<v>".to_string()),
+        ];
+        let e = ErrorDocument {
+            code: "InvalidArgument",
+            message: "Bad & wrong",
+            details: &details,
+            resource: "/b/k",
+            request_id: "RID",
+        };
         assert_eq!(
             e.to_xml(),
-            doc("<Error><Code>InvalidArgument</Code><Message>Bad &amp; wrong</Message><ArgumentName>x-amz-a</ArgumentName><ArgumentValue>&lt;v&gt;</ArgumentValue><Resource>/b/k</Resource><RequestId>RID</RequestId><HostId>RID</HostId></Error>")
+            doc(
+                "<Error><Code>InvalidArgument</Code><Message>Bad &amp; wrong</Message><ArgumentName>x-amz-a</ArgumentName><ArgumentValue>&lt;v&gt;</ArgumentValue><Resource>/b/k</Resource><RequestId>RID</RequestId><HostId>RID</HostId></Error>"
+            )
         );
     }
 }

@@ -91,10 +91,18 @@ pub struct S3Error {
 
 impl S3Error {
     pub fn new(code: S3Code) -> Self {
-        S3Error { code, message: code.default_message().to_string(), details: Vec::new(), headers: Vec::new() }
+        S3Error {
+            code,
+            message: code.default_message().to_string(),
+            details: Vec::new(),
+            headers: Vec::new(),
+        }
     }
     pub fn msg(code: S3Code, message: impl Into<String>) -> Self {
-        S3Error { message: message.into(), ..S3Error::new(code) }
+        S3Error {
+            message: message.into(),
+            ..S3Error::new(code)
+        }
     }
     pub fn detail(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.details.push((name, value.into()));

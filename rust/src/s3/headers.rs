@@ -8,13 +8,28 @@ use super::error::{S3Code, S3Error, S3Result};
 use crate::storage::meta::{NewObjectAttrs, ObjectMeta};
 
 /// Standard headers stored with an object and returned on GET/HEAD.
-pub const STORED_HEADERS: [&str; 6] =
-    ["cache-control", "content-disposition", "content-encoding", "content-language", "expires", "x-amz-website-redirect-location"];
+pub const STORED_HEADERS: [&str; 6] = [
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+    "x-amz-website-redirect-location",
+];
 const MAX_USER_METADATA: usize = 2048;
 /// Storage classes accepted (all stored alike, on the local disk).
 const STORAGE_CLASSES: [&str; 11] = [
-    "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE",
-    "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE",
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
 ];
 
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -23,10 +38,17 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The attributes a PUT, CopyObject(REPLACE) or CreateMultipartUpload request sets.
 pub fn object_attrs(headers: &HeaderMap) -> S3Result<NewObjectAttrs> {
-    let mut attrs = NewObjectAttrs { content_type: header(headers, "content-type").map(str::to_string), ..Default::default() };
+    let mut attrs = NewObjectAttrs {
+        content_type: header(headers, "content-type").map(str::to_string),
+        ..Default::default()
+    };
     for name in STORED_HEADERS {
         if let Some(value) = header(headers, name) {
-            let value = if name == "content-encoding" { strip_aws_chunked(value) } else { Some(value.to_string()) };
+            let value = if name == "content-encoding" {
+                strip_aws_chunked(value)
+            } else {
+                Some(value.to_string())
+            };
             if let Some(value) = value {
                 attrs.headers.insert(name.to_string(), value);
             }
@@ -40,23 +62,31 @@ pub fn object_attrs(headers: &HeaderMap) -> S3Result<NewObjectAttrs> {
             attrs.user_metadata.insert(meta_name.to_string(), value);
         }
     }
-    if let Some(class) = header(headers, "x-amz-storage-class") {
-        if !STORAGE_CLASSES.contains(&class.trim()) {
-            return Err(S3Error::new(S3Code::InvalidStorageClass).detail("StorageClassRequested", class));
-        }
+    if let Some(class) = header(headers, "x-amz-storage-class")
+        && !STORAGE_CLASSES.contains(&class.trim())
+    {
+        return Err(
+            S3Error::new(S3Code::InvalidStorageClass).detail("StorageClassRequested", class)
+        );
     }
     if let Some(tagging) = header(headers, "x-amz-tagging") {
         attrs.tags = super::tagging::from_header(tagging)?;
     }
     if size > MAX_USER_METADATA {
-        return Err(S3Error::new(S3Code::MetadataTooLarge).detail("Size", size.to_string()).detail("MaxSizeAllowed", MAX_USER_METADATA.to_string()));
+        return Err(S3Error::new(S3Code::MetadataTooLarge)
+            .detail("Size", size.to_string())
+            .detail("MaxSizeAllowed", MAX_USER_METADATA.to_string()));
     }
     Ok(attrs)
 }
 
 /// `aws-chunked` describes the transfer, not the object: it is never stored.
 fn strip_aws_chunked(value: &str) -> Option<String> {
-    let rest: Vec<&str> = value.split(',').map(str::trim).filter(|e| !e.is_empty() && *e != "aws-chunked").collect();
+    let rest: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && *e != "aws-chunked")
+        .collect();
     (!rest.is_empty()).then(|| rest.join(", "))
 }
 
@@ -64,14 +94,24 @@ fn strip_aws_chunked(value: &str) -> Option<String> {
 pub fn object_headers(meta: &ObjectMeta) -> Vec<(String, String)> {
     let mut out = vec![
         ("etag".to_string(), meta.etag.clone()),
-        ("last-modified".to_string(), http_date(meta.last_modified_time())),
+        (
+            "last-modified".to_string(),
+            http_date(meta.last_modified_time()),
+        ),
         ("content-type".to_string(), meta.content_type.clone()),
         ("accept-ranges".to_string(), "bytes".to_string()),
     ];
     out.extend(meta.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
-    out.extend(meta.user_metadata.iter().map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone())));
+    out.extend(
+        meta.user_metadata
+            .iter()
+            .map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone())),
+    );
     if !meta.tags.is_empty() {
-        out.push(("x-amz-tagging-count".to_string(), meta.tags.len().to_string()));
+        out.push((
+            "x-amz-tagging-count".to_string(),
+            meta.tags.len().to_string(),
+        ));
     }
     out
 }
@@ -94,12 +134,16 @@ fn parse_http_date(value: &str) -> Option<SystemTime> {
 
 /// Whole seconds, as HTTP dates compare.
 fn secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn etag_matches(list: &str, etag: &str) -> bool {
     let etag = etag.trim_matches('"');
-    list.split(',').map(|e| e.trim().trim_start_matches("W/").trim_matches('"')).any(|e| e == "*" || e == etag)
+    list.split(',')
+        .map(|e| e.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|e| e == "*" || e == etag)
 }
 
 /// The four conditional headers, under the given names (plain or `x-amz-copy-source-` ones).
@@ -129,7 +173,8 @@ impl<'a> Conditions<'a> {
         let fail = |code: S3Code| {
             let err = S3Error::new(code);
             if code == S3Code::NotModified {
-                err.header("etag", meta.etag.clone()).header("last-modified", http_date(meta.last_modified_time()))
+                err.header("etag", meta.etag.clone())
+                    .header("last-modified", http_date(meta.last_modified_time()))
             } else {
                 err.detail("Condition", "If-Match")
             }
@@ -138,19 +183,19 @@ impl<'a> Conditions<'a> {
             if !etag_matches(list, &meta.etag) {
                 return Err(fail(S3Code::PreconditionFailed));
             }
-        } else if let Some(since) = self.if_unmodified_since.and_then(parse_http_date) {
-            if modified > secs(since) {
-                return Err(fail(S3Code::PreconditionFailed));
-            }
+        } else if let Some(since) = self.if_unmodified_since.and_then(parse_http_date)
+            && modified > secs(since)
+        {
+            return Err(fail(S3Code::PreconditionFailed));
         }
         if let Some(list) = self.if_none_match {
             if etag_matches(list, &meta.etag) {
                 return Err(fail(not_modified));
             }
-        } else if let Some(since) = self.if_modified_since.and_then(parse_http_date) {
-            if modified <= secs(since) {
-                return Err(fail(not_modified));
-            }
+        } else if let Some(since) = self.if_modified_since.and_then(parse_http_date)
+            && modified <= secs(since)
+        {
+            return Err(fail(not_modified));
         }
         Ok(())
     }
@@ -160,21 +205,34 @@ impl<'a> Conditions<'a> {
 /// `Range: bytes=...` header. Unparseable or multi-range headers are ignored (whole
 /// object), as AWS does; a syntactically valid but unsatisfiable one is 416.
 pub fn parse_range(value: &str, size: u64) -> S3Result<Option<(u64, u64)>> {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
     if spec.contains(',') {
         return Ok(None);
     }
-    let Some((first, last)) = spec.split_once('-') else { return Ok(None) };
+    let Some((first, last)) = spec.split_once('-') else {
+        return Ok(None);
+    };
     let (first, last) = (first.trim(), last.trim());
-    let unsatisfiable = || S3Error::new(S3Code::InvalidRange).detail("RangeRequested", value).detail("ActualObjectSize", size.to_string()).header("content-range", format!("bytes */{size}"));
+    let unsatisfiable = || {
+        S3Error::new(S3Code::InvalidRange)
+            .detail("RangeRequested", value)
+            .detail("ActualObjectSize", size.to_string())
+            .header("content-range", format!("bytes */{size}"))
+    };
     let range = if first.is_empty() {
-        let Ok(n) = last.parse::<u64>() else { return Ok(None) };
+        let Ok(n) = last.parse::<u64>() else {
+            return Ok(None);
+        };
         if n == 0 || size == 0 {
             return Err(unsatisfiable());
         }
         (size.saturating_sub(n), size - 1)
     } else {
-        let Ok(start) = first.parse::<u64>() else { return Ok(None) };
+        let Ok(start) = first.parse::<u64>() else {
+            return Ok(None);
+        };
         let end = if last.is_empty() {
             u64::MAX
         } else {
@@ -190,7 +248,6 @@ pub fn parse_range(value: &str, size: u64) -> S3Result<Option<(u64, u64)>> {
     };
     Ok(Some(range))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -209,15 +266,24 @@ mod tests {
         for bad in ["bytes=10-", "bytes=10-20", "bytes=-0"] {
             let err = parse_range(bad, 10).unwrap_err();
             assert_eq!(err.code, S3Code::InvalidRange);
-            assert!(err.headers.contains(&("content-range", "bytes */10".to_string())));
+            assert!(
+                err.headers
+                    .contains(&("content-range", "bytes */10".to_string()))
+            );
         }
-        assert_eq!(parse_range("bytes=0-", 0).unwrap_err().code, S3Code::InvalidRange);
+        assert_eq!(
+            parse_range("bytes=0-", 0).unwrap_err().code,
+            S3Code::InvalidRange
+        );
     }
 
     #[test]
     fn aws_chunked_is_never_stored() {
         assert_eq!(strip_aws_chunked("aws-chunked"), None);
-        assert_eq!(strip_aws_chunked("aws-chunked, gzip").as_deref(), Some("gzip"));
+        assert_eq!(
+            strip_aws_chunked("aws-chunked, gzip").as_deref(),
+            Some("gzip")
+        );
     }
 
     #[test]

@@ -10,21 +10,21 @@ pub mod dto;
 pub mod error;
 mod handlers;
 pub mod headers;
-pub mod response;
 pub mod policy;
+pub mod response;
 pub mod router;
 pub mod sigv2;
 pub mod sigv4;
 pub mod tagging;
 pub mod xml;
 
-use hyper::body::Incoming;
 use http::Request;
+use hyper::body::Incoming;
 use std::sync::Arc;
 
 use crate::storage::Store;
 use error::S3Result;
-use response::{error_response, set_header, S3Response};
+use response::{S3Response, error_response, set_header};
 use router::{Action, Route};
 
 /// Everything a handler may need, shared by all requests.
@@ -45,7 +45,9 @@ pub struct Ctx {
 impl Ctx {
     /// The CORS rules that apply to a bucket: its own, else the server's default.
     pub fn cors_for(&self, bucket: Option<&str>) -> Option<Arc<cors::CorsConfig>> {
-        bucket.and_then(|b| self.settings.cors(b)).or_else(|| self.default_cors.clone())
+        bucket
+            .and_then(|b| self.settings.cors(b))
+            .or_else(|| self.default_cors.clone())
     }
 }
 
@@ -82,7 +84,12 @@ fn new_request_id() -> String {
 
 /// The request pipeline: route -> authenticate -> authorize -> handler -> response
 /// (+ CORS headers), errors as S3 documents.
-pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAddr, secure: bool) -> S3Response {
+pub async fn serve(
+    ctx: Arc<Ctx>,
+    req: Request<Incoming>,
+    remote: std::net::IpAddr,
+    secure: bool,
+) -> S3Response {
     let request_id = new_request_id();
     let (parts, incoming) = req.into_parts();
     let head = parts.method == http::Method::HEAD;
@@ -91,7 +98,12 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
     let mut signed = false;
     let result = async {
         check_header_size(&parts)?;
-        let route = router::route(&parts.method, &parts.uri, &parts.headers, &ctx.virtual_host_domains)?;
+        let route = router::route(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &ctx.virtual_host_domains,
+        )?;
         bucket = route.bucket.clone();
         let authenticated = if ctx.auth_enabled && route.action != Action::Preflight {
             auth::authenticate(&auth::AuthInput {
@@ -109,14 +121,26 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
         };
         signed = authenticated.access_key.is_some();
         let presigned = route.query.has("X-Amz-Signature") || route.query.has("Signature");
-        let authz = authorize::Authz::new(&ctx, &authenticated, &route, &parts.headers, remote, secure, presigned);
+        let authz = authorize::Authz::new(
+            &ctx,
+            &authenticated,
+            &route,
+            &parts.headers,
+            remote,
+            secure,
+            presigned,
+        );
         // Authorized before any body is read. DeleteObjects is checked per key by its
         // handler, but a caller no statement could allow is refused here; preflights are
         // never signed.
         match route.action {
             Action::Preflight => {}
             Action::DeleteObjects => {
-                if !authz.may_be_allowed(&ctx, route.bucket.as_deref().unwrap_or_default(), &["s3:DeleteObject", "s3:DeleteObjectVersion"]) {
+                if !authz.may_be_allowed(
+                    &ctx,
+                    route.bucket.as_deref().unwrap_or_default(),
+                    &["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                ) {
                     return Err(error::S3Error::new(error::S3Code::AccessDenied));
                 }
             }
@@ -124,8 +148,18 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
         }
         // CompleteMultipartUpload's x-amz-checksum-* describe the object, not the XML body.
         let body_checksums = route.action != Action::CompleteMultipartUpload;
-        let body = body::RequestBody::new(incoming, &parts.headers, authenticated.payload, body_checksums)?;
-        let req = S3Request { route, headers: parts.headers.clone(), body, authz };
+        let body = body::RequestBody::new(
+            incoming,
+            &parts.headers,
+            authenticated.payload,
+            body_checksums,
+        )?;
+        let req = S3Request {
+            route,
+            headers: parts.headers.clone(),
+            body,
+            authz,
+        };
         dispatch(&ctx, req).await
     }
     .await;
@@ -137,7 +171,10 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
             // connection. A refused or unsigned caller does not keep its connection either,
             // so it cannot hold a slot with one cheap request every few seconds.
             let unsigned = ctx.auth_enabled && !signed;
-            if has_body(&parts.headers) || unsigned || err.code.status() == http::StatusCode::FORBIDDEN {
+            if has_body(&parts.headers)
+                || unsigned
+                || err.code.status() == http::StatusCode::FORBIDDEN
+            {
                 set_header(&mut res, "connection", "close");
             }
             res
@@ -147,7 +184,13 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
     set_header(&mut res, "x-amz-id-2", &request_id);
     set_header(&mut res, "server", "SmartStorage");
     if parts.method != http::Method::OPTIONS {
-        add_cors_headers(&ctx, bucket.as_deref(), &parts.method, &parts.headers, &mut res);
+        add_cors_headers(
+            &ctx,
+            bucket.as_deref(),
+            &parts.method,
+            &parts.headers,
+            &mut res,
+        );
     }
     res
 }
@@ -156,9 +199,17 @@ pub async fn serve(ctx: Arc<Ctx>, req: Request<Incoming>, remote: std::net::IpAd
 const MAX_HEADER_SECTION: usize = 64 * 1024;
 
 fn check_header_size(parts: &http::request::Parts) -> error::S3Result<()> {
-    let size = parts.uri.to_string().len() + parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
+    let size = parts.uri.to_string().len()
+        + parts
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
     if size > MAX_HEADER_SECTION {
-        return Err(error::S3Error::new(error::S3Code::RequestHeaderSectionTooLarge).detail("MaxSizeAllowed", MAX_HEADER_SECTION.to_string()));
+        return Err(
+            error::S3Error::new(error::S3Code::RequestHeaderSectionTooLarge)
+                .detail("MaxSizeAllowed", MAX_HEADER_SECTION.to_string()),
+        );
     }
     Ok(())
 }
@@ -169,9 +220,19 @@ fn has_body(headers: &http::HeaderMap) -> bool {
 }
 
 /// CORS headers on an actual (non-preflight) response, errors included, so browsers can read it.
-fn add_cors_headers(ctx: &Ctx, bucket: Option<&str>, method: &http::Method, headers: &http::HeaderMap, res: &mut S3Response) {
-    let Some(origin) = headers::header(headers, "origin") else { return };
-    let Some(config) = ctx.cors_for(bucket) else { return };
+fn add_cors_headers(
+    ctx: &Ctx,
+    bucket: Option<&str>,
+    method: &http::Method,
+    headers: &http::HeaderMap,
+    res: &mut S3Response,
+) {
+    let Some(origin) = headers::header(headers, "origin") else {
+        return;
+    };
+    let Some(config) = ctx.cors_for(bucket) else {
+        return;
+    };
     if let Some(rule) = config.find(origin, method.as_str(), &[]) {
         for (name, value) in cors::response_headers(rule, origin, None) {
             set_header(res, name, &value);
@@ -180,8 +241,8 @@ fn add_cors_headers(ctx: &Ctx, bucket: Option<&str>, method: &http::Method, head
 }
 
 async fn dispatch(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    use handlers::*;
     use Action::*;
+    use handlers::*;
     match req.route.action {
         ListBuckets => bucket::list_buckets(ctx, req).await,
         CreateBucket => bucket::create_bucket(ctx, req).await,

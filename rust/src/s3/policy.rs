@@ -15,34 +15,95 @@ pub const EXISTING_OBJECT_TAG: &str = "s3:existingobjecttag/";
 /// S3 actions a bucket policy may name, and whether each applies to objects
 /// (`arn:aws:s3:::bucket/key`) or to the bucket (`arn:aws:s3:::bucket`).
 const OBJECT_ACTIONS: [&str; 30] = [
-    "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:DeleteObjectTagging", "s3:DeleteObjectVersion",
-    "s3:DeleteObjectVersionTagging", "s3:GetObject", "s3:GetObjectAcl", "s3:GetObjectAttributes",
-    "s3:GetObjectLegalHold", "s3:GetObjectRetention", "s3:GetObjectTagging", "s3:GetObjectTorrent",
-    "s3:GetObjectVersion", "s3:GetObjectVersionAcl", "s3:GetObjectVersionAttributes", "s3:GetObjectVersionForReplication",
-    "s3:GetObjectVersionTagging", "s3:GetObjectVersionTorrent", "s3:ListMultipartUploadParts", "s3:PutObject",
-    "s3:PutObjectAcl", "s3:PutObjectLegalHold", "s3:PutObjectRetention", "s3:PutObjectTagging", "s3:PutObjectVersionAcl",
-    "s3:PutObjectVersionTagging", "s3:RestoreObject", "s3:ReplicateObject", "s3:ReplicateDelete", "s3:BypassGovernanceRetention",
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:DeleteObjectTagging",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteObjectVersionTagging",
+    "s3:GetObject",
+    "s3:GetObjectAcl",
+    "s3:GetObjectAttributes",
+    "s3:GetObjectLegalHold",
+    "s3:GetObjectRetention",
+    "s3:GetObjectTagging",
+    "s3:GetObjectTorrent",
+    "s3:GetObjectVersion",
+    "s3:GetObjectVersionAcl",
+    "s3:GetObjectVersionAttributes",
+    "s3:GetObjectVersionForReplication",
+    "s3:GetObjectVersionTagging",
+    "s3:GetObjectVersionTorrent",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+    "s3:PutObjectAcl",
+    "s3:PutObjectLegalHold",
+    "s3:PutObjectRetention",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionAcl",
+    "s3:PutObjectVersionTagging",
+    "s3:RestoreObject",
+    "s3:ReplicateObject",
+    "s3:ReplicateDelete",
+    "s3:BypassGovernanceRetention",
 ];
 const BUCKET_ACTIONS: [&str; 47] = [
-    "s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:DeleteBucketWebsite", "s3:DeleteBucketOwnershipControls",
-    "s3:GetAccelerateConfiguration", "s3:GetAnalyticsConfiguration", "s3:GetBucketAcl", "s3:GetBucketCORS",
-    "s3:GetBucketLocation", "s3:GetBucketLogging", "s3:GetBucketNotification", "s3:GetBucketObjectLockConfiguration",
-    "s3:GetBucketOwnershipControls", "s3:GetBucketPolicy", "s3:GetBucketPolicyStatus", "s3:GetBucketPublicAccessBlock",
-    "s3:GetBucketRequestPayment", "s3:GetBucketTagging", "s3:GetBucketVersioning", "s3:GetBucketWebsite",
-    "s3:GetEncryptionConfiguration", "s3:GetInventoryConfiguration", "s3:GetLifecycleConfiguration",
-    "s3:GetMetricsConfiguration", "s3:GetReplicationConfiguration", "s3:ListBucket", "s3:ListBucketMultipartUploads",
-    "s3:ListBucketVersions", "s3:PutAccelerateConfiguration", "s3:PutBucketAcl", "s3:PutBucketCORS", "s3:PutBucketLogging",
-    "s3:PutBucketNotification", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketOwnershipControls", "s3:PutBucketPolicy",
-    "s3:PutBucketPublicAccessBlock", "s3:PutBucketRequestPayment", "s3:PutBucketTagging", "s3:PutBucketVersioning",
-    "s3:PutBucketWebsite", "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration", "s3:PutReplicationConfiguration",
-    "s3:PutInventoryConfiguration", "s3:PutMetricsConfiguration",
+    "s3:CreateBucket",
+    "s3:DeleteBucket",
+    "s3:DeleteBucketPolicy",
+    "s3:DeleteBucketWebsite",
+    "s3:DeleteBucketOwnershipControls",
+    "s3:GetAccelerateConfiguration",
+    "s3:GetAnalyticsConfiguration",
+    "s3:GetBucketAcl",
+    "s3:GetBucketCORS",
+    "s3:GetBucketLocation",
+    "s3:GetBucketLogging",
+    "s3:GetBucketNotification",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:GetBucketOwnershipControls",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPolicyStatus",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketRequestPayment",
+    "s3:GetBucketTagging",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketWebsite",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetInventoryConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetMetricsConfiguration",
+    "s3:GetReplicationConfiguration",
+    "s3:ListBucket",
+    "s3:ListBucketMultipartUploads",
+    "s3:ListBucketVersions",
+    "s3:PutAccelerateConfiguration",
+    "s3:PutBucketAcl",
+    "s3:PutBucketCORS",
+    "s3:PutBucketLogging",
+    "s3:PutBucketNotification",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutBucketOwnershipControls",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketRequestPayment",
+    "s3:PutBucketTagging",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketWebsite",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutReplicationConfiguration",
+    "s3:PutInventoryConfiguration",
+    "s3:PutMetricsConfiguration",
 ];
 const SERVICE_ACTIONS: [&str; 2] = ["s3:ListAllMyBuckets", "s3:ListBuckets"];
 
 /// Whether an action pattern names any S3 action we know, and which kinds it covers.
 fn action_kinds(pattern: &str) -> (bool, bool) {
     let covers = |list: &[&str]| list.iter().any(|a| wildcard_match(pattern, a, true));
-    (covers(&OBJECT_ACTIONS), covers(&BUCKET_ACTIONS) || covers(&SERVICE_ACTIONS))
+    (
+        covers(&OBJECT_ACTIONS),
+        covers(&BUCKET_ACTIONS) || covers(&SERVICE_ACTIONS),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,12 +170,16 @@ fn strings(value: &Value, what: &str) -> S3Result<Vec<String>> {
                 Value::String(s) => Ok(s.clone()),
                 Value::Bool(b) => Ok(b.to_string()),
                 Value::Number(n) => Ok(n.to_string()),
-                _ => Err(malformed(&format!("{what} must be a string or a list of strings"))),
+                _ => Err(malformed(&format!(
+                    "{what} must be a string or a list of strings"
+                ))),
             })
             .collect(),
         Value::Bool(b) => Ok(vec![b.to_string()]),
         Value::Number(n) => Ok(vec![n.to_string()]),
-        _ => Err(malformed(&format!("{what} must be a string or a list of strings"))),
+        _ => Err(malformed(&format!(
+            "{what} must be a string or a list of strings"
+        ))),
     }
 }
 
@@ -127,7 +192,10 @@ fn strings(value: &Value, what: &str) -> S3Result<Vec<String>> {
 /// `secret/*x` would slip past a Deny on `secret/*`.
 pub fn wildcard_match(pattern: &str, text: &str, fold: bool) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = if fold {
-        (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect())
+        (
+            pattern.to_lowercase().chars().collect(),
+            text.to_lowercase().chars().collect(),
+        )
     } else {
         (pattern.chars().collect(), text.chars().collect())
     };
@@ -153,9 +221,24 @@ pub fn wildcard_match(pattern: &str, text: &str, fold: bool) -> bool {
 }
 
 const OPERATORS: [&str; 18] = [
-    "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike", "StringNotLike",
-    "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals", "NumericGreaterThan",
-    "NumericGreaterThanEquals", "IpAddress", "NotIpAddress", "Bool", "Null", "DateLessThan", "DateGreaterThan",
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "Bool",
+    "Null",
+    "DateLessThan",
+    "DateGreaterThan",
 ];
 
 impl Policy {
@@ -164,24 +247,32 @@ impl Policy {
         if text.len() > MAX_POLICY_BYTES {
             return Err(malformed("Policies must be less than 20 KB"));
         }
-        let doc: Value = serde_json::from_slice(text).map_err(|_| malformed("Policies must be valid JSON and the first byte must be '{'"))?;
-        let obj = doc.as_object().ok_or_else(|| malformed("Policies must be valid JSON and the first byte must be '{'"))?;
-        if let Some(version) = obj.get("Version") {
-            if !matches!(version.as_str(), Some("2012-10-17") | Some("2008-10-17")) {
-                return Err(malformed("The policy must contain a valid version string"));
-            }
+        let doc: Value = serde_json::from_slice(text)
+            .map_err(|_| malformed("Policies must be valid JSON and the first byte must be '{'"))?;
+        let obj = doc.as_object().ok_or_else(|| {
+            malformed("Policies must be valid JSON and the first byte must be '{'")
+        })?;
+        if let Some(version) = obj.get("Version")
+            && !matches!(version.as_str(), Some("2012-10-17") | Some("2008-10-17"))
+        {
+            return Err(malformed("The policy must contain a valid version string"));
         }
         let statements = match obj.get("Statement") {
             Some(Value::Array(items)) if !items.is_empty() => items.clone(),
             Some(item @ Value::Object(_)) => vec![item.clone()],
             _ => return Err(malformed("Missing required field Statement")),
         };
-        let statements = statements.iter().map(|s| Self::parse_statement(s, bucket)).collect::<S3Result<Vec<_>>>()?;
+        let statements = statements
+            .iter()
+            .map(|s| Self::parse_statement(s, bucket))
+            .collect::<S3Result<Vec<_>>>()?;
         Ok(Policy { statements })
     }
 
     fn parse_statement(value: &Value, bucket: &str) -> S3Result<Statement> {
-        let obj = value.as_object().ok_or_else(|| malformed("Statement must be an object"))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| malformed("Statement must be an object"))?;
         let effect = match obj.get("Effect").and_then(Value::as_str) {
             Some("Allow") => Effect::Allow,
             Some("Deny") => Effect::Deny,
@@ -191,7 +282,11 @@ impl Policy {
             (Some(p), None) => Some((Self::parse_principal(p)?, false)),
             (None, Some(p)) => Some((Self::parse_principal(p)?, true)),
             (None, None) => return Err(malformed("Missing required field Principal")),
-            _ => return Err(malformed("Principal and NotPrincipal cannot both be present")),
+            _ => {
+                return Err(malformed(
+                    "Principal and NotPrincipal cannot both be present",
+                ));
+            }
         };
         let action = Self::matcher(obj, "Action", "NotAction")?;
         for a in &action.patterns {
@@ -216,18 +311,23 @@ impl Policy {
             let applies = action.patterns.iter().any(|a| {
                 let (object, bucket_level) = action_kinds(a);
                 resource.patterns.iter().any(|r| {
-                    let is_object_resource = r.trim_start_matches("arn:aws:s3:::").contains('/') || r.ends_with('*');
+                    let is_object_resource =
+                        r.trim_start_matches("arn:aws:s3:::").contains('/') || r.ends_with('*');
                     let is_bucket_resource = !r.trim_start_matches("arn:aws:s3:::").contains('/');
                     (object && is_object_resource) || (bucket_level && is_bucket_resource)
                 })
             });
             if !applies {
-                return Err(malformed("Action does not apply to any resource(s) in statement"));
+                return Err(malformed(
+                    "Action does not apply to any resource(s) in statement",
+                ));
             }
         }
         let mut conditions = Vec::new();
         if let Some(cond) = obj.get("Condition") {
-            let cond = cond.as_object().ok_or_else(|| malformed("Condition must be an object"))?;
+            let cond = cond
+                .as_object()
+                .ok_or_else(|| malformed("Condition must be an object"))?;
             for (op, keys) in cond {
                 let bare = op.split_once(':').map_or(op.as_str(), |(_, o)| o); // ForAnyValue:/ForAllValues:
                 let (base, if_exists) = match bare.strip_suffix("IfExists") {
@@ -237,33 +337,64 @@ impl Policy {
                 if !OPERATORS.contains(&base) {
                     return Err(malformed(&format!("Invalid Condition type : {op}")));
                 }
-                let keys = keys.as_object().ok_or_else(|| malformed("Condition block must map keys to values"))?;
+                let keys = keys
+                    .as_object()
+                    .ok_or_else(|| malformed("Condition block must map keys to values"))?;
                 for (key, values) in keys {
-                    conditions.push(Condition { operator: base.to_string(), if_exists, key: key.to_ascii_lowercase(), values: strings(values, "Condition value")? });
+                    conditions.push(Condition {
+                        operator: base.to_string(),
+                        if_exists,
+                        key: key.to_ascii_lowercase(),
+                        values: strings(values, "Condition value")?,
+                    });
                 }
             }
         }
-        Ok(Statement { effect, principal, action, resource, conditions })
+        Ok(Statement {
+            effect,
+            principal,
+            action,
+            resource,
+            conditions,
+        })
     }
 
     fn parse_principal(value: &Value) -> S3Result<Principals> {
         match value {
             Value::String(s) if s == "*" => Ok(Principals::Any),
             Value::Object(map) => {
-                let aws = map.get("AWS").ok_or_else(|| malformed("Invalid principal in policy"))?;
+                let aws = map
+                    .get("AWS")
+                    .ok_or_else(|| malformed("Invalid principal in policy"))?;
                 let ids = strings(aws, "Principal")?;
-                if ids.iter().any(|i| i == "*") { Ok(Principals::Any) } else { Ok(Principals::Some(ids)) }
+                if ids.iter().any(|i| i == "*") {
+                    Ok(Principals::Any)
+                } else {
+                    Ok(Principals::Some(ids))
+                }
             }
             _ => Err(malformed("Invalid principal in policy")),
         }
     }
 
-    fn matcher(obj: &serde_json::Map<String, Value>, name: &str, not_name: &str) -> S3Result<Matcher> {
+    fn matcher(
+        obj: &serde_json::Map<String, Value>,
+        name: &str,
+        not_name: &str,
+    ) -> S3Result<Matcher> {
         match (obj.get(name), obj.get(not_name)) {
-            (Some(v), None) => Ok(Matcher { patterns: strings(v, name)?, negated: false }),
-            (None, Some(v)) => Ok(Matcher { patterns: strings(v, not_name)?, negated: true }),
+            (Some(v), None) => Ok(Matcher {
+                patterns: strings(v, name)?,
+                negated: false,
+            }),
+            (None, Some(v)) => Ok(Matcher {
+                patterns: strings(v, not_name)?,
+                negated: true,
+            }),
             (None, None) => Err(malformed(&format!("Missing required field {name}"))),
-            _ => Err(malformed(&format!("{name} and {not_name} cannot both be present"))),
+            _ => Err(malformed(&format!(
+                "{name} and {not_name} cannot both be present"
+            ))),
         }
     }
 
@@ -284,24 +415,38 @@ impl Policy {
     /// Whether some Allow statement could grant `action` to this principal on some
     /// object: its conditions on the request hold; those on object tags and the
     /// resource are not tested (some object may match them).
-    pub fn may_allow(&self, principal: Option<&str>, action: &str, context: &HashMap<String, String>) -> bool {
+    pub fn may_allow(
+        &self,
+        principal: Option<&str>,
+        action: &str,
+        context: &HashMap<String, String>,
+    ) -> bool {
         self.statements.iter().any(|s| {
             s.effect == Effect::Allow
                 && s.names(principal, action)
-                && s.conditions.iter().all(|c| c.key.starts_with(EXISTING_OBJECT_TAG) || c.holds(context))
+                && s.conditions
+                    .iter()
+                    .all(|c| c.key.starts_with(EXISTING_OBJECT_TAG) || c.holds(context))
         })
     }
 
     /// Whether a statement about this principal and action tests object tags, so that
     /// evaluating it needs the object's tags (a read).
     pub fn tests_tags_for(&self, principal: Option<&str>, action: &str) -> bool {
-        self.statements.iter().any(|s| s.names(principal, action) && s.conditions.iter().any(|c| c.key.starts_with(EXISTING_OBJECT_TAG)))
+        self.statements.iter().any(|s| {
+            s.names(principal, action)
+                && s.conditions
+                    .iter()
+                    .any(|c| c.key.starts_with(EXISTING_OBJECT_TAG))
+        })
     }
 
     /// Whether the policy grants anything to everyone (GetBucketPolicyStatus).
     pub fn is_public(&self) -> bool {
         self.statements.iter().any(|s| {
-            s.effect == Effect::Allow && matches!(s.principal, Some((Principals::Any, false))) && s.conditions.is_empty()
+            s.effect == Effect::Allow
+                && matches!(s.principal, Some((Principals::Any, false)))
+                && s.conditions.is_empty()
         })
     }
 }
@@ -311,7 +456,9 @@ fn principal_matches(p: &Principals, who: Option<&str>) -> bool {
         (Principals::Any, _) => true,
         (Principals::Some(_), None) => false,
         // A plain access key id, or an ARN naming it (`arn:aws:iam::123:user/AKID`).
-        (Principals::Some(ids), Some(key)) => ids.iter().any(|id| id == key || id.rsplit(['/', ':']).next() == Some(key)),
+        (Principals::Some(ids), Some(key)) => ids
+            .iter()
+            .any(|id| id == key || id.rsplit(['/', ':']).next() == Some(key)),
     }
 }
 
@@ -332,13 +479,17 @@ impl Statement {
     }
 
     fn applies(&self, req: &Request) -> bool {
-        self.names(req.principal, req.action) && self.resource.matches(req.resource, false) && self.conditions.iter().all(|c| c.holds(req.context))
+        self.names(req.principal, req.action)
+            && self.resource.matches(req.resource, false)
+            && self.conditions.iter().all(|c| c.holds(req.context))
     }
 }
 
 fn ip_in(cidr: &str, ip: IpAddr) -> bool {
     let (net, bits) = cidr.split_once('/').unwrap_or((cidr, ""));
-    let Ok(net) = net.trim().parse::<IpAddr>() else { return false };
+    let Ok(net) = net.trim().parse::<IpAddr>() else {
+        return false;
+    };
     let (ip, net) = match (ip, net) {
         (IpAddr::V6(v6), IpAddr::V4(_)) => match v6.to_ipv4_mapped() {
             Some(v4) => (IpAddr::V4(v4), net),
@@ -351,7 +502,11 @@ fn ip_in(cidr: &str, ip: IpAddr) -> bool {
         (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
         _ => return false,
     };
-    let bits: u32 = if bits.is_empty() { max } else { bits.trim().parse().unwrap_or(u32::MAX) };
+    let bits: u32 = if bits.is_empty() {
+        max
+    } else {
+        bits.trim().parse().unwrap_or(u32::MAX)
+    };
     if bits > max {
         return false;
     }
@@ -371,8 +526,14 @@ impl Condition {
         };
         let any = |f: &dyn Fn(&str) -> bool| self.values.iter().any(|v| f(v));
         let num = |s: &str| s.trim().parse::<f64>().ok();
-        let cmp_num = |f: fn(f64, f64) -> bool| any(&|v| matches!((num(actual), num(v)), (Some(a), Some(b)) if f(a, b)));
-        let date = |s: &str| chrono::DateTime::parse_from_rfc3339(s.trim()).ok().map(|d| d.timestamp());
+        let cmp_num = |f: fn(f64, f64) -> bool| {
+            any(&|v| matches!((num(actual), num(v)), (Some(a), Some(b)) if f(a, b)))
+        };
+        let date = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s.trim())
+                .ok()
+                .map(|d| d.timestamp())
+        };
         match self.operator.as_str() {
             "StringEquals" => any(&|v| v == actual),
             "StringNotEquals" => !any(&|v| v == actual),
@@ -390,8 +551,12 @@ impl Condition {
             "NotIpAddress" => actual.parse().is_ok_and(|ip| !any(&|v| ip_in(v, ip))),
             "Bool" => any(&|v| v.eq_ignore_ascii_case(actual)),
             "Null" => any(&|v| v == "false"),
-            "DateLessThan" => any(&|v| matches!((date(actual), date(v)), (Some(a), Some(b)) if a < b)),
-            "DateGreaterThan" => any(&|v| matches!((date(actual), date(v)), (Some(a), Some(b)) if a > b)),
+            "DateLessThan" => {
+                any(&|v| matches!((date(actual), date(v)), (Some(a), Some(b)) if a < b))
+            }
+            "DateGreaterThan" => {
+                any(&|v| matches!((date(actual), date(v)), (Some(a), Some(b)) if a > b))
+            }
             _ => false,
         }
     }
@@ -402,11 +567,25 @@ mod tests {
     use super::*;
 
     fn ctx(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
-    fn eval(policy: &Policy, who: Option<&str>, action: &str, resource: &str, c: &HashMap<String, String>) -> Option<Effect> {
-        policy.evaluate(&Request { principal: who, action, resource, context: c })
+    fn eval(
+        policy: &Policy,
+        who: Option<&str>,
+        action: &str,
+        resource: &str,
+        c: &HashMap<String, String>,
+    ) -> Option<Effect> {
+        policy.evaluate(&Request {
+            principal: who,
+            action,
+            resource,
+            context: c,
+        })
     }
 
     #[test]
@@ -416,10 +595,28 @@ mod tests {
             {"Effect":"Deny","Principal":{"AWS":["arn:aws:iam::123:user/BADKEY"]},"Action":"s3:*","Resource":"arn:aws:s3:::pub/*"},
             {"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/secret/*"}]}"#, "pub").unwrap();
         let c = ctx(&[]);
-        assert_eq!(eval(&p, None, "s3:GetObject", "arn:aws:s3:::pub/a.txt", &c), Some(Effect::Allow));
-        assert_eq!(eval(&p, None, "s3:PutObject", "arn:aws:s3:::pub/a.txt", &c), None);
-        assert_eq!(eval(&p, Some("BADKEY"), "s3:GetObject", "arn:aws:s3:::pub/a.txt", &c), Some(Effect::Deny));
-        assert_eq!(eval(&p, None, "s3:GetObject", "arn:aws:s3:::pub/secret/x", &c), Some(Effect::Deny));
+        assert_eq!(
+            eval(&p, None, "s3:GetObject", "arn:aws:s3:::pub/a.txt", &c),
+            Some(Effect::Allow)
+        );
+        assert_eq!(
+            eval(&p, None, "s3:PutObject", "arn:aws:s3:::pub/a.txt", &c),
+            None
+        );
+        assert_eq!(
+            eval(
+                &p,
+                Some("BADKEY"),
+                "s3:GetObject",
+                "arn:aws:s3:::pub/a.txt",
+                &c
+            ),
+            Some(Effect::Deny)
+        );
+        assert_eq!(
+            eval(&p, None, "s3:GetObject", "arn:aws:s3:::pub/secret/x", &c),
+            Some(Effect::Deny)
+        );
         assert!(p.is_public());
     }
 
@@ -427,12 +624,29 @@ mod tests {
     fn conditions() {
         let p = Policy::parse(br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b",
             "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"},"StringLike":{"s3:prefix":["home/*"]},"NumericLessThanEquals":{"s3:max-keys":"10"}}}}"#, "b").unwrap();
-        let ok = ctx(&[("aws:sourceip", "10.1.2.3"), ("s3:prefix", "home/x"), ("s3:max-keys", "5")]);
-        assert_eq!(eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &ok), Some(Effect::Allow));
-        let wrong_ip = ctx(&[("aws:sourceip", "192.168.1.1"), ("s3:prefix", "home/x"), ("s3:max-keys", "5")]);
-        assert_eq!(eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &wrong_ip), None);
+        let ok = ctx(&[
+            ("aws:sourceip", "10.1.2.3"),
+            ("s3:prefix", "home/x"),
+            ("s3:max-keys", "5"),
+        ]);
+        assert_eq!(
+            eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &ok),
+            Some(Effect::Allow)
+        );
+        let wrong_ip = ctx(&[
+            ("aws:sourceip", "192.168.1.1"),
+            ("s3:prefix", "home/x"),
+            ("s3:max-keys", "5"),
+        ]);
+        assert_eq!(
+            eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &wrong_ip),
+            None
+        );
         let no_prefix = ctx(&[("aws:sourceip", "10.1.2.3"), ("s3:max-keys", "5")]);
-        assert_eq!(eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &no_prefix), None);
+        assert_eq!(
+            eval(&p, None, "s3:ListBucket", "arn:aws:s3:::b", &no_prefix),
+            None
+        );
     }
 
     #[test]
@@ -440,19 +654,36 @@ mod tests {
         let p = Policy::parse(br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*",
             "Condition":{"StringEquals":{"s3:ExistingObjectTag/public":"yes"}}}}"#, "b").unwrap();
         assert!(p.tests_tags_for(None, "s3:GetObject"));
-        assert!(p.may_allow(None, "s3:GetObject", &ctx(&[])), "tag conditions may hold for some object");
+        assert!(
+            p.may_allow(None, "s3:GetObject", &ctx(&[])),
+            "tag conditions may hold for some object"
+        );
         assert!(!p.tests_tags_for(None, "s3:PutObject"));
         let tagged = ctx(&[("s3:existingobjecttag/public", "yes")]);
-        assert_eq!(eval(&p, None, "s3:GetObject", "arn:aws:s3:::b/k", &tagged), Some(Effect::Allow));
-        assert_eq!(eval(&p, None, "s3:GetObject", "arn:aws:s3:::b/k", &ctx(&[])), None);
+        assert_eq!(
+            eval(&p, None, "s3:GetObject", "arn:aws:s3:::b/k", &tagged),
+            Some(Effect::Allow)
+        );
+        assert_eq!(
+            eval(&p, None, "s3:GetObject", "arn:aws:s3:::b/k", &ctx(&[])),
+            None
+        );
     }
 
     #[test]
     fn may_allow_tests_the_request_conditions_only() {
         let p = Policy::parse(br#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/tmp/*",
             "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}}"#, "b").unwrap();
-        assert!(p.may_allow(None, "s3:DeleteObject", &ctx(&[("aws:sourceip", "10.1.2.3")])));
-        assert!(!p.may_allow(None, "s3:DeleteObject", &ctx(&[("aws:sourceip", "192.168.1.1")])));
+        assert!(p.may_allow(
+            None,
+            "s3:DeleteObject",
+            &ctx(&[("aws:sourceip", "10.1.2.3")])
+        ));
+        assert!(!p.may_allow(
+            None,
+            "s3:DeleteObject",
+            &ctx(&[("aws:sourceip", "192.168.1.1")])
+        ));
         assert!(!p.may_allow(None, "s3:GetObject", &ctx(&[("aws:sourceip", "10.1.2.3")])));
         assert!(!p.tests_tags_for(None, "s3:DeleteObject"));
     }
@@ -479,9 +710,20 @@ mod tests {
     #[test]
     fn wildcards() {
         assert!(wildcard_match("s3:Get*", "s3:getobject", true));
-        assert!(wildcard_match("arn:aws:s3:::b/a?c/*", "arn:aws:s3:::b/abc/d/e", false));
-        assert!(!wildcard_match("arn:aws:s3:::b/a?c", "arn:aws:s3:::b/ac", false));
-        assert!(ip_in("::ffff:10.0.0.0/104", "10.1.1.1".parse().unwrap()) || ip_in("10.0.0.0/8", "::ffff:10.1.1.1".parse().unwrap()));
+        assert!(wildcard_match(
+            "arn:aws:s3:::b/a?c/*",
+            "arn:aws:s3:::b/abc/d/e",
+            false
+        ));
+        assert!(!wildcard_match(
+            "arn:aws:s3:::b/a?c",
+            "arn:aws:s3:::b/ac",
+            false
+        ));
+        assert!(
+            ip_in("::ffff:10.0.0.0/104", "10.1.1.1".parse().unwrap())
+                || ip_in("10.0.0.0/8", "::ffff:10.1.1.1".parse().unwrap())
+        );
         // A `*`/`?` in the pattern is a wildcard even where the text has the same character.
         assert!(wildcard_match("b/secret/*", "b/secret/*x", false));
         assert!(wildcard_match("a*b", "a*cb", false));

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
 
 use super::error::{S3Code, S3Error};
 
@@ -10,7 +10,9 @@ pub type ResBody = UnsyncBoxBody<Bytes, std::io::Error>;
 pub type S3Response = Response<ResBody>;
 
 pub fn full(bytes: impl Into<Bytes>) -> ResBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 pub fn empty_body() -> ResBody {
@@ -26,7 +28,10 @@ pub fn empty(status: StatusCode) -> S3Response {
 pub fn xml(status: StatusCode, doc: String) -> S3Response {
     let mut res = Response::new(full(doc));
     *res.status_mut() = status;
-    res.headers_mut().insert(http::header::CONTENT_TYPE, "application/xml".parse().unwrap());
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        "application/xml".parse().unwrap(),
+    );
     res
 }
 
@@ -66,7 +71,10 @@ impl ObjectData {
             file.read_exact_at(&mut buf, 0)?;
             return Ok(ObjectData::Loaded(vec![buf.into()]));
         }
-        let chunks = (0..size).step_by(FILE_CHUNK).map(|offset| read_chunk(&file, offset, size)).collect::<std::io::Result<_>>()?;
+        let chunks = (0..size)
+            .step_by(FILE_CHUNK)
+            .map(|offset| read_chunk(&file, offset, size))
+            .collect::<std::io::Result<_>>()?;
         Ok(ObjectData::Loaded(chunks))
     }
 
@@ -106,7 +114,11 @@ static CHUNK_POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::n
 
 impl PooledChunk {
     fn take() -> PooledChunk {
-        let buf = CHUNK_POOL.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_else(|| vec![0; FILE_CHUNK]);
+        let buf = CHUNK_POOL
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_else(|| vec![0; FILE_CHUNK]);
         PooledChunk { buf, len: 0 }
     }
 }
@@ -151,13 +163,20 @@ fn file_body(file: std::fs::File, start: u64, len: u64) -> ResBody {
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk.map(hyper::body::Frame::data), rx)) });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (chunk.map(hyper::body::Frame::data), rx))
+    });
     http_body_util::StreamBody::new(stream).boxed_unsync()
 }
 
 /// Sets a header from a string, skipping values that cannot be a header value.
 pub fn set_header(res: &mut S3Response, name: &str, value: &str) {
-    if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(value)) {
+    if let (Ok(name), Ok(value)) = (
+        http::HeaderName::from_bytes(name.as_bytes()),
+        http::HeaderValue::from_str(value),
+    ) {
         res.headers_mut().insert(name, value);
     }
 }
@@ -168,7 +187,13 @@ pub fn error_response(err: &S3Error, resource: &str, request_id: &str, head: boo
     let mut res = if head || err.code == S3Code::NotModified {
         empty(status)
     } else {
-        let doc = super::dto::ErrorDocument { code: err.code.as_str(), message: &err.message, details: &err.details, resource, request_id };
+        let doc = super::dto::ErrorDocument {
+            code: err.code.as_str(),
+            message: &err.message,
+            details: &err.details,
+            resource,
+            request_id,
+        };
         xml(status, doc.to_xml())
     };
     for (name, value) in &err.headers {

@@ -13,12 +13,49 @@ use super::router::Query;
 /// replayed as another by adding one), and the ones botocore signs. `list-type` is left
 /// out: botocore does not sign it and both list versions are the same permission.
 pub const SUBRESOURCES: [&str; 43] = [
-    "accelerate", "acl", "analytics", "attributes", "cors", "defaultObjectAcl", "delete", "encryption", "intelligent-tiering",
-    "inventory", "legal-hold", "lifecycle", "location", "logging", "metrics", "notification", "object-lock", "ownershipControls",
-    "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "response-cache-control",
-    "response-content-disposition", "response-content-encoding", "response-content-language", "response-content-type",
-    "response-expires", "restore", "retention", "select", "select-type", "storageClass", "tagging", "torrent", "uploadId",
-    "uploads", "versionId", "versioning", "versions", "website",
+    "accelerate",
+    "acl",
+    "analytics",
+    "attributes",
+    "cors",
+    "defaultObjectAcl",
+    "delete",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "legal-hold",
+    "lifecycle",
+    "location",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "partNumber",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "restore",
+    "retention",
+    "select",
+    "select-type",
+    "storageClass",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versioning",
+    "versions",
+    "website",
 ];
 
 /// `/bucket/key?sub=resource`: the path as sent (with the bucket for
@@ -28,7 +65,11 @@ fn canonical_resource(raw_path: &str, vhost_bucket: Option<&str>, query: &Query)
         Some(bucket) => format!("/{bucket}{raw_path}"),
         None => raw_path.to_string(),
     };
-    let mut subs: Vec<&(String, String)> = query.0.iter().filter(|(k, _)| SUBRESOURCES.contains(&k.as_str())).collect();
+    let mut subs: Vec<&(String, String)> = query
+        .0
+        .iter()
+        .filter(|(k, _)| SUBRESOURCES.contains(&k.as_str()))
+        .collect();
     subs.sort_by(|a, b| a.0.cmp(&b.0));
     for (i, (k, v)) in subs.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
@@ -42,13 +83,21 @@ fn canonical_resource(raw_path: &str, vhost_bucket: Option<&str>, query: &Query)
 }
 
 fn canonical_amz_headers(headers: &HeaderMap) -> String {
-    let mut names: Vec<&str> = headers.keys().map(|k| k.as_str()).filter(|k| k.starts_with("x-amz-")).collect();
+    let mut names: Vec<&str> = headers
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| k.starts_with("x-amz-"))
+        .collect();
     names.sort();
     names.dedup();
     names
         .iter()
         .map(|name| {
-            let values: Vec<String> = headers.get_all(*name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string()).collect();
+            let values: Vec<String> = headers
+                .get_all(*name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+                .collect();
             format!("{name}:{}\n", values.join(","))
         })
         .collect()
@@ -65,7 +114,14 @@ pub struct StringToSignParts<'a> {
 }
 
 pub fn string_to_sign(p: &StringToSignParts) -> String {
-    let get = |name: &str| p.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").trim().to_string();
+    let get = |name: &str| {
+        p.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
     format!(
         "{}\n{}\n{}\n{}\n{}{}",
         p.method,
@@ -78,7 +134,8 @@ pub fn string_to_sign(p: &StringToSignParts) -> String {
 }
 
 pub fn sign(secret: &str, string_to_sign: &str) -> String {
-    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes any key length");
     mac.update(string_to_sign.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -101,7 +158,13 @@ mod tests {
             vhost_bucket: Some("awsexamplebucket1"),
             query: &query,
         });
-        assert_eq!(sts, "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/awsexamplebucket1/photos/puppy.jpg");
-        assert_eq!(sign("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", &sts), "qgk2+6Sv9/oM7G3qLEjTH1a1l1g=");
+        assert_eq!(
+            sts,
+            "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/awsexamplebucket1/photos/puppy.jpg"
+        );
+        assert_eq!(
+            sign("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", &sts),
+            "qgk2+6Sv9/oM7G3qLEjTH1a1l1g="
+        );
     }
 }

@@ -9,7 +9,8 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 pub fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
 }
@@ -30,7 +31,10 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec
 pub fn uri_encode(input: &[u8], keep_slash: bool) -> String {
     let mut out = String::with_capacity(input.len());
     for &b in input {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -63,12 +67,19 @@ pub fn canonical_query(raw_query: Option<&str>) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&decode_query_component(k), false), uri_encode(&decode_query_component(v), false))
+            (
+                uri_encode(&decode_query_component(k), false),
+                uri_encode(&decode_query_component(v), false),
+            )
         })
         .filter(|(k, _)| k != "X-Amz-Signature")
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// `name:value\n` for each signed header (values trimmed, inner spaces collapsed).
@@ -78,7 +89,12 @@ pub fn canonical_headers(headers: &HeaderMap, signed: &[&str]) -> Option<String>
         let values: Vec<String> = headers
             .get_all(*name)
             .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect();
         if values.is_empty() {
             return None;
@@ -110,7 +126,10 @@ pub fn canonical_request(p: &CanonicalParts) -> Option<String> {
 }
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()))
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
 }
 
 pub fn sign(key: &[u8], string_to_sign: &str) -> String {
@@ -118,14 +137,31 @@ pub fn sign(key: &[u8], string_to_sign: &str) -> String {
 }
 
 /// The signature of one aws-chunked chunk, chained to the previous one.
-pub fn chunk_signature(key: &[u8], amz_date: &str, scope: &str, previous: &str, chunk_sha256: &str) -> String {
-    let sts = format!("{ALGORITHM}-PAYLOAD\n{amz_date}\n{scope}\n{previous}\n{EMPTY_SHA256}\n{chunk_sha256}");
+pub fn chunk_signature(
+    key: &[u8],
+    amz_date: &str,
+    scope: &str,
+    previous: &str,
+    chunk_sha256: &str,
+) -> String {
+    let sts = format!(
+        "{ALGORITHM}-PAYLOAD\n{amz_date}\n{scope}\n{previous}\n{EMPTY_SHA256}\n{chunk_sha256}"
+    );
     sign(key, &sts)
 }
 
 /// The signature of the trailer block of a signed streaming upload.
-pub fn trailer_signature(key: &[u8], amz_date: &str, scope: &str, previous: &str, trailers: &str) -> String {
-    let sts = format!("{ALGORITHM}-TRAILER\n{amz_date}\n{scope}\n{previous}\n{}", sha256_hex(trailers.as_bytes()));
+pub fn trailer_signature(
+    key: &[u8],
+    amz_date: &str,
+    scope: &str,
+    previous: &str,
+    trailers: &str,
+) -> String {
+    let sts = format!(
+        "{ALGORITHM}-TRAILER\n{amz_date}\n{scope}\n{previous}\n{}",
+        sha256_hex(trailers.as_bytes())
+    );
     sign(key, &sts)
 }
 
@@ -162,7 +198,10 @@ mod tests {
         .unwrap();
         let sts = string_to_sign("20130524T000000Z", SCOPE, &creq);
         let key = signing_key(SECRET, "20130524", "us-east-1", "s3");
-        assert_eq!(sign(&key, &sts), "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+        assert_eq!(
+            sign(&key, &sts),
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
     }
 
     /// The first chunk of AWS's aws-chunked example (64 KiB of 'a').
@@ -172,15 +211,27 @@ mod tests {
         let seed = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
         let chunk = vec![b'a'; 65536];
         let sig = chunk_signature(&key, "20130524T000000Z", SCOPE, seed, &sha256_hex(&chunk));
-        assert_eq!(sig, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648");
+        assert_eq!(
+            sig,
+            "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"
+        );
     }
 
     #[test]
     fn encoding_and_query_canonicalisation() {
         assert_eq!(canonical_uri("/b/a%20b/c+d~e"), "/b/a%20b/c%2Bd~e");
         assert_eq!(canonical_uri("/b/%E2%82%AC"), "/b/%E2%82%AC");
-        assert_eq!(canonical_query(Some("prefix=a%2Fb&list-type=2&delimiter=%2F&X-Amz-Signature=x")), "delimiter=%2F&list-type=2&prefix=a%2Fb");
+        assert_eq!(
+            canonical_query(Some(
+                "prefix=a%2Fb&list-type=2&delimiter=%2F&X-Amz-Signature=x"
+            )),
+            "delimiter=%2F&list-type=2&prefix=a%2Fb"
+        );
         assert_eq!(canonical_query(Some("uploads")), "uploads=");
-        assert!(signatures_equal("abc", "abc") && !signatures_equal("abc", "abd") && !signatures_equal("abc", "ab"));
+        assert!(
+            signatures_equal("abc", "abc")
+                && !signatures_equal("abc", "abd")
+                && !signatures_equal("abc", "ab")
+        );
     }
 }

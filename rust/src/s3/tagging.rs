@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use super::error::{S3Code, S3Error, S3Result};
 use super::dto;
+use super::error::{S3Code, S3Error, S3Result};
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -34,14 +34,21 @@ fn collect(pairs: impl IntoIterator<Item = (String, String)>) -> S3Result<Tags> 
         }
     }
     if tags.len() > MAX_TAGS {
-        return Err(S3Error::msg(S3Code::BadRequest, "Object tags cannot be greater than 10"));
+        return Err(S3Error::msg(
+            S3Code::BadRequest,
+            "Object tags cannot be greater than 10",
+        ));
     }
     Ok(tags)
 }
 
 /// `x-amz-tagging: k1=v1&k2=v2` (URL-encoded).
 pub fn from_header(value: &str) -> S3Result<Tags> {
-    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     collect(value.split('&').filter(|p| !p.is_empty()).map(|p| {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         (decode(k), decode(v))
@@ -74,8 +81,17 @@ pub fn from_xml(body: &[u8]) -> S3Result<Tags> {
 }
 
 pub fn to_xml(tags: &Tags) -> String {
-    let tag = tags.iter().map(|(k, v)| dto::Tag { key: k.as_str().into(), value: v.as_str().into() }).collect();
-    dto::to_xml(&dto::Tagging { xmlns: dto::NS, tag_set: dto::TagSet { tag } })
+    let tag = tags
+        .iter()
+        .map(|(k, v)| dto::Tag {
+            key: k.as_str().into(),
+            value: v.as_str().into(),
+        })
+        .collect();
+    dto::to_xml(&dto::Tagging {
+        xmlns: dto::NS,
+        tag_set: dto::TagSet { tag },
+    })
 }
 
 #[cfg(test)]
@@ -88,10 +104,28 @@ mod tests {
         assert_eq!(tags.get("b c").map(String::as_str), Some("d&e"));
         assert_eq!(from_xml(to_xml(&tags).as_bytes()).unwrap(), tags);
         assert_eq!(from_header("a=1&a=2").unwrap_err().code, S3Code::InvalidTag);
-        assert_eq!(from_header(&format!("{}=v", "k".repeat(129))).unwrap_err().code, S3Code::InvalidTag);
-        assert_eq!(from_header(&format!("k={}", "v".repeat(257))).unwrap_err().code, S3Code::InvalidTag);
+        assert_eq!(
+            from_header(&format!("{}=v", "k".repeat(129)))
+                .unwrap_err()
+                .code,
+            S3Code::InvalidTag
+        );
+        assert_eq!(
+            from_header(&format!("k={}", "v".repeat(257)))
+                .unwrap_err()
+                .code,
+            S3Code::InvalidTag
+        );
         let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
-        assert_eq!(from_header(&eleven.join("&")).unwrap_err().code, S3Code::BadRequest);
-        assert_eq!(from_xml(b"<Tagging><TagSet><Tag><Value>x</Value></Tag></TagSet></Tagging>").unwrap_err().code, S3Code::MalformedXML);
+        assert_eq!(
+            from_header(&eleven.join("&")).unwrap_err().code,
+            S3Code::BadRequest
+        );
+        assert_eq!(
+            from_xml(b"<Tagging><TagSet><Tag><Value>x</Value></Tag></TagSet></Tagging>")
+                .unwrap_err()
+                .code,
+            S3Code::MalformedXML
+        );
     }
 }

@@ -10,7 +10,9 @@ const MAX_DEPTH: usize = 32;
 
 fn valid_reference(r: &quick_xml::events::BytesRef) -> bool {
     match r.resolve_char_ref() {
-        Ok(Some(c)) => c == '\t' || c == '\n' || c == '\r' || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}'),
+        Ok(Some(c)) => {
+            c == '\t' || c == '\n' || c == '\r' || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+        }
         Ok(None) => matches!(r.as_ref(), "lt" | "gt" | "amp" | "apos" | "quot"),
         Err(_) => false,
     }
@@ -25,7 +27,9 @@ fn check_rest(text: &str, root: &str) -> S3Result<()> {
     let (mut depth, mut seen_root) = (0usize, false);
     // Only namespace declarations are allowed as attributes; our documents have none else.
     let attributes_ok = |e: &quick_xml::events::BytesStart| {
-        e.attributes().all(|a| a.is_ok_and(|a| a.key.as_ref() == "xmlns" || a.key.as_ref().starts_with("xmlns:")))
+        e.attributes().all(|a| {
+            a.is_ok_and(|a| a.key.as_ref() == "xmlns" || a.key.as_ref().starts_with("xmlns:"))
+        })
     };
     loop {
         match reader.read_event().map_err(|_| malformed())? {
@@ -50,7 +54,9 @@ fn check_rest(text: &str, root: &str) -> S3Result<()> {
                 seen_root = true;
             }
             Event::End(_) => depth = depth.checked_sub(1).ok_or_else(malformed)?,
-            Event::Text(t) if depth == 0 && !t.as_ref().trim().is_empty() => return Err(malformed()),
+            Event::Text(t) if depth == 0 && !t.as_ref().trim().is_empty() => {
+                return Err(malformed());
+            }
             Event::CData(_) if depth == 0 => return Err(malformed()),
             Event::Eof if depth == 0 && seen_root => return Ok(()),
             Event::Eof => return Err(malformed()),
@@ -140,7 +146,10 @@ mod tests {
     fn parses_delete_and_complete_bodies() {
         let d = parse_delete(b"<Delete xmlns=\"x\"><Quiet>true</Quiet><Object><Key>a &amp; b</Key></Object><Object><Key>c</Key></Object></Delete>").unwrap();
         assert!(d.quiet);
-        assert_eq!(d.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["a & b", "c"]);
+        assert_eq!(
+            d.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+            ["a & b", "c"]
+        );
         let c = parse_complete(b"<CompleteMultipartUpload><Part><ETag>\"e1\"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>x</ChecksumCRC32></Part></CompleteMultipartUpload>").unwrap();
         assert_eq!(c.parts[0].part_number, 1);
         assert_eq!(c.parts[0].etag, "\"e1\"");
@@ -158,7 +167,12 @@ mod tests {
             assert_eq!(parse_delete(body).unwrap_err().code, S3Code::MalformedXML);
         }
         assert_eq!(parse_complete(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>").unwrap_err().code, S3Code::MalformedXML);
-        assert!(parse_create_bucket(b"").unwrap().location_constraint.is_none());
+        assert!(
+            parse_create_bucket(b"")
+                .unwrap()
+                .location_constraint
+                .is_none()
+        );
         for hostile in [
             &br#"<!DOCTYPE l [<!ENTITY a "aaaa">]><CreateBucketConfiguration><LocationConstraint>&a;</LocationConstraint></CreateBucketConfiguration>"#[..],
             b"<CreateBucketConfiguration><LocationConstraint>&nope;</LocationConstraint></CreateBucketConfiguration>",
@@ -168,7 +182,14 @@ mod tests {
             assert_eq!(parse_create_bucket(hostile).unwrap_err().code, S3Code::MalformedXML, "{}", String::from_utf8_lossy(hostile));
         }
         assert_eq!(parse_create_bucket(b"<CreateBucketConfiguration><LocationConstraint>a&amp;&#x41;</LocationConstraint></CreateBucketConfiguration>").unwrap().location_constraint.as_deref(), Some("a&A"));
-        let deep = format!("<Delete>{}{}</Delete>", "<a>".repeat(100), "</a>".repeat(100));
-        assert_eq!(parse_delete(deep.as_bytes()).unwrap_err().code, S3Code::MalformedXML);
+        let deep = format!(
+            "<Delete>{}{}</Delete>",
+            "<a>".repeat(100),
+            "</a>".repeat(100)
+        );
+        assert_eq!(
+            parse_delete(deep.as_bytes()).unwrap_err().code,
+            S3Code::MalformedXML
+        );
     }
 }

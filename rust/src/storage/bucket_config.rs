@@ -5,7 +5,7 @@
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use super::{Store, CORS_DIR, POLICIES_DIR};
+use super::{CORS_DIR, POLICIES_DIR, Store};
 use crate::s3::error::S3Result;
 
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +32,13 @@ impl Store {
     /// Stores (`Some`) or removes (`None`) a bucket's document, then runs `then` (the
     /// caller's cache update) before another change to this document or the bucket's
     /// deletion can start, so the file and the cache always end in the same state.
-    pub fn set_bucket_config(&self, kind: ConfigKind, bucket: &str, bytes: Option<&[u8]>, then: impl FnOnce()) -> S3Result<()> {
+    pub fn set_bucket_config(
+        &self,
+        kind: ConfigKind,
+        bucket: &str,
+        bytes: Option<&[u8]>,
+        then: impl FnOnce(),
+    ) -> S3Result<()> {
         let _open = self.enter_bucket(bucket)?;
         let _writing = self.locks.write(bucket, kind.dir_and_suffix().1);
         match bytes {

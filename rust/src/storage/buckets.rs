@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::io::ErrorKind;
 
 use super::bucket_config::ConfigKind;
-use super::{Change, Store, BUCKETS_DIR};
+use super::{BUCKETS_DIR, Change, Store};
 use crate::s3::error::{S3Code, S3Error, S3Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,8 +33,12 @@ pub fn valid_bucket_name(name: &str) -> bool {
         && !name.contains(".-")
         && !name.contains("-.")
         && name.parse::<std::net::Ipv4Addr>().is_err()
-        && !["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p))
-        && !["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().any(|s| name.ends_with(s))
+        && !["xn--", "sthree-", "amzn-s3-demo-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        && !["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+            .iter()
+            .any(|s| name.ends_with(s))
 }
 
 pub fn check_bucket_name(name: &str) -> S3Result<()> {
@@ -68,11 +72,18 @@ impl Store {
         match std::fs::create_dir(self.bucket_dir(name)) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(S3Error::new(S3Code::BucketAlreadyOwnedByYou).detail("BucketName", name));
+                return Err(
+                    S3Error::new(S3Code::BucketAlreadyOwnedByYou).detail("BucketName", name)
+                );
             }
             Err(e) => return Err(e.into()),
         }
-        let info = BucketInfo { name: name.to_string(), created: chrono::Utc::now().timestamp_millis(), region: region.to_string(), versioning: None };
+        let info = BucketInfo {
+            name: name.to_string(),
+            created: chrono::Utc::now().timestamp_millis(),
+            region: region.to_string(),
+            versioning: None,
+        };
         let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
         if let Err(e) = self.write_file_atomic(&self.bucket_record_path(name), &json) {
             // A bucket without its record would outlive the error the client saw.
@@ -81,21 +92,28 @@ impl Store {
         }
         self.stats.add_bucket(name);
         self.versioning_cache().insert(name.to_string(), None);
-        self.notify(Change::BucketCreated { bucket: name.to_string() });
+        self.notify(Change::BucketCreated {
+            bucket: name.to_string(),
+        });
         Ok(())
     }
 
     /// The bucket's record; a folder without one (copied in by hand) gets its folder's dates.
     pub fn bucket_info(&self, name: &str, default_region: &str) -> S3Result<BucketInfo> {
         let dir = self.require_bucket(name)?;
-        if let Ok(bytes) = std::fs::read(self.bucket_record_path(name)) {
-            if let Ok(info) = serde_json::from_slice::<BucketInfo>(&bytes) {
-                return Ok(info);
-            }
+        if let Ok(bytes) = std::fs::read(self.bucket_record_path(name))
+            && let Ok(info) = serde_json::from_slice::<BucketInfo>(&bytes)
+        {
+            return Ok(info);
         }
         let modified = std::fs::metadata(&dir)?.modified()?;
         let created = chrono::DateTime::<chrono::Utc>::from(modified).timestamp_millis();
-        Ok(BucketInfo { name: name.to_string(), created, region: default_region.to_string(), versioning: None })
+        Ok(BucketInfo {
+            name: name.to_string(),
+            created,
+            region: default_region.to_string(),
+            versioning: None,
+        })
     }
 
     pub fn list_buckets(&self, default_region: &str) -> S3Result<Vec<BucketInfo>> {
@@ -117,11 +135,14 @@ impl Store {
         info.versioning = Some(status.to_string());
         let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
         self.write_file_atomic(&self.bucket_record_path(name), &json)?;
-        self.versioning_cache().insert(name.to_string(), info.versioning);
+        self.versioning_cache()
+            .insert(name.to_string(), info.versioning);
         Ok(())
     }
 
-    fn versioning_cache(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Option<String>>> {
+    fn versioning_cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Option<String>>> {
         self.versioning.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -130,8 +151,12 @@ impl Store {
         if let Some(state) = self.versioning_cache().get(name) {
             return state.clone();
         }
-        let state = std::fs::read(self.bucket_record_path(name)).ok().and_then(|b| serde_json::from_slice::<BucketInfo>(&b).ok()).and_then(|i| i.versioning);
-        self.versioning_cache().insert(name.to_string(), state.clone());
+        let state = std::fs::read(self.bucket_record_path(name))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<BucketInfo>(&b).ok())
+            .and_then(|i| i.versioning);
+        self.versioning_cache()
+            .insert(name.to_string(), state.clone());
         state
     }
 
@@ -140,7 +165,9 @@ impl Store {
     pub fn delete_bucket(&self, name: &str, then: impl FnOnce()) -> S3Result<()> {
         let _closed = self.close_bucket(name);
         let dir = self.require_bucket(name)?;
-        if super::list::has_any_object(&dir)? || super::list::has_any_object(&self.versions_root(name))? {
+        if super::list::has_any_object(&dir)?
+            || super::list::has_any_object(&self.versions_root(name))?
+        {
             return Err(S3Error::new(S3Code::BucketNotEmpty).detail("BucketName", name));
         }
         self.abort_uploads_of_bucket(name)?;
@@ -157,7 +184,9 @@ impl Store {
         self.stats.remove_bucket(name);
         self.versioning_cache().remove(name);
         then();
-        self.notify(Change::BucketDeleted { bucket: name.to_string() });
+        self.notify(Change::BucketDeleted {
+            bucket: name.to_string(),
+        });
         Ok(())
     }
 }
@@ -166,7 +195,7 @@ impl Store {
 mod tests {
     use super::valid_bucket_name;
     use crate::s3::error::S3Code;
-    use crate::storage::{list, writer::TempData, Store};
+    use crate::storage::{Store, list, writer::TempData};
     use std::collections::HashSet;
 
     /// DeleteBucket racing a writer: every write either lands before the bucket's
@@ -174,7 +203,10 @@ mod tests {
     /// none is acknowledged into a bucket that is being taken away.
     #[test]
     fn delete_bucket_never_swallows_an_acknowledged_write() {
-        let root = std::env::temp_dir().join(format!("smartstorage-race-{}", uuid::Uuid::new_v4().simple()));
+        let root = std::env::temp_dir().join(format!(
+            "smartstorage-race-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         let store = Store::open(&root, false, None).unwrap();
         for round in 0..30 {
             store.create_bucket("race", "us-east-1").unwrap();
@@ -186,10 +218,23 @@ mod tests {
                         let path = store.temp_path("data");
                         std::fs::write(&path, b"x").unwrap();
                         let key = format!("dir{}/k{i}", i % 3);
-                        match store.put_object("race", &key, TempData::new(path, 1, [0; 16]), Default::default(), Vec::new(), "\"e\"".into(), None) {
+                        match store.put_object(
+                            "race",
+                            &key,
+                            TempData::new(path, 1, [0; 16]),
+                            Default::default(),
+                            Vec::new(),
+                            "\"e\"".into(),
+                            None,
+                        ) {
                             Ok(_) => acked.push(key),
                             Err(e) => {
-                                assert_eq!(e.code, S3Code::NoSuchBucket, "round {round}: {}", e.message);
+                                assert_eq!(
+                                    e.code,
+                                    S3Code::NoSuchBucket,
+                                    "round {round}: {}",
+                                    e.message
+                                );
                                 return acked;
                             }
                         }
@@ -198,13 +243,18 @@ mod tests {
                 })
             };
             // Let some writes land first, so that the two really race.
-            while list::has_any_object(&store.bucket_dir("race")).map(|any| !any).unwrap_or(true) {
+            while list::has_any_object(&store.bucket_dir("race"))
+                .map(|any| !any)
+                .unwrap_or(true)
+            {
                 std::thread::yield_now();
             }
             let mut deleted = HashSet::new();
             loop {
                 let mut keys = Vec::new();
-                let _ = list::for_each_key(&store.bucket_dir("race"), &mut |k| keys.push(k.to_string()));
+                let _ = list::for_each_key(&store.bucket_dir("race"), &mut |k| {
+                    keys.push(k.to_string())
+                });
                 for key in keys {
                     if store.delete_object("race", &key).unwrap().is_some() {
                         deleted.insert(key);
@@ -212,24 +262,51 @@ mod tests {
                 }
                 match store.delete_bucket("race", || {}) {
                     Ok(()) => break,
-                    Err(e) => assert_eq!(e.code, S3Code::BucketNotEmpty, "round {round}: {}", e.message),
+                    Err(e) => assert_eq!(
+                        e.code,
+                        S3Code::BucketNotEmpty,
+                        "round {round}: {}",
+                        e.message
+                    ),
                 }
             }
             let acked = writer.join().unwrap();
             let lost: Vec<_> = acked.iter().filter(|k| !deleted.contains(*k)).collect();
-            assert!(lost.is_empty(), "round {round}: acknowledged writes vanished with the bucket: {lost:?}");
+            assert!(
+                lost.is_empty(),
+                "round {round}: acknowledged writes vanished with the bucket: {lost:?}"
+            );
         }
         let _ = std::fs::remove_dir_all(root);
     }
 
     #[test]
     fn bucket_names_follow_aws_rules() {
-        for ok in ["abc", "my-bucket", "my.bucket.1", "a".repeat(63).as_str(), "1bucket"] {
+        for ok in [
+            "abc",
+            "my-bucket",
+            "my.bucket.1",
+            "a".repeat(63).as_str(),
+            "1bucket",
+        ] {
             assert!(valid_bucket_name(ok), "{ok}");
         }
         for bad in [
-            "ab", "a".repeat(64).as_str(), "My-Bucket", "my_bucket", "-abc", "abc-", "a..b", "a.-b", "a-.b",
-            "192.168.1.1", "xn--abc", "abc-s3alias", ".tmp", "has space", "a/b",
+            "ab",
+            "a".repeat(64).as_str(),
+            "My-Bucket",
+            "my_bucket",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a.-b",
+            "a-.b",
+            "192.168.1.1",
+            "xn--abc",
+            "abc-s3alias",
+            ".tmp",
+            "has space",
+            "a/b",
         ] {
             assert!(!valid_bucket_name(bad), "{bad}");
         }

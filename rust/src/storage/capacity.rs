@@ -17,7 +17,8 @@ pub struct Capacity {
 
 pub fn capacity(path: &Path) -> std::io::Result<Capacity> {
     use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let c_path =
+        std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: c_path is a valid NUL-terminated string and st a properly sized out-parameter.
     if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {

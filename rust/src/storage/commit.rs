@@ -200,17 +200,14 @@ impl Store {
                     *committed = false;
                 }
             };
-            if !committed {
-                if let Some(p) = precondition {
-                    p.check(old.as_ref(), key)?;
-                }
+            if !committed && let Some(p) = precondition {
+                p.check(old.as_ref(), key)?;
             }
-            if archived.is_none() {
-                if let (Some(id), Some(old)) = (&new.version_id, &old) {
-                    if self.archive_replaced(bucket, key, id, Some(old), &data_path)? {
-                        archived = Some(old.clone());
-                    }
-                }
+            if archived.is_none()
+                && let (Some(id), Some(old)) = (&new.version_id, &old)
+                && self.archive_replaced(bucket, key, id, Some(old), &data_path)?
+            {
+                archived = Some(old.clone());
             }
             if !committed {
                 if let Err(e) = std::fs::rename(staged_meta, &commit) {

@@ -42,7 +42,9 @@ pub struct SortedDir {
 
 /// A folder's entries, decoded (sidecars and foreign files skipped), in the
 /// filesystem's order; a folder removed by a concurrent delete has none.
-pub fn decoded_entries(dir: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<(Entry, std::fs::DirEntry)>>> {
+pub fn decoded_entries(
+    dir: &Path,
+) -> std::io::Result<impl Iterator<Item = std::io::Result<(Entry, std::fs::DirEntry)>>> {
     let read = match std::fs::read_dir(dir) {
         Ok(read) => Some(read),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -51,7 +53,11 @@ pub fn decoded_entries(dir: &Path) -> std::io::Result<impl Iterator<Item = std::
     Ok(read.into_iter().flatten().filter_map(|entry| {
         let decode = |entry: std::fs::DirEntry| {
             let is_dir = entry.file_type()?.is_dir();
-            Ok(entry.file_name().to_str().and_then(|name| keypath::decode_entry(name, is_dir)).map(|decoded| (decoded, entry)))
+            Ok(entry
+                .file_name()
+                .to_str()
+                .and_then(|name| keypath::decode_entry(name, is_dir))
+                .map(|decoded| (decoded, entry)))
         };
         entry.and_then(decode).transpose()
     }))
@@ -72,10 +78,14 @@ impl SortedDir {
                     (sorted.folders.len() - 1) as u32
                 }
             };
-            sorted.entries.push((start, sorted.text.len() as u32, folder));
+            sorted
+                .entries
+                .push((start, sorted.text.len() as u32, folder));
         }
         let text = &sorted.text;
-        sorted.entries.sort_unstable_by(|a, b| text[a.0 as usize..a.1 as usize].cmp(&text[b.0 as usize..b.1 as usize]));
+        sorted.entries.sort_unstable_by(|a, b| {
+            text[a.0 as usize..a.1 as usize].cmp(&text[b.0 as usize..b.1 as usize])
+        });
         Ok(sorted)
     }
 
@@ -98,12 +108,19 @@ impl SortedDir {
     /// at to reach keys at or after `bound`: every earlier entry sorts before `bound`
     /// and is not a folder that could hold it.
     pub fn first_at_or_after(&self, acc: &str, bound: &str) -> usize {
-        let start = self.entries.partition_point(|&(s, e, _)| cmp_joined(acc, &self.text[s as usize..e as usize], bound).is_lt());
+        let start = self.entries.partition_point(|&(s, e, _)| {
+            cmp_joined(acc, &self.text[s as usize..e as usize], bound).is_lt()
+        });
         // A folder whose fragment is a prefix of `bound` holds keys after it. No entry
         // can sort between such a folder and `bound` (it would have to extend the
         // folder's fragment, which no entry of the same folder does: see keypath.rs).
         match start.checked_sub(1) {
-            Some(prev) if self.folder(prev).is_some() && joined_is_prefix(acc, self.fragment(prev), bound) => prev,
+            Some(prev)
+                if self.folder(prev).is_some()
+                    && joined_is_prefix(acc, self.fragment(prev), bound) =>
+            {
+                prev
+            }
             _ => start,
         }
     }
@@ -113,7 +130,13 @@ impl SortedDir {
 fn cmp_joined(a: &str, b: &str, s: &str) -> std::cmp::Ordering {
     let (a, b, s) = (a.as_bytes(), b.as_bytes(), s.as_bytes());
     let n = a.len().min(s.len());
-    a[..n].cmp(&s[..n]).then_with(|| if a.len() > s.len() { std::cmp::Ordering::Greater } else { b.cmp(&s[a.len()..]) })
+    a[..n].cmp(&s[..n]).then_with(|| {
+        if a.len() > s.len() {
+            std::cmp::Ordering::Greater
+        } else {
+            b.cmp(&s[a.len()..])
+        }
+    })
 }
 
 /// Whether `a` followed by `b` is a prefix of `s`.
@@ -143,7 +166,11 @@ pub struct DirCache {
 
 impl DirCache {
     pub fn new() -> Self {
-        DirCache { generations: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(), epoch: AtomicU64::new(0), map: Default::default() }
+        DirCache {
+            generations: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            epoch: AtomicU64::new(0),
+            map: Default::default(),
+        }
     }
 
     fn stripe(&self, dir: &Path) -> &AtomicU64 {
@@ -153,7 +180,10 @@ impl DirCache {
     }
 
     fn generation(&self, dir: &Path) -> (u64, u64) {
-        (self.stripe(dir).load(Ordering::Acquire), self.epoch.load(Ordering::Acquire))
+        (
+            self.stripe(dir).load(Ordering::Acquire),
+            self.epoch.load(Ordering::Acquire),
+        )
     }
 
     /// Records that `dir` gained or lost an entry. Call after the change and before
@@ -179,16 +209,25 @@ impl DirCache {
             let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
             map.clock += 1;
             let clock = map.clock;
-            if let Some(cached) = map.folders.get_mut(dir) {
-                if cached.generation == generation && cached.mtime == mtime {
-                    cached.last_used = clock;
-                    return Ok(cached.dir.clone());
-                }
+            if let Some(cached) = map.folders.get_mut(dir)
+                && cached.generation == generation
+                && cached.mtime == mtime
+            {
+                cached.last_used = clock;
+                return Ok(cached.dir.clone());
             }
         }
         let sorted = Arc::new(SortedDir::read(dir)?);
         if sorted.len() >= CACHE_MIN_ENTRIES && sorted.len() <= CACHE_MAX_ENTRIES {
-            self.insert(dir, Cached { dir: sorted.clone(), generation, mtime, last_used: 0 });
+            self.insert(
+                dir,
+                Cached {
+                    dir: sorted.clone(),
+                    generation,
+                    mtime,
+                    last_used: 0,
+                },
+            );
         }
         Ok(sorted)
     }
@@ -202,7 +241,14 @@ impl DirCache {
             map.entries -= old.dir.len();
         }
         while map.entries > CACHE_MAX_ENTRIES {
-            let Some(oldest) = map.folders.iter().min_by_key(|(_, c)| c.last_used).map(|(p, _)| p.clone()) else { break };
+            let Some(oldest) = map
+                .folders
+                .iter()
+                .min_by_key(|(_, c)| c.last_used)
+                .map(|(p, _)| p.clone())
+            else {
+                break;
+            };
             if let Some(old) = map.folders.remove(&oldest) {
                 map.entries -= old.dir.len();
             }
@@ -216,15 +262,34 @@ mod tests {
 
     #[test]
     fn joined_comparison_matches_joining() {
-        for (a, b, s) in [("ab", "c", "abc"), ("ab", "c", "abd"), ("ab", "d", "abc"), ("abc", "", "ab"), ("", "x", ""), ("a", "bc", "ab"), ("b", "", "ab")] {
-            assert_eq!(cmp_joined(a, b, s), format!("{a}{b}").as_str().cmp(s), "{a}+{b} vs {s}");
-            assert_eq!(joined_is_prefix(a, b, s), s.starts_with(&format!("{a}{b}")), "{a}+{b} prefix of {s}");
+        for (a, b, s) in [
+            ("ab", "c", "abc"),
+            ("ab", "c", "abd"),
+            ("ab", "d", "abc"),
+            ("abc", "", "ab"),
+            ("", "x", ""),
+            ("a", "bc", "ab"),
+            ("b", "", "ab"),
+        ] {
+            assert_eq!(
+                cmp_joined(a, b, s),
+                format!("{a}{b}").as_str().cmp(s),
+                "{a}+{b} vs {s}"
+            );
+            assert_eq!(
+                joined_is_prefix(a, b, s),
+                s.starts_with(&format!("{a}{b}")),
+                "{a}+{b} prefix of {s}"
+            );
         }
     }
 
     #[test]
     fn a_change_after_reading_is_never_served_from_the_cache() {
-        let dir = std::env::temp_dir().join(format!("smartstorage-dircache-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!(
+            "smartstorage-dircache-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         for i in 0..CACHE_MIN_ENTRIES {
             std::fs::write(dir.join(format!("k{i:05}{}", keypath::DATA_SUFFIX)), b"").unwrap();
@@ -233,14 +298,27 @@ mod tests {
         let first = cache.sorted(&dir).unwrap();
         assert_eq!(first.len(), CACHE_MIN_ENTRIES + 1);
         assert_eq!((first.fragment(0), first.folder(0)), ("k00000", None));
-        assert_eq!(first.folder(first.len() - 1), Some(dir.join("sub").as_path()));
-        assert!(Arc::ptr_eq(&first, &cache.sorted(&dir).unwrap()), "an unchanged big folder comes from the cache");
+        assert_eq!(
+            first.folder(first.len() - 1),
+            Some(dir.join("sub").as_path())
+        );
+        assert!(
+            Arc::ptr_eq(&first, &cache.sorted(&dir).unwrap()),
+            "an unchanged big folder comes from the cache"
+        );
         std::fs::write(dir.join(format!("a{}", keypath::DATA_SUFFIX)), b"").unwrap();
         cache.touch(&dir);
         let second = cache.sorted(&dir).unwrap();
-        assert_eq!((second.len(), second.fragment(0)), (CACHE_MIN_ENTRIES + 2, "a"));
+        assert_eq!(
+            (second.len(), second.fragment(0)),
+            (CACHE_MIN_ENTRIES + 2, "a")
+        );
         assert_eq!(second.first_at_or_after("", "k00001"), 2);
-        assert_eq!(second.first_at_or_after("", "sub/x"), second.len() - 1, "the folder holding the bound");
+        assert_eq!(
+            second.first_at_or_after("", "sub/x"),
+            second.len() - 1,
+            "the folder holding the bound"
+        );
         assert_eq!(second.first_at_or_after("", "z"), second.len());
         std::fs::remove_dir_all(dir).unwrap();
     }

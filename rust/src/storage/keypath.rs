@@ -71,7 +71,9 @@ fn escape_folder_name(name: String) -> String {
 pub fn key_to_relative(key: &str) -> PathBuf {
     let mut path = PathBuf::new();
     let segments: Vec<&str> = key.split('/').collect();
-    let (leaf, folders) = segments.split_last().expect("split yields at least one item");
+    let (leaf, folders) = segments
+        .split_last()
+        .expect("split yields at least one item");
     for folder in folders {
         let mut pieces = chunk(encode_units(folder));
         let last = pieces.pop().unwrap();
@@ -131,7 +133,10 @@ pub fn decode_entry(name: &str, is_dir: bool) -> Option<Entry> {
     // In the versions tree a key's versions live in a folder named like its object
     // file; key-derived folders never end so (they are escaped), so this is unambiguous.
     if is_dir && name.ends_with(DATA_SUFFIX) {
-        return name.strip_suffix(DATA_SUFFIX).and_then(percent_decode).map(Entry::Object);
+        return name
+            .strip_suffix(DATA_SUFFIX)
+            .and_then(percent_decode)
+            .map(Entry::Object);
     }
     if is_dir {
         if let Some(stem) = name.strip_suffix(CONTINUATION) {
@@ -142,7 +147,9 @@ pub fn decode_entry(name: &str, is_dir: bool) -> Option<Entry> {
         }
         return percent_decode(name).map(|s| Entry::Folder(s + "/"));
     }
-    name.strip_suffix(DATA_SUFFIX).and_then(percent_decode).map(Entry::Object)
+    name.strip_suffix(DATA_SUFFIX)
+        .and_then(percent_decode)
+        .map(Entry::Object)
 }
 
 #[cfg(test)]
@@ -152,7 +159,10 @@ mod tests {
 
     /// Decodes a relative data path back into its key, as listing does.
     fn decode_path(path: &std::path::Path) -> String {
-        let comps: Vec<String> = path.components().map(|c| c.as_os_str().to_str().unwrap().to_string()).collect();
+        let comps: Vec<String> = path
+            .components()
+            .map(|c| c.as_os_str().to_str().unwrap().to_string())
+            .collect();
         let (leaf, folders) = comps.split_last().unwrap();
         let mut key = String::new();
         for f in folders {
@@ -165,7 +175,10 @@ mod tests {
     fn assert_round_trip(key: &str) {
         let rel = data_relative(key);
         for comp in rel.components() {
-            assert!(matches!(comp, Component::Normal(_)), "{key:?} -> {rel:?} has {comp:?}");
+            assert!(
+                matches!(comp, Component::Normal(_)),
+                "{key:?} -> {rel:?} has {comp:?}"
+            );
             assert!(comp.as_os_str().len() <= 255, "{key:?}: component too long");
         }
         assert_eq!(decode_path(&rel), key, "via {rel:?}");
@@ -176,10 +189,33 @@ mod tests {
         let long_segment = "x".repeat(600);
         let unicode_long = "é".repeat(300);
         let keys = [
-            "a", "a/", "a//b", "/a", "//", "../x", "..", ".", "./a", "a/./b", "a/../../b", "%", "%2E", "%-", "%+",
-            "a%+/b", "dir._storage_object/x", "x._storage_object", "x._storage_object.metadata.json/y",
-            "x.metadata.json", "sp ace/ü/日本", "back\\slash", "nul\0byte", &long_segment,
-            &format!("{long_segment}/{long_segment}/"), &unicode_long, &format!("{}%%", "y".repeat(199)),
+            "a",
+            "a/",
+            "a//b",
+            "/a",
+            "//",
+            "../x",
+            "..",
+            ".",
+            "./a",
+            "a/./b",
+            "a/../../b",
+            "%",
+            "%2E",
+            "%-",
+            "%+",
+            "a%+/b",
+            "dir._storage_object/x",
+            "x._storage_object",
+            "x._storage_object.metadata.json/y",
+            "x.metadata.json",
+            "sp ace/ü/日本",
+            "back\\slash",
+            "nul\0byte",
+            &long_segment,
+            &format!("{long_segment}/{long_segment}/"),
+            &unicode_long,
+            &format!("{}%%", "y".repeat(199)),
         ];
         for key in keys {
             assert_round_trip(key);
@@ -188,7 +224,19 @@ mod tests {
 
     #[test]
     fn distinct_keys_get_distinct_paths() {
-        let keys = ["a", "a/", "a//", "a/b", "a//b", "%2E", ".", "..", "a%+", "x._storage_object/", "x"];
+        let keys = [
+            "a",
+            "a/",
+            "a//",
+            "a/b",
+            "a//b",
+            "%2E",
+            ".",
+            "..",
+            "a%+",
+            "x._storage_object/",
+            "x",
+        ];
         let mut seen = std::collections::HashSet::new();
         for key in keys {
             assert!(seen.insert(data_relative(key)), "{key} collides");
@@ -197,13 +245,22 @@ mod tests {
 
     #[test]
     fn plain_keys_stay_readable() {
-        assert_eq!(data_relative("photos/2024/cat.jpg"), PathBuf::from("photos/2024/cat.jpg._storage_object"));
-        assert_eq!(meta_relative("a b"), PathBuf::from("a b._storage_object.metadata.json"));
+        assert_eq!(
+            data_relative("photos/2024/cat.jpg"),
+            PathBuf::from("photos/2024/cat.jpg._storage_object")
+        );
+        assert_eq!(
+            meta_relative("a b"),
+            PathBuf::from("a b._storage_object.metadata.json")
+        );
     }
 
     #[test]
     fn metadata_sidecars_are_not_objects() {
         assert_eq!(decode_entry("a._storage_object.metadata.json", false), None);
-        assert_eq!(decode_entry("a._storage_object", false), Some(Entry::Object("a".into())));
+        assert_eq!(
+            decode_entry("a._storage_object", false),
+            Some(Entry::Object("a".into()))
+        );
     }
 }

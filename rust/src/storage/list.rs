@@ -21,6 +21,8 @@ pub struct ListQuery {
     pub max: usize,
 }
 
+// A page holds at most 1000 items, mostly objects: boxing each would cost an allocation apiece.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Item {
     Object(ObjectMeta),
@@ -112,10 +114,11 @@ impl Walker<'_> {
                         continue;
                     }
                     // Every key below starts with `full`: all of them sort before the marker.
-                    if let Some(after) = &self.query.after {
-                        if full.as_str() < after.as_str() && !after.starts_with(&full) {
-                            continue;
-                        }
+                    if let Some(after) = &self.query.after
+                        && full.as_str() < after.as_str()
+                        && !after.starts_with(&full)
+                    {
+                        continue;
                     }
                     match self.common_prefix(&full).map(str::to_string) {
                         Some(cp) if full.starts_with(&prefix) => {

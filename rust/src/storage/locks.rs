@@ -16,7 +16,9 @@ pub struct KeyLocks {
 
 impl KeyLocks {
     pub fn new() -> Self {
-        KeyLocks { stripes: (0..STRIPES).map(|_| RwLock::new(())).collect() }
+        KeyLocks {
+            stripes: (0..STRIPES).map(|_| RwLock::new(())).collect(),
+        }
     }
 
     fn stripe(&self, bucket: &str, key: &str) -> &RwLock<()> {
@@ -26,10 +28,14 @@ impl KeyLocks {
     }
 
     pub fn read(&self, bucket: &str, key: &str) -> RwLockReadGuard<'_, ()> {
-        self.stripe(bucket, key).read().unwrap_or_else(|e| e.into_inner())
+        self.stripe(bucket, key)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn write(&self, bucket: &str, key: &str) -> RwLockWriteGuard<'_, ()> {
-        self.stripe(bucket, key).write().unwrap_or_else(|e| e.into_inner())
+        self.stripe(bucket, key)
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }

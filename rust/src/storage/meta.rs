@@ -69,14 +69,23 @@ pub struct StoredChecksum {
 pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 
 impl ObjectMeta {
-    pub fn new(bucket: &str, key: &str, size: u64, etag: String, attrs: NewObjectAttrs, parts: Vec<u64>) -> Self {
+    pub fn new(
+        bucket: &str,
+        key: &str,
+        size: u64,
+        etag: String,
+        attrs: NewObjectAttrs,
+        parts: Vec<u64>,
+    ) -> Self {
         ObjectMeta {
             bucket: bucket.to_string(),
             key: key.to_string(),
             size,
             etag,
             last_modified: chrono::Utc::now().timestamp_millis(),
-            content_type: attrs.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+            content_type: attrs
+                .content_type
+                .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
             headers: attrs.headers,
             user_metadata: attrs.user_metadata,
             checksum: attrs.checksum,

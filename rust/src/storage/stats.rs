@@ -71,7 +71,13 @@ impl Stats {
     pub fn add_unscanned_bucket(&self, bucket: &str) {
         self.with(|b| {
             for ns in namespaces(bucket) {
-                b.insert(ns, BucketStats { counters: Counters::default(), scanning: Some(Scan::default()) });
+                b.insert(
+                    ns,
+                    BucketStats {
+                        counters: Counters::default(),
+                        scanning: Some(Scan::default()),
+                    },
+                );
             }
         });
     }
@@ -87,18 +93,30 @@ impl Stats {
     /// Records that `bucket/key` went from `old_size` to `new_size` (None: absent).
     /// Call with the key's write lock held.
     pub fn replace(&self, bucket: &str, key: &str, old_size: Option<u64>, new_size: Option<u64>) {
-        self.change(bucket, key, old_size, new_size, || Counters { objects: new_size.is_some() as u64, bytes: new_size.unwrap_or(0) });
+        self.change(bucket, key, old_size, new_size, || Counters {
+            objects: new_size.is_some() as u64,
+            bytes: new_size.unwrap_or(0),
+        });
     }
 
     /// Records that one item of `key` in namespace `ns` went from `old_size` to
     /// `new_size`; `state_after` gives all the key's counters after the change, needed
     /// only if this write claims the key from the scan (a key holds several items in
     /// the versions namespace). Call with the key's write lock held.
-    pub fn change(&self, ns: &str, key: &str, old_size: Option<u64>, new_size: Option<u64>, state_after: impl FnOnce() -> Counters) {
+    pub fn change(
+        &self,
+        ns: &str,
+        key: &str,
+        old_size: Option<u64>,
+        new_size: Option<u64>,
+        state_after: impl FnOnce() -> Counters,
+    ) {
         // Decided and applied in two steps, so that `state_after` (file reads) runs
         // outside the lock; the key's lock keeps the scan off this key in between.
         let claims = self.with(|b| match b.get(ns).and_then(|s| s.scanning.as_ref()) {
-            Some(scan) => !scan.cursor.as_deref().is_some_and(|c| key <= c) && !scan.claimed.contains(key),
+            Some(scan) => {
+                scan.cursor.as_deref().is_none_or(|c| key > c) && !scan.claimed.contains(key)
+            }
             None => false,
         });
         let claimed_state = claims.then(state_after);
@@ -118,13 +136,13 @@ impl Stats {
     /// The scan reached `key`, which holds `found`. Call with the key's read lock held.
     pub fn scanned(&self, ns: &str, key: &str, found: Counters) {
         self.with(|b| {
-            if let Some(stats) = b.get_mut(ns) {
-                if let Some(scan) = &mut stats.scanning {
-                    scan.cursor = Some(key.to_string());
-                    if !scan.claimed.remove(key) {
-                        stats.counters.objects += found.objects;
-                        stats.counters.bytes += found.bytes;
-                    }
+            if let Some(stats) = b.get_mut(ns)
+                && let Some(scan) = &mut stats.scanning
+            {
+                scan.cursor = Some(key.to_string());
+                if !scan.claimed.remove(key) {
+                    stats.counters.objects += found.objects;
+                    stats.counters.bytes += found.bytes;
                 }
             }
         });
@@ -151,7 +169,9 @@ impl Stats {
         self.with(|b| {
             let mut out: BTreeMap<String, Counters> = BTreeMap::new();
             for (ns, stats) in b.iter() {
-                let total = out.entry(ns.split('\0').next().unwrap_or_default().to_string()).or_default();
+                let total = out
+                    .entry(ns.split('\0').next().unwrap_or_default().to_string())
+                    .or_default();
                 total.objects += stats.counters.objects;
                 total.bytes += stats.counters.bytes;
             }
@@ -162,7 +182,10 @@ impl Stats {
 
 /// A bucket's counter namespaces: its current objects and its stored versions.
 fn namespaces(bucket: &str) -> [String; 2] {
-    [bucket.to_string(), crate::storage::versions::versions_stats_ns(bucket)]
+    [
+        bucket.to_string(),
+        crate::storage::versions::versions_stats_ns(bucket),
+    ]
 }
 
 #[cfg(test)]
@@ -173,18 +196,38 @@ mod tests {
     fn writes_during_the_scan_are_counted_once() {
         let stats = Stats::default();
         stats.add_unscanned_bucket("b");
-        stats.scanned("b", "a", Counters { objects: 1, bytes: 10 });
+        stats.scanned(
+            "b",
+            "a",
+            Counters {
+                objects: 1,
+                bytes: 10,
+            },
+        );
         stats.replace("b", "a", Some(10), Some(5)); // behind the cursor: counted now
         stats.replace("b", "z", Some(100), Some(7)); // ahead: claimed with its new state
         stats.replace("b", "z", Some(7), Some(8)); // claimed already: a plain change
         stats.replace("b", "m", None, Some(4)); // created where the scan already read the folder
         stats.replace("b", "n", Some(50), None); // deleted ahead of the scan
         stats.scanned("b", "n", Counters::default());
-        stats.scanned("b", "z", Counters { objects: 1, bytes: 8 }); // claimed: not counted again
+        stats.scanned(
+            "b",
+            "z",
+            Counters {
+                objects: 1,
+                bytes: 8,
+            },
+        ); // claimed: not counted again
         stats.scan_finished("b");
         stats.scan_finished("b\0versions");
         stats.replace("b", "y", None, Some(1));
-        assert_eq!(stats.bucket("b"), Counters { objects: 4, bytes: 18 });
+        assert_eq!(
+            stats.bucket("b"),
+            Counters {
+                objects: 4,
+                bytes: 18
+            }
+        );
         assert!(stats.scan_complete());
     }
 }

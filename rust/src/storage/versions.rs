@@ -112,10 +112,10 @@ impl Store {
         };
         for entry in entries {
             let path = entry?.path();
-            if path.extension().and_then(|e| e.to_str()) == Some("json") {
-                if let Ok(meta) = read_meta(&path) {
-                    out.push(meta);
-                }
+            if path.extension().and_then(|e| e.to_str()) == Some("json")
+                && let Ok(meta) = read_meta(&path)
+            {
+                out.push(meta);
             }
         }
         // A crash between archiving and committing can leave a stored copy of the
@@ -410,10 +410,10 @@ impl Store {
         if !valid_version_id(version_id) {
             return Err(invalid_version_id(version_id));
         }
-        if let Ok(current) = read_meta(&bucket_dir.join(keypath::meta_relative(key))) {
-            if version_name(&current) == version_id {
-                return Ok((current, Some(bucket_dir.join(keypath::data_relative(key)))));
-            }
+        if let Ok(current) = read_meta(&bucket_dir.join(keypath::meta_relative(key)))
+            && version_name(&current) == version_id
+        {
+            return Ok((current, Some(bucket_dir.join(keypath::data_relative(key)))));
         }
         let dir = self.versions_dir(bucket, key);
         let meta = read_meta(&dir.join(format!("{version_id}.json")))

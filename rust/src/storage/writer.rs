@@ -28,7 +28,12 @@ pub struct TempData {
 
 impl TempData {
     pub fn new(path: PathBuf, size: u64, md5: [u8; 16]) -> Self {
-        TempData { path, size, md5, published: false }
+        TempData {
+            path,
+            size,
+            md5,
+            published: false,
+        }
     }
     pub fn mark_published(&mut self) {
         self.published = true;

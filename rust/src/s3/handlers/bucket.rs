@@ -4,15 +4,26 @@ use http::StatusCode;
 
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::iso8601;
-use crate::s3::response::{empty, ok_xml, set_header, S3Response};
-use crate::s3::{dto, xml};
+use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
+use crate::s3::{dto, xml};
 
 pub async fn list_buckets(ctx: &Ctx, _req: S3Request) -> S3Result<S3Response> {
     let region = ctx.region.clone();
     let buckets = ctx.store.blocking(move |s| s.list_buckets(&region)).await?;
-    let bucket = buckets.iter().map(|b| dto::BucketEntry { name: b.name.as_str().into(), creation_date: iso8601(b.created), bucket_region: b.region.as_str().into() }).collect();
-    Ok(ok_xml(dto::to_xml(&dto::ListAllMyBucketsResult { xmlns: dto::NS, owner: dto::OWNER, buckets: dto::Buckets { bucket } })))
+    let bucket = buckets
+        .iter()
+        .map(|b| dto::BucketEntry {
+            name: b.name.as_str().into(),
+            creation_date: iso8601(b.created),
+            bucket_region: b.region.as_str().into(),
+        })
+        .collect();
+    Ok(ok_xml(dto::to_xml(&dto::ListAllMyBucketsResult {
+        xmlns: dto::NS,
+        owner: dto::OWNER,
+        buckets: dto::Buckets { bucket },
+    })))
 }
 
 pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
@@ -22,14 +33,23 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response
     // endpoint only for its own.
     let region = match config.location_constraint.as_deref().map(str::trim) {
         None | Some("") => ctx.region.clone(),
-        Some(constraint) if ctx.region == "us-east-1" || constraint == ctx.region => constraint.to_string(),
+        Some(constraint) if ctx.region == "us-east-1" || constraint == ctx.region => {
+            constraint.to_string()
+        }
         Some(constraint) => {
-            return Err(S3Error::msg(S3Code::IllegalLocationConstraintException, format!("The {constraint} location constraint is incompatible for the region specific endpoint this request was sent to.")))
+            return Err(S3Error::msg(
+                S3Code::IllegalLocationConstraintException,
+                format!(
+                    "The {constraint} location constraint is incompatible for the region specific endpoint this request was sent to."
+                ),
+            ));
         }
     };
     let bucket = req.bucket().to_string();
     let name = bucket.clone();
-    ctx.store.blocking(move |s| s.create_bucket(&name, &region)).await?;
+    ctx.store
+        .blocking(move |s| s.create_bucket(&name, &region))
+        .await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "location", &format!("/{bucket}"));
     Ok(res)
@@ -37,7 +57,10 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response
 
 pub async fn head_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let (bucket, region) = (req.bucket().to_string(), ctx.region.clone());
-    let info = ctx.store.blocking(move |s| s.bucket_info(&bucket, &region)).await?;
+    let info = ctx
+        .store
+        .blocking(move |s| s.bucket_info(&bucket, &region))
+        .await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "x-amz-bucket-region", &info.region);
     Ok(res)
@@ -46,30 +69,50 @@ pub async fn head_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 pub async fn delete_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     let settings = ctx.settings.clone();
-    ctx.store.blocking(move |s| s.delete_bucket(&bucket, || settings.forget(&bucket))).await?;
+    ctx.store
+        .blocking(move |s| s.delete_bucket(&bucket, || settings.forget(&bucket)))
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn get_location(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let (bucket, region) = (req.bucket().to_string(), ctx.region.clone());
-    let info = ctx.store.blocking(move |s| s.bucket_info(&bucket, &region)).await?;
+    let info = ctx
+        .store
+        .blocking(move |s| s.bucket_info(&bucket, &region))
+        .await?;
     // AWS answers an empty constraint for us-east-1.
-    let constraint = if info.region == "us-east-1" { "" } else { info.region.as_str() };
-    Ok(ok_xml(dto::to_xml(&dto::LocationConstraint { xmlns: dto::NS, region: constraint.into() })))
+    let constraint = if info.region == "us-east-1" {
+        ""
+    } else {
+        info.region.as_str()
+    };
+    Ok(ok_xml(dto::to_xml(&dto::LocationConstraint {
+        xmlns: dto::NS,
+        region: constraint.into(),
+    })))
 }
 
 /// A bucket that never had versioning answers a document without Status, as AWS does.
 pub async fn get_versioning(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    let status = ctx.store.blocking(move |s| s.require_bucket(&bucket).map(|_| s.versioning(&bucket))).await?;
-    Ok(ok_xml(dto::to_xml(&dto::VersioningConfiguration { xmlns: dto::NS, status })))
+    let status = ctx
+        .store
+        .blocking(move |s| s.require_bucket(&bucket).map(|_| s.versioning(&bucket)))
+        .await?;
+    Ok(ok_xml(dto::to_xml(&dto::VersioningConfiguration {
+        xmlns: dto::NS,
+        status,
+    })))
 }
 
 pub async fn put_versioning(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let body = req.body.read_small(super::MAX_XML_BODY).await?;
     let status = xml::parse_versioning(&body)?;
     let bucket = req.bucket().to_string();
-    ctx.store.blocking(move |s| s.set_versioning(&bucket, &status)).await?;
+    ctx.store
+        .blocking(move |s| s.set_versioning(&bucket, &status))
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
@@ -82,6 +125,7 @@ pub async fn get_acl(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
             None => s.require_bucket(&bucket).map(|_| ()),
         })
         .await?;
-    Ok(ok_xml(dto::to_xml(&dto::AccessControlPolicy::owner_full_control())))
+    Ok(ok_xml(dto::to_xml(
+        &dto::AccessControlPolicy::owner_full_control(),
+    )))
 }
-

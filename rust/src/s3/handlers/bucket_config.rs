@@ -4,10 +4,10 @@ use http::StatusCode;
 
 use super::MAX_XML_BODY;
 use crate::s3::cors::{self, CorsConfig};
-use crate::s3::error::{S3Code, S3Error, S3Result};
-use crate::s3::policy::{Policy, MAX_POLICY_BYTES};
-use crate::s3::response::{empty, ok_xml, set_header, S3Response};
 use crate::s3::dto;
+use crate::s3::error::{S3Code, S3Error, S3Result};
+use crate::s3::policy::{MAX_POLICY_BYTES, Policy};
+use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
 use crate::storage::bucket_config::ConfigKind;
 
@@ -19,31 +19,58 @@ fn json_response(bytes: Vec<u8>) -> S3Response {
 
 pub async fn put_policy(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    let body = req.body.read_small(MAX_POLICY_BYTES + 1).await.map_err(|_| S3Error::msg(S3Code::MalformedPolicy, "Policies must be less than 20 KB"))?;
+    let body = req
+        .body
+        .read_small(MAX_POLICY_BYTES + 1)
+        .await
+        .map_err(|_| S3Error::msg(S3Code::MalformedPolicy, "Policies must be less than 20 KB"))?;
     let policy = Policy::parse(&body, &bucket)?;
     let settings = ctx.settings.clone();
-    ctx.store.blocking(move |s| s.set_bucket_config(ConfigKind::Policy, &bucket, Some(&body), || settings.set_policy(&bucket, Some(policy)))).await?;
+    ctx.store
+        .blocking(move |s| {
+            s.set_bucket_config(ConfigKind::Policy, &bucket, Some(&body), || {
+                settings.set_policy(&bucket, Some(policy))
+            })
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn get_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    let bytes = ctx.store.blocking(move |s| s.get_bucket_config(ConfigKind::Policy, &bucket)).await?;
-    bytes.map(json_response).ok_or_else(|| S3Error::new(S3Code::NoSuchBucketPolicy).detail("BucketName", req.bucket()))
+    let bytes = ctx
+        .store
+        .blocking(move |s| s.get_bucket_config(ConfigKind::Policy, &bucket))
+        .await?;
+    bytes
+        .map(json_response)
+        .ok_or_else(|| S3Error::new(S3Code::NoSuchBucketPolicy).detail("BucketName", req.bucket()))
 }
 
 pub async fn delete_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     let settings = ctx.settings.clone();
-    ctx.store.blocking(move |s| s.set_bucket_config(ConfigKind::Policy, &bucket, None, || settings.set_policy(&bucket, None))).await?;
+    ctx.store
+        .blocking(move |s| {
+            s.set_bucket_config(ConfigKind::Policy, &bucket, None, || {
+                settings.set_policy(&bucket, None)
+            })
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn get_policy_status(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     ctx.store.bucket_exists(&bucket).await?;
-    let policy = ctx.settings.policy(&bucket).ok_or_else(|| S3Error::new(S3Code::NoSuchBucketPolicy).detail("BucketName", &bucket))?;
-    Ok(ok_xml(dto::to_xml(&dto::PolicyStatus { xmlns: dto::NS, is_public: policy.is_public() })))
+    let policy = ctx
+        .settings
+        .policy(&bucket)
+        .ok_or_else(|| S3Error::new(S3Code::NoSuchBucketPolicy).detail("BucketName", &bucket))?;
+    Ok(ok_xml(dto::to_xml(&dto::PolicyStatus {
+        xmlns: dto::NS,
+        is_public: policy.is_public(),
+    })))
 }
 
 pub async fn put_cors(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
@@ -52,35 +79,66 @@ pub async fn put_cors(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let config = CorsConfig::from_xml(&body)?;
     let json = serde_json::to_vec_pretty(&config).map_err(S3Error::internal)?;
     let settings = ctx.settings.clone();
-    ctx.store.blocking(move |s| s.set_bucket_config(ConfigKind::Cors, &bucket, Some(&json), || settings.set_cors(&bucket, Some(config)))).await?;
+    ctx.store
+        .blocking(move |s| {
+            s.set_bucket_config(ConfigKind::Cors, &bucket, Some(&json), || {
+                settings.set_cors(&bucket, Some(config))
+            })
+        })
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
 pub async fn get_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     ctx.store.bucket_exists(&bucket).await?;
-    let config = ctx.settings.cors(&bucket).ok_or_else(|| S3Error::new(S3Code::NoSuchCORSConfiguration).detail("BucketName", &bucket))?;
+    let config = ctx.settings.cors(&bucket).ok_or_else(|| {
+        S3Error::new(S3Code::NoSuchCORSConfiguration).detail("BucketName", &bucket)
+    })?;
     Ok(ok_xml(dto::to_xml(&config.to_dto())))
 }
 
 pub async fn delete_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     let settings = ctx.settings.clone();
-    ctx.store.blocking(move |s| s.set_bucket_config(ConfigKind::Cors, &bucket, None, || settings.set_cors(&bucket, None))).await?;
+    ctx.store
+        .blocking(move |s| {
+            s.set_bucket_config(ConfigKind::Cors, &bucket, None, || {
+                settings.set_cors(&bucket, None)
+            })
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 /// Answers a preflight from the bucket's rules (or the server default).
 pub async fn preflight(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let origin = req.header("origin").ok_or_else(|| S3Error::msg(S3Code::BadRequest, "Insufficient information. Origin request header needed."))?;
-    let method = req
-        .header("access-control-request-method")
-        .ok_or_else(|| S3Error::msg(S3Code::BadRequest, "Invalid Access-Control-Request-Method: null"))?;
-    let config = ctx
-        .cors_for(req.route.bucket.as_deref())
-        .ok_or_else(|| S3Error::msg(S3Code::AccessForbidden, "CORSResponse: CORS is not enabled for this bucket.").detail("Method", method).detail("ResourceType", "OBJECT"))?;
+    let origin = req.header("origin").ok_or_else(|| {
+        S3Error::msg(
+            S3Code::BadRequest,
+            "Insufficient information. Origin request header needed.",
+        )
+    })?;
+    let method = req.header("access-control-request-method").ok_or_else(|| {
+        S3Error::msg(
+            S3Code::BadRequest,
+            "Invalid Access-Control-Request-Method: null",
+        )
+    })?;
+    let config = ctx.cors_for(req.route.bucket.as_deref()).ok_or_else(|| {
+        S3Error::msg(
+            S3Code::AccessForbidden,
+            "CORSResponse: CORS is not enabled for this bucket.",
+        )
+        .detail("Method", method)
+        .detail("ResourceType", "OBJECT")
+    })?;
     let requested = cors::requested_headers(req.header("access-control-request-headers"));
-    let rule = config.find(origin, method, &requested).ok_or_else(|| S3Error::new(S3Code::AccessForbidden).detail("Method", method).detail("ResourceType", "OBJECT"))?;
+    let rule = config.find(origin, method, &requested).ok_or_else(|| {
+        S3Error::new(S3Code::AccessForbidden)
+            .detail("Method", method)
+            .detail("ResourceType", "OBJECT")
+    })?;
     let mut res = empty(StatusCode::OK);
     for (name, value) in cors::response_headers(rule, origin, Some(&requested)) {
         set_header(&mut res, name, &value);

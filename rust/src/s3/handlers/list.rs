@@ -2,10 +2,10 @@
 
 use base64::Engine;
 
+use crate::s3::dto;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::headers::iso8601;
-use crate::s3::response::{ok_xml, S3Response};
-use crate::s3::dto;
+use crate::s3::response::{S3Response, ok_xml};
 use crate::s3::{Ctx, S3Request};
 use crate::storage::list::{Item, ListQuery};
 
@@ -21,7 +21,13 @@ pub fn parse_max(req: &S3Request, name: &str) -> S3Result<usize> {
             .ok()
             .filter(|n| *n >= 0)
             .map(|n| (n as usize).min(MAX_KEYS))
-            .ok_or_else(|| S3Error::invalid_argument("Provided max-keys not an integer or within integer range", name, v)),
+            .ok_or_else(|| {
+                S3Error::invalid_argument(
+                    "Provided max-keys not an integer or within integer range",
+                    name,
+                    v,
+                )
+            }),
     }
 }
 
@@ -30,15 +36,27 @@ pub fn url_encoding(req: &S3Request) -> S3Result<bool> {
     match req.route.query.get("encoding-type") {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
-        Some(v) => Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request", "encoding-type", v)),
+        Some(v) => Err(S3Error::invalid_argument(
+            "Invalid Encoding Method specified in Request",
+            "encoding-type",
+            v,
+        )),
     }
 }
 
 /// Encodes like AWS: everything but unreserved characters and `/`.
 pub fn encode_key(key: &str, url: bool) -> String {
-    const SET: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
-    if url { percent_encoding::utf8_percent_encode(key, SET).to_string() } else { key.to_string() }
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'/');
+    if url {
+        percent_encoding::utf8_percent_encode(key, SET).to_string()
+    } else {
+        key.to_string()
+    }
 }
 
 fn encode_token(item: &str) -> String {
@@ -50,7 +68,13 @@ fn decode_token(token: &str) -> S3Result<String> {
         .decode(token)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect", "continuation-token", token))
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "The continuation token provided is incorrect",
+                "continuation-token",
+                token,
+            )
+        })
 }
 
 pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Response> {
@@ -58,7 +82,10 @@ pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Res
     let url = url_encoding(&req)?;
     let max = parse_max(&req, "max-keys")?;
     let prefix = q.get("prefix").unwrap_or_default().to_string();
-    let delimiter = q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string);
+    let delimiter = q
+        .get("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
     let token = q.get("continuation-token").map(str::to_string);
     let start_after = q.get("start-after").map(str::to_string);
     let marker = q.get("marker").map(str::to_string);
@@ -70,21 +97,38 @@ pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Res
     } else {
         marker.clone()
     };
-    let query = ListQuery { prefix: prefix.clone(), delimiter: delimiter.clone(), after, max };
+    let query = ListQuery {
+        prefix: prefix.clone(),
+        delimiter: delimiter.clone(),
+        after,
+        max,
+    };
     let bucket = req.bucket().to_string();
     let b = bucket.clone();
-    let page = ctx.store.blocking(move |s| s.list_objects(&b, &query)).await?;
+    let page = ctx
+        .store
+        .blocking(move |s| s.list_objects(&b, &query))
+        .await?;
 
-    let last = page.items.last().map(|i| i.name().to_string()).filter(|_| page.truncated);
+    let last = page
+        .items
+        .last()
+        .map(|i| i.name().to_string())
+        .filter(|_| page.truncated);
     let fetch_owner = !v2 || q.get("fetch-owner") == Some("true");
     let doc = dto::ListBucketResult {
         xmlns: dto::NS,
         name: bucket.into(),
         prefix: encode_key(&prefix, url).into(),
         marker: (!v2).then(|| encode_key(marker.as_deref().unwrap_or_default(), url).into()),
-        next_marker: last.as_deref().filter(|_| !v2).map(|l| encode_key(l, url).into()),
+        next_marker: last
+            .as_deref()
+            .filter(|_| !v2)
+            .map(|l| encode_key(l, url).into()),
         continuation_token: token.filter(|_| v2).map(Into::into),
-        start_after: start_after.filter(|_| v2).map(|s| encode_key(&s, url).into()),
+        start_after: start_after
+            .filter(|_| v2)
+            .map(|s| encode_key(&s, url).into()),
         key_count: v2.then_some(page.items.len()),
         next_continuation_token: last.as_deref().filter(|_| v2).map(encode_token),
         max_keys: max,
@@ -110,7 +154,9 @@ pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Res
             .items
             .iter()
             .filter_map(|item| match item {
-                Item::Prefix(p) => Some(dto::CommonPrefix { prefix: encode_key(p, url).into() }),
+                Item::Prefix(p) => Some(dto::CommonPrefix {
+                    prefix: encode_key(p, url).into(),
+                }),
                 Item::Object(_) => None,
             })
             .collect(),
@@ -124,39 +170,85 @@ pub async fn list_object_versions(ctx: &Ctx, req: S3Request) -> S3Result<S3Respo
     let url = url_encoding(&req)?;
     let max = parse_max(&req, "max-keys")?;
     let prefix = q.get("prefix").unwrap_or_default().to_string();
-    let delimiter = q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string);
+    let delimiter = q
+        .get("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
     let key_marker = q.get("key-marker").unwrap_or_default().to_string();
     let version_marker = q.get("version-id-marker").unwrap_or_default().to_string();
     if !version_marker.is_empty() && key_marker.is_empty() {
-        return Err(S3Error::invalid_argument("A version-id marker cannot be specified without a key marker.", "version-id-marker", &version_marker));
+        return Err(S3Error::invalid_argument(
+            "A version-id marker cannot be specified without a key marker.",
+            "version-id-marker",
+            &version_marker,
+        ));
     }
     if !version_marker.is_empty() && !crate::storage::versions::valid_version_id(&version_marker) {
-        return Err(crate::storage::versions::invalid_version_id(&version_marker));
+        return Err(crate::storage::versions::invalid_version_id(
+            &version_marker,
+        ));
     }
     let bucket = req.bucket().to_string();
-    let (b, p, d, km, vm) = (bucket.clone(), prefix.clone(), delimiter.clone(), key_marker.clone(), version_marker.clone());
+    let (b, p, d, km, vm) = (
+        bucket.clone(),
+        prefix.clone(),
+        delimiter.clone(),
+        key_marker.clone(),
+        version_marker.clone(),
+    );
     let page = ctx
         .store
-        .blocking(move |s| s.list_versions(&b, &p, d.as_deref(), Some(km.as_str()).filter(|k| !k.is_empty()), Some(vm.as_str()).filter(|v| !v.is_empty()), max))
+        .blocking(move |s| {
+            s.list_versions(
+                &b,
+                &p,
+                d.as_deref(),
+                Some(km.as_str()).filter(|k| !k.is_empty()),
+                Some(vm.as_str()).filter(|v| !v.is_empty()),
+                max,
+            )
+        })
         .await?;
-    let (next_key_marker, next_version_id_marker) = match page.items.last().filter(|_| page.truncated) {
-        Some(Ok(v)) => (Some(encode_key(&v.meta.key, url).into()), Some(v.meta.version_id.clone().unwrap_or_else(|| "null".into()))),
-        Some(Err(cp)) => (Some(encode_key(cp, url).into()), None),
-        None => (None, None),
-    };
+    let (next_key_marker, next_version_id_marker) =
+        match page.items.last().filter(|_| page.truncated) {
+            Some(Ok(v)) => (
+                Some(encode_key(&v.meta.key, url).into()),
+                Some(v.meta.version_id.clone().unwrap_or_else(|| "null".into())),
+            ),
+            Some(Err(cp)) => (Some(encode_key(cp, url).into()), None),
+            None => (None, None),
+        };
     let entries = page
         .items
         .iter()
         .filter_map(|item| item.as_ref().ok())
         .map(|v| {
             let m = &v.meta;
-            let (key, version_id) = (encode_key(&m.key, url).into(), m.version_id.clone().unwrap_or_else(|| "null".into()));
+            let (key, version_id) = (
+                encode_key(&m.key, url).into(),
+                m.version_id.clone().unwrap_or_else(|| "null".into()),
+            );
             let last_modified = iso8601(m.last_modified);
             if m.delete_marker {
-                dto::VersionEntry::DeleteMarker(dto::DeleteMarkerInfo { key, version_id, is_latest: v.is_latest, last_modified, owner: dto::OWNER })
+                dto::VersionEntry::DeleteMarker(dto::DeleteMarkerInfo {
+                    key,
+                    version_id,
+                    is_latest: v.is_latest,
+                    last_modified,
+                    owner: dto::OWNER,
+                })
             } else {
                 let (etag, size) = (m.etag.clone(), m.size);
-                dto::VersionEntry::Version(dto::VersionInfo { key, version_id, is_latest: v.is_latest, last_modified, etag, size, storage_class: "STANDARD", owner: dto::OWNER })
+                dto::VersionEntry::Version(dto::VersionInfo {
+                    key,
+                    version_id,
+                    is_latest: v.is_latest,
+                    last_modified,
+                    etag,
+                    size,
+                    storage_class: "STANDARD",
+                    owner: dto::OWNER,
+                })
             }
         })
         .collect();
@@ -173,7 +265,14 @@ pub async fn list_object_versions(ctx: &Ctx, req: S3Request) -> S3Result<S3Respo
         is_truncated: page.truncated,
         encoding_type: url.then_some("url"),
         entries,
-        common_prefixes: page.items.iter().filter_map(|item| item.as_ref().err()).map(|cp| dto::CommonPrefix { prefix: encode_key(cp, url).into() }).collect(),
+        common_prefixes: page
+            .items
+            .iter()
+            .filter_map(|item| item.as_ref().err())
+            .map(|cp| dto::CommonPrefix {
+                prefix: encode_key(cp, url).into(),
+            })
+            .collect(),
     };
     Ok(ok_xml(dto::to_xml(&doc)))
 }

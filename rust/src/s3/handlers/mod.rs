@@ -8,11 +8,11 @@ pub mod multipart;
 pub mod object;
 
 use super::error::{S3Code, S3Error, S3Result};
+use super::response::{S3Response, set_header};
 use super::{Ctx, S3Request};
-use super::response::{set_header, S3Response};
+use crate::storage::Store;
 use crate::storage::meta::StoredChecksum;
 use crate::storage::writer::TempData;
-use crate::storage::Store;
 
 /// AWS's limit for a single PUT (and for one part).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -24,22 +24,39 @@ pub const MAX_LIST_XML_BODY: usize = 4 * 1024 * 1024;
 
 /// Tags set while writing (`x-amz-tagging`) need s3:PutObjectTagging as well, as on AWS.
 pub async fn check_tagging_header(ctx: &Ctx, req: &S3Request) -> S3Result<()> {
-    if req.header("x-amz-tagging").is_some_and(|t| !t.trim().is_empty()) {
-        req.authz.check_object(ctx, req.bucket(), req.key(), None, "s3:PutObjectTagging").await?;
+    if req
+        .header("x-amz-tagging")
+        .is_some_and(|t| !t.trim().is_empty())
+    {
+        req.authz
+            .check_object(ctx, req.bucket(), req.key(), None, "s3:PutObjectTagging")
+            .await?;
     }
     Ok(())
 }
 
 /// The permission that reading a copy source asks for.
 pub fn copy_source_action(source: &CopySource) -> &'static str {
-    if source.version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" }
+    if source.version.is_some() {
+        "s3:GetObjectVersion"
+    } else {
+        "s3:GetObject"
+    }
 }
 
 /// The declared body size: decoded length for aws-chunked bodies, else Content-Length.
 fn declared_size(req: &S3Request) -> S3Result<Option<u64>> {
-    let name = if super::body::is_aws_chunked(&req.headers) { "x-amz-decoded-content-length" } else { "content-length" };
+    let name = if super::body::is_aws_chunked(&req.headers) {
+        "x-amz-decoded-content-length"
+    } else {
+        "content-length"
+    };
     match req.header(name) {
-        Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| S3Error::invalid_argument(format!("Invalid {name}"), name, v)),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| S3Error::invalid_argument(format!("Invalid {name}"), name, v)),
         None if req.headers.contains_key("transfer-encoding") => Ok(None),
         None => Err(S3Error::new(S3Code::MissingContentLength)),
     }
@@ -126,12 +143,21 @@ async fn read_small_body(req: &mut S3Request, declared: u64) -> S3Result<Receive
     }
     let md5: [u8; 16] = md5::Md5::digest(&buf).into();
     req.body.check_md5(&md5)?;
-    Ok(Received::Memory { bytes: buf.freeze(), md5 })
+    Ok(Received::Memory {
+        bytes: buf.freeze(),
+        md5,
+    })
 }
 
 /// The verified checksum of a body that has been read, in storable form.
 pub fn body_checksum(req: &S3Request) -> Option<StoredChecksum> {
-    req.body.checksum_value.as_ref().map(|(a, v)| StoredChecksum { algorithm: a.name().to_string(), value: v.clone() })
+    req.body
+        .checksum_value
+        .as_ref()
+        .map(|(a, v)| StoredChecksum {
+            algorithm: a.name().to_string(),
+            value: v.clone(),
+        })
 }
 
 /// `x-amz-version-id` on responses about a versioned object.
@@ -143,8 +169,20 @@ pub fn set_version_header(res: &mut S3Response, version_id: Option<&str>) {
 
 pub fn set_checksum_header(res: &mut S3Response, checksum: Option<&StoredChecksum>) {
     if let Some(c) = checksum {
-        set_header(res, &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()), &c.value);
-        set_header(res, "x-amz-checksum-type", if c.value.contains('-') { "COMPOSITE" } else { "FULL_OBJECT" });
+        set_header(
+            res,
+            &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()),
+            &c.value,
+        );
+        set_header(
+            res,
+            "x-amz-checksum-type",
+            if c.value.contains('-') {
+                "COMPOSITE"
+            } else {
+                "FULL_OBJECT"
+            },
+        );
     }
 }
 
@@ -158,15 +196,27 @@ pub struct CopySource {
 /// Parses `x-amz-copy-source` (`bucket/key[?versionId=..]` or `/bucket/key`, URL-encoded).
 pub fn copy_source(req: &S3Request) -> S3Result<CopySource> {
     let raw = req.header("x-amz-copy-source").unwrap_or_default();
-    let invalid = || S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey", "x-amz-copy-source", raw);
+    let invalid = || {
+        S3Error::invalid_argument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            "x-amz-copy-source",
+            raw,
+        )
+    };
     let (path, version) = match raw.split_once("?versionId=") {
         Some((p, v)) => (p, Some(v.to_string())),
         None => (raw, None),
     };
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().map_err(|_| invalid())?;
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| invalid())?;
     let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
     match decoded.split_once('/') {
-        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(CopySource { bucket: bucket.to_string(), key: key.to_string(), version }),
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(CopySource {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version,
+        }),
         _ => Err(invalid()),
     }
 }

@@ -3,18 +3,25 @@
 use http::StatusCode;
 
 use super::list::{encode_key, parse_max, url_encoding};
-use super::{body_checksum, check_tagging_header, copy_source, copy_source_action, receive_body, MAX_LIST_XML_BODY, MAX_PUT_SIZE};
-use crate::s3::error::{S3Code, S3Error, S3Result};
-use crate::s3::headers::{iso8601, object_attrs, Conditions};
-use crate::s3::response::{empty, ok_xml, set_header, S3Response};
-use crate::s3::{dto, xml};
-use crate::s3::{Ctx, S3Request};
+use super::{
+    MAX_LIST_XML_BODY, MAX_PUT_SIZE, body_checksum, check_tagging_header, copy_source,
+    copy_source_action, receive_body,
+};
 use crate::s3::checksum;
+use crate::s3::error::{S3Code, S3Error, S3Result};
+use crate::s3::headers::{Conditions, iso8601, object_attrs};
+use crate::s3::response::{S3Response, empty, ok_xml, set_header};
+use crate::s3::{Ctx, S3Request};
+use crate::s3::{dto, xml};
 use crate::storage::meta::StoredChecksum;
-use crate::storage::multipart::{PartInfo, UploadInfo, MAX_PART_NUMBER};
+use crate::storage::multipart::{MAX_PART_NUMBER, PartInfo, UploadInfo};
 
 fn upload_id(req: &S3Request) -> String {
-    req.route.query.get("uploadId").unwrap_or_default().to_string()
+    req.route
+        .query
+        .get("uploadId")
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn part_number(req: &S3Request) -> S3Result<u32> {
@@ -22,48 +29,104 @@ fn part_number(req: &S3Request) -> S3Result<u32> {
     raw.parse::<u32>()
         .ok()
         .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
-        .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", raw))
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+                "partNumber",
+                raw,
+            )
+        })
 }
 
 pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     check_tagging_header(ctx, &req).await?;
     let attrs = object_attrs(&req.headers)?;
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    let checksum_type = match req.header("x-amz-checksum-type").map(|t| t.trim().to_ascii_uppercase()) {
+    let checksum_type = match req
+        .header("x-amz-checksum-type")
+        .map(|t| t.trim().to_ascii_uppercase())
+    {
         None => None,
         Some(t) if t == "COMPOSITE" || t == "FULL_OBJECT" => Some(t),
-        Some(t) => return Err(S3Error::invalid_argument("Value for x-amz-checksum-type header is invalid.", "x-amz-checksum-type", &t)),
+        Some(t) => {
+            return Err(S3Error::invalid_argument(
+                "Value for x-amz-checksum-type header is invalid.",
+                "x-amz-checksum-type",
+                &t,
+            ));
+        }
     };
-    let info = ctx.store.blocking(move |s| s.create_upload(&bucket, &key, attrs, checksum_type)).await?;
-    Ok(ok_xml(dto::to_xml(&dto::InitiateMultipartUploadResult { xmlns: dto::NS, bucket: info.bucket.into(), key: info.key.into(), upload_id: info.upload_id })))
+    let info = ctx
+        .store
+        .blocking(move |s| s.create_upload(&bucket, &key, attrs, checksum_type))
+        .await?;
+    Ok(ok_xml(dto::to_xml(&dto::InitiateMultipartUploadResult {
+        xmlns: dto::NS,
+        bucket: info.bucket.into(),
+        key: info.key.into(),
+        upload_id: info.upload_id,
+    })))
 }
 
 pub async fn upload_part(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let number = part_number(&req)?;
-    let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
+    let (bucket, key, id) = (
+        req.bucket().to_string(),
+        req.key().to_string(),
+        upload_id(&req),
+    );
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-    let body = receive_body(ctx, &mut req, move |s| s.upload_info(&b, &k, &i).map(|_| ())).await?;
+    let body = receive_body(ctx, &mut req, move |s| {
+        s.upload_info(&b, &k, &i).map(|_| ())
+    })
+    .await?;
     let checksum = body_checksum(&req);
-    let part = ctx.store.blocking(move |s| s.put_part(&bucket, &key, &id, number, body.into_temp(s)?, checksum)).await?;
+    let part = ctx
+        .store
+        .blocking(move |s| s.put_part(&bucket, &key, &id, number, body.into_temp(s)?, checksum))
+        .await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &part.etag);
     if let Some(checksum) = body_checksum(&req) {
-        set_header(&mut res, &format!("x-amz-checksum-{}", checksum.algorithm.to_ascii_lowercase()), &checksum.value);
+        set_header(
+            &mut res,
+            &format!("x-amz-checksum-{}", checksum.algorithm.to_ascii_lowercase()),
+            &checksum.value,
+        );
     }
     Ok(res)
 }
 
 /// `bytes=first-last` of `x-amz-copy-source-range`, checked against the source size.
 fn copy_range(value: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
-    let Some(value) = value else { return Ok((0, size)) };
-    let invalid = || S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy", "x-amz-copy-source-range", value);
-    let (first, last) = value.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(invalid)?;
-    let (first, last) = (first.parse::<u64>().map_err(|_| invalid())?, last.parse::<u64>().map_err(|_| invalid())?);
+    let Some(value) = value else {
+        return Ok((0, size));
+    };
+    let invalid = || {
+        S3Error::invalid_argument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+            "x-amz-copy-source-range",
+            value,
+        )
+    };
+    let (first, last) = value
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(invalid)?;
+    let (first, last) = (
+        first.parse::<u64>().map_err(|_| invalid())?,
+        last.parse::<u64>().map_err(|_| invalid())?,
+    );
     if first > last {
         return Err(invalid());
     }
     if last >= size {
-        return Err(S3Error::invalid_argument(format!("Range specified is not valid for source object of size: {size}"), "x-amz-copy-source-range", value));
+        return Err(S3Error::invalid_argument(
+            format!("Range specified is not valid for source object of size: {size}"),
+            "x-amz-copy-source-range",
+            value,
+        ));
     }
     Ok((first, last - first + 1))
 }
@@ -71,72 +134,141 @@ fn copy_range(value: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
 pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let number = part_number(&req)?;
     let source = copy_source(&req)?;
-    req.authz.check_object(ctx, &source.bucket, &source.key, source.version.as_deref(), copy_source_action(&source)).await?;
-    let super::CopySource { bucket: src_bucket, key: src_key, version: src_version } = source;
-    let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
+    req.authz
+        .check_object(
+            ctx,
+            &source.bucket,
+            &source.key,
+            source.version.as_deref(),
+            copy_source_action(&source),
+        )
+        .await?;
+    let super::CopySource {
+        bucket: src_bucket,
+        key: src_key,
+        version: src_version,
+    } = source;
+    let (bucket, key, id) = (
+        req.bucket().to_string(),
+        req.key().to_string(),
+        upload_id(&req),
+    );
     let headers = req.headers.clone();
     let part = ctx
         .store
         .blocking(move |s| {
             s.upload_info(&bucket, &key, &id)?;
-            let data = s.copy_range_to_temp(&src_bucket, &src_key, src_version.as_deref(), |meta| {
-                Conditions::from(&headers, "x-amz-copy-source-").check(meta, S3Code::PreconditionFailed)?;
-                let range = copy_range(crate::s3::headers::header(&headers, "x-amz-copy-source-range"), meta.size)?;
-                if range.1 > MAX_PUT_SIZE {
-                    return Err(S3Error::new(S3Code::EntityTooLarge));
-                }
-                Ok(range)
-            })?;
+            let data =
+                s.copy_range_to_temp(&src_bucket, &src_key, src_version.as_deref(), |meta| {
+                    Conditions::from(&headers, "x-amz-copy-source-")
+                        .check(meta, S3Code::PreconditionFailed)?;
+                    let range = copy_range(
+                        crate::s3::headers::header(&headers, "x-amz-copy-source-range"),
+                        meta.size,
+                    )?;
+                    if range.1 > MAX_PUT_SIZE {
+                        return Err(S3Error::new(S3Code::EntityTooLarge));
+                    }
+                    Ok(range)
+                })?;
             s.put_part(&bucket, &key, &id, number, data, None)
         })
         .await?;
-    Ok(ok_xml(dto::to_xml(&dto::CopyPartResult { xmlns: dto::NS, last_modified: iso8601(part.last_modified), etag: part.etag })))
+    Ok(ok_xml(dto::to_xml(&dto::CopyPartResult {
+        xmlns: dto::NS,
+        last_modified: iso8601(part.last_modified),
+        etag: part.etag,
+    })))
 }
 
 /// The completed object's checksum from its parts' checksums: of the part checksums
 /// (COMPOSITE, stored as `<value>-<parts>`) or of the whole object (FULL_OBJECT). A value
 /// the client stated on Complete must match it.
-fn object_checksum(stated: Option<(checksum::Algorithm, String)>, info: &UploadInfo, chosen: &[PartInfo]) -> S3Result<Option<StoredChecksum>> {
+fn object_checksum(
+    stated: Option<(checksum::Algorithm, String)>,
+    info: &UploadInfo,
+    chosen: &[PartInfo],
+) -> S3Result<Option<StoredChecksum>> {
     let full_object = info.checksum_type.as_deref() == Some("FULL_OBJECT");
-    let parts: Option<Vec<(String, u64)>> = chosen.iter().map(|p| p.checksum.as_ref().map(|c| (c.value.clone(), p.size))).collect();
-    let algorithm = chosen.first().and_then(|p| p.checksum.as_ref()).and_then(|c| checksum::Algorithm::from_name(&c.algorithm));
+    let parts: Option<Vec<(String, u64)>> = chosen
+        .iter()
+        .map(|p| p.checksum.as_ref().map(|c| (c.value.clone(), p.size)))
+        .collect();
+    let algorithm = chosen
+        .first()
+        .and_then(|p| p.checksum.as_ref())
+        .and_then(|c| checksum::Algorithm::from_name(&c.algorithm));
     let computed = match (algorithm, parts) {
-        (Some(a), Some(parts)) => checksum::multipart_checksum(a, &parts, full_object).map(|v| (a, v)),
+        (Some(a), Some(parts)) => {
+            checksum::multipart_checksum(a, &parts, full_object).map(|v| (a, v))
+        }
         _ => None,
     };
-    if let (Some((a, value)), Some((ca, cv))) = (&stated, &computed) {
-        if a != ca || value.split('-').next().unwrap_or_default() != cv {
-            return Err(checksum::mismatch(*a));
-        }
+    if let (Some((a, value)), Some((ca, cv))) = (&stated, &computed)
+        && (a != ca || value.split('-').next().unwrap_or_default() != cv)
+    {
+        return Err(checksum::mismatch(*a));
     }
     Ok(computed.map(|(a, v)| StoredChecksum {
         algorithm: a.name().to_string(),
-        value: if full_object { v } else { format!("{v}-{}", chosen.len()) },
+        value: if full_object {
+            v
+        } else {
+            format!("{v}-{}", chosen.len())
+        },
     }))
 }
 
 pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
+    let (bucket, key, id) = (
+        req.bucket().to_string(),
+        req.key().to_string(),
+        upload_id(&req),
+    );
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-    ctx.store.blocking(move |s| s.upload_info(&b, &k, &i).map(|_| ())).await?;
+    ctx.store
+        .blocking(move |s| s.upload_info(&b, &k, &i).map(|_| ()))
+        .await?;
     let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
-    let parts: Vec<(u32, String)> = xml::parse_complete(&body)?.parts.into_iter().map(|p| (p.part_number, p.etag)).collect();
+    let parts: Vec<(u32, String)> = xml::parse_complete(&body)?
+        .parts
+        .into_iter()
+        .map(|p| (p.part_number, p.etag))
+        .collect();
     let (b, k) = (bucket.clone(), key.clone());
     let precondition = super::object::write_precondition(&req)?;
-    let stated = checksum::ALL.into_iter().find_map(|a| req.header(&a.header()).map(|v| (a, v.trim().to_string())));
-    let verify = move |info: &UploadInfo, chosen: &[PartInfo]| object_checksum(stated, info, chosen);
-    let meta = ctx.store.blocking(move |s| s.complete_upload(&b, &k, &id, &parts, precondition.as_ref(), verify)).await?;
+    let stated = checksum::ALL
+        .into_iter()
+        .find_map(|a| req.header(&a.header()).map(|v| (a, v.trim().to_string())));
+    let verify =
+        move |info: &UploadInfo, chosen: &[PartInfo]| object_checksum(stated, info, chosen);
+    let meta = ctx
+        .store
+        .blocking(move |s| s.complete_upload(&b, &k, &id, &parts, precondition.as_ref(), verify))
+        .await?;
     let host = req.header("host").unwrap_or("localhost");
     let location = format!("http://{host}/{bucket}/{}", encode_key(&key, true));
-    let doc = dto::CompleteMultipartUploadResult { xmlns: dto::NS, location: location.into(), bucket: bucket.into(), key: key.into(), etag: meta.etag.clone() };
+    let doc = dto::CompleteMultipartUploadResult {
+        xmlns: dto::NS,
+        location: location.into(),
+        bucket: bucket.into(),
+        key: key.into(),
+        etag: meta.etag.clone(),
+    };
     let mut res = ok_xml(dto::to_xml(&doc));
     super::set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
 }
 
 pub async fn abort(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
-    ctx.store.blocking(move |s| s.abort_upload(&bucket, &key, &id)).await?;
+    let (bucket, key, id) = (
+        req.bucket().to_string(),
+        req.key().to_string(),
+        upload_id(&req),
+    );
+    ctx.store
+        .blocking(move |s| s.abort_upload(&bucket, &key, &id))
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -144,12 +276,24 @@ pub async fn list_parts(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let max = parse_max(&req, "max-parts")?;
     let marker = match req.route.query.get("part-number-marker") {
         None | Some("") => 0,
-        Some(v) => v.parse::<u32>().map_err(|_| S3Error::invalid_argument("Invalid part number marker", "part-number-marker", v))?,
+        Some(v) => v.parse::<u32>().map_err(|_| {
+            S3Error::invalid_argument("Invalid part number marker", "part-number-marker", v)
+        })?,
     };
-    let (bucket, key, id) = (req.bucket().to_string(), req.key().to_string(), upload_id(&req));
+    let (bucket, key, id) = (
+        req.bucket().to_string(),
+        req.key().to_string(),
+        upload_id(&req),
+    );
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-    let (info, parts) = ctx.store.blocking(move |s| s.list_parts(&b, &k, &i)).await?;
-    let remaining: Vec<_> = parts.into_iter().filter(|p| p.part_number > marker).collect();
+    let (info, parts) = ctx
+        .store
+        .blocking(move |s| s.list_parts(&b, &k, &i))
+        .await?;
+    let remaining: Vec<_> = parts
+        .into_iter()
+        .filter(|p| p.part_number > marker)
+        .collect();
     let truncated = remaining.len() > max;
     let page = &remaining[..remaining.len().min(max)];
     let _ = info;
@@ -165,7 +309,15 @@ pub async fn list_parts(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         next_part_number_marker: page.last().map(|p| p.part_number),
         max_parts: max,
         is_truncated: truncated,
-        part: page.iter().map(|p| dto::Part { part_number: p.part_number, last_modified: iso8601(p.last_modified), etag: p.etag.clone(), size: p.size }).collect(),
+        part: page
+            .iter()
+            .map(|p| dto::Part {
+                part_number: p.part_number,
+                last_modified: iso8601(p.last_modified),
+                etag: p.etag.clone(),
+                size: p.size,
+            })
+            .collect(),
     };
     Ok(ok_xml(dto::to_xml(&doc)))
 }
@@ -175,7 +327,10 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let url = url_encoding(&req)?;
     let max = parse_max(&req, "max-uploads")?;
     let prefix = q.get("prefix").unwrap_or_default().to_string();
-    let delimiter = q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string);
+    let delimiter = q
+        .get("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
     let key_marker = q.get("key-marker").unwrap_or_default().to_string();
     let id_marker = q.get("upload-id-marker").unwrap_or_default().to_string();
     let bucket = req.bucket().to_string();
@@ -188,14 +343,19 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     // position in that order, not an id to compare with.
     let mut past_id_marker = false;
     for u in uploads.into_iter().filter(|u| u.key.starts_with(&prefix)) {
-        let after = key_marker.is_empty() || u.key > key_marker || (u.key == key_marker && past_id_marker);
+        let after =
+            key_marker.is_empty() || u.key > key_marker || (u.key == key_marker && past_id_marker);
         if u.key == key_marker && !id_marker.is_empty() && u.upload_id == id_marker {
             past_id_marker = true;
         }
         if !after {
             continue;
         }
-        let rolled = delimiter.as_ref().and_then(|d| u.key[prefix.len()..].find(d.as_str()).map(|i| u.key[..prefix.len() + i + d.len()].to_string()));
+        let rolled = delimiter.as_ref().and_then(|d| {
+            u.key[prefix.len()..]
+                .find(d.as_str())
+                .map(|i| u.key[..prefix.len() + i + d.len()].to_string())
+        });
         match rolled {
             Some(cp) if matches!(entries.last(), Some(Err(last)) if *last == cp) => {}
             Some(cp) => entries.push(Err(cp)),
@@ -205,7 +365,10 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let truncated = entries.len() > max;
     entries.truncate(max);
     let (next_key_marker, next_upload_id_marker) = match entries.last().filter(|_| truncated) {
-        Some(Ok(u)) => (Some(encode_key(&u.key, url).into()), Some(u.upload_id.clone())),
+        Some(Ok(u)) => (
+            Some(encode_key(&u.key, url).into()),
+            Some(u.upload_id.clone()),
+        ),
         Some(Err(cp)) => (Some(encode_key(cp, url).into()), None),
         None => (None, None),
     };
@@ -233,7 +396,13 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
                 initiated: iso8601(u.initiated),
             })
             .collect(),
-        common_prefixes: entries.iter().filter_map(|e| e.as_ref().err()).map(|cp| dto::CommonPrefix { prefix: encode_key(cp, url).into() }).collect(),
+        common_prefixes: entries
+            .iter()
+            .filter_map(|e| e.as_ref().err())
+            .map(|cp| dto::CommonPrefix {
+                prefix: encode_key(cp, url).into(),
+            })
+            .collect(),
     };
     Ok(ok_xml(dto::to_xml(&doc)))
 }

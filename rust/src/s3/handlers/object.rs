@@ -2,23 +2,28 @@
 
 use http::StatusCode;
 
-use super::{body_checksum, check_tagging_header, copy_source, copy_source_action, receive_body, set_checksum_header, set_version_header, MAX_LIST_XML_BODY, MAX_XML_BODY};
+use super::{
+    MAX_LIST_XML_BODY, MAX_XML_BODY, body_checksum, check_tagging_header, copy_source,
+    copy_source_action, receive_body, set_checksum_header, set_version_header,
+};
 use crate::s3::error::{S3Code, S3Error, S3Result};
-use crate::s3::headers::{iso8601, object_attrs, object_headers, parse_range, Conditions};
-use crate::s3::response::{empty, ok_xml, set_header, ObjectData, ResBody, S3Response};
-use crate::s3::{dto, xml};
+use crate::s3::headers::{Conditions, iso8601, object_attrs, object_headers, parse_range};
+use crate::s3::response::{ObjectData, ResBody, S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
+use crate::s3::{dto, xml};
 use crate::storage::commit::Precondition;
 use crate::storage::meta::ObjectMeta;
-use crate::storage::versions::DeleteOutcome;
 use crate::storage::objects::etag_of;
-
+use crate::storage::versions::DeleteOutcome;
 
 /// `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only that version) on a write.
 pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
     match (req.header("if-none-match"), req.header("if-match")) {
         (Some(v), _) if v.trim() == "*" => Ok(Some(Precondition::IfNoneMatchAny)),
-        (Some(v), _) => Err(S3Error::msg(S3Code::NotImplemented, format!("If-None-Match: {v} is not supported on writes; only '*' is."))),
+        (Some(v), _) => Err(S3Error::msg(
+            S3Code::NotImplemented,
+            format!("If-None-Match: {v} is not supported on writes; only '*' is."),
+        )),
         (None, Some(etag)) => Ok(Some(Precondition::IfMatch(etag.to_string()))),
         (None, None) => Ok(None),
     }
@@ -38,7 +43,15 @@ pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
         .store
         .blocking(move |s| {
             let data = body.into_temp(s)?;
-            s.put_object(&bucket, &key, data, attrs, Vec::new(), etag, precondition.as_ref())
+            s.put_object(
+                &bucket,
+                &key,
+                data,
+                attrs,
+                Vec::new(),
+                etag,
+                precondition.as_ref(),
+            )
         })
         .await?;
     let mut res = empty(StatusCode::OK);
@@ -61,12 +74,22 @@ const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
 /// Opens the requested version (or the latest), answering for delete markers as AWS
 /// does: 404 NoSuchKey for a latest marker, 405 for a marker asked for by id, both
 /// with `x-amz-delete-marker: true`.
-async fn open_requested(ctx: &Ctx, req: &S3Request, want_data: bool) -> S3Result<(ObjectMeta, ObjectData)> {
+async fn open_requested(
+    ctx: &Ctx,
+    req: &S3Request,
+    want_data: bool,
+) -> S3Result<(ObjectMeta, ObjectData)> {
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let marker_headers = |err: S3Error, m: &ObjectMeta| {
         err.header("x-amz-delete-marker", "true")
-            .header("x-amz-version-id", m.version_id.clone().unwrap_or_else(|| "null".into()))
-            .header("last-modified", crate::s3::headers::http_date(m.last_modified_time()))
+            .header(
+                "x-amz-version-id",
+                m.version_id.clone().unwrap_or_else(|| "null".into()),
+            )
+            .header(
+                "last-modified",
+                crate::s3::headers::http_date(m.last_modified_time()),
+            )
     };
     let load = move |(meta, file): (ObjectMeta, std::fs::File)| {
         let data = ObjectData::load(file, meta.size, want_data)?;
@@ -83,19 +106,27 @@ async fn open_requested(ctx: &Ctx, req: &S3Request, want_data: bool) -> S3Result
                 .await?;
             match data {
                 Some(data) => Ok((meta, data)),
-                None => Err(marker_headers(S3Error::new(S3Code::MethodNotAllowed).detail("Method", req.method_name()).detail("ResourceType", "DeleteMarker"), &meta)),
+                None => Err(marker_headers(
+                    S3Error::new(S3Code::MethodNotAllowed)
+                        .detail("Method", req.method_name())
+                        .detail("ResourceType", "DeleteMarker"),
+                    &meta,
+                )),
             }
         }
-        None => ctx
-            .store
-            .blocking(move |s| match s.open_object(&bucket, &key) {
-                Err(e) if e.code == S3Code::NoSuchKey => match s.latest_delete_marker(&bucket, &key) {
-                    Some(m) => Err(marker_headers(e, &m)),
-                    None => Err(e),
-                },
-                other => other.and_then(load),
-            })
-            .await,
+        None => {
+            ctx.store
+                .blocking(move |s| match s.open_object(&bucket, &key) {
+                    Err(e) if e.code == S3Code::NoSuchKey => {
+                        match s.latest_delete_marker(&bucket, &key) {
+                            Some(m) => Err(marker_headers(e, &m)),
+                            None => Err(e),
+                        }
+                    }
+                    other => other.and_then(load),
+                })
+                .await
+        }
     }
 }
 
@@ -106,10 +137,23 @@ fn part_range(meta: &ObjectMeta, part: &str) -> S3Result<Option<(u64, u64)>> {
         .parse()
         .ok()
         .filter(|n| (1..=crate::storage::multipart::MAX_PART_NUMBER as usize).contains(n))
-        .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", part))?;
-    let unsatisfiable = || S3Error::new(S3Code::InvalidPartNumber).header("content-range", format!("bytes */{}", meta.size));
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+                "partNumber",
+                part,
+            )
+        })?;
+    let unsatisfiable = || {
+        S3Error::new(S3Code::InvalidPartNumber)
+            .header("content-range", format!("bytes */{}", meta.size))
+    };
     if meta.parts.is_empty() {
-        return if n == 1 { Ok(None) } else { Err(unsatisfiable()) };
+        return if n == 1 {
+            Ok(None)
+        } else {
+            Err(unsatisfiable())
+        };
     }
     if n > meta.parts.len() {
         return Err(unsatisfiable());
@@ -126,20 +170,45 @@ fn part_range(meta: &ObjectMeta, part: &str) -> S3Result<Option<(u64, u64)>> {
 /// AccessDenied for it, as on AWS.
 fn hide_missing_key(ctx: &Ctx, req: &S3Request, err: S3Error) -> S3Error {
     let bucket = req.bucket();
-    if err.code == S3Code::NoSuchKey && req.authz.check(ctx, Some(bucket), "s3:ListBucket", &crate::s3::authorize::bucket_arn(bucket)).is_err() {
+    if err.code == S3Code::NoSuchKey
+        && req
+            .authz
+            .check(
+                ctx,
+                Some(bucket),
+                "s3:ListBucket",
+                &crate::s3::authorize::bucket_arn(bucket),
+            )
+            .is_err()
+    {
         return S3Error::new(S3Code::AccessDenied);
     }
     err
 }
 
 pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Response> {
-    if req.authz.enabled && req.authz.principal.is_none() && RESPONSE_OVERRIDES.iter().any(|(param, _)| req.route.query.has(param)) {
-        return Err(S3Error::msg(S3Code::InvalidRequest, "Request specific response headers cannot be used for anonymous GET requests."));
+    if req.authz.enabled
+        && req.authz.principal.is_none()
+        && RESPONSE_OVERRIDES
+            .iter()
+            .any(|(param, _)| req.route.query.has(param))
+    {
+        return Err(S3Error::msg(
+            S3Code::InvalidRequest,
+            "Request specific response headers cannot be used for anonymous GET requests.",
+        ));
     }
-    let (meta, data) = open_requested(ctx, &req, !head).await.map_err(|e| hide_missing_key(ctx, &req, e))?;
+    let (meta, data) = open_requested(ctx, &req, !head)
+        .await
+        .map_err(|e| hide_missing_key(ctx, &req, e))?;
     Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
     let range = match (req.header("range"), req.route.query.get("partNumber")) {
-        (Some(_), Some(_)) => return Err(S3Error::msg(S3Code::InvalidRequest, "Cannot specify both Range header and partNumber query parameter")),
+        (Some(_), Some(_)) => {
+            return Err(S3Error::msg(
+                S3Code::InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter",
+            ));
+        }
         (Some(value), None) => parse_range(value, meta.size)?,
         (None, Some(part)) => part_range(&meta, part)?,
         (None, None) => None,
@@ -165,13 +234,25 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     }
     set_header(&mut res, "content-length", &len.to_string());
     if let Some((start, end)) = range {
-        set_header(&mut res, "content-range", &format!("bytes {start}-{end}/{}", meta.size));
+        set_header(
+            &mut res,
+            "content-range",
+            &format!("bytes {start}-{end}/{}", meta.size),
+        );
     }
-    if range.is_none() && req.header("x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("ENABLED")) {
+    if range.is_none()
+        && req
+            .header("x-amz-checksum-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
+    {
         set_checksum_header(&mut res, meta.checksum.as_ref());
     }
     if !meta.parts.is_empty() && req.route.query.has("partNumber") {
-        set_header(&mut res, "x-amz-mp-parts-count", &meta.parts.len().to_string());
+        set_header(
+            &mut res,
+            "x-amz-mp-parts-count",
+            &meta.parts.len().to_string(),
+        );
     }
     set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
@@ -179,18 +260,28 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
 
 /// Deletes as the bucket's versioning asks: a version by id, a delete marker in a
 /// versioned bucket, or the object itself.
-fn delete_one(s: &crate::storage::Store, bucket: &str, key: &str, version: Option<&str>) -> S3Result<DeleteOutcome> {
+fn delete_one(
+    s: &crate::storage::Store,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> S3Result<DeleteOutcome> {
     match version {
         Some(v) => s.delete_version(bucket, key, v),
         None if s.versioning(bucket).is_some() => s.delete_with_marker(bucket, key),
-        None => s.delete_object(bucket, key).map(|_| DeleteOutcome::default()),
+        None => s
+            .delete_object(bucket, key)
+            .map(|_| DeleteOutcome::default()),
     }
 }
 
 pub async fn delete_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let version = req.route.query.get("versionId").map(str::to_string);
-    let outcome = ctx.store.blocking(move |s| delete_one(s, &bucket, &key, version.as_deref())).await?;
+    let outcome = ctx
+        .store
+        .blocking(move |s| delete_one(s, &bucket, &key, version.as_deref()))
+        .await?;
     let mut res = empty(StatusCode::NO_CONTENT);
     set_version_header(&mut res, outcome.version_id.as_deref());
     if outcome.delete_marker {
@@ -205,17 +296,30 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
     let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
     let request = xml::parse_delete(&body)?;
     if request.objects.is_empty() || request.objects.len() > 1000 {
-        return Err(S3Error::msg(S3Code::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema."));
+        return Err(S3Error::msg(
+            S3Code::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema.",
+        ));
     }
     let quiet = request.quiet;
     // Each key is authorized on its own (with its own tags), as AWS does.
     let mut checked = Vec::with_capacity(request.objects.len());
     for o in request.objects {
-        let action = if o.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
-        let check = if o.key.is_empty() || o.key.len() > crate::storage::keypath::MAX_KEY_BYTES {
-            Err(S3Error::new(if o.key.is_empty() { S3Code::InvalidArgument } else { S3Code::KeyTooLongError }))
+        let action = if o.version_id.is_some() {
+            "s3:DeleteObjectVersion"
         } else {
-            req.authz.check_object(ctx, &bucket, &o.key, o.version_id.as_deref(), action).await
+            "s3:DeleteObject"
+        };
+        let check = if o.key.is_empty() || o.key.len() > crate::storage::keypath::MAX_KEY_BYTES {
+            Err(S3Error::new(if o.key.is_empty() {
+                S3Code::InvalidArgument
+            } else {
+                S3Code::KeyTooLongError
+            }))
+        } else {
+            req.authz
+                .check_object(ctx, &bucket, &o.key, o.version_id.as_deref(), action)
+                .await
         };
         checked.push((o.key, o.version_id, check));
     }
@@ -227,7 +331,8 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
                 checked
                     .into_iter()
                     .map(|(key, version, check)| {
-                        let result = check.and_then(|_| delete_one(s, &bucket, &key, version.as_deref()));
+                        let result =
+                            check.and_then(|_| delete_one(s, &bucket, &key, version.as_deref()));
                         (key, version, result)
                     })
                     .collect::<Vec<_>>()
@@ -244,24 +349,52 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
                 delete_marker: outcome.delete_marker.then_some(true),
                 delete_marker_version_id: outcome.version_id.filter(|_| outcome.delete_marker),
             })),
-            Err(e) => Some(dto::DeleteEntry::Error(dto::DeleteError { key: key.into(), version_id: version.map(Into::into), code: e.code.as_str(), message: e.message.into() })),
+            Err(e) => Some(dto::DeleteEntry::Error(dto::DeleteError {
+                key: key.into(),
+                version_id: version.map(Into::into),
+                code: e.code.as_str(),
+                message: e.message.into(),
+            })),
         })
         .collect();
-    Ok(ok_xml(dto::to_xml(&dto::DeleteResult { xmlns: dto::NS, entries })))
+    Ok(ok_xml(dto::to_xml(&dto::DeleteResult {
+        xmlns: dto::NS,
+        entries,
+    })))
 }
 
 pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let source = copy_source(&req)?;
-    req.authz.check_object(ctx, &source.bucket, &source.key, source.version.as_deref(), copy_source_action(&source)).await?;
+    req.authz
+        .check_object(
+            ctx,
+            &source.bucket,
+            &source.key,
+            source.version.as_deref(),
+            copy_source_action(&source),
+        )
+        .await?;
     check_tagging_header(ctx, &req).await?;
-    let super::CopySource { bucket: src_bucket, key: src_key, version: src_version } = source;
+    let super::CopySource {
+        bucket: src_bucket,
+        key: src_key,
+        version: src_version,
+    } = source;
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let replace = match req.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
-        Some(other) => return Err(S3Error::invalid_argument("Unknown metadata directive.", "x-amz-metadata-directive", other)),
+        Some(other) => {
+            return Err(S3Error::invalid_argument(
+                "Unknown metadata directive.",
+                "x-amz-metadata-directive",
+                other,
+            ));
+        }
     };
-    let changes_something = replace || req.header("x-amz-tagging-directive") == Some("REPLACE") || req.header("x-amz-storage-class").is_some();
+    let changes_something = replace
+        || req.header("x-amz-tagging-directive") == Some("REPLACE")
+        || req.header("x-amz-storage-class").is_some();
     if src_bucket == bucket && src_key == key && src_version.is_none() && !changes_something {
         return Err(S3Error::msg(
             S3Code::InvalidRequest,
@@ -271,21 +404,48 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let replace_tags = match req.header("x-amz-tagging-directive").map(str::trim) {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
-        Some(other) => return Err(S3Error::invalid_argument("Unknown tagging directive.", "x-amz-tagging-directive", other)),
+        Some(other) => {
+            return Err(S3Error::invalid_argument(
+                "Unknown tagging directive.",
+                "x-amz-tagging-directive",
+                other,
+            ));
+        }
     };
     let new_attrs = object_attrs(&req.headers)?;
-    let attrs = if replace { Some(new_attrs.clone()) } else { None };
+    let attrs = if replace {
+        Some(new_attrs.clone())
+    } else {
+        None
+    };
     let headers = req.headers.clone();
     let tags = replace_tags.then_some(new_attrs.tags);
     let precondition = write_precondition(&req)?;
     let meta = ctx
         .store
         .blocking(move |s| {
-            let check = |m: &crate::storage::meta::ObjectMeta| Conditions::from(&headers, "x-amz-copy-source-").check(m, S3Code::PreconditionFailed);
-            s.copy_object(&src_bucket, &src_key, src_version.as_deref(), &bucket, &key, attrs, tags, check, precondition.as_ref())
+            let check = |m: &crate::storage::meta::ObjectMeta| {
+                Conditions::from(&headers, "x-amz-copy-source-")
+                    .check(m, S3Code::PreconditionFailed)
+            };
+            s.copy_object(
+                &src_bucket,
+                &src_key,
+                src_version.as_deref(),
+                &bucket,
+                &key,
+                attrs,
+                tags,
+                check,
+                precondition.as_ref(),
+            )
         })
         .await?;
-    let mut res = ok_xml(dto::to_xml(&dto::CopyObjectResult { xmlns: dto::NS, last_modified: iso8601(meta.last_modified), etag: meta.etag.clone() }));
+    let mut res = ok_xml(dto::to_xml(&dto::CopyObjectResult {
+        xmlns: dto::NS,
+        last_modified: iso8601(meta.last_modified),
+        etag: meta.etag.clone(),
+    }));
     set_version_header(&mut res, meta.version_id.as_deref());
     if let Some(v) = &meta.source_version_id {
         set_header(&mut res, "x-amz-copy-source-version-id", v);
@@ -294,7 +454,11 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 }
 
 /// Changes the tags of the current object, or of the version named by `versionId`.
-async fn change_tags(ctx: &Ctx, req: &S3Request, change: impl FnOnce(&mut ObjectMeta) + Send + 'static) -> S3Result<ObjectMeta> {
+async fn change_tags(
+    ctx: &Ctx,
+    req: &S3Request,
+    change: impl FnOnce(&mut ObjectMeta) + Send + 'static,
+) -> S3Result<ObjectMeta> {
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let version = req.route.query.get("versionId").map(str::to_string);
     ctx.store
