@@ -12,7 +12,8 @@
 //! * the verdict, the data and the trailers are those of `model`, an
 //!   independent whole-input reading of the format: lines (chunk headers,
 //!   trailers) of at most 4096 bytes, at most 16 trailers and 16 KiB of
-//!   trailer lines, chained chunk signatures, and with signature checking:
+//!   trailer lines, at most 64 bytes (whitespace) after the final blank line,
+//!   chained chunk signatures, and with signature checking:
 //!   `trailer: true` needs a valid `x-amz-trailer-signature` trailer,
 //!   `trailer: false` refuses any trailer (it would be unsigned);
 //! * what the decoder keeps is bounded whatever the input: at most 16
@@ -42,8 +43,9 @@
 //!   changed data byte or chunk signature, and the same body checked as the
 //!   non-trailer variant are refused with SignatureDoesNotMatch.
 //! * 7 limits: a chunk header, signed chunk header or trailer of an exact
-//!   length around 4096 bytes, or N trailers of M bytes each: accepted exactly
-//!   when within the limits.
+//!   length around 4096 bytes, N trailers of M bytes each, or N bytes of
+//!   whitespace after the final blank line: accepted exactly when within the
+//!   limits.
 #![no_main]
 
 use bytes::Bytes;
@@ -59,6 +61,7 @@ use std::sync::Once;
 const MAX_LINE: usize = 4096;
 const MAX_TRAILERS: usize = 16;
 const MAX_TRAILER_BYTES: usize = 16 * 1024;
+const MAX_TAIL_BYTES: usize = 64;
 
 const INCOMPLETE: &str = "IncompleteBody";
 const MISMATCH: &str = "SignatureDoesNotMatch";
@@ -88,7 +91,9 @@ impl Outcome {
 }
 
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn decode(pieces: &[&[u8]], signing: Option<&ChunkSigning>) -> Outcome {
@@ -176,8 +181,8 @@ fn decode(pieces: &[&[u8]], signing: Option<&ChunkSigning>) -> Outcome {
 /// The aws-chunked format, read from the whole input at once (no streaming),
 /// written from the format's rules rather than from the decoder's states:
 /// `hex-size[;ext]\r\n data \r\n` ... `0[;ext]\r\n` then trailer lines
-/// `name:value\r\n`, an optional blank line and nothing but whitespace after
-/// it. Returns the data and the (normalised) trailers, or the error code.
+/// `name:value\r\n`, an optional blank line and at most 64 bytes of
+/// whitespace after it. Returns the data and the (normalised) trailers, or the error code.
 ///
 /// Lines are at most MAX_LINE bytes (without CRLF) and UTF-8; trailer lines
 /// count towards MAX_TRAILER_BYTES, and a trailer line is refused once
@@ -188,13 +193,18 @@ fn decode(pieces: &[&[u8]], signing: Option<&ChunkSigning>) -> Outcome {
 /// `name:value\n` of every trailer, chained from the last chunk signature, and
 /// the other variant accepts no trailers at all. Structural errors come before
 /// the trailer check, each error at the point of the input where it occurs.
-fn model(input: &[u8], signing: Option<&ChunkSigning>) -> Result<(Vec<u8>, Vec<(String, String)>), &'static str> {
+fn model(
+    input: &[u8],
+    signing: Option<&ChunkSigning>,
+) -> Result<(Vec<u8>, Vec<(String, String)>), &'static str> {
     fn line<'a>(input: &'a [u8], pos: &mut usize) -> Result<Option<&'a str>, &'static str> {
         let rest = &input[*pos..];
         match rest.windows(2).position(|w| w == b"\r\n") {
             Some(n) if n <= MAX_LINE => {
                 *pos += n + 2;
-                std::str::from_utf8(&rest[..n]).map(Some).map_err(|_| INCOMPLETE)
+                std::str::from_utf8(&rest[..n])
+                    .map(Some)
+                    .map_err(|_| INCOMPLETE)
             }
             Some(_) => Err(INCOMPLETE),
             None => Ok(None),
@@ -205,7 +215,13 @@ fn model(input: &[u8], signing: Option<&ChunkSigning>) -> Result<(Vec<u8>, Vec<(
     let mut previous = signing.map(|s| s.seed.clone());
     let mut verify = |chunk: &[u8], provided: Option<&str>| -> Result<(), &'static str> {
         if let (Some(s), Some(prev)) = (signing, &mut previous) {
-            let expected = sigv4::chunk_signature(&s.key, &s.amz_date, &s.scope, prev, &sigv4::sha256_hex(chunk));
+            let expected = sigv4::chunk_signature(
+                &s.key,
+                &s.amz_date,
+                &s.scope,
+                prev,
+                &sigv4::sha256_hex(chunk),
+            );
             if provided != Some(expected.as_str()) {
                 return Err(MISMATCH);
             }
@@ -215,7 +231,9 @@ fn model(input: &[u8], signing: Option<&ChunkSigning>) -> Result<(Vec<u8>, Vec<(
     };
     // Chunks.
     loop {
-        let Some(header) = line(input, &mut pos)? else { return Err(INCOMPLETE) };
+        let Some(header) = line(input, &mut pos)? else {
+            return Err(INCOMPLETE);
+        };
         let (size, ext) = header.split_once(';').unwrap_or((header, ""));
         let size = u64::from_str_radix(size.trim(), 16).map_err(|_| INCOMPLETE)?;
         let provided = ext.trim().strip_prefix("chunk-signature=");
@@ -252,7 +270,8 @@ fn model(input: &[u8], signing: Option<&ChunkSigning>) -> Result<(Vec<u8>, Vec<(
             break;
         };
         if l.is_empty() {
-            if input[pos..].iter().any(|b| !b.is_ascii_whitespace()) {
+            let tail = &input[pos..];
+            if tail.len() > MAX_TAIL_BYTES || tail.iter().any(|b| !b.is_ascii_whitespace()) {
                 return Err(INCOMPLETE);
             }
             break;
@@ -273,7 +292,8 @@ fn model(input: &[u8], signing: Option<&ChunkSigning>) -> Result<(Vec<u8>, Vec<(
         match (s.trailer, trailer_signature) {
             (true, Some(provided)) => {
                 let block: String = trailers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-                if provided != sigv4::trailer_signature(&s.key, &s.amz_date, &s.scope, prev, &block) {
+                if provided != sigv4::trailer_signature(&s.key, &s.amz_date, &s.scope, prev, &block)
+                {
                     return Err(MISMATCH);
                 }
             }
@@ -316,7 +336,12 @@ fn splits(body: &[u8], seed: u64) -> Vec<Vec<&[u8]>> {
     if body.len() <= 2048 {
         all.push(body.chunks(1).collect());
     }
-    for (round, max, longest) in [(1u64, 3usize, 8192), (2, 17, 32768), (3, 300, usize::MAX), (4, 2000, usize::MAX)] {
+    for (round, max, longest) in [
+        (1u64, 3usize, 8192),
+        (2, 17, 32768),
+        (3, 300, usize::MAX),
+        (4, 2000, usize::MAX),
+    ] {
         if body.len() > longest || (max == 2000 && body.len() <= 8192) {
             continue;
         }
@@ -344,9 +369,26 @@ fn check(body: &[u8], signing: Option<&ChunkSigning>, seed: u64) -> Outcome {
     for pieces in splits {
         let other = decode(&pieces, signing);
         if first != other {
-            let cuts: Vec<usize> = pieces.iter().scan(0, |at, p| { *at += p.len(); Some(*at) }).collect();
-            let cuts = if cuts.len() > 40 { format!("{} pieces, cut after bytes {:?} ...", cuts.len(), &cuts[..40]) } else { format!("cut after bytes {cuts:?}") };
-            panic!("a body of {} bytes decodes differently in pieces ({cuts}) than in one feed:\n whole: {first:?}\n split: {other:?}", body.len());
+            let cuts: Vec<usize> = pieces
+                .iter()
+                .scan(0, |at, p| {
+                    *at += p.len();
+                    Some(*at)
+                })
+                .collect();
+            let cuts = if cuts.len() > 40 {
+                format!(
+                    "{} pieces, cut after bytes {:?} ...",
+                    cuts.len(),
+                    &cuts[..40]
+                )
+            } else {
+                format!("cut after bytes {cuts:?}")
+            };
+            panic!(
+                "a body of {} bytes decodes differently in pieces ({cuts}) than in one feed:\n whole: {first:?}\n split: {other:?}",
+                body.len()
+            );
         }
     }
     match model(body, signing) {
@@ -355,14 +397,23 @@ fn check(body: &[u8], signing: Option<&ChunkSigning>, seed: u64) -> Outcome {
             assert_eq!(first.data, data, "data differs from the model's");
             assert_eq!(first.trailers, trailers, "trailers differ from the model's");
         }
-        Err(code) => assert_eq!(first.error(), Some(code), "the model says {code}: {first:?}"),
+        Err(code) => assert_eq!(
+            first.error(),
+            Some(code),
+            "the model says {code}: {first:?}"
+        ),
     }
     first
 }
 
 fn signing(trailer: bool) -> ChunkSigning {
     ChunkSigning {
-        key: sigv4::signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1", "s3"),
+        key: sigv4::signing_key(
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "20130524",
+            "us-east-1",
+            "s3",
+        ),
         amz_date: "20130524T000000Z".into(),
         scope: "20130524/us-east-1/s3/aws4_request".into(),
         seed: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
@@ -377,11 +428,26 @@ fn check_aws_example() {
     let s = signing(false);
     let mut previous = s.seed.clone();
     for (size, expected) in [
-        (65536, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"),
-        (1024, "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"),
-        (0, "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"),
+        (
+            65536,
+            "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+        ),
+        (
+            1024,
+            "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+        ),
+        (
+            0,
+            "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
+        ),
     ] {
-        previous = sigv4::chunk_signature(&s.key, &s.amz_date, &s.scope, &previous, &sigv4::sha256_hex(&vec![b'a'; size]));
+        previous = sigv4::chunk_signature(
+            &s.key,
+            &s.amz_date,
+            &s.scope,
+            &previous,
+            &sigv4::sha256_hex(&vec![b'a'; size]),
+        );
         assert_eq!(previous, expected);
     }
 }
@@ -423,8 +489,13 @@ fn token(u: &mut Unstructured, chars: &[u8], max: usize) -> ArbResult<String> {
 fn trailer(u: &mut Unstructured) -> ArbResult<(String, String)> {
     loop {
         let name = if u.arbitrary()? {
-            u.choose(&["x-amz-checksum-crc32", "x-amz-checksum-sha256", "X-Amz-Checksum-CRC64NVME", " x-amz-meta-a "])?
-                .to_string()
+            u.choose(&[
+                "x-amz-checksum-crc32",
+                "x-amz-checksum-sha256",
+                "X-Amz-Checksum-CRC64NVME",
+                " x-amz-meta-a ",
+            ])?
+            .to_string()
         } else {
             format!("x{}", token(u, NAME_CHARS, 12)?)
         };
@@ -501,7 +572,12 @@ struct Tamper {
 /// Encodes a plan. With `signing`, every chunk carries its chained signature;
 /// `trailer_signature` adds `x-amz-trailer-signature` (chained from the last
 /// chunk signature, over the plan's trailers) at `plan.signature_at`.
-fn encode(p: &Plan, signing: Option<&ChunkSigning>, trailer_signature: bool, tamper: Tamper) -> Encoded {
+fn encode(
+    p: &Plan,
+    signing: Option<&ChunkSigning>,
+    trailer_signature: bool,
+    tamper: Tamper,
+) -> Encoded {
     let mut e = Encoded::default();
     let key = self::signing(false);
     // Unsigned bodies may still carry chained chunk signatures (they are ignored).
@@ -511,13 +587,24 @@ fn encode(p: &Plan, signing: Option<&ChunkSigning>, trailer_signature: bool, tam
     let sp = if p.spaces { " " } else { "" };
     for chunk in p.chunks.iter().map(Vec::as_slice).chain([empty]) {
         let size = chunk.len();
-        let hex = if p.upper_hex { format!("{size:X}") } else { format!("{size:x}") };
+        let hex = if p.upper_hex {
+            format!("{size:X}")
+        } else {
+            format!("{size:x}")
+        };
         let head = format!("{sp}{}{hex}{sp}", "0".repeat(p.leading_zeros));
         e.body.extend_from_slice(head.as_bytes());
         match (chain, &mut previous) {
             (Some(s), Some(prev)) => {
-                *prev = sigv4::chunk_signature(&s.key, &s.amz_date, &s.scope, prev, &sigv4::sha256_hex(chunk));
-                e.body.extend_from_slice(format!(";{sp}chunk-signature=").as_bytes());
+                *prev = sigv4::chunk_signature(
+                    &s.key,
+                    &s.amz_date,
+                    &s.scope,
+                    prev,
+                    &sigv4::sha256_hex(chunk),
+                );
+                e.body
+                    .extend_from_slice(format!(";{sp}chunk-signature=").as_bytes());
                 e.sig_at.push(e.body.len()..e.body.len() + 64);
                 e.body.extend_from_slice(format!("{prev}{sp}").as_bytes());
             }
@@ -533,8 +620,17 @@ fn encode(p: &Plan, signing: Option<&ChunkSigning>, trailer_signature: bool, tam
     }
     let signature = match (trailer_signature, chain, &previous) {
         (true, Some(s), Some(prev)) => {
-            let block: String = normalised(&p.trailers).iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-            Some(sigv4::trailer_signature(&s.key, &s.amz_date, &s.scope, prev, &block))
+            let block: String = normalised(&p.trailers)
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}\n"))
+                .collect();
+            Some(sigv4::trailer_signature(
+                &s.key,
+                &s.amz_date,
+                &s.scope,
+                prev,
+                &block,
+            ))
         }
         _ => None,
     };
@@ -552,7 +648,8 @@ fn encode(p: &Plan, signing: Option<&ChunkSigning>, trailer_signature: bool, tam
     for (i, (k, v)) in lines.iter().enumerate() {
         if i == signature_at {
             if let (Some(sig), false) = (&signature, tamper.no_trailer_signature) {
-                e.body.extend_from_slice(format!("{TRAILER_SIGNATURE}:").as_bytes());
+                e.body
+                    .extend_from_slice(format!("{TRAILER_SIGNATURE}:").as_bytes());
                 e.trailer_sig_at = Some(e.body.len()..e.body.len() + 64);
                 e.body.extend_from_slice(format!("{sig}\r\n").as_bytes());
                 if signing.is_none() {
@@ -565,7 +662,8 @@ fn encode(p: &Plan, signing: Option<&ChunkSigning>, trailer_signature: bool, tam
     }
     if signature_at >= lines.len() {
         if let (Some(sig), false) = (&signature, tamper.no_trailer_signature) {
-            e.body.extend_from_slice(format!("{TRAILER_SIGNATURE}:").as_bytes());
+            e.body
+                .extend_from_slice(format!("{TRAILER_SIGNATURE}:").as_bytes());
             e.trailer_sig_at = Some(e.body.len()..e.body.len() + 64);
             e.body.extend_from_slice(format!("{sig}\r\n").as_bytes());
             if signing.is_none() {
@@ -630,18 +728,41 @@ fn valid_signed(u: &mut Unstructured, seed: u64) -> ArbResult<()> {
     assert!(got.trailers.is_empty());
     tamper_chunks(u, &e, &s, seed)?;
     // Trailers are unsigned in this variant: refused, with or without a trailer signature.
-    let mut with = Plan { trailers: unsigned_trailers, ..p };
+    let mut with = Plan {
+        trailers: unsigned_trailers,
+        ..p
+    };
     if with.trailers.is_empty() {
         with.trailers.push(trailer(u)?);
     }
     with.signature_at = u.int_in_range(0..=with.trailers.len())?;
-    refused(&encode(&with, Some(&s), false, Tamper::default()).body, &s, seed, "unsigned trailers");
-    refused(&encode(&with, Some(&s), true, Tamper::default()).body, &s, seed, "trailers in the non-trailer variant");
+    refused(
+        &encode(&with, Some(&s), false, Tamper::default()).body,
+        &s,
+        seed,
+        "unsigned trailers",
+    );
+    refused(
+        &encode(&with, Some(&s), true, Tamper::default()).body,
+        &s,
+        seed,
+        "trailers in the non-trailer variant",
+    );
     with.trailers.clear();
     with.signature_at = 0;
-    refused(&encode(&with, Some(&s), true, Tamper::default()).body, &s, seed, "a trailer signature in the non-trailer variant");
+    refused(
+        &encode(&with, Some(&s), true, Tamper::default()).body,
+        &s,
+        seed,
+        "a trailer signature in the non-trailer variant",
+    );
     // The same valid body read as the TRAILER variant: no trailer signature.
-    refused(&e.body, &signing(true), seed, "TRAILER variant without trailer signature");
+    refused(
+        &e.body,
+        &signing(true),
+        seed,
+        "TRAILER variant without trailer signature",
+    );
     Ok(())
 }
 
@@ -656,50 +777,108 @@ fn valid_signed_trailer(u: &mut Unstructured, seed: u64) -> ArbResult<()> {
     assert_eq!(got.trailers, normalised(&p.trailers));
     tamper_chunks(u, &e, &s, seed)?;
     let tamper = |t: Tamper| encode(&p, Some(&s), true, t).body;
-    refused(&tamper(Tamper { no_trailer_signature: true, ..Tamper::default() }), &s, seed, "no trailer signature");
+    refused(
+        &tamper(Tamper {
+            no_trailer_signature: true,
+            ..Tamper::default()
+        }),
+        &s,
+        seed,
+        "no trailer signature",
+    );
     let range = e.trailer_sig_at.clone().expect("signed");
     let at = range.start + u.choose_index(range.len())?;
     let mut wrong = e.body.clone();
     wrong[at] = if wrong[at] == b'0' { b'1' } else { b'0' };
-    refused(&wrong, &s, seed, &format!("changed trailer signature byte {at}"));
+    refused(
+        &wrong,
+        &s,
+        seed,
+        &format!("changed trailer signature byte {at}"),
+    );
     if !p.trailers.is_empty() {
         let i = u.choose_index(p.trailers.len())?;
-        refused(&tamper(Tamper { trailer_value: Some(i), ..Tamper::default() }), &s, seed, &format!("changed trailer {i}"));
+        refused(
+            &tamper(Tamper {
+                trailer_value: Some(i),
+                ..Tamper::default()
+            }),
+            &s,
+            seed,
+            &format!("changed trailer {i}"),
+        );
     }
     let at = u.int_in_range(0..=p.trailers.len())?;
-    refused(&tamper(Tamper { extra_trailer: Some(at), ..Tamper::default() }), &s, seed, "added trailer");
+    refused(
+        &tamper(Tamper {
+            extra_trailer: Some(at),
+            ..Tamper::default()
+        }),
+        &s,
+        seed,
+        "added trailer",
+    );
     // The same valid body read as the non-trailer variant: its trailers are refused.
-    refused(&e.body, &signing(false), seed, "trailers in the non-trailer variant");
+    refused(
+        &e.body,
+        &signing(false),
+        seed,
+        "trailers in the non-trailer variant",
+    );
     Ok(())
 }
 
 /// A line length: around MAX_LINE, or anywhere from 70 to 6000 bytes.
 fn line_length(u: &mut Unstructured) -> ArbResult<usize> {
-    Ok(if u.arbitrary()? { u.int_in_range(MAX_LINE - 3..=MAX_LINE + 3)? } else { u.int_in_range(70..=6000)? })
+    Ok(if u.arbitrary()? {
+        u.int_in_range(MAX_LINE - 3..=MAX_LINE + 3)?
+    } else {
+        u.int_in_range(70..=6000)?
+    })
 }
 
 /// Bodies at and around the limits: accepted exactly when within them.
 fn limits(u: &mut Unstructured, seed: u64) -> ArbResult<()> {
-    let kind = u.int_in_range(0..=3)?;
+    let kind = u.int_in_range(0..=4)?;
     let (body, signing, expect_ok) = match kind {
         // A chunk header of exactly `len` bytes (its extension padded), first or final chunk.
         0 => {
             let len = line_length(u)?;
             let pad = "e".repeat(len - 2);
-            let body = if u.arbitrary()? { format!("1;{pad}\r\nx\r\n0\r\n\r\n") } else { format!("1\r\nx\r\n0;{pad}\r\n\r\n") };
+            let body = if u.arbitrary()? {
+                format!("1;{pad}\r\nx\r\n0\r\n\r\n")
+            } else {
+                format!("1\r\nx\r\n0;{pad}\r\n\r\n")
+            };
             (body.into_bytes(), None, len <= MAX_LINE)
         }
         // A trailer line of exactly `len` bytes.
         1 => {
             let len = line_length(u)?;
             let blank = if u.arbitrary()? { "\r\n" } else { "" };
-            (format!("1\r\nx\r\n0\r\nx-amz-meta-a:{}\r\n{blank}", "v".repeat(len - 13)).into_bytes(), None, len <= MAX_LINE)
+            (
+                format!(
+                    "1\r\nx\r\n0\r\nx-amz-meta-a:{}\r\n{blank}",
+                    "v".repeat(len - 13)
+                )
+                .into_bytes(),
+                None,
+                len <= MAX_LINE,
+            )
         }
         // A correctly signed chunk header of exactly `len` bytes (trailing spaces).
         2 => {
             let len = line_length(u)?.max(90);
             let s = signing(false);
-            let sig = |prev: &str, chunk: &[u8]| sigv4::chunk_signature(&s.key, &s.amz_date, &s.scope, prev, &sigv4::sha256_hex(chunk));
+            let sig = |prev: &str, chunk: &[u8]| {
+                sigv4::chunk_signature(
+                    &s.key,
+                    &s.amz_date,
+                    &s.scope,
+                    prev,
+                    &sigv4::sha256_hex(chunk),
+                )
+            };
             let first = sig(&s.seed, b"x");
             let last = sig(&first, b"");
             let pad_first = u.arbitrary()?;
@@ -708,25 +887,51 @@ fn limits(u: &mut Unstructured, seed: u64) -> ArbResult<()> {
                 let n = if pad { len - line.len() } else { 0 };
                 format!("{line}{}\r\n", " ".repeat(n))
             };
-            let body = format!("{}x\r\n{}\r\n", header("1", &first, pad_first), header("0", &last, !pad_first));
+            let body = format!(
+                "{}x\r\n{}\r\n",
+                header("1", &first, pad_first),
+                header("0", &last, !pad_first)
+            );
             (body.into_bytes(), Some(s), len <= MAX_LINE)
+        }
+        // `n` bytes of whitespace after the final blank line.
+        3 => {
+            let n = if u.arbitrary()? {
+                u.int_in_range(MAX_TAIL_BYTES - 2..=MAX_TAIL_BYTES + 2)?
+            } else {
+                u.int_in_range(0..=200)?
+            };
+            let mut body = b"1\r\nx\r\n0\r\nx-amz-meta-a:b\r\n\r\n".to_vec();
+            for _ in 0..n {
+                body.push(*u.choose(b" \t\r\n")?);
+            }
+            (body, None, n <= MAX_TAIL_BYTES)
         }
         // `n` trailers of `m` bytes each (at least their name).
         _ => {
             // 17 trailers are already too many.
             let n = u.int_in_range(0..=MAX_TRAILERS + 2)?;
-            let m = if u.arbitrary()? { u.int_in_range(3..=MAX_LINE + 2)? } else { *u.choose(&[3, 1023, 1024, 1025, 4096, 4097])? };
+            let m = if u.arbitrary()? {
+                u.int_in_range(3..=MAX_LINE + 2)?
+            } else {
+                *u.choose(&[3, 1023, 1024, 1025, 4096, 4097])?
+            };
             let mut body = b"0\r\n".to_vec();
             let mut lengths = Vec::new();
             for i in 0..n {
                 let name = format!("x-{i}:");
-                let line: Vec<u8> = name.bytes().chain(std::iter::repeat_n(b'v', m.saturating_sub(name.len()))).collect();
+                let line: Vec<u8> = name
+                    .bytes()
+                    .chain(std::iter::repeat_n(b'v', m.saturating_sub(name.len())))
+                    .collect();
                 lengths.push(line.len());
                 body.extend_from_slice(&line);
                 body.extend_from_slice(b"\r\n");
             }
             body.extend_from_slice(b"\r\n");
-            let within = n <= MAX_TRAILERS && lengths.iter().sum::<usize>() <= MAX_TRAILER_BYTES && lengths.iter().all(|&l| l <= MAX_LINE);
+            let within = n <= MAX_TRAILERS
+                && lengths.iter().sum::<usize>() <= MAX_TRAILER_BYTES
+                && lengths.iter().all(|&l| l <= MAX_LINE);
             (body, None, within)
         }
     };
@@ -759,14 +964,18 @@ fuzz_target!(|input: &[u8]| {
     let Some((&mode, rest)) = input.split_first() else {
         return;
     };
-    let seed = input.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
+    let seed = input.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     let mut u = Unstructured::new(rest);
     match mode % 8 {
         0 => drop(check(rest, None, seed)),
         1 => drop(check(rest, Some(&signing(false)), seed)),
         2 => drop(check(rest, Some(&signing(true)), seed)),
         3 => {
-            let Some((&which, template)) = rest.split_first() else { return };
+            let Some((&which, template)) = rest.split_first() else {
+                return;
+            };
             let body = expand(template);
             let s = match which % 3 {
                 0 => None,

@@ -227,36 +227,63 @@ fn resolve(method: &Method, uri: &Uri, host: &str, copy: bool) -> Outcome {
 
 /// The engine's list, checked against the three lists above and the router.
 fn check_lists() {
-    for (list, name) in [(&AWS_DOCUMENTED[..], "AWS's documented"), (&ROUTER_ACTIONS[..], "router.rs"), (&BOTOCORE[..], "botocore's")] {
+    for (list, name) in [
+        (&AWS_DOCUMENTED[..], "AWS's documented"),
+        (&ROUTER_ACTIONS[..], "router.rs"),
+        (&BOTOCORE[..], "botocore's"),
+    ] {
         for k in list {
-            assert!(SUBRESOURCES.contains(k), "{name} sub-resource {k:?} is not signed (sigv2.rs SUBRESOURCES)");
+            assert!(
+                SUBRESOURCES.contains(k),
+                "{name} sub-resource {k:?} is not signed (sigv2.rs SUBRESOURCES)"
+            );
         }
     }
     for k in UNSIGNED {
         assert!(!SUBRESOURCES.contains(&k), "{k:?} must not be signed");
     }
     for (i, k) in SUBRESOURCES.iter().enumerate() {
-        assert!(!SUBRESOURCES[..i].contains(k), "{k:?} twice in SUBRESOURCES");
+        assert!(
+            !SUBRESOURCES[..i].contains(k),
+            "{k:?} twice in SUBRESOURCES"
+        );
     }
     // Each ROUTER_ACTIONS name does select something for some request.
-    let methods = ["GET", "PUT", "HEAD", "DELETE", "POST"].map(|m| Method::from_bytes(m.as_bytes()).unwrap());
+    let methods =
+        ["GET", "PUT", "HEAD", "DELETE", "POST"].map(|m| Method::from_bytes(m.as_bytes()).unwrap());
     for k in ROUTER_ACTIONS {
         let selects = methods.iter().any(|m| {
             ["/b", "/b/k"].iter().any(|path| {
                 [false, true].iter().any(|&copy| {
                     let plain = resolve(m, &path.parse().unwrap(), "localhost:9000", copy);
-                    plain != resolve(m, &format!("{path}?{k}").parse().unwrap(), "localhost:9000", copy)
+                    plain
+                        != resolve(
+                            m,
+                            &format!("{path}?{k}").parse().unwrap(),
+                            "localhost:9000",
+                            copy,
+                        )
                 })
             })
         });
-        assert!(selects, "{k:?} selects no action in router.rs: remove it from ROUTER_ACTIONS");
+        assert!(
+            selects,
+            "{k:?} selects no action in router.rs: remove it from ROUTER_ACTIONS"
+        );
     }
     // list-type=2 selects ListObjectsV2, the same permission as V1.
     let get = Method::GET;
-    let r = |uri: &str| route(&get, &uri.parse().unwrap(), &HeaderMap::new(), &[]).unwrap().action;
+    let r = |uri: &str| {
+        route(&get, &uri.parse().unwrap(), &HeaderMap::new(), &[])
+            .unwrap()
+            .action
+    };
     assert_eq!(r("/b?list-type=2"), Action::ListObjectsV2);
     assert_eq!(r("/b"), Action::ListObjectsV1);
-    assert_eq!(Action::ListObjectsV2.iam_action(), Action::ListObjectsV1.iam_action());
+    assert_eq!(
+        Action::ListObjectsV2.iam_action(),
+        Action::ListObjectsV1.iam_action()
+    );
 }
 
 fn text(u: &mut Unstructured, max: usize) -> ArbResult<String> {
@@ -275,7 +302,11 @@ fn variant(u: &mut Unstructured) -> ArbResult<String> {
     let mut v = base.clone();
     match u.int_in_range(0..=2)? {
         0 => {
-            v[i] = if v[i].is_ascii_lowercase() { v[i].to_ascii_uppercase() } else { v[i].to_ascii_lowercase() };
+            v[i] = if v[i].is_ascii_lowercase() {
+                v[i].to_ascii_uppercase()
+            } else {
+                v[i].to_ascii_lowercase()
+            };
         }
         1 => drop(v.remove(i)),
         _ => v.insert(i, *u.choose(&[' ', '-', '_', 's', '\t', '.'])?),
@@ -305,7 +336,11 @@ fn encode(u: &mut Unstructured, s: &str) -> ArbResult<String> {
             c if must || u.ratio(1, 8)? => {
                 let mut buf = [0; 4];
                 for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&if u.arbitrary()? { format!("%{b:02X}") } else { format!("%{b:02x}") });
+                    out.push_str(&if u.arbitrary()? {
+                        format!("%{b:02X}")
+                    } else {
+                        format!("%{b:02x}")
+                    });
                 }
             }
             c => out.push(c),
@@ -316,7 +351,10 @@ fn encode(u: &mut Unstructured, s: &str) -> ArbResult<String> {
 
 fn raw_query(u: &mut Unstructured, params: &[(String, String)]) -> ArbResult<String> {
     let mut raw = String::new();
-    for (k, v) in params.iter().filter(|(k, v)| !(k.is_empty() && v.is_empty())) {
+    for (k, v) in params
+        .iter()
+        .filter(|(k, v)| !(k.is_empty() && v.is_empty()))
+    {
         if u.ratio(1, 8)? {
             raw.push('&'); // empty segments are skipped
         }
@@ -335,7 +373,12 @@ fn raw_query(u: &mut Unstructured, params: &[(String, String)]) -> ArbResult<Str
 /// The raw query with only the segments whose (decoded) name passes `keep`.
 fn filter_raw(raw: &str, keep: impl Fn(&str) -> bool) -> String {
     raw.split('&')
-        .filter(|seg| Query::parse(Some(seg)).0.first().is_some_and(|(k, _)| keep(k)))
+        .filter(|seg| {
+            Query::parse(Some(seg))
+                .0
+                .first()
+                .is_some_and(|(k, _)| keep(k))
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -376,9 +419,20 @@ fn headers(u: &mut Unstructured) -> ArbResult<HeaderMap> {
     ];
     let mut map = HeaderMap::new();
     for _ in 0..u.int_in_range(0..=6)? {
-        let name = if u.ratio(3, 4)? { u.choose(NAMES)?.to_string() } else { text(u, 10)? };
-        let value: Vec<u8> = if u.arbitrary()? { text(u, 20)?.into_bytes() } else { u.arbitrary()? };
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(&value)) {
+        let name = if u.ratio(3, 4)? {
+            u.choose(NAMES)?.to_string()
+        } else {
+            text(u, 10)?
+        };
+        let value: Vec<u8> = if u.arbitrary()? {
+            text(u, 20)?.into_bytes()
+        } else {
+            u.arbitrary()?
+        };
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(&value),
+        ) {
             map.append(name, value);
         }
     }
@@ -388,7 +442,11 @@ fn headers(u: &mut Unstructured) -> ArbResult<HeaderMap> {
 /// What is not signed does not choose the action: the router answers the same
 /// with only the signed parameters, and with unsigned ones added.
 fn check_route(u: &mut Unstructured, raw: &str) -> ArbResult<()> {
-    let method = Method::from_bytes(u.choose(&["GET", "PUT", "HEAD", "DELETE", "POST", "OPTIONS", "PATCH"])?.as_bytes()).unwrap();
+    let method = Method::from_bytes(
+        u.choose(&["GET", "PUT", "HEAD", "DELETE", "POST", "OPTIONS", "PATCH"])?
+            .as_bytes(),
+    )
+    .unwrap();
     let path = *u.choose(&["/", "/b", "/b/", "/b/k", "/b/k/x", "/b/%61"])?;
     let host = *u.choose(&["localhost:9000", "b.localhost", "example.com"])?;
     let copy = u.ratio(1, 4)?;
@@ -398,45 +456,83 @@ fn check_route(u: &mut Unstructured, raw: &str) -> ArbResult<()> {
     };
     let Some(full) = at(raw) else { return Ok(()) };
     let signed = filter_raw(raw, is_signed);
-    assert_eq!(at(&signed), Some(full.clone()), "{method} {path}?{raw}: unsigned parameters change the action (signed part: {signed:?})");
+    assert_eq!(
+        at(&signed),
+        Some(full.clone()),
+        "{method} {path}?{raw}: unsigned parameters change the action (signed part: {signed:?})"
+    );
     let mut more = raw.to_string();
     for _ in 0..u.int_in_range(1..=3)? {
-        let k = if u.arbitrary()? { u.choose(&UNSIGNED)?.to_string() } else { variant(u)? };
+        let k = if u.arbitrary()? {
+            u.choose(&UNSIGNED)?.to_string()
+        } else {
+            variant(u)?
+        };
         if is_signed(&k) {
             continue;
         }
         let k = encode(u, &k)?;
-        more = if more.is_empty() { k } else if u.arbitrary()? { format!("{k}=1&{more}") } else { format!("{more}&{k}") };
+        more = if more.is_empty() {
+            k
+        } else if u.arbitrary()? {
+            format!("{k}=1&{more}")
+        } else {
+            format!("{more}&{k}")
+        };
     }
     if let Some(with_more) = at(&more) {
-        assert_eq!(with_more, full, "{method} {path}?{more}: added unsigned parameters change the action");
+        assert_eq!(
+            with_more, full,
+            "{method} {path}?{more}: added unsigned parameters change the action"
+        );
     }
     Ok(())
 }
 
 fn check(u: &mut Unstructured) -> ArbResult<()> {
-    let method = if u.ratio(3, 4)? { u.choose(&["GET", "PUT", "HEAD", "DELETE", "POST"])?.to_string() } else { text(u, 8)? };
+    let method = if u.ratio(3, 4)? {
+        u.choose(&["GET", "PUT", "HEAD", "DELETE", "POST"])?
+            .to_string()
+    } else {
+        text(u, 8)?
+    };
     let req = Req {
         method,
         headers: headers(u)?,
         date: text(u, 30)?,
         path: format!("/{}", text(u, 40)?),
-        vhost: if u.arbitrary()? { Some(text(u, 12)?) } else { None },
+        vhost: if u.arbitrary()? {
+            Some(text(u, 12)?)
+        } else {
+            None
+        },
     };
     let mut params = Vec::new();
     for _ in 0..u.int_in_range(0..=8)? {
         let k = param_name(u)?;
-        let v = if u.arbitrary()? { String::new() } else { text(u, 16)? };
+        let v = if u.arbitrary()? {
+            String::new()
+        } else {
+            text(u, 16)?
+        };
         params.push((k, v));
     }
     let raw = raw_query(u, &params)?;
     let query = Query::parse(Some(&raw));
     // Round trip (a pair with no name and no value is not sent: it would be an empty segment).
-    let expected: Vec<(String, String)> = params.iter().filter(|(k, v)| !(k.is_empty() && v.is_empty())).cloned().collect();
+    let expected: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, v)| !(k.is_empty() && v.is_empty()))
+        .cloned()
+        .collect();
     assert_eq!(query.0, expected, "Query::parse({raw:?})");
 
     let sts = req.sts(&req.headers, &query);
-    assert_eq!(sts, req.sts(&req.headers.clone(), &query.clone()), "not deterministic");
+    assert_eq!(
+        sts,
+        req.sts(&req.headers.clone(), &query.clone()),
+        "not deterministic"
+    );
     assert!(sts.starts_with(&format!("{}\n", req.method)));
     let signature = sign("secret/KEY+1", &sts);
     assert_eq!(signature, sign("secret/KEY+1", &sts));
@@ -447,24 +543,45 @@ fn check(u: &mut Unstructured) -> ArbResult<()> {
     // sub-resources, sorted by name (a stable sort: equal names keep their order).
     let bare = req.sts(&HeaderMap::new(), &query);
     let prefix = format!("{}\n\n\n{}\n", req.method, req.date);
-    let resource = bare.strip_prefix(&prefix).expect("string to sign without headers");
+    let resource = bare
+        .strip_prefix(&prefix)
+        .expect("string to sign without headers");
     let path = match &req.vhost {
         Some(b) => format!("/{b}{}", req.path),
         None => req.path.clone(),
     };
-    let subs = resource.strip_prefix(&path).expect("canonical resource starts with the path");
+    let subs = resource
+        .strip_prefix(&path)
+        .expect("canonical resource starts with the path");
     let mut signed: Vec<&(String, String)> = query.0.iter().filter(|(k, _)| is_signed(k)).collect();
     signed.sort_by(|a, b| a.0.cmp(&b.0));
     let expected_subs: String = signed
         .iter()
         .enumerate()
-        .map(|(i, (k, v))| format!("{}{k}{}{v}", if i == 0 { '?' } else { '&' }, if v.is_empty() { "" } else { "=" }))
+        .map(|(i, (k, v))| {
+            format!(
+                "{}{k}{}{v}",
+                if i == 0 { '?' } else { '&' },
+                if v.is_empty() { "" } else { "=" }
+            )
+        })
         .collect();
     assert_eq!(subs, expected_subs, "canonical sub-resources of {raw:?}");
 
     // Unsigned parameters change nothing, removed or added anywhere.
-    let signed_only = Query(query.0.iter().filter(|(k, _)| is_signed(k)).cloned().collect());
-    assert_eq!(req.sts(&req.headers, &signed_only), sts, "an unsigned parameter reached the string to sign: {raw:?}");
+    let signed_only = Query(
+        query
+            .0
+            .iter()
+            .filter(|(k, _)| is_signed(k))
+            .cloned()
+            .collect(),
+    );
+    assert_eq!(
+        req.sts(&req.headers, &signed_only),
+        sts,
+        "an unsigned parameter reached the string to sign: {raw:?}"
+    );
     let mut more = query.0.clone();
     for _ in 0..u.int_in_range(1..=3)? {
         let k = match u.int_in_range(0..=2)? {
@@ -478,16 +595,33 @@ fn check(u: &mut Unstructured) -> ArbResult<()> {
         let at = u.int_in_range(0..=more.len())?;
         more.insert(at, (k, text(u, 10)?));
     }
-    assert_eq!(req.sts(&req.headers, &Query(more.clone())), sts, "unsigned parameters changed the string to sign: {more:?}");
+    assert_eq!(
+        req.sts(&req.headers, &Query(more.clone())),
+        sts,
+        "unsigned parameters changed the string to sign: {more:?}"
+    );
 
     // Every signed sub-resource counts: removed or changed, the string to sign changes.
-    for (i, (k, _)) in query.0.iter().enumerate().filter(|(_, (k, _))| is_signed(k)) {
+    for (i, (k, _)) in query
+        .0
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, _))| is_signed(k))
+    {
         let mut without = query.0.clone();
         without.remove(i);
-        assert_ne!(req.sts(&req.headers, &Query(without)), sts, "removing {k:?} changes nothing");
+        assert_ne!(
+            req.sts(&req.headers, &Query(without)),
+            sts,
+            "removing {k:?} changes nothing"
+        );
         let mut changed = query.0.clone();
         changed[i].1.push('x');
-        assert_ne!(req.sts(&req.headers, &Query(changed)), sts, "changing {k:?}'s value changes nothing");
+        assert_ne!(
+            req.sts(&req.headers, &Query(changed)),
+            sts,
+            "changing {k:?}'s value changes nothing"
+        );
     }
 
     // Headers: only Content-MD5, Content-Type and x-amz-* count.
@@ -495,9 +629,17 @@ fn check(u: &mut Unstructured) -> ArbResult<()> {
     extra.append("user-agent", HeaderValue::from_static("fuzz/1"));
     extra.append("x-not-amz", HeaderValue::from_static("v"));
     extra.append("authorization", HeaderValue::from_static("AWS AKID:sig"));
-    assert_eq!(req.sts(&extra, &query), sts, "an unsigned header reached the string to sign");
+    assert_eq!(
+        req.sts(&extra, &query),
+        sts,
+        "an unsigned header reached the string to sign"
+    );
     extra.append("x-amz-meta-fuzz", HeaderValue::from_static("v"));
-    assert_ne!(req.sts(&extra, &query), sts, "an x-amz-* header is not signed");
+    assert_ne!(
+        req.sts(&extra, &query),
+        sts,
+        "an x-amz-* header is not signed"
+    );
 
     check_route(u, &raw)
 }
