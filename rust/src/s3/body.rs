@@ -158,7 +158,12 @@ impl ChunkedDecoder {
                 let text = std::str::from_utf8(&line[..pos]).map_err(|_| bad_chunk())?;
                 Ok(Some(text.to_string()))
             }
-            None if self.buf.len() > MAX_CHUNK_LINE => Err(bad_chunk()),
+            // A line of the full length may already have its CR, waiting for the LF.
+            None if self.buf.len()
+                > MAX_CHUNK_LINE + usize::from(self.buf.last() == Some(&b'\r')) =>
+            {
+                Err(bad_chunk())
+            }
             None => Ok(None),
         }
     }
@@ -602,6 +607,27 @@ mod tests {
             "endless blank lines after the body"
         );
         assert!(decode_all(b"0\r\n\r\n\r\n", 3).is_ok());
+        // A header of exactly the longest length passes however it is split, even between CR and LF.
+        let mut longest =
+            format!("1;{}\r\nx\r\n0\r\n\r\n", "e".repeat(MAX_CHUNK_LINE - 2)).into_bytes();
+        for step in [
+            1,
+            MAX_CHUNK_LINE,
+            MAX_CHUNK_LINE + 1,
+            MAX_CHUNK_LINE + 2,
+            1 << 20,
+        ] {
+            assert_eq!(
+                decode_all(&longest, step).unwrap().0,
+                b"x",
+                "split every {step} bytes"
+            );
+        }
+        longest.insert(2, b'e');
+        assert!(
+            decode_all(&longest, MAX_CHUNK_LINE + 1).is_err(),
+            "one byte longer is refused"
+        );
     }
 
     #[test]

@@ -195,7 +195,7 @@ fn not_implemented(what: &str) -> S3Error {
 
 /// Sub-resources we do not implement yet answer 501 instead of acting as a plain
 /// GET/PUT/DELETE on the bucket or object, which would do something else entirely.
-const UNSUPPORTED_SUBRESOURCES: [&str; 19] = [
+const UNSUPPORTED_SUBRESOURCES: [&str; 21] = [
     "lifecycle",
     "website",
     "replication",
@@ -215,6 +215,8 @@ const UNSUPPORTED_SUBRESOURCES: [&str; 19] = [
     "analytics",
     "inventory",
     "metrics",
+    "publicAccessBlock",
+    "intelligent-tiering",
 ];
 
 fn resolve(
