@@ -35,13 +35,25 @@ pub async fn check_tagging_header(ctx: &Ctx, req: &S3Request) -> S3Result<()> {
     Ok(())
 }
 
-/// The permission that reading a copy source asks for.
-pub fn copy_source_action(source: &CopySource) -> &'static str {
-    if source.version.is_some() {
+/// The copy source of CopyObject/UploadPartCopy, once the caller may read it (the
+/// `...Version` permission when a version is named, with that version's tags).
+pub async fn authorized_copy_source(ctx: &Ctx, req: &S3Request) -> S3Result<CopySource> {
+    let source = copy_source(req)?;
+    let action = if source.version.is_some() {
         "s3:GetObjectVersion"
     } else {
         "s3:GetObject"
-    }
+    };
+    req.authz
+        .check_object(
+            ctx,
+            &source.bucket,
+            &source.key,
+            source.version.as_deref(),
+            action,
+        )
+        .await?;
+    Ok(source)
 }
 
 /// The declared body size: decoded length for aws-chunked bodies, else Content-Length.

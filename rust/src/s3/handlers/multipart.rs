@@ -4,8 +4,8 @@ use http::StatusCode;
 
 use super::list::{encode_key, parse_max, url_encoding};
 use super::{
-    MAX_LIST_XML_BODY, MAX_PUT_SIZE, body_checksum, check_tagging_header, copy_source,
-    copy_source_action, receive_body,
+    MAX_LIST_XML_BODY, MAX_PUT_SIZE, authorized_copy_source, body_checksum, check_tagging_header,
+    receive_body,
 };
 use crate::s3::checksum;
 use crate::s3::error::{S3Code, S3Error, S3Result};
@@ -133,16 +133,7 @@ fn copy_range(value: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
 
 pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let number = part_number(&req)?;
-    let source = copy_source(&req)?;
-    req.authz
-        .check_object(
-            ctx,
-            &source.bucket,
-            &source.key,
-            source.version.as_deref(),
-            copy_source_action(&source),
-        )
-        .await?;
+    let source = authorized_copy_source(ctx, &req).await?;
     let super::CopySource {
         bucket: src_bucket,
         key: src_key,

@@ -3,8 +3,8 @@
 use http::StatusCode;
 
 use super::{
-    MAX_LIST_XML_BODY, MAX_XML_BODY, body_checksum, check_tagging_header, copy_source,
-    copy_source_action, receive_body, set_checksum_header, set_version_header,
+    MAX_LIST_XML_BODY, MAX_XML_BODY, authorized_copy_source, body_checksum, check_tagging_header,
+    receive_body, set_checksum_header, set_version_header,
 };
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{Conditions, iso8601, object_attrs, object_headers, parse_range};
@@ -364,16 +364,7 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
 }
 
 pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let source = copy_source(&req)?;
-    req.authz
-        .check_object(
-            ctx,
-            &source.bucket,
-            &source.key,
-            source.version.as_deref(),
-            copy_source_action(&source),
-        )
-        .await?;
+    let source = authorized_copy_source(ctx, &req).await?;
     check_tagging_header(ctx, &req).await?;
     let super::CopySource {
         bucket: src_bucket,
