@@ -11,7 +11,7 @@ use crate::management::protocol::{
 };
 use crate::s3::Ctx;
 use crate::server::{self, ServerHandle};
-use crate::storage::{Observer, Store};
+use crate::storage::{Observer, Storage, Store};
 use crate::tls::TlsState;
 
 pub struct Engine {
@@ -127,7 +127,7 @@ impl Engine {
             use_ssl: tls.is_some() && tls_port.is_none(),
             certificate_pem: tls.as_ref().map(|t| t.certificate_pem()),
             region: config.server.region.clone(),
-            directory: store.root.display().to_string(),
+            directory: store.location(),
         };
         match (tls_port, &tls) {
             (Some(p), Some(tls)) => {
@@ -148,7 +148,9 @@ impl Engine {
             }
             None => None,
         };
-        let settings = crate::s3::bucket_settings::BucketSettings::load(&store)
+        let store: Arc<dyn Storage> = Arc::new(store);
+        let settings = crate::s3::bucket_settings::BucketSettings::load(store.as_ref())
+            .await
             .map(Arc::new)
             .map_err(|e| fail("StorageError", e.to_string()))?;
         let ctx = Arc::new(Ctx {
@@ -161,7 +163,7 @@ impl Engine {
             settings,
             default_cors,
         });
-        ctx.store.spawn_initial_scan();
+        ctx.store.start_initial_scan();
         let limits = server::Limits {
             connections: config.server.max_connections,
             per_client: config.server.max_connections_per_client,
@@ -186,19 +188,17 @@ impl Engine {
 impl Engine {
     /// The counters; `droppedEvents` is the protocol's to fill in (0 here).
     pub async fn storage_stats(&self) -> Result<StorageStats, String> {
-        let store = self.ctx.store.clone();
-        let (capacity, (uploads, upload_bytes)) = store
-            .blocking(|s| Ok((s.capacity().ok(), s.multipart_totals().unwrap_or_default())))
-            .await
-            .map_err(|e| e.message)?;
-        let all = store.stats.all();
+        let store = &self.ctx.store;
+        let capacity = store.capacity().await.unwrap_or_default();
+        let (uploads, upload_bytes) = store.upload_totals().await.unwrap_or_default();
+        let all = store.counters();
         Ok(StorageStats {
             bucket_count: all.len() as u64,
             object_count: all.values().map(|c| c.objects).sum(),
             total_bytes: all.values().map(|c| c.bytes).sum(),
             multipart_upload_count: uploads,
             multipart_bytes: upload_bytes,
-            initial_scan_complete: store.stats.scan_complete(),
+            initial_scan_complete: store.scan_complete(),
             dropped_events: 0,
             buckets: all
                 .iter()
@@ -214,12 +214,12 @@ impl Engine {
 
     pub async fn bucket_summaries(&self) -> Result<Vec<BucketSummary>, crate::s3::error::S3Error> {
         let region = self.ctx.region.clone();
-        let store = self.ctx.store.clone();
-        let buckets = store.blocking(move |s| s.list_buckets(&region)).await?;
+        let buckets = self.ctx.store.list_buckets(&region).await?;
+        let counters = self.ctx.store.counters();
         Ok(buckets
             .into_iter()
             .map(|b| {
-                let c = store.stats.bucket(&b.name);
+                let c = counters.get(&b.name).copied().unwrap_or_default();
                 BucketSummary {
                     creation_date: crate::s3::headers::iso8601(b.created),
                     region: b.region,
@@ -235,10 +235,10 @@ impl Engine {
 
     /// Standalone: no cluster, but the local drives are probed.
     pub async fn cluster_health(&self) -> Result<ClusterHealth, crate::s3::error::S3Error> {
-        let probe = self.ctx.store.blocking(|s| Ok(s.probe())).await?;
+        let probes = self.ctx.store.probe().await?;
         Ok(ClusterHealth {
             enabled: false,
-            drives: vec![probe.into()],
+            drives: probes.into_iter().map(Into::into).collect(),
         })
     }
 }

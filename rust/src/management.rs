@@ -182,12 +182,12 @@ async fn handle(
         Request::CreateBucket(CreateBucketParams { name }) => {
             let engine = running(engine)?;
             let region = engine.ctx.region.clone();
-            let n = name.clone();
             engine
                 .ctx
                 .store
-                .blocking(move |s| s.create_bucket(&n, &region))
-                .await?;
+                .create_bucket(&name, &region)
+                .await
+                .map_err(crate::s3::error::S3Error::from)?;
             Ok(Reply::CreateBucket(BucketName { name }))
         }
         Request::GetStorageStats(_) => {

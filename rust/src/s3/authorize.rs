@@ -248,17 +248,6 @@ async fn object_tags(
     key: &str,
     version: Option<&str>,
 ) -> std::collections::BTreeMap<String, String> {
-    let (b, k, v) = (
-        bucket.to_string(),
-        key.to_string(),
-        version.map(str::to_string),
-    );
-    let meta = ctx
-        .store
-        .blocking(move |s| match v {
-            Some(v) => s.open_version(&b, &k, &v).map(|(meta, _)| meta),
-            None => s.head_object(&b, &k),
-        })
-        .await;
+    let meta = ctx.store.head_object(bucket, key, version).await;
     meta.map(|m| m.tags).unwrap_or_default()
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use super::cors::CorsConfig;
 use super::policy::Policy;
-use crate::storage::Store;
+use crate::storage::Storage;
 use crate::storage::bucket_config::ConfigKind;
 
 #[derive(Default)]
@@ -17,9 +17,9 @@ pub struct BucketSettings {
 
 impl BucketSettings {
     /// Loads what the store holds; documents that no longer parse are skipped with a warning.
-    pub fn load(store: &Store) -> std::io::Result<BucketSettings> {
+    pub async fn load(store: &dyn Storage) -> crate::storage::Result<BucketSettings> {
         let settings = BucketSettings::default();
-        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Policy)? {
+        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Policy).await? {
             match Policy::parse(&bytes, &bucket) {
                 Ok(p) => settings.set_policy(&bucket, Some(p)),
                 Err(e) => crate::log::warn(&format!(
@@ -28,7 +28,7 @@ impl BucketSettings {
                 )),
             }
         }
-        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Cors)? {
+        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Cors).await? {
             match serde_json::from_slice::<CorsConfig>(&bytes) {
                 Ok(c) => settings.set_cors(&bucket, Some(c)),
                 Err(e) => crate::log::warn(&format!("ignoring stored CORS rules of {bucket}: {e}")),

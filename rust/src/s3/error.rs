@@ -131,12 +131,88 @@ impl From<S3Code> for S3Error {
 }
 
 impl From<std::io::Error> for S3Error {
-    /// Storage I/O errors: a full disk is the client's to know about; anything else is internal.
+    /// I/O outside storage (temporary files of a request body): as storage's own.
     fn from(err: std::io::Error) -> Self {
-        if err.raw_os_error() == Some(libc::ENOSPC) || err.raw_os_error() == Some(libc::EDQUOT) {
-            return S3Error::new(S3Code::XMinioStorageFull);
+        crate::storage::Error::from(err).into()
+    }
+}
+
+impl std::fmt::Display for S3Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for S3Error {}
+
+/// An S3 check run inside storage (a copy's source conditions, a completion's
+/// checksums) refuses with its own error, which storage hands back untouched.
+impl From<S3Error> for crate::storage::Error {
+    fn from(err: S3Error) -> Self {
+        crate::storage::Error::Refused(Box::new(err))
+    }
+}
+
+/// The one table from storage's errors to S3's.
+impl From<crate::storage::Error> for S3Error {
+    fn from(err: crate::storage::Error) -> Self {
+        use crate::storage::Error as E;
+        match err {
+            E::InvalidBucketName { bucket } => {
+                S3Error::new(S3Code::InvalidBucketName).detail("BucketName", bucket)
+            }
+            E::NoSuchBucket { bucket } => {
+                S3Error::new(S3Code::NoSuchBucket).detail("BucketName", bucket)
+            }
+            E::BucketExists { bucket } => {
+                S3Error::new(S3Code::BucketAlreadyOwnedByYou).detail("BucketName", bucket)
+            }
+            E::BucketNotEmpty { bucket } => {
+                S3Error::new(S3Code::BucketNotEmpty).detail("BucketName", bucket)
+            }
+            E::NoSuchKey { key } => S3Error::new(S3Code::NoSuchKey).detail("Key", key),
+            E::NoSuchVersion { key, version_id } => S3Error::new(S3Code::NoSuchVersion)
+                .detail("Key", key)
+                .detail("VersionId", version_id),
+            E::InvalidVersionId { version_id } => {
+                S3Error::invalid_argument("Invalid version id specified", "versionId", &version_id)
+            }
+            E::DeleteMarker => {
+                S3Error::new(S3Code::MethodNotAllowed).detail("ResourceType", "DeleteMarker")
+            }
+            E::CopyOfDeleteMarker => S3Error::msg(
+                S3Code::InvalidRequest,
+                "The source of a copy request may not specifically refer to a delete marker by version id.",
+            ),
+            E::NoSuchUpload { upload_id } => {
+                S3Error::new(S3Code::NoSuchUpload).detail("UploadId", upload_id)
+            }
+            E::PreconditionFailed { condition } => {
+                S3Error::new(S3Code::PreconditionFailed).detail("Condition", condition)
+            }
+            E::NoParts => S3Error::new(S3Code::MalformedXML),
+            E::PartOrder => S3Error::new(S3Code::InvalidPartOrder),
+            E::NoSuchPart { part_number, etag } => S3Error::new(S3Code::InvalidPart)
+                .detail("PartNumber", part_number.to_string())
+                .detail("ETag", etag),
+            E::PartTooSmall {
+                part_number,
+                etag,
+                size,
+                min,
+            } => S3Error::new(S3Code::EntityTooSmall)
+                .detail("ProposedSize", size.to_string())
+                .detail("MinSizeAllowed", min.to_string())
+                .detail("PartNumber", part_number.to_string())
+                .detail("ETag", etag),
+            E::Full => S3Error::new(S3Code::XMinioStorageFull),
+            E::Io(e) => S3Error::internal(e),
+            E::Internal(m) => S3Error::internal(m),
+            E::Refused(e) => match e.downcast::<S3Error>() {
+                Ok(s3) => *s3,
+                Err(other) => S3Error::internal(other),
+            },
         }
-        S3Error::internal(err)
     }
 }
 
@@ -162,5 +238,109 @@ mod tests {
             assert_eq!(code.status().as_u16(), status, "{}", code.as_str());
         }
         assert_eq!(S3Code::NoSuchKey.as_str(), "NoSuchKey");
+    }
+
+    /// Every storage error has its S3 code and status, as AWS answers the same case.
+    #[test]
+    fn storage_errors_map_to_s3_codes() {
+        use crate::storage::Error as E;
+        let s = String::from;
+        let table: Vec<(E, S3Code, u16)> = vec![
+            (
+                E::InvalidBucketName { bucket: s("B") },
+                S3Code::InvalidBucketName,
+                400,
+            ),
+            (
+                E::NoSuchBucket { bucket: s("b") },
+                S3Code::NoSuchBucket,
+                404,
+            ),
+            (
+                E::BucketExists { bucket: s("b") },
+                S3Code::BucketAlreadyOwnedByYou,
+                409,
+            ),
+            (
+                E::BucketNotEmpty { bucket: s("b") },
+                S3Code::BucketNotEmpty,
+                409,
+            ),
+            (E::NoSuchKey { key: s("k") }, S3Code::NoSuchKey, 404),
+            (
+                E::NoSuchVersion {
+                    key: s("k"),
+                    version_id: s("v"),
+                },
+                S3Code::NoSuchVersion,
+                404,
+            ),
+            (
+                E::InvalidVersionId { version_id: s("x") },
+                S3Code::InvalidArgument,
+                400,
+            ),
+            (E::DeleteMarker, S3Code::MethodNotAllowed, 405),
+            (E::CopyOfDeleteMarker, S3Code::InvalidRequest, 400),
+            (
+                E::NoSuchUpload { upload_id: s("u") },
+                S3Code::NoSuchUpload,
+                404,
+            ),
+            (
+                E::PreconditionFailed {
+                    condition: "If-Match",
+                },
+                S3Code::PreconditionFailed,
+                412,
+            ),
+            (E::NoParts, S3Code::MalformedXML, 400),
+            (E::PartOrder, S3Code::InvalidPartOrder, 400),
+            (
+                E::NoSuchPart {
+                    part_number: 2,
+                    etag: s("e"),
+                },
+                S3Code::InvalidPart,
+                400,
+            ),
+            (
+                E::PartTooSmall {
+                    part_number: 1,
+                    etag: s("e"),
+                    size: 1,
+                    min: 5,
+                },
+                S3Code::EntityTooSmall,
+                400,
+            ),
+            (E::Full, S3Code::XMinioStorageFull, 507),
+            (
+                E::Io(std::io::Error::other("disk")),
+                S3Code::InternalError,
+                500,
+            ),
+            (E::Internal(s("bug")), S3Code::InternalError, 500),
+        ];
+        for (err, code, status) in table {
+            let name = format!("{err:?}");
+            let s3 = S3Error::from(err);
+            assert_eq!(
+                (s3.code, s3.code.status().as_u16()),
+                (code, status),
+                "{name}"
+            );
+        }
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(S3Error::from(E::from(full)).code, S3Code::XMinioStorageFull);
+        let refused = E::from(S3Error::new(S3Code::BadDigest).detail("X", "y"));
+        let back = S3Error::from(refused);
+        assert_eq!(
+            (back.code, back.details.len()),
+            (S3Code::BadDigest, 1),
+            "passes through"
+        );
+        let details = S3Error::from(E::NoSuchKey { key: s("a/b") }).details;
+        assert_eq!(details, [("Key", s("a/b"))]);
     }
 }

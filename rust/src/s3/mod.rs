@@ -22,14 +22,14 @@ use http::Request;
 use hyper::body::Incoming;
 use std::sync::Arc;
 
-use crate::storage::Store;
+use crate::storage::Storage;
 use error::S3Result;
 use response::{S3Response, error_response, set_header};
 use router::{Action, Route};
 
 /// Everything a handler may need, shared by all requests.
 pub struct Ctx {
-    pub store: Store,
+    pub store: Arc<dyn Storage>,
     pub region: String,
     /// Domains under which `<bucket>.<domain>` is virtual-hosted-style addressing.
     pub virtual_host_domains: Vec<String>,

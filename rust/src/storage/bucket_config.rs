@@ -5,8 +5,8 @@
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
+use super::error::Result;
 use super::{CORS_DIR, POLICIES_DIR, Store};
-use crate::s3::error::S3Result;
 
 #[derive(Debug, Clone, Copy)]
 pub enum ConfigKind {
@@ -38,7 +38,7 @@ impl Store {
         bucket: &str,
         bytes: Option<&[u8]>,
         then: impl FnOnce(),
-    ) -> S3Result<()> {
+    ) -> Result<()> {
         let _open = self.enter_bucket(bucket)?;
         let _writing = self.locks.write(bucket, kind.dir_and_suffix().1);
         match bytes {
@@ -51,7 +51,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn get_bucket_config(&self, kind: ConfigKind, bucket: &str) -> S3Result<Option<Vec<u8>>> {
+    pub fn get_bucket_config(&self, kind: ConfigKind, bucket: &str) -> Result<Option<Vec<u8>>> {
         self.require_bucket(bucket)?;
         match std::fs::read(self.config_path(kind, bucket)) {
             Ok(bytes) => Ok(Some(bytes)),

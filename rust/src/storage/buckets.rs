@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::io::ErrorKind;
 
 use super::bucket_config::ConfigKind;
+use super::error::{Error, Result};
 use super::{BUCKETS_DIR, Change, Store};
-use crate::s3::error::{S3Code, S3Error, S3Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,11 +41,13 @@ pub fn valid_bucket_name(name: &str) -> bool {
             .any(|s| name.ends_with(s))
 }
 
-pub fn check_bucket_name(name: &str) -> S3Result<()> {
+pub fn check_bucket_name(name: &str) -> Result<()> {
     if valid_bucket_name(name) {
         Ok(())
     } else {
-        Err(S3Error::new(S3Code::InvalidBucketName).detail("BucketName", name))
+        Err(Error::InvalidBucketName {
+            bucket: name.to_string(),
+        })
     }
 }
 
@@ -67,14 +69,14 @@ impl Store {
         Ok(names)
     }
 
-    pub fn create_bucket(&self, name: &str, region: &str) -> S3Result<()> {
+    pub fn create_bucket(&self, name: &str, region: &str) -> Result<()> {
         check_bucket_name(name)?;
         match std::fs::create_dir(self.bucket_dir(name)) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(
-                    S3Error::new(S3Code::BucketAlreadyOwnedByYou).detail("BucketName", name)
-                );
+                return Err(Error::BucketExists {
+                    bucket: name.to_string(),
+                });
             }
             Err(e) => return Err(e.into()),
         }
@@ -84,7 +86,7 @@ impl Store {
             region: region.to_string(),
             versioning: None,
         };
-        let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
+        let json = serde_json::to_vec_pretty(&info).map_err(Error::internal)?;
         if let Err(e) = self.write_file_atomic(&self.bucket_record_path(name), &json) {
             // A bucket without its record would outlive the error the client saw.
             let _ = std::fs::remove_dir(self.bucket_dir(name));
@@ -99,7 +101,7 @@ impl Store {
     }
 
     /// The bucket's record; a folder without one (copied in by hand) gets its folder's dates.
-    pub fn bucket_info(&self, name: &str, default_region: &str) -> S3Result<BucketInfo> {
+    pub fn bucket_info(&self, name: &str, default_region: &str) -> Result<BucketInfo> {
         let dir = self.require_bucket(name)?;
         if let Ok(bytes) = std::fs::read(self.bucket_record_path(name))
             && let Ok(info) = serde_json::from_slice::<BucketInfo>(&bytes)
@@ -116,12 +118,12 @@ impl Store {
         })
     }
 
-    pub fn list_buckets(&self, default_region: &str) -> S3Result<Vec<BucketInfo>> {
+    pub fn list_buckets(&self, default_region: &str) -> Result<Vec<BucketInfo>> {
         let mut out = Vec::new();
         for name in self.bucket_names()? {
             match self.bucket_info(&name, default_region) {
                 Ok(info) => out.push(info),
-                Err(e) if e.code == S3Code::NoSuchBucket => {} // deleted meanwhile
+                Err(Error::NoSuchBucket { .. }) => {} // deleted meanwhile
                 Err(e) => return Err(e),
             }
         }
@@ -129,11 +131,11 @@ impl Store {
     }
 
     /// Sets "Enabled" or "Suspended" in the bucket's record.
-    pub fn set_versioning(&self, name: &str, status: &str) -> S3Result<()> {
+    pub fn set_versioning(&self, name: &str, status: &str) -> Result<()> {
         let _open = self.enter_bucket(name)?;
         let mut info = self.bucket_info(name, "us-east-1")?;
         info.versioning = Some(status.to_string());
-        let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
+        let json = serde_json::to_vec_pretty(&info).map_err(Error::internal)?;
         self.write_file_atomic(&self.bucket_record_path(name), &json)?;
         self.versioning_cache()
             .insert(name.to_string(), info.versioning);
@@ -162,13 +164,15 @@ impl Store {
 
     /// Deletes an empty bucket with everything kept about it; `then` (the caller's cache
     /// update) runs before any write to a bucket of the same name can start.
-    pub fn delete_bucket(&self, name: &str, then: impl FnOnce()) -> S3Result<()> {
+    pub fn delete_bucket(&self, name: &str, then: impl FnOnce()) -> Result<()> {
         let _closed = self.close_bucket(name);
         let dir = self.require_bucket(name)?;
         if super::list::has_any_object(&dir)?
             || super::list::has_any_object(&self.versions_root(name))?
         {
-            return Err(S3Error::new(S3Code::BucketNotEmpty).detail("BucketName", name));
+            return Err(Error::BucketNotEmpty {
+                bucket: name.to_string(),
+            });
         }
         self.abort_uploads_of_bucket(name)?;
         self.discard_tree(&dir)?;
@@ -194,7 +198,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::valid_bucket_name;
-    use crate::s3::error::S3Code;
+    use crate::storage::Error;
     use crate::storage::{Store, list, writer::TempData};
     use std::collections::HashSet;
 
@@ -228,15 +232,8 @@ mod tests {
                             None,
                         ) {
                             Ok(_) => acked.push(key),
-                            Err(e) => {
-                                assert_eq!(
-                                    e.code,
-                                    S3Code::NoSuchBucket,
-                                    "round {round}: {}",
-                                    e.message
-                                );
-                                return acked;
-                            }
+                            Err(Error::NoSuchBucket { .. }) => return acked,
+                            Err(e) => panic!("round {round}: {e}"),
                         }
                     }
                     unreachable!()
@@ -262,12 +259,8 @@ mod tests {
                 }
                 match store.delete_bucket("race", || {}) {
                     Ok(()) => break,
-                    Err(e) => assert_eq!(
-                        e.code,
-                        S3Code::BucketNotEmpty,
-                        "round {round}: {}",
-                        e.message
-                    ),
+                    Err(Error::BucketNotEmpty { .. }) => {}
+                    Err(e) => panic!("round {round}: {e}"),
                 }
             }
             let acked = writer.join().unwrap();

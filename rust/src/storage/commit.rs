@@ -14,10 +14,10 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use super::Store;
+use super::error::{Error, Result};
 use super::keypath;
 use super::meta::ObjectMeta;
 use super::writer::TempData;
-use crate::s3::error::{S3Error, S3Result};
 
 impl Store {
     /// Writes a small file atomically (temp, fsync, rename).
@@ -119,8 +119,8 @@ impl Store {
         mut data: TempData,
         meta: &ObjectMeta,
         precondition: Option<&Precondition>,
-    ) -> S3Result<Option<u64>> {
-        let json = serde_json::to_vec_pretty(meta).map_err(S3Error::internal)?;
+    ) -> Result<Option<u64>> {
+        let json = serde_json::to_vec_pretty(meta).map_err(Error::internal)?;
         let meta_tmp = data.path.with_extension("meta");
         let staged = (|| -> std::io::Result<()> {
             let mut file = std::fs::File::create(&meta_tmp)?;
@@ -130,7 +130,7 @@ impl Store {
             }
             Ok(())
         })();
-        let result = staged.map_err(S3Error::from).and_then(|_| {
+        let result = staged.map_err(Error::from).and_then(|_| {
             let (bucket_dir, _open) = self.enter_bucket(bucket)?;
             self.apply_commit(
                 &bucket_dir,
@@ -172,7 +172,7 @@ impl Store {
         recovering: bool,
         new: &ObjectMeta,
         precondition: Option<&Precondition>,
-    ) -> S3Result<Option<u64>> {
+    ) -> Result<Option<u64>> {
         let commit = if recovering {
             staged_meta.to_path_buf()
         } else {
@@ -252,24 +252,19 @@ impl Store {
         bucket: &str,
         key: &str,
         change: impl FnOnce(&mut ObjectMeta),
-    ) -> S3Result<ObjectMeta> {
+    ) -> Result<ObjectMeta> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let _guard = self.locks.write(bucket, key);
-        let mut meta = read_meta(&meta_path).map_err(|e| match e.kind() {
-            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => {
-                super::objects::no_such_key(key)
-            }
-            _ => e.into(),
-        })?;
+        let mut meta = read_meta(&meta_path).map_err(|e| Error::key_io(key, e))?;
         change(&mut meta);
-        let json = serde_json::to_vec_pretty(&meta).map_err(S3Error::internal)?;
+        let json = serde_json::to_vec_pretty(&meta).map_err(Error::internal)?;
         self.write_file_atomic(&meta_path, &json)?;
         Ok(meta)
     }
 
     /// Removes `bucket/key`; returns the removed object's size, or None if it did not exist.
-    pub fn delete_object(&self, bucket: &str, key: &str) -> S3Result<Option<u64>> {
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<u64>> {
         let bucket_dir = self.require_bucket(bucket)?;
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
@@ -312,17 +307,15 @@ pub enum Precondition {
 }
 
 impl Precondition {
-    fn check(&self, existing: Option<&ObjectMeta>, key: &str) -> S3Result<()> {
-        let failed = || S3Error::new(crate::s3::error::S3Code::PreconditionFailed);
+    fn check(&self, existing: Option<&ObjectMeta>, key: &str) -> Result<()> {
+        let failed = |condition| Err(Error::PreconditionFailed { condition });
         match (self, existing) {
-            (Precondition::IfNoneMatchAny, Some(_)) => {
-                Err(failed().detail("Condition", "If-None-Match"))
-            }
-            (Precondition::IfMatch(_), None) => Err(super::objects::no_such_key(key)),
+            (Precondition::IfNoneMatchAny, Some(_)) => failed("If-None-Match"),
+            (Precondition::IfMatch(_), None) => Err(Error::no_such_key(key)),
             (Precondition::IfMatch(etag), Some(m))
                 if etag.trim() != "*" && etag.trim().trim_matches('"') != m.etag_value() =>
             {
-                Err(failed().detail("Condition", "If-Match"))
+                failed("If-Match")
             }
             _ => Ok(()),
         }
@@ -387,7 +380,7 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
                     &meta,
                     None,
                 )
-                .map_err(|e| std::io::Error::other(e.message))?;
+                .map_err(std::io::Error::other)?;
         } else {
             // The data was moved into place before the crash; publish the metadata.
             let meta_path = bucket_dir.join(keypath::meta_relative(&meta.key));

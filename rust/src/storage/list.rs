@@ -8,9 +8,9 @@ use std::path::Path;
 
 use super::Store;
 use super::dircache::{DirCache, SortedDir, decoded_entries};
+use super::error::Result;
 use super::keypath::Entry;
 use super::meta::ObjectMeta;
-use crate::s3::error::S3Result;
 
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -245,7 +245,7 @@ pub fn for_each_key(dir: &Path, visit: &mut dyn FnMut(&str)) -> std::io::Result<
 }
 
 impl Store {
-    pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> S3Result<ListPage> {
+    pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage> {
         let dir = self.require_bucket(bucket)?;
         let mut load = |key: &str| self.read_current_meta(&dir, bucket, key).ok();
         Ok(list(&dir, query, &self.dirs, &mut load)?)

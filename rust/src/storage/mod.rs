@@ -1,13 +1,19 @@
-//! The filesystem store: buckets are folders under the root, objects plain files
-//! with a JSON metadata sidecar (see `keypath.rs`), everything written atomically
-//! (see `commit.rs`). Blocking file I/O runs on tokio's blocking pool.
+//! Storage: the interface the S3 layer uses (`interface.rs`, errors in `error.rs`)
+//! and its filesystem implementation. In the filesystem store buckets are folders
+//! under the root, objects plain files with a JSON metadata sidecar (see
+//! `keypath.rs`), everything written atomically (see `commit.rs`); `fs.rs` runs its
+//! blocking file I/O on tokio's blocking pool behind the interface.
 
 pub mod bucket_config;
 pub mod buckets;
 pub mod capacity;
 pub mod commit;
+mod content;
 mod dircache;
 mod durable;
+pub mod error;
+mod fs;
+pub mod interface;
 pub mod keypath;
 pub mod list;
 mod locks;
@@ -22,7 +28,9 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::s3::error::{S3Code, S3Error, S3Result};
+pub use content::{ByteStream, Content};
+pub use error::{Error, Result};
+pub use interface::Storage;
 
 /// A change that the host can observe (sent over the bridge as an event).
 #[derive(Debug, Clone, Serialize)]
@@ -187,15 +195,12 @@ impl Store {
     }
 
     /// Fails with `NoSuchBucket` unless the bucket exists.
-    pub fn require_bucket(&self, bucket: &str) -> S3Result<PathBuf> {
+    pub fn require_bucket(&self, bucket: &str) -> Result<PathBuf> {
         let dir = self.bucket_dir(bucket);
         if buckets::valid_bucket_name(bucket) && dir.is_dir() {
             Ok(dir)
         } else {
-            Err(
-                S3Error::msg(S3Code::NoSuchBucket, S3Code::NoSuchBucket.default_message())
-                    .detail("BucketName", bucket),
-            )
+            Err(Error::no_such_bucket(bucket))
         }
     }
 
@@ -206,7 +211,7 @@ impl Store {
     pub fn enter_bucket(
         &self,
         bucket: &str,
-    ) -> S3Result<(PathBuf, std::sync::RwLockReadGuard<'_, ()>)> {
+    ) -> Result<(PathBuf, std::sync::RwLockReadGuard<'_, ()>)> {
         let guard = self.bucket_gates.read(bucket, "");
         Ok((self.require_bucket(bucket)?, guard))
     }
@@ -251,22 +256,15 @@ impl Store {
         self.tmp.join(format!("{shard:x}/{}.{ext}", id.simple()))
     }
 
-    /// `require_bucket` from async code.
-    pub async fn bucket_exists(&self, bucket: &str) -> S3Result<()> {
-        let bucket = bucket.to_string();
-        self.blocking(move |s| s.require_bucket(&bucket).map(|_| ()))
-            .await
-    }
-
     /// Runs blocking filesystem work off the async threads.
-    pub async fn blocking<T, F>(&self, f: F) -> S3Result<T>
+    async fn blocking<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Store) -> S3Result<T> + Send + 'static,
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let store = self.clone();
         tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(S3Error::internal)?
+            .map_err(Error::internal)?
     }
 }

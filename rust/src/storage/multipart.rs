@@ -12,11 +12,10 @@ use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use super::commit::Precondition;
+use super::error::{Error, Result};
 use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
-use super::objects::no_such_key;
 use super::writer::TempData;
 use super::{Change, LEGACY_MULTIPART_DIR, Store, UPLOADS_DIR};
-use crate::s3::error::{S3Code, S3Error, S3Result};
 
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PART_NUMBER: u32 = 10_000;
@@ -48,8 +47,10 @@ pub struct PartInfo {
     pub checksum: Option<StoredChecksum>,
 }
 
-fn no_such_upload(upload_id: &str) -> S3Error {
-    S3Error::new(S3Code::NoSuchUpload).detail("UploadId", upload_id)
+fn no_such_upload(upload_id: &str) -> Error {
+    Error::NoSuchUpload {
+        upload_id: upload_id.to_string(),
+    }
 }
 
 /// Upload ids are ours (32 hex digits); anything else cannot name a folder of ours.
@@ -77,7 +78,7 @@ impl Store {
         key: &str,
         attrs: NewObjectAttrs,
         checksum_type: Option<String>,
-    ) -> S3Result<UploadInfo> {
+    ) -> Result<UploadInfo> {
         let _open = self.enter_bucket(bucket)?;
         let info = UploadInfo {
             bucket: bucket.to_string(),
@@ -91,13 +92,13 @@ impl Store {
         self.create_dirs(&self.root.join(UPLOADS_DIR), dir.parent().unwrap())?;
         std::fs::create_dir(&dir)?;
         self.sync_entries(dir.parent().unwrap())?;
-        let json = serde_json::to_vec_pretty(&info).map_err(S3Error::internal)?;
+        let json = serde_json::to_vec_pretty(&info).map_err(Error::internal)?;
         self.write_file_atomic(&dir.join("upload.json"), &json)?;
         Ok(info)
     }
 
     /// The upload, if it exists and belongs to `bucket/key`.
-    pub fn upload_info(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadInfo> {
+    pub fn upload_info(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo> {
         self.require_bucket(bucket)?;
         if !valid_upload_id(upload_id) {
             return Err(no_such_upload(upload_id));
@@ -109,7 +110,7 @@ impl Store {
                     _ => e.into(),
                 }
             })?;
-        let info: UploadInfo = serde_json::from_slice(&bytes).map_err(S3Error::internal)?;
+        let info: UploadInfo = serde_json::from_slice(&bytes).map_err(Error::internal)?;
         if info.bucket != bucket || info.key != key {
             return Err(no_such_upload(upload_id));
         }
@@ -125,7 +126,7 @@ impl Store {
         part_number: u32,
         mut data: TempData,
         checksum: Option<StoredChecksum>,
-    ) -> S3Result<PartInfo> {
+    ) -> Result<PartInfo> {
         self.upload_info(bucket, key, upload_id)?;
         let part = PartInfo {
             part_number,
@@ -135,7 +136,7 @@ impl Store {
             checksum,
         };
         let dir = self.upload_dir(bucket, upload_id);
-        let json = serde_json::to_vec(&part).map_err(S3Error::internal)?;
+        let json = serde_json::to_vec(&part).map_err(Error::internal)?;
         let json_tmp = self.temp_path("partmeta");
         std::fs::write(&json_tmp, json)?;
         let _guard = self.upload_locks.write(bucket, upload_id);
@@ -159,17 +160,14 @@ impl Store {
         bucket: &str,
         key: &str,
         version: Option<&str>,
-        check: impl FnOnce(&ObjectMeta) -> S3Result<(u64, u64)>,
-    ) -> S3Result<TempData> {
+        check: impl FnOnce(&ObjectMeta) -> Result<(u64, u64)>,
+    ) -> Result<TempData> {
         let (meta, mut file) = match version {
             None => self.open_object(bucket, key)?,
             Some(v) => match self.open_version(bucket, key, v)? {
                 (meta, Some(file)) => (meta, file),
                 (_, None) => {
-                    return Err(S3Error::msg(
-                        S3Code::InvalidRequest,
-                        "The source of a copy request may not specifically refer to a delete marker by version id.",
-                    ));
+                    return Err(Error::CopyOfDeleteMarker);
                 }
             },
         };
@@ -185,7 +183,7 @@ impl Store {
             let want = left.min(buf.len() as u64) as usize;
             let n = file.read(&mut buf[..want])?;
             if n == 0 {
-                return Err(no_such_key(key)); // shrank under us: cannot happen with renames
+                return Err(Error::no_such_key(key)); // shrank under us: cannot happen with renames
             }
             hasher.update(&buf[..n]);
             out.write_all(&buf[..n])?;
@@ -204,7 +202,7 @@ impl Store {
         bucket: &str,
         key: &str,
         upload_id: &str,
-    ) -> S3Result<(UploadInfo, Vec<PartInfo>)> {
+    ) -> Result<(UploadInfo, Vec<PartInfo>)> {
         let info = self.upload_info(bucket, key, upload_id)?;
         let mut parts = Vec::new();
         let dir = self.upload_dir(bucket, upload_id);
@@ -212,7 +210,7 @@ impl Store {
             let name = entry?.file_name().to_string_lossy().into_owned();
             if name.starts_with("part-") && name.ends_with(".json") {
                 let bytes = std::fs::read(dir.join(&name))?;
-                parts.push(serde_json::from_slice::<PartInfo>(&bytes).map_err(S3Error::internal)?);
+                parts.push(serde_json::from_slice::<PartInfo>(&bytes).map_err(Error::internal)?);
             }
         }
         parts.sort_by_key(|p| p.part_number);
@@ -228,28 +226,24 @@ impl Store {
         upload_id: &str,
         requested: &[(u32, String)],
         precondition: Option<&Precondition>,
-        verify: impl FnOnce(&UploadInfo, &[PartInfo]) -> S3Result<Option<StoredChecksum>>,
-    ) -> S3Result<ObjectMeta> {
+        verify: impl FnOnce(&UploadInfo, &[PartInfo]) -> Result<Option<StoredChecksum>>,
+    ) -> Result<ObjectMeta> {
         let _guard = self.upload_locks.write(bucket, upload_id);
         let (info, parts) = self.list_parts(bucket, key, upload_id)?;
         if requested.is_empty() {
-            return Err(S3Error::msg(
-                S3Code::MalformedXML,
-                "The XML you provided was not well-formed or did not validate against our published schema.",
-            ));
+            return Err(Error::NoParts);
         }
         if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(S3Error::new(S3Code::InvalidPartOrder));
+            return Err(Error::PartOrder);
         }
         let mut chosen = Vec::with_capacity(requested.len());
         for (number, etag) in requested {
             let part = parts
                 .iter()
                 .find(|p| p.part_number == *number && strip_quotes(&p.etag) == strip_quotes(etag))
-                .ok_or_else(|| {
-                    S3Error::new(S3Code::InvalidPart)
-                        .detail("PartNumber", number.to_string())
-                        .detail("ETag", etag.clone())
+                .ok_or_else(|| Error::NoSuchPart {
+                    part_number: *number,
+                    etag: etag.clone(),
                 })?;
             chosen.push(part.clone());
         }
@@ -257,11 +251,12 @@ impl Store {
             .iter()
             .find(|p| p.size < MIN_PART_SIZE)
         {
-            return Err(S3Error::new(S3Code::EntityTooSmall)
-                .detail("ProposedSize", small.size.to_string())
-                .detail("MinSizeAllowed", MIN_PART_SIZE.to_string())
-                .detail("PartNumber", small.part_number.to_string())
-                .detail("ETag", small.etag.clone()));
+            return Err(Error::PartTooSmall {
+                part_number: small.part_number,
+                etag: small.etag.clone(),
+                size: small.size,
+                min: MIN_PART_SIZE,
+            });
         }
         let object_checksum = verify(&info, &chosen)?;
         let dir = self.upload_dir(bucket, upload_id);
@@ -272,7 +267,7 @@ impl Store {
         for part in &chosen {
             let mut src = std::fs::File::open(dir.join(format!("part-{}", part.part_number)))?;
             std::io::copy(&mut src, &mut out)?; // copy_file_range on Linux: no user-space copy
-            md5s.update(hex::decode(strip_quotes(&part.etag)).map_err(S3Error::internal)?);
+            md5s.update(hex::decode(strip_quotes(&part.etag)).map_err(Error::internal)?);
             data.size += part.size;
         }
         if self.fsync {
@@ -295,7 +290,7 @@ impl Store {
         Ok(meta)
     }
 
-    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<()> {
+    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
         self.upload_info(bucket, key, upload_id)?;
         let _guard = self.upload_locks.write(bucket, upload_id);
         let dir = self.upload_dir(bucket, upload_id);
@@ -307,7 +302,7 @@ impl Store {
 
     /// Every upload in progress for `bucket`, sorted by key then initiation time.
     /// Reads that bucket's uploads only.
-    pub fn list_uploads(&self, bucket: &str) -> S3Result<Vec<UploadInfo>> {
+    pub fn list_uploads(&self, bucket: &str) -> Result<Vec<UploadInfo>> {
         self.require_bucket(bucket)?;
         let mut uploads = Vec::new();
         let entries = match std::fs::read_dir(self.bucket_uploads_dir(bucket)) {
@@ -369,7 +364,7 @@ impl Store {
     }
 
     /// Removes every upload of a bucket (DeleteBucket, with the bucket closed).
-    pub fn abort_uploads_of_bucket(&self, bucket: &str) -> S3Result<()> {
+    pub fn abort_uploads_of_bucket(&self, bucket: &str) -> Result<()> {
         Ok(self.discard_tree(&self.bucket_uploads_dir(bucket))?)
     }
 
@@ -486,12 +481,11 @@ mod tests {
         );
         assert_eq!(keys(&store.list_uploads("one").unwrap()), ["a", "b"]);
         assert_eq!(keys(&store.list_uploads("two").unwrap()), ["c"]);
-        assert_eq!(
-            store
-                .upload_info("two", "a", &a.upload_id)
-                .unwrap_err()
-                .code,
-            S3Code::NoSuchUpload,
+        assert!(
+            matches!(
+                store.upload_info("two", "a", &a.upload_id),
+                Err(Error::NoSuchUpload { .. })
+            ),
             "an upload id is bound to its bucket"
         );
         store.delete_bucket("two", || {}).unwrap();

@@ -1,18 +1,14 @@
 //! Object reads, writes and copies on top of the commit protocol.
 
 use md5::{Digest, Md5};
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 
 use super::commit::{Precondition, read_meta};
+use super::error::{Error, Result};
 use super::keypath;
 use super::meta::{NewObjectAttrs, ObjectMeta};
 use super::writer::{TempData, TempWriter};
 use super::{Change, Store};
-use crate::s3::error::{S3Code, S3Error, S3Result};
-
-pub fn no_such_key(key: &str) -> S3Error {
-    S3Error::new(S3Code::NoSuchKey).detail("Key", key)
-}
 
 /// Quoted hex MD5, the ETag of a single-part object.
 pub fn etag_of(md5: &[u8; 16]) -> String {
@@ -48,7 +44,7 @@ impl Store {
         parts: Vec<u64>,
         etag: String,
         precondition: Option<&Precondition>,
-    ) -> S3Result<ObjectMeta> {
+    ) -> Result<ObjectMeta> {
         let mut meta = ObjectMeta::new(bucket, key, data.size, etag, attrs, parts);
         if let Some((version_id, seq)) = self.version_for_write(bucket) {
             meta.version_id = Some(version_id);
@@ -65,7 +61,7 @@ impl Store {
         Ok(meta)
     }
 
-    pub fn head_object(&self, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
+    pub fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {
         let bucket_dir = self.require_bucket(bucket)?;
         self.read_current_meta(&bucket_dir, bucket, key)
     }
@@ -76,34 +72,19 @@ impl Store {
         bucket_dir: &std::path::Path,
         bucket: &str,
         key: &str,
-    ) -> S3Result<ObjectMeta> {
+    ) -> Result<ObjectMeta> {
         let _guard = self.locks.read(bucket, key);
-        read_meta(&bucket_dir.join(keypath::meta_relative(key))).map_err(|e| match e.kind() {
-            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => {
-                no_such_key(key)
-            }
-            _ => e.into(),
-        })
+        read_meta(&bucket_dir.join(keypath::meta_relative(key))).map_err(|e| Error::key_io(key, e))
     }
 
     /// Opens an object for reading: metadata and data of the same version.
-    pub fn open_object(&self, bucket: &str, key: &str) -> S3Result<(ObjectMeta, std::fs::File)> {
+    pub fn open_object(&self, bucket: &str, key: &str) -> Result<(ObjectMeta, std::fs::File)> {
         let bucket_dir = self.require_bucket(bucket)?;
         let _guard = self.locks.read(bucket, key);
-        let meta = read_meta(&bucket_dir.join(keypath::meta_relative(key))).map_err(|e| match e
-            .kind()
-        {
-            ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::InvalidData => {
-                no_such_key(key)
-            }
-            _ => e.into(),
-        })?;
-        let file = std::fs::File::open(bucket_dir.join(keypath::data_relative(key))).map_err(
-            |e| match e.kind() {
-                ErrorKind::NotFound => no_such_key(key),
-                _ => e.into(),
-            },
-        )?;
+        let meta = read_meta(&bucket_dir.join(keypath::meta_relative(key)))
+            .map_err(|e| Error::key_io(key, e))?;
+        let file = std::fs::File::open(bucket_dir.join(keypath::data_relative(key)))
+            .map_err(|e| Error::key_io(key, e))?;
         Ok((meta, file))
     }
 
@@ -121,9 +102,9 @@ impl Store {
         dst_key: &str,
         attrs: Option<NewObjectAttrs>,
         tags: Option<std::collections::BTreeMap<String, String>>,
-        check: impl FnOnce(&ObjectMeta) -> S3Result<()>,
+        check: impl FnOnce(&ObjectMeta) -> Result<()>,
         precondition: Option<&Precondition>,
-    ) -> S3Result<ObjectMeta> {
+    ) -> Result<ObjectMeta> {
         self.require_bucket(dst_bucket)?;
         let src_dir = self.require_bucket(src_bucket)?;
         let tmp = self.temp_path("data");
@@ -134,19 +115,12 @@ impl Store {
                     let (meta, data) =
                         self.locate_version(&src_dir, src_bucket, src_key, version)?;
                     // A delete marker cannot be copied.
-                    let data = data.ok_or_else(|| S3Error::msg(S3Code::InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id."))?;
+                    let data = data.ok_or(Error::CopyOfDeleteMarker)?;
                     (meta, data)
                 }
                 None => {
-                    let meta =
-                        read_meta(&src_dir.join(keypath::meta_relative(src_key))).map_err(|e| {
-                            match e.kind() {
-                                ErrorKind::NotFound
-                                | ErrorKind::NotADirectory
-                                | ErrorKind::InvalidData => no_such_key(src_key),
-                                _ => e.into(),
-                            }
-                        })?;
+                    let meta = read_meta(&src_dir.join(keypath::meta_relative(src_key)))
+                        .map_err(|e| Error::key_io(src_key, e))?;
                     (meta, src_dir.join(keypath::data_relative(src_key)))
                 }
             };

@@ -13,11 +13,11 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use super::commit::read_meta;
+use super::error::{Error, Result};
 use super::keypath::{self, DATA_SUFFIX};
 use super::list::Found;
 use super::meta::ObjectMeta;
 use super::{Store, VERSIONS_DIR};
-use crate::s3::error::{S3Code, S3Error, S3Result};
 
 pub const NULL_VERSION: &str = "null";
 
@@ -38,14 +38,17 @@ pub fn valid_version_id(id: &str) -> bool {
     id == NULL_VERSION || (id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-pub fn invalid_version_id(id: &str) -> S3Error {
-    S3Error::invalid_argument("Invalid version id specified", "versionId", id)
+pub fn invalid_version_id(id: &str) -> Error {
+    Error::InvalidVersionId {
+        version_id: id.to_string(),
+    }
 }
 
-fn no_such_version(key: &str, id: &str) -> S3Error {
-    S3Error::new(S3Code::NoSuchVersion)
-        .detail("Key", key)
-        .detail("VersionId", id)
+fn no_such_version(key: &str, id: &str) -> Error {
+    Error::NoSuchVersion {
+        key: key.to_string(),
+        version_id: id.to_string(),
+    }
 }
 
 /// The namespace under which the versions folder's counters are kept.
@@ -307,7 +310,7 @@ impl Store {
     /// DELETE without a version id in a versioned bucket: the current object becomes
     /// non-current (or is dropped, if it is the null version and versioning is
     /// suspended) and a delete marker becomes the latest version.
-    pub fn delete_with_marker(&self, bucket: &str, key: &str) -> S3Result<DeleteOutcome> {
+    pub fn delete_with_marker(&self, bucket: &str, key: &str) -> Result<DeleteOutcome> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let (marker_id, seq) = self
             .version_for_write(bucket)
@@ -361,7 +364,7 @@ impl Store {
         bucket: &str,
         key: &str,
         version_id: &str,
-    ) -> S3Result<DeleteOutcome> {
+    ) -> Result<DeleteOutcome> {
         if !valid_version_id(version_id) {
             return Err(invalid_version_id(version_id));
         }
@@ -406,7 +409,7 @@ impl Store {
         bucket: &str,
         key: &str,
         version_id: &str,
-    ) -> S3Result<(ObjectMeta, Option<PathBuf>)> {
+    ) -> Result<(ObjectMeta, Option<PathBuf>)> {
         if !valid_version_id(version_id) {
             return Err(invalid_version_id(version_id));
         }
@@ -429,17 +432,15 @@ impl Store {
         key: &str,
         version_id: &str,
         change: impl FnOnce(&mut ObjectMeta),
-    ) -> S3Result<ObjectMeta> {
+    ) -> Result<ObjectMeta> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let _guard = self.locks.write(bucket, key);
         let (mut meta, data) = self.locate_version(&bucket_dir, bucket, key, version_id)?;
         if meta.delete_marker || data.is_none() {
-            return Err(
-                S3Error::new(S3Code::MethodNotAllowed).detail("ResourceType", "DeleteMarker")
-            );
+            return Err(Error::DeleteMarker);
         }
         change(&mut meta);
-        let json = serde_json::to_vec_pretty(&meta).map_err(S3Error::internal)?;
+        let json = serde_json::to_vec_pretty(&meta).map_err(Error::internal)?;
         let current = read_meta(&bucket_dir.join(keypath::meta_relative(key))).ok();
         let path = match current {
             Some(c) if version_name(&c) == version_id => {
@@ -459,7 +460,7 @@ impl Store {
         bucket: &str,
         key: &str,
         version_id: &str,
-    ) -> S3Result<(ObjectMeta, Option<std::fs::File>)> {
+    ) -> Result<(ObjectMeta, Option<std::fs::File>)> {
         let bucket_dir = self.require_bucket(bucket)?;
         let _guard = self.locks.read(bucket, key);
         let (meta, data) = self.locate_version(&bucket_dir, bucket, key, version_id)?;
@@ -495,7 +496,7 @@ impl Store {
         key_marker: Option<&str>,
         version_marker: Option<&str>,
         max: usize,
-    ) -> S3Result<VersionPage> {
+    ) -> Result<VersionPage> {
         let bucket_dir = self.require_bucket(bucket)?;
         let trees = [bucket_dir.clone(), self.versions_root(bucket)];
         let delimiter = delimiter.filter(|d| !d.is_empty());
@@ -512,38 +513,36 @@ impl Store {
                 ControlFlow::Continue(())
             };
         // Emits a key's versions newest first, those up to `skip_to` (a version id) left out.
-        let versions_of = |page: &mut VersionPage,
-                           key: &str,
-                           skip_to: Option<&str>|
-         -> S3Result<ControlFlow<()>> {
-            let mut versions = Vec::new();
-            {
-                let _guard = self.locks.read(bucket, key);
-                if let Ok(current) = read_meta(&bucket_dir.join(keypath::meta_relative(key))) {
-                    versions.push(current);
-                }
-                versions.extend(self.stored_versions(bucket, key)?);
-            }
-            let mut skipping = skip_to.is_some();
-            for (i, meta) in versions.into_iter().enumerate() {
-                if skipping {
-                    skipping = Some(version_name(&meta)) != skip_to;
-                    continue;
-                }
-                if push(
-                    page,
-                    Ok(VersionEntry {
-                        meta,
-                        is_latest: i == 0,
-                    }),
-                )
-                .is_break()
+        let versions_of =
+            |page: &mut VersionPage, key: &str, skip_to: Option<&str>| -> Result<ControlFlow<()>> {
+                let mut versions = Vec::new();
                 {
-                    return Ok(ControlFlow::Break(()));
+                    let _guard = self.locks.read(bucket, key);
+                    if let Ok(current) = read_meta(&bucket_dir.join(keypath::meta_relative(key))) {
+                        versions.push(current);
+                    }
+                    versions.extend(self.stored_versions(bucket, key)?);
                 }
-            }
-            Ok(ControlFlow::Continue(()))
-        };
+                let mut skipping = skip_to.is_some();
+                for (i, meta) in versions.into_iter().enumerate() {
+                    if skipping {
+                        skipping = Some(version_name(&meta)) != skip_to;
+                        continue;
+                    }
+                    if push(
+                        page,
+                        Ok(VersionEntry {
+                            meta,
+                            is_latest: i == 0,
+                        }),
+                    )
+                    .is_break()
+                    {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            };
         let rolls_up = |key: &str| delimiter.is_some_and(|d| key[prefix.len()..].contains(d));
         // With a version marker, the listing resumes inside the marker key.
         if let (Some(key), Some(_)) = (after, version_marker)

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::s3::error::{S3Error, S3Result};
+use super::error::{Error, Result};
 
 const QUEUE_DEPTH: usize = 8;
 const WRITE_BUFFER: usize = 512 * 1024;
@@ -89,7 +89,7 @@ impl TempWriter {
         TempWriter { tx, done }
     }
 
-    pub async fn write(&mut self, chunk: Bytes) -> S3Result<()> {
+    pub async fn write(&mut self, chunk: Bytes) -> Result<()> {
         if self.tx.send(Msg::Data(chunk)).await.is_err() {
             // The writer thread stopped early: its error says why.
             return Err(self.take_error().await);
@@ -97,20 +97,20 @@ impl TempWriter {
         Ok(())
     }
 
-    async fn take_error(&mut self) -> S3Error {
+    async fn take_error(&mut self) -> Error {
         match (&mut self.done).await {
             Ok(Err(e)) => e.into(),
-            _ => S3Error::internal("temp writer stopped"),
+            _ => Error::internal("temp writer stopped"),
         }
     }
 
-    pub async fn finish(mut self) -> S3Result<TempData> {
+    pub async fn finish(mut self) -> Result<TempData> {
         if self.tx.send(Msg::Finish).await.is_err() {
             return Err(self.take_error().await);
         }
         match self.done.await {
             Ok(result) => Ok(result?),
-            Err(_) => Err(S3Error::internal("temp writer vanished")),
+            Err(_) => Err(Error::internal("temp writer vanished")),
         }
     }
 }

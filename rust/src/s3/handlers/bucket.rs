@@ -10,7 +10,7 @@ use crate::s3::{dto, xml};
 
 pub async fn list_buckets(ctx: &Ctx, _req: S3Request) -> S3Result<S3Response> {
     let region = ctx.region.clone();
-    let buckets = ctx.store.blocking(move |s| s.list_buckets(&region)).await?;
+    let buckets = ctx.store.list_buckets(&region).await?;
     let bucket = buckets
         .iter()
         .map(|b| dto::BucketEntry {
@@ -45,22 +45,15 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response
             ));
         }
     };
-    let bucket = req.bucket().to_string();
-    let name = bucket.clone();
-    ctx.store
-        .blocking(move |s| s.create_bucket(&name, &region))
-        .await?;
+    let bucket = req.bucket();
+    ctx.store.create_bucket(bucket, &region).await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "location", &format!("/{bucket}"));
     Ok(res)
 }
 
 pub async fn head_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, region) = (req.bucket().to_string(), ctx.region.clone());
-    let info = ctx
-        .store
-        .blocking(move |s| s.bucket_info(&bucket, &region))
-        .await?;
+    let info = ctx.store.bucket_info(req.bucket(), &ctx.region).await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "x-amz-bucket-region", &info.region);
     Ok(res)
@@ -70,17 +63,13 @@ pub async fn delete_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     let settings = ctx.settings.clone();
     ctx.store
-        .blocking(move |s| s.delete_bucket(&bucket, || settings.forget(&bucket)))
+        .delete_bucket(req.bucket(), Box::new(move || settings.forget(&bucket)))
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn get_location(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, region) = (req.bucket().to_string(), ctx.region.clone());
-    let info = ctx
-        .store
-        .blocking(move |s| s.bucket_info(&bucket, &region))
-        .await?;
+    let info = ctx.store.bucket_info(req.bucket(), &ctx.region).await?;
     // AWS answers an empty constraint for us-east-1.
     let constraint = if info.region == "us-east-1" {
         ""
@@ -95,11 +84,7 @@ pub async fn get_location(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 
 /// A bucket that never had versioning answers a document without Status, as AWS does.
 pub async fn get_versioning(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
-    let status = ctx
-        .store
-        .blocking(move |s| s.require_bucket(&bucket).map(|_| s.versioning(&bucket)))
-        .await?;
+    let status = ctx.store.versioning(req.bucket()).await?;
     Ok(ok_xml(dto::to_xml(&dto::VersioningConfiguration {
         xmlns: dto::NS,
         status,
@@ -109,22 +94,20 @@ pub async fn get_versioning(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 pub async fn put_versioning(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let body = req.body.read_small(super::MAX_XML_BODY).await?;
     let status = xml::parse_versioning(&body)?;
-    let bucket = req.bucket().to_string();
-    ctx.store
-        .blocking(move |s| s.set_versioning(&bucket, &status))
-        .await?;
+    ctx.store.set_versioning(req.bucket(), &status).await?;
     Ok(empty(StatusCode::OK))
 }
 
 /// The owner has full control: the only ACL this server has.
 pub async fn get_acl(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key) = (req.bucket().to_string(), req.route.key.clone());
-    ctx.store
-        .blocking(move |s| match key {
-            Some(key) => s.head_object(&bucket, &key).map(|_| ()),
-            None => s.require_bucket(&bucket).map(|_| ()),
-        })
-        .await?;
+    match &req.route.key {
+        Some(key) => ctx
+            .store
+            .head_object(req.bucket(), key, None)
+            .await
+            .map(|_| ())?,
+        None => ctx.store.bucket_exists(req.bucket()).await?,
+    }
     Ok(ok_xml(dto::to_xml(
         &dto::AccessControlPolicy::owner_full_control(),
     )))

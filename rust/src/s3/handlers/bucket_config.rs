@@ -26,22 +26,21 @@ pub async fn put_policy(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
         .map_err(|_| S3Error::msg(S3Code::MalformedPolicy, "Policies must be less than 20 KB"))?;
     let policy = Policy::parse(&body, &bucket)?;
     let settings = ctx.settings.clone();
+    let name = bucket.clone();
     ctx.store
-        .blocking(move |s| {
-            s.set_bucket_config(ConfigKind::Policy, &bucket, Some(&body), || {
-                settings.set_policy(&bucket, Some(policy))
-            })
-        })
+        .set_bucket_config(
+            ConfigKind::Policy,
+            &name,
+            Some(body.to_vec()),
+            Box::new(move || settings.set_policy(&bucket, Some(policy))),
+        )
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn get_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
-    let bytes = ctx
-        .store
-        .blocking(move |s| s.get_bucket_config(ConfigKind::Policy, &bucket))
-        .await?;
+    let bytes = ctx.store.bucket_config(ConfigKind::Policy, &bucket).await?;
     bytes
         .map(json_response)
         .ok_or_else(|| S3Error::new(S3Code::NoSuchBucketPolicy).detail("BucketName", req.bucket()))
@@ -50,12 +49,14 @@ pub async fn get_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 pub async fn delete_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     let settings = ctx.settings.clone();
+    let name = bucket.clone();
     ctx.store
-        .blocking(move |s| {
-            s.set_bucket_config(ConfigKind::Policy, &bucket, None, || {
-                settings.set_policy(&bucket, None)
-            })
-        })
+        .set_bucket_config(
+            ConfigKind::Policy,
+            &name,
+            None,
+            Box::new(move || settings.set_policy(&bucket, None)),
+        )
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -79,12 +80,14 @@ pub async fn put_cors(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let config = CorsConfig::from_xml(&body)?;
     let json = serde_json::to_vec_pretty(&config).map_err(S3Error::internal)?;
     let settings = ctx.settings.clone();
+    let name = bucket.clone();
     ctx.store
-        .blocking(move |s| {
-            s.set_bucket_config(ConfigKind::Cors, &bucket, Some(&json), || {
-                settings.set_cors(&bucket, Some(config))
-            })
-        })
+        .set_bucket_config(
+            ConfigKind::Cors,
+            &name,
+            Some(json.to_vec()),
+            Box::new(move || settings.set_cors(&bucket, Some(config))),
+        )
         .await?;
     Ok(empty(StatusCode::OK))
 }
@@ -101,12 +104,14 @@ pub async fn get_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 pub async fn delete_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let bucket = req.bucket().to_string();
     let settings = ctx.settings.clone();
+    let name = bucket.clone();
     ctx.store
-        .blocking(move |s| {
-            s.set_bucket_config(ConfigKind::Cors, &bucket, None, || {
-                settings.set_cors(&bucket, None)
-            })
-        })
+        .set_bucket_config(
+            ConfigKind::Cors,
+            &name,
+            None,
+            Box::new(move || settings.set_cors(&bucket, None)),
+        )
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

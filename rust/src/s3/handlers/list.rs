@@ -7,6 +7,7 @@ use crate::s3::error::{S3Error, S3Result};
 use crate::s3::headers::iso8601;
 use crate::s3::response::{S3Response, ok_xml};
 use crate::s3::{Ctx, S3Request};
+use crate::storage::interface::VersionQuery;
 use crate::storage::list::{Item, ListQuery};
 
 const MAX_KEYS: usize = 1000;
@@ -103,12 +104,8 @@ pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Res
         after,
         max,
     };
-    let bucket = req.bucket().to_string();
-    let b = bucket.clone();
-    let page = ctx
-        .store
-        .blocking(move |s| s.list_objects(&b, &query))
-        .await?;
+    let bucket = req.bucket();
+    let page = ctx.store.list_objects(bucket, query).await?;
 
     let last = page
         .items
@@ -184,31 +181,17 @@ pub async fn list_object_versions(ctx: &Ctx, req: S3Request) -> S3Result<S3Respo
         ));
     }
     if !version_marker.is_empty() && !crate::storage::versions::valid_version_id(&version_marker) {
-        return Err(crate::storage::versions::invalid_version_id(
-            &version_marker,
-        ));
+        return Err(crate::storage::versions::invalid_version_id(&version_marker).into());
     }
-    let bucket = req.bucket().to_string();
-    let (b, p, d, km, vm) = (
-        bucket.clone(),
-        prefix.clone(),
-        delimiter.clone(),
-        key_marker.clone(),
-        version_marker.clone(),
-    );
-    let page = ctx
-        .store
-        .blocking(move |s| {
-            s.list_versions(
-                &b,
-                &p,
-                d.as_deref(),
-                Some(km.as_str()).filter(|k| !k.is_empty()),
-                Some(vm.as_str()).filter(|v| !v.is_empty()),
-                max,
-            )
-        })
-        .await?;
+    let bucket = req.bucket();
+    let query = VersionQuery {
+        prefix: prefix.clone(),
+        delimiter: delimiter.clone(),
+        key_marker: Some(key_marker.clone()).filter(|k| !k.is_empty()),
+        version_marker: Some(version_marker.clone()).filter(|v| !v.is_empty()),
+        max,
+    };
+    let page = ctx.store.list_versions(bucket, query).await?;
     let (next_key_marker, next_version_id_marker) =
         match page.items.last().filter(|_| page.truncated) {
             Some(Ok(v)) => (

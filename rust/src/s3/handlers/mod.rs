@@ -10,9 +10,8 @@ pub mod object;
 use super::error::{S3Code, S3Error, S3Result};
 use super::response::{S3Response, set_header};
 use super::{Ctx, S3Request};
-use crate::storage::Store;
+use crate::storage::interface::{CopySource, Payload};
 use crate::storage::meta::StoredChecksum;
-use crate::storage::writer::TempData;
 
 /// AWS's limit for a single PUT (and for one part).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -39,7 +38,7 @@ pub async fn check_tagging_header(ctx: &Ctx, req: &S3Request) -> S3Result<()> {
 /// `...Version` permission when a version is named, with that version's tags).
 pub async fn authorized_copy_source(ctx: &Ctx, req: &S3Request) -> S3Result<CopySource> {
     let source = copy_source(req)?;
-    let action = if source.version.is_some() {
+    let action = if source.version_id.is_some() {
         "s3:GetObjectVersion"
     } else {
         "s3:GetObject"
@@ -49,7 +48,7 @@ pub async fn authorized_copy_source(ctx: &Ctx, req: &S3Request) -> S3Result<Copy
             ctx,
             &source.bucket,
             &source.key,
-            source.version.as_deref(),
+            source.version_id.as_deref(),
             action,
         )
         .await?;
@@ -78,37 +77,16 @@ fn declared_size(req: &S3Request) -> S3Result<Option<u64>> {
 /// blocking trip that publishes them: one thread hand-off per small PUT instead of three.
 const SMALL_BODY: u64 = 128 * 1024;
 
-/// A request body that has been read whole and checked (size, Content-MD5, payload
-/// hash, checksum), not yet on disk. Nothing becomes visible until it is published.
-pub enum Received {
-    Memory { bytes: bytes::Bytes, md5: [u8; 16] },
-    Temp(TempData),
-}
-
-impl Received {
-    pub fn md5(&self) -> &[u8; 16] {
-        match self {
-            Received::Memory { md5, .. } => md5,
-            Received::Temp(data) => &data.md5,
-        }
-    }
-
-    /// The body as a temporary file (blocking: call from a storage thread).
-    pub fn into_temp(self, store: &Store) -> S3Result<TempData> {
-        match self {
-            Received::Memory { bytes, md5 } => Ok(store.stage_bytes(&bytes, md5)?),
-            Received::Temp(data) => Ok(data),
-        }
-    }
-}
-
-/// Reads the request body, checking its size and Content-MD5. `precheck` (e.g. "the
-/// bucket exists") runs before a large body is streamed to disk, so that a doomed
-/// upload is refused before it is read, and takes precedence over a small body's own
-/// errors; the trip that publishes a small body must check the same again.
-pub async fn receive_body<F>(ctx: &Ctx, req: &mut S3Request, precheck: F) -> S3Result<Received>
+/// Reads the request body whole and checks it (size, Content-MD5, payload hash,
+/// checksum): small bodies into memory, larger ones staged by storage. Nothing becomes
+/// visible until it is published. `precheck` (e.g. "the bucket exists") runs before a
+/// large body is streamed to storage, so that a doomed upload is refused before it is
+/// read, and takes precedence over a small body's own errors; publishing a small body
+/// must check the same again.
+pub async fn receive_body<F, Fut>(ctx: &Ctx, req: &mut S3Request, precheck: F) -> S3Result<Payload>
 where
-    F: FnOnce(&Store) -> S3Result<()> + Send + 'static,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = crate::storage::Result<()>>,
 {
     let declared = declared_size(req)?;
     if declared.is_some_and(|size| size > MAX_PUT_SIZE) {
@@ -120,13 +98,13 @@ where
         return match read_small_body(req, size).await {
             Ok(received) => Ok(received),
             Err(e) => {
-                ctx.store.blocking(precheck).await?;
+                precheck().await?;
                 Err(e)
             }
         };
     }
-    ctx.store.blocking(precheck).await?;
-    let mut writer = ctx.store.begin_write();
+    precheck().await?;
+    let mut writer = ctx.store.writer();
     while let Some(chunk) = req.body.next().await? {
         if req.body.received > declared.unwrap_or(MAX_PUT_SIZE) {
             return Err(S3Error::new(S3Code::IncompleteBody));
@@ -138,10 +116,10 @@ where
         return Err(S3Error::new(S3Code::IncompleteBody));
     }
     req.body.check_md5(&data.md5)?;
-    Ok(Received::Temp(data))
+    Ok(Payload::Staged(data))
 }
 
-async fn read_small_body(req: &mut S3Request, declared: u64) -> S3Result<Received> {
+async fn read_small_body(req: &mut S3Request, declared: u64) -> S3Result<Payload> {
     use md5::Digest;
     let mut buf = bytes::BytesMut::with_capacity(declared as usize);
     while let Some(chunk) = req.body.next().await? {
@@ -155,7 +133,7 @@ async fn read_small_body(req: &mut S3Request, declared: u64) -> S3Result<Receive
     }
     let md5: [u8; 16] = md5::Md5::digest(&buf).into();
     req.body.check_md5(&md5)?;
-    Ok(Received::Memory {
+    Ok(Payload::Bytes {
         bytes: buf.freeze(),
         md5,
     })
@@ -198,13 +176,6 @@ pub fn set_checksum_header(res: &mut S3Response, checksum: Option<&StoredChecksu
     }
 }
 
-/// The source of a copy: bucket, key and optional version.
-pub struct CopySource {
-    pub bucket: String,
-    pub key: String,
-    pub version: Option<String>,
-}
-
 /// Parses `x-amz-copy-source` (`bucket/key[?versionId=..]` or `/bucket/key`, URL-encoded).
 pub fn copy_source(req: &S3Request) -> S3Result<CopySource> {
     let raw = req.header("x-amz-copy-source").unwrap_or_default();
@@ -227,7 +198,7 @@ pub fn copy_source(req: &S3Request) -> S3Result<CopySource> {
         Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(CopySource {
             bucket: bucket.to_string(),
             key: key.to_string(),
-            version,
+            version_id: version,
         }),
         _ => Err(invalid()),
     }

@@ -13,6 +13,8 @@ use crate::s3::headers::{Conditions, iso8601, object_attrs};
 use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
+use crate::storage::Error;
+use crate::storage::interface::{CompleteUpload, UploadRef};
 use crate::storage::meta::StoredChecksum;
 use crate::storage::multipart::{MAX_PART_NUMBER, PartInfo, UploadInfo};
 
@@ -22,6 +24,15 @@ fn upload_id(req: &S3Request) -> String {
         .get("uploadId")
         .unwrap_or_default()
         .to_string()
+}
+
+/// The upload a request names.
+fn upload(req: &S3Request) -> UploadRef {
+    UploadRef {
+        bucket: req.bucket().to_string(),
+        key: req.key().to_string(),
+        upload_id: upload_id(req),
+    }
 }
 
 fn part_number(req: &S3Request) -> S3Result<u32> {
@@ -58,7 +69,7 @@ pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     };
     let info = ctx
         .store
-        .blocking(move |s| s.create_upload(&bucket, &key, attrs, checksum_type))
+        .create_upload(&bucket, &key, attrs, checksum_type)
         .await?;
     Ok(ok_xml(dto::to_xml(&dto::InitiateMultipartUploadResult {
         xmlns: dto::NS,
@@ -70,20 +81,15 @@ pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 
 pub async fn upload_part(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     let number = part_number(&req)?;
-    let (bucket, key, id) = (
-        req.bucket().to_string(),
-        req.key().to_string(),
-        upload_id(&req),
-    );
-    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-    let body = receive_body(ctx, &mut req, move |s| {
-        s.upload_info(&b, &k, &i).map(|_| ())
+    let upload = upload(&req);
+    let payload = receive_body(ctx, &mut req, || async {
+        ctx.store.upload_info(&upload).await.map(|_| ())
     })
     .await?;
     let checksum = body_checksum(&req);
     let part = ctx
         .store
-        .blocking(move |s| s.put_part(&bucket, &key, &id, number, body.into_temp(s)?, checksum))
+        .put_part(&upload, number, payload, checksum)
         .await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &part.etag);
@@ -134,36 +140,26 @@ fn copy_range(value: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
 pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let number = part_number(&req)?;
     let source = authorized_copy_source(ctx, &req).await?;
-    let super::CopySource {
-        bucket: src_bucket,
-        key: src_key,
-        version: src_version,
-    } = source;
-    let (bucket, key, id) = (
-        req.bucket().to_string(),
-        req.key().to_string(),
-        upload_id(&req),
-    );
     let headers = req.headers.clone();
+    let check = move |meta: &crate::storage::meta::ObjectMeta| -> S3Result<(u64, u64)> {
+        Conditions::from(&headers, "x-amz-copy-source-").check(meta, S3Code::PreconditionFailed)?;
+        let range = copy_range(
+            crate::s3::headers::header(&headers, "x-amz-copy-source-range"),
+            meta.size,
+        )?;
+        if range.1 > MAX_PUT_SIZE {
+            return Err(S3Error::new(S3Code::EntityTooLarge));
+        }
+        Ok(range)
+    };
     let part = ctx
         .store
-        .blocking(move |s| {
-            s.upload_info(&bucket, &key, &id)?;
-            let data =
-                s.copy_range_to_temp(&src_bucket, &src_key, src_version.as_deref(), |meta| {
-                    Conditions::from(&headers, "x-amz-copy-source-")
-                        .check(meta, S3Code::PreconditionFailed)?;
-                    let range = copy_range(
-                        crate::s3::headers::header(&headers, "x-amz-copy-source-range"),
-                        meta.size,
-                    )?;
-                    if range.1 > MAX_PUT_SIZE {
-                        return Err(S3Error::new(S3Code::EntityTooLarge));
-                    }
-                    Ok(range)
-                })?;
-            s.put_part(&bucket, &key, &id, number, data, None)
-        })
+        .copy_part(
+            &upload(&req),
+            number,
+            source,
+            Box::new(move |meta| check(meta).map_err(Error::from)),
+        )
         .await?;
     Ok(ok_xml(dto::to_xml(&dto::CopyPartResult {
         xmlns: dto::NS,
@@ -211,31 +207,30 @@ fn object_checksum(
 }
 
 pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key, id) = (
-        req.bucket().to_string(),
-        req.key().to_string(),
-        upload_id(&req),
-    );
-    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-    ctx.store
-        .blocking(move |s| s.upload_info(&b, &k, &i).map(|_| ()))
-        .await?;
+    let upload = upload(&req);
+    ctx.store.upload_info(&upload).await?;
     let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
     let parts: Vec<(u32, String)> = xml::parse_complete(&body)?
         .parts
         .into_iter()
         .map(|p| (p.part_number, p.etag))
         .collect();
-    let (b, k) = (bucket.clone(), key.clone());
     let precondition = super::object::write_precondition(&req)?;
     let stated = checksum::ALL
         .into_iter()
         .find_map(|a| req.header(&a.header()).map(|v| (a, v.trim().to_string())));
-    let verify =
-        move |info: &UploadInfo, chosen: &[PartInfo]| object_checksum(stated, info, chosen);
+    let verify = move |info: &UploadInfo, chosen: &[PartInfo]| {
+        object_checksum(stated, info, chosen).map_err(Error::from)
+    };
+    let (bucket, key) = (upload.bucket.clone(), upload.key.clone());
     let meta = ctx
         .store
-        .blocking(move |s| s.complete_upload(&b, &k, &id, &parts, precondition.as_ref(), verify))
+        .complete_upload(CompleteUpload {
+            upload,
+            parts,
+            precondition,
+            verify: Box::new(verify),
+        })
         .await?;
     let host = req.header("host").unwrap_or("localhost");
     let location = format!("http://{host}/{bucket}/{}", encode_key(&key, true));
@@ -252,14 +247,7 @@ pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
 }
 
 pub async fn abort(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key, id) = (
-        req.bucket().to_string(),
-        req.key().to_string(),
-        upload_id(&req),
-    );
-    ctx.store
-        .blocking(move |s| s.abort_upload(&bucket, &key, &id))
-        .await?;
+    ctx.store.abort_upload(&upload(&req)).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -271,16 +259,13 @@ pub async fn list_parts(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
             S3Error::invalid_argument("Invalid part number marker", "part-number-marker", v)
         })?,
     };
-    let (bucket, key, id) = (
-        req.bucket().to_string(),
-        req.key().to_string(),
-        upload_id(&req),
-    );
-    let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-    let (info, parts) = ctx
-        .store
-        .blocking(move |s| s.list_parts(&b, &k, &i))
-        .await?;
+    let upload = upload(&req);
+    let (info, parts) = ctx.store.list_parts(&upload).await?;
+    let UploadRef {
+        bucket,
+        key,
+        upload_id: id,
+    } = upload;
     let remaining: Vec<_> = parts
         .into_iter()
         .filter(|p| p.part_number > marker)
@@ -325,8 +310,7 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let key_marker = q.get("key-marker").unwrap_or_default().to_string();
     let id_marker = q.get("upload-id-marker").unwrap_or_default().to_string();
     let bucket = req.bucket().to_string();
-    let b = bucket.clone();
-    let uploads = ctx.store.blocking(move |s| s.list_uploads(&b)).await?;
+    let uploads = ctx.store.list_uploads(&bucket).await?;
 
     // Uploads after the markers, under the prefix; those past the delimiter roll up.
     let mut entries: Vec<Result<crate::storage::multipart::UploadInfo, String>> = Vec::new();

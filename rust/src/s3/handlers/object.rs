@@ -8,13 +8,13 @@ use super::{
 };
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{Conditions, iso8601, object_attrs, object_headers, parse_range};
-use crate::s3::response::{ObjectData, ResBody, S3Response, empty, ok_xml, set_header};
+use crate::s3::response::{ResBody, S3Response, empty, ok_xml, set_header, stream_body};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
 use crate::storage::commit::Precondition;
+use crate::storage::interface::{CopyObject, Opened, PutObject};
 use crate::storage::meta::ObjectMeta;
-use crate::storage::objects::etag_of;
-use crate::storage::versions::DeleteOutcome;
+use crate::storage::{Content, Error};
 
 /// `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only that version) on a write.
 pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
@@ -33,25 +33,16 @@ pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     check_tagging_header(ctx, &req).await?;
     let mut attrs = object_attrs(&req.headers)?;
     let bucket = req.bucket().to_string();
-    let b = bucket.clone();
-    let body = receive_body(ctx, &mut req, move |s| s.require_bucket(&b).map(|_| ())).await?;
+    let payload = receive_body(ctx, &mut req, || ctx.store.bucket_exists(&bucket)).await?;
     attrs.checksum = body_checksum(&req);
-    let key = req.key().to_string();
-    let etag = etag_of(body.md5());
-    let precondition = write_precondition(&req)?;
     let meta = ctx
         .store
-        .blocking(move |s| {
-            let data = body.into_temp(s)?;
-            s.put_object(
-                &bucket,
-                &key,
-                data,
-                attrs,
-                Vec::new(),
-                etag,
-                precondition.as_ref(),
-            )
+        .put_object(PutObject {
+            key: req.key().to_string(),
+            bucket,
+            payload,
+            attrs,
+            precondition: write_precondition(&req)?,
         })
         .await?;
     let mut res = empty(StatusCode::OK);
@@ -78,8 +69,8 @@ async fn open_requested(
     ctx: &Ctx,
     req: &S3Request,
     want_data: bool,
-) -> S3Result<(ObjectMeta, ObjectData)> {
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+) -> S3Result<(ObjectMeta, Content)> {
+    let (bucket, key) = (req.bucket(), req.key());
     let marker_headers = |err: S3Error, m: &ObjectMeta| {
         err.header("x-amz-delete-marker", "true")
             .header(
@@ -91,42 +82,28 @@ async fn open_requested(
                 crate::s3::headers::http_date(m.last_modified_time()),
             )
     };
-    let load = move |(meta, file): (ObjectMeta, std::fs::File)| {
-        let data = ObjectData::load(file, meta.size, want_data)?;
-        Ok((meta, data))
-    };
-    match req.route.query.get("versionId").map(str::to_string) {
-        Some(version) => {
-            let (meta, data) = ctx
-                .store
-                .blocking(move |s| match s.open_version(&bucket, &key, &version)? {
-                    (meta, Some(file)) => load((meta, file)).map(|(m, d)| (m, Some(d))),
-                    (meta, None) => Ok((meta, None)),
-                })
-                .await?;
-            match data {
-                Some(data) => Ok((meta, data)),
-                None => Err(marker_headers(
-                    S3Error::new(S3Code::MethodNotAllowed)
-                        .detail("Method", req.method_name())
-                        .detail("ResourceType", "DeleteMarker"),
-                    &meta,
-                )),
+    let version = req.route.query.get("versionId");
+    match ctx.store.open_object(bucket, key, version, want_data).await {
+        Ok(Opened {
+            meta,
+            content: Some(content),
+        }) => Ok((meta, content)),
+        Ok(Opened {
+            meta,
+            content: None,
+        }) => Err(marker_headers(
+            S3Error::new(S3Code::MethodNotAllowed)
+                .detail("Method", req.method_name())
+                .detail("ResourceType", "DeleteMarker"),
+            &meta,
+        )),
+        Err(e @ Error::NoSuchKey { .. }) if version.is_none() => {
+            match ctx.store.latest_delete_marker(bucket, key).await? {
+                Some(m) => Err(marker_headers(e.into(), &m)),
+                None => Err(e.into()),
             }
         }
-        None => {
-            ctx.store
-                .blocking(move |s| match s.open_object(&bucket, &key) {
-                    Err(e) if e.code == S3Code::NoSuchKey => {
-                        match s.latest_delete_marker(&bucket, &key) {
-                            Some(m) => Err(marker_headers(e, &m)),
-                            None => Err(e),
-                        }
-                    }
-                    other => other.and_then(load),
-                })
-                .await
-        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -220,7 +197,7 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     let body: ResBody = if head || len == 0 {
         crate::s3::response::empty_body()
     } else {
-        data.body(start, len)
+        stream_body(data.stream(start, len))
     };
     let mut res = http::Response::new(body);
     *res.status_mut() = status;
@@ -258,29 +235,11 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     Ok(res)
 }
 
-/// Deletes as the bucket's versioning asks: a version by id, a delete marker in a
-/// versioned bucket, or the object itself.
-fn delete_one(
-    s: &crate::storage::Store,
-    bucket: &str,
-    key: &str,
-    version: Option<&str>,
-) -> S3Result<DeleteOutcome> {
-    match version {
-        Some(v) => s.delete_version(bucket, key, v),
-        None if s.versioning(bucket).is_some() => s.delete_with_marker(bucket, key),
-        None => s
-            .delete_object(bucket, key)
-            .map(|_| DeleteOutcome::default()),
-    }
-}
-
 pub async fn delete_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    let version = req.route.query.get("versionId").map(str::to_string);
+    let version = req.route.query.get("versionId");
     let outcome = ctx
         .store
-        .blocking(move |s| delete_one(s, &bucket, &key, version.as_deref()))
+        .delete_object(req.bucket(), req.key(), version)
         .await?;
     let mut res = empty(StatusCode::NO_CONTENT);
     set_version_header(&mut res, outcome.version_id.as_deref());
@@ -323,22 +282,23 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
         };
         checked.push((o.key, o.version_id, check));
     }
-    let results = ctx
+    let allowed = checked
+        .iter()
+        .filter(|(_, _, check)| check.is_ok())
+        .map(|(key, version, _)| (key.clone(), version.clone()))
+        .collect();
+    let mut deleted = ctx
         .store
-        .blocking(move |s| {
-            // One folder sync per folder for the whole request (fsync on), not one per key.
-            Ok(s.batch(|| {
-                checked
-                    .into_iter()
-                    .map(|(key, version, check)| {
-                        let result =
-                            check.and_then(|_| delete_one(s, &bucket, &key, version.as_deref()));
-                        (key, version, result)
-                    })
-                    .collect::<Vec<_>>()
-            })?)
-        })
-        .await?;
+        .delete_objects(&bucket, allowed)
+        .await?
+        .into_iter();
+    let results = checked.into_iter().map(|(key, version, check)| {
+        let result = check.and_then(|_| match deleted.next() {
+            Some(result) => result.map_err(S3Error::from),
+            None => Err(S3Error::internal("a deletion went missing")),
+        });
+        (key, version, result)
+    });
     let entries = results
         .into_iter()
         .filter_map(|(key, version, result)| match result {
@@ -366,11 +326,6 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
 pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let source = authorized_copy_source(ctx, &req).await?;
     check_tagging_header(ctx, &req).await?;
-    let super::CopySource {
-        bucket: src_bucket,
-        key: src_key,
-        version: src_version,
-    } = source;
     let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let replace = match req.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,
@@ -386,7 +341,11 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let changes_something = replace
         || req.header("x-amz-tagging-directive") == Some("REPLACE")
         || req.header("x-amz-storage-class").is_some();
-    if src_bucket == bucket && src_key == key && src_version.is_none() && !changes_something {
+    if source.bucket == bucket
+        && source.key == key
+        && source.version_id.is_none()
+        && !changes_something
+    {
         return Err(S3Error::msg(
             S3Code::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -412,24 +371,21 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let headers = req.headers.clone();
     let tags = replace_tags.then_some(new_attrs.tags);
     let precondition = write_precondition(&req)?;
+    let check = move |m: &ObjectMeta| {
+        Conditions::from(&headers, "x-amz-copy-source-")
+            .check(m, S3Code::PreconditionFailed)
+            .map_err(Error::from)
+    };
     let meta = ctx
         .store
-        .blocking(move |s| {
-            let check = |m: &crate::storage::meta::ObjectMeta| {
-                Conditions::from(&headers, "x-amz-copy-source-")
-                    .check(m, S3Code::PreconditionFailed)
-            };
-            s.copy_object(
-                &src_bucket,
-                &src_key,
-                src_version.as_deref(),
-                &bucket,
-                &key,
-                attrs,
-                tags,
-                check,
-                precondition.as_ref(),
-            )
+        .copy_object(CopyObject {
+            source,
+            bucket,
+            key,
+            attrs,
+            tags,
+            check: Box::new(check),
+            precondition,
         })
         .await?;
     let mut res = ok_xml(dto::to_xml(&dto::CopyObjectResult {
@@ -450,14 +406,11 @@ async fn change_tags(
     req: &S3Request,
     change: impl FnOnce(&mut ObjectMeta) + Send + 'static,
 ) -> S3Result<ObjectMeta> {
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    let version = req.route.query.get("versionId").map(str::to_string);
-    ctx.store
-        .blocking(move |s| match version {
-            Some(v) => s.update_version_meta(&bucket, &key, &v, change),
-            None => s.update_meta(&bucket, &key, change),
-        })
-        .await
+    let version = req.route.query.get("versionId");
+    Ok(ctx
+        .store
+        .update_object(req.bucket(), req.key(), version, Box::new(change))
+        .await?)
 }
 
 pub async fn put_tagging(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
@@ -470,14 +423,10 @@ pub async fn put_tagging(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> 
 }
 
 pub async fn get_tagging(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    let version = req.route.query.get("versionId").map(str::to_string);
+    let version = req.route.query.get("versionId");
     let meta = ctx
         .store
-        .blocking(move |s| match version {
-            Some(v) => s.open_version(&bucket, &key, &v).map(|(m, _)| m),
-            None => s.head_object(&bucket, &key),
-        })
+        .head_object(req.bucket(), req.key(), version)
         .await?;
     let mut res = ok_xml(crate::s3::tagging::to_xml(&meta.tags));
     set_version_header(&mut res, meta.version_id.as_deref());

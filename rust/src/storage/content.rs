@@ -1,0 +1,140 @@
+//! Reading an object's bytes out as a stream: small objects are read whole in the
+//! trip that opens them, larger ones streamed by a reader thread through pooled buffers.
+
+use bytes::Bytes;
+
+/// Bytes out of storage, in order; an error ends the stream.
+pub type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Bytes read per chunk of a file body, and chunks buffered ahead of the socket.
+const FILE_CHUNK: usize = 512 * 1024;
+const FILE_CHUNKS_AHEAD: usize = 2;
+/// Objects up to this size are read whole by the blocking task that opens them: one
+/// trip to the blocking pool per GET, and no reader task handing chunks over a channel
+/// (the wake-ups cost more than the read at 1 MiB). A streamed body holds up to
+/// `FILE_CHUNKS_AHEAD + 1` chunks per client too, so this does not raise the bound.
+const LOAD_WHOLE_MAX: u64 = 2 * FILE_CHUNK as u64;
+/// Below this size a loaded object gets an exact-size buffer instead of pooled chunks.
+const LOAD_UNPOOLED_MAX: u64 = 64 * 1024;
+/// Chunk buffers kept for reuse (at most 16 MiB).
+const POOLED_CHUNKS: usize = 32;
+
+/// An opened object's bytes: read already (in one or more chunks), or a file to
+/// stream. Which one is storage's business; callers only ask for a byte stream.
+pub struct Content(Data);
+
+enum Data {
+    Loaded(Vec<Bytes>),
+    File(std::fs::File),
+}
+
+impl Content {
+    /// Run on the blocking pool right after opening: loads small objects whole
+    /// (unless only the headers are wanted).
+    pub(super) fn load(file: std::fs::File, size: u64, want_data: bool) -> std::io::Result<Self> {
+        use std::os::unix::fs::FileExt;
+        if !want_data || size > LOAD_WHOLE_MAX {
+            return Ok(Content(Data::File(file)));
+        }
+        if size <= LOAD_UNPOOLED_MAX {
+            let mut buf = vec![0; size as usize];
+            file.read_exact_at(&mut buf, 0)?;
+            return Ok(Content(Data::Loaded(vec![buf.into()])));
+        }
+        let chunks = (0..size)
+            .step_by(FILE_CHUNK)
+            .map(|offset| read_chunk(&file, offset, size))
+            .collect::<std::io::Result<_>>()?;
+        Ok(Content(Data::Loaded(chunks)))
+    }
+
+    /// The stream of `len` bytes from `start`.
+    pub fn stream(self, start: u64, len: u64) -> ByteStream {
+        match self.0 {
+            Data::Loaded(chunks) => {
+                let (mut skip, mut left) = (start as usize, len as usize);
+                let mut frames = Vec::with_capacity(chunks.len());
+                for chunk in chunks {
+                    if skip >= chunk.len() {
+                        skip -= chunk.len();
+                        continue;
+                    }
+                    let take = left.min(chunk.len() - skip);
+                    if take == 0 {
+                        break;
+                    }
+                    frames.push(Ok(chunk.slice(skip..skip + take)));
+                    (skip, left) = (0, left - take);
+                }
+                Box::pin(futures_util::stream::iter(frames))
+            }
+            Data::File(file) => file_stream(file, start, len),
+        }
+    }
+}
+
+/// A chunk buffer that returns to the pool once hyper has written it: reusing it
+/// saves the page faults and zeroing of a fresh half-megabyte allocation per chunk.
+struct PooledChunk {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+static CHUNK_POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+impl PooledChunk {
+    fn take() -> PooledChunk {
+        let buf = CHUNK_POOL
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_else(|| vec![0; FILE_CHUNK]);
+        PooledChunk { buf, len: 0 }
+    }
+}
+
+impl AsRef<[u8]> for PooledChunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for PooledChunk {
+    fn drop(&mut self) {
+        let mut pool = CHUNK_POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOLED_CHUNKS {
+            pool.push(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+/// Reads the chunk of `file` at `offset` (up to `FILE_CHUNK` bytes, not past `end`)
+/// into a pooled buffer; a file shorter than that is an error.
+fn read_chunk(file: &std::fs::File, offset: u64, end: u64) -> std::io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut chunk = PooledChunk::take();
+    chunk.len = FILE_CHUNK.min((end - offset) as usize);
+    file.read_exact_at(&mut chunk.buf[..chunk.len], offset)?;
+    Ok(Bytes::from_owner(chunk))
+}
+
+/// Streams `len` bytes of `file` from `start`. One blocking thread reads ahead with
+/// positioned reads into pooled buffers that go to the socket as they are (no copy),
+/// and waits while the client is slow (bounded memory); it stops when the client goes.
+fn file_stream(file: std::fs::File, start: u64, len: u64) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(FILE_CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let end = start + len;
+        for offset in (start..end).step_by(FILE_CHUNK) {
+            let read = read_chunk(&file, offset, end);
+            let failed = read.is_err();
+            if tx.blocking_send(read).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }))
+}

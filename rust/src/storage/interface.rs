@@ -1,0 +1,247 @@
+//! The storage interface: everything the S3 layer (and the management protocol) may
+//! ask of storage. Objects go in as bytes (pushed through an `ObjectWriter`, or whole
+//! when small) and come out as a `ByteStream`; nothing above this trait sees a path
+//! or a file. The filesystem store (`fs.rs`) is the first implementation; an
+//! encrypting layer, the erasure-coded multi-drive store and the replicated cluster
+//! store implement the same trait, so no handler changes with them.
+//!
+//! Checks that must run under storage's lock (a copy's source conditions, a
+//! completion's checksums) are passed in as closures; their errors come back as
+//! `Error::Refused`, untouched.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+
+use super::bucket_config::ConfigKind;
+use super::buckets::BucketInfo;
+use super::capacity::{Capacity, DriveProbe};
+use super::commit::Precondition;
+use super::content::Content;
+use super::error::Result;
+use super::list::{ListPage, ListQuery};
+use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
+use super::multipart::{PartInfo, UploadInfo};
+use super::stats::Counters;
+use super::versions::{DeleteOutcome, VersionPage};
+
+/// An object's bytes on their way in: whole (small bodies) or staged by an `ObjectWriter`.
+pub enum Payload {
+    Bytes { bytes: Bytes, md5: [u8; 16] },
+    Staged(Staged),
+}
+
+/// Bytes written through an `ObjectWriter`, not yet visible to anyone; dropped
+/// unpublished, they vanish.
+pub struct Staged {
+    pub size: u64,
+    pub md5: [u8; 16],
+    /// The implementation's own handle on the bytes (a temporary file, say).
+    pub(super) handle: Box<dyn std::any::Any + Send>,
+}
+
+/// Receives an object's bytes in order, before anything is published.
+#[async_trait]
+pub trait ObjectWriter: Send {
+    async fn write(&mut self, chunk: Bytes) -> Result<()>;
+    async fn finish(self: Box<Self>) -> Result<Staged>;
+}
+
+/// An object (or version) opened for reading: its metadata and, unless it is a
+/// delete marker, its bytes.
+pub struct Opened {
+    pub meta: ObjectMeta,
+    pub content: Option<Content>,
+}
+
+/// A new object: where, what, and on what condition.
+pub struct PutObject {
+    pub bucket: String,
+    pub key: String,
+    pub payload: Payload,
+    pub attrs: NewObjectAttrs,
+    pub precondition: Option<Precondition>,
+}
+
+/// Checks the source of a copy under its lock; for a part copy, answers the range
+/// (offset, length) to copy.
+pub type CopyCheck<T> = Box<dyn FnOnce(&ObjectMeta) -> Result<T> + Send>;
+
+/// The object a copy reads.
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+pub struct CopyObject {
+    pub source: CopySource,
+    pub bucket: String,
+    pub key: String,
+    /// Replaces the source's attributes (else they are copied).
+    pub attrs: Option<NewObjectAttrs>,
+    /// Replaces the source's tags (else they are copied).
+    pub tags: Option<BTreeMap<String, String>>,
+    pub check: CopyCheck<()>,
+    pub precondition: Option<Precondition>,
+}
+
+/// Sees the parts chosen for completion; may refuse, or name the object's checksum.
+pub type CompleteCheck =
+    Box<dyn FnOnce(&UploadInfo, &[PartInfo]) -> Result<Option<StoredChecksum>> + Send>;
+
+pub struct CompleteUpload {
+    pub upload: UploadRef,
+    /// The client's part list: part number and ETag, in its order.
+    pub parts: Vec<(u32, String)>,
+    pub precondition: Option<Precondition>,
+    pub verify: CompleteCheck,
+}
+
+/// One multipart upload of one key.
+#[derive(Debug, Clone)]
+pub struct UploadRef {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// What ListObjectVersions asks for.
+pub struct VersionQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: Option<String>,
+    pub version_marker: Option<String>,
+    pub max: usize,
+}
+
+/// A change to an object's stored metadata (its tags, say).
+pub type MetaChange = Box<dyn FnOnce(&mut ObjectMeta) + Send>;
+
+/// Runs after a change and before the next change to the same thing can start
+/// (the caller's cache of bucket settings stays in step with storage).
+pub type Then = Box<dyn FnOnce() + Send>;
+
+/// Object storage, as the S3 layer sees it.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    // --- buckets ---
+    async fn create_bucket(&self, bucket: &str, region: &str) -> Result<()>;
+    /// Fails with `NoSuchBucket` unless the bucket exists.
+    async fn bucket_exists(&self, bucket: &str) -> Result<()>;
+    async fn bucket_info(&self, bucket: &str, default_region: &str) -> Result<BucketInfo>;
+    async fn list_buckets(&self, default_region: &str) -> Result<Vec<BucketInfo>>;
+    /// Deletes an empty bucket (its unfinished uploads and settings go with it).
+    async fn delete_bucket(&self, bucket: &str, then: Then) -> Result<()>;
+    /// `Enabled` or `Suspended`; none if the bucket never had versioning.
+    async fn versioning(&self, bucket: &str) -> Result<Option<String>>;
+    async fn set_versioning(&self, bucket: &str, status: &str) -> Result<()>;
+
+    // --- bucket settings: documents kept with the bucket, opaque to storage ---
+    async fn bucket_config(&self, kind: ConfigKind, bucket: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores (`Some`) or removes (`None`) a bucket's document.
+    async fn set_bucket_config(
+        &self,
+        kind: ConfigKind,
+        bucket: &str,
+        document: Option<Vec<u8>>,
+        then: Then,
+    ) -> Result<()>;
+    /// Every stored document of a kind, by bucket.
+    async fn all_bucket_configs(&self, kind: ConfigKind) -> Result<Vec<(String, Vec<u8>)>>;
+
+    // --- objects ---
+    /// Starts receiving a body that is too large to hold in memory.
+    fn writer(&self) -> Box<dyn ObjectWriter>;
+    async fn put_object(&self, put: PutObject) -> Result<ObjectMeta>;
+    /// The metadata of the latest object, or of one version.
+    async fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectMeta>;
+    /// The latest object or one version, metadata and bytes of the same version.
+    /// `want_data: false` (HEAD) lets storage skip reading ahead.
+    async fn open_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        want_data: bool,
+    ) -> Result<Opened>;
+    /// The delete marker that is the latest version of a key, if it is one.
+    async fn latest_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>>;
+    async fn copy_object(&self, copy: CopyObject) -> Result<ObjectMeta>;
+    /// Deletes as the bucket's versioning asks: the version named, else a delete
+    /// marker in a versioned bucket, else the object itself.
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<DeleteOutcome>;
+    /// Many `delete_object`s in one go (key, version), one result each, in order.
+    async fn delete_objects(
+        &self,
+        bucket: &str,
+        objects: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<Result<DeleteOutcome>>>;
+    /// Changes the stored metadata (tags, say) of the latest object or of one version.
+    async fn update_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        change: MetaChange,
+    ) -> Result<ObjectMeta>;
+
+    // --- listing ---
+    async fn list_objects(&self, bucket: &str, query: ListQuery) -> Result<ListPage>;
+    async fn list_versions(&self, bucket: &str, query: VersionQuery) -> Result<VersionPage>;
+
+    // --- multipart uploads ---
+    async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: NewObjectAttrs,
+        checksum_type: Option<String>,
+    ) -> Result<UploadInfo>;
+    /// The upload, if it exists and belongs to its bucket and key.
+    async fn upload_info(&self, upload: &UploadRef) -> Result<UploadInfo>;
+    async fn put_part(
+        &self,
+        upload: &UploadRef,
+        part_number: u32,
+        payload: Payload,
+        checksum: Option<StoredChecksum>,
+    ) -> Result<PartInfo>;
+    /// Copies a range of an object into a part; `check` answers (offset, length).
+    async fn copy_part(
+        &self,
+        upload: &UploadRef,
+        part_number: u32,
+        source: CopySource,
+        check: CopyCheck<(u64, u64)>,
+    ) -> Result<PartInfo>;
+    async fn list_parts(&self, upload: &UploadRef) -> Result<(UploadInfo, Vec<PartInfo>)>;
+    async fn complete_upload(&self, complete: CompleteUpload) -> Result<ObjectMeta>;
+    async fn abort_upload(&self, upload: &UploadRef) -> Result<()>;
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<UploadInfo>>;
+
+    // --- operations ---
+    /// Counts what each bucket holds, in the background, while serving.
+    fn start_initial_scan(&self);
+    fn scan_complete(&self) -> bool;
+    /// Objects and bytes per bucket.
+    fn counters(&self) -> BTreeMap<String, Counters>;
+    /// Unfinished uploads: how many, and their bytes.
+    async fn upload_totals(&self) -> Result<(u64, u64)>;
+    /// What the disks hold and can hold.
+    async fn capacity(&self) -> Result<Vec<Capacity>>;
+    /// Whether each disk answers, and how fast.
+    async fn probe(&self) -> Result<Vec<DriveProbe>>;
+    /// Where the data lives, for people (a folder, a set of drives).
+    fn location(&self) -> String;
+}
