@@ -217,12 +217,27 @@ export interface MethodMap {
   start: { params: { config: EngineConfig }; result: StartResult };
   stop: { params: Record<string, never>; result: Record<string, never> };
   createBucket: { params: { name: string }; result: { name: string } };
+  ensureBucket: { params: EnsureBucketParams; result: { name: string; created: boolean } };
+  deleteBucket: { params: { name: string; force?: boolean }; result: { deletedObjects: number } };
+  emptyBucket: { params: { name: string }; result: { deletedObjects: number } };
+  reset: { params: Record<string, never>; result: { deletedBuckets: number } };
   getStorageStats: { params: Record<string, never>; result: StorageStats };
   listBucketSummaries: { params: Record<string, never>; result: BucketSummary[] };
   listCredentials: { params: Record<string, never>; result: Credential[] };
   replaceCredentials: { params: { credentials: Credential[] }; result: { count: number } };
   getClusterHealth: { params: Record<string, never>; result: ClusterHealth };
   replaceTlsCertificate: { params: TlsMaterial; result: { certificatePem: string } };
+}
+
+/** A bucket and the settings it must have (`ensureBucket`, the `buckets` config). */
+export interface EnsureBucketParams {
+  name: string;
+  /** `Enabled` or `Suspended`. */
+  versioning?: "Enabled" | "Suspended";
+  /** A bucket policy document (JSON text). */
+  policy?: string;
+  /** The bucket's CORS rules. */
+  cors?: CorsRule[];
 }
 
 /** Name of a method. */
@@ -361,6 +376,15 @@ const DRIVE_PROBE: ShapeOf<DriveProbe> = {
   },
 };
 const STRINGS = { array: "string" } as const;
+const CORS_RULE: ShapeOf<CorsRule> = {
+  object: {
+    allowedOrigins: STRINGS,
+    allowedMethods: STRINGS,
+    allowedHeaders: { optional: STRINGS },
+    exposeHeaders: { optional: STRINGS },
+    maxAgeSeconds: { optional: "number" },
+  },
+};
 
 /** The params of every method. */
 export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["params"]> } = {
@@ -374,17 +398,7 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
               port: "number",
               region: "string",
               virtualHostDomains: { optional: STRINGS },
-              cors: {
-                optional: {
-                  object: {
-                    allowedOrigins: STRINGS,
-                    allowedMethods: STRINGS,
-                    allowedHeaders: { optional: STRINGS },
-                    exposeHeaders: { optional: STRINGS },
-                    maxAgeSeconds: { optional: "number" },
-                  },
-                },
-              },
+              cors: { optional: CORS_RULE },
               tls: { optional: ENGINE_TLS },
               maxConnections: { optional: "number" },
               maxConnectionsPerClient: { optional: "number" },
@@ -398,6 +412,17 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
   },
   stop: NO_PARAMS,
   createBucket: { object: { name: "string" } },
+  ensureBucket: {
+    object: {
+      name: "string",
+      versioning: { optional: "string" },
+      policy: { optional: "string" },
+      cors: { optional: { array: CORS_RULE } },
+    },
+  },
+  deleteBucket: { object: { name: "string", force: { optional: "boolean" } } },
+  emptyBucket: { object: { name: "string" } },
+  reset: NO_PARAMS,
   getStorageStats: NO_PARAMS,
   listBucketSummaries: NO_PARAMS,
   listCredentials: NO_PARAMS,
@@ -421,6 +446,10 @@ export const RESULT_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
   },
   stop: { object: {} },
   createBucket: { object: { name: "string" } },
+  ensureBucket: { object: { name: "string", created: "boolean" } },
+  deleteBucket: { object: { deletedObjects: "number" } },
+  emptyBucket: { object: { deletedObjects: "number" } },
+  reset: { object: { deletedBuckets: "number" } },
   getStorageStats: {
     object: {
       bucketCount: "number",

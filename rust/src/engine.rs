@@ -7,8 +7,10 @@ use crate::auth::Credentials;
 use crate::config::Config;
 pub use crate::management::protocol::StartInfo;
 use crate::management::protocol::{
-    BucketStats, BucketSummary, ClusterHealth, ProtocolError, StorageStats,
+    BucketStats, BucketSummary, ClusterHealth, EnsureBucketParams, EnsuredBucket, ProtocolError,
+    StorageStats,
 };
+use crate::s3::error::S3Error;
 use crate::s3::Ctx;
 use crate::server::{self, ServerHandle};
 use crate::storage::{Observer, Storage, Store};
@@ -231,6 +233,75 @@ impl Engine {
                 }
             })
             .collect())
+    }
+
+    /// Deletes a bucket (with `force`, what it holds first); answers how many objects went.
+    pub async fn delete_bucket(&self, name: &str, force: bool) -> Result<u64, S3Error> {
+        let store = &self.ctx.store;
+        let deleted = if force {
+            store.empty_bucket(name).await?
+        } else {
+            0
+        };
+        let (settings, bucket) = (self.ctx.settings.clone(), name.to_string());
+        store
+            .delete_bucket(name, Box::new(move || settings.forget(&bucket)))
+            .await?;
+        Ok(deleted)
+    }
+
+    /// Deletes every bucket with everything in it; answers how many buckets went.
+    pub async fn reset(&self) -> Result<u64, S3Error> {
+        let buckets = self.ctx.store.list_buckets(&self.ctx.region).await?;
+        for bucket in &buckets {
+            self.delete_bucket(&bucket.name, true).await?;
+        }
+        Ok(buckets.len() as u64)
+    }
+
+    /// Creates a bucket unless it exists, then applies the settings given.
+    pub async fn ensure_bucket(&self, params: EnsureBucketParams) -> Result<EnsuredBucket, S3Error> {
+        use crate::storage::bucket_config::ConfigKind;
+        let (store, name) = (&self.ctx.store, params.name);
+        let created = match store.create_bucket(&name, &self.ctx.region).await {
+            Ok(()) => true,
+            Err(crate::storage::Error::BucketExists { .. }) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(status) = params.versioning {
+            if status != "Enabled" && status != "Suspended" {
+                return Err(S3Error::invalid_argument(
+                    "versioning must be Enabled or Suspended",
+                    "versioning",
+                    &status,
+                ));
+            }
+            store.set_versioning(&name, &status).await?;
+        }
+        if let Some(policy) = params.policy {
+            let document = policy.into_bytes();
+            let parsed = crate::s3::policy::Policy::parse(&document, &name)?;
+            let (settings, bucket) = (self.ctx.settings.clone(), name.clone());
+            let then = Box::new(move || settings.set_policy(&bucket, Some(parsed)));
+            store
+                .set_bucket_config(ConfigKind::Policy, &name, Some(document), then)
+                .await?;
+        }
+        if let Some(rules) = params.cors {
+            let rules = rules
+                .iter()
+                .map(|r| r.to_rule())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| S3Error::invalid_argument(e, "cors", ""))?;
+            let config = crate::s3::cors::CorsConfig { rules };
+            let document = serde_json::to_vec_pretty(&config).map_err(S3Error::internal)?;
+            let (settings, bucket) = (self.ctx.settings.clone(), name.clone());
+            let then = Box::new(move || settings.set_cors(&bucket, Some(config)));
+            store
+                .set_bucket_config(ConfigKind::Cors, &name, Some(document), then)
+                .await?;
+        }
+        Ok(EnsuredBucket { name, created })
     }
 
     /// Standalone: no cluster, but the local drives are probed.

@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use crate::engine::Engine;
 use crate::storage::Change;
 use protocol::{
-    BucketName, CreateBucketParams, CredentialCount, Event, Log, Method, ProtocolError, Reply,
-    Request, Response, StartInfo, StartParams, TlsCertificate,
+    BucketName, CreateBucketParams, CredentialCount, DeleteBucketParams, DeletedBuckets,
+    DeletedObjects, Event, Log, Method, ProtocolError, Reply, Request, Response, StartInfo,
+    StartParams, TlsCertificate,
 };
 
 const OUT_QUEUE: usize = 4096;
@@ -189,6 +190,22 @@ async fn handle(
                 .await
                 .map_err(crate::s3::error::S3Error::from)?;
             Ok(Reply::CreateBucket(BucketName { name }))
+        }
+        Request::EnsureBucket(params) => {
+            Ok(Reply::EnsureBucket(running(engine)?.ensure_bucket(params).await?))
+        }
+        Request::DeleteBucket(DeleteBucketParams { name, force }) => {
+            let deleted_objects = running(engine)?.delete_bucket(&name, force).await?;
+            Ok(Reply::DeleteBucket(DeletedObjects { deleted_objects }))
+        }
+        Request::EmptyBucket(CreateBucketParams { name }) => {
+            let deleted_objects = running(engine)?.ctx.store.empty_bucket(&name).await;
+            let deleted_objects = deleted_objects.map_err(crate::s3::error::S3Error::from)?;
+            Ok(Reply::EmptyBucket(DeletedObjects { deleted_objects }))
+        }
+        Request::Reset(_) => {
+            let deleted_buckets = running(engine)?.reset().await?;
+            Ok(Reply::Reset(DeletedBuckets { deleted_buckets }))
         }
         Request::GetStorageStats(_) => {
             let mut stats = running(engine)?

@@ -100,6 +100,14 @@ methods! {
     Stop = "stop" (NoParams) -> NoResult;
     /// Creates a bucket.
     CreateBucket = "createBucket" (CreateBucketParams) -> BucketName;
+    /// Creates a bucket unless it exists, then applies the settings given (idempotent).
+    EnsureBucket = "ensureBucket" (EnsureBucketParams) -> EnsuredBucket;
+    /// Deletes a bucket; with `force`, its objects, versions and uploads first.
+    DeleteBucket = "deleteBucket" (DeleteBucketParams) -> DeletedObjects;
+    /// Deletes every object, version and unfinished upload of a bucket; it stays.
+    EmptyBucket = "emptyBucket" (CreateBucketParams) -> DeletedObjects;
+    /// Deletes every bucket with everything in it.
+    Reset = "reset" (NoParams) -> DeletedBuckets;
     /// Counters of buckets, objects, bytes, uploads and dropped events.
     GetStorageStats = "getStorageStats" (NoParams) -> StorageStats;
     /// One summary per bucket.
@@ -140,6 +148,32 @@ pub struct StartParams {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CreateBucketParams {
     pub name: String,
+}
+
+/// Params of `ensureBucket`: the bucket and the settings it must have.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnsureBucketParams {
+    pub name: String,
+    /// `Enabled` or `Suspended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<String>,
+    /// A bucket policy document (JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// CORS rules of the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<crate::config::CorsRuleConfig>>,
+}
+
+/// Params of `deleteBucket`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteBucketParams {
+    pub name: String,
+    /// Delete what the bucket holds first (else a bucket that holds anything is refused).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Params of `replaceCredentials`.
@@ -258,6 +292,29 @@ pub struct StartInfo {
 #[serde(deny_unknown_fields)]
 pub struct BucketName {
     pub name: String,
+}
+
+/// Result of `ensureBucket`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsuredBucket {
+    pub name: String,
+    /// False when the bucket existed already.
+    pub created: bool,
+}
+
+/// Result of `deleteBucket` and `emptyBucket`: how many objects went.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeletedObjects {
+    pub deleted_objects: u64,
+}
+
+/// Result of `reset`: how many buckets went.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeletedBuckets {
+    pub deleted_buckets: u64,
 }
 
 /// Result of `replaceCredentials`: how many pairs are now accepted.

@@ -162,6 +162,31 @@ impl Store {
         state
     }
 
+    /// Removes every object, version and unfinished upload of a bucket, keeping the
+    /// bucket and its settings; answers how many objects it held (as counted). Writes
+    /// wait meanwhile (the bucket is closed). Each entry of the bucket folder leaves
+    /// with one rename, so a crash midway leaves a partly emptied bucket, never a torn
+    /// object, and emptying again finishes the job.
+    pub fn empty_bucket(&self, name: &str) -> Result<u64> {
+        let _closed = self.close_bucket(name);
+        let dir = self.require_bucket(name)?;
+        let removed = self.stats.bucket(name).objects;
+        let trash = self.temp_path("trash");
+        std::fs::create_dir(&trash)?;
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            std::fs::rename(entry.path(), trash.join(entry.file_name()))?;
+        }
+        self.sync_entries(&dir)?;
+        std::fs::remove_dir_all(&trash)?;
+        self.discard_tree(&self.versions_root(name))?;
+        self.abort_uploads_of_bucket(name)?;
+        self.dirs.clear();
+        self.stats.remove_bucket(name);
+        self.stats.add_bucket(name);
+        Ok(removed)
+    }
+
     /// Deletes an empty bucket with everything kept about it; `then` (the caller's cache
     /// update) runs before any write to a bucket of the same name can start.
     pub fn delete_bucket(&self, name: &str, then: impl FnOnce()) -> Result<()> {

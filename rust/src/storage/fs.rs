@@ -92,6 +92,11 @@ impl Storage for Store {
         self.blocking(move |s| s.delete_bucket(&b, then)).await
     }
 
+    async fn empty_bucket(&self, bucket: &str) -> Result<u64> {
+        let b = owned(bucket);
+        self.blocking(move |s| s.empty_bucket(&b)).await
+    }
+
     async fn versioning(&self, bucket: &str) -> Result<Option<String>> {
         let b = owned(bucket);
         self.blocking(move |s| s.require_bucket(&b).map(|_| s.versioning(&b)))
