@@ -1,10 +1,17 @@
-//! Resolves an HTTP request to an S3 action: bucket and key from path-style or
+//! Resolves an HTTP request to an S3 operation: bucket and key from path-style or
 //! virtual-hosted-style addressing, then the operation from method and query.
+//!
+//! Two steps, so that errors keep their precedence: [`route`] finds the addressing and
+//! the kind of operation ([`Action`]: all that authentication and authorization need),
+//! and [`Route::op`] turns it into the typed [`Op`] whose variants carry their
+//! parameters, parsed and checked. The pipeline asks for the `Op` after authorizing,
+//! so a malformed `partNumber` is answered after `AccessDenied`, as it always was.
 
 use http::{HeaderMap, Method};
 
 use super::error::{S3Code, S3Error, S3Result};
 use crate::storage::keypath::MAX_KEY_BYTES;
+use crate::storage::multipart::MAX_PART_NUMBER;
 
 /// Decoded query parameters, in request order.
 #[derive(Debug, Default, Clone)]
@@ -118,6 +125,223 @@ impl Action {
     }
 }
 
+/// Query parameters that override response headers on GET and HEAD, with the header
+/// each one sets.
+pub const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "content-type"),
+    ("response-content-language", "content-language"),
+    ("response-expires", "expires"),
+    ("response-cache-control", "cache-control"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-encoding", "content-encoding"),
+];
+
+/// GetObject's and HeadObject's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadObject {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    /// `partNumber` as sent. It is checked once the object is open ([`parse_part_number`]),
+    /// so that a missing key or a failed condition answers first, as on AWS.
+    pub part_number: Option<String>,
+    /// The `response-*` overrides sent: (response header, value).
+    pub response_headers: Vec<(&'static str, String)>,
+}
+
+/// An S3 operation with what its handler needs: bucket and key where it has them, the
+/// upload id of a multipart operation, the part number (parsed, 1..=10000) of a part
+/// upload, the version id where one may be named. Listing parameters (prefix,
+/// delimiter, markers, max-keys) stay in the query; their handlers parse them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    ListBuckets,
+    CreateBucket {
+        bucket: String,
+    },
+    HeadBucket {
+        bucket: String,
+    },
+    DeleteBucket {
+        bucket: String,
+    },
+    GetBucketLocation {
+        bucket: String,
+    },
+    GetBucketVersioning {
+        bucket: String,
+    },
+    GetBucketAcl {
+        bucket: String,
+    },
+    ListObjectsV1 {
+        bucket: String,
+    },
+    ListObjectsV2 {
+        bucket: String,
+    },
+    ListMultipartUploads {
+        bucket: String,
+    },
+    DeleteObjects {
+        bucket: String,
+    },
+    PutObject {
+        bucket: String,
+        key: String,
+    },
+    CopyObject {
+        bucket: String,
+        key: String,
+    },
+    GetObject(ReadObject),
+    HeadObject(ReadObject),
+    DeleteObject {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
+    GetObjectAcl {
+        bucket: String,
+        key: String,
+    },
+    CreateMultipartUpload {
+        bucket: String,
+        key: String,
+    },
+    UploadPart {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number: u32,
+    },
+    UploadPartCopy {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number: u32,
+    },
+    CompleteMultipartUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    AbortMultipartUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    ListParts {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    PutBucketPolicy {
+        bucket: String,
+    },
+    GetBucketPolicy {
+        bucket: String,
+    },
+    DeleteBucketPolicy {
+        bucket: String,
+    },
+    GetBucketPolicyStatus {
+        bucket: String,
+    },
+    PutBucketCors {
+        bucket: String,
+    },
+    GetBucketCors {
+        bucket: String,
+    },
+    DeleteBucketCors {
+        bucket: String,
+    },
+    PutBucketVersioning {
+        bucket: String,
+    },
+    ListObjectVersions {
+        bucket: String,
+    },
+    PutObjectTagging {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
+    GetObjectTagging {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
+    DeleteObjectTagging {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
+    /// A CORS preflight, for a bucket or for the server (no bucket in the address).
+    Preflight {
+        bucket: Option<String>,
+    },
+}
+
+impl Op {
+    /// The kind of operation, without its parameters.
+    pub fn action(&self) -> Action {
+        match self {
+            Op::ListBuckets => Action::ListBuckets,
+            Op::CreateBucket { .. } => Action::CreateBucket,
+            Op::HeadBucket { .. } => Action::HeadBucket,
+            Op::DeleteBucket { .. } => Action::DeleteBucket,
+            Op::GetBucketLocation { .. } => Action::GetBucketLocation,
+            Op::GetBucketVersioning { .. } => Action::GetBucketVersioning,
+            Op::GetBucketAcl { .. } => Action::GetBucketAcl,
+            Op::ListObjectsV1 { .. } => Action::ListObjectsV1,
+            Op::ListObjectsV2 { .. } => Action::ListObjectsV2,
+            Op::ListMultipartUploads { .. } => Action::ListMultipartUploads,
+            Op::DeleteObjects { .. } => Action::DeleteObjects,
+            Op::PutObject { .. } => Action::PutObject,
+            Op::CopyObject { .. } => Action::CopyObject,
+            Op::GetObject(_) => Action::GetObject,
+            Op::HeadObject(_) => Action::HeadObject,
+            Op::DeleteObject { .. } => Action::DeleteObject,
+            Op::GetObjectAcl { .. } => Action::GetObjectAcl,
+            Op::CreateMultipartUpload { .. } => Action::CreateMultipartUpload,
+            Op::UploadPart { .. } => Action::UploadPart,
+            Op::UploadPartCopy { .. } => Action::UploadPartCopy,
+            Op::CompleteMultipartUpload { .. } => Action::CompleteMultipartUpload,
+            Op::AbortMultipartUpload { .. } => Action::AbortMultipartUpload,
+            Op::ListParts { .. } => Action::ListParts,
+            Op::PutBucketPolicy { .. } => Action::PutBucketPolicy,
+            Op::GetBucketPolicy { .. } => Action::GetBucketPolicy,
+            Op::DeleteBucketPolicy { .. } => Action::DeleteBucketPolicy,
+            Op::GetBucketPolicyStatus { .. } => Action::GetBucketPolicyStatus,
+            Op::PutBucketCors { .. } => Action::PutBucketCors,
+            Op::GetBucketCors { .. } => Action::GetBucketCors,
+            Op::DeleteBucketCors { .. } => Action::DeleteBucketCors,
+            Op::PutBucketVersioning { .. } => Action::PutBucketVersioning,
+            Op::ListObjectVersions { .. } => Action::ListObjectVersions,
+            Op::PutObjectTagging { .. } => Action::PutObjectTagging,
+            Op::GetObjectTagging { .. } => Action::GetObjectTagging,
+            Op::DeleteObjectTagging { .. } => Action::DeleteObjectTagging,
+            Op::Preflight { .. } => Action::Preflight,
+        }
+    }
+}
+
+/// A part number: an integer from 1 to 10000.
+pub fn parse_part_number(raw: &str) -> S3Result<u32> {
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+                "partNumber",
+                raw,
+            )
+        })
+}
+
 #[derive(Debug, Clone)]
 pub struct Route {
     pub bucket: Option<String>,
@@ -126,6 +350,167 @@ pub struct Route {
     pub key: Option<String>,
     pub query: Query,
     pub action: Action,
+}
+
+impl Route {
+    /// The typed operation, its parameters taken from the address and the query and
+    /// checked. A part upload's `partNumber` is checked before its `uploadId`; an upload
+    /// id that names no upload (a missing one included) is `NoSuchUpload`.
+    pub fn op(&self) -> S3Result<Op> {
+        // `resolve` only picks a bucket operation with a bucket in the address, and an
+        // object operation with a key too.
+        let unaddressed = || {
+            S3Error::internal(format!(
+                "{:?} routed without its bucket or key",
+                self.action
+            ))
+        };
+        let bucket = || self.bucket.clone().ok_or_else(unaddressed);
+        let object = || Ok::<_, S3Error>((bucket()?, self.key.clone().ok_or_else(unaddressed)?));
+        let version_id = || self.query.get("versionId").map(str::to_string);
+        // ListParts, Complete and Abort are only routed with an uploadId.
+        let upload_id = || {
+            self.query
+                .get("uploadId")
+                .map(str::to_string)
+                .ok_or_else(|| S3Error::new(S3Code::NoSuchUpload).detail("UploadId", ""))
+        };
+        let part_number = || parse_part_number(self.query.get("partNumber").unwrap_or_default());
+        let read = || {
+            let (bucket, key) = object()?;
+            Ok::<_, S3Error>(ReadObject {
+                bucket,
+                key,
+                version_id: version_id(),
+                part_number: self.query.get("partNumber").map(str::to_string),
+                response_headers: RESPONSE_OVERRIDES
+                    .iter()
+                    .filter_map(|(param, header)| {
+                        self.query.get(param).map(|v| (*header, v.to_string()))
+                    })
+                    .collect(),
+            })
+        };
+        Ok(match self.action {
+            Action::ListBuckets => Op::ListBuckets,
+            Action::CreateBucket => Op::CreateBucket { bucket: bucket()? },
+            Action::HeadBucket => Op::HeadBucket { bucket: bucket()? },
+            Action::DeleteBucket => Op::DeleteBucket { bucket: bucket()? },
+            Action::GetBucketLocation => Op::GetBucketLocation { bucket: bucket()? },
+            Action::GetBucketVersioning => Op::GetBucketVersioning { bucket: bucket()? },
+            Action::GetBucketAcl => Op::GetBucketAcl { bucket: bucket()? },
+            Action::ListObjectsV1 => Op::ListObjectsV1 { bucket: bucket()? },
+            Action::ListObjectsV2 => Op::ListObjectsV2 { bucket: bucket()? },
+            Action::ListMultipartUploads => Op::ListMultipartUploads { bucket: bucket()? },
+            Action::DeleteObjects => Op::DeleteObjects { bucket: bucket()? },
+            Action::PutObject => {
+                let (bucket, key) = object()?;
+                Op::PutObject { bucket, key }
+            }
+            Action::CopyObject => {
+                let (bucket, key) = object()?;
+                Op::CopyObject { bucket, key }
+            }
+            Action::GetObject => Op::GetObject(read()?),
+            Action::HeadObject => Op::HeadObject(read()?),
+            Action::DeleteObject => {
+                let (bucket, key) = object()?;
+                Op::DeleteObject {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
+            }
+            Action::GetObjectAcl => {
+                let (bucket, key) = object()?;
+                Op::GetObjectAcl { bucket, key }
+            }
+            Action::CreateMultipartUpload => {
+                let (bucket, key) = object()?;
+                Op::CreateMultipartUpload { bucket, key }
+            }
+            Action::UploadPart => {
+                let part_number = part_number()?;
+                let (bucket, key) = object()?;
+                Op::UploadPart {
+                    bucket,
+                    key,
+                    upload_id: upload_id()?,
+                    part_number,
+                }
+            }
+            Action::UploadPartCopy => {
+                let part_number = part_number()?;
+                let (bucket, key) = object()?;
+                Op::UploadPartCopy {
+                    bucket,
+                    key,
+                    upload_id: upload_id()?,
+                    part_number,
+                }
+            }
+            Action::CompleteMultipartUpload => {
+                let (bucket, key) = object()?;
+                Op::CompleteMultipartUpload {
+                    bucket,
+                    key,
+                    upload_id: upload_id()?,
+                }
+            }
+            Action::AbortMultipartUpload => {
+                let (bucket, key) = object()?;
+                Op::AbortMultipartUpload {
+                    bucket,
+                    key,
+                    upload_id: upload_id()?,
+                }
+            }
+            Action::ListParts => {
+                let (bucket, key) = object()?;
+                Op::ListParts {
+                    bucket,
+                    key,
+                    upload_id: upload_id()?,
+                }
+            }
+            Action::PutBucketPolicy => Op::PutBucketPolicy { bucket: bucket()? },
+            Action::GetBucketPolicy => Op::GetBucketPolicy { bucket: bucket()? },
+            Action::DeleteBucketPolicy => Op::DeleteBucketPolicy { bucket: bucket()? },
+            Action::GetBucketPolicyStatus => Op::GetBucketPolicyStatus { bucket: bucket()? },
+            Action::PutBucketCors => Op::PutBucketCors { bucket: bucket()? },
+            Action::GetBucketCors => Op::GetBucketCors { bucket: bucket()? },
+            Action::DeleteBucketCors => Op::DeleteBucketCors { bucket: bucket()? },
+            Action::PutBucketVersioning => Op::PutBucketVersioning { bucket: bucket()? },
+            Action::ListObjectVersions => Op::ListObjectVersions { bucket: bucket()? },
+            Action::PutObjectTagging => {
+                let (bucket, key) = object()?;
+                Op::PutObjectTagging {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
+            }
+            Action::GetObjectTagging => {
+                let (bucket, key) = object()?;
+                Op::GetObjectTagging {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
+            }
+            Action::DeleteObjectTagging => {
+                let (bucket, key) = object()?;
+                Op::DeleteObjectTagging {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
+            }
+            Action::Preflight => Op::Preflight {
+                bucket: self.bucket.clone(),
+            },
+        })
+    }
 }
 
 /// Bucket name from a `Host: <bucket>.<domain>` header, for each configured domain.

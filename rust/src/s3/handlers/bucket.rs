@@ -26,7 +26,7 @@ pub async fn list_buckets(ctx: &Ctx, _req: S3Request) -> S3Result<S3Response> {
     })))
 }
 
-pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+pub async fn create_bucket(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
     let body = req.body.read_small(super::MAX_XML_BODY).await?;
     let config = xml::parse_create_bucket(&body)?;
     // As on AWS: the us-east-1 endpoint creates buckets for any region; a regional
@@ -45,7 +45,6 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response
             ));
         }
     };
-    let bucket = req.bucket().to_string();
     let name = bucket.clone();
     ctx.store
         .blocking(move |s| s.create_bucket(&name, &region))
@@ -55,8 +54,8 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response
     Ok(res)
 }
 
-pub async fn head_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, region) = (req.bucket().to_string(), ctx.region.clone());
+pub async fn head_bucket(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    let region = ctx.region.clone();
     let info = ctx
         .store
         .blocking(move |s| s.bucket_info(&bucket, &region))
@@ -66,8 +65,7 @@ pub async fn head_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(res)
 }
 
-pub async fn delete_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn delete_bucket(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
     let settings = ctx.settings.clone();
     ctx.store
         .blocking(move |s| s.delete_bucket(&bucket, || settings.forget(&bucket)))
@@ -75,8 +73,8 @@ pub async fn delete_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn get_location(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, region) = (req.bucket().to_string(), ctx.region.clone());
+pub async fn get_location(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    let region = ctx.region.clone();
     let info = ctx
         .store
         .blocking(move |s| s.bucket_info(&bucket, &region))
@@ -94,8 +92,7 @@ pub async fn get_location(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 }
 
 /// A bucket that never had versioning answers a document without Status, as AWS does.
-pub async fn get_versioning(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn get_versioning(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
     let status = ctx
         .store
         .blocking(move |s| s.require_bucket(&bucket).map(|_| s.versioning(&bucket)))
@@ -106,10 +103,9 @@ pub async fn get_versioning(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     })))
 }
 
-pub async fn put_versioning(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+pub async fn put_versioning(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
     let body = req.body.read_small(super::MAX_XML_BODY).await?;
     let status = xml::parse_versioning(&body)?;
-    let bucket = req.bucket().to_string();
     ctx.store
         .blocking(move |s| s.set_versioning(&bucket, &status))
         .await?;
@@ -117,8 +113,12 @@ pub async fn put_versioning(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
 }
 
 /// The owner has full control: the only ACL this server has.
-pub async fn get_acl(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key) = (req.bucket().to_string(), req.route.key.clone());
+pub async fn get_acl(
+    ctx: &Ctx,
+    _req: S3Request,
+    bucket: String,
+    key: Option<String>,
+) -> S3Result<S3Response> {
     ctx.store
         .blocking(move |s| match key {
             Some(key) => s.head_object(&bucket, &key).map(|_| ()),

@@ -13,7 +13,7 @@ const MAX_KEYS: usize = 1000;
 
 /// `max-keys`, `max-uploads`, `max-parts`: a non-negative integer, capped at 1000.
 pub fn parse_max(req: &S3Request, name: &str) -> S3Result<usize> {
-    match req.route.query.get(name) {
+    match req.query.get(name) {
         None => Ok(MAX_KEYS),
         Some(v) => v
             .trim()
@@ -33,7 +33,7 @@ pub fn parse_max(req: &S3Request, name: &str) -> S3Result<usize> {
 
 /// `encoding-type=url` asks for keys URL-encoded in the response (for keys XML cannot carry).
 pub fn url_encoding(req: &S3Request) -> S3Result<bool> {
-    match req.route.query.get("encoding-type") {
+    match req.query.get("encoding-type") {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
         Some(v) => Err(S3Error::invalid_argument(
@@ -77,8 +77,13 @@ fn decode_token(token: &str) -> S3Result<String> {
         })
 }
 
-pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Response> {
-    let q = &req.route.query;
+pub async fn list_objects(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+    v2: bool,
+) -> S3Result<S3Response> {
+    let q = &req.query;
     let url = url_encoding(&req)?;
     let max = parse_max(&req, "max-keys")?;
     let prefix = q.get("prefix").unwrap_or_default().to_string();
@@ -103,7 +108,6 @@ pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Res
         after,
         max,
     };
-    let bucket = req.bucket().to_string();
     let b = bucket.clone();
     let page = ctx
         .store
@@ -165,8 +169,12 @@ pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Res
 }
 
 /// ListObjectVersions; on a bucket that never had versioning every object is version "null".
-pub async fn list_object_versions(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let q = &req.route.query;
+pub async fn list_object_versions(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+) -> S3Result<S3Response> {
+    let q = &req.query;
     let url = url_encoding(&req)?;
     let max = parse_max(&req, "max-keys")?;
     let prefix = q.get("prefix").unwrap_or_default().to_string();
@@ -188,7 +196,6 @@ pub async fn list_object_versions(ctx: &Ctx, req: S3Request) -> S3Result<S3Respo
             &version_marker,
         ));
     }
-    let bucket = req.bucket().to_string();
     let (b, p, d, km, vm) = (
         bucket.clone(),
         prefix.clone(),

@@ -14,34 +14,16 @@ use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
 use crate::storage::meta::StoredChecksum;
-use crate::storage::multipart::{MAX_PART_NUMBER, PartInfo, UploadInfo};
+use crate::storage::multipart::{PartInfo, UploadInfo};
 
-fn upload_id(req: &S3Request) -> String {
-    req.route
-        .query
-        .get("uploadId")
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn part_number(req: &S3Request) -> S3Result<u32> {
-    let raw = req.route.query.get("partNumber").unwrap_or_default();
-    raw.parse::<u32>()
-        .ok()
-        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
-        .ok_or_else(|| {
-            S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-                "partNumber",
-                raw,
-            )
-        })
-}
-
-pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    check_tagging_header(ctx, &req).await?;
+pub async fn create(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+    key: String,
+) -> S3Result<S3Response> {
+    check_tagging_header(ctx, &req, &bucket, &key).await?;
     let attrs = object_attrs(&req.headers)?;
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let checksum_type = match req
         .header("x-amz-checksum-type")
         .map(|t| t.trim().to_ascii_uppercase())
@@ -68,13 +50,14 @@ pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     })))
 }
 
-pub async fn upload_part(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let number = part_number(&req)?;
-    let (bucket, key, id) = (
-        req.bucket().to_string(),
-        req.key().to_string(),
-        upload_id(&req),
-    );
+pub async fn upload_part(
+    ctx: &Ctx,
+    mut req: S3Request,
+    bucket: String,
+    key: String,
+    id: String,
+    number: u32,
+) -> S3Result<S3Response> {
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
     let body = receive_body(ctx, &mut req, move |s| {
         s.upload_info(&b, &k, &i).map(|_| ())
@@ -131,19 +114,20 @@ fn copy_range(value: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
     Ok((first, last - first + 1))
 }
 
-pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let number = part_number(&req)?;
+pub async fn upload_part_copy(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+    key: String,
+    id: String,
+    number: u32,
+) -> S3Result<S3Response> {
     let source = authorized_copy_source(ctx, &req).await?;
     let super::CopySource {
         bucket: src_bucket,
         key: src_key,
         version: src_version,
     } = source;
-    let (bucket, key, id) = (
-        req.bucket().to_string(),
-        req.key().to_string(),
-        upload_id(&req),
-    );
     let headers = req.headers.clone();
     let part = ctx
         .store
@@ -210,12 +194,13 @@ fn object_checksum(
     }))
 }
 
-pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key, id) = (
-        req.bucket().to_string(),
-        req.key().to_string(),
-        upload_id(&req),
-    );
+pub async fn complete(
+    ctx: &Ctx,
+    mut req: S3Request,
+    bucket: String,
+    key: String,
+    id: String,
+) -> S3Result<S3Response> {
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
     ctx.store
         .blocking(move |s| s.upload_info(&b, &k, &i).map(|_| ()))
@@ -251,31 +236,33 @@ pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     Ok(res)
 }
 
-pub async fn abort(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key, id) = (
-        req.bucket().to_string(),
-        req.key().to_string(),
-        upload_id(&req),
-    );
+pub async fn abort(
+    ctx: &Ctx,
+    _req: S3Request,
+    bucket: String,
+    key: String,
+    id: String,
+) -> S3Result<S3Response> {
     ctx.store
         .blocking(move |s| s.abort_upload(&bucket, &key, &id))
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn list_parts(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+pub async fn list_parts(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+    key: String,
+    id: String,
+) -> S3Result<S3Response> {
     let max = parse_max(&req, "max-parts")?;
-    let marker = match req.route.query.get("part-number-marker") {
+    let marker = match req.query.get("part-number-marker") {
         None | Some("") => 0,
         Some(v) => v.parse::<u32>().map_err(|_| {
             S3Error::invalid_argument("Invalid part number marker", "part-number-marker", v)
         })?,
     };
-    let (bucket, key, id) = (
-        req.bucket().to_string(),
-        req.key().to_string(),
-        upload_id(&req),
-    );
     let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
     let (info, parts) = ctx
         .store
@@ -313,8 +300,8 @@ pub async fn list_parts(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(ok_xml(dto::to_xml(&doc)))
 }
 
-pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let q = &req.route.query;
+pub async fn list_uploads(ctx: &Ctx, req: S3Request, bucket: String) -> S3Result<S3Response> {
+    let q = &req.query;
     let url = url_encoding(&req)?;
     let max = parse_max(&req, "max-uploads")?;
     let prefix = q.get("prefix").unwrap_or_default().to_string();
@@ -324,7 +311,6 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         .map(str::to_string);
     let key_marker = q.get("key-marker").unwrap_or_default().to_string();
     let id_marker = q.get("upload-id-marker").unwrap_or_default().to_string();
-    let bucket = req.bucket().to_string();
     let b = bucket.clone();
     let uploads = ctx.store.blocking(move |s| s.list_uploads(&b)).await?;
 

@@ -9,6 +9,7 @@ use super::{
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{Conditions, iso8601, object_attrs, object_headers, parse_range};
 use crate::s3::response::{ObjectData, ResBody, S3Response, empty, ok_xml, set_header};
+use crate::s3::router::{ReadObject, parse_part_number};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
 use crate::storage::commit::Precondition;
@@ -29,14 +30,17 @@ pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
     }
 }
 
-pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    check_tagging_header(ctx, &req).await?;
+pub async fn put_object(
+    ctx: &Ctx,
+    mut req: S3Request,
+    bucket: String,
+    key: String,
+) -> S3Result<S3Response> {
+    check_tagging_header(ctx, &req, &bucket, &key).await?;
     let mut attrs = object_attrs(&req.headers)?;
-    let bucket = req.bucket().to_string();
     let b = bucket.clone();
     let body = receive_body(ctx, &mut req, move |s| s.require_bucket(&b).map(|_| ())).await?;
     attrs.checksum = body_checksum(&req);
-    let key = req.key().to_string();
     let etag = etag_of(body.md5());
     let precondition = write_precondition(&req)?;
     let meta = ctx
@@ -61,25 +65,16 @@ pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     Ok(res)
 }
 
-/// Query parameters that override response headers on GET.
-const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
-    ("response-content-type", "content-type"),
-    ("response-content-language", "content-language"),
-    ("response-expires", "expires"),
-    ("response-cache-control", "cache-control"),
-    ("response-content-disposition", "content-disposition"),
-    ("response-content-encoding", "content-encoding"),
-];
-
 /// Opens the requested version (or the latest), answering for delete markers as AWS
 /// does: 404 NoSuchKey for a latest marker, 405 for a marker asked for by id, both
 /// with `x-amz-delete-marker: true`.
 async fn open_requested(
     ctx: &Ctx,
-    req: &S3Request,
-    want_data: bool,
+    read: &ReadObject,
+    head: bool,
 ) -> S3Result<(ObjectMeta, ObjectData)> {
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+    let (bucket, key) = (read.bucket.clone(), read.key.clone());
+    let want_data = !head;
     let marker_headers = |err: S3Error, m: &ObjectMeta| {
         err.header("x-amz-delete-marker", "true")
             .header(
@@ -95,7 +90,7 @@ async fn open_requested(
         let data = ObjectData::load(file, meta.size, want_data)?;
         Ok((meta, data))
     };
-    match req.route.query.get("versionId").map(str::to_string) {
+    match read.version_id.clone() {
         Some(version) => {
             let (meta, data) = ctx
                 .store
@@ -108,7 +103,7 @@ async fn open_requested(
                 Some(data) => Ok((meta, data)),
                 None => Err(marker_headers(
                     S3Error::new(S3Code::MethodNotAllowed)
-                        .detail("Method", req.method_name())
+                        .detail("Method", if head { "HEAD" } else { "GET" })
                         .detail("ResourceType", "DeleteMarker"),
                     &meta,
                 )),
@@ -133,17 +128,7 @@ async fn open_requested(
 /// The byte range of part `part` of a multipart object (`?partNumber=`); part 1 of a
 /// single-part object is the whole object.
 fn part_range(meta: &ObjectMeta, part: &str) -> S3Result<Option<(u64, u64)>> {
-    let n: usize = part
-        .parse()
-        .ok()
-        .filter(|n| (1..=crate::storage::multipart::MAX_PART_NUMBER as usize).contains(n))
-        .ok_or_else(|| {
-            S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-                "partNumber",
-                part,
-            )
-        })?;
+    let n = parse_part_number(part)? as usize;
     let unsatisfiable = || {
         S3Error::new(S3Code::InvalidPartNumber)
             .header("content-range", format!("bytes */{}", meta.size))
@@ -168,8 +153,7 @@ fn part_range(meta: &ObjectMeta, part: &str) -> S3Result<Option<(u64, u64)>> {
 
 /// Without s3:ListBucket a caller may not learn which keys exist: a missing key is
 /// AccessDenied for it, as on AWS.
-fn hide_missing_key(ctx: &Ctx, req: &S3Request, err: S3Error) -> S3Error {
-    let bucket = req.bucket();
+fn hide_missing_key(ctx: &Ctx, req: &S3Request, bucket: &str, err: S3Error) -> S3Error {
     if err.code == S3Code::NoSuchKey
         && req
             .authz
@@ -186,23 +170,23 @@ fn hide_missing_key(ctx: &Ctx, req: &S3Request, err: S3Error) -> S3Error {
     err
 }
 
-pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Response> {
-    if req.authz.enabled
-        && req.authz.principal.is_none()
-        && RESPONSE_OVERRIDES
-            .iter()
-            .any(|(param, _)| req.route.query.has(param))
-    {
+pub async fn get_object(
+    ctx: &Ctx,
+    req: S3Request,
+    read: ReadObject,
+    head: bool,
+) -> S3Result<S3Response> {
+    if req.authz.enabled && req.authz.principal.is_none() && !read.response_headers.is_empty() {
         return Err(S3Error::msg(
             S3Code::InvalidRequest,
             "Request specific response headers cannot be used for anonymous GET requests.",
         ));
     }
-    let (meta, data) = open_requested(ctx, &req, !head)
+    let (meta, data) = open_requested(ctx, &read, head)
         .await
-        .map_err(|e| hide_missing_key(ctx, &req, e))?;
+        .map_err(|e| hide_missing_key(ctx, &req, &read.bucket, e))?;
     Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
-    let range = match (req.header("range"), req.route.query.get("partNumber")) {
+    let range = match (req.header("range"), read.part_number.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(S3Error::msg(
                 S3Code::InvalidRequest,
@@ -227,10 +211,8 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     for (name, value) in object_headers(&meta) {
         set_header(&mut res, &name, &value);
     }
-    for (param, name) in RESPONSE_OVERRIDES {
-        if let Some(value) = req.route.query.get(param) {
-            set_header(&mut res, name, value);
-        }
+    for (name, value) in &read.response_headers {
+        set_header(&mut res, name, value);
     }
     set_header(&mut res, "content-length", &len.to_string());
     if let Some((start, end)) = range {
@@ -247,7 +229,7 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     {
         set_checksum_header(&mut res, meta.checksum.as_ref());
     }
-    if !meta.parts.is_empty() && req.route.query.has("partNumber") {
+    if !meta.parts.is_empty() && read.part_number.is_some() {
         set_header(
             &mut res,
             "x-amz-mp-parts-count",
@@ -275,9 +257,13 @@ fn delete_one(
     }
 }
 
-pub async fn delete_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    let version = req.route.query.get("versionId").map(str::to_string);
+pub async fn delete_object(
+    ctx: &Ctx,
+    _req: S3Request,
+    bucket: String,
+    key: String,
+    version: Option<String>,
+) -> S3Result<S3Response> {
     let outcome = ctx
         .store
         .blocking(move |s| delete_one(s, &bucket, &key, version.as_deref()))
@@ -290,8 +276,7 @@ pub async fn delete_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(res)
 }
 
-pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn delete_objects(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
     ctx.store.bucket_exists(&bucket).await?;
     let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
     let request = xml::parse_delete(&body)?;
@@ -363,15 +348,19 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
     })))
 }
 
-pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+pub async fn copy_object(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+    key: String,
+) -> S3Result<S3Response> {
     let source = authorized_copy_source(ctx, &req).await?;
-    check_tagging_header(ctx, &req).await?;
+    check_tagging_header(ctx, &req, &bucket, &key).await?;
     let super::CopySource {
         bucket: src_bucket,
         key: src_key,
         version: src_version,
     } = source;
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let replace = match req.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -447,11 +436,11 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 /// Changes the tags of the current object, or of the version named by `versionId`.
 async fn change_tags(
     ctx: &Ctx,
-    req: &S3Request,
+    bucket: String,
+    key: String,
+    version: Option<String>,
     change: impl FnOnce(&mut ObjectMeta) + Send + 'static,
 ) -> S3Result<ObjectMeta> {
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    let version = req.route.query.get("versionId").map(str::to_string);
     ctx.store
         .blocking(move |s| match version {
             Some(v) => s.update_version_meta(&bucket, &key, &v, change),
@@ -460,18 +449,28 @@ async fn change_tags(
         .await
 }
 
-pub async fn put_tagging(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+pub async fn put_tagging(
+    ctx: &Ctx,
+    mut req: S3Request,
+    bucket: String,
+    key: String,
+    version: Option<String>,
+) -> S3Result<S3Response> {
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let tags = crate::s3::tagging::from_xml(&body)?;
-    let meta = change_tags(ctx, &req, |m| m.tags = tags).await?;
+    let meta = change_tags(ctx, bucket, key, version, |m| m.tags = tags).await?;
     let mut res = empty(StatusCode::OK);
     set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
 }
 
-pub async fn get_tagging(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
-    let version = req.route.query.get("versionId").map(str::to_string);
+pub async fn get_tagging(
+    ctx: &Ctx,
+    _req: S3Request,
+    bucket: String,
+    key: String,
+    version: Option<String>,
+) -> S3Result<S3Response> {
     let meta = ctx
         .store
         .blocking(move |s| match version {
@@ -484,8 +483,14 @@ pub async fn get_tagging(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(res)
 }
 
-pub async fn delete_tagging(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let meta = change_tags(ctx, &req, |m| m.tags.clear()).await?;
+pub async fn delete_tagging(
+    ctx: &Ctx,
+    _req: S3Request,
+    bucket: String,
+    key: String,
+    version: Option<String>,
+) -> S3Result<S3Response> {
+    let meta = change_tags(ctx, bucket, key, version, |m| m.tags.clear()).await?;
     let mut res = empty(StatusCode::NO_CONTENT);
     set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
