@@ -353,6 +353,12 @@ pub struct Route {
 }
 
 impl Route {
+    /// The `versionId` the request names, if any (authorization asks for the
+    /// `...Version` permission when there is one).
+    pub fn version_id(&self) -> Option<&str> {
+        self.query.get("versionId")
+    }
+
     /// The typed operation, its parameters taken from the address and the query and
     /// checked. A part upload's `partNumber` is checked before its `uploadId`; an upload
     /// id that names no upload (a missing one included) is `NoSuchUpload`.
@@ -367,7 +373,7 @@ impl Route {
         };
         let bucket = || self.bucket.clone().ok_or_else(unaddressed);
         let object = || Ok::<_, S3Error>((bucket()?, self.key.clone().ok_or_else(unaddressed)?));
-        let version_id = || self.query.get("versionId").map(str::to_string);
+        let version_id = || self.version_id().map(str::to_string);
         // ListParts, Complete and Abort are only routed with an uploadId.
         let upload_id = || {
             self.query
@@ -762,5 +768,272 @@ mod tests {
             r("PUT", &long, "x").unwrap_err().code,
             S3Code::KeyTooLongError
         );
+    }
+
+    fn op(method: &str, uri: &str) -> S3Result<Op> {
+        r(method, uri, "x").unwrap().op()
+    }
+
+    fn copy_op(uri: &str) -> S3Result<Op> {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-copy-source", "/src/k".parse().unwrap());
+        route(&Method::PUT, &uri.parse().unwrap(), &headers, &[])
+            .unwrap()
+            .op()
+    }
+
+    fn s(v: &str) -> String {
+        v.to_string()
+    }
+
+    #[test]
+    fn ops_carry_bucket_and_key() {
+        assert_eq!(op("GET", "/").unwrap(), Op::ListBuckets);
+        assert_eq!(
+            op("PUT", "/b").unwrap(),
+            Op::CreateBucket { bucket: s("b") }
+        );
+        assert_eq!(
+            op("PUT", "/b/a%20b/c").unwrap(),
+            Op::PutObject {
+                bucket: s("b"),
+                key: s("a b/c")
+            }
+        );
+        assert_eq!(
+            copy_op("/b/k").unwrap(),
+            Op::CopyObject {
+                bucket: s("b"),
+                key: s("k")
+            }
+        );
+        assert_eq!(
+            op("GET", "/b/k?acl").unwrap(),
+            Op::GetObjectAcl {
+                bucket: s("b"),
+                key: s("k")
+            }
+        );
+        assert_eq!(
+            op("GET", "/b?acl").unwrap(),
+            Op::GetBucketAcl { bucket: s("b") }
+        );
+        // Virtual-hosted style: the bucket from the Host header.
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "vb.localhost:9000".parse().unwrap());
+        let vhost = route(
+            &Method::DELETE,
+            &"/k".parse().unwrap(),
+            &headers,
+            &["localhost".to_string()],
+        )
+        .unwrap();
+        assert_eq!(
+            vhost.op().unwrap(),
+            Op::DeleteObject {
+                bucket: s("vb"),
+                key: s("k"),
+                version_id: None
+            }
+        );
+        // A preflight may have no bucket at all.
+        assert_eq!(op("OPTIONS", "/").unwrap(), Op::Preflight { bucket: None });
+        assert_eq!(
+            op("OPTIONS", "/b/k").unwrap(),
+            Op::Preflight {
+                bucket: Some(s("b"))
+            }
+        );
+    }
+
+    #[test]
+    fn multipart_ops_carry_upload_id_and_part_number() {
+        assert_eq!(
+            op("PUT", "/b/k?partNumber=10000&uploadId=u1").unwrap(),
+            Op::UploadPart {
+                bucket: s("b"),
+                key: s("k"),
+                upload_id: s("u1"),
+                part_number: 10000
+            }
+        );
+        assert_eq!(
+            copy_op("/b/k?uploadId=u2&partNumber=1").unwrap(),
+            Op::UploadPartCopy {
+                bucket: s("b"),
+                key: s("k"),
+                upload_id: s("u2"),
+                part_number: 1
+            }
+        );
+        let upload = |id: &str| (s("b"), s("k"), s(id));
+        match op("POST", "/b/k?uploadId=c").unwrap() {
+            Op::CompleteMultipartUpload {
+                bucket,
+                key,
+                upload_id,
+            } => assert_eq!((bucket, key, upload_id), upload("c")),
+            other => panic!("{other:?}"),
+        }
+        match op("DELETE", "/b/k?uploadId=a").unwrap() {
+            Op::AbortMultipartUpload {
+                bucket,
+                key,
+                upload_id,
+            } => assert_eq!((bucket, key, upload_id), upload("a")),
+            other => panic!("{other:?}"),
+        }
+        match op("GET", "/b/k?uploadId=l&max-parts=2").unwrap() {
+            Op::ListParts {
+                bucket,
+                key,
+                upload_id,
+            } => assert_eq!((bucket, key, upload_id), upload("l")),
+            other => panic!("{other:?}"),
+        }
+        // An empty uploadId is passed on as sent (the store answers NoSuchUpload).
+        match op("DELETE", "/b/k?uploadId=").unwrap() {
+            Op::AbortMultipartUpload { upload_id, .. } => assert_eq!(upload_id, ""),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_part_numbers_and_missing_upload_ids_are_refused_by_op_not_route() {
+        for uri in [
+            "/b/k?partNumber=0&uploadId=u",
+            "/b/k?partNumber=10001&uploadId=u",
+            "/b/k?partNumber=x&uploadId=u",
+            "/b/k?partNumber=-1&uploadId=u",
+            "/b/k?partNumber=&uploadId=u",
+            "/b/k?uploadId=u",
+            // The part number is checked before the upload id.
+            "/b/k?partNumber=0",
+        ] {
+            // Routed (so authentication and authorization come first) ...
+            assert_eq!(r("PUT", uri, "x").unwrap().action, Action::UploadPart);
+            // ... and refused when the operation is asked for, as the handler did.
+            let err = op("PUT", uri).unwrap_err();
+            assert_eq!(err.code, S3Code::InvalidArgument, "{uri}");
+            assert_eq!(
+                err.message,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            );
+            assert!(err.details.contains(&("ArgumentName", s("partNumber"))));
+            let copy = copy_op(uri).unwrap_err();
+            assert_eq!(copy.code, S3Code::InvalidArgument, "{uri}");
+        }
+        let err = op("PUT", "/b/k?partNumber=3").unwrap_err();
+        assert_eq!(err.code, S3Code::NoSuchUpload);
+        assert_eq!(err.details, vec![("UploadId", s(""))]);
+        assert_eq!(
+            copy_op("/b/k?partNumber=3").unwrap_err().code,
+            S3Code::NoSuchUpload
+        );
+        assert_eq!(parse_part_number("+7").unwrap(), 7);
+        assert_eq!(
+            parse_part_number("4294967296").unwrap_err().code,
+            S3Code::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn version_ids_and_read_parameters() {
+        assert_eq!(
+            op("DELETE", "/b/k?versionId=v1").unwrap(),
+            Op::DeleteObject {
+                bucket: s("b"),
+                key: s("k"),
+                version_id: Some(s("v1"))
+            }
+        );
+        for (method, want) in [
+            ("PUT", Action::PutObjectTagging),
+            ("GET", Action::GetObjectTagging),
+            ("DELETE", Action::DeleteObjectTagging),
+        ] {
+            let o = op(method, "/b/k?tagging&versionId=null").unwrap();
+            assert_eq!(o.action(), want);
+            let version = match o {
+                Op::PutObjectTagging { version_id, .. }
+                | Op::GetObjectTagging { version_id, .. }
+                | Op::DeleteObjectTagging { version_id, .. } => version_id,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(version.as_deref(), Some("null"));
+        }
+        let read = |method: &str, uri: &str| match op(method, uri).unwrap() {
+            Op::GetObject(read) | Op::HeadObject(read) => read,
+            other => panic!("{other:?}"),
+        };
+        let plain = read("GET", "/b/k");
+        assert_eq!(
+            plain,
+            ReadObject {
+                bucket: s("b"),
+                key: s("k"),
+                version_id: None,
+                part_number: None,
+                response_headers: vec![]
+            }
+        );
+        // GetObject's partNumber is kept as sent: it is checked once the object is open.
+        let full = read(
+            "HEAD",
+            "/b/k?versionId=v2&partNumber=zero&response-expires=never&response-content-type=a%2Fb",
+        );
+        assert_eq!(full.version_id.as_deref(), Some("v2"));
+        assert_eq!(full.part_number.as_deref(), Some("zero"));
+        assert_eq!(
+            full.response_headers,
+            vec![("content-type", s("a/b")), ("expires", s("never"))]
+        );
+    }
+
+    #[test]
+    fn op_kind_is_the_routed_action() {
+        for (method, uri) in [
+            ("GET", "/"),
+            ("PUT", "/b"),
+            ("HEAD", "/b"),
+            ("DELETE", "/b"),
+            ("GET", "/b?location"),
+            ("GET", "/b?versioning"),
+            ("PUT", "/b?versioning"),
+            ("GET", "/b?acl"),
+            ("GET", "/b"),
+            ("GET", "/b?list-type=2"),
+            ("GET", "/b?versions"),
+            ("GET", "/b?uploads"),
+            ("POST", "/b?delete"),
+            ("PUT", "/b?policy"),
+            ("GET", "/b?policy"),
+            ("DELETE", "/b?policy"),
+            ("GET", "/b?policyStatus"),
+            ("PUT", "/b?cors"),
+            ("GET", "/b?cors"),
+            ("DELETE", "/b?cors"),
+            ("PUT", "/b/k"),
+            ("GET", "/b/k"),
+            ("HEAD", "/b/k"),
+            ("DELETE", "/b/k"),
+            ("GET", "/b/k?acl"),
+            ("POST", "/b/k?uploads"),
+            ("PUT", "/b/k?partNumber=1&uploadId=u"),
+            ("POST", "/b/k?uploadId=u"),
+            ("DELETE", "/b/k?uploadId=u"),
+            ("GET", "/b/k?uploadId=u"),
+            ("PUT", "/b/k?tagging"),
+            ("GET", "/b/k?tagging"),
+            ("DELETE", "/b/k?tagging"),
+            ("OPTIONS", "/b/k"),
+        ] {
+            let routed = r(method, uri, "x").unwrap();
+            assert_eq!(
+                routed.op().unwrap().action(),
+                routed.action,
+                "{method} {uri}"
+            );
+        }
     }
 }
