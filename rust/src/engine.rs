@@ -10,8 +10,8 @@ use crate::management::protocol::{
     BucketStats, BucketSummary, ClusterHealth, EnsureBucketParams, EnsuredBucket, ProtocolError,
     StorageStats,
 };
-use crate::s3::error::S3Error;
 use crate::s3::Ctx;
+use crate::s3::error::S3Error;
 use crate::server::{self, ServerHandle};
 use crate::storage::{Observer, Storage, Store};
 use crate::tls::TlsState;
@@ -260,7 +260,10 @@ impl Engine {
     }
 
     /// Creates a bucket unless it exists, then applies the settings given.
-    pub async fn ensure_bucket(&self, params: EnsureBucketParams) -> Result<EnsuredBucket, S3Error> {
+    pub async fn ensure_bucket(
+        &self,
+        params: EnsureBucketParams,
+    ) -> Result<EnsuredBucket, S3Error> {
         use crate::storage::bucket_config::ConfigKind;
         let (store, name) = (&self.ctx.store, params.name);
         let created = match store.create_bucket(&name, &self.ctx.region).await {

@@ -191,9 +191,9 @@ async fn handle(
                 .map_err(crate::s3::error::S3Error::from)?;
             Ok(Reply::CreateBucket(BucketName { name }))
         }
-        Request::EnsureBucket(params) => {
-            Ok(Reply::EnsureBucket(running(engine)?.ensure_bucket(params).await?))
-        }
+        Request::EnsureBucket(params) => Ok(Reply::EnsureBucket(
+            running(engine)?.ensure_bucket(params).await?,
+        )),
         Request::DeleteBucket(DeleteBucketParams { name, force }) => {
             let deleted_objects = running(engine)?.delete_bucket(&name, force).await?;
             Ok(Reply::DeleteBucket(DeletedObjects { deleted_objects }))

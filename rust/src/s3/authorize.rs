@@ -223,7 +223,7 @@ impl Authz {
 
     /// Checks the request's own action on its own resource.
     pub async fn check_route(&self, ctx: &Ctx, route: &Route) -> S3Result<()> {
-        let version = route.query.get("versionId");
+        let version = route.version_id();
         // Naming a version asks for the *Version permission, as in IAM.
         let action = match (route.action, version.is_some()) {
             (Action::GetObject | Action::HeadObject, true) => "s3:GetObjectVersion",

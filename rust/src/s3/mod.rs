@@ -25,7 +25,7 @@ use std::sync::Arc;
 use crate::storage::Storage;
 use error::S3Result;
 use response::{S3Response, error_response, set_header};
-use router::{Action, Route};
+use router::{Action, Op};
 
 /// Everything a handler may need, shared by all requests.
 pub struct Ctx {
@@ -51,28 +51,16 @@ impl Ctx {
     }
 }
 
-/// One request as handlers see it: the routed parts plus headers and body.
+/// One request as handlers see it: the query (for listing parameters), headers and
+/// body. Its operation and that operation's parameters come beside it, as a [`router::Op`].
 pub struct S3Request {
-    pub route: Route,
+    pub query: router::Query,
     pub headers: http::HeaderMap,
     pub body: body::RequestBody,
     pub authz: authorize::Authz,
 }
 
 impl S3Request {
-    pub fn bucket(&self) -> &str {
-        self.route.bucket.as_deref().unwrap_or_default()
-    }
-    pub fn key(&self) -> &str {
-        self.route.key.as_deref().unwrap_or_default()
-    }
-    pub fn method_name(&self) -> &'static str {
-        match self.route.action {
-            router::Action::HeadObject => "HEAD",
-            router::Action::DeleteObject => "DELETE",
-            _ => "GET",
-        }
-    }
     pub fn header(&self, name: &str) -> Option<&str> {
         headers::header(&self.headers, name)
     }
@@ -133,12 +121,12 @@ pub async fn serve(
         // Authorized before any body is read. DeleteObjects is checked per key by its
         // handler, but a caller no statement could allow is refused here; preflights are
         // never signed.
-        match route.action {
-            Action::Preflight => {}
-            Action::DeleteObjects => {
+        match (route.action, route.bucket.as_deref()) {
+            (Action::Preflight, _) => {}
+            (Action::DeleteObjects, Some(bucket)) => {
                 if !authz.may_be_allowed(
                     &ctx,
-                    route.bucket.as_deref().unwrap_or_default(),
+                    bucket,
                     &["s3:DeleteObject", "s3:DeleteObjectVersion"],
                 ) {
                     return Err(error::S3Error::new(error::S3Code::AccessDenied));
@@ -154,13 +142,16 @@ pub async fn serve(
             authenticated.payload,
             body_checksums,
         )?;
+        // The operation's own parameters (upload id, part number, ...) are checked here,
+        // after authorization, where the handlers always checked them.
+        let op = route.op()?;
         let req = S3Request {
-            route,
+            query: route.query,
             headers: parts.headers.clone(),
             body,
             authz,
         };
-        dispatch(&ctx, req).await
+        dispatch(&ctx, op, req).await
     }
     .await;
     let mut res = match result {
@@ -240,44 +231,84 @@ fn add_cors_headers(
     }
 }
 
-async fn dispatch(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    use Action::*;
+async fn dispatch(ctx: &Ctx, op: Op, req: S3Request) -> S3Result<S3Response> {
     use handlers::*;
-    match req.route.action {
-        ListBuckets => bucket::list_buckets(ctx, req).await,
-        CreateBucket => bucket::create_bucket(ctx, req).await,
-        HeadBucket => bucket::head_bucket(ctx, req).await,
-        DeleteBucket => bucket::delete_bucket(ctx, req).await,
-        GetBucketLocation => bucket::get_location(ctx, req).await,
-        GetBucketVersioning => bucket::get_versioning(ctx, req).await,
-        GetBucketAcl | GetObjectAcl => bucket::get_acl(ctx, req).await,
-        ListObjectsV1 => list::list_objects(ctx, req, false).await,
-        ListObjectsV2 => list::list_objects(ctx, req, true).await,
-        DeleteObjects => object::delete_objects(ctx, req).await,
-        PutObject => object::put_object(ctx, req).await,
-        CopyObject => object::copy_object(ctx, req).await,
-        GetObject => object::get_object(ctx, req, false).await,
-        HeadObject => object::get_object(ctx, req, true).await,
-        DeleteObject => object::delete_object(ctx, req).await,
-        CreateMultipartUpload => multipart::create(ctx, req).await,
-        UploadPart => multipart::upload_part(ctx, req).await,
-        UploadPartCopy => multipart::upload_part_copy(ctx, req).await,
-        CompleteMultipartUpload => multipart::complete(ctx, req).await,
-        AbortMultipartUpload => multipart::abort(ctx, req).await,
-        ListParts => multipart::list_parts(ctx, req).await,
-        ListMultipartUploads => multipart::list_uploads(ctx, req).await,
-        PutBucketPolicy => bucket_config::put_policy(ctx, req).await,
-        GetBucketPolicy => bucket_config::get_policy(ctx, req).await,
-        DeleteBucketPolicy => bucket_config::delete_policy(ctx, req).await,
-        GetBucketPolicyStatus => bucket_config::get_policy_status(ctx, req).await,
-        PutBucketCors => bucket_config::put_cors(ctx, req).await,
-        GetBucketCors => bucket_config::get_cors(ctx, req).await,
-        DeleteBucketCors => bucket_config::delete_cors(ctx, req).await,
-        Preflight => bucket_config::preflight(ctx, req).await,
-        PutBucketVersioning => bucket::put_versioning(ctx, req).await,
-        ListObjectVersions => list::list_object_versions(ctx, req).await,
-        PutObjectTagging => object::put_tagging(ctx, req).await,
-        GetObjectTagging => object::get_tagging(ctx, req).await,
-        DeleteObjectTagging => object::delete_tagging(ctx, req).await,
+    match op {
+        Op::ListBuckets => bucket::list_buckets(ctx, req).await,
+        Op::CreateBucket { bucket } => bucket::create_bucket(ctx, req, bucket).await,
+        Op::HeadBucket { bucket } => bucket::head_bucket(ctx, req, bucket).await,
+        Op::DeleteBucket { bucket } => bucket::delete_bucket(ctx, req, bucket).await,
+        Op::GetBucketLocation { bucket } => bucket::get_location(ctx, req, bucket).await,
+        Op::GetBucketVersioning { bucket } => bucket::get_versioning(ctx, req, bucket).await,
+        Op::GetBucketAcl { bucket } => bucket::get_acl(ctx, req, bucket, None).await,
+        Op::GetObjectAcl { bucket, key } => bucket::get_acl(ctx, req, bucket, Some(key)).await,
+        Op::ListObjectsV1 { bucket } => list::list_objects(ctx, req, bucket, false).await,
+        Op::ListObjectsV2 { bucket } => list::list_objects(ctx, req, bucket, true).await,
+        Op::DeleteObjects { bucket } => object::delete_objects(ctx, req, bucket).await,
+        Op::PutObject { bucket, key } => object::put_object(ctx, req, bucket, key).await,
+        Op::CopyObject { bucket, key } => object::copy_object(ctx, req, bucket, key).await,
+        Op::GetObject(read) => object::get_object(ctx, req, read, false).await,
+        Op::HeadObject(read) => object::get_object(ctx, req, read, true).await,
+        Op::DeleteObject {
+            bucket,
+            key,
+            version_id,
+        } => object::delete_object(ctx, req, bucket, key, version_id).await,
+        Op::CreateMultipartUpload { bucket, key } => multipart::create(ctx, req, bucket, key).await,
+        Op::UploadPart {
+            bucket,
+            key,
+            upload_id,
+            part_number,
+        } => multipart::upload_part(ctx, req, bucket, key, upload_id, part_number).await,
+        Op::UploadPartCopy {
+            bucket,
+            key,
+            upload_id,
+            part_number,
+        } => multipart::upload_part_copy(ctx, req, bucket, key, upload_id, part_number).await,
+        Op::CompleteMultipartUpload {
+            bucket,
+            key,
+            upload_id,
+        } => multipart::complete(ctx, req, bucket, key, upload_id).await,
+        Op::AbortMultipartUpload {
+            bucket,
+            key,
+            upload_id,
+        } => multipart::abort(ctx, req, bucket, key, upload_id).await,
+        Op::ListParts {
+            bucket,
+            key,
+            upload_id,
+        } => multipart::list_parts(ctx, req, bucket, key, upload_id).await,
+        Op::ListMultipartUploads { bucket } => multipart::list_uploads(ctx, req, bucket).await,
+        Op::PutBucketPolicy { bucket } => bucket_config::put_policy(ctx, req, bucket).await,
+        Op::GetBucketPolicy { bucket } => bucket_config::get_policy(ctx, req, bucket).await,
+        Op::DeleteBucketPolicy { bucket } => bucket_config::delete_policy(ctx, req, bucket).await,
+        Op::GetBucketPolicyStatus { bucket } => {
+            bucket_config::get_policy_status(ctx, req, bucket).await
+        }
+        Op::PutBucketCors { bucket } => bucket_config::put_cors(ctx, req, bucket).await,
+        Op::GetBucketCors { bucket } => bucket_config::get_cors(ctx, req, bucket).await,
+        Op::DeleteBucketCors { bucket } => bucket_config::delete_cors(ctx, req, bucket).await,
+        Op::Preflight { bucket } => bucket_config::preflight(ctx, req, bucket).await,
+        Op::PutBucketVersioning { bucket } => bucket::put_versioning(ctx, req, bucket).await,
+        Op::ListObjectVersions { bucket } => list::list_object_versions(ctx, req, bucket).await,
+        Op::PutObjectTagging {
+            bucket,
+            key,
+            version_id,
+        } => object::put_tagging(ctx, req, bucket, key, version_id).await,
+        Op::GetObjectTagging {
+            bucket,
+            key,
+            version_id,
+        } => object::get_tagging(ctx, req, bucket, key, version_id).await,
+        Op::DeleteObjectTagging {
+            bucket,
+            key,
+            version_id,
+        } => object::delete_tagging(ctx, req, bucket, key, version_id).await,
     }
 }

@@ -1,10 +1,17 @@
-//! Resolves an HTTP request to an S3 action: bucket and key from path-style or
+//! Resolves an HTTP request to an S3 operation: bucket and key from path-style or
 //! virtual-hosted-style addressing, then the operation from method and query.
+//!
+//! Two steps, so that errors keep their precedence: [`route`] finds the addressing and
+//! the kind of operation ([`Action`]: all that authentication and authorization need),
+//! and [`Route::op`] turns it into the typed [`Op`] whose variants carry their
+//! parameters, parsed and checked. The pipeline asks for the `Op` after authorizing,
+//! so a malformed `partNumber` is answered after `AccessDenied`, as it always was.
 
 use http::{HeaderMap, Method};
 
 use super::error::{S3Code, S3Error, S3Result};
 use crate::storage::keypath::MAX_KEY_BYTES;
+use crate::storage::multipart::MAX_PART_NUMBER;
 
 /// Decoded query parameters, in request order.
 #[derive(Debug, Default, Clone)]
@@ -118,6 +125,223 @@ impl Action {
     }
 }
 
+/// Query parameters that override response headers on GET and HEAD, with the header
+/// each one sets.
+pub const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "content-type"),
+    ("response-content-language", "content-language"),
+    ("response-expires", "expires"),
+    ("response-cache-control", "cache-control"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-encoding", "content-encoding"),
+];
+
+/// GetObject's and HeadObject's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadObject {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    /// `partNumber` as sent. It is checked once the object is open ([`parse_part_number`]),
+    /// so that a missing key or a failed condition answers first, as on AWS.
+    pub part_number: Option<String>,
+    /// The `response-*` overrides sent: (response header, value).
+    pub response_headers: Vec<(&'static str, String)>,
+}
+
+/// An S3 operation with what its handler needs: bucket and key where it has them, the
+/// upload id of a multipart operation, the part number (parsed, 1..=10000) of a part
+/// upload, the version id where one may be named. Listing parameters (prefix,
+/// delimiter, markers, max-keys) stay in the query; their handlers parse them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    ListBuckets,
+    CreateBucket {
+        bucket: String,
+    },
+    HeadBucket {
+        bucket: String,
+    },
+    DeleteBucket {
+        bucket: String,
+    },
+    GetBucketLocation {
+        bucket: String,
+    },
+    GetBucketVersioning {
+        bucket: String,
+    },
+    GetBucketAcl {
+        bucket: String,
+    },
+    ListObjectsV1 {
+        bucket: String,
+    },
+    ListObjectsV2 {
+        bucket: String,
+    },
+    ListMultipartUploads {
+        bucket: String,
+    },
+    DeleteObjects {
+        bucket: String,
+    },
+    PutObject {
+        bucket: String,
+        key: String,
+    },
+    CopyObject {
+        bucket: String,
+        key: String,
+    },
+    GetObject(ReadObject),
+    HeadObject(ReadObject),
+    DeleteObject {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
+    GetObjectAcl {
+        bucket: String,
+        key: String,
+    },
+    CreateMultipartUpload {
+        bucket: String,
+        key: String,
+    },
+    UploadPart {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number: u32,
+    },
+    UploadPartCopy {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number: u32,
+    },
+    CompleteMultipartUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    AbortMultipartUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    ListParts {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    PutBucketPolicy {
+        bucket: String,
+    },
+    GetBucketPolicy {
+        bucket: String,
+    },
+    DeleteBucketPolicy {
+        bucket: String,
+    },
+    GetBucketPolicyStatus {
+        bucket: String,
+    },
+    PutBucketCors {
+        bucket: String,
+    },
+    GetBucketCors {
+        bucket: String,
+    },
+    DeleteBucketCors {
+        bucket: String,
+    },
+    PutBucketVersioning {
+        bucket: String,
+    },
+    ListObjectVersions {
+        bucket: String,
+    },
+    PutObjectTagging {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
+    GetObjectTagging {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
+    DeleteObjectTagging {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
+    /// A CORS preflight, for a bucket or for the server (no bucket in the address).
+    Preflight {
+        bucket: Option<String>,
+    },
+}
+
+impl Op {
+    /// The kind of operation, without its parameters.
+    pub fn action(&self) -> Action {
+        match self {
+            Op::ListBuckets => Action::ListBuckets,
+            Op::CreateBucket { .. } => Action::CreateBucket,
+            Op::HeadBucket { .. } => Action::HeadBucket,
+            Op::DeleteBucket { .. } => Action::DeleteBucket,
+            Op::GetBucketLocation { .. } => Action::GetBucketLocation,
+            Op::GetBucketVersioning { .. } => Action::GetBucketVersioning,
+            Op::GetBucketAcl { .. } => Action::GetBucketAcl,
+            Op::ListObjectsV1 { .. } => Action::ListObjectsV1,
+            Op::ListObjectsV2 { .. } => Action::ListObjectsV2,
+            Op::ListMultipartUploads { .. } => Action::ListMultipartUploads,
+            Op::DeleteObjects { .. } => Action::DeleteObjects,
+            Op::PutObject { .. } => Action::PutObject,
+            Op::CopyObject { .. } => Action::CopyObject,
+            Op::GetObject(_) => Action::GetObject,
+            Op::HeadObject(_) => Action::HeadObject,
+            Op::DeleteObject { .. } => Action::DeleteObject,
+            Op::GetObjectAcl { .. } => Action::GetObjectAcl,
+            Op::CreateMultipartUpload { .. } => Action::CreateMultipartUpload,
+            Op::UploadPart { .. } => Action::UploadPart,
+            Op::UploadPartCopy { .. } => Action::UploadPartCopy,
+            Op::CompleteMultipartUpload { .. } => Action::CompleteMultipartUpload,
+            Op::AbortMultipartUpload { .. } => Action::AbortMultipartUpload,
+            Op::ListParts { .. } => Action::ListParts,
+            Op::PutBucketPolicy { .. } => Action::PutBucketPolicy,
+            Op::GetBucketPolicy { .. } => Action::GetBucketPolicy,
+            Op::DeleteBucketPolicy { .. } => Action::DeleteBucketPolicy,
+            Op::GetBucketPolicyStatus { .. } => Action::GetBucketPolicyStatus,
+            Op::PutBucketCors { .. } => Action::PutBucketCors,
+            Op::GetBucketCors { .. } => Action::GetBucketCors,
+            Op::DeleteBucketCors { .. } => Action::DeleteBucketCors,
+            Op::PutBucketVersioning { .. } => Action::PutBucketVersioning,
+            Op::ListObjectVersions { .. } => Action::ListObjectVersions,
+            Op::PutObjectTagging { .. } => Action::PutObjectTagging,
+            Op::GetObjectTagging { .. } => Action::GetObjectTagging,
+            Op::DeleteObjectTagging { .. } => Action::DeleteObjectTagging,
+            Op::Preflight { .. } => Action::Preflight,
+        }
+    }
+}
+
+/// A part number: an integer from 1 to 10000.
+pub fn parse_part_number(raw: &str) -> S3Result<u32> {
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+                "partNumber",
+                raw,
+            )
+        })
+}
+
 #[derive(Debug, Clone)]
 pub struct Route {
     pub bucket: Option<String>,
@@ -126,6 +350,173 @@ pub struct Route {
     pub key: Option<String>,
     pub query: Query,
     pub action: Action,
+}
+
+impl Route {
+    /// The `versionId` the request names, if any (authorization asks for the
+    /// `...Version` permission when there is one).
+    pub fn version_id(&self) -> Option<&str> {
+        self.query.get("versionId")
+    }
+
+    /// The typed operation, its parameters taken from the address and the query and
+    /// checked. A part upload's `partNumber` is checked before its `uploadId`; an upload
+    /// id that names no upload (a missing one included) is `NoSuchUpload`.
+    pub fn op(&self) -> S3Result<Op> {
+        // `resolve` only picks a bucket operation with a bucket in the address, and an
+        // object operation with a key too.
+        let unaddressed = || {
+            S3Error::internal(format!(
+                "{:?} routed without its bucket or key",
+                self.action
+            ))
+        };
+        let bucket = || self.bucket.clone().ok_or_else(unaddressed);
+        let object = || Ok::<_, S3Error>((bucket()?, self.key.clone().ok_or_else(unaddressed)?));
+        let version_id = || self.version_id().map(str::to_string);
+        // ListParts, Complete and Abort are only routed with an uploadId.
+        let upload_id = || {
+            self.query
+                .get("uploadId")
+                .map(str::to_string)
+                .ok_or_else(|| S3Error::new(S3Code::NoSuchUpload).detail("UploadId", ""))
+        };
+        let part_number = || parse_part_number(self.query.get("partNumber").unwrap_or_default());
+        let read = || {
+            let (bucket, key) = object()?;
+            Ok::<_, S3Error>(ReadObject {
+                bucket,
+                key,
+                version_id: version_id(),
+                part_number: self.query.get("partNumber").map(str::to_string),
+                response_headers: RESPONSE_OVERRIDES
+                    .iter()
+                    .filter_map(|(param, header)| {
+                        self.query.get(param).map(|v| (*header, v.to_string()))
+                    })
+                    .collect(),
+            })
+        };
+        Ok(match self.action {
+            Action::ListBuckets => Op::ListBuckets,
+            Action::CreateBucket => Op::CreateBucket { bucket: bucket()? },
+            Action::HeadBucket => Op::HeadBucket { bucket: bucket()? },
+            Action::DeleteBucket => Op::DeleteBucket { bucket: bucket()? },
+            Action::GetBucketLocation => Op::GetBucketLocation { bucket: bucket()? },
+            Action::GetBucketVersioning => Op::GetBucketVersioning { bucket: bucket()? },
+            Action::GetBucketAcl => Op::GetBucketAcl { bucket: bucket()? },
+            Action::ListObjectsV1 => Op::ListObjectsV1 { bucket: bucket()? },
+            Action::ListObjectsV2 => Op::ListObjectsV2 { bucket: bucket()? },
+            Action::ListMultipartUploads => Op::ListMultipartUploads { bucket: bucket()? },
+            Action::DeleteObjects => Op::DeleteObjects { bucket: bucket()? },
+            Action::PutObject => {
+                let (bucket, key) = object()?;
+                Op::PutObject { bucket, key }
+            }
+            Action::CopyObject => {
+                let (bucket, key) = object()?;
+                Op::CopyObject { bucket, key }
+            }
+            Action::GetObject => Op::GetObject(read()?),
+            Action::HeadObject => Op::HeadObject(read()?),
+            Action::DeleteObject => {
+                let (bucket, key) = object()?;
+                Op::DeleteObject {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
+            }
+            Action::GetObjectAcl => {
+                let (bucket, key) = object()?;
+                Op::GetObjectAcl { bucket, key }
+            }
+            Action::CreateMultipartUpload => {
+                let (bucket, key) = object()?;
+                Op::CreateMultipartUpload { bucket, key }
+            }
+            Action::UploadPart => {
+                let part_number = part_number()?;
+                let (bucket, key) = object()?;
+                Op::UploadPart {
+                    bucket,
+                    key,
+                    upload_id: upload_id()?,
+                    part_number,
+                }
+            }
+            Action::UploadPartCopy => {
+                let part_number = part_number()?;
+                let (bucket, key) = object()?;
+                Op::UploadPartCopy {
+                    bucket,
+                    key,
+                    upload_id: upload_id()?,
+                    part_number,
+                }
+            }
+            Action::CompleteMultipartUpload => {
+                let (bucket, key) = object()?;
+                Op::CompleteMultipartUpload {
+                    bucket,
+                    key,
+                    upload_id: upload_id()?,
+                }
+            }
+            Action::AbortMultipartUpload => {
+                let (bucket, key) = object()?;
+                Op::AbortMultipartUpload {
+                    bucket,
+                    key,
+                    upload_id: upload_id()?,
+                }
+            }
+            Action::ListParts => {
+                let (bucket, key) = object()?;
+                Op::ListParts {
+                    bucket,
+                    key,
+                    upload_id: upload_id()?,
+                }
+            }
+            Action::PutBucketPolicy => Op::PutBucketPolicy { bucket: bucket()? },
+            Action::GetBucketPolicy => Op::GetBucketPolicy { bucket: bucket()? },
+            Action::DeleteBucketPolicy => Op::DeleteBucketPolicy { bucket: bucket()? },
+            Action::GetBucketPolicyStatus => Op::GetBucketPolicyStatus { bucket: bucket()? },
+            Action::PutBucketCors => Op::PutBucketCors { bucket: bucket()? },
+            Action::GetBucketCors => Op::GetBucketCors { bucket: bucket()? },
+            Action::DeleteBucketCors => Op::DeleteBucketCors { bucket: bucket()? },
+            Action::PutBucketVersioning => Op::PutBucketVersioning { bucket: bucket()? },
+            Action::ListObjectVersions => Op::ListObjectVersions { bucket: bucket()? },
+            Action::PutObjectTagging => {
+                let (bucket, key) = object()?;
+                Op::PutObjectTagging {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
+            }
+            Action::GetObjectTagging => {
+                let (bucket, key) = object()?;
+                Op::GetObjectTagging {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
+            }
+            Action::DeleteObjectTagging => {
+                let (bucket, key) = object()?;
+                Op::DeleteObjectTagging {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
+            }
+            Action::Preflight => Op::Preflight {
+                bucket: self.bucket.clone(),
+            },
+        })
+    }
 }
 
 /// Bucket name from a `Host: <bucket>.<domain>` header, for each configured domain.
@@ -377,5 +768,272 @@ mod tests {
             r("PUT", &long, "x").unwrap_err().code,
             S3Code::KeyTooLongError
         );
+    }
+
+    fn op(method: &str, uri: &str) -> S3Result<Op> {
+        r(method, uri, "x").unwrap().op()
+    }
+
+    fn copy_op(uri: &str) -> S3Result<Op> {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-copy-source", "/src/k".parse().unwrap());
+        route(&Method::PUT, &uri.parse().unwrap(), &headers, &[])
+            .unwrap()
+            .op()
+    }
+
+    fn s(v: &str) -> String {
+        v.to_string()
+    }
+
+    #[test]
+    fn ops_carry_bucket_and_key() {
+        assert_eq!(op("GET", "/").unwrap(), Op::ListBuckets);
+        assert_eq!(
+            op("PUT", "/b").unwrap(),
+            Op::CreateBucket { bucket: s("b") }
+        );
+        assert_eq!(
+            op("PUT", "/b/a%20b/c").unwrap(),
+            Op::PutObject {
+                bucket: s("b"),
+                key: s("a b/c")
+            }
+        );
+        assert_eq!(
+            copy_op("/b/k").unwrap(),
+            Op::CopyObject {
+                bucket: s("b"),
+                key: s("k")
+            }
+        );
+        assert_eq!(
+            op("GET", "/b/k?acl").unwrap(),
+            Op::GetObjectAcl {
+                bucket: s("b"),
+                key: s("k")
+            }
+        );
+        assert_eq!(
+            op("GET", "/b?acl").unwrap(),
+            Op::GetBucketAcl { bucket: s("b") }
+        );
+        // Virtual-hosted style: the bucket from the Host header.
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "vb.localhost:9000".parse().unwrap());
+        let vhost = route(
+            &Method::DELETE,
+            &"/k".parse().unwrap(),
+            &headers,
+            &["localhost".to_string()],
+        )
+        .unwrap();
+        assert_eq!(
+            vhost.op().unwrap(),
+            Op::DeleteObject {
+                bucket: s("vb"),
+                key: s("k"),
+                version_id: None
+            }
+        );
+        // A preflight may have no bucket at all.
+        assert_eq!(op("OPTIONS", "/").unwrap(), Op::Preflight { bucket: None });
+        assert_eq!(
+            op("OPTIONS", "/b/k").unwrap(),
+            Op::Preflight {
+                bucket: Some(s("b"))
+            }
+        );
+    }
+
+    #[test]
+    fn multipart_ops_carry_upload_id_and_part_number() {
+        assert_eq!(
+            op("PUT", "/b/k?partNumber=10000&uploadId=u1").unwrap(),
+            Op::UploadPart {
+                bucket: s("b"),
+                key: s("k"),
+                upload_id: s("u1"),
+                part_number: 10000
+            }
+        );
+        assert_eq!(
+            copy_op("/b/k?uploadId=u2&partNumber=1").unwrap(),
+            Op::UploadPartCopy {
+                bucket: s("b"),
+                key: s("k"),
+                upload_id: s("u2"),
+                part_number: 1
+            }
+        );
+        let upload = |id: &str| (s("b"), s("k"), s(id));
+        match op("POST", "/b/k?uploadId=c").unwrap() {
+            Op::CompleteMultipartUpload {
+                bucket,
+                key,
+                upload_id,
+            } => assert_eq!((bucket, key, upload_id), upload("c")),
+            other => panic!("{other:?}"),
+        }
+        match op("DELETE", "/b/k?uploadId=a").unwrap() {
+            Op::AbortMultipartUpload {
+                bucket,
+                key,
+                upload_id,
+            } => assert_eq!((bucket, key, upload_id), upload("a")),
+            other => panic!("{other:?}"),
+        }
+        match op("GET", "/b/k?uploadId=l&max-parts=2").unwrap() {
+            Op::ListParts {
+                bucket,
+                key,
+                upload_id,
+            } => assert_eq!((bucket, key, upload_id), upload("l")),
+            other => panic!("{other:?}"),
+        }
+        // An empty uploadId is passed on as sent (the store answers NoSuchUpload).
+        match op("DELETE", "/b/k?uploadId=").unwrap() {
+            Op::AbortMultipartUpload { upload_id, .. } => assert_eq!(upload_id, ""),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_part_numbers_and_missing_upload_ids_are_refused_by_op_not_route() {
+        for uri in [
+            "/b/k?partNumber=0&uploadId=u",
+            "/b/k?partNumber=10001&uploadId=u",
+            "/b/k?partNumber=x&uploadId=u",
+            "/b/k?partNumber=-1&uploadId=u",
+            "/b/k?partNumber=&uploadId=u",
+            "/b/k?uploadId=u",
+            // The part number is checked before the upload id.
+            "/b/k?partNumber=0",
+        ] {
+            // Routed (so authentication and authorization come first) ...
+            assert_eq!(r("PUT", uri, "x").unwrap().action, Action::UploadPart);
+            // ... and refused when the operation is asked for, as the handler did.
+            let err = op("PUT", uri).unwrap_err();
+            assert_eq!(err.code, S3Code::InvalidArgument, "{uri}");
+            assert_eq!(
+                err.message,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            );
+            assert!(err.details.contains(&("ArgumentName", s("partNumber"))));
+            let copy = copy_op(uri).unwrap_err();
+            assert_eq!(copy.code, S3Code::InvalidArgument, "{uri}");
+        }
+        let err = op("PUT", "/b/k?partNumber=3").unwrap_err();
+        assert_eq!(err.code, S3Code::NoSuchUpload);
+        assert_eq!(err.details, vec![("UploadId", s(""))]);
+        assert_eq!(
+            copy_op("/b/k?partNumber=3").unwrap_err().code,
+            S3Code::NoSuchUpload
+        );
+        assert_eq!(parse_part_number("+7").unwrap(), 7);
+        assert_eq!(
+            parse_part_number("4294967296").unwrap_err().code,
+            S3Code::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn version_ids_and_read_parameters() {
+        assert_eq!(
+            op("DELETE", "/b/k?versionId=v1").unwrap(),
+            Op::DeleteObject {
+                bucket: s("b"),
+                key: s("k"),
+                version_id: Some(s("v1"))
+            }
+        );
+        for (method, want) in [
+            ("PUT", Action::PutObjectTagging),
+            ("GET", Action::GetObjectTagging),
+            ("DELETE", Action::DeleteObjectTagging),
+        ] {
+            let o = op(method, "/b/k?tagging&versionId=null").unwrap();
+            assert_eq!(o.action(), want);
+            let version = match o {
+                Op::PutObjectTagging { version_id, .. }
+                | Op::GetObjectTagging { version_id, .. }
+                | Op::DeleteObjectTagging { version_id, .. } => version_id,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(version.as_deref(), Some("null"));
+        }
+        let read = |method: &str, uri: &str| match op(method, uri).unwrap() {
+            Op::GetObject(read) | Op::HeadObject(read) => read,
+            other => panic!("{other:?}"),
+        };
+        let plain = read("GET", "/b/k");
+        assert_eq!(
+            plain,
+            ReadObject {
+                bucket: s("b"),
+                key: s("k"),
+                version_id: None,
+                part_number: None,
+                response_headers: vec![]
+            }
+        );
+        // GetObject's partNumber is kept as sent: it is checked once the object is open.
+        let full = read(
+            "HEAD",
+            "/b/k?versionId=v2&partNumber=zero&response-expires=never&response-content-type=a%2Fb",
+        );
+        assert_eq!(full.version_id.as_deref(), Some("v2"));
+        assert_eq!(full.part_number.as_deref(), Some("zero"));
+        assert_eq!(
+            full.response_headers,
+            vec![("content-type", s("a/b")), ("expires", s("never"))]
+        );
+    }
+
+    #[test]
+    fn op_kind_is_the_routed_action() {
+        for (method, uri) in [
+            ("GET", "/"),
+            ("PUT", "/b"),
+            ("HEAD", "/b"),
+            ("DELETE", "/b"),
+            ("GET", "/b?location"),
+            ("GET", "/b?versioning"),
+            ("PUT", "/b?versioning"),
+            ("GET", "/b?acl"),
+            ("GET", "/b"),
+            ("GET", "/b?list-type=2"),
+            ("GET", "/b?versions"),
+            ("GET", "/b?uploads"),
+            ("POST", "/b?delete"),
+            ("PUT", "/b?policy"),
+            ("GET", "/b?policy"),
+            ("DELETE", "/b?policy"),
+            ("GET", "/b?policyStatus"),
+            ("PUT", "/b?cors"),
+            ("GET", "/b?cors"),
+            ("DELETE", "/b?cors"),
+            ("PUT", "/b/k"),
+            ("GET", "/b/k"),
+            ("HEAD", "/b/k"),
+            ("DELETE", "/b/k"),
+            ("GET", "/b/k?acl"),
+            ("POST", "/b/k?uploads"),
+            ("PUT", "/b/k?partNumber=1&uploadId=u"),
+            ("POST", "/b/k?uploadId=u"),
+            ("DELETE", "/b/k?uploadId=u"),
+            ("GET", "/b/k?uploadId=u"),
+            ("PUT", "/b/k?tagging"),
+            ("GET", "/b/k?tagging"),
+            ("DELETE", "/b/k?tagging"),
+            ("OPTIONS", "/b/k"),
+        ] {
+            let routed = r(method, uri, "x").unwrap();
+            assert_eq!(
+                routed.op().unwrap().action(),
+                routed.action,
+                "{method} {uri}"
+            );
+        }
     }
 }

@@ -26,7 +26,7 @@ pub async fn list_buckets(ctx: &Ctx, _req: S3Request) -> S3Result<S3Response> {
     })))
 }
 
-pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+pub async fn create_bucket(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
     let body = req.body.read_small(super::MAX_XML_BODY).await?;
     let config = xml::parse_create_bucket(&body)?;
     // As on AWS: the us-east-1 endpoint creates buckets for any region; a regional
@@ -45,31 +45,29 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response
             ));
         }
     };
-    let bucket = req.bucket();
-    ctx.store.create_bucket(bucket, &region).await?;
+    ctx.store.create_bucket(&bucket, &region).await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "location", &format!("/{bucket}"));
     Ok(res)
 }
 
-pub async fn head_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let info = ctx.store.bucket_info(req.bucket(), &ctx.region).await?;
+pub async fn head_bucket(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    let info = ctx.store.bucket_info(&bucket, &ctx.region).await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "x-amz-bucket-region", &info.region);
     Ok(res)
 }
 
-pub async fn delete_bucket(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
-    let settings = ctx.settings.clone();
+pub async fn delete_bucket(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    let (settings, name) = (ctx.settings.clone(), bucket.clone());
     ctx.store
-        .delete_bucket(req.bucket(), Box::new(move || settings.forget(&bucket)))
+        .delete_bucket(&bucket, Box::new(move || settings.forget(&name)))
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn get_location(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let info = ctx.store.bucket_info(req.bucket(), &ctx.region).await?;
+pub async fn get_location(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    let info = ctx.store.bucket_info(&bucket, &ctx.region).await?;
     // AWS answers an empty constraint for us-east-1.
     let constraint = if info.region == "us-east-1" {
         ""
@@ -83,30 +81,35 @@ pub async fn get_location(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 }
 
 /// A bucket that never had versioning answers a document without Status, as AWS does.
-pub async fn get_versioning(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let status = ctx.store.versioning(req.bucket()).await?;
+pub async fn get_versioning(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    let status = ctx.store.versioning(&bucket).await?;
     Ok(ok_xml(dto::to_xml(&dto::VersioningConfiguration {
         xmlns: dto::NS,
         status,
     })))
 }
 
-pub async fn put_versioning(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+pub async fn put_versioning(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
     let body = req.body.read_small(super::MAX_XML_BODY).await?;
     let status = xml::parse_versioning(&body)?;
-    ctx.store.set_versioning(req.bucket(), &status).await?;
+    ctx.store.set_versioning(&bucket, &status).await?;
     Ok(empty(StatusCode::OK))
 }
 
 /// The owner has full control: the only ACL this server has.
-pub async fn get_acl(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    match &req.route.key {
+pub async fn get_acl(
+    ctx: &Ctx,
+    _req: S3Request,
+    bucket: String,
+    key: Option<String>,
+) -> S3Result<S3Response> {
+    match key {
         Some(key) => ctx
             .store
-            .head_object(req.bucket(), key, None)
+            .head_object(&bucket, &key, None)
             .await
             .map(|_| ())?,
-        None => ctx.store.bucket_exists(req.bucket()).await?,
+        None => ctx.store.bucket_exists(&bucket).await?,
     }
     Ok(ok_xml(dto::to_xml(
         &dto::AccessControlPolicy::owner_full_control(),

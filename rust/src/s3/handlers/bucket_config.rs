@@ -17,8 +17,7 @@ fn json_response(bytes: Vec<u8>) -> S3Response {
     res
 }
 
-pub async fn put_policy(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn put_policy(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
     let body = req
         .body
         .read_small(MAX_POLICY_BYTES + 1)
@@ -38,16 +37,15 @@ pub async fn put_policy(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn get_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn get_policy(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    let name = bucket.clone();
     let bytes = ctx.store.bucket_config(ConfigKind::Policy, &bucket).await?;
     bytes
         .map(json_response)
-        .ok_or_else(|| S3Error::new(S3Code::NoSuchBucketPolicy).detail("BucketName", req.bucket()))
+        .ok_or_else(|| S3Error::new(S3Code::NoSuchBucketPolicy).detail("BucketName", name))
 }
 
-pub async fn delete_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn delete_policy(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
     let settings = ctx.settings.clone();
     let name = bucket.clone();
     ctx.store
@@ -61,8 +59,7 @@ pub async fn delete_policy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn get_policy_status(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn get_policy_status(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
     ctx.store.bucket_exists(&bucket).await?;
     let policy = ctx
         .settings
@@ -74,8 +71,7 @@ pub async fn get_policy_status(ctx: &Ctx, req: S3Request) -> S3Result<S3Response
     })))
 }
 
-pub async fn put_cors(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn put_cors(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let config = CorsConfig::from_xml(&body)?;
     let json = serde_json::to_vec_pretty(&config).map_err(S3Error::internal)?;
@@ -92,8 +88,7 @@ pub async fn put_cors(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     Ok(empty(StatusCode::OK))
 }
 
-pub async fn get_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn get_cors(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
     ctx.store.bucket_exists(&bucket).await?;
     let config = ctx.settings.cors(&bucket).ok_or_else(|| {
         S3Error::new(S3Code::NoSuchCORSConfiguration).detail("BucketName", &bucket)
@@ -101,8 +96,7 @@ pub async fn get_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(ok_xml(dto::to_xml(&config.to_dto())))
 }
 
-pub async fn delete_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn delete_cors(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
     let settings = ctx.settings.clone();
     let name = bucket.clone();
     ctx.store
@@ -117,7 +111,7 @@ pub async fn delete_cors(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 }
 
 /// Answers a preflight from the bucket's rules (or the server default).
-pub async fn preflight(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+pub async fn preflight(ctx: &Ctx, req: S3Request, bucket: Option<String>) -> S3Result<S3Response> {
     let origin = req.header("origin").ok_or_else(|| {
         S3Error::msg(
             S3Code::BadRequest,
@@ -130,7 +124,7 @@ pub async fn preflight(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
             "Invalid Access-Control-Request-Method: null",
         )
     })?;
-    let config = ctx.cors_for(req.route.bucket.as_deref()).ok_or_else(|| {
+    let config = ctx.cors_for(bucket.as_deref()).ok_or_else(|| {
         S3Error::msg(
             S3Code::AccessForbidden,
             "CORSResponse: CORS is not enabled for this bucket.",

@@ -14,7 +14,7 @@ const MAX_KEYS: usize = 1000;
 
 /// `max-keys`, `max-uploads`, `max-parts`: a non-negative integer, capped at 1000.
 pub fn parse_max(req: &S3Request, name: &str) -> S3Result<usize> {
-    match req.route.query.get(name) {
+    match req.query.get(name) {
         None => Ok(MAX_KEYS),
         Some(v) => v
             .trim()
@@ -34,7 +34,7 @@ pub fn parse_max(req: &S3Request, name: &str) -> S3Result<usize> {
 
 /// `encoding-type=url` asks for keys URL-encoded in the response (for keys XML cannot carry).
 pub fn url_encoding(req: &S3Request) -> S3Result<bool> {
-    match req.route.query.get("encoding-type") {
+    match req.query.get("encoding-type") {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
         Some(v) => Err(S3Error::invalid_argument(
@@ -78,8 +78,13 @@ fn decode_token(token: &str) -> S3Result<String> {
         })
 }
 
-pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Response> {
-    let q = &req.route.query;
+pub async fn list_objects(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+    v2: bool,
+) -> S3Result<S3Response> {
+    let q = &req.query;
     let url = url_encoding(&req)?;
     let max = parse_max(&req, "max-keys")?;
     let prefix = q.get("prefix").unwrap_or_default().to_string();
@@ -104,8 +109,7 @@ pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Res
         after,
         max,
     };
-    let bucket = req.bucket();
-    let page = ctx.store.list_objects(bucket, query).await?;
+    let page = ctx.store.list_objects(&bucket, query).await?;
 
     let last = page
         .items
@@ -162,8 +166,12 @@ pub async fn list_objects(ctx: &Ctx, req: S3Request, v2: bool) -> S3Result<S3Res
 }
 
 /// ListObjectVersions; on a bucket that never had versioning every object is version "null".
-pub async fn list_object_versions(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let q = &req.route.query;
+pub async fn list_object_versions(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+) -> S3Result<S3Response> {
+    let q = &req.query;
     let url = url_encoding(&req)?;
     let max = parse_max(&req, "max-keys")?;
     let prefix = q.get("prefix").unwrap_or_default().to_string();
@@ -183,7 +191,6 @@ pub async fn list_object_versions(ctx: &Ctx, req: S3Request) -> S3Result<S3Respo
     if !version_marker.is_empty() && !crate::storage::versions::valid_version_id(&version_marker) {
         return Err(crate::storage::versions::invalid_version_id(&version_marker).into());
     }
-    let bucket = req.bucket();
     let query = VersionQuery {
         prefix: prefix.clone(),
         delimiter: delimiter.clone(),
@@ -191,7 +198,7 @@ pub async fn list_object_versions(ctx: &Ctx, req: S3Request) -> S3Result<S3Respo
         version_marker: Some(version_marker.clone()).filter(|v| !v.is_empty()),
         max,
     };
-    let page = ctx.store.list_versions(bucket, query).await?;
+    let page = ctx.store.list_versions(&bucket, query).await?;
     let (next_key_marker, next_version_id_marker) =
         match page.items.last().filter(|_| page.truncated) {
             Some(Ok(v)) => (

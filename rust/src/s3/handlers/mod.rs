@@ -22,13 +22,18 @@ pub const MAX_XML_BODY: usize = 64 * 1024;
 pub const MAX_LIST_XML_BODY: usize = 4 * 1024 * 1024;
 
 /// Tags set while writing (`x-amz-tagging`) need s3:PutObjectTagging as well, as on AWS.
-pub async fn check_tagging_header(ctx: &Ctx, req: &S3Request) -> S3Result<()> {
+pub async fn check_tagging_header(
+    ctx: &Ctx,
+    req: &S3Request,
+    bucket: &str,
+    key: &str,
+) -> S3Result<()> {
     if req
         .header("x-amz-tagging")
         .is_some_and(|t| !t.trim().is_empty())
     {
         req.authz
-            .check_object(ctx, req.bucket(), req.key(), None, "s3:PutObjectTagging")
+            .check_object(ctx, bucket, key, None, "s3:PutObjectTagging")
             .await?;
     }
     Ok(())

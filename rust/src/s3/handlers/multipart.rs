@@ -16,43 +16,16 @@ use crate::s3::{dto, xml};
 use crate::storage::Error;
 use crate::storage::interface::{CompleteUpload, UploadRef};
 use crate::storage::meta::StoredChecksum;
-use crate::storage::multipart::{MAX_PART_NUMBER, PartInfo, UploadInfo};
+use crate::storage::multipart::{PartInfo, UploadInfo};
 
-fn upload_id(req: &S3Request) -> String {
-    req.route
-        .query
-        .get("uploadId")
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// The upload a request names.
-fn upload(req: &S3Request) -> UploadRef {
-    UploadRef {
-        bucket: req.bucket().to_string(),
-        key: req.key().to_string(),
-        upload_id: upload_id(req),
-    }
-}
-
-fn part_number(req: &S3Request) -> S3Result<u32> {
-    let raw = req.route.query.get("partNumber").unwrap_or_default();
-    raw.parse::<u32>()
-        .ok()
-        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
-        .ok_or_else(|| {
-            S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-                "partNumber",
-                raw,
-            )
-        })
-}
-
-pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    check_tagging_header(ctx, &req).await?;
+pub async fn create(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+    key: String,
+) -> S3Result<S3Response> {
+    check_tagging_header(ctx, &req, &bucket, &key).await?;
     let attrs = object_attrs(&req.headers)?;
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
     let checksum_type = match req
         .header("x-amz-checksum-type")
         .map(|t| t.trim().to_ascii_uppercase())
@@ -79,9 +52,19 @@ pub async fn create(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     })))
 }
 
-pub async fn upload_part(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let number = part_number(&req)?;
-    let upload = upload(&req);
+pub async fn upload_part(
+    ctx: &Ctx,
+    mut req: S3Request,
+    bucket: String,
+    key: String,
+    id: String,
+    number: u32,
+) -> S3Result<S3Response> {
+    let upload = UploadRef {
+        bucket,
+        key,
+        upload_id: id,
+    };
     let payload = receive_body(ctx, &mut req, || async {
         ctx.store.upload_info(&upload).await.map(|_| ())
     })
@@ -137,8 +120,14 @@ fn copy_range(value: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
     Ok((first, last - first + 1))
 }
 
-pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let number = part_number(&req)?;
+pub async fn upload_part_copy(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+    key: String,
+    id: String,
+    number: u32,
+) -> S3Result<S3Response> {
     let source = authorized_copy_source(ctx, &req).await?;
     let headers = req.headers.clone();
     let check = move |meta: &crate::storage::meta::ObjectMeta| -> S3Result<(u64, u64)> {
@@ -155,7 +144,11 @@ pub async fn upload_part_copy(ctx: &Ctx, req: S3Request) -> S3Result<S3Response>
     let part = ctx
         .store
         .copy_part(
-            &upload(&req),
+            &UploadRef {
+                bucket,
+                key,
+                upload_id: id,
+            },
             number,
             source,
             Box::new(move |meta| check(meta).map_err(Error::from)),
@@ -206,8 +199,18 @@ fn object_checksum(
     }))
 }
 
-pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let upload = upload(&req);
+pub async fn complete(
+    ctx: &Ctx,
+    mut req: S3Request,
+    bucket: String,
+    key: String,
+    id: String,
+) -> S3Result<S3Response> {
+    let upload = UploadRef {
+        bucket,
+        key,
+        upload_id: id,
+    };
     ctx.store.upload_info(&upload).await?;
     let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
     let parts: Vec<(u32, String)> = xml::parse_complete(&body)?
@@ -246,20 +249,41 @@ pub async fn complete(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     Ok(res)
 }
 
-pub async fn abort(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    ctx.store.abort_upload(&upload(&req)).await?;
+pub async fn abort(
+    ctx: &Ctx,
+    _req: S3Request,
+    bucket: String,
+    key: String,
+    id: String,
+) -> S3Result<S3Response> {
+    let upload = UploadRef {
+        bucket,
+        key,
+        upload_id: id,
+    };
+    ctx.store.abort_upload(&upload).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn list_parts(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+pub async fn list_parts(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+    key: String,
+    id: String,
+) -> S3Result<S3Response> {
     let max = parse_max(&req, "max-parts")?;
-    let marker = match req.route.query.get("part-number-marker") {
+    let marker = match req.query.get("part-number-marker") {
         None | Some("") => 0,
         Some(v) => v.parse::<u32>().map_err(|_| {
             S3Error::invalid_argument("Invalid part number marker", "part-number-marker", v)
         })?,
     };
-    let upload = upload(&req);
+    let upload = UploadRef {
+        bucket,
+        key,
+        upload_id: id,
+    };
     let (info, parts) = ctx.store.list_parts(&upload).await?;
     let UploadRef {
         bucket,
@@ -298,8 +322,8 @@ pub async fn list_parts(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(ok_xml(dto::to_xml(&doc)))
 }
 
-pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let q = &req.route.query;
+pub async fn list_uploads(ctx: &Ctx, req: S3Request, bucket: String) -> S3Result<S3Response> {
+    let q = &req.query;
     let url = url_encoding(&req)?;
     let max = parse_max(&req, "max-uploads")?;
     let prefix = q.get("prefix").unwrap_or_default().to_string();
@@ -309,7 +333,6 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         .map(str::to_string);
     let key_marker = q.get("key-marker").unwrap_or_default().to_string();
     let id_marker = q.get("upload-id-marker").unwrap_or_default().to_string();
-    let bucket = req.bucket().to_string();
     let uploads = ctx.store.list_uploads(&bucket).await?;
 
     // Uploads after the markers, under the prefix; those past the delimiter roll up.

@@ -9,6 +9,7 @@ use super::{
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{Conditions, iso8601, object_attrs, object_headers, parse_range};
 use crate::s3::response::{ResBody, S3Response, empty, ok_xml, set_header, stream_body};
+use crate::s3::router::{ReadObject, parse_part_number};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
 use crate::storage::commit::Precondition;
@@ -29,17 +30,21 @@ pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
     }
 }
 
-pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    check_tagging_header(ctx, &req).await?;
+pub async fn put_object(
+    ctx: &Ctx,
+    mut req: S3Request,
+    bucket: String,
+    key: String,
+) -> S3Result<S3Response> {
+    check_tagging_header(ctx, &req, &bucket, &key).await?;
     let mut attrs = object_attrs(&req.headers)?;
-    let bucket = req.bucket().to_string();
     let payload = receive_body(ctx, &mut req, || ctx.store.bucket_exists(&bucket)).await?;
     attrs.checksum = body_checksum(&req);
     let meta = ctx
         .store
         .put_object(PutObject {
-            key: req.key().to_string(),
             bucket,
+            key,
             payload,
             attrs,
             precondition: write_precondition(&req)?,
@@ -52,25 +57,15 @@ pub async fn put_object(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
     Ok(res)
 }
 
-/// Query parameters that override response headers on GET.
-const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
-    ("response-content-type", "content-type"),
-    ("response-content-language", "content-language"),
-    ("response-expires", "expires"),
-    ("response-cache-control", "cache-control"),
-    ("response-content-disposition", "content-disposition"),
-    ("response-content-encoding", "content-encoding"),
-];
-
 /// Opens the requested version (or the latest), answering for delete markers as AWS
 /// does: 404 NoSuchKey for a latest marker, 405 for a marker asked for by id, both
 /// with `x-amz-delete-marker: true`.
 async fn open_requested(
     ctx: &Ctx,
-    req: &S3Request,
-    want_data: bool,
+    read: &ReadObject,
+    head: bool,
 ) -> S3Result<(ObjectMeta, Content)> {
-    let (bucket, key) = (req.bucket(), req.key());
+    let (bucket, key) = (read.bucket.as_str(), read.key.as_str());
     let marker_headers = |err: S3Error, m: &ObjectMeta| {
         err.header("x-amz-delete-marker", "true")
             .header(
@@ -82,8 +77,8 @@ async fn open_requested(
                 crate::s3::headers::http_date(m.last_modified_time()),
             )
     };
-    let version = req.route.query.get("versionId");
-    match ctx.store.open_object(bucket, key, version, want_data).await {
+    let version = read.version_id.as_deref();
+    match ctx.store.open_object(bucket, key, version, !head).await {
         Ok(Opened {
             meta,
             content: Some(content),
@@ -93,7 +88,7 @@ async fn open_requested(
             content: None,
         }) => Err(marker_headers(
             S3Error::new(S3Code::MethodNotAllowed)
-                .detail("Method", req.method_name())
+                .detail("Method", if head { "HEAD" } else { "GET" })
                 .detail("ResourceType", "DeleteMarker"),
             &meta,
         )),
@@ -110,17 +105,7 @@ async fn open_requested(
 /// The byte range of part `part` of a multipart object (`?partNumber=`); part 1 of a
 /// single-part object is the whole object.
 fn part_range(meta: &ObjectMeta, part: &str) -> S3Result<Option<(u64, u64)>> {
-    let n: usize = part
-        .parse()
-        .ok()
-        .filter(|n| (1..=crate::storage::multipart::MAX_PART_NUMBER as usize).contains(n))
-        .ok_or_else(|| {
-            S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-                "partNumber",
-                part,
-            )
-        })?;
+    let n = parse_part_number(part)? as usize;
     let unsatisfiable = || {
         S3Error::new(S3Code::InvalidPartNumber)
             .header("content-range", format!("bytes */{}", meta.size))
@@ -145,8 +130,7 @@ fn part_range(meta: &ObjectMeta, part: &str) -> S3Result<Option<(u64, u64)>> {
 
 /// Without s3:ListBucket a caller may not learn which keys exist: a missing key is
 /// AccessDenied for it, as on AWS.
-fn hide_missing_key(ctx: &Ctx, req: &S3Request, err: S3Error) -> S3Error {
-    let bucket = req.bucket();
+fn hide_missing_key(ctx: &Ctx, req: &S3Request, bucket: &str, err: S3Error) -> S3Error {
     if err.code == S3Code::NoSuchKey
         && req
             .authz
@@ -163,23 +147,23 @@ fn hide_missing_key(ctx: &Ctx, req: &S3Request, err: S3Error) -> S3Error {
     err
 }
 
-pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Response> {
-    if req.authz.enabled
-        && req.authz.principal.is_none()
-        && RESPONSE_OVERRIDES
-            .iter()
-            .any(|(param, _)| req.route.query.has(param))
-    {
+pub async fn get_object(
+    ctx: &Ctx,
+    req: S3Request,
+    read: ReadObject,
+    head: bool,
+) -> S3Result<S3Response> {
+    if req.authz.enabled && req.authz.principal.is_none() && !read.response_headers.is_empty() {
         return Err(S3Error::msg(
             S3Code::InvalidRequest,
             "Request specific response headers cannot be used for anonymous GET requests.",
         ));
     }
-    let (meta, data) = open_requested(ctx, &req, !head)
+    let (meta, data) = open_requested(ctx, &read, head)
         .await
-        .map_err(|e| hide_missing_key(ctx, &req, e))?;
+        .map_err(|e| hide_missing_key(ctx, &req, &read.bucket, e))?;
     Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
-    let range = match (req.header("range"), req.route.query.get("partNumber")) {
+    let range = match (req.header("range"), read.part_number.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(S3Error::msg(
                 S3Code::InvalidRequest,
@@ -204,10 +188,8 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     for (name, value) in object_headers(&meta) {
         set_header(&mut res, &name, &value);
     }
-    for (param, name) in RESPONSE_OVERRIDES {
-        if let Some(value) = req.route.query.get(param) {
-            set_header(&mut res, name, value);
-        }
+    for (name, value) in &read.response_headers {
+        set_header(&mut res, name, value);
     }
     set_header(&mut res, "content-length", &len.to_string());
     if let Some((start, end)) = range {
@@ -224,7 +206,7 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     {
         set_checksum_header(&mut res, meta.checksum.as_ref());
     }
-    if !meta.parts.is_empty() && req.route.query.has("partNumber") {
+    if !meta.parts.is_empty() && read.part_number.is_some() {
         set_header(
             &mut res,
             "x-amz-mp-parts-count",
@@ -235,11 +217,16 @@ pub async fn get_object(ctx: &Ctx, req: S3Request, head: bool) -> S3Result<S3Res
     Ok(res)
 }
 
-pub async fn delete_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let version = req.route.query.get("versionId");
+pub async fn delete_object(
+    ctx: &Ctx,
+    _req: S3Request,
+    bucket: String,
+    key: String,
+    version: Option<String>,
+) -> S3Result<S3Response> {
     let outcome = ctx
         .store
-        .delete_object(req.bucket(), req.key(), version)
+        .delete_object(&bucket, &key, version.as_deref())
         .await?;
     let mut res = empty(StatusCode::NO_CONTENT);
     set_version_header(&mut res, outcome.version_id.as_deref());
@@ -249,8 +236,7 @@ pub async fn delete_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     Ok(res)
 }
 
-pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
-    let bucket = req.bucket().to_string();
+pub async fn delete_objects(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
     ctx.store.bucket_exists(&bucket).await?;
     let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
     let request = xml::parse_delete(&body)?;
@@ -323,10 +309,14 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Respons
     })))
 }
 
-pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+pub async fn copy_object(
+    ctx: &Ctx,
+    req: S3Request,
+    bucket: String,
+    key: String,
+) -> S3Result<S3Response> {
     let source = authorized_copy_source(ctx, &req).await?;
-    check_tagging_header(ctx, &req).await?;
-    let (bucket, key) = (req.bucket().to_string(), req.key().to_string());
+    check_tagging_header(ctx, &req, &bucket, &key).await?;
     let replace = match req.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -403,38 +393,56 @@ pub async fn copy_object(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 /// Changes the tags of the current object, or of the version named by `versionId`.
 async fn change_tags(
     ctx: &Ctx,
-    req: &S3Request,
+    bucket: String,
+    key: String,
+    version: Option<String>,
     change: impl FnOnce(&mut ObjectMeta) + Send + 'static,
 ) -> S3Result<ObjectMeta> {
-    let version = req.route.query.get("versionId");
     Ok(ctx
         .store
-        .update_object(req.bucket(), req.key(), version, Box::new(change))
+        .update_object(&bucket, &key, version.as_deref(), Box::new(change))
         .await?)
 }
 
-pub async fn put_tagging(ctx: &Ctx, mut req: S3Request) -> S3Result<S3Response> {
+pub async fn put_tagging(
+    ctx: &Ctx,
+    mut req: S3Request,
+    bucket: String,
+    key: String,
+    version: Option<String>,
+) -> S3Result<S3Response> {
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let tags = crate::s3::tagging::from_xml(&body)?;
-    let meta = change_tags(ctx, &req, |m| m.tags = tags).await?;
+    let meta = change_tags(ctx, bucket, key, version, |m| m.tags = tags).await?;
     let mut res = empty(StatusCode::OK);
     set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
 }
 
-pub async fn get_tagging(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let version = req.route.query.get("versionId");
+pub async fn get_tagging(
+    ctx: &Ctx,
+    _req: S3Request,
+    bucket: String,
+    key: String,
+    version: Option<String>,
+) -> S3Result<S3Response> {
     let meta = ctx
         .store
-        .head_object(req.bucket(), req.key(), version)
+        .head_object(&bucket, &key, version.as_deref())
         .await?;
     let mut res = ok_xml(crate::s3::tagging::to_xml(&meta.tags));
     set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
 }
 
-pub async fn delete_tagging(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
-    let meta = change_tags(ctx, &req, |m| m.tags.clear()).await?;
+pub async fn delete_tagging(
+    ctx: &Ctx,
+    _req: S3Request,
+    bucket: String,
+    key: String,
+    version: Option<String>,
+) -> S3Result<S3Response> {
+    let meta = change_tags(ctx, bucket, key, version, |m| m.tags.clear()).await?;
     let mut res = empty(StatusCode::NO_CONTENT);
     set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
