@@ -18,7 +18,9 @@ import { VERSION } from "./version.ts";
 import type {
   BucketSummary,
   ClusterHealth,
+  CorsRule,
   Credential,
+  EnsureBucketParams,
   SmartStorageEvent,
   SmartStorageEventMap,
   SmartStorageEventName,
@@ -33,6 +35,16 @@ import type {
  * an `EngineVersionError`.
  */
 export const ALLOW_VERSION_MISMATCH_ENV = "SMARTSTORAGE_ALLOW_VERSION_MISMATCH";
+
+/** The settings `ensureBucket` gives a bucket. */
+export interface BucketSettings {
+  /** `Enabled` or `Suspended`. */
+  versioning?: "Enabled" | "Suspended";
+  /** A bucket policy: the document as an object, or its JSON text. */
+  policy?: string | Record<string, unknown>;
+  /** The bucket's CORS rules. */
+  cors?: CorsRule[];
+}
 
 /**
  * Where and how to reach the server with an S3 client; the shape of
@@ -338,6 +350,63 @@ export class SmartStorage implements AsyncDisposable {
    */
   createBucket(name: string): Promise<{ name: string }> {
     return this.#call((b) => b.request("createBucket", { name }));
+  }
+
+  /**
+   * Creates a bucket unless it exists, then gives it the settings named (idempotent:
+   * safe to call before every test run).
+   *
+   * @param name Bucket name (S3 naming rules).
+   * @param settings `versioning` (`"Enabled"`/`"Suspended"`), `policy` (a policy
+   *   document, as an object or JSON text) and `cors` (CORS rules) to apply.
+   * @returns The name, and whether the bucket was created now.
+   * @throws {SmartStorageError} `InvalidBucketName`, `MalformedPolicy`, `InvalidArgument`.
+   *
+   * @example
+   * ```ts
+   * await storage.ensureBucket("uploads", { versioning: "Enabled" });
+   * ```
+   */
+  ensureBucket(name: string, settings: BucketSettings = {}): Promise<{ name: string; created: boolean }> {
+    const { policy, ...rest } = settings;
+    const params: EnsureBucketParams = { name, ...rest };
+    if (policy !== undefined) params.policy = typeof policy === "string" ? policy : JSON.stringify(policy);
+    return this.#call((b) => b.request("ensureBucket", params));
+  }
+
+  /**
+   * Deletes a bucket. Without `force` a bucket that holds anything is refused
+   * (`BucketNotEmpty`); with it, its objects, versions and unfinished uploads go first.
+   *
+   * @param name Bucket name.
+   * @param options `force: true` to delete what it holds too.
+   * @returns How many objects were deleted with it.
+   * @throws {SmartStorageError} `NoSuchBucket`, `BucketNotEmpty`.
+   */
+  deleteBucket(name: string, options: { force?: boolean } = {}): Promise<{ deletedObjects: number }> {
+    return this.#call((b) => b.request("deleteBucket", { name, force: options.force === true }));
+  }
+
+  /**
+   * Deletes every object, version and unfinished upload of a bucket; the bucket and
+   * its settings stay. Emits no per-object events.
+   *
+   * @param name Bucket name.
+   * @returns How many objects (and older versions) it held.
+   * @throws {SmartStorageError} `NoSuchBucket`.
+   */
+  emptyBucket(name: string): Promise<{ deletedObjects: number }> {
+    return this.#call((b) => b.request("emptyBucket", { name }));
+  }
+
+  /**
+   * Deletes every bucket with everything in it (a `bucketDeleted` event each, no
+   * per-object events); the counters start from zero. For a clean slate between tests.
+   *
+   * @returns How many buckets were deleted.
+   */
+  reset(): Promise<{ deletedBuckets: number }> {
+    return this.#call((b) => b.request("reset", {}));
   }
 
   /**

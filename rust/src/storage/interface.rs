@@ -134,7 +134,8 @@ pub trait Storage: Send + Sync {
     /// Deletes an empty bucket (its unfinished uploads and settings go with it).
     async fn delete_bucket(&self, bucket: &str, then: Then) -> Result<()>;
     /// Deletes every object, version and unfinished upload, keeping the bucket and its
-    /// settings; answers how many objects it held. No per-object change events.
+    /// settings; answers how many objects (and older versions) it held, as counted.
+    /// No per-object change events.
     async fn empty_bucket(&self, bucket: &str) -> Result<u64>;
     /// `Enabled` or `Suspended`; none if the bucket never had versioning.
     async fn versioning(&self, bucket: &str) -> Result<Option<String>>;
