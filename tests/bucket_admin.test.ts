@@ -75,7 +75,7 @@ describe("bucket administration: ensureBucket, emptyBucket, deleteBucket, reset"
     const stored = await s3.send(new GetBucketPolicyCommand({ Bucket: bucket }));
     assert.deepEqual(JSON.parse(stored.Policy!).Statement[0].Resource, `arn:aws:s3:::${bucket}/*`);
     const cors = await s3.send(new GetBucketCorsCommand({ Bucket: bucket }));
-    assert.deepEqual(cors.CORSRules?.[0].AllowedOrigins, ["https://app.example"]);
+    assert.deepEqual(cors.CORSRules?.[0]?.AllowedOrigins, ["https://app.example"]);
   });
 
   it("ensureBucket refuses bad names, bad policies and bad versioning states with their codes", async () => {
