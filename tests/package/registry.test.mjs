@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -271,12 +272,45 @@ describe("the packages through a real npm registry", () => {
     assert.match(out + err, /\b0 fail\b/);
   });
 
+  it("Deno with the module from a URL, as from JSR: the engine comes as npm:@push.rocks/smartstorage-<platform>@<version>", { timeout: STEP_TIMEOUT }, async () => {
+    // JSR serves the TypeScript sources over https; here a loopback HTTP server
+    // serves them the same way, so import.meta.url is not a file: URL and no
+    // node_modules is anywhere near.
+    const server = createHttpServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url, "http://x").pathname).replace(/^\/+/, "");
+      if (!/^(mod\.ts|src\/[\w.]+\.ts)$/.test(path)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/typescript" }).end(readFileSync(join(repo, path)));
+    });
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const modUrl = `http://127.0.0.1:${server.address().port}/mod.ts`;
+      const denoProject = join(work, "deno-url-project");
+      await mkdir(denoProject);
+      await writeFile(join(denoProject, ".npmrc"), readFileSync(join(project, ".npmrc")));
+      await writeFile(join(denoProject, "deno.json"), JSON.stringify({ minimumDependencyAge: 0 }) + "\n");
+      const example = readmeExample("Deno").replace('"npm:@push.rocks/smartstorage"', JSON.stringify(modUrl));
+      assert.ok(example.includes(modUrl));
+      await writeFile(join(denoProject, "example.ts"), example);
+      const { out, err } = await run(bin("deno"), ["run", "-A", "example.ts"], {
+        cwd: denoProject,
+        env: { ...userEnv, DENO_DIR: join(work, "deno-dir"), NO_COLOR: "1" },
+      });
+      assert.match(out, /bucketCount: 1/, err);
+      assert.ok(err.includes(`smartstorage-${platformKeyOfHost()}-${version}.tgz`), `the platform package was fetched:\n${err}`);
+    } finally {
+      server.close();
+    }
+  });
+
   it("the README's Deno example runs verbatim (npm: specifiers, Deno's own npm install)", { timeout: STEP_TIMEOUT }, async () => {
     const example = readmeExample("Deno");
     assert.match(example, /deno run -A example\.ts/);
     // A Deno project: no package.json, no node_modules; Deno fetches the npm:
-    // packages itself (the @push.rocks scope from the registry in .npmrc) into
-    // an empty DENO_DIR.
+    // packages itself (the @push.rocks scope from the registry in .npmrc) into its
+    // DENO_DIR (shared with the test before, which fetched the AWS SDK already).
     const denoProject = join(work, "deno-project");
     await mkdir(denoProject);
     await writeFile(join(denoProject, ".npmrc"), readFileSync(join(project, ".npmrc")));
