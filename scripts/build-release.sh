@@ -75,14 +75,14 @@ ZIG_READY=""
 ensure_zigbuild() {
   [ -n "$ZIG_READY" ] && return "$ZIG_READY"
   if [ -x "$CROSS_VENV/bin/cargo-zigbuild" ]; then export PATH="$CROSS_VENV/bin:$PATH"; fi
-  if ! cargo zigbuild --version >/dev/null 2>&1; then
+  if ! cargo-zigbuild --version >/dev/null 2>&1; then
     echo "==> setting up zig and cargo-zigbuild (pip, into .nogit/cross-venv)"
     if python3 -m venv "$CROSS_VENV" && "$CROSS_VENV/bin/pip" install -q ziglang cargo-zigbuild; then
       export PATH="$CROSS_VENV/bin:$PATH"
     fi
   fi
   # cargo-zigbuild finds zig on PATH or as `python3 -m ziglang` (the venv's python3).
-  if cargo zigbuild --version >/dev/null 2>&1 && { command -v zig >/dev/null 2>&1 || python3 -c 'import ziglang' 2>/dev/null; }; then
+  if cargo-zigbuild --version >/dev/null 2>&1 && { command -v zig >/dev/null 2>&1 || python3 -c 'import ziglang' 2>/dev/null; }; then
     ZIG_READY=0
   else
     ZIG_READY=1
