@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The package and the engine share one version; the host refuses an engine of
 # another version (README, "Versions"). This sets it everywhere:
-#   scripts/set-version.sh 0.2.0   # package.json, package-lock.json, jsr.json,
+#   scripts/set-version.sh 0.2.0   # package.json, package-lock.json, deno.json,
 #                                  # rust/Cargo.toml, rust/Cargo.lock, src/version.ts
 #   scripts/set-version.sh         # only regenerates src/version.ts from package.json
 # tests/version.test.ts checks that all of them agree.
@@ -25,7 +25,7 @@ if [ $# -gt 0 ]; then
       fs.writeFileSync(file, JSON.stringify(json, null, 2) + "\n");
     };
     edit("package.json", (j) => { j.version = version; });
-    edit("jsr.json", (j) => { j.version = version; });
+    edit("deno.json", (j) => { j.version = version; });
     if (fs.existsSync("package-lock.json")) {
       edit("package-lock.json", (j) => { j.version = version; if (j.packages?.[""]) j.packages[""].version = version; });
     }
@@ -45,7 +45,7 @@ cat > src/version.ts <<TS
 /**
  * The version of this package, and so of the engine it runs. Generated from
  * package.json by scripts/set-version.sh; tests/version.test.ts checks that it,
- * package.json, jsr.json and rust/Cargo.toml agree.
+ * package.json, deno.json and rust/Cargo.toml agree.
  *
  * @module
  */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone:
 #   npm ci -> cargo build/test (release) -> rustfmt/clippy/deno lint -> tsc -> deno test -> bun test ->
-#   node --test (Node 20, 22, 24) -> tests/python/run.sh -> scripts/fuzz.sh -> tests/browser/run.sh
+#   node --test (Node 20, 22, 24) -> packaging (npm pack, deno publish --dry-run, the packages
+#   through a local npm registry) -> tests/python/run.sh -> scripts/fuzz.sh -> tests/browser/run.sh
 # Every stage runs even if an earlier one failed (except that the JS runners
 # need the npm install). Ends with one plain line "N passed, N failed" and a
 # non-zero exit status if anything failed.
@@ -11,6 +12,7 @@
 #      SKIP_BROWSER=1       skip tests/browser/run.sh
 #      SKIP_FUZZ=1          skip scripts/fuzz.sh (FUZZ_SECONDS per phase, default 30)
 #      SKIP_RUST=1          skip cargo build/test (needs SMARTSTORAGE_BINARY or a built engine)
+#      SKIP_PACKAGE=1       skip the packaging stages (package, jsr, npm-packages, registry)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -139,6 +141,24 @@ if [ "$NPM_OK" = "1" ]; then
     done
   else
     echo "no compiled tests in dist/tests (tsc failed?)" >&2; record node 0 1
+  fi
+fi
+
+# --- Packaging: what npm and JSR users get ------------------------------------------
+# package:      npm pack of a copy without dist/ (prepack compiles), its file list, the links
+# jsr:          deno publish --dry-run, with no flags when the tree is clean (CI's fresh clone)
+# npm-packages: scripts/build-release.sh --host --npm-packages (reuses the release build above)
+# registry:     those packages through verdaccio on loopback; the README's examples, npx smartstorage
+if [ "$NPM_OK" = "1" ] && [ "${SKIP_PACKAGE:-0}" != "1" ]; then
+  run_tests package parse_node node --test --test-reporter=tap tests/package/pack.test.mjs
+  if [ -z "$(git status --porcelain 2>/dev/null)" ]; then
+    run_step jsr "$BIN_DIR/deno" publish --dry-run
+  else
+    echo "(working tree has uncommitted changes: deno publish --dry-run --allow-dirty)"
+    run_step jsr "$BIN_DIR/deno" publish --dry-run --allow-dirty
+  fi
+  if run_step npm-packages bash scripts/build-release.sh --host --npm-packages; then
+    run_tests registry parse_node node --test --test-reporter=tap tests/package/registry.test.mjs
   fi
 fi
 

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { SmartStorage } from "./smart_storage.ts";
 import { DEFAULTS, type SmartStorageConfig, type TlsConfig } from "./config.ts";
 import { SmartStorageError } from "./errors.ts";
+import { VERSION } from "./version.ts";
 
 /**
  * The command's defaults. The engine's own `ruststorage serve` has the same ones
@@ -62,6 +63,7 @@ Options:
                         (without it, --port speaks HTTPS only; needs a --tls-* source)
   --binary <path>       ruststorage binary to run               [default: lookup chain]
   --verbose             copy the engine's stderr to this terminal
+  -V, --version         print the version and exit
   -h, --help            show this help
 `;
 
@@ -69,10 +71,10 @@ Options:
  * Turns command-line arguments into a configuration.
  *
  * @param argv Arguments after the script name.
- * @returns The configuration, or `"help"` when help was asked for.
+ * @returns The configuration, or `"help"` / `"version"` when that was asked for.
  * @throws {SmartStorageError} `InvalidArguments` on an unknown flag or a bad value.
  */
-export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
+export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" | "version" {
   let values;
   try {
     ({ values } = parseArgs({
@@ -97,12 +99,14 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" {
         binary: { type: "string" },
         verbose: { type: "boolean" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
       },
     }));
   } catch (err) {
     throw new SmartStorageError("InvalidArguments", (err as Error).message, { cause: err });
   }
   if (values.help) return "help";
+  if (values.version) return "version";
   const port = values.port === undefined ? CLI_DEFAULTS.port : Number(values.port);
   if (values.port !== undefined && (values.port.trim() === "" || !Number.isInteger(port))) {
     throw new SmartStorageError("InvalidArguments", `--port must be an integer, got "${values.port}"`);
@@ -183,7 +187,7 @@ function tlsFromArgs(values: {
  * @returns The exit code.
  */
 export async function runCli(argv: string[]): Promise<number> {
-  let config: SmartStorageConfig | "help";
+  let config: SmartStorageConfig | "help" | "version";
   try {
     config = parseCliArgs(argv);
   } catch (err) {
@@ -192,6 +196,10 @@ export async function runCli(argv: string[]): Promise<number> {
   }
   if (config === "help") {
     console.log(USAGE);
+    return 0;
+  }
+  if (config === "version") {
+    console.log(`smartstorage ${VERSION}`);
     return 0;
   }
 

@@ -55,7 +55,17 @@ export class ConfigError extends SmartStorageError {
   }
 }
 
-/** No `ruststorage` binary was found (code `BinaryNotFound`). Lists every path tried. */
+/** Options of {@linkcode BinaryNotFoundError}. */
+export interface BinaryNotFoundErrorOptions extends SmartStorageErrorOptions {
+  /** What to do about it, one line each (default: point to `SMARTSTORAGE_BINARY` / `binaryPath`). */
+  advice?: readonly string[];
+}
+
+/**
+ * No `ruststorage` binary was found (code `BinaryNotFound`). Lists every path tried
+ * and what to do: install the platform package, build from source (in a checkout
+ * or where no package is published), or point to a binary.
+ */
 export class BinaryNotFoundError extends SmartStorageError {
   /** Platform key such as `linux-x64`. */
   readonly platformKey: string;
@@ -67,22 +77,24 @@ export class BinaryNotFoundError extends SmartStorageError {
    *
    * @param platformKey Platform key such as `linux-x64`.
    * @param tried Every path that was tried, in order.
-   * @param detail Extra sentence(s) appended to the message.
-   * @param options `cause` of the error.
+   * @param detail Extra sentence(s) appended to the first line.
+   * @param options `cause` of the error and the `advice` lines.
    */
   constructor(
     platformKey: string,
     tried: readonly string[],
     detail = "",
-    options?: SmartStorageErrorOptions,
+    options?: BinaryNotFoundErrorOptions,
   ) {
+    const advice = options?.advice ?? [
+      "Point to a ruststorage binary with the `binaryPath` option or the SMARTSTORAGE_BINARY environment variable.",
+    ];
     const lines = [
       `could not find the ruststorage binary for platform "${platformKey}".`,
       ...(detail ? [detail] : []),
       "Tried, in order:",
       ...tried.map((p) => `  - ${p}`),
-      "Build it with: cargo build --release --manifest-path rust/Cargo.toml",
-      "or point to one with the `binaryPath` option or the SMARTSTORAGE_BINARY environment variable.",
+      ...advice,
     ];
     super("BinaryNotFound", lines.join("\n"), options);
     this.name = "BinaryNotFoundError";

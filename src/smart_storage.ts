@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { resolveBinary } from "./binary.ts";
+import { resolveBinaryAsync } from "./binary.ts";
 import { resolveConfig, type ResolvedConfig, resolveTlsMaterial, type SmartStorageConfig } from "./config.ts";
 import { EngineBridge } from "./engine_bridge.ts";
 import { NotRunningError, SmartStorageError } from "./errors.ts";
@@ -213,7 +213,7 @@ export class SmartStorage implements AsyncDisposable {
   }
 
   async #start(): Promise<StartResult> {
-    const binary = resolveBinary({ binaryPath: this.config.binaryPath });
+    const binary = await resolveBinaryAsync({ binaryPath: this.config.binaryPath });
     this.#binaryPath = binary;
     const engineConfig = structuredClone(this.config.engine);
     engineConfig.auth.credentials = this.#credentials.map((c) => ({ ...c }));

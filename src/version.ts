@@ -1,7 +1,7 @@
 /**
  * The version of this package, and so of the engine it runs. Generated from
  * package.json by scripts/set-version.sh; tests/version.test.ts checks that it,
- * package.json, jsr.json and rust/Cargo.toml agree.
+ * package.json, deno.json and rust/Cargo.toml agree.
  *
  * @module
  */

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { detectRuntime } from "../src/runtime.ts";
+import { VERSION } from "../src/version.ts";
 import { spawnChild, type SpawnedChild } from "../src/spawn.ts";
 import { afterAll, beforeAll, describe, it } from "./harness.ts";
 import { ListBucketsCommand } from "@aws-sdk/client-s3";
@@ -80,6 +81,20 @@ describe("smartstorage CLI", () => {
     assert.equal(exit.code, 0);
     for (const flag of ["--port", "--address", "--directory", "--region", "--access-key", "--secret-key", "--auth", "--clean-slate"]) {
       assert.ok(out.includes(flag), `help mentions ${flag}`);
+    }
+  });
+
+  it("smartstorage --version prints the package version and exits 0", async () => {
+    for (const flag of ["--version", "-V"]) {
+      const child = runCli([flag]);
+      await child.stdin.close();
+      const [out, , exit] = await Promise.all([
+        new Response(child.stdout).text(),
+        new Response(child.stderr).text(),
+        child.exited,
+      ]);
+      assert.equal(exit.code, 0, flag);
+      assert.equal(out.trim(), `smartstorage ${VERSION}`, flag);
     }
   });
 

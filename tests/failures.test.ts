@@ -1,12 +1,13 @@
 /** What happens when things go wrong: crashes, bad config, missing binaries. */
 
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { SmartStorage } from "../src/smart_storage.ts";
-import { resolveBinary } from "../src/binary.ts";
+import { candidateKeys, platformKey, PUBLISHED_PLATFORMS, resolveBinary } from "../src/binary.ts";
+import { VERSION } from "../src/version.ts";
 import {
   BinaryNotFoundError,
   ConfigError,
@@ -129,7 +130,7 @@ describe("failures", () => {
       assert.ok(err instanceof BinaryNotFoundError, String(err));
       assert.equal(err.code, "BinaryNotFound");
       assert.ok(err.message.includes(missing), err.message);
-      assert.match(err.message, /cargo build --release --manifest-path rust\/Cargo.toml/);
+      assert.match(err.message, /binaryPath option points to a file that does not exist/);
       return true;
     });
   });
@@ -142,16 +143,10 @@ describe("failures", () => {
       () => resolveBinary({ env: { SMARTSTORAGE_BINARY: stale }, packageRoot: emptyRoot, warn: (m) => warnings.push(m) }),
       (err: unknown) => {
         assert.ok(err instanceof BinaryNotFoundError, String(err));
-        const key = `${process.platform}-${process.arch}`;
+        const key = platformKey();
         assert.equal(err.platformKey, key);
         assert.ok(err.message.includes(key));
-        for (const expected of [
-          stale,
-          join(emptyRoot, "bin", `ruststorage-${key}`),
-          `@push.rocks/smartstorage-${key}`,
-          join(emptyRoot, "rust", "target", "release", "ruststorage"),
-          join(emptyRoot, "rust", "target", "debug", "ruststorage"),
-        ]) {
+        for (const expected of [stale, join(emptyRoot, "bin", `ruststorage-${key}`), `@push.rocks/smartstorage-${key}`]) {
           assert.ok(err.message.includes(expected), `message names ${expected}:\n${err.message}`);
         }
         return true;
@@ -159,6 +154,65 @@ describe("failures", () => {
     );
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /SMARTSTORAGE_BINARY/);
+  });
+
+  it("an installed package without its platform package says what a package user should do", async () => {
+    // An installed package: no rust/ beside it, so no Cargo advice.
+    const installed = join(workDir, "installed-package");
+    await mkdir(installed, { recursive: true });
+    assert.throws(
+      () => resolveBinary({ env: {}, packageRoot: installed, warn: () => {} }),
+      (err: unknown) => {
+        assert.ok(err instanceof BinaryNotFoundError, String(err));
+        const key = platformKey();
+        assert.doesNotMatch(err.message, /cargo build/, err.message);
+        assert.match(err.message, /SMARTSTORAGE_BINARY/);
+        if (PUBLISHED_PLATFORMS.includes(key)) {
+          assert.ok(err.message.includes(`npm install @push.rocks/smartstorage-${key}@${VERSION}`), err.message);
+          assert.match(err.message, /optional dependencies/);
+        } else {
+          assert.match(err.message, /No prebuilt engine is published for/);
+        }
+        return true;
+      },
+    );
+  });
+
+  it("a checkout without an engine build says how to build it, with the checkout's Cargo.toml", async () => {
+    const checkout = join(workDir, "checkout");
+    await mkdir(join(checkout, "rust"), { recursive: true });
+    await writeFile(join(checkout, "rust", "Cargo.toml"), "[package]\n");
+    assert.throws(
+      () => resolveBinary({ env: {}, packageRoot: checkout, warn: () => {} }),
+      (err: unknown) => {
+        assert.ok(err instanceof BinaryNotFoundError, String(err));
+        for (const expected of [
+          `cargo build --release --manifest-path ${join(checkout, "rust", "Cargo.toml")}`,
+          join(checkout, "rust", "target", "release", "ruststorage"),
+          join(checkout, "rust", "target", "debug", "ruststorage"),
+        ]) {
+          assert.ok(err.message.includes(expected), `message names ${expected}:\n${err.message}`);
+        }
+        return true;
+      },
+    );
+  });
+
+  it("the glibc build is looked for first, then the static musl build", () => {
+    assert.deepEqual(candidateKeys("linux-x64"), ["linux-x64", "linux-x64-musl"]);
+    assert.deepEqual(candidateKeys("linux-arm64-musl"), ["linux-arm64-musl"]);
+    assert.deepEqual(candidateKeys("darwin-arm64"), ["darwin-arm64"]);
+  });
+
+  it("on glibc Linux a prebuilt musl binary in bin/ is found when the glibc one is missing", async () => {
+    // On linux-x64 the last candidate is linux-x64-musl; elsewhere it is the platform key itself.
+    const keys = candidateKeys();
+    const last = keys[keys.length - 1]!;
+    const root = join(workDir, "fallback-only");
+    await mkdir(join(root, "bin"), { recursive: true });
+    const exe = join(root, "bin", `ruststorage-${last}${process.platform === "win32" ? ".exe" : ""}`);
+    await writeFile(exe, "");
+    assert.equal(resolveBinary({ env: {}, packageRoot: root, warn: () => {} }), exe);
   });
 
   it("a binary that is not ruststorage fails start() with a protocol error", async () => {

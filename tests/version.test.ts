@@ -1,5 +1,5 @@
 /**
- * One version for the package and the engine: package.json, jsr.json,
+ * One version for the package and the engine: package.json, deno.json (the JSR manifest),
  * rust/Cargo.toml (and their lock files) and src/version.ts, which the host
  * compares with the engine's `ready` event. scripts/set-version.sh sets them all.
  */
@@ -14,9 +14,9 @@ import { repoRoot } from "./helpers.ts";
 const read = (...path: string[]) => readFileSync(join(repoRoot, ...path), "utf8");
 
 describe("versions", () => {
-  it("package.json, jsr.json and package-lock.json have the version of src/version.ts", () => {
+  it("package.json, deno.json and package-lock.json have the version of src/version.ts", () => {
     assert.equal(JSON.parse(read("package.json")).version, VERSION, "package.json (scripts/set-version.sh regenerates src/version.ts)");
-    assert.equal(JSON.parse(read("jsr.json")).version, VERSION, "jsr.json");
+    assert.equal(JSON.parse(read("deno.json")).version, VERSION, "deno.json");
     const lock = JSON.parse(read("package-lock.json"));
     assert.equal(lock.version, VERSION, "package-lock.json");
     assert.equal(lock.packages?.[""]?.version, VERSION, "package-lock.json packages[\"\"]");
