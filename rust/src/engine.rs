@@ -264,7 +264,7 @@ impl Engine {
         &self,
         params: EnsureBucketParams,
     ) -> Result<EnsuredBucket, S3Error> {
-        use crate::storage::bucket_config::ConfigKind;
+        use crate::storage::interface::ConfigKind;
         let (store, name) = (&self.ctx.store, params.name);
         let created = match store.create_bucket(&name, &self.ctx.region).await {
             Ok(()) => true,

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::engine::Engine;
-use crate::storage::Change;
+use crate::storage::interface::Change;
 use protocol::{
     BucketName, CreateBucketParams, CredentialCount, DeleteBucketParams, DeletedBuckets,
     DeletedObjects, Event, Log, Method, ProtocolError, Reply, Request, Response, StartInfo,

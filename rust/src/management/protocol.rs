@@ -366,8 +366,8 @@ pub struct StorageLocation {
     pub available_bytes: u64,
 }
 
-impl From<crate::storage::capacity::Capacity> for StorageLocation {
-    fn from(c: crate::storage::capacity::Capacity) -> Self {
+impl From<crate::storage::interface::Capacity> for StorageLocation {
+    fn from(c: crate::storage::interface::Capacity) -> Self {
         StorageLocation {
             path: c.path,
             total_bytes: c.total_bytes,
@@ -412,8 +412,8 @@ pub struct DriveProbe {
     pub error: Option<String>,
 }
 
-impl From<crate::storage::capacity::DriveProbe> for DriveProbe {
-    fn from(p: crate::storage::capacity::DriveProbe) -> Self {
+impl From<crate::storage::interface::DriveProbe> for DriveProbe {
+    fn from(p: crate::storage::interface::DriveProbe) -> Self {
         DriveProbe {
             path: p.path,
             reachable: p.reachable,
@@ -586,9 +586,9 @@ pub struct MultipartCompleted {
     pub upload_id: String,
 }
 
-impl From<crate::storage::Change> for Event {
-    fn from(change: crate::storage::Change) -> Self {
-        use crate::storage::Change;
+impl From<crate::storage::interface::Change> for Event {
+    fn from(change: crate::storage::interface::Change) -> Self {
+        use crate::storage::interface::Change;
         match change {
             Change::BucketCreated { bucket } => Event::BucketCreated(BucketEvent { bucket }),
             Change::BucketDeleted { bucket } => Event::BucketDeleted(BucketEvent { bucket }),

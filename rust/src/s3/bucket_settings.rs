@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use super::cors::CorsConfig;
 use super::policy::Policy;
 use crate::storage::Storage;
-use crate::storage::bucket_config::ConfigKind;
+use crate::storage::interface::ConfigKind;
 
 #[derive(Default)]
 pub struct BucketSettings {

@@ -5,7 +5,7 @@ use http::HeaderMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::{S3Code, S3Error, S3Result};
-use crate::storage::meta::{NewObjectAttrs, ObjectMeta};
+use crate::storage::interface::{NewObjectAttrs, ObjectMeta};
 
 /// Standard headers stored with an object and returned on GET/HEAD.
 pub const STORED_HEADERS: [&str; 6] = [

@@ -40,7 +40,7 @@ pub fn ok_xml(doc: String) -> S3Response {
 }
 
 /// A response body streaming an object's bytes from storage.
-pub fn stream_body(stream: crate::storage::ByteStream) -> ResBody {
+pub fn stream_body(stream: crate::storage::interface::ByteStream) -> ResBody {
     use futures_util::TryStreamExt;
     http_body_util::StreamBody::new(stream.map_ok(hyper::body::Frame::data)).boxed_unsync()
 }

@@ -10,8 +10,7 @@
 use http::{HeaderMap, Method};
 
 use super::error::{S3Code, S3Error, S3Result};
-use crate::storage::keypath::MAX_KEY_BYTES;
-use crate::storage::multipart::MAX_PART_NUMBER;
+use crate::storage::interface::{MAX_KEY_BYTES, MAX_PART_NUMBER};
 
 /// Decoded query parameters, in request order.
 #[derive(Debug, Default, Clone)]

@@ -13,17 +13,22 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
-use super::bucket_config::ConfigKind;
-use super::buckets::BucketInfo;
-use super::capacity::{Capacity, DriveProbe};
-use super::commit::Precondition;
-use super::content::Content;
 use super::error::Result;
-use super::list::{ListPage, ListQuery};
-use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
-use super::multipart::{PartInfo, UploadInfo};
-use super::stats::Counters;
-use super::versions::{DeleteOutcome, VersionPage};
+
+// The data types of the interface, re-exported so that callers name storage through
+// this module only.
+pub use super::bucket_config::ConfigKind;
+pub use super::buckets::BucketInfo;
+pub use super::capacity::{Capacity, DriveProbe};
+pub use super::commit::Precondition;
+pub use super::content::{ByteStream, Content};
+pub use super::keypath::MAX_KEY_BYTES;
+pub use super::list::{Item, ListPage, ListQuery};
+pub use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
+pub use super::multipart::{MAX_PART_NUMBER, PartInfo, UploadInfo};
+pub use super::stats::Counters;
+pub use super::versions::{DeleteOutcome, VersionEntry, VersionPage, valid_version_id};
+pub use super::{Change, Observer};
 
 /// An object's bytes on their way in: whole (small bodies) or staged by an `ObjectWriter`.
 pub enum Payload {

@@ -9,7 +9,7 @@ use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::policy::{MAX_POLICY_BYTES, Policy};
 use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
-use crate::storage::bucket_config::ConfigKind;
+use crate::storage::interface::ConfigKind;
 
 fn json_response(bytes: Vec<u8>) -> S3Response {
     let mut res = http::Response::new(crate::s3::response::full(bytes));

@@ -7,8 +7,7 @@ use crate::s3::error::{S3Error, S3Result};
 use crate::s3::headers::iso8601;
 use crate::s3::response::{S3Response, ok_xml};
 use crate::s3::{Ctx, S3Request};
-use crate::storage::interface::VersionQuery;
-use crate::storage::list::{Item, ListQuery};
+use crate::storage::interface::{Item, ListQuery, VersionQuery, valid_version_id};
 
 const MAX_KEYS: usize = 1000;
 
@@ -188,8 +187,11 @@ pub async fn list_object_versions(
             &version_marker,
         ));
     }
-    if !version_marker.is_empty() && !crate::storage::versions::valid_version_id(&version_marker) {
-        return Err(crate::storage::versions::invalid_version_id(&version_marker).into());
+    if !version_marker.is_empty() && !valid_version_id(&version_marker) {
+        return Err(crate::storage::Error::InvalidVersionId {
+            version_id: version_marker,
+        }
+        .into());
     }
     let query = VersionQuery {
         prefix: prefix.clone(),

@@ -10,8 +10,7 @@ pub mod object;
 use super::error::{S3Code, S3Error, S3Result};
 use super::response::{S3Response, set_header};
 use super::{Ctx, S3Request};
-use crate::storage::interface::{CopySource, Payload};
-use crate::storage::meta::StoredChecksum;
+use crate::storage::interface::{CopySource, Payload, StoredChecksum};
 
 /// AWS's limit for a single PUT (and for one part).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;

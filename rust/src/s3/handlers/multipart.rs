@@ -14,9 +14,9 @@ use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
 use crate::storage::Error;
-use crate::storage::interface::{CompleteUpload, UploadRef};
-use crate::storage::meta::StoredChecksum;
-use crate::storage::multipart::{PartInfo, UploadInfo};
+use crate::storage::interface::{
+    CompleteUpload, ObjectMeta, PartInfo, StoredChecksum, UploadInfo, UploadRef,
+};
 
 pub async fn create(
     ctx: &Ctx,
@@ -130,7 +130,7 @@ pub async fn upload_part_copy(
 ) -> S3Result<S3Response> {
     let source = authorized_copy_source(ctx, &req).await?;
     let headers = req.headers.clone();
-    let check = move |meta: &crate::storage::meta::ObjectMeta| -> S3Result<(u64, u64)> {
+    let check = move |meta: &ObjectMeta| -> S3Result<(u64, u64)> {
         Conditions::from(&headers, "x-amz-copy-source-").check(meta, S3Code::PreconditionFailed)?;
         let range = copy_range(
             crate::s3::headers::header(&headers, "x-amz-copy-source-range"),
@@ -336,7 +336,7 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request, bucket: String) -> S3Result
     let uploads = ctx.store.list_uploads(&bucket).await?;
 
     // Uploads after the markers, under the prefix; those past the delimiter roll up.
-    let mut entries: Vec<Result<crate::storage::multipart::UploadInfo, String>> = Vec::new();
+    let mut entries: Vec<Result<UploadInfo, String>> = Vec::new();
     // One key's uploads come in the order they were started, so the upload-id-marker is a
     // position in that order, not an id to compare with.
     let mut past_id_marker = false;

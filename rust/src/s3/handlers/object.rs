@@ -12,10 +12,10 @@ use crate::s3::response::{ResBody, S3Response, empty, ok_xml, set_header, stream
 use crate::s3::router::{ReadObject, parse_part_number};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
-use crate::storage::commit::Precondition;
-use crate::storage::interface::{CopyObject, Opened, PutObject};
-use crate::storage::meta::ObjectMeta;
-use crate::storage::{Content, Error};
+use crate::storage::Error;
+use crate::storage::interface::{
+    Content, CopyObject, MAX_KEY_BYTES, ObjectMeta, Opened, Precondition, PutObject,
+};
 
 /// `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only that version) on a write.
 pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
@@ -255,7 +255,7 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3
         } else {
             "s3:DeleteObject"
         };
-        let check = if o.key.is_empty() || o.key.len() > crate::storage::keypath::MAX_KEY_BYTES {
+        let check = if o.key.is_empty() || o.key.len() > MAX_KEY_BYTES {
             Err(S3Error::new(if o.key.is_empty() {
                 S3Code::InvalidArgument
             } else {
