@@ -10,7 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { resolveBinary } from "./binary.ts";
-import { resolveConfig, type ResolvedConfig, resolveTlsMaterial, type SmartStorageConfig } from "./config.ts";
+import {
+  credentialListProblem,
+  resolveConfig,
+  type ResolvedConfig,
+  resolveTlsMaterial,
+  type SmartStorageConfig,
+} from "./config.ts";
 import { EngineBridge } from "./engine_bridge.ts";
 import { NotRunningError, SmartStorageError } from "./errors.ts";
 import { EventHub } from "./event_hub.ts";
@@ -33,6 +39,9 @@ import type {
  * an `EngineVersionError`.
  */
 export const ALLOW_VERSION_MISMATCH_ENV = "SMARTSTORAGE_ALLOW_VERSION_MISMATCH";
+
+/** How the engine's request log lines begin (`server.logRequests`; rust/src/request_log.rs). */
+const REQUEST_LOG_PREFIX = "[request] ";
 
 /**
  * Where and how to reach the server with an S3 client; the shape of
@@ -211,6 +220,9 @@ export class SmartStorage implements AsyncDisposable {
       this.#tempDir ??= await mkdtemp(join(tmpdir(), "smartstorage-"));
       engineConfig.storage.directory = this.#tempDir;
     }
+    // startTimeoutMs covers everything from the spawn until the server listens.
+    const deadline = Date.now() + this.config.startTimeoutMs;
+    const logRequests = this.config.engine.server.logRequests === true;
     let bridge: EngineBridge | undefined;
     try {
       bridge = await EngineBridge.launch({
@@ -223,10 +235,13 @@ export class SmartStorage implements AsyncDisposable {
         onEvent: (event, data) => this.#hub.emit(event, data),
         ...(this.config.verbose
           ? { onStderrLine: (line: string) => console.error(`[ruststorage] ${line}`) }
+          : logRequests
+          // The request log is on the engine's stderr; show it (only it) without `verbose`.
+          ? { onStderrLine: (line: string) => line.startsWith(REQUEST_LOG_PREFIX) && console.error(line) }
           : {}),
       });
       this.#bridge = bridge;
-      const info = await bridge.request("start", { config: engineConfig }, this.config.startTimeoutMs);
+      const info = await bridge.request("start", { config: engineConfig }, Math.max(1, deadline - Date.now()));
       this.#info = info;
       this.#certificatePem = info.certificatePem ?? null;
       // However the engine ends from now on, events stop with that reason.
@@ -375,6 +390,8 @@ export class SmartStorage implements AsyncDisposable {
    * @returns How many pairs are now accepted.
    */
   async replaceCredentials(credentials: Credential[]): Promise<{ count: number }> {
+    const problem = credentialListProblem(credentials, "replaceCredentials(credentials)");
+    if (problem !== undefined) throw new SmartStorageError("InvalidCredentials", problem);
     const copy = credentials.map((c) => ({ ...c }));
     const result = await this.#call((b) => b.request("replaceCredentials", { credentials: copy }));
     this.#credentials = copy;
