@@ -73,9 +73,9 @@ Options:
                         [env: ${CLI_ENV["access-key"]}] [default: random when --auth]
   --secret-key <key>    secret key of the one credential
                         [env: ${CLI_ENV["secret-key"]}] [default: random when --auth]
-  --auth                require signed requests (SigV4); without
-                        --access-key/--secret-key a random pair
-                        is generated and printed                [default: off]
+  --auth                require signed requests (SigV4); without the
+                        keys above a random pair is generated
+                        and printed                             [default: off]
   --no-sigv2            refuse legacy Signature Version 2 requests [default: accepted]
   --max-connections <n> connections served at once; further clients wait
                                                                 [default: 4096]
@@ -298,6 +298,18 @@ export async function runCli(argv: string[]): Promise<number> {
     return 1;
   }
 
+  // Stop cleanly on Ctrl-C / SIGTERM; a second signal exits at once.
+  // Set up before the banner, so that a signal sent as soon as it shows is handled.
+  let signalled = false;
+  const onSignal = (signal: string) => {
+    if (signalled) process.exit(130);
+    signalled = true;
+    console.log(`\nsmartstorage: ${signal} received, stopping...`);
+    void storage.stop();
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+
   const s3 = await storage.getS3Descriptor();
   const info = storage.info!;
   const plainHttp = info.tlsPort !== null && info.tlsPort !== undefined
@@ -334,16 +346,6 @@ export async function runCli(argv: string[]): Promise<number> {
     );
   }
 
-  // Stop cleanly on Ctrl-C / SIGTERM; a second signal exits at once.
-  let signalled = false;
-  const onSignal = (signal: string) => {
-    if (signalled) process.exit(130);
-    signalled = true;
-    console.log(`\nsmartstorage: ${signal} received, stopping...`);
-    void storage.stop();
-  };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
 
   const reason = await storage.waitUntilEnded();
   await storage.stop();
