@@ -129,6 +129,8 @@ export class EngineBridge {
    * @throws {ProtocolVersionError} When the engine speaks another protocol version.
    * @throws {EngineVersionError} When `engineVersion` is given and the engine reports another.
    * @throws {EngineExitedError} When the engine exits before it is ready.
+   * @throws {StartTimeoutError} When no `ready` event comes within `readyTimeoutMs`; the
+   *   engine and every process it started have been killed by then.
    * @throws {ProtocolError} When its first line is not a `ready` event.
    */
   static async launch(options: EngineBridgeOptions): Promise<EngineBridge> {

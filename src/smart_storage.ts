@@ -190,6 +190,7 @@ export class SmartStorage implements AsyncDisposable {
    *   (unless `SMARTSTORAGE_ALLOW_VERSION_MISMATCH=1`).
    * @throws {SmartStorageError} When the engine refuses the configuration (code from the engine).
    * @throws {EngineExitedError} When the engine dies during start-up.
+   * @throws {StartTimeoutError} When the engine is not ready within `startTimeoutMs` (it is killed).
    */
   start(): Promise<StartResult> {
     if (this.#info !== undefined && this.#bridge?.running) return Promise.resolve(this.#info);
@@ -261,7 +262,8 @@ export class SmartStorage implements AsyncDisposable {
 
   /**
    * Stops the server gracefully: sends `stop`, waits for the engine to exit,
-   * kills it after `stopTimeoutMs`. Removes the temporary folder of an ephemeral
+   * and kills it (SIGKILL, with every process it started) when it has not exited
+   * `stopTimeoutMs` after the call, so a frozen engine costs no more than that. Removes the temporary folder of an ephemeral
    * server. Idempotent: every call returns the same promise; a never-started
    * server stops at once.
    *
@@ -388,6 +390,8 @@ export class SmartStorage implements AsyncDisposable {
    *
    * @param credentials The new set.
    * @returns How many pairs are now accepted.
+   * @throws {SmartStorageError} `InvalidCredentials`, also for a list of the wrong shape (a
+   *   sentence saying what is wrong, e.g. an S3 descriptor's `{ accessKey, accessSecret }`).
    */
   async replaceCredentials(credentials: Credential[]): Promise<{ count: number }> {
     const problem = credentialListProblem(credentials, "replaceCredentials(credentials)");
