@@ -39,6 +39,7 @@ export {
   RequestTimeoutError,
   SmartStorageError,
   type SmartStorageErrorOptions,
+  StartTimeoutError,
 } from "./src/errors.ts";
 export type {
   BucketEvent,

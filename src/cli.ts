@@ -35,49 +35,93 @@ export interface CliDefaults {
   region: string;
 }
 
+/**
+ * The environment variable of each flag that has one (the same as `ruststorage serve`'s).
+ * A flag beats its environment variable; an empty variable counts as unset.
+ */
+export const CLI_ENV: Readonly<Record<string, string>> = Object.freeze({
+  port: "SMARTSTORAGE_PORT",
+  address: "SMARTSTORAGE_ADDRESS",
+  directory: "SMARTSTORAGE_DIRECTORY",
+  region: "SMARTSTORAGE_REGION",
+  "access-key": "SMARTSTORAGE_ACCESS_KEY",
+  "secret-key": "SMARTSTORAGE_SECRET_KEY",
+  "log-requests": "SMARTSTORAGE_LOG_REQUESTS",
+});
+
+/** Flags of this command only: they concern the host, not the engine (`ruststorage serve` has no such flags). */
+export const HOST_ONLY_FLAGS: readonly string[] = Object.freeze(["binary", "verbose"]);
+
 /** Help text of the command. */
 export const USAGE = `Usage: smartstorage [options]
 
 Starts an S3-compatible object storage server and runs until Ctrl-C or SIGTERM.
+The engine's own \`ruststorage serve\` takes the same options and environment
+variables (all but --binary and --verbose). A flag beats its environment variable.
 
 Options:
-  --port <n>            port to listen on (0 = a free one)       [default: ${CLI_DEFAULTS.port}]
-  --address <host>      address to bind                         [default: ${CLI_DEFAULTS.address}]
-  --directory <path>    storage folder                          [default: ${CLI_DEFAULTS.directory}]
-  --region <name>       region to answer for                    [default: ${CLI_DEFAULTS.region}]
-  --access-key <id>     access key id of the one credential (turns
-                        auth on)                                [default: random when --auth]
-  --secret-key <key>    secret key of the one credential        [default: random when --auth]
-  --auth                require signed requests (SigV4); without
-                        --access-key/--secret-key a random pair
-                        is generated and printed                [default: off]
+  --port <n>            port to listen on (0 = a free one)
+                        [env: ${CLI_ENV.port}] [default: ${CLI_DEFAULTS.port}]
+  --address <host>      address to bind (a warning is printed for a non-loopback
+                        address with auth off)
+                        [env: ${CLI_ENV.address}] [default: ${CLI_DEFAULTS.address}]
+  --directory <path>    storage folder
+                        [env: ${CLI_ENV.directory}] [default: ${CLI_DEFAULTS.directory}]
+  --region <name>       region to answer for
+                        [env: ${CLI_ENV.region}] [default: ${CLI_DEFAULTS.region}]
+  --access-key <id>     access key id of the one credential; turns auth on
+                        [env: ${CLI_ENV["access-key"]}] [default: random when --auth]
+  --secret-key <key>    secret key of the one credential
+                        [env: ${CLI_ENV["secret-key"]}] [default: random when --auth]
+  --auth                require signed requests (SigV4); without the
+                        keys above a random pair is generated
+                        and printed                             [default: off]
   --no-sigv2            refuse legacy Signature Version 2 requests [default: accepted]
+  --max-connections <n> connections served at once; further clients wait
+                                                                [default: 4096]
   --max-connections-per-client <n>
                         connections from one client address; raise it
                         behind a proxy                          [default: 128]
   --clean-slate         empty the storage folder before start   [default: off]
+  --no-fsync            do not fsync writes (still atomic, but not safe against
+                        power loss)                             [default: fsync on]
+  --ephemeral           serve a fresh temporary folder that is removed at exit,
+                        with fsync off (tests, demos); not with --directory
+  --log-requests        log every request on stderr: method, path, status,
+                        response bytes, milliseconds
+                        [env: ${CLI_ENV["log-requests"]}] [default: off]
   --tls-self-signed     serve HTTPS with a generated certificate (localhost, 127.0.0.1, ::1)
   --tls-cert <file>     serve HTTPS with this PEM certificate (chain allowed); needs --tls-key
   --tls-key <file>      PEM private key for --tls-cert
   --tls-port <n>        serve HTTPS on this port and keep --port plain HTTP
                         (without it, --port speaks HTTPS only; needs a --tls-* source)
-  --binary <path>       ruststorage binary to run               [default: lookup chain]
-  --verbose             copy the engine's stderr to this terminal
-  -V, --version         print the version and exit
+  --binary <path>       ruststorage binary to run (smartstorage only)
+                                                                [default: lookup chain]
+  --verbose             copy the engine's stderr to this terminal (smartstorage only)
   -h, --help            show this help
+  -V, --version         show the version
 `;
 
+/** clap's `FalseyValueParser`, as `ruststorage serve` reads SMARTSTORAGE_LOG_REQUESTS. */
+function envFlag(value: string | undefined): boolean {
+  return value !== undefined && !["", "0", "n", "no", "f", "false", "off"].includes(value.trim().toLowerCase());
+}
+
 /**
- * Turns command-line arguments into a configuration.
+ * Turns command-line arguments (and the `SMARTSTORAGE_*` environment variables) into a configuration.
  *
  * @param argv Arguments after the script name.
+ * @param env The environment to read the flags' variables from; default: this process's.
  * @returns The configuration, or `"help"` / `"version"` when that was asked for.
  * @throws {SmartStorageError} `InvalidArguments` on an unknown flag or a bad value.
  */
-export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" | "version" {
-  let values;
+export function parseCliArgs(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): SmartStorageConfig | "help" | "version" {
+  let flags;
   try {
-    ({ values } = parseArgs({
+    ({ values: flags } = parseArgs({
       args: argv,
       strict: true,
       allowPositionals: false,
@@ -90,8 +134,12 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" | "ver
         "secret-key": { type: "string" },
         auth: { type: "boolean" },
         "no-sigv2": { type: "boolean" },
+        "max-connections": { type: "string" },
         "max-connections-per-client": { type: "string" },
         "clean-slate": { type: "boolean" },
+        "no-fsync": { type: "boolean" },
+        ephemeral: { type: "boolean" },
+        "log-requests": { type: "boolean" },
         "tls-self-signed": { type: "boolean" },
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
@@ -105,8 +153,23 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" | "ver
   } catch (err) {
     throw new SmartStorageError("InvalidArguments", (err as Error).message, { cause: err });
   }
-  if (values.help) return "help";
-  if (values.version) return "version";
+  if (flags.help) return "help";
+  if (flags.version) return "version";
+  const fromEnv = (flag: string) => {
+    const value = env[CLI_ENV[flag]!];
+    return value === undefined || value === "" ? undefined : value;
+  };
+  // A flag beats its environment variable.
+  const values = {
+    ...flags,
+    port: flags.port ?? fromEnv("port"),
+    address: flags.address ?? fromEnv("address"),
+    directory: flags.directory ?? fromEnv("directory"),
+    region: flags.region ?? fromEnv("region"),
+    "access-key": flags["access-key"] ?? fromEnv("access-key"),
+    "secret-key": flags["secret-key"] ?? fromEnv("secret-key"),
+    "log-requests": flags["log-requests"] ?? envFlag(fromEnv("log-requests")),
+  };
   const port = values.port === undefined ? CLI_DEFAULTS.port : Number(values.port);
   if (values.port !== undefined && (values.port.trim() === "" || !Number.isInteger(port))) {
     throw new SmartStorageError("InvalidArguments", `--port must be an integer, got "${values.port}"`);
@@ -116,23 +179,39 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" | "ver
   if ((accessKey === undefined) !== (secretKey === undefined)) {
     throw new SmartStorageError("InvalidArguments", "--access-key and --secret-key go together");
   }
-  const perClientText = values["max-connections-per-client"];
-  const perClient = perClientText === undefined ? undefined : Number(perClientText);
-  if (perClient !== undefined && (perClientText!.trim() === "" || !Number.isInteger(perClient) || perClient < 1)) {
-    throw new SmartStorageError("InvalidArguments", `--max-connections-per-client must be a positive integer, got "${perClientText}"`);
+  // As for `ruststorage serve`: --ephemeral beats SMARTSTORAGE_DIRECTORY, not an explicit --directory.
+  if (values.ephemeral && flags.directory !== undefined) {
+    throw new SmartStorageError(
+      "InvalidArguments",
+      "--ephemeral serves a temporary folder: it cannot be used with --directory",
+    );
+  }
+  const limits: { maxConnections?: number; maxConnectionsPerClient?: number } = {};
+  for (const [flag, key] of [["max-connections", "maxConnections"], ["max-connections-per-client", "maxConnectionsPerClient"]] as const) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    const n = Number(text);
+    if (text.trim() === "" || !Number.isInteger(n) || n < 1) {
+      throw new SmartStorageError("InvalidArguments", `--${flag} must be a positive integer, got "${text}"`);
+    }
+    limits[key] = n;
   }
   const tls = tlsFromArgs(values);
+  const ephemeral = values.ephemeral ?? false;
   return {
     server: {
       port,
-      ...(perClient !== undefined ? { maxConnectionsPerClient: perClient } : {}),
+      ...limits,
       ...(values.address !== undefined ? { address: values.address } : {}),
       ...(values.region !== undefined ? { region: values.region } : {}),
       ...(tls !== undefined ? { tls } : {}),
+      ...(values["log-requests"] ? { logRequests: true } : {}),
     },
     storage: {
-      ...(values.directory !== undefined ? { directory: values.directory } : {}),
+      ...(values.directory !== undefined && !ephemeral ? { directory: values.directory } : {}),
       cleanSlate: values["clean-slate"] ?? false,
+      // --ephemeral: a throw-away folder is not worth an fsync per write.
+      ...(values["no-fsync"] || ephemeral ? { fsync: false } : {}),
     },
     auth: {
       // Keys imply auth, as for `ruststorage serve`: giving a secret and not checking it would be a trap.
@@ -142,9 +221,17 @@ export function parseCliArgs(argv: string[]): SmartStorageConfig | "help" | "ver
         ? { credentials: [{ accessKeyId: accessKey, secretAccessKey: secretKey }] }
         : {}),
     },
+    ...(ephemeral ? { ephemeral: true } : {}),
     ...(values.binary !== undefined ? { binaryPath: values.binary } : {}),
     verbose: values.verbose ?? false,
   };
+}
+
+/** Whether `address` only accepts connections from this machine. */
+export function isLoopback(address: string): boolean {
+  const bare = address.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127\.\d+\.\d+\.\d+$/.test(bare) ||
+    /^::ffff:127\.\d+\.\d+\.\d+$/.test(bare);
 }
 
 function tlsFromArgs(values: {
@@ -211,6 +298,18 @@ export async function runCli(argv: string[]): Promise<number> {
     return 1;
   }
 
+  // Stop cleanly on Ctrl-C / SIGTERM; a second signal exits at once.
+  // Set up before the banner, so that a signal sent as soon as it shows is handled.
+  let signalled = false;
+  const onSignal = (signal: string) => {
+    if (signalled) process.exit(130);
+    signalled = true;
+    console.log(`\nsmartstorage: ${signal} received, stopping...`);
+    void storage.stop();
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+
   const s3 = await storage.getS3Descriptor();
   const info = storage.info!;
   const plainHttp = info.tlsPort !== null && info.tlsPort !== undefined
@@ -232,7 +331,7 @@ export async function runCli(argv: string[]): Promise<number> {
       `  endpoint:    ${storage.endpointUrl}`,
       ...plainHttp,
       `  region:      ${s3.region}`,
-      `  directory:   ${info.directory}`,
+      `  directory:   ${info.directory}${config.ephemeral ? " (ephemeral: removed at exit; fsync off)" : ""}`,
       `  access key:  ${s3.accessKey}`,
       `  secret key:  ${s3.accessSecret}`,
       `  auth:        ${auth}`,
@@ -240,22 +339,17 @@ export async function runCli(argv: string[]): Promise<number> {
       `Press Ctrl-C to stop.`,
     ].join("\n"),
   );
+  if (!storage.config.engine.auth.enabled && !isLoopback(info.address)) {
+    console.error(
+      `smartstorage: warning: listening on ${info.address} with auth off: anyone who can reach this address ` +
+        `can read, change and delete every object. Use --access-key/--secret-key or --auth, or bind 127.0.0.1.`,
+    );
+  }
 
-  // Stop cleanly on Ctrl-C / SIGTERM; a second signal exits at once.
-  let signalled = false;
-  const onSignal = (signal: string) => {
-    if (signalled) process.exit(130);
-    signalled = true;
-    console.log(`\nsmartstorage: ${signal} received, stopping...`);
-    void storage.stop();
-  };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
 
   const reason = await storage.waitUntilEnded();
   await storage.stop();
-  // On Ctrl-C the terminal signals the whole process group, so the engine may end
-  // by that signal itself before our stop arrives: still a requested stop.
+  // A stop we asked for (a signal, or stop() itself): a clean end.
   if (signalled || (reason instanceof SmartStorageError && reason.code === "Stopped")) {
     console.log("smartstorage: stopped");
     return 0;

@@ -46,6 +46,12 @@ export interface ServerConfig {
    * answered `503 SlowDown`. Raise it behind a reverse proxy. Default (the engine's): `128`.
    */
   maxConnectionsPerClient?: number;
+  /**
+   * Log every request on stderr, once its response is sent: method, path (query parameter
+   * names, never their values), status, response bytes, milliseconds, e.g.
+   * `[request] GET /photos/cat.jpg 200 52133 bytes 1.4 ms`. Default `false`.
+   */
+  logRequests?: boolean;
 }
 
 /** Storage settings. */
@@ -185,9 +191,10 @@ export interface ResolvedConfig {
  * ```
  */
 export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): ResolvedConfig {
-  if (typeof config !== "object" || config === null) {
-    throw new ConfigError("config must be an object");
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new ConfigError(`config must be an object, got ${describeValue(config)}`);
   }
+  checkKeys(config as Record<string, unknown>, CONFIG_KEYS, "");
   const ephemeral = config.ephemeral ?? DEFAULTS.ephemeral;
   const server = config.server ?? {};
   const storage = config.storage ?? {};
@@ -223,6 +230,10 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
 
   const enabled = auth.enabled ?? (ephemeral ? true : DEFAULTS.auth.enabled);
   if (typeof enabled !== "boolean") throw new ConfigError("auth.enabled must be a boolean");
+  if (auth.credentials !== undefined) {
+    const problem = credentialListProblem(auth.credentials, "auth.credentials");
+    if (problem !== undefined) throw new ConfigError(problem);
+  }
   // The placeholder pair is published: never let it be the accepted pair with auth on.
   const credentials = (auth.credentials ?? (enabled || ephemeral ? [randomCredential()] : DEFAULTS.auth.credentials))
     .map((c) => ({ ...c }));
@@ -252,6 +263,9 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
     limits[name] = value;
   }
   if (auth.sigV2 !== undefined && typeof auth.sigV2 !== "boolean") throw new ConfigError("auth.sigV2 must be a boolean");
+  if (server.logRequests !== undefined && typeof server.logRequests !== "boolean") {
+    throw new ConfigError("server.logRequests must be a boolean");
+  }
 
   const eventBufferSize = config.eventBufferSize ?? DEFAULTS.eventBufferSize;
   if (typeof eventBufferSize !== "number" || !Number.isInteger(eventBufferSize) || eventBufferSize < 1) {
@@ -268,6 +282,7 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
         ...(cors !== undefined ? { cors } : {}),
         ...(tls !== undefined ? { tls } : {}),
         ...limits,
+        ...(server.logRequests !== undefined ? { logRequests: server.logRequests } : {}),
       },
       storage: { directory, cleanSlate, fsync },
       auth: { enabled, credentials, ...(auth.sigV2 !== undefined ? { sigV2: auth.sigV2 } : {}) },
@@ -450,4 +465,189 @@ function positive(name: string, value: number): number {
     throw new ConfigError(`${name} must be a positive number of milliseconds, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+// ---------------------------------------------------------------------------
+// Unknown keys and misshapen credentials: a sentence naming the key, never a TypeError.
+
+/** A config object's keys: a nested object, a value (`true`), or free-form (`"any"`). */
+type KeySchema = { readonly [key: string]: KeySchema | true | "any" };
+
+const TLS_KEYS: KeySchema = { certPath: true, keyPath: true, certPem: true, keyPem: true, selfSigned: true, port: true };
+const CORS_KEYS: KeySchema = {
+  allowedOrigins: true,
+  allowedMethods: true,
+  allowedHeaders: true,
+  exposeHeaders: true,
+  maxAgeSeconds: true,
+};
+const CREDENTIAL_KEYS: KeySchema = { accessKeyId: true, secretAccessKey: true };
+
+/** Every key of {@linkcode SmartStorageConfig}, at every level (credentials are checked on their own). */
+export const CONFIG_KEYS: KeySchema = {
+  server: {
+    address: true,
+    port: true,
+    region: true,
+    tls: TLS_KEYS,
+    cors: CORS_KEYS,
+    virtualHostDomains: true,
+    maxConnections: true,
+    maxConnectionsPerClient: true,
+    logRequests: true,
+  },
+  storage: { directory: true, cleanSlate: true, fsync: true },
+  auth: { enabled: true, credentials: true, sigV2: true },
+  ephemeral: true,
+  binaryPath: true,
+  requestTimeoutMs: true,
+  startTimeoutMs: true,
+  stopTimeoutMs: true,
+  verbose: true,
+  env: "any",
+  eventBufferSize: true,
+};
+
+/** Refuses a key `schema` does not have, naming it and the closest valid one. */
+function checkKeys(value: Record<string, unknown>, schema: KeySchema, path: string): void {
+  for (const key of Object.keys(value)) {
+    if (!Object.hasOwn(schema, key)) throw new ConfigError(unknownKeyMessage(key, schema, path));
+    const sub = schema[key]!;
+    const name = path + key;
+    if (sub === true || sub === "any") continue;
+    const child = value[key];
+    if (child === undefined) continue;
+    // `server.tls` may also be `true`; its own check reports other non-objects.
+    if (name === "server.tls" && child === true) continue;
+    if (typeof child !== "object" || child === null || Array.isArray(child)) {
+      throw new ConfigError(`${name} must be an object, got ${describeValue(child)}`);
+    }
+    checkKeys(child as Record<string, unknown>, sub, name + ".");
+  }
+}
+
+/**
+ * "unknown key server.prot; did you mean server.port?": the closest key at the same
+ * level, else a key of that name elsewhere in the config.
+ */
+function unknownKeyMessage(key: string, schema: KeySchema, path: string): string {
+  const near = closest(key, Object.keys(schema));
+  if (near !== undefined) return `unknown key ${path}${key}; did you mean ${path}${near}?`;
+  const elsewhere = findKey(key, CONFIG_KEYS, "");
+  if (elsewhere !== undefined && elsewhere !== path + key) {
+    return `unknown key ${path}${key}; did you mean ${elsewhere}?`;
+  }
+  const valid = Object.keys(schema).map((k) => path + k).join(", ");
+  return `unknown key ${path}${key} (valid: ${valid})`;
+}
+
+/** The full path of a key named `key` (case-insensitively) anywhere in `schema`. */
+function findKey(key: string, schema: KeySchema, path: string): string | undefined {
+  for (const k of Object.keys(schema)) {
+    if (k.toLowerCase() === key.toLowerCase()) return path + k;
+  }
+  for (const [k, sub] of Object.entries(schema)) {
+    if (typeof sub === "object") {
+      const found = findKey(key, sub, `${path}${k}.`);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+/** The candidate closest to `word` (case-insensitive edit distance), if it is close enough to be a typo. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const c = candidate.toLowerCase();
+    const d = editDistance(w, c);
+    const close = d <= Math.max(1, Math.min(3, Math.floor(Math.max(w.length, c.length) / 3)));
+    // A shortened or lengthened name ("dir", "stopTimeout") counts as close too.
+    const truncated = w.length >= 3 && c.length >= 3 && (c.startsWith(w) || w.startsWith(c));
+    if ((close || truncated) && d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 0; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** What a value is, for a message; never the value itself (it may be a secret). */
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  switch (typeof value) {
+    case "object":
+      return "an object";
+    case "string":
+      return "a string";
+    case "undefined":
+      return "undefined";
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
+/** Whether `value` has the field names of an S3 descriptor's key pair (`getS3Descriptor()`). */
+function looksLikeDescriptor(value: unknown): boolean {
+  return typeof value === "object" && value !== null && ("accessKey" in value || "accessSecret" in value);
+}
+
+const DESCRIPTOR_HINT = "a credential is { accessKeyId, secretAccessKey }; from a descriptor d: " +
+  "{ accessKeyId: d.accessKey, secretAccessKey: d.accessSecret }";
+
+/**
+ * Why `value` is not a list of key pairs (`[{ accessKeyId, secretAccessKey }]`), as a
+ * sentence naming `where`; `undefined` when its shape is right (the values are checked
+ * by {@linkcode validateCredentials}).
+ *
+ * @param value What was given as the list.
+ * @param where How to name it in the sentence, e.g. `"auth.credentials"`.
+ * @returns The problem, or `undefined`.
+ *
+ * @example A descriptor instead of a credential
+ * ```ts
+ * import { credentialListProblem } from "./config.ts";
+ * console.log(credentialListProblem([{ accessKey: "AK", accessSecret: "S" }], "auth.credentials"));
+ * // auth.credentials[0] is an S3 descriptor's pair ({ accessKey, accessSecret }), not a credential: ...
+ * ```
+ */
+export function credentialListProblem(value: unknown, where: string): string | undefined {
+  if (!Array.isArray(value)) {
+    if (looksLikeDescriptor(value)) {
+      return `${where} must be an array of key pairs, and got an S3 descriptor ({ accessKey, accessSecret }); ` +
+        `${DESCRIPTOR_HINT}, wrapped in [ ]`;
+    }
+    if (typeof value === "object" && value !== null && ("accessKeyId" in value || "secretAccessKey" in value)) {
+      return `${where} must be an array of key pairs; wrap the one pair in [ ]: [{ accessKeyId, secretAccessKey }]`;
+    }
+    return `${where} must be an array of key pairs [{ accessKeyId, secretAccessKey }], got ${describeValue(value)}`;
+  }
+  for (const [i, c] of value.entries()) {
+    const name = `${where}[${i}]`;
+    if (typeof c !== "object" || c === null || Array.isArray(c)) {
+      return `${name} must be a key pair { accessKeyId, secretAccessKey }, got ${describeValue(c)}`;
+    }
+    if (looksLikeDescriptor(c)) {
+      return `${name} is an S3 descriptor's pair ({ accessKey, accessSecret }), not a credential: ${DESCRIPTOR_HINT}`;
+    }
+    for (const key of Object.keys(c)) {
+      if (!Object.hasOwn(CREDENTIAL_KEYS, key)) return unknownKeyMessage(key, CREDENTIAL_KEYS, `${name}.`);
+    }
+  }
+  return undefined;
 }

@@ -14,6 +14,7 @@ import {
   ProtocolVersionError,
   RequestTimeoutError,
   SmartStorageError,
+  StartTimeoutError,
 } from "./errors.ts";
 import { LineSplitStream } from "./line_split_stream.ts";
 import {
@@ -29,6 +30,9 @@ import { type ChildExit, spawnChild, type SpawnedChild } from "./spawn.ts";
 
 /** How many stderr lines an {@linkcode EngineExitedError} carries. */
 export const STDERR_TAIL_LINES = 20;
+
+/** How long a killed engine may take to be seen exiting before we stop waiting for it. */
+const KILL_GRACE_MS = 2_000;
 
 /** Options of {@linkcode EngineBridge.launch}. */
 export interface EngineBridgeOptions {
@@ -125,6 +129,8 @@ export class EngineBridge {
    * @throws {ProtocolVersionError} When the engine speaks another protocol version.
    * @throws {EngineVersionError} When `engineVersion` is given and the engine reports another.
    * @throws {EngineExitedError} When the engine exits before it is ready.
+   * @throws {StartTimeoutError} When no `ready` event comes within `readyTimeoutMs`; the
+   *   engine and every process it started have been killed by then.
    * @throws {ProtocolError} When its first line is not a `ready` event.
    */
   static async launch(options: EngineBridgeOptions): Promise<EngineBridge> {
@@ -141,7 +147,14 @@ export class EngineBridge {
       });
     }
     const bridge = new EngineBridge(options, child);
-    await bridge.#waitForReady();
+    try {
+      await bridge.#waitForReady();
+    } catch (err) {
+      // Leave nothing running: the process (and all it started) is gone when this rejects.
+      bridge.#child.kill("SIGKILL");
+      await bridge.#waitForExit(KILL_GRACE_MS);
+      throw err;
+    }
     return bridge;
   }
 
@@ -213,8 +226,10 @@ export class EngineBridge {
   }
 
   /**
-   * Stops the engine gracefully: sends `stop`, closes stdin, waits for the exit,
-   * and kills the process if it has not exited after `timeoutMs`. Idempotent;
+   * Stops the engine gracefully: sends `stop`, closes stdin and waits for the exit;
+   * when the process has not exited `timeoutMs` after the call (a frozen engine), it
+   * is killed (SIGKILL, with every process it started). One deadline for all steps,
+   * so this resolves within `timeoutMs` plus the moment a kill takes. Idempotent;
    * resolves once the process has ended.
    *
    * @param timeoutMs How long to wait for a graceful exit.
@@ -222,24 +237,27 @@ export class EngineBridge {
    */
   async shutdown(timeoutMs: number): Promise<ChildExit | undefined> {
     this.#expectExit = true;
-    if (this.#closedReason === undefined) {
-      try {
-        await this.request("stop", {}, timeoutMs);
-      } catch {
-        // Timed out or already gone: the steps below end it anyway.
-      }
-      await this.#closeStdin();
-    }
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const killed = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        this.#child.kill("SIGKILL");
-        resolve();
-      }, timeoutMs);
-    });
-    await Promise.race([this.closed, killed]);
-    await this.closed;
+    const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    const graceful = (async () => {
+      if (this.#closedReason === undefined) {
+        try {
+          await this.request("stop", {}, timeoutMs);
+        } catch {
+          // Timed out or already gone: the deadline ends it anyway.
+        }
+        await this.#closeStdin();
+      }
+      await this.closed;
+      return "ended" as const;
+    })();
+    const outcome = await Promise.race([graceful, deadline]);
     clearTimeout(timer);
+    if (outcome === "timeout") {
+      this.#child.kill("SIGKILL");
+      await this.#waitForExit(KILL_GRACE_MS);
+    }
+    await this.closed;
     return this.#exit;
   }
 
@@ -254,13 +272,21 @@ export class EngineBridge {
 
   // -------------------------------------------------------------------------
 
+  /** Waits (at most `ms`) until the process has exited. */
+  async #waitForExit(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#child.exited.then(() => {}, () => {}),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+    ]);
+    clearTimeout(timer);
+  }
+
   #waitForReady(): Promise<ReadyEvent> {
     if (this.#closedReason !== undefined) return Promise.reject(this.#closedReason);
     return new Promise<ReadyEvent>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#fail(
-          new RequestTimeoutError(`waiting for the ready event of ${this.#options.binary}`, this.#options.readyTimeoutMs),
-        );
+        this.#fail(new StartTimeoutError(this.#options.binary, this.#options.readyTimeoutMs));
       }, this.#options.readyTimeoutMs);
       this.#readyWaiter = {
         resolve: (r) => {

@@ -242,3 +242,28 @@ export class NotRunningError extends SmartStorageError {
     this.name = "NotRunningError";
   }
 }
+
+/**
+ * The engine did not send its `ready` event within `startTimeoutMs` (code `Timeout`,
+ * a {@linkcode RequestTimeoutError}). By the time this is thrown the engine has been
+ * killed, with every process it started, so nothing keeps the host alive.
+ */
+export class StartTimeoutError extends RequestTimeoutError {
+  /** Path of the binary that was started. */
+  readonly binary: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param binary Path of the binary that was started.
+   * @param timeoutMs The timeout that elapsed (`startTimeoutMs`).
+   */
+  constructor(binary: string, timeoutMs: number) {
+    super(`start of ${binary}`, timeoutMs);
+    this.message = `the engine at ${binary} did not get ready within ${timeoutMs} ms (startTimeoutMs); ` +
+      `it was killed, with every process it started. A slow machine needs a larger startTimeoutMs; ` +
+      `a binary that is not ruststorage never gets ready.`;
+    this.name = "StartTimeoutError";
+    this.binary = binary;
+  }
+}

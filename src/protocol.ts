@@ -288,6 +288,8 @@ export interface EngineConfig {
     tls?: EngineTlsConfig;
     maxConnections?: number;
     maxConnectionsPerClient?: number;
+    /** One line per request on the engine's stderr (`[request] GET /b/k 200 5 bytes 0.4 ms`). */
+    logRequests?: boolean;
   };
   /** Storage folder and write behaviour. */
   storage: { directory: string; cleanSlate: boolean; fsync: boolean };
@@ -402,6 +404,7 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
               tls: { optional: ENGINE_TLS },
               maxConnections: { optional: "number" },
               maxConnectionsPerClient: { optional: "number" },
+              logRequests: { optional: "boolean" },
             },
           },
           storage: { object: { directory: "string", cleanSlate: "boolean", fsync: "boolean" } },

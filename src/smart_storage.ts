@@ -10,7 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { resolveBinaryAsync } from "./binary.ts";
-import { resolveConfig, type ResolvedConfig, resolveTlsMaterial, type SmartStorageConfig } from "./config.ts";
+import {
+  credentialListProblem,
+  resolveConfig,
+  type ResolvedConfig,
+  resolveTlsMaterial,
+  type SmartStorageConfig,
+} from "./config.ts";
 import { EngineBridge } from "./engine_bridge.ts";
 import { NotRunningError, SmartStorageError } from "./errors.ts";
 import { EventHub } from "./event_hub.ts";
@@ -35,6 +41,9 @@ import type {
  * an `EngineVersionError`.
  */
 export const ALLOW_VERSION_MISMATCH_ENV = "SMARTSTORAGE_ALLOW_VERSION_MISMATCH";
+
+/** How the engine's request log lines begin (`server.logRequests`; rust/src/request_log.rs). */
+const REQUEST_LOG_PREFIX = "[request] ";
 
 /** The settings `ensureBucket` gives a bucket. */
 export interface BucketSettings {
@@ -193,6 +202,7 @@ export class SmartStorage implements AsyncDisposable {
    *   (unless `SMARTSTORAGE_ALLOW_VERSION_MISMATCH=1`).
    * @throws {SmartStorageError} When the engine refuses the configuration (code from the engine).
    * @throws {EngineExitedError} When the engine dies during start-up.
+   * @throws {StartTimeoutError} When the engine is not ready within `startTimeoutMs` (it is killed).
    */
   start(): Promise<StartResult> {
     if (this.#info !== undefined && this.#bridge?.running) return Promise.resolve(this.#info);
@@ -223,6 +233,9 @@ export class SmartStorage implements AsyncDisposable {
       this.#tempDir ??= await mkdtemp(join(tmpdir(), "smartstorage-"));
       engineConfig.storage.directory = this.#tempDir;
     }
+    // startTimeoutMs covers everything from the spawn until the server listens.
+    const deadline = Date.now() + this.config.startTimeoutMs;
+    const logRequests = this.config.engine.server.logRequests === true;
     let bridge: EngineBridge | undefined;
     try {
       bridge = await EngineBridge.launch({
@@ -235,10 +248,13 @@ export class SmartStorage implements AsyncDisposable {
         onEvent: (event, data) => this.#hub.emit(event, data),
         ...(this.config.verbose
           ? { onStderrLine: (line: string) => console.error(`[ruststorage] ${line}`) }
+          : logRequests
+          // The request log is on the engine's stderr; show it (only it) without `verbose`.
+          ? { onStderrLine: (line: string) => line.startsWith(REQUEST_LOG_PREFIX) && console.error(line) }
           : {}),
       });
       this.#bridge = bridge;
-      const info = await bridge.request("start", { config: engineConfig }, this.config.startTimeoutMs);
+      const info = await bridge.request("start", { config: engineConfig }, Math.max(1, deadline - Date.now()));
       this.#info = info;
       this.#certificatePem = info.certificatePem ?? null;
       // However the engine ends from now on, events stop with that reason.
@@ -258,7 +274,8 @@ export class SmartStorage implements AsyncDisposable {
 
   /**
    * Stops the server gracefully: sends `stop`, waits for the engine to exit,
-   * kills it after `stopTimeoutMs`. Removes the temporary folder of an ephemeral
+   * and kills it (SIGKILL, with every process it started) when it has not exited
+   * `stopTimeoutMs` after the call, so a frozen engine costs no more than that. Removes the temporary folder of an ephemeral
    * server. Idempotent: every call returns the same promise; a never-started
    * server stops at once.
    *
@@ -442,8 +459,12 @@ export class SmartStorage implements AsyncDisposable {
    *
    * @param credentials The new set.
    * @returns How many pairs are now accepted.
+   * @throws {SmartStorageError} `InvalidCredentials`, also for a list of the wrong shape (a
+   *   sentence saying what is wrong, e.g. an S3 descriptor's `{ accessKey, accessSecret }`).
    */
   async replaceCredentials(credentials: Credential[]): Promise<{ count: number }> {
+    const problem = credentialListProblem(credentials, "replaceCredentials(credentials)");
+    if (problem !== undefined) throw new SmartStorageError("InvalidCredentials", problem);
     const copy = credentials.map((c) => ({ ...c }));
     const result = await this.#call((b) => b.request("replaceCredentials", { credentials: copy }));
     this.#credentials = copy;

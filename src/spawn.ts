@@ -9,6 +9,7 @@
  */
 
 import { spawn as nodeSpawn } from "node:child_process";
+import process from "node:process";
 import type { Readable, Writable } from "node:stream";
 import { detectRuntime, type Runtime } from "./runtime.ts";
 
@@ -32,7 +33,10 @@ export interface SpawnedChild {
   readonly stderr: ReadableStream<Uint8Array>;
   /** Settles when the process has ended; rejects if it could not be started at all. */
   readonly exited: Promise<ChildExit>;
-  /** Sends a signal (default `SIGTERM`); a no-op once the process has ended. */
+  /**
+   * Sends a signal (default `SIGTERM`) to the process and to every process it started
+   * (its process group, on Unix); a no-op once the process has ended.
+   */
   kill(signal?: "SIGTERM" | "SIGKILL"): void;
 }
 
@@ -47,7 +51,33 @@ export interface SpawnOptions {
 }
 
 /**
- * Spawns `command` with piped stdio using the current runtime's own API.
+ * On Unix every child leads its own process group (each runtime's `detached`: setsid),
+ * so that a kill reaches whatever it started too: a killed child must not leave a
+ * grandchild holding its pipes open, which would keep the host process alive. It also
+ * means a Ctrl-C in the terminal reaches only the host, which then stops the child.
+ */
+const OWN_GROUP = process.platform !== "win32";
+
+/** Signals the child's process group, falling back to the child alone. */
+function killTree(pid: number | undefined, signal: "SIGTERM" | "SIGKILL", killChild: () => void): void {
+  if (OWN_GROUP && pid !== undefined && pid > 0) {
+    try {
+      process.kill(-pid, signal);
+      return;
+    } catch {
+      // No such group (already gone): try the child itself.
+    }
+  }
+  try {
+    killChild();
+  } catch {
+    // Already exited: nothing to do.
+  }
+}
+
+/**
+ * Spawns `command` with piped stdio using the current runtime's own API, as the
+ * leader of its own process group on Unix.
  *
  * Throws synchronously when the runtime reports a start failure synchronously
  * (Deno, Bun); on Node a start failure rejects `exited` instead.
@@ -99,6 +129,7 @@ interface DenoNamespace {
       cwd?: string;
       env?: Record<string, string>;
       clearEnv?: boolean;
+      detached?: boolean;
       stdin: "piped";
       stdout: "piped";
       stderr: "piped";
@@ -113,6 +144,7 @@ function spawnDeno(command: string, options: SpawnOptions): SpawnedChild {
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     // Deno merges `env` over the parent's environment unless clearEnv is set.
     ...(options.env !== undefined ? { env: options.env, clearEnv: true } : {}),
+    detached: OWN_GROUP,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -130,11 +162,7 @@ function spawnDeno(command: string, options: SpawnOptions): SpawnedChild {
     exited,
     kill(signal = "SIGTERM") {
       if (ended) return;
-      try {
-        child.kill(signal);
-      } catch {
-        // Already exited: nothing to do.
-      }
+      killTree(child.pid, signal, () => child.kill(signal));
     },
   };
 }
@@ -164,6 +192,7 @@ interface BunNamespace {
     options: {
       cwd?: string;
       env?: Record<string, string>;
+      detached?: boolean;
       stdin: "pipe";
       stdout: "pipe";
       stderr: "pipe";
@@ -176,6 +205,7 @@ function spawnBun(command: string, options: SpawnOptions): SpawnedChild {
   const proc = Bun.spawn([command, ...options.args], {
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     ...(options.env !== undefined ? { env: options.env } : {}),
+    detached: OWN_GROUP,
     stdin: "pipe",
     stdout: "pipe",
     stderr: "pipe",
@@ -209,11 +239,7 @@ function spawnBun(command: string, options: SpawnOptions): SpawnedChild {
     exited,
     kill(signal = "SIGTERM") {
       if (ended) return;
-      try {
-        proc.kill(signal);
-      } catch {
-        // Already exited: nothing to do.
-      }
+      killTree(proc.pid, signal, () => proc.kill(signal));
     },
   };
 }
@@ -227,6 +253,7 @@ function spawnNode(command: string, options: SpawnOptions): SpawnedChild {
   const child = nodeSpawn(command, [...options.args], {
     stdio: ["pipe", "pipe", "pipe"],
     windowsHide: true,
+    detached: OWN_GROUP,
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     ...(options.env !== undefined ? { env: options.env } : {}),
   });
@@ -253,11 +280,7 @@ function spawnNode(command: string, options: SpawnOptions): SpawnedChild {
     exited,
     kill(signal = "SIGTERM") {
       if (ended) return;
-      try {
-        child.kill(signal);
-      } catch {
-        // Already exited: nothing to do.
-      }
+      killTree(child.pid, signal, () => child.kill(signal));
     },
   };
 }

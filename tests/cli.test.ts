@@ -6,6 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { resolveBinary } from "../src/binary.ts";
 import { detectRuntime } from "../src/runtime.ts";
 import { VERSION } from "../src/version.ts";
 import { spawnChild, type SpawnedChild } from "../src/spawn.ts";
@@ -25,9 +26,35 @@ function cliCommand(args: string[]): { command: string; args: string[] } {
   }
 }
 
-function runCli(args: string[]): SpawnedChild {
+function runCli(args: string[], env?: Record<string, string>): SpawnedChild {
   const { command, args: fullArgs } = cliCommand(args);
-  return spawnChild(command, { args: fullArgs, cwd: repoRoot });
+  return spawnChild(command, { args: fullArgs, cwd: repoRoot, ...(env ? { env: withEnv(env) } : {}) });
+}
+
+/** `ruststorage serve ...`, the engine's own command line. */
+function runServe(args: string[], env: Record<string, string> = {}): SpawnedChild {
+  return spawnChild(resolveBinary(), { args: ["serve", ...args], cwd: repoRoot, env: withEnv(env) });
+}
+
+/** This process's environment without SMARTSTORAGE_* settings (but the binary), plus `extra`. */
+function withEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && (!k.startsWith("SMARTSTORAGE_") || k === "SMARTSTORAGE_BINARY")) env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+/** Ends a CLI with SIGTERM; returns its exit and everything it wrote. */
+async function terminate(
+  child: SpawnedChild,
+  stdout: Promise<string>,
+  stderr: Promise<string>,
+): Promise<{ exit: { code: number | null; signal: string | null }; out: string; err: string }> {
+  child.kill("SIGTERM");
+  const exit = await child.exited;
+  await child.stdin.close().catch(() => {});
+  return { exit, out: await stdout, err: await stderr };
 }
 
 /** Reads `stream` until `pattern` matches the text so far; returns the text. */
@@ -204,6 +231,108 @@ describe("smartstorage CLI", () => {
       await child.exited;
       await stderr;
       await child.stdin.close().catch(() => {});
+    }
+  });
+
+  it("smartstorage --version prints the package's version", async () => {
+    const child = runCli(["--version"]);
+    await child.stdin.close();
+    const [out, , exit] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
+    assert.equal(exit.code, 0);
+    assert.equal(out.trim(), `smartstorage ${VERSION}`);
+  });
+
+  it("both CLIs read the SMARTSTORAGE_* variables, a flag beats its variable, and the keys turn auth on", async () => {
+    const envDir = join(dir, "env-dir");
+    const flagDir = join(dir, "flag-dir");
+    const env = {
+      SMARTSTORAGE_PORT: "0",
+      SMARTSTORAGE_ADDRESS: "127.0.0.1",
+      SMARTSTORAGE_DIRECTORY: envDir,
+      SMARTSTORAGE_REGION: "eu-central-1",
+      SMARTSTORAGE_ACCESS_KEY: "ENVKEY",
+      SMARTSTORAGE_SECRET_KEY: "ENVSECRET",
+    };
+    const cli = runCli(["--directory", flagDir, "--region", "ap-south-1"], env);
+    const engine = runServe(["--directory", flagDir, "--region", "ap-south-1"], env);
+    const cliErr = new Response(cli.stderr).text();
+    const engineErr = new Response(engine.stderr).text();
+    try {
+      const { text: cliOut, rest: cliRest } = await readUntil(cli.stdout, /Press Ctrl-C/);
+      assert.match(cliOut, /endpoint:\s+http:\/\/127\.0\.0\.1:\d+/);
+      assert.doesNotMatch(cliOut, /:3000/, "SMARTSTORAGE_PORT=0 was used");
+      assert.match(cliOut, /access key:\s+ENVKEY/);
+      assert.match(cliOut, /auth:\s+on/);
+      assert.match(cliOut, /region:\s+ap-south-1/);
+      assert.ok(cliOut.includes(`directory:   ${flagDir}`), cliOut);
+
+      const { text: engineOut, rest: engineRest } = await readUntil(engine.stdout, /auth: .*\n/);
+      assert.match(engineOut, /listening on http:\/\/127\.0\.0\.1:\d+ /);
+      assert.doesNotMatch(engineOut, /:3000 /, "SMARTSTORAGE_PORT=0 was used");
+      assert.ok(engineOut.includes(`(directory: ${flagDir}, region: ap-south-1)`), engineOut);
+      assert.match(engineOut, /auth: enabled, access key ENVKEY/);
+      assert.equal(existsSync(envDir), false, "the variable's folder is not used");
+
+      const cliEnd = await terminate(cli, cliRest, cliErr);
+      const engineEnd = await terminate(engine, engineRest, engineErr);
+      assert.equal(cliEnd.exit.code, 0, cliEnd.err);
+      assert.equal(engineEnd.exit.code, 0, engineEnd.err);
+      // Loopback with auth on: no warning.
+      assert.doesNotMatch(cliEnd.err + engineEnd.err, /warning/);
+    } finally {
+      for (const child of [cli, engine]) {
+        child.kill("SIGKILL");
+        await child.exited;
+        await child.stdin.close().catch(() => {});
+      }
+      await Promise.all([cliErr, engineErr]);
+    }
+  });
+
+  it("both CLIs: --ephemeral serves a folder removed at exit, --log-requests logs each request, 0.0.0.0 with auth off warns", async () => {
+    const cli = runCli(["--ephemeral", "--log-requests", "--port", "0", "--address", "0.0.0.0"], {});
+    // The engine with the variable instead of the flag.
+    const engine = runServe(["--ephemeral", "--port", "0", "--address", "0.0.0.0"], { SMARTSTORAGE_LOG_REQUESTS: "1" });
+    try {
+      const { text: cliOut, rest: cliRest } = await readUntil(cli.stdout, /Press Ctrl-C/);
+      const { text: engineOut, rest: engineRest } = await readUntil(engine.stdout, /auth: .*\n/);
+      const cliDir = /directory:\s+(\S+) \(ephemeral: removed at exit; fsync off\)/.exec(cliOut)?.[1];
+      const engineDir = /\(directory: ([^,]+),/.exec(engineOut)?.[1];
+      assert.ok(cliDir && engineDir, `${cliOut}\n${engineOut}`);
+      assert.match(engineOut, /ephemeral: the folder is removed at exit; fsync is off/);
+      assert.ok(existsSync(cliDir) && existsSync(engineDir));
+      const cliPort = /endpoint:\s+http:\/\/[^:]+:(\d+)/.exec(cliOut)![1];
+      const enginePort = /listening on http:\/\/0\.0\.0\.0:(\d+)/.exec(engineOut)![1];
+
+      const logged = /\[request\] GET \/ 200 (\d+) bytes \d+\.\d ms\n/;
+      const cliErr = readUntil(cli.stderr, logged);
+      const engineErr = readUntil(engine.stderr, logged);
+      for (const port of [cliPort, enginePort]) {
+        const res = await fetch(`http://127.0.0.1:${port}/`);
+        assert.equal(res.status, 200);
+        const body = await res.text();
+        // The line comes when the response is sent, with the bytes of its body.
+        const { text } = await (port === cliPort ? cliErr : engineErr);
+        assert.equal(Number(logged.exec(text)![1]), new TextEncoder().encode(body).length);
+        assert.match(text, /warning: listening on 0\.0\.0\.0 with auth off/);
+      }
+
+      const cliEnd = await terminate(cli, cliRest, cliErr.then((r) => r.rest));
+      const engineEnd = await terminate(engine, engineRest, engineErr.then((r) => r.rest));
+      assert.equal(cliEnd.exit.code, 0, cliEnd.err);
+      assert.equal(engineEnd.exit.code, 0, engineEnd.err);
+      assert.equal(existsSync(cliDir), false, "smartstorage removed its ephemeral folder");
+      assert.equal(existsSync(engineDir), false, "ruststorage serve removed its ephemeral folder");
+    } finally {
+      for (const child of [cli, engine]) {
+        child.kill("SIGKILL");
+        await child.exited;
+        await child.stdin.close().catch(() => {});
+      }
     }
   });
 });

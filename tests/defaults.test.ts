@@ -10,10 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { resolveBinary } from "../src/binary.ts";
-import { CLI_DEFAULTS, USAGE } from "../src/cli.ts";
+import { CLI_DEFAULTS, CLI_ENV, HOST_ONLY_FLAGS, USAGE } from "../src/cli.ts";
 import { DEFAULT_CREDENTIAL, DEFAULTS } from "../src/config.ts";
 import { EngineBridge } from "../src/engine_bridge.ts";
 import { spawnChild } from "../src/spawn.ts";
+import { VERSION } from "../src/version.ts";
 import { describe, it } from "./harness.ts";
 
 /** `--flag` -> its `[default: ...]`, from a help text with one option per block. */
@@ -30,12 +31,33 @@ function helpDefaults(help: string): Map<string, string> {
   return defaults;
 }
 
+/** `--flag` -> its environment variable (or `undefined`), for every flag of a help text. */
+function helpFlags(help: string): Map<string, string | undefined> {
+  const flags = new Map<string, string | undefined>();
+  let flag: string | undefined;
+  for (const line of help.split("\n")) {
+    const option = /^\s+(?:-\w, )?--([\w-]+)/.exec(line);
+    if (option) {
+      flag = option[1]!;
+      flags.set(flag, undefined);
+    } else if (!/^\s/.test(line)) flag = undefined;
+    // clap writes `[env: NAME=]` (the value after `=`), the TypeScript CLI `[env: NAME]`.
+    const env = /\[env: (\w+)[=\]]/.exec(line)?.[1];
+    if (flag !== undefined && env !== undefined) flags.set(flag, env);
+  }
+  return flags;
+}
+
 async function engineServeHelp(): Promise<string> {
+  return await engineServe(["--help"]);
+}
+
+async function engineServe(extraArgs: string[]): Promise<string> {
   // Without the engine's env overrides, so that only the built-in defaults show.
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith("SMARTSTORAGE_")),
   ) as Record<string, string>;
-  const child = spawnChild(resolveBinary(), { args: ["serve", "--help"], env });
+  const child = spawnChild(resolveBinary(), { args: ["serve", ...extraArgs], env });
   await child.stdin.close();
   const [out, err, exit] = await Promise.all([
     new Response(child.stdout).text(),
@@ -64,6 +86,32 @@ describe("shared defaults", () => {
     const shared = [...cli.keys()].filter((flag) => engine.has(flag));
     assert.ok(shared.includes("max-connections-per-client"), `shared flags: ${shared.join(", ")}`);
     for (const flag of shared) assert.equal(cli.get(flag), engine.get(flag), `--${flag}`);
+  });
+
+  it("both commands have the same flags, with the same environment variables", async () => {
+    const engine = helpFlags(await engineServeHelp());
+    const cli = helpFlags(USAGE);
+    const cliForEngine = [...cli.keys()].filter((flag) => !HOST_ONLY_FLAGS.includes(flag));
+    assert.deepEqual([...engine.keys()].sort(), cliForEngine.sort(), "the flags of both --help texts");
+    for (const [flag, env] of engine) assert.equal(cli.get(flag), env, `the environment variable of --${flag}`);
+    assert.deepEqual(Object.fromEntries([...cli].filter(([, env]) => env !== undefined)), { ...CLI_ENV });
+    for (const [flag, env] of Object.entries({
+      port: "SMARTSTORAGE_PORT",
+      address: "SMARTSTORAGE_ADDRESS",
+      directory: "SMARTSTORAGE_DIRECTORY",
+      "access-key": "SMARTSTORAGE_ACCESS_KEY",
+      "secret-key": "SMARTSTORAGE_SECRET_KEY",
+      "log-requests": "SMARTSTORAGE_LOG_REQUESTS",
+    })) {
+      assert.equal(engine.get(flag), env, `ruststorage serve --${flag}`);
+    }
+    for (const flag of ["no-fsync", "ephemeral", "version", "log-requests", "auth", "access-key"]) {
+      assert.ok(cli.has(flag) && engine.has(flag), `both have --${flag}`);
+    }
+  });
+
+  it("ruststorage serve --version states the package's version", async () => {
+    assert.equal((await engineServe(["--version"])).trim(), `ruststorage ${VERSION}`);
   });
 
   it("the CLI's folder, address and region are the module's defaults", () => {

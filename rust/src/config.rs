@@ -54,6 +54,8 @@ pub struct ServerConfig {
     /// from one client address (IPv6: one /64). Raise the second behind a proxy.
     pub max_connections: usize,
     pub max_connections_per_client: usize,
+    /// One line per request on stderr (`request_log.rs`): method, path, status, bytes, ms.
+    pub log_requests: bool,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +69,7 @@ impl Default for ServerConfig {
             tls: None,
             max_connections: 4096,
             max_connections_per_client: 128,
+            log_requests: false,
         }
     }
 }

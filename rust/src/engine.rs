@@ -170,7 +170,7 @@ impl Engine {
             connections: config.server.max_connections,
             per_client: config.server.max_connections_per_client,
         };
-        let server = server::spawn(listeners, ctx.clone(), limits);
+        let server = server::spawn(listeners, ctx.clone(), limits, config.server.log_requests);
         Ok(Engine {
             ctx,
             tls,

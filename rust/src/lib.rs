@@ -12,6 +12,7 @@ pub mod connection_guards;
 pub mod engine;
 pub mod log;
 pub mod management;
+pub mod request_log;
 pub mod s3;
 pub mod server;
 pub mod storage;

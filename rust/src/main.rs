@@ -5,7 +5,9 @@
 //! The engine itself is the `ruststorage` library (src/lib.rs); this is its
 //! command line.
 
-use clap::{Parser, Subcommand};
+use clap::builder::FalseyValueParser;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use ruststorage::{auth, config, engine, management, tls};
 use std::path::PathBuf;
 
@@ -13,6 +15,7 @@ use std::path::PathBuf;
 #[command(
     name = "ruststorage",
     version,
+    propagate_version = true,
     about = "S3-compatible object storage server"
 )]
 struct Cli {
@@ -23,113 +26,110 @@ struct Cli {
     command: Option<Command>,
 }
 
+// The flags, defaults and environment variables of `serve` are those of the TypeScript
+// CLI (`smartstorage`, src/cli.ts); tests/defaults.test.ts compares the two `--help` texts.
+// A flag beats its environment variable.
 #[derive(Subcommand)]
 enum Command {
     /// Run a standalone S3 server on a local folder.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = config::DEFAULT_ADDRESS, env = "SMARTSTORAGE_ADDRESS")]
-        address: String,
-        /// Port to listen on (0 picks a free one).
-        #[arg(long, default_value_t = config::DEFAULT_SERVE_PORT, env = "SMARTSTORAGE_PORT")]
-        port: u16,
-        /// Folder that holds the buckets.
-        #[arg(long, default_value = config::DEFAULT_DIRECTORY, env = "SMARTSTORAGE_DIRECTORY")]
-        directory: PathBuf,
-        /// Region reported to clients.
-        #[arg(long, default_value = config::DEFAULT_REGION)]
-        region: String,
-        /// Require signed requests with these credentials.
-        #[arg(long, requires = "secret_key")]
-        access_key: Option<String>,
-        #[arg(long, requires = "access_key")]
-        secret_key: Option<String>,
-        /// Empty the folder before starting.
-        #[arg(long)]
-        clean_slate: bool,
-        /// Do not fsync writes (still atomic, but not safe against power loss).
-        #[arg(long)]
-        no_fsync: bool,
-        /// Serve HTTPS with this certificate chain (PEM)...
-        #[arg(long, requires = "tls_key")]
-        tls_cert: Option<String>,
-        /// ...and this private key (PEM).
-        #[arg(long, requires = "tls_cert")]
-        tls_key: Option<String>,
-        /// Serve HTTPS with a generated certificate for localhost (printed to stdout).
-        #[arg(long, conflicts_with = "tls_cert")]
-        tls_self_signed: bool,
-        /// Serve HTTPS on this port and plain HTTP on --port (default: HTTPS on --port only).
-        #[arg(long)]
-        tls_port: Option<u16>,
-        /// Refuse legacy Signature Version 2 requests (only SigV4 is accepted).
-        #[arg(long)]
-        no_sigv2: bool,
-        /// Connections served at once.
-        #[arg(long, default_value_t = config::ServerConfig::default().max_connections)]
-        max_connections: usize,
-        /// Connections served at once from one client address (raise it behind a proxy).
-        #[arg(long, default_value_t = config::ServerConfig::default().max_connections_per_client)]
-        max_connections_per_client: usize,
-    },
+    #[command(display_name = "ruststorage")]
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = config::DEFAULT_SERVE_PORT, env = "SMARTSTORAGE_PORT")]
+    port: u16,
+    /// Address to bind (a warning is printed for a non-loopback address with auth off).
+    #[arg(long, default_value = config::DEFAULT_ADDRESS, env = "SMARTSTORAGE_ADDRESS")]
+    address: String,
+    /// Storage folder.
+    #[arg(long, default_value = config::DEFAULT_DIRECTORY, env = "SMARTSTORAGE_DIRECTORY")]
+    directory: PathBuf,
+    /// Region to answer for.
+    #[arg(long, default_value = config::DEFAULT_REGION, env = "SMARTSTORAGE_REGION")]
+    region: String,
+    /// Access key id of the one credential; turns auth on [default: random when --auth].
+    #[arg(long, requires = "secret_key", env = "SMARTSTORAGE_ACCESS_KEY")]
+    access_key: Option<String>,
+    /// Secret key of the one credential [default: random when --auth].
+    #[arg(
+        long,
+        requires = "access_key",
+        env = "SMARTSTORAGE_SECRET_KEY",
+        hide_env_values = true
+    )]
+    secret_key: Option<String>,
+    /// Require signed requests (SigV4); without --access-key/--secret-key a random pair is generated and printed.
+    #[arg(long)]
+    auth: bool,
+    /// Refuse legacy Signature Version 2 requests (only SigV4 is accepted).
+    #[arg(long)]
+    no_sigv2: bool,
+    /// Connections served at once; further clients wait.
+    #[arg(long, default_value_t = config::ServerConfig::default().max_connections)]
+    max_connections: usize,
+    /// Connections served at once from one client address (raise it behind a proxy).
+    #[arg(long, default_value_t = config::ServerConfig::default().max_connections_per_client)]
+    max_connections_per_client: usize,
+    /// Empty the storage folder before start.
+    #[arg(long)]
+    clean_slate: bool,
+    /// Do not fsync writes (still atomic, but not safe against power loss).
+    #[arg(long)]
+    no_fsync: bool,
+    /// Serve a fresh temporary folder that is removed at exit, with fsync off (tests, demos).
+    #[arg(long)]
+    ephemeral: bool,
+    /// Log every request on stderr: method, path, status, response bytes, milliseconds.
+    #[arg(long, env = "SMARTSTORAGE_LOG_REQUESTS", value_parser = FalseyValueParser::new())]
+    log_requests: bool,
+    /// Serve HTTPS with a generated certificate (localhost, 127.0.0.1, ::1), printed at start.
+    #[arg(long, conflicts_with = "tls_cert")]
+    tls_self_signed: bool,
+    /// Serve HTTPS with this PEM certificate (chain allowed); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<String>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<String>,
+    /// Serve HTTPS on this port and keep --port plain HTTP (without it, --port speaks HTTPS only).
+    #[arg(long)]
+    tls_port: Option<u16>,
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // --ephemeral beats SMARTSTORAGE_DIRECTORY, but not an explicit --directory.
+    if let Some(serve) = matches.subcommand_matches("serve")
+        && serve.get_flag("ephemeral")
+        && serve.value_source("directory") == Some(ValueSource::CommandLine)
+    {
+        let mut cli = Cli::command().bin_name("ruststorage");
+        cli.build();
+        cli.find_subcommand_mut("serve")
+            .expect("the serve subcommand")
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--ephemeral serves a temporary folder: it cannot be used with --directory",
+            )
+            .exit();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     let code = match (cli.management, cli.command) {
         (true, _) => runtime.block_on(management::run()),
-        (
-            false,
-            Some(Command::Serve {
-                address,
-                port,
-                directory,
-                region,
-                access_key,
-                secret_key,
-                clean_slate,
-                no_fsync,
-                tls_cert,
-                tls_key,
-                tls_self_signed,
-                tls_port,
-                no_sigv2,
-                max_connections,
-                max_connections_per_client,
-            }),
-        ) => {
-            let mut config = config::Config::default();
-            config.auth.sig_v2 = !no_sigv2;
-            config.server.max_connections = max_connections;
-            config.server.max_connections_per_client = max_connections_per_client;
-            config.server.address = address;
-            config.server.port = port;
-            config.server.region = region;
-            config.storage.directory = directory;
-            config.storage.clean_slate = clean_slate;
-            config.storage.fsync = !no_fsync;
-            if tls_cert.is_some() || tls_self_signed {
-                config.server.tls = Some(tls::TlsConfig {
-                    cert_path: tls_cert,
-                    key_path: tls_key,
-                    self_signed: tls_self_signed,
-                    port: tls_port,
-                    ..Default::default()
-                });
+        (false, Some(Command::Serve(args))) => match serve_plan(args) {
+            Ok(plan) => runtime.block_on(serve(plan)),
+            Err(message) => {
+                eprintln!("ruststorage: {message}");
+                1
             }
-            if let (Some(access_key_id), Some(secret_access_key)) = (access_key, secret_key) {
-                config.auth.enabled = true;
-                config.auth.credentials = vec![auth::Credential {
-                    access_key_id,
-                    secret_access_key,
-                }];
-            }
-            runtime.block_on(serve(config))
-        }
+        },
         (false, None) => {
             eprintln!(
                 "usage: ruststorage serve [--port N] [--directory DIR] | ruststorage --management (see --help)"
@@ -140,8 +140,116 @@ fn main() {
     std::process::exit(code);
 }
 
-async fn serve(config: config::Config) -> i32 {
+/// What `serve` runs.
+struct ServePlan {
+    config: config::Config,
+    /// `--ephemeral`: the temporary folder to remove at exit.
+    ephemeral: Option<PathBuf>,
+    /// `--auth` without keys: the pair was generated here, so it is printed whole.
+    generated_pair: bool,
+}
+
+fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
+    let mut config = config::Config::default();
+    let mut generated_pair = false;
+    config.auth.sig_v2 = !args.no_sigv2;
+    config.server.max_connections = args.max_connections;
+    config.server.max_connections_per_client = args.max_connections_per_client;
+    config.server.address = args.address;
+    config.server.port = args.port;
+    config.server.region = args.region;
+    config.server.log_requests = args.log_requests;
+    config.storage.directory = args.directory;
+    config.storage.clean_slate = args.clean_slate;
+    config.storage.fsync = !args.no_fsync;
+    if args.tls_cert.is_some() || args.tls_self_signed {
+        config.server.tls = Some(tls::TlsConfig {
+            cert_path: args.tls_cert,
+            key_path: args.tls_key,
+            self_signed: args.tls_self_signed,
+            port: args.tls_port,
+            ..Default::default()
+        });
+    } else if args.tls_port.is_some() {
+        return Err("--tls-port needs --tls-self-signed or --tls-cert/--tls-key".into());
+    }
+    // Keys imply auth: giving a secret and not checking it would be a trap.
+    if let (Some(access_key_id), Some(secret_access_key)) = (args.access_key, args.secret_key) {
+        config.auth.enabled = true;
+        config.auth.credentials = vec![auth::Credential {
+            access_key_id,
+            secret_access_key,
+        }];
+    } else if args.auth {
+        config.auth.enabled = true;
+        config.auth.credentials = vec![random_credential()];
+        generated_pair = true;
+    }
+    let mut ephemeral = None;
+    if args.ephemeral {
+        let dir = std::env::temp_dir().join(format!(
+            "smartstorage-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ));
+        std::fs::create_dir(&dir)
+            .map_err(|e| format!("cannot create the temporary folder {}: {e}", dir.display()))?;
+        config.storage.directory = dir.clone();
+        config.storage.fsync = false;
+        ephemeral = Some(dir);
+    }
+    Ok(ServePlan {
+        config,
+        ephemeral,
+        generated_pair,
+    })
+}
+
+/// A random key pair (20-character id, 40-character secret), like the TypeScript module's.
+fn random_credential() -> auth::Credential {
+    fn random_string(len: usize, alphabet: &[u8]) -> String {
+        let mut out = String::with_capacity(len);
+        while out.len() < len {
+            let uuid = uuid::Uuid::new_v4();
+            // Bytes 6 and 8 of a v4 UUID carry its version and variant bits.
+            for (i, b) in uuid.as_bytes().iter().enumerate() {
+                if i != 6 && i != 8 && out.len() < len {
+                    out.push(alphabet[*b as usize % alphabet.len()] as char);
+                }
+            }
+        }
+        out
+    }
+    auth::Credential {
+        access_key_id: random_string(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+        secret_access_key: random_string(
+            40,
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        ),
+    }
+}
+
+/// Whether `address` only accepts connections from this machine.
+fn is_loopback(address: &str) -> bool {
+    let bare = address.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+async fn serve(plan: ServePlan) -> i32 {
+    let code = serve_until_signal(plan.config, plan.ephemeral.is_some(), plan.generated_pair).await;
+    if let Some(dir) = plan.ephemeral
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        eprintln!("ruststorage: cannot remove {}: {e}", dir.display());
+    }
+    code
+}
+
+async fn serve_until_signal(config: config::Config, ephemeral: bool, generated_pair: bool) -> i32 {
     let self_signed = config.server.tls.as_ref().is_some_and(|t| t.self_signed);
+    let warn_open = !config.auth.enabled && !is_loopback(&config.server.address);
     let engine = match engine::Engine::start(config, None).await {
         Ok(engine) => engine,
         Err(e) => {
@@ -156,6 +264,9 @@ async fn serve(config: config::Config) -> i32 {
         "ruststorage listening on {scheme}://{}:{} (directory: {}, region: {})",
         info.address, info.port, info.directory, info.region
     );
+    if ephemeral {
+        println!("ephemeral: the folder is removed at exit; fsync is off");
+    }
     if let Some(tls_port) = info.tls_port {
         println!("https: listening on https://{}:{tls_port}", info.address);
     }
@@ -163,10 +274,19 @@ async fn serve(config: config::Config) -> i32 {
         println!("self-signed certificate (trust it with your client's CA bundle option):\n{pem}");
     }
     let creds = engine.credentials.snapshot();
-    if engine.auth_enabled {
-        println!("auth: enabled, access key {}", creds[0].access_key_id);
-    } else {
+    if !engine.auth_enabled {
         println!("auth: disabled (any credentials are accepted)");
+    } else if generated_pair {
+        // Generated here, so nobody else knows it: print it whole.
+        println!(
+            "auth: enabled, access key {}, secret key {}",
+            creds[0].access_key_id, creds[0].secret_access_key
+        );
+    } else {
+        println!("auth: enabled, access key {}", creds[0].access_key_id);
+    }
+    if warn_open {
+        eprintln!("{}", open_warning(&info.address));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("signal handler");
@@ -177,4 +297,12 @@ async fn serve(config: config::Config) -> i32 {
     eprintln!("ruststorage: stopping");
     engine.stop().await;
     0
+}
+
+/// The warning for a non-loopback address with auth off (the TypeScript CLI prints the same).
+fn open_warning(address: &str) -> String {
+    format!(
+        "ruststorage: warning: listening on {address} with auth off: anyone who can reach this address \
+         can read, change and delete every object. Use --access-key/--secret-key or --auth, or bind 127.0.0.1."
+    )
 }

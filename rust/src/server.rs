@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::connection_guards::{PerClient, WriteStallGuard};
+use crate::request_log;
 use crate::s3::{self, Ctx};
 use crate::tls::TlsState;
 
@@ -43,13 +44,23 @@ async fn run_connection<S>(
     ctx: Arc<Ctx>,
     peer: std::net::IpAddr,
     secure: bool,
+    log_requests: bool,
     watcher: Watcher,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(s3::serve(ctx, req, peer, secure).await) }
+        async move {
+            if !log_requests {
+                return Ok::<_, Infallible>(s3::serve(ctx, req, peer, secure).await);
+            }
+            let entry = request_log::Entry::new(&req);
+            Ok(request_log::wrap(
+                entry,
+                s3::serve(ctx, req, peer, secure).await,
+            ))
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -79,11 +90,13 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
     .await;
 }
 
-/// Serves every listener (with TLS where given) until `stop`.
+/// Serves every listener (with TLS where given) until `stop`; with `log_requests`, each
+/// request is logged on stderr (`request_log.rs`).
 pub fn spawn(
     listeners: Vec<(TcpListener, Option<Arc<TlsState>>)>,
     ctx: Arc<Ctx>,
     limits: Limits,
+    log_requests: bool,
 ) -> ServerHandle {
     let (shutdown, stop) = watch::channel(false);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
@@ -112,11 +125,11 @@ pub fn spawn(
                             tokio::spawn(async move {
                                 let _slots = (slot, client_slot);
                                 match tls {
-                                    None => run_connection(stream, ctx, peer.ip(), false, watcher).await,
+                                    None => run_connection(stream, ctx, peer.ip(), false, log_requests, watcher).await,
                                     // A client speaking plain HTTP to this port fails the handshake and is closed.
                                     Some(tls) => {
                                         if let Ok(Ok(stream)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
-                                            run_connection(stream, ctx, peer.ip(), true, watcher).await;
+                                            run_connection(stream, ctx, peer.ip(), true, log_requests, watcher).await;
                                         }
                                     }
                                 }
