@@ -60,7 +60,7 @@ export interface StorageConfig {
   directory?: string;
   /** Empty the folder before start. Default `false`. */
   cleanSlate?: boolean;
-  /** fsync every write before acknowledging it. Default `true`. */
+  /** fsync every write before acknowledging it. Default `true` (`false` with `ephemeral`). */
   fsync?: boolean;
 }
 
@@ -91,8 +91,9 @@ export interface SmartStorageConfig {
   /** Authentication. */
   auth?: AuthConfig;
   /**
-   * Preset for tests: a fresh temporary folder that is removed on stop, port 0,
-   * auth on with generated random credentials. Explicit fields still win.
+   * Preset for tests: a fresh temporary folder that is removed on stop (and by the
+   * engine itself when this process dies without stop()), fsync off, port 0, auth on
+   * with generated random credentials. Explicit fields still win.
    * Default `false`.
    */
   ephemeral?: boolean;
@@ -224,7 +225,8 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
     directory = resolvePath(cwd, dir);
   }
   const cleanSlate = storage.cleanSlate ?? DEFAULTS.storage.cleanSlate;
-  const fsync = storage.fsync ?? DEFAULTS.storage.fsync;
+  // A throw-away folder is not worth an fsync per write.
+  const fsync = storage.fsync ?? (ephemeral ? false : DEFAULTS.storage.fsync);
   if (typeof cleanSlate !== "boolean") throw new ConfigError("storage.cleanSlate must be a boolean");
   if (typeof fsync !== "boolean") throw new ConfigError("storage.fsync must be a boolean");
 

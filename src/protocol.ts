@@ -292,7 +292,8 @@ export interface EngineConfig {
     logRequests?: boolean;
   };
   /** Storage folder and write behaviour. */
-  storage: { directory: string; cleanSlate: boolean; fsync: boolean };
+  /** `removeOnExit`: the engine removes the folder when it ends, also when the host dies. */
+  storage: { directory: string; cleanSlate: boolean; fsync: boolean; removeOnExit?: boolean };
   /** SigV4 authentication and the accepted key pairs. */
   auth: { enabled: boolean; credentials: Credential[]; sigV2?: boolean };
 }
@@ -407,7 +408,14 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
               logRequests: { optional: "boolean" },
             },
           },
-          storage: { object: { directory: "string", cleanSlate: "boolean", fsync: "boolean" } },
+          storage: {
+            object: {
+              directory: "string",
+              cleanSlate: "boolean",
+              fsync: "boolean",
+              removeOnExit: { optional: "boolean" },
+            },
+          },
           auth: { object: { enabled: "boolean", credentials: { array: CREDENTIAL }, sigV2: { optional: "boolean" } } },
         },
       },

@@ -232,6 +232,9 @@ export class SmartStorage implements AsyncDisposable {
       // previous one again, so a restart keeps its data).
       this.#tempDir ??= await mkdtemp(join(tmpdir(), "smartstorage-"));
       engineConfig.storage.directory = this.#tempDir;
+      // The engine removes it when it ends, so it goes even when this process dies
+      // without stop() (the engine ends when its stdin closes).
+      engineConfig.storage.removeOnExit = true;
     }
     // startTimeoutMs covers everything from the spawn until the server listens.
     const deadline = Date.now() + this.config.startTimeoutMs;

@@ -117,6 +117,10 @@ pub struct StorageConfig {
     pub clean_slate: bool,
     /// fsync data and metadata before acknowledging a write (off: atomic, but not power-loss safe).
     pub fsync: bool,
+    /// Remove the directory when the engine ends (the host's ephemeral folder): also when
+    /// the host dies without stopping it, since the engine ends when its stdin closes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub remove_on_exit: bool,
 }
 
 impl Default for StorageConfig {
@@ -125,6 +129,7 @@ impl Default for StorageConfig {
             directory: PathBuf::from(DEFAULT_DIRECTORY),
             clean_slate: false,
             fsync: true,
+            remove_on_exit: false,
         }
     }
 }

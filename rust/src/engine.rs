@@ -23,6 +23,8 @@ pub struct Engine {
     pub auth_enabled: bool,
     server: ServerHandle,
     pub info: StartInfo,
+    /// The storage folder, when it goes with the engine (`storage.removeOnExit`).
+    remove_on_exit: Option<std::path::PathBuf>,
 }
 
 /// A start-up failure with a code the host can act on.
@@ -178,11 +180,25 @@ impl Engine {
             auth_enabled: config.auth.enabled,
             server,
             info,
+            remove_on_exit: config
+                .storage
+                .remove_on_exit
+                .then(|| config.storage.directory.clone()),
         })
     }
 
+    /// Stops serving (in-flight requests drain), then removes the storage folder if it
+    /// goes with the engine.
     pub async fn stop(self) {
         self.server.stop().await;
+        if let Some(dir) = self.remove_on_exit {
+            // The store is closed; nothing writes into the folder any more.
+            if let Err(e) = tokio::fs::remove_dir_all(&dir).await
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                crate::log::warn(&format!("cannot remove {}: {e}", dir.display()));
+            }
+        }
     }
 }
 
