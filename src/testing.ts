@@ -96,8 +96,8 @@ let bucketCounter = 0;
  * folder removed at stop, port 0, auth on with a random key pair); any
  * {@linkcode SmartStorageConfig} field overrides them.
  *
- * Hooks run with the runner's default hook timeout (5 s in `bun:test`, 10 s in
- * vitest); starting takes well under a second once the engine binary is found.
+ * The hooks run with the runner's default hook timeout; starting takes well
+ * under a second once the engine binary is found.
  *
  * @param options `before`/`after` hooks and server configuration.
  * @returns The fixture: `freshBucket()`, `s3ClientConfig()`, `env()`, `storage`.
