@@ -32,7 +32,12 @@
 
 import type { SmartStorageConfig } from "./config.ts";
 import type { StartResult } from "./protocol.ts";
-import { type BucketSettings, type S3ClientConfig, type S3Env, SmartStorage } from "./smart_storage.ts";
+import {
+  type BucketSettings,
+  type S3ClientConfig,
+  type S3Env,
+  SmartStorage,
+} from "./smart_storage.ts";
 
 /**
  * A before-all or after-all hook registrar of a test runner: `before`/`after`
@@ -127,7 +132,9 @@ let bucketCounter = 0;
  * });
  * ```
  */
-export function useSmartStorage(options: UseSmartStorageOptions = {}): SmartStorageFixture {
+export function useSmartStorage(
+  options: UseSmartStorageOptions = {},
+): SmartStorageFixture {
   const { before, after, ...config } = options;
   const storage = new SmartStorage({ ephemeral: true, ...config });
   let startFailed = false;
@@ -152,8 +159,12 @@ export function useSmartStorage(options: UseSmartStorageOptions = {}): SmartStor
     },
     async freshBucket(prefix = "test", settings) {
       bucketCounter += 1;
-      const random = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
-      const name = `${prefix}-${bucketCounter}-${Date.now().toString(36)}-${random}`.toLowerCase().slice(0, 63)
+      const random = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(
+        36,
+      );
+      const name = `${prefix}-${bucketCounter}-${
+        Date.now().toString(36)
+      }-${random}`.toLowerCase().slice(0, 63)
         .replace(/[-.]+$/, "");
       if (settings === undefined) await storage.createBucket(name);
       else await storage.ensureBucket(name, settings);

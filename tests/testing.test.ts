@@ -10,8 +10,17 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { GetObjectCommand, HeadBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { BinaryNotFoundError, NotRunningError, SmartStorageError } from "../src/errors.ts";
+import {
+  GetObjectCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import {
+  BinaryNotFoundError,
+  NotRunningError,
+  SmartStorageError,
+} from "../src/errors.ts";
 import { SmartStorage } from "../src/smart_storage.ts";
 import { type HookRegistrar, useSmartStorage } from "../src/testing.ts";
 import { afterAll, beforeAll, describe, it } from "./harness.ts";
@@ -20,11 +29,18 @@ import { bodyBytes, repoRoot } from "./helpers.ts";
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** Runs tests/fixtures/list_buckets_from_env.mjs with Node and only `env` (plus PATH). */
-function listBucketsInChild(env: Record<string, string | undefined>): Promise<string[]> {
+function listBucketsInChild(
+  env: Record<string, string | undefined>,
+): Promise<string[]> {
   return new Promise<string[]>((resolve, reject) => {
-    const child = spawn("node", [join(repoRoot, "tests/fixtures/list_buckets_from_env.mjs")], {
+    const child = spawn("node", [
+      join(repoRoot, "tests/fixtures/list_buckets_from_env.mjs"),
+    ], {
       cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } as Record<string, string>,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } as Record<
+        string,
+        string
+      >,
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -40,8 +56,16 @@ function listBucketsInChild(env: Record<string, string | undefined>): Promise<st
 }
 
 async function putAndGet(s3: S3Client, bucket: string): Promise<void> {
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "hello.txt", Body: "hello from s3ClientConfig" }));
-  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "hello.txt" }));
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: "hello.txt",
+      Body: "hello from s3ClientConfig",
+    }),
+  );
+  const got = await s3.send(
+    new GetObjectCommand({ Bucket: bucket, Key: "hello.txt" }),
+  );
   assert.equal(text(await bodyBytes(got.Body)), "hello from s3ClientConfig");
 }
 
@@ -60,12 +84,19 @@ describe("useSmartStorage() with before-all/after-all hooks", () => {
     assert.notEqual(a, b);
     assert.match(a, /^test-/);
     assert.match(b, /^photos-/);
-    const names = (await fixture.storage.listBucketSummaries()).map((s) => s.name);
-    assert.ok(names.includes(a) && names.includes(b), `both exist: ${names.join(", ")}`);
+    const names = (await fixture.storage.listBucketSummaries()).map((s) =>
+      s.name
+    );
+    assert.ok(
+      names.includes(a) && names.includes(b),
+      `both exist: ${names.join(", ")}`,
+    );
   });
 
   it("freshBucket(prefix, settings) applies the settings", async () => {
-    const name = await fixture.freshBucket("versioned", { versioning: "Enabled" });
+    const name = await fixture.freshBucket("versioned", {
+      versioning: "Enabled",
+    });
     const again = await fixture.storage.ensureBucket(name);
     assert.equal(again.created, false);
   });
@@ -94,17 +125,27 @@ describe("useSmartStorage() with before-all/after-all hooks", () => {
     });
     const bucket = await fixture.freshBucket("from-env");
     const names = await listBucketsInChild({ ...env });
-    assert.ok(names.includes(bucket), `the child lists ${bucket}: ${names.join(", ")}`);
+    assert.ok(
+      names.includes(bucket),
+      `the child lists ${bucket}: ${names.join(", ")}`,
+    );
   });
 });
 
 describe("s3ClientConfig() and env() with TLS (self-signed)", () => {
-  const fixture = useSmartStorage({ before: beforeAll, after: afterAll, server: { tls: true } });
+  const fixture = useSmartStorage({
+    before: beforeAll,
+    after: afterAll,
+    server: { tls: true },
+  });
 
   it("s3ClientConfig() trusts exactly the server's certificate: PutObject then GetObject over HTTPS", async () => {
     const config = fixture.s3ClientConfig();
     assert.match(config.endpoint, /^https:\/\//);
-    assert.ok(config.requestHandler?.httpsAgent, "an https.Agent with the certificate");
+    assert.ok(
+      config.requestHandler?.httpsAgent,
+      "an https.Agent with the certificate",
+    );
     const s3 = new S3Client(config);
     try {
       await putAndGet(s3, await fixture.freshBucket());
@@ -118,10 +159,13 @@ describe("s3ClientConfig() and env() with TLS (self-signed)", () => {
     _unused?.httpsAgent.destroy();
     const s3 = new S3Client({ ...config, maxAttempts: 1 });
     try {
-      await assert.rejects(s3.send(new HeadBucketCommand({ Bucket: "nope" })), (err: Error) => {
-        assert.doesNotMatch(String(err), /NotFound|NoSuchBucket/);
-        return true;
-      });
+      await assert.rejects(
+        s3.send(new HeadBucketCommand({ Bucket: "nope" })),
+        (err: Error) => {
+          assert.doesNotMatch(String(err), /NotFound|NoSuchBucket/);
+          return true;
+        },
+      );
     } finally {
       s3.destroy();
     }
@@ -132,10 +176,16 @@ describe("s3ClientConfig() and env() with TLS (self-signed)", () => {
     assert.ok(env.AWS_CA_BUNDLE, "AWS_CA_BUNDLE");
     assert.equal(env.NODE_EXTRA_CA_CERTS, env.AWS_CA_BUNDLE);
     assert.equal(env.DENO_CERT, env.AWS_CA_BUNDLE);
-    assert.equal(readFileSync(env.AWS_CA_BUNDLE, "utf8"), fixture.storage.certificatePem);
+    assert.equal(
+      readFileSync(env.AWS_CA_BUNDLE, "utf8"),
+      fixture.storage.certificatePem,
+    );
     const bucket = await fixture.freshBucket("tls-env");
     const names = await listBucketsInChild({ ...env });
-    assert.ok(names.includes(bucket), `the child lists ${bucket}: ${names.join(", ")}`);
+    assert.ok(
+      names.includes(bucket),
+      `the child lists ${bucket}: ${names.join(", ")}`,
+    );
   });
 });
 
@@ -181,7 +231,10 @@ describe("useSmartStorage() when the start fails", () => {
     });
     assert.ok(before && after, "both hooks registered");
     await assert.rejects(before(), (err: unknown) => {
-      assert.ok(err instanceof BinaryNotFoundError, `BinaryNotFoundError: ${String(err)}`);
+      assert.ok(
+        err instanceof BinaryNotFoundError,
+        `BinaryNotFoundError: ${String(err)}`,
+      );
       return true;
     });
     await after();
