@@ -19,7 +19,13 @@
 // The public API only: the class, its configuration, results, events and errors.
 // Everything else stays importable from its module under src/ (the tests do so).
 
-export { type BucketSettings, type S3Descriptor, SmartStorage } from "./src/smart_storage.ts";
+export {
+  type BucketSettings,
+  type S3ClientConfig,
+  type S3Descriptor,
+  type S3Env,
+  SmartStorage,
+} from "./src/smart_storage.ts";
 export type {
   AuthConfig,
   ResolvedConfig,

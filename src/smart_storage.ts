@@ -5,7 +5,9 @@
  * @module
  */
 
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { Agent as HttpsAgent } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -82,6 +84,56 @@ export interface S3Descriptor {
 }
 
 /**
+ * What `new S3Client(...)` from `@aws-sdk/client-s3` takes, as returned by
+ * {@linkcode SmartStorage.s3ClientConfig}.
+ */
+export type S3ClientConfig = {
+  /** `http://host:port`, or `https://host:port` with TLS. */
+  endpoint: string;
+  /** The region the server answers for. */
+  region: string;
+  /** Path-style addressing (`http://host:port/bucket/key`): no DNS per bucket needed. */
+  forcePathStyle: true;
+  /** The first accepted key pair (see {@linkcode SmartStorage.getS3Descriptor}). */
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  /**
+   * With TLS only: options for the SDK's default Node request handler
+   * (`NodeHttpHandler`, which the SDK uses on Node, Bun and Deno): an
+   * `https.Agent` from `node:https` that trusts exactly the server's
+   * certificate. `S3Client.destroy()` closes it.
+   */
+  requestHandler?: { httpsAgent: HttpsAgent };
+};
+
+/**
+ * Environment variables that point AWS SDKs and CLIs (in child processes, other
+ * languages) at the server, as returned by {@linkcode SmartStorage.env}.
+ */
+export type S3Env = {
+  /** `http://host:port`, or `https://host:port` with TLS. */
+  AWS_ENDPOINT_URL: string;
+  /** The first accepted key id. */
+  AWS_ACCESS_KEY_ID: string;
+  /** Its secret. */
+  AWS_SECRET_ACCESS_KEY: string;
+  /** The server's region. */
+  AWS_REGION: string;
+  /**
+   * With TLS only: a PEM file holding the server's certificate (removed by
+   * `stop()`), for the AWS CLI, boto3 and the other SDKs that read `AWS_CA_BUNDLE`.
+   */
+  AWS_CA_BUNDLE?: string;
+  /**
+   * With TLS only: the same file, for Node and Bun processes (the AWS SDK for
+   * JavaScript v3 ignores `AWS_CA_BUNDLE`). Adds the certificate to the trusted
+   * ones; read only at process start.
+   */
+  NODE_EXTRA_CA_CERTS?: string;
+  /** With TLS only: the same file, for Deno processes (`DENO_CERT`). */
+  DENO_CERT?: string;
+};
+
+/**
  * An S3-compatible object storage server, run by the `ruststorage` engine.
  *
  * @example Starting a throw-away server for a test
@@ -105,6 +157,7 @@ export class SmartStorage implements AsyncDisposable {
   #tempDir: string | undefined;
   #starting: Promise<StartResult> | undefined;
   #stopping: Promise<void> | undefined;
+  #caBundleDir: string | undefined;
 
   /**
    * Creates a server (not started yet) and validates its configuration.
@@ -298,6 +351,7 @@ export class SmartStorage implements AsyncDisposable {
       if (bridge) await bridge.shutdown(this.config.stopTimeoutMs);
       this.#hub.close(new SmartStorageError("Stopped", "stopped by stop()"));
       await this.#removeTempDir();
+      this.#removeCaBundle();
       this.#info = undefined;
     })();
     this.#stopping = stopping;
@@ -359,6 +413,92 @@ export class SmartStorage implements AsyncDisposable {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * The configuration for `new S3Client(...)` of `@aws-sdk/client-s3` (v3.4xx or
+   * later): endpoint, region, path-style addressing and the first accepted key
+   * pair. This package has no runtime dependency on the SDK; the object is plain.
+   *
+   * With TLS it names the HTTPS endpoint and adds `requestHandler: { httpsAgent }`,
+   * options for the SDK's default request handler (`NodeHttpHandler`, which the
+   * SDK uses on Node, Bun and Deno): a `node:https` `Agent` whose only trusted CA
+   * is the certificate the server presents now, so verification stays on and
+   * nothing else is trusted. Each call makes a new agent; `s3.destroy()` closes
+   * it. A client with its own `requestHandler` instance (e.g. a `FetchHttpHandler`)
+   * must set up trust itself from {@linkcode SmartStorage.certificatePem}. After
+   * `replaceTlsCertificate()`, make a new client.
+   *
+   * @returns `{ endpoint, region, forcePathStyle: true, credentials }`, plus
+   *   `requestHandler` with TLS.
+   * @throws {NotRunningError} When the server is not running.
+   *
+   * @example
+   * ```ts
+   * import { S3Client, ListBucketsCommand } from "@aws-sdk/client-s3";
+   * import { SmartStorage } from "@push-rocks/smartstorage";
+   *
+   * await using storage = await SmartStorage.createAndStart({ ephemeral: true });
+   * const s3 = new S3Client(storage.s3ClientConfig());
+   * console.log(await s3.send(new ListBucketsCommand({})));
+   * s3.destroy();
+   * ```
+   */
+  s3ClientConfig(): S3ClientConfig {
+    const { endpoint, region, accessKeyId, secretAccessKey, ca } = this.#clientTarget();
+    return {
+      endpoint,
+      region,
+      forcePathStyle: true,
+      credentials: { accessKeyId, secretAccessKey },
+      ...(ca !== undefined ? { requestHandler: { httpsAgent: new HttpsAgent({ ca, keepAlive: true }) } } : {}),
+    };
+  }
+
+  /**
+   * Environment variables that point AWS SDKs and tools at the server:
+   * `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+   * `AWS_REGION`, for child processes (`spawn(cmd, args, { env: { ...process.env, ...storage.env() } })`),
+   * the AWS CLI, boto3 and the other SDKs. Path-style addressing is not an
+   * environment setting: tell the client (the server also answers
+   * virtual-hosted style for `<bucket>.localhost`).
+   *
+   * With TLS the certificate is written to a PEM file in a temporary folder of
+   * this server (rewritten on every call, so it follows `replaceTlsCertificate()`;
+   * removed by `stop()`), named by `AWS_CA_BUNDLE` (AWS CLI, boto3, Go, ...),
+   * `NODE_EXTRA_CA_CERTS` (Node and Bun: the JavaScript SDK v3 does not read
+   * `AWS_CA_BUNDLE`) and `DENO_CERT` (Deno).
+   *
+   * @returns The variables (strings only), to spread into an environment.
+   * @throws {NotRunningError} When the server is not running.
+   *
+   * @example
+   * ```ts
+   * import { spawnSync } from "node:child_process";
+   * import process from "node:process";
+   * import { SmartStorage } from "@push-rocks/smartstorage";
+   *
+   * await using storage = await SmartStorage.createAndStart({ ephemeral: true });
+   * spawnSync("aws", ["s3", "ls"], { env: { ...process.env, ...storage.env() }, stdio: "inherit" });
+   * ```
+   */
+  env(): S3Env {
+    const { endpoint, region, accessKeyId, secretAccessKey, ca } = this.#clientTarget();
+    const env: S3Env = {
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_ACCESS_KEY_ID: accessKeyId,
+      AWS_SECRET_ACCESS_KEY: secretAccessKey,
+      AWS_REGION: region,
+    };
+    if (ca !== undefined) {
+      this.#caBundleDir ??= mkdtempSync(join(tmpdir(), "smartstorage-ca-"));
+      const file = join(this.#caBundleDir, "ca.pem");
+      writeFileSync(file, ca);
+      env.AWS_CA_BUNDLE = file;
+      env.NODE_EXTRA_CA_CERTS = file;
+      env.DENO_CERT = file;
+    }
+    return env;
   }
 
   /**
@@ -597,6 +737,37 @@ export class SmartStorage implements AsyncDisposable {
       throw notStarted();
     }
     return this.#info;
+  }
+
+  #clientTarget(): {
+    endpoint: string;
+    region: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+    ca: string | undefined;
+  } {
+    let info: StartResult;
+    try {
+      info = this.#requireInfo();
+    } catch (err) {
+      if (err instanceof NotRunningError) throw err;
+      throw new NotRunningError("it was never started (call start() first)");
+    }
+    const credential = this.#credentials[0]!;
+    const { useSsl } = endpointOf(info);
+    return {
+      endpoint: this.endpointUrl,
+      region: info.region,
+      accessKeyId: credential.accessKeyId,
+      secretAccessKey: credential.secretAccessKey,
+      ca: useSsl && this.#certificatePem !== null ? this.#certificatePem : undefined,
+    };
+  }
+
+  #removeCaBundle(): void {
+    const dir = this.#caBundleDir;
+    this.#caBundleDir = undefined;
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
 
   async #removeTempDir(): Promise<void> {

@@ -64,12 +64,14 @@ describe("npm pack", () => {
       "dist/src/smart_storage.js",
       "dist/src/smart_storage.d.ts",
       "dist/src/binary.js",
+      "dist/src/testing.js",
+      "dist/src/testing.d.ts",
       "dist/bin/smartstorage.js",
     ]) {
       assert.ok(files.includes(expected), `ships ${expected}; files: ${files.join(", ")}`);
     }
     // Everything the package's exports and bin point at is in it.
-    for (const path of [pkg.main, pkg.types, pkg.exports["."].default, pkg.exports["."].types, ...Object.values(pkg.bin)]) {
+    for (const path of [pkg.main, pkg.types, pkg.exports["."].default, pkg.exports["."].types, pkg.exports["./testing"].default, pkg.exports["./testing"].types, ...Object.values(pkg.bin)]) {
       assert.ok(files.includes(path.replace(/^\.\//, "")), `ships ${path}`);
     }
     const unwanted = files.filter((f) => /(^|\/)tests?\//.test(f) || f.startsWith("rust/") || f.startsWith("scripts/") || /\.ts$/.test(f) && !f.endsWith(".d.ts") || f.includes("ruststorage"));
