@@ -20,7 +20,6 @@
 // Everything else stays importable from its module under src/ (the tests do so).
 
 export {
-  type BucketSettings,
   type S3ClientConfig,
   type S3Descriptor,
   type S3Env,
@@ -28,6 +27,8 @@ export {
 } from "./src/smart_storage.ts";
 export type {
   AuthConfig,
+  BucketSettings,
+  BucketSpec,
   ResolvedConfig,
   ServerConfig,
   SmartStorageConfig,

@@ -83,6 +83,7 @@ Options:
                         connections from one client address; raise it
                         behind a proxy                          [default: 128]
   --clean-slate         empty the storage folder before start   [default: off]
+  --bucket <name>       create this bucket at start unless it exists (repeatable)
   --no-fsync            do not fsync writes (still atomic, but not safe against
                         power loss)                             [default: fsync on]
   --ephemeral           serve a fresh temporary folder that is removed at exit,
@@ -137,6 +138,7 @@ export function parseCliArgs(
         "max-connections": { type: "string" },
         "max-connections-per-client": { type: "string" },
         "clean-slate": { type: "boolean" },
+        bucket: { type: "string", multiple: true },
         "no-fsync": { type: "boolean" },
         ephemeral: { type: "boolean" },
         "log-requests": { type: "boolean" },
@@ -222,6 +224,7 @@ export function parseCliArgs(
         : {}),
     },
     ...(ephemeral ? { ephemeral: true } : {}),
+    ...(values.bucket !== undefined ? { buckets: [...values.bucket] } : {}),
     ...(values.binary !== undefined ? { binaryPath: values.binary } : {}),
     verbose: values.verbose ?? false,
   };

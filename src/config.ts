@@ -7,7 +7,29 @@
 
 import { resolve as resolvePath } from "node:path";
 import { ConfigError } from "./errors.ts";
-import type { CorsRule, Credential, EngineConfig, EngineTlsConfig, TlsMaterial } from "./protocol.ts";
+import type {
+  CorsRule,
+  Credential,
+  EngineConfig,
+  EngineTlsConfig,
+  EnsureBucketParams,
+  TlsMaterial,
+} from "./protocol.ts";
+
+/** The settings a bucket is given (`ensureBucket`, `buckets`). */
+export interface BucketSettings {
+  /** `Enabled` or `Suspended`. */
+  versioning?: "Enabled" | "Suspended";
+  /** A bucket policy: the document as an object, or its JSON text. */
+  policy?: string | Record<string, unknown>;
+  /** The bucket's CORS rules. */
+  cors?: CorsRule[];
+}
+
+/** A bucket of the `buckets` option: its name and settings. */
+export interface BucketSpec extends BucketSettings {
+  name: string;
+}
 
 /**
  * TLS settings: where the certificate comes from, and optionally a separate
@@ -97,6 +119,11 @@ export interface SmartStorageConfig {
    * Default `false`.
    */
   ephemeral?: boolean;
+  /**
+   * Buckets made at start unless they exist (names, or `{ name, versioning?, policy?,
+   * cors? }`), every start: idempotent, existing objects stay.
+   */
+  buckets?: (string | BucketSpec)[];
   /** Path of the `ruststorage` binary; skips the lookup chain. */
   binaryPath?: string;
   /** Timeout of one management request, in ms. Default `30000`. */
@@ -269,6 +296,8 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
     throw new ConfigError("server.logRequests must be a boolean");
   }
 
+  const buckets = config.buckets === undefined ? [] : resolveBuckets(config.buckets);
+
   const eventBufferSize = config.eventBufferSize ?? DEFAULTS.eventBufferSize;
   if (typeof eventBufferSize !== "number" || !Number.isInteger(eventBufferSize) || eventBufferSize < 1) {
     throw new ConfigError(`eventBufferSize must be a positive integer, got ${JSON.stringify(eventBufferSize)}`);
@@ -288,6 +317,7 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
       },
       storage: { directory, cleanSlate, fsync },
       auth: { enabled, credentials, ...(auth.sigV2 !== undefined ? { sigV2: auth.sigV2 } : {}) },
+      ...(buckets.length > 0 ? { buckets } : {}),
     },
     ephemeral,
     binaryPath: config.binaryPath,
@@ -373,18 +403,18 @@ function resolveTlsConfig(tls: TlsConfig | true, cwd: string): EngineTlsConfig {
   return resolved;
 }
 
-function validateCors(cors: CorsRule): CorsRule {
+function validateCors(cors: CorsRule, name = "server.cors"): CorsRule {
   if (typeof cors !== "object" || cors === null || Array.isArray(cors)) {
-    throw new ConfigError("server.cors must be an object { allowedOrigins, allowedMethods, ... }");
+    throw new ConfigError(`${name} must be an object { allowedOrigins, allowedMethods, ... }`);
   }
   const known = new Set(["allowedOrigins", "allowedMethods", "allowedHeaders", "exposeHeaders", "maxAgeSeconds"]);
   const unknown = Object.keys(cors).filter((k) => !known.has(k));
-  if (unknown.length > 0) throw new ConfigError(`server.cors has unknown field(s): ${unknown.join(", ")}`);
+  if (unknown.length > 0) throw new ConfigError(`${name} has unknown field(s): ${unknown.join(", ")}`);
   const list = (k: "allowedOrigins" | "allowedMethods" | "allowedHeaders" | "exposeHeaders", required: boolean) => {
     const v = cors[k];
     if (v === undefined && !required) return undefined;
     if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || x === "") || (required && v.length === 0)) {
-      throw new ConfigError(`server.cors.${k} must be ${required ? "a non-empty" : "an"} array of strings`);
+      throw new ConfigError(`${name}.${k} must be ${required ? "a non-empty" : "an"} array of strings`);
     }
     return [...v];
   };
@@ -395,11 +425,50 @@ function validateCors(cors: CorsRule): CorsRule {
   if (exposeHeaders) out.exposeHeaders = exposeHeaders;
   if (cors.maxAgeSeconds !== undefined) {
     if (typeof cors.maxAgeSeconds !== "number" || !Number.isInteger(cors.maxAgeSeconds) || cors.maxAgeSeconds < 0) {
-      throw new ConfigError("server.cors.maxAgeSeconds must be a non-negative integer");
+      throw new ConfigError(`${name}.maxAgeSeconds must be a non-negative integer`);
     }
     out.maxAgeSeconds = cors.maxAgeSeconds;
   }
   return out;
+}
+
+/** The `buckets` option as the engine takes it: names checked, policies as JSON text. */
+function resolveBuckets(buckets: unknown): EnsureBucketParams[] {
+  if (!Array.isArray(buckets)) {
+    throw new ConfigError(`buckets must be an array of names or { name, versioning?, policy?, cors? }, got ${describeValue(buckets)}`);
+  }
+  const seen = new Set<string>();
+  return buckets.map((entry, i) => {
+    const at = `buckets[${i}]`;
+    const spec = (typeof entry === "string" ? { name: entry } : entry) as BucketSpec;
+    if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
+      throw new ConfigError(`${at} must be a bucket name or { name, versioning?, policy?, cors? }, got ${describeValue(entry)}`);
+    }
+    checkKeys(spec as unknown as Record<string, unknown>, BUCKET_KEYS, `${at}.`);
+    if (typeof spec.name !== "string" || spec.name.trim() === "") {
+      throw new ConfigError(`${at}.name must be a bucket name, got ${describeValue(spec.name)}`);
+    }
+    if (seen.has(spec.name)) throw new ConfigError(`${at}: bucket ${spec.name} is listed twice`);
+    seen.add(spec.name);
+    const out: EnsureBucketParams = { name: spec.name };
+    if (spec.versioning !== undefined) {
+      if (spec.versioning !== "Enabled" && spec.versioning !== "Suspended") {
+        throw new ConfigError(`${at}.versioning must be "Enabled" or "Suspended", got ${describeValue(spec.versioning)}`);
+      }
+      out.versioning = spec.versioning;
+    }
+    if (spec.policy !== undefined) {
+      if (typeof spec.policy === "string") out.policy = spec.policy;
+      else if (typeof spec.policy === "object" && spec.policy !== null && !Array.isArray(spec.policy)) {
+        out.policy = JSON.stringify(spec.policy);
+      } else throw new ConfigError(`${at}.policy must be a policy document (object or JSON text)`);
+    }
+    if (spec.cors !== undefined) {
+      if (!Array.isArray(spec.cors)) throw new ConfigError(`${at}.cors must be an array of CORS rules`);
+      out.cors = spec.cors.map((rule, r) => validateCors(rule, `${at}.cors[${r}]`));
+    }
+    return out;
+  });
 }
 
 /**
@@ -484,6 +553,7 @@ const CORS_KEYS: KeySchema = {
   maxAgeSeconds: true,
 };
 const CREDENTIAL_KEYS: KeySchema = { accessKeyId: true, secretAccessKey: true };
+const BUCKET_KEYS: KeySchema = { name: true, versioning: true, policy: true, cors: true };
 
 /** Every key of {@linkcode SmartStorageConfig}, at every level (credentials are checked on their own). */
 export const CONFIG_KEYS: KeySchema = {
@@ -501,6 +571,7 @@ export const CONFIG_KEYS: KeySchema = {
   storage: { directory: true, cleanSlate: true, fsync: true },
   auth: { enabled: true, credentials: true, sigV2: true },
   ephemeral: true,
+  buckets: true,
   binaryPath: true,
   requestTimeoutMs: true,
   startTimeoutMs: true,

@@ -291,11 +291,15 @@ export interface EngineConfig {
     /** One line per request on the engine's stderr (`[request] GET /b/k 200 5 bytes 0.4 ms`). */
     logRequests?: boolean;
   };
-  /** Storage folder and write behaviour. */
-  /** `removeOnExit`: the engine removes the folder when it ends, also when the host dies. */
+  /**
+   * Storage folder and write behaviour. `removeOnExit`: the engine removes the folder
+   * when it ends, also when the host dies.
+   */
   storage: { directory: string; cleanSlate: boolean; fsync: boolean; removeOnExit?: boolean };
   /** SigV4 authentication and the accepted key pairs. */
   auth: { enabled: boolean; credentials: Credential[]; sigV2?: boolean };
+  /** Buckets made at start unless they exist, with their settings. */
+  buckets?: EnsureBucketParams[];
 }
 
 /** A response line. */
@@ -388,6 +392,14 @@ const CORS_RULE: ShapeOf<CorsRule> = {
     maxAgeSeconds: { optional: "number" },
   },
 };
+const ENSURE_BUCKET: ShapeOf<EnsureBucketParams> = {
+  object: {
+    name: "string",
+    versioning: { optional: "string" },
+    policy: { optional: "string" },
+    cors: { optional: { array: CORS_RULE } },
+  },
+};
 
 /** The params of every method. */
 export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["params"]> } = {
@@ -417,20 +429,14 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
             },
           },
           auth: { object: { enabled: "boolean", credentials: { array: CREDENTIAL }, sigV2: { optional: "boolean" } } },
+          buckets: { optional: { array: ENSURE_BUCKET } },
         },
       },
     },
   },
   stop: NO_PARAMS,
   createBucket: { object: { name: "string" } },
-  ensureBucket: {
-    object: {
-      name: "string",
-      versioning: { optional: "string" },
-      policy: { optional: "string" },
-      cors: { optional: { array: CORS_RULE } },
-    },
-  },
+  ensureBucket: ENSURE_BUCKET,
   deleteBucket: { object: { name: "string", force: { optional: "boolean" } } },
   emptyBucket: { object: { name: "string" } },
   reset: NO_PARAMS,

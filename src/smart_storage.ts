@@ -13,6 +13,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { resolveBinaryAsync } from "./binary.ts";
 import {
+  type BucketSettings,
   credentialListProblem,
   resolveConfig,
   type ResolvedConfig,
@@ -26,7 +27,6 @@ import { VERSION } from "./version.ts";
 import type {
   BucketSummary,
   ClusterHealth,
-  CorsRule,
   Credential,
   EnsureBucketParams,
   SmartStorageEvent,
@@ -46,16 +46,6 @@ export const ALLOW_VERSION_MISMATCH_ENV = "SMARTSTORAGE_ALLOW_VERSION_MISMATCH";
 
 /** How the engine's request log lines begin (`server.logRequests`; rust/src/request_log.rs). */
 const REQUEST_LOG_PREFIX = "[request] ";
-
-/** The settings `ensureBucket` gives a bucket. */
-export interface BucketSettings {
-  /** `Enabled` or `Suspended`. */
-  versioning?: "Enabled" | "Suspended";
-  /** A bucket policy: the document as an object, or its JSON text. */
-  policy?: string | Record<string, unknown>;
-  /** The bucket's CORS rules. */
-  cors?: CorsRule[];
-}
 
 /**
  * Where and how to reach the server with an S3 client; the shape of

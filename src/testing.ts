@@ -30,10 +30,9 @@
  * @module
  */
 
-import type { SmartStorageConfig } from "./config.ts";
+import type { BucketSettings, SmartStorageConfig } from "./config.ts";
 import type { StartResult } from "./protocol.ts";
 import {
-  type BucketSettings,
   type S3ClientConfig,
   type S3Env,
   SmartStorage,

@@ -33,6 +33,25 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub auth: AuthConfig,
+    /// Buckets made at start unless they exist, with these settings (idempotent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<BucketConfig>,
+}
+
+/// A bucket and the settings it must have (`buckets`, and `ensureBucket`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BucketConfig {
+    pub name: String,
+    /// `Enabled` or `Suspended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<String>,
+    /// A bucket policy document (JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// CORS rules of the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<CorsRuleConfig>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

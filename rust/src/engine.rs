@@ -173,7 +173,7 @@ impl Engine {
             per_client: config.server.max_connections_per_client,
         };
         let server = server::spawn(listeners, ctx.clone(), limits, config.server.log_requests);
-        Ok(Engine {
+        let engine = Engine {
             ctx,
             tls,
             credentials,
@@ -184,7 +184,18 @@ impl Engine {
                 .storage
                 .remove_on_exit
                 .then(|| config.storage.directory.clone()),
-        })
+        };
+        for bucket in config.buckets {
+            let name = bucket.name.clone();
+            if let Err(e) = engine.ensure_bucket(bucket).await {
+                engine.stop().await;
+                return Err(StartError {
+                    code: e.code.as_str(),
+                    message: format!("buckets: {name}: {}", e.message),
+                });
+            }
+        }
+        Ok(engine)
     }
 
     /// Stops serving (in-flight requests drain), then removes the storage folder if it

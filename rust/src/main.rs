@@ -76,6 +76,9 @@ struct ServeArgs {
     /// Empty the storage folder before start.
     #[arg(long)]
     clean_slate: bool,
+    /// Create this bucket at start unless it exists (repeatable).
+    #[arg(long = "bucket", value_name = "NAME")]
+    buckets: Vec<String>,
     /// Do not fsync writes (still atomic, but not safe against power loss).
     #[arg(long)]
     no_fsync: bool,
@@ -161,6 +164,16 @@ fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
     config.server.log_requests = args.log_requests;
     config.storage.directory = args.directory;
     config.storage.clean_slate = args.clean_slate;
+    config.buckets = args
+        .buckets
+        .into_iter()
+        .map(|name| config::BucketConfig {
+            name,
+            versioning: None,
+            policy: None,
+            cors: None,
+        })
+        .collect();
     config.storage.fsync = !args.no_fsync;
     if args.tls_cert.is_some() || args.tls_self_signed {
         config.server.tls = Some(tls::TlsConfig {

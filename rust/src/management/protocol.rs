@@ -150,21 +150,9 @@ pub struct CreateBucketParams {
     pub name: String,
 }
 
-/// Params of `ensureBucket`: the bucket and the settings it must have.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnsureBucketParams {
-    pub name: String,
-    /// `Enabled` or `Suspended`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub versioning: Option<String>,
-    /// A bucket policy document (JSON text).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<String>,
-    /// CORS rules of the bucket.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cors: Option<Vec<crate::config::CorsRuleConfig>>,
-}
+/// Params of `ensureBucket`: the bucket and the settings it must have (as in `buckets`
+/// of the config).
+pub type EnsureBucketParams = crate::config::BucketConfig;
 
 /// Params of `deleteBucket`.
 #[derive(Debug, Serialize, Deserialize)]
