@@ -51,6 +51,8 @@ export type {
   DriveProbe,
   EngineConfig,
   EngineTlsConfig,
+  ExportFolderResult,
+  ImportFolderResult,
   LogEvent,
   MultipartCompletedEvent,
   ObjectCreatedEvent,
