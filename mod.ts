@@ -58,6 +58,8 @@ export type {
   DriveProbe,
   EngineConfig,
   EngineTlsConfig,
+  ExportFolderResult,
+  ImportFolderResult,
   LogEvent,
   MultipartCompletedEvent,
   ObjectCreatedEvent,

@@ -91,6 +91,9 @@ Options:
   --log-requests        log every request on stderr: method, path, status,
                         response bytes, milliseconds
                         [env: ${CLI_ENV["log-requests"]}] [default: off]
+  --import <bucket=folder>
+                        put the files under the folder into the bucket after
+                        start (the bucket is created if needed); repeatable
   --tls-self-signed     serve HTTPS with a generated certificate (localhost, 127.0.0.1, ::1)
   --tls-cert <file>     serve HTTPS with this PEM certificate (chain allowed); needs --tls-key
   --tls-key <file>      PEM private key for --tls-cert
@@ -142,6 +145,7 @@ export function parseCliArgs(
         "no-fsync": { type: "boolean" },
         ephemeral: { type: "boolean" },
         "log-requests": { type: "boolean" },
+        import: { type: "string", multiple: true },
         "tls-self-signed": { type: "boolean" },
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
@@ -157,6 +161,7 @@ export function parseCliArgs(
   }
   if (flags.help) return "help";
   if (flags.version) return "version";
+  for (const pair of flags.import ?? []) splitImport(pair);
   const fromEnv = (flag: string) => {
     const value = env[CLI_ENV[flag]!];
     return value === undefined || value === "" ? undefined : value;
@@ -228,6 +233,32 @@ export function parseCliArgs(
     ...(values.binary !== undefined ? { binaryPath: values.binary } : {}),
     verbose: values.verbose ?? false,
   };
+}
+
+/** One `--import BUCKET=FOLDER`. */
+export interface CliImport {
+  bucket: string;
+  folder: string;
+}
+
+function splitImport(pair: string): CliImport {
+  const at = pair.indexOf("=");
+  if (at <= 0 || at === pair.length - 1) {
+    throw new SmartStorageError("InvalidArguments", `--import takes BUCKET=FOLDER, got "${pair}"`);
+  }
+  return { bucket: pair.slice(0, at), folder: pair.slice(at + 1) };
+}
+
+/**
+ * The `--import BUCKET=FOLDER` flags, in order (after {@link parseCliArgs} has accepted `argv`).
+ *
+ * @param argv Arguments after the script name.
+ * @returns The bucket and folder of each `--import`.
+ * @throws {SmartStorageError} `InvalidArguments` on a value without `=`.
+ */
+export function parseCliImports(argv: string[]): CliImport[] {
+  const { values } = parseArgs({ args: argv, strict: false, options: { import: { type: "string", multiple: true } } });
+  return ((values.import ?? []) as (string | boolean)[]).map((pair) => splitImport(String(pair)));
 }
 
 /** Whether `address` only accepts connections from this machine. */
@@ -349,6 +380,17 @@ export async function runCli(argv: string[]): Promise<number> {
     );
   }
 
+  for (const { bucket, folder } of parseCliImports(argv)) {
+    try {
+      await storage.ensureBucket(bucket);
+      const { imported, bytes } = await storage.importFolder(bucket, folder);
+      console.log(`smartstorage: imported ${imported} files (${bytes} bytes) from ${folder} into bucket ${bucket}`);
+    } catch (err) {
+      console.error(`smartstorage: --import ${bucket}=${folder}: ${(err as Error).message}`);
+      await storage.stop();
+      return 1;
+    }
+  }
 
   const reason = await storage.waitUntilEnded();
   await storage.stop();

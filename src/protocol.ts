@@ -221,6 +221,8 @@ export interface MethodMap {
   deleteBucket: { params: { name: string; force?: boolean }; result: { deletedObjects: number } };
   emptyBucket: { params: { name: string }; result: { deletedObjects: number } };
   reset: { params: Record<string, never>; result: { deletedBuckets: number } };
+  importFolder: { params: FolderParams; result: ImportFolderResult };
+  exportFolder: { params: FolderParams; result: ExportFolderResult };
   getStorageStats: { params: Record<string, never>; result: StorageStats };
   listBucketSummaries: { params: Record<string, never>; result: BucketSummary[] };
   listCredentials: { params: Record<string, never>; result: Credential[] };
@@ -238,6 +240,35 @@ export interface EnsureBucketParams {
   policy?: string;
   /** The bucket's CORS rules. */
   cors?: CorsRule[];
+}
+
+/** A bucket and a folder on the engine's machine (`importFolder`, `exportFolder`). */
+export interface FolderParams {
+  bucket: string;
+  /** An absolute path (the module resolves relative ones against the host's working folder). */
+  folder: string;
+  /** Put before each key on import; on export, only keys under it, written without it. */
+  prefix?: string;
+}
+
+/** Result of `importFolder`. */
+export interface ImportFolderResult {
+  /** Files imported. */
+  imported: number;
+  /** Their bytes. */
+  bytes: number;
+}
+
+/** Result of `exportFolder`. */
+export interface ExportFolderResult {
+  /** Objects written as files. */
+  exported: number;
+  /** Their bytes. */
+  bytes: number;
+  /** Keys not written because they would not make a safe path under the folder. */
+  skippedCount: number;
+  /** The first 100 of those keys. */
+  skipped: string[];
 }
 
 /** Name of a method. */
@@ -440,6 +471,8 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
   deleteBucket: { object: { name: "string", force: { optional: "boolean" } } },
   emptyBucket: { object: { name: "string" } },
   reset: NO_PARAMS,
+  importFolder: { object: { bucket: "string", folder: "string", prefix: { optional: "string" } } },
+  exportFolder: { object: { bucket: "string", folder: "string", prefix: { optional: "string" } } },
   getStorageStats: NO_PARAMS,
   listBucketSummaries: NO_PARAMS,
   listCredentials: NO_PARAMS,
@@ -467,6 +500,8 @@ export const RESULT_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
   deleteBucket: { object: { deletedObjects: "number" } },
   emptyBucket: { object: { deletedObjects: "number" } },
   reset: { object: { deletedBuckets: "number" } },
+  importFolder: { object: { imported: "number", bytes: "number" } },
+  exportFolder: { object: { exported: "number", bytes: "number", skippedCount: "number", skipped: STRINGS } },
   getStorageStats: {
     object: {
       bucketCount: "number",

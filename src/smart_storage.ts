@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { Agent as HttpsAgent } from "node:https";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import process from "node:process";
 import { resolveBinaryAsync } from "./binary.ts";
 import {
@@ -29,6 +29,8 @@ import type {
   ClusterHealth,
   Credential,
   EnsureBucketParams,
+  ExportFolderResult,
+  ImportFolderResult,
   SmartStorageEvent,
   SmartStorageEventMap,
   SmartStorageEventName,
@@ -557,6 +559,57 @@ export class SmartStorage implements AsyncDisposable {
    */
   reset(): Promise<{ deletedBuckets: number }> {
     return this.#call((b) => b.request("reset", {}));
+  }
+
+  /**
+   * Puts every file under a local folder into a bucket (seeding test data, say). Keys
+   * are the files' paths relative to `folder` with `/` separators (`prefix` before
+   * them); content types are guessed from the extensions. Symlinks are followed when
+   * they point inside the folder; one that points outside (or dangles, or loops) fails
+   * the call, as does an unreadable file, naming it. Each file sends the usual
+   * `objectCreated` event; a failure part-way leaves the earlier files imported.
+   *
+   * @param bucket An existing bucket (see {@link ensureBucket}).
+   * @param folder The folder; a relative path is resolved against this process's working folder.
+   * @param options `prefix` to put before every key (e.g. `"fixtures/"`).
+   * @returns How many files were imported, and their bytes.
+   * @throws {SmartStorageError} `NoSuchBucket`; `InvalidArgument` for a missing folder
+   *   or a file that cannot be read or imported.
+   *
+   * @example
+   * ```ts
+   * await storage.ensureBucket("site");
+   * const { imported } = await storage.importFolder("site", "./fixtures/site", { prefix: "v1/" });
+   * ```
+   */
+  importFolder(bucket: string, folder: string, options: { prefix?: string } = {}): Promise<ImportFolderResult> {
+    const params = { bucket, folder: resolve(folder), ...(options.prefix !== undefined ? { prefix: options.prefix } : {}) };
+    return this.#call((b) => b.request("importFolder", params));
+  }
+
+  /**
+   * Writes the objects of a bucket (those under `prefix`, without it) into a local
+   * folder as files, creating the folder and the folders inside it and replacing
+   * existing files. Nothing is written outside `folder`: keys with empty, `.` or `..`
+   * segments, a leading `/`, NUL or a backslash (and keys whose path would go through a
+   * symlink or an existing file) are skipped, counted and listed in the result.
+   *
+   * @param bucket The bucket.
+   * @param folder The target folder; a relative path is resolved against this process's working folder.
+   * @param options `prefix`: export only the keys under it, written without it.
+   * @returns How many objects were written and their bytes; `skippedCount` and the
+   *   first 100 `skipped` keys.
+   * @throws {SmartStorageError} `NoSuchBucket`; `InvalidArgument` when the folder cannot
+   *   be created or written.
+   *
+   * @example
+   * ```ts
+   * const { exported, skipped } = await storage.exportFolder("site", "/tmp/site-backup");
+   * ```
+   */
+  exportFolder(bucket: string, folder: string, options: { prefix?: string } = {}): Promise<ExportFolderResult> {
+    const params = { bucket, folder: resolve(folder), ...(options.prefix !== undefined ? { prefix: options.prefix } : {}) };
+    return this.#call((b) => b.request("exportFolder", params));
   }
 
   /**

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -333,6 +333,44 @@ describe("smartstorage CLI", () => {
         await child.exited;
         await child.stdin.close().catch(() => {});
       }
+    }
+  });
+
+  it("both CLIs: --import BUCKET=FOLDER creates the bucket and imports the files; a missing folder exits 1", async () => {
+    const seed = join(dir, "import-seed");
+    await mkdir(join(seed, "sub"), { recursive: true });
+    await writeFile(join(seed, "a.json"), '{"a":1}');
+    await writeFile(join(seed, "sub", "b.txt"), "bee");
+    const cli = runCli(["--ephemeral", "--port", "0", "--import", `seeded=${seed}`], {});
+    const engine = runServe(["--ephemeral", "--port", "0", "--import", `seeded=${seed}`]);
+    try {
+      const { text: cliOut, rest: cliRest } = await readUntil(cli.stdout, /imported .*\n/);
+      const { text: engineOut, rest: engineRest } = await readUntil(engine.stdout, /imported .*\n/);
+      const cliPort = /endpoint:\s+http:\/\/[^:]+:(\d+)/.exec(cliOut)![1];
+      const enginePort = /listening on http:\/\/[^:]+:(\d+)/.exec(engineOut)![1];
+      for (const [out, port] of [[cliOut, cliPort], [engineOut, enginePort]]) {
+        assert.match(out!, /imported 2 files \(10 bytes\) from .* into bucket seeded/);
+        const res = await fetch(`http://127.0.0.1:${port}/seeded/sub/b.txt`);
+        assert.equal(await res.text(), "bee");
+        const json = await fetch(`http://127.0.0.1:${port}/seeded/a.json`);
+        assert.equal(json.headers.get("content-type"), "application/json");
+        await json.body?.cancel();
+      }
+      const cliEnd = await terminate(cli, cliRest, new Response(cli.stderr).text());
+      const engineEnd = await terminate(engine, engineRest, new Response(engine.stderr).text());
+      assert.equal(cliEnd.exit.code, 0, cliEnd.err);
+      assert.equal(engineEnd.exit.code, 0, engineEnd.err);
+    } finally {
+      cli.kill("SIGKILL");
+      engine.kill("SIGKILL");
+      await Promise.all([cli.exited, engine.exited]);
+    }
+    const missing = join(dir, "no-such-folder");
+    for (const child of [runCli(["--ephemeral", "--port", "0", "--import", `seeded=${missing}`], {}), runServe(["--ephemeral", "--port", "0", "--import", `seeded=${missing}`])]) {
+      const [err, exit] = await Promise.all([new Response(child.stderr).text(), child.exited, new Response(child.stdout).text()]);
+      await child.stdin.close().catch(() => {});
+      assert.equal(exit.code, 1, err);
+      assert.ok(err.includes(missing), err);
     }
   });
 });

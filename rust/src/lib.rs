@@ -14,6 +14,7 @@ pub mod log;
 pub mod management;
 pub mod request_log;
 pub mod s3;
+pub mod seed;
 pub mod server;
 pub mod storage;
 pub mod tls;

@@ -88,6 +88,9 @@ struct ServeArgs {
     /// Log every request on stderr: method, path, status, response bytes, milliseconds.
     #[arg(long, env = "SMARTSTORAGE_LOG_REQUESTS", value_parser = FalseyValueParser::new())]
     log_requests: bool,
+    /// Put the files under FOLDER into BUCKET after start (the bucket is created if needed); repeatable.
+    #[arg(long = "import", value_name = "BUCKET=FOLDER")]
+    import: Vec<String>,
     /// Serve HTTPS with a generated certificate (localhost, 127.0.0.1, ::1), printed at start.
     #[arg(long, conflicts_with = "tls_cert")]
     tls_self_signed: bool,
@@ -150,9 +153,21 @@ struct ServePlan {
     ephemeral: Option<PathBuf>,
     /// `--auth` without keys: the pair was generated here, so it is printed whole.
     generated_pair: bool,
+    /// `--import`: (bucket, folder) pairs to import after start.
+    imports: Vec<(String, String)>,
 }
 
 fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
+    let imports = args
+        .import
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((bucket, folder)) if !bucket.is_empty() && !folder.is_empty() => {
+                Ok((bucket.to_string(), folder.to_string()))
+            }
+            _ => Err(format!("--import takes BUCKET=FOLDER, got {pair:?}")),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let mut config = config::Config::default();
     let mut generated_pair = false;
     config.auth.sig_v2 = !args.no_sigv2;
@@ -214,6 +229,7 @@ fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
         config,
         ephemeral,
         generated_pair,
+        imports,
     })
 }
 
@@ -251,7 +267,13 @@ fn is_loopback(address: &str) -> bool {
 }
 
 async fn serve(plan: ServePlan) -> i32 {
-    let code = serve_until_signal(plan.config, plan.ephemeral.is_some(), plan.generated_pair).await;
+    let code = serve_until_signal(
+        plan.config,
+        plan.ephemeral.is_some(),
+        plan.generated_pair,
+        &plan.imports,
+    )
+    .await;
     if let Some(dir) = plan.ephemeral
         && let Err(e) = std::fs::remove_dir_all(&dir)
     {
@@ -260,7 +282,12 @@ async fn serve(plan: ServePlan) -> i32 {
     code
 }
 
-async fn serve_until_signal(config: config::Config, ephemeral: bool, generated_pair: bool) -> i32 {
+async fn serve_until_signal(
+    config: config::Config,
+    ephemeral: bool,
+    generated_pair: bool,
+    imports: &[(String, String)],
+) -> i32 {
     let self_signed = config.server.tls.as_ref().is_some_and(|t| t.self_signed);
     let warn_open = !config.auth.enabled && !is_loopback(&config.server.address);
     let engine = match engine::Engine::start(config, None).await {
@@ -301,6 +328,16 @@ async fn serve_until_signal(config: config::Config, ephemeral: bool, generated_p
     if warn_open {
         eprintln!("{}", open_warning(&info.address));
     }
+    for (bucket, folder) in imports {
+        match import(&engine, bucket, folder).await {
+            Ok(line) => println!("{line}"),
+            Err(message) => {
+                eprintln!("ruststorage: --import {bucket}={folder}: {message}");
+                engine.stop().await;
+                return 1;
+            }
+        }
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("signal handler");
     tokio::select! {
@@ -310,6 +347,34 @@ async fn serve_until_signal(config: config::Config, ephemeral: bool, generated_p
     eprintln!("ruststorage: stopping");
     engine.stop().await;
     0
+}
+
+/// `--import BUCKET=FOLDER`: creates the bucket unless it exists, then imports the folder.
+async fn import(engine: &engine::Engine, bucket: &str, folder: &str) -> Result<String, String> {
+    use management::protocol::{EnsureBucketParams, FolderParams};
+    let describe =
+        |e: ruststorage::s3::error::S3Error| format!("{}: {}", e.code.as_str(), e.message);
+    engine
+        .ensure_bucket(EnsureBucketParams {
+            name: bucket.to_string(),
+            versioning: None,
+            policy: None,
+            cors: None,
+        })
+        .await
+        .map_err(describe)?;
+    let params = FolderParams {
+        bucket: bucket.to_string(),
+        folder: folder.to_string(),
+        prefix: None,
+    };
+    let done = ruststorage::seed::import_folder(&*engine.ctx.store, params)
+        .await
+        .map_err(describe)?;
+    Ok(format!(
+        "imported {} files ({} bytes) from {folder} into bucket {bucket}",
+        done.imported, done.bytes
+    ))
 }
 
 /// The warning for a non-loopback address with auth off (the TypeScript CLI prints the same).

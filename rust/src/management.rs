@@ -207,6 +207,12 @@ async fn handle(
             let deleted_buckets = running(engine)?.reset().await?;
             Ok(Reply::Reset(DeletedBuckets { deleted_buckets }))
         }
+        Request::ImportFolder(params) => Ok(Reply::ImportFolder(
+            crate::seed::import_folder(&*running(engine)?.ctx.store, params).await?,
+        )),
+        Request::ExportFolder(params) => Ok(Reply::ExportFolder(
+            crate::seed::export_folder(&*running(engine)?.ctx.store, params).await?,
+        )),
         Request::GetStorageStats(_) => {
             let mut stats = running(engine)?
                 .storage_stats()

@@ -108,6 +108,10 @@ methods! {
     EmptyBucket = "emptyBucket" (CreateBucketParams) -> DeletedObjects;
     /// Deletes every bucket with everything in it.
     Reset = "reset" (NoParams) -> DeletedBuckets;
+    /// Puts every file under a folder into a bucket; keys are the files' relative paths.
+    ImportFolder = "importFolder" (FolderParams) -> ImportedFolder;
+    /// Writes every object of a bucket (under a prefix) into a folder as files.
+    ExportFolder = "exportFolder" (FolderParams) -> ExportedFolder;
     /// Counters of buckets, objects, bytes, uploads and dropped events.
     GetStorageStats = "getStorageStats" (NoParams) -> StorageStats;
     /// One summary per bucket.
@@ -162,6 +166,18 @@ pub struct DeleteBucketParams {
     /// Delete what the bucket holds first (else a bucket that holds anything is refused).
     #[serde(default)]
     pub force: bool,
+}
+
+/// Params of `importFolder` and `exportFolder`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FolderParams {
+    pub bucket: String,
+    /// A folder on the engine's machine (absolute, or relative to the engine's working folder).
+    pub folder: String,
+    /// Put before each key on import; on export, only keys under it, written without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 /// Params of `replaceCredentials`.
@@ -303,6 +319,27 @@ pub struct DeletedObjects {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeletedBuckets {
     pub deleted_buckets: u64,
+}
+
+/// Result of `importFolder`: how many files went in, and their bytes.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportedFolder {
+    pub imported: u64,
+    pub bytes: u64,
+}
+
+/// Result of `exportFolder`: how many objects were written as files, their bytes, and
+/// the keys not written because they would not make a safe path under the folder.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportedFolder {
+    pub exported: u64,
+    pub bytes: u64,
+    /// How many keys were skipped.
+    pub skipped_count: u64,
+    /// The first 100 of them.
+    pub skipped: Vec<String>,
 }
 
 /// Result of `replaceCredentials`: how many pairs are now accepted.
