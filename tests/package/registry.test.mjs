@@ -34,6 +34,8 @@ const userEnv = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => k !== "SMARTSTORAGE_BINARY" && !k.startsWith("npm_")),
 );
 
+const stripAnsi = (text) => text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+
 /** Runs a command to its end; resolves with its output, rejects on a non-zero exit. */
 function run(command, args, options = {}) {
   return new Promise((resolve, reject) => {
@@ -44,7 +46,8 @@ function run(command, args, options = {}) {
     child.stderr.on("data", (d) => (err += d));
     child.on("error", reject);
     child.on("close", (code, signal) => {
-      if (code === 0) resolve({ out, err });
+      // Without colours whatever the environment says (FORCE_COLOR=0 turns Deno's on).
+      if (code === 0) resolve({ out: stripAnsi(out), err: stripAnsi(err) });
       else reject(new Error(`${command} ${args.join(" ")} exited with ${code ?? signal}\n--- stdout\n${out}\n--- stderr\n${err}`));
     });
   });
