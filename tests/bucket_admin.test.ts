@@ -5,6 +5,9 @@
  */
 
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   CreateMultipartUploadCommand,
   GetBucketCorsCommand,
@@ -19,7 +22,8 @@ import {
 } from "@aws-sdk/client-s3";
 import type { SmartStorage } from "../src/smart_storage.ts";
 import type { SmartStorageEvent } from "../src/protocol.ts";
-import { SmartStorageError } from "../src/errors.ts";
+import { ConfigError, SmartStorageError } from "../src/errors.ts";
+import { resolveConfig, type SmartStorageConfig } from "../src/config.ts";
 import { afterAll, beforeAll, describe, it } from "./harness.ts";
 import { assertS3Error, s3ClientFor, startTestServer, uniqueName } from "./helpers.ts";
 
@@ -147,3 +151,64 @@ describe("bucket administration: ensureBucket, emptyBucket, deleteBucket, reset"
     assert.deepEqual(await keys(a), [], "a bucket of the same name starts empty");
   });
 });
+
+describe("buckets in the config: made at every start, idempotent", () => {
+  it("creates the listed buckets with their settings, and keeps their objects across restarts", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "smartstorage-buckets-"));
+    const [plain, versioned] = [uniqueName("cfg-plain"), uniqueName("cfg-versioned")];
+    const config = {
+      storage: { directory },
+      buckets: [plain, { name: versioned, versioning: "Enabled" as const, cors: [{ allowedOrigins: ["*"], allowedMethods: ["GET"] }] }],
+    };
+    let storage = await startTestServer(config);
+    let s3 = await s3ClientFor(storage);
+    try {
+      await s3.send(new HeadBucketCommand({ Bucket: plain }));
+      assert.equal((await s3.send(new GetBucketVersioningCommand({ Bucket: versioned }))).Status, "Enabled");
+      const cors = await s3.send(new GetBucketCorsCommand({ Bucket: versioned }));
+      assert.deepEqual(cors.CORSRules?.[0]?.AllowedMethods, ["GET"]);
+      await s3.send(new PutObjectCommand({ Bucket: plain, Key: "kept", Body: "x" }));
+    } finally {
+      s3.destroy();
+      await storage.stop();
+    }
+    storage = await startTestServer(config);
+    s3 = await s3ClientFor(storage);
+    try {
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: plain }));
+      assert.deepEqual((listed.Contents ?? []).map((o) => o.Key), ["kept"], "a second start keeps the bucket's objects");
+    } finally {
+      s3.destroy();
+      await storage.stop();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses bad entries before starting, naming them", () => {
+    const bad: [unknown, RegExp][] = [
+      ["photos", /buckets must be an array/],
+      [[{ name: "a-b", versoning: "Enabled" }], /unknown key buckets\[0\]\.versoning; did you mean buckets\[0\]\.versioning\?/],
+      [["dup-name", { name: "dup-name" }], /buckets\[1\]: bucket dup-name is listed twice/],
+      [[{ name: "v-b", versioning: "On" }], /buckets\[0\]\.versioning must be "Enabled" or "Suspended"/],
+      [[42], /buckets\[0\] must be a bucket name/],
+      [[{ name: "c-b", cors: [{ allowedOrigins: [] }] }], /buckets\[0\]\.cors\[0\]\.allowedOrigins must be a non-empty array/],
+    ];
+    for (const [buckets, message] of bad) {
+      assert.throws(() => resolveConfig({ buckets } as SmartStorageConfig), (err: unknown) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.match(err.message, message);
+        return true;
+      });
+    }
+  });
+
+  it("a bucket the engine refuses fails the start with its code", async () => {
+    await assert.rejects(startTestServer({ buckets: ["Not_A_Valid_Name"] }), (err: unknown) => {
+      assert.ok(err instanceof SmartStorageError, String(err));
+      assert.equal(err.code, "InvalidBucketName");
+      assert.match(err.message, /Not_A_Valid_Name/);
+      return true;
+    });
+  });
+});
+

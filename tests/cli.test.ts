@@ -336,6 +336,30 @@ describe("smartstorage CLI", () => {
     }
   });
 
+  it("both CLIs: --bucket NAME (repeatable) creates the buckets at start", async () => {
+    const cli = runCli(["--ephemeral", "--port", "0", "--bucket", "first-one", "--bucket", "second-one"], {});
+    const engine = runServe(["--ephemeral", "--port", "0", "--bucket", "first-one", "--bucket", "second-one"]);
+    try {
+      const { text: cliOut, rest: cliRest } = await readUntil(cli.stdout, /endpoint:\s+http:\/\/[^:]+:\d+/);
+      const { text: engineOut, rest: engineRest } = await readUntil(engine.stdout, /listening on http:\/\/[^:]+:\d+/);
+      const ports = [/endpoint:\s+http:\/\/[^:]+:(\d+)/.exec(cliOut)![1], /listening on http:\/\/[^:]+:(\d+)/.exec(engineOut)![1]];
+      for (const port of ports) {
+        for (const bucket of ["first-one", "second-one"]) {
+          // Without credentials: auth is off, so a missing bucket would answer 404.
+          const res = await fetch(`http://127.0.0.1:${port}/${bucket}?list-type=2`);
+          await res.body?.cancel();
+          assert.equal(res.status, 200, `${bucket} on port ${port}`);
+        }
+      }
+      await terminate(cli, cliRest, new Response(cli.stderr).text());
+      await terminate(engine, engineRest, new Response(engine.stderr).text());
+    } finally {
+      cli.kill("SIGKILL");
+      engine.kill("SIGKILL");
+      await Promise.all([cli.exited, engine.exited]);
+    }
+  });
+
   it("both CLIs: --import BUCKET=FOLDER creates the bucket and imports the files; a missing folder exits 1", async () => {
     const seed = join(dir, "import-seed");
     await mkdir(join(seed, "sub"), { recursive: true });
