@@ -178,8 +178,8 @@ impl Store {
             std::fs::rename(entry.path(), trash.join(entry.file_name()))?;
         }
         self.sync_entries(&dir)?;
-        std::fs::remove_dir_all(&trash)?;
-        self.discard_tree(&self.versions_root(name))?;
+        super::remove_in_background(trash);
+        self.discard_tree_later(&self.versions_root(name))?;
         self.abort_uploads_of_bucket(name)?;
         self.dirs.clear();
         self.stats.remove_bucket(name);
@@ -200,8 +200,8 @@ impl Store {
             });
         }
         self.abort_uploads_of_bucket(name)?;
-        self.discard_tree(&dir)?;
-        self.discard_tree(&self.versions_root(name))?;
+        self.discard_tree_later(&dir)?;
+        self.discard_tree_later(&self.versions_root(name))?;
         self.dirs.clear();
         match std::fs::remove_file(self.bucket_record_path(name)) {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),

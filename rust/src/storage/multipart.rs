@@ -365,7 +365,7 @@ impl Store {
 
     /// Removes every upload of a bucket (DeleteBucket, with the bucket closed).
     pub fn abort_uploads_of_bucket(&self, bucket: &str) -> Result<()> {
-        Ok(self.discard_tree(&self.bucket_uploads_dir(bucket))?)
+        Ok(self.discard_tree_later(&self.bucket_uploads_dir(bucket))?)
     }
 
     /// At start: moves uploads of the old layout (`.multipart/<uploadId>/`) into their
