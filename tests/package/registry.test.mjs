@@ -275,6 +275,17 @@ describe("the packages through a real npm registry", () => {
     assert.match(out + err, /\b0 fail\b/);
   });
 
+  it("the README's vitest fixture example passes with vitest, the package's testing entry installed from the registry", { timeout: STEP_TIMEOUT }, async () => {
+    const readme = readFileSync(join(repo, "README.md"), "utf8");
+    const block = /\nvitest\n\n```ts\n([\s\S]*?)```/.exec(readme);
+    assert.ok(block, "README has the vitest example of the test fixtures");
+    assert.match(block[1], /from "@push.rocks\/smartstorage\/testing"/);
+    await run("npm", ["install", "--no-audit", "--no-fund", "vitest@3"], { cwd: project });
+    await writeFile(join(project, "fixture.vitest.test.ts"), block[1]);
+    const { out, err } = await run("npx", ["vitest", "run", "fixture.vitest.test.ts"], { cwd: project });
+    assert.match(out + err, /Tests\s+1 passed \(1\)/, out + err);
+  });
+
   it("Deno with the module from a URL, as from JSR: the engine comes as npm:@push.rocks/smartstorage-<platform>@<version>", { timeout: STEP_TIMEOUT }, async () => {
     // JSR serves the TypeScript sources over https; here a loopback HTTP server
     // serves them the same way, so import.meta.url is not a file: URL and no
