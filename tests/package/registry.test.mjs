@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
+import { stripVTControlCharacters } from "node:util";
 import { fileURLToPath } from "node:url";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -34,8 +35,6 @@ const userEnv = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => k !== "SMARTSTORAGE_BINARY" && !k.startsWith("npm_")),
 );
 
-const stripAnsi = (text) => text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
-
 /** Runs a command to its end; resolves with its output, rejects on a non-zero exit. */
 function run(command, args, options = {}) {
   return new Promise((resolve, reject) => {
@@ -47,7 +46,7 @@ function run(command, args, options = {}) {
     child.on("error", reject);
     child.on("close", (code, signal) => {
       // Without colours whatever the environment says (FORCE_COLOR=0 turns Deno's on).
-      if (code === 0) resolve({ out: stripAnsi(out), err: stripAnsi(err) });
+      if (code === 0) resolve({ out: stripVTControlCharacters(out), err: stripVTControlCharacters(err) });
       else reject(new Error(`${command} ${args.join(" ")} exited with ${code ?? signal}\n--- stdout\n${out}\n--- stderr\n${err}`));
     });
   });
