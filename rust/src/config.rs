@@ -36,7 +36,37 @@ pub struct Config {
     /// Buckets made at start unless they exist, with these settings (idempotent).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<BucketConfig>,
+    /// Cluster mode (erasure-coded drives, see docs/cluster.md); standalone without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
+
+/// `cluster`: one node with several drives today; more nodes join later (docs/cluster.md).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub enabled: bool,
+    /// Folders, one per disk; objects are spread over them as data and parity shards.
+    pub drives: Vec<PathBuf>,
+    /// Data and parity shards per object; without it, from the drive count (`cluster::geometry`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<ErasureConfig>,
+    /// The node's QUIC port; 0 picks a free one (the real one is in `info` and the health).
+    pub quic_port: u16,
+    /// Generated once and kept on the drives when not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ErasureConfig {
+    pub data_shards: usize,
+    pub parity_shards: usize,
+}
+
+/// The QUIC port of `serve --cluster` (the protocol's `cluster.quicPort` defaults to 0).
+pub const DEFAULT_QUIC_PORT: u16 = 4348;
 
 /// A bucket and the settings it must have (`buckets`, and `ensureBucket`).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 //! lets the fuzz targets in `rust/fuzz/` call the engine's parsers directly.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod connection_guards;
 pub mod engine;

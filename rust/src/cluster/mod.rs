@@ -1,0 +1,20 @@
+//! Cluster mode: one node erasure-codes objects over several drives (docs/cluster.md).
+//!
+//! - `geometry`/`format`: the drives, their format files and the checks before start;
+//! - `bitrot`, `erasure`, `shards`: objects as K data + M parity shard files of
+//!   hash-framed blocks, read back (decoding past missing or bad shards) and healed;
+//! - `raft`: the metadata log (openraft, one voter per node for now) kept on every drive;
+//! - `meta`: the metadata state machine (buckets, object index, versions, uploads);
+//! - `store`: the `Storage` implementation over all of that;
+//! - `quic`: the node's QUIC endpoint; `health`: the report of `getClusterHealth`.
+
+pub mod bitrot;
+pub mod erasure;
+pub mod format;
+pub mod geometry;
+pub mod health;
+pub mod meta;
+pub mod quic;
+pub mod raft;
+pub mod shards;
+pub mod store;
