@@ -72,6 +72,7 @@ s3_codes! {
     RequestHeaderSectionTooLarge => 400, "Your request header section exceeds the maximum allowed size.";
     RequestTimeTooSkewed => 403, "The difference between the request time and the server's time is too large.";
     RequestTimeout => 400, "Your socket connection to the server was not read from or written to within the timeout period.";
+    ServiceUnavailable => 503, "Service is unable to handle request.";
     SignatureDoesNotMatch => 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
     SlowDown => 503, "Please reduce your request rate.";
     XAmzContentSHA256Mismatch => 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
@@ -206,6 +207,10 @@ impl From<crate::storage::Error> for S3Error {
                 .detail("PartNumber", part_number.to_string())
                 .detail("ETag", etag),
             E::Full => S3Error::new(S3Code::XMinioStorageFull),
+            E::Unavailable(m) => {
+                crate::log::warn(&format!("storage unavailable: {m}"));
+                S3Error::new(S3Code::ServiceUnavailable)
+            }
             E::Io(e) => S3Error::internal(e),
             E::Internal(m) => S3Error::internal(m),
             E::Refused(e) => match e.downcast::<S3Error>() {
@@ -315,6 +320,11 @@ mod tests {
                 400,
             ),
             (E::Full, S3Code::XMinioStorageFull, 507),
+            (
+                E::Unavailable(s("2 of 4 drives")),
+                S3Code::ServiceUnavailable,
+                503,
+            ),
             (
                 E::Io(std::io::Error::other("disk")),
                 S3Code::InternalError,

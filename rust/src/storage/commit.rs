@@ -298,7 +298,7 @@ impl Store {
 }
 
 /// A condition on the object a write replaces (conditional writes).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Precondition {
     /// `If-None-Match: *`: only create, never overwrite.
     IfNoneMatchAny,
@@ -307,7 +307,7 @@ pub enum Precondition {
 }
 
 impl Precondition {
-    fn check(&self, existing: Option<&ObjectMeta>, key: &str) -> Result<()> {
+    pub fn check(&self, existing: Option<&ObjectMeta>, key: &str) -> Result<()> {
         let failed = |condition| Err(Error::PreconditionFailed { condition });
         match (self, existing) {
             (Precondition::IfNoneMatchAny, Some(_)) => failed("If-None-Match"),

@@ -56,6 +56,8 @@ pub enum Error {
     },
     /// The disk is full (or the quota spent).
     Full,
+    /// Too few drives answer to read or write this safely (cluster mode); try again later.
+    Unavailable(String),
     Io(std::io::Error),
     /// A broken invariant or unreadable record; logged where it is turned into a response.
     Internal(String),

@@ -62,6 +62,53 @@ fn strip_quotes(etag: &str) -> &str {
     etag.trim().trim_matches('"')
 }
 
+/// The parts a completion names, checked against those uploaded: at least one, in
+/// ascending order, each with its ETag, all but the last at least `MIN_PART_SIZE`.
+pub fn choose_parts(parts: &[PartInfo], requested: &[(u32, String)]) -> Result<Vec<PartInfo>> {
+    if requested.is_empty() {
+        return Err(Error::NoParts);
+    }
+    if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(Error::PartOrder);
+    }
+    let mut chosen = Vec::with_capacity(requested.len());
+    for (number, etag) in requested {
+        let part = parts
+            .iter()
+            .find(|p| p.part_number == *number && strip_quotes(&p.etag) == strip_quotes(etag))
+            .ok_or_else(|| Error::NoSuchPart {
+                part_number: *number,
+                etag: etag.clone(),
+            })?;
+        chosen.push(part.clone());
+    }
+    if let Some(small) = chosen[..chosen.len() - 1]
+        .iter()
+        .find(|p| p.size < MIN_PART_SIZE)
+    {
+        return Err(Error::PartTooSmall {
+            part_number: small.part_number,
+            etag: small.etag.clone(),
+            size: small.size,
+            min: MIN_PART_SIZE,
+        });
+    }
+    Ok(chosen)
+}
+
+/// A multipart object's ETag: the MD5 of its parts' MD5s, and their count.
+pub fn multipart_etag(chosen: &[PartInfo]) -> Result<String> {
+    let mut md5s = Md5::new();
+    for part in chosen {
+        md5s.update(hex::decode(strip_quotes(&part.etag)).map_err(Error::internal)?);
+    }
+    Ok(format!(
+        "\"{}-{}\"",
+        hex::encode(md5s.finalize()),
+        chosen.len()
+    ))
+}
+
 impl Store {
     /// The folder of a bucket's uploads (the bucket name is valid: no path tricks).
     fn bucket_uploads_dir(&self, bucket: &str) -> PathBuf {
@@ -230,51 +277,22 @@ impl Store {
     ) -> Result<ObjectMeta> {
         let _guard = self.upload_locks.write(bucket, upload_id);
         let (info, parts) = self.list_parts(bucket, key, upload_id)?;
-        if requested.is_empty() {
-            return Err(Error::NoParts);
-        }
-        if requested.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(Error::PartOrder);
-        }
-        let mut chosen = Vec::with_capacity(requested.len());
-        for (number, etag) in requested {
-            let part = parts
-                .iter()
-                .find(|p| p.part_number == *number && strip_quotes(&p.etag) == strip_quotes(etag))
-                .ok_or_else(|| Error::NoSuchPart {
-                    part_number: *number,
-                    etag: etag.clone(),
-                })?;
-            chosen.push(part.clone());
-        }
-        if let Some(small) = chosen[..chosen.len() - 1]
-            .iter()
-            .find(|p| p.size < MIN_PART_SIZE)
-        {
-            return Err(Error::PartTooSmall {
-                part_number: small.part_number,
-                etag: small.etag.clone(),
-                size: small.size,
-                min: MIN_PART_SIZE,
-            });
-        }
+        let chosen = choose_parts(&parts, requested)?;
         let object_checksum = verify(&info, &chosen)?;
         let dir = self.upload_dir(bucket, upload_id);
         let path = self.temp_path("data");
         let mut data = TempData::new(path.clone(), 0, [0; 16]);
         let mut out = std::fs::File::create(&path)?;
-        let mut md5s = Md5::new();
         for part in &chosen {
             let mut src = std::fs::File::open(dir.join(format!("part-{}", part.part_number)))?;
             std::io::copy(&mut src, &mut out)?; // copy_file_range on Linux: no user-space copy
-            md5s.update(hex::decode(strip_quotes(&part.etag)).map_err(Error::internal)?);
             data.size += part.size;
         }
         if self.fsync {
             out.sync_data()?;
         }
         drop(out);
-        let etag = format!("\"{}-{}\"", hex::encode(md5s.finalize()), chosen.len());
+        let etag = multipart_etag(&chosen)?;
         let sizes = chosen.iter().map(|p| p.size).collect();
         let mut attrs = info.attrs.clone();
         attrs.checksum = object_checksum;
