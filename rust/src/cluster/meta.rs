@@ -166,7 +166,7 @@ pub enum Outcome {
     Done,
     /// A version written (`overwrite`: it replaced a current object).
     Object {
-        meta: ObjectMeta,
+        meta: Box<ObjectMeta>,
         overwrite: bool,
     },
     Deleted {
@@ -332,7 +332,7 @@ impl MetaState {
                 precondition,
             } => {
                 self.bucket_ref(&bucket)?;
-                if shared && bodies.iter().any(|b| self.refs.get(&b.id).is_none()) {
+                if shared && bodies.iter().any(|b| !self.refs.contains_key(&b.id)) {
                     // The copy's source went before the copy could take its bytes.
                     return Err(Failure::NoSuchKey(key));
                 }
@@ -363,7 +363,7 @@ impl MetaState {
                     .ok_or(Failure::Changed)?;
                 version.meta = meta.clone();
                 Ok(Outcome::Object {
-                    meta,
+                    meta: Box::new(meta),
                     overwrite: false,
                 })
             }
@@ -540,7 +540,10 @@ impl MetaState {
         for old in dropped {
             self.release(&old.bodies, garbage);
         }
-        Ok(Outcome::Object { meta, overwrite })
+        Ok(Outcome::Object {
+            meta: Box::new(meta),
+            overwrite,
+        })
     }
 
     fn delete(
