@@ -13,11 +13,14 @@ use crate::management::protocol::{
 use crate::s3::Ctx;
 use crate::s3::error::S3Error;
 use crate::server::{self, ServerHandle};
+use crate::cluster::store::ClusterStore;
 use crate::storage::{Observer, Storage, Store};
 use crate::tls::TlsState;
 
 pub struct Engine {
     pub ctx: Arc<Ctx>,
+    /// Cluster mode's store, for its health report.
+    cluster: Option<ClusterStore>,
     pub tls: Option<Arc<TlsState>>,
     pub credentials: Arc<Credentials>,
     pub auth_enabled: bool,
@@ -44,8 +47,18 @@ fn fail(code: &'static str, message: String) -> StartError {
     StartError { code, message }
 }
 
-impl Engine {
-    pub async fn start(config: Config, observer: Option<Observer>) -> Result<Engine, StartError> {
+/// The configured store: the erasure-coded cluster store over `cluster.drives`, or
+/// the filesystem store in `storage.directory`.
+async fn open_store(
+    config: &Config,
+    observer: Option<Observer>,
+) -> Result<(Arc<dyn Storage>, Option<ClusterStore>), StartError> {
+    if let Some(cluster) = config.cluster.as_ref().filter(|c| c.enabled) {
+        let store = ClusterStore::open(cluster, config.storage.fsync, observer)
+            .await
+            .map_err(|e| fail("InvalidConfig", format!("cluster: {e}")))?;
+        return Ok((Arc::new(store.clone()), Some(store)));
+    }
         let dir = config.storage.directory.clone();
         if dir.as_os_str().is_empty() {
             return Err(fail(
@@ -62,20 +75,6 @@ impl Engine {
                 ),
             ));
         }
-        let credentials = if config.auth.credentials.is_empty() && !config.auth.enabled {
-            vec![crate::config::placeholder_credential()]
-        } else {
-            config.auth.credentials.clone()
-        };
-        if config.server.max_connections == 0 || config.server.max_connections_per_client == 0 {
-            return Err(fail(
-                "InvalidConfig",
-                "server.maxConnections and server.maxConnectionsPerClient must be at least 1"
-                    .into(),
-            ));
-        }
-        crate::auth::validate(&credentials)
-            .map_err(|e| fail("InvalidConfig", format!("auth.credentials: {e}")))?;
         if config.storage.clean_slate {
             crate::config::clean_slate(&dir).map_err(|e| {
                 fail(
@@ -97,6 +96,26 @@ impl Engine {
                     ),
                 )
             })?;
+        Ok((Arc::new(store), None))
+}
+
+impl Engine {
+    pub async fn start(config: Config, observer: Option<Observer>) -> Result<Engine, StartError> {
+        let credentials = if config.auth.credentials.is_empty() && !config.auth.enabled {
+            vec![crate::config::placeholder_credential()]
+        } else {
+            config.auth.credentials.clone()
+        };
+        if config.server.max_connections == 0 || config.server.max_connections_per_client == 0 {
+            return Err(fail(
+                "InvalidConfig",
+                "server.maxConnections and server.maxConnectionsPerClient must be at least 1"
+                    .into(),
+            ));
+        }
+        crate::auth::validate(&credentials)
+            .map_err(|e| fail("InvalidConfig", format!("auth.credentials: {e}")))?;
+        let (store, cluster) = open_store(&config, observer).await?;
         let tls = match &config.server.tls {
             Some(cfg) => {
                 Some(Arc::new(TlsState::new(cfg).map_err(|e| {
@@ -152,7 +171,6 @@ impl Engine {
             }
             None => None,
         };
-        let store: Arc<dyn Storage> = Arc::new(store);
         let settings = crate::s3::bucket_settings::BucketSettings::load(store.as_ref())
             .await
             .map(Arc::new)
@@ -175,6 +193,7 @@ impl Engine {
         let server = server::spawn(listeners, ctx.clone(), limits, config.server.log_requests);
         let engine = Engine {
             ctx,
+            cluster,
             tls,
             credentials,
             auth_enabled: config.auth.enabled,

@@ -5,13 +5,17 @@
 //!   hash-framed blocks, read back (decoding past missing or bad shards) and healed;
 //! - `raft`: the metadata log (openraft, one voter per node for now) kept on every drive;
 //! - `meta`: the metadata state machine (buckets, object index, versions, uploads);
-//! - `store`: the `Storage` implementation over all of that;
+//! - `store`: the `Storage` implementation over all of that; `drives` (their state,
+//!   probed), `body_io` (bodies in and out of shard files), `heal` (queue, scanner);
 //! - `quic`: the node's QUIC endpoint; `health`: the report of `getClusterHealth`.
 
 pub mod bitrot;
+pub mod body_io;
+pub mod drives;
 pub mod erasure;
 pub mod format;
 pub mod geometry;
+pub mod heal;
 pub mod health;
 pub mod meta;
 pub mod quic;

@@ -1,1 +1,1041 @@
-//! (to be written)
+//! The erasure-coded store: the `Storage` interface over the node's drives. Bytes go
+//! to shard files first (`body_io`); then one command through the metadata log
+//! (`raft`, kept on every drive) makes them visible, decided in the state machine's
+//! apply (`meta`), so a conditional write is a true compare-and-swap and a crash
+//! before the commit leaves only unreferenced files for the scanner. Reads take the
+//! metadata from memory and decode from the first healthy shards.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use super::body_io::{self, BodySink, SMALL_BODY, StagedBody};
+use super::drives::{Drive, DriveSet, DriveState};
+use super::heal::{HealQueue, Leases};
+use super::meta::{self, Body, Command, Failure, MetaState, Outcome, Version};
+use super::raft::{LogError, LogOptions, Machine, MetaLog};
+use crate::config::ClusterConfig;
+use crate::storage::interface::*;
+use crate::storage::multipart::{choose_parts, multipart_etag};
+use crate::storage::objects::etag_of;
+use crate::storage::versions::{invalid_version_id, new_version_id, valid_version_id};
+use crate::storage::writer::SinkWriter;
+use crate::storage::{Change, Error, Result};
+
+/// Objects up to this size are read whole by the call that opens them (as the
+/// filesystem store does); larger ones stream.
+const LOAD_WHOLE_MAX: u64 = 1024 * 1024;
+/// Log entries between snapshots of the metadata.
+const SNAPSHOT_EVERY: u64 = 20_000;
+
+impl Machine for MetaState {
+    fn apply(&mut self, command: &[u8]) -> Vec<u8> {
+        self.apply_bytes(command)
+    }
+    fn snapshot(&self) -> Vec<u8> {
+        self.snapshot_bytes()
+    }
+    fn restore(&mut self, snapshot: &[u8]) -> std::io::Result<()> {
+        self.restore_bytes(snapshot)
+    }
+}
+
+/// How often the background tasks run (environment overrides for tests).
+struct Intervals {
+    probe: Duration,
+    scan: Duration,
+}
+
+fn interval_from_env(name: &str, default_ms: u64) -> Duration {
+    let ms = std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_ms);
+    Duration::from_millis(ms.max(10))
+}
+
+pub struct Inner {
+    pub node_id: String,
+    pub cluster_id: String,
+    pub set: Arc<DriveSet>,
+    state: Arc<RwLock<MetaState>>,
+    pub log: MetaLog<MetaState>,
+    leases: Leases,
+    pub heal: HealQueue,
+    /// Bucket-level changes (create, delete, settings) one at a time, so a change and
+    /// its caller's cache update (`Then`) are never interleaved with another.
+    admin: tokio::sync::Mutex<()>,
+    observer: Option<Observer>,
+}
+
+/// Cheap to clone; all clones share one store.
+#[derive(Clone)]
+pub struct ClusterStore(Arc<Inner>);
+
+impl std::ops::Deref for ClusterStore {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// A stable 64-bit Raft node id for a node name.
+fn raft_node_id(node_id: &str) -> u64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(node_id.as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 1
+}
+
+fn unavailable(e: LogError) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+impl ClusterStore {
+    /// Checks and formats the drives, opens the metadata log on them and starts the
+    /// prober, healer and scanner. Errors are for people: a bad configuration or drive.
+    pub async fn open(
+        cfg: &ClusterConfig,
+        fsync: bool,
+        observer: Option<Observer>,
+    ) -> std::result::Result<ClusterStore, String> {
+        let cfg = cfg.clone();
+        let formatted = tokio::task::spawn_blocking(move || super::format::prepare(&cfg))
+            .await
+            .map_err(|e| e.to_string())??;
+        let drives = formatted
+            .drives
+            .iter()
+            .map(|slot| {
+                let state = match (slot.online, slot.replaced) {
+                    (false, _) => DriveState::Offline,
+                    (true, true) => DriveState::Healing,
+                    (true, false) => DriveState::Ok,
+                };
+                Drive::new(slot.index, slot.path.clone(), slot.id.clone(), state)
+            })
+            .collect::<Vec<_>>();
+        let (data, parity) = (formatted.data, formatted.parity);
+        let set = Arc::new(DriveSet {
+            drives,
+            data,
+            parity,
+            write_quorum: super::geometry::write_quorum(data, parity),
+            fsync,
+        });
+        {
+            let set = set.clone();
+            tokio::task::spawn_blocking(move || set.drives.iter().for_each(|d| drop(d.refresh())))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let state = Arc::new(RwLock::new(MetaState::default()));
+        let options = LogOptions {
+            node_id: raft_node_id(&formatted.node_id),
+            dirs: set.drives.iter().map(Drive::raft_dir).collect(),
+            write_quorum: set.write_quorum,
+            fsync,
+            snapshot_every: SNAPSHOT_EVERY,
+        };
+        let log = MetaLog::open(options, state.clone())
+            .await
+            .map_err(|e| format!("cannot open the metadata log on the drives: {e}"))?;
+        let store = ClusterStore(Arc::new(Inner {
+            node_id: formatted.node_id,
+            cluster_id: formatted.cluster_id,
+            set,
+            state,
+            log,
+            leases: Leases::default(),
+            heal: HealQueue::default(),
+            admin: tokio::sync::Mutex::new(()),
+            observer,
+        }));
+        store.spawn_background(Intervals {
+            probe: interval_from_env("SMARTSTORAGE_PROBE_INTERVAL_MS", 2_000),
+            scan: interval_from_env("SMARTSTORAGE_SCAN_INTERVAL_MS", 60_000),
+        });
+        Ok(store)
+    }
+
+    /// The metadata as of now (one node leads its own log: what it applied is the truth).
+    fn read<T>(&self, f: impl FnOnce(&MetaState) -> Result<T>) -> Result<T> {
+        f(&self.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Commits a command through the log; the bodies it released are deleted once no
+    /// reader holds them.
+    async fn propose(&self, command: Command) -> Result<Outcome> {
+        self.propose_raw(command).await?.map_err(Error::from)
+    }
+
+    /// `propose`, with the state machine's refusal as it is.
+    async fn propose_raw(
+        &self,
+        command: Command,
+    ) -> Result<std::result::Result<Outcome, Failure>> {
+        let reply = self
+            .log
+            .write(meta::encode(&command))
+            .await
+            .map_err(unavailable)?;
+        let applied = meta::decode_applied(&reply)?;
+        self.release(applied.garbage);
+        Ok(applied.outcome)
+    }
+
+    fn release(&self, garbage: Vec<Body>) {
+        let free = self.leases.doom(garbage);
+        if !free.is_empty() {
+            let set = self.set.clone();
+            tokio::task::spawn_blocking(move || {
+                free.iter().for_each(|b| body_io::remove_body(&set, b))
+            });
+        }
+    }
+
+    fn notify(&self, change: Change) {
+        if let Some(observer) = &self.observer {
+            observer(change);
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ClusterStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(Error::internal)?
+    }
+
+    /// The bytes of a payload as a staged body (blocking).
+    fn stage(&self, payload: Payload) -> Result<(Option<StagedBody>, u64, [u8; 16])> {
+        match payload {
+            Payload::Bytes { bytes, .. } if bytes.is_empty() => Ok((None, 0, md5_of(&[]))),
+            Payload::Bytes { bytes, md5 } => Ok((
+                Some(body_io::stage_bytes(&self.set, &bytes)?),
+                bytes.len() as u64,
+                md5,
+            )),
+            Payload::Staged(staged) => {
+                let (size, md5) = (staged.size, staged.md5);
+                let body = staged
+                    .handle
+                    .downcast::<StagedBody>()
+                    .map_err(|_| Error::internal("bytes staged by another store"))?;
+                Ok((Some(*body), size, md5))
+            }
+        }
+    }
+
+    /// Publishes a staged body: it now belongs to the metadata; a write that missed a
+    /// drive is queued for healing.
+    fn published(&self, staged: Option<StagedBody>) {
+        if let Some(staged) = staged {
+            let partial = staged.partial;
+            if let Some(body) = staged.publish()
+                && partial
+            {
+                self.heal.push(body, Vec::new());
+            }
+        }
+    }
+
+    /// The latest object or one version, metadata and bodies.
+    fn lookup(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Version> {
+        if let Some(v) = version_id
+            && !valid_version_id(v)
+        {
+            return Err(invalid_version_id(v));
+        }
+        self.read(|s| match version_id {
+            Some(v) => s.version(bucket, key, v).cloned(),
+            None => s.current(bucket, key).cloned(),
+        })
+    }
+
+    /// Reads a whole object made of `bodies` (blocking), healing what the read met.
+    fn read_whole(&self, bodies: &[Body], size: u64) -> Result<Vec<Bytes>> {
+        let mut chunks = Vec::new();
+        let _lease = Lease::new(self, bodies);
+        let (result, damaged) =
+            body_io::read_bodies(&self.set, bodies, 0, size, &mut |chunk| {
+                chunks.push(chunk);
+                true
+            });
+        self.queue_damaged(damaged);
+        result.map(|()| chunks)
+    }
+
+    fn queue_damaged(&self, damaged: Vec<(Body, Vec<usize>)>) {
+        for (body, bad) in damaged {
+            self.heal.push(body, bad);
+        }
+    }
+
+    fn new_marker(bucket: &str, key: &str) -> ObjectMeta {
+        ObjectMeta::new(bucket, key, 0, String::new(), Default::default(), Vec::new())
+    }
+
+    // --- background work ---
+
+    fn spawn_background(&self, every: Intervals) {
+        let weak = Arc::downgrade(&self.0);
+        tokio::spawn(heal_worker(weak.clone()));
+        tokio::spawn(prober(weak.clone(), every.probe));
+        tokio::spawn(scanner(weak, every.scan));
+    }
+}
+
+/// Holds bodies against deletion while they are read.
+struct Lease {
+    store: ClusterStore,
+    bodies: Vec<Body>,
+}
+
+impl Lease {
+    fn new(store: &ClusterStore, bodies: &[Body]) -> Lease {
+        store.leases.take(bodies);
+        Lease {
+            store: store.clone(),
+            bodies: bodies.to_vec(),
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        for body in self.store.leases.give_back(&self.bodies) {
+            body_io::remove_body(&self.store.set, &body);
+        }
+    }
+}
+
+/// A large object's bytes, decoded on a blocking thread as the client takes them.
+struct ShardStream {
+    lease: Lease,
+}
+
+impl StreamSource for ShardStream {
+    fn stream(self: Box<Self>, start: u64, len: u64) -> ByteStream {
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
+        tokio::task::spawn_blocking(move || {
+            let lease = self.lease;
+            let store = &lease.store;
+            let (result, damaged) =
+                body_io::read_bodies(&store.set, &lease.bodies, start, len, &mut |chunk| {
+                    tx.blocking_send(Ok(chunk)).is_ok()
+                });
+            store.queue_damaged(damaged);
+            if let Err(e) = result {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        });
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        }))
+    }
+}
+
+fn md5_of(bytes: &[u8]) -> [u8; 16] {
+    use md5::Digest;
+    md5::Md5::digest(bytes).into()
+}
+
+async fn heal_worker(store: Weak<Inner>) {
+    loop {
+        let Some(inner) = store.upgrade() else { return };
+        let store = ClusterStore(inner);
+        let Some((body, bad)) = store.heal.pop() else {
+            let wake = store.heal.wake.notified();
+            drop(store);
+            // Woken by a push; also looks again now and then (a drive may have come back).
+            let _ = tokio::time::timeout(Duration::from_secs(5), wake).await;
+            continue;
+        };
+        let still_used = store.read(|s| Ok(s.is_referenced(&body.id))).unwrap_or(false);
+        if !still_used {
+            store.heal.done(Some(0));
+            continue;
+        }
+        let worker = store.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let _lease = Lease::new(&worker, std::slice::from_ref(&body));
+            body_io::heal_body(&worker.set, &body, &bad)
+        })
+        .await;
+        match result {
+            Ok(Ok(bytes)) => store.heal.done(Some(bytes)),
+            Ok(Err(e)) => {
+                crate::log::warn(&format!("heal: {e}"));
+                store.heal.done(None)
+            }
+            Err(_) => store.heal.done(None),
+        }
+    }
+}
+
+async fn prober(store: Weak<Inner>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = store.upgrade() else { return };
+        let store = ClusterStore(inner);
+        let set = store.set.clone();
+        let changes = tokio::task::spawn_blocking(move || {
+            set.drives
+                .iter()
+                .map(|d| d.refresh())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let came_back = changes
+            .iter()
+            .any(|(before, after)| *before == DriveState::Offline && *after != DriveState::Offline);
+        if came_back {
+            // What was written while it was away: the log first, then the shards.
+            if let Err(e) = store.log.resync_drives().await {
+                crate::log::warn(&format!("metadata resync: {e}"));
+            }
+            scan_once(&store, true).await;
+        }
+    }
+}
+
+async fn scanner(store: Weak<Inner>, every: Duration) {
+    loop {
+        let Some(inner) = store.upgrade() else { return };
+        scan_once(&ClusterStore(inner), false).await;
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// One scanner cycle: every body's shard files are checked (existence and size), one
+/// in `VERIFY_ONE_IN` is hashed in full, and damaged ones are queued for healing. A
+/// drive that was `Healing` (replaced) becomes `Ok` after a cycle that found nothing
+/// missing on it.
+async fn scan_once(store: &ClusterStore, quick: bool) {
+    const VERIFY_ONE_IN: usize = 16;
+    store.heal.scan_started();
+    let bodies = store.read(|s| Ok(s.bodies())).unwrap_or_default();
+    let failed_before = store.heal.stats().failed;
+    let worker = store.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for (i, body) in bodies.into_iter().enumerate() {
+            let bad = match !quick && i % VERIFY_ONE_IN == 0 {
+                true => body_io::verify_body(&worker.set, &body),
+                false => Vec::new(),
+            };
+            if !bad.is_empty() || body_io::heal_needed(&worker.set, &body) {
+                worker.heal.push(body, bad);
+            }
+            if i % 256 == 255 {
+                std::thread::sleep(Duration::from_millis(1)); // leave the disks to clients
+            }
+        }
+    })
+    .await;
+    // A replaced drive is whole once what the cycle queued has healed without failure.
+    while store.heal.stats().queued > 0 || store.heal.stats().in_progress > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if store.heal.stats().failed == failed_before {
+        for drive in &store.set.drives {
+            if drive.state() == DriveState::Healing {
+                drive.set_state(DriveState::Ok);
+            }
+        }
+    }
+    store.heal.scan_finished();
+}
+
+fn owned(s: &str) -> String {
+    s.to_string()
+}
+
+#[async_trait]
+impl ObjectWriter for SinkWriter<(StagedBody, [u8; 16])> {
+    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        SinkWriter::write(self, chunk).await
+    }
+    async fn finish(self: Box<Self>) -> Result<Staged> {
+        let (body, md5) = SinkWriter::finish(*self).await?;
+        let size = body.body.as_ref().map_or(0, |b| b.size);
+        Ok(Staged {
+            size,
+            md5,
+            handle: Box::new(body),
+        })
+    }
+}
+
+#[async_trait]
+impl Storage for ClusterStore {
+    async fn create_bucket(&self, bucket: &str, region: &str) -> Result<()> {
+        crate::storage::buckets::check_bucket_name(bucket)?;
+        let info = BucketInfo {
+            name: owned(bucket),
+            created: chrono::Utc::now().timestamp_millis(),
+            region: owned(region),
+            versioning: None,
+        };
+        let _admin = self.admin.lock().await;
+        self.propose(Command::CreateBucket { info }).await?;
+        self.notify(Change::BucketCreated {
+            bucket: owned(bucket),
+        });
+        Ok(())
+    }
+
+    async fn bucket_exists(&self, bucket: &str) -> Result<()> {
+        self.read(|s| s.bucket_info(bucket).map(|_| ()))
+    }
+
+    async fn bucket_info(&self, bucket: &str, _default_region: &str) -> Result<BucketInfo> {
+        self.read(|s| s.bucket_info(bucket))
+    }
+
+    async fn list_buckets(&self, _default_region: &str) -> Result<Vec<BucketInfo>> {
+        self.read(|s| Ok(s.list_buckets()))
+    }
+
+    async fn delete_bucket(&self, bucket: &str, then: Then) -> Result<()> {
+        let _admin = self.admin.lock().await;
+        self.propose(Command::DeleteBucket {
+            bucket: owned(bucket),
+        })
+        .await?;
+        then();
+        self.notify(Change::BucketDeleted {
+            bucket: owned(bucket),
+        });
+        Ok(())
+    }
+
+    async fn empty_bucket(&self, bucket: &str) -> Result<u64> {
+        match self
+            .propose(Command::EmptyBucket {
+                bucket: owned(bucket),
+            })
+            .await?
+        {
+            Outcome::Count(n) => Ok(n),
+            other => Err(Error::internal(format!("empty bucket answered {other:?}"))),
+        }
+    }
+
+    async fn versioning(&self, bucket: &str) -> Result<Option<String>> {
+        self.read(|s| s.bucket_info(bucket).map(|b| b.versioning))
+    }
+
+    async fn set_versioning(&self, bucket: &str, status: &str) -> Result<()> {
+        self.propose(Command::SetVersioning {
+            bucket: owned(bucket),
+            status: owned(status),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn bucket_config(&self, kind: ConfigKind, bucket: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|s| s.config(bucket, &format!("{kind:?}")))
+    }
+
+    async fn set_bucket_config(
+        &self,
+        kind: ConfigKind,
+        bucket: &str,
+        document: Option<Vec<u8>>,
+        then: Then,
+    ) -> Result<()> {
+        let _admin = self.admin.lock().await;
+        self.propose(Command::SetConfig {
+            bucket: owned(bucket),
+            kind: format!("{kind:?}"),
+            document: document.map(serde_bytes::ByteBuf::from),
+        })
+        .await?;
+        then();
+        Ok(())
+    }
+
+    async fn all_bucket_configs(&self, kind: ConfigKind) -> Result<Vec<(String, Vec<u8>)>> {
+        self.read(|s| Ok(s.all_configs(&format!("{kind:?}"))))
+    }
+
+    fn writer(&self) -> Box<dyn ObjectWriter> {
+        let set = self.set.clone();
+        Box::new(SinkWriter::start(move || BodySink::open(set, false)))
+    }
+
+    async fn put_object(&self, put: PutObject) -> Result<ObjectMeta> {
+        self.bucket_exists(&put.bucket).await?;
+        let (staged, size, md5) = self.blocking(move |s| s.stage(put.payload)).await?;
+        let meta = ObjectMeta::new(
+            &put.bucket,
+            &put.key,
+            size,
+            etag_of(&md5),
+            put.attrs,
+            Vec::new(),
+        );
+        let outcome = self
+            .propose(Command::Put {
+                bucket: put.bucket.clone(),
+                key: put.key.clone(),
+                uid: new_version_id(),
+                meta,
+                bodies: staged.iter().filter_map(|s| s.body.clone()).collect(),
+                shared: false,
+                precondition: put.precondition,
+            })
+            .await?;
+        self.published(staged);
+        let Outcome::Object { meta, overwrite } = outcome else {
+            return Err(Error::internal("put answered no object"));
+        };
+        self.notify(Change::ObjectCreated {
+            bucket: put.bucket,
+            key: put.key,
+            size: meta.size,
+            etag: meta.etag_value().to_string(),
+            overwrite,
+        });
+        Ok(*meta)
+    }
+
+    async fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectMeta> {
+        self.lookup(bucket, key, version_id).map(|v| v.meta)
+    }
+
+    async fn open_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        want_data: bool,
+    ) -> Result<Opened> {
+        let version = self.lookup(bucket, key, version_id)?;
+        if version.meta.delete_marker {
+            return Ok(Opened {
+                meta: version.meta,
+                content: None,
+            });
+        }
+        let Version { meta, bodies, .. } = version;
+        let size = meta.size;
+        let content = self
+            .blocking(move |s| {
+                if want_data && size <= LOAD_WHOLE_MAX {
+                    return Ok(Content::loaded(s.read_whole(&bodies, size)?));
+                }
+                let lease = Lease::new(s, &bodies);
+                body_io::check_readable(&s.set, &bodies)?;
+                Ok(Content::from_source(Box::new(ShardStream { lease })))
+            })
+            .await?;
+        Ok(Opened {
+            meta,
+            content: Some(content),
+        })
+    }
+
+    async fn latest_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
+        self.read(|s| s.latest_delete_marker(bucket, key))
+    }
+
+    async fn copy_object(&self, copy: CopyObject) -> Result<ObjectMeta> {
+        let src = &copy.source;
+        let source = self.lookup(&src.bucket, &src.key, src.version_id.as_deref())?;
+        if source.meta.delete_marker {
+            return Err(Error::CopyOfDeleteMarker);
+        }
+        (copy.check)(&source.meta)?;
+        self.bucket_exists(&copy.bucket).await?;
+        let src_meta = &source.meta;
+        // A multipart source gets a plain MD5 ETag, as AWS gives copies.
+        let etag = if src_meta.parts.is_empty() && !src_meta.etag.contains('-') {
+            src_meta.etag.clone()
+        } else {
+            let (bodies, size) = (source.bodies.clone(), src_meta.size);
+            self.blocking(move |s| {
+                use md5::Digest;
+                let mut md5 = md5::Md5::new();
+                s.read_whole(&bodies, size)?.iter().for_each(|c| md5.update(c));
+                Ok(etag_of(&md5.finalize().into()))
+            })
+            .await?
+        };
+        let mut attrs = copy.attrs.unwrap_or_else(|| src_meta.attrs());
+        attrs.tags = copy.tags.unwrap_or_else(|| src_meta.tags.clone());
+        attrs.checksum = src_meta.checksum.clone();
+        let meta = ObjectMeta::new(&copy.bucket, &copy.key, src_meta.size, etag, attrs, Vec::new());
+        let outcome = self
+            .propose(Command::Put {
+                bucket: copy.bucket.clone(),
+                key: copy.key.clone(),
+                uid: new_version_id(),
+                meta,
+                bodies: source.bodies.clone(),
+                shared: true,
+                precondition: copy.precondition,
+            })
+            .await
+            .map_err(|e| match e {
+                Error::NoSuchKey { .. } if copy.key != src.key => Error::no_such_key(&src.key),
+                other => other,
+            })?;
+        let Outcome::Object { meta, overwrite } = outcome else {
+            return Err(Error::internal("copy answered no object"));
+        };
+        self.notify(Change::ObjectCreated {
+            bucket: copy.bucket,
+            key: copy.key,
+            size: meta.size,
+            etag: meta.etag_value().to_string(),
+            overwrite,
+        });
+        let mut copied = *meta;
+        // Reported as x-amz-copy-source-version-id.
+        copied.source_version_id = source.meta.version_id;
+        Ok(copied)
+    }
+
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<DeleteOutcome> {
+        if let Some(v) = version_id
+            && !valid_version_id(v)
+        {
+            return Err(invalid_version_id(v));
+        }
+        let outcome = self
+            .propose(Command::Delete {
+                bucket: owned(bucket),
+                key: owned(key),
+                version_id: version_id.map(owned),
+                uid: new_version_id(),
+                marker: ClusterStore::new_marker(bucket, key),
+            })
+            .await?;
+        let Outcome::Deleted {
+            version_id: deleted,
+            delete_marker,
+            removed_current,
+        } = outcome
+        else {
+            return Err(Error::internal("delete answered no deletion"));
+        };
+        // As the filesystem store: a delete by key is an event, a version's removal not.
+        if version_id.is_none() && (delete_marker || removed_current) {
+            self.notify(Change::ObjectDeleted {
+                bucket: owned(bucket),
+                key: owned(key),
+            });
+        }
+        Ok(DeleteOutcome {
+            version_id: deleted,
+            delete_marker,
+        })
+    }
+
+    async fn delete_objects(
+        &self,
+        bucket: &str,
+        objects: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<Result<DeleteOutcome>>> {
+        let mut out = Vec::with_capacity(objects.len());
+        for (key, version) in objects {
+            out.push(self.delete_object(bucket, &key, version.as_deref()).await);
+        }
+        Ok(out)
+    }
+
+    async fn update_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        change: MetaChange,
+    ) -> Result<ObjectMeta> {
+        let version = self.lookup(bucket, key, version_id)?;
+        if version.meta.delete_marker {
+            return Err(Error::DeleteMarker);
+        }
+        let mut meta = version.meta;
+        change(&mut meta);
+        let outcome = self
+            .propose_raw(Command::Update {
+                bucket: owned(bucket),
+                key: owned(key),
+                uid: version.uid,
+                meta,
+            })
+            .await?;
+        match outcome {
+            Ok(Outcome::Object { meta, .. }) => Ok(*meta),
+            // Replaced or deleted meanwhile: the version changed is no longer there.
+            Err(Failure::Changed) => Err(match version_id {
+                Some(v) => Error::NoSuchVersion {
+                    key: owned(key),
+                    version_id: owned(v),
+                },
+                None => Error::no_such_key(key),
+            }),
+            Err(f) => Err(f.into()),
+            Ok(other) => Err(Error::internal(format!("update answered {other:?}"))),
+        }
+    }
+
+    async fn list_objects(&self, bucket: &str, query: ListQuery) -> Result<ListPage> {
+        self.read(|s| s.list_objects(bucket, &query))
+    }
+
+    async fn list_versions(&self, bucket: &str, query: VersionQuery) -> Result<VersionPage> {
+        self.read(|s| s.list_versions(bucket, &query))
+    }
+
+    async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: NewObjectAttrs,
+        checksum_type: Option<String>,
+    ) -> Result<UploadInfo> {
+        let info = UploadInfo {
+            bucket: owned(bucket),
+            key: owned(key),
+            upload_id: uuid::Uuid::new_v4().simple().to_string(),
+            initiated: chrono::Utc::now().timestamp_millis(),
+            attrs,
+            checksum_type,
+        };
+        self.propose(Command::CreateUpload { info: info.clone() })
+            .await?;
+        Ok(info)
+    }
+
+    async fn upload_info(&self, upload: &UploadRef) -> Result<UploadInfo> {
+        self.read(|s| {
+            s.upload(&upload.bucket, &upload.key, &upload.upload_id)
+                .map(|u| u.info.clone())
+        })
+    }
+
+    async fn put_part(
+        &self,
+        upload: &UploadRef,
+        part_number: u32,
+        payload: Payload,
+        checksum: Option<StoredChecksum>,
+    ) -> Result<PartInfo> {
+        self.upload_info(upload).await?;
+        let (staged, size, md5) = self.blocking(move |s| s.stage(payload)).await?;
+        self.commit_part(upload, part_number, staged, size, md5, checksum)
+            .await
+    }
+
+    async fn copy_part(
+        &self,
+        upload: &UploadRef,
+        part_number: u32,
+        source: CopySource,
+        check: CopyCheck<(u64, u64)>,
+    ) -> Result<PartInfo> {
+        self.upload_info(upload).await?;
+        let src = self.lookup(&source.bucket, &source.key, source.version_id.as_deref())?;
+        if src.meta.delete_marker {
+            return Err(Error::CopyOfDeleteMarker);
+        }
+        let (offset, len) = check(&src.meta)?;
+        let (staged, size, md5) = self
+            .blocking(move |s| {
+                let _lease = Lease::new(s, &src.bodies);
+                let mut sink = BodySink::open(s.set.clone(), len <= SMALL_BODY)?;
+                let mut md5 = md5::Md5::new();
+                let mut failed = None;
+                let (read, damaged) =
+                    body_io::read_bodies(&s.set, &src.bodies, offset, len, &mut |chunk| {
+                        use md5::Digest;
+                        md5.update(&chunk);
+                        use crate::storage::writer::Sink;
+                        match sink.write(&chunk) {
+                            Ok(()) => true,
+                            Err(e) => {
+                                failed = Some(e);
+                                false
+                            }
+                        }
+                    });
+                s.queue_damaged(damaged);
+                read?;
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                use md5::Digest;
+                let md5: [u8; 16] = md5.finalize().into();
+                use crate::storage::writer::Sink;
+                let (staged, _) = sink.finish(len, md5)?;
+                Ok((Some(staged), len, md5))
+            })
+            .await?;
+        self.commit_part(upload, part_number, staged, size, md5, None)
+            .await
+    }
+
+    async fn list_parts(&self, upload: &UploadRef) -> Result<(UploadInfo, Vec<PartInfo>)> {
+        self.read(|s| {
+            let u = s.upload(&upload.bucket, &upload.key, &upload.upload_id)?;
+            let parts = u.parts.values().map(|(p, _)| p.clone()).collect();
+            Ok((u.info.clone(), parts))
+        })
+    }
+
+    async fn complete_upload(&self, c: CompleteUpload) -> Result<ObjectMeta> {
+        let (info, parts) = self.list_parts(&c.upload).await?;
+        let chosen = choose_parts(&parts, &c.parts)?;
+        let object_checksum = (c.verify)(&info, &chosen)?;
+        let etag = multipart_etag(&chosen)?;
+        let sizes: Vec<u64> = chosen.iter().map(|p| p.size).collect();
+        let mut attrs = info.attrs.clone();
+        attrs.checksum = object_checksum;
+        let u = &c.upload;
+        let meta = ObjectMeta::new(&u.bucket, &u.key, sizes.iter().sum(), etag, attrs, sizes);
+        let outcome = self
+            .propose(Command::Complete {
+                bucket: u.bucket.clone(),
+                key: u.key.clone(),
+                upload_id: u.upload_id.clone(),
+                parts: chosen.iter().map(|p| (p.part_number, p.etag.clone())).collect(),
+                uid: new_version_id(),
+                meta,
+                precondition: c.precondition,
+            })
+            .await?;
+        let Outcome::Object { meta, overwrite } = outcome else {
+            return Err(Error::internal("completion answered no object"));
+        };
+        self.notify(Change::ObjectCreated {
+            bucket: u.bucket.clone(),
+            key: u.key.clone(),
+            size: meta.size,
+            etag: meta.etag_value().to_string(),
+            overwrite,
+        });
+        self.notify(Change::MultipartCompleted {
+            bucket: u.bucket.clone(),
+            key: u.key.clone(),
+            size: meta.size,
+            etag: meta.etag_value().to_string(),
+            upload_id: u.upload_id.clone(),
+        });
+        Ok(*meta)
+    }
+
+    async fn abort_upload(&self, upload: &UploadRef) -> Result<()> {
+        self.propose(Command::Abort {
+            bucket: upload.bucket.clone(),
+            key: upload.key.clone(),
+            upload_id: upload.upload_id.clone(),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<UploadInfo>> {
+        self.read(|s| s.list_uploads(bucket))
+    }
+
+    fn start_initial_scan(&self) {
+        // The counters are kept exact in the metadata: nothing to count at start.
+    }
+
+    fn scan_complete(&self) -> bool {
+        true
+    }
+
+    fn counters(&self) -> BTreeMap<String, Counters> {
+        self.read(|s| Ok(s.counters())).unwrap_or_default()
+    }
+
+    async fn upload_totals(&self) -> Result<(u64, u64)> {
+        self.read(|s| Ok(s.upload_totals()))
+    }
+
+    async fn capacity(&self) -> Result<Vec<Capacity>> {
+        self.blocking(|s| {
+            Ok(s.set
+                .drives
+                .iter()
+                .filter_map(|d| crate::storage::capacity::capacity(&d.path).ok())
+                .collect())
+        })
+        .await
+    }
+
+    async fn probe(&self) -> Result<Vec<DriveProbe>> {
+        self.blocking(|s| {
+            Ok(s.set
+                .drives
+                .iter()
+                .map(|d| {
+                    let tmp = d.system_dir().join("tmp");
+                    let _ = std::fs::create_dir_all(&tmp);
+                    crate::storage::capacity::probe(&d.path, &tmp)
+                })
+                .collect())
+        })
+        .await
+    }
+
+    fn location(&self) -> String {
+        let paths: Vec<String> = self
+            .set
+            .drives
+            .iter()
+            .map(|d| d.path.display().to_string())
+            .collect();
+        paths.join(", ")
+    }
+}
+
+impl ClusterStore {
+    async fn commit_part(
+        &self,
+        upload: &UploadRef,
+        part_number: u32,
+        staged: Option<StagedBody>,
+        size: u64,
+        md5: [u8; 16],
+        checksum: Option<StoredChecksum>,
+    ) -> Result<PartInfo> {
+        let part = PartInfo {
+            part_number,
+            etag: etag_of(&md5),
+            size,
+            last_modified: chrono::Utc::now().timestamp_millis(),
+            checksum,
+        };
+        self.propose(Command::PutPart {
+            bucket: upload.bucket.clone(),
+            key: upload.key.clone(),
+            upload_id: upload.upload_id.clone(),
+            part: part.clone(),
+            body: staged.as_ref().and_then(|s| s.body.clone()),
+        })
+        .await?;
+        self.published(staged);
+        Ok(part)
+    }
+}

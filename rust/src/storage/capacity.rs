@@ -49,22 +49,27 @@ pub struct DriveProbe {
 pub fn probe(root: &Path, tmp_dir: &Path) -> DriveProbe {
     let path = root.display().to_string();
     let reachable = root.is_dir();
+    let written = write_probe(tmp_dir);
+    DriveProbe {
+        path,
+        reachable,
+        writable: written.is_ok(),
+        probe_latency_ms: written.as_ref().ok().copied(),
+        available_bytes: capacity(root).ok().map(|c| c.available_bytes),
+        error: written.err().map(|e| e.to_string()),
+    }
+}
+
+/// Writes, fsyncs and removes a 4 KiB file in `dir`; answers how long it took (ms).
+pub fn write_probe(dir: &Path) -> std::io::Result<f64> {
     let started = std::time::Instant::now();
-    let file = tmp_dir.join(format!("probe-{}", uuid::Uuid::new_v4().simple()));
+    let file = dir.join(format!("probe-{}", uuid::Uuid::new_v4().simple()));
     let written = (|| {
         let mut f = std::fs::File::create(&file)?;
         f.write_all(&[0u8; 4096])?;
         f.sync_all()?;
         std::fs::remove_file(&file)
     })();
-    let latency = started.elapsed().as_secs_f64() * 1000.0;
     let _ = std::fs::remove_file(&file);
-    DriveProbe {
-        path,
-        reachable,
-        writable: written.is_ok(),
-        probe_latency_ms: written.is_ok().then_some(latency),
-        available_bytes: capacity(root).ok().map(|c| c.available_bytes),
-        error: written.err().map(|e| e.to_string()),
-    }
+    written.map(|()| started.elapsed().as_secs_f64() * 1000.0)
 }

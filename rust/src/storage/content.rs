@@ -27,6 +27,13 @@ pub struct Content(Data);
 enum Data {
     Loaded(Vec<Bytes>),
     File(std::fs::File),
+    /// Another store's reader (the erasure-coded store decodes shards).
+    Source(Box<dyn StreamSource>),
+}
+
+/// Streams a range of an object's bytes; for stores whose bytes are not one file.
+pub trait StreamSource: Send {
+    fn stream(self: Box<Self>, start: u64, len: u64) -> ByteStream;
 }
 
 impl Content {
@@ -47,6 +54,15 @@ impl Content {
             .map(|offset| read_chunk(&file, offset, size))
             .collect::<std::io::Result<_>>()?;
         Ok(Content(Data::Loaded(chunks)))
+    }
+
+    /// Bytes read already, in order.
+    pub fn loaded(chunks: Vec<Bytes>) -> Self {
+        Content(Data::Loaded(chunks))
+    }
+
+    pub fn from_source(source: Box<dyn StreamSource>) -> Self {
+        Content(Data::Source(source))
     }
 
     /// The stream of `len` bytes from `start`.
@@ -70,6 +86,7 @@ impl Content {
                 Box::pin(futures_util::stream::iter(frames))
             }
             Data::File(file) => file_stream(file, start, len),
+            Data::Source(source) => source.stream(start, len),
         }
     }
 }

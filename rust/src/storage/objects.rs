@@ -7,7 +7,7 @@ use super::commit::{Precondition, read_meta};
 use super::error::{Error, Result};
 use super::keypath;
 use super::meta::{NewObjectAttrs, ObjectMeta};
-use super::writer::{TempData, TempWriter};
+use super::writer::{TempData, TempWriter, temp_writer};
 use super::{Change, Store};
 
 /// Quoted hex MD5, the ETag of a single-part object.
@@ -18,7 +18,7 @@ pub fn etag_of(md5: &[u8; 16]) -> String {
 impl Store {
     /// Starts streaming a new object's body to a temporary file.
     pub fn begin_write(&self) -> TempWriter {
-        TempWriter::start(self.temp_path("data"), self.fsync)
+        temp_writer(self.temp_path("data"), self.fsync)
     }
 
     /// Writes a body already in memory to a temporary file (fsynced when `fsync` is on).

@@ -1,5 +1,5 @@
-//! Streams a request body into a temporary file on a blocking thread, hashing MD5 as
-//! it goes. The bounded channel gives backpressure: the network is read no faster
+//! Streams a request body into a temporary file (or another `Sink`) on a blocking
+//! thread, hashing MD5 as it goes. The bounded channel gives backpressure: the network is read no faster
 //! than the disk is written, so memory stays bounded at any object size.
 
 use bytes::Bytes;
@@ -48,19 +48,30 @@ impl Drop for TempData {
     }
 }
 
-pub struct TempWriter {
-    tx: mpsc::Sender<Msg>,
-    done: oneshot::Receiver<std::io::Result<TempData>>,
+/// Where a streamed body goes, on the blocking thread: a temporary file here; the
+/// erasure-coded store's shard files.
+pub trait Sink: Send + 'static {
+    type Output: Send + 'static;
+    fn write(&mut self, chunk: &[u8]) -> Result<()>;
+    /// Called once every byte has been written, with their count and MD5.
+    fn finish(self, size: u64, md5: [u8; 16]) -> Result<Self::Output>;
 }
 
-impl TempWriter {
-    pub fn start(path: PathBuf, fsync: bool) -> Self {
+/// Streams a body into a `Sink` on a blocking thread, hashing MD5 as it goes. A sink
+/// dropped without `finish` (the request was abandoned, or a write failed) must leave
+/// nothing behind.
+pub struct SinkWriter<T> {
+    tx: mpsc::Sender<Msg>,
+    done: oneshot::Receiver<Result<T>>,
+}
+
+impl<T: Send + 'static> SinkWriter<T> {
+    pub fn start<S: Sink<Output = T>>(open: impl FnOnce() -> Result<S> + Send + 'static) -> Self {
         let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE_DEPTH);
         let (done_tx, done) = oneshot::channel();
         tokio::task::spawn_blocking(move || {
             let result = (|| {
-                let file = std::fs::File::create(&path)?;
-                let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+                let mut sink = open()?;
                 let mut md5 = Md5::new();
                 let mut size = 0u64;
                 loop {
@@ -68,25 +79,17 @@ impl TempWriter {
                         Some(Msg::Data(chunk)) => {
                             md5.update(&chunk);
                             size += chunk.len() as u64;
-                            out.write_all(&chunk)?;
+                            sink.write(&chunk)?;
                         }
                         Some(Msg::Finish) => break,
-                        // The request was abandoned: leave nothing behind.
-                        None => return Err(std::io::Error::other("upload abandoned")),
+                        None => return Err(Error::internal("upload abandoned")),
                     }
                 }
-                let file = out.into_inner().map_err(|e| e.into_error())?;
-                if fsync {
-                    file.sync_data()?;
-                }
-                Ok(TempData::new(path.clone(), size, md5.finalize().into()))
+                sink.finish(size, md5.finalize().into())
             })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&path);
-            }
             let _ = done_tx.send(result);
         });
-        TempWriter { tx, done }
+        SinkWriter { tx, done }
     }
 
     pub async fn write(&mut self, chunk: Bytes) -> Result<()> {
@@ -99,18 +102,54 @@ impl TempWriter {
 
     async fn take_error(&mut self) -> Error {
         match (&mut self.done).await {
-            Ok(Err(e)) => e.into(),
-            _ => Error::internal("temp writer stopped"),
+            Ok(Err(e)) => e,
+            _ => Error::internal("body writer stopped"),
         }
     }
 
-    pub async fn finish(mut self) -> Result<TempData> {
+    pub async fn finish(mut self) -> Result<T> {
         if self.tx.send(Msg::Finish).await.is_err() {
             return Err(self.take_error().await);
         }
         match self.done.await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(Error::internal("temp writer vanished")),
+            Ok(result) => result,
+            Err(_) => Err(Error::internal("body writer vanished")),
         }
     }
+}
+
+/// A temporary file being written; removed if dropped before `finish`.
+struct FileSink {
+    out: std::io::BufWriter<std::fs::File>,
+    data: TempData,
+    fsync: bool,
+}
+
+impl Sink for FileSink {
+    type Output = TempData;
+    fn write(&mut self, chunk: &[u8]) -> Result<()> {
+        Ok(self.out.write_all(chunk)?)
+    }
+    fn finish(mut self, size: u64, md5: [u8; 16]) -> Result<TempData> {
+        self.out.flush()?;
+        if self.fsync {
+            self.out.get_ref().sync_data()?;
+        }
+        (self.data.size, self.data.md5) = (size, md5);
+        Ok(self.data)
+    }
+}
+
+pub type TempWriter = SinkWriter<TempData>;
+
+/// Starts streaming a body to the temporary file `path`.
+pub fn temp_writer(path: PathBuf, fsync: bool) -> TempWriter {
+    SinkWriter::start(move || {
+        let file = std::fs::File::create(&path)?;
+        Ok(FileSink {
+            out: std::io::BufWriter::with_capacity(WRITE_BUFFER, file),
+            data: TempData::new(path, 0, [0; 16]),
+            fsync,
+        })
+    })
 }
