@@ -34,6 +34,8 @@ export interface StartResult {
   region: string;
   /** Absolute storage directory. */
   directory: string;
+  /** Cluster mode: the bound QUIC port of the node (the real one when 0 was asked for); absent in standalone mode. */
+  quicPort?: number;
 }
 
 /** Per-bucket part of {@linkcode StorageStats}. */
@@ -118,15 +120,159 @@ export interface DriveProbe {
   error: string | null;
 }
 
-/** Result of `getClusterHealth`; `{ enabled: false, drives: [...] }` in standalone mode. */
-export interface ClusterHealth {
-  /** Whether cluster mode is on. */
-  enabled: boolean;
+/** `getClusterHealth` in standalone mode: no cluster, one probe per storage location. */
+export interface StandaloneHealth {
+  /** Always `false`: standalone mode. */
+  enabled: false;
   /** One probe per storage location. */
-  drives?: DriveProbe[];
-  /** Further fields reported in cluster mode. */
-  [key: string]: unknown;
+  drives: DriveProbe[];
 }
+
+/** The state of a cluster drive. */
+export type ClusterDriveState =
+  /** Probed fine. */
+  | "ok"
+  /** Gone: its folder or format file is missing or cannot be read. */
+  | "offline"
+  /** There, but failing: a probe write or an I/O of the storage failed. */
+  | "faulty"
+  /** (Almost) out of space: below 64 MiB available, or a write ran out of space. */
+  | "full"
+  /** Fine, and being filled with the shards it lacks (a replaced or returning drive). */
+  | "healing";
+
+/** The metadata log (Raft) as this node sees it. */
+export interface ClusterRaftReport {
+  /** The current leader's node id; `null` when none is known (no quorum, election running). */
+  leaderId: string | null;
+  /** The Raft term. */
+  term: number;
+  /** The index of the last committed log entry. */
+  commitIndex: number;
+  /** This node's role. */
+  role: "leader" | "follower" | "candidate" | "learner" | "none";
+  /** Node ids of the voting members. */
+  voters: string[];
+  /** Node ids of the non-voting members. */
+  learners: string[];
+}
+
+/** A member node (this node included, always `up`). */
+export interface ClusterNodeReport {
+  /** Its node id. */
+  id: string;
+  /** Its QUIC address, `host:port`. */
+  address: string;
+  /** `up`: answering; `suspect`: late; `down`: not answering. */
+  state: "up" | "suspect" | "down";
+  /** When it was last heard from (Unix time, ms); `null` if never. */
+  lastSeenMs: number | null;
+  /** The last round trip to it in ms; `null` for this node and for a node never reached. */
+  rttMs: number | null;
+}
+
+/** A cluster drive and its last probe. */
+export interface ClusterDriveReport {
+  /** The node the drive belongs to. */
+  nodeId: string;
+  /** The drive folder. */
+  path: string;
+  /** Its state now. */
+  state: ClusterDriveState;
+  /** The file system's size; `null` when it cannot be read. */
+  totalBytes: number | null;
+  /** Bytes available to the engine; `null` when unknown. */
+  freeBytes: number | null;
+  /** When the drive was last probed (Unix time, ms). */
+  lastProbeMs: number;
+  /** Time to write, fsync and remove a 4 KiB file, in ms; `null` when that failed. */
+  probeLatencyMs: number | null;
+  /** Why the state is not `ok`; `null` when it is. */
+  error: string | null;
+}
+
+/** An erasure set: K data + M parity shards over its drives, with its quorums. */
+export interface ClusterSetReport {
+  /** The pool of the set (0 until pools are added). */
+  pool: number;
+  /** The set's index in its pool. */
+  id: number;
+  /** K: data shards per object. */
+  dataShards: number;
+  /** M: parity shards per object; this many drives may be lost. */
+  parityShards: number;
+  /** Drives that can serve reads (`ok`, `healing` or `full`). */
+  drivesOnline: number;
+  /** Shards a read needs (K). */
+  readQuorum: number;
+  /** Shards a write needs (K, and K + 1 when K = M). */
+  writeQuorum: number;
+  /** `drivesOnline >= readQuorum`. */
+  readable: boolean;
+  /** Enough drives that take writes (`ok` or `healing`) for the write quorum. */
+  writable: boolean;
+}
+
+/** The quorum summary. */
+export interface ClusterQuorumReport {
+  /** `ok`: the metadata log has a reachable leader; `lost`: writes and linearizable reads answer 503. */
+  metadata: "ok" | "lost";
+  /** Every erasure set is readable. */
+  dataReadable: boolean;
+  /** Every erasure set is writable. */
+  dataWritable: boolean;
+}
+
+/** Healing counters (since start) and the background scanner. */
+export interface ClusterHealingReport {
+  /** Objects waiting to be healed (found on read, partial writes). */
+  queued: number;
+  /** Objects being healed now. */
+  inProgress: number;
+  /** Objects healed since start. */
+  healedObjects: number;
+  /** Bytes of shards rewritten since start. */
+  healedBytes: number;
+  /** Heals that failed since start. */
+  failed: number;
+  /** The background scanner. */
+  scanner: {
+    /** Cycles started since start (0: none yet). */
+    cycle: number;
+    /** ISO 8601; `null` before the first cycle. */
+    lastStartedAt: string | null;
+    /** ISO 8601; `null` until a cycle finished. */
+    lastFinishedAt: string | null;
+  };
+}
+
+/** `getClusterHealth` in cluster mode (`cluster` in the config). */
+export interface ClusterModeHealth {
+  /** Always `true`: cluster mode. */
+  enabled: true;
+  /** This node's id. */
+  nodeId: string;
+  /** This node's bound QUIC port. */
+  quicPort: number;
+  /** The metadata log. */
+  raft: ClusterRaftReport;
+  /** The member nodes. */
+  nodes: ClusterNodeReport[];
+  /** Every drive of every node, probed. */
+  drives: ClusterDriveReport[];
+  /** The erasure sets. */
+  sets: ClusterSetReport[];
+  /** Whether metadata and data can be read and written. */
+  quorum: ClusterQuorumReport;
+  /** Healing state. */
+  healing: ClusterHealingReport;
+}
+
+/**
+ * Result of `getClusterHealth`, told apart by `enabled`: `{ enabled: false, drives }`
+ * in standalone mode, the cluster report in cluster mode.
+ */
+export type ClusterHealth = StandaloneHealth | ClusterModeHealth;
 
 /** Data of the `ready` event. */
 export interface ReadyEvent {
@@ -331,6 +477,14 @@ export interface EngineConfig {
   auth: { enabled: boolean; credentials: Credential[]; sigV2?: boolean };
   /** Buckets made at start unless they exist, with their settings. */
   buckets?: EnsureBucketParams[];
+  /** Cluster mode: erasure-coded drives, a QUIC port (`quicPort` 0: a free one). */
+  cluster?: {
+    enabled: boolean;
+    drives: string[];
+    erasure?: { dataShards: number; parityShards: number };
+    quicPort: number;
+    nodeId?: string;
+  };
 }
 
 /** A response line. */
@@ -461,6 +615,17 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
           },
           auth: { object: { enabled: "boolean", credentials: { array: CREDENTIAL }, sigV2: { optional: "boolean" } } },
           buckets: { optional: { array: ENSURE_BUCKET } },
+          cluster: {
+            optional: {
+              object: {
+                enabled: "boolean",
+                drives: STRINGS,
+                erasure: { optional: { object: { dataShards: "number", parityShards: "number" } } },
+                quicPort: "number",
+                nodeId: { optional: "string" },
+              },
+            },
+          },
         },
       },
     },
@@ -492,6 +657,7 @@ export const RESULT_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
       certificatePem: { nullable: "string" },
       region: "string",
       directory: "string",
+      quicPort: { optional: "number" },
     },
   },
   stop: { object: {} },
@@ -532,7 +698,85 @@ export const RESULT_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
   },
   listCredentials: { array: CREDENTIAL },
   replaceCredentials: { object: { count: "number" } },
-  getClusterHealth: { object: { enabled: "boolean", drives: { optional: { array: DRIVE_PROBE } } } },
+  getClusterHealth: {
+    oneOf: [
+      { object: { enabled: "boolean", drives: { array: DRIVE_PROBE } } },
+      {
+        object: {
+          enabled: "boolean",
+          nodeId: "string",
+          quicPort: "number",
+          raft: {
+            object: {
+              leaderId: { nullable: "string" },
+              term: "number",
+              commitIndex: "number",
+              role: "string",
+              voters: STRINGS,
+              learners: STRINGS,
+            },
+          },
+          nodes: {
+            array: {
+              object: {
+                id: "string",
+                address: "string",
+                state: "string",
+                lastSeenMs: { nullable: "number" },
+                rttMs: { nullable: "number" },
+              },
+            },
+          },
+          drives: {
+            array: {
+              object: {
+                nodeId: "string",
+                path: "string",
+                state: "string",
+                totalBytes: { nullable: "number" },
+                freeBytes: { nullable: "number" },
+                lastProbeMs: "number",
+                probeLatencyMs: { nullable: "number" },
+                error: { nullable: "string" },
+              },
+            },
+          },
+          sets: {
+            array: {
+              object: {
+                pool: "number",
+                id: "number",
+                dataShards: "number",
+                parityShards: "number",
+                drivesOnline: "number",
+                readQuorum: "number",
+                writeQuorum: "number",
+                readable: "boolean",
+                writable: "boolean",
+              },
+            },
+          },
+          quorum: { object: { metadata: "string", dataReadable: "boolean", dataWritable: "boolean" } },
+          healing: {
+            object: {
+              queued: "number",
+              inProgress: "number",
+              healedObjects: "number",
+              healedBytes: "number",
+              failed: "number",
+              scanner: {
+                object: {
+                  cycle: "number",
+                  lastStartedAt: { nullable: "string" },
+                  lastFinishedAt: { nullable: "string" },
+                },
+              },
+            },
+          },
+        },
+      },
+    ],
+  },
   replaceTlsCertificate: { object: { certificatePem: "string" } },
 };
 

@@ -147,6 +147,7 @@ impl Engine {
             address: config.server.address.clone(),
             port,
             tls_port: None,
+            quic_port: None,
             use_ssl: tls.is_some() && tls_port.is_none(),
             certificate_pem: tls.as_ref().map(|t| t.certificate_pem()),
             region: config.server.region.clone(),
@@ -356,10 +357,9 @@ impl Engine {
     /// Standalone: no cluster, but the local drives are probed.
     pub async fn cluster_health(&self) -> Result<ClusterHealth, crate::s3::error::S3Error> {
         let probes = self.ctx.store.probe().await?;
-        Ok(ClusterHealth {
-            enabled: false,
-            drives: probes.into_iter().map(Into::into).collect(),
-        })
+        Ok(ClusterHealth::standalone(
+            probes.into_iter().map(Into::into).collect(),
+        ))
     }
 }
 

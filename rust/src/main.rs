@@ -31,7 +31,7 @@ struct Cli {
 // A flag beats its environment variable.
 #[derive(Subcommand)]
 enum Command {
-    /// Run a standalone S3 server on a local folder.
+    /// Run an S3 server on a local folder (or, with --cluster, erasure-coded over drive folders).
     #[command(display_name = "ruststorage")]
     Serve(ServeArgs),
 }
@@ -103,6 +103,24 @@ struct ServeArgs {
     /// Serve HTTPS on this port and keep --port plain HTTP (without it, --port speaks HTTPS only).
     #[arg(long)]
     tls_port: Option<u16>,
+    /// Cluster mode (experimental): erasure-code objects over the --drive folders; needs --drive.
+    #[arg(long, requires = "drives")]
+    cluster: bool,
+    /// A drive folder of cluster mode, one per disk (repeatable; with --cluster).
+    #[arg(long = "drive", value_name = "PATH", requires = "cluster")]
+    drives: Vec<PathBuf>,
+    /// Data shards per object (with --parity-shards; their sum is the drive count) [default: from the drive count].
+    #[arg(long, value_name = "K", requires_all = ["cluster", "parity_shards"])]
+    data_shards: Option<usize>,
+    /// Parity shards per object: drives that may be lost (with --data-shards).
+    #[arg(long, value_name = "M", requires_all = ["cluster", "data_shards"])]
+    parity_shards: Option<usize>,
+    /// QUIC port of the node with --cluster (0 picks a free one).
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_QUIC_PORT, env = "SMARTSTORAGE_QUIC_PORT")]
+    quic_port: u16,
+    /// Node id with --cluster [default: generated once and kept on the drives].
+    #[arg(long, value_name = "ID", env = "SMARTSTORAGE_NODE_ID")]
+    node_id: Option<String>,
 }
 
 fn main() {
@@ -212,6 +230,30 @@ fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
         config.auth.enabled = true;
         config.auth.credentials = vec![random_credential()];
         generated_pair = true;
+    }
+    if args.cluster {
+        if args.ephemeral {
+            return Err(
+                "--ephemeral serves one temporary folder: it cannot be used with --cluster".into(),
+            );
+        }
+        let cluster = config::ClusterConfig {
+            enabled: true,
+            drives: args.drives,
+            erasure: match (args.data_shards, args.parity_shards) {
+                (Some(data_shards), Some(parity_shards)) => Some(config::ErasureConfig {
+                    data_shards,
+                    parity_shards,
+                }),
+                _ => None,
+            },
+            quic_port: args.quic_port,
+            node_id: args.node_id.filter(|id| !id.is_empty()),
+        };
+        // The same checks as at start, but before anything else happens.
+        ruststorage::cluster::geometry::validate(&cluster)
+            .map_err(|e| format!("--cluster: {e}"))?;
+        config.cluster = Some(cluster);
     }
     let mut ephemeral = None;
     if args.ephemeral {

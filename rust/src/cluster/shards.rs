@@ -1,1 +1,995 @@
-//! (to be written)
+//! Shard files: writing an object as K data + M parity files of bitrot frames,
+//! reading byte ranges back (decoding past missing or corrupt shards), checking
+//! them for the scanner and healing them.
+//!
+//! Blocking `std::fs` code; callers run it on tokio's blocking pool. Each frame
+//! is written with one `write_all` and read with one `read_exact`, and frame
+//! buffers are reused from block to block.
+
+use crate::cluster::bitrot;
+use crate::cluster::erasure::{Codec, Layout, split};
+use bytes::{Bytes, BytesMut};
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub enum ShardError {
+    /// Too few shards could be written or read.
+    Quorum {
+        available: usize,
+        needed: usize,
+    },
+    Io(io::Error),
+}
+
+impl std::fmt::Display for ShardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShardError::Quorum { available, needed } => {
+                write!(f, "only {available} shards available, {needed} needed")
+            }
+            ShardError::Io(e) => write!(f, "shard I/O: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ShardError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ShardError::Io(e) => Some(e),
+            ShardError::Quorum { .. } => None,
+        }
+    }
+}
+
+impl From<io::Error> for ShardError {
+    fn from(e: io::Error) -> Self {
+        ShardError::Io(e)
+    }
+}
+
+fn codec_error(e: reed_solomon_simd::Error) -> ShardError {
+    ShardError::Io(io::Error::other(e))
+}
+
+/// Mutable views of the payloads of frame buffers, as the codec wants them.
+fn payloads(frames: &mut [Vec<u8>]) -> Vec<&mut [u8]> {
+    frames.iter_mut().map(|f| bitrot::payload_mut(f)).collect()
+}
+
+/// Fsyncs a folder so a file created or renamed in it survives a crash.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+fn create_with_parent(path: &Path) -> io::Result<File> {
+    fs::create_dir_all(parent(path))?;
+    File::create(path)
+}
+
+/// What [`ShardWriter::finish`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Object bytes written.
+    pub size: u64,
+    /// Per shard index: whether its file holds every frame (and was fsynced if asked).
+    pub written: Vec<bool>,
+}
+
+/// Streams an object into K+M shard files.
+pub struct ShardWriter {
+    layout: Layout,
+    paths: Vec<Option<PathBuf>>,
+    /// `None` once a file failed (or was never there).
+    files: Vec<Option<File>>,
+    write_quorum: usize,
+    fsync: bool,
+    /// Object bytes of the block being filled (empty when writes arrive block-aligned).
+    pending: Vec<u8>,
+    frames: Vec<Vec<u8>>,
+    codec: Codec,
+    size: u64,
+}
+
+impl ShardWriter {
+    /// Creates the files (and their parent folders). Fails with Quorum if fewer
+    /// than `write_quorum` could be created.
+    pub fn create(
+        files: Vec<Option<PathBuf>>,
+        layout: Layout,
+        write_quorum: usize,
+        fsync: bool,
+    ) -> Result<Self, ShardError> {
+        let handles = files
+            .iter()
+            .map(|p| p.as_deref().and_then(|p| create_with_parent(p).ok()))
+            .collect();
+        let writer = ShardWriter {
+            layout,
+            paths: files,
+            files: handles,
+            write_quorum,
+            fsync,
+            pending: Vec::new(),
+            frames: vec![Vec::new(); layout.total()],
+            codec: Codec::new(layout),
+            size: 0,
+        };
+        writer.check_quorum()?;
+        Ok(writer)
+    }
+
+    fn live(&self) -> usize {
+        self.files.iter().filter(|f| f.is_some()).count()
+    }
+
+    fn check_quorum(&self) -> Result<(), ShardError> {
+        let available = self.live();
+        if available < self.write_quorum {
+            return Err(ShardError::Quorum {
+                available,
+                needed: self.write_quorum,
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends object bytes (any chunk size); encodes and writes whole blocks as
+    /// they fill. A file whose write fails is dropped (its shard counted as not
+    /// written); when fewer than write_quorum remain, Quorum error.
+    pub fn write(&mut self, mut data: &[u8]) -> Result<(), ShardError> {
+        let block_size = self.layout.block_size;
+        while !data.is_empty() {
+            // Whole blocks straight from the caller's buffer: no copy into `pending`.
+            if self.pending.is_empty() && data.len() >= block_size {
+                let (block, rest) = data.split_at(block_size);
+                self.write_block(block)?;
+                data = rest;
+                continue;
+            }
+            let take = (block_size - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.pending.len() == block_size {
+                self.flush_pending()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_pending(&mut self) -> Result<(), ShardError> {
+        let mut block = std::mem::take(&mut self.pending);
+        let result = self.write_block(&block);
+        block.clear();
+        self.pending = block;
+        result
+    }
+
+    /// Encodes one block into frames and appends frame i to file i.
+    fn write_block(&mut self, block: &[u8]) -> Result<(), ShardError> {
+        let frame_len = self.layout.frame_len(block.len());
+        for frame in &mut self.frames {
+            frame.resize(frame_len, 0);
+        }
+        let mut shards = payloads(&mut self.frames);
+        split(block, &mut shards[..self.layout.data]);
+        self.codec.encode(&mut shards).map_err(codec_error)?;
+        for (frame, file) in self.frames.iter_mut().zip(&mut self.files) {
+            let Some(f) = file else { continue };
+            bitrot::seal(frame);
+            if f.write_all(frame).is_err() {
+                *file = None;
+            }
+        }
+        self.size += block.len() as u64;
+        self.check_quorum()
+    }
+
+    /// Writes the last partial block, fsyncs every file (and its parent folder)
+    /// when fsync is on.
+    pub fn finish(mut self) -> Result<WriteOutcome, ShardError> {
+        if !self.pending.is_empty() {
+            self.flush_pending()?;
+        }
+        if self.fsync {
+            self.sync_all();
+        }
+        self.check_quorum()?;
+        Ok(WriteOutcome {
+            size: self.size,
+            written: self.files.iter().map(Option::is_some).collect(),
+        })
+    }
+
+    /// Fsyncs each file and its folder; a shard that fails counts as not written.
+    fn sync_all(&mut self) {
+        for (file, path) in self.files.iter_mut().zip(&self.paths) {
+            let (Some(f), Some(path)) = (file.as_ref(), path) else {
+                continue;
+            };
+            if f.sync_all().and_then(|_| sync_dir(parent(path))).is_err() {
+                *file = None;
+            }
+        }
+    }
+}
+
+/// One shard file as a reader sees it.
+enum Slot {
+    /// Not opened yet.
+    Closed,
+    /// Open, with the position of the file cursor (to skip needless seeks).
+    Open(File, u64),
+    /// Missing, the wrong length, unreadable or corrupt: never read again.
+    Bad,
+}
+
+/// Reads byte ranges of an object back from its shard files.
+pub struct ShardReader {
+    layout: Layout,
+    size: u64,
+    paths: Vec<Option<PathBuf>>,
+    slots: Vec<Slot>,
+    /// Frame buffers, one per shard, reused from block to block.
+    frames: Vec<Vec<u8>>,
+    /// Which frames hold the current block's verified (or rebuilt) shard.
+    present: Vec<bool>,
+    codec: Codec,
+}
+
+impl ShardReader {
+    /// Lazy: files are opened on first read.
+    pub fn open(files: Vec<Option<PathBuf>>, layout: Layout, size: u64) -> Self {
+        let total = layout.total();
+        ShardReader {
+            layout,
+            size,
+            slots: (0..total).map(|_| Slot::Closed).collect(),
+            paths: files,
+            frames: vec![Vec::new(); total],
+            present: vec![false; total],
+            codec: Codec::new(layout),
+        }
+    }
+
+    /// Shard indexes found missing or corrupt so far (for healing).
+    pub fn bad_shards(&self) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&i| matches!(self.slots[i], Slot::Bad))
+            .collect()
+    }
+
+    /// Reads object bytes [offset, offset+len) in order, handing chunks (at most
+    /// one block each) to `out`; `out` returns false to stop early. Reads data
+    /// shards only while they are all good (no decoding on the healthy path); a
+    /// missing/short/corrupt shard makes it read parity and reconstruct. Fewer
+    /// than K good shards for a block => Quorum. Never hands out unverified bytes.
+    pub fn read_range(
+        &mut self,
+        offset: u64,
+        len: u64,
+        out: &mut dyn FnMut(Bytes) -> bool,
+    ) -> Result<(), ShardError> {
+        let end = offset.saturating_add(len).min(self.size);
+        if offset >= end {
+            return Ok(());
+        }
+        let block_size = self.layout.block_size as u64;
+        for block in offset / block_size..=(end - 1) / block_size {
+            let start = block * block_size;
+            let lo = (offset.max(start) - start) as usize;
+            let hi = (end.min(start + block_size) - start) as usize;
+            let shard_len = self
+                .layout
+                .shard_len(self.layout.block_len(self.size, block));
+            self.load_block(block, lo / shard_len..(hi - 1) / shard_len + 1)?;
+            if !out(self.copy_out(shard_len, lo, hi)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Block bytes [lo, hi) from the loaded data shards.
+    fn copy_out(&self, shard_len: usize, lo: usize, hi: usize) -> Bytes {
+        let mut buf = BytesMut::with_capacity(hi - lo);
+        for shard in lo / shard_len..=(hi - 1) / shard_len {
+            let base = shard * shard_len;
+            let payload = bitrot::payload(&self.frames[shard]);
+            buf.extend_from_slice(&payload[lo.max(base) - base..hi.min(base + shard_len) - base]);
+        }
+        buf.freeze()
+    }
+
+    /// Makes frames `need` (data shard indexes) of `block` hold verified shards,
+    /// reading only those when they are good, else decoding from any K good shards.
+    fn load_block(&mut self, block: u64, need: std::ops::Range<usize>) -> Result<(), ShardError> {
+        let frame_len = self
+            .layout
+            .frame_len(self.layout.block_len(self.size, block));
+        for frame in &mut self.frames {
+            frame.resize(frame_len, 0);
+        }
+        self.present.fill(false);
+        let mut healthy = true;
+        for i in need {
+            healthy &= self.fetch(i, block);
+        }
+        if healthy {
+            return Ok(());
+        }
+        let k = self.layout.data;
+        let mut available = self.present.iter().filter(|&&p| p).count();
+        for i in 0..self.layout.total() {
+            if available == k {
+                break;
+            }
+            if !self.present[i] && self.fetch(i, block) {
+                available += 1;
+            }
+        }
+        if available < k {
+            return Err(ShardError::Quorum {
+                available,
+                needed: k,
+            });
+        }
+        let mut shards = payloads(&mut self.frames);
+        self.codec
+            .reconstruct_data(&mut shards, &self.present)
+            .map_err(codec_error)?;
+        self.present[..k].fill(true);
+        Ok(())
+    }
+
+    /// Reads and verifies shard `i`'s frame of `block`; on any failure the shard
+    /// is marked bad (and never read again).
+    fn fetch(&mut self, i: usize, block: u64) -> bool {
+        let ok = self.try_fetch(i, block).unwrap_or(false);
+        if !ok {
+            self.slots[i] = Slot::Bad;
+        }
+        self.present[i] = ok;
+        ok
+    }
+
+    fn try_fetch(&mut self, i: usize, block: u64) -> io::Result<bool> {
+        if matches!(self.slots[i], Slot::Closed) {
+            self.slots[i] = self.open_slot(i)?;
+        }
+        let Slot::Open(file, pos) = &mut self.slots[i] else {
+            return Ok(false);
+        };
+        let at = self.layout.frame_offset(block);
+        if *pos != at {
+            file.seek(SeekFrom::Start(at))?;
+        }
+        let frame = &mut self.frames[i];
+        *pos = u64::MAX; // unknown until the read completes
+        file.read_exact(frame)?;
+        *pos = at + frame.len() as u64;
+        Ok(bitrot::check(frame))
+    }
+
+    /// Opens shard file `i`, which must have exactly the expected length.
+    fn open_slot(&self, i: usize) -> io::Result<Slot> {
+        let Some(path) = self.paths.get(i).and_then(Option::as_ref) else {
+            return Ok(Slot::Bad);
+        };
+        let file = File::open(path)?;
+        if file.metadata()?.len() != self.layout.shard_file_len(self.size) {
+            return Ok(Slot::Bad);
+        }
+        Ok(Slot::Open(file, 0))
+    }
+}
+
+/// State of one shard file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardState {
+    Ok,
+    Missing,
+    WrongSize,
+    Corrupt,
+}
+
+fn stat_one(path: Option<&Path>, expected: u64) -> ShardState {
+    match path.map(fs::metadata) {
+        Some(Ok(m)) if m.len() == expected => ShardState::Ok,
+        Some(Ok(_)) => ShardState::WrongSize,
+        _ => ShardState::Missing,
+    }
+}
+
+/// Cheap check for the background scanner: each file exists with the expected length.
+pub fn stat(files: &[Option<PathBuf>], layout: Layout, size: u64) -> Vec<ShardState> {
+    let expected = layout.shard_file_len(size);
+    files
+        .iter()
+        .map(|p| stat_one(p.as_deref(), expected))
+        .collect()
+}
+
+/// Whether every frame of a shard file verifies.
+fn frames_verify(path: &Path, layout: Layout, size: u64) -> io::Result<bool> {
+    let mut file = File::open(path)?;
+    let mut frame = Vec::new();
+    for block in 0..layout.blocks(size) {
+        frame.resize(layout.frame_len(layout.block_len(size, block)), 0);
+        file.read_exact(&mut frame)?;
+        if !bitrot::check(&frame) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Full check: every frame's hash.
+pub fn verify(files: &[Option<PathBuf>], layout: Layout, size: u64) -> Vec<ShardState> {
+    let states = stat(files, layout, size);
+    states
+        .into_iter()
+        .zip(files)
+        .map(|(state, path)| match (state, path) {
+            (ShardState::Ok, Some(p)) if !frames_verify(p, layout, size).unwrap_or(false) => {
+                ShardState::Corrupt
+            }
+            (state, _) => state,
+        })
+        .collect()
+}
+
+/// A shard file being rebuilt under a temporary name beside its target.
+struct HealTarget {
+    index: usize,
+    path: PathBuf,
+    temp: PathBuf,
+    file: File,
+}
+
+impl HealTarget {
+    fn create(index: usize, path: &Path) -> io::Result<HealTarget> {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let temp = path.with_file_name(format!(".{name}.heal-{}", uuid::Uuid::new_v4()));
+        let file = create_with_parent(&temp)?;
+        Ok(HealTarget {
+            index,
+            path: path.to_path_buf(),
+            temp,
+            file,
+        })
+    }
+
+    fn commit(self, fsync: bool) -> io::Result<()> {
+        if fsync {
+            self.file.sync_all()?;
+        }
+        fs::rename(&self.temp, &self.path)?;
+        if fsync {
+            sync_dir(parent(&self.path))?;
+        }
+        Ok(())
+    }
+}
+
+/// Rebuilds the shard files named by `targets` from the good ones (written to a
+/// temporary name beside the target, fsynced if asked, renamed into place).
+/// Targets without a path are skipped. Returns bytes written.
+pub fn heal(
+    files: &[Option<PathBuf>],
+    targets: &[usize],
+    layout: Layout,
+    size: u64,
+    fsync: bool,
+) -> Result<u64, ShardError> {
+    let mut outs = Vec::new();
+    let mut result = heal_into(files, targets, layout, size, &mut outs);
+    let mut outs = outs.into_iter();
+    if result.is_ok() {
+        for out in outs.by_ref() {
+            let temp = out.temp.clone();
+            if let Err(e) = out.commit(fsync) {
+                let _ = fs::remove_file(temp);
+                result = Err(e.into());
+                break;
+            }
+        }
+    }
+    // Whatever was not renamed into place (an error) goes.
+    for out in outs {
+        let _ = fs::remove_file(&out.temp);
+    }
+    result
+}
+
+fn heal_into(
+    files: &[Option<PathBuf>],
+    targets: &[usize],
+    layout: Layout,
+    size: u64,
+    outs: &mut Vec<HealTarget>,
+) -> Result<u64, ShardError> {
+    if let Some(&t) = targets.iter().find(|&&t| t >= layout.total()) {
+        let message = format!("no shard {t} in a {}+{} layout", layout.data, layout.parity);
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, message).into());
+    }
+    let mut reader = ShardReader::open(files.to_vec(), layout, size);
+    for &t in targets {
+        reader.slots[t] = Slot::Bad; // never a source
+        if let Some(path) = files.get(t).and_then(Option::as_ref) {
+            outs.push(HealTarget::create(t, path)?);
+        }
+    }
+    let rebuild_parity = outs.iter().any(|o| o.index >= layout.data);
+    let mut written = 0;
+    for block in 0..layout.blocks(size) {
+        reader.load_block(block, 0..layout.data)?;
+        if rebuild_parity {
+            let mut shards = payloads(&mut reader.frames);
+            reader.codec.encode(&mut shards).map_err(codec_error)?;
+        }
+        for out in outs.iter_mut() {
+            let frame = &mut reader.frames[out.index];
+            bitrot::seal(frame);
+            out.file.write_all(frame)?;
+            written += frame.len() as u64;
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::bitrot::HASH_LEN;
+
+    /// Small blocks keep the tests fast; 1000 is not a multiple of K or 64,
+    /// so padding is exercised.
+    const BS: usize = 1000;
+
+    fn layouts() -> [Layout; 3] {
+        [
+            Layout::with_block_size(2, 2, BS),
+            Layout::with_block_size(4, 2, BS),
+            Layout::with_block_size(3, 1, BS),
+        ]
+    }
+
+    const SIZES: [usize; 6] = [0, 1, BS - 1, BS, BS + 1, 3 * BS + BS / 2];
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            let dir = std::env::temp_dir().join(format!("shards-test-{}", uuid::Uuid::new_v4()));
+            fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn object(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn paths(dir: &Path, layout: Layout) -> Vec<Option<PathBuf>> {
+        (0..layout.total())
+            .map(|i| Some(dir.join(format!("drive{i}/bucket/obj/part.{i}"))))
+            .collect()
+    }
+
+    fn write_object(files: &[Option<PathBuf>], layout: Layout, data: &[u8], chunk: usize) {
+        let mut writer = ShardWriter::create(files.to_vec(), layout, layout.data, false).unwrap();
+        for piece in data.chunks(chunk) {
+            writer.write(piece).unwrap();
+        }
+        let outcome = writer.finish().unwrap();
+        assert_eq!(outcome.size, data.len() as u64);
+        assert!(outcome.written.iter().all(|&w| w));
+    }
+
+    /// Reads a range, checking each chunk is at most one block; returns the
+    /// bytes handed out (also on error) and the result.
+    fn read(reader: &mut ShardReader, offset: u64, len: u64) -> (Vec<u8>, Result<(), ShardError>) {
+        let mut got = Vec::new();
+        let block_size = reader.layout.block_size;
+        let result = reader.read_range(offset, len, &mut |chunk| {
+            assert!(!chunk.is_empty() && chunk.len() <= block_size);
+            got.extend_from_slice(&chunk);
+            true
+        });
+        (got, result)
+    }
+
+    fn read_all(files: &[Option<PathBuf>], layout: Layout, size: usize) -> (Vec<u8>, Vec<usize>) {
+        let mut reader = ShardReader::open(files.to_vec(), layout, size as u64);
+        let (got, result) = read(&mut reader, 0, size as u64);
+        result.unwrap();
+        (got, reader.bad_shards())
+    }
+
+    fn flip(path: &Path, pos: u64) {
+        let mut bytes = fs::read(path).unwrap();
+        bytes[pos as usize] ^= 0x40;
+        fs::write(path, bytes).unwrap();
+    }
+
+    fn subsets(total: usize, max: usize) -> impl Iterator<Item = Vec<usize>> {
+        (0u32..1 << total)
+            .filter(move |m| m.count_ones() as usize <= max)
+            .map(move |m| (0..total).filter(|i| m & (1 << i) != 0).collect())
+    }
+
+    #[test]
+    fn round_trips() {
+        let dir = TempDir::new();
+        for layout in layouts() {
+            for size in SIZES {
+                for chunk in [7, BS, 4 * BS] {
+                    let data = object(size, size as u64 + 1);
+                    let files = paths(&dir.0.join(format!("{layout:?}-{size}-{chunk}")), layout);
+                    write_object(&files, layout, &data, chunk);
+                    for path in files.iter().flatten() {
+                        let len = fs::metadata(path).unwrap().len();
+                        assert_eq!(len, layout.shard_file_len(size as u64));
+                    }
+                    let (got, bad) = read_all(&files, layout, size);
+                    assert!(got == data, "{layout:?} size {size} chunk {chunk}");
+                    assert!(bad.is_empty());
+                    let ok = vec![ShardState::Ok; layout.total()];
+                    assert_eq!(stat(&files, layout, size as u64), ok);
+                    assert_eq!(verify(&files, layout, size as u64), ok);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fsync_write() {
+        let dir = TempDir::new();
+        let layout = Layout::with_block_size(2, 1, BS);
+        let files = paths(&dir.0, layout);
+        let data = object(2 * BS + 3, 9);
+        let mut writer = ShardWriter::create(files.clone(), layout, 3, true).unwrap();
+        writer.write(&data).unwrap();
+        assert_eq!(writer.finish().unwrap().written, vec![true; 3]);
+        assert_eq!(read_all(&files, layout, data.len()).0, data);
+    }
+
+    const SIZE: usize = 3 * BS + BS / 2;
+
+    fn ranges() -> Vec<(u64, u64)> {
+        let (bs, size) = (BS as u64, SIZE as u64);
+        vec![
+            (0, 1),
+            (0, bs),
+            (bs - 1, 1),
+            (bs - 1, 2),
+            (bs, bs),
+            (bs - 1, bs + 2),
+            (bs + 1, 2 * bs),
+            (2 * bs + 5, 10 * bs),
+            (size - 1, 1),
+            (size - 1, 100),
+            (size, 5),
+            (size + 10, 5),
+            (17, 0),
+            (0, u64::MAX),
+        ]
+    }
+
+    #[test]
+    fn range_reads_at_block_edges() {
+        let dir = TempDir::new();
+        for layout in layouts() {
+            let data = object(SIZE, 3);
+            let files = paths(&dir.0.join(format!("{layout:?}")), layout);
+            write_object(&files, layout, &data, 333);
+            let mut degraded = files.clone();
+            degraded[1] = None;
+            for files in [&files, &degraded] {
+                let mut reader = ShardReader::open(files.clone(), layout, SIZE as u64);
+                for (offset, len) in ranges() {
+                    let (got, result) = read(&mut reader, offset, len);
+                    result.unwrap();
+                    let start = (offset as usize).min(SIZE);
+                    let end = offset.saturating_add(len).min(SIZE as u64) as usize;
+                    assert!(got == data[start..end], "{layout:?} {offset}+{len}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn read_stops_when_asked() {
+        let dir = TempDir::new();
+        let layout = Layout::with_block_size(2, 2, BS);
+        let data = object(SIZE, 4);
+        let files = paths(&dir.0, layout);
+        write_object(&files, layout, &data, SIZE);
+        let mut reader = ShardReader::open(files, layout, SIZE as u64);
+        let mut chunks = Vec::new();
+        reader
+            .read_range(10, SIZE as u64, &mut |c| {
+                chunks.push(c);
+                false
+            })
+            .unwrap();
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0][..], data[10..BS]);
+    }
+
+    #[test]
+    fn missing_shard_combinations() {
+        let dir = TempDir::new();
+        for layout in layouts() {
+            for size in [1, SIZE] {
+                let data = object(size, 5);
+                let files = paths(&dir.0.join(format!("{layout:?}-{size}")), layout);
+                write_object(&files, layout, &data, BS);
+                for lost in subsets(layout.total(), layout.parity) {
+                    // Half offline drives, half files that are not there.
+                    let mut damaged = files.clone();
+                    for (n, &i) in lost.iter().enumerate() {
+                        damaged[i] = (n % 2 == 1).then(|| dir.0.join("nowhere"));
+                    }
+                    let (got, bad) = read_all(&damaged, layout, size);
+                    assert!(got == data, "{layout:?} size {size} lost {lost:?}");
+                    assert!(bad.iter().all(|i| lost.contains(i)), "{bad:?} vs {lost:?}");
+                    // With one byte only data shard 0 is read; else every data shard.
+                    let read = if size == 1 { 1 } else { layout.data };
+                    let mut lost_read = lost.iter().filter(|&&i| i < read);
+                    assert!(lost_read.all(|i| bad.contains(i)), "{bad:?} vs {lost:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flipped_byte_is_detected_and_read_around() {
+        let dir = TempDir::new();
+        for layout in layouts() {
+            let data = object(SIZE, 6);
+            let files = paths(&dir.0.join(format!("{layout:?}")), layout);
+            write_object(&files, layout, &data, BS);
+            let frame1 = layout.frame_offset(1);
+            let last = layout.shard_file_len(SIZE as u64) - 1;
+            for (i, file) in files.iter().enumerate() {
+                let path = file.as_deref().unwrap();
+                // In a hash, in a payload, in the last (short) frame.
+                for pos in [frame1 + 3, frame1 + HASH_LEN as u64 + 10, last] {
+                    flip(path, pos);
+                    let (got, bad) = read_all(&files, layout, SIZE);
+                    assert!(got == data, "{layout:?} shard {i} pos {pos}");
+                    let expect_bad = if i < layout.data { vec![i] } else { vec![] };
+                    assert_eq!(bad, expect_bad);
+                    let states = verify(&files, layout, SIZE as u64);
+                    for (j, state) in states.into_iter().enumerate() {
+                        let corrupt = j == i;
+                        assert_eq!(state == ShardState::Corrupt, corrupt, "{j}");
+                    }
+                    flip(path, pos);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn more_than_parity_bad_is_quorum_never_wrong_bytes() {
+        let dir = TempDir::new();
+        let layout = Layout::with_block_size(2, 2, BS);
+        let data = object(SIZE, 7);
+        let files = paths(&dir.0, layout);
+        write_object(&files, layout, &data, BS);
+        // Three of four shards rot in block 1: block 0 reads, then Quorum.
+        let pos = layout.frame_offset(1) + HASH_LEN as u64 + 1;
+        for file in &files[..3] {
+            flip(file.as_deref().unwrap(), pos);
+        }
+        let mut reader = ShardReader::open(files.clone(), layout, SIZE as u64);
+        let (got, result) = read(&mut reader, 0, SIZE as u64);
+        assert!(got == data[..BS]);
+        assert!(matches!(
+            result,
+            Err(ShardError::Quorum {
+                available: 1,
+                needed: 2
+            })
+        ));
+        // Three files gone: nothing at all.
+        let mut gone = files.clone();
+        gone[0] = None;
+        gone[1] = None;
+        gone[3] = None;
+        let mut reader = ShardReader::open(gone, layout, SIZE as u64);
+        let (got, result) = read(&mut reader, 0, SIZE as u64);
+        assert!(got.is_empty());
+        assert!(matches!(result, Err(ShardError::Quorum { .. })));
+        assert!(result.unwrap_err().to_string().contains("needed"));
+    }
+
+    fn dir_entries(files: &[Option<PathBuf>]) -> usize {
+        let parents: std::collections::BTreeSet<_> = files
+            .iter()
+            .flatten()
+            .map(|p| parent(p).to_path_buf())
+            .collect();
+        parents
+            .iter()
+            .map(|d| fs::read_dir(d).map_or(0, |r| r.count()))
+            .sum()
+    }
+
+    #[test]
+    fn heal_restores_identical_files() {
+        let dir = TempDir::new();
+        for layout in layouts() {
+            for size in [0, 1, SIZE] {
+                let data = object(size, 8);
+                let files = paths(&dir.0.join(format!("{layout:?}-{size}")), layout);
+                write_object(&files, layout, &data, BS);
+                let original: Vec<Vec<u8>> = files
+                    .iter()
+                    .flatten()
+                    .map(|p| fs::read(p).unwrap())
+                    .collect();
+                for targets in subsets(layout.total(), layout.parity) {
+                    // Damage each target a different way: gone, short, rotten.
+                    for (n, &t) in targets.iter().enumerate() {
+                        let path = files[t].as_deref().unwrap();
+                        match (n % 3, size) {
+                            (0, _) | (_, 0) => fs::remove_file(path).unwrap(),
+                            (1, _) => fs::write(path, &original[t][..10]).unwrap(),
+                            _ => flip(path, (HASH_LEN + 1) as u64),
+                        }
+                    }
+                    let written = heal(&files, &targets, layout, size as u64, true).unwrap();
+                    let file_len = layout.shard_file_len(size as u64);
+                    assert_eq!(written, file_len * targets.len() as u64);
+                    for (i, path) in files.iter().enumerate() {
+                        let now = fs::read(path.as_deref().unwrap()).unwrap();
+                        assert!(
+                            now == original[i],
+                            "{layout:?} {size} {targets:?} shard {i}"
+                        );
+                    }
+                    assert_eq!(dir_entries(&files), layout.total(), "temp files left");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn heal_without_enough_sources_changes_nothing() {
+        let dir = TempDir::new();
+        let layout = Layout::with_block_size(3, 1, BS);
+        let data = object(SIZE, 9);
+        let files = paths(&dir.0, layout);
+        write_object(&files, layout, &data, BS);
+        let original: Vec<Vec<u8>> = files
+            .iter()
+            .flatten()
+            .map(|p| fs::read(p).unwrap())
+            .collect();
+        let result = heal(&files, &[0, 3], layout, SIZE as u64, false);
+        assert!(matches!(result, Err(ShardError::Quorum { .. })));
+        let now: Vec<Vec<u8>> = files
+            .iter()
+            .flatten()
+            .map(|p| fs::read(p).unwrap())
+            .collect();
+        assert!(now == original);
+        assert_eq!(dir_entries(&files), layout.total());
+    }
+
+    #[test]
+    fn stat_and_verify_classify() {
+        let dir = TempDir::new();
+        let layout = Layout::with_block_size(4, 2, BS);
+        let data = object(SIZE, 10);
+        let mut files = paths(&dir.0, layout);
+        write_object(&files, layout, &data, BS);
+        fs::remove_file(files[1].as_deref().unwrap()).unwrap();
+        let short = layout.shard_file_len(SIZE as u64) - 1;
+        File::options()
+            .write(true)
+            .open(files[2].as_deref().unwrap())
+            .unwrap()
+            .set_len(short)
+            .unwrap();
+        flip(files[3].as_deref().unwrap(), 5);
+        files[4] = None;
+        use ShardState::*;
+        let size = SIZE as u64;
+        assert_eq!(
+            stat(&files, layout, size),
+            [Ok, Missing, WrongSize, Ok, Missing, Ok]
+        );
+        let full = [Ok, Missing, WrongSize, Corrupt, Missing, Ok];
+        assert_eq!(verify(&files, layout, size), full);
+        // Two good shards of six cannot give four data shards.
+        let mut reader = ShardReader::open(files, layout, size);
+        let (got, result) = read(&mut reader, 0, size);
+        assert!(got.is_empty() && result.is_err());
+        assert_eq!(reader.bad_shards(), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn writer_quorum_when_files_cannot_be_created() {
+        let dir = TempDir::new();
+        let layout = Layout::with_block_size(2, 2, BS);
+        // A regular file where a folder should be: creating beneath it fails.
+        let blocker = dir.0.join("blocker");
+        fs::write(&blocker, b"x").unwrap();
+        let mut files = paths(&dir.0, layout);
+        for file in &mut files[..3] {
+            *file = Some(blocker.join("part"));
+        }
+        let result = ShardWriter::create(files.clone(), layout, 3, false);
+        assert!(matches!(
+            result,
+            Err(ShardError::Quorum {
+                available: 1,
+                needed: 3
+            })
+        ));
+
+        // One unwritable and one offline: quorum 2 still met, reads decode.
+        files[1] = paths(&dir.0, layout)[1].clone();
+        files[2] = None;
+        let data = object(SIZE, 11);
+        let mut writer = ShardWriter::create(files.clone(), layout, 2, false).unwrap();
+        writer.write(&data).unwrap();
+        let outcome = writer.finish().unwrap();
+        assert_eq!(outcome.written, [false, true, false, true]);
+        let (got, bad) = read_all(&files, layout, SIZE);
+        assert!(got == data);
+        // Data shard 0 is missing, so the reader went through parity 2 (offline) to 3.
+        assert_eq!(bad, [0, 2]);
+    }
+
+    #[test]
+    fn writer_drops_a_file_whose_write_fails() {
+        let full = Path::new("/dev/full");
+        if !full.exists() {
+            return;
+        }
+        let dir = TempDir::new();
+        let layout = Layout::with_block_size(2, 2, BS);
+        let mut files = paths(&dir.0, layout);
+        files[3] = Some(full.to_path_buf());
+        let data = object(SIZE, 12);
+        let mut writer = ShardWriter::create(files.clone(), layout, 3, false).unwrap();
+        writer.write(&data).unwrap();
+        assert_eq!(writer.finish().unwrap().written, [true, true, true, false]);
+        assert_eq!(read_all(&files[..3], layout, SIZE).0, data);
+
+        let mut writer = ShardWriter::create(files, layout, 4, false).unwrap();
+        let result = writer.write(&data);
+        assert!(matches!(
+            result,
+            Err(ShardError::Quorum {
+                available: 3,
+                needed: 4
+            })
+        ));
+    }
+}

@@ -283,6 +283,9 @@ pub struct StartInfo {
     pub port: u16,
     /// The HTTPS port when HTTP and HTTPS are served on separate ports.
     pub tls_port: Option<u16>,
+    /// Cluster mode: the bound QUIC port of the node (absent in standalone mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quic_port: Option<u16>,
     /// Whether `port` speaks HTTPS.
     pub use_ssl: bool,
     /// The certificate chain served over HTTPS (PEM), so a client can trust exactly it.
@@ -416,11 +419,57 @@ pub struct BucketSummary {
     pub has_cors: bool,
 }
 
-/// Result of `getClusterHealth`.
+/// Result of `getClusterHealth`: `enabled` tells the shape. Standalone:
+/// `{ enabled: false, drives: [probe of the storage folder] }`; cluster mode: the
+/// report of `cluster::health` (`{ enabled: true, nodeId, quicPort, raft, nodes,
+/// drives, sets, quorum, healing }`).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ClusterHealth {
+    Standalone(StandaloneHealth),
+    Cluster(Box<crate::cluster::health::ClusterReport>),
+}
+
+impl ClusterHealth {
+    /// The standalone answer: one probe per storage location.
+    pub fn standalone(drives: Vec<DriveProbe>) -> ClusterHealth {
+        ClusterHealth::Standalone(StandaloneHealth {
+            enabled: false,
+            drives,
+        })
+    }
+}
+
+impl From<crate::cluster::health::ClusterReport> for ClusterHealth {
+    fn from(report: crate::cluster::health::ClusterReport) -> Self {
+        ClusterHealth::Cluster(Box::new(report))
+    }
+}
+
+/// Read by `enabled` (so that an error names the right shape's field).
+impl<'de> Deserialize<'de> for ClusterHealth {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = Value::deserialize(deserializer)?;
+        match value.get("enabled") {
+            Some(Value::Bool(true)) => serde_json::from_value(value)
+                .map(|r| ClusterHealth::Cluster(Box::new(r)))
+                .map_err(D::Error::custom),
+            Some(Value::Bool(false)) => serde_json::from_value(value)
+                .map(ClusterHealth::Standalone)
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "getClusterHealth: `enabled` must be a boolean",
+            )),
+        }
+    }
+}
+
+/// `getClusterHealth` in standalone mode.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ClusterHealth {
-    /// Cluster mode; always `false` (standalone).
+pub struct StandaloneHealth {
+    /// Always `false` (standalone).
     pub enabled: bool,
     pub drives: Vec<DriveProbe>,
 }
