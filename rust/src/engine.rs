@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use crate::auth::Credentials;
+use crate::cluster::quic::QuicNode;
+use crate::cluster::store::ClusterStore;
 use crate::config::Config;
 pub use crate::management::protocol::StartInfo;
 use crate::management::protocol::{
@@ -13,14 +15,13 @@ use crate::management::protocol::{
 use crate::s3::Ctx;
 use crate::s3::error::S3Error;
 use crate::server::{self, ServerHandle};
-use crate::cluster::store::ClusterStore;
 use crate::storage::{Observer, Storage, Store};
 use crate::tls::TlsState;
 
 pub struct Engine {
     pub ctx: Arc<Ctx>,
-    /// Cluster mode's store, for its health report.
-    cluster: Option<ClusterStore>,
+    /// Cluster mode: the store (for its health report) and the QUIC endpoint.
+    cluster: Option<(ClusterStore, QuicNode)>,
     pub tls: Option<Arc<TlsState>>,
     pub credentials: Arc<Credentials>,
     pub auth_enabled: bool,
@@ -59,44 +60,44 @@ async fn open_store(
             .map_err(|e| fail("InvalidConfig", format!("cluster: {e}")))?;
         return Ok((Arc::new(store.clone()), Some(store)));
     }
-        let dir = config.storage.directory.clone();
-        if dir.as_os_str().is_empty() {
-            return Err(fail(
-                "InvalidConfig",
-                "storage.directory must not be empty".into(),
-            ));
-        }
-        if dir.exists() && !dir.is_dir() {
-            return Err(fail(
-                "InvalidConfig",
+    let dir = config.storage.directory.clone();
+    if dir.as_os_str().is_empty() {
+        return Err(fail(
+            "InvalidConfig",
+            "storage.directory must not be empty".into(),
+        ));
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(fail(
+            "InvalidConfig",
+            format!(
+                "storage.directory {} exists and is not a folder",
+                dir.display()
+            ),
+        ));
+    }
+    if config.storage.clean_slate {
+        crate::config::clean_slate(&dir).map_err(|e| {
+            fail(
+                "StorageError",
+                format!("cannot empty {}: {e}", dir.display()),
+            )
+        })?;
+    }
+    let fsync = config.storage.fsync;
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir, fsync, observer))
+        .await
+        .map_err(|e| fail("StorageError", e.to_string()))?
+        .map_err(|e| {
+            fail(
+                "StorageError",
                 format!(
-                    "storage.directory {} exists and is not a folder",
-                    dir.display()
+                    "cannot open storage folder {}: {e}",
+                    config.storage.directory.display()
                 ),
-            ));
-        }
-        if config.storage.clean_slate {
-            crate::config::clean_slate(&dir).map_err(|e| {
-                fail(
-                    "StorageError",
-                    format!("cannot empty {}: {e}", dir.display()),
-                )
-            })?;
-        }
-        let fsync = config.storage.fsync;
-        let store = tokio::task::spawn_blocking(move || Store::open(&dir, fsync, observer))
-            .await
-            .map_err(|e| fail("StorageError", e.to_string()))?
-            .map_err(|e| {
-                fail(
-                    "StorageError",
-                    format!(
-                        "cannot open storage folder {}: {e}",
-                        config.storage.directory.display()
-                    ),
-                )
-            })?;
-        Ok((Arc::new(store), None))
+            )
+        })?;
+    Ok((Arc::new(store), None))
 }
 
 impl Engine {
@@ -152,6 +153,28 @@ impl Engine {
             certificate_pem: tls.as_ref().map(|t| t.certificate_pem()),
             region: config.server.region.clone(),
             directory: store.location(),
+        };
+        let cluster = match (cluster, &config.cluster) {
+            (Some(store), Some(cfg)) => {
+                let quic = crate::cluster::quic::bind(
+                    &config.server.address,
+                    cfg.quic_port,
+                    &store.formatted.node_id,
+                )
+                .await
+                .map_err(|e| {
+                    fail(
+                        "BindError",
+                        format!(
+                            "cannot listen for QUIC on {}:{} (udp): {e}",
+                            config.server.address, cfg.quic_port
+                        ),
+                    )
+                })?;
+                info.quic_port = Some(quic.port());
+                Some((store, quic))
+            }
+            _ => None,
         };
         match (tls_port, &tls) {
             (Some(p), Some(tls)) => {
@@ -222,6 +245,10 @@ impl Engine {
     /// goes with the engine.
     pub async fn stop(self) {
         self.server.stop().await;
+        if let Some((store, quic)) = &self.cluster {
+            quic.close().await;
+            store.log.shutdown().await;
+        }
         if let Some(dir) = self.remove_on_exit {
             // The store is closed; nothing writes into the folder any more.
             if let Err(e) = tokio::fs::remove_dir_all(&dir).await
@@ -354,8 +381,11 @@ impl Engine {
         Ok(EnsuredBucket { name, created })
     }
 
-    /// Standalone: no cluster, but the local drives are probed.
+    /// Cluster mode: the node's report; standalone: no cluster, but the local drives are probed.
     pub async fn cluster_health(&self) -> Result<ClusterHealth, crate::s3::error::S3Error> {
+        if let Some((store, quic)) = &self.cluster {
+            return Ok(store.health(&self.info.address, quic.port()).into());
+        }
         let probes = self.ctx.store.probe().await?;
         Ok(ClusterHealth::standalone(
             probes.into_iter().map(Into::into).collect(),

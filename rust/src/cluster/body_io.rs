@@ -70,7 +70,9 @@ impl Drop for StagedBody {
 /// Removes every shard file of a body that a drive holds (blocking; best effort: the
 /// scanner collects what a failing drive keeps).
 pub fn remove_body(set: &DriveSet, body: &Body) {
-    let files = set.shard_files(&body.id, body.first_drive, body.data + body.parity, |_| true);
+    let files = set.shard_files(&body.id, body.first_drive, body.data + body.parity, |_| {
+        true
+    });
     for file in files.into_iter().flatten() {
         let _ = std::fs::remove_file(file);
     }
@@ -132,7 +134,12 @@ pub fn stage_bytes(set: &Arc<DriveSet>, bytes: &[u8]) -> Result<StagedBody> {
 }
 
 fn reader_files(set: &DriveSet, body: &Body) -> Vec<Option<PathBuf>> {
-    set.shard_files(&body.id, body.first_drive, body.data + body.parity, Drive::readable)
+    set.shard_files(
+        &body.id,
+        body.first_drive,
+        body.data + body.parity,
+        Drive::readable,
+    )
 }
 
 /// Reads `len` bytes from `start` of the object made of `bodies`, in order, handing
@@ -147,10 +154,10 @@ pub fn read_bodies(
 ) -> (Result<()>, Vec<(Body, Vec<usize>)>) {
     let mut damaged = Vec::new();
     let (mut offset, end) = (0u64, start + len);
-    let mut more = true;
+    let more = std::cell::Cell::new(true);
     let mut wrapped = |chunk: Bytes| {
-        more = out(chunk);
-        more
+        more.set(out(chunk));
+        more.get()
     };
     for body in bodies {
         let (body_start, body_end) = (offset, offset + body.size);
@@ -169,7 +176,7 @@ pub fn read_bodies(
         if let Err(e) = result {
             return (Err(e.into()), damaged);
         }
-        if !more {
+        if !more.get() {
             break;
         }
     }
@@ -202,7 +209,12 @@ pub fn heal_needed(set: &DriveSet, body: &Body) -> bool {
 
 fn healable_files(set: &DriveSet, body: &Body) -> Vec<Option<PathBuf>> {
     let healable = |d: &Drive| matches!(d.state(), DriveState::Ok | DriveState::Healing);
-    set.shard_files(&body.id, body.first_drive, body.data + body.parity, healable)
+    set.shard_files(
+        &body.id,
+        body.first_drive,
+        body.data + body.parity,
+        healable,
+    )
 }
 
 /// Rebuilds a body's missing, short or known-bad shards on the drives that take them
@@ -218,7 +230,13 @@ pub fn heal_body(set: &DriveSet, body: &Body, known_bad: &[usize]) -> Result<u64
     if targets.is_empty() {
         return Ok(0);
     }
-    Ok(shards::heal(&files, &targets, layout(body), body.size, set.fsync)?)
+    Ok(shards::heal(
+        &files,
+        &targets,
+        layout(body),
+        body.size,
+        set.fsync,
+    )?)
 }
 
 /// Full check of a body's shards (every frame's hash): the indexes that are not good

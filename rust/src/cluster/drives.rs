@@ -1,67 +1,55 @@
 //! The node's drives as the store sees them while serving: where each keeps its
-//! shard files, and whether it answers now. A prober refreshes each drive's state
-//! every few seconds; writes skip drives that are not `Ok`, reads skip drives that
-//! are `Offline`.
+//! shard files, and whether it answers now. A prober refreshes each drive's report
+//! (`health::probe_drive`) every few seconds; writes skip drives that are not `Ok`
+//! (or `Healing`), reads skip drives that are `Offline`. An empty folder found in
+//! place of a drive while serving is formatted for its slot and healed in full.
 
-use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::storage::capacity;
-
-/// The folder on each drive that holds everything of ours.
-pub const SYSTEM_DIR: &str = ".smartstorage";
-/// Below this much free space a drive takes no new shards.
-const FULL_BELOW_BYTES: u64 = 8 * 1024 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DriveState {
-    Ok,
-    /// Not there, or not readable (its format file cannot be read).
-    Offline,
-    /// Readable, but a probe write failed.
-    Faulty,
-    /// Too little space for new shards; still read.
-    Full,
-    /// A replaced drive, being filled by the healer; read around until it is done.
-    Healing,
-}
-
-/// What the last probe found.
-#[derive(Debug, Clone, Serialize)]
-pub struct Probe {
-    pub state: DriveState,
-    pub total_bytes: Option<u64>,
-    pub free_bytes: Option<u64>,
-    /// When the probe ran (Unix milliseconds) and how long its write took.
-    pub last_probe_ms: i64,
-    pub probe_latency_ms: Option<f64>,
-    pub error: Option<String>,
-}
+use super::format::{FormatFile, SYSTEM_DIR, write_format};
+pub use super::health::DriveState;
+use super::health::{DriveReport, now_ms, probe_drive};
 
 pub struct Drive {
     pub index: usize,
     pub path: PathBuf,
     /// The drive's id in the format files: how a drive is recognised after a move.
     pub id: String,
-    probe: Mutex<Probe>,
+    node_id: String,
+    /// The slot's format file, written again on a drive replaced while serving.
+    format: FormatFile,
+    report: Mutex<DriveReport>,
+    /// Replaced (or new): being filled by the healer until a scan finds it whole.
+    healing: AtomicBool,
 }
 
 impl Drive {
-    pub fn new(index: usize, path: PathBuf, id: String, state: DriveState) -> Drive {
+    pub fn new(
+        index: usize,
+        path: PathBuf,
+        node_id: &str,
+        format: FormatFile,
+        state: DriveState,
+    ) -> Drive {
         Drive {
             index,
-            path,
-            id,
-            probe: Mutex::new(Probe {
+            id: format.drive_id.clone(),
+            report: Mutex::new(DriveReport {
+                node_id: node_id.to_string(),
+                path: path.display().to_string(),
                 state,
                 total_bytes: None,
                 free_bytes: None,
-                last_probe_ms: 0,
+                last_probe_ms: now_ms(),
                 probe_latency_ms: None,
                 error: None,
             }),
+            path,
+            node_id: node_id.to_string(),
+            format,
+            healing: AtomicBool::new(state == DriveState::Healing),
         }
     }
 
@@ -77,97 +65,66 @@ impl Drive {
         self.system_dir().join("raft")
     }
 
-    fn tmp_dir(&self) -> PathBuf {
-        self.system_dir().join("tmp")
-    }
-
     /// Where this drive keeps its shard of the body `id` (spread over 256 folders).
     pub fn shard_path(&self, id: &str) -> PathBuf {
         self.data_dir().join(&id[..2.min(id.len())]).join(id)
     }
 
-    pub fn probe(&self) -> Probe {
-        self.probe.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    pub fn report(&self) -> DriveReport {
+        self.report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn state(&self) -> DriveState {
-        self.probe.lock().unwrap_or_else(|e| e.into_inner()).state
+        self.report.lock().unwrap_or_else(|e| e.into_inner()).state
     }
 
-    pub fn set_state(&self, state: DriveState) {
-        self.probe.lock().unwrap_or_else(|e| e.into_inner()).state = state;
+    /// A healing drive found whole.
+    pub fn healed(&self) {
+        self.healing.store(false, Ordering::Relaxed);
+        let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        if report.state == DriveState::Healing {
+            report.state = DriveState::Ok;
+        }
     }
 
     /// Takes new shards.
     pub fn writable(&self) -> bool {
-        self.state() == DriveState::Ok
+        matches!(self.state(), DriveState::Ok | DriveState::Healing)
     }
 
     /// Serves shards (a healing drive may lack some; reads verify every frame anyway).
     pub fn readable(&self) -> bool {
-        !matches!(self.state(), DriveState::Offline)
+        self.state() != DriveState::Offline
     }
 
-    /// Probes the drive (blocking): its format file must be there and name it, a small
-    /// file must write and sync, and it must have room. Answers the state before and after.
+    /// Probes the drive (blocking); answers its state before and after.
     pub fn refresh(&self) -> (DriveState, DriveState) {
         let before = self.state();
-        let mut probe = Probe {
-            state: DriveState::Ok,
-            total_bytes: None,
-            free_bytes: None,
-            last_probe_ms: chrono::Utc::now().timestamp_millis(),
-            probe_latency_ms: None,
-            error: None,
-        };
-        match self.check_format() {
-            Err(e) => {
-                probe.state = DriveState::Offline;
-                probe.error = Some(e);
-            }
-            Ok(()) => {
-                let tmp = self.tmp_dir();
-                let written = std::fs::create_dir_all(&tmp).and_then(|_| capacity::write_probe(&tmp));
-                probe.probe_latency_ms = written.as_ref().ok().copied();
-                if let Ok(c) = capacity::capacity(&self.path) {
-                    probe.total_bytes = Some(c.total_bytes);
-                    probe.free_bytes = Some(c.available_bytes);
+        let mut report = probe_drive(&self.node_id, &self.path);
+        if report.state == DriveState::Offline && self.is_empty_folder() {
+            // A new disk in place of a lost one: it takes the slot and is filled.
+            match write_format(&self.path, &self.format) {
+                Ok(()) => {
+                    crate::log::warn(&format!("{}: empty drive, healing it", self.path.display()));
+                    self.healing.store(true, Ordering::Relaxed);
+                    report = probe_drive(&self.node_id, &self.path);
                 }
-                let no_room = probe.free_bytes.is_some_and(|f| f < FULL_BELOW_BYTES);
-                match written {
-                    Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
-                        probe.state = DriveState::Full;
-                        probe.error = Some(e.to_string());
-                    }
-                    Err(e) => {
-                        probe.state = DriveState::Faulty;
-                        probe.error = Some(e.to_string());
-                    }
-                    Ok(_) if no_room => probe.state = DriveState::Full,
-                    Ok(_) if before == DriveState::Healing => probe.state = DriveState::Healing,
-                    Ok(_) => {}
-                }
+                Err(e) => report.error = Some(format!("cannot format the new drive: {e}")),
             }
         }
-        let after = probe.state;
-        *self.probe.lock().unwrap_or_else(|e| e.into_inner()) = probe;
+        if report.state == DriveState::Ok && self.healing.load(Ordering::Relaxed) {
+            report.state = DriveState::Healing;
+        }
+        let after = report.state;
+        *self.report.lock().unwrap_or_else(|e| e.into_inner()) = report;
         (before, after)
     }
 
-    /// The drive is the one formatted for this slot.
-    fn check_format(&self) -> Result<(), String> {
-        let path = self.system_dir().join("format.json");
-        let text = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let format: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        match format.get("driveId").and_then(|v| v.as_str()) {
-            Some(id) if id == self.id => Ok(()),
-            other => Err(format!(
-                "{} names drive {other:?}, not {}",
-                path.display(),
-                self.id
-            )),
-        }
+    fn is_empty_folder(&self) -> bool {
+        std::fs::read_dir(&self.path).is_ok_and(|mut entries| entries.next().is_none())
     }
 }
 

@@ -90,10 +90,13 @@ pub struct ScannerStats {
     pub last_finished_at: Option<i64>,
 }
 
+/// A body to heal, with the shards a read found bad.
+type Job = (Body, Vec<usize>);
+
 /// Bodies waiting to be healed (each once), and what healing has done so far.
 #[derive(Default)]
 pub struct HealQueue {
-    queue: Mutex<(VecDeque<(Body, Vec<usize>)>, HashSet<String>)>,
+    queue: Mutex<(VecDeque<Job>, HashSet<String>)>,
     pub wake: tokio::sync::Notify,
     in_progress: AtomicU64,
     healed_objects: AtomicU64,
@@ -156,7 +159,11 @@ impl HealQueue {
             healed_objects: self.healed_objects.load(Ordering::Relaxed),
             healed_bytes: self.healed_bytes.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
-            scanner: self.scanner.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            scanner: self
+                .scanner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 }

@@ -13,7 +13,11 @@ use std::time::Duration;
 
 use super::body_io::{self, BodySink, SMALL_BODY, StagedBody};
 use super::drives::{Drive, DriveSet, DriveState};
+use super::format::{Drives, FORMAT_VERSION, FormatFile};
 use super::heal::{HealQueue, Leases};
+use super::health::{
+    ClusterReport, HealingReport, RaftReport, RaftRole, ScannerReport, one_node_report,
+};
 use super::meta::{self, Body, Command, Failure, MetaState, Outcome, Version};
 use super::raft::{LogError, LogOptions, Machine, MetaLog};
 use crate::config::ClusterConfig;
@@ -57,13 +61,13 @@ fn interval_from_env(name: &str, default_ms: u64) -> Duration {
 }
 
 pub struct Inner {
-    pub node_id: String,
-    pub cluster_id: String,
+    /// The drives as checked at start (ids, geometry, node).
+    pub formatted: Drives,
     pub set: Arc<DriveSet>,
     state: Arc<RwLock<MetaState>>,
     pub log: MetaLog<MetaState>,
     leases: Leases,
-    pub heal: HealQueue,
+    pub heal: Arc<HealQueue>,
     /// Bucket-level changes (create, delete, settings) one at a time, so a change and
     /// its caller's cache update (`Then`) are never interleaved with another.
     admin: tokio::sync::Mutex<()>,
@@ -104,6 +108,7 @@ impl ClusterStore {
         let formatted = tokio::task::spawn_blocking(move || super::format::prepare(&cfg))
             .await
             .map_err(|e| e.to_string())??;
+        let ids: Vec<String> = formatted.drives.iter().map(|d| d.id.clone()).collect();
         let drives = formatted
             .drives
             .iter()
@@ -113,7 +118,23 @@ impl ClusterStore {
                     (true, true) => DriveState::Healing,
                     (true, false) => DriveState::Ok,
                 };
-                Drive::new(slot.index, slot.path.clone(), slot.id.clone(), state)
+                let format = FormatFile {
+                    version: FORMAT_VERSION,
+                    cluster_id: formatted.cluster_id.clone(),
+                    node_id: formatted.node_id.clone(),
+                    drive_id: slot.id.clone(),
+                    drive_index: slot.index,
+                    data_shards: formatted.data,
+                    parity_shards: formatted.parity,
+                    drives: ids.clone(),
+                };
+                Drive::new(
+                    slot.index,
+                    slot.path.clone(),
+                    &formatted.node_id,
+                    format,
+                    state,
+                )
             })
             .collect::<Vec<_>>();
         let (data, parity) = (formatted.data, formatted.parity);
@@ -126,7 +147,7 @@ impl ClusterStore {
         });
         {
             let set = set.clone();
-            tokio::task::spawn_blocking(move || set.drives.iter().for_each(|d| drop(d.refresh())))
+            tokio::task::spawn_blocking(move || set.drives.iter().for_each(|d| _ = d.refresh()))
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -142,13 +163,12 @@ impl ClusterStore {
             .await
             .map_err(|e| format!("cannot open the metadata log on the drives: {e}"))?;
         let store = ClusterStore(Arc::new(Inner {
-            node_id: formatted.node_id,
-            cluster_id: formatted.cluster_id,
+            formatted,
             set,
             state,
             log,
             leases: Leases::default(),
-            heal: HealQueue::default(),
+            heal: Arc::default(),
             admin: tokio::sync::Mutex::new(()),
             observer,
         }));
@@ -171,10 +191,7 @@ impl ClusterStore {
     }
 
     /// `propose`, with the state machine's refusal as it is.
-    async fn propose_raw(
-        &self,
-        command: Command,
-    ) -> Result<std::result::Result<Outcome, Failure>> {
+    async fn propose_raw(&self, command: Command) -> Result<std::result::Result<Outcome, Failure>> {
         let reply = self
             .log
             .write(meta::encode(&command))
@@ -261,11 +278,10 @@ impl ClusterStore {
     fn read_whole(&self, bodies: &[Body], size: u64) -> Result<Vec<Bytes>> {
         let mut chunks = Vec::new();
         let _lease = Lease::new(self, bodies);
-        let (result, damaged) =
-            body_io::read_bodies(&self.set, bodies, 0, size, &mut |chunk| {
-                chunks.push(chunk);
-                true
-            });
+        let (result, damaged) = body_io::read_bodies(&self.set, bodies, 0, size, &mut |chunk| {
+            chunks.push(chunk);
+            true
+        });
         self.queue_damaged(damaged);
         result.map(|()| chunks)
     }
@@ -277,7 +293,14 @@ impl ClusterStore {
     }
 
     fn new_marker(bucket: &str, key: &str) -> ObjectMeta {
-        ObjectMeta::new(bucket, key, 0, String::new(), Default::default(), Vec::new())
+        ObjectMeta::new(
+            bucket,
+            key,
+            0,
+            String::new(),
+            Default::default(),
+            Vec::new(),
+        )
     }
 
     // --- background work ---
@@ -350,13 +373,15 @@ async fn heal_worker(store: Weak<Inner>) {
         let Some(inner) = store.upgrade() else { return };
         let store = ClusterStore(inner);
         let Some((body, bad)) = store.heal.pop() else {
-            let wake = store.heal.wake.notified();
+            let queue = store.heal.clone();
             drop(store);
             // Woken by a push; also looks again now and then (a drive may have come back).
-            let _ = tokio::time::timeout(Duration::from_secs(5), wake).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), queue.wake.notified()).await;
             continue;
         };
-        let still_used = store.read(|s| Ok(s.is_referenced(&body.id))).unwrap_or(false);
+        let still_used = store
+            .read(|s| Ok(s.is_referenced(&body.id)))
+            .unwrap_or(false);
         if !still_used {
             store.heal.done(Some(0));
             continue;
@@ -385,10 +410,7 @@ async fn prober(store: Weak<Inner>, every: Duration) {
         let store = ClusterStore(inner);
         let set = store.set.clone();
         let changes = tokio::task::spawn_blocking(move || {
-            set.drives
-                .iter()
-                .map(|d| d.refresh())
-                .collect::<Vec<_>>()
+            set.drives.iter().map(|d| d.refresh()).collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
@@ -443,11 +465,7 @@ async fn scan_once(store: &ClusterStore, quick: bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if store.heal.stats().failed == failed_before {
-        for drive in &store.set.drives {
-            if drive.state() == DriveState::Healing {
-                drive.set_state(DriveState::Ok);
-            }
-        }
+        store.set.drives.iter().for_each(Drive::healed);
     }
     store.heal.scan_finished();
 }
@@ -669,7 +687,9 @@ impl Storage for ClusterStore {
             self.blocking(move |s| {
                 use md5::Digest;
                 let mut md5 = md5::Md5::new();
-                s.read_whole(&bodies, size)?.iter().for_each(|c| md5.update(c));
+                s.read_whole(&bodies, size)?
+                    .iter()
+                    .for_each(|c| md5.update(c));
                 Ok(etag_of(&md5.finalize().into()))
             })
             .await?
@@ -677,7 +697,14 @@ impl Storage for ClusterStore {
         let mut attrs = copy.attrs.unwrap_or_else(|| src_meta.attrs());
         attrs.tags = copy.tags.unwrap_or_else(|| src_meta.tags.clone());
         attrs.checksum = src_meta.checksum.clone();
-        let meta = ObjectMeta::new(&copy.bucket, &copy.key, src_meta.size, etag, attrs, Vec::new());
+        let meta = ObjectMeta::new(
+            &copy.bucket,
+            &copy.key,
+            src_meta.size,
+            etag,
+            attrs,
+            Vec::new(),
+        );
         let outcome = self
             .propose(Command::Put {
                 bucket: copy.bucket.clone(),
@@ -917,7 +944,10 @@ impl Storage for ClusterStore {
                 bucket: u.bucket.clone(),
                 key: u.key.clone(),
                 upload_id: u.upload_id.clone(),
-                parts: chosen.iter().map(|p| (p.part_number, p.etag.clone())).collect(),
+                parts: chosen
+                    .iter()
+                    .map(|p| (p.part_number, p.etag.clone()))
+                    .collect(),
                 uid: new_version_id(),
                 meta,
                 precondition: c.precondition,
@@ -990,7 +1020,7 @@ impl Storage for ClusterStore {
                 .drives
                 .iter()
                 .map(|d| {
-                    let tmp = d.system_dir().join("tmp");
+                    let tmp = super::format::tmp_path(&d.path);
                     let _ = std::fs::create_dir_all(&tmp);
                     crate::storage::capacity::probe(&d.path, &tmp)
                 })
@@ -1011,6 +1041,51 @@ impl Storage for ClusterStore {
 }
 
 impl ClusterStore {
+    /// The health report: this node, its drives as last probed, the set's quorums,
+    /// the metadata log and healing.
+    pub fn health(&self, address: &str, quic_port: u16) -> ClusterReport {
+        let status = self.log.status();
+        let me = raft_node_id(&self.formatted.node_id);
+        let name = |id: u64| match id == me {
+            true => self.formatted.node_id.clone(),
+            false => id.to_string(),
+        };
+        let role = match status.role.as_str() {
+            "leader" => RaftRole::Leader,
+            "follower" => RaftRole::Follower,
+            "candidate" => RaftRole::Candidate,
+            "learner" => RaftRole::Learner,
+            _ => RaftRole::None,
+        };
+        let raft = RaftReport {
+            leader_id: status.leader_id.map(name),
+            term: status.term,
+            commit_index: status.commit_index,
+            role,
+            voters: status.voters.into_iter().map(name).collect(),
+            learners: status.learners.into_iter().map(name).collect(),
+        };
+        let heal = self.heal.stats();
+        let iso = |ms: Option<i64>| {
+            ms.and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        };
+        let healing = HealingReport {
+            queued: heal.queued,
+            in_progress: heal.in_progress,
+            healed_objects: heal.healed_objects,
+            healed_bytes: heal.healed_bytes,
+            failed: heal.failed,
+            scanner: ScannerReport {
+                cycle: heal.scanner.cycle,
+                last_started_at: iso(heal.scanner.last_started_at),
+                last_finished_at: iso(heal.scanner.last_finished_at),
+            },
+        };
+        let probes = self.set.drives.iter().map(Drive::report).collect();
+        one_node_report(&self.formatted, address, quic_port, raft, probes, healing)
+    }
+
     async fn commit_part(
         &self,
         upload: &UploadRef,

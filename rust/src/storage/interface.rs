@@ -42,7 +42,7 @@ pub struct Staged {
     pub size: u64,
     pub md5: [u8; 16],
     /// The implementation's own handle on the bytes (a temporary file, say).
-    pub(super) handle: Box<dyn std::any::Any + Send>,
+    pub(crate) handle: Box<dyn std::any::Any + Send>,
 }
 
 /// Receives an object's bytes in order, before anything is published.
