@@ -63,8 +63,20 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// The folder of a file (`.` for a bare file name).
 fn parent(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new("."))
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+fn check_layout(layout: Layout) -> Result<(), ShardError> {
+    if layout.is_supported() {
+        return Ok(());
+    }
+    let message = format!("unsupported erasure layout {layout:?}");
+    Err(io::Error::new(io::ErrorKind::InvalidInput, message).into())
 }
 
 fn create_with_parent(path: &Path) -> io::Result<File> {
@@ -106,6 +118,7 @@ impl ShardWriter {
         write_quorum: usize,
         fsync: bool,
     ) -> Result<Self, ShardError> {
+        check_layout(layout)?;
         let handles = files
             .iter()
             .map(|p| p.as_deref().and_then(|p| create_with_parent(p).ok()))
@@ -302,6 +315,7 @@ impl ShardReader {
         len: u64,
         out: &mut dyn FnMut(Bytes) -> bool,
     ) -> Result<(), ShardError> {
+        check_layout(self.layout)?;
         let end = offset.saturating_add(len).min(self.size);
         if offset >= end {
             return Ok(());
@@ -541,6 +555,7 @@ fn heal_into(
     size: u64,
     outs: &mut Vec<HealTarget>,
 ) -> Result<u64, ShardError> {
+    check_layout(layout)?;
     if let Some(&t) = targets.iter().find(|&&t| t >= layout.total()) {
         let message = format!("no shard {t} in a {}+{} layout", layout.data, layout.parity);
         return Err(io::Error::new(io::ErrorKind::InvalidInput, message).into());
@@ -704,6 +719,15 @@ mod tests {
                 assert_eq!(read_all(&degraded, layout, size).0, data);
             }
         }
+    }
+
+    #[test]
+    fn unsupported_layout_is_refused() {
+        let dir = TempDir::new();
+        let layout = Layout::with_block_size(0, 2, BS);
+        let result = ShardWriter::create(paths(&dir.0, layout), layout, 1, false);
+        assert!(matches!(result, Err(ShardError::Io(_))));
+        assert_eq!(parent(Path::new("part.1")), Path::new("."));
     }
 
     #[test]
