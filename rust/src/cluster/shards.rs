@@ -722,6 +722,15 @@ mod tests {
     }
 
     #[test]
+    fn types_move_to_the_blocking_pool() {
+        fn send<T: Send + 'static>() {}
+        send::<ShardWriter>();
+        send::<ShardReader>();
+        fn error<T: std::error::Error + Send + Sync + 'static>() {}
+        error::<ShardError>();
+    }
+
+    #[test]
     fn unsupported_layout_is_refused() {
         let dir = TempDir::new();
         let layout = Layout::with_block_size(0, 2, BS);
