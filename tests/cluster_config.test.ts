@@ -1,15 +1,21 @@
 /**
  * The `cluster` option (src/config.ts) and the cluster flags of `smartstorage`
  * (src/cli.ts): what reaches the engine, and the clear errors for bad values. The
- * engine's own checks (rust/src/cluster/geometry.rs, format.rs) have their unit tests.
- * No engine needed.
+ * engine's own checks (rust/src/cluster/geometry.rs, format.rs) have their unit tests;
+ * the last group runs `ruststorage serve` with bad cluster flags.
  */
 
 import assert from "node:assert/strict";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { resolveBinary } from "../src/binary.ts";
 import { CLI_DEFAULTS, parseCliArgs } from "../src/cli.ts";
 import { resolveConfig, type SmartStorageConfig } from "../src/config.ts";
 import { ConfigError } from "../src/errors.ts";
 import { checkShape, PARAMS_SHAPES, RESULT_SHAPES } from "../src/protocol.ts";
+import { spawnChild } from "../src/spawn.ts";
 import { describe, it } from "./harness.ts";
 
 const FOUR = ["/mnt/d1", "/mnt/d2", "/mnt/d3", "/mnt/d4"];
@@ -211,5 +217,50 @@ describe("cluster flags of smartstorage", () => {
     // --quic-port and --node-id alone only matter with --cluster.
     const standalone = parseCliArgs(["--quic-port", "1"], { SMARTSTORAGE_NODE_ID: "x" });
     assert.ok(typeof standalone === "object" && standalone.cluster === undefined);
+  });
+});
+
+/** `ruststorage serve ARGS` with no SMARTSTORAGE_* variables: exit code and stderr. */
+async function serve(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith("SMARTSTORAGE_")),
+  ) as Record<string, string>;
+  const child = spawnChild(resolveBinary(), { args: ["serve", ...args], env });
+  await child.stdin.close();
+  const [, stderr, exit] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  return { code: exit.code, stderr };
+}
+
+describe("cluster flags of ruststorage serve", () => {
+  it("refuses bad cluster flags before anything is written", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "smartstorage-cluster-flags-"));
+    try {
+      const d = (name: string) => join(dir, name);
+      const drive = await serve(["--drive", d("a")]);
+      assert.equal(drive.code, 2, drive.stderr);
+      assert.match(drive.stderr, /--cluster/);
+      const noDrives = await serve(["--cluster"]);
+      assert.equal(noDrives.code, 2, noDrives.stderr);
+      assert.match(noDrives.stderr, /--drive <PATH>/);
+      const cases: [string[], RegExp][] = [
+        [["--drive", d("a"), "--drive", d("a")], /same folder twice/],
+        [["--drive", d("a"), "--drive", d("a/b")], /nested: .*a\/b is inside .*a/],
+        [["--drive", d("a")], /at least 2 drives/],
+        [["--drive", d("a"), "--drive", d("b"), "--data-shards", "2", "--parity-shards", "1"], /must equal the drive count/],
+        [["--drive", d("a"), "--drive", d("b"), "--node-id", "bad id"], /cluster\.nodeId/],
+      ];
+      for (const [args, expected] of cases) {
+        const out = await serve(["--cluster", "--port", "0", "--quic-port", "0", ...args]);
+        assert.equal(out.code, 1, `${args.join(" ")}: ${out.stderr}`);
+        assert.match(out.stderr, expected, args.join(" "));
+      }
+      assert.deepEqual(await readdir(dir), [], "nothing was written");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
