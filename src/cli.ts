@@ -8,7 +8,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { SmartStorage } from "./smart_storage.ts";
-import { DEFAULTS, type SmartStorageConfig, type TlsConfig } from "./config.ts";
+import { type ClusterConfig, DEFAULTS, type SmartStorageConfig, type TlsConfig } from "./config.ts";
 import { SmartStorageError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 
@@ -21,6 +21,7 @@ export const CLI_DEFAULTS: Readonly<CliDefaults> = Object.freeze({
   address: DEFAULTS.server.address,
   directory: DEFAULTS.storage.directory,
   region: DEFAULTS.server.region,
+  quicPort: 4348,
 });
 
 /** The flags with a default, shared with `ruststorage serve`. */
@@ -33,6 +34,8 @@ export interface CliDefaults {
   directory: string;
   /** `--region`. */
   region: string;
+  /** `--quic-port` (with `--cluster`; `DEFAULT_QUIC_PORT` in rust/src/config.rs). */
+  quicPort: number;
 }
 
 /**
@@ -47,6 +50,8 @@ export const CLI_ENV: Readonly<Record<string, string>> = Object.freeze({
   "access-key": "SMARTSTORAGE_ACCESS_KEY",
   "secret-key": "SMARTSTORAGE_SECRET_KEY",
   "log-requests": "SMARTSTORAGE_LOG_REQUESTS",
+  "quic-port": "SMARTSTORAGE_QUIC_PORT",
+  "node-id": "SMARTSTORAGE_NODE_ID",
 });
 
 /** Flags of this command only: they concern the host, not the engine (`ruststorage serve` has no such flags). */
@@ -99,6 +104,18 @@ Options:
   --tls-key <file>      PEM private key for --tls-cert
   --tls-port <n>        serve HTTPS on this port and keep --port plain HTTP
                         (without it, --port speaks HTTPS only; needs a --tls-* source)
+  --cluster             cluster mode (experimental): erasure-code objects over
+                        the --drive folders; needs --drive
+  --drive <path>        a drive folder of cluster mode, one per disk
+                        (repeatable; with --cluster)
+  --data-shards <k>     data shards per object (with --parity-shards; their sum
+                        is the drive count) [default: from the drive count]
+  --parity-shards <m>   parity shards per object: drives that may be lost
+                        (with --data-shards)
+  --quic-port <n>       QUIC port of the node with --cluster (0 = a free one)
+                        [env: ${CLI_ENV["quic-port"]}] [default: ${CLI_DEFAULTS.quicPort}]
+  --node-id <id>        node id with --cluster
+                        [env: ${CLI_ENV["node-id"]}] [default: generated once and kept on the drives]
   --binary <path>       ruststorage binary to run (smartstorage only)
                                                                 [default: lookup chain]
   --verbose             copy the engine's stderr to this terminal (smartstorage only)
@@ -150,6 +167,12 @@ export function parseCliArgs(
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
         "tls-port": { type: "string" },
+        cluster: { type: "boolean" },
+        drive: { type: "string", multiple: true },
+        "data-shards": { type: "string" },
+        "parity-shards": { type: "string" },
+        "quic-port": { type: "string" },
+        "node-id": { type: "string" },
         binary: { type: "string" },
         verbose: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -176,6 +199,8 @@ export function parseCliArgs(
     "access-key": flags["access-key"] ?? fromEnv("access-key"),
     "secret-key": flags["secret-key"] ?? fromEnv("secret-key"),
     "log-requests": flags["log-requests"] ?? envFlag(fromEnv("log-requests")),
+    "quic-port": flags["quic-port"] ?? fromEnv("quic-port"),
+    "node-id": flags["node-id"] ?? fromEnv("node-id"),
   };
   const port = values.port === undefined ? CLI_DEFAULTS.port : Number(values.port);
   if (values.port !== undefined && (values.port.trim() === "" || !Number.isInteger(port))) {
@@ -205,6 +230,10 @@ export function parseCliArgs(
   }
   const tls = tlsFromArgs(values);
   const ephemeral = values.ephemeral ?? false;
+  const cluster = clusterFromArgs(values);
+  if (cluster !== undefined && ephemeral) {
+    throw new SmartStorageError("InvalidArguments", "--ephemeral serves one temporary folder: it cannot be used with --cluster");
+  }
   return {
     server: {
       port,
@@ -230,9 +259,61 @@ export function parseCliArgs(
     },
     ...(ephemeral ? { ephemeral: true } : {}),
     ...(values.bucket !== undefined ? { buckets: [...values.bucket] } : {}),
+    ...(cluster !== undefined ? { cluster } : {}),
     ...(values.binary !== undefined ? { binaryPath: values.binary } : {}),
     verbose: values.verbose ?? false,
   };
+}
+
+/** `--cluster`, `--drive`, `--data-shards`, `--parity-shards`, `--quic-port`, `--node-id`, as `ruststorage serve` reads them. */
+function clusterFromArgs(values: {
+  cluster?: boolean;
+  drive?: string[];
+  "data-shards"?: string;
+  "parity-shards"?: string;
+  "quic-port"?: string;
+  "node-id"?: string;
+}): ClusterConfig | undefined {
+  const drives = values.drive ?? [];
+  const data = values["data-shards"];
+  const parity = values["parity-shards"];
+  if (!values.cluster) {
+    for (const [flag, given] of [["drive", drives.length > 0], ["data-shards", data !== undefined], [
+      "parity-shards",
+      parity !== undefined,
+    ]] as const) {
+      if (given) throw new SmartStorageError("InvalidArguments", `--${flag} needs --cluster`);
+    }
+    // --quic-port and --node-id (and their variables) only matter with --cluster.
+    return undefined;
+  }
+  if (drives.length === 0) {
+    throw new SmartStorageError("InvalidArguments", "--cluster needs its drive folders: --drive PATH (repeatable)");
+  }
+  if ((data === undefined) !== (parity === undefined)) {
+    throw new SmartStorageError("InvalidArguments", "--data-shards and --parity-shards go together");
+  }
+  const integer = (flag: string, text: string, min: number, max: number) => {
+    const n = Number(text);
+    if (text.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
+      throw new SmartStorageError("InvalidArguments", `--${flag} must be an integer from ${min} to ${max}, got "${text}"`);
+    }
+    return n;
+  };
+  const quicText = values["quic-port"];
+  const out: ClusterConfig = {
+    enabled: true,
+    drives: [...drives],
+    quicPort: quicText === undefined ? CLI_DEFAULTS.quicPort : integer("quic-port", quicText, 0, 65535),
+  };
+  if (data !== undefined && parity !== undefined) {
+    out.erasure = {
+      dataShards: integer("data-shards", data, 1, 16),
+      parityShards: integer("parity-shards", parity, 1, 16),
+    };
+  }
+  if (values["node-id"] !== undefined) out.nodeId = values["node-id"];
+  return out;
 }
 
 /** One `--import BUCKET=FOLDER`. */
@@ -369,6 +450,9 @@ export async function runCli(argv: string[]): Promise<number> {
       `  access key:  ${s3.accessKey}`,
       `  secret key:  ${s3.accessSecret}`,
       `  auth:        ${auth}`,
+      ...(info.quicPort !== undefined
+        ? [`  cluster:     ${config.cluster?.drives.length ?? 0} drives; QUIC port ${info.quicPort} (experimental)`]
+        : []),
       ...certificate,
       `Press Ctrl-C to stop.`,
     ].join("\n"),

@@ -104,6 +104,33 @@ export interface AuthConfig {
   sigV2?: boolean;
 }
 
+/**
+ * Cluster mode (experimental, in progress): objects are erasure-coded over several
+ * drive folders as K data + M parity shards and survive the loss of any M drives; the
+ * node listens on a QUIC port beside the S3 port. Without `cluster` the server is
+ * standalone (plain files in `storage.directory`). See the README's "Cluster mode".
+ */
+export interface ClusterConfig {
+  /** Turn cluster mode on. Default `true` when `cluster` is given; `false` keeps standalone mode. */
+  enabled?: boolean;
+  /**
+   * Drive folders, one per disk (2 to 16; created if missing; relative paths are
+   * resolved against the working directory). Each must be empty or a drive of this
+   * cluster: standalone data and drives of another cluster are refused at start.
+   */
+  drives: string[];
+  /**
+   * Data and parity shards per object; their sum is the drive count and parity is at
+   * most half of it. Default from the drive count (MinIO's table): 2-3 drives 1
+   * parity, 4-5 drives 2, 6-7 drives 3, 8-16 drives 4 (so 4 drives are 2+2).
+   */
+  erasure?: { dataShards: number; parityShards: number };
+  /** The node's QUIC port; `0` picks a free one (the real one is in `info.quicPort` and the health). Default `0`. */
+  quicPort?: number;
+  /** The node's id (letters, digits, `-`, `_`, `.`; at most 64). Default: generated once and kept on the drives. */
+  nodeId?: string;
+}
+
 /** Everything {@linkcode SmartStorage} accepts; every field is optional. */
 export interface SmartStorageConfig {
   /** HTTP listener. */
@@ -124,6 +151,8 @@ export interface SmartStorageConfig {
    * cors? }`), every start: idempotent, existing objects stay.
    */
   buckets?: (string | BucketSpec)[];
+  /** Cluster mode (experimental): erasure-coded drive folders and a QUIC port ({@linkcode ClusterConfig}). Default: standalone. */
+  cluster?: ClusterConfig;
   /** Path of the `ruststorage` binary; skips the lookup chain. */
   binaryPath?: string;
   /** Timeout of one management request, in ms. Default `30000`. */
@@ -297,6 +326,10 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
   }
 
   const buckets = config.buckets === undefined ? [] : resolveBuckets(config.buckets);
+  const cluster = config.cluster === undefined ? undefined : resolveCluster(config.cluster, cwd);
+  if (cluster !== undefined && ephemeral) {
+    throw new ConfigError("cluster cannot be used with ephemeral (one temporary folder): give cluster.drives folders instead");
+  }
 
   const eventBufferSize = config.eventBufferSize ?? DEFAULTS.eventBufferSize;
   if (typeof eventBufferSize !== "number" || !Number.isInteger(eventBufferSize) || eventBufferSize < 1) {
@@ -318,6 +351,7 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
       storage: { directory, cleanSlate, fsync },
       auth: { enabled, credentials, ...(auth.sigV2 !== undefined ? { sigV2: auth.sigV2 } : {}) },
       ...(buckets.length > 0 ? { buckets } : {}),
+      ...(cluster !== undefined ? { cluster } : {}),
     },
     ephemeral,
     binaryPath: config.binaryPath,
@@ -471,6 +505,95 @@ function resolveBuckets(buckets: unknown): EnsureBucketParams[] {
   });
 }
 
+/** The largest number of drives of one erasure set (`MAX_SET_DRIVES` in rust/src/cluster/geometry.rs). */
+const MAX_CLUSTER_DRIVES = 16;
+
+/**
+ * The `cluster` option as the engine takes it: types and counts checked, drive paths
+ * made absolute; `undefined` when `enabled: false` (standalone). The engine checks the
+ * rest at start (nested folders through symlinks, the drives' format files).
+ */
+function resolveCluster(cluster: unknown, cwd: string): EngineConfig["cluster"] {
+  if (typeof cluster !== "object" || cluster === null || Array.isArray(cluster)) {
+    throw new ConfigError(`cluster must be an object { drives, erasure?, quicPort?, nodeId? }, got ${describeValue(cluster)}`);
+  }
+  const c = cluster as Record<string, unknown>;
+  const enabled = c.enabled ?? true;
+  if (typeof enabled !== "boolean") throw new ConfigError(`cluster.enabled must be a boolean, got ${describeValue(enabled)}`);
+  const drives = c.drives;
+  if (!Array.isArray(drives)) {
+    throw new ConfigError(`cluster.drives must be an array of drive folders, got ${describeValue(drives)}`);
+  }
+  const resolved = drives.map((d, i) => {
+    if (typeof d !== "string" || d.trim() === "") {
+      throw new ConfigError(`cluster.drives[${i}] must be a non-empty path, got ${describeValue(d)}`);
+    }
+    return resolvePath(cwd, d);
+  });
+  if (resolved.length < 2) {
+    throw new ConfigError(
+      `cluster.drives must list at least 2 drive folders (got ${resolved.length}); one folder is standalone mode: storage.directory`,
+    );
+  }
+  if (resolved.length > MAX_CLUSTER_DRIVES) {
+    throw new ConfigError(`cluster.drives lists ${resolved.length} folders; one erasure set holds at most ${MAX_CLUSTER_DRIVES}`);
+  }
+  const withSlash = (p: string) => (p.endsWith("/") ? p : `${p}/`);
+  for (const [i, a] of resolved.entries()) {
+    for (const [j, b] of resolved.entries()) {
+      if (j <= i) continue;
+      if (a === b) throw new ConfigError(`cluster.drives[${i}] and cluster.drives[${j}] are the same folder: ${a}`);
+      const [outer, inner] = b.startsWith(withSlash(a)) ? [a, b] : a.startsWith(withSlash(b)) ? [b, a] : [];
+      if (outer !== undefined) {
+        throw new ConfigError(`cluster.drives are nested: ${inner} is inside ${outer} (each drive must be its own folder)`);
+      }
+    }
+  }
+  const out: NonNullable<EngineConfig["cluster"]> = { enabled, drives: resolved, quicPort: 0 };
+  if (c.erasure !== undefined) {
+    const e = c.erasure as Record<string, unknown>;
+    const count = (k: "dataShards" | "parityShards") => {
+      const v = e[k];
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+        throw new ConfigError(`cluster.erasure.${k} must be a positive integer, got ${JSON.stringify(v) ?? "nothing"}`);
+      }
+      return v;
+    };
+    const dataShards = count("dataShards");
+    const parityShards = count("parityShards");
+    if (dataShards + parityShards !== resolved.length) {
+      throw new ConfigError(
+        `cluster.erasure is ${dataShards}+${parityShards} = ${dataShards + parityShards} shards, but cluster.drives lists ` +
+          `${resolved.length} folders: dataShards + parityShards must equal the drive count`,
+      );
+    }
+    if (parityShards > dataShards) {
+      throw new ConfigError(
+        `cluster.erasure.parityShards (${parityShards}) must not exceed dataShards (${dataShards}): at most half the drives may be parity`,
+      );
+    }
+    out.erasure = { dataShards, parityShards };
+  }
+  if (c.quicPort !== undefined) {
+    const port = c.quicPort;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new ConfigError(
+        `cluster.quicPort must be an integer from 0 to 65535 (0 picks a free port), got ${JSON.stringify(port)}`,
+      );
+    }
+    out.quicPort = port;
+  }
+  if (c.nodeId !== undefined) {
+    if (typeof c.nodeId !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(c.nodeId)) {
+      throw new ConfigError(
+        `cluster.nodeId must be 1 to 64 letters, digits, '-', '_' or '.', got ${JSON.stringify(c.nodeId) ?? "nothing"}`,
+      );
+    }
+    out.nodeId = c.nodeId;
+  }
+  return enabled ? out : undefined;
+}
+
 /**
  * Checks a credential set the way the engine does: non-empty, no empty key or
  * secret, no duplicate access key id.
@@ -572,6 +695,7 @@ export const CONFIG_KEYS: KeySchema = {
   auth: { enabled: true, credentials: true, sigV2: true },
   ephemeral: true,
   buckets: true,
+  cluster: { enabled: true, drives: true, erasure: { dataShards: true, parityShards: true }, quicPort: true, nodeId: true },
   binaryPath: true,
   requestTimeoutMs: true,
   startTimeoutMs: true,

@@ -77,6 +77,7 @@ describe("shared defaults", () => {
       address: CLI_DEFAULTS.address,
       directory: CLI_DEFAULTS.directory,
       region: CLI_DEFAULTS.region,
+      "quic-port": String(CLI_DEFAULTS.quicPort),
     };
     for (const [flag, value] of Object.entries(expected)) {
       assert.equal(engine.get(flag), value, `ruststorage serve --${flag}`);
@@ -102,10 +103,27 @@ describe("shared defaults", () => {
       "access-key": "SMARTSTORAGE_ACCESS_KEY",
       "secret-key": "SMARTSTORAGE_SECRET_KEY",
       "log-requests": "SMARTSTORAGE_LOG_REQUESTS",
+      "quic-port": "SMARTSTORAGE_QUIC_PORT",
+      "node-id": "SMARTSTORAGE_NODE_ID",
     })) {
       assert.equal(engine.get(flag), env, `ruststorage serve --${flag}`);
     }
-    for (const flag of ["no-fsync", "ephemeral", "version", "log-requests", "auth", "access-key"]) {
+    for (
+      const flag of [
+        "no-fsync",
+        "ephemeral",
+        "version",
+        "log-requests",
+        "auth",
+        "access-key",
+        "cluster",
+        "drive",
+        "data-shards",
+        "parity-shards",
+        "quic-port",
+        "node-id",
+      ]
+    ) {
       assert.ok(cli.has(flag) && engine.has(flag), `both have --${flag}`);
     }
   });

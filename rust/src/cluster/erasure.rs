@@ -149,6 +149,19 @@ impl Codec {
         Ok(())
     }
 
+    /// Rebuilds every shard not marked `present` (data and parity) from K present ones.
+    pub fn reconstruct(
+        &mut self,
+        shards: &mut [&mut [u8]],
+        present: &[bool],
+    ) -> Result<(), CodecError> {
+        self.reconstruct_data(shards, present)?;
+        if present[self.layout.data..].iter().all(|&p| p) {
+            return Ok(());
+        }
+        self.encode(shards)
+    }
+
     /// Rebuilds the data shards not marked `present` from K present shards
     /// (data or parity). Parity shards are left alone: [`Codec::encode`] redoes them.
     pub fn reconstruct_data(
@@ -263,8 +276,7 @@ mod tests {
                     shards[lost].fill(0xEE);
                 }
                 let mut refs: Vec<&mut [u8]> = shards.iter_mut().map(|s| &mut s[..]).collect();
-                codec.reconstruct_data(&mut refs, &present).unwrap();
-                codec.encode(&mut refs).unwrap();
+                codec.reconstruct(&mut refs, &present).unwrap();
                 assert_eq!(shards, good, "lost {a},{b}");
             }
         }

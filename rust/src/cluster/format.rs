@@ -9,14 +9,14 @@
 //!
 //! What `prepare` does with the configured folders:
 //!
-//! - **all fresh** (missing or empty folders): a new cluster id, node id
+//! - **all fresh** (missing or empty folders; missing ones are created): a new cluster id, node id
 //!   `cluster.nodeId` or `node-<8 hex>`, one drive id per slot; slot = position in
 //!   `cluster.drives`.
 //! - **all formatted alike**: reused; a given `cluster.nodeId` must be the stored one.
 //! - **drives listed in another order**: fine. A formatted drive's slot is its stored
 //!   `driveIndex`, never its position in the list, so the shard→drive map cannot be
 //!   scrambled by editing the config. [`Drives::drives`] is in slot order.
-//! - **some formatted, some empty**: the empty ones replace the missing slots (the slot
+//! - **some formatted, some empty**: the empty ones replace the lost slots (the slot
 //!   at their list position if it is free, else the free slots in order), are formatted
 //!   with that slot's drive id and come back `replaced: true`, so the storage heals them
 //!   in full. Allowed only while at least the write quorum of drives is intact.
@@ -25,7 +25,8 @@
 //!   **a format of another geometry or drive count**, **two folders with one drive id**:
 //!   errors naming the drive; nothing is written.
 //! - **unreachable** (a file in place of the folder, permission denied, an unreadable or
-//!   corrupt format file): `online: false`, or an error when fewer than the write quorum
+//!   corrupt format file, and in an existing cluster a folder that is missing altogether,
+//!   so that a vanished mount point is never filled anew): `online: false`, or an error when fewer than the write quorum
 //!   of drives remain usable. An offline drive keeps its slot (a guess when it cannot be
 //!   read: the free slot at its list position); nothing is written to it.
 
@@ -97,7 +98,9 @@ pub fn tmp_path(drive: &Path) -> PathBuf {
 /// What a configured folder holds at start.
 #[derive(Debug)]
 enum Found {
-    /// Missing, or empty but for hidden leftovers that are not standalone data.
+    /// Not there at all: created when the cluster is made; offline in an existing one.
+    Missing,
+    /// Empty but for hidden leftovers that are not standalone data.
     Fresh,
     Formatted(FormatFile),
     Unreachable(String),
@@ -125,7 +128,7 @@ fn standalone_marker(name: &str) -> bool {
 fn inspect(drive: &Path) -> Result<Found, String> {
     let meta = match std::fs::metadata(drive) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Fresh),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
         Err(e) => return Ok(Found::Unreachable(e.to_string())),
     };
     if !meta.is_dir() {
@@ -226,11 +229,11 @@ pub fn prepare(cfg: &ClusterConfig) -> Result<Drives, String> {
     }
 
     // The cluster: the id held by the most formatted drives; any other is an error.
-    let formatted: Vec<(usize, &FormatFile)> = found
+    let formatted: Vec<(usize, FormatFile)> = found
         .iter()
         .enumerate()
         .filter_map(|(i, f)| match f {
-            Found::Formatted(format) => Some((i, format)),
+            Found::Formatted(format) => Some((i, format.clone())),
             _ => None,
         })
         .collect();
@@ -242,7 +245,7 @@ pub fn prepare(cfg: &ClusterConfig) -> Result<Drives, String> {
                 .filter(|(_, g)| g.cluster_id == f.cluster_id)
                 .count()
         })
-        .map(|(_, f)| (*f).clone())
+        .map(|(_, f)| f.clone())
     else {
         return format_new(cfg, found, k, m, write_quorum);
     };
@@ -299,6 +302,16 @@ pub fn prepare(cfg: &ClusterConfig) -> Result<Drives, String> {
     }
     let (k, m) = (reference.data_shards, reference.parity_shards);
     let write_quorum = geometry::write_quorum(k, m);
+    // A drive folder that vanished is not replaced by creating it anew (it may be an
+    // unmounted disk's mount point that was removed, or a typo): to replace a drive,
+    // give an empty folder.
+    for f in found.iter_mut() {
+        if matches!(f, Found::Missing) {
+            *f = Found::Unreachable(
+                "the folder is missing (to replace the drive, create an empty folder)".into(),
+            );
+        }
+    }
     if let Some(node_id) = &cfg.node_id
         && *node_id != reference.node_id
     {
@@ -346,6 +359,7 @@ pub fn prepare(cfg: &ClusterConfig) -> Result<Drives, String> {
         let (online, replaced) = match f {
             Found::Formatted(_) => (true, false),
             Found::Unreachable(_) => (false, false),
+            Found::Missing => unreachable!("made Unreachable above"),
             Found::Fresh => {
                 let format = FormatFile {
                     drive_id: id.clone(),
@@ -412,7 +426,7 @@ fn format_new(
         .collect();
     let mut slots = Vec::with_capacity(ids.len());
     for (index, (drive, f)) in cfg.drives.iter().zip(&found).enumerate() {
-        let online = matches!(f, Found::Fresh)
+        let online = matches!(f, Found::Fresh | Found::Missing)
             && write_format(
                 drive,
                 &FormatFile {
@@ -617,6 +631,7 @@ mod tests {
         std::fs::remove_dir_all(&drives[0]).unwrap();
         // The new folder is listed last, where slot 3 is taken by d3.
         let new = tmp.0.join("new");
+        std::fs::create_dir(&new).unwrap();
         let list = vec![
             drives[3].clone(),
             drives[1].clone(),
@@ -637,10 +652,32 @@ mod tests {
         prepare(&cfg(&drives)).unwrap();
         for d in &drives[..2] {
             std::fs::remove_dir_all(d).unwrap();
+            std::fs::create_dir(d).unwrap();
         }
         let e = prepare(&cfg(&drives)).unwrap_err();
         assert!(e.contains("needs at least 3 intact drives"), "{e}");
-        assert!(!drives[0].exists(), "nothing written on refusal");
+        assert!(
+            !format_path(&drives[0]).exists(),
+            "nothing written on refusal"
+        );
+    }
+
+    #[test]
+    fn a_missing_folder_of_an_existing_cluster_is_offline_not_recreated() {
+        let tmp = Tmp::new();
+        let drives = tmp.drives(4);
+        let first = prepare(&cfg(&drives)).unwrap();
+        std::fs::remove_dir_all(&drives[2]).unwrap();
+        let second = prepare(&cfg(&drives)).unwrap();
+        assert!(!second.drives[2].online && !second.drives[2].replaced);
+        assert_eq!(second.drives[2].id, first.drives[2].id);
+        assert!(!drives[2].exists(), "a vanished drive is not created anew");
+        std::fs::remove_dir_all(&drives[3]).unwrap();
+        let e = prepare(&cfg(&drives)).unwrap_err();
+        assert!(
+            e.contains("to replace the drive, create an empty folder"),
+            "{e}"
+        );
     }
 
     #[test]

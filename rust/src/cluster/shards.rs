@@ -6,7 +6,7 @@
 //! is written with one `write_all` and read with one `read_exact`, and frame
 //! buffers are reused from block to block.
 
-use crate::cluster::bitrot;
+use crate::cluster::bitrot::{self, HASH_LEN};
 use crate::cluster::erasure::{Codec, Layout, split};
 use bytes::{Bytes, BytesMut};
 use std::fs::{self, File};
@@ -63,8 +63,20 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// The folder of a file (`.` for a bare file name).
 fn parent(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new("."))
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+fn check_layout(layout: Layout) -> Result<(), ShardError> {
+    if layout.is_supported() {
+        return Ok(());
+    }
+    let message = format!("unsupported erasure layout {layout:?}");
+    Err(io::Error::new(io::ErrorKind::InvalidInput, message).into())
 }
 
 fn create_with_parent(path: &Path) -> io::Result<File> {
@@ -89,9 +101,10 @@ pub struct ShardWriter {
     files: Vec<Option<File>>,
     write_quorum: usize,
     fsync: bool,
-    /// Object bytes of the block being filled (empty when writes arrive block-aligned).
-    pending: Vec<u8>,
+    /// Frame buffers of the block being filled, one per shard, reused.
     frames: Vec<Vec<u8>>,
+    /// Object bytes in the data shards of `frames` so far.
+    filled: usize,
     codec: Codec,
     size: u64,
 }
@@ -105,6 +118,7 @@ impl ShardWriter {
         write_quorum: usize,
         fsync: bool,
     ) -> Result<Self, ShardError> {
+        check_layout(layout)?;
         let handles = files
             .iter()
             .map(|p| p.as_deref().and_then(|p| create_with_parent(p).ok()))
@@ -115,8 +129,8 @@ impl ShardWriter {
             files: handles,
             write_quorum,
             fsync,
-            pending: Vec::new(),
             frames: vec![Vec::new(); layout.total()],
+            filled: 0,
             codec: Codec::new(layout),
             size: 0,
         };
@@ -145,39 +159,50 @@ impl ShardWriter {
     pub fn write(&mut self, mut data: &[u8]) -> Result<(), ShardError> {
         let block_size = self.layout.block_size;
         while !data.is_empty() {
-            // Whole blocks straight from the caller's buffer: no copy into `pending`.
-            if self.pending.is_empty() && data.len() >= block_size {
-                let (block, rest) = data.split_at(block_size);
-                self.write_block(block)?;
-                data = rest;
-                continue;
+            if self.filled == 0 {
+                self.size_frames(block_size);
             }
-            let take = (block_size - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
+            let take = (block_size - self.filled).min(data.len());
+            self.fill(&data[..take]);
             data = &data[take..];
-            if self.pending.len() == block_size {
-                self.flush_pending()?;
+            if self.filled == block_size {
+                self.write_frames()?;
             }
         }
         Ok(())
     }
 
-    fn flush_pending(&mut self) -> Result<(), ShardError> {
-        let mut block = std::mem::take(&mut self.pending);
-        let result = self.write_block(&block);
-        block.clear();
-        self.pending = block;
-        result
-    }
-
-    /// Encodes one block into frames and appends frame i to file i.
-    fn write_block(&mut self, block: &[u8]) -> Result<(), ShardError> {
-        let frame_len = self.layout.frame_len(block.len());
+    fn size_frames(&mut self, block_len: usize) {
+        let frame_len = self.layout.frame_len(block_len);
         for frame in &mut self.frames {
             frame.resize(frame_len, 0);
         }
+    }
+
+    /// Copies object bytes straight into the data shards of the block being
+    /// filled (laid out for a full block), so each byte is copied once.
+    fn fill(&mut self, mut bytes: &[u8]) {
+        let shard_len = self.frames[0].len() - HASH_LEN;
+        while !bytes.is_empty() {
+            let (shard, at) = (self.filled / shard_len, self.filled % shard_len);
+            let n = (shard_len - at).min(bytes.len());
+            let payload = bitrot::payload_mut(&mut self.frames[shard]);
+            payload[at..at + n].copy_from_slice(&bytes[..n]);
+            self.filled += n;
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// Zero-pads the data shards after the block's bytes, computes parity, seals
+    /// every frame and appends frame i to file i.
+    fn write_frames(&mut self) -> Result<(), ShardError> {
+        let k = self.layout.data;
         let mut shards = payloads(&mut self.frames);
-        split(block, &mut shards[..self.layout.data]);
+        let shard_len = shards[0].len();
+        for (i, shard) in shards[..k].iter_mut().enumerate() {
+            let used = self.filled.saturating_sub(i * shard_len).min(shard_len);
+            shard[used..].fill(0);
+        }
         self.codec.encode(&mut shards).map_err(codec_error)?;
         for (frame, file) in self.frames.iter_mut().zip(&mut self.files) {
             let Some(f) = file else { continue };
@@ -186,15 +211,30 @@ impl ShardWriter {
                 *file = None;
             }
         }
-        self.size += block.len() as u64;
+        self.size += self.filled as u64;
+        self.filled = 0;
         self.check_quorum()
+    }
+
+    /// The last, short block has shorter shards: re-lay its bytes out for them.
+    fn relayout_short_block(&mut self) {
+        let k = self.layout.data;
+        let mut block = Vec::with_capacity(self.filled);
+        for frame in &self.frames[..k] {
+            let rest = self.filled - block.len();
+            let payload = bitrot::payload(frame);
+            block.extend_from_slice(&payload[..rest.min(payload.len())]);
+        }
+        self.size_frames(block.len());
+        split(&block, &mut payloads(&mut self.frames)[..k]);
     }
 
     /// Writes the last partial block, fsyncs every file (and its parent folder)
     /// when fsync is on.
     pub fn finish(mut self) -> Result<WriteOutcome, ShardError> {
-        if !self.pending.is_empty() {
-            self.flush_pending()?;
+        if self.filled > 0 {
+            self.relayout_short_block();
+            self.write_frames()?;
         }
         if self.fsync {
             self.sync_all();
@@ -275,6 +315,7 @@ impl ShardReader {
         len: u64,
         out: &mut dyn FnMut(Bytes) -> bool,
     ) -> Result<(), ShardError> {
+        check_layout(self.layout)?;
         let end = offset.saturating_add(len).min(self.size);
         if offset >= end {
             return Ok(());
@@ -514,6 +555,7 @@ fn heal_into(
     size: u64,
     outs: &mut Vec<HealTarget>,
 ) -> Result<u64, ShardError> {
+    check_layout(layout)?;
     if let Some(&t) = targets.iter().find(|&&t| t >= layout.total()) {
         let message = format!("no shard {t} in a {}+{} layout", layout.data, layout.parity);
         return Err(io::Error::new(io::ErrorKind::InvalidInput, message).into());
@@ -546,7 +588,6 @@ fn heal_into(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::bitrot::HASH_LEN;
 
     /// Small blocks keep the tests fast; 1000 is not a multiple of K or 64,
     /// so padding is exercised.
@@ -660,6 +701,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn blocks_that_fill_their_shards_exactly() {
+        let dir = TempDir::new();
+        let layout = Layout::with_block_size(2, 2, 1024); // two 512-byte shards, no padding
+        for size in [1023, 1024, 1025, 3 * 1024] {
+            for chunk in [5, 512, 1024, 5000] {
+                let data = object(size, 13);
+                let files = paths(&dir.0.join(format!("{size}-{chunk}")), layout);
+                write_object(&files, layout, &data, chunk);
+                assert_eq!(read_all(&files, layout, size).0, data);
+                let mut degraded = files.clone();
+                degraded[0] = None;
+                degraded[1] = None;
+                assert_eq!(read_all(&degraded, layout, size).0, data);
+            }
+        }
+    }
+
+    #[test]
+    fn types_move_to_the_blocking_pool() {
+        fn send<T: Send + 'static>() {}
+        send::<ShardWriter>();
+        send::<ShardReader>();
+        fn error<T: std::error::Error + Send + Sync + 'static>() {}
+        error::<ShardError>();
+    }
+
+    #[test]
+    fn unsupported_layout_is_refused() {
+        let dir = TempDir::new();
+        let layout = Layout::with_block_size(0, 2, BS);
+        let result = ShardWriter::create(paths(&dir.0, layout), layout, 1, false);
+        assert!(matches!(result, Err(ShardError::Io(_))));
+        assert_eq!(parent(Path::new("part.1")), Path::new("."));
     }
 
     #[test]
