@@ -125,6 +125,8 @@ if [ "$NPM_OK" = "1" ]; then
   rm -rf dist
   run_step tsc "$BIN_DIR/tsc" -p tsconfig.json
   run_tests deno parse_deno "$BIN_DIR/deno" test -A tests/
+  # The aws-sdk suite again against a one-node cluster with four drives (docs/cluster.md).
+  run_tests deno-cluster parse_deno env SMARTSTORAGE_TEST_CLUSTER=4 "$BIN_DIR/deno" test -A tests/aws_sdk.test.ts
   mapfile -t TS_TESTS < <(ls tests/*.test.ts)
   run_tests bun parse_bun "$BIN_DIR/bun" test "${TS_TESTS[@]/#/./}"
   mapfile -t JS_TESTS < <(ls dist/tests/*.test.js 2>/dev/null)
@@ -165,6 +167,11 @@ fi
 # --- Python conformance suite (owned by tests/python) ----------------------------
 if [ -f tests/python/run.sh ] && [ "${SKIP_PYTHON:-0}" != "1" ]; then
   run_tests python parse_pytest bash tests/python/run.sh
+  # The S3 behaviour modules again, against a one-node cluster with four drives, and
+  # kill -9 during writes the same way (docs/cluster.md).
+  run_tests python-cluster parse_pytest env SMARTSTORAGE_TEST_CLUSTER=4 bash tests/python/run.sh \
+    test_objects.py test_listing.py test_multipart.py test_versioning.py test_conditional_writes.py \
+    test_policy.py test_keys.py test_errors.py test_crash.py
 fi
 
 # --- Bounded fuzzing (hostile HTTP requests; libFuzzer on key paths where nightly exists)

@@ -12,6 +12,10 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import http from "node:http";
 import https from "node:https";
 import { S3Client } from "@aws-sdk/client-s3";
@@ -41,12 +45,55 @@ export function uniqueName(prefix = "test"): string {
 
 /**
  * Starts an ephemeral server (temp folder, port 0, random credentials, auth on).
+ * With `SMARTSTORAGE_TEST_CLUSTER=N` in the environment (and no storage or cluster
+ * settings in `config`), the same server in cluster mode over N temporary drive
+ * folders instead, removed again by `stop()`.
  *
  * @param config Overrides.
  * @returns The running server.
  */
-export function startTestServer(config: SmartStorageConfig = {}): Promise<SmartStorage> {
-  return SmartStorage.createAndStart({ ephemeral: true, ...config });
+export async function startTestServer(config: SmartStorageConfig = {}): Promise<SmartStorage> {
+  const drives = Number(process.env.SMARTSTORAGE_TEST_CLUSTER ?? 0);
+  if (!drives || config.cluster !== undefined || config.storage !== undefined) {
+    return SmartStorage.createAndStart({ ephemeral: true, ...config });
+  }
+  return await startClusterServer(drives, config);
+}
+
+/**
+ * A server in cluster mode over `drives` new temporary drive folders (auth on, random
+ * credentials, fsync off); `stop()` removes the folders too.
+ *
+ * @param drives How many drive folders.
+ * @param config Overrides (not `cluster.drives`).
+ * @returns The running server and its drive folders.
+ */
+export async function startClusterServer(
+  drives: number,
+  config: SmartStorageConfig = {},
+): Promise<SmartStorage & { drives: string[] }> {
+  const base = await mkdtemp(join(tmpdir(), "smartstorage-cluster-"));
+  const paths = Array.from({ length: drives }, (_, i) => join(base, `drive${i + 1}`));
+  let storage: SmartStorage;
+  try {
+    storage = await SmartStorage.createAndStart({
+      auth: { enabled: true },
+      ...config,
+      storage: { fsync: false, ...config.storage },
+      cluster: { quicPort: 0, ...config.cluster, drives: paths },
+    });
+  } catch (err) {
+    await rm(base, { recursive: true, force: true });
+    throw err;
+  }
+  const stop = storage.stop.bind(storage);
+  return Object.assign(storage, {
+    drives: paths,
+    stop: async () => {
+      await stop();
+      await rm(base, { recursive: true, force: true });
+    },
+  });
 }
 
 /**

@@ -113,7 +113,7 @@ class Server:
         # SMARTSTORAGE_TEST_CLUSTER=N: the same engine in cluster mode over N drive
         # folders beside the storage dir (erasure-coded, see docs/cluster.md).
         drives = int(os.environ.get("SMARTSTORAGE_TEST_CLUSTER", "0") or 0)
-        self.drives = [self.sandbox / f"drive{i}" for i in range(1, drives + 1)]
+        self.drives = [self.directory / f"drive{i}" for i in range(1, drives + 1)]
         if self.drives:
             self.extra_args += ["--cluster", "--quic-port", "0"]
             for d in self.drives:

@@ -192,11 +192,16 @@ impl ClusterStore {
 
     /// `propose`, with the state machine's refusal as it is.
     async fn propose_raw(&self, command: Command) -> Result<std::result::Result<Outcome, Failure>> {
-        let reply = self
-            .log
-            .write(meta::encode(&command))
-            .await
-            .map_err(unavailable)?;
+        let command = meta::encode(&command);
+        let reply = match self.log.write(command.clone()).await {
+            Ok(reply) => reply,
+            // Drives that failed a write may be back before the prober noticed: bring
+            // them up to date and try once more.
+            Err(LogError::Unavailable(_)) if self.log.resync_drives().await.is_ok_and(|n| n > 0) => {
+                self.log.write(command).await.map_err(unavailable)?
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
         let applied = meta::decode_applied(&reply)?;
         self.release(applied.garbage);
         Ok(applied.outcome)
@@ -414,9 +419,11 @@ async fn prober(store: Weak<Inner>, every: Duration) {
         })
         .await
         .unwrap_or_default();
-        let came_back = changes
-            .iter()
-            .any(|(before, after)| *before == DriveState::Offline && *after != DriveState::Offline);
+        // A drive back from offline, or an empty one taken in: bring it up to date.
+        let came_back = changes.iter().any(|(before, after)| {
+            (*before == DriveState::Offline && *after != DriveState::Offline)
+                || (*after == DriveState::Healing && *before != DriveState::Healing)
+        });
         if came_back {
             // What was written while it was away: the log first, then the shards.
             if let Err(e) = store.log.resync_drives().await {
