@@ -213,7 +213,7 @@ describe("cluster mode: one node, four drives, 2+2", () => {
     const file = join(storage.drives[3]!, ".smartstorage", "data", id!.slice(0, 2), id!);
     const original = await readFile(file);
     await rm(file);
-    await until("the scanner to restore the shard", async () => existsSync(file), (there) => there, 20_000);
+    await until("the scanner to restore the shard", () => Promise.resolve(existsSync(file)), (there) => there, 20_000);
     assert.ok((await readFile(file)).equals(original));
   });
 
