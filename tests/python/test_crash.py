@@ -58,7 +58,7 @@ def sha(data: bytes) -> str:
 class Management:
     """`ruststorage --management`: NDJSON over stdin/stdout (docs/protocol.md)."""
 
-    def __init__(self, directory: Path, fsync: bool, log_path: Path):
+    def __init__(self, directory: Path, fsync: bool, log_path: Path, drives: Optional[list] = None):
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen(
             [str(binary_path()), "--management"],
@@ -71,11 +71,10 @@ class Management:
         threading.Thread(target=self._pump, daemon=True).start()
         first = self._read(15)
         assert first.get("event") == "ready", f"first management line is not the ready event: {first}"
-        res = self.call(
-            "start",
-            {"config": {"server": {"port": 0}, "storage": {"directory": str(directory), "fsync": fsync}}},
-            timeout=60,
-        )
+        config: dict = {"server": {"port": 0}, "storage": {"directory": str(directory), "fsync": fsync}}
+        if drives:  # the engine under test runs in cluster mode (SMARTSTORAGE_TEST_CLUSTER)
+            config["cluster"] = {"drives": [str(d) for d in drives], "quicPort": 0}
+        res = self.call("start", {"config": config}, timeout=60)
         self.port = res["port"]
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
@@ -549,7 +548,7 @@ def test_sigkill_during_concurrent_writes(fsync, crash_engine, tmp_path):
                     problems.append(f"round {rnd}: {o.kind} {o.bucket}/{o.key} failed before the kill: {o.detail}")
             # ---- restart (management protocol) and verify
             leftovers_before = tmp_files(directory)
-            with Management(directory, fsync, srv.log_path) as mgmt:
+            with Management(directory, fsync, srv.log_path, srv.drives) as mgmt:
                 tmp_after = tmp_files(directory)
                 if tmp_after:
                     problems.append(f"round {rnd}: .tmp not empty after restart: {tmp_after[:10]}")
@@ -638,6 +637,13 @@ def test_tmp_is_empty_once_writes_are_answered(server, s3, bucket):
     assert left == [], f"self-copy (MetadataDirective=REPLACE) left temporaries in .tmp: {left}"
 
 
+# The standalone store's own files, broken by hand: no such files in cluster mode.
+standalone_layout = pytest.mark.skipif(
+    bool(os.environ.get("SMARTSTORAGE_TEST_CLUSTER")), reason="the standalone folder layout"
+)
+
+
+@standalone_layout
 def test_upload_half_removed_by_a_crash_is_not_leaked(tmp_path):
     """A kill -9 while CompleteMultipartUpload removes the finished upload's folder
     (after the object was published) can leave the folder with its parts but
@@ -669,6 +675,7 @@ def test_upload_half_removed_by_a_crash_is_not_leaked(tmp_path):
         assert listed or not left, f"an unlistable, unabortable upload folder stays on disk: {left}"
 
 
+@standalone_layout
 def test_promotion_after_a_crash_between_unlinks_keeps_copies_intact(tmp_path):
     """Deleting a version removes its metadata, then its data file. A crash in
     between leaves the data file without metadata, and that file may be shared

@@ -115,6 +115,12 @@ impl Drive {
                 Err(e) => report.error = Some(format!("cannot format the new drive: {e}")),
             }
         }
+        if report.state != DriveState::Offline
+            && let Err(e) = super::create_dir_in_place(&self.data_dir())
+        {
+            report.state = DriveState::Faulty;
+            report.error = Some(format!("cannot create {}: {e}", self.data_dir().display()));
+        }
         if report.state == DriveState::Ok && self.healing.load(Ordering::Relaxed) {
             report.state = DriveState::Healing;
         }

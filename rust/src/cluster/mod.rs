@@ -22,3 +22,13 @@ pub mod quic;
 pub mod raft;
 pub mod shards;
 pub mod store;
+
+/// Creates the folder `dir` inside an existing one. Never its parents: a drive that
+/// is gone (an unmounted disk, a removed folder) must stay gone, not be recreated
+/// empty on the disk beneath it.
+pub(crate) fn create_dir_in_place(dir: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}

@@ -80,7 +80,7 @@ fn check_layout(layout: Layout) -> Result<(), ShardError> {
 }
 
 fn create_with_parent(path: &Path) -> io::Result<File> {
-    fs::create_dir_all(parent(path))?;
+    crate::cluster::create_dir_in_place(parent(path))?;
     File::create(path)
 }
 
@@ -633,9 +633,15 @@ mod tests {
 
     fn paths(dir: &Path, layout: Layout) -> Vec<Option<PathBuf>> {
         (0..layout.total())
-            .map(|i| Some(dir.join(format!("drive{i}/bucket/obj/part.{i}"))))
+            .map(|i| {
+                let file = dir.join(format!("drive{i}/bucket/obj/part.{i}"));
+                // The drive's folders exist; a writer creates only the file's own folder.
+                fs::create_dir_all(file.parent().unwrap().parent().unwrap()).unwrap();
+                Some(file)
+            })
             .collect()
     }
+
 
     fn write_object(files: &[Option<PathBuf>], layout: Layout, data: &[u8], chunk: usize) {
         let mut writer = ShardWriter::create(files.to_vec(), layout, layout.data, false).unwrap();

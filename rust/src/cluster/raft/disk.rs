@@ -212,7 +212,7 @@ pub(crate) struct DriveImage {
 
 /// Reads a folder (created if missing). An error means the drive is unreadable.
 pub(crate) fn read_drive(dir: &Path) -> io::Result<DriveImage> {
-    fs::create_dir_all(dir)?;
+    crate::cluster::create_dir_in_place(dir)?;
     let raw_vote = read_opt(dir, VOTE)?;
     let raw_snapshot = read_opt(dir, SNAPSHOT)?;
     let raw_log = read_opt(dir, LOG)?.unwrap_or_default();

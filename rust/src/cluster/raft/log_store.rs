@@ -106,7 +106,7 @@ impl Shared {
         };
         let dir = &self.drives.list[i].dir;
         let fsync = self.drives.fsync;
-        std::fs::create_dir_all(dir)?;
+        crate::cluster::create_dir_in_place(dir)?;
         match snap {
             Some(s) => disk::write_atomic(dir, disk::SNAPSHOT, &s, fsync)?,
             None => remove_if_present(&dir.join(disk::SNAPSHOT))?,

@@ -45,7 +45,12 @@ impl Tmp {
     }
     fn dirs(&self, n: usize) -> Vec<PathBuf> {
         (0..n)
-            .map(|i| self.0.join(format!("d{i}/.smartstorage/raft")))
+            .map(|i| {
+                let dir = self.0.join(format!("d{i}/.smartstorage/raft"));
+                // A formatted drive: the log creates its own folder only.
+                std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+                dir
+            })
             .collect()
     }
 }
