@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -71,6 +72,10 @@ pub(crate) struct Shared {
     /// resync or a snapshot must not interleave with an append either).
     pub io: Arc<tokio::sync::Mutex<()>>,
     pub mem: Mutex<Mem>,
+    /// A background write of the committed id is queued.
+    pub committed_pending: AtomicBool,
+    /// Appended entries (encoded) waiting for the drives, with openraft's callbacks.
+    pub queue: Mutex<Vec<(Vec<u8>, LogFlushed<TypeConfig>)>>,
 }
 
 impl Shared {
@@ -78,9 +83,59 @@ impl Shared {
         self.mem.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Takes the IO lock, after writing out the queued appends (every other write must come
+    /// after them).
+    pub async fn lock_io(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let io = self.io.lock().await;
+        self.flush_appends().await;
+        io
+    }
+
+    /// Writes all queued appends as one write per drive (one fsync: group commit) and reports
+    /// them to openraft. Call with the IO lock held.
+    async fn flush_appends(&self) {
+        let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+        if batch.is_empty() {
+            return;
+        }
+        let mut bytes = Vec::new();
+        let mut callbacks = Vec::with_capacity(batch.len());
+        for (b, cb) in batch {
+            bytes.extend_from_slice(&b);
+            callbacks.push(cb);
+        }
+        let fsync = self.drives.fsync;
+        let r = self
+            .drives
+            .each_ok(move |dir, slot| {
+                let f = match &mut slot.log {
+                    Some(f) => f,
+                    None => slot.log.insert(disk::open_log(dir)?),
+                };
+                // An open handle keeps working after its folder is deleted (a disk pulled
+                // and replaced): catch that rather than write into a ghost.
+                if std::os::unix::fs::MetadataExt::nlink(&f.metadata()?) == 0 {
+                    return Err(io::Error::other("log file was removed"));
+                }
+                io::Write::write_all(f, &bytes)?;
+                if fsync {
+                    f.sync_data()?;
+                }
+                Ok(())
+            })
+            .await;
+        for cb in callbacks {
+            cb.log_io_completed(
+                r.as_ref()
+                    .map(|_| ())
+                    .map_err(|e| io::Error::other(e.to_string())),
+            );
+        }
+    }
+
     /// Writes a snapshot to every healthy drive and makes it the current one.
     pub async fn save_snapshot(&self, meta: Meta, data: Arc<Vec<u8>>) -> Result<(), LogError> {
-        let _io = self.io.lock().await;
+        let _io = self.lock_io().await;
         let bytes = Arc::new(disk::encode_snapshot(&meta, &data));
         let fsync = self.drives.fsync;
         self.drives
@@ -175,7 +230,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
-        let _io = self.shared.io.lock().await;
+        let _io = self.shared.lock_io().await;
         let bytes = disk::encode_small(vote);
         let fsync = self.shared.drives.fsync;
         self.shared
@@ -191,18 +246,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.shared.mem().vote)
     }
 
-    /// Written in place without fsync: openraft only uses it to re-apply the committed log at
-    /// start, a stale or torn (checksum) value merely means less is re-applied before the
-    /// leader commits again.
+    /// Written in place, without fsync and in the background (coalescing a burst into one
+    /// write): openraft only uses it to re-apply the committed log at start, so a stale or torn
+    /// (checksum) value merely means less is re-applied before the leader commits again.
     async fn save_committed(&mut self, committed: Option<Id>) -> Result<(), StorageError<u64>> {
-        let _io = self.shared.io.lock().await;
         self.shared.mem().committed = committed;
-        let bytes = disk::encode_small(&committed);
-        self.shared
-            .drives
-            .each_ok(move |dir, _| std::fs::write(dir.join(disk::COMMITTED), &bytes))
-            .await
-            .map_err(|e| StorageIOError::write(&io_err(e)))?;
+        if self.shared.committed_pending.swap(true, Ordering::AcqRel) {
+            return Ok(()); // the pending write will take the newest value
+        }
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let _io = shared.io.lock().await;
+            shared.committed_pending.store(false, Ordering::Release);
+            let bytes = disk::encode_small(&shared.mem().committed);
+            // A drive failing here is marked not ok; the quorum verdict is the next append's.
+            let _ = shared
+                .drives
+                .each_ok(move |dir, _| std::fs::write(dir.join(disk::COMMITTED), &bytes))
+                .await;
+        });
         Ok(())
     }
 
@@ -210,9 +272,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.shared.mem().committed)
     }
 
-    /// The entries are readable at once; the drive writes run in a task that holds the IO lock
-    /// (taken here, so appends stay in order) and reports through `callback`, letting openraft
-    /// gather the next batch meanwhile.
+    /// The entries are readable at once and queued; a task then writes every queued entry in
+    /// one go, so the entries openraft appends while a write (fsync) is under way share the
+    /// next one.
     async fn append<I>(
         &mut self,
         entries: I,
@@ -222,7 +284,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Ent> + Send,
         I::IntoIter: Send,
     {
-        let io = self.shared.io.clone().lock_owned().await;
         let mut bytes = Vec::new();
         {
             let mut m = self.shared.mem();
@@ -233,37 +294,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 m.entries.insert(e.log_id.index, e);
             }
             m.file_len += bytes.len() as u64;
+            // Queued under the mem lock so queue order is file order.
+            self.shared
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((bytes, callback));
         }
         let shared = self.shared.clone();
         tokio::spawn(async move {
-            let fsync = shared.drives.fsync;
-            let r = shared
-                .drives
-                .each_ok(move |dir, slot| {
-                    let f = match &mut slot.log {
-                        Some(f) => f,
-                        None => slot.log.insert(disk::open_log(dir)?),
-                    };
-                    // An open handle keeps working after its folder is deleted (a disk pulled
-                    // and replaced): catch that rather than write into a ghost.
-                    if std::os::unix::fs::MetadataExt::nlink(&f.metadata()?) == 0 {
-                        return Err(io::Error::other("log file was removed"));
-                    }
-                    io::Write::write_all(f, &bytes)?;
-                    if fsync {
-                        f.sync_data()?;
-                    }
-                    Ok(())
-                })
-                .await;
-            drop(io);
-            callback.log_io_completed(r.map_err(io_err));
+            drop(shared.lock_io().await);
         });
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: Id) -> Result<(), StorageError<u64>> {
-        let _io = self.shared.io.lock().await;
+        let _io = self.shared.lock_io().await;
         let at = {
             let mut m = self.shared.mem();
             let Some(&at) = m.offsets.get(&log_id.index) else {
@@ -294,7 +340,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     /// Compacts: the kept entries go to a new file that replaces the old one atomically.
     async fn purge(&mut self, log_id: Id) -> Result<(), StorageError<u64>> {
-        let _io = self.shared.io.lock().await;
+        let _io = self.shared.lock_io().await;
         let bytes = {
             let mut m = self.shared.mem();
             let kept = m.entries.split_off(&(log_id.index + 1));

@@ -24,8 +24,13 @@
 //!
 //! At open every folder is read; the copy with the most advanced snapshot + contiguous log
 //! (highest last log id) wins and every readable drive that differs (was offline, was replaced,
-//! has a torn tail) is rewritten from it (`recover.rs`). Fewer than `write_quorum` readable
-//! drives fail the open.
+//! has a torn tail) is rewritten from it (`recover.rs`). Open fails with `Unavailable` unless
+//! max(write_quorum, drives - write_quorum + 1) drives are readable: only then do the readable
+//! drives overlap every quorum that acknowledged a write. A brand-new log is only created when
+//! every drive is readable (and empty).
+//!
+//! The machine handed to `open` must be empty: it is restored from the snapshot, then the
+//! committed log after it is applied.
 //!
 //! Modules: `disk` (file encodings), `drives` (the fan-out), `log_store` / `state_machine`
 //! (openraft's storage traits), `recover` (open), `network` (stub until QUIC).
@@ -315,7 +320,7 @@ impl<M: Machine> MetaLog<M> {
     /// Brings drives that failed or came back empty (a replaced disk) up to date: writes them the current snapshot and log. Called by the owner when a drive returns.
     /// Answers how many drives were rewritten. A drive that still fails stays not ok.
     pub async fn resync_drives(&self) -> Result<usize, LogError> {
-        let _io = self.shared.io.lock().await;
+        let _io = self.shared.lock_io().await;
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
             let mut rewritten = 0;
@@ -335,7 +340,20 @@ impl<M: Machine> MetaLog<M> {
         .map_err(|e| LogError::Stopped(e.to_string()))
     }
 
+    /// Stops the Raft node and waits for the drive writes under way (call it before dropping).
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
+        for _ in 0..100 {
+            let _io = self.shared.lock_io().await;
+            if !self
+                .shared
+                .committed_pending
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                break;
+            }
+            drop(_io);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 }

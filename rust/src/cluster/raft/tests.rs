@@ -253,7 +253,13 @@ async fn replaced_and_lagging_drives_are_rebuilt_at_open() {
 /// Makes a drive folder unusable whoever runs the test (chmod does not stop root): the folder
 /// becomes a regular file.
 fn break_dir(d: &Path) {
-    std::fs::remove_dir_all(d).unwrap();
+    // Retried: a background write of the committed id may add a file meanwhile.
+    for _ in 0..100 {
+        if std::fs::remove_dir_all(d).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     std::fs::write(d, b"not a folder").unwrap();
 }
 
@@ -368,6 +374,32 @@ async fn bad_options_are_refused() {
     assert!(matches!(r, Err(LogError::Invalid(_))));
     let r = MetaLog::open(opts(&[], 1, 10), m).await;
     assert!(matches!(r, Err(LogError::Invalid(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_needs_drives_that_overlap_every_write_quorum() {
+    let t = Tmp::new();
+    let dirs = t.dirs(3);
+    // A new log is not started while a drive is unreadable.
+    std::fs::create_dir_all(dirs[2].parent().unwrap()).unwrap();
+    std::fs::write(&dirs[2], b"x").unwrap();
+    let kv = || Arc::new(RwLock::new(Kv::default()));
+    let r = MetaLog::open(opts(&dirs, 2, 10), kv()).await;
+    assert!(matches!(r, Err(LogError::Unavailable(_))), "{:?}", r.err());
+    mend_dir(&dirs[2]);
+    let (log, _) = open(opts(&dirs, 1, 10)).await;
+    put(&log, "a", "1").await;
+    log.shutdown().await;
+    drop(log);
+    // Quorum 1 of 3: a write may sit on one drive only, so open wants all three.
+    break_dir(&dirs[0]);
+    let r = MetaLog::open(opts(&dirs, 1, 10), kv()).await;
+    assert!(matches!(r, Err(LogError::Unavailable(_))), "{:?}", r.err());
+    // Quorum 2 of 3: any two drives overlap every write.
+    let (log, m) = open(opts(&dirs, 2, 10)).await;
+    assert_eq!(m.read().unwrap().map["a"], "1");
+    assert!(!log.drives()[0].ok);
+    log.shutdown().await;
 }
 
 /// Small-command throughput over 4 drive folders, fsync on and off, one writer and 16.
