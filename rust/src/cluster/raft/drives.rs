@@ -19,6 +19,7 @@ pub(crate) struct Slot {
     pub ok: bool,
     pub error: Option<String>,
     pub log: Option<File>,
+    pub committed: Option<File>,
 }
 
 impl Drive {
@@ -63,6 +64,7 @@ impl Drives {
     pub fn set(&self, i: usize, result: &io::Result<()>) {
         let mut s = self.list[i].lock();
         s.log = None;
+        s.committed = None;
         match result {
             Ok(()) => {
                 s.ok = true;
@@ -125,6 +127,7 @@ impl Drives {
                             s.ok = false;
                             s.error = Some(e.to_string());
                             s.log = None;
+                            s.committed = None;
                             false
                         }
                     }

@@ -156,7 +156,7 @@ impl Shared {
                 .as_ref()
                 .map(|s| disk::encode_snapshot(&s.meta, &s.data));
             let vote = m.vote.as_ref().map(disk::encode_small);
-            let committed = disk::encode_small(&m.committed);
+            let committed = disk::encode_committed(m.committed.as_ref());
             (m.log_file(), snap, vote, committed)
         };
         let dir = &self.drives.list[i].dir;
@@ -258,11 +258,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         tokio::spawn(async move {
             let _io = shared.io.lock().await;
             shared.committed_pending.store(false, Ordering::Release);
-            let bytes = disk::encode_small(&shared.mem().committed);
+            let bytes = disk::encode_committed(shared.mem().committed.as_ref());
             // A drive failing here is marked not ok; the quorum verdict is the next append's.
             let _ = shared
                 .drives
-                .each_ok(move |dir, _| std::fs::write(dir.join(disk::COMMITTED), &bytes))
+                .each_ok(move |dir, slot| {
+                    let f = match &mut slot.committed {
+                        Some(f) => f,
+                        None => slot.committed.insert(
+                            std::fs::OpenOptions::new()
+                                .write(true)
+                                .create(true)
+                                .truncate(false)
+                                .open(dir.join(disk::COMMITTED))?,
+                        ),
+                    };
+                    std::os::unix::fs::FileExt::write_all_at(f, &bytes, 0)
+                })
                 .await;
         });
         Ok(())

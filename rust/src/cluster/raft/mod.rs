@@ -7,8 +7,8 @@
 //!
 //! - `vote`: the Raft vote, JSON behind a crc32, replaced atomically (temp file, fsync, rename,
 //!   fsync of the folder);
-//! - `committed`: the last committed log id, same encoding, overwritten in place without fsync
-//!   (openraft only uses it to re-apply at start; torn or stale is harmless);
+//! - `committed`: the last committed log id (fixed 29 bytes with a crc32), overwritten in place
+//!   without fsync (openraft only uses it to re-apply at start; torn or stale is harmless);
 //! - `log`: append-only records `[len u32][crc32 u32][kind, term, node, index, payload]`. A file
 //!   whose prefix was purged starts with a record naming the last purged log id. Reading stops
 //!   at the first torn or corrupt record (a crash mid-append), and open rewrites the file
