@@ -214,11 +214,10 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8], fsync: bool) ->
 }
 
 /// Opens the log file for appending (O_APPEND, so a truncation moves the next append too).
+/// Never creates it: the log file is only ever created whole (open, resync), so a folder
+/// emptied underneath us fails here instead of growing a log without its beginning.
 pub(crate) fn open_log(dir: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(LOG))
+    OpenOptions::new().append(true).open(dir.join(LOG))
 }
 
 /// What a drive folder holds, read at open.
@@ -228,7 +227,7 @@ pub(crate) struct DriveImage {
     pub snapshot: Option<(Meta, Vec<u8>)>,
     pub log: LogImage,
     /// The files' raw bytes, to tell whether the folder needs rewriting.
-    pub raw_log: Vec<u8>,
+    pub raw_log: Option<Vec<u8>>,
     pub raw_snapshot: Option<Vec<u8>>,
     pub raw_vote: Option<Vec<u8>>,
 }
@@ -238,14 +237,14 @@ pub(crate) fn read_drive(dir: &Path) -> io::Result<DriveImage> {
     fs::create_dir_all(dir)?;
     let raw_vote = read_opt(dir, VOTE)?;
     let raw_snapshot = read_opt(dir, SNAPSHOT)?;
-    let raw_log = read_opt(dir, LOG)?.unwrap_or_default();
+    let raw_log = read_opt(dir, LOG)?;
     Ok(DriveImage {
         vote: raw_vote.as_deref().and_then(decode_small),
         committed: read_opt(dir, COMMITTED)?
             .as_deref()
             .and_then(decode_committed),
         snapshot: raw_snapshot.as_deref().and_then(decode_snapshot),
-        log: decode_log(&raw_log),
+        log: decode_log(raw_log.as_deref().unwrap_or_default()),
         raw_log,
         raw_snapshot,
         raw_vote,

@@ -75,7 +75,8 @@ pub(crate) struct Shared {
     /// A background write of the committed id is queued.
     pub committed_pending: AtomicBool,
     /// Appended entries (encoded) waiting for the drives, with openraft's callbacks.
-    pub queue: Mutex<Vec<(Vec<u8>, LogFlushed<TypeConfig>)>>,
+    /// Each with the file offset it starts at.
+    pub queue: Mutex<Vec<(u64, Vec<u8>, LogFlushed<TypeConfig>)>>,
 }
 
 impl Shared {
@@ -98,9 +99,10 @@ impl Shared {
         if batch.is_empty() {
             return;
         }
+        let start = batch[0].0;
         let mut bytes = Vec::new();
         let mut callbacks = Vec::with_capacity(batch.len());
-        for (b, cb) in batch {
+        for (_, b, cb) in batch {
             bytes.extend_from_slice(&b);
             callbacks.push(cb);
         }
@@ -113,9 +115,17 @@ impl Shared {
                     None => slot.log.insert(disk::open_log(dir)?),
                 };
                 // An open handle keeps working after its folder is deleted (a disk pulled
-                // and replaced): catch that rather than write into a ghost.
-                if std::os::unix::fs::MetadataExt::nlink(&f.metadata()?) == 0 {
+                // and replaced): catch that rather than write into a ghost; and never append
+                // anywhere but at the end of exactly the log we know.
+                let md = f.metadata()?;
+                if std::os::unix::fs::MetadataExt::nlink(&md) == 0 {
                     return Err(io::Error::other("log file was removed"));
+                }
+                if md.len() != start {
+                    return Err(io::Error::other(format!(
+                        "log file is {} bytes, {start} expected",
+                        md.len()
+                    )));
                 }
                 io::Write::write_all(f, &bytes)?;
                 if fsync {
@@ -299,6 +309,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut bytes = Vec::new();
         {
             let mut m = self.shared.mem();
+            let start = m.file_len;
             for e in entries {
                 let at = m.file_len + bytes.len() as u64;
                 disk::encode_entry(&e, &mut bytes);
@@ -311,7 +322,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .queue
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push((bytes, callback));
+                .push((start, bytes, callback));
         }
         let shared = self.shared.clone();
         tokio::spawn(async move {

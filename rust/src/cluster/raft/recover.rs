@@ -139,7 +139,8 @@ pub(crate) fn recover(
         queue: Default::default(),
     };
     for (i, img) in &readable {
-        let same = img.raw_log == log && img.raw_snapshot == snap && img.raw_vote == vote;
+        let same =
+            img.raw_log.as_ref() == Some(&log) && img.raw_snapshot == snap && img.raw_vote == vote;
         let r = if same {
             Ok(())
         } else {
