@@ -65,6 +65,10 @@ impl Mem {
     }
 }
 
+/// An append waiting for the drives: the file offset it starts at, its records, openraft's
+/// callback.
+pub(crate) type Queued = (u64, Vec<u8>, LogFlushed<TypeConfig>);
+
 /// State shared by the log store, the state machine and `MetaLog`.
 pub(crate) struct Shared {
     pub drives: Drives,
@@ -75,8 +79,7 @@ pub(crate) struct Shared {
     /// A background write of the committed id is queued.
     pub committed_pending: AtomicBool,
     /// Appended entries (encoded) waiting for the drives, with openraft's callbacks.
-    /// Each with the file offset it starts at.
-    pub queue: Mutex<Vec<(u64, Vec<u8>, LogFlushed<TypeConfig>)>>,
+    pub queue: Mutex<Vec<Queued>>,
 }
 
 impl Shared {
