@@ -20,7 +20,15 @@
 //! `fsync` is on; it succeeds once `write_quorum` drives did. A drive whose write fails is
 //! marked not ok and gets nothing more until `resync_drives` rewrites it. Healthy drives
 //! therefore hold byte-identical files, which the in-memory copy (`log_store::Mem`) can
-//! re-encode at any time.
+//! re-encode at any time. Appends are queued and written by whichever task next takes the IO
+//! lock, all queued entries at once (group commit: one write and one fsync per drive for
+//! everything openraft appended meanwhile); each append first checks the file is still the
+//! one it knows (not unlinked by a swapped disk, of the expected length).
+//!
+//! A write that misses the quorum is a storage error, which stops openraft: `write` answers
+//! `Unavailable` (and checks the healthy drive count first, so later writes fail at once, never
+//! hang). Once drives are back the log has to be reopened (`shutdown`, `open`), which rebuilds
+//! them. A single failed drive with the quorum intact only needs `resync_drives`.
 //!
 //! At open every folder is read; the copy with the most advanced snapshot + contiguous log
 //! (highest last log id) wins and every readable drive that differs (was offline, was replaced,
@@ -155,6 +163,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl<M: Machine> MetaLog<M> {
     /// Opens (or creates: initializes a one-voter cluster of node_id) the log over the drives, restores the machine from the newest snapshot found on the drives, replays the committed log, and waits (bounded, a few seconds) until this node leads.
+    /// `machine` must be in its empty state.
     pub async fn open(opts: LogOptions, machine: Arc<RwLock<M>>) -> Result<Self, LogError> {
         if opts.dirs.is_empty() || opts.write_quorum == 0 || opts.write_quorum > opts.dirs.len() {
             return Err(LogError::Invalid(format!(
