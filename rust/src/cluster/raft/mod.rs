@@ -41,8 +41,10 @@
 //! committed log after it is applied.
 //!
 //! Modules: `disk` (file encodings), `drives` (the fan-out), `log_store` / `state_machine`
-//! (openraft's storage traits), `recover` (open), `network` (stub until QUIC).
+//! (openraft's storage traits), `recover` (open), `batch` (concurrent writes share an entry),
+//! `network` (stub until QUIC).
 
+mod batch;
 mod disk;
 mod drives;
 mod log_store;
@@ -59,7 +61,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::RaftError;
 use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
 
 use log_store::{LogStore, Shared};
@@ -155,6 +157,7 @@ pub struct MetaLog<M: Machine> {
     raft: Raft<TypeConfig>,
     shared: Arc<Shared>,
     applied: Arc<std::sync::Mutex<Applied>>,
+    writes: tokio::sync::mpsc::UnboundedSender<batch::Waiter>,
     _machine: std::marker::PhantomData<fn() -> M>,
 }
 
@@ -218,11 +221,14 @@ impl<M: Machine> MetaLog<M> {
         )
         .await
         .map_err(|e| LogError::Stopped(e.to_string()))?;
+        let (writes, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(batch::run(raft.clone(), shared.clone(), rx));
         let log = MetaLog {
             node_id: opts.node_id,
             raft,
             shared,
             applied,
+            writes,
             _machine: std::marker::PhantomData,
         };
         if let Err(e) = log.start(fresh).await {
@@ -263,13 +269,12 @@ impl<M: Machine> MetaLog<M> {
     pub async fn write(&self, command: Vec<u8>) -> Result<Vec<u8>, LogError> {
         // Refuse early rather than feed openraft a write the drives cannot take (it would stop).
         self.shared.drives.check_quorum()?;
-        match self.raft.client_write(command).await {
-            Ok(r) => Ok(r.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(LogError::NotLeader(f.leader_id))
-            }
-            Err(e) => Err(self.stopped(e)),
-        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writes
+            .send((command, tx))
+            .map_err(|_| LogError::Stopped("write batcher gone".into()))?;
+        rx.await
+            .map_err(|_| LogError::Stopped("write batcher gone".into()))?
     }
 
     /// Linearizable read barrier (openraft ensure_linearizable): after it returns, reading the machine sees every write acknowledged before the call.
@@ -286,13 +291,8 @@ impl<M: Machine> MetaLog<M> {
         }
     }
 
-    /// A failure of the Raft node: `Unavailable` when the drives lost their quorum (that is
-    /// why it stopped), `Stopped` otherwise.
     fn stopped(&self, e: impl fmt::Display) -> LogError {
-        match self.shared.drives.check_quorum() {
-            Err(LogError::Unavailable(s)) => LogError::Unavailable(format!("{s} ({e})")),
-            _ => LogError::Stopped(e.to_string()),
-        }
+        batch::stopped(&self.shared, e)
     }
 
     pub fn status(&self) -> RaftStatus {
