@@ -112,10 +112,10 @@ impl Shared {
         let fsync = self.drives.fsync;
         let r = self
             .drives
-            .each_ok(move |dir, slot| {
-                let f = match &mut slot.log {
+            .each_ok(move |dir, files| {
+                let f = match &mut files.log {
                     Some(f) => f,
-                    None => slot.log.insert(disk::open_log(dir)?),
+                    None => files.log.insert(disk::open_log(dir)?),
                 };
                 // An open handle keeps working after its folder is deleted (a disk pulled
                 // and replaced): catch that rather than write into a ghost; and never append
@@ -275,10 +275,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // A drive failing here is marked not ok; the quorum verdict is the next append's.
             let _ = shared
                 .drives
-                .each_ok(move |dir, slot| {
-                    let f = match &mut slot.committed {
+                .each_ok(move |dir, files| {
+                    let f = match &mut files.committed {
                         Some(f) => f,
-                        None => slot.committed.insert(
+                        None => files.committed.insert(
                             std::fs::OpenOptions::new()
                                 .write(true)
                                 .create(true)
@@ -349,10 +349,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let fsync = self.shared.drives.fsync;
         self.shared
             .drives
-            .each_ok(move |dir, slot| {
-                let f = match &mut slot.log {
+            .each_ok(move |dir, files| {
+                let f = match &mut files.log {
                     Some(f) => f,
-                    None => slot.log.insert(disk::open_log(dir)?),
+                    None => files.log.insert(disk::open_log(dir)?),
                 };
                 f.set_len(at)?; // O_APPEND: the next append lands at the new end
                 if fsync {
@@ -375,8 +375,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let fsync = self.shared.drives.fsync;
         self.shared
             .drives
-            .each_ok(move |dir, slot| {
-                slot.log = None;
+            .each_ok(move |dir, files| {
+                files.log = None;
                 disk::write_atomic(dir, disk::LOG, &bytes, fsync)
             })
             .await
