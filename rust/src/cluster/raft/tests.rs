@@ -422,6 +422,41 @@ async fn open_needs_drives_that_overlap_every_write_quorum() {
     log.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_across_snapshots_survive_restarts() {
+    let t = Tmp::new();
+    let dirs = t.dirs(3);
+    let mut expect = 0u64;
+    for round in 0..3 {
+        let (log, m) = open(opts(&dirs, 2, 3)).await;
+        assert_eq!(m.read().unwrap().n, expect, "round {round}");
+        let log = Arc::new(log);
+        let tasks: Vec<_> = (0..8)
+            .map(|w| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut last = 0;
+                    for i in 0..25 {
+                        let seq = put(&log, &format!("w{w}"), &i.to_string()).await;
+                        assert!(seq > last, "a writer's answers rise");
+                        last = seq;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        expect += 200;
+        log.read_barrier().await.unwrap();
+        let state = m.read().unwrap().clone();
+        assert_eq!(state.n, expect);
+        assert!((0..8).all(|w| state.map[&format!("w{w}")] == "24"));
+        log.shutdown().await;
+        assert_same_files(&dirs);
+    }
+}
+
 /// Small-command throughput over 4 drive folders, fsync on and off, 1, 16 and 64 writers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
