@@ -306,7 +306,10 @@ impl<M: Machine> MetaLog<M> {
         };
         let membership = m.membership_config.membership();
         RaftStatus {
-            leader_id: m.current_leader,
+            // A stopped node (storage failure, shutdown) leads nothing whatever it last knew.
+            leader_id: m
+                .current_leader
+                .filter(|_| m.state != ServerState::Shutdown),
             term: m.current_term,
             commit_index: self.shared.mem().committed.map_or(0, |c| c.index),
             // Ours rather than the metrics', which trail the responses.

@@ -319,6 +319,11 @@ async fn drive_failures_degrade_then_lose_quorum() {
         assert!(matches!(r, Err(LogError::Unavailable(_))), "{r:?}");
     }
     assert_eq!(log.drives().iter().filter(|d| d.ok).count(), 2);
+    // openraft stopped on the failed write: the log says so and needs reopening.
+    let s = log.status();
+    assert_eq!((s.role.as_str(), s.leader_id), ("shutdown", None));
+    let r = log.read_barrier().await;
+    assert!(matches!(r, Err(LogError::Unavailable(_))), "{r:?}");
     log.shutdown().await;
     drop(log);
     assert!(m.read().unwrap().n >= 5);
