@@ -298,8 +298,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     /// The entries are readable at once and queued; a task then writes every queued entry in
-    /// one go, so the entries openraft appends while a write (fsync) is under way share the
-    /// next one.
+    /// one go. (openraft 0.9 awaits each append's flush before the next, so in practice a batch
+    /// is one append; the group commit that counts is `batch.rs`, several commands per entry.)
     async fn append<I>(
         &mut self,
         entries: I,

@@ -21,9 +21,10 @@
 //! marked not ok and gets nothing more until `resync_drives` rewrites it. Healthy drives
 //! therefore hold byte-identical files, which the in-memory copy (`log_store::Mem`) can
 //! re-encode at any time. Appends are queued and written by whichever task next takes the IO
-//! lock, all queued entries at once (group commit: one write and one fsync per drive for
-//! everything openraft appended meanwhile); each append first checks the file is still the
-//! one it knows (not unlinked by a swapped disk, of the expected length).
+//! lock, all queued entries at once; each append first checks the file is still the one it
+//! knows (not unlinked by a swapped disk, of the expected length). Group commit proper happens
+//! one level up (`batch.rs`): the commands that arrive while an entry is being written share
+//! the next entry, hence one write and one fsync per drive.
 //!
 //! A write that misses the quorum is a storage error, which stops openraft: `write` answers
 //! `Unavailable` (and checks the healthy drive count first, so later writes fail at once, never
