@@ -149,7 +149,30 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Option<(Meta, Vec<u8>)> {
     Some((meta, bytes[8 + len..].to_vec()))
 }
 
-/// Small JSON files (vote, committed) carry a crc32 so a torn or damaged one reads as absent.
+/// The committed file: `[crc32][present u8][term u64][node u64][index u64]`, always the same
+/// size so it can be overwritten in place (no truncation, which ext4 turns into a flush).
+pub(crate) fn encode_committed(c: Option<&Id>) -> [u8; 29] {
+    let mut out = [0u8; 29];
+    if let Some(c) = c {
+        out[4] = 1;
+        out[5..13].copy_from_slice(&c.leader_id.term.to_le_bytes());
+        out[13..21].copy_from_slice(&c.leader_id.node_id.to_le_bytes());
+        out[21..29].copy_from_slice(&c.index.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&out[4..]);
+    out[..4].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+pub(crate) fn decode_committed(b: &[u8]) -> Option<Id> {
+    if b.len() != 29 || crc32fast::hash(&b[4..]).to_le_bytes() != b[..4] || b[4] != 1 {
+        return None;
+    }
+    let u = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    Some(LogId::new(CommittedLeaderId::new(u(5), u(13)), u(21)))
+}
+
+/// Small JSON files (the vote) carry a crc32 so a torn or damaged one reads as absent.
 pub(crate) fn encode_small<T: serde::Serialize>(v: &T) -> Vec<u8> {
     let json = serde_json::to_vec(v).expect("serializes");
     let mut out = crc32fast::hash(&json).to_le_bytes().to_vec();
@@ -191,11 +214,10 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8], fsync: bool) ->
 }
 
 /// Opens the log file for appending (O_APPEND, so a truncation moves the next append too).
+/// Never creates it: the log file is only ever created whole (open, resync), so a folder
+/// emptied underneath us fails here instead of growing a log without its beginning.
 pub(crate) fn open_log(dir: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(LOG))
+    OpenOptions::new().append(true).open(dir.join(LOG))
 }
 
 /// What a drive folder holds, read at open.
@@ -205,7 +227,7 @@ pub(crate) struct DriveImage {
     pub snapshot: Option<(Meta, Vec<u8>)>,
     pub log: LogImage,
     /// The files' raw bytes, to tell whether the folder needs rewriting.
-    pub raw_log: Vec<u8>,
+    pub raw_log: Option<Vec<u8>>,
     pub raw_snapshot: Option<Vec<u8>>,
     pub raw_vote: Option<Vec<u8>>,
 }
@@ -215,12 +237,14 @@ pub(crate) fn read_drive(dir: &Path) -> io::Result<DriveImage> {
     crate::cluster::create_dir_in_place(dir)?;
     let raw_vote = read_opt(dir, VOTE)?;
     let raw_snapshot = read_opt(dir, SNAPSHOT)?;
-    let raw_log = read_opt(dir, LOG)?.unwrap_or_default();
+    let raw_log = read_opt(dir, LOG)?;
     Ok(DriveImage {
         vote: raw_vote.as_deref().and_then(decode_small),
-        committed: read_opt(dir, COMMITTED)?.as_deref().and_then(decode_small),
+        committed: read_opt(dir, COMMITTED)?
+            .as_deref()
+            .and_then(decode_committed),
         snapshot: raw_snapshot.as_deref().and_then(decode_snapshot),
-        log: decode_log(&raw_log),
+        log: decode_log(raw_log.as_deref().unwrap_or_default()),
         raw_log,
         raw_snapshot,
         raw_vote,
@@ -271,5 +295,8 @@ mod tests {
         let v = Vote::new_committed(3, 7u64);
         assert_eq!(decode_small::<Vote<u64>>(&encode_small(&v)), Some(v));
         assert_eq!(decode_small::<Vote<u64>>(b"xx"), None);
+        let c = LogId::new(CommittedLeaderId::new(3, 7), 99);
+        assert_eq!(decode_committed(&encode_committed(Some(&c))), Some(c));
+        assert_eq!(decode_committed(&encode_committed(None)), None);
     }
 }

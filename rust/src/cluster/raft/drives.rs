@@ -4,26 +4,35 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{DriveLogState, LogError};
 
+/// A drive's health lives apart from its files so that asking about it never waits for the
+/// drive's I/O (an fsync can take milliseconds, and the asker may be an async task).
 pub(crate) struct Drive {
     pub dir: PathBuf,
-    slot: Mutex<Slot>,
+    ok: AtomicBool,
+    error: Mutex<Option<String>>,
+    files: Mutex<Files>,
 }
 
-/// A drive's health and its open log file (reopened lazily after a rewrite or failure).
+/// The drive's open files, reopened lazily after a rewrite or a failure.
 #[derive(Default)]
-pub(crate) struct Slot {
-    pub ok: bool,
-    pub error: Option<String>,
+pub(crate) struct Files {
     pub log: Option<File>,
+    pub committed: Option<File>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Drive {
-    fn lock(&self) -> MutexGuard<'_, Slot> {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    fn mark(&self, result: &io::Result<()>) {
+        *lock(&self.error) = result.as_ref().err().map(|e| e.to_string());
+        self.ok.store(result.is_ok(), Ordering::Release);
     }
 }
 
@@ -41,7 +50,9 @@ impl Drives {
             .map(|d| {
                 Arc::new(Drive {
                     dir: d.clone(),
-                    slot: Mutex::new(Slot::default()),
+                    ok: AtomicBool::new(false),
+                    error: Mutex::new(None),
+                    files: Mutex::new(Files::default()),
                 })
             })
             .collect();
@@ -53,38 +64,31 @@ impl Drives {
     }
 
     pub fn ok_count(&self) -> usize {
-        self.list.iter().filter(|d| d.lock().ok).count()
+        self.list
+            .iter()
+            .filter(|d| d.ok.load(Ordering::Acquire))
+            .count()
     }
 
     pub fn is_ok(&self, i: usize) -> bool {
-        self.list[i].lock().ok
+        self.list[i].ok.load(Ordering::Acquire)
     }
 
+    /// Records the outcome of reading or rewriting drive `i` (its files were replaced: the
+    /// open handles go).
     pub fn set(&self, i: usize, result: &io::Result<()>) {
-        let mut s = self.list[i].lock();
-        s.log = None;
-        match result {
-            Ok(()) => {
-                s.ok = true;
-                s.error = None;
-            }
-            Err(e) => {
-                s.ok = false;
-                s.error = Some(e.to_string());
-            }
-        }
+        let d = &self.list[i];
+        *lock(&d.files) = Files::default();
+        d.mark(result);
     }
 
     pub fn states(&self) -> Vec<DriveLogState> {
         self.list
             .iter()
-            .map(|d| {
-                let s = d.lock();
-                DriveLogState {
-                    dir: d.dir.clone(),
-                    ok: s.ok,
-                    error: s.error.clone(),
-                }
+            .map(|d| DriveLogState {
+                dir: d.dir.clone(),
+                ok: d.ok.load(Ordering::Acquire),
+                error: lock(&d.error).clone(),
             })
             .collect()
     }
@@ -106,28 +110,23 @@ impl Drives {
     /// fewer than `quorum` drives succeeded.
     pub async fn each_ok<F>(&self, op: F) -> Result<(), LogError>
     where
-        F: Fn(&Path, &mut Slot) -> io::Result<()> + Send + Sync + 'static,
+        F: Fn(&Path, &mut Files) -> io::Result<()> + Send + Sync + 'static,
     {
         let op = Arc::new(op);
         let tasks: Vec<_> = self
             .list
             .iter()
+            .filter(|d| d.ok.load(Ordering::Acquire))
             .map(|d| {
                 let (d, op) = (d.clone(), op.clone());
                 tokio::task::spawn_blocking(move || {
-                    let mut s = d.lock();
-                    if !s.ok {
-                        return false;
+                    let mut files = lock(&d.files);
+                    let r = op(&d.dir, &mut files);
+                    if r.is_err() {
+                        *files = Files::default();
+                        d.mark(&r);
                     }
-                    match op(&d.dir, &mut s) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            s.ok = false;
-                            s.error = Some(e.to_string());
-                            s.log = None;
-                            false
-                        }
-                    }
+                    r.is_ok()
                 })
             })
             .collect();

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -64,6 +65,10 @@ impl Mem {
     }
 }
 
+/// An append waiting for the drives: the file offset it starts at, its records, openraft's
+/// callback.
+pub(crate) type Queued = (u64, Vec<u8>, LogFlushed<TypeConfig>);
+
 /// State shared by the log store, the state machine and `MetaLog`.
 pub(crate) struct Shared {
     pub drives: Drives,
@@ -71,6 +76,10 @@ pub(crate) struct Shared {
     /// resync or a snapshot must not interleave with an append either).
     pub io: Arc<tokio::sync::Mutex<()>>,
     pub mem: Mutex<Mem>,
+    /// A background write of the committed id is queued.
+    pub committed_pending: AtomicBool,
+    /// Appended entries (encoded) waiting for the drives, with openraft's callbacks.
+    pub queue: Mutex<Vec<Queued>>,
 }
 
 impl Shared {
@@ -78,9 +87,68 @@ impl Shared {
         self.mem.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Takes the IO lock, after writing out the queued appends (every other write must come
+    /// after them).
+    pub async fn lock_io(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let io = self.io.lock().await;
+        self.flush_appends().await;
+        io
+    }
+
+    /// Writes all queued appends as one write per drive (one fsync: group commit) and reports
+    /// them to openraft. Call with the IO lock held.
+    async fn flush_appends(&self) {
+        let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+        if batch.is_empty() {
+            return;
+        }
+        let start = batch[0].0;
+        let mut bytes = Vec::new();
+        let mut callbacks = Vec::with_capacity(batch.len());
+        for (_, b, cb) in batch {
+            bytes.extend_from_slice(&b);
+            callbacks.push(cb);
+        }
+        let fsync = self.drives.fsync;
+        let r = self
+            .drives
+            .each_ok(move |dir, files| {
+                let f = match &mut files.log {
+                    Some(f) => f,
+                    None => files.log.insert(disk::open_log(dir)?),
+                };
+                // An open handle keeps working after its folder is deleted (a disk pulled
+                // and replaced): catch that rather than write into a ghost; and never append
+                // anywhere but at the end of exactly the log we know.
+                let md = f.metadata()?;
+                if std::os::unix::fs::MetadataExt::nlink(&md) == 0 {
+                    return Err(io::Error::other("log file was removed"));
+                }
+                if md.len() != start {
+                    return Err(io::Error::other(format!(
+                        "log file is {} bytes, {start} expected",
+                        md.len()
+                    )));
+                }
+                io::Write::write_all(f, &bytes)?;
+                if fsync {
+                    f.sync_data()?;
+                }
+                Ok(())
+            })
+            .await;
+        for cb in callbacks {
+            cb.log_io_completed(
+                r.as_ref()
+                    .map(|_| ())
+                    .map_err(|e| io::Error::other(e.to_string())),
+            );
+        }
+    }
+
     /// Writes a snapshot to every healthy drive and makes it the current one.
     pub async fn save_snapshot(&self, meta: Meta, data: Arc<Vec<u8>>) -> Result<(), LogError> {
-        let _io = self.io.lock().await;
+        let _io = self.lock_io().await;
         let bytes = Arc::new(disk::encode_snapshot(&meta, &data));
         let fsync = self.drives.fsync;
         self.drives
@@ -101,7 +169,7 @@ impl Shared {
                 .as_ref()
                 .map(|s| disk::encode_snapshot(&s.meta, &s.data));
             let vote = m.vote.as_ref().map(disk::encode_small);
-            let committed = disk::encode_small(&m.committed);
+            let committed = disk::encode_committed(m.committed.as_ref());
             (m.log_file(), snap, vote, committed)
         };
         let dir = &self.drives.list[i].dir;
@@ -175,7 +243,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
-        let _io = self.shared.io.lock().await;
+        let _io = self.shared.lock_io().await;
         let bytes = disk::encode_small(vote);
         let fsync = self.shared.drives.fsync;
         self.shared
@@ -191,18 +259,37 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.shared.mem().vote)
     }
 
-    /// Written in place without fsync: openraft only uses it to re-apply the committed log at
-    /// start, a stale or torn (checksum) value merely means less is re-applied before the
-    /// leader commits again.
+    /// Written in place, without fsync and in the background (coalescing a burst into one
+    /// write): openraft only uses it to re-apply the committed log at start, so a stale or torn
+    /// (checksum) value merely means less is re-applied before the leader commits again.
     async fn save_committed(&mut self, committed: Option<Id>) -> Result<(), StorageError<u64>> {
-        let _io = self.shared.io.lock().await;
         self.shared.mem().committed = committed;
-        let bytes = disk::encode_small(&committed);
-        self.shared
-            .drives
-            .each_ok(move |dir, _| std::fs::write(dir.join(disk::COMMITTED), &bytes))
-            .await
-            .map_err(|e| StorageIOError::write(&io_err(e)))?;
+        if self.shared.committed_pending.swap(true, Ordering::AcqRel) {
+            return Ok(()); // the pending write will take the newest value
+        }
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let _io = shared.io.lock().await;
+            shared.committed_pending.store(false, Ordering::Release);
+            let bytes = disk::encode_committed(shared.mem().committed.as_ref());
+            // A drive failing here is marked not ok; the quorum verdict is the next append's.
+            let _ = shared
+                .drives
+                .each_ok(move |dir, files| {
+                    let f = match &mut files.committed {
+                        Some(f) => f,
+                        None => files.committed.insert(
+                            std::fs::OpenOptions::new()
+                                .write(true)
+                                .create(true)
+                                .truncate(false)
+                                .open(dir.join(disk::COMMITTED))?,
+                        ),
+                    };
+                    std::os::unix::fs::FileExt::write_all_at(f, &bytes, 0)
+                })
+                .await;
+        });
         Ok(())
     }
 
@@ -210,9 +297,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.shared.mem().committed)
     }
 
-    /// The entries are readable at once; the drive writes run in a task that holds the IO lock
-    /// (taken here, so appends stay in order) and reports through `callback`, letting openraft
-    /// gather the next batch meanwhile.
+    /// The entries are readable at once and queued; a task then writes every queued entry in
+    /// one go. (openraft 0.9 awaits each append's flush before the next, so in practice a batch
+    /// is one append; the group commit that counts is `batch.rs`, several commands per entry.)
     async fn append<I>(
         &mut self,
         entries: I,
@@ -222,10 +309,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Ent> + Send,
         I::IntoIter: Send,
     {
-        let io = self.shared.io.clone().lock_owned().await;
         let mut bytes = Vec::new();
         {
             let mut m = self.shared.mem();
+            let start = m.file_len;
             for e in entries {
                 let at = m.file_len + bytes.len() as u64;
                 disk::encode_entry(&e, &mut bytes);
@@ -233,37 +320,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 m.entries.insert(e.log_id.index, e);
             }
             m.file_len += bytes.len() as u64;
+            // Queued under the mem lock so queue order is file order.
+            self.shared
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((start, bytes, callback));
         }
         let shared = self.shared.clone();
         tokio::spawn(async move {
-            let fsync = shared.drives.fsync;
-            let r = shared
-                .drives
-                .each_ok(move |dir, slot| {
-                    let f = match &mut slot.log {
-                        Some(f) => f,
-                        None => slot.log.insert(disk::open_log(dir)?),
-                    };
-                    // An open handle keeps working after its folder is deleted (a disk pulled
-                    // and replaced): catch that rather than write into a ghost.
-                    if std::os::unix::fs::MetadataExt::nlink(&f.metadata()?) == 0 {
-                        return Err(io::Error::other("log file was removed"));
-                    }
-                    io::Write::write_all(f, &bytes)?;
-                    if fsync {
-                        f.sync_data()?;
-                    }
-                    Ok(())
-                })
-                .await;
-            drop(io);
-            callback.log_io_completed(r.map_err(io_err));
+            drop(shared.lock_io().await);
         });
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: Id) -> Result<(), StorageError<u64>> {
-        let _io = self.shared.io.lock().await;
+        let _io = self.shared.lock_io().await;
         let at = {
             let mut m = self.shared.mem();
             let Some(&at) = m.offsets.get(&log_id.index) else {
@@ -277,10 +349,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let fsync = self.shared.drives.fsync;
         self.shared
             .drives
-            .each_ok(move |dir, slot| {
-                let f = match &mut slot.log {
+            .each_ok(move |dir, files| {
+                let f = match &mut files.log {
                     Some(f) => f,
-                    None => slot.log.insert(disk::open_log(dir)?),
+                    None => files.log.insert(disk::open_log(dir)?),
                 };
                 f.set_len(at)?; // O_APPEND: the next append lands at the new end
                 if fsync {
@@ -294,7 +366,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     /// Compacts: the kept entries go to a new file that replaces the old one atomically.
     async fn purge(&mut self, log_id: Id) -> Result<(), StorageError<u64>> {
-        let _io = self.shared.io.lock().await;
+        let _io = self.shared.lock_io().await;
         let bytes = {
             let mut m = self.shared.mem();
             let kept = m.entries.split_off(&(log_id.index + 1));
@@ -303,8 +375,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let fsync = self.shared.drives.fsync;
         self.shared
             .drives
-            .each_ok(move |dir, slot| {
-                slot.log = None;
+            .each_ok(move |dir, files| {
+                files.log = None;
                 disk::write_atomic(dir, disk::LOG, &bytes, fsync)
             })
             .await

@@ -7,8 +7,8 @@
 //!
 //! - `vote`: the Raft vote, JSON behind a crc32, replaced atomically (temp file, fsync, rename,
 //!   fsync of the folder);
-//! - `committed`: the last committed log id, same encoding, overwritten in place without fsync
-//!   (openraft only uses it to re-apply at start; torn or stale is harmless);
+//! - `committed`: the last committed log id (fixed 29 bytes with a crc32), overwritten in place
+//!   without fsync (openraft only uses it to re-apply at start; torn or stale is harmless);
 //! - `log`: append-only records `[len u32][crc32 u32][kind, term, node, index, payload]`. A file
 //!   whose prefix was purged starts with a record naming the last purged log id. Reading stops
 //!   at the first torn or corrupt record (a crash mid-append), and open rewrites the file
@@ -20,16 +20,32 @@
 //! `fsync` is on; it succeeds once `write_quorum` drives did. A drive whose write fails is
 //! marked not ok and gets nothing more until `resync_drives` rewrites it. Healthy drives
 //! therefore hold byte-identical files, which the in-memory copy (`log_store::Mem`) can
-//! re-encode at any time.
+//! re-encode at any time. Appends are queued and written by whichever task next takes the IO
+//! lock, all queued entries at once; each append first checks the file is still the one it
+//! knows (not unlinked by a swapped disk, of the expected length). Group commit proper happens
+//! one level up (`batch.rs`): the commands that arrive while an entry is being written share
+//! the next entry, hence one write and one fsync per drive.
+//!
+//! A write that misses the quorum is a storage error, which stops openraft: `write` answers
+//! `Unavailable` (and checks the healthy drive count first, so later writes fail at once, never
+//! hang). Once drives are back the log has to be reopened (`shutdown`, `open`), which rebuilds
+//! them. A single failed drive with the quorum intact only needs `resync_drives`.
 //!
 //! At open every folder is read; the copy with the most advanced snapshot + contiguous log
 //! (highest last log id) wins and every readable drive that differs (was offline, was replaced,
-//! has a torn tail) is rewritten from it (`recover.rs`). Fewer than `write_quorum` readable
-//! drives fail the open.
+//! has a torn tail) is rewritten from it (`recover.rs`). Open fails with `Unavailable` unless
+//! max(write_quorum, drives - write_quorum + 1) drives are readable: only then do the readable
+//! drives overlap every quorum that acknowledged a write. A brand-new log is only created when
+//! every drive is readable (and empty).
+//!
+//! The machine handed to `open` must be empty: it is restored from the snapshot, then the
+//! committed log after it is applied.
 //!
 //! Modules: `disk` (file encodings), `drives` (the fan-out), `log_store` / `state_machine`
-//! (openraft's storage traits), `recover` (open), `network` (stub until QUIC).
+//! (openraft's storage traits), `recover` (open), `batch` (concurrent writes share an entry),
+//! `network` (stub until QUIC).
 
+mod batch;
 mod disk;
 mod drives;
 mod log_store;
@@ -46,7 +62,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::RaftError;
 use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
 
 use log_store::{LogStore, Shared};
@@ -142,6 +158,7 @@ pub struct MetaLog<M: Machine> {
     raft: Raft<TypeConfig>,
     shared: Arc<Shared>,
     applied: Arc<std::sync::Mutex<Applied>>,
+    writes: tokio::sync::mpsc::UnboundedSender<batch::Waiter>,
     _machine: std::marker::PhantomData<fn() -> M>,
 }
 
@@ -150,6 +167,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl<M: Machine> MetaLog<M> {
     /// Opens (or creates: initializes a one-voter cluster of node_id) the log over the drives, restores the machine from the newest snapshot found on the drives, replays the committed log, and waits (bounded, a few seconds) until this node leads.
+    /// `machine` must be in its empty state.
     pub async fn open(opts: LogOptions, machine: Arc<RwLock<M>>) -> Result<Self, LogError> {
         if opts.dirs.is_empty() || opts.write_quorum == 0 || opts.write_quorum > opts.dirs.len() {
             return Err(LogError::Invalid(format!(
@@ -204,11 +222,14 @@ impl<M: Machine> MetaLog<M> {
         )
         .await
         .map_err(|e| LogError::Stopped(e.to_string()))?;
+        let (writes, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(batch::run(raft.clone(), shared.clone(), rx));
         let log = MetaLog {
             node_id: opts.node_id,
             raft,
             shared,
             applied,
+            writes,
             _machine: std::marker::PhantomData,
         };
         if let Err(e) = log.start(fresh).await {
@@ -249,13 +270,12 @@ impl<M: Machine> MetaLog<M> {
     pub async fn write(&self, command: Vec<u8>) -> Result<Vec<u8>, LogError> {
         // Refuse early rather than feed openraft a write the drives cannot take (it would stop).
         self.shared.drives.check_quorum()?;
-        match self.raft.client_write(command).await {
-            Ok(r) => Ok(r.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(LogError::NotLeader(f.leader_id))
-            }
-            Err(e) => Err(self.stopped(e)),
-        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writes
+            .send((command, tx))
+            .map_err(|_| LogError::Stopped("write batcher gone".into()))?;
+        rx.await
+            .map_err(|_| LogError::Stopped("write batcher gone".into()))?
     }
 
     /// Linearizable read barrier (openraft ensure_linearizable): after it returns, reading the machine sees every write acknowledged before the call.
@@ -272,13 +292,8 @@ impl<M: Machine> MetaLog<M> {
         }
     }
 
-    /// A failure of the Raft node: `Unavailable` when the drives lost their quorum (that is
-    /// why it stopped), `Stopped` otherwise.
     fn stopped(&self, e: impl fmt::Display) -> LogError {
-        match self.shared.drives.check_quorum() {
-            Err(LogError::Unavailable(s)) => LogError::Unavailable(format!("{s} ({e})")),
-            _ => LogError::Stopped(e.to_string()),
-        }
+        batch::stopped(&self.shared, e)
     }
 
     pub fn status(&self) -> RaftStatus {
@@ -292,7 +307,10 @@ impl<M: Machine> MetaLog<M> {
         };
         let membership = m.membership_config.membership();
         RaftStatus {
-            leader_id: m.current_leader,
+            // A stopped node (storage failure, shutdown) leads nothing whatever it last knew.
+            leader_id: m
+                .current_leader
+                .filter(|_| m.state != ServerState::Shutdown),
             term: m.current_term,
             commit_index: self.shared.mem().committed.map_or(0, |c| c.index),
             // Ours rather than the metrics', which trail the responses.
@@ -315,7 +333,7 @@ impl<M: Machine> MetaLog<M> {
     /// Brings drives that failed or came back empty (a replaced disk) up to date: writes them the current snapshot and log. Called by the owner when a drive returns.
     /// Answers how many drives were rewritten. A drive that still fails stays not ok.
     pub async fn resync_drives(&self) -> Result<usize, LogError> {
-        let _io = self.shared.io.lock().await;
+        let _io = self.shared.lock_io().await;
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
             let mut rewritten = 0;
@@ -335,7 +353,20 @@ impl<M: Machine> MetaLog<M> {
         .map_err(|e| LogError::Stopped(e.to_string()))
     }
 
+    /// Stops the Raft node and waits for the drive writes under way (call it before dropping).
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
+        for _ in 0..100 {
+            let _io = self.shared.lock_io().await;
+            if !self
+                .shared
+                .committed_pending
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                break;
+            }
+            drop(_io);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 }

@@ -66,9 +66,12 @@ pub(crate) fn recover(
             Err(e) => drives.set(i, &Err(e)),
         }
     }
-    if readable.len() < quorum {
+    // Every acknowledged write is on `quorum` drives; to be sure to see it, the readable drives
+    // must overlap any `quorum` of them.
+    let need = quorum.max(dirs.len() - quorum + 1);
+    if readable.len() < need {
         return Err(LogError::Unavailable(format!(
-            "{} of {} log drives readable, {quorum} needed: {:?}",
+            "{} of {} log drives readable, {need} needed: {:?}",
             readable.len(),
             dirs.len(),
             drives.states()
@@ -88,6 +91,13 @@ pub(crate) fn recover(
         .expect("at least one readable drive");
     let u = usable(best);
     let fresh = u.last.is_none();
+    if fresh && readable.len() < dirs.len() {
+        // Never start a new log while a drive that might hold the old one is missing.
+        return Err(LogError::Unavailable(format!(
+            "no log on the readable drives and some unreadable: {:?}",
+            drives.states()
+        )));
+    }
 
     let mut mem = Mem {
         snapshot: best.snapshot.as_ref().map(|(meta, data)| StoredSnapshot {
@@ -125,9 +135,12 @@ pub(crate) fn recover(
         drives,
         io: Arc::new(tokio::sync::Mutex::new(())),
         mem: Mutex::new(mem),
+        committed_pending: Default::default(),
+        queue: Default::default(),
     };
     for (i, img) in &readable {
-        let same = img.raw_log == log && img.raw_snapshot == snap && img.raw_vote == vote;
+        let same =
+            img.raw_log.as_ref() == Some(&log) && img.raw_snapshot == snap && img.raw_vote == vote;
         let r = if same {
             Ok(())
         } else {

@@ -106,7 +106,14 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
         for e in entries {
             let resp = match &e.payload {
                 EntryPayload::Blank => Vec::new(),
-                EntryPayload::Normal(cmd) => m.apply(cmd),
+                // A batch of commands (batch.rs); anything else counts as one command.
+                EntryPayload::Normal(payload) => match super::batch::decode_commands(payload) {
+                    Some(cmds) => {
+                        let resps: Vec<_> = cmds.into_iter().map(|c| m.apply(c)).collect();
+                        super::batch::encode_responses(&resps)
+                    }
+                    None => super::batch::encode_responses(&[m.apply(payload)]),
+                },
                 EntryPayload::Membership(mem) => {
                     self.applied().membership = StoredMembership::new(Some(e.log_id), mem.clone());
                     Vec::new()
