@@ -14,7 +14,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { SmartStorage } from "../src/smart_storage.ts";
 import type { ClusterModeHealth } from "../src/protocol.ts";
 import { SmartStorageError } from "../src/errors.ts";
@@ -178,6 +178,11 @@ describe("cluster mode: one node, four drives, 2+2", () => {
       await assertS3Error(get("lost/kept"), "ServiceUnavailable", 503);
       await assertS3Error(put("lost/new", large), "ServiceUnavailable", 503);
       await assertS3Error(put("lost/new-small", small), "ServiceUnavailable", 503);
+      // Metadata-only changes too: the metadata log cannot reach its quorum of drives.
+      // (A refused change that reached a drive may still apply later, as with any write
+      // whose answer was an error: so it names a key that nothing below depends on.)
+      await assertS3Error(s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: "lost/other" })), "ServiceUnavailable", 503);
+      await assertS3Error(s3.send(new CreateBucketCommand({ Bucket: uniqueName("lost") })), "ServiceUnavailable", 503);
     } finally {
       for (const d of away) await rename(`${d}.away`, d);
     }

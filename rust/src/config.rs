@@ -42,9 +42,10 @@ pub struct Config {
 }
 
 /// `cluster`: one node with several drives today; more nodes join later (docs/cluster.md).
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ClusterConfig {
+    /// On when `cluster` is given (as in the TypeScript config); `false` keeps standalone mode.
     pub enabled: bool,
     /// Folders, one per disk; objects are spread over them as data and parity shards.
     pub drives: Vec<PathBuf>,
@@ -63,6 +64,18 @@ pub struct ClusterConfig {
 pub struct ErasureConfig {
     pub data_shards: usize,
     pub parity_shards: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            enabled: true,
+            drives: Vec::new(),
+            erasure: None,
+            quic_port: 0,
+            node_id: None,
+        }
+    }
 }
 
 /// The QUIC port of `serve --cluster` (the protocol's `cluster.quicPort` defaults to 0).

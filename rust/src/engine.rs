@@ -247,7 +247,7 @@ impl Engine {
         self.server.stop().await;
         if let Some((store, quic)) = &self.cluster {
             quic.close().await;
-            store.log.shutdown().await;
+            store.shutdown().await;
         }
         if let Some(dir) = self.remove_on_exit {
             // The store is closed; nothing writes into the folder any more.

@@ -191,6 +191,8 @@ pub enum Failure {
     PreconditionFailed(String),
     /// What the command was computed from changed meanwhile: compute it again.
     Changed,
+    /// A copy's source lost its bytes (overwritten or deleted) before the copy took them.
+    SourceGone,
     /// The command could not be read.
     Malformed(String),
 }
@@ -212,7 +214,9 @@ impl From<Failure> for Error {
                     "If-None-Match"
                 },
             },
-            Failure::Changed => Error::internal("metadata changed while it was written"),
+            Failure::Changed | Failure::SourceGone => {
+                Error::internal("metadata changed while it was written")
+            }
             Failure::Malformed(m) => Error::internal(m),
         }
     }
@@ -333,8 +337,7 @@ impl MetaState {
             } => {
                 self.bucket_ref(&bucket)?;
                 if shared && bodies.iter().any(|b| !self.refs.contains_key(&b.id)) {
-                    // The copy's source went before the copy could take its bytes.
-                    return Err(Failure::NoSuchKey(key));
+                    return Err(Failure::SourceGone);
                 }
                 let current = self.current(&bucket, &key).ok().map(|v| &v.meta);
                 if let Some(p) = &precondition {
@@ -1078,10 +1081,7 @@ mod tests {
         assert!(del(&mut s, "src").garbage.is_empty());
         assert_eq!(ids(&del(&mut s, "dst").garbage), ["a"]);
         // A copy whose source went meanwhile is refused, not given dangling bytes.
-        assert_eq!(
-            copy(&mut s).outcome.unwrap_err(),
-            Failure::NoSuchKey("dst".into())
-        );
+        assert_eq!(copy(&mut s).outcome.unwrap_err(), Failure::SourceGone);
     }
 
     #[test]

@@ -642,7 +642,6 @@ mod tests {
             .collect()
     }
 
-
     fn write_object(files: &[Option<PathBuf>], layout: Layout, data: &[u8], chunk: usize) {
         let mut writer = ShardWriter::create(files.to_vec(), layout, layout.data, false).unwrap();
         for piece in data.chunks(chunk) {

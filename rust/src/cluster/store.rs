@@ -60,12 +60,21 @@ fn interval_from_env(name: &str, default_ms: u64) -> Duration {
     Duration::from_millis(ms.max(10))
 }
 
+pub struct Meta {
+    pub log: MetaLog<MetaState>,
+    state: Arc<RwLock<MetaState>>,
+}
+
 pub struct Inner {
     /// The drives as checked at start (ids, geometry, node).
     pub formatted: Drives,
     pub set: Arc<DriveSet>,
-    state: Arc<RwLock<MetaState>>,
-    pub log: MetaLog<MetaState>,
+    /// The metadata log and the state it applies to; replaced as a whole when the log
+    /// has to be opened again (openraft stops for good when a write misses its quorum).
+    meta: std::sync::RwLock<Arc<Meta>>,
+    log_options: LogOptions,
+    /// One reopening at a time, and not more often than every 100 ms.
+    reopening: tokio::sync::Mutex<Option<std::time::Instant>>,
     leases: Leases,
     pub heal: Arc<HealQueue>,
     /// Bucket-level changes (create, delete, settings) one at a time, so a change and
@@ -159,14 +168,15 @@ impl ClusterStore {
             fsync,
             snapshot_every: SNAPSHOT_EVERY,
         };
-        let log = MetaLog::open(options, state.clone())
+        let log = MetaLog::open(options.clone(), state.clone())
             .await
             .map_err(|e| format!("cannot open the metadata log on the drives: {e}"))?;
         let store = ClusterStore(Arc::new(Inner {
             formatted,
             set,
-            state,
-            log,
+            meta: std::sync::RwLock::new(Arc::new(Meta { log, state })),
+            log_options: options,
+            reopening: tokio::sync::Mutex::new(None),
             leases: Leases::default(),
             heal: Arc::default(),
             admin: tokio::sync::Mutex::new(()),
@@ -181,7 +191,46 @@ impl ClusterStore {
 
     /// The metadata as of now (one node leads its own log: what it applied is the truth).
     fn read<T>(&self, f: impl FnOnce(&MetaState) -> Result<T>) -> Result<T> {
-        f(&self.state.read().unwrap_or_else(|e| e.into_inner()))
+        let meta = self.meta();
+        f(&meta.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn meta(&self) -> Arc<Meta> {
+        self.meta.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Opens the log again over the drives (state rebuilt from them) if `stale` is
+    /// still the current one and stopped; answers whether a new log is in place.
+    async fn reopen(&self, stale: &Arc<Meta>) -> bool {
+        let mut last = self.reopening.lock().await;
+        if !Arc::ptr_eq(&self.meta(), stale) {
+            return true; // another caller did it
+        }
+        if stale.log.status().role != "shutdown"
+            || last.is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        stale.log.shutdown().await;
+        let state = Arc::new(RwLock::new(MetaState::default()));
+        match MetaLog::open(self.log_options.clone(), state.clone()).await {
+            Ok(log) => {
+                *self.meta.write().unwrap_or_else(|e| e.into_inner()) =
+                    Arc::new(Meta { log, state });
+                crate::log::warn("metadata log reopened over the drives");
+                true
+            }
+            Err(e) => {
+                crate::log::warn(&format!("metadata log cannot reopen yet: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Stops the metadata log (the engine is stopping).
+    pub async fn shutdown(&self) {
+        self.meta().log.shutdown().await;
     }
 
     /// Commits a command through the log; the bodies it released are deleted once no
@@ -193,14 +242,22 @@ impl ClusterStore {
     /// `propose`, with the state machine's refusal as it is.
     async fn propose_raw(&self, command: Command) -> Result<std::result::Result<Outcome, Failure>> {
         let command = meta::encode(&command);
-        let reply = match self.log.write(command.clone()).await {
+        let meta = self.meta();
+        let reply = match meta.log.write(command.clone()).await {
             Ok(reply) => reply,
-            // Drives that failed a write may be back before the prober noticed: bring
-            // them up to date and try once more.
-            Err(LogError::Unavailable(_)) if self.log.resync_drives().await.is_ok_and(|n| n > 0) => {
-                self.log.write(command).await.map_err(unavailable)?
+            // Drives that failed a write may be back before the prober noticed (bring
+            // them up to date), or the log stopped on a lost quorum (open it again):
+            // then try once more.
+            Err(e) => {
+                let again = match meta.log.status().role.as_str() {
+                    "shutdown" => self.reopen(&meta).await,
+                    _ => meta.log.resync_drives().await.is_ok_and(|n| n > 0),
+                };
+                if !again {
+                    return Err(unavailable(e));
+                }
+                self.meta().log.write(command).await.map_err(unavailable)?
             }
-            Err(e) => return Err(unavailable(e)),
         };
         let applied = meta::decode_applied(&reply)?;
         self.release(applied.garbage);
@@ -426,7 +483,10 @@ async fn prober(store: Weak<Inner>, every: Duration) {
         });
         if came_back {
             // What was written while it was away: the log first, then the shards.
-            if let Err(e) = store.log.resync_drives().await {
+            let meta = store.meta();
+            if meta.log.status().role == "shutdown" {
+                store.reopen(&meta).await;
+            } else if let Err(e) = meta.log.resync_drives().await {
                 crate::log::warn(&format!("metadata resync: {e}"));
             }
             scan_once(&store, true).await;
@@ -678,69 +738,15 @@ impl Storage for ClusterStore {
     }
 
     async fn copy_object(&self, copy: CopyObject) -> Result<ObjectMeta> {
-        let src = &copy.source;
-        let source = self.lookup(&src.bucket, &src.key, src.version_id.as_deref())?;
-        if source.meta.delete_marker {
-            return Err(Error::CopyOfDeleteMarker);
-        }
-        (copy.check)(&source.meta)?;
         self.bucket_exists(&copy.bucket).await?;
-        let src_meta = &source.meta;
-        // A multipart source gets a plain MD5 ETag, as AWS gives copies.
-        let etag = if src_meta.parts.is_empty() && !src_meta.etag.contains('-') {
-            src_meta.etag.clone()
-        } else {
-            let (bodies, size) = (source.bodies.clone(), src_meta.size);
-            self.blocking(move |s| {
-                use md5::Digest;
-                let mut md5 = md5::Md5::new();
-                s.read_whole(&bodies, size)?
-                    .iter()
-                    .for_each(|c| md5.update(c));
-                Ok(etag_of(&md5.finalize().into()))
-            })
-            .await?
-        };
-        let mut attrs = copy.attrs.unwrap_or_else(|| src_meta.attrs());
-        attrs.tags = copy.tags.unwrap_or_else(|| src_meta.tags.clone());
-        attrs.checksum = src_meta.checksum.clone();
-        let meta = ObjectMeta::new(
-            &copy.bucket,
-            &copy.key,
-            src_meta.size,
-            etag,
-            attrs,
-            Vec::new(),
-        );
-        let outcome = self
-            .propose(Command::Put {
-                bucket: copy.bucket.clone(),
-                key: copy.key.clone(),
-                uid: new_version_id(),
-                meta,
-                bodies: source.bodies.clone(),
-                shared: true,
-                precondition: copy.precondition,
-            })
-            .await
-            .map_err(|e| match e {
-                Error::NoSuchKey { .. } if copy.key != src.key => Error::no_such_key(&src.key),
-                other => other,
-            })?;
-        let Outcome::Object { meta, overwrite } = outcome else {
-            return Err(Error::internal("copy answered no object"));
-        };
-        self.notify(Change::ObjectCreated {
-            bucket: copy.bucket,
-            key: copy.key,
-            size: meta.size,
-            etag: meta.etag_value().to_string(),
-            overwrite,
-        });
-        let mut copied = *meta;
-        // Reported as x-amz-copy-source-version-id.
-        copied.source_version_id = source.meta.version_id;
-        Ok(copied)
+        // The source can be replaced between reading it and committing the copy (its
+        // bytes then go): read it again and copy the newer one, checked again.
+        for _ in 0..3 {
+            if let Some(copied) = self.try_copy(&copy).await? {
+                return Ok(copied);
+            }
+        }
+        Err(Error::Unavailable("the copy source keeps changing".into()))
     }
 
     async fn delete_object(
@@ -1051,7 +1057,7 @@ impl ClusterStore {
     /// The health report: this node, its drives as last probed, the set's quorums,
     /// the metadata log and healing.
     pub fn health(&self, address: &str, quic_port: u16) -> ClusterReport {
-        let status = self.log.status();
+        let status = self.meta().log.status();
         let me = raft_node_id(&self.formatted.node_id);
         let name = |id: u64| match id == me {
             true => self.formatted.node_id.clone(),
@@ -1091,6 +1097,71 @@ impl ClusterStore {
         };
         let probes = self.set.drives.iter().map(Drive::report).collect();
         one_node_report(&self.formatted, address, quic_port, raft, probes, healing)
+    }
+
+    /// One attempt at a copy; `None` when its source lost its bytes meanwhile.
+    async fn try_copy(&self, copy: &CopyObject) -> Result<Option<ObjectMeta>> {
+        let src = &copy.source;
+        let source = self.lookup(&src.bucket, &src.key, src.version_id.as_deref())?;
+        if source.meta.delete_marker {
+            return Err(Error::CopyOfDeleteMarker);
+        }
+        (copy.check)(&source.meta)?;
+        let src_meta = &source.meta;
+        // A multipart source gets a plain MD5 ETag, as AWS gives copies.
+        let etag = if src_meta.parts.is_empty() && !src_meta.etag.contains('-') {
+            src_meta.etag.clone()
+        } else {
+            let (bodies, size) = (source.bodies.clone(), src_meta.size);
+            self.blocking(move |s| {
+                use md5::Digest;
+                let mut md5 = md5::Md5::new();
+                s.read_whole(&bodies, size)?
+                    .iter()
+                    .for_each(|c| md5.update(c));
+                Ok(etag_of(&md5.finalize().into()))
+            })
+            .await?
+        };
+        let mut attrs = copy.attrs.clone().unwrap_or_else(|| src_meta.attrs());
+        attrs.tags = copy.tags.clone().unwrap_or_else(|| src_meta.tags.clone());
+        attrs.checksum = src_meta.checksum.clone();
+        let meta = ObjectMeta::new(
+            &copy.bucket,
+            &copy.key,
+            src_meta.size,
+            etag,
+            attrs,
+            Vec::new(),
+        );
+        let outcome = self
+            .propose_raw(Command::Put {
+                bucket: copy.bucket.clone(),
+                key: copy.key.clone(),
+                uid: new_version_id(),
+                meta,
+                bodies: source.bodies.clone(),
+                shared: true,
+                precondition: copy.precondition.clone(),
+            })
+            .await?;
+        let (meta, overwrite) = match outcome {
+            Ok(Outcome::Object { meta, overwrite }) => (meta, overwrite),
+            Err(Failure::SourceGone) => return Ok(None),
+            Err(f) => return Err(f.into()),
+            Ok(other) => return Err(Error::internal(format!("copy answered {other:?}"))),
+        };
+        self.notify(Change::ObjectCreated {
+            bucket: copy.bucket.clone(),
+            key: copy.key.clone(),
+            size: meta.size,
+            etag: meta.etag_value().to_string(),
+            overwrite,
+        });
+        let mut copied = *meta;
+        // Reported as x-amz-copy-source-version-id.
+        copied.source_version_id = source.meta.version_id;
+        Ok(Some(copied))
     }
 
     async fn commit_part(

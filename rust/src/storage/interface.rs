@@ -70,7 +70,8 @@ pub struct PutObject {
 
 /// Checks the source of a copy under its lock; for a part copy, answers the range
 /// (offset, length) to copy.
-pub type CopyCheck<T> = Box<dyn FnOnce(&ObjectMeta) -> Result<T> + Send>;
+/// May run more than once: a store whose source changed under a copy checks again.
+pub type CopyCheck<T> = Box<dyn Fn(&ObjectMeta) -> Result<T> + Send + Sync>;
 
 /// The object a copy reads.
 pub struct CopySource {

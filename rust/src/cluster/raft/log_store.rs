@@ -117,12 +117,16 @@ impl Shared {
                     Some(f) => f,
                     None => files.log.insert(disk::open_log(dir)?),
                 };
-                // An open handle keeps working after its folder is deleted (a disk pulled
-                // and replaced): catch that rather than write into a ghost; and never append
-                // anywhere but at the end of exactly the log we know.
+                // An open handle keeps working after its folder is deleted or moved (a disk
+                // pulled, replaced, unmounted lazily): the path must still name this file,
+                // rather than write into a ghost; and never append anywhere but at the end
+                // of exactly the log we know.
+                use std::os::unix::fs::MetadataExt;
                 let md = f.metadata()?;
-                if std::os::unix::fs::MetadataExt::nlink(&md) == 0 {
-                    return Err(io::Error::other("log file was removed"));
+                let at_path = std::fs::metadata(dir.join(disk::LOG))
+                    .map_err(|e| io::Error::other(format!("log file is gone: {e}")))?;
+                if (at_path.dev(), at_path.ino()) != (md.dev(), md.ino()) {
+                    return Err(io::Error::other("log file was replaced"));
                 }
                 if md.len() != start {
                     return Err(io::Error::other(format!(
