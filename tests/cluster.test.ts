@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -237,6 +238,59 @@ describe("cluster mode: one node, four drives, 2+2", () => {
     // It holds the metadata log again, too: with two other drives away, reads still work.
     await assertReads("replaced/large", large);
   });
+});
+
+// A small tmpfs as one of the four drives: needs root (mount), as in CI.
+const asRoot = process.getuid?.() === 0;
+(asRoot ? describe : () => {})("cluster mode: a drive that fills up", () => {
+  let base: string;
+  let mounted = false;
+  let storage: SmartStorage | undefined;
+  let s3: S3Client | undefined;
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), "smartstorage-cluster-full-"));
+    await mkdir(join(base, "drive4"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=80m", "tmpfs", join(base, "drive4")], { stdio: "ignore" });
+    mounted = true;
+    const { SmartStorage } = await import("../src/smart_storage.ts");
+    const drives = [1, 2, 3, 4].map((i) => join(base, `drive${i}`));
+    storage = await SmartStorage.createAndStart({ auth: { enabled: true }, storage: { fsync: false }, cluster: { drives, quicPort: 0 } });
+    s3 = new S3Client({ ...storage.s3ClientConfig(), maxAttempts: 1 });
+  });
+  afterAll(async () => {
+    s3?.destroy();
+    await storage?.stop();
+    if (mounted) execFileSync("umount", [join(base, "drive4")], { stdio: "ignore" });
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it("is reported full and skipped by writes, which go on; everything reads back", async () => {
+    const bucket = uniqueName("full");
+    const client = s3!;
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    const health = async () => (await storage!.getClusterHealth()) as ClusterModeHealth;
+    const body = (i: number) => pseudoRandomBytes(4 * 1024 * 1024, 100 + i);
+    // 4 MiB objects put 2 MiB on each drive: the 80 MiB drive is under 64 MiB free after ~8.
+    let i = 0;
+    for (; i < 30; i++) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `o${i}`, Body: body(i) }));
+      const h = await health();
+      if (h.drives.some((d) => d.state === "full")) break;
+      await sleep(250); // a probe between writes
+    }
+    const h = await health();
+    const full = h.drives.find((d) => d.path.endsWith("drive4"))!;
+    assert.equal(full.state, "full", JSON.stringify(full));
+    assert.ok(full.freeBytes! < 64 * 1024 * 1024);
+    assert.deepEqual([h.sets[0]!.writable, h.quorum.dataWritable], [true, true]);
+    for (let j = i + 1; j < i + 4; j++) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `o${j}`, Body: body(j) }));
+    }
+    for (let j = 0; j < i + 4; j++) {
+      const got = await bodyBytes((await client.send(new GetObjectCommand({ Bucket: bucket, Key: `o${j}` }))).Body);
+      assert.equal(sha256(got), sha256(body(j)), `o${j}`);
+    }
+  }, { timeoutMs: 60_000 });
 });
 
 describe("cluster mode: bad drives are refused before anything is written", () => {
