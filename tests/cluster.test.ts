@@ -11,7 +11,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -28,6 +28,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // Fast background work for the tests (the defaults are 2 s and 60 s).
 process.env.SMARTSTORAGE_PROBE_INTERVAL_MS = "200";
 process.env.SMARTSTORAGE_SCAN_INTERVAL_MS = "1000";
+process.env.SMARTSTORAGE_ORPHAN_GRACE_MS = "3000";
 
 /** Polls `check` until it holds (or fails the test after `ms`). */
 async function until<T>(what: string, probe: () => Promise<T>, check: (value: T) => boolean, ms = 15_000): Promise<T> {
@@ -221,6 +222,24 @@ describe("cluster mode: one node, four drives, 2+2", () => {
     await rm(file);
     await until("the scanner to restore the shard", () => Promise.resolve(existsSync(file)), (there) => there, 20_000);
     assert.ok((await readFile(file)).equals(original));
+  });
+
+  it("removes shard files nothing refers to once they are old, and keeps the rest", async () => {
+    const dir = join(storage.drives[0]!, ".smartstorage", "data", "0f");
+    await mkdir(dir, { recursive: true });
+    const stray = join(dir, "0f".padEnd(32, "e")); // what a write that never committed leaves
+    const fresh = join(dir, "0f".padEnd(32, "d")); // a write still in flight
+    await writeFile(stray, "left by a crash");
+    await writeFile(fresh, "being written");
+    const old = new Date(Date.now() - 60_000);
+    await utimes(stray, old, old);
+    const before = await shardFiles(storage.drives[0]!);
+    await until("the stray file removed", () => Promise.resolve(existsSync(stray)), (there) => !there, 20_000);
+    assert.ok(existsSync(fresh), "a young file stays");
+    const after = await shardFiles(storage.drives[0]!);
+    assert.deepEqual(after.filter((f) => f !== fresh), before.filter((f) => f !== stray && f !== fresh));
+    await rm(fresh);
+    await assertReads("spread/large", large);
   });
 
   it("fills a drive replaced by an empty folder", async () => {

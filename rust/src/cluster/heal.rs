@@ -53,6 +53,10 @@ impl Leases {
         })
     }
 
+    pub fn is_leased(&self, id: &str) -> bool {
+        self.with(|t| t.readers.contains_key(id))
+    }
+
     /// Released bodies: those without readers may be deleted now; the rest wait.
     pub fn doom(&self, bodies: Vec<Body>) -> Vec<Body> {
         self.with(|t| {

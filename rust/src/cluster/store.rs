@@ -50,6 +50,8 @@ impl Machine for MetaState {
 struct Intervals {
     probe: Duration,
     scan: Duration,
+    /// How old an unreferenced shard file must be before the scanner removes it.
+    orphan_grace: Duration,
 }
 
 fn interval_from_env(name: &str, default_ms: u64) -> Duration {
@@ -185,6 +187,7 @@ impl ClusterStore {
         store.spawn_background(Intervals {
             probe: interval_from_env("SMARTSTORAGE_PROBE_INTERVAL_MS", 2_000),
             scan: interval_from_env("SMARTSTORAGE_SCAN_INTERVAL_MS", 60_000),
+            orphan_grace: interval_from_env("SMARTSTORAGE_ORPHAN_GRACE_MS", 15 * 60_000),
         });
         Ok(store)
     }
@@ -371,7 +374,7 @@ impl ClusterStore {
         let weak = Arc::downgrade(&self.0);
         tokio::spawn(heal_worker(weak.clone()));
         tokio::spawn(prober(weak.clone(), every.probe));
-        tokio::spawn(scanner(weak, every.scan));
+        tokio::spawn(scanner(weak, every.scan, every.orphan_grace));
     }
 }
 
@@ -494,12 +497,46 @@ async fn prober(store: Weak<Inner>, every: Duration) {
     }
 }
 
-async fn scanner(store: Weak<Inner>, every: Duration) {
+async fn scanner(store: Weak<Inner>, every: Duration, grace: Duration) {
     loop {
         let Some(inner) = store.upgrade() else { return };
-        scan_once(&ClusterStore(inner), false).await;
-        tokio::time::sleep(every).await;
+        let store_now = ClusterStore(inner);
+        let started = std::time::Instant::now();
+        scan_once(&store_now, false).await;
+        collect_orphans(&store_now, grace).await;
+        drop(store_now);
+        // Scanning takes at most a fifth of the time, however many objects there are.
+        tokio::time::sleep(every.max(started.elapsed() * 4)).await;
     }
+}
+
+/// Removes shard files nothing refers to: bodies whose write never committed (a
+/// refused condition, a crash) or whose removal a failing drive missed, and heal
+/// leftovers. Only files older than `grace`, so that writes in flight keep theirs.
+async fn collect_orphans(store: &ClusterStore, grace: Duration) {
+    let worker = store.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for drive in worker.set.drives.iter().filter(|d| d.readable()) {
+            let Ok(dirs) = std::fs::read_dir(drive.data_dir()) else {
+                continue;
+            };
+            for file in dirs.flatten().filter_map(|d| std::fs::read_dir(d.path()).ok()).flatten() {
+                let Ok(file) = file else { continue };
+                let name = file.file_name().to_string_lossy().into_owned();
+                let young = file
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map(|t| t.elapsed().unwrap_or_default() < grace)
+                    .unwrap_or(true);
+                let used = !name.contains('.')
+                    && worker.read(|s| Ok(s.is_referenced(&name))).unwrap_or(true);
+                if !young && !used && !worker.leases.is_leased(&name) {
+                    let _ = std::fs::remove_file(file.path());
+                }
+            }
+        }
+    })
+    .await;
 }
 
 /// One scanner cycle: every body's shard files are checked (existence and size), one
