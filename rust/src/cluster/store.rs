@@ -520,7 +520,11 @@ async fn collect_orphans(store: &ClusterStore, grace: Duration) {
             let Ok(dirs) = std::fs::read_dir(drive.data_dir()) else {
                 continue;
             };
-            for file in dirs.flatten().filter_map(|d| std::fs::read_dir(d.path()).ok()).flatten() {
+            for file in dirs
+                .flatten()
+                .filter_map(|d| std::fs::read_dir(d.path()).ok())
+                .flatten()
+            {
                 let Ok(file) = file else { continue };
                 let name = file.file_name().to_string_lossy().into_owned();
                 let young = file
