@@ -119,6 +119,8 @@ class Server:
             for d in self.drives:
                 self.extra_args += ["--drive", str(d)]
         self.proc: Optional[subprocess.Popen] = None
+        # A command the engine runs under (e.g. setpriv, to drop root's privileges).
+        self.wrapper: list = []
         self.host = "127.0.0.1"
         self.port: Optional[int] = None
         self.external = False
@@ -134,6 +136,7 @@ class Server:
                 "or set SMARTSTORAGE_BINARY"
             )
         cmd = [
+            *self.wrapper,
             str(binary),
             "serve",
             "--address",
