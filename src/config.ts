@@ -80,7 +80,7 @@ export interface ServerConfig {
 export interface StorageConfig {
   /** Folder holding buckets and objects (created if missing). Default `"./.nogit/smartstorage"`. */
   directory?: string;
-  /** Empty the folder before start. Default `false`. */
+  /** Empty the folder (in cluster mode: every drive folder) before start. Default `false`. */
   cleanSlate?: boolean;
   /** fsync every write before acknowledging it. Default `true` (`false` with `ephemeral`). */
   fsync?: boolean;

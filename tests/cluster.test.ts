@@ -343,6 +343,24 @@ describe("cluster mode: bad drives are refused before anything is written", () =
     }
   });
 
+  it("starts on empty drives with storage.cleanSlate", async () => {
+    const { SmartStorage } = await import("../src/smart_storage.ts");
+    const drives = [1, 2, 3, 4].map((i) => join(base, `clean-${i}`));
+    const start = (cleanSlate: boolean) =>
+      SmartStorage.createAndStart({ auth: { enabled: true }, storage: { cleanSlate }, cluster: { drives, quicPort: 0 } });
+    const first = await start(false);
+    await first.createBucket("kept-until-clean");
+    const id = ((await first.getClusterHealth()) as ClusterModeHealth).nodeId;
+    await first.stop();
+    const again = await start(false);
+    assert.deepEqual((await again.listBucketSummaries()).map((b) => b.name), ["kept-until-clean"]);
+    await again.stop();
+    const clean = await start(true);
+    assert.deepEqual(await clean.listBucketSummaries(), []);
+    assert.notEqual(((await clean.getClusterHealth()) as ClusterModeHealth).nodeId, id);
+    await clean.stop();
+  });
+
   it("refuses a drive of another cluster", async () => {
     const { SmartStorage } = await import("../src/smart_storage.ts");
     const clusters = ["a", "b"].map((c) => [1, 2, 3, 4].map((i) => join(base, `${c}-${i}`)));

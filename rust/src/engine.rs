@@ -55,6 +55,17 @@ async fn open_store(
     observer: Option<Observer>,
 ) -> Result<(Arc<dyn Storage>, Option<ClusterStore>), StartError> {
     if let Some(cluster) = config.cluster.as_ref().filter(|c| c.enabled) {
+        if config.storage.clean_slate {
+            // Empties every drive folder: the cluster starts new, with a new cluster id.
+            for drive in &cluster.drives {
+                crate::config::clean_slate(drive).map_err(|e| {
+                    fail(
+                        "StorageError",
+                        format!("cannot empty {}: {e}", drive.display()),
+                    )
+                })?;
+            }
+        }
         let store = ClusterStore::open(cluster, config.storage.fsync, observer)
             .await
             .map_err(|e| fail("InvalidConfig", format!("cluster: {e}")))?;
