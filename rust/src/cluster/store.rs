@@ -25,8 +25,9 @@ use crate::storage::interface::*;
 use crate::storage::multipart::{choose_parts, multipart_etag};
 use crate::storage::objects::etag_of;
 use crate::storage::versions::{invalid_version_id, new_version_id, valid_version_id};
-use crate::storage::writer::SinkWriter;
+use crate::storage::writer::{Sink, SinkWriter};
 use crate::storage::{Change, Error, Result};
+use md5::Digest;
 
 /// Objects up to this size are read whole by the call that opens them (as the
 /// filesystem store does); larger ones stream.
@@ -339,16 +340,37 @@ impl ClusterStore {
         })
     }
 
-    /// Reads a whole object made of `bodies` (blocking), healing what the read met.
-    fn read_whole(&self, bodies: &[Body], size: u64) -> Result<Vec<Bytes>> {
-        let mut chunks = Vec::new();
+    /// Reads `len` bytes from `start` of the object made of `bodies` (blocking), in
+    /// order, into `each`; the bodies are leased meanwhile, and the shards the read
+    /// found bad are queued for healing. `each` may refuse, and the read stops.
+    fn read_each(
+        &self,
+        bodies: &[Body],
+        start: u64,
+        len: u64,
+        each: &mut dyn FnMut(Bytes) -> Result<()>,
+    ) -> Result<()> {
         let _lease = Lease::new(self, bodies);
-        let (result, damaged) = body_io::read_bodies(&self.set, bodies, 0, size, &mut |chunk| {
-            chunks.push(chunk);
-            true
+        let mut refused = None;
+        let (read, damaged) = body_io::read_bodies(&self.set, bodies, start, len, &mut |chunk| {
+            let taken = each(chunk);
+            let more = taken.is_ok();
+            refused = taken.err();
+            more
         });
         self.queue_damaged(damaged);
-        result.map(|()| chunks)
+        read?;
+        refused.map_or(Ok(()), Err)
+    }
+
+    /// A whole object in memory (small ones only).
+    fn read_whole(&self, bodies: &[Body], size: u64) -> Result<Vec<Bytes>> {
+        let mut chunks = Vec::new();
+        self.read_each(bodies, 0, size, &mut |chunk| {
+            chunks.push(chunk);
+            Ok(())
+        })?;
+        Ok(chunks)
     }
 
     fn queue_damaged(&self, damaged: Vec<(Body, Vec<usize>)>) {
@@ -429,7 +451,6 @@ impl StreamSource for ShardStream {
 }
 
 fn md5_of(bytes: &[u8]) -> [u8; 16] {
-    use md5::Digest;
     md5::Md5::digest(bytes).into()
 }
 
@@ -896,14 +917,7 @@ impl Storage for ClusterStore {
         attrs: NewObjectAttrs,
         checksum_type: Option<String>,
     ) -> Result<UploadInfo> {
-        let info = UploadInfo {
-            bucket: owned(bucket),
-            key: owned(key),
-            upload_id: uuid::Uuid::new_v4().simple().to_string(),
-            initiated: chrono::Utc::now().timestamp_millis(),
-            attrs,
-            checksum_type,
-        };
+        let info = UploadInfo::new(bucket, key, attrs, checksum_type);
         self.propose(Command::CreateUpload { info: info.clone() })
             .await?;
         Ok(info)
@@ -944,31 +958,13 @@ impl Storage for ClusterStore {
         let (offset, len) = check(&src.meta)?;
         let (staged, size, md5) = self
             .blocking(move |s| {
-                let _lease = Lease::new(s, &src.bodies);
                 let mut sink = BodySink::open(s.set.clone(), len <= SMALL_BODY)?;
                 let mut md5 = md5::Md5::new();
-                let mut failed = None;
-                let (read, damaged) =
-                    body_io::read_bodies(&s.set, &src.bodies, offset, len, &mut |chunk| {
-                        use md5::Digest;
-                        md5.update(&chunk);
-                        use crate::storage::writer::Sink;
-                        match sink.write(&chunk) {
-                            Ok(()) => true,
-                            Err(e) => {
-                                failed = Some(e);
-                                false
-                            }
-                        }
-                    });
-                s.queue_damaged(damaged);
-                read?;
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-                use md5::Digest;
+                s.read_each(&src.bodies, offset, len, &mut |chunk| {
+                    md5.update(&chunk);
+                    sink.write(&chunk)
+                })?;
                 let md5: [u8; 16] = md5.finalize().into();
-                use crate::storage::writer::Sink;
                 let (staged, _) = sink.finish(len, md5)?;
                 Ok((Some(staged), len, md5))
             })
@@ -1157,11 +1153,11 @@ impl ClusterStore {
         } else {
             let (bodies, size) = (source.bodies.clone(), src_meta.size);
             self.blocking(move |s| {
-                use md5::Digest;
                 let mut md5 = md5::Md5::new();
-                s.read_whole(&bodies, size)?
-                    .iter()
-                    .for_each(|c| md5.update(c));
+                s.read_each(&bodies, 0, size, &mut |chunk| {
+                    md5.update(&chunk);
+                    Ok(())
+                })?;
                 Ok(etag_of(&md5.finalize().into()))
             })
             .await?

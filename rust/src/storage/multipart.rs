@@ -47,6 +47,25 @@ pub struct PartInfo {
     pub checksum: Option<StoredChecksum>,
 }
 
+impl UploadInfo {
+    /// A new upload of `key`, with a fresh id (32 hex digits), started now.
+    pub fn new(
+        bucket: &str,
+        key: &str,
+        attrs: NewObjectAttrs,
+        checksum_type: Option<String>,
+    ) -> Self {
+        UploadInfo {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            upload_id: uuid::Uuid::new_v4().simple().to_string(),
+            initiated: chrono::Utc::now().timestamp_millis(),
+            attrs,
+            checksum_type,
+        }
+    }
+}
+
 fn no_such_upload(upload_id: &str) -> Error {
     Error::NoSuchUpload {
         upload_id: upload_id.to_string(),
@@ -127,14 +146,7 @@ impl Store {
         checksum_type: Option<String>,
     ) -> Result<UploadInfo> {
         let _open = self.enter_bucket(bucket)?;
-        let info = UploadInfo {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            upload_id: uuid::Uuid::new_v4().simple().to_string(),
-            initiated: chrono::Utc::now().timestamp_millis(),
-            attrs,
-            checksum_type,
-        };
+        let info = UploadInfo::new(bucket, key, attrs, checksum_type);
         let dir = self.upload_dir(bucket, &info.upload_id);
         self.create_dirs(&self.root.join(UPLOADS_DIR), dir.parent().unwrap())?;
         std::fs::create_dir(&dir)?;
