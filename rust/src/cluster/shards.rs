@@ -3,12 +3,14 @@
 //! them for the scanner and healing them.
 //!
 //! Blocking `std::fs` code; callers run it on tokio's blocking pool. Each frame
-//! is written with one `write_all` and read with one `read_exact`, and frame
-//! buffers are reused from block to block.
+//! is written with one `write_all` and read with one `read_exact`. A writer reuses
+//! its frame buffers from block to block; a reader hands its data frames out to
+//! the socket and takes the next ones from the buffer pool.
 
 use crate::cluster::bitrot::{self, HASH_LEN};
 use crate::cluster::erasure::{Codec, Layout, split};
-use bytes::{Bytes, BytesMut};
+use crate::storage::{pool, writer};
+use bytes::Bytes;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -204,11 +206,16 @@ impl ShardWriter {
             shard[used..].fill(0);
         }
         self.codec.encode(&mut shards).map_err(codec_error)?;
+        let at = self
+            .layout
+            .frame_offset(self.size / self.layout.block_size as u64);
         for (frame, file) in self.frames.iter_mut().zip(&mut self.files) {
             let Some(f) = file else { continue };
             bitrot::seal(frame);
             if f.write_all(frame).is_err() {
                 *file = None;
+            } else if self.fsync {
+                writer::start_writeback(f, at, frame.len() as u64);
             }
         }
         self.size += self.filled as u64;
@@ -320,7 +327,7 @@ impl ShardReader {
     }
 
     /// Reads object bytes [offset, offset+len) in order, handing chunks (at most
-    /// one block each) to `out`; `out` returns false to stop early. Reads data
+    /// one shard of a block each) to `out`; `out` returns false to stop early. Reads data
     /// shards only while they are all good (no decoding on the healthy path); a
     /// missing/short/corrupt shard makes it read parity and reconstruct. Fewer
     /// than K good shards for a block => Quorum. Never hands out unverified bytes.
@@ -344,22 +351,32 @@ impl ShardReader {
                 .layout
                 .shard_len(self.layout.block_len(self.size, block));
             self.load_block(block, lo / shard_len..(hi - 1) / shard_len + 1)?;
-            if !out(self.copy_out(shard_len, lo, hi)) {
+            if !self.hand_out(shard_len, lo, hi, out) {
                 break;
             }
         }
         Ok(())
     }
 
-    /// Block bytes [lo, hi) from the loaded data shards.
-    fn copy_out(&self, shard_len: usize, lo: usize, hi: usize) -> Bytes {
-        let mut buf = BytesMut::with_capacity(hi - lo);
+    /// Block bytes [lo, hi), one piece per data shard, handed to `out` without a
+    /// copy: each piece owns its frame buffer, which goes back to the pool once the
+    /// socket has it. Answers false when `out` does.
+    fn hand_out(
+        &mut self,
+        shard_len: usize,
+        lo: usize,
+        hi: usize,
+        out: &mut dyn FnMut(Bytes) -> bool,
+    ) -> bool {
         for shard in lo / shard_len..=(hi - 1) / shard_len {
             let base = shard * shard_len;
-            let payload = bitrot::payload(&self.frames[shard]);
-            buf.extend_from_slice(&payload[lo.max(base) - base..hi.min(base + shard_len) - base]);
+            let (from, to) = (lo.max(base) - base, hi.min(base + shard_len) - base);
+            let frame = std::mem::take(&mut self.frames[shard]);
+            if !out(pool::into_bytes(frame, HASH_LEN + from..HASH_LEN + to)) {
+                return false;
+            }
         }
-        buf.freeze()
+        true
     }
 
     /// Makes frames `need` (data shard indexes) of `block` hold verified shards,
@@ -369,7 +386,11 @@ impl ShardReader {
             .layout
             .frame_len(self.layout.block_len(self.size, block));
         for frame in &mut self.frames {
-            frame.resize(frame_len, 0);
+            if frame.capacity() == 0 {
+                *frame = pool::take(frame_len); // handed out with the last block
+            } else {
+                frame.resize(frame_len, 0);
+            }
         }
         self.present.fill(false);
         let mut healthy = true;
@@ -830,8 +851,9 @@ mod tests {
                 false
             })
             .unwrap();
+        // Chunks are a block's data shards: the first one ends where shard 0 does.
         assert_eq!(chunks.len(), 1);
-        assert_eq!(chunks[0][..], data[10..BS]);
+        assert_eq!(chunks[0][..], data[10..layout.shard_len(BS)]);
     }
 
     #[test]

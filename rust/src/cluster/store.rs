@@ -431,7 +431,15 @@ struct ShardStream {
 
 impl StreamSource for ShardStream {
     fn stream(self: Box<Self>, start: u64, len: u64) -> ByteStream {
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
+        // Chunks are data shards of a block: buffer about two blocks ahead.
+        let ahead = self
+            .lease
+            .bodies
+            .iter()
+            .map(|b| 2 * b.data)
+            .max()
+            .unwrap_or(2);
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(ahead);
         tokio::task::spawn_blocking(move || {
             let lease = self.lease;
             let store = &lease.store;

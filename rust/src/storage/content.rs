@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+use super::pool;
+
 /// Bytes out of storage, in order; an error ends the stream.
 pub type ByteStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -15,10 +17,6 @@ const FILE_CHUNKS_AHEAD: usize = 2;
 /// (the wake-ups cost more than the read at 1 MiB). A streamed body holds up to
 /// `FILE_CHUNKS_AHEAD + 1` chunks per client too, so this does not raise the bound.
 const LOAD_WHOLE_MAX: u64 = 2 * FILE_CHUNK as u64;
-/// Below this size a loaded object gets an exact-size buffer instead of pooled chunks.
-const LOAD_UNPOOLED_MAX: u64 = 64 * 1024;
-/// Chunk buffers kept for reuse (at most 16 MiB).
-const POOLED_CHUNKS: usize = 32;
 
 /// An opened object's bytes: read already (in one or more chunks), or a file to
 /// stream. Which one is storage's business; callers only ask for a byte stream.
@@ -40,14 +38,8 @@ impl Content {
     /// Run on the blocking pool right after opening: loads small objects whole
     /// (unless only the headers are wanted).
     pub(super) fn load(file: std::fs::File, size: u64, want_data: bool) -> std::io::Result<Self> {
-        use std::os::unix::fs::FileExt;
         if !want_data || size > LOAD_WHOLE_MAX {
             return Ok(Content(Data::File(file)));
-        }
-        if size <= LOAD_UNPOOLED_MAX {
-            let mut buf = vec![0; size as usize];
-            file.read_exact_at(&mut buf, 0)?;
-            return Ok(Content(Data::Loaded(vec![buf.into()])));
         }
         let chunks = (0..size)
             .step_by(FILE_CHUNK)
@@ -91,49 +83,14 @@ impl Content {
     }
 }
 
-/// A chunk buffer that returns to the pool once hyper has written it: reusing it
-/// saves the page faults and zeroing of a fresh half-megabyte allocation per chunk.
-struct PooledChunk {
-    buf: Vec<u8>,
-    len: usize,
-}
-
-static CHUNK_POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-
-impl PooledChunk {
-    fn take() -> PooledChunk {
-        let buf = CHUNK_POOL
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_else(|| vec![0; FILE_CHUNK]);
-        PooledChunk { buf, len: 0 }
-    }
-}
-
-impl AsRef<[u8]> for PooledChunk {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl Drop for PooledChunk {
-    fn drop(&mut self) {
-        let mut pool = CHUNK_POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < POOLED_CHUNKS {
-            pool.push(std::mem::take(&mut self.buf));
-        }
-    }
-}
-
 /// Reads the chunk of `file` at `offset` (up to `FILE_CHUNK` bytes, not past `end`)
-/// into a pooled buffer; a file shorter than that is an error.
+/// into a pooled buffer (see `pool`); a file shorter than that is an error.
 fn read_chunk(file: &std::fs::File, offset: u64, end: u64) -> std::io::Result<Bytes> {
     use std::os::unix::fs::FileExt;
-    let mut chunk = PooledChunk::take();
-    chunk.len = FILE_CHUNK.min((end - offset) as usize);
-    file.read_exact_at(&mut chunk.buf[..chunk.len], offset)?;
-    Ok(Bytes::from_owner(chunk))
+    let len = FILE_CHUNK.min((end - offset) as usize);
+    let mut buf = pool::take(len);
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(pool::into_bytes(buf, 0..len))
 }
 
 /// Streams `len` bytes of `file` from `start`. One blocking thread reads ahead with

@@ -20,6 +20,7 @@ mod locks;
 pub mod meta;
 pub mod multipart;
 pub mod objects;
+pub mod pool;
 pub mod stats;
 pub mod versions;
 pub mod writer;
