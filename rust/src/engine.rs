@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use crate::auth::Credentials;
-use crate::cluster::quic::QuicNode;
-use crate::cluster::store::ClusterStore;
+use crate::cluster::store::{ClusterStore, OpenError};
 use crate::config::Config;
 pub use crate::management::protocol::StartInfo;
 use crate::management::protocol::{
@@ -21,7 +20,7 @@ use crate::tls::TlsState;
 pub struct Engine {
     pub ctx: Arc<Ctx>,
     /// Cluster mode: the store (for its health report) and the QUIC endpoint.
-    cluster: Option<(ClusterStore, QuicNode)>,
+    cluster: Option<ClusterStore>,
     pub tls: Option<Arc<TlsState>>,
     pub credentials: Arc<Credentials>,
     pub auth_enabled: bool,
@@ -66,9 +65,17 @@ async fn open_store(
                 })?;
             }
         }
-        let store = ClusterStore::open(cluster, config.storage.fsync, observer)
-            .await
-            .map_err(|e| fail("InvalidConfig", format!("cluster: {e}")))?;
+        let store = ClusterStore::open(
+            cluster,
+            &config.server.address,
+            config.storage.fsync,
+            observer,
+        )
+        .await
+        .map_err(|e| match e {
+            OpenError::Config(e) => fail("InvalidConfig", format!("cluster: {e}")),
+            OpenError::Bind(e) => fail("BindError", e),
+        })?;
         return Ok((Arc::new(store.clone()), Some(store)));
     }
     let dir = config.storage.directory.clone();
@@ -165,28 +172,7 @@ impl Engine {
             region: config.server.region.clone(),
             directory: store.location(),
         };
-        let cluster = match (cluster, &config.cluster) {
-            (Some(store), Some(cfg)) => {
-                let quic = crate::cluster::quic::bind(
-                    &config.server.address,
-                    cfg.quic_port,
-                    &store.formatted.node_id,
-                )
-                .await
-                .map_err(|e| {
-                    fail(
-                        "BindError",
-                        format!(
-                            "cannot listen for QUIC on {}:{} (udp): {e}",
-                            config.server.address, cfg.quic_port
-                        ),
-                    )
-                })?;
-                info.quic_port = Some(quic.port());
-                Some((store, quic))
-            }
-            _ => None,
-        };
+        info.quic_port = cluster.as_ref().map(ClusterStore::quic_port);
         match (tls_port, &tls) {
             (Some(p), Some(tls)) => {
                 let (tls_listener, bound) = bind(p).await?;
@@ -256,8 +242,7 @@ impl Engine {
     /// goes with the engine.
     pub async fn stop(self) {
         self.server.stop().await;
-        if let Some((store, quic)) = &self.cluster {
-            quic.close().await;
+        if let Some(store) = &self.cluster {
             store.shutdown().await;
         }
         if let Some(dir) = self.remove_on_exit {
@@ -394,8 +379,8 @@ impl Engine {
 
     /// Cluster mode: the node's report; standalone: no cluster, but the local drives are probed.
     pub async fn cluster_health(&self) -> Result<ClusterHealth, crate::s3::error::S3Error> {
-        if let Some((store, quic)) = &self.cluster {
-            return Ok(store.health(&self.info.address, quic.port()).into());
+        if let Some(store) = &self.cluster {
+            return Ok(store.health(&self.info.address, store.quic_port()).into());
         }
         let probes = self.ctx.store.probe().await?;
         Ok(ClusterHealth::standalone(

@@ -20,8 +20,10 @@ pub mod health;
 pub mod meta;
 pub mod quic;
 pub mod raft;
+pub mod rpc;
 pub mod shards;
 pub mod store;
+pub mod tls;
 
 /// Creates the folder `dir` inside an existing one. Never its parents: a drive that
 /// is gone (an unmounted disk, a removed folder) must stay gone, not be recreated

@@ -19,7 +19,10 @@ use super::health::{
     ClusterReport, HealingReport, RaftReport, RaftRole, ScannerReport, one_node_report,
 };
 use super::meta::{self, Body, Command, Failure, MetaState, Outcome, Version};
-use super::raft::{LogError, LogOptions, Machine, MetaLog};
+use super::quic::{self, QuicNode};
+use super::raft::{LogError, LogOptions, Machine, MetaLog, Network};
+use super::rpc::Router;
+use super::tls::Identity;
 use crate::config::ClusterConfig;
 use crate::storage::interface::*;
 use crate::storage::multipart::{choose_parts, multipart_etag};
@@ -84,6 +87,20 @@ pub struct Inner {
     /// its caller's cache update (`Then`) are never interleaved with another.
     admin: tokio::sync::Mutex<()>,
     observer: Option<Observer>,
+    /// The node's QUIC endpoint (peers' requests reach the log through it).
+    quic: Arc<QuicNode>,
+}
+
+/// Why the store did not open: a bad configuration or drive, or the QUIC port.
+pub enum OpenError {
+    Config(String),
+    Bind(String),
+}
+
+impl From<String> for OpenError {
+    fn from(e: String) -> Self {
+        OpenError::Config(e)
+    }
 }
 
 /// Cheap to clone; all clones share one store.
@@ -113,9 +130,11 @@ impl ClusterStore {
     /// prober, healer and scanner. Errors are for people: a bad configuration or drive.
     pub async fn open(
         cfg: &ClusterConfig,
+        address: &str,
         fsync: bool,
         observer: Option<Observer>,
-    ) -> std::result::Result<ClusterStore, String> {
+    ) -> std::result::Result<ClusterStore, OpenError> {
+        let quic_port = cfg.quic_port;
         let cfg = cfg.clone();
         let formatted = tokio::task::spawn_blocking(move || super::format::prepare(&cfg))
             .await
@@ -163,6 +182,17 @@ impl ClusterStore {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        // Alone for now: a random cluster secret, so that no other node can talk to it.
+        let identity = Identity::new(None, &formatted.node_id).map_err(|e| e.to_string())?;
+        let router = Router::new(&formatted.node_id);
+        let quic = quic::bind(address, quic_port, &identity, router.clone())
+            .await
+            .map_err(|e| {
+                OpenError::Bind(format!(
+                    "cannot listen for QUIC on {address}:{quic_port} (udp): {e}"
+                ))
+            })?;
+        let quic = Arc::new(quic);
         let state = Arc::new(RwLock::new(MetaState::default()));
         let options = LogOptions {
             node_id: raft_node_id(&formatted.node_id),
@@ -170,10 +200,20 @@ impl ClusterStore {
             write_quorum: set.write_quorum,
             fsync,
             snapshot_every: SNAPSHOT_EVERY,
+            network: Some(Network {
+                quic: quic.clone(),
+                slot: router.meta.clone(),
+            }),
+            advertise: format!("{address}:{}", quic.port()),
+            seeds: Vec::new(),
         };
-        let log = MetaLog::open(options.clone(), state.clone())
-            .await
-            .map_err(|e| format!("cannot open the metadata log on the drives: {e}"))?;
+        let log = match MetaLog::open(options.clone(), state.clone()).await {
+            Ok(log) => log,
+            Err(e) => {
+                quic.close().await;
+                return Err(format!("cannot open the metadata log on the drives: {e}").into());
+            }
+        };
         let store = ClusterStore(Arc::new(Inner {
             formatted,
             set,
@@ -184,6 +224,7 @@ impl ClusterStore {
             heal: Arc::default(),
             admin: tokio::sync::Mutex::new(()),
             observer,
+            quic,
         }));
         store.spawn_background(Intervals {
             probe: interval_from_env("SMARTSTORAGE_PROBE_INTERVAL_MS", 2_000),
@@ -234,7 +275,13 @@ impl ClusterStore {
 
     /// Stops the metadata log (the engine is stopping).
     pub async fn shutdown(&self) {
+        self.quic.close().await;
         self.meta().log.shutdown().await;
+    }
+
+    /// The bound QUIC port.
+    pub fn quic_port(&self) -> u16 {
+        self.quic.port()
     }
 
     /// Commits a command through the log; the bodies it released are deleted once no

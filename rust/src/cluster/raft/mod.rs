@@ -49,7 +49,7 @@ mod batch;
 mod disk;
 mod drives;
 mod log_store;
-mod network;
+pub mod network;
 mod recover;
 mod state_machine;
 #[cfg(test)]
@@ -66,6 +66,7 @@ use openraft::error::RaftError;
 use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
 
 use log_store::{LogStore, Shared};
+pub use network::{Network, Slot};
 use state_machine::{Applied, StateMachine};
 
 openraft::declare_raft_types!(
@@ -98,6 +99,12 @@ pub struct LogOptions {
     pub fsync: bool,
     /// Take a snapshot (and drop the log before it) every this many entries.
     pub snapshot_every: u64,
+    /// How the other nodes are reached; `None`: this node is alone, for good.
+    pub network: Option<Network>,
+    /// `host:port` where the other nodes reach this one.
+    pub advertise: String,
+    /// Nodes to join through (`host:port`); empty: a new log starts a new cluster.
+    pub seeds: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -154,16 +161,31 @@ pub struct DriveLogState {
 }
 
 pub struct MetaLog<M: Machine> {
+    core: Arc<Core>,
+    _machine: std::marker::PhantomData<fn() -> M>,
+}
+
+/// What the log is, whatever the machine (other nodes' requests reach it through the
+/// network's `Slot`).
+pub(crate) struct Core {
     node_id: u64,
     raft: Raft<TypeConfig>,
     shared: Arc<Shared>,
     applied: Arc<std::sync::Mutex<Applied>>,
     writes: tokio::sync::mpsc::UnboundedSender<batch::Waiter>,
-    _machine: std::marker::PhantomData<fn() -> M>,
+    network: Option<Network>,
 }
 
-/// How long `open` waits for this node to lead and catch up.
+/// How long `open` waits for this node to lead and catch up, alone.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a join may take (the leader first copies the log to the new node).
+const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the leader waits for a quorum to take a write or confirm its leadership.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long a request to the leader may take (its outcome is unknown after that).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a leader to be elected before it is `Unavailable`.
+const LEADER_WAIT: Duration = Duration::from_secs(3);
 
 impl<M: Machine> MetaLog<M> {
     /// Opens (or creates: initializes a one-voter cluster of node_id) the log over the drives, restores the machine from the newest snapshot found on the drives, replays the committed log, and waits (bounded, a few seconds) until this node leads.
@@ -214,7 +236,7 @@ impl<M: Machine> MetaLog<M> {
         let raft = Raft::new(
             opts.node_id,
             Arc::new(config),
-            network::Network,
+            network::Factory(opts.network.clone()),
             LogStore {
                 shared: shared.clone(),
             },
@@ -224,27 +246,86 @@ impl<M: Machine> MetaLog<M> {
         .map_err(|e| LogError::Stopped(e.to_string()))?;
         let (writes, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(batch::run(raft.clone(), shared.clone(), rx));
-        let log = MetaLog {
+        let core = Arc::new(Core {
             node_id: opts.node_id,
             raft,
             shared,
             applied,
             writes,
-            _machine: std::marker::PhantomData,
-        };
-        if let Err(e) = log.start(fresh).await {
-            log.shutdown().await;
+            network: opts.network.clone(),
+        });
+        if let Some(network) = &opts.network {
+            network.slot.set(&core);
+        }
+        if let Err(e) = core.start(fresh, &opts).await {
+            core.shutdown().await;
             return Err(e);
         }
-        Ok(log)
+        Ok(MetaLog {
+            core,
+            _machine: std::marker::PhantomData,
+        })
     }
 
-    /// Makes this node lead (a fresh log is initialized; a restarted one, as its only voter,
-    /// resumes leading or elects itself at once) and waits until the committed log is applied.
-    async fn start(&self, fresh: bool) -> Result<(), LogError> {
+    /// Proposes a command; answers the machine's response once it is committed and
+    /// applied (forwarded to the leader when another node leads).
+    pub async fn write(&self, command: Vec<u8>) -> Result<Vec<u8>, LogError> {
+        self.core.write(command).await
+    }
+
+    /// Linearizable read barrier: after it returns, reading the machine sees every write
+    /// acknowledged (on any node) before the call.
+    pub async fn read_barrier(&self) -> Result<(), LogError> {
+        self.core.read_barrier().await
+    }
+
+    pub fn status(&self) -> RaftStatus {
+        self.core.status()
+    }
+
+    pub fn drives(&self) -> Vec<DriveLogState> {
+        self.core.shared.drives.states()
+    }
+
+    /// Brings drives that failed or came back empty (a replaced disk) up to date: writes
+    /// them the current snapshot and log. Called by the owner when a drive returns.
+    /// Answers how many drives were rewritten. A drive that still fails stays not ok.
+    pub async fn resync_drives(&self) -> Result<usize, LogError> {
+        self.core.resync_drives().await
+    }
+
+    /// Stops the Raft node and waits for the drive writes under way (call it before dropping).
+    pub async fn shutdown(&self) {
+        self.core.shutdown().await
+    }
+}
+
+impl Core {
+    /// Alone (no seeds, no other voter): makes this node lead (a fresh log is
+    /// initialized; a restarted one resumes leading or elects itself at once) and waits
+    /// until the committed log is applied. A fresh log with seeds joins through them. A
+    /// restarted member of several waits for nothing: requests wait for a leader.
+    async fn start(&self, fresh: bool, opts: &LogOptions) -> Result<(), LogError> {
+        if fresh && !opts.seeds.is_empty() {
+            return self.join(opts).await;
+        }
+        let voters = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .count();
+        if !fresh && voters > 1 {
+            return Ok(());
+        }
         if fresh {
             self.raft
-                .initialize(BTreeSet::from([self.node_id]))
+                .initialize(std::collections::BTreeMap::from([(
+                    self.node_id,
+                    BasicNode::new(&opts.advertise),
+                )]))
                 .await
                 .map_err(|e| LogError::Stopped(format!("initialize: {e}")))?;
         }
@@ -266,21 +347,143 @@ impl<M: Machine> MetaLog<M> {
             .map_err(|_| LogError::Unavailable("log replay timed out".into()))?
     }
 
-    /// Proposes a command; answers the machine's response once it is committed (on write_quorum drives) and applied.
-    pub async fn write(&self, command: Vec<u8>) -> Result<Vec<u8>, LogError> {
+    /// Joins the cluster through a seed: asks it (it forwards to the leader) to make this
+    /// node a voter, then waits until this node has applied the log.
+    async fn join(&self, opts: &LogOptions) -> Result<(), LogError> {
+        let Some(network) = &opts.network else {
+            return Err(LogError::Invalid("seeds without a network".into()));
+        };
+        let request = network::Request::Join {
+            id: self.node_id,
+            addr: opts.advertise.clone(),
+        };
+        let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
+        let mut last = String::from("no seed answered");
+        while tokio::time::Instant::now() < deadline {
+            for seed in &opts.seeds {
+                match network.call(seed, &request).await {
+                    Ok(network::Response::Join(Ok(()))) => {
+                        return tokio::time::timeout(OPEN_TIMEOUT, self.read_barrier())
+                            .await
+                            .map_err(|_| LogError::Unavailable("catching up timed out".into()))?;
+                    }
+                    Ok(network::Response::Join(Err(e))) => last = format!("{seed}: {e:?}"),
+                    Ok(_) => last = format!("{seed}: unexpected answer"),
+                    Err(e) => last = format!("{seed}: {e}"),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(LogError::Unavailable(format!(
+            "could not join the cluster: {last}"
+        )))
+    }
+
+    /// The leader's id, waiting a little for an election under way.
+    async fn leader(&self) -> Result<u64, LogError> {
+        let known = |m: &openraft::RaftMetrics<u64, BasicNode>| m.current_leader.is_some();
+        self.raft
+            .wait(Some(LEADER_WAIT))
+            .metrics(known, "a leader is known")
+            .await
+            .map_err(|_| LogError::Unavailable("no metadata leader (no quorum of nodes)".into()))?
+            .current_leader
+            .ok_or_else(|| LogError::Unavailable("no metadata leader".into()))
+    }
+
+    /// A node's address, from the membership.
+    fn addr_of(&self, id: u64) -> Result<String, LogError> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        membership
+            .get_node(&id)
+            .map(|n| n.addr.clone())
+            .ok_or_else(|| LogError::Unavailable(format!("node {id} is not a member")))
+    }
+
+    /// Sends a request to the leader's log.
+    async fn to_leader(
+        &self,
+        leader: u64,
+        request: network::Request,
+    ) -> Result<network::Response, LogError> {
+        let network = self
+            .network
+            .as_ref()
+            .ok_or(LogError::NotLeader(Some(leader)))?;
+        let addr = self.addr_of(leader)?;
+        let unavailable = |e: &dyn fmt::Display| {
+            LogError::Unavailable(format!("metadata leader {leader} at {addr}: {e}"))
+        };
+        match tokio::time::timeout(FORWARD_TIMEOUT, network.call(&addr, &request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(unavailable(&e)),
+            Err(_) => Err(unavailable(&"no answer in time")),
+        }
+    }
+
+    async fn write(&self, command: Vec<u8>) -> Result<Vec<u8>, LogError> {
+        let leader = self.leader().await?;
+        if leader == self.node_id {
+            return self.write_here(command).await;
+        }
+        match self
+            .to_leader(leader, network::Request::Write(command))
+            .await?
+        {
+            network::Response::Write(r) => r.map_err(Into::into),
+            _ => Err(LogError::Unavailable(
+                "unexpected answer from the leader".into(),
+            )),
+        }
+    }
+
+    /// Proposes a command to this node's Raft (which must lead); answers the machine's
+    /// response once it is committed and applied.
+    pub(crate) async fn write_here(&self, command: Vec<u8>) -> Result<Vec<u8>, LogError> {
         // Refuse early rather than feed openraft a write the drives cannot take (it would stop).
         self.shared.drives.check_quorum()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.writes
             .send((command, tx))
             .map_err(|_| LogError::Stopped("write batcher gone".into()))?;
-        rx.await
-            .map_err(|_| LogError::Stopped("write batcher gone".into()))?
+        // A leader cut off from its followers would wait for ever: the outcome is unknown
+        // after this (the entry commits if they come back in time), the answer a 503.
+        match tokio::time::timeout(COMMIT_TIMEOUT, rx).await {
+            Ok(answer) => answer.map_err(|_| LogError::Stopped("write batcher gone".into()))?,
+            Err(_) => Err(LogError::Unavailable(
+                "no quorum of nodes took the write in time".into(),
+            )),
+        }
     }
 
-    /// Linearizable read barrier (openraft ensure_linearizable): after it returns, reading the machine sees every write acknowledged before the call.
-    pub async fn read_barrier(&self) -> Result<(), LogError> {
-        match self.raft.ensure_linearizable().await {
+    async fn read_barrier(&self) -> Result<(), LogError> {
+        let leader = self.leader().await?;
+        if leader == self.node_id {
+            return self.leader_barrier().await;
+        }
+        let index = match self.to_leader(leader, network::Request::ReadIndex).await? {
+            network::Response::ReadIndex(r) => r.map_err(LogError::from)?,
+            _ => {
+                return Err(LogError::Unavailable(
+                    "unexpected answer from the leader".into(),
+                ));
+            }
+        };
+        self.raft
+            .wait(Some(LEADER_WAIT))
+            .applied_index_at_least(Some(index), "caught up with the leader")
+            .await
+            .map(|_| ())
+            .map_err(|e| LogError::Unavailable(format!("not caught up with the leader: {e}")))
+    }
+
+    /// Linearizable read barrier on the leader (openraft ensure_linearizable).
+    async fn leader_barrier(&self) -> Result<(), LogError> {
+        let confirmed = tokio::time::timeout(COMMIT_TIMEOUT, self.raft.ensure_linearizable())
+            .await
+            .map_err(|_| LogError::Unavailable("no quorum of nodes confirmed the leader".into()))?;
+        match confirmed {
             Ok(_) => Ok(()),
             Err(RaftError::APIError(e)) => match e {
                 openraft::error::CheckIsLeaderError::ForwardToLeader(f) => {
@@ -292,11 +495,60 @@ impl<M: Machine> MetaLog<M> {
         }
     }
 
+    /// The leader's read index, for a follower's read barrier.
+    pub(crate) async fn read_index(&self) -> Result<u64, LogError> {
+        let confirmed = tokio::time::timeout(COMMIT_TIMEOUT, self.raft.get_read_log_id())
+            .await
+            .map_err(|_| LogError::Unavailable("no quorum of nodes confirmed the leader".into()))?;
+        match confirmed {
+            Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index)),
+            Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(LogError::NotLeader(f.leader_id))
+            }
+            Err(RaftError::APIError(e)) => Err(LogError::Unavailable(e.to_string())),
+            Err(e) => Err(self.stopped(e)),
+        }
+    }
+
+    /// Makes node `id` at `addr` a voter: on the leader, copies it the log as a learner,
+    /// then changes the membership (joint consensus); elsewhere, asks the leader.
+    pub(crate) async fn add_voter(&self, id: u64, addr: String) -> Result<(), LogError> {
+        let leader = self.leader().await?;
+        if leader != self.node_id {
+            return match self
+                .to_leader(leader, network::Request::Join { id, addr })
+                .await?
+            {
+                network::Response::Join(r) => r.map_err(Into::into),
+                _ => Err(LogError::Unavailable(
+                    "unexpected answer from the leader".into(),
+                )),
+            };
+        }
+        let fail = |e: &dyn fmt::Display| LogError::Unavailable(format!("adding node {id}: {e}"));
+        let voters: BTreeSet<u64> = self.status().voters.into_iter().collect();
+        if voters.contains(&id) {
+            return Ok(());
+        }
+        self.raft
+            .add_learner(id, BasicNode::new(addr), true)
+            .await
+            .map_err(|e| fail(&e))?;
+        self.raft
+            .change_membership(
+                openraft::ChangeMembers::AddVoterIds(BTreeSet::from([id])),
+                false,
+            )
+            .await
+            .map_err(|e| fail(&e))?;
+        Ok(())
+    }
+
     fn stopped(&self, e: impl fmt::Display) -> LogError {
         batch::stopped(&self.shared, e)
     }
 
-    pub fn status(&self) -> RaftStatus {
+    fn status(&self) -> RaftStatus {
         let m = self.raft.metrics().borrow().clone();
         let role = match m.state {
             ServerState::Leader => "leader",
@@ -326,13 +578,7 @@ impl<M: Machine> MetaLog<M> {
         }
     }
 
-    pub fn drives(&self) -> Vec<DriveLogState> {
-        self.shared.drives.states()
-    }
-
-    /// Brings drives that failed or came back empty (a replaced disk) up to date: writes them the current snapshot and log. Called by the owner when a drive returns.
-    /// Answers how many drives were rewritten. A drive that still fails stays not ok.
-    pub async fn resync_drives(&self) -> Result<usize, LogError> {
+    async fn resync_drives(&self) -> Result<usize, LogError> {
         let _io = self.shared.lock_io().await;
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
@@ -353,8 +599,7 @@ impl<M: Machine> MetaLog<M> {
         .map_err(|e| LogError::Stopped(e.to_string()))
     }
 
-    /// Stops the Raft node and waits for the drive writes under way (call it before dropping).
-    pub async fn shutdown(&self) {
+    async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
         for _ in 0..100 {
             let _io = self.shared.lock_io().await;

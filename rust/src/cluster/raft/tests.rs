@@ -68,6 +68,9 @@ fn opts(dirs: &[PathBuf], quorum: usize, snapshot_every: u64) -> LogOptions {
         write_quorum: quorum,
         fsync: false,
         snapshot_every,
+        network: None,
+        advertise: String::new(),
+        seeds: Vec::new(),
     }
 }
 
@@ -505,4 +508,136 @@ async fn speed() {
             log.shutdown().await;
         }
     }
+}
+
+// --- several nodes over QUIC ---
+
+const SECRET: &str = "the secret of the test cluster";
+
+/// A node of a test cluster: its log, machine and endpoint.
+struct Node {
+    log: MetaLog<Kv>,
+    kv: Arc<RwLock<Kv>>,
+    quic: Arc<crate::cluster::quic::QuicNode>,
+}
+
+impl Node {
+    async fn start(id: u64, tmp: &Tmp, seeds: Vec<String>) -> Result<Node, LogError> {
+        use crate::cluster::{quic, rpc::Router, tls::Identity};
+        let identity = Identity::new(Some(SECRET), &format!("n{id}")).unwrap();
+        let router = Router::new(&format!("n{id}"));
+        let quic = Arc::new(
+            quic::bind("127.0.0.1", 0, &identity, router.clone())
+                .await
+                .unwrap(),
+        );
+        let dir = tmp.0.join(format!("node{id}"));
+        let dirs: Vec<PathBuf> = (0..2)
+            .map(|i| {
+                let d = dir.join(format!("d{i}/.smartstorage/raft"));
+                std::fs::create_dir_all(d.parent().unwrap()).unwrap();
+                d
+            })
+            .collect();
+        let options = LogOptions {
+            node_id: id,
+            network: Some(Network {
+                quic: quic.clone(),
+                slot: router.meta.clone(),
+            }),
+            advertise: format!("127.0.0.1:{}", quic.port()),
+            seeds,
+            ..opts(&dirs, 2, 1000)
+        };
+        let kv = Arc::new(RwLock::new(Kv::default()));
+        let log = MetaLog::open(options, kv.clone()).await?;
+        Ok(Node { log, kv, quic })
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.quic.port())
+    }
+
+    async fn stop(self) {
+        self.quic.close().await;
+        self.log.shutdown().await;
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.kv.read().unwrap().map.get(key).cloned()
+    }
+}
+
+#[tokio::test]
+async fn three_nodes_replicate_forward_and_fail_over() {
+    let tmp = Tmp::new();
+    let n1 = Node::start(1, &tmp, vec![]).await.unwrap();
+    let seeds = vec![n1.addr()];
+    let n2 = Node::start(2, &tmp, seeds.clone()).await.unwrap();
+    let n3 = Node::start(3, &tmp, seeds).await.unwrap();
+    let status = n1.log.status();
+    assert_eq!(status.voters, vec![1, 2, 3]);
+    assert_eq!(status.leader_id, Some(1));
+
+    // A write on a follower is forwarded to the leader; a barrier on another follower sees it.
+    assert_eq!(n2.log.write(b"a=1".to_vec()).await.unwrap(), b"1");
+    n3.log.read_barrier().await.unwrap();
+    assert_eq!(n3.get("a").as_deref(), Some("1"));
+
+    // The leader goes: the two others elect one of them and go on.
+    n1.stop().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut written = false;
+    while Instant::now() < deadline && !written {
+        written = n3.log.write(b"b=2".to_vec()).await.is_ok();
+    }
+    assert!(written, "no write after the leader went");
+    n2.log.read_barrier().await.unwrap();
+    assert_eq!(n2.get("b").as_deref(), Some("2"));
+    assert!(matches!(n2.log.status().leader_id, Some(2 | 3)));
+
+    // One of three left: no quorum, writes and reads are refused (and do not hang).
+    let survivor_leads = n3.log.status().leader_id == Some(3);
+    let (gone, left) = if survivor_leads { (n2, n3) } else { (n3, n2) };
+    gone.stop().await;
+    let refused =
+        tokio::time::timeout(Duration::from_secs(30), left.log.write(b"c=3".to_vec())).await;
+    assert!(
+        matches!(refused, Ok(Err(_))),
+        "a write without quorum must fail"
+    );
+    let barrier = tokio::time::timeout(Duration::from_secs(30), left.log.read_barrier()).await;
+    assert!(
+        matches!(barrier, Ok(Err(_))),
+        "a read without quorum must fail"
+    );
+    left.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_without_the_secret_cannot_join() {
+    let tmp = Tmp::new();
+    let n1 = Node::start(1, &tmp, vec![]).await.unwrap();
+    use crate::cluster::{quic, rpc::Router, tls::Identity};
+    let identity = Identity::new(Some("some other secret value"), "intruder").unwrap();
+    let router = Router::new("intruder");
+    let quic = Arc::new(
+        quic::bind("127.0.0.1", 0, &identity, router.clone())
+            .await
+            .unwrap(),
+    );
+    let network = Network {
+        quic: quic.clone(),
+        slot: router.meta.clone(),
+    };
+    let join = network::Request::Join {
+        id: 9,
+        addr: format!("127.0.0.1:{}", quic.port()),
+    };
+    let answer =
+        tokio::time::timeout(Duration::from_secs(10), network.call(&n1.addr(), &join)).await;
+    assert!(!matches!(answer, Ok(Ok(_))), "a stranger was answered");
+    assert_eq!(n1.log.status().voters, vec![1]);
+    quic.close().await;
+    n1.stop().await;
 }
