@@ -61,6 +61,7 @@ export type {
   ClusterNodeReport,
   ClusterQuorumReport,
   ClusterRaftReport,
+  ClusterReplicationReport,
   ClusterSetReport,
   CorsRule,
   Credential,

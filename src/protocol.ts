@@ -155,6 +155,18 @@ export interface ClusterRaftReport {
   voters: string[];
   /** Node ids of the non-voting members. */
   learners: string[];
+  /** On the leader: how far each other member's copy of the log is; empty elsewhere. */
+  replication: ClusterReplicationReport[];
+}
+
+/** One member as the leader replicates the metadata log to it. */
+export interface ClusterReplicationReport {
+  /** Its node id. */
+  nodeId: string;
+  /** The last log index it is known to hold; `null` until it answered. */
+  matchedIndex: number | null;
+  /** Entries it is behind the leader's log. */
+  lag: number;
 }
 
 /** A member node (this node included, always `up`). */
@@ -714,6 +726,15 @@ export const RESULT_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
               role: "string",
               voters: STRINGS,
               learners: STRINGS,
+              replication: {
+                array: {
+                  object: {
+                    nodeId: "string",
+                    matchedIndex: { nullable: "number" },
+                    lag: "number",
+                  },
+                },
+              },
             },
           },
           nodes: {

@@ -53,6 +53,19 @@ pub struct RaftReport {
     pub role: RaftRole,
     pub voters: Vec<String>,
     pub learners: Vec<String>,
+    /// On the leader: how far each other member's copy of the log is; empty elsewhere.
+    pub replication: Vec<ReplicationReport>,
+}
+
+/// One member as the leader replicates to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplicationReport {
+    pub node_id: String,
+    /// The last log index it is known to hold; `null` until it answered.
+    pub matched_index: Option<u64>,
+    /// Entries it is behind the leader's log.
+    pub lag: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,10 +301,10 @@ pub fn set_report(
     }
 }
 
-/// The summary: metadata from Raft (a known leader), data from every set.
-pub fn quorum_report(raft: &RaftReport, sets: &[SetReport]) -> QuorumReport {
+/// The summary: metadata as the caller judged it, data from every set.
+pub fn quorum_report(metadata_ok: bool, sets: &[SetReport]) -> QuorumReport {
     QuorumReport {
-        metadata: if raft.leader_id.is_some() {
+        metadata: if metadata_ok {
             MetadataQuorum::Ok
         } else {
             MetadataQuorum::Lost
@@ -301,40 +314,54 @@ pub fn quorum_report(raft: &RaftReport, sets: &[SetReport]) -> QuorumReport {
     }
 }
 
-/// The report of a one-node cluster (part 1): this node as the one member, one set of
-/// `drives`, with the drive probes given (in slot order, e.g. from [`probe_drive`]).
-pub fn one_node_report(
+/// What a node knows of the cluster beyond its drives.
+pub struct Membership {
+    pub raft: RaftReport,
+    /// A leader is known and, when this node leads, a quorum acknowledged it lately.
+    pub metadata_ok: bool,
+    /// The other members, as last heard from.
+    pub others: Vec<NodeReport>,
+}
+
+/// A node's report: this node (always `up`) and the other members, one set of
+/// `drives` with the drive probes given (in slot order, e.g. from [`probe_drive`]).
+pub fn node_report(
     drives: &Drives,
     address: &str,
     quic_port: u16,
-    raft: RaftReport,
+    membership: Membership,
     probes: Vec<DriveReport>,
     healing: HealingReport,
 ) -> ClusterReport {
     let states: Vec<DriveState> = probes.iter().map(|p| p.state).collect();
     let sets = vec![set_report(0, 0, drives.data, drives.parity, &states)];
-    let quorum = quorum_report(&raft, &sets);
-    let host = if address.contains(':') {
-        format!("[{address}]")
-    } else {
-        address.to_string()
+    let quorum = quorum_report(membership.metadata_ok, &sets);
+    let me = NodeReport {
+        id: drives.node_id.clone(),
+        address: host_port(address, quic_port),
+        state: NodeState::Up,
+        last_seen_ms: Some(now_ms()),
+        rtt_ms: None,
     };
     ClusterReport {
         enabled: true,
         node_id: drives.node_id.clone(),
         quic_port,
-        raft,
-        nodes: vec![NodeReport {
-            id: drives.node_id.clone(),
-            address: format!("{host}:{quic_port}"),
-            state: NodeState::Up,
-            last_seen_ms: Some(now_ms()),
-            rtt_ms: None,
-        }],
+        raft: membership.raft,
+        nodes: std::iter::once(me).chain(membership.others).collect(),
         drives: probes,
         sets,
         quorum,
         healing,
+    }
+}
+
+/// `host:port`, an IPv6 host in brackets.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -352,6 +379,7 @@ mod tests {
             role: RaftRole::Leader,
             voters: vec!["node-1".into()],
             learners: vec![],
+            replication: vec![],
         }
     }
 
@@ -370,7 +398,7 @@ mod tests {
         assert!(s.readable && !s.writable);
         let s = set_report(0, 0, 2, 2, &[Ok, Faulty, Faulty, Offline]);
         assert!(!s.readable && !s.writable);
-        let q = quorum_report(&raft(None), &[set_report(0, 0, 2, 2, &[Ok, Ok, Ok, Ok])]);
+        let q = quorum_report(false, &[set_report(0, 0, 2, 2, &[Ok, Ok, Ok, Ok])]);
         assert_eq!(q.metadata, MetadataQuorum::Lost);
         assert!(q.data_readable && q.data_writable);
     }
@@ -397,11 +425,16 @@ mod tests {
         assert!(probes[0].probe_latency_ms.is_some() && probes[0].total_bytes.is_some());
         assert_eq!(probes[3].state, DriveState::Offline);
         assert!(probes[3].error.is_some());
-        let report = one_node_report(
+        let membership = Membership {
+            raft: raft(Some("node-1")),
+            metadata_ok: true,
+            others: vec![],
+        };
+        let report = node_report(
             &drives,
             "127.0.0.1",
             4348,
-            raft(Some("node-1")),
+            membership,
             probes,
             HealingReport::default(),
         );

@@ -18,6 +18,7 @@ pub mod geometry;
 pub mod heal;
 pub mod health;
 pub mod meta;
+pub mod peers;
 pub mod quic;
 pub mod raft;
 pub mod rpc;

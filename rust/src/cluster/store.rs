@@ -16,11 +16,13 @@ use super::drives::{Drive, DriveSet, DriveState};
 use super::format::{Drives, FORMAT_VERSION, FormatFile};
 use super::heal::{HealQueue, Leases};
 use super::health::{
-    ClusterReport, HealingReport, RaftReport, RaftRole, ScannerReport, one_node_report,
+    ClusterReport, HealingReport, Membership, NodeReport, RaftReport, RaftRole, ReplicationReport,
+    ScannerReport, node_report,
 };
 use super::meta::{self, Body, Command, Failure, MetaState, Outcome, Version};
+use super::peers::PeerMonitor;
 use super::quic::{self, QuicNode};
-use super::raft::{LogError, LogOptions, Machine, MetaLog, Network};
+use super::raft::{LogError, LogOptions, Machine, Member, MetaLog, Network};
 use super::rpc::Router;
 use super::tls::Identity;
 use crate::config::ClusterConfig;
@@ -37,6 +39,10 @@ use md5::Digest;
 const LOAD_WHOLE_MAX: u64 = 1024 * 1024;
 /// Log entries between snapshots of the metadata.
 const SNAPSHOT_EVERY: u64 = 20_000;
+/// How often the other members are pinged (their `up`/`suspect`/`down` and RTT).
+const PEER_PING_EVERY: Duration = Duration::from_secs(1);
+/// A leader whose last quorum acknowledgement is older reports the metadata quorum lost.
+const QUORUM_ACK_MAX_MS: u64 = 3_000;
 
 impl Machine for MetaState {
     fn apply(&mut self, command: &[u8]) -> Vec<u8> {
@@ -89,6 +95,8 @@ pub struct Inner {
     observer: Option<Observer>,
     /// The node's QUIC endpoint (peers' requests reach the log through it).
     quic: Arc<QuicNode>,
+    /// Which other members answer.
+    peers: Arc<PeerMonitor>,
 }
 
 /// Why the store did not open: a bad configuration or drive, or the QUIC port.
@@ -204,6 +212,7 @@ impl ClusterStore {
                 quic: quic.clone(),
                 slot: router.meta.clone(),
             }),
+            name: formatted.node_id.clone(),
             advertise: format!("{address}:{}", quic.port()),
             seeds: Vec::new(),
         };
@@ -225,6 +234,7 @@ impl ClusterStore {
             admin: tokio::sync::Mutex::new(()),
             observer,
             quic,
+            peers: Arc::default(),
         }));
         store.spawn_background(Intervals {
             probe: interval_from_env("SMARTSTORAGE_PROBE_INTERVAL_MS", 2_000),
@@ -443,7 +453,20 @@ impl ClusterStore {
         let weak = Arc::downgrade(&self.0);
         tokio::spawn(heal_worker(weak.clone()));
         tokio::spawn(prober(weak.clone(), every.probe));
-        tokio::spawn(scanner(weak, every.scan, every.orphan_grace));
+        tokio::spawn(scanner(weak.clone(), every.scan, every.orphan_grace));
+        let me = raft_node_id(&self.formatted.node_id);
+        let others = move || {
+            let Some(store) = weak.upgrade().map(ClusterStore) else {
+                return Vec::new();
+            };
+            let members = store.meta().log.status().members;
+            (members.into_iter())
+                .filter(|(id, _)| *id != me)
+                .map(|(_, m)| m.addr)
+                .collect()
+        };
+        let quic = Arc::downgrade(&self.quic);
+        self.peers.spawn(quic, PEER_PING_EVERY, others);
     }
 }
 
@@ -1153,9 +1176,12 @@ impl ClusterStore {
     pub fn health(&self, address: &str, quic_port: u16) -> ClusterReport {
         let status = self.meta().log.status();
         let me = raft_node_id(&self.formatted.node_id);
-        let name = |id: u64| match id == me {
-            true => self.formatted.node_id.clone(),
-            false => id.to_string(),
+        let members: BTreeMap<u64, Member> = status.members.iter().cloned().collect();
+        // Logs from before names were kept know this node by number only.
+        let name = |id: u64| match members.get(&id) {
+            _ if id == me => self.formatted.node_id.clone(),
+            Some(m) if !m.name.is_empty() => m.name.clone(),
+            _ => id.to_string(),
         };
         let role = match status.role.as_str() {
             "leader" => RaftRole::Leader,
@@ -1164,6 +1190,31 @@ impl ClusterStore {
             "learner" => RaftRole::Learner,
             _ => RaftRole::None,
         };
+        let replication = (status.matched.iter())
+            .map(|&(id, matched)| ReplicationReport {
+                node_id: name(id),
+                matched_index: matched,
+                lag: status.last_log_index - matched.unwrap_or(0).min(status.last_log_index),
+            })
+            .collect();
+        let leads = status.leader_id == Some(me);
+        let confirmed = status
+            .quorum_ack_ms
+            .is_some_and(|ms| ms < QUORUM_ACK_MAX_MS);
+        let metadata_ok = status.leader_id.is_some() && (!leads || confirmed || members.len() <= 1);
+        let others = (members.iter())
+            .filter(|(id, _)| **id != me)
+            .map(|(&id, m)| {
+                let seen = self.peers.seen(&m.addr);
+                NodeReport {
+                    id: name(id),
+                    address: m.addr.clone(),
+                    state: seen.state,
+                    last_seen_ms: seen.last_seen_ms,
+                    rtt_ms: seen.rtt_ms,
+                }
+            })
+            .collect();
         let raft = RaftReport {
             leader_id: status.leader_id.map(name),
             term: status.term,
@@ -1171,6 +1222,7 @@ impl ClusterStore {
             role,
             voters: status.voters.into_iter().map(name).collect(),
             learners: status.learners.into_iter().map(name).collect(),
+            replication,
         };
         let heal = self.heal.stats();
         let iso = |ms: Option<i64>| {
@@ -1190,7 +1242,19 @@ impl ClusterStore {
             },
         };
         let probes = self.set.drives.iter().map(Drive::report).collect();
-        one_node_report(&self.formatted, address, quic_port, raft, probes, healing)
+        let membership = Membership {
+            raft,
+            metadata_ok,
+            others,
+        };
+        node_report(
+            &self.formatted,
+            address,
+            quic_port,
+            membership,
+            probes,
+            healing,
+        )
     }
 
     /// One attempt at a copy; `None` when its source lost its bytes meanwhile.

@@ -16,7 +16,7 @@ pub(crate) const COMMITTED: &str = "committed";
 pub(crate) const SNAPSHOT: &str = "snapshot";
 
 pub(crate) type Id = LogId<u64>;
-pub(crate) type Meta = SnapshotMeta<u64, openraft::BasicNode>;
+pub(crate) type Meta = SnapshotMeta<u64, super::Member>;
 pub(crate) type Ent = Entry<TypeConfig>;
 
 // Record kinds of the log file. A record is `[len u32][crc32 u32][body]` (little endian), the

@@ -63,7 +63,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use openraft::error::RaftError;
-use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
+use openraft::{Config, Raft, ServerState, SnapshotPolicy};
 
 use log_store::{LogStore, Shared};
 pub use network::{Network, Slot};
@@ -75,9 +75,24 @@ openraft::declare_raft_types!(
         D = Vec<u8>,
         R = Vec<u8>,
         NodeId = u64,
-        Node = BasicNode,
+        Node = Member,
         SnapshotData = Cursor<Vec<u8>>,
 );
+
+/// A member of the log: the node's name (the id users see) and its QUIC address
+/// (`host:port`). Logs written before names were kept read with an empty name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Member {
+    pub addr: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}", self.name, self.addr)
+    }
+}
 
 /// The replicated state machine, seen by the log as opaque bytes (the caller serializes its commands).
 pub trait Machine: Send + Sync + 'static {
@@ -101,10 +116,21 @@ pub struct LogOptions {
     pub snapshot_every: u64,
     /// How the other nodes are reached; `None`: this node is alone, for good.
     pub network: Option<Network>,
+    /// This node's name (its Raft id is `node_id`).
+    pub name: String,
     /// `host:port` where the other nodes reach this one.
     pub advertise: String,
     /// Nodes to join through (`host:port`); empty: a new log starts a new cluster.
     pub seeds: Vec<String>,
+}
+
+impl LogOptions {
+    fn member(&self) -> Member {
+        Member {
+            addr: self.advertise.clone(),
+            name: self.name.clone(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -150,6 +176,14 @@ pub struct RaftStatus {
     pub role: String,
     pub voters: Vec<u64>,
     pub learners: Vec<u64>,
+    /// Every member (voters and learners) with its name and address.
+    pub members: Vec<(u64, Member)>,
+    /// The last index in this node's log.
+    pub last_log_index: u64,
+    /// On the leader: per other member, the last index it is known to hold.
+    pub matched: Vec<(u64, Option<u64>)>,
+    /// On the leader: how long ago a quorum last acknowledged it.
+    pub quorum_ack_ms: Option<u64>,
 }
 
 /// A drive whose last write failed is not ok.
@@ -324,13 +358,13 @@ impl Core {
             self.raft
                 .initialize(std::collections::BTreeMap::from([(
                     self.node_id,
-                    BasicNode::new(&opts.advertise),
+                    opts.member(),
                 )]))
                 .await
                 .map_err(|e| LogError::Stopped(format!("initialize: {e}")))?;
         }
         let id = self.node_id;
-        let is_leader = |m: &openraft::RaftMetrics<u64, BasicNode>| {
+        let is_leader = |m: &openraft::RaftMetrics<u64, Member>| {
             m.state == ServerState::Leader && m.current_leader == Some(id)
         };
         if !is_leader(&self.raft.metrics().borrow()) {
@@ -355,7 +389,7 @@ impl Core {
         };
         let request = network::Request::Join {
             id: self.node_id,
-            addr: opts.advertise.clone(),
+            member: opts.member(),
         };
         let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
         let mut last = String::from("no seed answered");
@@ -381,7 +415,7 @@ impl Core {
 
     /// The leader's id, waiting a little for an election under way.
     async fn leader(&self) -> Result<u64, LogError> {
-        let known = |m: &openraft::RaftMetrics<u64, BasicNode>| m.current_leader.is_some();
+        let known = |m: &openraft::RaftMetrics<u64, Member>| m.current_leader.is_some();
         self.raft
             .wait(Some(LEADER_WAIT))
             .metrics(known, "a leader is known")
@@ -510,13 +544,13 @@ impl Core {
         }
     }
 
-    /// Makes node `id` at `addr` a voter: on the leader, copies it the log as a learner,
+    /// Makes node `id` a voter: on the leader, copies it the log as a learner,
     /// then changes the membership (joint consensus); elsewhere, asks the leader.
-    pub(crate) async fn add_voter(&self, id: u64, addr: String) -> Result<(), LogError> {
+    pub(crate) async fn add_voter(&self, id: u64, member: Member) -> Result<(), LogError> {
         let leader = self.leader().await?;
         if leader != self.node_id {
             return match self
-                .to_leader(leader, network::Request::Join { id, addr })
+                .to_leader(leader, network::Request::Join { id, member })
                 .await?
             {
                 network::Response::Join(r) => r.map_err(Into::into),
@@ -531,7 +565,7 @@ impl Core {
             return Ok(());
         }
         self.raft
-            .add_learner(id, BasicNode::new(addr), true)
+            .add_learner(id, member, true)
             .await
             .map_err(|e| fail(&e))?;
         self.raft
@@ -575,6 +609,13 @@ impl Core {
             role: role.into(),
             voters: membership.voter_ids().collect(),
             learners: membership.learner_ids().collect(),
+            members: membership.nodes().map(|(id, m)| (*id, m.clone())).collect(),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            matched: (m.replication.iter().flatten())
+                .filter(|(id, _)| **id != self.node_id)
+                .map(|(id, l)| (*id, l.map(|l| l.index)))
+                .collect(),
+            quorum_ack_ms: m.millis_since_quorum_ack,
         }
     }
 

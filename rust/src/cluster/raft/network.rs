@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock, Weak};
 
-use openraft::BasicNode;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -15,7 +14,7 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Core, LogError, TypeConfig};
+use super::{Core, LogError, Member, TypeConfig};
 use crate::cluster::quic::QuicNode;
 
 /// A request from another node's log.
@@ -28,10 +27,10 @@ pub enum Request {
     Write(Vec<u8>),
     /// The leader's read index: the caller then waits until it applied that far.
     ReadIndex,
-    /// Make node `id`, reachable at `addr`, a voter.
+    /// Make node `id` a voter.
     Join {
         id: u64,
-        addr: String,
+        member: Member,
     },
 }
 
@@ -109,8 +108,8 @@ impl Slot {
                 Response::Write(core.write_here(command).await.map_err(Into::into))
             }
             Request::ReadIndex => Response::ReadIndex(core.read_index().await.map_err(Into::into)),
-            Request::Join { id, addr } => {
-                Response::Join(core.add_voter(id, addr).await.map_err(Into::into))
+            Request::Join { id, member } => {
+                Response::Join(core.add_voter(id, member).await.map_err(Into::into))
             }
         }
     }
@@ -157,17 +156,17 @@ pub(crate) struct Factory(pub Option<Network>);
 
 pub(crate) struct Peer {
     target: u64,
-    addr: String,
+    member: Member,
     network: Option<Network>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Factory {
     type Network = Peer;
 
-    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Peer {
+    async fn new_client(&mut self, target: u64, node: &Member) -> Peer {
         Peer {
             target,
-            addr: node.addr.clone(),
+            member: node.clone(),
             network: self.0.clone(),
         }
     }
@@ -180,15 +179,17 @@ impl Peer {
         &self,
         request: Request,
         option: &RPCOption,
-    ) -> Result<Response, RPCError<u64, BasicNode, E>> {
+    ) -> Result<Response, RPCError<u64, Member, E>> {
         let unreachable = |e: std::io::Error| {
-            let e = wire_error(format!("node {} at {}: {e}", self.target, self.addr));
+            let e = wire_error(format!("node {}: {e}", self.member));
             RPCError::Unreachable(Unreachable::new(&e))
         };
         let Some(network) = &self.network else {
             return Err(unreachable(wire_error("no cluster network")));
         };
-        match tokio::time::timeout(option.hard_ttl(), network.call(&self.addr, &request)).await {
+        match tokio::time::timeout(option.hard_ttl(), network.call(&self.member.addr, &request))
+            .await
+        {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(unreachable(e)),
             Err(_) => Err(unreachable(wire_error("timed out"))),
@@ -196,7 +197,7 @@ impl Peer {
     }
 }
 
-fn unexpected<E: std::error::Error>() -> RPCError<u64, BasicNode, E> {
+fn unexpected<E: std::error::Error>() -> RPCError<u64, Member, E> {
     RPCError::Network(NetworkError::new(&wire_error("unexpected answer")))
 }
 
@@ -205,7 +206,7 @@ impl RaftNetwork<TypeConfig> for Peer {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, Member, RaftError<u64>>> {
         match self.send(Request::AppendEntries(rpc), &option).await? {
             Response::AppendEntries(r) => r.map_err(|e| RPCError::RemoteError(remote(self, e))),
             _ => Err(unexpected()),
@@ -218,7 +219,7 @@ impl RaftNetwork<TypeConfig> for Peer {
         option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<u64>,
-        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+        RPCError<u64, Member, RaftError<u64, InstallSnapshotError>>,
     > {
         match self.send(Request::InstallSnapshot(rpc), &option).await? {
             Response::InstallSnapshot(r) => r.map_err(|e| RPCError::RemoteError(remote(self, e))),
@@ -230,7 +231,7 @@ impl RaftNetwork<TypeConfig> for Peer {
         &mut self,
         rpc: VoteRequest<u64>,
         option: RPCOption,
-    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<VoteResponse<u64>, RPCError<u64, Member, RaftError<u64>>> {
         match self.send(Request::Vote(rpc), &option).await? {
             Response::Vote(r) => r.map_err(|e| RPCError::RemoteError(remote(self, e))),
             _ => Err(unexpected()),
@@ -238,9 +239,6 @@ impl RaftNetwork<TypeConfig> for Peer {
     }
 }
 
-fn remote<E: std::error::Error>(
-    peer: &Peer,
-    e: E,
-) -> openraft::error::RemoteError<u64, BasicNode, E> {
-    openraft::error::RemoteError::new_with_node(peer.target, BasicNode::new(&peer.addr), e)
+fn remote<E: std::error::Error>(peer: &Peer, e: E) -> openraft::error::RemoteError<u64, Member, E> {
+    openraft::error::RemoteError::new_with_node(peer.target, peer.member.clone(), e)
 }

@@ -6,20 +6,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    BasicNode, EntryPayload, RaftSnapshotBuilder, StorageError, StorageIOError, StoredMembership,
-};
+use openraft::{EntryPayload, RaftSnapshotBuilder, StorageError, StorageIOError, StoredMembership};
 
 use super::disk::{Ent, Id, Meta};
 use super::log_store::Shared;
-use super::{Machine, TypeConfig};
+use super::{Machine, Member, TypeConfig};
 
 /// What has been applied; changed only while the machine's write lock is held, so a reader
 /// holding the machine's read lock sees both consistent.
 #[derive(Clone, Default)]
 pub(crate) struct Applied {
     pub last: Option<Id>,
-    pub membership: StoredMembership<u64, BasicNode>,
+    pub membership: StoredMembership<u64, Member>,
 }
 
 pub(crate) struct StateMachine<M: Machine> {
@@ -91,7 +89,7 @@ impl<M: Machine> RaftStateMachine<TypeConfig> for StateMachine<M> {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<Id>, StoredMembership<u64, BasicNode>), StorageError<u64>> {
+    ) -> Result<(Option<Id>, StoredMembership<u64, Member>), StorageError<u64>> {
         let a = self.applied().clone();
         Ok((a.last, a.membership))
     }

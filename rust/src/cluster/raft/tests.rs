@@ -69,6 +69,7 @@ fn opts(dirs: &[PathBuf], quorum: usize, snapshot_every: u64) -> LogOptions {
         fsync: false,
         snapshot_every,
         network: None,
+        name: String::new(),
         advertise: String::new(),
         seeds: Vec::new(),
     }
@@ -545,6 +546,7 @@ impl Node {
                 quic: quic.clone(),
                 slot: router.meta.clone(),
             }),
+            name: format!("n{id}"),
             advertise: format!("127.0.0.1:{}", quic.port()),
             seeds,
             ..opts(&dirs, 2, 1000)
@@ -578,6 +580,14 @@ async fn three_nodes_replicate_forward_and_fail_over() {
     let status = n1.log.status();
     assert_eq!(status.voters, vec![1, 2, 3]);
     assert_eq!(status.leader_id, Some(1));
+    let names: Vec<_> = status.members.iter().map(|(_, m)| m.name.as_str()).collect();
+    assert_eq!(names, ["n1", "n2", "n3"]);
+    assert_eq!(status.members[1].1.addr, n2.addr());
+    // The leader follows each follower's copy; followers follow none.
+    let followers: Vec<_> = status.matched.iter().map(|(id, _)| *id).collect();
+    assert_eq!(followers, [2, 3]);
+    assert!(n2.log.status().matched.is_empty());
+    assert!(status.quorum_ack_ms.is_some());
 
     // A write on a follower is forwarded to the leader; a barrier on another follower sees it.
     assert_eq!(n2.log.write(b"a=1".to_vec()).await.unwrap(), b"1");
@@ -632,7 +642,10 @@ async fn a_node_without_the_secret_cannot_join() {
     };
     let join = network::Request::Join {
         id: 9,
-        addr: format!("127.0.0.1:{}", quic.port()),
+        member: Member {
+            addr: format!("127.0.0.1:{}", quic.port()),
+            name: "intruder".into(),
+        },
     };
     let answer =
         tokio::time::timeout(Duration::from_secs(10), network.call(&n1.addr(), &join)).await;
