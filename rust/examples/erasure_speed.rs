@@ -109,6 +109,7 @@ fn main() {
         let files: Vec<Option<ShardRef>> = (0..layout.total())
             .map(|i| {
                 let root = dir.join(format!("{k}+{m}/drive{i}"));
+                std::fs::create_dir_all(&root).unwrap(); // a drive is there before its files
                 let drive = Arc::new(LocalDrive::new(root));
                 let rel = PathBuf::from(format!("part.{i}"));
                 Some(ShardRef { drive, rel })
