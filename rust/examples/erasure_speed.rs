@@ -6,9 +6,11 @@
 //! Prints wall-clock MiB/s and CPU seconds (user + system) per GiB of object.
 
 use ruststorage::cluster::bitrot;
+use ruststorage::cluster::drive_io::{LocalDrive, ShardRef};
 use ruststorage::cluster::erasure::{Codec, Layout, split};
 use ruststorage::cluster::shards::{ShardReader, ShardWriter};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 const SIZE: usize = 256 << 20;
@@ -66,7 +68,7 @@ fn encode_in_memory(layout: Layout, data: &[u8]) {
     }
 }
 
-fn write(files: &[Option<PathBuf>], layout: Layout, data: &[u8]) {
+fn write(files: &[Option<ShardRef>], layout: Layout, data: &[u8]) {
     let mut writer = ShardWriter::create(files.to_vec(), layout, layout.total(), false).unwrap();
     // 64 KiB pieces, like a request body arriving from the network.
     for piece in data.chunks(64 << 10) {
@@ -77,7 +79,7 @@ fn write(files: &[Option<PathBuf>], layout: Layout, data: &[u8]) {
 
 /// Reads the whole object; correctness is the unit tests' job, so only the
 /// length is checked here (a compare would add its own cost to the figure).
-fn read(files: &[Option<PathBuf>], layout: Layout, size: usize) {
+fn read(files: &[Option<ShardRef>], layout: Layout, size: usize) {
     let mut reader = ShardReader::open(files.to_vec(), layout, size as u64);
     let mut got = 0;
     reader
@@ -104,8 +106,14 @@ fn main() {
     let data = object(SIZE);
     for (k, m) in [(2, 2), (4, 2)] {
         let layout = Layout::new(k, m);
-        let files: Vec<Option<PathBuf>> = (0..layout.total())
-            .map(|i| Some(dir.join(format!("{k}+{m}/drive{i}/part.{i}"))))
+        let files: Vec<Option<ShardRef>> = (0..layout.total())
+            .map(|i| {
+                let root = dir.join(format!("{k}+{m}/drive{i}"));
+                std::fs::create_dir_all(&root).unwrap(); // a drive is there before its files
+                let drive = Arc::new(LocalDrive::new(root));
+                let rel = PathBuf::from(format!("part.{i}"));
+                Some(ShardRef { drive, rel })
+            })
             .collect();
         measure(&format!("{k}+{m} encode+hash (memory)"), SIZE, || {
             encode_in_memory(layout, &data)

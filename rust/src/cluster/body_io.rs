@@ -8,9 +8,9 @@
 //! metadata; the metadata lives in memory here, so bytes stay on the drives.)
 
 use bytes::Bytes;
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::drive_io::ShardRef;
 use super::drives::{Drive, DriveSet, DriveState};
 use super::erasure::{BLOCK_SIZE, Layout};
 use super::meta::Body;
@@ -70,11 +70,11 @@ impl Drop for StagedBody {
 /// Removes every shard file of a body that a drive holds (blocking; best effort: the
 /// scanner collects what a failing drive keeps).
 pub fn remove_body(set: &DriveSet, body: &Body) {
-    let files = set.shard_files(&body.id, body.first_drive, body.data + body.parity, |_| {
+    let files = set.shards(&body.id, body.first_drive, body.data + body.parity, |_| {
         true
     });
     for file in files.into_iter().flatten() {
-        let _ = std::fs::remove_file(file);
+        let _ = file.drive.remove(&file.rel);
     }
 }
 
@@ -98,7 +98,7 @@ impl BodySink {
             block_size: BLOCK_SIZE,
             first_drive: set.place(shards),
         };
-        let files = set.shard_files(&body.id, body.first_drive, shards, Drive::writable);
+        let files = set.shards(&body.id, body.first_drive, shards, Drive::writable);
         let quorum = set.write_quorum.min(shards);
         let writer = ShardWriter::create(files, layout(&body), quorum, set.fsync)?;
         let staged = StagedBody {
@@ -133,8 +133,8 @@ pub fn stage_bytes(set: &Arc<DriveSet>, bytes: &[u8]) -> Result<StagedBody> {
     Ok(sink.finish(bytes.len() as u64, [0; 16])?.0)
 }
 
-fn reader_files(set: &DriveSet, body: &Body) -> Vec<Option<PathBuf>> {
-    set.shard_files(
+fn reader_files(set: &DriveSet, body: &Body) -> Vec<Option<ShardRef>> {
+    set.shards(
         &body.id,
         body.first_drive,
         body.data + body.parity,
@@ -207,9 +207,9 @@ pub fn heal_needed(set: &DriveSet, body: &Body) -> bool {
     (0..states.len()).any(|i| states[i] != ShardState::Ok && files[i].is_some())
 }
 
-fn healable_files(set: &DriveSet, body: &Body) -> Vec<Option<PathBuf>> {
+fn healable_files(set: &DriveSet, body: &Body) -> Vec<Option<ShardRef>> {
     let healable = |d: &Drive| matches!(d.state(), DriveState::Ok | DriveState::Healing);
-    set.shard_files(
+    set.shards(
         &body.id,
         body.first_drive,
         body.data + body.parity,

@@ -4,10 +4,11 @@
 //! (or `Healing`), reads skip drives that are `Offline`. An empty folder found in
 //! place of a drive while serving is formatted for its slot and healed in full.
 
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
+use super::drive_io::{DriveIo, LocalDrive, ShardRef};
 use super::format::{FormatFile, SYSTEM_DIR, write_format};
 pub use super::health::DriveState;
 use super::health::{DriveReport, now_ms, probe_drive};
@@ -17,6 +18,8 @@ pub struct Drive {
     pub path: PathBuf,
     /// The drive's id in the format files: how a drive is recognised after a move.
     pub id: String,
+    /// Its shard files.
+    pub io: Arc<dyn DriveIo>,
     node_id: String,
     /// The slot's format file, written again on a drive replaced while serving.
     format: FormatFile,
@@ -46,6 +49,7 @@ impl Drive {
                 probe_latency_ms: None,
                 error: None,
             }),
+            io: Arc::new(LocalDrive::new(path.clone())),
             path,
             node_id: node_id.to_string(),
             format,
@@ -58,16 +62,19 @@ impl Drive {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.system_dir().join("data")
+        self.path.join(data_rel())
     }
 
     pub fn raft_dir(&self) -> PathBuf {
         self.system_dir().join("raft")
     }
 
-    /// Where this drive keeps its shard of the body `id` (spread over 256 folders).
-    pub fn shard_path(&self, id: &str) -> PathBuf {
-        self.data_dir().join(&id[..2.min(id.len())]).join(id)
+    /// Its shard of the body `id` (spread over 256 folders).
+    pub fn shard(&self, id: &str) -> ShardRef {
+        ShardRef {
+            drive: self.io.clone(),
+            rel: data_rel().join(&id[..2.min(id.len())]).join(id),
+        }
     }
 
     pub fn report(&self) -> DriveReport {
@@ -134,6 +141,11 @@ impl Drive {
     }
 }
 
+/// Where a drive keeps its shard files.
+fn data_rel() -> PathBuf {
+    Path::new(SYSTEM_DIR).join("data")
+}
+
 /// The node's drives, in slot order, and how bodies are spread over them.
 pub struct DriveSet {
     pub drives: Vec<Drive>,
@@ -148,16 +160,16 @@ pub struct DriveSet {
 impl DriveSet {
     /// Where each shard of a body goes: shard `i` on drive `(first + i) % n`, or
     /// `None` when that drive is not usable for the purpose.
-    pub fn shard_files(
+    pub fn shards(
         &self,
         id: &str,
         first: usize,
         shards: usize,
         usable: impl Fn(&Drive) -> bool,
-    ) -> Vec<Option<PathBuf>> {
+    ) -> Vec<Option<ShardRef>> {
         (0..shards)
             .map(|i| &self.drives[(first + i) % self.drives.len()])
-            .map(|d| usable(d).then(|| d.shard_path(id)))
+            .map(|d| usable(d).then(|| d.shard(id)))
             .collect()
     }
 

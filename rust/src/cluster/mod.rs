@@ -3,6 +3,7 @@
 //! - `geometry`/`format`: the drives, their format files and the checks before start;
 //! - `bitrot`, `erasure`, `shards`: objects as K data + M parity shard files of
 //!   hash-framed blocks, read back (decoding past missing or bad shards) and healed;
+//!   `drive_io`: a drive's shard files, wherever the drive is;
 //! - `raft`: the metadata log (openraft, one voter per node for now) kept on every drive;
 //! - `meta`: the metadata state machine (buckets, object index, versions, uploads);
 //! - `store`: the `Storage` implementation over all of that; `drives` (their state,
@@ -11,6 +12,7 @@
 
 pub mod bitrot;
 pub mod body_io;
+pub mod drive_io;
 pub mod drives;
 pub mod erasure;
 pub mod format;

@@ -2,18 +2,18 @@
 //! reading byte ranges back (decoding past missing or corrupt shards), checking
 //! them for the scanner and healing them.
 //!
-//! Blocking `std::fs` code; callers run it on tokio's blocking pool. Each frame
-//! is written with one `write_all` and read with one `read_exact`. A writer reuses
-//! its frame buffers from block to block; a reader hands its data frames out to
-//! the socket and takes the next ones from the buffer pool.
+//! Blocking code; callers run it on tokio's blocking pool. Shard files are reached
+//! through their drive's [`DriveIo`](crate::cluster::drive_io::DriveIo), wherever
+//! it is. Each frame is appended with one call and read with one positioned read. A
+//! writer reuses its frame buffers from block to block; a reader hands its data
+//! frames out to the socket and takes the next ones from the buffer pool.
 
 use crate::cluster::bitrot::{self, HASH_LEN};
+use crate::cluster::drive_io::{ShardIn, ShardOut, ShardRef};
 use crate::cluster::erasure::{Codec, Layout, split};
-use crate::storage::{pool, writer};
+use crate::storage::pool;
 use bytes::Bytes;
-use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io;
 
 #[derive(Debug)]
 pub enum ShardError {
@@ -60,30 +60,12 @@ fn payloads(frames: &mut [Vec<u8>]) -> Vec<&mut [u8]> {
     frames.iter_mut().map(|f| bitrot::payload_mut(f)).collect()
 }
 
-/// Fsyncs a folder so a file created or renamed in it survives a crash.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// The folder of a file (`.` for a bare file name).
-fn parent(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
 fn check_layout(layout: Layout) -> Result<(), ShardError> {
     if layout.is_supported() {
         return Ok(());
     }
     let message = format!("unsupported erasure layout {layout:?}");
     Err(io::Error::new(io::ErrorKind::InvalidInput, message).into())
-}
-
-fn create_with_parent(path: &Path) -> io::Result<File> {
-    crate::cluster::create_dir_in_place(parent(path))?;
-    File::create(path)
 }
 
 /// What [`ShardWriter::finish`] wrote.
@@ -98,9 +80,8 @@ pub struct WriteOutcome {
 /// Streams an object into K+M shard files.
 pub struct ShardWriter {
     layout: Layout,
-    paths: Vec<Option<PathBuf>>,
     /// `None` once a file failed (or was never there).
-    files: Vec<Option<File>>,
+    files: Vec<Option<Box<dyn ShardOut>>>,
     write_quorum: usize,
     fsync: bool,
     /// Frame buffers of the block being filled, one per shard, reused.
@@ -115,20 +96,19 @@ impl ShardWriter {
     /// Creates the files (and their parent folders). Fails with Quorum if fewer
     /// than `write_quorum` could be created.
     pub fn create(
-        files: Vec<Option<PathBuf>>,
+        files: Vec<Option<ShardRef>>,
         layout: Layout,
         write_quorum: usize,
         fsync: bool,
     ) -> Result<Self, ShardError> {
         check_layout(layout)?;
-        let handles = files
+        let files = files
             .iter()
-            .map(|p| p.as_deref().and_then(|p| create_with_parent(p).ok()))
+            .map(|f| f.as_ref().and_then(|f| f.drive.create(&f.rel, fsync).ok()))
             .collect();
         let writer = ShardWriter {
             layout,
-            paths: files,
-            files: handles,
+            files,
             write_quorum,
             fsync,
             frames: vec![Vec::new(); layout.total()],
@@ -206,16 +186,11 @@ impl ShardWriter {
             shard[used..].fill(0);
         }
         self.codec.encode(&mut shards).map_err(codec_error)?;
-        let at = self
-            .layout
-            .frame_offset(self.size / self.layout.block_size as u64);
         for (frame, file) in self.frames.iter_mut().zip(&mut self.files) {
             let Some(f) = file else { continue };
             bitrot::seal(frame);
-            if f.write_all(frame).is_err() {
+            if f.append(frame).is_err() {
                 *file = None;
-            } else if self.fsync {
-                writer::start_writeback(f, at, frame.len() as u64);
             }
         }
         self.size += self.filled as u64;
@@ -236,16 +211,14 @@ impl ShardWriter {
         split(&block, &mut payloads(&mut self.frames)[..k]);
     }
 
-    /// Writes the last partial block, fsyncs every file (and its parent folder)
-    /// when fsync is on.
+    /// Writes the last partial block, commits every file (fsyncs it and its folder
+    /// when fsync is on).
     pub fn finish(mut self) -> Result<WriteOutcome, ShardError> {
         if self.filled > 0 {
             self.relayout_short_block();
             self.write_frames()?;
         }
-        if self.fsync {
-            self.sync_all();
-        }
+        self.commit_all();
         self.check_quorum()?;
         Ok(WriteOutcome {
             size: self.size,
@@ -253,31 +226,24 @@ impl ShardWriter {
         })
     }
 
-    /// Fsyncs each file and its folder, all drives at once (each on its own disk in
-    /// production: one flush's wait, not one per drive); a shard that fails counts as
-    /// not written.
-    fn sync_all(&mut self) {
-        let synced: Vec<bool> = std::thread::scope(|scope| {
-            let syncs: Vec<_> = (self.files.iter().zip(&self.paths))
-                .map(|(file, path)| {
-                    scope.spawn(move || match (file.as_ref(), path) {
-                        (Some(f), Some(path)) => {
-                            f.sync_data().and_then(|_| sync_dir(parent(path))).is_ok()
-                        }
-                        _ => true,
-                    })
-                })
-                .collect();
-            syncs
-                .into_iter()
-                .map(|h| h.join().unwrap_or(false))
-                .collect()
-        });
-        for (file, ok) in self.files.iter_mut().zip(synced) {
-            if !ok {
+    /// Commits each file; a shard that fails counts as not written. With fsync, all
+    /// drives at once (each on its own disk in production: one flush's wait, not one
+    /// per drive); without, a commit has nothing to wait for.
+    fn commit_all(&mut self) {
+        let commit = |file: &mut Option<Box<dyn ShardOut>>| {
+            if file.as_mut().is_some_and(|f| f.commit().is_err()) {
                 *file = None;
             }
+        };
+        if !self.fsync {
+            self.files.iter_mut().for_each(commit);
+            return;
         }
+        std::thread::scope(|scope| {
+            for file in &mut self.files {
+                scope.spawn(move || commit(file));
+            }
+        });
     }
 }
 
@@ -285,8 +251,7 @@ impl ShardWriter {
 enum Slot {
     /// Not opened yet.
     Closed,
-    /// Open, with the position of the file cursor (to skip needless seeks).
-    Open(File, u64),
+    Open(Box<dyn ShardIn>),
     /// Missing, the wrong length, unreadable or corrupt: never read again.
     Bad,
 }
@@ -295,7 +260,7 @@ enum Slot {
 pub struct ShardReader {
     layout: Layout,
     size: u64,
-    paths: Vec<Option<PathBuf>>,
+    files: Vec<Option<ShardRef>>,
     slots: Vec<Slot>,
     /// Frame buffers, one per shard, reused from block to block.
     frames: Vec<Vec<u8>>,
@@ -306,13 +271,13 @@ pub struct ShardReader {
 
 impl ShardReader {
     /// Lazy: files are opened on first read.
-    pub fn open(files: Vec<Option<PathBuf>>, layout: Layout, size: u64) -> Self {
+    pub fn open(files: Vec<Option<ShardRef>>, layout: Layout, size: u64) -> Self {
         let total = layout.total();
         ShardReader {
             layout,
             size,
             slots: (0..total).map(|_| Slot::Closed).collect(),
-            paths: files,
+            files,
             frames: vec![Vec::new(); total],
             present: vec![false; total],
             codec: Codec::new(layout),
@@ -439,30 +404,24 @@ impl ShardReader {
         if matches!(self.slots[i], Slot::Closed) {
             self.slots[i] = self.open_slot(i)?;
         }
-        let Slot::Open(file, pos) = &mut self.slots[i] else {
+        let Slot::Open(file) = &mut self.slots[i] else {
             return Ok(false);
         };
-        let at = self.layout.frame_offset(block);
-        if *pos != at {
-            file.seek(SeekFrom::Start(at))?;
-        }
         let frame = &mut self.frames[i];
-        *pos = u64::MAX; // unknown until the read completes
-        file.read_exact(frame)?;
-        *pos = at + frame.len() as u64;
+        file.read_exact_at(frame, self.layout.frame_offset(block))?;
         Ok(bitrot::check(frame))
     }
 
     /// Opens shard file `i`, which must have exactly the expected length.
     fn open_slot(&self, i: usize) -> io::Result<Slot> {
-        let Some(path) = self.paths.get(i).and_then(Option::as_ref) else {
+        let Some(f) = self.files.get(i).and_then(Option::as_ref) else {
             return Ok(Slot::Bad);
         };
-        let file = File::open(path)?;
-        if file.metadata()?.len() != self.layout.shard_file_len(self.size) {
+        let file = f.drive.open(&f.rel)?;
+        if file.size() != self.layout.shard_file_len(self.size) {
             return Ok(Slot::Bad);
         }
-        Ok(Slot::Open(file, 0))
+        Ok(Slot::Open(file))
     }
 }
 
@@ -475,30 +434,30 @@ pub enum ShardState {
     Corrupt,
 }
 
-fn stat_one(path: Option<&Path>, expected: u64) -> ShardState {
-    match path.map(fs::metadata) {
-        Some(Ok(m)) if m.len() == expected => ShardState::Ok,
+fn stat_one(file: Option<&ShardRef>, expected: u64) -> ShardState {
+    match file.map(|f| f.drive.len(&f.rel)) {
+        Some(Ok(len)) if len == expected => ShardState::Ok,
         Some(Ok(_)) => ShardState::WrongSize,
         _ => ShardState::Missing,
     }
 }
 
 /// Cheap check for the background scanner: each file exists with the expected length.
-pub fn stat(files: &[Option<PathBuf>], layout: Layout, size: u64) -> Vec<ShardState> {
+pub fn stat(files: &[Option<ShardRef>], layout: Layout, size: u64) -> Vec<ShardState> {
     let expected = layout.shard_file_len(size);
     files
         .iter()
-        .map(|p| stat_one(p.as_deref(), expected))
+        .map(|f| stat_one(f.as_ref(), expected))
         .collect()
 }
 
 /// Whether every frame of a shard file verifies.
-fn frames_verify(path: &Path, layout: Layout, size: u64) -> io::Result<bool> {
-    let mut file = File::open(path)?;
+fn frames_verify(f: &ShardRef, layout: Layout, size: u64) -> io::Result<bool> {
+    let mut file = f.drive.open(&f.rel)?;
     let mut frame = Vec::new();
     for block in 0..layout.blocks(size) {
         frame.resize(layout.frame_len(layout.block_len(size, block)), 0);
-        file.read_exact(&mut frame)?;
+        file.read_exact_at(&mut frame, layout.frame_offset(block))?;
         if !bitrot::check(&frame) {
             return Ok(false);
         }
@@ -507,7 +466,7 @@ fn frames_verify(path: &Path, layout: Layout, size: u64) -> io::Result<bool> {
 }
 
 /// Full check: every frame's hash.
-pub fn verify(files: &[Option<PathBuf>], layout: Layout, size: u64) -> Vec<ShardState> {
+pub fn verify(files: &[Option<ShardRef>], layout: Layout, size: u64) -> Vec<ShardState> {
     let states = stat(files, layout, size);
     states
         .into_iter()
@@ -521,75 +480,15 @@ pub fn verify(files: &[Option<PathBuf>], layout: Layout, size: u64) -> Vec<Shard
         .collect()
 }
 
-/// A shard file being rebuilt under a temporary name beside its target.
-struct HealTarget {
-    index: usize,
-    path: PathBuf,
-    temp: PathBuf,
-    file: File,
-}
-
-impl HealTarget {
-    fn create(index: usize, path: &Path) -> io::Result<HealTarget> {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let temp = path.with_file_name(format!(".{name}.heal-{}", uuid::Uuid::new_v4()));
-        let file = create_with_parent(&temp)?;
-        Ok(HealTarget {
-            index,
-            path: path.to_path_buf(),
-            temp,
-            file,
-        })
-    }
-
-    fn commit(self, fsync: bool) -> io::Result<()> {
-        if fsync {
-            self.file.sync_all()?;
-        }
-        fs::rename(&self.temp, &self.path)?;
-        if fsync {
-            sync_dir(parent(&self.path))?;
-        }
-        Ok(())
-    }
-}
-
-/// Rebuilds the shard files named by `targets` from the good ones (written to a
-/// temporary name beside the target, fsynced if asked, renamed into place).
-/// Targets without a path are skipped. Returns bytes written.
+/// Rebuilds the shard files named by `targets` from the good ones (written aside,
+/// fsynced if asked, put in place). Targets without a file are skipped. Returns
+/// bytes written. On an error, what is not in place yet is dropped, leaving nothing.
 pub fn heal(
-    files: &[Option<PathBuf>],
+    files: &[Option<ShardRef>],
     targets: &[usize],
     layout: Layout,
     size: u64,
     fsync: bool,
-) -> Result<u64, ShardError> {
-    let mut outs = Vec::new();
-    let mut result = heal_into(files, targets, layout, size, &mut outs);
-    let mut outs = outs.into_iter();
-    if result.is_ok() {
-        for out in outs.by_ref() {
-            let temp = out.temp.clone();
-            if let Err(e) = out.commit(fsync) {
-                let _ = fs::remove_file(temp);
-                result = Err(e.into());
-                break;
-            }
-        }
-    }
-    // Whatever was not renamed into place (an error) goes.
-    for out in outs {
-        let _ = fs::remove_file(&out.temp);
-    }
-    result
-}
-
-fn heal_into(
-    files: &[Option<PathBuf>],
-    targets: &[usize],
-    layout: Layout,
-    size: u64,
-    outs: &mut Vec<HealTarget>,
 ) -> Result<u64, ShardError> {
     check_layout(layout)?;
     if let Some(&t) = targets.iter().find(|&&t| t >= layout.total()) {
@@ -597,13 +496,14 @@ fn heal_into(
         return Err(io::Error::new(io::ErrorKind::InvalidInput, message).into());
     }
     let mut reader = ShardReader::open(files.to_vec(), layout, size);
+    let mut outs = Vec::new();
     for &t in targets {
         reader.slots[t] = Slot::Bad; // never a source
-        if let Some(path) = files.get(t).and_then(Option::as_ref) {
-            outs.push(HealTarget::create(t, path)?);
+        if let Some(f) = files.get(t).and_then(Option::as_ref) {
+            outs.push((t, f.drive.create_replacement(&f.rel, fsync)?));
         }
     }
-    let rebuild_parity = outs.iter().any(|o| o.index >= layout.data);
+    let rebuild_parity = outs.iter().any(|&(t, _)| t >= layout.data);
     let mut written = 0;
     for block in 0..layout.blocks(size) {
         reader.load_block(block, 0..layout.data)?;
@@ -611,12 +511,15 @@ fn heal_into(
             let mut shards = payloads(&mut reader.frames);
             reader.codec.encode(&mut shards).map_err(codec_error)?;
         }
-        for out in outs.iter_mut() {
-            let frame = &mut reader.frames[out.index];
+        for (t, out) in &mut outs {
+            let frame = &mut reader.frames[*t];
             bitrot::seal(frame);
-            out.file.write_all(frame)?;
+            out.append(frame)?;
             written += frame.len() as u64;
         }
+    }
+    for (_, out) in &mut outs {
+        out.commit()?;
     }
     Ok(written)
 }
@@ -624,6 +527,10 @@ fn heal_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::drive_io::LocalDrive;
+    use std::fs::{self, File};
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
 
     /// Small blocks keep the tests fast; 1000 is not a multiple of K or 64,
     /// so padding is exercised.
@@ -667,18 +574,29 @@ mod tests {
             .collect()
     }
 
-    fn paths(dir: &Path, layout: Layout) -> Vec<Option<PathBuf>> {
-        (0..layout.total())
-            .map(|i| {
-                let file = dir.join(format!("drive{i}/bucket/obj/part.{i}"));
-                // The drive's folders exist; a writer creates only the file's own folder.
-                fs::create_dir_all(file.parent().unwrap().parent().unwrap()).unwrap();
-                Some(file)
-            })
-            .collect()
+    /// The shard file `rel` on a local drive at `root`.
+    fn local(root: &Path, rel: impl Into<PathBuf>) -> Option<ShardRef> {
+        let drive = Arc::new(LocalDrive::new(root.to_path_buf()));
+        Some(ShardRef {
+            drive,
+            rel: rel.into(),
+        })
     }
 
-    fn write_object(files: &[Option<PathBuf>], layout: Layout, data: &[u8], chunk: usize) {
+    /// An object's shard files, one per drive under `dir`, and where they are on disk.
+    fn paths(dir: &Path, layout: Layout) -> (Vec<Option<ShardRef>>, Vec<PathBuf>) {
+        (0..layout.total())
+            .map(|i| {
+                let root = dir.join(format!("drive{i}"));
+                // The drive's folders exist; a writer creates only the file's own folder.
+                fs::create_dir_all(root.join("bucket")).unwrap();
+                let rel = format!("bucket/obj/part.{i}");
+                (local(&root, &rel), root.join(rel))
+            })
+            .unzip()
+    }
+
+    fn write_object(files: &[Option<ShardRef>], layout: Layout, data: &[u8], chunk: usize) {
         let mut writer = ShardWriter::create(files.to_vec(), layout, layout.data, false).unwrap();
         for piece in data.chunks(chunk) {
             writer.write(piece).unwrap();
@@ -701,7 +619,7 @@ mod tests {
         (got, result)
     }
 
-    fn read_all(files: &[Option<PathBuf>], layout: Layout, size: usize) -> (Vec<u8>, Vec<usize>) {
+    fn read_all(files: &[Option<ShardRef>], layout: Layout, size: usize) -> (Vec<u8>, Vec<usize>) {
         let mut reader = ShardReader::open(files.to_vec(), layout, size as u64);
         let (got, result) = read(&mut reader, 0, size as u64);
         result.unwrap();
@@ -712,6 +630,10 @@ mod tests {
         let mut bytes = fs::read(path).unwrap();
         bytes[pos as usize] ^= 0x40;
         fs::write(path, bytes).unwrap();
+    }
+
+    fn contents(disk: &[PathBuf]) -> Vec<Vec<u8>> {
+        disk.iter().map(|p| fs::read(p).unwrap()).collect()
     }
 
     fn subsets(total: usize, max: usize) -> impl Iterator<Item = Vec<usize>> {
@@ -727,9 +649,10 @@ mod tests {
             for size in SIZES {
                 for chunk in [7, BS, 4 * BS] {
                     let data = object(size, size as u64 + 1);
-                    let files = paths(&dir.0.join(format!("{layout:?}-{size}-{chunk}")), layout);
+                    let (files, disk) =
+                        paths(&dir.0.join(format!("{layout:?}-{size}-{chunk}")), layout);
                     write_object(&files, layout, &data, chunk);
-                    for path in files.iter().flatten() {
+                    for path in &disk {
                         let len = fs::metadata(path).unwrap().len();
                         assert_eq!(len, layout.shard_file_len(size as u64));
                     }
@@ -751,7 +674,7 @@ mod tests {
         for size in [1023, 1024, 1025, 3 * 1024] {
             for chunk in [5, 512, 1024, 5000] {
                 let data = object(size, 13);
-                let files = paths(&dir.0.join(format!("{size}-{chunk}")), layout);
+                let (files, _) = paths(&dir.0.join(format!("{size}-{chunk}")), layout);
                 write_object(&files, layout, &data, chunk);
                 assert_eq!(read_all(&files, layout, size).0, data);
                 let mut degraded = files.clone();
@@ -775,16 +698,15 @@ mod tests {
     fn unsupported_layout_is_refused() {
         let dir = TempDir::new();
         let layout = Layout::with_block_size(0, 2, BS);
-        let result = ShardWriter::create(paths(&dir.0, layout), layout, 1, false);
+        let result = ShardWriter::create(paths(&dir.0, layout).0, layout, 1, false);
         assert!(matches!(result, Err(ShardError::Io(_))));
-        assert_eq!(parent(Path::new("part.1")), Path::new("."));
     }
 
     #[test]
     fn fsync_write() {
         let dir = TempDir::new();
         let layout = Layout::with_block_size(2, 1, BS);
-        let files = paths(&dir.0, layout);
+        let (files, _) = paths(&dir.0, layout);
         let data = object(2 * BS + 3, 9);
         let mut writer = ShardWriter::create(files.clone(), layout, 3, true).unwrap();
         writer.write(&data).unwrap();
@@ -819,7 +741,7 @@ mod tests {
         let dir = TempDir::new();
         for layout in layouts() {
             let data = object(SIZE, 3);
-            let files = paths(&dir.0.join(format!("{layout:?}")), layout);
+            let (files, _) = paths(&dir.0.join(format!("{layout:?}")), layout);
             write_object(&files, layout, &data, 333);
             let mut degraded = files.clone();
             degraded[1] = None;
@@ -841,7 +763,7 @@ mod tests {
         let dir = TempDir::new();
         let layout = Layout::with_block_size(2, 2, BS);
         let data = object(SIZE, 4);
-        let files = paths(&dir.0, layout);
+        let (files, _) = paths(&dir.0, layout);
         write_object(&files, layout, &data, SIZE);
         let mut reader = ShardReader::open(files, layout, SIZE as u64);
         let mut chunks = Vec::new();
@@ -862,13 +784,17 @@ mod tests {
         for layout in layouts() {
             for size in [1, SIZE] {
                 let data = object(size, 5);
-                let files = paths(&dir.0.join(format!("{layout:?}-{size}")), layout);
+                let (files, _) = paths(&dir.0.join(format!("{layout:?}-{size}")), layout);
                 write_object(&files, layout, &data, BS);
                 for lost in subsets(layout.total(), layout.parity) {
                     // Half offline drives, half files that are not there.
                     let mut damaged = files.clone();
                     for (n, &i) in lost.iter().enumerate() {
-                        damaged[i] = (n % 2 == 1).then(|| dir.0.join("nowhere"));
+                        damaged[i] = if n % 2 == 1 {
+                            local(&dir.0, "nowhere")
+                        } else {
+                            None
+                        };
                     }
                     let (got, bad) = read_all(&damaged, layout, size);
                     assert!(got == data, "{layout:?} size {size} lost {lost:?}");
@@ -887,12 +813,11 @@ mod tests {
         let dir = TempDir::new();
         for layout in layouts() {
             let data = object(SIZE, 6);
-            let files = paths(&dir.0.join(format!("{layout:?}")), layout);
+            let (files, disk) = paths(&dir.0.join(format!("{layout:?}")), layout);
             write_object(&files, layout, &data, BS);
             let frame1 = layout.frame_offset(1);
             let last = layout.shard_file_len(SIZE as u64) - 1;
-            for (i, file) in files.iter().enumerate() {
-                let path = file.as_deref().unwrap();
+            for (i, path) in disk.iter().enumerate() {
                 // In a hash, in a payload, in the last (short) frame.
                 for pos in [frame1 + 3, frame1 + HASH_LEN as u64 + 10, last] {
                     flip(path, pos);
@@ -916,12 +841,12 @@ mod tests {
         let dir = TempDir::new();
         let layout = Layout::with_block_size(2, 2, BS);
         let data = object(SIZE, 7);
-        let files = paths(&dir.0, layout);
+        let (files, disk) = paths(&dir.0, layout);
         write_object(&files, layout, &data, BS);
         // Three of four shards rot in block 1: block 0 reads, then Quorum.
         let pos = layout.frame_offset(1) + HASH_LEN as u64 + 1;
-        for file in &files[..3] {
-            flip(file.as_deref().unwrap(), pos);
+        for path in &disk[..3] {
+            flip(path, pos);
         }
         let mut reader = ShardReader::open(files.clone(), layout, SIZE as u64);
         let (got, result) = read(&mut reader, 0, SIZE as u64);
@@ -945,12 +870,9 @@ mod tests {
         assert!(result.unwrap_err().to_string().contains("needed"));
     }
 
-    fn dir_entries(files: &[Option<PathBuf>]) -> usize {
-        let parents: std::collections::BTreeSet<_> = files
-            .iter()
-            .flatten()
-            .map(|p| parent(p).to_path_buf())
-            .collect();
+    fn dir_entries(disk: &[PathBuf]) -> usize {
+        let parents: std::collections::BTreeSet<_> =
+            disk.iter().filter_map(|p| p.parent()).collect();
         parents
             .iter()
             .map(|d| fs::read_dir(d).map_or(0, |r| r.count()))
@@ -963,17 +885,13 @@ mod tests {
         for layout in layouts() {
             for size in [0, 1, SIZE] {
                 let data = object(size, 8);
-                let files = paths(&dir.0.join(format!("{layout:?}-{size}")), layout);
+                let (files, disk) = paths(&dir.0.join(format!("{layout:?}-{size}")), layout);
                 write_object(&files, layout, &data, BS);
-                let original: Vec<Vec<u8>> = files
-                    .iter()
-                    .flatten()
-                    .map(|p| fs::read(p).unwrap())
-                    .collect();
+                let original = contents(&disk);
                 for targets in subsets(layout.total(), layout.parity) {
                     // Damage each target a different way: gone, short, rotten.
                     for (n, &t) in targets.iter().enumerate() {
-                        let path = files[t].as_deref().unwrap();
+                        let path = &disk[t];
                         match (n % 3, size) {
                             (0, _) | (_, 0) => fs::remove_file(path).unwrap(),
                             (1, _) => fs::write(path, &original[t][..10]).unwrap(),
@@ -983,14 +901,9 @@ mod tests {
                     let written = heal(&files, &targets, layout, size as u64, true).unwrap();
                     let file_len = layout.shard_file_len(size as u64);
                     assert_eq!(written, file_len * targets.len() as u64);
-                    for (i, path) in files.iter().enumerate() {
-                        let now = fs::read(path.as_deref().unwrap()).unwrap();
-                        assert!(
-                            now == original[i],
-                            "{layout:?} {size} {targets:?} shard {i}"
-                        );
-                    }
-                    assert_eq!(dir_entries(&files), layout.total(), "temp files left");
+                    let now = contents(&disk);
+                    assert!(now == original, "{layout:?} {size} {targets:?}");
+                    assert_eq!(dir_entries(&disk), layout.total(), "temp files left");
                 }
             }
         }
@@ -1001,22 +914,13 @@ mod tests {
         let dir = TempDir::new();
         let layout = Layout::with_block_size(3, 1, BS);
         let data = object(SIZE, 9);
-        let files = paths(&dir.0, layout);
+        let (files, disk) = paths(&dir.0, layout);
         write_object(&files, layout, &data, BS);
-        let original: Vec<Vec<u8>> = files
-            .iter()
-            .flatten()
-            .map(|p| fs::read(p).unwrap())
-            .collect();
+        let original = contents(&disk);
         let result = heal(&files, &[0, 3], layout, SIZE as u64, false);
         assert!(matches!(result, Err(ShardError::Quorum { .. })));
-        let now: Vec<Vec<u8>> = files
-            .iter()
-            .flatten()
-            .map(|p| fs::read(p).unwrap())
-            .collect();
-        assert!(now == original);
-        assert_eq!(dir_entries(&files), layout.total());
+        assert!(contents(&disk) == original);
+        assert_eq!(dir_entries(&disk), layout.total());
     }
 
     #[test]
@@ -1024,17 +928,17 @@ mod tests {
         let dir = TempDir::new();
         let layout = Layout::with_block_size(4, 2, BS);
         let data = object(SIZE, 10);
-        let mut files = paths(&dir.0, layout);
+        let (mut files, disk) = paths(&dir.0, layout);
         write_object(&files, layout, &data, BS);
-        fs::remove_file(files[1].as_deref().unwrap()).unwrap();
+        fs::remove_file(&disk[1]).unwrap();
         let short = layout.shard_file_len(SIZE as u64) - 1;
         File::options()
             .write(true)
-            .open(files[2].as_deref().unwrap())
+            .open(&disk[2])
             .unwrap()
             .set_len(short)
             .unwrap();
-        flip(files[3].as_deref().unwrap(), 5);
+        flip(&disk[3], 5);
         files[4] = None;
         use ShardState::*;
         let size = SIZE as u64;
@@ -1058,9 +962,9 @@ mod tests {
         // A regular file where a folder should be: creating beneath it fails.
         let blocker = dir.0.join("blocker");
         fs::write(&blocker, b"x").unwrap();
-        let mut files = paths(&dir.0, layout);
+        let (mut files, _) = paths(&dir.0, layout);
         for file in &mut files[..3] {
-            *file = Some(blocker.join("part"));
+            *file = local(&dir.0, "blocker/part");
         }
         let result = ShardWriter::create(files.clone(), layout, 3, false);
         assert!(matches!(
@@ -1072,7 +976,7 @@ mod tests {
         ));
 
         // One unwritable and one offline: quorum 2 still met, reads decode.
-        files[1] = paths(&dir.0, layout)[1].clone();
+        files[1] = paths(&dir.0, layout).0[1].clone();
         files[2] = None;
         let data = object(SIZE, 11);
         let mut writer = ShardWriter::create(files.clone(), layout, 2, false).unwrap();
@@ -1093,8 +997,8 @@ mod tests {
         }
         let dir = TempDir::new();
         let layout = Layout::with_block_size(2, 2, BS);
-        let mut files = paths(&dir.0, layout);
-        files[3] = Some(full.to_path_buf());
+        let (mut files, _) = paths(&dir.0, layout);
+        files[3] = local(Path::new("/dev"), "full");
         let data = object(SIZE, 12);
         let mut writer = ShardWriter::create(files.clone(), layout, 3, false).unwrap();
         writer.write(&data).unwrap();
