@@ -23,6 +23,7 @@ pub mod meta;
 pub mod peers;
 pub mod quic;
 pub mod raft;
+pub mod remote_drive;
 pub mod rpc;
 pub mod shards;
 pub mod store;

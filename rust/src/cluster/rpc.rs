@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use super::quic::{Reply, Service};
 use super::raft::{self, Slot};
+use super::remote_drive::{ShardRequest, ShardResponse, ShardServer};
 
-/// `M` is the metadata log's request: borrowed to send, owned when received.
+/// `M` is the metadata log's request (borrowed to send, owned when received), `S` a
+/// drive's.
 #[derive(Serialize, Deserialize)]
-pub enum Request<M = raft::network::Request> {
+pub enum Request<M = raft::network::Request, S = ShardRequest> {
     /// Are you there, and who are you?
     Ping,
     Meta(M),
+    Shard(S),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -21,14 +24,17 @@ pub enum Response {
         node: String,
     },
     Meta(Box<raft::network::Response>),
+    Shard(ShardResponse),
     /// The request could not be read.
     Error(String),
 }
 
 /// Answers other nodes' requests on this node.
+#[derive(Clone)]
 pub struct Router {
     pub node: String,
     pub meta: Slot,
+    pub shards: Arc<ShardServer>,
 }
 
 impl Router {
@@ -36,6 +42,7 @@ impl Router {
         Arc::new(Router {
             node: node.to_string(),
             meta: Slot::default(),
+            shards: Arc::default(),
         })
     }
 
@@ -45,6 +52,13 @@ impl Router {
                 node: self.node.clone(),
             },
             Ok(Request::Meta(m)) => Response::Meta(Box::new(self.meta.handle(m).await)),
+            Ok(Request::Shard(s)) => {
+                let shards = self.shards.clone();
+                match tokio::task::spawn_blocking(move || shards.handle(s)).await {
+                    Ok(response) => Response::Shard(response),
+                    Err(e) => Response::Error(format!("drive request failed: {e}")),
+                }
+            }
             Err(e) => Response::Error(format!("unreadable request: {e}")),
         }
     }
@@ -52,11 +66,8 @@ impl Router {
 
 impl Service for Router {
     fn call(self: &Router, request: Vec<u8>) -> Reply {
-        // The reply future must own what it uses: clone the cheap handles.
-        let router = Router {
-            node: self.node.clone(),
-            meta: self.meta.clone(),
-        };
+        // The reply future must own what it uses: the handles are cheap to clone.
+        let router = self.clone();
         Box::pin(async move {
             let response = router.answer(request).await;
             rmp_serde::to_vec(&response).unwrap_or_else(|e| {
@@ -71,7 +82,7 @@ pub async fn ping(
     quic: &super::quic::QuicNode,
     addr: std::net::SocketAddr,
 ) -> std::io::Result<String> {
-    let request = rmp_serde::to_vec(&Request::<()>::Ping).map_err(std::io::Error::other)?;
+    let request = rmp_serde::to_vec(&Request::<(), ()>::Ping).map_err(std::io::Error::other)?;
     let reply = quic.call(addr, &request).await?;
     match rmp_serde::from_slice(&reply).map_err(std::io::Error::other)? {
         Response::Pong { node } => Ok(node),

@@ -201,6 +201,9 @@ impl ClusterStore {
                 ))
             })?;
         let quic = Arc::new(quic);
+        // Other nodes of the cluster may write and read shards on these drives.
+        let served = set.drives.iter().map(|d| (d.id.clone(), d.io.clone()));
+        router.shards.set_drives(served.collect());
         let state = Arc::new(RwLock::new(MetaState::default()));
         let options = LogOptions {
             node_id: raft_node_id(&formatted.node_id),

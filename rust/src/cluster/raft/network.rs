@@ -141,12 +141,12 @@ impl Network {
             .next()
             .ok_or_else(|| wire_error(format!("cannot resolve {addr}")))?;
         use crate::cluster::rpc;
-        let bytes = rmp_serde::to_vec(&rpc::Request::Meta(request)).map_err(wire_error)?;
+        let bytes = rmp_serde::to_vec(&rpc::Request::<_, ()>::Meta(request)).map_err(wire_error)?;
         let reply = self.quic.call(to, &bytes).await?;
         match rmp_serde::from_slice(&reply).map_err(wire_error)? {
             rpc::Response::Meta(response) => Ok(*response),
             rpc::Response::Error(e) => Err(wire_error(e)),
-            rpc::Response::Pong { .. } => Err(wire_error("unexpected answer")),
+            _ => Err(wire_error("unexpected answer")),
         }
     }
 }

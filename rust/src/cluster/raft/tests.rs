@@ -580,7 +580,11 @@ async fn three_nodes_replicate_forward_and_fail_over() {
     let status = n1.log.status();
     assert_eq!(status.voters, vec![1, 2, 3]);
     assert_eq!(status.leader_id, Some(1));
-    let names: Vec<_> = status.members.iter().map(|(_, m)| m.name.as_str()).collect();
+    let names: Vec<_> = status
+        .members
+        .iter()
+        .map(|(_, m)| m.name.as_str())
+        .collect();
     assert_eq!(names, ["n1", "n2", "n3"]);
     assert_eq!(status.members[1].1.addr, n2.addr());
     // The leader follows each follower's copy; followers follow none.
