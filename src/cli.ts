@@ -52,6 +52,7 @@ export const CLI_ENV: Readonly<Record<string, string>> = Object.freeze({
   "log-requests": "SMARTSTORAGE_LOG_REQUESTS",
   "quic-port": "SMARTSTORAGE_QUIC_PORT",
   "node-id": "SMARTSTORAGE_NODE_ID",
+  "cluster-secret": "SMARTSTORAGE_CLUSTER_SECRET",
 });
 
 /** Flags of this command only: they concern the host, not the engine (`ruststorage serve` has no such flags). */
@@ -116,6 +117,11 @@ Options:
                         [env: ${CLI_ENV["quic-port"]}] [default: ${CLI_DEFAULTS.quicPort}]
   --node-id <id>        node id with --cluster
                         [env: ${CLI_ENV["node-id"]}] [default: generated once and kept on the drives]
+  --seed <host:port>    QUIC address of a node to join through (repeatable; with
+                        --cluster and a secret; not finished: refused for now)
+  --advertise <host>    the host other nodes reach this one at [default: --address]
+  --cluster-secret <s>  shared secret of the cluster's nodes (16+ characters)
+                        [env: ${CLI_ENV["cluster-secret"]}]
   --binary <path>       ruststorage binary to run (smartstorage only)
                                                                 [default: lookup chain]
   --verbose             copy the engine's stderr to this terminal (smartstorage only)
@@ -173,6 +179,9 @@ export function parseCliArgs(
         "parity-shards": { type: "string" },
         "quic-port": { type: "string" },
         "node-id": { type: "string" },
+        seed: { type: "string", multiple: true },
+        advertise: { type: "string" },
+        "cluster-secret": { type: "string" },
         binary: { type: "string" },
         verbose: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -201,6 +210,7 @@ export function parseCliArgs(
     "log-requests": flags["log-requests"] ?? envFlag(fromEnv("log-requests")),
     "quic-port": flags["quic-port"] ?? fromEnv("quic-port"),
     "node-id": flags["node-id"] ?? fromEnv("node-id"),
+    "cluster-secret": flags["cluster-secret"] ?? fromEnv("cluster-secret"),
   };
   const port = values.port === undefined ? CLI_DEFAULTS.port : Number(values.port);
   if (values.port !== undefined && (values.port.trim() === "" || !Number.isInteger(port))) {
@@ -265,7 +275,10 @@ export function parseCliArgs(
   };
 }
 
-/** `--cluster`, `--drive`, `--data-shards`, `--parity-shards`, `--quic-port`, `--node-id`, as `ruststorage serve` reads them. */
+/**
+ * `--cluster`, `--drive`, `--data-shards`, `--parity-shards`, `--quic-port`, `--node-id`,
+ * `--seed`, `--advertise`, `--cluster-secret`, as `ruststorage serve` reads them.
+ */
 function clusterFromArgs(values: {
   cluster?: boolean;
   drive?: string[];
@@ -273,18 +286,25 @@ function clusterFromArgs(values: {
   "parity-shards"?: string;
   "quic-port"?: string;
   "node-id"?: string;
+  seed?: string[];
+  advertise?: string;
+  "cluster-secret"?: string;
 }): ClusterConfig | undefined {
   const drives = values.drive ?? [];
   const data = values["data-shards"];
   const parity = values["parity-shards"];
   if (!values.cluster) {
-    for (const [flag, given] of [["drive", drives.length > 0], ["data-shards", data !== undefined], [
-      "parity-shards",
-      parity !== undefined,
-    ]] as const) {
+    const flags = [
+      ["drive", drives.length > 0],
+      ["data-shards", data !== undefined],
+      ["parity-shards", parity !== undefined],
+      ["seed", (values.seed ?? []).length > 0],
+      ["advertise", values.advertise !== undefined],
+    ] as const;
+    for (const [flag, given] of flags) {
       if (given) throw new SmartStorageError("InvalidArguments", `--${flag} needs --cluster`);
     }
-    // --quic-port and --node-id (and their variables) only matter with --cluster.
+    // --quic-port, --node-id and --cluster-secret (and their variables) only matter with --cluster.
     return undefined;
   }
   if (drives.length === 0) {
@@ -313,6 +333,9 @@ function clusterFromArgs(values: {
     };
   }
   if (values["node-id"] !== undefined) out.nodeId = values["node-id"];
+  if (values.seed !== undefined) out.seedNodes = [...values.seed];
+  if (values.advertise !== undefined) out.advertiseAddress = values.advertise;
+  if (values["cluster-secret"] !== undefined) out.secret = values["cluster-secret"];
   return out;
 }
 

@@ -129,6 +129,20 @@ export interface ClusterConfig {
   quicPort?: number;
   /** The node's id (letters, digits, `-`, `_`, `.`; at most 64). Default: generated once and kept on the drives. */
   nodeId?: string;
+  /**
+   * QUIC addresses (`host:port`) of nodes to join through; empty or absent: this node
+   * starts a new cluster. Clusters of several nodes are not finished (they share
+   * metadata, not yet object data): the engine refuses this for now (docs/cluster.md).
+   */
+  seedNodes?: string[];
+  /** The host other nodes reach this one at. Default: `server.address`. */
+  advertiseAddress?: string;
+  /**
+   * The shared cluster secret (at least 16 characters): node-to-node QUIC is mutual TLS
+   * under a CA derived from it, so nodes without it can neither join nor talk. With a
+   * secret, `quicPort` must be fixed and the advertised address reachable.
+   */
+  secret?: string;
 }
 
 /** Everything {@linkcode SmartStorage} accepts; every field is optional. */
@@ -515,7 +529,11 @@ const MAX_CLUSTER_DRIVES = 16;
  */
 function resolveCluster(cluster: unknown, cwd: string): EngineConfig["cluster"] {
   if (typeof cluster !== "object" || cluster === null || Array.isArray(cluster)) {
-    throw new ConfigError(`cluster must be an object { drives, erasure?, quicPort?, nodeId? }, got ${describeValue(cluster)}`);
+    throw new ConfigError(
+      `cluster must be an object { drives, erasure?, quicPort?, nodeId?, seedNodes?, advertiseAddress?, secret? }, got ${
+        describeValue(cluster)
+      }`,
+    );
   }
   const c = cluster as Record<string, unknown>;
   const enabled = c.enabled ?? true;
@@ -590,6 +608,28 @@ function resolveCluster(cluster: unknown, cwd: string): EngineConfig["cluster"] 
       );
     }
     out.nodeId = c.nodeId;
+  }
+  if (c.seedNodes !== undefined) {
+    const seeds = c.seedNodes;
+    if (!Array.isArray(seeds) || !seeds.every((x) => typeof x === "string" && /^.+:[1-9][0-9]{0,4}$/.test(x))) {
+      throw new ConfigError(`cluster.seedNodes must be an array of "host:port" QUIC addresses, got ${describeValue(seeds)}`);
+    }
+    out.seedNodes = seeds as string[];
+  }
+  if (c.advertiseAddress !== undefined) {
+    if (typeof c.advertiseAddress !== "string" || c.advertiseAddress.trim() === "") {
+      throw new ConfigError(`cluster.advertiseAddress must be a host name or address, got ${describeValue(c.advertiseAddress)}`);
+    }
+    out.advertiseAddress = c.advertiseAddress;
+  }
+  if (c.secret !== undefined) {
+    if (typeof c.secret !== "string" || [...c.secret].length < 16) {
+      throw new ConfigError("cluster.secret must be a string of at least 16 characters (it is the cluster's key)");
+    }
+    out.secret = c.secret;
+  }
+  if (out.seedNodes?.length && out.secret === undefined) {
+    throw new ConfigError("cluster.seedNodes needs cluster.secret: the nodes share it");
   }
   return enabled ? out : undefined;
 }
@@ -695,7 +735,16 @@ export const CONFIG_KEYS: KeySchema = {
   auth: { enabled: true, credentials: true, sigV2: true },
   ephemeral: true,
   buckets: true,
-  cluster: { enabled: true, drives: true, erasure: { dataShards: true, parityShards: true }, quicPort: true, nodeId: true },
+  cluster: {
+    enabled: true,
+    drives: true,
+    erasure: { dataShards: true, parityShards: true },
+    quicPort: true,
+    nodeId: true,
+    seedNodes: true,
+    advertiseAddress: true,
+    secret: true,
+  },
   binaryPath: true,
   requestTimeoutMs: true,
   startTimeoutMs: true,

@@ -496,6 +496,9 @@ export interface EngineConfig {
     erasure?: { dataShards: number; parityShards: number };
     quicPort: number;
     nodeId?: string;
+    seedNodes?: string[];
+    advertiseAddress?: string;
+    secret?: string;
   };
 }
 
@@ -635,6 +638,9 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
                 erasure: { optional: { object: { dataShards: "number", parityShards: "number" } } },
                 quicPort: "number",
                 nodeId: { optional: "string" },
+                seedNodes: { optional: STRINGS },
+                advertiseAddress: { optional: "string" },
+                secret: { optional: "string" },
               },
             },
           },

@@ -110,6 +110,7 @@ describe("cluster mode: one node, four drives, 2+2", () => {
     assert.equal(h.raft.role, "leader");
     assert.equal(h.raft.leaderId, h.nodeId);
     assert.deepEqual(h.raft.voters, [h.nodeId]);
+    assert.deepEqual(h.raft.replication, []);
     assert.deepEqual(h.drives.map((d) => d.path).sort(), [...storage.drives].sort());
     assert.ok(h.drives.every((d) => d.totalBytes! > 0 && d.freeBytes! > 0 && d.probeLatencyMs !== null));
     assert.deepEqual(
@@ -370,5 +371,35 @@ describe("cluster mode: bad drives are refused before anything is written", () =
     }
     const [a, b] = clusters as [string[], string[]];
     await refused([a[0]!, a[1]!, a[2]!, b[3]!], /belongs to another cluster/);
+  });
+
+  it("with a cluster secret: a fixed QUIC port, advertised where other nodes can call it", async () => {
+    const { SmartStorage } = await import("../src/smart_storage.ts");
+    const drives = [1, 2].map((i) => join(base, `secret-${i}`));
+    const secret = "the secret of this test cluster";
+    // A free UDP port: bind one, let it go, take it.
+    const { createSocket } = await import("node:dgram");
+    const socket = createSocket("udp4");
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+    const quicPort = socket.address().port;
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    const one = await SmartStorage.createAndStart({
+      auth: { enabled: true },
+      server: { address: "127.0.0.1" },
+      cluster: { drives, quicPort, secret, advertiseAddress: "localhost" },
+    });
+    try {
+      const h = (await one.getClusterHealth()) as ClusterModeHealth;
+      assert.equal(h.quicPort, quicPort);
+      assert.deepEqual(h.nodes.map((n) => [n.address, n.state]), [[`localhost:${quicPort}`, "up"]]);
+      assert.equal(h.quorum.metadata, "ok");
+    } finally {
+      await one.stop();
+    }
+    // Without a fixed port the others could not find it again after a restart.
+    await assert.rejects(
+      SmartStorage.createAndStart({ auth: { enabled: true }, cluster: { drives, quicPort: 0, secret } }),
+      (err: SmartStorageError) => /quicPort must be a fixed port/.test(err.message),
+    );
   });
 });

@@ -19,6 +19,7 @@ import { spawnChild } from "../src/spawn.ts";
 import { describe, it } from "./harness.ts";
 
 const FOUR = ["/mnt/d1", "/mnt/d2", "/mnt/d3", "/mnt/d4"];
+const SECRET = "the secret of a test cluster";
 
 /** The ConfigError message of resolving `config` (fails when it resolves). */
 function refusal(config: unknown): string {
@@ -99,6 +100,13 @@ describe("cluster config", () => {
       [{ drives: FOUR, nodeId: 7 }, /^cluster\.nodeId must be 1 to 64 letters/],
       [{ drives: FOUR, nodeId: "node 1" }, /^cluster\.nodeId must be 1 to 64 letters, digits/],
       [{ drives: FOUR, nodeId: "" }, /^cluster\.nodeId must be/],
+      [{ drives: FOUR, seedNodes: "10.0.0.2:4348" }, /^cluster\.seedNodes must be an array of "host:port"/],
+      [{ drives: FOUR, seedNodes: ["10.0.0.2"] }, /^cluster\.seedNodes must be an array of "host:port"/],
+      [{ drives: FOUR, seedNodes: ["10.0.0.2:0"] }, /^cluster\.seedNodes must be an array/],
+      [{ drives: FOUR, seedNodes: ["10.0.0.2:4348"] }, /^cluster\.seedNodes needs cluster\.secret/],
+      [{ drives: FOUR, advertiseAddress: " " }, /^cluster\.advertiseAddress must be a host name or address/],
+      [{ drives: FOUR, secret: "short" }, /^cluster\.secret must be a string of at least 16 characters/],
+      [{ drives: FOUR, secret: 1234567890123456 }, /^cluster\.secret must be a string/],
     ];
     for (const [cluster, expected] of cases) assert.match(refusal({ cluster }), expected, JSON.stringify(cluster));
   });
@@ -176,8 +184,20 @@ describe("cluster flags of smartstorage", () => {
       "0",
       "--node-id",
       "node-a",
+      "--seed",
+      "10.0.0.2:4348",
+      "--seed",
+      "n3.example:4348",
+      "--advertise",
+      "10.0.0.1",
+      "--cluster-secret",
+      "a secret of sixteen+",
     ];
-    const config = parseCliArgs(args, { SMARTSTORAGE_QUIC_PORT: "9999", SMARTSTORAGE_NODE_ID: "node-env" });
+    const config = parseCliArgs(args, {
+      SMARTSTORAGE_QUIC_PORT: "9999",
+      SMARTSTORAGE_NODE_ID: "node-env",
+      SMARTSTORAGE_CLUSTER_SECRET: "from the environment",
+    });
     assert.ok(typeof config === "object");
     assert.deepEqual(config.cluster, {
       enabled: true,
@@ -185,6 +205,9 @@ describe("cluster flags of smartstorage", () => {
       erasure: { dataShards: 3, parityShards: 1 },
       quicPort: 0,
       nodeId: "node-a",
+      seedNodes: ["10.0.0.2:4348", "n3.example:4348"],
+      advertiseAddress: "10.0.0.1",
+      secret: "a secret of sixteen+",
     });
     const fromEnv = parseCliArgs(["--cluster", "--drive", "/a", "--drive", "/b"], {
       SMARTSTORAGE_QUIC_PORT: "9999",
@@ -192,6 +215,11 @@ describe("cluster flags of smartstorage", () => {
     });
     assert.ok(typeof fromEnv === "object");
     assert.deepEqual(fromEnv.cluster, { enabled: true, drives: ["/a", "/b"], quicPort: 9999, nodeId: "node-env" });
+    const secretFromEnv = parseCliArgs(["--cluster", "--drive", "/a", "--drive", "/b"], {
+      SMARTSTORAGE_CLUSTER_SECRET: "from the environment",
+    });
+    assert.ok(typeof secretFromEnv === "object");
+    assert.equal(secretFromEnv.cluster?.secret, "from the environment");
     // The result passes the module's own checks.
     assert.equal(resolveConfig(config, "/").engine.cluster?.nodeId, "node-a");
   });
@@ -205,6 +233,8 @@ describe("cluster flags of smartstorage", () => {
       }, args.join(" "));
     refused(["--drive", "/a"], /--drive needs --cluster/);
     refused(["--data-shards", "2", "--parity-shards", "2"], /--data-shards needs --cluster/);
+    refused(["--seed", "10.0.0.2:4348"], /--seed needs --cluster/);
+    refused(["--advertise", "10.0.0.1"], /--advertise needs --cluster/);
     refused(["--cluster"], /--cluster needs its drive folders: --drive PATH/);
     refused(["--cluster", "--drive", "/a", "--drive", "/b", "--data-shards", "1"], /go together/);
     refused(["--cluster", "--drive", "/a", "--drive", "/b", "--quic-port", "x"], /--quic-port must be an integer from 0 to 65535/);
@@ -252,12 +282,34 @@ describe("cluster flags of ruststorage serve", () => {
         [["--drive", d("a")], /at least 2 drives/],
         [["--drive", d("a"), "--drive", d("b"), "--data-shards", "2", "--parity-shards", "1"], /must equal the drive count/],
         [["--drive", d("a"), "--drive", d("b"), "--node-id", "bad id"], /cluster\.nodeId/],
+        [["--drive", d("a"), "--drive", d("b"), "--cluster-secret", "short"], /at least 16 characters/],
+        // Other nodes call this one: at a fixed port, at a reachable address.
+        [["--drive", d("a"), "--drive", d("b"), "--cluster-secret", SECRET], /quicPort must be a fixed port/],
+        [["--drive", d("a"), "--drive", d("b"), "--seed", "10.0.0.2:4348"], /seedNodes needs cluster\.secret/],
+        [["--drive", d("a"), "--drive", d("b"), "--seed", "10.0.0.2"], /host:port/],
       ];
       for (const [args, expected] of cases) {
         const out = await serve(["--cluster", "--port", "0", "--quic-port", "0", ...args]);
         assert.equal(out.code, 1, `${args.join(" ")}: ${out.stderr}`);
         assert.match(out.stderr, expected, args.join(" "));
       }
+      // Several nodes are not finished: refused, not half there.
+      const joining = await serve([
+        "--cluster",
+        "--port",
+        "0",
+        "--quic-port",
+        "4999",
+        "--cluster-secret",
+        SECRET,
+        "--address",
+        "127.0.0.1",
+        "--seed",
+        "127.0.0.2:4348",
+        ...["a", "b"].flatMap((n) => ["--drive", d(n)]),
+      ]);
+      assert.equal(joining.code, 1, joining.stderr);
+      assert.match(joining.stderr, /clusters of several nodes are not finished/);
       assert.deepEqual(await readdir(dir), [], "nothing was written");
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -57,6 +57,17 @@ pub struct ClusterConfig {
     /// Generated once and kept on the drives when not given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
+    /// QUIC addresses (`host:port`) of nodes to join through; empty: a new log starts a
+    /// new cluster here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seed_nodes: Vec<String>,
+    /// The host other nodes reach this one at; default: the server address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise_address: Option<String>,
+    /// The shared cluster secret: nodes without it can neither join nor talk. Never
+    /// written back out.
+    #[serde(skip_serializing)]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -74,6 +85,9 @@ impl Default for ClusterConfig {
             erasure: None,
             quic_port: 0,
             node_id: None,
+            seed_nodes: Vec::new(),
+            advertise_address: None,
+            secret: None,
         }
     }
 }

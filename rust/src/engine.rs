@@ -54,6 +54,20 @@ async fn open_store(
     observer: Option<Observer>,
 ) -> Result<(Arc<dyn Storage>, Option<ClusterStore>), StartError> {
     if let Some(cluster) = config.cluster.as_ref().filter(|c| c.enabled) {
+        crate::cluster::join::plan(cluster, &config.server.address)
+            .map_err(|e| fail("InvalidConfig", format!("cluster: {e}")))?;
+        if !cluster.seed_nodes.is_empty()
+            && std::env::var("SMARTSTORAGE_EXPERIMENTAL_MULTINODE").as_deref() != Ok("1")
+        {
+            // The nodes share metadata already, object bytes not yet: refused rather than
+            // half there (docs/cluster.md, "Between nodes").
+            return Err(fail(
+                "InvalidConfig",
+                "cluster.seedNodes: clusters of several nodes are not finished (they share \
+                 metadata, not yet object data); SMARTSTORAGE_EXPERIMENTAL_MULTINODE=1 lets tests try them"
+                    .into(),
+            ));
+        }
         if config.storage.clean_slate {
             // Empties every drive folder: the cluster starts new, with a new cluster id.
             for drive in &cluster.drives {
@@ -380,7 +394,7 @@ impl Engine {
     /// Cluster mode: the node's report; standalone: no cluster, but the local drives are probed.
     pub async fn cluster_health(&self) -> Result<ClusterHealth, crate::s3::error::S3Error> {
         if let Some(store) = &self.cluster {
-            return Ok(store.health(&self.info.address, store.quic_port()).into());
+            return Ok(store.health().into());
         }
         let probes = self.ctx.store.probe().await?;
         Ok(ClusterHealth::standalone(

@@ -121,6 +121,20 @@ struct ServeArgs {
     /// Node id with --cluster [default: generated once and kept on the drives].
     #[arg(long, value_name = "ID", env = "SMARTSTORAGE_NODE_ID")]
     node_id: Option<String>,
+    /// QUIC address of a node to join through (repeatable; with --cluster and a secret).
+    #[arg(long = "seed", value_name = "HOST:PORT", requires = "cluster")]
+    seeds: Vec<String>,
+    /// The host other nodes reach this one at [default: --address].
+    #[arg(long, value_name = "HOST", requires = "cluster")]
+    advertise: Option<String>,
+    /// The shared cluster secret (16 or more characters): nodes without it can neither join nor talk.
+    #[arg(
+        long,
+        value_name = "S",
+        env = "SMARTSTORAGE_CLUSTER_SECRET",
+        hide_env_values = true
+    )]
+    cluster_secret: Option<String>,
 }
 
 fn main() {
@@ -249,6 +263,9 @@ fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
             },
             quic_port: args.quic_port,
             node_id: args.node_id.filter(|id| !id.is_empty()),
+            seed_nodes: args.seeds,
+            advertise_address: args.advertise,
+            secret: args.cluster_secret.filter(|s| !s.is_empty()),
         };
         // The same checks as at start, but before anything else happens.
         ruststorage::cluster::geometry::validate(&cluster)

@@ -516,8 +516,8 @@ mod tests {
             enabled: true,
             drives: drives.to_vec(),
             erasure: None,
-            quic_port: 0,
             node_id: None,
+            ..ClusterConfig::default()
         }
     }
 

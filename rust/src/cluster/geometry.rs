@@ -197,8 +197,7 @@ mod tests {
                 data_shards: k,
                 parity_shards: m,
             }),
-            quic_port: 0,
-            node_id: None,
+            ..ClusterConfig::default()
         }
     }
 

@@ -323,8 +323,9 @@ pub struct Membership {
     pub others: Vec<NodeReport>,
 }
 
-/// A node's report: this node (always `up`) and the other members, one set of
-/// `drives` with the drive probes given (in slot order, e.g. from [`probe_drive`]).
+/// A node's report: this node (always `up`, at `address`, `host:port`) and the other
+/// members, one set of `drives` with the drive probes given (in slot order, e.g. from
+/// [`probe_drive`]).
 pub fn node_report(
     drives: &Drives,
     address: &str,
@@ -338,7 +339,7 @@ pub fn node_report(
     let quorum = quorum_report(membership.metadata_ok, &sets);
     let me = NodeReport {
         id: drives.node_id.clone(),
-        address: host_port(address, quic_port),
+        address: address.to_string(),
         state: NodeState::Up,
         last_seen_ms: Some(now_ms()),
         rtt_ms: None,
@@ -411,8 +412,8 @@ mod tests {
             enabled: true,
             drives: paths.clone(),
             erasure: None,
-            quic_port: 0,
             node_id: Some("node-1".into()),
+            ..ClusterConfig::default()
         })
         .unwrap();
         std::fs::remove_dir_all(&paths[3]).unwrap();
@@ -432,7 +433,7 @@ mod tests {
         };
         let report = node_report(
             &drives,
-            "127.0.0.1",
+            "127.0.0.1:4348",
             4348,
             membership,
             probes,

@@ -19,6 +19,7 @@ pub mod format;
 pub mod geometry;
 pub mod heal;
 pub mod health;
+pub mod join;
 pub mod meta;
 pub mod peers;
 pub mod quic;

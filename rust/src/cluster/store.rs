@@ -143,6 +143,8 @@ impl ClusterStore {
         observer: Option<Observer>,
     ) -> std::result::Result<ClusterStore, OpenError> {
         let quic_port = cfg.quic_port;
+        // Checked before the drives are touched.
+        let plan = super::join::plan(cfg, address)?;
         let cfg = cfg.clone();
         let formatted = tokio::task::spawn_blocking(move || super::format::prepare(&cfg))
             .await
@@ -190,8 +192,8 @@ impl ClusterStore {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        // Alone for now: a random cluster secret, so that no other node can talk to it.
-        let identity = Identity::new(None, &formatted.node_id).map_err(|e| e.to_string())?;
+        let identity =
+            Identity::new(plan.secret.as_deref(), &formatted.node_id).map_err(|e| e.to_string())?;
         let router = Router::new(&formatted.node_id);
         let quic = quic::bind(address, quic_port, &identity, router.clone())
             .await
@@ -216,8 +218,8 @@ impl ClusterStore {
                 slot: router.meta.clone(),
             }),
             name: formatted.node_id.clone(),
-            advertise: format!("{address}:{}", quic.port()),
-            seeds: Vec::new(),
+            advertise: plan.advertise(quic.port()),
+            seeds: plan.seeds,
         };
         let log = match MetaLog::open(options.clone(), state.clone()).await {
             Ok(log) => log,
@@ -1176,7 +1178,7 @@ impl Storage for ClusterStore {
 impl ClusterStore {
     /// The health report: this node, its drives as last probed, the set's quorums,
     /// the metadata log and healing.
-    pub fn health(&self, address: &str, quic_port: u16) -> ClusterReport {
+    pub fn health(&self) -> ClusterReport {
         let status = self.meta().log.status();
         let me = raft_node_id(&self.formatted.node_id);
         let members: BTreeMap<u64, Member> = status.members.iter().cloned().collect();
@@ -1250,10 +1252,11 @@ impl ClusterStore {
             metadata_ok,
             others,
         };
+        let me = &self.log_options.advertise;
         node_report(
             &self.formatted,
-            address,
-            quic_port,
+            me,
+            self.quic.port(),
             membership,
             probes,
             healing,
