@@ -425,6 +425,17 @@ impl ClusterStore {
         refused.map_or(Ok(()), Err)
     }
 
+    /// Makes the next metadata read linearizable when several nodes share the log: the
+    /// leader confirms it still leads, a follower catches up with the leader's read
+    /// index. Alone, what this node applied is already everything acknowledged.
+    async fn fresh(&self) -> Result<()> {
+        let log = &self.meta().log;
+        if log.voter_count() <= 1 {
+            return Ok(());
+        }
+        log.read_barrier().await.map_err(unavailable)
+    }
+
     /// A whole object in memory (small ones only).
     fn read_whole(&self, bodies: &[Body], size: u64) -> Result<Vec<Bytes>> {
         let mut chunks = Vec::new();
@@ -721,14 +732,17 @@ impl Storage for ClusterStore {
     }
 
     async fn bucket_exists(&self, bucket: &str) -> Result<()> {
+        self.fresh().await?;
         self.read(|s| s.bucket_info(bucket).map(|_| ()))
     }
 
     async fn bucket_info(&self, bucket: &str, _default_region: &str) -> Result<BucketInfo> {
+        self.fresh().await?;
         self.read(|s| s.bucket_info(bucket))
     }
 
     async fn list_buckets(&self, _default_region: &str) -> Result<Vec<BucketInfo>> {
+        self.fresh().await?;
         self.read(|s| Ok(s.list_buckets()))
     }
 
@@ -758,6 +772,7 @@ impl Storage for ClusterStore {
     }
 
     async fn versioning(&self, bucket: &str) -> Result<Option<String>> {
+        self.fresh().await?;
         self.read(|s| s.bucket_info(bucket).map(|b| b.versioning))
     }
 
@@ -771,6 +786,7 @@ impl Storage for ClusterStore {
     }
 
     async fn bucket_config(&self, kind: ConfigKind, bucket: &str) -> Result<Option<Vec<u8>>> {
+        self.fresh().await?;
         self.read(|s| s.config(bucket, &format!("{kind:?}")))
     }
 
@@ -793,6 +809,7 @@ impl Storage for ClusterStore {
     }
 
     async fn all_bucket_configs(&self, kind: ConfigKind) -> Result<Vec<(String, Vec<u8>)>> {
+        self.fresh().await?;
         self.read(|s| Ok(s.all_configs(&format!("{kind:?}"))))
     }
 
@@ -843,6 +860,7 @@ impl Storage for ClusterStore {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<ObjectMeta> {
+        self.fresh().await?;
         self.lookup(bucket, key, version_id).map(|v| v.meta)
     }
 
@@ -853,6 +871,7 @@ impl Storage for ClusterStore {
         version_id: Option<&str>,
         want_data: bool,
     ) -> Result<Opened> {
+        self.fresh().await?;
         let version = self.lookup(bucket, key, version_id)?;
         if version.meta.delete_marker {
             return Ok(Opened {
@@ -881,6 +900,7 @@ impl Storage for ClusterStore {
     }
 
     async fn latest_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>> {
+        self.fresh().await?;
         self.read(|s| s.latest_delete_marker(bucket, key))
     }
 
@@ -986,10 +1006,12 @@ impl Storage for ClusterStore {
     }
 
     async fn list_objects(&self, bucket: &str, query: ListQuery) -> Result<ListPage> {
+        self.fresh().await?;
         self.read(|s| s.list_objects(bucket, &query))
     }
 
     async fn list_versions(&self, bucket: &str, query: VersionQuery) -> Result<VersionPage> {
+        self.fresh().await?;
         self.read(|s| s.list_versions(bucket, &query))
     }
 
@@ -1007,6 +1029,7 @@ impl Storage for ClusterStore {
     }
 
     async fn upload_info(&self, upload: &UploadRef) -> Result<UploadInfo> {
+        self.fresh().await?;
         self.read(|s| {
             s.upload(&upload.bucket, &upload.key, &upload.upload_id)
                 .map(|u| u.info.clone())
@@ -1057,6 +1080,7 @@ impl Storage for ClusterStore {
     }
 
     async fn list_parts(&self, upload: &UploadRef) -> Result<(UploadInfo, Vec<PartInfo>)> {
+        self.fresh().await?;
         self.read(|s| {
             let u = s.upload(&upload.bucket, &upload.key, &upload.upload_id)?;
             let parts = u.parts.values().map(|(p, _)| p.clone()).collect();
@@ -1119,6 +1143,7 @@ impl Storage for ClusterStore {
     }
 
     async fn list_uploads(&self, bucket: &str) -> Result<Vec<UploadInfo>> {
+        self.fresh().await?;
         self.read(|s| s.list_uploads(bucket))
     }
 

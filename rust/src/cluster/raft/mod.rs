@@ -317,6 +317,13 @@ impl<M: Machine> MetaLog<M> {
         self.core.status()
     }
 
+    /// How many voters the log has now.
+    pub fn voter_count(&self) -> usize {
+        let metrics = self.core.raft.metrics();
+        let m = metrics.borrow();
+        m.membership_config.membership().voter_ids().count()
+    }
+
     pub fn drives(&self) -> Vec<DriveLogState> {
         self.core.shared.drives.states()
     }
