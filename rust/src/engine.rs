@@ -54,20 +54,9 @@ async fn open_store(
     observer: Option<Observer>,
 ) -> Result<(Arc<dyn Storage>, Option<ClusterStore>), StartError> {
     if let Some(cluster) = config.cluster.as_ref().filter(|c| c.enabled) {
-        crate::cluster::join::plan(cluster, &config.server.address)
+        // Checked before cleanSlate empties a drive.
+        let plan = crate::cluster::join::plan(cluster, &config.server.address)
             .map_err(|e| fail("InvalidConfig", format!("cluster: {e}")))?;
-        if !cluster.seed_nodes.is_empty()
-            && std::env::var("SMARTSTORAGE_EXPERIMENTAL_MULTINODE").as_deref() != Ok("1")
-        {
-            // The nodes share metadata already, object bytes not yet: refused rather than
-            // half there (docs/cluster.md, "Between nodes").
-            return Err(fail(
-                "InvalidConfig",
-                "cluster.seedNodes: clusters of several nodes are not finished (they share \
-                 metadata, not yet object data); SMARTSTORAGE_EXPERIMENTAL_MULTINODE=1 lets tests try them"
-                    .into(),
-            ));
-        }
         if config.storage.clean_slate {
             // Empties every drive folder: the cluster starts new, with a new cluster id.
             for drive in &cluster.drives {
@@ -79,17 +68,12 @@ async fn open_store(
                 })?;
             }
         }
-        let store = ClusterStore::open(
-            cluster,
-            &config.server.address,
-            config.storage.fsync,
-            observer,
-        )
-        .await
-        .map_err(|e| match e {
-            OpenError::Config(e) => fail("InvalidConfig", format!("cluster: {e}")),
-            OpenError::Bind(e) => fail("BindError", e),
-        })?;
+        let store = ClusterStore::open(cluster, plan, config.storage.fsync, observer)
+            .await
+            .map_err(|e| match e {
+                OpenError::Config(e) => fail("InvalidConfig", format!("cluster: {e}")),
+                OpenError::Bind(e) => fail("BindError", e),
+            })?;
         return Ok((Arc::new(store.clone()), Some(store)));
     }
     let dir = config.storage.directory.clone();

@@ -233,6 +233,7 @@ impl ShardServer {
 }
 
 /// A drive of another node, reached over QUIC (blocking calls, from the blocking pool).
+#[derive(Clone)]
 pub struct RemoteDrive {
     quic: Arc<QuicNode>,
     node: SocketAddr,
@@ -250,8 +251,30 @@ impl RemoteDrive {
         }
     }
 
+    fn encode(request: ShardRequest) -> io::Result<Vec<u8>> {
+        rmp_serde::to_vec(&super::rpc::Request::<(), ShardRequest>::Shard(request))
+            .map_err(io::Error::other)
+    }
+
+    /// One call to the node's `ShardServer`; its error answer becomes an `io::Error`.
     fn call(&self, request: ShardRequest) -> io::Result<ShardResponse> {
-        call(&self.quic, self.node, &self.runtime, request)
+        use super::rpc;
+        let bytes = Self::encode(request)?;
+        let reply = self.runtime.block_on(async {
+            tokio::time::timeout(CALL_TIMEOUT, self.quic.call(self.node, &bytes))
+                .await
+                .map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "the drive's node did not answer")
+                })?
+        })?;
+        match rmp_serde::from_slice(&reply).map_err(io::Error::other)? {
+            rpc::Response::Shard(ShardResponse::Error { kind, message }) => {
+                Err(into_io(kind, message))
+            }
+            rpc::Response::Shard(response) => Ok(response),
+            rpc::Response::Error(e) => Err(io::Error::other(e)),
+            _ => Err(unexpected()),
+        }
     }
 
     fn rel(rel: &Path) -> io::Result<String> {
@@ -274,9 +297,7 @@ impl RemoteDrive {
         };
         match self.call(request)? {
             ShardResponse::Handle(handle) => Ok(Box::new(RemoteOut {
-                quic: self.quic.clone(),
-                node: self.node,
-                runtime: self.runtime.clone(),
+                drive: self.clone(),
                 handle,
             })),
             _ => Err(unexpected()),
@@ -286,31 +307,6 @@ impl RemoteDrive {
 
 fn unexpected() -> io::Error {
     io::Error::other("unexpected answer from a drive's node")
-}
-
-/// One call to a node's `ShardServer`; its error answer becomes an `io::Error`.
-fn call(
-    quic: &QuicNode,
-    node: SocketAddr,
-    runtime: &tokio::runtime::Handle,
-    request: ShardRequest,
-) -> io::Result<ShardResponse> {
-    use super::rpc;
-    let bytes = rmp_serde::to_vec(&rpc::Request::<(), ShardRequest>::Shard(request))
-        .map_err(io::Error::other)?;
-    let reply = runtime.block_on(async {
-        tokio::time::timeout(CALL_TIMEOUT, quic.call(node, &bytes))
-            .await
-            .map_err(|_| {
-                io::Error::new(io::ErrorKind::TimedOut, "the drive's node did not answer")
-            })?
-    })?;
-    match rmp_serde::from_slice(&reply).map_err(io::Error::other)? {
-        rpc::Response::Shard(ShardResponse::Error { kind, message }) => Err(into_io(kind, message)),
-        rpc::Response::Shard(response) => Ok(response),
-        rpc::Response::Error(e) => Err(io::Error::other(e)),
-        _ => Err(unexpected()),
-    }
 }
 
 impl DriveIo for RemoteDrive {
@@ -325,12 +321,7 @@ impl DriveIo for RemoteDrive {
     fn open(&self, rel: &Path) -> io::Result<Box<dyn ShardIn>> {
         let size = self.len(rel)?;
         Ok(Box::new(RemoteIn {
-            drive: RemoteDrive {
-                quic: self.quic.clone(),
-                node: self.node,
-                drive: self.drive.clone(),
-                runtime: self.runtime.clone(),
-            },
+            drive: self.clone(),
             rel: Self::rel(rel)?,
             size,
         }))
@@ -357,9 +348,7 @@ impl DriveIo for RemoteDrive {
 }
 
 struct RemoteOut {
-    quic: Arc<QuicNode>,
-    node: SocketAddr,
-    runtime: tokio::runtime::Handle,
+    drive: RemoteDrive,
     handle: u64,
 }
 
@@ -369,14 +358,14 @@ impl ShardOut for RemoteOut {
             handle: self.handle,
             frame: ByteBuf::from(frame.to_vec()),
         };
-        call(&self.quic, self.node, &self.runtime, request).map(|_| ())
+        self.drive.call(request).map(|_| ())
     }
 
     fn commit(&mut self) -> io::Result<()> {
         let request = ShardRequest::Commit {
             handle: self.handle,
         };
-        call(&self.quic, self.node, &self.runtime, request).map(|_| ())
+        self.drive.call(request).map(|_| ())
     }
 }
 
@@ -387,12 +376,11 @@ impl Drop for RemoteOut {
         let request = ShardRequest::Drop {
             handle: self.handle,
         };
-        let Ok(bytes) = rmp_serde::to_vec(&super::rpc::Request::<(), ShardRequest>::Shard(request))
-        else {
+        let Ok(bytes) = RemoteDrive::encode(request) else {
             return;
         };
-        let (quic, node) = (self.quic.clone(), self.node);
-        self.runtime.spawn(async move {
+        let (quic, node) = (self.drive.quic.clone(), self.drive.node);
+        self.drive.runtime.spawn(async move {
             let _ = tokio::time::timeout(CALL_TIMEOUT, quic.call(node, &bytes)).await;
         });
     }

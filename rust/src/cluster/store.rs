@@ -19,6 +19,7 @@ use super::health::{
     ClusterReport, HealingReport, Membership, NodeReport, RaftReport, RaftRole, ReplicationReport,
     ScannerReport, node_report,
 };
+use super::join::NetPlan;
 use super::meta::{self, Body, Command, Failure, MetaState, Outcome, Version};
 use super::peers::PeerMonitor;
 use super::quic::{self, QuicNode};
@@ -135,16 +136,16 @@ fn unavailable(e: LogError) -> Error {
 
 impl ClusterStore {
     /// Checks and formats the drives, opens the metadata log on them and starts the
-    /// prober, healer and scanner. Errors are for people: a bad configuration or drive.
+    /// prober, healer and scanner; `plan` is the network half of `cfg`, checked by the
+    /// caller before anything was touched. Errors are for people: a bad configuration
+    /// or drive.
     pub async fn open(
         cfg: &ClusterConfig,
-        address: &str,
+        plan: NetPlan,
         fsync: bool,
         observer: Option<Observer>,
     ) -> std::result::Result<ClusterStore, OpenError> {
-        let quic_port = cfg.quic_port;
-        // Checked before the drives are touched.
-        let plan = super::join::plan(cfg, address)?;
+        let (quic_port, address) = (cfg.quic_port, plan.bind.as_str());
         let cfg = cfg.clone();
         let formatted = tokio::task::spawn_blocking(move || super::format::prepare(&cfg))
             .await
@@ -219,7 +220,7 @@ impl ClusterStore {
             }),
             name: formatted.node_id.clone(),
             advertise: plan.advertise(quic.port()),
-            seeds: plan.seeds,
+            seeds: plan.seeds.clone(),
         };
         let log = match MetaLog::open(options.clone(), state.clone()).await {
             Ok(log) => log,

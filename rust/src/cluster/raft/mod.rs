@@ -422,6 +422,11 @@ impl Core {
 
     /// The leader's id, waiting a little for an election under way.
     async fn leader(&self) -> Result<u64, LogError> {
+        // The usual case, on every write and barrier: a leader is known; waiting would
+        // clone the whole metrics.
+        if let Some(leader) = self.raft.metrics().borrow().current_leader {
+            return Ok(leader);
+        }
         let known = |m: &openraft::RaftMetrics<u64, Member>| m.current_leader.is_some();
         self.raft
             .wait(Some(LEADER_WAIT))

@@ -89,12 +89,16 @@ impl Slot {
     /// Answers a request of another node's log.
     pub async fn handle(&self, request: Request) -> Response {
         let Some(core) = self.core() else {
+            // Each request gets its own kind of answer: openraft's say the node stopped.
             let closed = || WireError::Unavailable("the metadata log is not open".into());
+            let stopped = || openraft::error::Fatal::Stopped;
             return match request {
+                Request::AppendEntries(_) => Response::AppendEntries(Err(stopped().into())),
+                Request::Vote(_) => Response::Vote(Err(stopped().into())),
+                Request::InstallSnapshot(_) => Response::InstallSnapshot(Err(stopped().into())),
                 Request::Write(_) => Response::Write(Err(closed())),
                 Request::ReadIndex => Response::ReadIndex(Err(closed())),
                 Request::Join { .. } => Response::Join(Err(closed())),
-                _ => Response::Vote(Err(RaftError::Fatal(openraft::error::Fatal::Stopped))),
             };
         };
         let raft = &core.raft;
