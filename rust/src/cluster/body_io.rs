@@ -11,8 +11,8 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use super::drive_io::ShardRef;
-use super::drives::{Drive, DriveSet, DriveState};
-use super::erasure::{BLOCK_SIZE, Layout};
+use super::drives::{DriveSet, DriveState};
+use super::erasure::Layout;
 use super::meta::Body;
 use super::shards::{self, ShardError, ShardReader, ShardState, ShardWriter};
 use crate::storage::writer::Sink;
@@ -70,9 +70,7 @@ impl Drop for StagedBody {
 /// Removes every shard file of a body that a drive holds (blocking; best effort: the
 /// scanner collects what a failing drive keeps).
 pub fn remove_body(set: &DriveSet, body: &Body) {
-    let files = set.shards(&body.id, body.first_drive, body.data + body.parity, |_| {
-        true
-    });
+    let files = set.shards(body, |_| true, false);
     for file in files.into_iter().flatten() {
         let _ = file.drive.remove(&file.rel);
     }
@@ -88,18 +86,8 @@ pub struct BodySink {
 impl BodySink {
     /// `small`: the body is known to be at most `SMALL_BODY` bytes.
     pub fn open(set: Arc<DriveSet>, small: bool) -> Result<BodySink> {
-        let data = if small { 1 } else { set.data };
-        let shards = data + set.parity;
-        let body = Body {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            size: 0,
-            data,
-            parity: set.parity,
-            block_size: BLOCK_SIZE,
-            first_drive: set.place(shards),
-        };
-        let files = set.shards(&body.id, body.first_drive, shards, Drive::writable);
-        let quorum = set.write_quorum.min(shards);
+        let (body, quorum) = set.new_body(small);
+        let files = set.shards(&body, DriveState::writable, false);
         let writer = ShardWriter::create(files, layout(&body), quorum, set.fsync)?;
         let staged = StagedBody {
             body: Some(body),
@@ -134,12 +122,7 @@ pub fn stage_bytes(set: &Arc<DriveSet>, bytes: &[u8]) -> Result<StagedBody> {
 }
 
 fn reader_files(set: &DriveSet, body: &Body) -> Vec<Option<ShardRef>> {
-    set.shards(
-        &body.id,
-        body.first_drive,
-        body.data + body.parity,
-        Drive::readable,
-    )
+    set.shards(body, DriveState::readable, false)
 }
 
 /// Reads `len` bytes from `start` of the object made of `bodies`, in order, handing
@@ -187,8 +170,15 @@ pub fn read_bodies(
 /// checked before a streamed answer starts, so that it can still be a 503.
 pub fn check_readable(set: &DriveSet, bodies: &[Body]) -> Result<()> {
     for body in bodies {
-        let states = shards::stat(&reader_files(set, body), layout(body), body.size);
-        let good = states.iter().filter(|s| **s == ShardState::Ok).count();
+        let files = reader_files(set, body);
+        let expected = layout(body).shard_file_len(body.size);
+        // Data shards first: a whole body answers after its first K lengths.
+        let mut good = 0;
+        for file in files.iter().flatten() {
+            if good < body.data && file.drive.len(&file.rel).is_ok_and(|n| n == expected) {
+                good += 1;
+            }
+        }
         if good < body.data {
             return Err(Error::Unavailable(format!(
                 "body {}: {good} of {} shards readable",
@@ -200,21 +190,16 @@ pub fn check_readable(set: &DriveSet, bodies: &[Body]) -> Result<()> {
     Ok(())
 }
 
-/// Whether a body misses a shard file (or has a short one) on a drive that can take it.
+/// Whether a body misses a shard file (or has a short one) on a drive of this node
+/// that can take it (each node looks after its own drives).
 pub fn heal_needed(set: &DriveSet, body: &Body) -> bool {
-    let states = shards::stat(&reader_files(set, body), layout(body), body.size);
-    let files = healable_files(set, body);
+    let files = set.shards(body, DriveState::writable, true);
+    let states = shards::stat(&files, layout(body), body.size);
     (0..states.len()).any(|i| states[i] != ShardState::Ok && files[i].is_some())
 }
 
 fn healable_files(set: &DriveSet, body: &Body) -> Vec<Option<ShardRef>> {
-    let healable = |d: &Drive| matches!(d.state(), DriveState::Ok | DriveState::Healing);
-    set.shards(
-        &body.id,
-        body.first_drive,
-        body.data + body.parity,
-        healable,
-    )
+    set.shards(body, DriveState::writable, false)
 }
 
 /// Rebuilds a body's missing, short or known-bad shards on the drives that take them
@@ -239,10 +224,10 @@ pub fn heal_body(set: &DriveSet, body: &Body, known_bad: &[usize]) -> Result<u64
     )?)
 }
 
-/// Full check of a body's shards (every frame's hash): the indexes that are not good
-/// on drives that are readable.
+/// Full check of a body's shards on this node's drives (every frame's hash): the
+/// indexes that are not good on drives that are readable.
 pub fn verify_body(set: &DriveSet, body: &Body) -> Vec<usize> {
-    let files = reader_files(set, body);
+    let files = set.shards(body, DriveState::readable, true);
     shards::verify(&files, layout(body), body.size)
         .iter()
         .enumerate()

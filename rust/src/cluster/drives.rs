@@ -3,15 +3,24 @@
 //! (`health::probe_drive`) every few seconds; writes skip drives that are not `Ok`
 //! (or `Healing`), reads skip drives that are `Offline`. An empty folder found in
 //! place of a drive while serving is formatted for its slot and healed in full.
+//!
+//! With several nodes, the set also knows the other nodes' drives ([`Spread`]): a
+//! body names its drives by id, wherever they are, and a drive of another node is as
+//! available as its node answers pings.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::drive_io::{DriveIo, LocalDrive, ShardRef};
+use super::erasure::BLOCK_SIZE;
 use super::format::{FormatFile, SYSTEM_DIR, write_format};
 pub use super::health::DriveState;
-use super::health::{DriveReport, now_ms, probe_drive};
+use super::health::{DriveReport, NodeState, now_ms, probe_drive};
+use super::meta::Body;
+use super::peers::PeerMonitor;
+use super::topology::{Candidate, NodeRecord, place, spread_geometry};
 
 pub struct Drive {
     pub index: usize,
@@ -69,14 +78,6 @@ impl Drive {
         self.system_dir().join("raft")
     }
 
-    /// Its shard of the body `id` (spread over 256 folders).
-    pub fn shard(&self, id: &str) -> ShardRef {
-        ShardRef {
-            drive: self.io.clone(),
-            rel: data_rel().join(&id[..2.min(id.len())]).join(id),
-        }
-    }
-
     pub fn report(&self) -> DriveReport {
         self.report
             .lock()
@@ -97,14 +98,12 @@ impl Drive {
         }
     }
 
-    /// Takes new shards.
     pub fn writable(&self) -> bool {
-        matches!(self.state(), DriveState::Ok | DriveState::Healing)
+        self.state().writable()
     }
 
-    /// Serves shards (a healing drive may lack some; reads verify every frame anyway).
     pub fn readable(&self) -> bool {
-        self.state() != DriveState::Offline
+        self.state().readable()
     }
 
     /// Probes the drive (blocking); answers its state before and after.
@@ -146,6 +145,62 @@ fn data_rel() -> PathBuf {
     Path::new(SYSTEM_DIR).join("data")
 }
 
+/// Where a drive keeps its shard of the body `id` (spread over 256 folders).
+fn shard_rel(id: &str) -> PathBuf {
+    data_rel().join(&id[..2.min(id.len())]).join(id)
+}
+
+/// The other nodes' drives, once several nodes registered (`topology`): new bodies
+/// spread over all of them.
+pub struct Spread {
+    pub data: usize,
+    pub parity: usize,
+    /// Every registered node (this one too): its address and drive ids.
+    nodes: Vec<NodeRecord>,
+    /// The other nodes' drives by id, and their node's address.
+    remote: HashMap<String, (Arc<dyn DriveIo>, String)>,
+    peers: Arc<PeerMonitor>,
+}
+
+impl Spread {
+    /// `None` unless at least two nodes with drives are registered.
+    pub fn new(
+        nodes: Vec<NodeRecord>,
+        local: &str,
+        connect: impl Fn(&str, &str) -> Option<Arc<dyn DriveIo>>,
+        peers: Arc<PeerMonitor>,
+    ) -> Option<Spread> {
+        let counts: Vec<usize> = nodes.iter().map(|n| n.drives.len()).collect();
+        let (data, parity) = spread_geometry(&counts)?;
+        let mut remote = HashMap::new();
+        for node in nodes.iter().filter(|n| n.name != local) {
+            for drive in &node.drives {
+                if let Some(io) = connect(&node.addr, drive) {
+                    remote.insert(drive.clone(), (io, node.addr.clone()));
+                }
+            }
+        }
+        Some(Spread {
+            data,
+            parity,
+            nodes,
+            remote,
+            peers,
+        })
+    }
+
+    /// A drive of another node: usable while its node answers pings (a suspect one
+    /// is skipped: a call to it would wait out a timeout, and parity covers it).
+    fn remote(&self, id: &str) -> Option<(DriveState, Arc<dyn DriveIo>)> {
+        let (io, addr) = self.remote.get(id)?;
+        let state = match self.peers.seen(addr).state {
+            NodeState::Up => DriveState::Ok,
+            NodeState::Suspect | NodeState::Down => DriveState::Offline,
+        };
+        Some((state, io.clone()))
+    }
+}
+
 /// The node's drives, in slot order, and how bodies are spread over them.
 pub struct DriveSet {
     pub drives: Vec<Drive>,
@@ -155,28 +210,116 @@ pub struct DriveSet {
     /// Shards that must be written (fsynced when `fsync`) before a write is kept.
     pub write_quorum: usize,
     pub fsync: bool,
+    /// Several nodes: where new bodies go, and the other nodes' drives.
+    pub spread: RwLock<Option<Arc<Spread>>>,
 }
 
 impl DriveSet {
-    /// Where each shard of a body goes: shard `i` on drive `(first + i) % n`, or
-    /// `None` when that drive is not usable for the purpose.
+    pub fn new(drives: Vec<Drive>, data: usize, parity: usize, fsync: bool) -> DriveSet {
+        DriveSet {
+            drives,
+            data,
+            parity,
+            write_quorum: super::geometry::write_quorum(data, parity),
+            fsync,
+            spread: RwLock::new(None),
+        }
+    }
+
+    pub fn spread(&self) -> Option<Arc<Spread>> {
+        self.spread
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A drive by id, this node's or another's, and its state.
+    fn resolve(&self, id: &str, spread: Option<&Spread>) -> Option<(DriveState, Arc<dyn DriveIo>)> {
+        match self.drives.iter().find(|d| d.id == id) {
+            Some(d) => Some((d.state(), d.io.clone())),
+            None => spread?.remote(id),
+        }
+    }
+
+    /// Where each shard of `body` is, or `None` when its drive is not usable for the
+    /// purpose (by its state) or unknown; `local_only`: this node's drives only.
     pub fn shards(
         &self,
-        id: &str,
-        first: usize,
-        shards: usize,
-        usable: impl Fn(&Drive) -> bool,
+        body: &Body,
+        usable: impl Fn(DriveState) -> bool,
+        local_only: bool,
     ) -> Vec<Option<ShardRef>> {
-        (0..shards)
-            .map(|i| &self.drives[(first + i) % self.drives.len()])
-            .map(|d| usable(d).then(|| d.shard(id)))
+        let shard = |(state, io): (DriveState, Arc<dyn DriveIo>)| {
+            usable(state).then(|| ShardRef {
+                drive: io,
+                rel: shard_rel(&body.id),
+            })
+        };
+        if body.drives.is_empty() {
+            let n = self.drives.len();
+            return (0..body.data + body.parity)
+                .map(|i| &self.drives[(body.first_drive + i) % n])
+                .map(|d| shard((d.state(), d.io.clone())))
+                .collect();
+        }
+        let spread = if local_only { None } else { self.spread() };
+        body.drives
+            .iter()
+            .map(|id| self.resolve(id, spread.as_deref()).and_then(shard))
             .collect()
     }
 
-    /// The first drive of a new body of `shards` shards: a random rotation (so data
-    /// shards, the ones read, spread over all drives), moved where the most of its
-    /// drives take writes when some do not.
-    pub fn place(&self, shards: usize) -> usize {
+    /// A new body's id, geometry and drives; small: at most `SMALL_BODY` bytes (one
+    /// data shard). Answers its write quorum too.
+    pub fn new_body(&self, small: bool) -> (Body, usize) {
+        let mut body = Body {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            size: 0,
+            data: self.data,
+            parity: self.parity,
+            block_size: BLOCK_SIZE,
+            first_drive: 0,
+            drives: Vec::new(),
+        };
+        let spread = self.spread();
+        if let Some(spread) = &spread {
+            (body.data, body.parity) = (spread.data, spread.parity);
+        }
+        let quorum = super::geometry::write_quorum(body.data, body.parity);
+        if small {
+            body.data = 1;
+        }
+        let shards = body.data + body.parity;
+        match spread.as_deref().and_then(|s| self.place_spread(s, shards)) {
+            Some(drives) => body.drives = drives,
+            None => body.first_drive = self.place(shards),
+        }
+        (body, quorum.min(shards))
+    }
+
+    /// Drives over the registered nodes, at most the parity count per node.
+    fn place_spread(&self, spread: &Spread, shards: usize) -> Option<Vec<String>> {
+        let candidates: Vec<Candidate> = spread
+            .nodes
+            .iter()
+            .map(|node| Candidate {
+                drives: node
+                    .drives
+                    .iter()
+                    .map(|id| {
+                        let state = self.resolve(id, Some(spread)).map(|(s, _)| s);
+                        (id.clone(), state.is_some_and(DriveState::writable))
+                    })
+                    .collect(),
+            })
+            .collect();
+        place(&candidates, shards, spread.parity)
+    }
+
+    /// The first drive of a new body of `shards` shards on this node's set: a random
+    /// rotation (so data shards, the ones read, spread over all drives), moved where
+    /// the most of its drives take writes when some do not.
+    fn place(&self, shards: usize) -> usize {
         let n = self.drives.len();
         let start = uuid::Uuid::new_v4().as_u128() as usize % n;
         let writable = |first: usize| {

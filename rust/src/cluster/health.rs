@@ -105,6 +105,17 @@ pub enum DriveState {
     Healing,
 }
 
+impl DriveState {
+    /// Takes new shards.
+    pub fn writable(self) -> bool {
+        matches!(self, DriveState::Ok | DriveState::Healing)
+    }
+    /// Serves shards (a healing drive may lack some; reads verify every frame anyway).
+    pub fn readable(self) -> bool {
+        self != DriveState::Offline
+    }
+}
+
 /// One drive and its last probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

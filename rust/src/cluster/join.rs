@@ -32,9 +32,6 @@ fn unspecified(host: &str) -> bool {
     matches!(host, "" | "0.0.0.0" | "::" | "[::]")
 }
 
-/// Set to `1`, lets `seedNodes` through (tests of what exists of several nodes).
-pub const EXPERIMENTAL_MULTINODE: &str = "SMARTSTORAGE_EXPERIMENTAL_MULTINODE";
-
 /// Checks the network options; `server_address` is the S3 listen address.
 pub fn plan(cfg: &ClusterConfig, server_address: &str) -> Result<NetPlan, String> {
     if let Some(secret) = &cfg.secret
@@ -73,14 +70,6 @@ pub fn plan(cfg: &ClusterConfig, server_address: &str) -> Result<NetPlan, String
                     .into(),
             );
         }
-    }
-    if joins && std::env::var(EXPERIMENTAL_MULTINODE).as_deref() != Ok("1") {
-        // The nodes share metadata already, object bytes not yet: refused rather than
-        // half there (docs/cluster.md, "Between nodes").
-        return Err(format!(
-            "cluster.seedNodes: clusters of several nodes are not finished (they share \
-             metadata, not yet object data); {EXPERIMENTAL_MULTINODE}=1 lets tests try them"
-        ));
     }
     Ok(NetPlan {
         secret: cfg.secret.clone(),
@@ -141,13 +130,6 @@ mod tests {
         );
         refused(cfg(Some(SECRET), &[], None, 4348), "advertiseAddress");
         refused(cfg(Some(SECRET), &[], Some("h"), 0), "fixed port");
-        // Well-formed seeds are refused too, for now (unless the tests' variable is set).
-        if std::env::var(EXPERIMENTAL_MULTINODE).is_err() {
-            refused(
-                cfg(Some(SECRET), &["10.0.0.2:4348"], Some("h"), 4348),
-                "not finished",
-            );
-        }
         for seed in ["10.0.0.2", ":4348", "h:0", "h:port", "h:99999"] {
             refused(cfg(Some(SECRET), &[seed], Some("h"), 4348), "host:port");
         }

@@ -13,6 +13,7 @@ use serde_bytes::ByteBuf;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
+use super::topology::NodeRecord;
 use crate::storage::interface::{
     BucketInfo, Counters, Item, ListPage, ListQuery, ObjectMeta, PartInfo, Precondition,
     UploadInfo, VersionEntry, VersionPage, VersionQuery,
@@ -21,8 +22,9 @@ use crate::storage::{Error, Result};
 
 const NULL_VERSION: &str = "null";
 
-/// One stored body: the shard files named `id`, `data + parity` of them, shard `i` on
-/// drive `(first_drive + i) % drives`.
+/// One stored body: the shard files named `id`, `data + parity` of them: shard `i` on
+/// the drive `drives[i]` (by id, on any node), or, when `drives` is empty (a body of
+/// one node's set), on that node's drive `(first_drive + i) % drives`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Body {
     pub id: String,
@@ -31,6 +33,8 @@ pub struct Body {
     pub parity: usize,
     pub block_size: usize,
     pub first_drive: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drives: Vec<String>,
 }
 
 /// One version of a key (an unversioned bucket's object is its key's only version).
@@ -76,6 +80,20 @@ pub struct MetaState {
     buckets: BTreeMap<String, Bucket>,
     /// How many versions and upload parts name each body.
     refs: HashMap<String, u32>,
+    /// The nodes that registered, by name: where new bodies may go.
+    #[serde(default)]
+    nodes: BTreeMap<String, NodeRecord>,
+    /// Changes with every change of `nodes`, unique in the process (a store tells by it
+    /// that its view of the nodes is stale, even across states).
+    #[serde(skip)]
+    nodes_generation: u64,
+}
+
+/// Where `nodes_generation`s come from.
+static NODES_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_nodes_generation() -> u64 {
+    NODES_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A change, as proposed to the log.
@@ -151,6 +169,10 @@ pub enum Command {
         bucket: String,
         key: String,
         upload_id: String,
+    },
+    /// A node says where it answers and which drives it has (again after a change).
+    RegisterNode {
+        node: NodeRecord,
     },
 }
 
@@ -260,6 +282,7 @@ impl MetaState {
                 }
             }
         }
+        state.nodes_generation = next_nodes_generation();
         *self = state;
         Ok(())
     }
@@ -442,7 +465,22 @@ impl MetaState {
                 self.release_upload(upload, garbage);
                 Ok(Outcome::Done)
             }
+            Command::RegisterNode { node } => {
+                self.nodes.insert(node.name.clone(), node);
+                self.nodes_generation = next_nodes_generation();
+                Ok(Outcome::Done)
+            }
         }
+    }
+
+    /// The registered nodes, by name.
+    pub fn nodes(&self) -> &BTreeMap<String, NodeRecord> {
+        &self.nodes
+    }
+
+    /// See `nodes_generation`.
+    pub fn nodes_generation(&self) -> u64 {
+        self.nodes_generation
     }
 
     fn bucket_ref(&self, bucket: &str) -> std::result::Result<&Bucket, Failure> {
@@ -982,7 +1020,64 @@ mod tests {
             parity: 2,
             block_size: 1 << 20,
             first_drive: 0,
+            drives: Vec::new(),
         }
+    }
+
+    #[test]
+    fn bodies_and_snapshots_of_one_node_clusters_still_read() {
+        // A body and a state as written before bodies named drives and nodes registered.
+        #[derive(Serialize)]
+        struct OldBody {
+            id: String,
+            size: u64,
+            data: usize,
+            parity: usize,
+            block_size: usize,
+            first_drive: usize,
+        }
+        #[derive(Serialize)]
+        struct OldState {
+            buckets: BTreeMap<String, ()>,
+            refs: HashMap<String, u32>,
+        }
+        let old = OldBody {
+            id: "x".into(),
+            size: 10,
+            data: 2,
+            parity: 2,
+            block_size: 1 << 20,
+            first_drive: 3,
+        };
+        let read: Body = rmp_serde::from_slice(&encode(&old)).unwrap();
+        assert_eq!(read.first_drive, 3);
+        assert!(read.drives.is_empty());
+        let old = OldState {
+            buckets: BTreeMap::new(),
+            refs: HashMap::new(),
+        };
+        let mut state = MetaState::default();
+        state.restore_bytes(&encode(&old)).unwrap();
+        assert!(state.nodes().is_empty());
+    }
+
+    #[test]
+    fn registered_nodes_are_kept_and_each_change_is_seen() {
+        let mut s = MetaState::default();
+        let before = s.nodes_generation();
+        let node = NodeRecord {
+            name: "n1".into(),
+            addr: "10.0.0.1:4348".into(),
+            drives: vec!["d1".into(), "d2".into()],
+        };
+        s.apply(Command::RegisterNode { node: node.clone() });
+        let after = s.nodes_generation();
+        assert_ne!(before, after);
+        assert_eq!(s.nodes().get("n1"), Some(&node));
+        let mut restored = MetaState::default();
+        restored.restore_bytes(&s.snapshot_bytes()).unwrap();
+        assert_eq!(restored.nodes().get("n1"), Some(&node));
+        assert_ne!(restored.nodes_generation(), after);
     }
 
     fn put(s: &mut MetaState, key: &str, uid: &str, bodies: Vec<Body>) -> Applied {

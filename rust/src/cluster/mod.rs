@@ -29,6 +29,7 @@ pub mod rpc;
 pub mod shards;
 pub mod store;
 pub mod tls;
+pub mod topology;
 
 /// Creates the folder `dir` inside an existing one. Never its parents: a drive that
 /// is gone (an unmounted disk, a removed folder) must stay gone, not be recreated

@@ -8,11 +8,13 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use super::body_io::{self, BodySink, SMALL_BODY, StagedBody};
-use super::drives::{Drive, DriveSet, DriveState};
+use super::drive_io::DriveIo;
+use super::drives::{Drive, DriveSet, DriveState, Spread};
 use super::format::{Drives, FORMAT_VERSION, FormatFile};
 use super::heal::{HealQueue, Leases};
 use super::health::{
@@ -24,8 +26,10 @@ use super::meta::{self, Body, Command, Failure, MetaState, Outcome, Version};
 use super::peers::PeerMonitor;
 use super::quic::{self, QuicNode};
 use super::raft::{LogError, LogOptions, Machine, Member, MetaLog, Network};
+use super::remote_drive::RemoteDrive;
 use super::rpc::Router;
 use super::tls::Identity;
+use super::topology::NodeRecord;
 use crate::config::ClusterConfig;
 use crate::storage::interface::*;
 use crate::storage::multipart::{choose_parts, multipart_etag};
@@ -98,6 +102,8 @@ pub struct Inner {
     quic: Arc<QuicNode>,
     /// Which other members answer.
     peers: Arc<PeerMonitor>,
+    /// The registered nodes' generation the drive set's spread was built from.
+    spread_generation: AtomicU64,
 }
 
 /// Why the store did not open: a bad configuration or drive, or the QUIC port.
@@ -180,13 +186,7 @@ impl ClusterStore {
             })
             .collect::<Vec<_>>();
         let (data, parity) = (formatted.data, formatted.parity);
-        let set = Arc::new(DriveSet {
-            drives,
-            data,
-            parity,
-            write_quorum: super::geometry::write_quorum(data, parity),
-            fsync,
-        });
+        let set = Arc::new(DriveSet::new(drives, data, parity, fsync));
         {
             let set = set.clone();
             tokio::task::spawn_blocking(move || set.drives.iter().for_each(|d| _ = d.refresh()))
@@ -241,6 +241,7 @@ impl ClusterStore {
             observer,
             quic,
             peers: Arc::default(),
+            spread_generation: AtomicU64::new(0),
         }));
         store.spawn_background(Intervals {
             probe: interval_from_env("SMARTSTORAGE_PROBE_INTERVAL_MS", 2_000),
@@ -250,10 +251,67 @@ impl ClusterStore {
         Ok(store)
     }
 
-    /// The metadata as of now (one node leads its own log: what it applied is the truth).
+    /// The metadata as this node applied it (`fresh` first for the latest).
     fn read<T>(&self, f: impl FnOnce(&MetaState) -> Result<T>) -> Result<T> {
         let meta = self.meta();
+        self.sync_spread(&meta);
         f(&meta.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Brings the drive set's view of the other nodes up to the registered ones, once
+    /// per change of those (cheap otherwise): bodies may name any node's drives.
+    fn sync_spread(&self, meta: &Meta) {
+        let (generation, nodes) = {
+            let state = meta.state.read().unwrap_or_else(|e| e.into_inner());
+            let generation = state.nodes_generation();
+            if generation == self.spread_generation.load(Ordering::Acquire) {
+                return;
+            }
+            (generation, state.nodes().values().cloned().collect())
+        };
+        let quic = self.quic.clone();
+        let connect = |addr: &str, drive: &str| -> Option<Arc<dyn DriveIo>> {
+            use std::net::ToSocketAddrs;
+            let to = addr.to_socket_addrs().ok()?.next()?;
+            Some(Arc::new(RemoteDrive::new(
+                quic.clone(),
+                to,
+                drive.to_string(),
+            )))
+        };
+        let me = &self.formatted.node_id;
+        let spread = Spread::new(nodes, me, connect, self.peers.clone()).map(Arc::new);
+        *self.set.spread.write().unwrap_or_else(|e| e.into_inner()) = spread;
+        self.spread_generation.store(generation, Ordering::Release);
+    }
+
+    /// This node as the other nodes must know it: its QUIC address and drives.
+    fn record(&self) -> NodeRecord {
+        NodeRecord {
+            name: self.formatted.node_id.clone(),
+            addr: self.log_options.advertise.clone(),
+            drives: self.set.drives.iter().map(|d| d.id.clone()).collect(),
+        }
+    }
+
+    /// Registers this node in the metadata until it is there as it is now (a node
+    /// that joined, or moved to another address, is then given shards).
+    async fn register(store: Weak<Inner>) {
+        loop {
+            let Some(inner) = store.upgrade() else { return };
+            let store = ClusterStore(inner);
+            let record = store.record();
+            let known = store.read(|s| Ok(s.nodes().get(&record.name) == Some(&record)));
+            if known.unwrap_or(false) {
+                return;
+            }
+            let command = Command::RegisterNode { node: record };
+            if let Err(e) = store.propose(command).await {
+                crate::log::warn(&format!("cannot register this node yet: {e}"));
+            }
+            drop(store);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     pub fn meta(&self) -> Arc<Meta> {
@@ -362,7 +420,10 @@ impl ClusterStore {
         match payload {
             Payload::Bytes { bytes, .. } if bytes.is_empty() => Ok((None, 0, md5_of(&[]))),
             Payload::Bytes { bytes, md5 } => Ok((
-                Some(body_io::stage_bytes(&self.set, &bytes)?),
+                Some({
+                    self.sync_spread(&self.meta());
+                    body_io::stage_bytes(&self.set, &bytes)?
+                }),
                 bytes.len() as u64,
                 md5,
             )),
@@ -469,6 +530,7 @@ impl ClusterStore {
     fn spawn_background(&self, every: Intervals) {
         let weak = Arc::downgrade(&self.0);
         tokio::spawn(heal_worker(weak.clone()));
+        tokio::spawn(ClusterStore::register(weak.clone()));
         tokio::spawn(prober(weak.clone(), every.probe));
         tokio::spawn(scanner(weak.clone(), every.scan, every.orphan_grace));
         let me = raft_node_id(&self.formatted.node_id);
@@ -816,6 +878,7 @@ impl Storage for ClusterStore {
 
     fn writer(&self) -> Box<dyn ObjectWriter> {
         let set = self.set.clone();
+        self.sync_spread(&self.meta());
         Box::new(SinkWriter::start(move || BodySink::open(set, false)))
     }
 
@@ -1065,6 +1128,7 @@ impl Storage for ClusterStore {
         let (offset, len) = check(&src.meta)?;
         let (staged, size, md5) = self
             .blocking(move |s| {
+                s.sync_spread(&s.meta());
                 let mut sink = BodySink::open(s.set.clone(), len <= SMALL_BODY)?;
                 let mut md5 = md5::Md5::new();
                 s.read_each(&src.bodies, offset, len, &mut |chunk| {
