@@ -203,7 +203,10 @@ impl Engine {
             credentials: credentials.clone(),
             settings,
             default_cors,
+            shared_seen: Default::default(),
         });
+        // Credentials another node set at runtime win over the config's.
+        ctx.sync_shared().await;
         ctx.store.start_initial_scan();
         let limits = server::Limits {
             connections: config.server.max_connections,

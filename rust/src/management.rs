@@ -12,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::engine::Engine;
+use crate::s3::shared::SharedError;
 use crate::storage::interface::Change;
 use protocol::{
     BucketName, CreateBucketParams, CredentialCount, DeleteBucketParams, DeletedBuckets,
@@ -224,14 +225,22 @@ async fn handle(
         Request::ListBucketSummaries(_) => Ok(Reply::ListBucketSummaries(
             running(engine)?.bucket_summaries().await?,
         )),
-        Request::ListCredentials(_) => Ok(Reply::ListCredentials(
-            running(engine)?.credentials.snapshot().to_vec(),
-        )),
+        Request::ListCredentials(_) => {
+            let engine = running(engine)?;
+            engine.ctx.sync_shared().await;
+            Ok(Reply::ListCredentials(
+                engine.ctx.credentials.snapshot().to_vec(),
+            ))
+        }
         Request::ReplaceCredentials(params) => {
             let count = running(engine)?
-                .credentials
-                .replace(params.credentials)
-                .map_err(|e| ProtocolError::new("InvalidCredentials", e))?;
+                .ctx
+                .replace_credentials(params.credentials)
+                .await
+                .map_err(|e| match e {
+                    SharedError::Invalid(e) => ProtocolError::new("InvalidCredentials", e),
+                    SharedError::Store(e) => ProtocolError::new("StorageError", e),
+                })?;
             Ok(Reply::ReplaceCredentials(CredentialCount { count }))
         }
         Request::GetClusterHealth(_) => Ok(Reply::GetClusterHealth(

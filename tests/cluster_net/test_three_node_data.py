@@ -107,3 +107,63 @@ def test_objects_spread_over_nodes_survive_a_crash_and_heal():
             assert get(s3[name], "big") == big
         s3["n3"].put_object(Bucket="spread", Key="after", Body=b"two nodes left")
         assert get(s3["n2"], "after") == b"two nodes left"
+
+
+def test_one_endpoint_settings_and_credentials_hold_on_every_node():
+    import json
+    import urllib.error
+    import urllib.request
+
+    with cluster_of(3) as cluster:
+        e = cluster.engines
+        up = {"n1": "up", "n2": "up", "n3": "up"}
+        until("three members up", lambda: health(e["n1"]), lambda h: states(h) == up)
+        s3 = {n: client(cluster, n) for n in ("n1", "n2", "n3")}
+        s3["n1"].create_bucket(Bucket="shared")
+        s3["n1"].put_object(Bucket="shared", Key="doc.txt", Body=b"public words")
+
+        def anonymous(name, method="GET", headers=None):
+            url = f"{cluster.endpoint(name)}/shared/doc.txt"
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, method=method, headers=headers or {})) as r:
+                    return r.status, dict(r.headers), r.read()
+            except urllib.error.HTTPError as err:
+                return err.code, dict(err.headers), err.read()
+
+        assert anonymous("n3")[0] == 403
+        # A policy set through one node holds on the others at once.
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*",
+                  "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared/*"}]}
+        s3["n1"].put_bucket_policy(Bucket="shared", Policy=json.dumps(policy))
+        assert anonymous("n3")[:3:2] == (200, b"public words")
+        assert anonymous("n2")[0] == 200
+        s3["n2"].delete_bucket_policy(Bucket="shared")
+        assert anonymous("n1")[0] == 403 and anonymous("n3")[0] == 403
+        # CORS rules too.
+        s3["n3"].put_bucket_cors(Bucket="shared", CORSConfiguration={"CORSRules": [
+            {"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]})
+        status, headers, _ = anonymous("n1", "OPTIONS", {"Origin": "https://app.example",
+                                                        "Access-Control-Request-Method": "GET"})
+        assert status == 200 and headers.get("access-control-allow-origin") == "https://app.example"
+        # Stats are the cluster's.
+        stats = e["n2"].call("getStorageStats")
+        assert stats["objectCount"] == 1 and stats["bucketCount"] == 1
+
+        # Credentials replaced on one node are the only ones on every node.
+        fresh = [{"accessKeyId": "rotated", "secretAccessKey": "rotated-secret-key"}]
+        assert e["n2"].call("replaceCredentials", {"credentials": fresh}) == {"count": 1}
+        assert e["n3"].call("listCredentials") == fresh
+        for name in ("n1", "n3"):
+            old = s3[name]
+            try:
+                old.list_objects_v2(Bucket="shared")
+                raise AssertionError(f"{name} still took the old key")
+            except ClientError as err:
+                assert err.response["Error"]["Code"] == "InvalidAccessKeyId"
+            new = boto3.client("s3", endpoint_url=cluster.endpoint(name), region_name="us-east-1",
+                               aws_access_key_id="rotated", aws_secret_access_key="rotated-secret-key")
+            assert new.get_object(Bucket="shared", Key="doc.txt")["Body"].read() == b"public words"
+        # A restarted node keeps the replaced credentials (not its config's).
+        cluster.kill9("n3")
+        cluster.start(2)
+        assert e["n3"].call("listCredentials") == fresh

@@ -83,17 +83,23 @@ pub struct MetaState {
     /// The nodes that registered, by name: where new bodies may go.
     #[serde(default)]
     nodes: BTreeMap<String, NodeRecord>,
-    /// Changes with every change of `nodes`, unique in the process (a store tells by it
-    /// that its view of the nodes is stale, even across states).
+    /// Documents every node shares (`Storage::shared_document`), by name.
+    #[serde(default)]
+    shared: BTreeMap<String, ByteBuf>,
+    /// Change with every change of `nodes`, and of bucket configs or `shared`; unique
+    /// in the process (a store tells by them that a view it keeps is stale, even
+    /// across states).
     #[serde(skip)]
     nodes_generation: u64,
+    #[serde(skip)]
+    shared_generation: u64,
 }
 
-/// Where `nodes_generation`s come from.
-static NODES_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+/// Where generations come from.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-fn next_nodes_generation() -> u64 {
-    NODES_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A change, as proposed to the log.
@@ -169,6 +175,10 @@ pub enum Command {
         bucket: String,
         key: String,
         upload_id: String,
+    },
+    SetShared {
+        name: String,
+        document: Option<ByteBuf>,
     },
     /// A node says where it answers and which drives it has (again after a change).
     RegisterNode {
@@ -282,7 +292,8 @@ impl MetaState {
                 }
             }
         }
-        state.nodes_generation = next_nodes_generation();
+        state.nodes_generation = next_generation();
+        state.shared_generation = next_generation();
         *self = state;
         Ok(())
     }
@@ -314,6 +325,7 @@ impl MetaState {
                     return Err(Failure::BucketNotEmpty(bucket));
                 }
                 let removed = self.buckets.remove(&bucket).expect("checked above");
+                self.shared_generation = next_generation();
                 for upload in removed.uploads.into_values() {
                     self.release_upload(upload, garbage);
                 }
@@ -347,6 +359,7 @@ impl MetaState {
                     Some(doc) => b.configs.insert(kind, doc),
                     None => b.configs.remove(&kind),
                 };
+                self.shared_generation = next_generation();
                 Ok(Outcome::Done)
             }
             Command::Put {
@@ -465,9 +478,17 @@ impl MetaState {
                 self.release_upload(upload, garbage);
                 Ok(Outcome::Done)
             }
+            Command::SetShared { name, document } => {
+                match document {
+                    Some(doc) => self.shared.insert(name, doc),
+                    None => self.shared.remove(&name),
+                };
+                self.shared_generation = next_generation();
+                Ok(Outcome::Done)
+            }
             Command::RegisterNode { node } => {
                 self.nodes.insert(node.name.clone(), node);
-                self.nodes_generation = next_nodes_generation();
+                self.nodes_generation = next_generation();
                 Ok(Outcome::Done)
             }
         }
@@ -481,6 +502,15 @@ impl MetaState {
     /// See `nodes_generation`.
     pub fn nodes_generation(&self) -> u64 {
         self.nodes_generation
+    }
+
+    pub fn shared(&self, name: &str) -> Option<Vec<u8>> {
+        self.shared.get(name).map(|d| d.to_vec())
+    }
+
+    /// See `shared_generation`.
+    pub fn shared_generation(&self) -> u64 {
+        self.shared_generation
     }
 
     fn bucket_ref(&self, bucket: &str) -> std::result::Result<&Bucket, Failure> {

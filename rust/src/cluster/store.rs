@@ -876,6 +876,27 @@ impl Storage for ClusterStore {
         self.read(|s| Ok(s.all_configs(&format!("{kind:?}"))))
     }
 
+    async fn shared_document(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.fresh().await?;
+        self.read(|s| Ok(s.shared(name)))
+    }
+
+    async fn set_shared_document(&self, name: &str, document: Option<Vec<u8>>) -> Result<()> {
+        let document = document.map(serde_bytes::ByteBuf::from);
+        self.propose(Command::SetShared {
+            name: owned(name),
+            document,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    fn shared_generation(&self) -> u64 {
+        let meta = self.meta();
+        let state = meta.state.read().unwrap_or_else(|e| e.into_inner());
+        state.shared_generation()
+    }
+
     fn writer(&self) -> Box<dyn ObjectWriter> {
         let set = self.set.clone();
         self.sync_spread(&self.meta());

@@ -69,6 +69,17 @@ impl BucketSettings {
         };
     }
 
+    /// Takes the contents of a freshly loaded set.
+    pub fn replace_with(&self, fresh: BucketSettings) {
+        let policies = fresh
+            .policies
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        let cors = fresh.cors.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.policies.write().unwrap_or_else(|e| e.into_inner()) = policies;
+        *self.cors.write().unwrap_or_else(|e| e.into_inner()) = cors;
+    }
+
     /// Forgets a deleted bucket.
     pub fn forget(&self, bucket: &str) {
         self.set_policy(bucket, None);

@@ -13,6 +13,7 @@ pub mod headers;
 pub mod policy;
 pub mod response;
 pub mod router;
+pub mod shared;
 pub mod sigv2;
 pub mod sigv4;
 pub mod tagging;
@@ -40,6 +41,8 @@ pub struct Ctx {
     pub settings: Arc<bucket_settings::BucketSettings>,
     /// Server-wide CORS rules for buckets without their own.
     pub default_cors: Option<Arc<cors::CorsConfig>>,
+    /// The store's `shared_generation` the settings and credentials were loaded at.
+    pub shared_seen: std::sync::atomic::AtomicU64,
 }
 
 impl Ctx {
@@ -86,6 +89,7 @@ pub async fn serve(
     let mut signed = false;
     let result = async {
         check_header_size(&parts)?;
+        ctx.sync_shared().await;
         let route = router::route(
             &parts.method,
             &parts.uri,

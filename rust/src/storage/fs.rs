@@ -130,6 +130,20 @@ impl Storage for Store {
             .await
     }
 
+    async fn shared_document(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(shared.get(name).cloned())
+    }
+
+    async fn set_shared_document(&self, name: &str, document: Option<Vec<u8>>) -> Result<()> {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        match document {
+            Some(doc) => shared.insert(owned(name), doc),
+            None => shared.remove(name),
+        };
+        Ok(())
+    }
+
     fn writer(&self) -> Box<dyn ObjectWriter> {
         Box::new(self.begin_write())
     }

@@ -160,6 +160,18 @@ pub trait Storage: Send + Sync {
     /// Every stored document of a kind, by bucket.
     async fn all_bucket_configs(&self, kind: ConfigKind) -> Result<Vec<(String, Vec<u8>)>>;
 
+    // --- deployment-wide documents ---
+    /// A document every node of the deployment shares, by name (opaque here: the
+    /// credentials set at runtime, for one). `None` if never set.
+    async fn shared_document(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    async fn set_shared_document(&self, name: &str, document: Option<Vec<u8>>) -> Result<()>;
+    /// Changes whenever bucket configs or shared documents may have been changed by
+    /// another process (a cluster's other nodes); a cache of them is stale then.
+    /// Constant where only this process changes them.
+    fn shared_generation(&self) -> u64 {
+        0
+    }
+
     // --- objects ---
     /// Starts receiving a body that is too large to hold in memory.
     fn writer(&self) -> Box<dyn ObjectWriter>;

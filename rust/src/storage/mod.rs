@@ -85,6 +85,9 @@ pub struct Inner {
     /// Each bucket's versioning state, read from its record once (every write asks).
     versioning: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
     observer: Option<Observer>,
+    /// `Storage::shared_document`s: one process shares them with itself only, so
+    /// memory is enough (the credentials of the config are the ones at start).
+    pub shared: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
 }
 
 /// Cheap to clone; all clones share one store.
@@ -152,6 +155,7 @@ impl Store {
             stats: stats::Stats::default(),
             versioning: Default::default(),
             observer,
+            shared: Default::default(),
         };
         let store = Store(Arc::new(inner));
         commit::recover(&store)?;
