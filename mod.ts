@@ -25,6 +25,7 @@ export {
   type S3Env,
   SmartStorage,
 } from "./src/smart_storage.ts";
+export type { LocalCluster, LocalClusterOptions } from "./src/local_cluster.ts";
 export type {
   AuthConfig,
   BucketSettings,

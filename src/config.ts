@@ -131,8 +131,9 @@ export interface ClusterConfig {
   nodeId?: string;
   /**
    * QUIC addresses (`host:port`) of nodes to join through; empty or absent: this node
-   * starts a new cluster. Clusters of several nodes are not finished (they share
-   * metadata, not yet object data): the engine refuses this for now (docs/cluster.md).
+   * starts a new cluster. The nodes of a cluster share its metadata, and object data is
+   * erasure-coded over all their drives (docs/cluster.md). Needs `secret`. To try it on
+   * one machine: {@linkcode SmartStorage.startLocalCluster}.
    */
   seedNodes?: string[];
   /** The host other nodes reach this one at. Default: `server.address`. */

@@ -23,6 +23,7 @@ import {
 import { EngineBridge } from "./engine_bridge.ts";
 import { NotRunningError, SmartStorageError } from "./errors.ts";
 import { EventHub } from "./event_hub.ts";
+import { type LocalCluster, type LocalClusterOptions, startLocalCluster } from "./local_cluster.ts";
 import { VERSION } from "./version.ts";
 import type {
   BucketSummary,
@@ -181,6 +182,34 @@ export class SmartStorage implements AsyncDisposable {
     const storage = new SmartStorage(config);
     await storage.start();
     return storage;
+  }
+
+  /**
+   * Starts an N-node cluster on this machine, for testing an app against a cluster:
+   * node `n1` starts it, the others join, each with its own S3 port, QUIC port and
+   * drive folders; object data is erasure-coded over all nodes' drives. Every node
+   * accepts the same credentials, so a client may use any node. Returns once every
+   * node sees all nodes up and a leader. See {@linkcode startLocalCluster}.
+   *
+   * @param options `nodes` (default 3, 1 to 16), `drivesPerNode` (default 2), `directory`
+   *   (default a temporary folder removed by `stop()`), `secret`, `credentials`/`auth`,
+   *   `address` and a few server settings.
+   * @returns The cluster: `nodes` (one server each, `n1` first) and `stop()`; `await using` works.
+   * @throws {ConfigError} When an option is invalid (before anything starts).
+   * @throws {SmartStorageError} When a node fails to start, or `ClusterNotReady` when the
+   *   cluster does not form within `readyTimeoutMs`; what was started is stopped first.
+   *
+   * @example Write through one node, read through another
+   * ```ts
+   * import { SmartStorage } from "./smart_storage.ts";
+   * await using cluster = await SmartStorage.startLocalCluster({ nodes: 3, drivesPerNode: 2 });
+   * await cluster.nodes[0]!.createBucket("photos");
+   * const s3 = await cluster.nodes[2]!.getS3Descriptor();
+   * console.log(`any node serves it, e.g. http://${s3.endpoint}:${s3.port}`);
+   * ```
+   */
+  static startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+    return startLocalCluster(options);
   }
 
   /** Whether the engine is running and serving. */
