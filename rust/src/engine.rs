@@ -17,6 +17,9 @@ use crate::server::{self, ServerHandle};
 use crate::storage::{Observer, Storage, Store};
 use crate::tls::TlsState;
 
+/// How long a starting cluster node waits for the shared settings (its log's leader).
+const SHARED_LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub struct Engine {
     pub ctx: Arc<Ctx>,
     /// Cluster mode: the store (for its health report) and the QUIC endpoint.
@@ -133,6 +136,22 @@ impl Engine {
         crate::auth::validate(&credentials)
             .map_err(|e| fail("InvalidConfig", format!("auth.credentials: {e}")))?;
         let (store, cluster) = open_store(&config, observer).await?;
+        let started = Self::serve(config, credentials, store, cluster.clone()).await;
+        if let (Err(_), Some(cluster)) = (&started, &cluster) {
+            // Its QUIC port and log go with the failed start (a retry may bind them).
+            cluster.shutdown().await;
+        }
+        started
+    }
+
+    /// Serves `store`: binds the listeners, loads the shared settings, makes the
+    /// configured buckets.
+    async fn serve(
+        config: Config,
+        credentials: Vec<crate::auth::Credential>,
+        store: Arc<dyn Storage>,
+        cluster: Option<ClusterStore>,
+    ) -> Result<Engine, StartError> {
         let tls = match &config.server.tls {
             Some(cfg) => {
                 Some(Arc::new(TlsState::new(cfg).map_err(|e| {
@@ -190,10 +209,6 @@ impl Engine {
             }
             None => None,
         };
-        let settings = crate::s3::bucket_settings::BucketSettings::load(store.as_ref())
-            .await
-            .map(Arc::new)
-            .map_err(|e| fail("StorageError", e.to_string()))?;
         let ctx = Arc::new(Ctx {
             store,
             region: config.server.region.clone(),
@@ -201,12 +216,26 @@ impl Engine {
             auth_enabled: config.auth.enabled,
             sig_v2: config.auth.sig_v2,
             credentials: credentials.clone(),
-            settings,
+            settings: Default::default(),
             default_cors,
-            shared_seen: Default::default(),
+            shared_seen: crate::s3::shared::NEVER_LOADED.into(),
         });
-        // Credentials another node set at runtime win over the config's.
-        ctx.sync_shared().await;
+        // Policies, CORS rules and credentials another node set at runtime (they win
+        // over the config's). A cluster node may wait for its log's leader a while;
+        // past that it starts, answering 503 until they load.
+        let loading = std::time::Instant::now();
+        while let Err(e) = ctx.sync_shared().await {
+            if cluster.is_none() || loading.elapsed() > SHARED_LOAD_WAIT {
+                match cluster {
+                    None => return Err(fail("StorageError", e.to_string())),
+                    Some(_) => crate::log::warn(&format!(
+                        "starting before the shared settings loaded: {e}"
+                    )),
+                }
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
         ctx.store.start_initial_scan();
         let limits = server::Limits {
             connections: config.server.max_connections,

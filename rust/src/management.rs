@@ -227,7 +227,11 @@ async fn handle(
         )),
         Request::ListCredentials(_) => {
             let engine = running(engine)?;
-            engine.ctx.sync_shared().await;
+            engine
+                .ctx
+                .sync_shared()
+                .await
+                .map_err(|e| ProtocolError::new("StorageError", e.to_string()))?;
             Ok(Reply::ListCredentials(
                 engine.ctx.credentials.snapshot().to_vec(),
             ))

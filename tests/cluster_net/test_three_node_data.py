@@ -167,3 +167,40 @@ def test_one_endpoint_settings_and_credentials_hold_on_every_node():
         cluster.kill9("n3")
         cluster.start(2)
         assert e["n3"].call("listCredentials") == fresh
+
+
+def test_the_whole_cluster_restarts_at_once_and_keeps_everything():
+    with cluster_of(3) as cluster:
+        up = {"n1": "up", "n2": "up", "n3": "up"}
+        until("three members up", lambda: health(cluster.engines["n1"]), lambda h: states(h) == up)
+        s3 = client(cluster, "n2")
+        s3.create_bucket(Bucket="kept")
+        big = os.urandom(2 * 1024 * 1024 + 5)
+        s3.put_object(Bucket="kept", Key="big", Body=big)
+        s3.put_object(Bucket="kept", Key="small", Body=b"small")
+        # Every node goes (a power cut for n3, a stop for the others), then all come
+        # back at the same time.
+        cluster.kill9("n3")
+        for name in ("n1", "n2"):
+            cluster.engines.pop(name).stop()
+        failed = []
+
+        def start(i):
+            try:
+                cluster.start(i)
+            except Exception as e:  # noqa: BLE001 (reported below)
+                failed.append(f"n{i + 1}: {e}")
+        starters = [threading.Thread(target=start, args=(i,)) for i in range(3)]
+        [t.start() for t in starters]
+        [t.join() for t in starters]
+        assert not failed, failed
+        until("a leader again", lambda: health(cluster.engines["n3"]),
+              lambda h: h["raft"]["leaderId"] is not None and states(h) == up, timeout=30)
+        for name in ("n1", "n2", "n3"):
+            c = client(cluster, name)
+            assert get_from(c, "kept", "big") == big
+            assert get_from(c, "kept", "small") == b"small"
+
+
+def get_from(s3, bucket, key):
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()

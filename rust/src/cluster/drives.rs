@@ -160,12 +160,16 @@ pub struct Spread {
     /// The other nodes' drives by id, and their node's address.
     remote: HashMap<String, (Arc<dyn DriveIo>, String)>,
     peers: Arc<PeerMonitor>,
+    /// The drives of the node that started the cluster, in slot order: where bodies
+    /// that name no drives are.
+    first_node_drives: Vec<String>,
 }
 
 impl Spread {
     /// `None` unless at least two nodes with drives are registered.
     pub fn new(
         nodes: Vec<NodeRecord>,
+        first_node: Option<&NodeRecord>,
         local: &str,
         connect: impl Fn(&str, &str) -> Option<Arc<dyn DriveIo>>,
         peers: Arc<PeerMonitor>,
@@ -186,6 +190,7 @@ impl Spread {
             nodes,
             remote,
             peers,
+            first_node_drives: first_node.map(|n| n.drives.clone()).unwrap_or_default(),
         })
     }
 
@@ -255,17 +260,25 @@ impl DriveSet {
                 rel: shard_rel(&body.id),
             })
         };
-        if body.drives.is_empty() {
+        let spread = self.spread();
+        let owner = spread.as_ref().map_or(&[][..], |s| &s.first_node_drives[..]);
+        if body.drives.is_empty() && (owner.is_empty() || self.drives[0].id == owner[0]) {
+            // A body of this node's set from before any node registered.
             let n = self.drives.len();
             return (0..body.data + body.parity)
                 .map(|i| &self.drives[(body.first_drive + i) % n])
                 .map(|d| shard((d.state(), d.io.clone())))
                 .collect();
         }
-        let spread = if local_only { None } else { self.spread() };
-        body.drives
-            .iter()
-            .map(|id| self.resolve(id, spread.as_deref()).and_then(shard))
+        let ids: Vec<&String> = match body.drives.is_empty() {
+            true => (0..body.data + body.parity)
+                .map(|i| &owner[(body.first_drive + i) % owner.len()])
+                .collect(),
+            false => body.drives.iter().collect(),
+        };
+        let remote = spread.as_deref().filter(|_| !local_only);
+        ids.into_iter()
+            .map(|id| self.resolve(id, remote).and_then(shard))
             .collect()
     }
 
@@ -290,10 +303,14 @@ impl DriveSet {
             body.data = 1;
         }
         let shards = body.data + body.parity;
-        match spread.as_deref().and_then(|s| self.place_spread(s, shards)) {
-            Some(drives) => body.drives = drives,
-            None => body.first_drive = self.place(shards),
-        }
+        body.drives = match spread.as_deref().and_then(|s| self.place_spread(s, shards)) {
+            Some(drives) => drives,
+            None => {
+                let (first, n) = (self.place(shards), self.drives.len());
+                let local = (0..shards).map(|i| self.drives[(first + i) % n].id.clone());
+                local.collect()
+            }
+        };
         (body, quorum.min(shards))
     }
 

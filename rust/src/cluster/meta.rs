@@ -83,6 +83,10 @@ pub struct MetaState {
     /// The nodes that registered, by name: where new bodies may go.
     #[serde(default)]
     nodes: BTreeMap<String, NodeRecord>,
+    /// The first node that registered: the one that started the cluster, whose own
+    /// drives hold the bodies written before any node registered (they name no drives).
+    #[serde(default)]
+    first_node: Option<String>,
     /// Documents every node shares (`Storage::shared_document`), by name.
     #[serde(default)]
     shared: BTreeMap<String, ByteBuf>,
@@ -487,6 +491,7 @@ impl MetaState {
                 Ok(Outcome::Done)
             }
             Command::RegisterNode { node } => {
+                self.first_node.get_or_insert_with(|| node.name.clone());
                 self.nodes.insert(node.name.clone(), node);
                 self.nodes_generation = next_generation();
                 Ok(Outcome::Done)
@@ -497,6 +502,11 @@ impl MetaState {
     /// The registered nodes, by name.
     pub fn nodes(&self) -> &BTreeMap<String, NodeRecord> {
         &self.nodes
+    }
+
+    /// See `first_node`.
+    pub fn first_node(&self) -> Option<&NodeRecord> {
+        self.nodes.get(self.first_node.as_ref()?)
     }
 
     /// See `nodes_generation`.

@@ -18,7 +18,8 @@ use super::drives::{Drive, DriveSet, DriveState, Spread};
 use super::format::{Drives, FORMAT_VERSION, FormatFile};
 use super::heal::{HealQueue, Leases};
 use super::health::{
-    ClusterReport, HealingReport, Membership, NodeReport, RaftReport, RaftRole, ReplicationReport,
+    ClusterReport, HealingReport, Membership, NodeReport, NodeState, RaftReport, RaftRole,
+    ReplicationReport,
     ScannerReport, node_report,
 };
 use super::join::NetPlan;
@@ -46,6 +47,8 @@ const LOAD_WHOLE_MAX: u64 = 1024 * 1024;
 const SNAPSHOT_EVERY: u64 = 20_000;
 /// How often the other members are pinged (their `up`/`suspect`/`down` and RTT).
 const PEER_PING_EVERY: Duration = Duration::from_secs(1);
+/// How long opening waits for this node's registration before leaving it to the background.
+const REGISTER_WAIT: Duration = Duration::from_secs(10);
 /// A leader whose last quorum acknowledgement is older reports the metadata quorum lost.
 const QUORUM_ACK_MAX_MS: u64 = 3_000;
 
@@ -243,6 +246,9 @@ impl ClusterStore {
             peers: Arc::default(),
             spread_generation: AtomicU64::new(0),
         }));
+        // Registered before serving when the log has a quorum now (a node that just
+        // joined has): its writes name drives the others know.
+        let _ = tokio::time::timeout(REGISTER_WAIT, store.register()).await;
         store.spawn_background(Intervals {
             probe: interval_from_env("SMARTSTORAGE_PROBE_INTERVAL_MS", 2_000),
             scan: interval_from_env("SMARTSTORAGE_SCAN_INTERVAL_MS", 60_000),
@@ -261,13 +267,14 @@ impl ClusterStore {
     /// Brings the drive set's view of the other nodes up to the registered ones, once
     /// per change of those (cheap otherwise): bodies may name any node's drives.
     fn sync_spread(&self, meta: &Meta) {
-        let (generation, nodes) = {
+        let (generation, nodes, first) = {
             let state = meta.state.read().unwrap_or_else(|e| e.into_inner());
             let generation = state.nodes_generation();
             if generation == self.spread_generation.load(Ordering::Acquire) {
                 return;
             }
-            (generation, state.nodes().values().cloned().collect())
+            let nodes: Vec<NodeRecord> = state.nodes().values().cloned().collect();
+            (generation, nodes, state.first_node().cloned())
         };
         let quic = self.quic.clone();
         let connect = |addr: &str, drive: &str| -> Option<Arc<dyn DriveIo>> {
@@ -280,7 +287,8 @@ impl ClusterStore {
             )))
         };
         let me = &self.formatted.node_id;
-        let spread = Spread::new(nodes, me, connect, self.peers.clone()).map(Arc::new);
+        let peers = self.peers.clone();
+        let spread = Spread::new(nodes, first.as_ref(), me, connect, peers).map(Arc::new);
         *self.set.spread.write().unwrap_or_else(|e| e.into_inner()) = spread;
         self.spread_generation.store(generation, Ordering::Release);
     }
@@ -294,22 +302,31 @@ impl ClusterStore {
         }
     }
 
-    /// Registers this node in the metadata until it is there as it is now (a node
-    /// that joined, or moved to another address, is then given shards).
-    async fn register(store: Weak<Inner>) {
+    /// Registers this node in the metadata unless it is there as it is now (a node
+    /// that joined, or moved to another address, is then given shards, and bodies it
+    /// writes can be found by the others); answers whether it is.
+    async fn register(&self) -> bool {
+        let record = self.record();
+        let known = self.read(|s| Ok(s.nodes().get(&record.name) == Some(&record)));
+        if known.unwrap_or(false) {
+            return true;
+        }
+        match self.propose(Command::RegisterNode { node: record }).await {
+            Ok(_) => true,
+            Err(e) => {
+                crate::log::warn(&format!("cannot register this node yet: {e}"));
+                false
+            }
+        }
+    }
+
+    /// `register` until it is done.
+    async fn keep_registering(store: Weak<Inner>) {
         loop {
             let Some(inner) = store.upgrade() else { return };
-            let store = ClusterStore(inner);
-            let record = store.record();
-            let known = store.read(|s| Ok(s.nodes().get(&record.name) == Some(&record)));
-            if known.unwrap_or(false) {
+            if ClusterStore(inner).register().await {
                 return;
             }
-            let command = Command::RegisterNode { node: record };
-            if let Err(e) = store.propose(command).await {
-                crate::log::warn(&format!("cannot register this node yet: {e}"));
-            }
-            drop(store);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
@@ -530,7 +547,7 @@ impl ClusterStore {
     fn spawn_background(&self, every: Intervals) {
         let weak = Arc::downgrade(&self.0);
         tokio::spawn(heal_worker(weak.clone()));
-        tokio::spawn(ClusterStore::register(weak.clone()));
+        tokio::spawn(ClusterStore::keep_registering(weak.clone()));
         tokio::spawn(prober(weak.clone(), every.probe));
         tokio::spawn(scanner(weak.clone(), every.scan, every.orphan_grace));
         let me = raft_node_id(&self.formatted.node_id);
@@ -1317,7 +1334,22 @@ impl ClusterStore {
         let confirmed = status
             .quorum_ack_ms
             .is_some_and(|ms| ms < QUORUM_ACK_MAX_MS);
-        let metadata_ok = status.leader_id.is_some() && (!leads || confirmed || members.len() <= 1);
+        // A follower trusts its leader only while it reaches a majority of the voters
+        // itself: a leader cut off with a minority still sends it heartbeats.
+        let reachable = (status.voters.iter())
+            .filter(|id| {
+                **id == me
+                    || members
+                        .get(id)
+                        .is_some_and(|m| self.peers.seen(&m.addr).state == NodeState::Up)
+            })
+            .count();
+        let majority = reachable > status.voters.len() / 2;
+        let metadata_ok = status.leader_id.is_some()
+            && match leads {
+                true => confirmed || members.len() <= 1,
+                false => majority,
+            };
         let others = (members.iter())
             .filter(|(id, _)| **id != me)
             .map(|(&id, m)| {

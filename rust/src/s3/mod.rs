@@ -89,7 +89,7 @@ pub async fn serve(
     let mut signed = false;
     let result = async {
         check_header_size(&parts)?;
-        ctx.sync_shared().await;
+        ctx.sync_shared().await?;
         let route = router::route(
             &parts.method,
             &parts.uri,

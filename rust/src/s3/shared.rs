@@ -13,19 +13,25 @@ use crate::auth::{Credential, validate};
 /// The shared document that holds the credentials set by `replaceCredentials`.
 const CREDENTIALS: &str = "credentials";
 
+/// `Ctx::shared_seen` before the first load: no store answers it.
+pub const NEVER_LOADED: u64 = u64::MAX;
+
 impl Ctx {
     /// Reloads the shared settings if another node changed them since the last load.
-    pub async fn sync_shared(&self) {
+    /// Fails if they cannot be loaded (a cluster node without its log's quorum): a
+    /// request must not be judged by settings known to be stale.
+    pub async fn sync_shared(&self) -> crate::storage::Result<()> {
         let now = self.store.shared_generation();
         let seen = self.shared_seen.swap(now, Ordering::AcqRel);
         if now == seen {
-            return;
+            return Ok(());
         }
-        if let Err(e) = self.reload_shared().await {
-            // Kept as they were; the next request tries again.
+        let loaded = self.reload_shared().await;
+        if loaded.is_err() {
+            // The next request tries again.
             self.shared_seen.store(seen, Ordering::Release);
-            crate::log::warn(&format!("cannot reload the shared settings: {e}"));
         }
+        loaded
     }
 
     async fn reload_shared(&self) -> crate::storage::Result<()> {

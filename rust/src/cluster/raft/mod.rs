@@ -350,14 +350,17 @@ impl Core {
         if fresh && !opts.seeds.is_empty() {
             return self.join(opts).await;
         }
-        let voters = self
+        // The metrics show the stored membership only once the core has loaded it.
+        let loaded = |m: &openraft::RaftMetrics<u64, Member>| {
+            fresh || m.membership_config.log_id().is_some()
+        };
+        let metrics = self
             .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .count();
+            .wait(Some(OPEN_TIMEOUT))
+            .metrics(loaded, "the stored membership is loaded")
+            .await
+            .map_err(|e| LogError::Unavailable(format!("the log did not load: {e}")))?;
+        let voters = metrics.membership_config.membership().voter_ids().count();
         if !fresh && voters > 1 {
             return Ok(());
         }
@@ -404,6 +407,20 @@ impl Core {
             for seed in &opts.seeds {
                 match network.call(seed, &request).await {
                     Ok(network::Response::Join(Ok(()))) => {
+                        // The leader made us a voter; our copy of the membership (where
+                        // the leader's address is) arrives with the log.
+                        let id = self.node_id;
+                        let member = |m: &openraft::RaftMetrics<u64, Member>| {
+                            m.membership_config.membership().get_node(&id).is_some()
+                                && m.current_leader.is_some_and(|l| {
+                                    m.membership_config.membership().get_node(&l).is_some()
+                                })
+                        };
+                        self.raft
+                            .wait(Some(OPEN_TIMEOUT))
+                            .metrics(member, "the membership arrived")
+                            .await
+                            .map_err(|e| LogError::Unavailable(format!("joined, but {e}")))?;
                         return tokio::time::timeout(OPEN_TIMEOUT, self.read_barrier())
                             .await
                             .map_err(|_| LogError::Unavailable("catching up timed out".into()))?;
