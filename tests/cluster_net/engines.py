@@ -127,6 +127,8 @@ class Cluster:
 
 @contextmanager
 def cluster_of(n):
+    """n engines, each in its own namespace. On failure the tail of each node's log
+    is printed; CLUSTER_NET_KEEP=1 keeps the work folder (drives and logs)."""
     work = Path(tempfile.mkdtemp(prefix="cluster-net-"))
     try:
         with Net(n) as net:
@@ -135,10 +137,23 @@ def cluster_of(n):
                 for i in range(n):
                     cluster.start(i)
                 yield cluster
+            except BaseException:
+                print_logs(work)
+                raise
             finally:
                 cluster.stop()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("CLUSTER_NET_KEEP"):
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def print_logs(work, lines=40):
+    for log in sorted(Path(work).glob("n*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"---- {log.name} (last {len(tail)} lines) ----")
+        print("\n".join(tail))
 
 
 def health(engine):
