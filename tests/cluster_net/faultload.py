@@ -23,7 +23,7 @@ from check import History, check_history  # noqa: E402
 
 from engines import ACCESS_KEY, SECRET_KEY, health, states, until  # noqa: E402
 
-CFG = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=10,
+CFG = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=6,
              max_pool_connections=16)
 
 
