@@ -253,9 +253,12 @@ def test_packet_loss():
         wl.verify(c.engines)
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason="engine bug: a node that lost one of its two "
-                   "drives under writes stops its metadata log (raft role 'none', quorum.metadata 'lost', "
-                   "503 to GETs) and does not rejoin once the drive is back; it needs a restart")
+# Not strict: the bug shows in some runs only (in others n2 rejoins by itself). Any
+# other failure (a consistency check) is not a KnownBug and fails the test.
+@pytest.mark.xfail(strict=False, raises=KnownBug, reason="engine bug (intermittent): a node that lost one "
+                   "of its two drives under writes stops its metadata log (raft role 'none', quorum.metadata "
+                   "'lost', 503 to GETs) and may not rejoin once the drive is back ('metadata log cannot "
+                   "reopen yet: ... did not become leader'); it then needs a restart")
 def test_drive_lost_and_back():
     with up_cluster(3) as c:
         make_bucket(c, "drive")
