@@ -126,19 +126,44 @@ class Cluster:
 
 
 @contextmanager
-def cluster_of(n):
+def cluster_of(n, start_attempts=1):
+    """n engines, each in its own namespace. On failure the tail of each node's log
+    is printed; CLUSTER_NET_KEEP=1 keeps the work folder (drives and logs).
+    start_attempts > 1: a node whose `start` fails is killed and started again."""
     work = Path(tempfile.mkdtemp(prefix="cluster-net-"))
     try:
         with Net(n) as net:
             cluster = Cluster(net, work)
             try:
                 for i in range(n):
-                    cluster.start(i)
+                    for attempt in range(start_attempts):
+                        try:
+                            cluster.start(i)
+                            break
+                        except AssertionError as e:
+                            if attempt == start_attempts - 1:
+                                raise
+                            print(f"n{i + 1} did not start (attempt {attempt + 1}): {e}")
+                            cluster.kill9(f"n{i + 1}")
+                            time.sleep(0.5)
                 yield cluster
+            except BaseException:
+                print_logs(work)
+                raise
             finally:
                 cluster.stop()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("CLUSTER_NET_KEEP"):
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def print_logs(work, lines=40):
+    for log in sorted(Path(work).glob("n*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"---- {log.name} (last {len(tail)} lines) ----")
+        print("\n".join(tail))
 
 
 def health(engine):
