@@ -10,7 +10,7 @@ import sys
 from collections import defaultdict
 
 src, out_md, out_svg = sys.argv[1:4]
-meta, limits, servers, results, crashes, stderr_text, canary = {}, [], {}, [], [], "", None
+meta, limits, servers, results, crashes, stderr_text, canary, enginelogs = {}, [], {}, [], [], "", None, []
 for line in open(src):
     line = line.strip()
     if not line:
@@ -28,6 +28,8 @@ for line in open(src):
         servers[r["server"]] = r
     elif kind == "crash":
         crashes.append(r)
+    elif kind == "enginelog":
+        enginelogs.append(r)
     elif kind == "canary":
         canary = r
     elif kind == "stderr":
@@ -138,14 +140,14 @@ w("4 KiB rows in operations/s, 1 MiB and 256 MiB rows in MiB/s (mixed: 45% GET, 
   "the measured server and s3load during that row's runs (other jobs on this shared machine, kernel threads, interrupts); "
   "rows with high values were measured under competition.")
 w("")
-hdr = "| workload | unit | " + " | ".join(order) + " | " + " | ".join(f"{a}/{b}" for a, b in RATIOS) + " | foreign CPU |"
+hdr = "| workload | unit | " + " | ".join(order) + " | " + "".join(f"{a}/{b} | " for a, b in RATIOS) + "foreign CPU |"
 w(hdr)
 w("|" + " --- |" * 2 + " ---: |" * (len(order) + len(RATIOS) + 1))
 for row in ROWS:
     cells = [cell(tput(s, row)) for s in order]
     rs = [ratio(med(tput(a, row)), med(tput(b, row))) for a, b in RATIOS]
     fc = [r["other_cores"] for s in order for r in groups.get((s, row[1], row[2], row[3]), []) if "other_cores" in r]
-    w(f"| {row[0]} | {row[4]} | " + " | ".join(cells) + " | " + " | ".join(rs) + f" | {fmt(med(fc), 2)} |")
+    w(f"| {row[0]} | {row[4]} | " + " | ".join(cells) + " | " + "".join(f"{x} | " for x in rs) + f"{fmt(med(fc), 2)} |")
 w("")
 w("## Latency (ms, median of the runs' p50 / p99)")
 w("")
@@ -163,7 +165,8 @@ w("## Server resources")
 w("")
 w("Peak RSS: the server's VmHWM during the measured phase (reset through /proc/PID/clear_refs before it), highest of the runs, MiB. "
   "CPU: the server's utime+stime during the phase per GiB of object data moved (PUT + GET bodies), median of the runs. "
-  "For 4 KiB objects CPU per GiB is dominated by per-request cost, so CPU ms per 1000 ops is given too.")
+  "For 4 KiB objects CPU per GiB is dominated by per-request cost, so CPU ms per 1000 ops is given too."
+  + (" cluster3x2: CPU is the sum over its three engine processes, RSS the sum of their peaks." if "cluster3x2" in order else ""))
 w("")
 w("| workload | " + " | ".join(f"{s} RSS MiB" for s in order) + " | " + " | ".join(f"{s} CPU s/GiB" for s in order) + " | " + " | ".join(f"{s} CPU ms/kop" for s in order) + " |")
 w("| --- |" + " ---: |" * (3 * len(order)))
@@ -283,6 +286,9 @@ if canary:
       "something on this machine ends processes by that name, so server ends above that coincide with it are not engine crashes.")
 if not errs and not crashes:
     w("- no request failed and no server died.")
+for e in enginelogs:
+    w(f"- engine log `{e['file']}`: {e['count']} warning/error lines; most frequent (digits as N): "
+      + "; ".join(f"`{t[:200]}` x{n}" for t, n in e["top"]))
 by = defaultdict(lambda: [0, 0, []])
 for r in errs:
     k = (r["server"], r["op"], r["size"], r["conc"])

@@ -17,6 +17,10 @@
 //	  big       one -size PUT then GET of the same key
 //	  listdel   fill -objects tiny keys, ListObjectsV2 scan (-page per page), DeleteObjects in -page batches
 //	  startup   spawn a server (-- CMD ARGS, {PORT} {DIR} substituted) -reps times, time to first success
+//
+// A cluster: -endpoint takes several comma-separated URLs (each request goes to
+// the next one, round-robin; wait waits for every one) and -pid several
+// comma-separated PIDs (CPU seconds and peak RSS are summed over them).
 package main
 
 import (
@@ -53,12 +57,12 @@ import (
 // ---------------------------------------------------------------- flags
 
 var (
-	fEndpoint   = flag.String("endpoint", "http://127.0.0.1:9000", "server URL")
+	fEndpoint   = flag.String("endpoint", "http://127.0.0.1:9000", "server URL; several comma-separated: requests round-robin over them")
 	fAK         = flag.String("ak", "", "access key")
 	fSK         = flag.String("sk", "", "secret key")
 	fRegion     = flag.String("region", "us-east-1", "region")
 	fBucket     = flag.String("bucket", "bench", "bucket")
-	fPID        = flag.Int("pid", 0, "server PID to measure (0: none)")
+	fPID        = flag.String("pid", "", "server PID(s) to measure, comma-separated: CPU and RSS summed (empty or 0: none)")
 	fServer     = flag.String("server", "", "server label for the output")
 	fRep        = flag.Int("rep", 0, "repetition number for the output")
 	fSize       = flag.Int64("size", 4096, "object size in bytes")
@@ -156,8 +160,8 @@ func (s *signer) sign(req *http.Request, canonURI, canonQuery, payloadHash strin
 // ---------------------------------------------------------------- client
 
 type client struct {
-	base   string
-	host   string
+	bases  []string // one per endpoint; requests take them in turn
+	next   atomic.Uint64
 	hc     *http.Client
 	signer *signer
 }
@@ -184,8 +188,14 @@ func newClient(conc int) *client {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 		tr.ForceAttemptHTTP2 = false // S3 clients speak HTTP/1.1, and so do the servers compared
 	}
+	var bases []string
+	for _, e := range strings.Split(*fEndpoint, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			bases = append(bases, strings.TrimRight(e, "/"))
+		}
+	}
 	return &client{
-		base:   strings.TrimRight(*fEndpoint, "/"),
+		bases:  bases,
 		hc:     &http.Client{Transport: tr, Timeout: 10 * time.Minute},
 		signer: &signer{ak: *fAK, sk: *fSK, region: *fRegion},
 	}
@@ -209,7 +219,11 @@ func (c *client) do(method, bucket, key string, query []kv, body []byte, bodySHA
 		parts[i] = uriEncode(q.k, false) + "=" + uriEncode(q.v, false)
 	}
 	canonQuery := strings.Join(parts, "&")
-	u := c.base + canonURI
+	base := c.bases[0]
+	if len(c.bases) > 1 {
+		base = c.bases[(c.next.Add(1)-1)%uint64(len(c.bases))]
+	}
+	u := base + canonURI
 	if canonQuery != "" {
 		u += "?" + canonQuery
 	}
@@ -234,6 +248,9 @@ func (c *client) do(method, bucket, key string, query []kv, body []byte, bodySHA
 	what := method + " " + canonURI
 	if canonQuery != "" {
 		what += "?" + canonQuery
+	}
+	if len(c.bases) > 1 {
+		what += " @" + req.URL.Host
 	}
 	resp, err := c.hc.Do(req)
 	return resp, what, err
@@ -294,7 +311,7 @@ func (e *errSink) fromErr(what string, err error) {
 // ---------------------------------------------------------------- process monitor
 
 type procMon struct {
-	pid     int
+	pids    []int
 	cpu0    float64
 	hwm     bool
 	stop    chan struct{}
@@ -360,26 +377,58 @@ func hostCPU() (busy, total float64) {
 	return busy, total
 }
 
-func startMon(pid int) *procMon {
-	m := &procMon{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
+// pidList parses -pid: comma-separated PIDs, 0 and empty left out.
+func pidList(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// cpuSum is the CPU seconds of all pids, -1 when one is gone.
+func cpuSum(pids []int) float64 {
+	t := 0.0
+	for _, p := range pids {
+		v := readCPU(p)
+		if v < 0 {
+			return -1
+		}
+		t += v
+	}
+	return t
+}
+
+func startMon(pidArg string) *procMon {
+	pids := pidList(pidArg)
+	m := &procMon{pids: pids, stop: make(chan struct{}), done: make(chan struct{})}
 	m.t0 = time.Now()
 	m.self0 = readCPU(os.Getpid())
 	m.busy0, _ = hostCPU()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		m.load1, _ = strconv.ParseFloat(strings.Fields(string(b))[0], 64)
 	}
-	if pid <= 0 {
+	if len(pids) == 0 {
 		close(m.done)
 		return m
 	}
-	m.hwm = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
-	m.cpu0 = readCPU(pid)
+	m.hwm = true
+	for _, pid := range pids {
+		m.hwm = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil && m.hwm
+	}
+	m.cpu0 = cpuSum(pids)
 	go func() {
 		defer close(m.done)
 		t := time.NewTicker(25 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if v := readStatusKiB(pid, "VmRSS"); v > atomic.LoadInt64(&m.sampled) {
+			var v int64
+			for _, pid := range pids {
+				v += readStatusKiB(pid, "VmRSS")
+			}
+			if v > atomic.LoadInt64(&m.sampled) {
 				atomic.StoreInt64(&m.sampled, v)
 			}
 			select {
@@ -401,12 +450,12 @@ func (m *procMon) finish(r *result) {
 	r.Load1 = m.load1
 	r.HostBusyCores = (busy1 - m.busy0) / 100 / el
 	r.ClientCores = (readCPU(os.Getpid()) - m.self0) / el
-	if m.pid <= 0 {
+	if len(m.pids) == 0 {
 		return
 	}
 	close(m.stop)
 	<-m.done
-	c1 := readCPU(m.pid)
+	c1 := cpuSum(m.pids)
 	if c1 < 0 || m.cpu0 < 0 {
 		r.ServerGone = true
 		return
@@ -416,7 +465,12 @@ func (m *procMon) finish(r *result) {
 	peak := atomic.LoadInt64(&m.sampled)
 	r.RSSMethod = "sampled VmRSS"
 	if m.hwm {
-		if h := readStatusKiB(m.pid, "VmHWM"); h > 0 {
+		// several processes: the sum of their peaks (an upper bound of the peak of the sum)
+		var h int64
+		for _, pid := range m.pids {
+			h += readStatusKiB(pid, "VmHWM")
+		}
+		if h > 0 {
 			r.RSSMethod = "VmHWM (reset via clear_refs)"
 			if h > peak {
 				peak = h
@@ -1049,10 +1103,15 @@ func waitUp(c *client, timeout time.Duration) (time.Duration, bool, string) {
 
 func cmdWait(c *client) {
 	c.hc.Timeout = 2 * time.Second
-	if _, ok, last := waitUp(c, *fTimeout); !ok {
-		fmt.Fprintf(os.Stderr, "s3load wait: no successful ListBuckets at %s within %s; last: %s\n", *fEndpoint, *fTimeout, last)
-		os.Exit(1)
+	all := c.bases
+	for _, b := range all { // every endpoint must answer
+		c.bases = []string{b}
+		if _, ok, last := waitUp(c, *fTimeout); !ok {
+			fmt.Fprintf(os.Stderr, "s3load wait: no successful ListBuckets at %s within %s; last: %s\n", b, *fTimeout, last)
+			os.Exit(1)
+		}
 	}
+	c.bases = all
 }
 
 func cmdMkBucket(c *client) {
