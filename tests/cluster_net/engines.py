@@ -126,26 +126,16 @@ class Cluster:
 
 
 @contextmanager
-def cluster_of(n, start_attempts=1):
+def cluster_of(n):
     """n engines, each in its own namespace. On failure the tail of each node's log
-    is printed; CLUSTER_NET_KEEP=1 keeps the work folder (drives and logs).
-    start_attempts > 1: a node whose `start` fails is killed and started again."""
+    is printed; CLUSTER_NET_KEEP=1 keeps the work folder (drives and logs)."""
     work = Path(tempfile.mkdtemp(prefix="cluster-net-"))
     try:
         with Net(n) as net:
             cluster = Cluster(net, work)
             try:
                 for i in range(n):
-                    for attempt in range(start_attempts):
-                        try:
-                            cluster.start(i)
-                            break
-                        except AssertionError as e:
-                            if attempt == start_attempts - 1:
-                                raise
-                            print(f"n{i + 1} did not start (attempt {attempt + 1}): {e}")
-                            cluster.kill9(f"n{i + 1}")
-                            time.sleep(0.5)
+                    cluster.start(i)
                 yield cluster
             except BaseException:
                 print_logs(work)

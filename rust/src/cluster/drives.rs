@@ -153,8 +153,9 @@ fn shard_rel(id: &str) -> PathBuf {
 /// The other nodes' drives, once several nodes registered (`topology`): new bodies
 /// spread over all of them.
 pub struct Spread {
-    pub data: usize,
-    pub parity: usize,
+    /// `(K, M)` of new bodies; `None` when fewer than two nodes stay (decommissioning
+    /// the second last): new bodies then stay on this node's set.
+    geometry: Option<(usize, usize)>,
     /// Every registered node (this one too): its address and drive ids.
     nodes: Vec<NodeRecord>,
     /// The other nodes' drives by id, and their node's address.
@@ -166,7 +167,7 @@ pub struct Spread {
 }
 
 impl Spread {
-    /// `None` unless at least two nodes with drives are registered.
+    /// `None` unless at least two nodes are registered.
     pub fn new(
         nodes: Vec<NodeRecord>,
         first_node: Option<&NodeRecord>,
@@ -174,8 +175,12 @@ impl Spread {
         connect: impl Fn(&str, &str) -> Option<Arc<dyn DriveIo>>,
         peers: Arc<PeerMonitor>,
     ) -> Option<Spread> {
-        let counts: Vec<usize> = nodes.iter().map(|n| n.drives.len()).collect();
-        let (data, parity) = spread_geometry(&counts)?;
+        // Leaving nodes take no new shards (their drives are still read).
+        let staying = nodes.iter().filter(|n| !n.leaving);
+        let counts: Vec<usize> = staying.map(|n| n.drives.len()).collect();
+        if nodes.len() < 2 {
+            return None;
+        }
         let mut remote = HashMap::new();
         for node in nodes.iter().filter(|n| n.name != local) {
             for drive in &node.drives {
@@ -185,8 +190,7 @@ impl Spread {
             }
         }
         Some(Spread {
-            data,
-            parity,
+            geometry: spread_geometry(&counts),
             nodes,
             remote,
             peers,
@@ -261,7 +265,9 @@ impl DriveSet {
             })
         };
         let spread = self.spread();
-        let owner = spread.as_ref().map_or(&[][..], |s| &s.first_node_drives[..]);
+        let owner = spread
+            .as_ref()
+            .map_or(&[][..], |s| &s.first_node_drives[..]);
         if body.drives.is_empty() && (owner.is_empty() || self.drives[0].id == owner[0]) {
             // A body of this node's set from before any node registered.
             let n = self.drives.len();
@@ -295,30 +301,30 @@ impl DriveSet {
             drives: Vec::new(),
         };
         let spread = self.spread();
-        if let Some(spread) = &spread {
-            (body.data, body.parity) = (spread.data, spread.parity);
-        }
-        let quorum = super::geometry::write_quorum(body.data, body.parity);
-        if small {
-            body.data = 1;
-        }
+        let spread = spread.as_deref().and_then(|s| Some((s, s.geometry?)));
+        let shards_of = |(data, parity): (usize, usize)| (if small { 1 } else { data }) + parity;
+        let placed = spread.and_then(|(s, geometry)| {
+            let drives = self.place_spread(s, shards_of(geometry), geometry.1)?;
+            Some((geometry, drives))
+        });
+        let (geometry, drives) = placed.unwrap_or_else(|| {
+            let geometry = (self.data, self.parity);
+            let shards = shards_of(geometry);
+            let (first, n) = (self.place(shards), self.drives.len());
+            let local = (0..shards).map(|i| self.drives[(first + i) % n].id.clone());
+            (geometry, local.collect())
+        });
+        (body.data, body.parity) = (if small { 1 } else { geometry.0 }, geometry.1);
+        body.drives = drives;
+        let quorum = super::geometry::write_quorum(geometry.0, geometry.1);
         let shards = body.data + body.parity;
-        body.drives = match spread.as_deref().and_then(|s| self.place_spread(s, shards)) {
-            Some(drives) => drives,
-            None => {
-                let (first, n) = (self.place(shards), self.drives.len());
-                let local = (0..shards).map(|i| self.drives[(first + i) % n].id.clone());
-                local.collect()
-            }
-        };
         (body, quorum.min(shards))
     }
 
     /// Drives over the registered nodes, at most the parity count per node.
-    fn place_spread(&self, spread: &Spread, shards: usize) -> Option<Vec<String>> {
-        let candidates: Vec<Candidate> = spread
-            .nodes
-            .iter()
+    fn place_spread(&self, spread: &Spread, shards: usize, per_node: usize) -> Option<Vec<String>> {
+        let candidates: Vec<Candidate> = (spread.nodes.iter())
+            .filter(|node| !node.leaving)
             .map(|node| Candidate {
                 drives: node
                     .drives
@@ -330,7 +336,7 @@ impl DriveSet {
                     .collect(),
             })
             .collect();
-        place(&candidates, shards, spread.parity)
+        place(&candidates, shards, per_node)
     }
 
     /// The first drive of a new body of `shards` shards on this node's set: a random

@@ -87,6 +87,9 @@ pub struct MetaState {
     /// drives hold the bodies written before any node registered (they name no drives).
     #[serde(default)]
     first_node: Option<String>,
+    /// Nodes decommissioned: they may not register again (under that name).
+    #[serde(default)]
+    removed: std::collections::BTreeSet<String>,
     /// Documents every node shares (`Storage::shared_document`), by name.
     #[serde(default)]
     shared: BTreeMap<String, ByteBuf>,
@@ -184,6 +187,19 @@ pub enum Command {
         name: String,
         document: Option<ByteBuf>,
     },
+    /// A node being decommissioned: no new shards go to it.
+    RetireNode {
+        name: String,
+    },
+    /// A decommissioned node, gone for good.
+    UnregisterNode {
+        name: String,
+    },
+    /// Bodies rewritten elsewhere: each `(old id, new body)` takes the old one's place
+    /// in every version and part (unless the old one is gone meanwhile).
+    ReplaceBodies {
+        moves: Vec<(String, Body)>,
+    },
     /// A node says where it answers and which drives it has (again after a change).
     RegisterNode {
         node: NodeRecord,
@@ -229,6 +245,9 @@ pub enum Failure {
     Changed,
     /// A copy's source lost its bytes (overwritten or deleted) before the copy took them.
     SourceGone,
+    NoSuchNode(String),
+    /// A decommissioned node tried to register again.
+    NodeRemoved(String),
     /// The command could not be read.
     Malformed(String),
 }
@@ -252,6 +271,10 @@ impl From<Failure> for Error {
             },
             Failure::Changed | Failure::SourceGone => {
                 Error::internal("metadata changed while it was written")
+            }
+            Failure::NoSuchNode(n) => Error::internal(format!("no node named {n}")),
+            Failure::NodeRemoved(n) => {
+                Error::internal(format!("node {n} was decommissioned: give it a new name"))
             }
             Failure::Malformed(m) => Error::internal(m),
         }
@@ -482,6 +505,31 @@ impl MetaState {
                 self.release_upload(upload, garbage);
                 Ok(Outcome::Done)
             }
+            Command::RetireNode { name } => {
+                let node = self.nodes.get_mut(&name);
+                node.ok_or(Failure::NoSuchNode(name))?.leaving = true;
+                self.nodes_generation = next_generation();
+                Ok(Outcome::Done)
+            }
+            Command::UnregisterNode { name } => {
+                self.nodes
+                    .remove(&name)
+                    .ok_or(Failure::NoSuchNode(name.clone()))?;
+                self.removed.insert(name);
+                self.nodes_generation = next_generation();
+                Ok(Outcome::Done)
+            }
+            Command::ReplaceBodies { moves } => {
+                let mut moved = 0;
+                for (old, new) in moves {
+                    if self.replace_body(&old, &new, garbage) {
+                        moved += 1;
+                    } else {
+                        garbage.push(new);
+                    }
+                }
+                Ok(Outcome::Count(moved))
+            }
             Command::SetShared { name, document } => {
                 match document {
                     Some(doc) => self.shared.insert(name, doc),
@@ -490,13 +538,46 @@ impl MetaState {
                 self.shared_generation = next_generation();
                 Ok(Outcome::Done)
             }
-            Command::RegisterNode { node } => {
+            Command::RegisterNode { mut node } => {
+                if self.removed.contains(&node.name) {
+                    return Err(Failure::NodeRemoved(node.name));
+                }
                 self.first_node.get_or_insert_with(|| node.name.clone());
+                node.leaving = self.nodes.get(&node.name).is_some_and(|n| n.leaving);
                 self.nodes.insert(node.name.clone(), node);
                 self.nodes_generation = next_generation();
                 Ok(Outcome::Done)
             }
         }
+    }
+
+    /// Puts `new` in the place of the body `old` wherever it is named; answers false
+    /// (nothing changed) when nothing names it any more.
+    fn replace_body(&mut self, old: &str, new: &Body, garbage: &mut Vec<Body>) -> bool {
+        let Some(count) = self.refs.remove(old) else {
+            return false;
+        };
+        let mut replaced = None;
+        for b in self.buckets.values_mut() {
+            let versions = b
+                .keys
+                .values_mut()
+                .flatten()
+                .flat_map(|v| v.bodies.iter_mut());
+            let parts = b.uploads.values_mut().flat_map(|u| u.parts.values_mut());
+            let parts = parts.filter_map(|(_, body)| body.as_mut());
+            for body in versions.chain(parts).filter(|body| body.id == old) {
+                replaced = Some(std::mem::replace(body, new.clone()));
+            }
+        }
+        self.refs.insert(new.id.clone(), count);
+        garbage.extend(replaced);
+        true
+    }
+
+    /// Whether the node `name` was decommissioned.
+    pub fn is_removed(&self, name: &str) -> bool {
+        self.removed.contains(name)
     }
 
     /// The registered nodes, by name.

@@ -19,8 +19,7 @@ use super::format::{Drives, FORMAT_VERSION, FormatFile};
 use super::heal::{HealQueue, Leases};
 use super::health::{
     ClusterReport, HealingReport, Membership, NodeReport, NodeState, RaftReport, RaftRole,
-    ReplicationReport,
-    ScannerReport, node_report,
+    ReplicationReport, ScannerReport, node_report,
 };
 use super::join::NetPlan;
 use super::meta::{self, Body, Command, Failure, MetaState, Outcome, Version};
@@ -249,6 +248,7 @@ impl ClusterStore {
         // Registered before serving when the log has a quorum now (a node that just
         // joined has): its writes name drives the others know.
         let _ = tokio::time::timeout(REGISTER_WAIT, store.register()).await;
+        store.ping_members().await;
         store.spawn_background(Intervals {
             probe: interval_from_env("SMARTSTORAGE_PROBE_INTERVAL_MS", 2_000),
             scan: interval_from_env("SMARTSTORAGE_SCAN_INTERVAL_MS", 60_000),
@@ -291,6 +291,11 @@ impl ClusterStore {
         let spread = Spread::new(nodes, first.as_ref(), me, connect, peers).map(Arc::new);
         *self.set.spread.write().unwrap_or_else(|e| e.into_inner()) = spread;
         self.spread_generation.store(generation, Ordering::Release);
+        // A node that just registered is given shards once it answered a ping.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let store = self.clone();
+            runtime.spawn(async move { store.ping_members().await });
+        }
     }
 
     /// This node as the other nodes must know it: its QUIC address and drives.
@@ -299,6 +304,7 @@ impl ClusterStore {
             name: self.formatted.node_id.clone(),
             addr: self.log_options.advertise.clone(),
             drives: self.set.drives.iter().map(|d| d.id.clone()).collect(),
+            leaving: false,
         }
     }
 
@@ -307,7 +313,11 @@ impl ClusterStore {
     /// writes can be found by the others); answers whether it is.
     async fn register(&self) -> bool {
         let record = self.record();
-        let known = self.read(|s| Ok(s.nodes().get(&record.name) == Some(&record)));
+        let known = self.read(|s| {
+            let current = s.nodes().get(&record.name);
+            let same = current.is_some_and(|n| n.addr == record.addr && n.drives == record.drives);
+            Ok(same || s.is_removed(&record.name))
+        });
         if known.unwrap_or(false) {
             return true;
         }
@@ -550,19 +560,29 @@ impl ClusterStore {
         tokio::spawn(ClusterStore::keep_registering(weak.clone()));
         tokio::spawn(prober(weak.clone(), every.probe));
         tokio::spawn(scanner(weak.clone(), every.scan, every.orphan_grace));
-        let me = raft_node_id(&self.formatted.node_id);
         let others = move || {
-            let Some(store) = weak.upgrade().map(ClusterStore) else {
-                return Vec::new();
-            };
-            let members = store.meta().log.status().members;
-            (members.into_iter())
-                .filter(|(id, _)| *id != me)
-                .map(|(_, m)| m.addr)
-                .collect()
+            (weak.upgrade().map(ClusterStore))
+                .map(|store| store.other_members())
+                .unwrap_or_default()
         };
         let quic = Arc::downgrade(&self.quic);
         self.peers.spawn(quic, PEER_PING_EVERY, others);
+    }
+
+    /// The other members' addresses.
+    fn other_members(&self) -> Vec<String> {
+        let me = raft_node_id(&self.formatted.node_id);
+        let members = self.meta().log.status().members;
+        (members.into_iter())
+            .filter(|(id, _)| *id != me)
+            .map(|(_, m)| m.addr)
+            .collect()
+    }
+
+    /// Pings the other members now (not at the next round): their drives count as
+    /// available only once they answered.
+    async fn ping_members(&self) {
+        self.peers.ping_all(&self.quic, &self.other_members()).await;
     }
 }
 

@@ -21,6 +21,9 @@ pub struct NodeRecord {
     pub addr: String,
     /// Its drives' ids, in slot order.
     pub drives: Vec<String>,
+    /// Being decommissioned: takes no new shards; its bodies are moved off it.
+    #[serde(default)]
+    pub leaving: bool,
 }
 
 /// `(K, M)` for a body spread over nodes with these drive counts: the largest shard
