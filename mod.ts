@@ -66,6 +66,7 @@ export type {
   ClusterSetReport,
   CorsRule,
   Credential,
+  DecommissionReport,
   DriveProbe,
   EngineConfig,
   EngineTlsConfig,

@@ -258,6 +258,14 @@ export interface ClusterHealingReport {
   };
 }
 
+/** Result of `decommissionNode`: what was moved off the node before it left. */
+export interface DecommissionReport {
+  nodeId: string;
+  /** Bodies (whole objects, or parts of multipart ones) rewritten over the other nodes. */
+  movedBodies: number;
+  movedBytes: number;
+}
+
 /** `getClusterHealth` in cluster mode (`cluster` in the config). */
 export interface ClusterModeHealth {
   /** Always `true`: cluster mode. */
@@ -387,6 +395,7 @@ export interface MethodMap {
   replaceCredentials: { params: { credentials: Credential[] }; result: { count: number } };
   getClusterHealth: { params: Record<string, never>; result: ClusterHealth };
   replaceTlsCertificate: { params: TlsMaterial; result: { certificatePem: string } };
+  decommissionNode: { params: { nodeId: string }; result: DecommissionReport };
 }
 
 /** A bucket and the settings it must have (`ensureBucket`, the `buckets` config). */
@@ -662,6 +671,7 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
   replaceCredentials: { object: { credentials: { array: CREDENTIAL } } },
   getClusterHealth: NO_PARAMS,
   replaceTlsCertificate: TLS_MATERIAL,
+  decommissionNode: { object: { nodeId: "string" } },
 };
 
 /** The result of every method; its keys are the methods this host calls. */
@@ -805,6 +815,7 @@ export const RESULT_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
     ],
   },
   replaceTlsCertificate: { object: { certificatePem: "string" } },
+  decommissionNode: { object: { nodeId: "string", movedBodies: "number", movedBytes: "number" } },
 };
 
 /** The data of every event; its keys are the events this host knows. */

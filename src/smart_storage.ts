@@ -21,13 +21,14 @@ import {
   type SmartStorageConfig,
 } from "./config.ts";
 import { EngineBridge } from "./engine_bridge.ts";
-import { NotRunningError, SmartStorageError } from "./errors.ts";
+import { ConfigError, NotRunningError, SmartStorageError } from "./errors.ts";
 import { EventHub } from "./event_hub.ts";
 import { type LocalCluster, type LocalClusterOptions, startLocalCluster } from "./local_cluster.ts";
 import { VERSION } from "./version.ts";
 import type {
   BucketSummary,
   ClusterHealth,
+  DecommissionReport,
   Credential,
   EnsureBucketParams,
   ExportFolderResult,
@@ -125,6 +126,9 @@ export type S3Env = {
   /** With TLS only: the same file, for Deno processes (`DENO_CERT`). */
   DENO_CERT?: string;
 };
+
+/** How long `decommissionNode` may take (the data of a node moves meanwhile). */
+const DECOMMISSION_TIMEOUT_MS = 24 * 3600 * 1000;
 
 /**
  * An S3-compatible object storage server, run by the `ruststorage` engine.
@@ -694,6 +698,24 @@ export class SmartStorage implements AsyncDisposable {
    */
   getClusterHealth(): Promise<ClusterHealth> {
     return this.#call((b) => b.request("getClusterHealth", {}));
+  }
+
+  /**
+   * Cluster mode: removes the node `nodeId` from the cluster, moving its data first.
+   * Every object with a shard on its drives is rewritten over the other nodes (new
+   * writes stop going to it at once), then it leaves the metadata membership. Call
+   * it on another node; stop the removed node afterwards. Resolves when done.
+   *
+   * @param nodeId The `cluster.nodeId` of the node to remove.
+   * @returns What was moved.
+   * @throws {SmartStorageError} `NotCluster` in standalone mode, `DecommissionFailed`.
+   */
+  decommissionNode(nodeId: string): Promise<DecommissionReport> {
+    if (typeof nodeId !== "string" || nodeId === "") {
+      return Promise.reject(new ConfigError(`decommissionNode(nodeId): a node id, got ${JSON.stringify(nodeId)}`));
+    }
+    // Moving a node's data takes as long as its data: no per-request timeout to speak of.
+    return this.#call((b) => b.request("decommissionNode", { nodeId }, DECOMMISSION_TIMEOUT_MS));
   }
 
   /**

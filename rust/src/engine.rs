@@ -407,6 +407,20 @@ impl Engine {
         Ok(EnsuredBucket { name, created })
     }
 
+    /// Cluster mode: moves everything off the node `node_id` and removes it.
+    pub async fn decommission_node(
+        &self,
+        node_id: &str,
+    ) -> Result<crate::cluster::decommission::DecommissionReport, ProtocolError> {
+        let Some(store) = &self.cluster else {
+            return Err(ProtocolError::new(
+                "NotCluster",
+                "decommissionNode needs cluster mode",
+            ));
+        };
+        (store.decommission(node_id).await).map_err(|e| ProtocolError::new("DecommissionFailed", e))
+    }
+
     /// Cluster mode: the node's report; standalone: no cluster, but the local drives are probed.
     pub async fn cluster_health(&self) -> Result<ClusterHealth, crate::s3::error::S3Error> {
         if let Some(store) = &self.cluster {

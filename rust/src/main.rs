@@ -34,6 +34,26 @@ enum Command {
     /// Run an S3 server on a local folder (or, with --cluster, erasure-coded over drive folders).
     #[command(display_name = "ruststorage")]
     Serve(ServeArgs),
+    /// Remove a node from a running cluster, moving its data to the other nodes first.
+    Decommission(DecommissionArgs),
+}
+
+#[derive(Args)]
+struct DecommissionArgs {
+    /// The node to remove (its cluster node id).
+    #[arg(long, value_name = "ID")]
+    node: String,
+    /// QUIC address of another node of the cluster, which does the work.
+    #[arg(long, value_name = "HOST:PORT")]
+    via: String,
+    /// The shared cluster secret.
+    #[arg(
+        long,
+        value_name = "S",
+        env = "SMARTSTORAGE_CLUSTER_SECRET",
+        hide_env_values = true
+    )]
+    cluster_secret: String,
 }
 
 #[derive(Args)]
@@ -137,6 +157,21 @@ struct ServeArgs {
     cluster_secret: Option<String>,
 }
 
+/// `ruststorage decommission`: prints the report as JSON; exit 1 when refused.
+async fn decommission(args: DecommissionArgs) -> i32 {
+    use ruststorage::cluster::rpc::decommission_via;
+    match decommission_via(&args.via, &args.cluster_secret, &args.node).await {
+        Ok(report) => {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            0
+        }
+        Err(e) => {
+            eprintln!("ruststorage: decommission {}: {e}", args.node);
+            1
+        }
+    }
+}
+
 fn main() {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -168,6 +203,7 @@ fn main() {
                 1
             }
         },
+        (false, Some(Command::Decommission(args))) => runtime.block_on(decommission(args)),
         (false, None) => {
             eprintln!(
                 "usage: ruststorage serve [--port N] [--directory DIR] | ruststorage --management (see --help)"

@@ -250,6 +250,9 @@ async fn handle(
         Request::GetClusterHealth(_) => Ok(Reply::GetClusterHealth(
             running(engine)?.cluster_health().await?,
         )),
+        Request::DecommissionNode(params) => Ok(Reply::DecommissionNode(
+            running(engine)?.decommission_node(&params.node_id).await?,
+        )),
         Request::ReplaceTlsCertificate(cfg) => {
             let engine = running(engine)?;
             if cfg.port.is_some() {

@@ -4,6 +4,7 @@ one node can crash (kill -9) without losing a read or a write, a node that comes
 heals the shards it missed, and after that any other single node can go.
 """
 import hashlib
+import json
 import os
 import sys
 import threading
@@ -22,7 +23,7 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-from engines import ACCESS_KEY, SECRET_KEY, cluster_of, health, states, until  # noqa: E402
+from engines import ACCESS_KEY, BINARY, QUIC, SECRET, SECRET_KEY, cluster_of, health, states, until  # noqa: E402
 
 
 def client(cluster, name):
@@ -110,7 +111,6 @@ def test_objects_spread_over_nodes_survive_a_crash_and_heal():
 
 
 def test_one_endpoint_settings_and_credentials_hold_on_every_node():
-    import json
     import urllib.error
     import urllib.request
 
@@ -204,3 +204,46 @@ def test_the_whole_cluster_restarts_at_once_and_keeps_everything():
 
 def get_from(s3, bucket, key):
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_decommission_moves_a_nodes_data_then_removes_it():
+    with cluster_of(3) as cluster:
+        e = cluster.engines
+        up = {"n1": "up", "n2": "up", "n3": "up"}
+        until("three members up", lambda: health(e["n1"]), lambda h: states(h) == up)
+        s3 = client(cluster, "n1")
+        s3.create_bucket(Bucket="moving")
+        values = {f"k{i}": os.urandom(n) for i, n in enumerate([10, 5000, 300_000, 3 * 1024 * 1024 + 1])}
+        for key, value in values.items():
+            s3.put_object(Bucket="moving", Key=key, Body=value)
+        assert len(shard_files(cluster, 2)) > 0
+
+        # Refused: a node that does not exist, and a node removing itself.
+        for engine, node, code in ((e["n1"], "n9", "DecommissionFailed"), (e["n3"], "n3", "DecommissionFailed")):
+            with pytest.raises(AssertionError, match=code):
+                engine.call("decommissionNode", {"nodeId": node})
+
+        # The CLI asks a node over QUIC; without the secret it is refused.
+        cli = [BINARY, "decommission", "--via", f"{cluster.net.nodes[0].addr}:{QUIC}", "--node", "n3"]
+        wrong = cluster.net.nodes[1].run(cli + ["--cluster-secret", "not the cluster's secret"], timeout=60)
+        assert wrong.returncode == 1, wrong
+        assert sorted(health(e["n1"])["raft"]["voters"]) == ["n1", "n2", "n3"]
+        done = cluster.net.nodes[1].run(cli + ["--cluster-secret", SECRET], timeout=120)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["nodeId"] == "n3" and report["movedBodies"] == len(values), report
+        h = until("n3 out of the membership", lambda: health(e["n1"]),
+                  lambda h: sorted(h["raft"]["voters"]) == ["n1", "n2"])
+        assert h["quorum"]["metadata"] == "ok"
+        # Nothing of the objects is left on n3's drives: n3 can go for good.
+        until("n3's shards removed", lambda: len(shard_files(cluster, 2)), lambda n: n == 0, timeout=30)
+        cluster.kill9("n3")
+        for name in ("n1", "n2"):
+            c = client(cluster, name)
+            for key, value in values.items():
+                assert get_from(c, "moving", key) == value
+        # Writes go on over the two nodes left (2 + 2 shards, two per node).
+        before = [len(shard_files(cluster, i)) for i in range(2)]
+        client(cluster, "n2").put_object(Bucket="moving", Key="after", Body=os.urandom(2 * 1024 * 1024))
+        after = [len(shard_files(cluster, i)) for i in range(2)]
+        assert [a - b for a, b in zip(after, before)] == [2, 2], (before, after)

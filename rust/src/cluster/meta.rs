@@ -1190,6 +1190,7 @@ mod tests {
             name: "n1".into(),
             addr: "10.0.0.1:4348".into(),
             drives: vec!["d1".into(), "d2".into()],
+            leaving: false,
         };
         s.apply(Command::RegisterNode { node: node.clone() });
         let after = s.nodes_generation();

@@ -12,6 +12,7 @@
 
 pub mod bitrot;
 pub mod body_io;
+pub mod decommission;
 pub mod drive_io;
 pub mod drives;
 pub mod erasure;

@@ -1,8 +1,11 @@
 //! What nodes ask each other over QUIC: one MessagePack `Request` per stream, one
 //! `Response` back. The metadata log's requests are its own (`raft::network`).
 
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use super::decommission::DecommissionReport;
 
 use super::quic::{Reply, Service};
 use super::raft::{self, Slot};
@@ -16,6 +19,10 @@ pub enum Request<M = raft::network::Request, S = ShardRequest> {
     Ping,
     Meta(M),
     Shard(S),
+    /// From an operator's CLI (it holds the secret): remove a node, moving its data.
+    Decommission {
+        node: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -25,8 +32,14 @@ pub enum Response {
     },
     Meta(Box<raft::network::Response>),
     Shard(ShardResponse),
+    Decommissioned(Result<DecommissionReport, String>),
     /// The request could not be read.
     Error(String),
+}
+
+/// What an operator may ask a node (its store, once open).
+pub trait Admin: Send + Sync {
+    fn decommission(&self, node: String) -> BoxFuture<'static, Result<DecommissionReport, String>>;
 }
 
 /// Answers other nodes' requests on this node.
@@ -35,6 +48,7 @@ pub struct Router {
     pub node: String,
     pub meta: Slot,
     pub shards: Arc<ShardServer>,
+    pub admin: Arc<RwLock<Option<Arc<dyn Admin>>>>,
 }
 
 impl Router {
@@ -43,6 +57,7 @@ impl Router {
             node: node.to_string(),
             meta: Slot::default(),
             shards: Arc::default(),
+            admin: Arc::default(),
         })
     }
 
@@ -58,6 +73,13 @@ impl Router {
                     Ok(response) => Response::Shard(response),
                     Err(e) => Response::Error(format!("drive request failed: {e}")),
                 }
+            }
+            Ok(Request::Decommission { node }) => {
+                let admin = self.admin.read().unwrap_or_else(|e| e.into_inner()).clone();
+                Response::Decommissioned(match admin {
+                    Some(admin) => admin.decommission(node).await,
+                    None => Err("this node is not serving yet".into()),
+                })
             }
             Err(e) => Response::Error(format!("unreadable request: {e}")),
         }
@@ -87,5 +109,35 @@ pub async fn ping(
     match rmp_serde::from_slice(&reply).map_err(std::io::Error::other)? {
         Response::Pong { node } => Ok(node),
         _ => Err(std::io::Error::other("unexpected answer to ping")),
+    }
+}
+
+/// The `decommission` CLI: asks the node at `via` (`host:port` of its QUIC endpoint)
+/// to remove `node`, over mutual TLS from the cluster secret.
+pub async fn decommission_via(
+    via: &str,
+    secret: &str,
+    node: &str,
+) -> Result<DecommissionReport, String> {
+    let to = tokio::net::lookup_host(via)
+        .await
+        .map_err(|e| format!("{via}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{via}: no address"))?;
+    let identity =
+        super::tls::Identity::new(Some(secret), "operator").map_err(|e| e.to_string())?;
+    let local = if to.is_ipv6() { "::" } else { "0.0.0.0" };
+    let quic = super::quic::bind(local, 0, &identity, Router::new("operator"))
+        .await
+        .map_err(|e| format!("cannot open a QUIC endpoint: {e}"))?;
+    let request = Request::<(), ()>::Decommission { node: node.into() };
+    let request = rmp_serde::to_vec(&request).map_err(|e| e.to_string())?;
+    let reply = quic.call(to, &request).await;
+    quic.close().await;
+    let reply = reply.map_err(|e| format!("{via}: {e}"))?;
+    match rmp_serde::from_slice(&reply).map_err(|e| e.to_string())? {
+        Response::Decommissioned(result) => result,
+        Response::Error(e) => Err(e),
+        _ => Err(format!("{via}: unexpected answer")),
     }
 }

@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use super::body_io::{self, BodySink, SMALL_BODY, StagedBody};
+use super::decommission::DecommissionReport;
 use super::drive_io::DriveIo;
 use super::drives::{Drive, DriveSet, DriveState, Spread};
 use super::format::{Drives, FORMAT_VERSION, FormatFile};
@@ -132,7 +133,7 @@ impl std::ops::Deref for ClusterStore {
 }
 
 /// A stable 64-bit Raft node id for a node name.
-fn raft_node_id(node_id: &str) -> u64 {
+pub(super) fn raft_node_id(node_id: &str) -> u64 {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(node_id.as_bytes());
     u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 1
@@ -245,6 +246,8 @@ impl ClusterStore {
             peers: Arc::default(),
             spread_generation: AtomicU64::new(0),
         }));
+        let admin: Arc<dyn super::rpc::Admin> = Arc::new(AdminHandle(Arc::downgrade(&store.0)));
+        *router.admin.write().unwrap_or_else(|e| e.into_inner()) = Some(admin);
         // Registered before serving when the log has a quorum now (a node that just
         // joined has): its writes name drives the others know.
         let _ = tokio::time::timeout(REGISTER_WAIT, store.register()).await;
@@ -258,7 +261,7 @@ impl ClusterStore {
     }
 
     /// The metadata as this node applied it (`fresh` first for the latest).
-    fn read<T>(&self, f: impl FnOnce(&MetaState) -> Result<T>) -> Result<T> {
+    pub(super) fn read<T>(&self, f: impl FnOnce(&MetaState) -> Result<T>) -> Result<T> {
         let meta = self.meta();
         self.sync_spread(&meta);
         f(&meta.state.read().unwrap_or_else(|e| e.into_inner()))
@@ -266,7 +269,7 @@ impl ClusterStore {
 
     /// Brings the drive set's view of the other nodes up to the registered ones, once
     /// per change of those (cheap otherwise): bodies may name any node's drives.
-    fn sync_spread(&self, meta: &Meta) {
+    pub(super) fn sync_spread(&self, meta: &Meta) {
         let (generation, nodes, first) = {
             let state = meta.state.read().unwrap_or_else(|e| e.into_inner());
             let generation = state.nodes_generation();
@@ -387,7 +390,7 @@ impl ClusterStore {
 
     /// Commits a command through the log; the bodies it released are deleted once no
     /// reader holds them.
-    async fn propose(&self, command: Command) -> Result<Outcome> {
+    pub(super) async fn propose(&self, command: Command) -> Result<Outcome> {
         self.propose_raw(command).await?.map_err(Error::from)
     }
 
@@ -432,7 +435,7 @@ impl ClusterStore {
         }
     }
 
-    async fn blocking<T: Send + 'static>(
+    pub(super) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&ClusterStore) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -467,7 +470,7 @@ impl ClusterStore {
 
     /// Publishes a staged body: it now belongs to the metadata; a write that missed a
     /// drive is queued for healing.
-    fn published(&self, staged: Option<StagedBody>) {
+    pub(super) fn published(&self, staged: Option<StagedBody>) {
         if let Some(staged) = staged {
             let partial = staged.partial;
             if let Some(body) = staged.publish()
@@ -583,6 +586,25 @@ impl ClusterStore {
     /// available only once they answered.
     async fn ping_members(&self) {
         self.peers.ping_all(&self.quic, &self.other_members()).await;
+    }
+}
+
+/// The store as operators' requests over QUIC reach it.
+struct AdminHandle(Weak<Inner>);
+
+impl super::rpc::Admin for AdminHandle {
+    fn decommission(
+        &self,
+        node: String,
+    ) -> futures_util::future::BoxFuture<'static, std::result::Result<DecommissionReport, String>>
+    {
+        let store = self.0.upgrade().map(ClusterStore);
+        Box::pin(async move {
+            match store {
+                Some(store) => store.decommission(&node).await,
+                None => Err("the store is closed".into()),
+            }
+        })
     }
 }
 

@@ -124,6 +124,8 @@ methods! {
     GetClusterHealth = "getClusterHealth" (NoParams) -> ClusterHealth;
     /// Replaces the served TLS certificate (params: the certificate source, no port).
     ReplaceTlsCertificate = "replaceTlsCertificate" (TlsConfig) -> TlsCertificate;
+    /// Cluster mode: moves every body off a node, then removes it from the cluster.
+    DecommissionNode = "decommissionNode" (DecommissionParams) -> DecommissionReport;
 }
 
 impl Method {
@@ -344,6 +346,15 @@ pub struct ExportedFolder {
     /// The first 100 of them.
     pub skipped: Vec<String>,
 }
+
+/// Params of `decommissionNode`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecommissionParams {
+    pub node_id: String,
+}
+
+pub use crate::cluster::decommission::DecommissionReport;
 
 /// Result of `replaceCredentials`: how many pairs are now accepted.
 #[derive(Debug, Serialize, Deserialize)]

@@ -317,6 +317,11 @@ impl<M: Machine> MetaLog<M> {
         self.core.status()
     }
 
+    /// Takes node `id` out of the membership (see `Core::remove_member`).
+    pub async fn remove_member(&self, id: u64) -> Result<(), LogError> {
+        self.core.remove_member(id).await
+    }
+
     /// How many voters the log has now.
     pub fn voter_count(&self) -> usize {
         let metrics = self.core.raft.metrics();
@@ -604,6 +609,35 @@ impl Core {
             )
             .await
             .map_err(|e| fail(&e))?;
+        Ok(())
+    }
+
+    /// Takes node `id` out of the membership (joint consensus; it is not kept as a
+    /// learner): on the leader, or asked of it.
+    pub(crate) async fn remove_member(&self, id: u64) -> Result<(), LogError> {
+        let leader = self.leader().await?;
+        if leader != self.node_id {
+            return match self
+                .to_leader(leader, network::Request::Leave { id })
+                .await?
+            {
+                network::Response::Leave(r) => r.map_err(Into::into),
+                _ => Err(LogError::Unavailable(
+                    "unexpected answer from the leader".into(),
+                )),
+            };
+        }
+        let status = self.status();
+        if !status.voters.contains(&id) && !status.learners.contains(&id) {
+            return Ok(());
+        }
+        self.raft
+            .change_membership(
+                openraft::ChangeMembers::RemoveVoters(BTreeSet::from([id])),
+                false,
+            )
+            .await
+            .map_err(|e| LogError::Unavailable(format!("removing node {id}: {e}")))?;
         Ok(())
     }
 

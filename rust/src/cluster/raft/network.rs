@@ -32,6 +32,10 @@ pub enum Request {
         id: u64,
         member: Member,
     },
+    /// Take node `id` out of the membership.
+    Leave {
+        id: u64,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -42,6 +46,7 @@ pub enum Response {
     Write(Result<Vec<u8>, WireError>),
     ReadIndex(Result<u64, WireError>),
     Join(Result<(), WireError>),
+    Leave(Result<(), WireError>),
 }
 
 /// A `LogError` on the wire.
@@ -99,6 +104,7 @@ impl Slot {
                 Request::Write(_) => Response::Write(Err(closed())),
                 Request::ReadIndex => Response::ReadIndex(Err(closed())),
                 Request::Join { .. } => Response::Join(Err(closed())),
+                Request::Leave { .. } => Response::Leave(Err(closed())),
             };
         };
         let raft = &core.raft;
@@ -114,6 +120,9 @@ impl Slot {
             Request::ReadIndex => Response::ReadIndex(core.read_index().await.map_err(Into::into)),
             Request::Join { id, member } => {
                 Response::Join(core.add_voter(id, member).await.map_err(Into::into))
+            }
+            Request::Leave { id } => {
+                Response::Leave(core.remove_member(id).await.map_err(Into::into))
             }
         }
     }
