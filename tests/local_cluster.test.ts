@@ -82,6 +82,25 @@ describe("SmartStorage.startLocalCluster: three nodes, two drives each", () => {
     assert.equal(new Set(perDrive.flat()).size, 1, "the same body on every drive");
   });
 
+  it("decommissionNode moves n3's data to n1 and n2, then n3 leaves the cluster", async () => {
+    const [n1, n2] = clients as [S3Client, S3Client, S3Client];
+    const bucket = uniqueName("decommission");
+    const body = pseudoRandomBytes(1024 * 1024 + 3, 7);
+    await n1.send(new CreateBucketCommand({ Bucket: bucket }));
+    await n1.send(new PutObjectCommand({ Bucket: bucket, Key: "kept.bin", Body: body }));
+    const [first, , third] = cluster!.nodes;
+    await assert.rejects(first!.decommissionNode("nope"), /no node named nope/);
+    const report = await first!.decommissionNode("n3");
+    assert.equal(report.nodeId, "n3");
+    assert.ok(report.movedBodies >= 1, JSON.stringify(report));
+    const h = await first!.getClusterHealth();
+    assert.ok(h.enabled);
+    assert.deepEqual([...h.raft.voters].sort(), ["n1", "n2"]);
+    await third!.stop();
+    const got = await bodyBytes((await n2.send(new GetObjectCommand({ Bucket: bucket, Key: "kept.bin" }))).Body);
+    assert.equal(sha256(got), sha256(body), "read back without n3");
+  });
+
   it("stop() stops every node and removes the temporary folder", async () => {
     const { directory, nodes } = cluster!;
     assert.ok(existsSync(directory));

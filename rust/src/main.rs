@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Run an S3 server on a local folder (or, with --cluster, erasure-coded over drive folders).
     #[command(display_name = "ruststorage")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Remove a node from a running cluster, moving its data to the other nodes first.
     Decommission(DecommissionArgs),
 }
@@ -196,7 +196,7 @@ fn main() {
         .expect("tokio runtime");
     let code = match (cli.management, cli.command) {
         (true, _) => runtime.block_on(management::run()),
-        (false, Some(Command::Serve(args))) => match serve_plan(args) {
+        (false, Some(Command::Serve(args))) => match serve_plan(*args) {
             Ok(plan) => runtime.block_on(serve(plan)),
             Err(message) => {
                 eprintln!("ruststorage: {message}");
