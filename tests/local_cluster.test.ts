@@ -144,3 +144,11 @@ describe("SmartStorage.startLocalCluster refuses bad options before anything sta
     });
   }
 });
+
+describe("decommissionNode outside a cluster", () => {
+  it("is refused in standalone mode (NotCluster) and without a node id (ConfigError)", async () => {
+    await using storage = await SmartStorage.createAndStart({ ephemeral: true });
+    await assert.rejects(storage.decommissionNode("n2"), (e: unknown) => (e as { code?: string }).code === "NotCluster");
+    await assert.rejects(storage.decommissionNode(""), ConfigError);
+  });
+});

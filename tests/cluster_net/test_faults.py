@@ -61,6 +61,20 @@ def new_leader(c, among, old):
     return h["raft"]["leaderId"]
 
 
+@contextmanager
+def under_load(c, bucket, **workload):
+    """A workload on a fresh bucket through every node; on the way out the network
+    heals and the workload stops, then (if the body passed) its history is checked."""
+    make_bucket(c, bucket)
+    wl = Workload(c, bucket, c.engines, **workload).start()
+    try:
+        yield wl
+    finally:
+        c.net.heal()
+        wl.stop()
+    wl.verify(c.engines)
+
+
 def make_bucket(c, bucket):
     s3_client(c, "n1", Config(retries={"max_attempts": 5, "mode": "standard"})).create_bucket(Bucket=bucket)
 
@@ -92,9 +106,7 @@ def puts_acked_since(wl, t_ns, nodes):
 
 def test_kill9_mid_write_then_restart_and_two_of_three_down():
     with up_cluster(3) as c:
-        make_bucket(c, "kill9")
-        wl = Workload(c, "kill9", c.engines, seed=1).start()
-        try:
+        with under_load(c, "kill9", seed=1) as wl:
             time.sleep(2)
             # A follower dies (kill -9) while a big PUT is in flight on it (a killed
             # leader: test_a_killed_leader_restarts_at_once).
@@ -110,9 +122,6 @@ def test_kill9_mid_write_then_restart_and_two_of_three_down():
             until(f"{victim} rejoined", lambda: health(c.engines[victim]),
                   lambda h: h["quorum"]["metadata"] == "ok" and set(states(h).values()) == {"up"}, timeout=60)
             time.sleep(2)
-        finally:
-            wl.stop()
-        wl.verify(c.engines)
 
         # Two of three down: the survivor refuses writes (503 or no answer), and what
         # was acknowledged before is all there once they are back.
@@ -138,9 +147,7 @@ def test_kill9_mid_write_then_restart_and_two_of_three_down():
 
 def test_pause_leader():
     with up_cluster(3) as c:
-        make_bucket(c, "pause")
-        wl = Workload(c, "pause", c.engines, seed=2).start()
-        try:
+        with under_load(c, "pause", seed=2) as wl:
             time.sleep(2)
             victim = leader_of(c)
             others = [n for n in sorted(c.engines) if n != victim]
@@ -154,17 +161,12 @@ def test_pause_leader():
             finally:
                 netns.resume(c.engines[victim].proc)
             time.sleep(3)
-        finally:
-            wl.stop()
-        wl.verify(c.engines)
 
 
 def test_partitions_symmetric_and_one_way():
     with up_cluster(3) as c:
         net = c.net
-        make_bucket(c, "partition")
-        wl = Workload(c, "partition", c.engines, seed=3).start()
-        try:
+        with under_load(c, "partition", seed=3) as wl:
             time.sleep(2)
             # The leader alone vs the two others.
             cut = leader_of(c)
@@ -200,17 +202,11 @@ def test_partitions_symmetric_and_one_way():
             time.sleep(2)
             net.heal()
             time.sleep(2)
-        finally:
-            net.heal()
-            wl.stop()
-        wl.verify(c.engines)
 
 
 def test_packet_loss():
     with up_cluster(3) as c:
-        make_bucket(c, "loss")
-        wl = Workload(c, "loss", c.engines, seed=4).start()
-        try:
+        with under_load(c, "loss", seed=4) as wl:
             time.sleep(2)
             lossy = leader_of(c)
             c.net.loss(c.net.nodes[idx(lossy)], 30, direction="both")
@@ -219,10 +215,6 @@ def test_packet_loss():
             c.net.loss(c.net.nodes[idx(lossy)], 0)
             assert puts_acked_since(wl, t, sorted(c.engines)), "nothing acknowledged under 30% loss"
             time.sleep(2)
-        finally:
-            c.net.heal()
-            wl.stop()
-        wl.verify(c.engines)
 
 
 def test_drive_lost_and_back():
@@ -276,9 +268,7 @@ def test_five_nodes_split_three_two():
     with up_cluster(5) as c:
         print(f"five nodes up in {time.monotonic() - t0:.1f}s")
         net = c.net
-        make_bucket(c, "split")
-        wl = Workload(c, "split", c.engines, threads=5, seed=6).start()
-        try:
+        with under_load(c, "split", threads=5, seed=6) as wl:
             time.sleep(2)
             leader = leader_of(c)
             two = [leader, next(n for n in sorted(c.engines) if n != leader)]
@@ -303,17 +293,11 @@ def test_five_nodes_split_three_two():
                 bad = wl.acked_by(n, t_lost, t_heal)
                 assert not bad, f"{n} acknowledged writes in the minority: {bad}"
             time.sleep(2)
-        finally:
-            net.heal()
-            wl.stop()
-        wl.verify(c.engines)
 
 
 def test_a_killed_leader_restarts_at_once():
     with up_cluster(3) as c:
-        make_bucket(c, "leader")
-        wl = Workload(c, "leader", c.engines, seed=7).start()
-        try:
+        with under_load(c, "leader", seed=7) as wl:
             time.sleep(1)
             leader = leader_of(c)
             others = [n for n in sorted(c.engines) if n != leader]
@@ -324,6 +308,3 @@ def test_a_killed_leader_restarts_at_once():
             until(f"{leader} rejoined", lambda: health(c.engines[leader]),
                   lambda h: h["quorum"]["metadata"] == "ok" and set(states(h).values()) == {"up"}, timeout=60)
             time.sleep(1)
-        finally:
-            wl.stop()
-        wl.verify(c.engines)
