@@ -126,15 +126,16 @@ class Cluster:
 
 
 @contextmanager
-def cluster_of(n):
-    """n engines, each in its own namespace. On failure the tail of each node's log
-    is printed; CLUSTER_NET_KEEP=1 keeps the work folder (drives and logs)."""
+def cluster_of(n, started=None):
+    """n namespaces with an engine each (the first `started` of them running; all by
+    default). On failure the tail of each node's log is printed; CLUSTER_NET_KEEP=1
+    keeps the work folder (drives and logs)."""
     work = Path(tempfile.mkdtemp(prefix="cluster-net-"))
     try:
         with Net(n) as net:
             cluster = Cluster(net, work)
             try:
-                for i in range(n):
+                for i in range(n if started is None else started):
                     cluster.start(i)
                 yield cluster
             except BaseException:

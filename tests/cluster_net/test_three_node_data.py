@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,40 @@ def test_decommission_moves_a_nodes_data_then_removes_it():
         client(cluster, "n2").put_object(Bucket="moving", Key="after", Body=os.urandom(2 * 1024 * 1024))
         after = [len(shard_files(cluster, i)) for i in range(2)]
         assert [a - b for a, b in zip(after, before)] == [2, 2], (before, after)
+
+
+def test_a_node_joins_while_clients_write_without_a_failed_request():
+    with cluster_of(3, started=2) as cluster:
+        until("two members up", lambda: health(cluster.engines["n1"]),
+              lambda h: states(h) == {"n1": "up", "n2": "up"})
+        s3 = {n: client(cluster, n) for n in ("n1", "n2")}
+        s3["n1"].create_bucket(Bucket="growing")
+        written, failures, stop = {}, [], threading.Event()
+
+        def writer(name):
+            i = 0
+            while not stop.is_set():
+                key, value = f"{name}-{i}", os.urandom(200_000 if i % 3 else 1000)
+                try:  # the SDK's own retries (standard mode) are the only ones
+                    s3[name].put_object(Bucket="growing", Key=key, Body=value)
+                    written[key] = value
+                except Exception as e:  # noqa: BLE001 (counted below)
+                    failures.append(f"{key}: {e}")
+                i += 1
+        writers = [threading.Thread(target=writer, args=(n,)) for n in ("n1", "n2")]
+        [t.start() for t in writers]
+        try:
+            cluster.start(2)
+            until("n3 registered and up", lambda: health(cluster.engines["n1"]),
+                  lambda h: states(h) == {"n1": "up", "n2": "up", "n3": "up"}, timeout=30)
+            time.sleep(2)
+        finally:
+            stop.set()
+            [t.join() for t in writers]
+        assert not failures, failures[:5]
+        assert len(written) > 10
+        # New objects reach n3's drives; all of them read back through n3.
+        until("shards on n3", lambda: len(shard_files(cluster, 2)), lambda n: n > 0, timeout=10)
+        n3 = client(cluster, "n3")
+        for key, value in written.items():
+            assert get_from(n3, "growing", key) == value
