@@ -47,6 +47,10 @@ const LOAD_WHOLE_MAX: u64 = 1024 * 1024;
 const SNAPSHOT_EVERY: u64 = 20_000;
 /// How often the other members are pinged (their `up`/`suspect`/`down` and RTT).
 const PEER_PING_EVERY: Duration = Duration::from_secs(1);
+/// How long bodies no version names any more stay on the drives when several nodes
+/// serve them (a GET on another node may be reading them; a crash meanwhile leaves
+/// them to the orphan sweep).
+const OTHER_READERS_GRACE: Duration = Duration::from_secs(15);
 /// How long opening waits for this node's registration before leaving it to the background.
 const REGISTER_WAIT: Duration = Duration::from_secs(10);
 /// A leader whose last quorum acknowledgement is older reports the metadata quorum lost.
@@ -420,12 +424,29 @@ impl ClusterStore {
     }
 
     fn release(&self, garbage: Vec<Body>) {
-        let free = self.leases.doom(garbage);
-        if !free.is_empty() {
-            let set = self.set.clone();
-            tokio::task::spawn_blocking(move || {
-                free.iter().for_each(|b| body_io::remove_body(&set, b))
-            });
+        self.remove_bodies(self.leases.doom(garbage));
+    }
+
+    /// Deletes the shard files of bodies nothing refers to and no reader here holds.
+    /// Leases are this node's: with several nodes, another node may be streaming them
+    /// now, so they go after a grace. The files are named now, while every node they
+    /// are on is known.
+    fn remove_bodies(&self, bodies: Vec<Body>) {
+        let files: Vec<_> = (bodies.iter())
+            .flat_map(|b| self.set.shards(b, |_| true, false))
+            .flatten()
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        let remove = move || files.iter().for_each(|f| _ = f.drive.remove(&f.rel));
+        match (self.set.spread(), tokio::runtime::Handle::try_current()) {
+            (Some(_), Ok(runtime)) => drop(runtime.spawn(async move {
+                tokio::time::sleep(OTHER_READERS_GRACE).await;
+                let _ = tokio::task::spawn_blocking(remove).await;
+            })),
+            (None, Ok(runtime)) => drop(runtime.spawn_blocking(remove)),
+            (_, Err(_)) => remove(),
         }
     }
 
@@ -626,9 +647,8 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        for body in self.store.leases.give_back(&self.bodies) {
-            body_io::remove_body(&self.store.set, &body);
-        }
+        let free = self.store.leases.give_back(&self.bodies);
+        self.store.remove_bodies(free);
     }
 }
 
