@@ -10,6 +10,8 @@ import { parseArgs } from "node:util";
 import { SmartStorage } from "./smart_storage.ts";
 import { type ClusterConfig, DEFAULTS, type SmartStorageConfig, type TlsConfig } from "./config.ts";
 import { SmartStorageError } from "./errors.ts";
+import { resolveBinaryAsync } from "./binary.ts";
+import { spawnChild } from "./spawn.ts";
 import { VERSION } from "./version.ts";
 
 /**
@@ -406,12 +408,41 @@ function tlsFromArgs(values: {
 }
 
 /**
+ * `smartstorage decommission --via HOST:PORT --node ID`: the engine's own subcommand
+ * (`ruststorage decommission`), which asks a node of a running cluster over QUIC to
+ * move a node's data off it and remove it; its output and exit code are passed on.
+ *
+ * @param args Arguments after `decommission`.
+ * @returns The exit code.
+ */
+async function decommission(args: string[]): Promise<number> {
+  let binary: string;
+  try {
+    binary = await resolveBinaryAsync();
+  } catch (err) {
+    console.error(`smartstorage: ${(err as Error).message}`);
+    return 1;
+  }
+  const child = spawnChild(binary, { args: ["decommission", ...args] });
+  await child.stdin.close();
+  const [out, err, exit] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  if (out !== "") process.stdout.write(out);
+  if (err !== "") process.stderr.write(err);
+  return exit.code ?? 1;
+}
+
+/**
  * Runs the command: starts the server, prints where it is, stops on SIGINT/SIGTERM.
  *
  * @param argv Arguments after the script name.
  * @returns The exit code.
  */
 export async function runCli(argv: string[]): Promise<number> {
+  if (argv[0] === "decommission") return await decommission(argv.slice(1));
   let config: SmartStorageConfig | "help" | "version";
   try {
     config = parseCliArgs(argv);

@@ -137,6 +137,28 @@ describe("smartstorage CLI", () => {
     assert.match(err, /--port must be an integer/);
   });
 
+  it("smartstorage decommission passes the engine's answer on (no node there: exit 1 with why)", async () => {
+    const secret = "a cluster secret of the test";
+    const child = runCli(["decommission", "--via", "127.0.0.1:9", "--node", "n3", "--cluster-secret", secret]);
+    await child.stdin.close();
+    const [, err, exit] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
+    assert.equal(exit.code, 1, err);
+    assert.match(err, /decommission n3: 127\.0\.0\.1:9/);
+    const missing = runCli(["decommission", "--node", "n3"]);
+    await missing.stdin.close();
+    const [, usage, code] = await Promise.all([
+      new Response(missing.stdout).text(),
+      new Response(missing.stderr).text(),
+      missing.exited,
+    ]);
+    assert.equal(code.code, 2, usage);
+    assert.match(usage, /--via/);
+  });
+
   it("smartstorage serves, prints endpoint and credentials, and stops cleanly on SIGTERM", async () => {
     const storageDir = join(dir, "data");
     const child = runCli([
