@@ -37,6 +37,10 @@ def test_three_nodes_join_replicate_and_report_a_partition(cluster):
         h = until("a follower sees everyone", lambda: health(engine), lambda h: states(h) == everyone_up)
         assert h["raft"]["role"] == "follower" and h["raft"]["leaderId"] == "n1"
         assert all(n["rttMs"] is not None for n in h["nodes"] if n["id"] != h["nodeId"])
+        # Every drive of every node: two each, ok, named by their node.
+        drives = until("every node's drives", lambda: health(engine),
+                       lambda h: sorted(d["nodeId"] for d in h["drives"]) == ["n1", "n1", "n2", "n2", "n3", "n3"])["drives"]
+        assert all(d["state"] == "ok" for d in drives), drives
 
     # A bucket made on a follower is the cluster's, and reads are linearizable: the
     # other follower lists it at once (it catches up with the leader before reading).
@@ -54,6 +58,7 @@ def test_three_nodes_join_replicate_and_report_a_partition(cluster):
               lambda h: h["quorum"]["metadata"] == "lost" and states(h)["n1"] == "down" and states(h)["n2"] == "down")
     assert h["raft"]["leaderId"] is None
     h = until("n1 sees n3 go", lambda: health(n1), lambda h: states(h)["n3"] == "down")
+    assert {d["state"] for d in h["drives"] if d["nodeId"] == "n3"} == {"offline"}
     assert h["quorum"]["metadata"] == "ok" and h["raft"]["leaderId"] in ("n1", "n2")
     n1.call("ensureBucket", {"name": "made-while-n3-was-away"})
 

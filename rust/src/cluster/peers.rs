@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use super::health::{NodeState, now_ms};
+use super::health::{DriveReport, NodeState, now_ms};
 use super::quic::QuicNode;
 
 const SUSPECT_AFTER: Duration = Duration::from_secs(3);
@@ -34,6 +34,8 @@ pub struct Seen {
 #[derive(Default)]
 pub struct PeerMonitor {
     contacts: Mutex<HashMap<String, Contact>>,
+    /// Each node's drives, as its last answer gave them.
+    drives: Mutex<HashMap<String, Vec<DriveReport>>>,
 }
 
 impl PeerMonitor {
@@ -73,18 +75,28 @@ impl PeerMonitor {
             let to: SocketAddr = tokio::net::lookup_host(addr.as_str()).await.ok()?.next()?;
             let start = Instant::now();
             let answer = tokio::time::timeout(PING_TIMEOUT, super::rpc::ping(quic, to)).await;
-            matches!(answer, Ok(Ok(_))).then(|| (addr.clone(), start.elapsed()))
+            let (_, drives) = answer.ok()?.ok()?;
+            Some((addr.clone(), start.elapsed(), drives))
         });
         let answered = futures_util::future::join_all(pings).await;
         let mut contacts = self.contacts.lock().unwrap_or_else(|p| p.into_inner());
-        for (addr, rtt) in answered.into_iter().flatten() {
+        let mut known = self.drives.lock().unwrap_or_else(|p| p.into_inner());
+        for (addr, rtt, drives) in answered.into_iter().flatten() {
             let contact = Contact {
                 at: Instant::now(),
                 at_ms: now_ms(),
                 rtt,
             };
-            contacts.insert(addr, contact);
+            contacts.insert(addr.clone(), contact);
+            known.insert(addr, drives);
         }
+    }
+
+    /// The drives of the node at `addr` as it last reported them (none if it never
+    /// answered).
+    pub fn drives(&self, addr: &str) -> Vec<DriveReport> {
+        let known = self.drives.lock().unwrap_or_else(|p| p.into_inner());
+        known.get(addr).cloned().unwrap_or_default()
     }
 
     /// Pings the addresses `members` gives, every `every`, while `quic` is open.

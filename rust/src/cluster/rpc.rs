@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, RwLock};
 
 use super::decommission::DecommissionReport;
+use super::health::DriveReport;
 
 use super::quic::{Reply, Service};
 use super::raft::{self, Slot};
@@ -29,6 +30,8 @@ pub enum Request<M = raft::network::Request, S = ShardRequest> {
 pub enum Response {
     Pong {
         node: String,
+        /// Its drives as last probed.
+        drives: Vec<DriveReport>,
     },
     Meta(Box<raft::network::Response>),
     Shard(ShardResponse),
@@ -40,6 +43,8 @@ pub enum Response {
 /// What an operator may ask a node (its store, once open).
 pub trait Admin: Send + Sync {
     fn decommission(&self, node: String) -> BoxFuture<'static, Result<DecommissionReport, String>>;
+    /// This node's drives as last probed (answered with every ping).
+    fn drives(&self) -> Vec<DriveReport>;
 }
 
 /// Answers other nodes' requests on this node.
@@ -65,6 +70,13 @@ impl Router {
         match rmp_serde::from_slice::<Request>(&request) {
             Ok(Request::Ping) => Response::Pong {
                 node: self.node.clone(),
+                drives: (self
+                    .admin
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref())
+                .map(|admin| admin.drives())
+                .unwrap_or_default(),
             },
             Ok(Request::Meta(m)) => Response::Meta(Box::new(self.meta.handle(m).await)),
             Ok(Request::Shard(s)) => {
@@ -99,15 +111,15 @@ impl Service for Router {
     }
 }
 
-/// Sends `ping` to a node and gives its name.
+/// Sends `ping` to a node and gives its name and its drives.
 pub async fn ping(
     quic: &super::quic::QuicNode,
     addr: std::net::SocketAddr,
-) -> std::io::Result<String> {
+) -> std::io::Result<(String, Vec<DriveReport>)> {
     let request = rmp_serde::to_vec(&Request::<(), ()>::Ping).map_err(std::io::Error::other)?;
     let reply = quic.call(addr, &request).await?;
     match rmp_serde::from_slice(&reply).map_err(std::io::Error::other)? {
-        Response::Pong { node } => Ok(node),
+        Response::Pong { node, drives } => Ok((node, drives)),
         _ => Err(std::io::Error::other("unexpected answer to ping")),
     }
 }

@@ -19,8 +19,8 @@ use super::drives::{Drive, DriveSet, DriveState, Spread};
 use super::format::{Drives, FORMAT_VERSION, FormatFile};
 use super::heal::{HealQueue, Leases};
 use super::health::{
-    ClusterReport, HealingReport, Membership, NodeReport, NodeState, RaftReport, RaftRole,
-    ReplicationReport, ScannerReport, node_report,
+    ClusterReport, DriveReport, HealingReport, Membership, NodeReport, NodeState, RaftReport,
+    RaftRole, ReplicationReport, ScannerReport, node_report,
 };
 use super::join::NetPlan;
 use super::meta::{self, Body, Command, Failure, MetaState, Outcome, Version};
@@ -614,6 +614,13 @@ impl ClusterStore {
 struct AdminHandle(Weak<Inner>);
 
 impl super::rpc::Admin for AdminHandle {
+    fn drives(&self) -> Vec<super::health::DriveReport> {
+        let store = self.0.upgrade().map(ClusterStore);
+        store.map_or_else(Vec::new, |s| {
+            s.set.drives.iter().map(Drive::report).collect()
+        })
+    }
+
     fn decommission(
         &self,
         node: String,
@@ -1457,15 +1464,31 @@ impl ClusterStore {
             metadata_ok,
             others,
         };
-        let me = &self.log_options.advertise;
-        node_report(
+        // The other members' drives as their last answers gave them; `offline` while
+        // the member does not answer (nothing of it can be reached).
+        let theirs: Vec<DriveReport> = (members.iter())
+            .filter(|(id, _)| **id != me)
+            .flat_map(|(_, m)| {
+                let answering = self.peers.seen(&m.addr).state == NodeState::Up;
+                let mut drives = self.peers.drives(&m.addr);
+                if !answering {
+                    drives
+                        .iter_mut()
+                        .for_each(|d| d.state = DriveState::Offline);
+                }
+                drives
+            })
+            .collect();
+        let mut report = node_report(
             &self.formatted,
-            me,
+            &self.log_options.advertise,
             self.quic.port(),
             membership,
             probes,
             healing,
-        )
+        );
+        report.drives.extend(theirs);
+        report
     }
 
     /// One attempt at a copy; `None` when its source lost its bytes meanwhile.
