@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::body_io::{self, BodySink, SMALL_BODY, StagedBody};
+use super::body_io::{BodySink, SMALL_BODY, StagedBody};
 use super::meta::{Body, Command, Outcome};
 use super::store::{ClusterStore, raft_node_id};
 use super::topology::NodeRecord;
@@ -92,7 +92,8 @@ impl ClusterStore {
     }
 
     /// Copies each body to a new one placed over the staying nodes (blocking reads
-    /// and writes; decoding past the shards of the leaving node if it is gone).
+    /// and writes, as UploadPartCopy does; decoding past the leaving node's shards if
+    /// it is gone).
     async fn rewrite(
         &self,
         bodies: Vec<Body>,
@@ -102,21 +103,10 @@ impl ClusterStore {
             let mut staged = Vec::new();
             for body in bodies {
                 let mut sink = BodySink::open(store.set.clone(), body.size <= SMALL_BODY)?;
-                let mut failed = None;
-                let (read, _) = body_io::read_bodies(
-                    &store.set,
-                    std::slice::from_ref(&body),
-                    0,
-                    body.size,
-                    &mut |c| {
-                        failed = sink.write(&c).err();
-                        failed.is_none()
-                    },
-                );
-                read?;
-                if let Some(e) = failed {
-                    return Err(e);
-                }
+                // Leased while read (as any read), so a delete meanwhile waits for it.
+                store.read_each(std::slice::from_ref(&body), 0, body.size, &mut |c| {
+                    sink.write(&c)
+                })?;
                 let (copy, _) = sink.finish(body.size, [0; 16])?;
                 let new = copy.body.clone().expect("a finished body");
                 moves.push((body.id.clone(), new));

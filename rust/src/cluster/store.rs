@@ -518,7 +518,7 @@ impl ClusterStore {
     /// Reads `len` bytes from `start` of the object made of `bodies` (blocking), in
     /// order, into `each`; the bodies are leased meanwhile, and the shards the read
     /// found bad are queued for healing. `each` may refuse, and the read stops.
-    fn read_each(
+    pub(super) fn read_each(
         &self,
         bodies: &[Body],
         start: u64,
