@@ -1336,6 +1336,7 @@ mod tests {
             upload_id: "u".into(),
             initiated: 0,
             attrs: Default::default(),
+            checksum_algorithm: None,
             checksum_type: None,
         };
         s.apply(Command::CreateUpload { info });

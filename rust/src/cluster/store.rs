@@ -1191,9 +1191,9 @@ impl Storage for ClusterStore {
         bucket: &str,
         key: &str,
         attrs: NewObjectAttrs,
-        checksum_type: Option<String>,
+        checksum: UploadChecksum,
     ) -> Result<UploadInfo> {
-        let info = UploadInfo::new(bucket, key, attrs, checksum_type);
+        let info = UploadInfo::new(bucket, key, attrs, checksum);
         self.propose(Command::CreateUpload { info: info.clone() })
             .await?;
         Ok(info)
@@ -1498,7 +1498,7 @@ impl ClusterStore {
         if source.meta.delete_marker {
             return Err(Error::CopyOfDeleteMarker);
         }
-        (copy.check)(&source.meta)?;
+        let checksum = (copy.check)(&source.meta)?;
         let src_meta = &source.meta;
         // A multipart source gets a plain MD5 ETag, as AWS gives copies.
         let etag = if src_meta.parts.is_empty() && !src_meta.etag.contains('-') {
@@ -1517,7 +1517,7 @@ impl ClusterStore {
         };
         let mut attrs = copy.attrs.clone().unwrap_or_else(|| src_meta.attrs());
         attrs.tags = copy.tags.clone().unwrap_or_else(|| src_meta.tags.clone());
-        attrs.checksum = src_meta.checksum.clone();
+        attrs.checksum = checksum;
         let meta = ObjectMeta::new(
             &copy.bucket,
             &copy.key,

@@ -231,6 +231,7 @@ impl Authz {
             (Action::GetObjectTagging, true) => "s3:GetObjectVersionTagging",
             (Action::PutObjectTagging, true) => "s3:PutObjectVersionTagging",
             (Action::DeleteObjectTagging, true) => "s3:DeleteObjectVersionTagging",
+            (Action::GetObjectAttributes, true) => "s3:GetObjectVersionAttributes",
             (action, _) => action.iam_action(),
         };
         match (&route.bucket, &route.key) {

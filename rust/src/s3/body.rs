@@ -362,6 +362,19 @@ impl RequestBody {
         })
     }
 
+    /// The checksum algorithm the client named for this body, if any.
+    pub fn checksum_algorithm(&self) -> Option<Algorithm> {
+        self.checksum.as_ref().map(|(h, _)| h.algorithm)
+    }
+
+    /// Computes `algorithm` over a body for which the client named no checksum, to be
+    /// stored with it (AWS gives every object one, CRC64NVME unless told otherwise).
+    pub fn compute_checksum_by_default(&mut self, algorithm: Algorithm) {
+        if self.checksum.is_none() && self.received == 0 {
+            self.checksum = Some((checksum::Hasher::new(algorithm), Expected::None));
+        }
+    }
+
     /// Checks the payload hash and checksum once the whole body has been read.
     fn verify_end(&mut self) -> S3Result<()> {
         if let Some(decoder) = &self.decoder {

@@ -46,12 +46,78 @@ impl Algorithm {
         ALL.into_iter()
             .find(|a| a.name().eq_ignore_ascii_case(name.trim()))
     }
+
+    /// The CRC of the CRC algorithms (which can be combined over concatenated data).
+    fn crc(self) -> Option<crc_fast::CrcAlgorithm> {
+        match self {
+            Algorithm::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+            Algorithm::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
+            Algorithm::Crc64Nvme => Some(crc_fast::CrcAlgorithm::Crc64Nvme),
+            Algorithm::Sha1 | Algorithm::Sha256 => None,
+        }
+    }
+}
+
+/// A CRC value as AWS encodes it: big-endian, 4 bytes for CRC32(C), 8 for CRC64NVME.
+fn crc_bytes(algorithm: Algorithm, value: u64) -> Vec<u8> {
+    match algorithm {
+        Algorithm::Crc64Nvme => value.to_be_bytes().to_vec(),
+        _ => (value as u32).to_be_bytes().to_vec(),
+    }
+}
+
+/// How a multipart object's checksum is formed (`x-amz-checksum-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumType {
+    /// The checksum of the parts' checksums, stored as `<value>-<parts>`.
+    Composite,
+    /// The checksum of the whole object, combined from the parts' CRCs.
+    FullObject,
+}
+
+impl ChecksumType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChecksumType::Composite => "COMPOSITE",
+            ChecksumType::FullObject => "FULL_OBJECT",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ChecksumType> {
+        [ChecksumType::Composite, ChecksumType::FullObject]
+            .into_iter()
+            .find(|t| t.name() == name.trim())
+    }
+
+    /// What AWS assumes when CreateMultipartUpload names only the algorithm.
+    pub fn default_for(algorithm: Algorithm) -> ChecksumType {
+        match algorithm {
+            Algorithm::Crc64Nvme => ChecksumType::FullObject,
+            _ => ChecksumType::Composite,
+        }
+    }
+
+    /// Whole-object checksums can only be combined from CRCs; CRC64NVME parts are only
+    /// ever combined whole.
+    pub fn allowed_with(self, algorithm: Algorithm) -> bool {
+        match self {
+            ChecksumType::FullObject => algorithm.crc().is_some(),
+            ChecksumType::Composite => algorithm != Algorithm::Crc64Nvme,
+        }
+    }
+
+    /// The type of a stored value: composite ones carry their part count.
+    pub fn of_value(value: &str) -> ChecksumType {
+        if value.contains('-') {
+            ChecksumType::Composite
+        } else {
+            ChecksumType::FullObject
+        }
+    }
 }
 
 enum State {
-    Crc32(crc32fast::Hasher),
-    Crc32c(u32),
-    Crc64Nvme(crc64fast_nvme::Digest),
+    Crc(crc_fast::Digest),
     Sha1(Sha1),
     Sha256(Sha256),
 }
@@ -64,21 +130,17 @@ pub struct Hasher {
 
 impl Hasher {
     pub fn new(algorithm: Algorithm) -> Self {
-        let state = match algorithm {
-            Algorithm::Crc32 => State::Crc32(crc32fast::Hasher::new()),
-            Algorithm::Crc32c => State::Crc32c(0),
-            Algorithm::Crc64Nvme => State::Crc64Nvme(crc64fast_nvme::Digest::new()),
-            Algorithm::Sha1 => State::Sha1(Sha1::new()),
-            Algorithm::Sha256 => State::Sha256(Sha256::new()),
+        let state = match (algorithm.crc(), algorithm) {
+            (Some(crc), _) => State::Crc(crc_fast::Digest::new(crc)),
+            (None, Algorithm::Sha1) => State::Sha1(Sha1::new()),
+            (None, _) => State::Sha256(Sha256::new()),
         };
         Hasher { algorithm, state }
     }
 
     pub fn update(&mut self, data: &[u8]) {
         match &mut self.state {
-            State::Crc32(h) => h.update(data),
-            State::Crc32c(c) => *c = crc32c::crc32c_append(*c, data),
-            State::Crc64Nvme(h) => h.write(data),
+            State::Crc(h) => h.update(data),
             State::Sha1(h) => h.update(data),
             State::Sha256(h) => h.update(data),
         }
@@ -87,9 +149,7 @@ impl Hasher {
     /// The base64 value, as sent in headers.
     pub fn finish(self) -> String {
         let bytes = match self.state {
-            State::Crc32(h) => h.finalize().to_be_bytes().to_vec(),
-            State::Crc32c(c) => c.to_be_bytes().to_vec(),
-            State::Crc64Nvme(h) => h.sum64().to_be_bytes().to_vec(),
+            State::Crc(h) => crc_bytes(self.algorithm, h.finalize()),
             State::Sha1(h) => h.finalize().to_vec(),
             State::Sha256(h) => h.finalize().to_vec(),
         };
@@ -191,29 +251,20 @@ pub fn multipart_checksum(
         }
         return Some(h.finish());
     }
-    let crc = |d: &Vec<u8>| {
-        <[u8; 4]>::try_from(d.as_slice())
-            .ok()
-            .map(u32::from_be_bytes)
-    };
-    let combined = match algorithm {
-        Algorithm::Crc32 => {
-            let mut total = crc32fast::Hasher::new();
-            for (d, (_, size)) in decoded.iter().zip(parts) {
-                total.combine(&crc32fast::Hasher::new_with_initial_len(crc(d)?, *size));
-            }
-            total.finalize()
-        }
-        Algorithm::Crc32c => {
-            let mut total = 0u32;
-            for (d, (_, size)) in decoded.iter().zip(parts) {
-                total = crc32c::crc32c_combine(total, crc(d)?, *size as usize);
-            }
-            total
-        }
-        _ => return None,
-    };
-    Some(b64.encode(combined.to_be_bytes()))
+    let crc = algorithm.crc()?;
+    let mut total: Option<u64> = None;
+    for (d, (_, size)) in decoded.iter().zip(parts) {
+        let value = match d.len() {
+            4 => u32::from_be_bytes(d.as_slice().try_into().ok()?) as u64,
+            8 => u64::from_be_bytes(d.as_slice().try_into().ok()?),
+            _ => return None,
+        };
+        total = Some(match total {
+            None => value,
+            Some(t) => crc_fast::checksum_combine(crc, t, value, *size),
+        });
+    }
+    Some(b64.encode(crc_bytes(algorithm, total?)))
 }
 
 pub fn mismatch(algorithm: Algorithm) -> S3Error {
@@ -230,33 +281,58 @@ pub fn mismatch(algorithm: Algorithm) -> S3Error {
 mod tests {
     use super::*;
 
+    fn value_of(algorithm: Algorithm, data: &[u8]) -> String {
+        let mut h = Hasher::new(algorithm);
+        h.update(data);
+        h.finish()
+    }
+
     #[test]
-    fn multipart_checksums_combine() {
-        let part = |data: &[u8]| {
-            let mut h = Hasher::new(Algorithm::Crc32);
-            h.update(data);
-            (h.finish(), data.len() as u64)
-        };
-        let (a, b) = (b"hello ".as_slice(), b"world".as_slice());
-        let parts = [part(a), part(b)];
-        assert_eq!(
-            multipart_checksum(Algorithm::Crc32, &parts, true).unwrap(),
-            "DUoRhQ=="
-        );
-        let mut c = Hasher::new(Algorithm::Crc32c);
-        c.update(b"hello world");
-        let crc32c_parts: Vec<(String, u64)> = [a, b]
+    fn full_object_crcs_combine_from_parts() {
+        let pieces: [&[u8]; 4] = [b"hello ", b"", b"wor", b"ld, and a little more"];
+        let whole: Vec<u8> = pieces.concat();
+        for a in [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme] {
+            let parts: Vec<(String, u64)> = pieces
+                .iter()
+                .map(|d| (value_of(a, d), d.len() as u64))
+                .collect();
+            assert_eq!(
+                multipart_checksum(a, &parts, true).unwrap(),
+                value_of(a, &whole),
+                "{a:?}"
+            );
+        }
+        let parts = [(value_of(Algorithm::Sha256, b"x"), 1)];
+        assert_eq!(multipart_checksum(Algorithm::Sha256, &parts, true), None);
+    }
+
+    #[test]
+    fn composite_is_the_checksum_of_the_part_checksums() {
+        let parts = [
+            (value_of(Algorithm::Sha1, b"a"), 1),
+            (value_of(Algorithm::Sha1, b"b"), 1),
+        ];
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let raw: Vec<u8> = parts
             .iter()
-            .map(|d| {
-                let mut h = Hasher::new(Algorithm::Crc32c);
-                h.update(d);
-                (h.finish(), d.len() as u64)
-            })
+            .flat_map(|(v, _)| b64.decode(v).unwrap())
             .collect();
         assert_eq!(
-            multipart_checksum(Algorithm::Crc32c, &crc32c_parts, true).unwrap(),
-            c.finish()
+            multipart_checksum(Algorithm::Sha1, &parts, false).unwrap(),
+            value_of(Algorithm::Sha1, &raw)
         );
+    }
+
+    #[test]
+    fn checksum_types_follow_aws_rules() {
+        use ChecksumType::*;
+        assert_eq!(ChecksumType::default_for(Algorithm::Crc64Nvme), FullObject);
+        assert_eq!(ChecksumType::default_for(Algorithm::Sha256), Composite);
+        assert!(!FullObject.allowed_with(Algorithm::Sha1));
+        assert!(!Composite.allowed_with(Algorithm::Crc64Nvme));
+        assert!(FullObject.allowed_with(Algorithm::Crc32c));
+        assert_eq!(ChecksumType::of_value("abc=-3"), Composite);
+        assert_eq!(ChecksumType::from_name("full_object"), None);
     }
 
     #[test]
@@ -269,6 +345,10 @@ mod tests {
         };
         assert_eq!(value(Algorithm::Crc32), "DUoRhQ==");
         assert_eq!(value(Algorithm::Crc32c), "yZRlqg==");
+        assert_eq!(
+            value_of(Algorithm::Crc64Nvme, b"hello world!"),
+            "2RYNH6jkGOM="
+        );
         assert_eq!(value(Algorithm::Sha1), "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
         assert_eq!(
             value(Algorithm::Sha256),

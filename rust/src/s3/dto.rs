@@ -19,6 +19,15 @@ pub fn to_xml<T: Serialize>(doc: &T) -> String {
     out
 }
 
+/// For documents with flattened fields (checksums), which serde hands over as a map
+/// whose root element quick-xml cannot name by itself.
+pub fn to_xml_rooted<T: Serialize>(root: &str, doc: &T) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    quick_xml::se::to_writer_with_root(&mut out, root, doc)
+        .expect("response documents always serialize");
+    out
+}
+
 /// Text as XML 1.0 can carry it: characters it cannot carry at all (most control
 /// characters, even as references) become U+FFFD, so documents stay well-formed;
 /// clients that need such keys exactly ask for `encoding-type=url`.
@@ -229,6 +238,43 @@ pub struct CorsRule {
 
 // ---- objects ---------------------------------------------------------------------
 
+/// The `Checksum<ALGORITHM>` element of a checksum (at most one is set) and, where the
+/// document has one, its `ChecksumType`; flattened into the documents that carry them.
+#[derive(Serialize, Debug, Default)]
+pub struct ChecksumFields {
+    #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1", skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256", skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(rename = "ChecksumType", skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<&'static str>,
+}
+
+impl ChecksumFields {
+    /// `value` of `algorithm` (a name from the checksum module), with its type if given.
+    pub fn new(algorithm: &str, value: String, checksum_type: Option<&'static str>) -> Self {
+        let mut fields = ChecksumFields {
+            checksum_type,
+            ..Default::default()
+        };
+        let slot = match algorithm {
+            "CRC32" => &mut fields.crc32,
+            "CRC32C" => &mut fields.crc32c,
+            "CRC64NVME" => &mut fields.crc64nvme,
+            "SHA1" => &mut fields.sha1,
+            _ => &mut fields.sha256,
+        };
+        *slot = Some(value);
+        fields
+    }
+}
+
 #[derive(Serialize, Debug)]
 #[serde(rename = "CopyObjectResult", rename_all = "PascalCase")]
 pub struct CopyObjectResult {
@@ -237,6 +283,48 @@ pub struct CopyObjectResult {
     pub last_modified: String,
     #[serde(rename = "ETag")]
     pub etag: String,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
+}
+
+/// GetObjectAttributes: only the attributes asked for are present.
+#[derive(Serialize, Debug, Default)]
+#[serde(rename = "GetObjectAttributesResponse", rename_all = "PascalCase")]
+pub struct GetObjectAttributesResponse {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(rename = "ETag", skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ChecksumFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_parts: Option<ObjectParts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_size: Option<u64>,
+}
+
+/// A page of a multipart object's parts. `PartsCount` is what SDKs read as TotalPartsCount.
+#[derive(Serialize, Debug, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectParts {
+    pub parts_count: usize,
+    pub part_number_marker: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_part_number_marker: Option<u32>,
+    pub max_parts: usize,
+    pub is_truncated: bool,
+    pub part: Vec<ObjectPart>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectPart {
+    pub part_number: u32,
+    pub size: u64,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
 }
 
 #[derive(Serialize, Debug)]
@@ -309,6 +397,8 @@ pub struct CompleteMultipartUploadResult {
     pub key: Text,
     #[serde(rename = "ETag")]
     pub etag: String,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
 }
 
 #[derive(Serialize, Debug)]
@@ -328,6 +418,10 @@ pub struct ListPartsResult {
     pub max_parts: usize,
     pub is_truncated: bool,
     pub part: Vec<Part>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
 }
 
 #[derive(Serialize, Debug)]
@@ -338,6 +432,8 @@ pub struct Part {
     #[serde(rename = "ETag")]
     pub etag: String,
     pub size: u64,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
 }
 
 #[derive(Serialize, Debug)]
@@ -372,6 +468,10 @@ pub struct Upload {
     pub owner: Owner,
     pub storage_class: &'static str,
     pub initiated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
 }
 
 // ---- listings --------------------------------------------------------------------
@@ -633,11 +733,41 @@ mod tests {
             xmlns: NS,
             last_modified: "2026-12-02T00:00:00.000Z".into(),
             etag: "\"e\"".into(),
+            checksum: ChecksumFields::default(),
         };
         assert_eq!(
-            to_xml(&copy),
+            to_xml_rooted("CopyObjectResult", &copy),
             doc(&format!(
                 "<CopyObjectResult xmlns=\"{NS}\"><LastModified>2026-12-02T00:00:00.000Z</LastModified><ETag>\"e\"</ETag></CopyObjectResult>"
+            ))
+        );
+        let attributes = GetObjectAttributesResponse {
+            xmlns: NS,
+            etag: Some("e".into()),
+            checksum: Some(ChecksumFields::new(
+                "CRC64NVME",
+                "c=".into(),
+                Some("FULL_OBJECT"),
+            )),
+            object_parts: Some(ObjectParts {
+                parts_count: 2,
+                part_number_marker: 0,
+                next_part_number_marker: Some(1),
+                max_parts: 1,
+                is_truncated: true,
+                part: vec![ObjectPart {
+                    part_number: 1,
+                    size: 5,
+                    checksum: ChecksumFields::new("CRC64NVME", "p=".into(), None),
+                }],
+            }),
+            storage_class: Some("STANDARD"),
+            object_size: Some(6),
+        };
+        assert_eq!(
+            to_xml(&attributes),
+            doc(&format!(
+                "<GetObjectAttributesResponse xmlns=\"{NS}\"><ETag>e</ETag><Checksum><ChecksumCRC64NVME>c=</ChecksumCRC64NVME><ChecksumType>FULL_OBJECT</ChecksumType></Checksum><ObjectParts><PartsCount>2</PartsCount><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>1</NextPartNumberMarker><MaxParts>1</MaxParts><IsTruncated>true</IsTruncated><Part><PartNumber>1</PartNumber><Size>5</Size><ChecksumCRC64NVME>p=</ChecksumCRC64NVME></Part></ObjectParts><StorageClass>STANDARD</StorageClass><ObjectSize>6</ObjectSize></GetObjectAttributesResponse>"
             ))
         );
         let deleted = DeleteResult {
@@ -709,11 +839,12 @@ mod tests {
             bucket: "b".into(),
             key: "k".into(),
             etag: "\"e-2\"".into(),
+            checksum: ChecksumFields::new("CRC32", "AAAAAA==-2".into(), Some("COMPOSITE")),
         };
         assert_eq!(
-            to_xml(&done),
+            to_xml_rooted("CompleteMultipartUploadResult", &done),
             doc(&format!(
-                "<CompleteMultipartUploadResult xmlns=\"{NS}\"><Location>http://h/b/k</Location><Bucket>b</Bucket><Key>k</Key><ETag>\"e-2\"</ETag></CompleteMultipartUploadResult>"
+                "<CompleteMultipartUploadResult xmlns=\"{NS}\"><Location>http://h/b/k</Location><Bucket>b</Bucket><Key>k</Key><ETag>\"e-2\"</ETag><ChecksumCRC32>AAAAAA==-2</ChecksumCRC32><ChecksumType>COMPOSITE</ChecksumType></CompleteMultipartUploadResult>"
             ))
         );
         let owner = format!("<ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName>");
@@ -734,12 +865,15 @@ mod tests {
                 last_modified: "t".into(),
                 etag: "\"p\"".into(),
                 size: 5,
+                checksum: ChecksumFields::new("SHA256", "x".into(), None),
             }],
+            checksum_algorithm: Some("SHA256".into()),
+            checksum_type: Some("COMPOSITE".into()),
         };
         assert_eq!(
             to_xml(&parts),
             doc(&format!(
-                "<ListPartsResult xmlns=\"{NS}\"><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId><Initiator>{owner}</Initiator><Owner>{owner}</Owner><StorageClass>STANDARD</StorageClass><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>1</NextPartNumberMarker><MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated><Part><PartNumber>1</PartNumber><LastModified>t</LastModified><ETag>\"p\"</ETag><Size>5</Size></Part></ListPartsResult>"
+                "<ListPartsResult xmlns=\"{NS}\"><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId><Initiator>{owner}</Initiator><Owner>{owner}</Owner><StorageClass>STANDARD</StorageClass><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>1</NextPartNumberMarker><MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated><Part><PartNumber>1</PartNumber><LastModified>t</LastModified><ETag>\"p\"</ETag><Size>5</Size><ChecksumSHA256>x</ChecksumSHA256></Part><ChecksumAlgorithm>SHA256</ChecksumAlgorithm><ChecksumType>COMPOSITE</ChecksumType></ListPartsResult>"
             ))
         );
         let uploads = ListMultipartUploadsResult {
@@ -761,6 +895,8 @@ mod tests {
                 owner: OWNER,
                 storage_class: "STANDARD",
                 initiated: "t".into(),
+                checksum_algorithm: None,
+                checksum_type: None,
             }],
             common_prefixes: vec![CommonPrefix {
                 prefix: "d/".into(),

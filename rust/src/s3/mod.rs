@@ -10,6 +10,7 @@ pub mod dto;
 pub mod error;
 mod handlers;
 pub mod headers;
+pub mod multipart_checksum;
 pub mod policy;
 pub mod response;
 pub mod router;
@@ -314,5 +315,10 @@ async fn dispatch(ctx: &Ctx, op: Op, req: S3Request) -> S3Result<S3Response> {
             key,
             version_id,
         } => object::delete_tagging(ctx, req, bucket, key, version_id).await,
+        Op::GetObjectAttributes {
+            bucket,
+            key,
+            version_id,
+        } => attributes::get_object_attributes(ctx, req, bucket, key, version_id).await,
     }
 }

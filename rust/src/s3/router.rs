@@ -80,6 +80,7 @@ pub enum Action {
     PutObjectTagging,
     GetObjectTagging,
     DeleteObjectTagging,
+    GetObjectAttributes,
     /// A CORS preflight (`OPTIONS`), answered without authentication.
     Preflight,
 }
@@ -119,6 +120,7 @@ impl Action {
             PutObjectTagging => "s3:PutObjectTagging",
             GetObjectTagging => "s3:GetObjectTagging",
             DeleteObjectTagging => "s3:DeleteObjectTagging",
+            GetObjectAttributes => "s3:GetObjectAttributes",
             Preflight => "",
         }
     }
@@ -277,6 +279,11 @@ pub enum Op {
         key: String,
         version_id: Option<String>,
     },
+    GetObjectAttributes {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
     /// A CORS preflight, for a bucket or for the server (no bucket in the address).
     Preflight {
         bucket: Option<String>,
@@ -322,6 +329,7 @@ impl Op {
             Op::PutObjectTagging { .. } => Action::PutObjectTagging,
             Op::GetObjectTagging { .. } => Action::GetObjectTagging,
             Op::DeleteObjectTagging { .. } => Action::DeleteObjectTagging,
+            Op::GetObjectAttributes { .. } => Action::GetObjectAttributes,
             Op::Preflight { .. } => Action::Preflight,
         }
     }
@@ -511,6 +519,14 @@ impl Route {
                     version_id: version_id(),
                 }
             }
+            Action::GetObjectAttributes => {
+                let (bucket, key) = object()?;
+                Op::GetObjectAttributes {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
+            }
             Action::Preflight => Op::Preflight {
                 bucket: self.bucket.clone(),
             },
@@ -585,7 +601,7 @@ fn not_implemented(what: &str) -> S3Error {
 
 /// Sub-resources we do not implement yet answer 501 instead of acting as a plain
 /// GET/PUT/DELETE on the bucket or object, which would do something else entirely.
-const UNSUPPORTED_SUBRESOURCES: [&str; 21] = [
+const UNSUPPORTED_SUBRESOURCES: [&str; 20] = [
     "lifecycle",
     "website",
     "replication",
@@ -598,7 +614,6 @@ const UNSUPPORTED_SUBRESOURCES: [&str; 21] = [
     "accelerate",
     "requestPayment",
     "ownershipControls",
-    "attributes",
     "torrent",
     "select",
     "restore",
@@ -678,6 +693,7 @@ fn resolve(
         ("PUT", true, true) if copy => CopyObject,
         ("PUT", true, true) => PutObject,
         ("GET", true, true) if q.has("acl") => GetObjectAcl,
+        ("GET", true, true) if q.has("attributes") => GetObjectAttributes,
         ("GET", true, true) if q.has("uploadId") => ListParts,
         ("GET", true, true) => GetObject,
         ("HEAD", true, true) => HeadObject,

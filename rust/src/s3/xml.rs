@@ -132,6 +132,31 @@ pub struct CompletePart {
     pub part_number: u32,
     #[serde(rename = "ETag")]
     pub etag: String,
+    #[serde(rename = "ChecksumCRC32")]
+    pub crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C")]
+    pub crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME")]
+    pub crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1")]
+    pub sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256")]
+    pub sha256: Option<String>,
+}
+
+impl CompletePart {
+    /// The part checksum the client listed, as (algorithm name, value).
+    pub fn checksum(&self) -> Option<(&'static str, &str)> {
+        [
+            ("CRC32", &self.crc32),
+            ("CRC32C", &self.crc32c),
+            ("CRC64NVME", &self.crc64nvme),
+            ("SHA1", &self.sha1),
+            ("SHA256", &self.sha256),
+        ]
+        .into_iter()
+        .find_map(|(name, v)| v.as_deref().map(|v| (name, v.trim())))
+    }
 }
 
 pub fn parse_complete(body: &[u8]) -> S3Result<CompleteRequest> {
@@ -153,6 +178,7 @@ mod tests {
         let c = parse_complete(b"<CompleteMultipartUpload><Part><ETag>\"e1\"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>x</ChecksumCRC32></Part></CompleteMultipartUpload>").unwrap();
         assert_eq!(c.parts[0].part_number, 1);
         assert_eq!(c.parts[0].etag, "\"e1\"");
+        assert_eq!(c.parts[0].checksum(), Some(("CRC32", "x")));
     }
 
     #[test]

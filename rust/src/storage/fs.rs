@@ -14,7 +14,7 @@ use super::error::{Error, Result};
 use super::interface::*;
 use super::list::{ListPage, ListQuery};
 use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
-use super::multipart::{PartInfo, UploadInfo};
+use super::multipart::{PartInfo, UploadChecksum, UploadInfo};
 use super::objects::etag_of;
 use super::stats::Counters;
 use super::versions::{DeleteOutcome, VersionPage};
@@ -295,10 +295,10 @@ impl Storage for Store {
         bucket: &str,
         key: &str,
         attrs: NewObjectAttrs,
-        checksum_type: Option<String>,
+        checksum: UploadChecksum,
     ) -> Result<UploadInfo> {
         let (b, k) = (owned(bucket), owned(key));
-        self.blocking(move |s| s.create_upload(&b, &k, attrs, checksum_type))
+        self.blocking(move |s| s.create_upload(&b, &k, attrs, checksum))
             .await
     }
 

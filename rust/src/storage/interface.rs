@@ -25,7 +25,7 @@ pub use super::content::{ByteStream, Content, StreamSource};
 pub use super::keypath::MAX_KEY_BYTES;
 pub use super::list::{Item, ListPage, ListQuery};
 pub use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
-pub use super::multipart::{MAX_PART_NUMBER, PartInfo, UploadInfo};
+pub use super::multipart::{MAX_PART_NUMBER, PartInfo, UploadChecksum, UploadInfo};
 pub use super::stats::Counters;
 pub use super::versions::{DeleteOutcome, VersionEntry, VersionPage, valid_version_id};
 pub use super::{Change, Observer};
@@ -74,6 +74,7 @@ pub struct PutObject {
 pub type CopyCheck<T> = Box<dyn Fn(&ObjectMeta) -> Result<T> + Send + Sync>;
 
 /// The object a copy reads.
+#[derive(Debug, Clone)]
 pub struct CopySource {
     pub bucket: String,
     pub key: String,
@@ -88,7 +89,8 @@ pub struct CopyObject {
     pub attrs: Option<NewObjectAttrs>,
     /// Replaces the source's tags (else they are copied).
     pub tags: Option<BTreeMap<String, String>>,
-    pub check: CopyCheck<()>,
+    /// Checks the source and names the checksum the copy gets.
+    pub check: CopyCheck<Option<StoredChecksum>>,
     pub precondition: Option<Precondition>,
 }
 
@@ -228,7 +230,7 @@ pub trait Storage: Send + Sync {
         bucket: &str,
         key: &str,
         attrs: NewObjectAttrs,
-        checksum_type: Option<String>,
+        checksum: UploadChecksum,
     ) -> Result<UploadInfo>;
     /// The upload, if it exists and belongs to its bucket and key.
     async fn upload_info(&self, upload: &UploadRef) -> Result<UploadInfo>;

@@ -57,13 +57,16 @@ pub struct NewObjectAttrs {
     pub tags: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredChecksum {
     /// `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`.
     pub algorithm: String,
     /// Base64, as in the `x-amz-checksum-*` header.
     pub value: String,
+    /// A multipart object's part checksums (same algorithm), in part order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<String>,
 }
 
 pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";

@@ -29,8 +29,18 @@ pub struct UploadInfo {
     /// Milliseconds since the Unix epoch.
     pub initiated: i64,
     pub attrs: NewObjectAttrs,
+    /// The checksum algorithm its parts use (x-amz-checksum-algorithm at creation), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
     /// `COMPOSITE` or `FULL_OBJECT` (x-amz-checksum-type at creation), if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+}
+
+/// How an upload's object checksum is formed, as CreateMultipartUpload named it.
+#[derive(Debug, Clone, Default)]
+pub struct UploadChecksum {
+    pub algorithm: Option<String>,
     pub checksum_type: Option<String>,
 }
 
@@ -49,19 +59,15 @@ pub struct PartInfo {
 
 impl UploadInfo {
     /// A new upload of `key`, with a fresh id (32 hex digits), started now.
-    pub fn new(
-        bucket: &str,
-        key: &str,
-        attrs: NewObjectAttrs,
-        checksum_type: Option<String>,
-    ) -> Self {
+    pub fn new(bucket: &str, key: &str, attrs: NewObjectAttrs, checksum: UploadChecksum) -> Self {
         UploadInfo {
             bucket: bucket.to_string(),
             key: key.to_string(),
             upload_id: uuid::Uuid::new_v4().simple().to_string(),
             initiated: chrono::Utc::now().timestamp_millis(),
             attrs,
-            checksum_type,
+            checksum_algorithm: checksum.algorithm,
+            checksum_type: checksum.checksum_type,
         }
     }
 }
@@ -143,10 +149,10 @@ impl Store {
         bucket: &str,
         key: &str,
         attrs: NewObjectAttrs,
-        checksum_type: Option<String>,
+        checksum: UploadChecksum,
     ) -> Result<UploadInfo> {
         let _open = self.enter_bucket(bucket)?;
-        let info = UploadInfo::new(bucket, key, attrs, checksum_type);
+        let info = UploadInfo::new(bucket, key, attrs, checksum);
         let dir = self.upload_dir(bucket, &info.upload_id);
         self.create_dirs(&self.root.join(UPLOADS_DIR), dir.parent().unwrap())?;
         std::fs::create_dir(&dir)?;
@@ -494,13 +500,13 @@ mod tests {
             store.create_bucket(b, "us-east-1").unwrap();
         }
         let a = store
-            .create_upload("one", "a", Default::default(), None)
+            .create_upload("one", "a", Default::default(), Default::default())
             .unwrap();
         store
-            .create_upload("one", "b", Default::default(), None)
+            .create_upload("one", "b", Default::default(), Default::default())
             .unwrap();
         store
-            .create_upload("two", "c", Default::default(), None)
+            .create_upload("two", "c", Default::default(), Default::default())
             .unwrap();
         assert!(
             root.join(UPLOADS_DIR)
@@ -547,6 +553,7 @@ mod tests {
                 upload_id: uuid::Uuid::new_v4().simple().to_string(),
                 initiated: 1,
                 attrs: Default::default(),
+                checksum_algorithm: None,
                 checksum_type: None,
             };
             let dir = legacy.join(&info.upload_id);

@@ -6,7 +6,7 @@ use std::io::Read;
 use super::commit::{Precondition, read_meta};
 use super::error::{Error, Result};
 use super::keypath;
-use super::meta::{NewObjectAttrs, ObjectMeta};
+use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
 use super::writer::{TempData, TempWriter, temp_writer};
 use super::{Change, Store};
 
@@ -102,13 +102,13 @@ impl Store {
         dst_key: &str,
         attrs: Option<NewObjectAttrs>,
         tags: Option<std::collections::BTreeMap<String, String>>,
-        check: impl FnOnce(&ObjectMeta) -> Result<()>,
+        check: impl FnOnce(&ObjectMeta) -> Result<Option<StoredChecksum>>,
         precondition: Option<&Precondition>,
     ) -> Result<ObjectMeta> {
         self.require_bucket(dst_bucket)?;
         let src_dir = self.require_bucket(src_bucket)?;
         let tmp = self.temp_path("data");
-        let (src_meta, linked) = {
+        let (src_meta, linked, checksum) = {
             let _guard = self.locks.read(src_bucket, src_key);
             let (meta, src_data) = match src_version {
                 Some(version) => {
@@ -124,9 +124,9 @@ impl Store {
                     (meta, src_dir.join(keypath::data_relative(src_key)))
                 }
             };
-            check(&meta)?;
+            let checksum = check(&meta)?;
             let linked = self.link_or_copy(&src_data, &tmp)?;
-            (meta, linked)
+            (meta, linked, checksum)
         };
         let mut data = TempData::new(tmp.clone(), src_meta.size, [0; 16]);
         // A multipart source gets a plain MD5 ETag, as AWS gives copies.
@@ -138,7 +138,7 @@ impl Store {
         data.md5 = [0; 16];
         let mut attrs = attrs.unwrap_or_else(|| src_meta.attrs());
         attrs.tags = tags.unwrap_or_else(|| src_meta.tags.clone());
-        attrs.checksum = src_meta.checksum.clone();
+        attrs.checksum = checksum;
         let mut copied = self.put_object(
             dst_bucket,
             dst_key,

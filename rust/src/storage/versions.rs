@@ -804,7 +804,17 @@ mod tests {
 
     fn copy(store: &Store, from: &str, to: &str) {
         store
-            .copy_object("bkt", from, None, "bkt", to, None, None, |_| Ok(()), None)
+            .copy_object(
+                "bkt",
+                from,
+                None,
+                "bkt",
+                to,
+                None,
+                None,
+                |m| Ok(m.checksum.clone()),
+                None,
+            )
             .unwrap();
     }
 

@@ -1,8 +1,10 @@
 //! Thin handlers, one file per operation family: parse the request, call the store,
 //! build the response.
 
+pub mod attributes;
 pub mod bucket;
 pub mod bucket_config;
+mod copy_checksum;
 pub mod list;
 pub mod multipart;
 pub mod object;
@@ -151,7 +153,22 @@ pub fn body_checksum(req: &S3Request) -> Option<StoredChecksum> {
         .map(|(a, v)| StoredChecksum {
             algorithm: a.name().to_string(),
             value: v.clone(),
+            parts: Vec::new(),
         })
+}
+
+/// `x-amz-checksum-mode: ENABLED`: the client wants stored checksums returned.
+pub fn checksum_mode(req: &S3Request) -> bool {
+    req.header("x-amz-checksum-mode")
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED"))
+}
+
+/// A stored checksum as the `Checksum*` elements of a document, with its type.
+pub fn checksum_fields(checksum: Option<&StoredChecksum>) -> super::dto::ChecksumFields {
+    checksum.map_or_else(Default::default, |c| {
+        let kind = crate::s3::checksum::ChecksumType::of_value(&c.value);
+        super::dto::ChecksumFields::new(&c.algorithm, c.value.clone(), Some(kind.name()))
+    })
 }
 
 /// `x-amz-version-id` on responses about a versioned object.
@@ -171,11 +188,7 @@ pub fn set_checksum_header(res: &mut S3Response, checksum: Option<&StoredChecksu
         set_header(
             res,
             "x-amz-checksum-type",
-            if c.value.contains('-') {
-                "COMPOSITE"
-            } else {
-                "FULL_OBJECT"
-            },
+            crate::s3::checksum::ChecksumType::of_value(&c.value).name(),
         );
     }
 }

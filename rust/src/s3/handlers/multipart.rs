@@ -5,18 +5,16 @@ use http::StatusCode;
 use super::list::{encode_key, parse_max, url_encoding};
 use super::{
     MAX_LIST_XML_BODY, MAX_PUT_SIZE, authorized_copy_source, body_checksum, check_tagging_header,
-    receive_body,
+    checksum_fields, receive_body,
 };
-use crate::s3::checksum;
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{Conditions, iso8601, object_attrs};
+use crate::s3::multipart_checksum;
 use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
 use crate::storage::Error;
-use crate::storage::interface::{
-    CompleteUpload, ObjectMeta, PartInfo, StoredChecksum, UploadInfo, UploadRef,
-};
+use crate::storage::interface::{CompleteUpload, ObjectMeta, PartInfo, UploadInfo, UploadRef};
 
 pub async fn create(
     ctx: &Ctx,
@@ -26,30 +24,22 @@ pub async fn create(
 ) -> S3Result<S3Response> {
     check_tagging_header(ctx, &req, &bucket, &key).await?;
     let attrs = object_attrs(&req.headers)?;
-    let checksum_type = match req
-        .header("x-amz-checksum-type")
-        .map(|t| t.trim().to_ascii_uppercase())
-    {
-        None => None,
-        Some(t) if t == "COMPOSITE" || t == "FULL_OBJECT" => Some(t),
-        Some(t) => {
-            return Err(S3Error::invalid_argument(
-                "Value for x-amz-checksum-type header is invalid.",
-                "x-amz-checksum-type",
-                &t,
-            ));
-        }
-    };
+    let checksum = multipart_checksum::requested(&req.headers)?;
     let info = ctx
         .store
-        .create_upload(&bucket, &key, attrs, checksum_type)
+        .create_upload(&bucket, &key, attrs, checksum)
         .await?;
-    Ok(ok_xml(dto::to_xml(&dto::InitiateMultipartUploadResult {
+    let mut res = ok_xml(dto::to_xml(&dto::InitiateMultipartUploadResult {
         xmlns: dto::NS,
         bucket: info.bucket.into(),
         key: info.key.into(),
         upload_id: info.upload_id,
-    })))
+    }));
+    if let (Some(a), Some(t)) = (&info.checksum_algorithm, &info.checksum_type) {
+        set_header(&mut res, "x-amz-checksum-algorithm", a);
+        set_header(&mut res, "x-amz-checksum-type", t);
+    }
+    Ok(res)
 }
 
 pub async fn upload_part(
@@ -65,22 +55,23 @@ pub async fn upload_part(
         key,
         upload_id: id,
     };
-    let payload = receive_body(ctx, &mut req, || async {
-        ctx.store.upload_info(&upload).await.map(|_| ())
-    })
-    .await?;
+    // The upload decides which checksum its parts carry, before the body is read.
+    let info = ctx.store.upload_info(&upload).await?;
+    let algorithm = multipart_checksum::part_algorithm(&info, req.body.checksum_algorithm())?;
+    req.body.compute_checksum_by_default(algorithm);
+    let payload = receive_body(ctx, &mut req, || async { Ok(()) }).await?;
     let checksum = body_checksum(&req);
     let part = ctx
         .store
-        .put_part(&upload, number, payload, checksum)
+        .put_part(&upload, number, payload, checksum.clone())
         .await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &part.etag);
-    if let Some(checksum) = body_checksum(&req) {
+    if let Some(c) = &checksum {
         set_header(
             &mut res,
-            &format!("x-amz-checksum-{}", checksum.algorithm.to_ascii_lowercase()),
-            &checksum.value,
+            &format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()),
+            &c.value,
         );
     }
     Ok(res)
@@ -161,44 +152,6 @@ pub async fn upload_part_copy(
     })))
 }
 
-/// The completed object's checksum from its parts' checksums: of the part checksums
-/// (COMPOSITE, stored as `<value>-<parts>`) or of the whole object (FULL_OBJECT). A value
-/// the client stated on Complete must match it.
-fn object_checksum(
-    stated: Option<(checksum::Algorithm, String)>,
-    info: &UploadInfo,
-    chosen: &[PartInfo],
-) -> S3Result<Option<StoredChecksum>> {
-    let full_object = info.checksum_type.as_deref() == Some("FULL_OBJECT");
-    let parts: Option<Vec<(String, u64)>> = chosen
-        .iter()
-        .map(|p| p.checksum.as_ref().map(|c| (c.value.clone(), p.size)))
-        .collect();
-    let algorithm = chosen
-        .first()
-        .and_then(|p| p.checksum.as_ref())
-        .and_then(|c| checksum::Algorithm::from_name(&c.algorithm));
-    let computed = match (algorithm, parts) {
-        (Some(a), Some(parts)) => {
-            checksum::multipart_checksum(a, &parts, full_object).map(|v| (a, v))
-        }
-        _ => None,
-    };
-    if let (Some((a, value)), Some((ca, cv))) = (&stated, &computed)
-        && (a != ca || value.split('-').next().unwrap_or_default() != cv)
-    {
-        return Err(checksum::mismatch(*a));
-    }
-    Ok(computed.map(|(a, v)| StoredChecksum {
-        algorithm: a.name().to_string(),
-        value: if full_object {
-            v
-        } else {
-            format!("{v}-{}", chosen.len())
-        },
-    }))
-}
-
 pub async fn complete(
     ctx: &Ctx,
     mut req: S3Request,
@@ -211,19 +164,18 @@ pub async fn complete(
         key,
         upload_id: id,
     };
-    ctx.store.upload_info(&upload).await?;
+    let info = ctx.store.upload_info(&upload).await?;
+    let stated = multipart_checksum::stated(&req.headers, &info)?;
     let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
-    let parts: Vec<(u32, String)> = xml::parse_complete(&body)?
-        .parts
-        .into_iter()
-        .map(|p| (p.part_number, p.etag))
+    let listed = xml::parse_complete(&body)?.parts;
+    let parts: Vec<(u32, String)> = listed
+        .iter()
+        .map(|p| (p.part_number, p.etag.clone()))
         .collect();
     let precondition = super::object::write_precondition(&req)?;
-    let stated = checksum::ALL
-        .into_iter()
-        .find_map(|a| req.header(&a.header()).map(|v| (a, v.trim().to_string())));
     let verify = move |info: &UploadInfo, chosen: &[PartInfo]| {
-        object_checksum(stated, info, chosen).map_err(Error::from)
+        multipart_checksum::object_checksum(info, &listed, chosen, stated.as_ref())
+            .map_err(Error::from)
     };
     let (bucket, key) = (upload.bucket.clone(), upload.key.clone());
     let meta = ctx
@@ -243,8 +195,9 @@ pub async fn complete(
         bucket: bucket.into(),
         key: key.into(),
         etag: meta.etag.clone(),
+        checksum: checksum_fields(meta.checksum.as_ref()),
     };
-    let mut res = ok_xml(dto::to_xml(&doc));
+    let mut res = ok_xml(dto::to_xml_rooted("CompleteMultipartUploadResult", &doc));
     super::set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
 }
@@ -296,7 +249,6 @@ pub async fn list_parts(
         .collect();
     let truncated = remaining.len() > max;
     let page = &remaining[..remaining.len().min(max)];
-    let _ = info;
     let doc = dto::ListPartsResult {
         xmlns: dto::NS,
         bucket: bucket.into(),
@@ -316,8 +268,13 @@ pub async fn list_parts(
                 last_modified: iso8601(p.last_modified),
                 etag: p.etag.clone(),
                 size: p.size,
+                checksum: p.checksum.as_ref().map_or_else(Default::default, |c| {
+                    dto::ChecksumFields::new(&c.algorithm, c.value.clone(), None)
+                }),
             })
             .collect(),
+        checksum_algorithm: info.checksum_algorithm,
+        checksum_type: info.checksum_type,
     };
     Ok(ok_xml(dto::to_xml(&doc)))
 }
@@ -392,6 +349,8 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request, bucket: String) -> S3Result
                 owner: dto::OWNER,
                 storage_class: "STANDARD",
                 initiated: iso8601(u.initiated),
+                checksum_algorithm: u.checksum_algorithm.clone(),
+                checksum_type: u.checksum_type.clone(),
             })
             .collect(),
         common_prefixes: entries

@@ -2,9 +2,10 @@
 
 use http::StatusCode;
 
+use super::copy_checksum;
 use super::{
     MAX_LIST_XML_BODY, MAX_XML_BODY, authorized_copy_source, body_checksum, check_tagging_header,
-    receive_body, set_checksum_header, set_version_header,
+    checksum_mode, receive_body, set_checksum_header, set_version_header,
 };
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{Conditions, iso8601, object_attrs, object_headers, parse_range};
@@ -14,7 +15,7 @@ use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
 use crate::storage::Error;
 use crate::storage::interface::{
-    Content, CopyObject, MAX_KEY_BYTES, ObjectMeta, Opened, Precondition, PutObject,
+    Content, CopyObject, MAX_KEY_BYTES, ObjectMeta, Opened, Precondition, PutObject, StoredChecksum,
 };
 
 /// `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only that version) on a write.
@@ -38,6 +39,8 @@ pub async fn put_object(
 ) -> S3Result<S3Response> {
     check_tagging_header(ctx, &req, &bucket, &key).await?;
     let mut attrs = object_attrs(&req.headers)?;
+    req.body
+        .compute_checksum_by_default(crate::s3::checksum::Algorithm::Crc64Nvme);
     let payload = receive_body(ctx, &mut req, || ctx.store.bucket_exists(&bucket)).await?;
     attrs.checksum = body_checksum(&req);
     let meta = ctx
@@ -60,7 +63,7 @@ pub async fn put_object(
 /// Opens the requested version (or the latest), answering for delete markers as AWS
 /// does: 404 NoSuchKey for a latest marker, 405 for a marker asked for by id, both
 /// with `x-amz-delete-marker: true`.
-async fn open_requested(
+pub(super) async fn open_requested(
     ctx: &Ctx,
     read: &ReadObject,
     head: bool,
@@ -128,9 +131,33 @@ fn part_range(meta: &ObjectMeta, part: &str) -> S3Result<Option<(u64, u64)>> {
     Ok(Some((start, start + size - 1)))
 }
 
+/// The checksum of what a GET returns: the object's for the whole object, a part's for
+/// `partNumber` of a multipart object with part checksums, none for other ranges.
+fn read_checksum(
+    meta: &ObjectMeta,
+    range: Option<(u64, u64)>,
+    read: &ReadObject,
+) -> S3Result<Option<StoredChecksum>> {
+    let Some(c) = &meta.checksum else {
+        return Ok(None);
+    };
+    match (range, read.part_number.as_deref()) {
+        (None, _) => Ok(Some(c.clone())),
+        (Some(_), Some(part)) => {
+            let n = parse_part_number(part)? as usize;
+            Ok(c.parts.get(n - 1).map(|value| StoredChecksum {
+                algorithm: c.algorithm.clone(),
+                value: value.clone(),
+                parts: Vec::new(),
+            }))
+        }
+        (Some(_), None) => Ok(None),
+    }
+}
+
 /// Without s3:ListBucket a caller may not learn which keys exist: a missing key is
 /// AccessDenied for it, as on AWS.
-fn hide_missing_key(ctx: &Ctx, req: &S3Request, bucket: &str, err: S3Error) -> S3Error {
+pub(super) fn hide_missing_key(ctx: &Ctx, req: &S3Request, bucket: &str, err: S3Error) -> S3Error {
     if err.code == S3Code::NoSuchKey
         && req
             .authz
@@ -199,12 +226,8 @@ pub async fn get_object(
             &format!("bytes {start}-{end}/{}", meta.size),
         );
     }
-    if range.is_none()
-        && req
-            .header("x-amz-checksum-mode")
-            .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
-    {
-        set_checksum_header(&mut res, meta.checksum.as_ref());
+    if checksum_mode(&req) {
+        set_checksum_header(&mut res, read_checksum(&meta, range, &read)?.as_ref());
     }
     if !meta.parts.is_empty() && read.part_number.is_some() {
         set_header(
@@ -361,28 +384,42 @@ pub async fn copy_object(
     let headers = req.headers.clone();
     let tags = replace_tags.then_some(new_attrs.tags);
     let precondition = write_precondition(&req)?;
-    let check = move |m: &ObjectMeta| {
-        Conditions::from(&headers, "x-amz-copy-source-")
-            .check(m, S3Code::PreconditionFailed)
-            .map_err(Error::from)
-    };
-    let meta = ctx
-        .store
-        .copy_object(CopyObject {
-            source,
-            bucket,
-            key,
-            attrs,
-            tags,
+    let mut plan = copy_checksum::Plan::new(copy_checksum::wanted(&req)?);
+    let mut hashed = 0;
+    let meta = loop {
+        let (headers, decide) = (headers.clone(), plan.clone());
+        let check = move |m: &ObjectMeta| {
+            Conditions::from(&headers, "x-amz-copy-source-")
+                .check(m, S3Code::PreconditionFailed)
+                .map_err(Error::from)?;
+            decide.decide(m)
+        };
+        let copy = CopyObject {
+            source: source.clone(),
+            bucket: bucket.clone(),
+            key: key.clone(),
+            attrs: attrs.clone(),
+            tags: tags.clone(),
             check: Box::new(check),
-            precondition,
-        })
-        .await?;
-    let mut res = ok_xml(dto::to_xml(&dto::CopyObjectResult {
-        xmlns: dto::NS,
-        last_modified: iso8601(meta.last_modified),
-        etag: meta.etag.clone(),
-    }));
+            precondition: precondition.clone(),
+        };
+        match ctx.store.copy_object(copy).await {
+            Err(e) if copy_checksum::Plan::needs_hash(&e) && hashed < 3 => {
+                hashed += 1;
+                plan.hash_source(ctx, &source).await?;
+            }
+            result => break result?,
+        }
+    };
+    let mut res = ok_xml(dto::to_xml_rooted(
+        "CopyObjectResult",
+        &dto::CopyObjectResult {
+            xmlns: dto::NS,
+            last_modified: iso8601(meta.last_modified),
+            etag: meta.etag.clone(),
+            checksum: super::checksum_fields(meta.checksum.as_ref()),
+        },
+    ));
     set_version_header(&mut res, meta.version_id.as_deref());
     if let Some(v) = &meta.source_version_id {
         set_header(&mut res, "x-amz-copy-source-version-id", v);
