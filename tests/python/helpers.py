@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Optional
 from urllib.parse import quote
 
 import boto3
+from awscrt import checksums as _crt_checksums  # CRC32C and CRC64NVME, as botocore[crt] computes them
 import botocore
 import pytest
 import requests
@@ -644,7 +645,7 @@ def crc32c(data: bytes) -> int:
     return c ^ 0xFFFFFFFF
 
 
-assert crc32c(b"123456789") == 0xE3069283
+assert crc32c(b"123456789") == 0xE3069283 == _crt_checksums.crc32c(b"123456789")
 
 
 # base64 of the big-endian digest: the value of an x-amz-checksum-* header
@@ -653,7 +654,11 @@ def b64_crc32(data: bytes) -> str:
 
 
 def b64_crc32c(data: bytes) -> str:
-    return base64.b64encode(crc32c(data).to_bytes(4, "big")).decode()
+    return base64.b64encode(_crt_checksums.crc32c(data).to_bytes(4, "big")).decode()
+
+
+def b64_crc64nvme(data: bytes) -> str:
+    return base64.b64encode(_crt_checksums.crc64nvme(data).to_bytes(8, "big")).decode()
 
 
 def b64_sha256(data: bytes) -> str:
@@ -668,6 +673,7 @@ def b64_sha1(data: bytes) -> str:
 CHECKSUMS = {
     "crc32": (b64_crc32, "ChecksumCRC32"),
     "crc32c": (b64_crc32c, "ChecksumCRC32C"),
+    "crc64nvme": (b64_crc64nvme, "ChecksumCRC64NVME"),
     "sha1": (b64_sha1, "ChecksumSHA1"),
     "sha256": (b64_sha256, "ChecksumSHA256"),
 }

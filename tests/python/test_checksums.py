@@ -51,7 +51,7 @@ def test_boto3_put_checksum_sha256_roundtrip(s3, bucket):
 # =========================================================================
 
 
-@pytest.mark.parametrize("algo", ["sha256", "crc32c", "crc32", "sha1"])
+@pytest.mark.parametrize("algo", ["sha256", "crc32c", "crc32", "sha1", "crc64nvme"])
 def test_put_flexible_checksum_header(s3, signer, bucket, algo):
     fn, field = CHECKSUMS[algo]
     body = data_of(40000, algo)
@@ -62,7 +62,7 @@ def test_put_flexible_checksum_header(s3, signer, bucket, algo):
     assert_content(s3, bucket, "ck.bin", body)
 
 
-@pytest.mark.parametrize("algo", ["sha256", "crc32c"])
+@pytest.mark.parametrize("algo", ["sha256", "crc32c", "crc64nvme"])
 def test_put_flexible_checksum_echoed_on_put(signer, bucket, algo):
     fn, _ = CHECKSUMS[algo]
     body = data_of(1000, algo)
@@ -71,7 +71,7 @@ def test_put_flexible_checksum_echoed_on_put(signer, bucket, algo):
     assert r.headers.get(f"x-amz-checksum-{algo}") == fn(body), dict(r.headers)
 
 
-@pytest.mark.parametrize("algo", ["sha256", "crc32c", "crc32", "sha1"])
+@pytest.mark.parametrize("algo", ["sha256", "crc32c", "crc32", "sha1", "crc64nvme"])
 def test_put_flexible_checksum_wrong_bad_digest(s3, signer, bucket, algo):
     fn, _ = CHECKSUMS[algo]
     body = data_of(40000, algo)

@@ -1225,29 +1225,36 @@ impl Storage for ClusterStore {
         upload: &UploadRef,
         part_number: u32,
         source: CopySource,
-        check: CopyCheck<(u64, u64)>,
+        check: CopyCheck<PartCopy>,
     ) -> Result<PartInfo> {
         self.upload_info(upload).await?;
         let src = self.lookup(&source.bucket, &source.key, source.version_id.as_deref())?;
         if src.meta.delete_marker {
             return Err(Error::CopyOfDeleteMarker);
         }
-        let (offset, len) = check(&src.meta)?;
-        let (staged, size, md5) = self
+        let PartCopy {
+            offset,
+            len,
+            mut digest,
+        } = check(&src.meta)?;
+        let (staged, size, md5, checksum) = self
             .blocking(move |s| {
                 s.sync_spread(&s.meta());
                 let mut sink = BodySink::open(s.set.clone(), len <= SMALL_BODY)?;
                 let mut md5 = md5::Md5::new();
                 s.read_each(&src.bodies, offset, len, &mut |chunk| {
                     md5.update(&chunk);
+                    if let Some(d) = &mut digest {
+                        d.update(&chunk);
+                    }
                     sink.write(&chunk)
                 })?;
                 let md5: [u8; 16] = md5.finalize().into();
                 let (staged, _) = sink.finish(len, md5)?;
-                Ok((Some(staged), len, md5))
+                Ok((Some(staged), len, md5, digest.map(|d| d.finish())))
             })
             .await?;
-        self.commit_part(upload, part_number, staged, size, md5, None)
+        self.commit_part(upload, part_number, staged, size, md5, checksum)
             .await
     }
 

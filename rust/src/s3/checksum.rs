@@ -157,6 +157,21 @@ impl Hasher {
     }
 }
 
+/// A part copy's checksum, computed by the store as it copies.
+impl crate::storage::interface::PartDigest for Hasher {
+    fn update(&mut self, data: &[u8]) {
+        Hasher::update(self, data);
+    }
+
+    fn finish(self: Box<Self>) -> crate::storage::interface::StoredChecksum {
+        crate::storage::interface::StoredChecksum {
+            algorithm: self.algorithm.name().to_string(),
+            value: Hasher::finish(*self),
+            parts: Vec::new(),
+        }
+    }
+}
+
 /// Where the expected value of a request's checksum comes from.
 pub enum Expected {
     Header(String),

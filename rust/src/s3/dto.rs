@@ -385,6 +385,8 @@ pub struct CopyPartResult {
     pub last_modified: String,
     #[serde(rename = "ETag")]
     pub etag: String,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
 }
 
 #[derive(Serialize, Debug)]
@@ -826,11 +828,12 @@ mod tests {
             xmlns: NS,
             last_modified: "t".into(),
             etag: "\"e\"".into(),
+            checksum: ChecksumFields::new("CRC64NVME", "c=".into(), None),
         };
         assert_eq!(
-            to_xml(&copy),
+            to_xml_rooted("CopyPartResult", &copy),
             doc(&format!(
-                "<CopyPartResult xmlns=\"{NS}\"><LastModified>t</LastModified><ETag>\"e\"</ETag></CopyPartResult>"
+                "<CopyPartResult xmlns=\"{NS}\"><LastModified>t</LastModified><ETag>\"e\"</ETag><ChecksumCRC64NVME>c=</ChecksumCRC64NVME></CopyPartResult>"
             ))
         );
         let done = CompleteMultipartUploadResult {

@@ -328,18 +328,18 @@ impl Storage for Store {
         upload: &UploadRef,
         part_number: u32,
         source: CopySource,
-        check: CopyCheck<(u64, u64)>,
+        check: CopyCheck<PartCopy>,
     ) -> Result<PartInfo> {
         let u = upload.clone();
         self.blocking(move |s| {
             s.upload_info(&u.bucket, &u.key, &u.upload_id)?;
-            let data = s.copy_range_to_temp(
+            let (data, checksum) = s.copy_range_to_temp(
                 &source.bucket,
                 &source.key,
                 source.version_id.as_deref(),
                 check,
             )?;
-            s.put_part(&u.bucket, &u.key, &u.upload_id, part_number, data, None)
+            s.put_part(&u.bucket, &u.key, &u.upload_id, part_number, data, checksum)
         })
         .await
     }

@@ -73,6 +73,20 @@ pub struct PutObject {
 /// May run more than once: a store whose source changed under a copy checks again.
 pub type CopyCheck<T> = Box<dyn Fn(&ObjectMeta) -> Result<T> + Send + Sync>;
 
+/// Sees every byte a part copy copies and names the part's checksum at the end (the
+/// S3 layer's flexible checksum: storage only feeds it).
+pub trait PartDigest: Send {
+    fn update(&mut self, data: &[u8]);
+    fn finish(self: Box<Self>) -> StoredChecksum;
+}
+
+/// What an UploadPartCopy copies: `len` bytes at `offset`, fed to `digest`.
+pub struct PartCopy {
+    pub offset: u64,
+    pub len: u64,
+    pub digest: Option<Box<dyn PartDigest>>,
+}
+
 /// The object a copy reads.
 #[derive(Debug, Clone)]
 pub struct CopySource {
@@ -247,7 +261,7 @@ pub trait Storage: Send + Sync {
         upload: &UploadRef,
         part_number: u32,
         source: CopySource,
-        check: CopyCheck<(u64, u64)>,
+        check: CopyCheck<PartCopy>,
     ) -> Result<PartInfo>;
     async fn list_parts(&self, upload: &UploadRef) -> Result<(UploadInfo, Vec<PartInfo>)>;
     async fn complete_upload(&self, complete: CompleteUpload) -> Result<ObjectMeta>;

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use super::commit::Precondition;
 use super::error::{Error, Result};
+use super::interface::PartCopy;
 use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
 use super::writer::TempData;
 use super::{Change, LEGACY_MULTIPART_DIR, Store, UPLOADS_DIR};
@@ -225,8 +226,8 @@ impl Store {
         bucket: &str,
         key: &str,
         version: Option<&str>,
-        check: impl FnOnce(&ObjectMeta) -> Result<(u64, u64)>,
-    ) -> Result<TempData> {
+        check: impl FnOnce(&ObjectMeta) -> Result<PartCopy>,
+    ) -> Result<(TempData, Option<StoredChecksum>)> {
         let (meta, mut file) = match version {
             None => self.open_object(bucket, key)?,
             Some(v) => match self.open_version(bucket, key, v)? {
@@ -236,7 +237,11 @@ impl Store {
                 }
             },
         };
-        let (offset, len) = check(&meta)?;
+        let PartCopy {
+            offset,
+            len,
+            mut digest,
+        } = check(&meta)?;
         file.seek(SeekFrom::Start(offset))?;
         let path = self.temp_path("data");
         let mut out = std::fs::File::create(&path)?;
@@ -251,6 +256,9 @@ impl Store {
                 return Err(Error::no_such_key(key)); // shrank under us: cannot happen with renames
             }
             hasher.update(&buf[..n]);
+            if let Some(d) = &mut digest {
+                d.update(&buf[..n]);
+            }
             out.write_all(&buf[..n])?;
             left -= n as u64;
         }
@@ -259,7 +267,7 @@ impl Store {
         }
         data.size = len;
         data.md5 = hasher.finalize().into();
-        Ok(data)
+        Ok((data, digest.map(|d| d.finish())))
     }
 
     pub fn list_parts(

@@ -9,12 +9,14 @@ use super::{
 };
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{Conditions, iso8601, object_attrs};
-use crate::s3::multipart_checksum;
 use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
+use crate::s3::{checksum, multipart_checksum};
 use crate::s3::{dto, xml};
 use crate::storage::Error;
-use crate::storage::interface::{CompleteUpload, ObjectMeta, PartInfo, UploadInfo, UploadRef};
+use crate::storage::interface::{
+    CompleteUpload, ObjectMeta, PartCopy, PartInfo, UploadInfo, UploadRef,
+};
 
 pub async fn create(
     ctx: &Ctx,
@@ -120,36 +122,48 @@ pub async fn upload_part_copy(
     number: u32,
 ) -> S3Result<S3Response> {
     let source = authorized_copy_source(ctx, &req).await?;
+    let upload = UploadRef {
+        bucket,
+        key,
+        upload_id: id,
+    };
+    // The copied part carries the upload's checksum, as an uploaded one does.
+    let info = ctx.store.upload_info(&upload).await?;
+    let algorithm = multipart_checksum::part_algorithm(&info, None)?;
     let headers = req.headers.clone();
-    let check = move |meta: &ObjectMeta| -> S3Result<(u64, u64)> {
+    let check = move |meta: &ObjectMeta| -> S3Result<PartCopy> {
         Conditions::from(&headers, "x-amz-copy-source-").check(meta, S3Code::PreconditionFailed)?;
-        let range = copy_range(
+        let (offset, len) = copy_range(
             crate::s3::headers::header(&headers, "x-amz-copy-source-range"),
             meta.size,
         )?;
-        if range.1 > MAX_PUT_SIZE {
+        if len > MAX_PUT_SIZE {
             return Err(S3Error::new(S3Code::EntityTooLarge));
         }
-        Ok(range)
+        Ok(PartCopy {
+            offset,
+            len,
+            digest: Some(Box::new(checksum::Hasher::new(algorithm))),
+        })
     };
     let part = ctx
         .store
         .copy_part(
-            &UploadRef {
-                bucket,
-                key,
-                upload_id: id,
-            },
+            &upload,
             number,
             source,
             Box::new(move |meta| check(meta).map_err(Error::from)),
         )
         .await?;
-    Ok(ok_xml(dto::to_xml(&dto::CopyPartResult {
+    let doc = dto::CopyPartResult {
         xmlns: dto::NS,
         last_modified: iso8601(part.last_modified),
         etag: part.etag,
-    })))
+        checksum: part.checksum.as_ref().map_or_else(Default::default, |c| {
+            dto::ChecksumFields::new(&c.algorithm, c.value.clone(), None)
+        }),
+    };
+    Ok(ok_xml(dto::to_xml_rooted("CopyPartResult", &doc)))
 }
 
 pub async fn complete(
