@@ -13,7 +13,9 @@ nothing.
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 
 import pytest
 
@@ -340,3 +342,27 @@ def test_concurrent_complete_if_none_match_exactly_one_winner(s3, server, bucket
     assert statuses == [200] + [412] * (n - 1), [o[:2] for o in out]
     w = next(i for i, o in enumerate(out) if o[0] == 200)
     assert s3.get_object(Bucket=bucket, Key="mplock")["Body"].read() == bodies[w]
+
+
+# ---------------------------------------------------------------- 409 ConditionalRequestConflict
+
+
+@pytest.mark.parametrize("condition", ["If-Match", "If-None-Match"])
+def test_delete_during_a_conditional_put_is_a_conflict(s3, server, bucket, condition):
+    """AWS: a delete that succeeds before a conditional write over the object completes
+    makes the write 409 ConditionalRequestConflict; the delete stands."""
+    s3.put_object(Bucket=bucket, Key="race", Body=b"old")
+    value = etag_of(b"old") if condition == "If-Match" else "*"
+    body = b"n" * 1000
+    with socket.create_connection((server.host, server.port), timeout=10) as s:
+        head = (f"PUT /{bucket}/race HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+                f"Content-Length: {len(body)}\r\n{condition}: {value}\r\n\r\n")
+        s.sendall(head.encode() + body[:10])
+        time.sleep(0.3)  # the server has taken the condition; the body is still coming
+        s3.delete_object(Bucket=bucket, Key="race")
+        s.sendall(body[10:])
+        response = s.recv(65536)
+    assert response.split(b"\r\n")[0].split(b" ")[1] == b"409", response[:300]
+    assert b"<Code>ConditionalRequestConflict</Code>" in response
+    with pytest.raises(Exception):
+        s3.head_object(Bucket=bucket, Key="race")

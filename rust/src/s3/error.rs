@@ -69,6 +69,7 @@ s3_codes! {
     NotImplemented => 501, "A header you provided implies functionality that is not implemented.";
     NotModified => 304, "Not Modified";
     PreconditionFailed => 412, "At least one of the pre-conditions you specified did not hold";
+    ConditionalRequestConflict => 409, "A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part.";
     RequestHeaderSectionTooLarge => 400, "Your request header section exceeds the maximum allowed size.";
     RequestTimeTooSkewed => 403, "The difference between the request time and the server's time is too large.";
     RequestTimeout => 400, "Your socket connection to the server was not read from or written to within the timeout period.";
@@ -191,6 +192,7 @@ impl From<crate::storage::Error> for S3Error {
             E::PreconditionFailed { condition } => {
                 S3Error::new(S3Code::PreconditionFailed).detail("Condition", condition)
             }
+            E::ConditionalConflict => S3Error::new(S3Code::ConditionalRequestConflict),
             E::NoParts => S3Error::new(S3Code::MalformedXML),
             E::PartOrder => S3Error::new(S3Code::InvalidPartOrder),
             E::NoSuchPart { part_number, etag } => S3Error::new(S3Code::InvalidPart)
@@ -235,6 +237,7 @@ mod tests {
             (S3Code::BucketNotEmpty, 409),
             (S3Code::InvalidRange, 416),
             (S3Code::PreconditionFailed, 412),
+            (S3Code::ConditionalRequestConflict, 409),
             (S3Code::SignatureDoesNotMatch, 403),
             (S3Code::MissingContentLength, 411),
             (S3Code::MalformedXML, 400),

@@ -304,12 +304,17 @@ pub enum Precondition {
     IfNoneMatchAny,
     /// `If-Match: <etag>`: only overwrite this version.
     IfMatch(String),
+    /// The condition of a write that began while the key had a current object: if that
+    /// object is gone by the commit (a delete won the race), the write conflicts, as on AWS.
+    BeganOverObject(Box<Precondition>),
 }
 
 impl Precondition {
     pub fn check(&self, existing: Option<&ObjectMeta>, key: &str) -> Result<()> {
         let failed = |condition| Err(Error::PreconditionFailed { condition });
         match (self, existing) {
+            (Precondition::BeganOverObject(_), None) => Err(Error::ConditionalConflict),
+            (Precondition::BeganOverObject(inner), Some(_)) => inner.check(existing, key),
             (Precondition::IfNoneMatchAny, Some(_)) => failed("If-None-Match"),
             (Precondition::IfMatch(_), None) => Err(Error::no_such_key(key)),
             (Precondition::IfMatch(etag), Some(m))

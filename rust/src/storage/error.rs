@@ -38,6 +38,8 @@ pub enum Error {
     PreconditionFailed {
         condition: &'static str,
     },
+    /// A conditional write lost a race with a delete of its key.
+    ConditionalConflict,
     /// Completing an upload with no parts.
     NoParts,
     /// Parts listed out of ascending order.

@@ -186,7 +186,8 @@ pub async fn complete(
         .iter()
         .map(|p| (p.part_number, p.etag.clone()))
         .collect();
-    let precondition = super::object::write_precondition(&req)?;
+    let precondition =
+        super::object::conditional_write(ctx, &req, &upload.bucket, &upload.key).await?;
     let verify = move |info: &UploadInfo, chosen: &[PartInfo]| {
         multipart_checksum::object_checksum(info, &listed, chosen, stated.as_ref())
             .map_err(Error::from)

@@ -31,6 +31,24 @@ pub fn write_precondition(req: &S3Request) -> S3Result<Option<Precondition>> {
     }
 }
 
+/// A write's condition, taken before the write begins: over a current object, a delete
+/// that wins the race before the commit makes the write `409 ConditionalRequestConflict`.
+pub async fn conditional_write(
+    ctx: &Ctx,
+    req: &S3Request,
+    bucket: &str,
+    key: &str,
+) -> S3Result<Option<Precondition>> {
+    let Some(condition) = write_precondition(req)? else {
+        return Ok(None);
+    };
+    let current = ctx.store.head_object(bucket, key, None).await;
+    Ok(Some(match current {
+        Ok(meta) if !meta.delete_marker => Precondition::BeganOverObject(Box::new(condition)),
+        _ => condition,
+    }))
+}
+
 pub async fn put_object(
     ctx: &Ctx,
     mut req: S3Request,
@@ -39,6 +57,7 @@ pub async fn put_object(
 ) -> S3Result<S3Response> {
     check_tagging_header(ctx, &req, &bucket, &key).await?;
     let mut attrs = object_attrs(&req.headers)?;
+    let precondition = conditional_write(ctx, &req, &bucket, &key).await?;
     req.body
         .compute_checksum_by_default(crate::s3::checksum::Algorithm::Crc64Nvme);
     let payload = receive_body(ctx, &mut req, || ctx.store.bucket_exists(&bucket)).await?;
@@ -50,7 +69,7 @@ pub async fn put_object(
             key,
             payload,
             attrs,
-            precondition: write_precondition(&req)?,
+            precondition,
         })
         .await?;
     let mut res = empty(StatusCode::OK);
@@ -383,7 +402,7 @@ pub async fn copy_object(
     };
     let headers = req.headers.clone();
     let tags = replace_tags.then_some(new_attrs.tags);
-    let precondition = write_precondition(&req)?;
+    let precondition = conditional_write(ctx, &req, &bucket, &key).await?;
     let mut plan = copy_checksum::Plan::new(copy_checksum::wanted(&req)?);
     let mut hashed = 0;
     let meta = loop {
