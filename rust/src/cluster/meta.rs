@@ -250,6 +250,8 @@ pub enum Failure {
     NodeRemoved(String),
     /// The command could not be read.
     Malformed(String),
+    /// A conditional write lost a race with a delete of its key.
+    ConditionalConflict,
 }
 
 impl From<Failure> for Error {
@@ -277,6 +279,7 @@ impl From<Failure> for Error {
                 Error::internal(format!("node {n} was decommissioned: give it a new name"))
             }
             Failure::Malformed(m) => Error::internal(m),
+            Failure::ConditionalConflict => Error::ConditionalConflict,
         }
     }
 }
@@ -285,6 +288,7 @@ fn failure(e: Error) -> Failure {
     match e {
         Error::PreconditionFailed { condition } => Failure::PreconditionFailed(condition.into()),
         Error::NoSuchKey { key } => Failure::NoSuchKey(key),
+        Error::ConditionalConflict => Failure::ConditionalConflict,
         other => Failure::Malformed(other.to_string()),
     }
 }
