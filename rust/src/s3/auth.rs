@@ -569,3 +569,38 @@ fn v2_query_auth(input: &AuthInput) -> S3Result<Authenticated> {
     }
     Ok(authenticated)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_and_message(value: &str) -> (S3Code, String) {
+        match scheme(value) {
+            Err(e) => (e.code, e.message),
+            Ok(_) => panic!("{value:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn authorization_schemes_as_aws_answers_them() {
+        assert!(matches!(
+            scheme("AWS4-HMAC-SHA256 Credential=a"),
+            Ok(Scheme::V4("Credential=a"))
+        ));
+        assert!(matches!(scheme("AWS key:sig"), Ok(Scheme::V2("key:sig"))));
+        let one_space = "Authorization header is invalid -- one and only one ' ' (space) required";
+        for value in ["garbage", "AWS", "AWS key:s ig"] {
+            assert_eq!(
+                code_and_message(value),
+                (S3Code::InvalidArgument, one_space.into())
+            );
+        }
+        for value in ["Bearer x", "AWS4-HMAC-SHA25 Credential=a", "aws key:sig"] {
+            let expected = (
+                S3Code::InvalidArgument,
+                "Unsupported Authorization Type".into(),
+            );
+            assert_eq!(code_and_message(value), expected);
+        }
+    }
+}

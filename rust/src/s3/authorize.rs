@@ -244,8 +244,6 @@ impl Authz {
             .bucket
             .as_deref()
             .filter(|_| !matches!(route.action, Action::CreateBucket | Action::Preflight));
-        let expects_body = super::headers::header(headers, "expect")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
         match (verdict, bucket) {
             (Err(refused), Some(bucket)) if refused.code == S3Code::AccessDenied => {
                 match ctx.store.bucket_exists(bucket).await.map_err(S3Error::from) {
@@ -253,7 +251,9 @@ impl Authz {
                     _ => Err(refused),
                 }
             }
-            (Ok(()), Some(bucket)) if expects_body => Ok(ctx.store.bucket_exists(bucket).await?),
+            (Ok(()), Some(bucket)) if super::body::expects_continue(headers) => {
+                Ok(ctx.store.bucket_exists(bucket).await?)
+            }
             (verdict, _) => verdict,
         }
     }
