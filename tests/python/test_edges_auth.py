@@ -1,8 +1,8 @@
 """AWS's exact answers at the edges of authentication (issue #19):
 
   * presigned URLs: X-Amz-Expires 0 -> 403 AccessDenied "Request has expired" (a URL
-    is good for X-Amz-Expires seconds from X-Amz-Date: 0 never is), negative or over
-    604800 -> 400 AuthorizationQueryParametersError; expired SigV4 and SigV2 URLs ->
+    is good for X-Amz-Expires seconds from X-Amz-Date: 0 never is), negative, not a
+    number or over 604800 -> 400 AuthorizationQueryParametersError; expired SigV4 and SigV2 URLs ->
     403 AccessDenied "Request has expired" with X-Amz-Expires (SigV4), Expires and
     ServerTime
   * SigV2 header auth: a skewed Date -> 403 RequestTimeTooSkewed (RequestTime,
@@ -63,6 +63,7 @@ def _host(server) -> str:
     [
         (0, 403, "AccessDenied", "Request has expired"),
         (-1, 400, "AuthorizationQueryParametersError", "X-Amz-Expires must be non-negative"),
+        ("soon", 400, "AuthorizationQueryParametersError", "X-Amz-Expires should be a number"),
         (604801, 400, "AuthorizationQueryParametersError",
          "X-Amz-Expires must be less than a week (in seconds) that is 604800"),
     ],
