@@ -171,9 +171,10 @@ class Signer:
         return self.sign(method, path, **kw).send()
 
 
-def presign_v4(server, method: str, path: str, headers: dict, expires: int = 300) -> str:
-    """A SigV4 presigned URL that signs exactly `headers` (which may leave out host)."""
-    when = dt.datetime.now(dt.timezone.utc)
+def presign_v4(server, method: str, path: str, headers: dict, expires=300, when: Optional[dt.datetime] = None) -> str:
+    """A SigV4 presigned URL that signs exactly `headers` (which may leave out host),
+    dated `when` (default now)."""
+    when = when or dt.datetime.now(dt.timezone.utc)
     amz_date = when.strftime("%Y%m%dT%H%M%SZ")
     scope = f"{amz_date[:8]}/{REGION}/{SERVICE}/aws4_request"
     names = sorted(h.lower() for h in headers)
@@ -216,6 +217,7 @@ def chunked_put(
     params=None,
     truncate: int = 0,
     decoded_length_delta: int = 0,
+    stream: bool = False,
 ) -> requests.Response:
     """Build and send an aws-chunked PUT.
 
@@ -225,6 +227,8 @@ def chunked_put(
              | 'sig-N' (corrupt the signature of chunk N; N == len(chunks)
              is the final 0-byte chunk) | 'trailer-sig' | 'no-trailer-sig'
              (send the trailers of SIGNED_TRAILER without their signature)
+    stream:  no Content-Length: the body goes out with Transfer-Encoding: chunked
+             (in 64 KiB pieces), as SDKs stream a body of unknown length
     """
     trailer_signed = mode == SIGNED_TRAILER and tamper != "no-trailer-sig"
     decoded_len = sum(len(c) for c in chunks) + decoded_length_delta
@@ -245,8 +249,9 @@ def chunked_put(
     headers = {
         "content-encoding": "aws-chunked",
         "x-amz-decoded-content-length": str(decoded_len),
-        "content-length": str(length - truncate),
     }
+    if not stream:
+        headers["content-length"] = str(length - truncate)
     if trailer:
         headers["x-amz-trailer"] = trailer[0]
     req = signer.sign("PUT", path, params=params, headers=headers, payload_hash=mode)
@@ -298,6 +303,8 @@ def chunked_put(
     assert len(wire) == length, (len(wire), length)
     if truncate:
         wire = wire[:-truncate]
+    if stream:
+        return req.send(data=(bytes(wire[i : i + 64 * KiB]) for i in range(0, len(wire), 64 * KiB)))
     return req.send(data=bytes(wire))
 
 

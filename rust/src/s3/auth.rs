@@ -253,8 +253,42 @@ fn signed_headers(list: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The schemes of an `Authorization` header this server verifies.
+enum Scheme<'a> {
+    V4(&'a str),
+    V2(&'a str),
+}
+
+fn invalid_authorization(message: &str, value: &str) -> S3Error {
+    S3Error::msg(S3Code::InvalidArgument, message)
+        .detail("ArgumentName", "Authorization")
+        .detail("ArgumentValue", value)
+}
+
+/// `<scheme> <parameters>`, answered as AWS answers a header it cannot use: no space
+/// (or a second one in a SigV2 header) and an unknown scheme are InvalidArgument.
+fn scheme(value: &str) -> S3Result<Scheme<'_>> {
+    const ONE_SPACE: &str =
+        "Authorization header is invalid -- one and only one ' ' (space) required";
+    let Some((name, rest)) = value.split_once(' ') else {
+        return Err(invalid_authorization(ONE_SPACE, value));
+    };
+    match name {
+        sigv4::ALGORITHM => Ok(Scheme::V4(rest)),
+        "AWS" if rest.contains(' ') => Err(invalid_authorization(ONE_SPACE, value)),
+        "AWS" => Ok(Scheme::V2(rest)),
+        _ => Err(invalid_authorization(
+            "Unsupported Authorization Type",
+            value,
+        )),
+    }
+}
+
 pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
-    let authorization = header(input.headers, "authorization");
+    // An empty header is no header: AWS answers such a request as an anonymous one.
+    let authorization = header(input.headers, "authorization")
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
     let presigned = input.query.has("X-Amz-Algorithm")
         || input.query.has("X-Amz-Signature")
         || input.query.has("X-Amz-Credential");
@@ -265,8 +299,9 @@ pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
         )
         .detail("ArgumentName", "Authorization"));
     }
+    let scheme = authorization.map(scheme).transpose()?;
     let v2_query = input.query.has("AWSAccessKeyId") && input.query.has("Signature");
-    let v2 = authorization.is_some_and(|v| v.starts_with("AWS "))
+    let v2 = matches!(scheme, Some(Scheme::V2(_)))
         || (authorization.is_none() && !presigned && v2_query);
     if v2 && !input.sig_v2 {
         return Err(S3Error::msg(
@@ -274,14 +309,9 @@ pub fn authenticate(input: &AuthInput) -> S3Result<Authenticated> {
             "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
         ));
     }
-    match authorization {
-        Some(value) if value.starts_with(sigv4::ALGORITHM) => {
-            header_auth(input, &value[sigv4::ALGORITHM.len()..])
-        }
-        Some(value) if value.starts_with("AWS ") => v2_header_auth(input, &value[4..]),
-        Some(_) => Err(malformed(
-            "The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.",
-        )),
+    match scheme {
+        Some(Scheme::V4(rest)) => header_auth(input, rest),
+        Some(Scheme::V2(rest)) => v2_header_auth(input, rest),
         None if presigned => presigned_auth(input),
         None if v2_query => v2_query_auth(input),
         None => Ok(Authenticated::anonymous()),
@@ -425,7 +455,8 @@ fn presigned_auth(input: &AuthInput) -> S3Result<Authenticated> {
         ));
     }
     verify(input, &scope, amz_date, &signed, &payload_hash, signature)?;
-    if (now - time).num_seconds() > expires {
+    // Good for `expires` seconds from X-Amz-Date, so 0 is never good.
+    if now >= time + chrono::Duration::seconds(expires) {
         return Err(S3Error::msg(S3Code::AccessDenied, "Request has expired")
             .detail("X-Amz-Expires", expires.to_string())
             .detail(
@@ -537,4 +568,39 @@ fn v2_query_auth(input: &AuthInput) -> S3Result<Authenticated> {
             ));
     }
     Ok(authenticated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_and_message(value: &str) -> (S3Code, String) {
+        match scheme(value) {
+            Err(e) => (e.code, e.message),
+            Ok(_) => panic!("{value:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn authorization_schemes_as_aws_answers_them() {
+        assert!(matches!(
+            scheme("AWS4-HMAC-SHA256 Credential=a"),
+            Ok(Scheme::V4("Credential=a"))
+        ));
+        assert!(matches!(scheme("AWS key:sig"), Ok(Scheme::V2("key:sig"))));
+        let one_space = "Authorization header is invalid -- one and only one ' ' (space) required";
+        for value in ["garbage", "AWS", "AWS key:s ig"] {
+            assert_eq!(
+                code_and_message(value),
+                (S3Code::InvalidArgument, one_space.into())
+            );
+        }
+        for value in ["Bearer x", "AWS4-HMAC-SHA25 Credential=a", "aws key:sig"] {
+            let expected = (
+                S3Code::InvalidArgument,
+                "Unsupported Authorization Type".into(),
+            );
+            assert_eq!(code_and_message(value), expected);
+        }
+    }
 }

@@ -221,6 +221,43 @@ impl Authz {
         }
     }
 
+    /// Admits a request before any of its body is read: its own action is authorized
+    /// (DeleteObjects per key by its handler, but a caller no statement could allow is
+    /// refused here; preflights are never signed), and a bucket that does not exist is
+    /// NoSuchBucket rather than a refusal, as on AWS (no policy can allow anything on
+    /// it). A client waiting on `Expect: 100-continue` learns of a missing bucket before
+    /// it sends the body: hyper sends `100 Continue` only once the body is read.
+    pub async fn admit(&self, ctx: &Ctx, route: &Route, headers: &http::HeaderMap) -> S3Result<()> {
+        let verdict = match (route.action, route.bucket.as_deref()) {
+            (Action::Preflight, _) => Ok(()),
+            (Action::DeleteObjects, Some(bucket)) => {
+                let actions = ["s3:DeleteObject", "s3:DeleteObjectVersion"];
+                if self.may_be_allowed(ctx, bucket, &actions) {
+                    Ok(())
+                } else {
+                    Err(S3Error::new(S3Code::AccessDenied))
+                }
+            }
+            _ => self.check_route(ctx, route).await,
+        };
+        let bucket = route
+            .bucket
+            .as_deref()
+            .filter(|_| !matches!(route.action, Action::CreateBucket | Action::Preflight));
+        match (verdict, bucket) {
+            (Err(refused), Some(bucket)) if refused.code == S3Code::AccessDenied => {
+                match ctx.store.bucket_exists(bucket).await.map_err(S3Error::from) {
+                    Err(missing) if missing.code == S3Code::NoSuchBucket => Err(missing),
+                    _ => Err(refused),
+                }
+            }
+            (Ok(()), Some(bucket)) if super::body::expects_continue(headers) => {
+                Ok(ctx.store.bucket_exists(bucket).await?)
+            }
+            (verdict, _) => verdict,
+        }
+    }
+
     /// Checks the request's own action on its own resource.
     pub async fn check_route(&self, ctx: &Ctx, route: &Route) -> S3Result<()> {
         let version = route.version_id();

@@ -294,6 +294,13 @@ pub fn is_aws_chunked(headers: &HeaderMap) -> bool {
     sha.starts_with("STREAMING-") || encoding.split(',').any(|e| e.trim() == "aws-chunked")
 }
 
+/// Whether the client waits for `100 Continue` before it sends the body (hyper sends it
+/// when the body is first read), so that an error answered first saves the upload.
+pub fn expects_continue(headers: &HeaderMap) -> bool {
+    super::headers::header(headers, "expect")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+}
+
 /// A request body read chunk by chunk.
 pub struct RequestBody {
     incoming: Incoming,

@@ -71,7 +71,7 @@ s3_codes! {
     PreconditionFailed => 412, "At least one of the pre-conditions you specified did not hold";
     ConditionalRequestConflict => 409, "A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part.";
     RequestHeaderSectionTooLarge => 400, "Your request header section exceeds the maximum allowed size.";
-    RequestTimeTooSkewed => 403, "The difference between the request time and the server's time is too large.";
+    RequestTimeTooSkewed => 403, "The difference between the request time and the current time is too large.";
     RequestTimeout => 400, "Your socket connection to the server was not read from or written to within the timeout period.";
     ServiceUnavailable => 503, "Service is unable to handle request.";
     SignatureDoesNotMatch => 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";

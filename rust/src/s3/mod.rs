@@ -123,22 +123,7 @@ pub async fn serve(
             secure,
             presigned,
         );
-        // Authorized before any body is read. DeleteObjects is checked per key by its
-        // handler, but a caller no statement could allow is refused here; preflights are
-        // never signed.
-        match (route.action, route.bucket.as_deref()) {
-            (Action::Preflight, _) => {}
-            (Action::DeleteObjects, Some(bucket)) => {
-                if !authz.may_be_allowed(
-                    &ctx,
-                    bucket,
-                    &["s3:DeleteObject", "s3:DeleteObjectVersion"],
-                ) {
-                    return Err(error::S3Error::new(error::S3Code::AccessDenied));
-                }
-            }
-            _ => authz.check_route(&ctx, &route).await?,
-        }
+        authz.admit(&ctx, &route, &parts.headers).await?;
         // CompleteMultipartUpload's x-amz-checksum-* describe the object, not the XML body.
         let body_checksums = route.action != Action::CompleteMultipartUpload;
         let body = body::RequestBody::new(
