@@ -150,6 +150,9 @@ pub enum Command {
         version_id: Option<String>,
         uid: String,
         marker: ObjectMeta,
+        /// `If-Match` on the current object (absent in commands logged before it existed).
+        #[serde(default)]
+        precondition: Option<Precondition>,
     },
     /// Replaces the metadata of the version `uid`, if it is still there.
     Update {
@@ -414,7 +417,15 @@ impl MetaState {
                 version_id,
                 uid,
                 marker,
-            } => self.delete(&bucket, &key, version_id, uid, marker, garbage),
+                precondition,
+            } => {
+                self.bucket_ref(&bucket)?;
+                if let Some(p) = &precondition {
+                    let current = self.current(&bucket, &key).ok().map(|v| &v.meta);
+                    p.check(current, &key).map_err(failure)?;
+                }
+                self.delete(&bucket, &key, version_id, uid, marker, garbage)
+            }
             Command::Update {
                 bucket,
                 key,
@@ -1237,6 +1248,7 @@ mod tests {
             version_id: None,
             uid: "4".into(),
             marker: meta("k", 0),
+            precondition: None,
         });
         assert!(matches!(
             d.outcome,
@@ -1255,6 +1267,7 @@ mod tests {
             version_id: Some("4".into()),
             uid: "5".into(),
             marker: meta("k", 0),
+            precondition: None,
         });
         assert!(d.garbage.is_empty());
         assert_eq!(s.current("b", "k").unwrap().uid, "3");
@@ -1264,6 +1277,7 @@ mod tests {
             version_id: Some("null".into()),
             uid: "6".into(),
             marker: meta("k", 0),
+            precondition: None,
         });
         assert_eq!(ids(&d.garbage), ["b"]);
         assert_eq!(s.counters()["b"].objects, 1);
@@ -1293,6 +1307,7 @@ mod tests {
                 version_id: None,
                 uid: "9".into(),
                 marker: meta(key, 0),
+                precondition: None,
             })
         };
         assert!(del(&mut s, "src").garbage.is_empty());
@@ -1434,9 +1449,9 @@ mod tests {
                 1 | 2 => {
                     let marker = fs.versioning("bkt").is_some();
                     if marker {
-                        fs.delete_with_marker("bkt", key).unwrap();
+                        fs.delete_with_marker("bkt", key, None).unwrap();
                     } else {
-                        fs.delete_object("bkt", key).unwrap();
+                        fs.delete_object("bkt", key, None).unwrap();
                     }
                     s.apply(Command::Delete {
                         bucket: "bkt".into(),
@@ -1444,6 +1459,7 @@ mod tests {
                         version_id: None,
                         uid: crate::storage::versions::new_version_id(),
                         marker: meta(key, 0),
+                        precondition: None,
                     });
                 }
                 _ => {
