@@ -1339,6 +1339,30 @@ mod tests {
         );
         // The refused write's body was never referenced.
         assert!(!s.is_referenced("2"));
+        // A conditional delete: refused on another ETag (the body stays), and on a
+        // missing key; done on a match.
+        let delete = |s: &mut MetaState, key: &str, etag: &str| {
+            s.apply(Command::Delete {
+                bucket: "b".into(),
+                key: key.into(),
+                version_id: None,
+                uid: "3".into(),
+                marker: meta(key, 0),
+                precondition: Some(Precondition::IfMatch(etag.into())),
+            })
+            .outcome
+        };
+        assert_eq!(
+            delete(&mut s, "k", "\"other\"").unwrap_err(),
+            Failure::PreconditionFailed("If-Match".into())
+        );
+        assert!(s.is_referenced("1"));
+        assert_eq!(
+            delete(&mut s, "absent", "*").unwrap_err(),
+            Failure::NoSuchKey("absent".into())
+        );
+        assert!(delete(&mut s, "k", "\"e\"").is_ok());
+        assert!(!s.is_referenced("1"));
     }
 
     #[test]
