@@ -97,6 +97,14 @@ def test_create_existing_own_bucket_us_east_1_is_200(s3, raw, bucket):
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep"]
 
 
+def test_create_existing_own_bucket_of_another_region_is_409_in_us_east_1(s3, make_bucket):
+    # the legacy 200 is for buckets in us-east-1 only
+    name = make_bucket("dup-other", create=False)
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION})
+    expect_error(lambda: s3.create_bucket(Bucket=name), "BucketAlreadyOwnedByYou", 409)
+    assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == OTHER_REGION
+
+
 def test_create_existing_own_bucket_regional_is_409(s3_regional, regional_server, make_bucket):
     name = make_bucket("dup-regional", client=s3_regional, create=False)
     s3_regional.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION})

@@ -8,6 +8,8 @@ use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
 
+const US_EAST_1: &str = "us-east-1";
+
 /// AWS's page size when a ListBuckets parameter is sent without `max-buckets`, and
 /// the largest `max-buckets`.
 const MAX_BUCKETS: usize = 10_000;
@@ -81,7 +83,7 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3R
     // endpoint only for its own.
     let region = match config.location_constraint.as_deref().map(str::trim) {
         None | Some("") => ctx.region.clone(),
-        Some(constraint) if ctx.region == "us-east-1" || constraint == ctx.region => {
+        Some(constraint) if ctx.region == US_EAST_1 || constraint == ctx.region => {
             constraint.to_string()
         }
         Some(constraint) => {
@@ -93,11 +95,15 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3R
             ));
         }
     };
-    match ctx.store.create_bucket(&bucket, &region).await {
-        // AWS's legacy answer in us-east-1: creating a bucket you own succeeds (and
-        // changes nothing); every other region answers 409 BucketAlreadyOwnedByYou.
-        Err(crate::storage::Error::BucketExists { .. }) if ctx.region == "us-east-1" => {}
-        created => created?,
+    if let Err(e) = ctx.store.create_bucket(&bucket, &region).await {
+        // AWS's legacy answer in us-east-1: re-creating a bucket you own there succeeds
+        // (and changes nothing); everywhere else it is 409 BucketAlreadyOwnedByYou.
+        let legacy = matches!(e, crate::storage::Error::BucketExists { .. })
+            && ctx.region == US_EAST_1
+            && ctx.store.bucket_info(&bucket, &ctx.region).await?.region == US_EAST_1;
+        if !legacy {
+            return Err(e.into());
+        }
     }
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "location", &format!("/{bucket}"));
@@ -122,7 +128,7 @@ pub async fn delete_bucket(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Resu
 pub async fn get_location(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
     let info = ctx.store.bucket_info(&bucket, &ctx.region).await?;
     // AWS answers an empty constraint for us-east-1.
-    let constraint = if info.region == "us-east-1" {
+    let constraint = if info.region == US_EAST_1 {
         ""
     } else {
         info.region.as_str()
