@@ -58,9 +58,12 @@ describe("@aws-sdk/client-s3 against smartstorage", () => {
     assert.ok(found.CreationDate instanceof Date);
   });
 
-  it("CreateBucket of an existing bucket fails with BucketAlreadyOwnedByYou (409)", async () => {
+  it("CreateBucket of an owned bucket succeeds in us-east-1 and changes nothing (AWS's legacy answer)", async () => {
     const name = await newBucket("dup");
-    await assertS3Error(s3.send(new CreateBucketCommand({ Bucket: name })), "BucketAlreadyOwnedByYou", 409);
+    await s3.send(new PutObjectCommand({ Bucket: name, Key: "keep", Body: "data" }));
+    const again = await s3.send(new CreateBucketCommand({ Bucket: name }));
+    assert.equal(again.$metadata.httpStatusCode, 200);
+    assert.equal(await getText(name, "keep"), "data");
   });
 
   it("CreateBucket with an invalid name fails with InvalidBucketName (400)", async () => {

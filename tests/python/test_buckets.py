@@ -86,18 +86,29 @@ def test_create_bucket_malformed_configuration_xml(s3, raw, make_bucket):
     expect_error(lambda: s3.head_bucket(Bucket=name), None, 404)
 
 
-def test_create_existing_own_bucket_is_409_owned_by_you(s3, bucket):
-    # AWS answers 200 for this in us-east-1 only for legacy reasons; a
-    # non-legacy server answers BucketAlreadyOwnedByYou 409 (as every other region).
+def test_create_existing_own_bucket_us_east_1_is_200(s3, raw, bucket):
+    # AWS's legacy answer in us-east-1: creating a bucket you already own succeeds
+    # and changes nothing (every other region answers 409 BucketAlreadyOwnedByYou).
     s3.put_object(Bucket=bucket, Key="keep", Body=b"data")
-    expect_error(lambda: s3.create_bucket(Bucket=bucket), "BucketAlreadyOwnedByYou", 409)
+    assert s3.create_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert raw.put(f"/{bucket}").status == 200
     # the existing bucket and its content are untouched
     assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"data"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep"]
 
 
-def test_create_existing_own_bucket_regional_is_409(s3_regional, make_bucket):
+def test_create_existing_own_bucket_of_another_region_is_409_in_us_east_1(s3, make_bucket):
+    # the legacy 200 is for buckets in us-east-1 only
+    name = make_bucket("dup-other", create=False)
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION})
+    expect_error(lambda: s3.create_bucket(Bucket=name), "BucketAlreadyOwnedByYou", 409)
+    assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == OTHER_REGION
+
+
+def test_create_existing_own_bucket_regional_is_409(s3_regional, regional_server, make_bucket):
     name = make_bucket("dup-regional", client=s3_regional, create=False)
     s3_regional.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION})
+    s3_regional.put_object(Bucket=name, Key="keep", Body=b"data")
     expect_error(
         lambda: s3_regional.create_bucket(
             Bucket=name, CreateBucketConfiguration={"LocationConstraint": OTHER_REGION}
@@ -105,13 +116,11 @@ def test_create_existing_own_bucket_regional_is_409(s3_regional, make_bucket):
         "BucketAlreadyOwnedByYou",
         409,
     )
-
-
-def test_create_existing_bucket_raw_error_body(raw, bucket):
-    r = raw.put(f"/{bucket}")
+    r = regional_server.raw_client().put(f"/{name}")
     err = assert_raw_error(r, "BucketAlreadyOwnedByYou", 409)
     # AWS includes the bucket name in the error body
-    assert bucket in (err.get("BucketName", "") + err.get("Resource", "")), err
+    assert name in (err.get("BucketName", "") + err.get("Resource", "")), err
+    assert s3_regional.get_object(Bucket=name, Key="keep")["Body"].read() == b"data"
 
 
 # ---------------------------------------------------------------- head
@@ -196,6 +205,60 @@ def test_list_buckets(s3, raw, make_bucket):
     assert root.tag == "ListAllMyBucketsResult"
     assert root.find("Owner/ID") is not None
     assert set(names) <= {e.text for e in root.findall("Buckets/Bucket/Name")}
+
+
+def test_list_buckets_pages_with_max_buckets_and_continuation_token(s3, raw, make_bucket):
+    prefix = unique_bucket_name("lbp")[:20]
+    names = sorted(make_bucket(name=f"{prefix}-{i}") for i in range(3))
+    seen, token = [], None
+    while True:
+        kw = {"MaxBuckets": 2, "Prefix": prefix} | ({"ContinuationToken": token} if token else {})
+        page = s3.list_buckets(**kw)
+        assert page["Prefix"] == prefix
+        seen += [b["Name"] for b in page["Buckets"]]
+        token = page.get("ContinuationToken")
+        if not token:
+            break
+        assert len(page["Buckets"]) == 2
+    assert seen == names
+    # raw: the token only when truncated, the prefix echoed
+    root = raw.get("/", params={"max-buckets": "3", "prefix": prefix}).xml()
+    assert root.find("ContinuationToken") is None
+    assert root.findtext("Prefix") == prefix
+    assert [e.text for e in root.findall("Buckets/Bucket/Name")] == names
+    # no parameter: every bucket, no Prefix, no token
+    root = raw.get("/").xml()
+    assert root.find("Prefix") is None and root.find("ContinuationToken") is None
+    assert set(names) <= {e.text for e in root.findall("Buckets/Bucket/Name")}
+
+
+def test_list_buckets_filters_by_bucket_region(raw, make_bucket):
+    name = make_bucket("lbr")
+    listed = lambda region: {e.text for e in raw.get("/", params={"bucket-region": region}).xml().findall("Buckets/Bucket/Name")}
+    assert name in listed("us-east-1")
+    assert name not in listed(OTHER_REGION)
+
+
+@pytest.mark.parametrize("value", ["0", "10001", "-1", "ten"])
+def test_list_buckets_bad_max_buckets_is_invalid_argument(raw, bucket, value):
+    err = assert_raw_error(raw.get("/", params={"max-buckets": value}), "InvalidArgument", 400)
+    assert err.get("ArgumentName") == "max-buckets"
+    assert raw.get("/").status == 200
+
+
+def test_list_buckets_bad_continuation_token_is_invalid_argument(raw, bucket):
+    err = assert_raw_error(raw.get("/", params={"continuation-token": "not a token!"}), "InvalidArgument", 400)
+    assert err.get("ArgumentName") == "continuation-token"
+
+
+@pytest.mark.parametrize("sub", ["lifecycle", "website", "replication", "tagging", "object-lock", "logging"])
+def test_unsupported_bucket_subresource_missing_bucket_is_404_else_501(raw, bucket, sub):
+    assert_raw_error(raw.get(f"/{unique_bucket_name('nosub')}", params={sub: None}), "NoSuchBucket", 404)
+    err = assert_raw_error(raw.get(f"/{bucket}", params={sub: None}), "NotImplemented", 501)
+    assert "not implemented" in err["Message"]
+    # a PUT is refused alike and changes nothing: the bucket is still there and empty
+    assert_raw_error(raw.put(f"/{bucket}", params={sub: None}, data=b"<x/>"), "NotImplemented", 501)
+    assert raw.head(f"/{bucket}").status == 200
 
 
 # ---------------------------------------------------------------- location

@@ -9,6 +9,12 @@ with 412 PreconditionFailed when the key exists; If-Match fails with 412 when
 the ETag differs and with 404 NoSuchKey when there is no current object (or
 the current version is a delete marker); a failed precondition changes
 nothing.
+
+Conditional deletes ("How to perform conditional deletes"): DeleteObject with
+If-Match deletes only when the current object's ETag matches (else 412
+PreconditionFailed), If-Match: * only when an object exists, and a missing key
+(or a delete marker as the current version) is 404 NoSuchKey; DeleteObjects
+takes the same condition per object as its ETag element.
 """
 
 from __future__ import annotations
@@ -187,6 +193,60 @@ def test_versioned_if_match_compares_current_version_only(s3, vbucket):
 
 
 # ---------------------------------------------------------------- CompleteMultipartUpload
+
+
+def test_delete_if_match(s3, raw, bucket):
+    s3.put_object(Bucket=bucket, Key="d", Body=b"one")
+    expect_error(lambda: s3.delete_object(Bucket=bucket, Key="d", IfMatch=etag_of(b"two")), "PreconditionFailed", 412)
+    assert_content(s3, bucket, "d", b"one")
+    assert raw.delete(f"/{bucket}/d", headers={"If-Match": md5_hex(b"one")}).status == 204  # unquoted too
+    expect_error(lambda: s3.head_object(Bucket=bucket, Key="d"), None, 404)
+
+
+def test_delete_if_match_star_and_missing_key(s3, raw, bucket):
+    assert_raw_error(raw.delete(f"/{bucket}/absent", headers={"If-Match": "*"}), "NoSuchKey", 404)
+    expect_error(lambda: s3.delete_object(Bucket=bucket, Key="absent", IfMatch=etag_of(b"x")), "NoSuchKey", 404)
+    s3.put_object(Bucket=bucket, Key="d", Body=b"x")
+    assert s3.delete_object(Bucket=bucket, Key="d", IfMatch="*")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_versioned_delete_if_match(s3, raw, vbucket):
+    v1 = s3.put_object(Bucket=vbucket, Key="d", Body=b"one")["VersionId"]
+    s3.put_object(Bucket=vbucket, Key="d", Body=b"two")
+    # the condition is on the current version, whatever the request deletes
+    expect_error(lambda: s3.delete_object(Bucket=vbucket, Key="d", IfMatch=etag_of(b"one")), "PreconditionFailed", 412)
+    expect_error(
+        lambda: s3.delete_object(Bucket=vbucket, Key="d", VersionId=v1, IfMatch=etag_of(b"one")),
+        "PreconditionFailed",
+        412,
+    )
+    assert len(s3.list_object_versions(Bucket=vbucket)["Versions"]) == 2
+    r = s3.delete_object(Bucket=vbucket, Key="d", IfMatch=etag_of(b"two"))
+    assert r["DeleteMarker"] is True
+    # the current version is now a delete marker: no object to match
+    expect_error(lambda: s3.delete_object(Bucket=vbucket, Key="d", IfMatch="*"), "NoSuchKey", 404)
+    versions = s3.list_object_versions(Bucket=vbucket)
+    assert (len(versions["Versions"]), len(versions["DeleteMarkers"])) == (2, 1)
+
+
+def test_delete_objects_etag_condition_per_object(s3, bucket):
+    for k in ("a", "b", "c"):
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    r = s3.delete_objects(
+        Bucket=bucket,
+        Delete={
+            "Objects": [
+                {"Key": "a", "ETag": etag_of(b"a")},
+                {"Key": "b", "ETag": etag_of(b"not b")},
+                {"Key": "c"},
+                {"Key": "missing", "ETag": etag_of(b"x")},
+            ]
+        },
+    )
+    assert sorted(d["Key"] for d in r["Deleted"]) == ["a", "c"]
+    assert {e["Key"]: e["Code"] for e in r["Errors"]} == {"b": "PreconditionFailed", "missing": "NoSuchKey"}
+    assert_content(s3, bucket, "b", b"b")
 
 
 def test_complete_if_none_match_creates_when_absent(s3, bucket):

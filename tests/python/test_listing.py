@@ -4,7 +4,8 @@ fetch-owner, UTF-8 binary key order."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import unquote_plus
+import re
+from urllib.parse import unquote, unquote_plus
 
 import pytest
 
@@ -433,6 +434,49 @@ def test_prefix_with_special_characters(s3, bucket):
 def test_invalid_encoding_type(raw, bucket):
     r = raw.get(f"/{bucket}", params={"list-type": "2", "encoding-type": "base64"})
     assert_raw_error(r, "InvalidArgument", 400)
+
+
+# Keys XML 1.0 cannot carry (control characters) and characters URL encoding must
+# escape; a common prefix ("d\x01 %+/") among them.
+AWKWARD_KEYS = ["d\x01 %+/x", "d\x01a+b c%", "d\x01\u00fc\x1fk"]
+LIST_OPS = {
+    "v1": {"marker": "d\x01", "max-keys": "2"},
+    "v2": {"list-type": "2", "start-after": "d\x01", "max-keys": "2"},
+    "versions": {"versions": None, "key-marker": "d\x01", "max-keys": "2"},
+    "uploads": {"uploads": None, "key-marker": "d\x01", "max-uploads": "2"},
+}
+ENCODED_TAGS = {"Key", "Prefix", "Delimiter", "Marker", "NextMarker", "StartAfter", "KeyMarker", "NextKeyMarker"}
+
+
+@pytest.mark.parametrize("op", LIST_OPS)
+def test_encoding_type_url_on_every_list_operation(s3, raw, bucket, op):
+    for k in AWKWARD_KEYS:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+        s3.create_multipart_upload(Bucket=bucket, Key=k)
+    r = raw.get(f"/{bucket}", params={**LIST_OPS[op], "encoding-type": "url", "prefix": "d\x01", "delimiter": "/"})
+    assert r.status == 200, r
+    root = r.xml()  # parses: no raw control character in the document
+    assert root.findtext("EncodingType") == "url"
+    texts = {}
+    for el in root.iter():
+        if el.tag in ENCODED_TAGS and el.text:
+            # only unreserved characters, '/' and escapes: nothing XML or a URL would mangle
+            assert re.fullmatch(r"[A-Za-z0-9._~/%-]*", el.text), (el.tag, el.text)
+            texts.setdefault(el.tag, []).append(unquote(el.text))
+    assert texts["Prefix"][0] == "d\x01" and texts["Delimiter"] == ["/"], texts
+    assert "d\x01 %+/" in texts["Prefix"][1:], texts  # the common prefix
+    assert texts["Key"] == ["d\x01a+b c%"], texts  # the next key, after the common prefix
+    markers = texts.get("Marker", []) + texts.get("StartAfter", []) + texts.get("KeyMarker", [])
+    assert markers == ["d\x01"], texts
+    if op != "v2":
+        assert texts.get("NextMarker", texts.get("NextKeyMarker")) == ["d\x01a+b c%"], texts
+
+
+@pytest.mark.parametrize("op", LIST_OPS)
+def test_bad_encoding_type_on_every_list_operation(raw, bucket, op):
+    r = raw.get(f"/{bucket}", params={**LIST_OPS[op], "encoding-type": "gzip"})
+    err = assert_raw_error(r, "InvalidArgument", 400)
+    assert err.get("ArgumentName") == "encoding-type"
 
 
 def test_multi_character_delimiter(s3, bucket):

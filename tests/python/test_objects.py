@@ -4,6 +4,7 @@ requests."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.utils
 import os
@@ -12,11 +13,14 @@ import time
 import pytest
 
 from helpers import (
+    REGION,
     assert_raw_error,
     expect_error,
     md5_b64,
     md5_hex,
     qkey,
+    started_server,
+    unique_bucket_name,
 )
 
 ALPHABET = b"abcdefghijklmnopqrstuvwxyz"  # 26 bytes
@@ -115,6 +119,30 @@ def test_user_metadata_raw_headers(raw, bucket):
     assert g.headers.get("x-amz-meta-beta") == "two words"
     # non-metadata request headers are not echoed back as metadata
     assert not any(h.lower().startswith("x-amz-meta-") and h.lower() not in ("x-amz-meta-alpha", "x-amz-meta-beta") for h in g.headers)
+
+
+def encoded_word(text: str) -> str:
+    return "=?UTF-8?B?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+@pytest.mark.parametrize("sent", ["caf\u00e9 \u65e5\u672c".encode(), "caf\u00e9".encode("latin-1")], ids=["utf8", "latin1"])
+def test_non_ascii_metadata_is_returned_as_an_encoded_word(s3, raw, bucket, sent):
+    # AWS reads header bytes outside US-ASCII as ISO-8859-1 and returns non-ASCII
+    # values RFC 2047-encoded; UTF-8 text is kept as such (no mojibake either way).
+    text = sent.decode("utf-8") if sent.startswith(b"caf\xc3") else sent.decode("latin-1")
+    r = raw.put(f"/{bucket}/u", data=b"x", headers={"x-amz-meta-name": sent, "x-amz-meta-plain": "ok"}, sign=False)
+    assert r.status == 200, r
+    for got in (raw.head(f"/{bucket}/u").headers, raw.get(f"/{bucket}/u").headers):
+        assert got["x-amz-meta-name"] == encoded_word(text)
+        assert got["x-amz-meta-plain"] == "ok"
+    assert s3.head_object(Bucket=bucket, Key="u")["Metadata"] == {"name": encoded_word(text), "plain": "ok"}
+
+
+def test_encoded_word_metadata_is_returned_as_sent(s3, bucket):
+    # boto3 refuses non-ASCII metadata itself: encoded words are how clients send it
+    meta = {"name": encoded_word("\u00e9t\u00e9"), "q": "=?utf-8?q?caf=C3=A9?="}
+    s3.put_object(Bucket=bucket, Key="e", Body=b"x", Metadata=meta)
+    assert s3.get_object(Bucket=bucket, Key="e")["Metadata"] == meta
 
 
 def test_content_headers_roundtrip(s3, bucket):
@@ -596,3 +624,54 @@ def test_copy_source_conditions(s3, bucket):
     expect_error(lambda: s3.copy_object(Bucket=bucket, Key="no3", CopySource=src, CopySourceIfUnmodifiedSince=PAST), "PreconditionFailed", 412)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys == ["ok1", "ok2", "ok3", "src"]
+
+
+# ---------------------------------------------------------------- unversioned: no version headers
+
+
+def test_unversioned_responses_carry_no_version_headers(s3, raw, bucket):
+    responses = {
+        "PUT": raw.put(f"/{bucket}/k", data=b"x"),
+        "GET": raw.get(f"/{bucket}/k"),
+        "HEAD": raw.head(f"/{bucket}/k"),
+        "COPY": raw.put(f"/{bucket}/k2", headers={"x-amz-copy-source": f"/{bucket}/k"}),
+    }
+    up = s3.create_multipart_upload(Bucket=bucket, Key="m")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="m", UploadId=up, PartNumber=1, Body=b"p")["ETag"]
+    body = f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    responses["COMPLETE"] = raw.post(f"/{bucket}/m", params={"uploadId": up}, data=body.encode())
+    responses["DELETE"] = raw.delete(f"/{bucket}/k")
+    responses["DELETE missing"] = raw.delete(f"/{bucket}/never")
+    for what, r in responses.items():
+        assert r.status in (200, 204), (what, r)
+        assert "x-amz-version-id" not in r.headers, (what, dict(r.headers))
+        assert "x-amz-delete-marker" not in r.headers, (what, dict(r.headers))
+
+
+# ---------------------------------------------------------------- sub-resources not implemented
+
+
+@pytest.mark.parametrize(
+    "method,sub", [("GET", "torrent"), ("GET", "retention"), ("PUT", "legal-hold"), ("POST", "restore"), ("PUT", "acl")]
+)
+def test_unsupported_object_subresource_answers_missing_key_first(s3, raw, bucket, method, sub):
+    missing_bucket = unique_bucket_name("nosub")
+    assert_raw_error(raw.request(method, f"/{missing_bucket}/k", params={sub: None}), "NoSuchBucket", 404)
+    assert_raw_error(raw.request(method, f"/{bucket}/absent", params={sub: None}), "NoSuchKey", 404)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"kept")
+    err = assert_raw_error(raw.request(method, f"/{bucket}/k", params={sub: None}, data=b""), "NotImplemented", 501)
+    assert "not implemented" in err["Message"]
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"kept"
+
+
+def test_unsupported_subresource_is_authenticated_first():
+    ak, sk = "AKIDSUBRESOURCE01", "subresource-secret-key-0123456789"
+    with started_server(REGION, access_key=ak, secret_key=sk) as srv:
+        raw = srv.raw_client()
+        raw.creds = raw.creds.__class__(ak, sk)
+        assert raw.put("/subauth").status == 200
+        for path, sub in (("/subauth/k", "torrent"), ("/subauth", "lifecycle"), ("/nosuch/k", "retention")):
+            r = raw.get(path, params={sub: None}, sign=False)
+            assert_raw_error(r, "AccessDenied", 403)
+        assert_raw_error(raw.get("/subauth/k", params={"torrent": None}), "NoSuchKey", 404)
+        assert_raw_error(raw.get("/subauth", params={"lifecycle": None}), "NotImplemented", 501)

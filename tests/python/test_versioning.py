@@ -933,3 +933,20 @@ def test_concurrent_puts_keep_every_version(server, vbucket):
     latest = next(v for v in versions if v["IsLatest"])
     assert versions[0] is latest
     assert s3.get_object(Bucket=vbucket, Key="hot")["VersionId"] == latest["VersionId"]
+
+
+def test_delete_response_headers_raw(s3, raw, vbucket):
+    """x-amz-delete-marker only where a delete marker is made or removed, with the
+    version id it concerns; a version deleted by id carries only its id."""
+    v1 = s3.put_object(Bucket=vbucket, Key="k", Body=b"1")["VersionId"]
+    d = raw.delete(f"/{vbucket}/k")
+    assert d.status == 204 and d.headers.get("x-amz-delete-marker") == "true", dict(d.headers)
+    marker = d.headers["x-amz-version-id"]
+    assert [m["VersionId"] for m in s3.list_object_versions(Bucket=vbucket)["DeleteMarkers"]] == [marker]
+    d = raw.delete(f"/{vbucket}/k", params={"versionId": marker})
+    assert (d.headers.get("x-amz-delete-marker"), d.headers.get("x-amz-version-id")) == ("true", marker)
+    d = raw.delete(f"/{vbucket}/k", params={"versionId": v1})
+    assert d.headers.get("x-amz-version-id") == v1 and "x-amz-delete-marker" not in d.headers, dict(d.headers)
+    s3.put_bucket_versioning(Bucket=vbucket, VersioningConfiguration={"Status": "Suspended"})
+    d = raw.delete(f"/{vbucket}/k")
+    assert (d.headers.get("x-amz-delete-marker"), d.headers.get("x-amz-version-id")) == ("true", "null")

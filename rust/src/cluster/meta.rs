@@ -150,6 +150,9 @@ pub enum Command {
         version_id: Option<String>,
         uid: String,
         marker: ObjectMeta,
+        /// `If-Match` on the current object (absent in commands logged before it existed).
+        #[serde(default)]
+        precondition: Option<Precondition>,
     },
     /// Replaces the metadata of the version `uid`, if it is still there.
     Update {
@@ -418,7 +421,15 @@ impl MetaState {
                 version_id,
                 uid,
                 marker,
-            } => self.delete(&bucket, &key, version_id, uid, marker, garbage),
+                precondition,
+            } => {
+                self.bucket_ref(&bucket)?;
+                if let Some(p) = &precondition {
+                    let current = self.current(&bucket, &key).ok().map(|v| &v.meta);
+                    p.check(current, &key).map_err(failure)?;
+                }
+                self.delete(&bucket, &key, version_id, uid, marker, garbage)
+            }
             Command::Update {
                 bucket,
                 key,
@@ -1241,6 +1252,7 @@ mod tests {
             version_id: None,
             uid: "4".into(),
             marker: meta("k", 0),
+            precondition: None,
         });
         assert!(matches!(
             d.outcome,
@@ -1259,6 +1271,7 @@ mod tests {
             version_id: Some("4".into()),
             uid: "5".into(),
             marker: meta("k", 0),
+            precondition: None,
         });
         assert!(d.garbage.is_empty());
         assert_eq!(s.current("b", "k").unwrap().uid, "3");
@@ -1268,6 +1281,7 @@ mod tests {
             version_id: Some("null".into()),
             uid: "6".into(),
             marker: meta("k", 0),
+            precondition: None,
         });
         assert_eq!(ids(&d.garbage), ["b"]);
         assert_eq!(s.counters()["b"].objects, 1);
@@ -1297,6 +1311,7 @@ mod tests {
                 version_id: None,
                 uid: "9".into(),
                 marker: meta(key, 0),
+                precondition: None,
             })
         };
         assert!(del(&mut s, "src").garbage.is_empty());
@@ -1328,6 +1343,30 @@ mod tests {
         );
         // The refused write's body was never referenced.
         assert!(!s.is_referenced("2"));
+        // A conditional delete: refused on another ETag (the body stays), and on a
+        // missing key; done on a match.
+        let delete = |s: &mut MetaState, key: &str, etag: &str| {
+            s.apply(Command::Delete {
+                bucket: "b".into(),
+                key: key.into(),
+                version_id: None,
+                uid: "3".into(),
+                marker: meta(key, 0),
+                precondition: Some(Precondition::IfMatch(etag.into())),
+            })
+            .outcome
+        };
+        assert_eq!(
+            delete(&mut s, "k", "\"other\"").unwrap_err(),
+            Failure::PreconditionFailed("If-Match".into())
+        );
+        assert!(s.is_referenced("1"));
+        assert_eq!(
+            delete(&mut s, "absent", "*").unwrap_err(),
+            Failure::NoSuchKey("absent".into())
+        );
+        assert!(delete(&mut s, "k", "\"e\"").is_ok());
+        assert!(!s.is_referenced("1"));
     }
 
     #[test]
@@ -1439,9 +1478,9 @@ mod tests {
                 1 | 2 => {
                     let marker = fs.versioning("bkt").is_some();
                     if marker {
-                        fs.delete_with_marker("bkt", key).unwrap();
+                        fs.delete_with_marker("bkt", key, None).unwrap();
                     } else {
-                        fs.delete_object("bkt", key).unwrap();
+                        fs.delete_object("bkt", key, None).unwrap();
                     }
                     s.apply(Command::Delete {
                         bucket: "bkt".into(),
@@ -1449,6 +1488,7 @@ mod tests {
                         version_id: None,
                         uid: crate::storage::versions::new_version_id(),
                         marker: meta(key, 0),
+                        precondition: None,
                     });
                 }
                 _ => {

@@ -1087,12 +1087,13 @@ impl Storage for ClusterStore {
         Err(Error::Unavailable("the copy source keeps changing".into()))
     }
 
-    async fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> Result<DeleteOutcome> {
+    async fn delete_object(&self, bucket: &str, deletion: Deletion) -> Result<DeleteOutcome> {
+        let Deletion {
+            key,
+            version_id,
+            precondition,
+        } = deletion;
+        let (key, version_id) = (key.as_str(), version_id.as_deref());
         if let Some(v) = version_id
             && !valid_version_id(v)
         {
@@ -1105,6 +1106,7 @@ impl Storage for ClusterStore {
                 version_id: version_id.map(owned),
                 uid: new_version_id(),
                 marker: ClusterStore::new_marker(bucket, key),
+                precondition,
             })
             .await?;
         let Outcome::Deleted {
@@ -1131,11 +1133,11 @@ impl Storage for ClusterStore {
     async fn delete_objects(
         &self,
         bucket: &str,
-        objects: Vec<(String, Option<String>)>,
+        objects: Vec<Deletion>,
     ) -> Result<Vec<Result<DeleteOutcome>>> {
         let mut out = Vec::with_capacity(objects.len());
-        for (key, version) in objects {
-            out.push(self.delete_object(bucket, &key, version.as_deref()).await);
+        for deletion in objects {
+            out.push(self.delete_object(bucket, deletion).await);
         }
         Ok(out)
     }

@@ -91,6 +91,12 @@ pub struct ListAllMyBucketsResult {
     pub xmlns: &'static str,
     pub owner: Owner,
     pub buckets: Buckets,
+    /// Where the next page starts, when this one is truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<Text>,
+    /// The `prefix` asked for, echoed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Text>,
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -656,6 +662,8 @@ mod tests {
                     bucket_region: "us-east-1".into(),
                 }],
             },
+            continuation_token: None,
+            prefix: None,
         };
         assert_eq!(
             to_xml(&list),

@@ -57,7 +57,7 @@ pub fn object_attrs(headers: &HeaderMap) -> S3Result<NewObjectAttrs> {
     let mut size = 0;
     for (name, value) in headers {
         if let Some(meta_name) = name.as_str().strip_prefix("x-amz-meta-") {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let value = metadata_value(value.as_bytes());
             size += meta_name.len() + value.len();
             attrs.user_metadata.insert(meta_name.to_string(), value);
         }
@@ -78,6 +78,31 @@ pub fn object_attrs(headers: &HeaderMap) -> S3Result<NewObjectAttrs> {
             .detail("MaxSizeAllowed", MAX_USER_METADATA.to_string()));
     }
     Ok(attrs)
+}
+
+/// A user metadata value as sent: UTF-8 text as is, other bytes read as ISO-8859-1
+/// (as AWS reads them, and as clients that encode headers in Latin-1 send them).
+/// RFC 2047 encoded words are ASCII and kept as sent.
+fn metadata_value(raw: &[u8]) -> String {
+    match std::str::from_utf8(raw) {
+        Ok(text) => text.to_string(),
+        Err(_) => raw.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// A stored metadata value as a header can carry it: printable ASCII as is, anything
+/// else as one RFC 2047 encoded word of its UTF-8 (`=?UTF-8?B?...?=`), as AWS returns
+/// non-ASCII metadata.
+fn metadata_header_value(value: &str) -> String {
+    use base64::Engine;
+    if value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        return value.to_string();
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(value.as_bytes());
+    format!("=?UTF-8?B?{encoded}?=")
 }
 
 /// `aws-chunked` describes the transfer, not the object: it is never stored.
@@ -105,7 +130,7 @@ pub fn object_headers(meta: &ObjectMeta) -> Vec<(String, String)> {
     out.extend(
         meta.user_metadata
             .iter()
-            .map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone())),
+            .map(|(k, v)| (format!("x-amz-meta-{k}"), metadata_header_value(v))),
     );
     if !meta.tags.is_empty() {
         out.push((
@@ -283,6 +308,19 @@ mod tests {
         assert_eq!(
             strip_aws_chunked("aws-chunked, gzip").as_deref(),
             Some("gzip")
+        );
+    }
+
+    #[test]
+    fn non_ascii_metadata_is_kept_and_returned_as_encoded_words() {
+        assert_eq!(metadata_value("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(metadata_value(b"caf\xe9"), "caf\u{e9}");
+        assert_eq!(metadata_value(b"=?UTF-8?B?w6k=?="), "=?UTF-8?B?w6k=?=");
+        assert_eq!(metadata_header_value("plain value"), "plain value");
+        assert_eq!(metadata_header_value("\u{e9}"), "=?UTF-8?B?w6k=?=");
+        assert_eq!(
+            metadata_header_value("=?UTF-8?B?w6k=?="),
+            "=?UTF-8?B?w6k=?="
         );
     }
 

@@ -283,6 +283,11 @@ async fn dispatch(ctx: &Ctx, op: Op, req: S3Request) -> S3Result<S3Response> {
         Op::GetBucketCors { bucket } => bucket_config::get_cors(ctx, req, bucket).await,
         Op::DeleteBucketCors { bucket } => bucket_config::delete_cors(ctx, req, bucket).await,
         Op::Preflight { bucket } => bucket_config::preflight(ctx, req, bucket).await,
+        Op::Unsupported {
+            bucket,
+            key,
+            feature,
+        } => bucket::unsupported(ctx, bucket, key, feature).await,
         Op::PutBucketVersioning { bucket } => bucket::put_versioning(ctx, req, bucket).await,
         Op::ListObjectVersions { bucket } => list::list_object_versions(ctx, req, bucket).await,
         Op::PutObjectTagging {

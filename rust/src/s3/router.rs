@@ -83,6 +83,8 @@ pub enum Action {
     GetObjectAttributes,
     /// A CORS preflight (`OPTIONS`), answered without authentication.
     Preflight,
+    /// A sub-resource this server does not implement (501 once the bucket or key exists).
+    Unsupported,
 }
 
 impl Action {
@@ -122,6 +124,8 @@ impl Action {
             DeleteObjectTagging => "s3:DeleteObjectTagging",
             GetObjectAttributes => "s3:GetObjectAttributes",
             Preflight => "",
+            // Allowed to whoever may do anything: the answer is an error either way.
+            Unsupported => "s3:*",
         }
     }
 }
@@ -288,6 +292,12 @@ pub enum Op {
     Preflight {
         bucket: Option<String>,
     },
+    /// A sub-resource not implemented: `feature` names it in the 501's message.
+    Unsupported {
+        bucket: Option<String>,
+        key: Option<String>,
+        feature: String,
+    },
 }
 
 impl Op {
@@ -331,6 +341,7 @@ impl Op {
             Op::DeleteObjectTagging { .. } => Action::DeleteObjectTagging,
             Op::GetObjectAttributes { .. } => Action::GetObjectAttributes,
             Op::Preflight { .. } => Action::Preflight,
+            Op::Unsupported { .. } => Action::Unsupported,
         }
     }
 }
@@ -357,6 +368,8 @@ pub struct Route {
     pub key: Option<String>,
     pub query: Query,
     pub action: Action,
+    /// For [`Action::Unsupported`]: the feature asked for.
+    pub unsupported: Option<String>,
 }
 
 impl Route {
@@ -530,6 +543,11 @@ impl Route {
             Action::Preflight => Op::Preflight {
                 bucket: self.bucket.clone(),
             },
+            Action::Unsupported => Op::Unsupported {
+                bucket: self.bucket.clone(),
+                key: self.key.clone(),
+                feature: self.unsupported.clone().unwrap_or_default(),
+            },
         })
     }
 }
@@ -583,16 +601,21 @@ pub fn route(
             .detail("MaxSizeAllowed", MAX_KEY_BYTES.to_string()));
     }
     let action = resolve(method, bucket.is_some(), key.is_some(), &query, headers)?;
+    let unsupported = (action == Action::Unsupported)
+        .then(|| unsupported_feature(method, key.is_some(), &query))
+        .flatten();
     Ok(Route {
         bucket,
         virtual_host,
         key,
         query,
         action,
+        unsupported,
     })
 }
 
-fn not_implemented(what: &str) -> S3Error {
+/// The 501 for a feature this server does not have.
+pub fn not_implemented(what: &str) -> S3Error {
     S3Error::msg(
         S3Code::NotImplemented,
         format!("{what} is not implemented by this server."),
@@ -623,6 +646,26 @@ const UNSUPPORTED_SUBRESOURCES: [&str; 20] = [
     "publicAccessBlock",
     "intelligent-tiering",
 ];
+
+/// What an unimplemented sub-resource of the request is, for the 501's message.
+fn unsupported_feature(method: &Method, has_key: bool, q: &Query) -> Option<String> {
+    if q.has("tagging") && !has_key {
+        return Some("Bucket tagging".into());
+    }
+    // Reading ACLs is answered (the owner has full control); changing them is not.
+    if q.has("acl") && method == Method::PUT {
+        let what = if has_key {
+            "PutObjectAcl"
+        } else {
+            "Changing this bucket setting"
+        };
+        return Some(what.into());
+    }
+    UNSUPPORTED_SUBRESOURCES
+        .iter()
+        .find(|s| q.has(s))
+        .map(|sub| format!("The '{sub}' sub-resource"))
+}
 
 fn resolve(
     method: &Method,
@@ -658,19 +701,15 @@ fn resolve(
             _ => {}
         }
     }
-    if q.has("tagging") {
-        return Err(not_implemented("Bucket tagging"));
-    }
-    if let Some(sub) = UNSUPPORTED_SUBRESOURCES.iter().find(|s| q.has(s)) {
-        return Err(not_implemented(&format!("The '{sub}' sub-resource")));
+    // Routed (authenticated, authorized, the bucket and key looked up) and then
+    // refused by the handler, as AWS answers a missing bucket or key first.
+    if unsupported_feature(method, has_key, q).is_some() {
+        return Ok(Unsupported);
     }
     let copy = headers.contains_key("x-amz-copy-source");
     let action = match (method.as_str(), has_bucket, has_key) {
         ("GET", false, _) => ListBuckets,
         ("PUT", true, false) if q.has("versioning") => PutBucketVersioning,
-        ("PUT", true, false) if q.has("acl") => {
-            return Err(not_implemented("Changing this bucket setting"));
-        }
         ("GET", true, false) if q.has("versions") => ListObjectVersions,
         ("PUT", true, false) => CreateBucket,
         ("HEAD", true, false) => HeadBucket,
@@ -682,7 +721,6 @@ fn resolve(
         ("GET", true, false) if q.get("list-type") == Some("2") => ListObjectsV2,
         ("GET", true, false) => ListObjectsV1,
         ("POST", true, false) if q.has("delete") => DeleteObjects,
-        ("PUT", true, true) if q.has("acl") => return Err(not_implemented("PutObjectAcl")),
         ("PUT", true, true) if q.has("partNumber") || q.has("uploadId") => {
             if copy {
                 UploadPartCopy
@@ -762,8 +800,24 @@ mod tests {
             Action::CreateMultipartUpload
         );
         assert_eq!(
-            r("PUT", "/b?tagging", "x").unwrap_err().code,
-            S3Code::NotImplemented
+            r("PUT", "/b?tagging", "x").unwrap().action,
+            Action::Unsupported
+        );
+        assert_eq!(
+            op("GET", "/b/k?torrent").unwrap(),
+            Op::Unsupported {
+                bucket: Some(s("b")),
+                key: Some(s("k")),
+                feature: s("The 'torrent' sub-resource")
+            }
+        );
+        assert_eq!(
+            r("GET", "/b/k?acl", "x").unwrap().action,
+            Action::GetObjectAcl
+        );
+        assert_eq!(
+            r("PUT", "/b/k?acl", "x").unwrap().action,
+            Action::Unsupported
         );
         assert_eq!(
             r("PUT", "/b/k?tagging", "x").unwrap().action,

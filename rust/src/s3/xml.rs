@@ -99,6 +99,9 @@ pub struct DeleteEntry {
     pub key: String,
     #[serde(rename = "VersionId")]
     pub version_id: Option<String>,
+    /// Deletes only if the current object has this ETag (conditional delete).
+    #[serde(rename = "ETag")]
+    pub etag: Option<String>,
 }
 
 pub fn parse_delete(body: &[u8]) -> S3Result<DeleteRequest> {

@@ -278,7 +278,7 @@ mod tests {
                     keys.push(k.to_string())
                 });
                 for key in keys {
-                    if store.delete_object("race", &key).unwrap().is_some() {
+                    if store.delete_object("race", &key, None).unwrap().is_some() {
                         deleted.insert(key);
                     }
                 }

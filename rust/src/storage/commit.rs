@@ -263,14 +263,24 @@ impl Store {
         Ok(meta)
     }
 
-    /// Removes `bucket/key`; returns the removed object's size, or None if it did not exist.
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<u64>> {
+    /// Removes `bucket/key` if `precondition` holds for it; returns the removed object's
+    /// size, or None if it did not exist.
+    pub fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<Option<u64>> {
         let bucket_dir = self.require_bucket(bucket)?;
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let removed = {
             let _guard = self.locks.write(bucket, key);
-            let old = read_meta(&meta_path).ok().map(|m| m.size);
+            let old = read_meta(&meta_path).ok();
+            if let Some(p) = precondition {
+                p.check(old.as_ref(), key)?;
+            }
+            let old = old.map(|m| m.size);
             // Metadata first: an object without metadata is invisible, never half-listed.
             match std::fs::remove_file(&meta_path) {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),

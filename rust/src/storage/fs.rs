@@ -34,12 +34,15 @@ impl Store {
     }
 
     /// Deletes one object or version as the bucket's versioning asks (blocking).
-    fn delete_one(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<DeleteOutcome> {
-        match version {
-            Some(v) => self.delete_version(bucket, key, v),
-            None if self.versioning(bucket).is_some() => self.delete_with_marker(bucket, key),
+    fn delete_one(&self, bucket: &str, d: &Deletion) -> Result<DeleteOutcome> {
+        let (key, precondition) = (d.key.as_str(), d.precondition.as_ref());
+        match d.version_id.as_deref() {
+            Some(v) => self.delete_version(bucket, key, v, precondition),
+            None if self.versioning(bucket).is_some() => {
+                self.delete_with_marker(bucket, key, precondition)
+            }
             None => self
-                .delete_object(bucket, key)
+                .delete_object(bucket, key, precondition)
                 .map(|_| DeleteOutcome::default()),
         }
     }
@@ -225,21 +228,15 @@ impl Storage for Store {
         .await
     }
 
-    async fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> Result<DeleteOutcome> {
-        let (b, k, v) = (owned(bucket), owned(key), version_id.map(owned));
-        self.blocking(move |s| s.delete_one(&b, &k, v.as_deref()))
-            .await
+    async fn delete_object(&self, bucket: &str, deletion: Deletion) -> Result<DeleteOutcome> {
+        let b = owned(bucket);
+        self.blocking(move |s| s.delete_one(&b, &deletion)).await
     }
 
     async fn delete_objects(
         &self,
         bucket: &str,
-        objects: Vec<(String, Option<String>)>,
+        objects: Vec<Deletion>,
     ) -> Result<Vec<Result<DeleteOutcome>>> {
         let b = owned(bucket);
         self.blocking(move |s| {
@@ -247,7 +244,7 @@ impl Storage for Store {
             let delete_all = || {
                 objects
                     .iter()
-                    .map(|o| s.delete_one(&b, &o.0, o.1.as_deref()))
+                    .map(|d| s.delete_one(&b, d))
                     .collect::<Vec<_>>()
             };
             Ok(s.batch(delete_all)?)

@@ -128,6 +128,15 @@ pub struct UploadRef {
     pub upload_id: String,
 }
 
+/// One deletion: a key, the version named (else as versioning decides), and a
+/// condition on the key's current object (`If-Match`), checked under the key's lock.
+#[derive(Debug, Clone)]
+pub struct Deletion {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub precondition: Option<Precondition>,
+}
+
 /// What ListObjectVersions asks for.
 pub struct VersionQuery {
     pub prefix: String,
@@ -212,18 +221,14 @@ pub trait Storage: Send + Sync {
     async fn latest_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>>;
     async fn copy_object(&self, copy: CopyObject) -> Result<ObjectMeta>;
     /// Deletes as the bucket's versioning asks: the version named, else a delete
-    /// marker in a versioned bucket, else the object itself.
-    async fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> Result<DeleteOutcome>;
-    /// Many `delete_object`s in one go (key, version), one result each, in order.
+    /// marker in a versioned bucket, else the object itself; nothing if the
+    /// precondition fails on the current object (`PreconditionFailed`, `NoSuchKey`).
+    async fn delete_object(&self, bucket: &str, deletion: Deletion) -> Result<DeleteOutcome>;
+    /// Many `delete_object`s in one go, one result each, in order.
     async fn delete_objects(
         &self,
         bucket: &str,
-        objects: Vec<(String, Option<String>)>,
+        deletions: Vec<Deletion>,
     ) -> Result<Vec<Result<DeleteOutcome>>>;
     /// Changes the stored metadata (tags, say) of the latest object or of one version.
     async fn update_object(

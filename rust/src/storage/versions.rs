@@ -12,7 +12,7 @@ use std::io::ErrorKind;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use super::commit::read_meta;
+use super::commit::{Precondition, read_meta};
 use super::error::{Error, Result};
 use super::keypath::{self, DATA_SUFFIX};
 use super::list::Found;
@@ -310,7 +310,12 @@ impl Store {
     /// DELETE without a version id in a versioned bucket: the current object becomes
     /// non-current (or is dropped, if it is the null version and versioning is
     /// suspended) and a delete marker becomes the latest version.
-    pub fn delete_with_marker(&self, bucket: &str, key: &str) -> Result<DeleteOutcome> {
+    pub fn delete_with_marker(
+        &self,
+        bucket: &str,
+        key: &str,
+        precondition: Option<&Precondition>,
+    ) -> Result<DeleteOutcome> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let (marker_id, seq) = self
             .version_for_write(bucket)
@@ -320,6 +325,9 @@ impl Store {
         {
             let _guard = self.locks.write(bucket, key);
             let old = read_meta(&meta_path).ok();
+            if let Some(p) = precondition {
+                p.check(old.as_ref(), key)?;
+            }
             let archived =
                 self.archive_replaced(bucket, key, &marker_id, old.as_ref(), &data_path)?;
             self.drop_replaced_null(bucket, key, &marker_id, old.as_ref())?;
@@ -364,6 +372,7 @@ impl Store {
         bucket: &str,
         key: &str,
         version_id: &str,
+        precondition: Option<&Precondition>,
     ) -> Result<DeleteOutcome> {
         if !valid_version_id(version_id) {
             return Err(invalid_version_id(version_id));
@@ -377,7 +386,11 @@ impl Store {
         };
         {
             let _guard = self.locks.write(bucket, key);
-            match read_meta(&meta_path).ok() {
+            let current = read_meta(&meta_path).ok();
+            if let Some(p) = precondition {
+                p.check(current.as_ref(), key)?;
+            }
+            match current {
                 Some(current) if version_name(&current) == version_id => {
                     std::fs::remove_file(&meta_path)?;
                     let _ = std::fs::remove_file(&data_path);
@@ -832,7 +845,7 @@ mod tests {
         copy(&store, "k", "j");
         // The state the crash leaves: k's metadata gone, its data file still there.
         std::fs::remove_file(store.bucket_dir("bkt").join(keypath::meta_relative("k"))).unwrap();
-        store.delete_version("bkt", "k", &v2).unwrap();
+        store.delete_version("bkt", "k", &v2, None).unwrap();
         assert_eq!(
             read_object(&store, "bkt", "j"),
             b"BBBB",
@@ -863,10 +876,10 @@ mod tests {
         assert_eq!(read_version(&store, "bkt", "k", &v1), b"AAAA");
         assert_eq!(read_version(&store, "bkt", "k", &v2), b"BBBB");
         // Promotion by copy, once onto a free path, once over a leftover data file.
-        store.delete_version("bkt", "k", &v3).unwrap();
+        store.delete_version("bkt", "k", &v3, None).unwrap();
         assert_eq!(read_object(&store, "bkt", "k"), b"BBBB");
         std::fs::remove_file(store.bucket_dir("bkt").join(keypath::meta_relative("k"))).unwrap();
-        store.delete_version("bkt", "k", &v2).unwrap();
+        store.delete_version("bkt", "k", &v2, None).unwrap();
         assert_eq!(read_object(&store, "bkt", "k"), b"AAAA");
         assert_eq!(read_object(&store, "bkt", "j"), b"AAAA");
         assert_eq!(read_object(&store, "bkt", "i"), b"CCCC");
@@ -951,7 +964,7 @@ mod tests {
                     }
                     2 => {
                         let id = store
-                            .delete_with_marker("bkt", &key)
+                            .delete_with_marker("bkt", &key, None)
                             .unwrap()
                             .version_id
                             .unwrap();
@@ -962,7 +975,7 @@ mod tests {
                             continue;
                         };
                         let (id, _) = versions[rng.below(versions.len())].clone();
-                        store.delete_version("bkt", &key, &id).unwrap();
+                        store.delete_version("bkt", &key, &id, None).unwrap();
                         model.removed(&key, &id);
                     }
                 }
@@ -988,7 +1001,7 @@ mod tests {
         // Whole keys go from the big folders (their version folders are removed).
         for key in &flat[100..160] {
             for (id, _) in model.0.get(key).cloned().unwrap_or_default() {
-                store.delete_version("bkt", key, &id).unwrap();
+                store.delete_version("bkt", key, &id, None).unwrap();
                 model.removed(key, &id);
             }
         }

@@ -8,10 +8,58 @@ use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
 
-pub async fn list_buckets(ctx: &Ctx, _req: S3Request) -> S3Result<S3Response> {
-    let region = ctx.region.clone();
-    let buckets = ctx.store.list_buckets(&region).await?;
-    let bucket = buckets
+const US_EAST_1: &str = "us-east-1";
+
+/// AWS's page size when a ListBuckets parameter is sent without `max-buckets`, and
+/// the largest `max-buckets`.
+const MAX_BUCKETS: usize = 10_000;
+
+/// `max-buckets`: 1 to 10000. Without any paging parameter every bucket is listed.
+fn parse_max_buckets(req: &S3Request) -> S3Result<usize> {
+    let Some(v) = req.query.get("max-buckets") else {
+        let paged = ["continuation-token", "prefix", "bucket-region"]
+            .iter()
+            .any(|p| req.query.has(p));
+        return Ok(if paged { MAX_BUCKETS } else { usize::MAX });
+    };
+    v.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_BUCKETS).contains(n))
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "Argument max-buckets must be an integer between 1 and 10000",
+                "max-buckets",
+                v,
+            )
+        })
+}
+
+/// ListBuckets, by name, paged by `max-buckets` and an opaque `continuation-token`
+/// (the last name listed), filtered by `prefix` and `bucket-region`.
+pub async fn list_buckets(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
+    let max = parse_max_buckets(&req)?;
+    let after = req
+        .query
+        .get("continuation-token")
+        .map(super::list::decode_token)
+        .transpose()?;
+    let prefix = req.query.get("prefix").unwrap_or_default();
+    let region = req.query.get("bucket-region");
+    let mut buckets = ctx.store.list_buckets(&ctx.region).await?;
+    buckets.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut listed = buckets.iter().filter(|b| {
+        b.name.starts_with(prefix)
+            && after.as_ref().is_none_or(|a| b.name.as_str() > a.as_str())
+            && region.is_none_or(|r| b.region == r)
+    });
+    let page: Vec<_> = listed.by_ref().take(max).collect();
+    let truncated = listed.next().is_some();
+    let continuation_token = page
+        .last()
+        .filter(|_| truncated)
+        .map(|b| super::list::encode_token(&b.name).into());
+    let bucket = page
         .iter()
         .map(|b| dto::BucketEntry {
             name: b.name.as_str().into(),
@@ -23,6 +71,8 @@ pub async fn list_buckets(ctx: &Ctx, _req: S3Request) -> S3Result<S3Response> {
         xmlns: dto::NS,
         owner: dto::OWNER,
         buckets: dto::Buckets { bucket },
+        continuation_token,
+        prefix: req.query.get("prefix").map(Into::into),
     })))
 }
 
@@ -33,7 +83,7 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3R
     // endpoint only for its own.
     let region = match config.location_constraint.as_deref().map(str::trim) {
         None | Some("") => ctx.region.clone(),
-        Some(constraint) if ctx.region == "us-east-1" || constraint == ctx.region => {
+        Some(constraint) if ctx.region == US_EAST_1 || constraint == ctx.region => {
             constraint.to_string()
         }
         Some(constraint) => {
@@ -45,7 +95,16 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3R
             ));
         }
     };
-    ctx.store.create_bucket(&bucket, &region).await?;
+    if let Err(e) = ctx.store.create_bucket(&bucket, &region).await {
+        // AWS's legacy answer in us-east-1: re-creating a bucket you own there succeeds
+        // (and changes nothing); everywhere else it is 409 BucketAlreadyOwnedByYou.
+        let legacy = matches!(e, crate::storage::Error::BucketExists { .. })
+            && ctx.region == US_EAST_1
+            && ctx.store.bucket_info(&bucket, &ctx.region).await?.region == US_EAST_1;
+        if !legacy {
+            return Err(e.into());
+        }
+    }
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "location", &format!("/{bucket}"));
     Ok(res)
@@ -69,7 +128,7 @@ pub async fn delete_bucket(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Resu
 pub async fn get_location(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
     let info = ctx.store.bucket_info(&bucket, &ctx.region).await?;
     // AWS answers an empty constraint for us-east-1.
-    let constraint = if info.region == "us-east-1" {
+    let constraint = if info.region == US_EAST_1 {
         ""
     } else {
         info.region.as_str()
@@ -114,4 +173,24 @@ pub async fn get_acl(
     Ok(ok_xml(dto::to_xml(
         &dto::AccessControlPolicy::owner_full_control(),
     )))
+}
+
+/// A sub-resource this server does not implement: a missing bucket or key is answered
+/// first (404, as AWS does), then 501 naming the feature.
+pub async fn unsupported(
+    ctx: &Ctx,
+    bucket: Option<String>,
+    key: Option<String>,
+    feature: String,
+) -> S3Result<S3Response> {
+    match (bucket, key) {
+        (Some(bucket), Some(key)) => ctx
+            .store
+            .head_object(&bucket, &key, None)
+            .await
+            .map(|_| ())?,
+        (Some(bucket), None) => ctx.store.bucket_exists(&bucket).await?,
+        _ => {}
+    }
+    Err(crate::s3::router::not_implemented(&feature))
 }

@@ -59,11 +59,11 @@ pub fn encode_key(key: &str, url: bool) -> String {
     }
 }
 
-fn encode_token(item: &str) -> String {
+pub fn encode_token(item: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(item)
 }
 
-fn decode_token(token: &str) -> S3Result<String> {
+pub fn decode_token(token: &str) -> S3Result<String> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .ok()

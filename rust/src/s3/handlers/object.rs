@@ -15,7 +15,8 @@ use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
 use crate::storage::Error;
 use crate::storage::interface::{
-    Content, CopyObject, MAX_KEY_BYTES, ObjectMeta, Opened, Precondition, PutObject, StoredChecksum,
+    Content, CopyObject, Deletion, MAX_KEY_BYTES, ObjectMeta, Opened, Precondition, PutObject,
+    StoredChecksum,
 };
 
 /// `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only that version) on a write.
@@ -259,17 +260,24 @@ pub async fn get_object(
     Ok(res)
 }
 
+/// `If-Match` on a delete: an ETag, or `*` for "exists" (the current object, as on AWS).
+fn delete_precondition(etag: Option<&str>) -> Option<Precondition> {
+    etag.map(|e| Precondition::IfMatch(e.to_string()))
+}
+
 pub async fn delete_object(
     ctx: &Ctx,
-    _req: S3Request,
+    req: S3Request,
     bucket: String,
     key: String,
-    version: Option<String>,
+    version_id: Option<String>,
 ) -> S3Result<S3Response> {
-    let outcome = ctx
-        .store
-        .delete_object(&bucket, &key, version.as_deref())
-        .await?;
+    let deletion = Deletion {
+        key,
+        version_id,
+        precondition: delete_precondition(req.header("if-match")),
+    };
+    let outcome = ctx.store.delete_object(&bucket, deletion).await?;
     let mut res = empty(StatusCode::NO_CONTENT);
     set_version_header(&mut res, outcome.version_id.as_deref());
     if outcome.delete_marker {
@@ -308,19 +316,23 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3
                 .check_object(ctx, &bucket, &o.key, o.version_id.as_deref(), action)
                 .await
         };
-        checked.push((o.key, o.version_id, check));
+        checked.push((o.key, o.version_id, o.etag, check));
     }
     let allowed = checked
         .iter()
-        .filter(|(_, _, check)| check.is_ok())
-        .map(|(key, version, _)| (key.clone(), version.clone()))
+        .filter(|(.., check)| check.is_ok())
+        .map(|(key, version_id, etag, _)| Deletion {
+            key: key.clone(),
+            version_id: version_id.clone(),
+            precondition: delete_precondition(etag.as_deref()),
+        })
         .collect();
     let mut deleted = ctx
         .store
         .delete_objects(&bucket, allowed)
         .await?
         .into_iter();
-    let results = checked.into_iter().map(|(key, version, check)| {
+    let results = checked.into_iter().map(|(key, version, _, check)| {
         let result = check.and_then(|_| match deleted.next() {
             Some(result) => result.map_err(S3Error::from),
             None => Err(S3Error::internal("a deletion went missing")),
