@@ -143,7 +143,7 @@ def test_complete_checks_part_and_object_checksums(s3, signer, bucket):
     assert_error(signer.request("POST", path, params=params, body=complete_xml(wrong)), "InvalidPart", 400)
     stated_wrong = {"x-amz-checksum-crc32": composite("CRC32", parts[::-1])}
     assert_error(signer.request("POST", path, params=params, body=complete_xml(done), headers=stated_wrong), "BadDigest", 400)
-    for malformed in ["nope", b64_crc32(b"x"), expected.split("-")[0] + "-x"]:
+    for malformed in ["nope", expected.split("-")[0] + "-x", expected.split("-")[0] + "-0"]:
         r = signer.request("POST", path, params=params, body=complete_xml(done), headers={"x-amz-checksum-crc32": malformed})
         assert_error(r, "InvalidRequest", 400)
     r = signer.request("POST", path, params=params, body=complete_xml(done), headers={"x-amz-checksum-type": "FULL_OBJECT"})
