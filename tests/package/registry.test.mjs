@@ -145,6 +145,9 @@ describe("the packages through a real npm registry", () => {
         "    access: $all",
         "    publish: $authenticated",
         "log: { type: stdout, format: pretty, level: warn }",
+        // verdaccio's default (10mb) is below a publish of the engine package
+        // (8 MB, base64 in the request); npmjs.org takes far larger ones.
+        "max_body_size: 100mb",
         "",
       ].join("\n"),
     );
