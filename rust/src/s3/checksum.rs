@@ -172,6 +172,20 @@ impl crate::storage::interface::PartDigest for Hasher {
     }
 }
 
+/// `x-amz-checksum-algorithm` (CreateMultipartUpload, CopyObject), if sent.
+pub fn algorithm_header(headers: &HeaderMap) -> S3Result<Option<Algorithm>> {
+    header(headers, "x-amz-checksum-algorithm")
+        .map(|name| {
+            Algorithm::from_name(name).ok_or_else(|| {
+                S3Error::msg(
+                    S3Code::InvalidRequest,
+                    "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+                )
+            })
+        })
+        .transpose()
+}
+
 /// Where the expected value of a request's checksum comes from.
 pub enum Expected {
     Header(String),

@@ -30,13 +30,7 @@ fn algorithm_mismatch(expected: Algorithm, actual: Algorithm) -> S3Error {
 
 /// `x-amz-checksum-algorithm` and `x-amz-checksum-type` of CreateMultipartUpload.
 pub fn requested(headers: &HeaderMap) -> S3Result<UploadChecksum> {
-    let algorithm = header(headers, "x-amz-checksum-algorithm")
-        .map(|name| {
-            Algorithm::from_name(name).ok_or_else(|| {
-                invalid("Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
-            })
-        })
-        .transpose()?;
+    let algorithm = checksum::algorithm_header(headers)?;
     let kind = header(headers, "x-amz-checksum-type")
         .map(|t| {
             ChecksumType::from_name(&t.to_ascii_uppercase())

@@ -6,28 +6,14 @@
 
 use futures_util::StreamExt;
 
+use crate::s3::Ctx;
 use crate::s3::checksum::{Algorithm, ChecksumType, Hasher};
-use crate::s3::error::{S3Code, S3Error, S3Result};
-use crate::s3::{Ctx, S3Request};
+use crate::s3::error::{S3Error, S3Result};
 use crate::storage::Error;
 use crate::storage::interface::{CopySource, ObjectMeta, StoredChecksum};
 
 /// What the copy check answers when the source changed after it was hashed.
 const SOURCE_CHANGED: &str = "the copy source changed while its checksum was computed";
-
-/// `x-amz-checksum-algorithm` of a CopyObject request.
-pub fn wanted(req: &S3Request) -> S3Result<Option<Algorithm>> {
-    req.header("x-amz-checksum-algorithm")
-        .map(|name| {
-            Algorithm::from_name(name).ok_or_else(|| {
-                S3Error::msg(
-                    S3Code::InvalidRequest,
-                    "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
-                )
-            })
-        })
-        .transpose()
-}
 
 /// The checksum a copy gets: the source's kept, or one computed over `etag`'s bytes.
 #[derive(Clone)]

@@ -415,7 +415,7 @@ pub async fn copy_object(
     let headers = req.headers.clone();
     let tags = replace_tags.then_some(new_attrs.tags);
     let precondition = conditional_write(ctx, &req, &bucket, &key).await?;
-    let mut plan = copy_checksum::Plan::new(copy_checksum::wanted(&req)?);
+    let mut plan = copy_checksum::Plan::new(crate::s3::checksum::algorithm_header(&req.headers)?);
     let mut hashed = 0;
     let meta = loop {
         let (headers, decide) = (headers.clone(), plan.clone());
