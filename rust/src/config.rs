@@ -39,6 +39,33 @@ pub struct Config {
     /// Cluster mode (erasure-coded drives, see docs/cluster.md); standalone without it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterConfig>,
+    /// Server-side encryption keys (README, "Encryption").
+    pub encryption: EncryptionConfig,
+}
+
+/// `encryption`: the keys of SSE-S3 and SSE-KMS, and whether SSE-C may use plain HTTP.
+/// Keys are never written back out.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// The master key wrapping SSE-S3 data keys: 32 bytes, base64.
+    #[serde(skip_serializing)]
+    pub master_key: Option<String>,
+    /// A file holding the master key (base64, or the 32 bytes themselves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
+    /// The local key ring of SSE-KMS: key id -> 32 bytes, base64.
+    #[serde(skip_serializing)]
+    pub kms_keys: std::collections::BTreeMap<String, String>,
+    /// The key ring key used for `aws:kms` without a key id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_kms_key_id: Option<String>,
+    /// Accept SSE-C keys over plain HTTP (AWS refuses them): for local testing only.
+    #[serde(
+        rename = "allowSseCOverHttp",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub allow_sse_c_over_http: bool,
 }
 
 /// `cluster`: one node with several drives today; more nodes join later (docs/cluster.md).

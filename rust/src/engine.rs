@@ -135,7 +135,9 @@ impl Engine {
         }
         crate::auth::validate(&credentials)
             .map_err(|e| fail("InvalidConfig", format!("auth.credentials: {e}")))?;
+        let keys = crate::encryption::key_ring(&config).map_err(|e| fail("InvalidConfig", e))?;
         let (store, cluster) = open_store(&config, observer).await?;
+        let store: Arc<dyn Storage> = Arc::new(crate::encryption::EncryptedStore::new(store, keys));
         let started = Self::serve(config, credentials, store, cluster.clone()).await;
         if let (Err(_), Some(cluster)) = (&started, &cluster) {
             // Its QUIC port and log go with the failed start (a retry may bind them).
@@ -219,6 +221,7 @@ impl Engine {
             settings: Default::default(),
             default_cors,
             shared_seen: crate::s3::shared::NEVER_LOADED.into(),
+            allow_sse_c_over_http: config.encryption.allow_sse_c_over_http,
         });
         // Policies, CORS rules and credentials another node set at runtime (they win
         // over the config's). A cluster node may wait for its log's leader a while;

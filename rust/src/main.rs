@@ -108,6 +108,16 @@ struct ServeArgs {
     /// Log every request on stderr: method, path, status, response bytes, milliseconds.
     #[arg(long, env = "SMARTSTORAGE_LOG_REQUESTS", value_parser = FalseyValueParser::new())]
     log_requests: bool,
+    /// The master key of SSE-S3 (a file of 32 bytes, raw or base64); without it a key is generated beside the data.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SMARTSTORAGE_ENCRYPTION_MASTER_KEY_FILE"
+    )]
+    encryption_master_key_file: Option<std::path::PathBuf>,
+    /// Accept SSE-C keys over plain HTTP (AWS refuses them): for local testing only.
+    #[arg(long = "allow-ssec-over-http")]
+    allow_ssec_over_http: bool,
     /// Put the files under FOLDER into BUCKET after start (the bucket is created if needed); repeatable.
     #[arg(long = "import", value_name = "BUCKET=FOLDER")]
     import: Vec<String>,
@@ -245,6 +255,8 @@ fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
     config.server.port = args.port;
     config.server.region = args.region;
     config.server.log_requests = args.log_requests;
+    config.encryption.master_key_file = args.encryption_master_key_file.clone();
+    config.encryption.allow_sse_c_over_http = args.allow_ssec_over_http;
     config.storage.directory = args.directory;
     config.storage.clean_slate = args.clean_slate;
     config.buckets = args

@@ -189,7 +189,7 @@ async fn import_file(
             md5,
         }
     } else {
-        let mut writer = store.writer();
+        let mut writer = store.writer(None);
         loop {
             let mut chunk = BytesMut::with_capacity(CHUNK);
             while chunk.len() < CHUNK {
@@ -220,6 +220,7 @@ async fn import_file(
             payload,
             attrs,
             precondition: None,
+            seal: None,
         })
         .await
         .map_err(|e| about_key(&file.key, e))?;
@@ -350,7 +351,7 @@ async fn export_object(
     folder: &str,
 ) -> Result<Option<u64>, S3Error> {
     use futures_util::StreamExt;
-    let opened = match store.open_object(bucket, key, None, true).await {
+    let opened = match store.open_object(bucket, key, None, true, None).await {
         Ok(opened) => opened,
         // Deleted since it was listed.
         Err(StorageError::NoSuchKey { .. }) => return Ok(None),

@@ -35,6 +35,7 @@ use crate::config::ClusterConfig;
 use crate::storage::interface::*;
 use crate::storage::multipart::{choose_parts, multipart_etag};
 use crate::storage::objects::etag_of;
+use crate::storage::sealing::plain_only;
 use crate::storage::versions::{invalid_version_id, new_version_id, valid_version_id};
 use crate::storage::writer::{Sink, SinkWriter};
 use crate::storage::{Change, Error, Result};
@@ -983,13 +984,17 @@ impl Storage for ClusterStore {
         state.shared_generation()
     }
 
-    fn writer(&self) -> Box<dyn ObjectWriter> {
+    fn writer(&self, filter: Option<Box<dyn ByteFilter>>) -> Box<dyn ObjectWriter> {
         let set = self.set.clone();
         self.sync_spread(&self.meta());
-        Box::new(SinkWriter::start(move || BodySink::open(set, false)))
+        Box::new(SinkWriter::start(
+            move || BodySink::open(set, false),
+            filter,
+        ))
     }
 
     async fn put_object(&self, put: PutObject) -> Result<ObjectMeta> {
+        plain_only(put.seal.is_some())?;
         self.bucket_exists(&put.bucket).await?;
         let (staged, size, md5) = self.blocking(move |s| s.stage(put.payload)).await?;
         let meta = ObjectMeta::new(
@@ -1041,7 +1046,9 @@ impl Storage for ClusterStore {
         key: &str,
         version_id: Option<&str>,
         want_data: bool,
+        customer: Option<&CustomerKey>,
     ) -> Result<Opened> {
+        plain_only(customer.is_some())?;
         self.fresh().await?;
         let version = self.lookup(bucket, key, version_id)?;
         if version.meta.delete_marker {
@@ -1076,6 +1083,7 @@ impl Storage for ClusterStore {
     }
 
     async fn copy_object(&self, copy: CopyObject) -> Result<ObjectMeta> {
+        plain_only(copy.seal.is_some() || copy.source_key.is_some())?;
         self.bucket_exists(&copy.bucket).await?;
         // The source can be replaced between reading it and committing the copy (its
         // bytes then go): read it again and copy the newer one, checked again.
@@ -1194,7 +1202,9 @@ impl Storage for ClusterStore {
         key: &str,
         attrs: NewObjectAttrs,
         checksum: UploadChecksum,
+        seal: Option<Seal>,
     ) -> Result<UploadInfo> {
+        plain_only(seal.is_some())?;
         let info = UploadInfo::new(bucket, key, attrs, checksum);
         self.propose(Command::CreateUpload { info: info.clone() })
             .await?;
@@ -1215,7 +1225,9 @@ impl Storage for ClusterStore {
         part_number: u32,
         payload: Payload,
         checksum: Option<StoredChecksum>,
+        key: Option<CustomerKey>,
     ) -> Result<PartInfo> {
+        plain_only(key.is_some())?;
         self.upload_info(upload).await?;
         let (staged, size, md5) = self.blocking(move |s| s.stage(payload)).await?;
         self.commit_part(upload, part_number, staged, size, md5, checksum)
@@ -1228,7 +1240,9 @@ impl Storage for ClusterStore {
         part_number: u32,
         source: CopySource,
         check: CopyCheck<PartCopy>,
+        keys: CopyKeys,
     ) -> Result<PartInfo> {
+        plain_only(keys.source.is_some() || keys.part.is_some())?;
         self.upload_info(upload).await?;
         let src = self.lookup(&source.bucket, &source.key, source.version_id.as_deref())?;
         if src.meta.delete_marker {

@@ -5,7 +5,7 @@
 use http::StatusCode;
 
 macro_rules! s3_codes {
-    ($($name:ident => $status:expr, $msg:expr;)*) => {
+    ($($name:ident $(as $code:literal)? => $status:expr, $msg:expr;)*) => {
         /// Every S3 error code the server can answer with.
         #[allow(dead_code)] // some are only produced by features still to come
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +13,7 @@ macro_rules! s3_codes {
 
         impl S3Code {
             pub fn as_str(self) -> &'static str {
-                match self { $(S3Code::$name => stringify!($name),)* }
+                match self { $(S3Code::$name => s3_codes!(@code $name $($code)?),)* }
             }
             pub fn status(self) -> StatusCode {
                 match self { $(S3Code::$name => StatusCode::from_u16($status).unwrap(),)* }
@@ -24,6 +24,8 @@ macro_rules! s3_codes {
             }
         }
     };
+    (@code $name:ident) => { stringify!($name) };
+    (@code $name:ident $code:literal) => { $code };
 }
 
 s3_codes! {
@@ -44,6 +46,7 @@ s3_codes! {
     InvalidAccessKeyId => 403, "The AWS Access Key Id you provided does not exist in our records.";
     InvalidArgument => 400, "Invalid Argument";
     InvalidBucketName => 400, "The specified bucket is not valid.";
+    InvalidEncryptionAlgorithmError => 400, "The Encryption request you specified is not valid. Supported value: AES256.";
     InvalidDigest => 400, "The Content-MD5 you specified is not valid.";
     InvalidLocationConstraint => 400, "The specified location-constraint is not valid.";
     InvalidPartNumber => 416, "The requested partnumber is not satisfiable";
@@ -54,6 +57,7 @@ s3_codes! {
     InvalidTag => 400, "The tag provided was not a valid tag.";
     InvalidStorageClass => 400, "The storage class you specified is not valid";
     KeyTooLongError => 400, "Your key is too long";
+    KmsNotFound as "KMS.NotFoundException" => 400, "Invalid keyId";
     MalformedXML => 400, "The XML you provided was not well-formed or did not validate against our published schema.";
     MalformedPolicy => 400, "Policies must be valid JSON and the first byte must be '{'";
     MetadataTooLarge => 400, "Your metadata headers exceed the maximum allowed metadata size.";
@@ -155,6 +159,59 @@ impl From<S3Error> for crate::storage::Error {
     }
 }
 
+/// Encryption refusals, as AWS words them.
+fn sealing_error(refusal: crate::storage::interface::Refusal) -> S3Error {
+    use crate::storage::interface::Refusal as R;
+    let (code, message) = match refusal {
+        R::KeyNeeded => (
+            S3Code::InvalidRequest,
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.",
+        ),
+        R::WrongKey => (
+            S3Code::AccessDenied,
+            "Requests specifying Server Side Encryption with Customer provided keys must provide the correct secret key.",
+        ),
+        R::NotSealedWithKey => (
+            S3Code::InvalidRequest,
+            "The encryption parameters are not applicable to this object.",
+        ),
+        R::PartKeyNeeded => (
+            S3Code::InvalidRequest,
+            "The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters.",
+        ),
+        R::PartKeyMismatch => (
+            S3Code::InvalidRequest,
+            "The provided encryption parameters did not match the ones used originally.",
+        ),
+        R::PartKeyUnexpected => (
+            S3Code::InvalidRequest,
+            "The multipart upload initiate did not request encryption. Subsequent part requests must not include encryption parameters.",
+        ),
+        R::UnknownKey(id) => {
+            return S3Error::msg(S3Code::KmsNotFound, format!("Invalid keyId {id}"));
+        }
+        R::NoMasterKey => {
+            crate::log::warn("SSE-S3 asked for, but no master key is configured");
+            (
+                S3Code::ServiceUnavailable,
+                "Server-side encryption with a managed key is not configured on this server.",
+            )
+        }
+        R::Tampered => {
+            crate::log::warn("an encrypted object's key or bytes fail authentication");
+            (
+                S3Code::InternalError,
+                "We encountered an internal error. Please try again.",
+            )
+        }
+        R::Unsupported => (
+            S3Code::NotImplemented,
+            "Server-side encryption is not available on this store.",
+        ),
+    };
+    S3Error::msg(code, message)
+}
+
 /// The one table from storage's errors to S3's.
 impl From<crate::storage::Error> for S3Error {
     fn from(err: crate::storage::Error) -> Self {
@@ -215,6 +272,7 @@ impl From<crate::storage::Error> for S3Error {
             }
             E::Io(e) => S3Error::internal(e),
             E::Internal(m) => S3Error::internal(m),
+            E::Sealing(refusal) => sealing_error(refusal),
             E::Refused(e) => match e.downcast::<S3Error>() {
                 Ok(s3) => *s3,
                 Err(other) => S3Error::internal(other),

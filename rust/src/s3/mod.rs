@@ -17,6 +17,7 @@ pub mod router;
 pub mod shared;
 pub mod sigv2;
 pub mod sigv4;
+pub mod sse;
 pub mod tagging;
 pub mod xml;
 
@@ -44,6 +45,8 @@ pub struct Ctx {
     pub default_cors: Option<Arc<cors::CorsConfig>>,
     /// The store's `shared_generation` the settings and credentials were loaded at.
     pub shared_seen: std::sync::atomic::AtomicU64,
+    /// SSE-C over plain HTTP (`encryption.allowSseCOverHttp`, for local testing).
+    pub allow_sse_c_over_http: bool,
 }
 
 impl Ctx {
@@ -62,6 +65,8 @@ pub struct S3Request {
     pub headers: http::HeaderMap,
     pub body: body::RequestBody,
     pub authz: authorize::Authz,
+    /// Whether it came over TLS.
+    pub secure: bool,
 }
 
 impl S3Request {
@@ -140,6 +145,7 @@ pub async fn serve(
             headers: parts.headers.clone(),
             body,
             authz,
+            secure,
         };
         dispatch(&ctx, op, req).await
     }

@@ -63,6 +63,8 @@ pub enum Error {
     Io(std::io::Error),
     /// A broken invariant or unreadable record; logged where it is turned into a response.
     Internal(String),
+    /// Encrypted bytes could not be written or read as asked.
+    Sealing(super::sealing::Refusal),
     /// A caller's own check (run under storage's lock) refused; its error passes through.
     Refused(Box<dyn std::error::Error + Send + Sync>),
 }

@@ -16,6 +16,7 @@ use super::list::{ListPage, ListQuery};
 use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
 use super::multipart::{PartInfo, UploadChecksum, UploadInfo};
 use super::objects::etag_of;
+use super::sealing::plain_only;
 use super::stats::Counters;
 use super::versions::{DeleteOutcome, VersionPage};
 use super::writer::{TempData, TempWriter};
@@ -25,11 +26,16 @@ impl Store {
     fn stage(&self, payload: Payload) -> Result<TempData> {
         match payload {
             Payload::Bytes { bytes, md5 } => Ok(self.stage_bytes(&bytes, md5)?),
-            Payload::Staged(staged) => staged
-                .handle
-                .downcast::<TempData>()
-                .map(|data| *data)
-                .map_err(|_| Error::internal("bytes staged by another store")),
+            // The staged MD5 is the caller's (an encrypting layer's ETag MD5, say).
+            Payload::Staged(staged) => {
+                let md5 = staged.md5;
+                let mut data = *staged
+                    .handle
+                    .downcast::<TempData>()
+                    .map_err(|_| Error::internal("bytes staged by another store"))?;
+                data.md5 = md5;
+                Ok(data)
+            }
         }
     }
 
@@ -147,11 +153,12 @@ impl Storage for Store {
         Ok(())
     }
 
-    fn writer(&self) -> Box<dyn ObjectWriter> {
-        Box::new(self.begin_write())
+    fn writer(&self, filter: Option<Box<dyn ByteFilter>>) -> Box<dyn ObjectWriter> {
+        Box::new(self.begin_write(filter))
     }
 
     async fn put_object(&self, put: PutObject) -> Result<ObjectMeta> {
+        plain_only(put.seal.is_some())?;
         self.blocking(move |s| {
             let data = s.stage(put.payload)?;
             let etag = etag_of(&data.md5);
@@ -188,7 +195,9 @@ impl Storage for Store {
         key: &str,
         version_id: Option<&str>,
         want_data: bool,
+        customer: Option<&CustomerKey>,
     ) -> Result<Opened> {
+        plain_only(customer.is_some())?;
         let (b, k, v) = (owned(bucket), owned(key), version_id.map(owned));
         self.blocking(move |s| {
             let (meta, file) = match v {
@@ -212,6 +221,7 @@ impl Storage for Store {
     }
 
     async fn copy_object(&self, copy: CopyObject) -> Result<ObjectMeta> {
+        plain_only(copy.seal.is_some() || copy.source_key.is_some())?;
         self.blocking(move |s| {
             s.copy_object(
                 &copy.source.bucket,
@@ -293,7 +303,9 @@ impl Storage for Store {
         key: &str,
         attrs: NewObjectAttrs,
         checksum: UploadChecksum,
+        seal: Option<Seal>,
     ) -> Result<UploadInfo> {
+        plain_only(seal.is_some())?;
         let (b, k) = (owned(bucket), owned(key));
         self.blocking(move |s| s.create_upload(&b, &k, attrs, checksum))
             .await
@@ -311,7 +323,9 @@ impl Storage for Store {
         part_number: u32,
         payload: Payload,
         checksum: Option<StoredChecksum>,
+        key: Option<CustomerKey>,
     ) -> Result<PartInfo> {
+        plain_only(key.is_some())?;
         let u = upload.clone();
         self.blocking(move |s| {
             let data = s.stage(payload)?;
@@ -326,7 +340,9 @@ impl Storage for Store {
         part_number: u32,
         source: CopySource,
         check: CopyCheck<PartCopy>,
+        keys: CopyKeys,
     ) -> Result<PartInfo> {
+        plain_only(keys.source.is_some() || keys.part.is_some())?;
         let u = upload.clone();
         self.blocking(move |s| {
             s.upload_info(&u.bucket, &u.key, &u.upload_id)?;

@@ -25,7 +25,8 @@ pub use super::content::{ByteStream, Content, StreamSource};
 pub use super::keypath::MAX_KEY_BYTES;
 pub use super::list::{Item, ListPage, ListQuery};
 pub use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
-pub use super::multipart::{MAX_PART_NUMBER, PartInfo, UploadChecksum, UploadInfo};
+pub use super::multipart::{MAX_PART_NUMBER, MIN_PART_SIZE, PartInfo, UploadChecksum, UploadInfo};
+pub use super::sealing::{BodyOf, ByteFilter, CustomerKey, Refusal, Scheme, Seal, Sealed};
 pub use super::stats::Counters;
 pub use super::versions::{DeleteOutcome, VersionEntry, VersionPage, valid_version_id};
 pub use super::{Change, Observer};
@@ -66,6 +67,8 @@ pub struct PutObject {
     pub payload: Payload,
     pub attrs: NewObjectAttrs,
     pub precondition: Option<Precondition>,
+    /// Encryption at rest: needed for a whole payload; a staged one was sealed as written.
+    pub seal: Option<Seal>,
 }
 
 /// Checks the source of a copy under its lock; for a part copy, answers the range
@@ -87,6 +90,13 @@ pub struct PartCopy {
     pub digest: Option<Box<dyn PartDigest>>,
 }
 
+/// The client keys of an UploadPartCopy: its source's and its upload's.
+#[derive(Clone, Debug, Default)]
+pub struct CopyKeys {
+    pub source: Option<CustomerKey>,
+    pub part: Option<CustomerKey>,
+}
+
 /// The object a copy reads.
 #[derive(Debug, Clone)]
 pub struct CopySource {
@@ -106,6 +116,10 @@ pub struct CopyObject {
     /// Checks the source and names the checksum the copy gets.
     pub check: CopyCheck<Option<StoredChecksum>>,
     pub precondition: Option<Precondition>,
+    /// How the copy is encrypted at rest (none: it is not).
+    pub seal: Option<Seal>,
+    /// The client key the source is sealed under.
+    pub source_key: Option<CustomerKey>,
 }
 
 /// Sees the parts chosen for completion; may refuse, or name the object's checksum.
@@ -198,8 +212,17 @@ pub trait Storage: Send + Sync {
     }
 
     // --- objects ---
-    /// Starts receiving a body that is too large to hold in memory.
-    fn writer(&self) -> Box<dyn ObjectWriter>;
+    /// Starts receiving a body that is too large to hold in memory; `filter` turns its
+    /// bytes into the bytes stored (the size staged is theirs, the MD5 the body's).
+    fn writer(&self, filter: Option<Box<dyn ByteFilter>>) -> Box<dyn ObjectWriter>;
+    /// Starts receiving the body of an object or part, sealing it as it arrives if the
+    /// object or the upload is to be encrypted. Only an encrypting store can seal.
+    async fn body_writer(&self, body: BodyOf<'_>) -> Result<Box<dyn ObjectWriter>> {
+        match body {
+            BodyOf::Object(None) | BodyOf::Part(_, None) => Ok(self.writer(None)),
+            _ => Err(super::Error::Sealing(Refusal::Unsupported)),
+        }
+    }
     async fn put_object(&self, put: PutObject) -> Result<ObjectMeta>;
     /// The metadata of the latest object, or of one version.
     async fn head_object(
@@ -209,13 +232,15 @@ pub trait Storage: Send + Sync {
         version_id: Option<&str>,
     ) -> Result<ObjectMeta>;
     /// The latest object or one version, metadata and bytes of the same version.
-    /// `want_data: false` (HEAD) lets storage skip reading ahead.
+    /// `want_data: false` (HEAD) lets storage skip reading ahead. An object sealed under
+    /// a client key opens only with it (`customer`), and no other object with one.
     async fn open_object(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
         want_data: bool,
+        customer: Option<&CustomerKey>,
     ) -> Result<Opened>;
     /// The delete marker that is the latest version of a key, if it is one.
     async fn latest_delete_marker(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>>;
@@ -250,6 +275,7 @@ pub trait Storage: Send + Sync {
         key: &str,
         attrs: NewObjectAttrs,
         checksum: UploadChecksum,
+        seal: Option<Seal>,
     ) -> Result<UploadInfo>;
     /// The upload, if it exists and belongs to its bucket and key.
     async fn upload_info(&self, upload: &UploadRef) -> Result<UploadInfo>;
@@ -259,6 +285,7 @@ pub trait Storage: Send + Sync {
         part_number: u32,
         payload: Payload,
         checksum: Option<StoredChecksum>,
+        key: Option<CustomerKey>,
     ) -> Result<PartInfo>;
     /// Copies a range of an object into a part; `check` answers (offset, length).
     async fn copy_part(
@@ -267,6 +294,7 @@ pub trait Storage: Send + Sync {
         part_number: u32,
         source: CopySource,
         check: CopyCheck<PartCopy>,
+        keys: CopyKeys,
     ) -> Result<PartInfo>;
     async fn list_parts(&self, upload: &UploadRef) -> Result<(UploadInfo, Vec<PartInfo>)>;
     async fn complete_upload(&self, complete: CompleteUpload) -> Result<ObjectMeta>;

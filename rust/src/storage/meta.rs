@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::sealing::Sealed;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
@@ -42,6 +44,10 @@ pub struct ObjectMeta {
     /// Part sizes of a multipart object, in order; empty for single-part objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// Set when the bytes are encrypted at rest (then `size` and `parts` count stored
+    /// bytes in storage, plaintext bytes above the encrypting layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Sealed>,
 }
 
 /// The request-supplied attributes of an object to be written.
@@ -55,6 +61,8 @@ pub struct NewObjectAttrs {
     pub checksum: Option<StoredChecksum>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Sealed>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -98,6 +106,7 @@ impl ObjectMeta {
             delete_marker: false,
             source_version_id: None,
             parts,
+            encryption: attrs.encryption,
         }
     }
 
@@ -108,6 +117,7 @@ impl ObjectMeta {
             user_metadata: self.user_metadata.clone(),
             checksum: self.checksum.clone(),
             tags: self.tags.clone(),
+            encryption: self.encryption.clone(),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod meta;
 pub mod multipart;
 pub mod objects;
 pub mod pool;
+pub mod sealing;
 pub mod stats;
 pub mod versions;
 pub mod writer;

@@ -7,6 +7,7 @@ use super::commit::{Precondition, read_meta};
 use super::error::{Error, Result};
 use super::keypath;
 use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
+use super::sealing::ByteFilter;
 use super::writer::{TempData, TempWriter, temp_writer};
 use super::{Change, Store};
 
@@ -17,8 +18,8 @@ pub fn etag_of(md5: &[u8; 16]) -> String {
 
 impl Store {
     /// Starts streaming a new object's body to a temporary file.
-    pub fn begin_write(&self) -> TempWriter {
-        temp_writer(self.temp_path("data"), self.fsync)
+    pub fn begin_write(&self, filter: Option<Box<dyn ByteFilter>>) -> TempWriter {
+        temp_writer(self.temp_path("data"), self.fsync, filter)
     }
 
     /// Writes a body already in memory to a temporary file (fsynced when `fsync` is on).

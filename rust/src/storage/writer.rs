@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{Error, Result};
+use super::sealing::ByteFilter;
 
 const QUEUE_DEPTH: usize = 8;
 const WRITE_BUFFER: usize = 512 * 1024;
@@ -57,16 +58,20 @@ pub trait Sink: Send + 'static {
     fn finish(self, size: u64, md5: [u8; 16]) -> Result<Self::Output>;
 }
 
-/// Streams a body into a `Sink` on a blocking thread, hashing MD5 as it goes. A sink
-/// dropped without `finish` (the request was abandoned, or a write failed) must leave
-/// nothing behind.
+/// Streams a body into a `Sink` on a blocking thread, hashing MD5 as it goes (then
+/// passing it through the filter, if any: the sink gets, and counts, what the filter
+/// gives). A sink dropped without `finish` (the request was abandoned, or a write
+/// failed) must leave nothing behind.
 pub struct SinkWriter<T> {
     tx: mpsc::Sender<Msg>,
     done: oneshot::Receiver<Result<T>>,
 }
 
 impl<T: Send + 'static> SinkWriter<T> {
-    pub fn start<S: Sink<Output = T>>(open: impl FnOnce() -> Result<S> + Send + 'static) -> Self {
+    pub fn start<S: Sink<Output = T>>(
+        open: impl FnOnce() -> Result<S> + Send + 'static,
+        mut filter: Option<Box<dyn ByteFilter>>,
+    ) -> Self {
         let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE_DEPTH);
         let (done_tx, done) = oneshot::channel();
         tokio::task::spawn_blocking(move || {
@@ -74,16 +79,32 @@ impl<T: Send + 'static> SinkWriter<T> {
                 let mut sink = open()?;
                 let mut md5 = Md5::new();
                 let mut size = 0u64;
+                let mut filtered = Vec::new();
+                let mut put = |sink: &mut S, bytes: &[u8]| {
+                    size += bytes.len() as u64;
+                    sink.write(bytes)
+                };
                 loop {
                     match rx.blocking_recv() {
                         Some(Msg::Data(chunk)) => {
                             md5.update(&chunk);
-                            size += chunk.len() as u64;
-                            sink.write(&chunk)?;
+                            match filter.as_mut() {
+                                Some(f) => {
+                                    filtered.clear();
+                                    f.update(&chunk, &mut filtered)?;
+                                    put(&mut sink, &filtered)?;
+                                }
+                                None => put(&mut sink, &chunk)?,
+                            }
                         }
                         Some(Msg::Finish) => break,
                         None => return Err(Error::internal("upload abandoned")),
                     }
+                }
+                if let Some(f) = filter.as_mut() {
+                    filtered.clear();
+                    f.finish(&mut filtered)?;
+                    put(&mut sink, &filtered)?;
                 }
                 sink.finish(size, md5.finalize().into())
             })();
@@ -178,15 +199,18 @@ impl Sink for FileSink {
 pub type TempWriter = SinkWriter<TempData>;
 
 /// Starts streaming a body to the temporary file `path`.
-pub fn temp_writer(path: PathBuf, fsync: bool) -> TempWriter {
-    SinkWriter::start(move || {
-        let file = std::fs::File::create(&path)?;
-        Ok(FileSink {
-            out: std::io::BufWriter::with_capacity(WRITE_BUFFER, file),
-            data: TempData::new(path, 0, [0; 16]),
-            fsync,
-            taken: 0,
-            written_back: 0,
-        })
-    })
+pub fn temp_writer(path: PathBuf, fsync: bool, filter: Option<Box<dyn ByteFilter>>) -> TempWriter {
+    SinkWriter::start(
+        move || {
+            let file = std::fs::File::create(&path)?;
+            Ok(FileSink {
+                out: std::io::BufWriter::with_capacity(WRITE_BUFFER, file),
+                data: TempData::new(path, 0, [0; 16]),
+                fsync,
+                taken: 0,
+                written_back: 0,
+            })
+        },
+        filter,
+    )
 }

@@ -121,7 +121,13 @@ pub async fn get_object_attributes(
         part_number: None,
         response_headers: Vec::new(),
     };
-    let (meta, _) = open_requested(ctx, &read, true)
+    let customer = crate::s3::sse::customer(
+        ctx,
+        &req,
+        crate::s3::sse::CUSTOMER,
+        crate::s3::sse::KeyUse::Read,
+    )?;
+    let (meta, _) = open_requested(ctx, &read, true, customer.as_ref().map(|c| &c.key))
         .await
         .map_err(|e| hide_missing_key(ctx, &req, &read.bucket, e))?;
     let has = |name: &str| wanted.contains(&name);

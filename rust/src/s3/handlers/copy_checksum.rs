@@ -10,7 +10,7 @@ use crate::s3::Ctx;
 use crate::s3::checksum::{Algorithm, ChecksumType, Hasher};
 use crate::s3::error::{S3Error, S3Result};
 use crate::storage::Error;
-use crate::storage::interface::{CopySource, ObjectMeta, StoredChecksum};
+use crate::storage::interface::{CopySource, CustomerKey, ObjectMeta, StoredChecksum};
 
 /// What the copy check answers when the source changed after it was hashed.
 const SOURCE_CHANGED: &str = "the copy source changed while its checksum was computed";
@@ -71,7 +71,12 @@ impl Plan {
     }
 
     /// Hashes the source's current bytes for the copy to take.
-    pub async fn hash_source(&mut self, ctx: &Ctx, source: &CopySource) -> S3Result<()> {
+    pub async fn hash_source(
+        &mut self,
+        ctx: &Ctx,
+        source: &CopySource,
+        key: Option<&CustomerKey>,
+    ) -> S3Result<()> {
         let opened = ctx
             .store
             .open_object(
@@ -79,6 +84,7 @@ impl Plan {
                 &source.key,
                 source.version_id.as_deref(),
                 true,
+                key,
             )
             .await?;
         let (meta, Some(content)) = (opened.meta, opened.content) else {

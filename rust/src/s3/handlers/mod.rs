@@ -12,7 +12,7 @@ pub mod object;
 use super::error::{S3Code, S3Error, S3Result};
 use super::response::{S3Response, set_header};
 use super::{Ctx, S3Request};
-use crate::storage::interface::{CopySource, Payload, StoredChecksum};
+use crate::storage::interface::{BodyOf, CopySource, Payload, StoredChecksum};
 
 /// AWS's limit for a single PUT (and for one part).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -89,7 +89,12 @@ const SMALL_BODY: u64 = 128 * 1024;
 /// large body is streamed to storage, so that a doomed upload is refused before it is
 /// read, and takes precedence over a small body's own errors; publishing a small body
 /// must check the same again.
-pub async fn receive_body<F, Fut>(ctx: &Ctx, req: &mut S3Request, precheck: F) -> S3Result<Payload>
+pub async fn receive_body<F, Fut>(
+    ctx: &Ctx,
+    req: &mut S3Request,
+    body_of: BodyOf<'_>,
+    precheck: F,
+) -> S3Result<Payload>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = crate::storage::Result<()>>,
@@ -110,7 +115,7 @@ where
         };
     }
     precheck().await?;
-    let mut writer = ctx.store.writer();
+    let mut writer = ctx.store.body_writer(body_of).await?;
     while let Some(chunk) = req.body.next().await? {
         if req.body.received > declared.unwrap_or(MAX_PUT_SIZE) {
             return Err(S3Error::new(S3Code::IncompleteBody));

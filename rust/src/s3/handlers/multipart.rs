@@ -11,11 +11,11 @@ use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{Conditions, iso8601, object_attrs};
 use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
-use crate::s3::{checksum, multipart_checksum};
+use crate::s3::{checksum, multipart_checksum, sse};
 use crate::s3::{dto, xml};
 use crate::storage::Error;
 use crate::storage::interface::{
-    CompleteUpload, ObjectMeta, PartCopy, PartInfo, UploadInfo, UploadRef,
+    BodyOf, CompleteUpload, CopyKeys, ObjectMeta, PartCopy, PartInfo, UploadInfo, UploadRef,
 };
 
 pub async fn create(
@@ -27,16 +27,24 @@ pub async fn create(
     check_tagging_header(ctx, &req, &bucket, &key).await?;
     let attrs = object_attrs(&req.headers)?;
     let checksum = multipart_checksum::requested(&req.headers)?;
+    let (seal, customer) = sse::seal_for_write(ctx, &req, &bucket)?;
     let info = ctx
         .store
-        .create_upload(&bucket, &key, attrs, checksum)
+        .create_upload(&bucket, &key, attrs, checksum, seal)
         .await?;
+    let sealed = info.attrs.encryption.clone();
     let mut res = ok_xml(dto::to_xml(&dto::InitiateMultipartUploadResult {
         xmlns: dto::NS,
         bucket: info.bucket.into(),
         key: info.key.into(),
         upload_id: info.upload_id,
     }));
+    sse::echo(
+        ctx,
+        &mut res,
+        sealed.as_ref(),
+        customer.as_ref().map(|c| c.md5.as_str()),
+    );
     if let (Some(a), Some(t)) = (&info.checksum_algorithm, &info.checksum_type) {
         set_header(&mut res, "x-amz-checksum-algorithm", a);
         set_header(&mut res, "x-amz-checksum-type", t);
@@ -61,14 +69,19 @@ pub async fn upload_part(
     let info = ctx.store.upload_info(&upload).await?;
     let algorithm = multipart_checksum::part_algorithm(&info, req.body.checksum_algorithm())?;
     req.body.compute_checksum_by_default(algorithm);
-    let payload = receive_body(ctx, &mut req, || async { Ok(()) }).await?;
+    let customer = sse::customer(ctx, &req, sse::CUSTOMER, sse::KeyUse::Write)?;
+    let key = customer.as_ref().map(|c| c.key.clone());
+    let body_of = BodyOf::Part(&upload, key.as_ref());
+    let payload = receive_body(ctx, &mut req, body_of, || async { Ok(()) }).await?;
     let checksum = body_checksum(&req);
     let part = ctx
         .store
-        .put_part(&upload, number, payload, checksum.clone())
+        .put_part(&upload, number, payload, checksum.clone(), key)
         .await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &part.etag);
+    let md5 = customer.as_ref().map(|c| c.md5.as_str());
+    sse::echo(ctx, &mut res, info.attrs.encryption.as_ref(), md5);
     if let Some(c) = &checksum {
         set_header(
             &mut res,
@@ -130,6 +143,17 @@ pub async fn upload_part_copy(
     // The copied part carries the upload's checksum, as an uploaded one does.
     let info = ctx.store.upload_info(&upload).await?;
     let algorithm = multipart_checksum::part_algorithm(&info, None)?;
+    let part_customer = sse::customer(ctx, &req, sse::CUSTOMER, sse::KeyUse::Write)?;
+    let source_customer = sse::customer(
+        ctx,
+        &req,
+        sse::COPY_SOURCE_CUSTOMER,
+        sse::KeyUse::CopySource,
+    )?;
+    let keys = CopyKeys {
+        source: source_customer.map(|c| c.key),
+        part: part_customer.as_ref().map(|c| c.key.clone()),
+    };
     let headers = req.headers.clone();
     let check = move |meta: &ObjectMeta| -> S3Result<PartCopy> {
         Conditions::from(&headers, "x-amz-copy-source-").check(meta, S3Code::PreconditionFailed)?;
@@ -153,8 +177,10 @@ pub async fn upload_part_copy(
             number,
             source,
             Box::new(move |meta| check(meta).map_err(Error::from)),
+            keys,
         )
-        .await?;
+        .await
+        .map_err(sse::copy_source_error)?;
     let doc = dto::CopyPartResult {
         xmlns: dto::NS,
         last_modified: iso8601(part.last_modified),
@@ -163,7 +189,10 @@ pub async fn upload_part_copy(
             dto::ChecksumFields::new(&c.algorithm, c.value.clone(), None)
         }),
     };
-    Ok(ok_xml(dto::to_xml_rooted("CopyPartResult", &doc)))
+    let mut res = ok_xml(dto::to_xml_rooted("CopyPartResult", &doc));
+    let md5 = part_customer.as_ref().map(|c| c.md5.as_str());
+    sse::echo(ctx, &mut res, info.attrs.encryption.as_ref(), md5);
+    Ok(res)
 }
 
 pub async fn complete(
@@ -180,6 +209,11 @@ pub async fn complete(
     };
     let info = ctx.store.upload_info(&upload).await?;
     let stated = multipart_checksum::stated(&req.headers, &info)?;
+    // SSE-C headers are optional here; given, they must be the upload's key.
+    let customer = sse::customer(ctx, &req, sse::CUSTOMER, sse::KeyUse::Complete)?;
+    if let Some(c) = &customer {
+        sse::check_upload_key(info.attrs.encryption.as_ref(), &c.key)?;
+    }
     let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
     let listed = xml::parse_complete(&body)?.parts;
     let parts: Vec<(u32, String)> = listed
@@ -214,6 +248,8 @@ pub async fn complete(
     };
     let mut res = ok_xml(dto::to_xml_rooted("CompleteMultipartUploadResult", &doc));
     super::set_version_header(&mut res, meta.version_id.as_deref());
+    // AWS echoes no SSE-C headers here (the others, yes).
+    sse::echo(ctx, &mut res, meta.encryption.as_ref(), None);
     Ok(res)
 }
 

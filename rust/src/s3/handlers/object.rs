@@ -12,11 +12,11 @@ use crate::s3::headers::{Conditions, iso8601, object_attrs, object_headers, pars
 use crate::s3::response::{ResBody, S3Response, empty, ok_xml, set_header, stream_body};
 use crate::s3::router::{ReadObject, parse_part_number};
 use crate::s3::{Ctx, S3Request};
-use crate::s3::{dto, xml};
+use crate::s3::{dto, sse, xml};
 use crate::storage::Error;
 use crate::storage::interface::{
-    Content, CopyObject, Deletion, MAX_KEY_BYTES, ObjectMeta, Opened, Precondition, PutObject,
-    StoredChecksum,
+    BodyOf, Content, CopyObject, CustomerKey, Deletion, MAX_KEY_BYTES, ObjectMeta, Opened,
+    Precondition, PutObject, StoredChecksum,
 };
 
 /// `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only that version) on a write.
@@ -58,10 +58,12 @@ pub async fn put_object(
 ) -> S3Result<S3Response> {
     check_tagging_header(ctx, &req, &bucket, &key).await?;
     let mut attrs = object_attrs(&req.headers)?;
+    let (seal, customer) = sse::seal_for_write(ctx, &req, &bucket)?;
     let precondition = conditional_write(ctx, &req, &bucket, &key).await?;
     req.body
         .compute_checksum_by_default(crate::s3::checksum::Algorithm::Crc64Nvme);
-    let payload = receive_body(ctx, &mut req, || ctx.store.bucket_exists(&bucket)).await?;
+    let body_of = BodyOf::Object(seal.as_ref());
+    let payload = receive_body(ctx, &mut req, body_of, || ctx.store.bucket_exists(&bucket)).await?;
     attrs.checksum = body_checksum(&req);
     let meta = ctx
         .store
@@ -71,10 +73,13 @@ pub async fn put_object(
             payload,
             attrs,
             precondition,
+            seal,
         })
         .await?;
     let mut res = empty(StatusCode::OK);
     set_header(&mut res, "etag", &meta.etag);
+    let md5 = customer.as_ref().map(|c| c.md5.as_str());
+    sse::echo(ctx, &mut res, meta.encryption.as_ref(), md5);
     set_checksum_header(&mut res, meta.checksum.as_ref());
     set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
@@ -87,6 +92,7 @@ pub(super) async fn open_requested(
     ctx: &Ctx,
     read: &ReadObject,
     head: bool,
+    customer: Option<&CustomerKey>,
 ) -> S3Result<(ObjectMeta, Content)> {
     let (bucket, key) = (read.bucket.as_str(), read.key.as_str());
     let marker_headers = |err: S3Error, m: &ObjectMeta| {
@@ -101,7 +107,11 @@ pub(super) async fn open_requested(
             )
     };
     let version = read.version_id.as_deref();
-    match ctx.store.open_object(bucket, key, version, !head).await {
+    match ctx
+        .store
+        .open_object(bucket, key, version, !head, customer)
+        .await
+    {
         Ok(Opened {
             meta,
             content: Some(content),
@@ -206,7 +216,9 @@ pub async fn get_object(
             "Request specific response headers cannot be used for anonymous GET requests.",
         ));
     }
-    let (meta, data) = open_requested(ctx, &read, head)
+    sse::refuse_method_on_read(&req)?;
+    let customer = sse::customer(ctx, &req, sse::CUSTOMER, sse::KeyUse::Read)?;
+    let (meta, data) = open_requested(ctx, &read, head, customer.as_ref().map(|c| &c.key))
         .await
         .map_err(|e| hide_missing_key(ctx, &req, &read.bucket, e))?;
     Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
@@ -257,6 +269,8 @@ pub async fn get_object(
         );
     }
     set_version_header(&mut res, meta.version_id.as_deref());
+    let md5 = customer.as_ref().map(|c| c.md5.as_str());
+    sse::echo(ctx, &mut res, meta.encryption.as_ref(), md5);
     Ok(res)
 }
 
@@ -384,7 +398,8 @@ pub async fn copy_object(
     };
     let changes_something = replace
         || req.header("x-amz-tagging-directive") == Some("REPLACE")
-        || req.header("x-amz-storage-class").is_some();
+        || req.header("x-amz-storage-class").is_some()
+        || sse::names_encryption(&req);
     if source.bucket == bucket
         && source.key == key
         && source.version_id.is_none()
@@ -415,6 +430,14 @@ pub async fn copy_object(
     let headers = req.headers.clone();
     let tags = replace_tags.then_some(new_attrs.tags);
     let precondition = conditional_write(ctx, &req, &bucket, &key).await?;
+    let (seal, customer) = sse::seal_for_write(ctx, &req, &bucket)?;
+    let source_key = sse::customer(
+        ctx,
+        &req,
+        sse::COPY_SOURCE_CUSTOMER,
+        sse::KeyUse::CopySource,
+    )?
+    .map(|c| c.key);
     let mut plan = copy_checksum::Plan::new(crate::s3::checksum::algorithm_header(&req.headers)?);
     let mut hashed = 0;
     let meta = loop {
@@ -433,13 +456,15 @@ pub async fn copy_object(
             tags: tags.clone(),
             check: Box::new(check),
             precondition: precondition.clone(),
+            seal: seal.clone(),
+            source_key: source_key.clone(),
         };
         match ctx.store.copy_object(copy).await {
             Err(e) if copy_checksum::Plan::needs_hash(&e) && hashed < 3 => {
                 hashed += 1;
-                plan.hash_source(ctx, &source).await?;
+                plan.hash_source(ctx, &source, source_key.as_ref()).await?;
             }
-            result => break result?,
+            result => break result.map_err(sse::copy_source_error)?,
         }
     };
     let mut res = ok_xml(dto::to_xml_rooted(
@@ -455,6 +480,8 @@ pub async fn copy_object(
     if let Some(v) = &meta.source_version_id {
         set_header(&mut res, "x-amz-copy-source-version-id", v);
     }
+    let md5 = customer.as_ref().map(|c| c.md5.as_str());
+    sse::echo(ctx, &mut res, meta.encryption.as_ref(), md5);
     Ok(res)
 }
 
