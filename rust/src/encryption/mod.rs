@@ -30,6 +30,9 @@ use package::{DataKey, Sealer};
 /// then made by reading and writing the bytes here.
 const SEALED_SOURCE: &str = "the copy source is encrypted";
 
+/// A copy's check, shared between the copy below and the one made here.
+type SharedCheck<T> = Arc<dyn Fn(&ObjectMeta) -> Result<T> + Send + Sync>;
+
 pub struct EncryptedStore {
     inner: Arc<dyn Storage>,
     keys: Arc<KeyRing>,
@@ -70,7 +73,7 @@ impl EncryptedStore {
     async fn copy_through(
         &self,
         copy: CopyObject,
-        check: Arc<dyn Fn(&ObjectMeta) -> Result<Option<StoredChecksum>> + Send + Sync>,
+        check: SharedCheck<Option<StoredChecksum>>,
     ) -> Result<ObjectMeta> {
         let src = &copy.source;
         let opened = self
@@ -363,7 +366,7 @@ impl Storage for EncryptedStore {
     }
 
     async fn copy_object(&self, mut copy: CopyObject) -> Result<ObjectMeta> {
-        let check: Arc<dyn Fn(&ObjectMeta) -> Result<Option<StoredChecksum>> + Send + Sync> =
+        let check: SharedCheck<Option<StoredChecksum>> =
             Arc::from(std::mem::replace(&mut copy.check, Box::new(|_| Ok(None))));
         if copy.seal.is_some() || copy.source_key.is_some() {
             return self.copy_through(copy, check).await;
@@ -495,7 +498,7 @@ impl Storage for EncryptedStore {
         keys: CopyKeys,
     ) -> Result<PartInfo> {
         let upload_key = self.upload_key(upload, keys.part.as_ref()).await?;
-        let check: Arc<dyn Fn(&ObjectMeta) -> Result<PartCopy> + Send + Sync> = Arc::from(check);
+        let check: SharedCheck<PartCopy> = Arc::from(check);
         if upload_key.is_none() && keys.source.is_none() {
             let plain_check = check.clone();
             let attempt = self
