@@ -20,7 +20,7 @@ const ROOT_ALWAYS: [&str; 3] = [
 
 /// Bucket administration that a policy can never grant to anonymous callers: AWS
 /// allows these only to the bucket owner's account.
-const NEVER_ANONYMOUS: [&str; 10] = [
+const NEVER_ANONYMOUS: [&str; 12] = [
     "s3:CreateBucket",
     "s3:DeleteBucket",
     "s3:PutBucketPolicy",
@@ -31,6 +31,8 @@ const NEVER_ANONYMOUS: [&str; 10] = [
     "s3:GetBucketCORS",
     "s3:PutBucketVersioning",
     "s3:GetBucketVersioning",
+    "s3:PutEncryptionConfiguration",
+    "s3:GetEncryptionConfiguration",
 ];
 
 use super::policy::EXISTING_OBJECT_TAG as TAG_PREFIX;

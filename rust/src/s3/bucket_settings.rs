@@ -1,9 +1,10 @@
-//! Parsed bucket policies and CORS rules, cached in memory (read-mostly) and
-//! loaded from the store at start.
+//! Parsed bucket policies, CORS rules and default encryption, cached in memory
+//! (read-mostly) and loaded from the store at start.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use super::bucket_encryption::BucketEncryption;
 use super::cors::CorsConfig;
 use super::policy::Policy;
 use crate::storage::Storage;
@@ -13,6 +14,7 @@ use crate::storage::interface::ConfigKind;
 pub struct BucketSettings {
     policies: RwLock<HashMap<String, Arc<Policy>>>,
     cors: RwLock<HashMap<String, Arc<CorsConfig>>>,
+    encryption: RwLock<HashMap<String, Arc<BucketEncryption>>>,
 }
 
 impl BucketSettings {
@@ -32,6 +34,14 @@ impl BucketSettings {
             match serde_json::from_slice::<CorsConfig>(&bytes) {
                 Ok(c) => settings.set_cors(&bucket, Some(c)),
                 Err(e) => crate::log::warn(&format!("ignoring stored CORS rules of {bucket}: {e}")),
+            }
+        }
+        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Encryption).await? {
+            match BucketEncryption::from_json(&bytes) {
+                Ok(c) => settings.set_encryption(&bucket, Some(c)),
+                Err(e) => crate::log::warn(&format!(
+                    "ignoring stored default encryption of {bucket}: {e}"
+                )),
             }
         }
         Ok(settings)
@@ -69,6 +79,24 @@ impl BucketSettings {
         };
     }
 
+    /// The bucket's default encryption (PutBucketEncryption), if it has one: what new
+    /// objects that ask for no encryption of their own get.
+    pub fn default_encryption(&self, bucket: &str) -> Option<Arc<BucketEncryption>> {
+        self.encryption
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(bucket)
+            .cloned()
+    }
+
+    pub fn set_encryption(&self, bucket: &str, encryption: Option<BucketEncryption>) {
+        let mut map = self.encryption.write().unwrap_or_else(|e| e.into_inner());
+        match encryption {
+            Some(c) => map.insert(bucket.to_string(), Arc::new(c)),
+            None => map.remove(bucket),
+        };
+    }
+
     /// Takes the contents of a freshly loaded set.
     pub fn replace_with(&self, fresh: BucketSettings) {
         let policies = fresh
@@ -76,13 +104,19 @@ impl BucketSettings {
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
         let cors = fresh.cors.into_inner().unwrap_or_else(|e| e.into_inner());
+        let encryption = fresh
+            .encryption
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
         *self.policies.write().unwrap_or_else(|e| e.into_inner()) = policies;
         *self.cors.write().unwrap_or_else(|e| e.into_inner()) = cors;
+        *self.encryption.write().unwrap_or_else(|e| e.into_inner()) = encryption;
     }
 
     /// Forgets a deleted bucket.
     pub fn forget(&self, bucket: &str) {
         self.set_policy(bucket, None);
         self.set_cors(bucket, None);
+        self.set_encryption(bucket, None);
     }
 }

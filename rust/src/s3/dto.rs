@@ -242,6 +242,31 @@ pub struct CorsRule {
     pub max_age_seconds: Option<u64>,
 }
 
+/// GetBucketEncryption: the bucket's one default rule.
+#[derive(Serialize, Debug)]
+#[serde(rename = "ServerSideEncryptionConfiguration")]
+pub struct ServerSideEncryptionConfiguration {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(rename = "Rule")]
+    pub rule: ServerSideEncryptionRule,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServerSideEncryptionRule {
+    pub apply_server_side_encryption_by_default: ServerSideEncryptionByDefault,
+    pub bucket_key_enabled: bool,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ServerSideEncryptionByDefault {
+    #[serde(rename = "SSEAlgorithm")]
+    pub sse_algorithm: Text,
+    #[serde(rename = "KMSMasterKeyID", skip_serializing_if = "Option::is_none")]
+    pub kms_master_key_id: Option<Text>,
+}
+
 // ---- objects ---------------------------------------------------------------------
 
 /// The `Checksum<ALGORITHM>` element of a checksum (at most one is set) and, where the

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod authorize;
 pub mod body;
+pub mod bucket_encryption;
 pub mod bucket_settings;
 pub mod checksum;
 pub mod cors;
@@ -288,6 +289,11 @@ async fn dispatch(ctx: &Ctx, op: Op, req: S3Request) -> S3Result<S3Response> {
         Op::PutBucketCors { bucket } => bucket_config::put_cors(ctx, req, bucket).await,
         Op::GetBucketCors { bucket } => bucket_config::get_cors(ctx, req, bucket).await,
         Op::DeleteBucketCors { bucket } => bucket_config::delete_cors(ctx, req, bucket).await,
+        Op::PutBucketEncryption { bucket } => bucket_config::put_encryption(ctx, req, bucket).await,
+        Op::GetBucketEncryption { bucket } => bucket_config::get_encryption(ctx, req, bucket).await,
+        Op::DeleteBucketEncryption { bucket } => {
+            bucket_config::delete_encryption(ctx, req, bucket).await
+        }
         Op::Preflight { bucket } => bucket_config::preflight(ctx, req, bucket).await,
         Op::Unsupported {
             bucket,

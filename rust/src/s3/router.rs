@@ -75,6 +75,9 @@ pub enum Action {
     PutBucketCors,
     GetBucketCors,
     DeleteBucketCors,
+    PutBucketEncryption,
+    GetBucketEncryption,
+    DeleteBucketEncryption,
     PutBucketVersioning,
     ListObjectVersions,
     PutObjectTagging,
@@ -117,6 +120,8 @@ impl Action {
             GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
             PutBucketCors | DeleteBucketCors => "s3:PutBucketCORS",
             GetBucketCors => "s3:GetBucketCORS",
+            PutBucketEncryption | DeleteBucketEncryption => "s3:PutEncryptionConfiguration",
+            GetBucketEncryption => "s3:GetEncryptionConfiguration",
             PutBucketVersioning => "s3:PutBucketVersioning",
             ListObjectVersions => "s3:ListBucketVersions",
             PutObjectTagging => "s3:PutObjectTagging",
@@ -262,6 +267,15 @@ pub enum Op {
     DeleteBucketCors {
         bucket: String,
     },
+    PutBucketEncryption {
+        bucket: String,
+    },
+    GetBucketEncryption {
+        bucket: String,
+    },
+    DeleteBucketEncryption {
+        bucket: String,
+    },
     PutBucketVersioning {
         bucket: String,
     },
@@ -334,6 +348,9 @@ impl Op {
             Op::PutBucketCors { .. } => Action::PutBucketCors,
             Op::GetBucketCors { .. } => Action::GetBucketCors,
             Op::DeleteBucketCors { .. } => Action::DeleteBucketCors,
+            Op::PutBucketEncryption { .. } => Action::PutBucketEncryption,
+            Op::GetBucketEncryption { .. } => Action::GetBucketEncryption,
+            Op::DeleteBucketEncryption { .. } => Action::DeleteBucketEncryption,
             Op::PutBucketVersioning { .. } => Action::PutBucketVersioning,
             Op::ListObjectVersions { .. } => Action::ListObjectVersions,
             Op::PutObjectTagging { .. } => Action::PutObjectTagging,
@@ -506,6 +523,9 @@ impl Route {
             Action::PutBucketCors => Op::PutBucketCors { bucket: bucket()? },
             Action::GetBucketCors => Op::GetBucketCors { bucket: bucket()? },
             Action::DeleteBucketCors => Op::DeleteBucketCors { bucket: bucket()? },
+            Action::PutBucketEncryption => Op::PutBucketEncryption { bucket: bucket()? },
+            Action::GetBucketEncryption => Op::GetBucketEncryption { bucket: bucket()? },
+            Action::DeleteBucketEncryption => Op::DeleteBucketEncryption { bucket: bucket()? },
             Action::PutBucketVersioning => Op::PutBucketVersioning { bucket: bucket()? },
             Action::ListObjectVersions => Op::ListObjectVersions { bucket: bucket()? },
             Action::PutObjectTagging => {
@@ -624,11 +644,10 @@ pub fn not_implemented(what: &str) -> S3Error {
 
 /// Sub-resources we do not implement yet answer 501 instead of acting as a plain
 /// GET/PUT/DELETE on the bucket or object, which would do something else entirely.
-const UNSUPPORTED_SUBRESOURCES: [&str; 20] = [
+const UNSUPPORTED_SUBRESOURCES: [&str; 19] = [
     "lifecycle",
     "website",
     "replication",
-    "encryption",
     "logging",
     "notification",
     "object-lock",
@@ -687,6 +706,9 @@ fn resolve(
             "PUT" if q.has("cors") => Some(PutBucketCors),
             "GET" if q.has("cors") => Some(GetBucketCors),
             "DELETE" if q.has("cors") => Some(DeleteBucketCors),
+            "PUT" if q.has("encryption") => Some(PutBucketEncryption),
+            "GET" if q.has("encryption") => Some(GetBucketEncryption),
+            "DELETE" if q.has("encryption") => Some(DeleteBucketEncryption),
             _ => None,
         };
         if let Some(action) = bucket_config {
@@ -1082,6 +1104,9 @@ mod tests {
             ("PUT", "/b?cors"),
             ("GET", "/b?cors"),
             ("DELETE", "/b?cors"),
+            ("PUT", "/b?encryption"),
+            ("GET", "/b?encryption"),
+            ("DELETE", "/b?encryption"),
             ("PUT", "/b/k"),
             ("GET", "/b/k"),
             ("HEAD", "/b/k"),

@@ -1,17 +1,20 @@
 //! Per-bucket configuration documents stored beside the buckets:
-//! policies in `.policies/<bucket>.policy.json`, CORS rules in `.cors/<bucket>.cors.json`.
+//! policies in `.policies/<bucket>.policy.json`, CORS rules in `.cors/<bucket>.cors.json`,
+//! default encryption in `.encryption/<bucket>.encryption.json`.
 //! The store keeps bytes; the S3 layer parses, validates and caches them.
 
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
 use super::error::Result;
-use super::{CORS_DIR, POLICIES_DIR, Store};
+use super::{CORS_DIR, ENCRYPTION_DIR, POLICIES_DIR, Store};
 
 #[derive(Debug, Clone, Copy)]
 pub enum ConfigKind {
     Policy,
     Cors,
+    /// Default server-side encryption (PutBucketEncryption), as JSON.
+    Encryption,
 }
 
 impl ConfigKind {
@@ -19,6 +22,7 @@ impl ConfigKind {
         match self {
             ConfigKind::Policy => (POLICIES_DIR, ".policy.json"),
             ConfigKind::Cors => (CORS_DIR, ".cors.json"),
+            ConfigKind::Encryption => (ENCRYPTION_DIR, ".encryption.json"),
         }
     }
 }

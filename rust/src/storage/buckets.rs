@@ -207,7 +207,7 @@ impl Store {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
-        for kind in [ConfigKind::Policy, ConfigKind::Cors] {
+        for kind in [ConfigKind::Policy, ConfigKind::Cors, ConfigKind::Encryption] {
             self.delete_bucket_config(kind, name)?;
         }
         self.stats.remove_bucket(name);

@@ -113,6 +113,7 @@ pub const LEGACY_MULTIPART_DIR: &str = ".multipart";
 pub const BUCKETS_DIR: &str = ".buckets";
 pub const POLICIES_DIR: &str = ".policies";
 pub const CORS_DIR: &str = ".cors";
+pub const ENCRYPTION_DIR: &str = ".encryption";
 pub const VERSIONS_DIR: &str = ".versions";
 
 /// Removes a tree of temporaries off the caller's path (at once outside a runtime);
@@ -141,6 +142,7 @@ impl Store {
             BUCKETS_DIR,
             POLICIES_DIR,
             CORS_DIR,
+            ENCRYPTION_DIR,
             VERSIONS_DIR,
         ] {
             std::fs::create_dir_all(root.join(dir))?;

@@ -1,8 +1,9 @@
-//! Bucket policy and CORS configuration, and CORS preflight.
+//! Bucket policy, CORS and default encryption configuration, and CORS preflight.
 
 use http::StatusCode;
 
 use super::MAX_XML_BODY;
+use crate::s3::bucket_encryption::BucketEncryption;
 use crate::s3::cors::{self, CorsConfig};
 use crate::s3::dto;
 use crate::s3::error::{S3Code, S3Error, S3Result};
@@ -105,6 +106,47 @@ pub async fn delete_cors(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result
             &name,
             None,
             Box::new(move || settings.set_cors(&bucket, None)),
+        )
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn put_encryption(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
+    // A missing bucket is answered before the document is judged, as AWS does.
+    ctx.store.bucket_exists(&bucket).await?;
+    let body = req.body.read_small(MAX_XML_BODY).await?;
+    let config = BucketEncryption::from_xml(&body)?;
+    let settings = ctx.settings.clone();
+    let name = bucket.clone();
+    ctx.store
+        .set_bucket_config(
+            ConfigKind::Encryption,
+            &name,
+            Some(config.to_json()),
+            Box::new(move || settings.set_encryption(&bucket, Some(config))),
+        )
+        .await?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn get_encryption(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    ctx.store.bucket_exists(&bucket).await?;
+    let config = ctx.settings.default_encryption(&bucket).ok_or_else(|| {
+        S3Error::new(S3Code::ServerSideEncryptionConfigurationNotFoundError)
+            .detail("BucketName", &bucket)
+    })?;
+    Ok(ok_xml(dto::to_xml(&config.to_dto())))
+}
+
+pub async fn delete_encryption(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    let settings = ctx.settings.clone();
+    let name = bucket.clone();
+    ctx.store
+        .set_bucket_config(
+            ConfigKind::Encryption,
+            &name,
+            None,
+            Box::new(move || settings.set_encryption(&bucket, None)),
         )
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
