@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -29,6 +31,17 @@ const KMS_KEY_ID = "test-key";
 const CUSTOMER_KEY = "0123456789abcdef0123456789ABCDEF";
 const OTHER_KEY = "fedcba9876543210FEDCBA9876543210";
 const SSE_C = { SSECustomerAlgorithm: "AES256", SSECustomerKey: CUSTOMER_KEY } as const;
+
+/** Whether a file under `dir` holds `needle` (the plaintext must not be stored). */
+function storedAnywhere(dir: string, needle: Uint8Array): boolean {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory() ? storedAnywhere(path, needle) : entry.isFile() && readFileSync(path).includes(Buffer.from(needle))) {
+      return true;
+    }
+  }
+  return false;
+}
 
 describe("server-side encryption (@aws-sdk/client-s3)", () => {
   let storage: SmartStorage;
@@ -64,6 +77,7 @@ describe("server-side encryption (@aws-sdk/client-s3)", () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "s3.bin" }));
     assert.equal(head.ServerSideEncryption, "AES256");
     assert.equal(head.ContentLength, body.length);
+    assert.equal(storedAnywhere(storage.info!.directory, body.subarray(50_000, 50_064)), false, "plaintext on disk");
   });
 
   it("SSE-KMS: the configured key id is echoed; an unknown one is KMS.NotFoundException", async () => {
@@ -115,6 +129,8 @@ describe("server-side encryption (@aws-sdk/client-s3)", () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "ssec.bin", ...SSE_C }));
     assert.equal(head.ContentLength, body.length);
     assert.equal(head.SSECustomerKeyMD5, keyMd5);
+
+    assert.equal(storedAnywhere(storage.info!.directory, body.subarray(5_000, 5_064)), false, "plaintext on disk");
 
     await assertS3Error(s3.send(new GetObjectCommand({ Bucket: bucket, Key: "ssec.bin" })), "InvalidRequest", 400);
     await assertS3Error(
