@@ -31,6 +31,7 @@ export type {
   BucketSettings,
   ClusterConfig,
   BucketSpec,
+  EncryptionConfig,
   ResolvedConfig,
   ServerConfig,
   SmartStorageConfig,

@@ -55,6 +55,7 @@ export const CLI_ENV: Readonly<Record<string, string>> = Object.freeze({
   "quic-port": "SMARTSTORAGE_QUIC_PORT",
   "node-id": "SMARTSTORAGE_NODE_ID",
   "cluster-secret": "SMARTSTORAGE_CLUSTER_SECRET",
+  "encryption-master-key-file": "SMARTSTORAGE_ENCRYPTION_MASTER_KEY_FILE",
 });
 
 /** Flags of this command only: they concern the host, not the engine (`ruststorage serve` has no such flags). */
@@ -99,6 +100,13 @@ Options:
   --log-requests        log every request on stderr: method, path, status,
                         response bytes, milliseconds
                         [env: ${CLI_ENV["log-requests"]}] [default: off]
+  --encryption-master-key-file <file>
+                        the master key of SSE-S3 (a file of 32 bytes, raw or
+                        base64) [env: ${CLI_ENV["encryption-master-key-file"]}]
+                        [default: generated beside the data]
+  --allow-ssec-over-http
+                        accept SSE-C keys over plain HTTP (AWS refuses them):
+                        for local testing only                  [default: off]
   --import <bucket=folder>
                         put the files under the folder into the bucket after
                         start (the bucket is created if needed); repeatable
@@ -170,6 +178,8 @@ export function parseCliArgs(
         "no-fsync": { type: "boolean" },
         ephemeral: { type: "boolean" },
         "log-requests": { type: "boolean" },
+        "encryption-master-key-file": { type: "string" },
+        "allow-ssec-over-http": { type: "boolean" },
         import: { type: "string", multiple: true },
         "tls-self-signed": { type: "boolean" },
         "tls-cert": { type: "string" },
@@ -213,6 +223,7 @@ export function parseCliArgs(
     "quic-port": flags["quic-port"] ?? fromEnv("quic-port"),
     "node-id": flags["node-id"] ?? fromEnv("node-id"),
     "cluster-secret": flags["cluster-secret"] ?? fromEnv("cluster-secret"),
+    "encryption-master-key-file": flags["encryption-master-key-file"] ?? fromEnv("encryption-master-key-file"),
   };
   const port = values.port === undefined ? CLI_DEFAULTS.port : Number(values.port);
   if (values.port !== undefined && (values.port.trim() === "" || !Number.isInteger(port))) {
@@ -246,6 +257,13 @@ export function parseCliArgs(
   if (cluster !== undefined && ephemeral) {
     throw new SmartStorageError("InvalidArguments", "--ephemeral serves one temporary folder: it cannot be used with --cluster");
   }
+  const masterKeyFile = values["encryption-master-key-file"];
+  const encryption = masterKeyFile !== undefined || values["allow-ssec-over-http"]
+    ? {
+      ...(masterKeyFile !== undefined ? { masterKeyFile } : {}),
+      ...(values["allow-ssec-over-http"] ? { allowSseCOverHttp: true } : {}),
+    }
+    : undefined;
   return {
     server: {
       port,
@@ -272,6 +290,7 @@ export function parseCliArgs(
     ...(ephemeral ? { ephemeral: true } : {}),
     ...(values.bucket !== undefined ? { buckets: [...values.bucket] } : {}),
     ...(cluster !== undefined ? { cluster } : {}),
+    ...(encryption !== undefined ? { encryption } : {}),
     ...(values.binary !== undefined ? { binaryPath: values.binary } : {}),
     verbose: values.verbose ?? false,
   };

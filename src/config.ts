@@ -146,6 +146,27 @@ export interface ClusterConfig {
   secret?: string;
 }
 
+/**
+ * Server-side encryption (SSE-S3, SSE-KMS, SSE-C): the keys the engine encrypts object
+ * bodies under. Keys are 32 bytes, base64; they are never echoed back.
+ */
+export interface EncryptionConfig {
+  /**
+   * The master key wrapping SSE-S3 data keys (32 bytes, base64). Default: a cluster
+   * derives one from `cluster.secret`; a standalone server generates one beside its data
+   * (`.keys/master.key`), which protects copies of the objects' files, not of the folder.
+   */
+  masterKey?: string;
+  /** A file holding the master key (base64, or the 32 bytes themselves); relative paths are resolved against the working directory. Not with `masterKey`. */
+  masterKeyFile?: string;
+  /** The local key ring of SSE-KMS: key id -> key (32 bytes, base64). Default: none (`aws:kms` is refused). */
+  kmsKeys?: Record<string, string>;
+  /** The `kmsKeys` id used for `aws:kms` requests that name no key. Must be a key of `kmsKeys`. */
+  defaultKmsKeyId?: string;
+  /** Accept SSE-C keys over plain HTTP (AWS refuses them with `400 InvalidArgument`): for local testing only. Default `false`. */
+  allowSseCOverHttp?: boolean;
+}
+
 /** Everything {@linkcode SmartStorage} accepts; every field is optional. */
 export interface SmartStorageConfig {
   /** HTTP listener. */
@@ -168,6 +189,8 @@ export interface SmartStorageConfig {
   buckets?: (string | BucketSpec)[];
   /** Cluster mode (experimental): erasure-coded drive folders and a QUIC port ({@linkcode ClusterConfig}). Default: standalone. */
   cluster?: ClusterConfig;
+  /** Server-side encryption keys ({@linkcode EncryptionConfig}). Default: a generated master key (SSE-S3), no KMS keys, SSE-C over HTTPS only. */
+  encryption?: EncryptionConfig;
   /** Path of the `ruststorage` binary; skips the lookup chain. */
   binaryPath?: string;
   /** Timeout of one management request, in ms. Default `30000`. */
@@ -345,6 +368,7 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
   if (cluster !== undefined && ephemeral) {
     throw new ConfigError("cluster cannot be used with ephemeral (one temporary folder): give cluster.drives folders instead");
   }
+  const encryption = config.encryption === undefined ? undefined : resolveEncryption(config.encryption, cwd);
 
   const eventBufferSize = config.eventBufferSize ?? DEFAULTS.eventBufferSize;
   if (typeof eventBufferSize !== "number" || !Number.isInteger(eventBufferSize) || eventBufferSize < 1) {
@@ -367,6 +391,7 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
       auth: { enabled, credentials, ...(auth.sigV2 !== undefined ? { sigV2: auth.sigV2 } : {}) },
       ...(buckets.length > 0 ? { buckets } : {}),
       ...(cluster !== undefined ? { cluster } : {}),
+      ...(encryption !== undefined ? { encryption } : {}),
     },
     ephemeral,
     binaryPath: config.binaryPath,
@@ -635,6 +660,71 @@ function resolveCluster(cluster: unknown, cwd: string): EngineConfig["cluster"] 
   return enabled ? out : undefined;
 }
 
+/** Whether `text` is base64 of exactly 32 bytes (the engine's `decode_key`: standard alphabet, padded). */
+function isKey32(text: string): boolean {
+  const t = text.trim();
+  return /^[A-Za-z0-9+/]{43}=$/.test(t);
+}
+
+/**
+ * The `encryption` option as the engine takes it: keys checked (32 bytes, base64; the
+ * messages never hold a key), `masterKeyFile` made absolute.
+ */
+function resolveEncryption(encryption: unknown, cwd: string): NonNullable<EngineConfig["encryption"]> {
+  if (typeof encryption !== "object" || encryption === null || Array.isArray(encryption)) {
+    throw new ConfigError(
+      `encryption must be an object { masterKey?, masterKeyFile?, kmsKeys?, defaultKmsKeyId?, allowSseCOverHttp? }, got ${
+        describeValue(encryption)
+      }`,
+    );
+  }
+  const e = encryption as Record<string, unknown>;
+  const out: NonNullable<EngineConfig["encryption"]> = {};
+  if (e.masterKey !== undefined && e.masterKeyFile !== undefined) {
+    throw new ConfigError("encryption: give masterKey or masterKeyFile, not both");
+  }
+  if (e.masterKey !== undefined) {
+    if (typeof e.masterKey !== "string" || !isKey32(e.masterKey)) {
+      throw new ConfigError(`encryption.masterKey must be 32 bytes, base64 (44 characters), got ${describeValue(e.masterKey)}`);
+    }
+    out.masterKey = e.masterKey;
+  }
+  if (e.masterKeyFile !== undefined) {
+    if (typeof e.masterKeyFile !== "string" || e.masterKeyFile.trim() === "") {
+      throw new ConfigError(`encryption.masterKeyFile must be a non-empty path, got ${describeValue(e.masterKeyFile)}`);
+    }
+    out.masterKeyFile = resolvePath(cwd, e.masterKeyFile);
+  }
+  if (e.kmsKeys !== undefined) {
+    const ring = e.kmsKeys;
+    if (typeof ring !== "object" || ring === null || Array.isArray(ring)) {
+      throw new ConfigError(`encryption.kmsKeys must be an object { keyId: base64 key }, got ${describeValue(ring)}`);
+    }
+    const keys: Record<string, string> = {};
+    for (const [id, key] of Object.entries(ring)) {
+      if (id.trim() === "") throw new ConfigError("encryption.kmsKeys: a key id must not be empty");
+      if (typeof key !== "string" || !isKey32(key)) {
+        throw new ConfigError(`encryption.kmsKeys.${id} must be 32 bytes, base64 (44 characters), got ${describeValue(key)}`);
+      }
+      keys[id] = key;
+    }
+    out.kmsKeys = keys;
+  }
+  if (e.defaultKmsKeyId !== undefined) {
+    if (typeof e.defaultKmsKeyId !== "string" || !Object.hasOwn(out.kmsKeys ?? {}, e.defaultKmsKeyId)) {
+      throw new ConfigError(
+        `encryption.defaultKmsKeyId must name a key of encryption.kmsKeys, got ${JSON.stringify(e.defaultKmsKeyId) ?? "nothing"}`,
+      );
+    }
+    out.defaultKmsKeyId = e.defaultKmsKeyId;
+  }
+  if (e.allowSseCOverHttp !== undefined) {
+    if (typeof e.allowSseCOverHttp !== "boolean") throw new ConfigError("encryption.allowSseCOverHttp must be a boolean");
+    out.allowSseCOverHttp = e.allowSseCOverHttp;
+  }
+  return out;
+}
+
 /**
  * Checks a credential set the way the engine does: non-empty, no empty key or
  * secret, no duplicate access key id.
@@ -746,6 +836,7 @@ export const CONFIG_KEYS: KeySchema = {
     advertiseAddress: true,
     secret: true,
   },
+  encryption: { masterKey: true, masterKeyFile: true, kmsKeys: "any", defaultKmsKeyId: true, allowSseCOverHttp: true },
   binaryPath: true,
   requestTimeoutMs: true,
   startTimeoutMs: true,

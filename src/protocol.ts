@@ -509,6 +509,17 @@ export interface EngineConfig {
     advertiseAddress?: string;
     secret?: string;
   };
+  /**
+   * Server-side encryption keys. `masterKey` and `kmsKeys` are never echoed (the
+   * protocol fixture has neither); `masterKeyFile` is absolute.
+   */
+  encryption?: {
+    masterKey?: string;
+    masterKeyFile?: string;
+    kmsKeys?: Record<string, string>;
+    defaultKmsKeyId?: string;
+    allowSseCOverHttp?: boolean;
+  };
 }
 
 /** A response line. */
@@ -650,6 +661,18 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
                 seedNodes: { optional: STRINGS },
                 advertiseAddress: { optional: "string" },
                 secret: { optional: "string" },
+              },
+            },
+          },
+          encryption: {
+            optional: {
+              object: {
+                masterKey: { optional: "string" },
+                masterKeyFile: { optional: "string" },
+                // A key ring's ids are free: this shape holds none (the fixture carries no keys).
+                kmsKeys: { optional: { object: {} } },
+                defaultKmsKeyId: { optional: "string" },
+                allowSseCOverHttp: { optional: "boolean" },
               },
             },
           },

@@ -200,6 +200,51 @@ describe("units", () => {
     );
   });
 
+  it("resolveConfig() passes encryption through, paths made absolute, and checks its keys", () => {
+    const key = "A".repeat(43) + "=";
+    const resolved = resolveConfig({
+      encryption: { masterKeyFile: "keys/master.key", kmsKeys: { app: key }, defaultKmsKeyId: "app", allowSseCOverHttp: true },
+    }, "/srv");
+    assert.deepEqual(resolved.engine.encryption, {
+      masterKeyFile: "/srv/keys/master.key",
+      kmsKeys: { app: key },
+      defaultKmsKeyId: "app",
+      allowSseCOverHttp: true,
+    });
+    assert.deepEqual(resolveConfig({ encryption: { masterKey: key } }).engine.encryption, { masterKey: key });
+    assert.equal("encryption" in resolveConfig({}).engine, false, "no encryption field without the option");
+    for (
+      const bad of [
+        { masterKey: "c2hvcnQ=" },
+        { masterKey: key, masterKeyFile: "k" },
+        { masterKeyFile: "" },
+        { kmsKeys: { app: "not base64!" } },
+        { kmsKeys: [] },
+        { defaultKmsKeyId: "app" },
+        { allowSseCOverHttp: "yes" },
+        { allowSSECOverHttp: true },
+      ]
+    ) {
+      assert.throws(() => resolveConfig({ encryption: bad as never }), ConfigError, JSON.stringify(bad));
+    }
+    // A message never holds a key.
+    assert.throws(() => resolveConfig({ encryption: { masterKey: "secret-ish" } }), (e: Error) => !e.message.includes("secret-ish"));
+  });
+
+  it("parseCliArgs() maps --encryption-master-key-file (and its variable) and --allow-ssec-over-http", () => {
+    const encryptionOf = (args: string[], env: Record<string, string> = {}) =>
+      (parseCliArgs(args, env) as { encryption?: unknown }).encryption;
+    assert.deepEqual(encryptionOf(["--encryption-master-key-file", "m.key", "--allow-ssec-over-http"]), {
+      masterKeyFile: "m.key",
+      allowSseCOverHttp: true,
+    });
+    assert.deepEqual(encryptionOf([], { SMARTSTORAGE_ENCRYPTION_MASTER_KEY_FILE: "/k" }), { masterKeyFile: "/k" });
+    assert.deepEqual(encryptionOf(["--encryption-master-key-file", "a"], { SMARTSTORAGE_ENCRYPTION_MASTER_KEY_FILE: "/k" }), {
+      masterKeyFile: "a",
+    });
+    assert.equal(encryptionOf([]), undefined);
+  });
+
   it("resolveConfig() passes tls, cors and virtualHostDomains through and checks them", () => {
     const resolved = resolveConfig({
       server: {
