@@ -186,9 +186,17 @@ pub fn seal_for_write(
     Ok((seal, None))
 }
 
-/// The bucket's default encryption, for objects that ask for none.
-fn bucket_default(_ctx: &Ctx, _bucket: &str) -> Option<Seal> {
-    None
+/// The bucket's default encryption (PutBucketEncryption), for objects that ask for none.
+fn bucket_default(ctx: &Ctx, bucket: &str) -> Option<Seal> {
+    let default = ctx.settings.default_encryption(bucket)?;
+    Some(match default.algorithm.as_str() {
+        "AES256" => Seal::Managed,
+        _ => Seal::KeyRing {
+            key_id: default.kms_key_id.clone(),
+            context: None,
+            bucket_key: default.bucket_key_enabled,
+        },
+    })
 }
 
 /// `x-amz-server-side-encryption-context`: base64 of a JSON object of strings.
