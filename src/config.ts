@@ -159,7 +159,9 @@ export interface EncryptionConfig {
   masterKey?: string;
   /** A file holding the master key (base64, or the 32 bytes themselves); relative paths are resolved against the working directory. Not with `masterKey`. */
   masterKeyFile?: string;
-  /** The local key ring of SSE-KMS: key id -> key (32 bytes, base64). Default: none (`aws:kms` is refused). */
+  /** Master keys replaced by a new one (32 bytes, base64 each): objects sealed under them still open, and a copy onto itself moves one to the current key. */
+  previousMasterKeys?: string[];
+  /** The local key ring of SSE-KMS: key id -> key (32 bytes, base64). Default: none (`aws:kms` without a key id uses the master key, reported as `alias/aws/s3`; a key id is refused). */
   kmsKeys?: Record<string, string>;
   /** The `kmsKeys` id used for `aws:kms` requests that name no key. Must be a key of `kmsKeys`. */
   defaultKmsKeyId?: string;
@@ -673,7 +675,7 @@ function isKey32(text: string): boolean {
 function resolveEncryption(encryption: unknown, cwd: string): NonNullable<EngineConfig["encryption"]> {
   if (typeof encryption !== "object" || encryption === null || Array.isArray(encryption)) {
     throw new ConfigError(
-      `encryption must be an object { masterKey?, masterKeyFile?, kmsKeys?, defaultKmsKeyId?, allowSseCOverHttp? }, got ${
+      `encryption must be an object { masterKey?, masterKeyFile?, previousMasterKeys?, kmsKeys?, defaultKmsKeyId?, allowSseCOverHttp? }, got ${
         describeValue(encryption)
       }`,
     );
@@ -694,6 +696,13 @@ function resolveEncryption(encryption: unknown, cwd: string): NonNullable<Engine
       throw new ConfigError(`encryption.masterKeyFile must be a non-empty path, got ${describeValue(e.masterKeyFile)}`);
     }
     out.masterKeyFile = resolvePath(cwd, e.masterKeyFile);
+  }
+  if (e.previousMasterKeys !== undefined) {
+    const previous = e.previousMasterKeys;
+    if (!Array.isArray(previous) || !previous.every((k) => typeof k === "string" && isKey32(k))) {
+      throw new ConfigError("encryption.previousMasterKeys must be an array of keys, 32 bytes base64 (44 characters) each");
+    }
+    out.previousMasterKeys = [...previous];
   }
   if (e.kmsKeys !== undefined) {
     const ring = e.kmsKeys;
@@ -836,7 +845,14 @@ export const CONFIG_KEYS: KeySchema = {
     advertiseAddress: true,
     secret: true,
   },
-  encryption: { masterKey: true, masterKeyFile: true, kmsKeys: "any", defaultKmsKeyId: true, allowSseCOverHttp: true },
+  encryption: {
+    masterKey: true,
+    masterKeyFile: true,
+    previousMasterKeys: true,
+    kmsKeys: "any",
+    defaultKmsKeyId: true,
+    allowSseCOverHttp: true,
+  },
   binaryPath: true,
   requestTimeoutMs: true,
   startTimeoutMs: true,

@@ -510,12 +510,13 @@ export interface EngineConfig {
     secret?: string;
   };
   /**
-   * Server-side encryption keys. `masterKey` and `kmsKeys` are never echoed (the
-   * protocol fixture has neither); `masterKeyFile` is absolute.
+   * Server-side encryption keys. `masterKey`, `previousMasterKeys` and `kmsKeys` are
+   * never echoed (the protocol fixture has none); `masterKeyFile` is absolute.
    */
   encryption?: {
     masterKey?: string;
     masterKeyFile?: string;
+    previousMasterKeys?: string[];
     kmsKeys?: Record<string, string>;
     defaultKmsKeyId?: string;
     allowSseCOverHttp?: boolean;
@@ -669,6 +670,7 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
               object: {
                 masterKey: { optional: "string" },
                 masterKeyFile: { optional: "string" },
+                previousMasterKeys: { optional: STRINGS },
                 // A key ring's ids are free: this shape holds none (the fixture carries no keys).
                 kmsKeys: { optional: { object: {} } },
                 defaultKmsKeyId: { optional: "string" },

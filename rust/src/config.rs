@@ -54,6 +54,9 @@ pub struct EncryptionConfig {
     /// A file holding the master key (base64, or the 32 bytes themselves).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
+    /// Master keys replaced by `masterKey`: objects sealed under them still open.
+    #[serde(skip_serializing)]
+    pub previous_master_keys: Vec<String>,
     /// The local key ring of SSE-KMS: key id -> 32 bytes, base64.
     #[serde(skip_serializing)]
     pub kms_keys: std::collections::BTreeMap<String, String>,

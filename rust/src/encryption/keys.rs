@@ -94,6 +94,8 @@ pub enum MasterSource {
 pub struct KeyRing {
     source: MasterSource,
     master: std::sync::OnceLock<Option<Kek>>,
+    /// Master keys replaced by the current one: they still open what they sealed.
+    previous: Vec<Kek>,
     ring: BTreeMap<String, Kek>,
     default_id: Option<String>,
 }
@@ -121,9 +123,15 @@ impl KeyRing {
         Ok(KeyRing {
             source,
             master,
+            previous: Vec::new(),
             ring,
             default_id: default_id.map(str::to_string),
         })
+    }
+
+    pub fn with_previous(mut self, keys: &[Zeroizing<Vec<u8>>]) -> Result<KeyRing, String> {
+        self.previous = keys.iter().map(|k| Kek::new(k)).collect::<Result<_, _>>()?;
+        Ok(self)
     }
 
     /// The ring's id of a key named by id, ARN (`arn:aws:kms:…:key/<id>`) or alias.
@@ -196,10 +204,23 @@ impl KeyRing {
             }
             _ => {}
         }
-        let kek = self.kek(sealed, customer)?;
-        let data_key = kek
-            .unwrap(&sealed.data_key, &wrap_aad(sealed))
-            .ok_or(Refusal::Tampered)?;
+        let aad = wrap_aad(sealed);
+        let kek = self.kek(sealed, customer);
+        let unwrapped = match &kek {
+            Ok(kek) => kek.unwrap(&sealed.data_key, &aad),
+            Err(_) => None,
+        };
+        let under_master =
+            sealed.scheme == Scheme::Managed || sealed.key_id.as_deref() == Some(MANAGED_KMS_ALIAS);
+        let data_key = match unwrapped {
+            Some(key) => key,
+            None if under_master => self
+                .previous
+                .iter()
+                .find_map(|old| old.unwrap(&sealed.data_key, &aad))
+                .ok_or(kek.err().unwrap_or(Refusal::Tampered))?,
+            None => return Err(kek.err().unwrap_or(Refusal::Tampered)),
+        };
         Ok(Arc::new(DataKey::new(&data_key)))
     }
 
@@ -333,6 +354,22 @@ mod tests {
                 Some(Refusal::NotSealedWithKey)
             );
         }
+    }
+
+    #[test]
+    fn a_previous_master_key_still_opens_what_it_sealed() {
+        let (sealed, _) = ring().seal_new(&Seal::Managed).unwrap();
+        let rotated = KeyRing::new(
+            MasterSource::Key(Zeroizing::new(vec![10u8; 32])),
+            &BTreeMap::new(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(rotated.open(&sealed, None).err(), Some(Refusal::Tampered));
+        let rotated = rotated
+            .with_previous(&[Zeroizing::new(vec![9u8; 32])])
+            .unwrap();
+        assert!(rotated.open(&sealed, None).is_ok());
     }
 
     #[test]
