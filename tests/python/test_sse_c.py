@@ -384,3 +384,71 @@ def test_ssec_over_https_works(tls_server, tls_bucket):
     plain = tls_server.client()
     expect_error(lambda: plain.get_object(Bucket=tls_bucket, Key="k", **ssec_args(KEY)), "InvalidArgument", 400)
     expect_error(lambda: plain.get_object(Bucket=tls_bucket, Key="k"), "InvalidRequest", 400)
+
+
+# ---- edges ------------------------------------------------------------------------
+
+
+def test_empty_object_still_needs_the_right_key(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="e", Body=b"", **ssec_args(KEY))
+    g = s3.get_object(Bucket=bucket, Key="e", **ssec_args(KEY))
+    assert g["Body"].read() == b"" and g["ContentLength"] == 0
+    expect_error(lambda: s3.get_object(Bucket=bucket, Key="e", **ssec_args(KEY2)), "AccessDenied", 403)
+    expect_error(lambda: s3.head_object(Bucket=bucket, Key="e", **ssec_args(KEY2)), None, 403)
+    expect_error(lambda: s3.get_object(Bucket=bucket, Key="e"), "InvalidRequest", 400)
+
+
+def test_part_number_reads(s3, bucket):
+    parts = [data_of(5 * MiB, "x"), data_of(10, "y")]
+    up, done = _upload(s3, bucket, "mp", parts)
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": done})
+    h = s3.head_object(Bucket=bucket, Key="mp", PartNumber=2, **ssec_args(KEY))
+    assert h["ContentLength"] == 10 and h["PartsCount"] == 2
+    # as for a plain object (AWS: 416 InvalidPartNumber; ceph's 400 InvalidPart is its own)
+    expect_error(lambda: s3.get_object(Bucket=bucket, Key="mp", PartNumber=3, **ssec_args(KEY)), "InvalidPartNumber", 416)
+    expect_error(lambda: s3.get_object(Bucket=bucket, Key="mp", PartNumber=1), "InvalidRequest", 400)
+
+
+def test_ssec_part_on_managed_upload_refused(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="m", ServerSideEncryption="AES256")["UploadId"]
+    expect_error(
+        lambda: s3.upload_part(Bucket=bucket, Key="m", UploadId=up, PartNumber=1, Body=b"x", **ssec_args(KEY)),
+        "InvalidRequest",
+        400,
+    )
+
+
+def test_versions_keep_their_own_keys(s3, vbucket):
+    v1 = s3.put_object(Bucket=vbucket, Key="k", Body=b"one", **ssec_args(KEY))["VersionId"]
+    v2 = s3.put_object(Bucket=vbucket, Key="k", Body=b"two", **ssec_args(KEY2))["VersionId"]
+    s3.delete_object(Bucket=vbucket, Key="k")
+    assert s3.get_object(Bucket=vbucket, Key="k", VersionId=v1, **ssec_args(KEY))["Body"].read() == b"one"
+    assert s3.get_object(Bucket=vbucket, Key="k", VersionId=v2, **ssec_args(KEY2))["Body"].read() == b"two"
+    expect_error(lambda: s3.get_object(Bucket=vbucket, Key="k", VersionId=v1, **ssec_args(KEY2)), "AccessDenied", 403)
+    expect_error(lambda: s3.head_object(Bucket=vbucket, Key="k", VersionId=v2), None, 400)
+
+
+def test_checksums_are_of_the_plaintext(s3, bucket):
+    body = data_of(100_000, "crc")
+    r = s3.put_object(Bucket=bucket, Key="k", Body=body, ChecksumAlgorithm="SHA256", **ssec_args(KEY))
+    import base64, hashlib
+
+    want = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert r["ChecksumSHA256"] == want
+    g = s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED", **ssec_args(KEY))
+    assert g["ChecksumSHA256"] == want and g["Body"].read() == body
+
+
+def test_transfer_manager_upload_and_download(s3, bucket, tmp_path):
+    """boto3's transfer manager: multipart upload with SSE-C, download by parallel ranged GETs."""
+    import io
+
+    from boto3.s3.transfer import TransferConfig
+
+    body = data_of(13 * MiB + 11, "tm")
+    cfg = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB, max_concurrency=4)
+    extra = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": KEY}
+    s3.upload_fileobj(io.BytesIO(body), bucket, "tm", ExtraArgs=extra, Config=cfg)
+    out = io.BytesIO()
+    s3.download_fileobj(bucket, "tm", out, ExtraArgs=extra, Config=cfg)
+    assert out.getvalue() == body
