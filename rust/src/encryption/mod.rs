@@ -30,6 +30,10 @@ use package::{DataKey, Sealer};
 /// then made by reading and writing the bytes here.
 const SEALED_SOURCE: &str = "the copy source is encrypted";
 
+/// What a copy through this layer checks of its source (its conditions), and the
+/// checksum the copy keeps.
+type SourceCheck = Arc<dyn Fn(&ObjectMeta) -> Result<Option<StoredChecksum>> + Send + Sync>;
+
 pub struct EncryptedStore {
     inner: Arc<dyn Storage>,
     keys: Arc<KeyRing>,
@@ -67,11 +71,7 @@ impl EncryptedStore {
 
     /// A copy that must read and write the bytes (its source or its destination is
     /// encrypted): the source version opened is the one checked and copied.
-    async fn copy_through(
-        &self,
-        copy: CopyObject,
-        check: Arc<dyn Fn(&ObjectMeta) -> Result<Option<StoredChecksum>> + Send + Sync>,
-    ) -> Result<ObjectMeta> {
+    async fn copy_through(&self, copy: CopyObject, check: SourceCheck) -> Result<ObjectMeta> {
         let src = &copy.source;
         let opened = self
             .open_object(
@@ -363,7 +363,7 @@ impl Storage for EncryptedStore {
     }
 
     async fn copy_object(&self, mut copy: CopyObject) -> Result<ObjectMeta> {
-        let check: Arc<dyn Fn(&ObjectMeta) -> Result<Option<StoredChecksum>> + Send + Sync> =
+        let check: SourceCheck =
             Arc::from(std::mem::replace(&mut copy.check, Box::new(|_| Ok(None))));
         if copy.seal.is_some() || copy.source_key.is_some() {
             return self.copy_through(copy, check).await;
