@@ -10,7 +10,12 @@ serves HTTPS beside it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
+
 import pytest
+from boto3.s3.transfer import TransferConfig
 
 from helpers import (
     MiB,
@@ -19,14 +24,9 @@ from helpers import (
     data_of,
     expect_error,
     md5_hex,
-    qkey,
     unique_bucket_name,
 )
 from sse_common import (
-    EncryptedServer,
-    KMS_KEY_ID,
-    KMS_KEYS,
-    MASTER_KEY,
     copy_ssec_headers,
     customer_key,
     key_md5,
@@ -446,20 +446,14 @@ def test_versions_keep_their_own_keys(s3, vbucket):
 def test_checksums_are_of_the_plaintext(s3, bucket):
     body = data_of(100_000, "crc")
     r = s3.put_object(Bucket=bucket, Key="k", Body=body, ChecksumAlgorithm="SHA256", **ssec_args(KEY))
-    import base64, hashlib
-
     want = base64.b64encode(hashlib.sha256(body).digest()).decode()
     assert r["ChecksumSHA256"] == want
     g = s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED", **ssec_args(KEY))
     assert g["ChecksumSHA256"] == want and g["Body"].read() == body
 
 
-def test_transfer_manager_upload_and_download(s3, bucket, tmp_path):
+def test_transfer_manager_upload_and_download(s3, bucket):
     """boto3's transfer manager: multipart upload with SSE-C, download by parallel ranged GETs."""
-    import io
-
-    from boto3.s3.transfer import TransferConfig
-
     body = data_of(13 * MiB + 11, "tm")
     cfg = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB, max_concurrency=4)
     extra = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": KEY}

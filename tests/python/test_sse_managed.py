@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import stat
 
 import pytest
@@ -24,7 +25,6 @@ from helpers import (
     expect_error,
     md5_hex,
     multipart_etag,
-    qkey,
     started_server,
 )
 from sigv4_signer import SIGNED_TRAILER, chunked_put
@@ -484,8 +484,6 @@ def test_other_master_key_or_missing_kms_key_cannot_read(server, s3, bucket):
     s3.put_object(Bucket=bucket, Key="plain", Body=b"plain")
     keys = {k: v for k, v in KMS_KEYS.items() if k != "other-key"}
     other = EncryptedServer({"masterKey": base64.b64encode(b"\x01" * 32).decode(), "kmsKeys": keys})
-    import shutil
-
     shutil.rmtree(other.directory)
     shutil.copytree(server.directory, other.directory, ignore=shutil.ignore_patterns(".tmp"))
     with other:
