@@ -218,6 +218,7 @@ def chunked_put(
     truncate: int = 0,
     decoded_length_delta: int = 0,
     stream: bool = False,
+    extra_headers: Optional[dict] = None,
 ) -> requests.Response:
     """Build and send an aws-chunked PUT.
 
@@ -229,6 +230,7 @@ def chunked_put(
              (send the trailers of SIGNED_TRAILER without their signature)
     stream:  no Content-Length: the body goes out with Transfer-Encoding: chunked
              (in 64 KiB pieces), as SDKs stream a body of unknown length
+    extra_headers: more headers to sign and send (e.g. server-side encryption)
     """
     trailer_signed = mode == SIGNED_TRAILER and tamper != "no-trailer-sig"
     decoded_len = sum(len(c) for c in chunks) + decoded_length_delta
@@ -250,6 +252,7 @@ def chunked_put(
         "content-encoding": "aws-chunked",
         "x-amz-decoded-content-length": str(decoded_len),
     }
+    headers.update(extra_headers or {})
     if not stream:
         headers["content-length"] = str(length - truncate)
     if trailer:

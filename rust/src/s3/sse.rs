@@ -60,32 +60,25 @@ pub fn customer(
     if given == 0 || (used == KeyUse::Complete && given < 3) {
         return Ok(None);
     }
-    let invalid = |message: String, name: &str| {
-        S3Error::msg(S3Code::InvalidArgument, message)
-            .detail("ArgumentName", format!("{prefix}{name}"))
-            .detail("ArgumentValue", "null")
-    };
-    if !req.secure && !ctx.allow_sse_c_over_http {
-        return Err(S3Error::msg(
-            S3Code::InvalidArgument,
-            ssec_message("be made over a secure connection."),
-        ));
-    }
+    // AWS names x-amz-server-side-encryption in every SSE-C argument error, of a
+    // copy's source too, with the value "null".
+    let invalid = |message: String| S3Error::invalid_argument(message, SSE, "null");
+    secure_enough(ctx, req)?;
     match algorithm.map(str::trim) {
         None => {
-            return Err(invalid(
-                ssec_message("provide a valid encryption algorithm."),
-                "algorithm",
-            ));
+            return Err(invalid(ssec_message(
+                "provide a valid encryption algorithm.",
+            )));
         }
         Some("AES256") => {}
-        Some(_) => return Err(S3Error::new(S3Code::InvalidEncryptionAlgorithmError)),
+        Some(other) => {
+            return Err(S3Error::new(S3Code::InvalidEncryptionAlgorithmError)
+                .detail("ArgumentName", SSE)
+                .detail("ArgumentValue", other));
+        }
     }
     let Some(key) = key else {
-        return Err(invalid(
-            ssec_message("provide an appropriate secret key."),
-            "key",
-        ));
+        return Err(invalid(ssec_message("provide an appropriate secret key.")));
     };
     let bytes = Zeroizing::new(B64.decode(key.trim()).unwrap_or_default());
     if bytes.len() != 32 {
@@ -97,23 +90,20 @@ pub fn customer(
         }
         return Err(invalid(
             "The secret key was invalid for the specified algorithm.".into(),
-            "key",
         ));
     }
     use md5::Digest;
     let computed = B64.encode(md5::Md5::digest(&bytes[..]));
     match md5 {
         None if matches!(used, KeyUse::Write | KeyUse::Complete) => {
-            return Err(invalid(
-                ssec_message("provide the client calculated MD5 of the secret key."),
-                "key-MD5",
-            ));
+            return Err(invalid(ssec_message(
+                "provide the client calculated MD5 of the secret key.",
+            )));
         }
         Some(given) if given.trim() != computed => {
             return Err(invalid(
                 "The calculated MD5 hash of the key did not match the hash that was provided."
                     .into(),
-                "key-MD5",
             ));
         }
         _ => {}
@@ -124,6 +114,17 @@ pub fn customer(
         key: CustomerKey(array),
         md5: computed,
     }))
+}
+
+/// SSE-C keys travel only over HTTPS (unless configured otherwise): checked first.
+fn secure_enough(ctx: &Ctx, req: &S3Request) -> S3Result<()> {
+    if !req.secure && !ctx.allow_sse_c_over_http {
+        return Err(S3Error::msg(
+            S3Code::InvalidArgument,
+            ssec_message("be made over a secure connection."),
+        ));
+    }
+    Ok(())
 }
 
 /// A copy whose source key is wrong is a bad request (a GET with it is refused, 403).
@@ -145,10 +146,14 @@ pub fn seal_for_write(
     req: &S3Request,
     bucket: &str,
 ) -> S3Result<(Option<Seal>, Option<Customer>)> {
-    let customer = customer(ctx, req, CUSTOMER, KeyUse::Write)?;
     let method = req.header(SSE).map(str::trim);
     let key_id = req.header(KMS_KEY_ID).map(str::trim);
-    if let (Some(_), Some(method)) = (&customer, method) {
+    let names_customer = ["algorithm", "key", "key-MD5"]
+        .iter()
+        .any(|name| req.header(&format!("{CUSTOMER}{name}")).is_some());
+    // AWS refuses SSE-C beside another method before it looks at the SSE-C headers.
+    if let (true, Some(method)) = (names_customer, method) {
+        secure_enough(ctx, req)?;
         return Err(S3Error::msg(
             S3Code::InvalidArgument,
             "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
@@ -156,6 +161,7 @@ pub fn seal_for_write(
         .detail("ArgumentName", SSE)
         .detail("ArgumentValue", method));
     }
+    let customer = customer(ctx, req, CUSTOMER, KeyUse::Write)?;
     let kms = matches!(method, Some("aws:kms" | "aws:kms:dsse"));
     if key_id.is_some() && !kms {
         return Err(S3Error::msg(
@@ -279,9 +285,10 @@ pub fn echo(ctx: &Ctx, res: &mut S3Response, sealed: Option<&Sealed>, customer_m
                 set_header(res, BUCKET_KEY, "true");
             }
         }
+        // Only with the request's key: CompleteMultipartUpload echoes no SSE-C headers.
         Scheme::Customer => {
-            set_header(res, &format!("{CUSTOMER}algorithm"), "AES256");
             if let Some(md5) = customer_md5 {
+                set_header(res, &format!("{CUSTOMER}algorithm"), "AES256");
                 set_header(res, &format!("{CUSTOMER}key-MD5"), md5);
             }
         }
