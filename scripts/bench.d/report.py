@@ -189,12 +189,15 @@ if extra:
     twins = [s for s in (SSNF, VGW) if s in order]
     cols = [SSNF] * (SSNF in order) + [s for s in extra if s.startswith("smartstorage")] + [VGW] * (VGW in order) + [s for s in extra if not s.startswith("smartstorage")]
     xr = [r for r in ROWS if (r[3] == 16 and r[1] in ("put", "get")) or r[1] in ("bigput", "bigget")]
-    pairs = [(a, b) for a, b in (("smartstorage-tls", "versitygw-tls"), ("smartstorage-tls", SSNF), ("smartstorage-ts", SSNF)) if a in cols and b in cols]
-    w("## HTTPS and the TypeScript module")
+    pairs = [(a, b) for a, b in (("smartstorage-tls", "versitygw-tls"), ("smartstorage-tls", SSNF), ("smartstorage-ts", SSNF),
+                                 ("smartstorage-sse-s3", SSNF), ("smartstorage-sse-c", SSNF)) if a in cols and b in cols]
+    w("## HTTPS, the TypeScript module and server-side encryption")
     w("")
     w("The same rows over HTTPS (one certificate made with openssl for 127.0.0.1; s3load trusts exactly it, TLS 1.3, HTTP/1.1, "
-      "keep-alive), and with the engine started through the TypeScript module under Node (`scripts/bench.d/ts-launch.mjs`; the engine "
-      "process it spawns is measured). All without fsync, like versitygw. Peak RSS in brackets, MiB.")
+      "keep-alive), with the engine started through the TypeScript module under Node (`scripts/bench.d/ts-launch.mjs`; the engine "
+      "process it spawns is measured), and with server-side encryption: `smartstorage-sse-s3` (every PUT asks for SSE-S3, "
+      "`x-amz-server-side-encryption: AES256`) and `smartstorage-sse-c` (every PUT, GET and HEAD carries SSE-C headers with one "
+      "fixed customer key, over plain HTTP through `--allow-ssec-over-http`). All without fsync, like versitygw. Peak RSS in brackets, MiB.")
     w("")
     w("| workload | unit | " + " | ".join(cols) + " | " + " | ".join(f"{a}/{b}" for a, b in pairs) + " |")
     w("|" + " --- |" * 2 + " ---: |" * (len(cols) + len(pairs)))

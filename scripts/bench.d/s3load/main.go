@@ -21,6 +21,9 @@
 // A cluster: -endpoint takes several comma-separated URLs (each request goes to
 // the next one, round-robin; wait waits for every one) and -pid several
 // comma-separated PIDs (CPU seconds and peak RSS are summed over them).
+//
+// -sse s3 asks for SSE-S3 (x-amz-server-side-encryption: AES256) on every object
+// PUT; -sse c sends SSE-C headers with one fixed key on every object PUT, GET and HEAD.
 package main
 
 import (
@@ -81,6 +84,7 @@ var (
 	fFillBudget = flag.Duration("fillbudget", 0, "fill/listdel: stop writing new keys after this long (0: no limit)")
 	fListBudget = flag.Duration("listbudget", 300*time.Second, "listdel: stop the ListObjectsV2 scan after this long")
 	fCACert     = flag.String("cacert", "", "https endpoints: trust exactly this PEM certificate")
+	fSSE        = flag.String("sse", "", "server-side encryption: s3 (AES256 on PUTs) | c (SSE-C, one fixed key, on PUT/GET/HEAD)")
 )
 
 // ---------------------------------------------------------------- SigV4
@@ -203,6 +207,18 @@ func newClient(conc int) *client {
 
 type kv struct{ k, v string }
 
+// sseC: the SSE-C headers of -sse c. The key is fixed (random-looking, derived from
+// a constant) so that fill and the later get, separate runs, use the same one.
+var sseC = func() map[string]string {
+	key := sha256.Sum256([]byte("s3load SSE-C key"))
+	sum := md5.Sum(key[:])
+	return map[string]string{
+		"x-amz-server-side-encryption-customer-algorithm": "AES256",
+		"x-amz-server-side-encryption-customer-key":       base64.StdEncoding.EncodeToString(key[:]),
+		"x-amz-server-side-encryption-customer-key-md5":   base64.StdEncoding.EncodeToString(sum[:]),
+	}
+}()
+
 // do sends one signed request. body may be nil. The caller owns resp.Body.
 func (c *client) do(method, bucket, key string, query []kv, body []byte, bodySHA string, hdr map[string]string) (*http.Response, string, error) {
 	path := "/"
@@ -240,6 +256,16 @@ func (c *client) do(method, bucket, key string, query []kv, body []byte, bodySHA
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
+	}
+	if key != "" { // -sse: on object requests, signed like the others
+		switch {
+		case *fSSE == "s3" && method == "PUT":
+			req.Header.Set("x-amz-server-side-encryption", "AES256")
+		case *fSSE == "c" && (method == "PUT" || method == "GET" || method == "HEAD"):
+			for k, v := range sseC {
+				req.Header.Set(k, v)
+			}
+		}
 	}
 	if bodySHA == "" {
 		bodySHA = emptySHA
@@ -1310,6 +1336,10 @@ func main() {
 		rest = append(rest, a)
 	}
 	flag.CommandLine.Parse(rest)
+	if *fSSE != "" && *fSSE != "s3" && *fSSE != "c" {
+		fmt.Fprintln(os.Stderr, "-sse: s3 or c, not", *fSSE)
+		os.Exit(2)
+	}
 	if sub == "startup" {
 		cmdStartup(flag.Args())
 		return
