@@ -190,7 +190,6 @@ def test_sse_kms_default_key_id_from_config():
         assert s3.head_object(Bucket="defkey", Key="k")["SSEKMSKeyId"] == kms_arn("other-key")
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: the context is stored but not echoed by PutObject/CopyObject/CreateMultipartUpload")
 def test_sse_kms_context_echoed_on_put(raw, bucket):
     ctx = b64(json.dumps({"a": "b"}).encode())
     r = raw.put(f"/{bucket}/k", data=b"x", headers={SSE: "aws:kms", f"{SSE}-context": ctx})

@@ -309,3 +309,11 @@ pub fn check_upload_key(sealed: Option<&Sealed>, key: &CustomerKey) -> S3Result<
         _ => Err(Error::Sealing(Refusal::PartKeyUnexpected).into()),
     }
 }
+
+/// PutObject, CopyObject and CreateMultipartUpload also echo the SSE-KMS encryption
+/// context (reads do not).
+pub fn echo_context(res: &mut S3Response, sealed: Option<&Sealed>) {
+    if let Some(context) = sealed.and_then(|s| s.context.as_deref()) {
+        set_header(res, CONTEXT, context);
+    }
+}

@@ -45,6 +45,7 @@ pub async fn create(
         sealed.as_ref(),
         customer.as_ref().map(|c| c.md5.as_str()),
     );
+    sse::echo_context(&mut res, sealed.as_ref());
     if let (Some(a), Some(t)) = (&info.checksum_algorithm, &info.checksum_type) {
         set_header(&mut res, "x-amz-checksum-algorithm", a);
         set_header(&mut res, "x-amz-checksum-type", t);

@@ -80,6 +80,7 @@ pub async fn put_object(
     set_header(&mut res, "etag", &meta.etag);
     let md5 = customer.as_ref().map(|c| c.md5.as_str());
     sse::echo(ctx, &mut res, meta.encryption.as_ref(), md5);
+    sse::echo_context(&mut res, meta.encryption.as_ref());
     set_checksum_header(&mut res, meta.checksum.as_ref());
     set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
@@ -482,6 +483,7 @@ pub async fn copy_object(
     }
     let md5 = customer.as_ref().map(|c| c.md5.as_str());
     sse::echo(ctx, &mut res, meta.encryption.as_ref(), md5);
+    sse::echo_context(&mut res, meta.encryption.as_ref());
     Ok(res)
 }
 
