@@ -289,8 +289,13 @@ impl Storage for EncryptedStore {
         self.inner.shared_generation()
     }
 
+    /// A plain body (the bytes go below as given, or as `filter` turns them).
     fn writer(&self, filter: Option<Box<dyn ByteFilter>>) -> Box<dyn ObjectWriter> {
-        self.inner.writer(filter)
+        Box::new(SealingWriter {
+            inner: self.inner.writer(filter),
+            sealed: None,
+            plain: 0,
+        })
     }
 
     async fn body_writer(&self, body: BodyOf<'_>) -> Result<Box<dyn ObjectWriter>> {
