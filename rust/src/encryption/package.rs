@@ -136,21 +136,31 @@ impl crate::storage::interface::ByteFilter for Sealer {
     }
 }
 
-/// Opens one stored package in place, answering its plaintext.
-pub fn open_package<'a>(
+/// Opens the stored package at `buf[at..at + stored]` in place, moving its plaintext
+/// to `buf[to..]` (`to <= at`: packages opened one after another end up contiguous).
+/// Answers the plaintext length, or `None` when the package fails authentication.
+pub fn open_package(
     key: &DataKey,
-    stored: &'a mut [u8],
+    buf: &mut [u8],
+    (at, stored, to): (usize, usize, usize),
     index: u64,
     last: bool,
-) -> Option<&'a mut [u8]> {
-    if stored.len() < OVERHEAD as usize {
+) -> Option<usize> {
+    if stored < OVERHEAD as usize || to > at {
         return None;
     }
-    let (nonce, sealed) = stored.split_at_mut(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-    key.0
-        .open_in_place(nonce, Aad::from(aad(index, last)), sealed)
-        .ok()
+    let nonce = Nonce::try_assume_unique_for_key(&buf[at..at + NONCE_LEN]).ok()?;
+    let sealed = (at + NONCE_LEN - to)..;
+    let plain = key
+        .0
+        .open_within(
+            nonce,
+            Aad::from(aad(index, last)),
+            &mut buf[to..at + stored],
+            sealed,
+        )
+        .ok()?;
+    Some(plain.len())
 }
 
 #[cfg(test)]
@@ -196,7 +206,8 @@ mod tests {
         for index in 0..count {
             let n = (package_len(plain.len() as u64, index) + OVERHEAD) as usize;
             let (pkg, tail) = rest.split_at_mut(n);
-            got.extend_from_slice(open_package(&k, pkg, index, index + 1 == count).unwrap());
+            let len = open_package(&k, pkg, (0, n, 0), index, index + 1 == count).unwrap();
+            got.extend_from_slice(&pkg[..len]);
             rest = tail;
         }
         assert_eq!(got, plain);
@@ -209,11 +220,24 @@ mod tests {
         let n = STORED_PACKAGE as usize;
         let mut flipped = stored.clone();
         flipped[20] ^= 1;
-        assert!(open_package(&key(), &mut flipped[..n], 0, false).is_none());
+        assert!(open_package(&key(), &mut flipped, (0, n, 0), 0, false).is_none());
         let mut second = stored[n..].to_vec();
+        let whole = (0, second.len(), 0);
         // the second package read as the first, or as not the last
-        assert!(open_package(&key(), &mut second.clone(), 0, false).is_none());
-        assert!(open_package(&key(), &mut second.clone(), 1, false).is_none());
-        assert!(open_package(&key(), &mut second, 1, true).is_some());
+        assert!(open_package(&key(), &mut second.clone(), whole, 0, false).is_none());
+        assert!(open_package(&key(), &mut second.clone(), whole, 1, false).is_none());
+        assert!(open_package(&key(), &mut second, whole, 1, true).is_some());
+        // opened in place at an offset, its plaintext moves to the front
+        let mut both = stored.clone();
+        assert_eq!(
+            open_package(&key(), &mut both, (0, n, 0), 0, false),
+            Some(PACKAGE as usize)
+        );
+        let rest = (n, both.len() - n, PACKAGE as usize);
+        assert_eq!(
+            open_package(&key(), &mut both, rest, 1, true),
+            Some(PACKAGE as usize)
+        );
+        assert_eq!(&both[..2 * PACKAGE as usize], &plain[..]);
     }
 }

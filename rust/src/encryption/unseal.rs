@@ -1,15 +1,17 @@
 //! Reading a sealed object: a plaintext range becomes the stored range of the packages
-//! that hold it (one contiguous run, across parts too), each opened as it arrives.
+//! that hold it (one contiguous run, across parts too), opened a few packages at a time
+//! where they are read (the file reader's thread), each batch going out as one buffer.
 //! A package that fails to open ends the stream with an error: altered bytes are
 //! never returned.
 
+use std::ops::Range;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
-
 use super::package::{self, DataKey, OVERHEAD, PACKAGE};
-use crate::storage::interface::{ByteStream, Content, StreamSource};
+use crate::storage::interface::{ByteStream, Content, RunDecoder, StreamSource};
+
+/// Packages opened per run: half a megabyte of plaintext, the size of a file read.
+const RUN_PACKAGES: usize = 8;
 
 pub struct Unsealing {
     stored: Content,
@@ -43,18 +45,34 @@ struct Cursor {
     remaining: u64,
 }
 
+/// The part holding plaintext position `pos` (the one it ends when `ending`), its
+/// plaintext start, and its stored start.
+fn part_at(parts: &[u64], pos: u64, ending: bool) -> (usize, u64, u64) {
+    let (mut part, mut base, mut stored_base) = (0, 0, 0);
+    while part < parts.len() && (pos > base + parts[part] || (!ending && pos == base + parts[part]))
+    {
+        base += parts[part];
+        stored_base += package::stored_len(parts[part]);
+        part += 1;
+    }
+    (part, base, stored_base)
+}
+
 impl Cursor {
-    /// The cursor at `start`, and the stored offset of its first package.
-    fn at(parts: Vec<u64>, start: u64, len: u64) -> (Cursor, u64) {
-        let (mut part, mut base, mut stored_base) = (0, 0, 0);
-        while part < parts.len() && start >= base + parts[part] {
-            base += parts[part];
-            stored_base += package::stored_len(parts[part]);
-            part += 1;
-        }
+    /// The cursor over `len` bytes from `start`, and the stored range of its packages.
+    fn at(parts: Vec<u64>, start: u64, len: u64) -> (Cursor, Range<u64>) {
+        let (part, base, stored_base) = part_at(&parts, start, false);
         let within = start - base;
         let offset = within / PACKAGE * PACKAGE;
         let stored_start = stored_base + package::stored_len(offset);
+        let (end_part, end_base, end_stored_base) = part_at(&parts, start + len, true);
+        let stored_end = match parts.get(end_part) {
+            Some(&size) => {
+                let within = (start + len - end_base).div_ceil(PACKAGE) * PACKAGE;
+                end_stored_base + package::stored_len(within.min(size))
+            }
+            None => end_stored_base,
+        };
         let cursor = Cursor {
             parts,
             part,
@@ -62,7 +80,7 @@ impl Cursor {
             skip: within - offset,
             remaining: len,
         };
-        (cursor, stored_start)
+        (cursor, stored_start..stored_end.max(stored_start))
     }
 
     fn next(&mut self) -> Option<Package> {
@@ -88,78 +106,60 @@ impl Cursor {
         self.offset += plain;
         Some(package)
     }
-
-    /// The stored bytes from the cursor's first package to the end of its last.
-    fn stored_len(&self) -> u64 {
-        let mut probe = Cursor {
-            parts: self.parts.clone(),
-            ..*self
-        };
-        let mut total = 0;
-        while let Some(p) = probe.next() {
-            total += p.stored as u64;
-        }
-        total
-    }
 }
 
-struct State {
-    stored: ByteStream,
-    buffer: BytesMut,
+/// Opens runs of packages, moving their plaintext together.
+struct Opener {
     cursor: Cursor,
     key: Arc<DataKey>,
-    failed: bool,
+    run: Vec<Package>,
 }
 
 fn tampered() -> std::io::Error {
+    crate::log::warn("an encrypted object failed authentication on read");
     std::io::Error::other("an encrypted object's stored bytes fail authentication")
+}
+
+impl RunDecoder for Opener {
+    fn next_run(&mut self) -> Option<usize> {
+        self.run.clear();
+        while self.run.len() < RUN_PACKAGES {
+            match self.cursor.next() {
+                Some(package) => self.run.push(package),
+                None => break,
+            }
+        }
+        let len = self.run.iter().map(|p| p.stored).sum();
+        (len > 0).then_some(len)
+    }
+
+    fn decode(&mut self, run: &mut [u8]) -> std::io::Result<Range<usize>> {
+        let (mut at, mut end) = (0, 0);
+        let start = self.run.first().map_or(0, |p| p.skip);
+        for p in &self.run {
+            // Only a run's first package skips any plaintext: each opens where the
+            // plaintext kept so far ends.
+            let place = (at, p.stored, end);
+            if package::open_package(&self.key, run, place, p.index, p.last).is_none() {
+                return Err(tampered());
+            }
+            end += p.skip + p.take;
+            at += p.stored;
+        }
+        Ok(start..end)
+    }
 }
 
 impl StreamSource for Unsealing {
     fn stream(self: Box<Self>, start: u64, len: u64) -> ByteStream {
-        let (cursor, stored_start) = Cursor::at(self.parts, start, len);
-        let stored_len = cursor.stored_len();
-        let state = State {
-            stored: self.stored.stream(stored_start, stored_len),
-            buffer: BytesMut::new(),
+        let (cursor, stored) = Cursor::at(self.parts, start, len);
+        let opener = Opener {
             cursor,
             key: self.key,
-            failed: false,
+            run: Vec::with_capacity(RUN_PACKAGES),
         };
-        Box::pin(futures_util::stream::unfold(state, |mut s| async move {
-            if s.failed {
-                return None;
-            }
-            let package = s.cursor.next()?;
-            while s.buffer.len() < package.stored {
-                match s.stored.next().await {
-                    Some(Ok(chunk)) => s.buffer.extend_from_slice(&chunk),
-                    Some(Err(e)) => {
-                        s.failed = true;
-                        return Some((Err(e), s));
-                    }
-                    None => {
-                        s.failed = true;
-                        return Some((Err(tampered()), s));
-                    }
-                }
-            }
-            let mut sealed = s.buffer.split_to(package.stored);
-            let opened = package::open_package(&s.key, &mut sealed, package.index, package.last)
-                .map(|plain| plain.len());
-            match opened {
-                Some(_) => {
-                    let start = package::NONCE + package.skip;
-                    let plain: Bytes = sealed.freeze().slice(start..start + package.take);
-                    Some((Ok(plain), s))
-                }
-                None => {
-                    crate::log::warn("an encrypted object failed authentication on read");
-                    s.failed = true;
-                    Some((Err(tampered()), s))
-                }
-            }
-        }))
+        self.stored
+            .decode(stored.start, stored.end, Box::new(opener))
     }
 }
 
@@ -167,6 +167,8 @@ impl StreamSource for Unsealing {
 mod tests {
     use super::*;
     use crate::encryption::package::Sealer;
+    use bytes::Bytes;
+    use futures_util::StreamExt;
 
     async fn read(parts: &[Vec<u8>], start: u64, len: u64) -> std::io::Result<Vec<u8>> {
         let key = Arc::new(DataKey::new(&[1u8; 32]));
@@ -191,7 +193,10 @@ mod tests {
     #[tokio::test]
     async fn any_range_across_packages_and_parts() {
         let a: Vec<u8> = (0..(2 * PACKAGE + 7)).map(|i| (i % 251) as u8).collect();
-        let b: Vec<u8> = (0..(PACKAGE + 1)).map(|i| (i % 13) as u8).collect();
+        let b: Vec<u8> = (0..(RUN_PACKAGES as u64 * PACKAGE + PACKAGE + 1))
+            .map(|i| (i % 13) as u8)
+            .collect();
+        let a_len = a.len() as u64;
         let whole: Vec<u8> = a.iter().chain(b.iter()).copied().collect();
         let parts = vec![a, b];
         let n = whole.len() as u64;
@@ -202,6 +207,10 @@ mod tests {
             (2 * PACKAGE, 10),
             (2 * PACKAGE + 5, PACKAGE),
             (n - 1, 1),
+            (a_len - 1, 2),
+            (0, a_len),
+            (a_len, n - a_len),
+            (PACKAGE + 1, n - PACKAGE - 2),
         ] {
             let got = read(&parts, start, len).await.unwrap();
             assert_eq!(

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
 
-use super::error::{S3Code, S3Error};
+use super::error::{S3Code, S3Error, S3Result};
 
 pub type ResBody = UnsyncBoxBody<Bytes, std::io::Error>;
 pub type S3Response = Response<ResBody>;
@@ -37,6 +37,21 @@ pub fn xml(status: StatusCode, doc: String) -> S3Response {
 
 pub fn ok_xml(doc: String) -> S3Response {
     xml(StatusCode::OK, doc)
+}
+
+/// An object's byte stream once its first chunk is in hand: a read that fails at
+/// once (a damaged or unreadable object) is answered with a 500, not a cut-off 200.
+pub async fn started(
+    mut stream: crate::storage::interface::ByteStream,
+) -> S3Result<crate::storage::interface::ByteStream> {
+    use futures_util::StreamExt;
+    match stream.next().await {
+        Some(Ok(first)) => Ok(Box::pin(
+            futures_util::stream::iter([Ok(first)]).chain(stream),
+        )),
+        Some(Err(e)) => Err(S3Error::internal(format!("reading an object: {e}"))),
+        None => Ok(stream),
+    }
 }
 
 /// A response body streaming an object's bytes from storage.

@@ -1,7 +1,10 @@
 //! Reading an object's bytes out as a stream: small objects are read whole in the
 //! trip that opens them, larger ones streamed by a reader thread through pooled buffers.
 
+use std::ops::Range;
+
 use bytes::Bytes;
+use futures_util::StreamExt;
 
 use super::pool;
 
@@ -32,6 +35,17 @@ enum Data {
 /// Streams a range of an object's bytes; for stores whose bytes are not one file.
 pub trait StreamSource: Send {
     fn stream(self: Box<Self>, start: u64, len: u64) -> ByteStream;
+}
+
+/// Turns stored bytes into the bytes a reader wants, one run of stored bytes at a time
+/// (a layer that stores bytes transformed, such as encrypted). Runs are decoded where
+/// they are read: on the reading thread for a file, beside the socket otherwise.
+pub trait RunDecoder: Send + 'static {
+    /// The length of the next run of stored bytes, or `None` when done.
+    fn next_run(&mut self) -> Option<usize>;
+    /// Decodes one run (exactly the length asked) in place, answering where in `run`
+    /// its output lies.
+    fn decode(&mut self, run: &mut [u8]) -> std::io::Result<Range<usize>>;
 }
 
 impl Content {
@@ -81,6 +95,76 @@ impl Content {
             Data::Source(source) => source.stream(start, len),
         }
     }
+
+    /// The stored bytes from `start` to `end`, in the runs `decoder` asks for, each
+    /// decoded by it.
+    pub fn decode(self, start: u64, end: u64, decoder: Box<dyn RunDecoder>) -> ByteStream {
+        match self.0 {
+            Data::File(file) => file_decoded(file, start, decoder),
+            data => gathered_decoded(Content(data).stream(start, end - start), decoder),
+        }
+    }
+}
+
+/// Decodes runs of `file` from `start` on one blocking thread that reads ahead, as
+/// `file_stream` does: decoding overlaps the socket's writes.
+fn file_decoded(file: std::fs::File, start: u64, mut decoder: Box<dyn RunDecoder>) -> ByteStream {
+    use std::os::unix::fs::FileExt;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(FILE_CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut offset = start;
+        while let Some(len) = decoder.next_run() {
+            let mut buf = pool::take(len);
+            let decoded = file
+                .read_exact_at(&mut buf, offset)
+                .and_then(|()| decoder.decode(&mut buf))
+                .map(|range| pool::into_bytes(buf, range));
+            offset += len as u64;
+            let failed = decoded.is_err();
+            if tx.blocking_send(decoded).is_err() || failed {
+                return;
+            }
+        }
+    });
+    receiver_stream(rx)
+}
+
+/// Decodes runs gathered from `stored` as it arrives (bytes loaded already, or
+/// another store's stream).
+fn gathered_decoded(stored: ByteStream, decoder: Box<dyn RunDecoder>) -> ByteStream {
+    let state = (stored, Bytes::new(), decoder, false);
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |(mut stored, mut held, mut decoder, done)| async move {
+            let len = if done { None } else { decoder.next_run() }?;
+            let mut buf = pool::take(len);
+            let mut filled = 0;
+            while filled < len {
+                if held.is_empty() {
+                    held = match stored.next().await {
+                        Some(Ok(chunk)) => chunk,
+                        Some(Err(e)) => return Some((Err(e), (stored, held, decoder, true))),
+                        None => {
+                            let short = std::io::ErrorKind::UnexpectedEof.into();
+                            return Some((Err(short), (stored, held, decoder, true)));
+                        }
+                    };
+                }
+                let take = held.len().min(len - filled);
+                buf[filled..filled + take].copy_from_slice(&held.split_to(take));
+                filled += take;
+            }
+            let decoded = decoder.decode(&mut buf).map(|r| pool::into_bytes(buf, r));
+            let done = decoded.is_err();
+            Some((decoded, (stored, held, decoder, done)))
+        },
+    ))
+}
+
+fn receiver_stream(rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>) -> ByteStream {
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }))
 }
 
 /// Reads the chunk of `file` at `offset` (up to `FILE_CHUNK` bytes, not past `end`)
@@ -108,7 +192,5 @@ fn file_stream(file: std::fs::File, start: u64, len: u64) -> ByteStream {
             }
         }
     });
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    }))
+    receiver_stream(rx)
 }

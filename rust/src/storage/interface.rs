@@ -21,7 +21,7 @@ pub use super::bucket_config::ConfigKind;
 pub use super::buckets::BucketInfo;
 pub use super::capacity::{Capacity, DriveProbe};
 pub use super::commit::Precondition;
-pub use super::content::{ByteStream, Content, StreamSource};
+pub use super::content::{ByteStream, Content, RunDecoder, StreamSource};
 pub use super::keypath::MAX_KEY_BYTES;
 pub use super::list::{Item, ListPage, ListQuery};
 pub use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::{Conditions, iso8601, object_attrs, object_headers, parse_range};
-use crate::s3::response::{ResBody, S3Response, empty, ok_xml, set_header, stream_body};
+use crate::s3::response::{ResBody, S3Response, empty, ok_xml, set_header, started, stream_body};
 use crate::s3::router::{ReadObject, parse_part_number};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, sse, xml};
@@ -241,7 +241,7 @@ pub async fn get_object(
     let body: ResBody = if head || len == 0 {
         crate::s3::response::empty_body()
     } else {
-        stream_body(data.stream(start, len))
+        stream_body(started(data.stream(start, len)).await?)
     };
     let mut res = http::Response::new(body);
     *res.status_mut() = status;
