@@ -102,6 +102,9 @@ def test_kms_with_key_and_bucket_key(s3, bucket):
     rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms:dsse"}
     assert rule["BucketKeyEnabled"] is False
+    # and new objects that ask for nothing are DSSE-KMS
+    assert s3.put_object(Bucket=bucket, Key="d", Body=b"d")["ServerSideEncryption"] == "aws:kms:dsse"
+    assert s3.head_object(Bucket=bucket, Key="d")["ServerSideEncryption"] == "aws:kms:dsse"
 
 
 def test_kms_without_key(s3, bucket):

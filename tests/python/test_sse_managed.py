@@ -202,11 +202,15 @@ def test_sse_kms_context_echoed_on_put(raw, bucket):
     assert r.headers.get(f"{SSE}-context") == ctx
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: aws:kms:dsse objects are stored and echoed as aws:kms")
 def test_sse_kms_dsse_echo(s3, bucket):
     r = s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="aws:kms:dsse", SSEKMSKeyId=KMS_KEY_ID)
     assert r["ServerSideEncryption"] == "aws:kms:dsse"
     assert s3.head_object(Bucket=bucket, Key="k")["ServerSideEncryption"] == "aws:kms:dsse"
+    g = s3.get_object(Bucket=bucket, Key="k")
+    assert (g["ServerSideEncryption"], g["Body"].read()) == ("aws:kms:dsse", b"x")
+    # a plain copy of it asks for nothing, so it is not DSSE
+    c = s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "k"})
+    assert c.get("ServerSideEncryption") != "aws:kms:dsse"
 
 
 def test_sse_kms_bucket_key_enabled_echo(s3, bucket):

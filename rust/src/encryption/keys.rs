@@ -150,6 +150,7 @@ impl KeyRing {
             key_id: None,
             context: None,
             bucket_key: false,
+            dual_layer: false,
             key_check: None,
             data_key: String::new(),
         };
@@ -159,6 +160,7 @@ impl KeyRing {
                 key_id,
                 context,
                 bucket_key,
+                dual_layer,
             } => {
                 let id = match key_id {
                     Some(named) => self
@@ -173,6 +175,7 @@ impl KeyRing {
                 sealed.key_id = Some(id);
                 sealed.context = context.clone();
                 sealed.bucket_key = *bucket_key;
+                sealed.dual_layer = *dual_layer;
             }
             Seal::Customer(key) => {
                 sealed.scheme = Scheme::Customer;
@@ -340,11 +343,13 @@ mod tests {
                 key_id: Some("arn:aws:kms:us-east-1:1:key/k1".into()),
                 context: Some("ctx".into()),
                 bucket_key: true,
+                dual_layer: true,
             },
             Seal::KeyRing {
                 key_id: None,
                 context: None,
                 bucket_key: false,
+                dual_layer: false,
             },
         ] {
             let (sealed, _) = ring.seal_new(&seal).unwrap();
@@ -393,6 +398,7 @@ mod tests {
             key_id: Some("nope".into()),
             context: None,
             bucket_key: false,
+            dual_layer: false,
         };
         assert_eq!(
             ring.seal_new(&unknown).err(),
@@ -403,6 +409,7 @@ mod tests {
                 key_id: Some("k1".into()),
                 context: Some("a".into()),
                 bucket_key: false,
+                dual_layer: false,
             })
             .unwrap();
         sealed.context = Some("b".into());

@@ -179,6 +179,7 @@ pub fn seal_for_write(
             key_id: key_id.filter(|id| !id.is_empty()).map(str::to_string),
             context: encryption_context(req)?,
             bucket_key: bucket_key_header(req)?,
+            dual_layer: method == Some("aws:kms:dsse"),
         }),
         Some(other) => {
             return Err(S3Error::msg(
@@ -201,6 +202,7 @@ fn bucket_default(ctx: &Ctx, bucket: &str) -> Option<Seal> {
             key_id: default.kms_key_id.clone(),
             context: None,
             bucket_key: default.bucket_key_enabled,
+            dual_layer: default.algorithm == "aws:kms:dsse",
         },
     })
 }
@@ -278,7 +280,12 @@ pub fn echo(ctx: &Ctx, res: &mut S3Response, sealed: Option<&Sealed>, customer_m
     match sealed.scheme {
         Scheme::Managed => set_header(res, SSE, "AES256"),
         Scheme::KeyRing => {
-            set_header(res, SSE, "aws:kms");
+            let method = if sealed.dual_layer {
+                "aws:kms:dsse"
+            } else {
+                "aws:kms"
+            };
+            set_header(res, SSE, method);
             let id = sealed.key_id.as_deref().unwrap_or(MANAGED_KMS_ALIAS);
             set_header(res, KMS_KEY_ID, &key_arn(&ctx.region, id));
             if sealed.bucket_key {

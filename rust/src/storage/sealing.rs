@@ -12,11 +12,13 @@ pub enum Seal {
     /// Under the server's master key.
     Managed,
     /// Under a key of the local key ring (the default one when `key_id` is none), with
-    /// an encryption context bound to it.
+    /// an encryption context bound to it. `dual_layer` records that the client asked for
+    /// DSSE-KMS (`aws:kms:dsse`), which is answered as such; the bytes get one layer.
     KeyRing {
         key_id: Option<String>,
         context: Option<String>,
         bucket_key: bool,
+        dual_layer: bool,
     },
     /// Under the client's own key, which is never stored.
     Customer(CustomerKey),
@@ -54,6 +56,9 @@ pub struct Sealed {
     pub context: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bucket_key: bool,
+    /// Asked for as DSSE-KMS (`aws:kms:dsse`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dual_layer: bool,
     /// A salted keyed hash that recognises the client's key (never the key itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_check: Option<String>,
