@@ -4,6 +4,7 @@ use http::StatusCode;
 
 use super::MAX_XML_BODY;
 use crate::s3::bucket_encryption::BucketEncryption;
+use crate::s3::bucket_settings::BucketSettings;
 use crate::s3::cors::{self, CorsConfig};
 use crate::s3::dto;
 use crate::s3::error::{S3Code, S3Error, S3Result};
@@ -11,6 +12,24 @@ use crate::s3::policy::{MAX_POLICY_BYTES, Policy};
 use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
 use crate::storage::interface::ConfigKind;
+
+/// Stores (or, with `None`, removes) one of a bucket's configuration documents, and
+/// applies it to the live settings once it is stored.
+async fn save_config(
+    ctx: &Ctx,
+    kind: ConfigKind,
+    bucket: String,
+    document: Option<Vec<u8>>,
+    apply: impl FnOnce(&BucketSettings, &str) + Send + 'static,
+) -> S3Result<()> {
+    let settings = ctx.settings.clone();
+    let name = bucket.clone();
+    let then = Box::new(move || apply(&settings, &bucket));
+    ctx.store
+        .set_bucket_config(kind, &name, document, then)
+        .await?;
+    Ok(())
+}
 
 fn json_response(bytes: Vec<u8>) -> S3Response {
     let mut res = http::Response::new(crate::s3::response::full(bytes));
@@ -25,16 +44,14 @@ pub async fn put_policy(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Resu
         .await
         .map_err(|_| S3Error::msg(S3Code::MalformedPolicy, "Policies must be less than 20 KB"))?;
     let policy = Policy::parse(&body, &bucket)?;
-    let settings = ctx.settings.clone();
-    let name = bucket.clone();
-    ctx.store
-        .set_bucket_config(
-            ConfigKind::Policy,
-            &name,
-            Some(body.to_vec()),
-            Box::new(move || settings.set_policy(&bucket, Some(policy))),
-        )
-        .await?;
+    save_config(
+        ctx,
+        ConfigKind::Policy,
+        bucket,
+        Some(body.to_vec()),
+        move |s, b| s.set_policy(b, Some(policy)),
+    )
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -47,16 +64,10 @@ pub async fn get_policy(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<
 }
 
 pub async fn delete_policy(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
-    let settings = ctx.settings.clone();
-    let name = bucket.clone();
-    ctx.store
-        .set_bucket_config(
-            ConfigKind::Policy,
-            &name,
-            None,
-            Box::new(move || settings.set_policy(&bucket, None)),
-        )
-        .await?;
+    save_config(ctx, ConfigKind::Policy, bucket, None, move |s, b| {
+        s.set_policy(b, None)
+    })
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -76,16 +87,14 @@ pub async fn put_cors(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let config = CorsConfig::from_xml(&body)?;
     let json = serde_json::to_vec_pretty(&config).map_err(S3Error::internal)?;
-    let settings = ctx.settings.clone();
-    let name = bucket.clone();
-    ctx.store
-        .set_bucket_config(
-            ConfigKind::Cors,
-            &name,
-            Some(json.to_vec()),
-            Box::new(move || settings.set_cors(&bucket, Some(config))),
-        )
-        .await?;
+    save_config(
+        ctx,
+        ConfigKind::Cors,
+        bucket,
+        Some(json.to_vec()),
+        move |s, b| s.set_cors(b, Some(config)),
+    )
+    .await?;
     Ok(empty(StatusCode::OK))
 }
 
@@ -98,16 +107,10 @@ pub async fn get_cors(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3
 }
 
 pub async fn delete_cors(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
-    let settings = ctx.settings.clone();
-    let name = bucket.clone();
-    ctx.store
-        .set_bucket_config(
-            ConfigKind::Cors,
-            &name,
-            None,
-            Box::new(move || settings.set_cors(&bucket, None)),
-        )
-        .await?;
+    save_config(ctx, ConfigKind::Cors, bucket, None, move |s, b| {
+        s.set_cors(b, None)
+    })
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -116,16 +119,14 @@ pub async fn put_encryption(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3
     ctx.store.bucket_exists(&bucket).await?;
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let config = BucketEncryption::from_xml(&body)?;
-    let settings = ctx.settings.clone();
-    let name = bucket.clone();
-    ctx.store
-        .set_bucket_config(
-            ConfigKind::Encryption,
-            &name,
-            Some(config.to_json()),
-            Box::new(move || settings.set_encryption(&bucket, Some(config))),
-        )
-        .await?;
+    save_config(
+        ctx,
+        ConfigKind::Encryption,
+        bucket,
+        Some(config.to_json()),
+        move |s, b| s.set_encryption(b, Some(config)),
+    )
+    .await?;
     Ok(empty(StatusCode::OK))
 }
 
@@ -139,16 +140,10 @@ pub async fn get_encryption(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Res
 }
 
 pub async fn delete_encryption(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
-    let settings = ctx.settings.clone();
-    let name = bucket.clone();
-    ctx.store
-        .set_bucket_config(
-            ConfigKind::Encryption,
-            &name,
-            None,
-            Box::new(move || settings.set_encryption(&bucket, None)),
-        )
-        .await?;
+    save_config(ctx, ConfigKind::Encryption, bucket, None, move |s, b| {
+        s.set_encryption(b, None)
+    })
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
