@@ -91,7 +91,7 @@ impl Content {
                 }
                 Box::pin(futures_util::stream::iter(frames))
             }
-            Data::File(file) => file_stream(file, start, len),
+            Data::File(file) => file_decoded(file, start, Box::new(Chunks { left: len })),
             Data::Source(source) => source.stream(start, len),
         }
     }
@@ -106,8 +106,10 @@ impl Content {
     }
 }
 
-/// Decodes runs of `file` from `start` on one blocking thread that reads ahead, as
-/// `file_stream` does: decoding overlaps the socket's writes.
+/// Decodes runs of `file` from `start`. One blocking thread reads ahead with positioned
+/// reads into pooled buffers that go to the socket as they are (no copy), decoding
+/// overlapping the socket's writes; it waits while the client is slow (bounded memory)
+/// and stops when the client goes.
 fn file_decoded(file: std::fs::File, start: u64, mut decoder: Box<dyn RunDecoder>) -> ByteStream {
     use std::os::unix::fs::FileExt;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(FILE_CHUNKS_AHEAD);
@@ -127,6 +129,23 @@ fn file_decoded(file: std::fs::File, start: u64, mut decoder: Box<dyn RunDecoder
         }
     });
     receiver_stream(rx)
+}
+
+/// Plain bytes: runs of `FILE_CHUNK` bytes, passed on as read.
+struct Chunks {
+    left: u64,
+}
+
+impl RunDecoder for Chunks {
+    fn next_run(&mut self) -> Option<usize> {
+        let len = self.left.min(FILE_CHUNK as u64);
+        self.left -= len;
+        (len > 0).then_some(len as usize)
+    }
+
+    fn decode(&mut self, run: &mut [u8]) -> std::io::Result<Range<usize>> {
+        Ok(0..run.len())
+    }
 }
 
 /// Decodes runs gathered from `stored` as it arrives (bytes loaded already, or
@@ -175,22 +194,4 @@ fn read_chunk(file: &std::fs::File, offset: u64, end: u64) -> std::io::Result<By
     let mut buf = pool::take(len);
     file.read_exact_at(&mut buf, offset)?;
     Ok(pool::into_bytes(buf, 0..len))
-}
-
-/// Streams `len` bytes of `file` from `start`. One blocking thread reads ahead with
-/// positioned reads into pooled buffers that go to the socket as they are (no copy),
-/// and waits while the client is slow (bounded memory); it stops when the client goes.
-fn file_stream(file: std::fs::File, start: u64, len: u64) -> ByteStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(FILE_CHUNKS_AHEAD);
-    tokio::task::spawn_blocking(move || {
-        let end = start + len;
-        for offset in (start..end).step_by(FILE_CHUNK) {
-            let read = read_chunk(&file, offset, end);
-            let failed = read.is_err();
-            if tx.blocking_send(read).is_err() || failed {
-                return;
-            }
-        }
-    });
-    receiver_stream(rx)
 }
