@@ -67,6 +67,7 @@ export type {
   ClusterSetReport,
   CorsRule,
   Credential,
+  CredentialOwner,
   DecommissionReport,
   DriveProbe,
   EngineConfig,

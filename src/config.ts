@@ -10,6 +10,7 @@ import { ConfigError } from "./errors.ts";
 import type {
   CorsRule,
   Credential,
+  CredentialOwner,
   EngineConfig,
   EngineTlsConfig,
   EnsureBucketParams,
@@ -763,6 +764,23 @@ export function validateCredentials(credentials: readonly Credential[]): void {
       throw new ConfigError(`duplicate accessKeyId ${c.accessKeyId} in credentials`);
     }
     seen.add(c.accessKeyId);
+    if (c.owner !== undefined) validateOwner(c.accessKeyId, c.owner);
+  }
+}
+
+/** An owner names an id or a display name (or both): printable text without quotes. */
+function validateOwner(accessKeyId: string, owner: CredentialOwner): void {
+  const given = [owner.id, owner.displayName].filter((v) => v !== undefined);
+  if (given.length === 0) {
+    throw new ConfigError(`the owner of ${accessKeyId} needs an id or a displayName`);
+  }
+  for (const v of given) {
+    // deno-lint-ignore no-control-regex
+    if (typeof v !== "string" || v.trim() === "" || v.length > 256 || /["\u0000-\u001f\u007f]/.test(v)) {
+      throw new ConfigError(
+        `the owner of ${accessKeyId}: id and displayName must be non-empty printable strings without quotes, at most 256 characters`,
+      );
+    }
   }
 }
 
@@ -815,7 +833,7 @@ const CORS_KEYS: KeySchema = {
   exposeHeaders: true,
   maxAgeSeconds: true,
 };
-const CREDENTIAL_KEYS: KeySchema = { accessKeyId: true, secretAccessKey: true };
+const CREDENTIAL_KEYS: KeySchema = { accessKeyId: true, secretAccessKey: true, owner: { id: true, displayName: true } };
 const BUCKET_KEYS: KeySchema = { name: true, versioning: true, policy: true, cors: true };
 
 /** Every key of {@linkcode SmartStorageConfig}, at every level (credentials are checked on their own). */
@@ -1001,6 +1019,15 @@ export function credentialListProblem(value: unknown, where: string): string | u
     }
     for (const key of Object.keys(c)) {
       if (!Object.hasOwn(CREDENTIAL_KEYS, key)) return unknownKeyMessage(key, CREDENTIAL_KEYS, `${name}.`);
+    }
+    const owner = (c as { owner?: unknown }).owner;
+    if (owner === undefined) continue;
+    if (typeof owner !== "object" || owner === null || Array.isArray(owner)) {
+      return `${name}.owner must be an object { id?, displayName? }, got ${describeValue(owner)}`;
+    }
+    const ownerKeys = CREDENTIAL_KEYS.owner as KeySchema;
+    for (const key of Object.keys(owner)) {
+      if (!Object.hasOwn(ownerKeys, key)) return unknownKeyMessage(key, ownerKeys, `${name}.owner.`);
     }
   }
   return undefined;

@@ -16,6 +16,20 @@ export interface Credential {
   accessKeyId: string;
   /** Secret access key. */
   secretAccessKey: string;
+  /**
+   * The user this key acts for. Keys without one act for the default account (which
+   * owns every bucket made before users existed); keys with different owners are
+   * different users, who see only their own buckets unless a policy or ACL says more.
+   */
+  owner?: CredentialOwner;
+}
+
+/** A user, as S3 names one: a canonical id and a display name (at least one of them). */
+export interface CredentialOwner {
+  /** Canonical user id; when omitted, a stable 64-hex id derived from `displayName`. */
+  id?: string;
+  /** Display name; when omitted, the id. */
+  displayName?: string;
 }
 
 /** Result of `start`: where the server is listening. */
@@ -578,7 +592,13 @@ export type ShapeOf<T> = [T] extends [string] ? "string"
   : ObjectShape<T>;
 
 const NO_PARAMS = { object: {} } as const;
-const CREDENTIAL: ShapeOf<Credential> = { object: { accessKeyId: "string", secretAccessKey: "string" } };
+const CREDENTIAL: ShapeOf<Credential> = {
+  object: {
+    accessKeyId: "string",
+    secretAccessKey: "string",
+    owner: { optional: { object: { id: { optional: "string" }, displayName: { optional: "string" } } } },
+  },
+};
 const TLS_MATERIAL: ShapeOf<TlsMaterial> = {
   oneOf: [
     { object: { certPath: "string", keyPath: "string" } },

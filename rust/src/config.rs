@@ -24,6 +24,7 @@ pub fn placeholder_credential() -> Credential {
     Credential {
         access_key_id: PLACEHOLDER_CREDENTIAL.0.into(),
         secret_access_key: PLACEHOLDER_CREDENTIAL.1.into(),
+        owner: None,
     }
 }
 

@@ -287,6 +287,7 @@ fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
         config.auth.credentials = vec![auth::Credential {
             access_key_id,
             secret_access_key,
+            owner: None,
         }];
     } else if args.auth {
         config.auth.enabled = true;
@@ -361,6 +362,7 @@ fn random_credential() -> auth::Credential {
             40,
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
         ),
+        owner: None,
     }
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -319,6 +320,121 @@ class ExternalServer(Server):
 
     def cleanup(self):
         pass
+
+
+class ManagedEngine:
+    """`ruststorage --management` started with a config holding several credentials
+    (pairs, or dicts as the config takes them: accessKeyId, secretAccessKey, owner).
+    stdin stays open while the engine runs; closing it stops the engine. `request`
+    sends further management requests (e.g. replaceCredentials)."""
+
+    def __init__(self, credentials):
+        self.base = Path(tempfile.mkdtemp(prefix="smartstorage-policy-mgmt-"))
+        self.directory = self.base / "storage"
+        self.log = open(self.base / "engine.log", "ab")
+        self.proc = subprocess.Popen(
+            [str(binary_path()), "--management"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            cwd=str(self.base),
+        )
+        ready = json.loads(self._readline())
+        assert ready.get("event") == "ready", f"first management line is not the ready event: {ready}"
+        config = {
+            "server": {"port": 0, "address": "127.0.0.1", "region": REGION},
+            "storage": {"directory": str(self.directory)},
+            "auth": {
+                "enabled": True,
+                "credentials": [
+                    c if isinstance(c, dict) else {"accessKeyId": c[0], "secretAccessKey": c[1]}
+                    for c in credentials
+                ],
+            },
+        }
+        # SMARTSTORAGE_TEST_CLUSTER=N: cluster mode over N drive folders, as Server does.
+        drives = int(os.environ.get("SMARTSTORAGE_TEST_CLUSTER", "0") or 0)
+        if drives:
+            config["cluster"] = {
+                "enabled": True,
+                "quicPort": 0,
+                "drives": [str(self.directory / f"drive{i}") for i in range(1, drives + 1)],
+            }
+        self._send({"id": "1", "method": "start", "params": {"config": config}})
+        while True:
+            msg = json.loads(self._readline())
+            if msg.get("id") == "1":
+                break
+        assert msg.get("success") is True, f"start failed: {msg}"
+        self.port = msg["result"]["port"]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._replies: dict = {}
+        self._next_id = 2
+        self._answered = threading.Condition()
+        self._pump = threading.Thread(target=self._drain, daemon=True)
+        self._pump.start()
+
+    def request(self, method: str, params: dict) -> dict:
+        """One management request; its reply (`success`, `result` / `error`)."""
+        with self._answered:
+            rid = str(self._next_id)
+            self._next_id += 1
+        self._send({"id": rid, "method": method, "params": params})
+        with self._answered:
+            self._answered.wait_for(lambda: rid in self._replies, timeout=30)
+            return self._replies.pop(rid)
+
+    def _readline(self) -> str:
+        result = []
+        t = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()), daemon=True)
+        t.start()
+        t.join(30)
+        if not result or not result[0]:
+            self.stop()
+            raise RuntimeError("management engine did not answer; log: " + self.log_tail())
+        return result[0].decode()
+
+    def _send(self, msg):
+        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def _drain(self):
+        try:
+            for line in self.proc.stdout:
+                self.log.write(b"[stdout] " + line)
+                self.log.flush()
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if "id" in msg:
+                    with self._answered:
+                        self._replies[msg["id"]] = msg
+                        self._answered.notify_all()
+        except Exception:
+            pass
+
+    def log_tail(self):
+        try:
+            return (self.base / "engine.log").read_bytes()[-3000:].decode("utf-8", "replace")
+        except OSError:
+            return "<no log>"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except Exception:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        if os.environ.get("SMARTSTORAGE_KEEP_DATA") != "1":
+            shutil.rmtree(self.base, ignore_errors=True)
+
 
 
 @contextlib.contextmanager

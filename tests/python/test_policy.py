@@ -37,6 +37,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from helpers import (
+    ManagedEngine,
     RawResponse,
     Server,
     assert_raw_error,
@@ -87,86 +88,6 @@ def _drop_policy_and_cleanup(s3c, name):
     except Exception:
         pass
     cleanup_bucket(s3c, name)
-
-
-class ManagedEngine:
-    """`ruststorage --management` started with a config holding two credentials.
-    stdin stays open while the engine runs; closing it stops the engine."""
-
-    def __init__(self, credentials):
-        self.base = Path(tempfile.mkdtemp(prefix="smartstorage-policy-mgmt-"))
-        self.directory = self.base / "storage"
-        self.log = open(self.base / "engine.log", "ab")
-        self.proc = subprocess.Popen(
-            [str(binary_path()), "--management"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            cwd=str(self.base),
-        )
-        ready = json.loads(self._readline())
-        assert ready.get("event") == "ready", f"first management line is not the ready event: {ready}"
-        config = {
-            "server": {"port": 0, "address": "127.0.0.1", "region": REGION},
-            "storage": {"directory": str(self.directory)},
-            "auth": {
-                "enabled": True,
-                "credentials": [{"accessKeyId": a, "secretAccessKey": s} for a, s in credentials],
-            },
-        }
-        self._send({"id": "1", "method": "start", "params": {"config": config}})
-        while True:
-            msg = json.loads(self._readline())
-            if msg.get("id") == "1":
-                break
-        assert msg.get("success") is True, f"start failed: {msg}"
-        self.port = msg["result"]["port"]
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._pump = threading.Thread(target=self._drain, daemon=True)
-        self._pump.start()
-
-    def _readline(self) -> str:
-        result = []
-        t = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()), daemon=True)
-        t.start()
-        t.join(30)
-        if not result or not result[0]:
-            self.stop()
-            raise RuntimeError("management engine did not answer; log: " + self.log_tail())
-        return result[0].decode()
-
-    def _send(self, msg):
-        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
-        self.proc.stdin.flush()
-
-    def _drain(self):
-        try:
-            for line in self.proc.stdout:
-                self.log.write(b"[stdout] " + line)
-                self.log.flush()
-        except Exception:
-            pass
-
-    def log_tail(self):
-        try:
-            return (self.base / "engine.log").read_bytes()[-3000:].decode("utf-8", "replace")
-        except OSError:
-            return "<no log>"
-
-    def stop(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-            except Exception:
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
-        if os.environ.get("SMARTSTORAGE_KEEP_DATA") != "1":
-            shutil.rmtree(self.base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

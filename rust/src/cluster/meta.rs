@@ -114,6 +114,9 @@ fn next_generation() -> u64 {
 pub enum Command {
     CreateBucket {
         info: BucketInfo,
+        /// The bucket's first settings documents (its owner, ...), by kind.
+        #[serde(default)]
+        configs: BTreeMap<String, serde_bytes::ByteBuf>,
     },
     DeleteBucket {
         bucket: String,
@@ -340,13 +343,16 @@ impl MetaState {
 
     fn apply_command(&mut self, command: Command, garbage: &mut Vec<Body>) -> Applying {
         match command {
-            Command::CreateBucket { info } => {
+            Command::CreateBucket { info, configs } => {
                 if self.buckets.contains_key(&info.name) {
                     return Err(Failure::BucketExists(info.name));
                 }
+                if !configs.is_empty() {
+                    self.shared_generation = next_generation();
+                }
                 let bucket = Bucket {
                     info,
-                    configs: BTreeMap::new(),
+                    configs,
                     keys: BTreeMap::new(),
                     uploads: BTreeMap::new(),
                     counters: Counters::default(),
@@ -1134,6 +1140,7 @@ mod tests {
                 region: "us-east-1".into(),
                 versioning: None,
             },
+            configs: BTreeMap::new(),
         }
     }
 

@@ -865,7 +865,13 @@ impl ObjectWriter for SinkWriter<(StagedBody, [u8; 16])> {
 
 #[async_trait]
 impl Storage for ClusterStore {
-    async fn create_bucket(&self, bucket: &str, region: &str) -> Result<()> {
+    async fn create_bucket_with(
+        &self,
+        bucket: &str,
+        region: &str,
+        configs: Vec<(ConfigKind, Vec<u8>)>,
+        then: Then,
+    ) -> Result<()> {
         crate::storage::buckets::check_bucket_name(bucket)?;
         let info = BucketInfo {
             name: owned(bucket),
@@ -874,7 +880,15 @@ impl Storage for ClusterStore {
             versioning: None,
         };
         let _admin = self.admin.lock().await;
-        self.propose(Command::CreateBucket { info }).await?;
+        let configs = configs
+            .into_iter()
+            .map(|(kind, doc)| (format!("{kind:?}"), serde_bytes::ByteBuf::from(doc)))
+            .collect();
+        // The new settings reach every node's cache through the shared generation the
+        // creation moves on; this node's is updated at once.
+        self.propose(Command::CreateBucket { info, configs })
+            .await?;
+        then();
         self.notify(Change::BucketCreated {
             bucket: owned(bucket),
         });
@@ -1540,6 +1554,7 @@ impl ClusterStore {
         };
         let mut attrs = copy.attrs.clone().unwrap_or_else(|| src_meta.attrs());
         attrs.tags = copy.tags.clone().unwrap_or_else(|| src_meta.tags.clone());
+        attrs.acl = copy.acl.clone();
         attrs.checksum = checksum;
         let meta = ObjectMeta::new(
             &copy.bucket,

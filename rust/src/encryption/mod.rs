@@ -93,6 +93,7 @@ impl EncryptedStore {
         let mut attrs = copy.attrs.unwrap_or_else(|| source.attrs());
         attrs.checksum = checksum;
         attrs.tags = copy.tags.unwrap_or_else(|| source.tags.clone());
+        attrs.acl = copy.acl;
         attrs.encryption = None;
         let mut writer = self.body_writer(BodyOf::Object(copy.seal.as_ref())).await?;
         let mut stream = content.stream(0, source.size);
@@ -238,8 +239,16 @@ impl EncryptedStore {
 
 #[async_trait]
 impl Storage for EncryptedStore {
-    async fn create_bucket(&self, bucket: &str, region: &str) -> Result<()> {
-        self.inner.create_bucket(bucket, region).await
+    async fn create_bucket_with(
+        &self,
+        bucket: &str,
+        region: &str,
+        configs: Vec<(ConfigKind, Vec<u8>)>,
+        then: Then,
+    ) -> Result<()> {
+        self.inner
+            .create_bucket_with(bucket, region, configs, then)
+            .await
     }
     async fn bucket_exists(&self, bucket: &str) -> Result<()> {
         self.inner.bucket_exists(bucket).await
@@ -385,6 +394,7 @@ impl Storage for EncryptedStore {
             key: copy.key.clone(),
             attrs: copy.attrs.clone(),
             tags: copy.tags.clone(),
+            acl: copy.acl.clone(),
             check: Box::new(move |m: &ObjectMeta| {
                 if m.encryption.is_some() {
                     return Err(Error::Unavailable(SEALED_SOURCE.into()));

@@ -1,17 +1,20 @@
-//! Authorization: with auth on, the bucket policy decides (explicit Deny > Allow),
-//! and without a verdict signed requests are allowed and anonymous ones denied.
-//! With auth off, everything is allowed.
+//! Authorization: with auth on, `access::decide` judges each request from the
+//! owners of the bucket and object, the bucket policy and the ACLs. With auth off,
+//! everything is allowed.
 
 use std::collections::HashMap;
 
 use super::Ctx;
+use super::access::{self, BucketAccess, Facts};
+use super::acl::{ANONYMOUS_ID, Acl, Permission, Requester};
 use super::auth::Authenticated;
 use super::error::{S3Code, S3Error, S3Result};
 use super::policy::{Effect, Policy, Request};
 use super::router::{Action, Route};
+use crate::auth::Identity;
 
-/// What the account root (the first credential) may always do to its bucket's policy,
-/// so no policy can lock it out, as on AWS. Other keys are subject to Deny like anyone.
+/// What the bucket owner's root (its first credential) may always do to its bucket's
+/// policy, so no policy can lock it out, as on AWS. Other keys are subject to Deny.
 const ROOT_ALWAYS: [&str; 3] = [
     "s3:GetBucketPolicy",
     "s3:PutBucketPolicy",
@@ -20,7 +23,7 @@ const ROOT_ALWAYS: [&str; 3] = [
 
 /// Bucket administration that a policy can never grant to anonymous callers: AWS
 /// allows these only to the bucket owner's account.
-const NEVER_ANONYMOUS: [&str; 12] = [
+const NEVER_ANONYMOUS: [&str; 16] = [
     "s3:CreateBucket",
     "s3:DeleteBucket",
     "s3:PutBucketPolicy",
@@ -33,15 +36,20 @@ const NEVER_ANONYMOUS: [&str; 12] = [
     "s3:GetBucketVersioning",
     "s3:PutEncryptionConfiguration",
     "s3:GetEncryptionConfiguration",
+    "s3:PutBucketOwnershipControls",
+    "s3:GetBucketOwnershipControls",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:GetBucketPublicAccessBlock",
 ];
 
 use super::policy::EXISTING_OBJECT_TAG as TAG_PREFIX;
 
 pub struct Authz {
     pub enabled: bool,
+    /// The access key that signed; None for anonymous requests.
     pub principal: Option<String>,
-    /// Whether the signer is the account root (the first configured credential).
-    root: bool,
+    /// The user that key acts for.
+    pub identity: Option<Identity>,
     pub context: HashMap<String, String>,
 }
 
@@ -65,11 +73,10 @@ impl Authz {
         presigned: bool,
     ) -> Authz {
         let (enabled, principal) = (ctx.auth_enabled, signer.access_key.clone());
-        let root = principal.as_ref().is_some_and(|key| {
+        let identity = principal.as_deref().map(|key| {
             ctx.credentials
-                .snapshot()
-                .first()
-                .is_some_and(|c| &c.access_key_id == key)
+                .identity(key)
+                .unwrap_or_else(|| default_identity(ctx))
         });
         let mut c = HashMap::new();
         let now = chrono::Utc::now();
@@ -127,9 +134,22 @@ impl Authz {
         Authz {
             enabled,
             principal,
-            root,
+            identity,
             context: c,
         }
+    }
+
+    /// Who is asking, as ACLs see it.
+    pub fn requester(&self) -> Requester<'_> {
+        match &self.identity {
+            Some(who) => Requester::User(&who.id),
+            None => Requester::Anonymous,
+        }
+    }
+
+    /// The canonical id of the requester: what it writes is owned by this id.
+    pub fn requester_id(&self) -> &str {
+        self.identity.as_ref().map_or(ANONYMOUS_ID, |who| &who.id)
     }
 
     /// Checks one action on one resource of `bucket`.
@@ -143,10 +163,16 @@ impl Authz {
         if !self.enabled {
             return Ok(());
         }
-        let verdict = bucket
-            .and_then(|b| ctx.settings.policy(b))
-            .and_then(|policy| self.evaluate(&policy, action, resource, &self.context));
-        self.decide(verdict, action)
+        // Service-level actions (ListBuckets, CreateBucket) need a signature only.
+        let Some(bucket) = bucket else {
+            return self.decide_unowned(action);
+        };
+        let policy = ctx.settings.policy(bucket);
+        let verdict = policy
+            .as_ref()
+            .and_then(|policy| self.evaluate(policy, action, resource, &self.context));
+        let access = ctx.settings.access(bucket);
+        self.decide(&access, policy.as_deref(), verdict, action, None)
     }
 
     /// Checks an action on one object (the version named, else the latest), testing
@@ -159,31 +185,75 @@ impl Authz {
         version: Option<&str>,
         action: &str,
     ) -> S3Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
         let resource = object_arn(bucket, key);
         let principal = self.principal.as_deref();
-        let policy = ctx
-            .settings
-            .policy(bucket)
-            .filter(|p| self.enabled && p.tests_tags_for(principal, action));
-        let Some(policy) = policy else {
+        let access = ctx.settings.access(bucket);
+        let policy = ctx.settings.policy(bucket);
+        let needs_tags = policy
+            .as_ref()
+            .is_some_and(|p| p.tests_tags_for(principal, action));
+        // Who owns the object matters for what acts on the object itself (reads, its
+        // ACL, its tags), not for writes and deletes, which the bucket governs.
+        let needs_owner =
+            access.acls_enabled() && !matches!(access::acl_permission(action), Some((_, false)));
+        if !needs_tags && !needs_owner {
             return self.check(ctx, Some(bucket), action, &resource);
+        }
+        let (meta, missing) = match ctx.store.head_object(bucket, key, version).await {
+            Ok(meta) => (Some(meta), None),
+            Err(e) => (None, Some(S3Error::from(e))),
         };
-        // An anonymous caller no statement could allow is refused before any read.
-        if principal.is_none() && !policy.may_allow(None, action, &self.context) {
-            return self.decide(None, action);
+        let mut context = None;
+        if needs_tags && let Some(meta) = &meta {
+            let mut with_tags = self.context.clone();
+            for (tag, value) in &meta.tags {
+                with_tags.insert(
+                    format!("{TAG_PREFIX}{}", tag.to_ascii_lowercase()),
+                    value.clone(),
+                );
+            }
+            context = Some(with_tags);
         }
-        let mut context = self.context.clone();
-        for (tag, value) in object_tags(ctx, bucket, key, version).await {
-            context.insert(format!("{TAG_PREFIX}{}", tag.to_ascii_lowercase()), value);
+        let context = context.as_ref().unwrap_or(&self.context);
+        let verdict = policy
+            .as_ref()
+            .and_then(|p| self.evaluate(p, action, &resource, context));
+        let object_acl = meta.map(|m| object_acl(&access, m.acl.as_ref()));
+        let decided = self.decide(
+            &access,
+            policy.as_deref(),
+            verdict,
+            action,
+            object_acl.as_ref(),
+        );
+        // No object to grant anything: who may list the bucket learns it is missing
+        // (404, answered here so nothing written meanwhile is acted on), as on AWS;
+        // anyone else is refused.
+        match (decided, missing) {
+            (Err(refused), Some(missing)) => {
+                let may_list = self.check(ctx, Some(bucket), "s3:ListBucket", &bucket_arn(bucket));
+                Err(if may_list.is_ok() { missing } else { refused })
+            }
+            (decided, _) => decided,
         }
-        self.decide(self.evaluate(&policy, action, &resource, &context), action)
     }
 
     /// Whether the bucket's policy could allow this caller any of `actions` on some
     /// object: lets DeleteObjects refuse an anonymous caller before reading its body.
     pub fn may_be_allowed(&self, ctx: &Ctx, bucket: &str, actions: &[&str]) -> bool {
+        let access = ctx.settings.access(bucket);
+        let public_write = access.acls_enabled()
+            && access.acl.allows(
+                Requester::Anonymous,
+                Permission::Write,
+                access.block.ignore_public_acls,
+            );
         !self.enabled
             || self.principal.is_some()
+            || public_write
             || ctx
                 .settings
                 .policy(bucket)
@@ -205,21 +275,54 @@ impl Authz {
         })
     }
 
-    fn decide(&self, verdict: Option<Effect>, action: &str) -> S3Result<()> {
-        if !self.enabled {
-            return Ok(());
+    /// An action on no bucket: any signed caller may.
+    fn decide_unowned(&self, _action: &str) -> S3Result<()> {
+        match self.identity {
+            Some(_) => Ok(()),
+            None => Err(S3Error::new(S3Code::AccessDenied)),
         }
-        let signed = self.principal.is_some();
-        match verdict {
-            _ if !signed && NEVER_ANONYMOUS.contains(&action) => {
-                Err(S3Error::new(S3Code::AccessDenied))
-            }
-            Some(Effect::Deny) if !(self.root && ROOT_ALWAYS.contains(&action)) => {
-                Err(S3Error::new(S3Code::AccessDenied))
-            }
-            Some(Effect::Allow) => Ok(()),
-            _ if signed => Ok(()),
-            _ => Err(S3Error::new(S3Code::AccessDenied)),
+    }
+
+    /// Judges an action on a bucket, or on an object of it (`object`: its ACL, when it
+    /// exists and ACLs count).
+    fn decide(
+        &self,
+        access: &BucketAccess,
+        policy: Option<&Policy>,
+        verdict: Option<Effect>,
+        action: &str,
+        object: Option<&Acl>,
+    ) -> S3Result<()> {
+        if self.identity.is_none() && NEVER_ANONYMOUS.contains(&action) {
+            return Err(S3Error::new(S3Code::AccessDenied));
+        }
+        let permission = access::acl_permission(action);
+        let object = object.filter(|_| access.acls_enabled());
+        let on_bucket = matches!(permission, Some((_, false)));
+        let resource_owner = match object {
+            Some(acl) if !on_bucket => acl.owner.as_str(),
+            _ => access.owner(),
+        };
+        let acl = match permission {
+            Some((needed, true)) => object.map(|acl| (acl, needed)),
+            Some((needed, false)) if access.acls_enabled() => Some((&access.acl, needed)),
+            _ => None,
+        };
+        let facts = Facts {
+            requester: self.requester(),
+            root: self.identity.as_ref().is_some_and(|who| who.root),
+            bucket_owner: access.owner(),
+            resource_owner,
+            policy: verdict,
+            policy_public: policy.is_some_and(Policy::is_public),
+            acl,
+            block: access.block,
+            owner_always: ROOT_ALWAYS.contains(&action),
+        };
+        if access::decide(&facts) {
+            Ok(())
+        } else {
+            Err(S3Error::new(S3Code::AccessDenied))
         }
     }
 
@@ -271,9 +374,13 @@ impl Authz {
             (Action::PutObjectTagging, true) => "s3:PutObjectVersionTagging",
             (Action::DeleteObjectTagging, true) => "s3:DeleteObjectVersionTagging",
             (Action::GetObjectAttributes, true) => "s3:GetObjectVersionAttributes",
+            (Action::GetObjectAcl, true) => "s3:GetObjectVersionAcl",
+            (Action::PutObjectAcl, true) => "s3:PutObjectVersionAcl",
             (action, _) => action.iam_action(),
         };
         match (&route.bucket, &route.key) {
+            // A bucket to be: nobody owns it yet (the handler answers a taken name).
+            _ if route.action == Action::CreateBucket => self.check(ctx, None, action, ""),
             (Some(b), Some(k)) => self.check_object(ctx, b, k, version, action).await,
             (Some(b), None) => self.check(ctx, Some(b), action, &bucket_arn(b)),
             _ => self.check(ctx, None, action, "arn:aws:s3:::*"),
@@ -281,13 +388,23 @@ impl Authz {
     }
 }
 
-/// The tags of one object version (the latest without an id); none if it does not exist.
-async fn object_tags(
-    ctx: &Ctx,
-    bucket: &str,
-    key: &str,
-    version: Option<&str>,
-) -> std::collections::BTreeMap<String, String> {
-    let meta = ctx.store.head_object(bucket, key, version).await;
-    meta.map(|m| m.tags).unwrap_or_default()
+/// An object's ACL: as stored, or for objects from before owners existed, the bucket
+/// owner's with full control.
+pub fn object_acl(
+    access: &BucketAccess,
+    stored: Option<&crate::storage::interface::StoredAcl>,
+) -> Acl {
+    match stored {
+        Some(stored) => Acl::from_stored(stored),
+        None => Acl::private(access.owner()),
+    }
+}
+
+/// A signer whose key the set no longer has (replaced mid-request) acts for nobody.
+fn default_identity(_ctx: &Ctx) -> Identity {
+    Identity {
+        id: "unknown".into(),
+        display_name: "unknown".into(),
+        root: false,
+    }
 }

@@ -1,9 +1,11 @@
-//! Parsed bucket policies, CORS rules and default encryption, cached in memory
-//! (read-mostly) and loaded from the store at start.
+//! Parsed bucket policies, CORS rules, default encryption, owners and access
+//! settings, cached in memory (read-mostly) and loaded from the store at start.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use super::access::{BucketAccess, ObjectOwnership, PublicAccessBlock};
+use super::acl::Acl;
 use super::bucket_encryption::BucketEncryption;
 use super::cors::CorsConfig;
 use super::policy::Policy;
@@ -15,6 +17,25 @@ pub struct BucketSettings {
     policies: RwLock<HashMap<String, Arc<Policy>>>,
     cors: RwLock<HashMap<String, Arc<CorsConfig>>>,
     encryption: RwLock<HashMap<String, Arc<BucketEncryption>>>,
+    access: RwLock<HashMap<String, Arc<BucketAccess>>>,
+}
+
+/// The stored form of a bucket's owner and grants, and of its ownership controls.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredOwnership {
+    rule: ObjectOwnership,
+}
+
+pub fn acl_document(acl: &Acl) -> Vec<u8> {
+    serde_json::to_vec(&acl.to_stored()).expect("an ACL serializes")
+}
+
+pub fn ownership_document(rule: ObjectOwnership) -> Vec<u8> {
+    serde_json::to_vec(&StoredOwnership { rule }).expect("ownership serializes")
+}
+
+pub fn block_document(block: &PublicAccessBlock) -> Vec<u8> {
+    serde_json::to_vec(block).expect("a public access block serializes")
 }
 
 impl BucketSettings {
@@ -34,6 +55,43 @@ impl BucketSettings {
             match serde_json::from_slice::<CorsConfig>(&bytes) {
                 Ok(c) => settings.set_cors(&bucket, Some(c)),
                 Err(e) => crate::log::warn(&format!("ignoring stored CORS rules of {bucket}: {e}")),
+            }
+        }
+        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Acl).await? {
+            match serde_json::from_slice(&bytes) {
+                Ok(stored) => settings.set_acl(&bucket, Acl::from_stored(&stored)),
+                // Read as owned by nobody who can sign: refusing beats widening.
+                Err(e) => {
+                    crate::log::warn(&format!("unreadable owner of {bucket}: {e}"));
+                    settings.set_acl(&bucket, Acl::private("unreadable"));
+                }
+            }
+        }
+        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Ownership).await? {
+            match serde_json::from_slice::<StoredOwnership>(&bytes) {
+                Ok(o) => settings.set_ownership(&bucket, Some(o.rule)),
+                Err(e) => {
+                    crate::log::warn(&format!("ignoring ownership controls of {bucket}: {e}"))
+                }
+            }
+        }
+        for (bucket, bytes) in store
+            .all_bucket_configs(ConfigKind::PublicAccessBlock)
+            .await?
+        {
+            match serde_json::from_slice::<PublicAccessBlock>(&bytes) {
+                Ok(b) => settings.set_block(&bucket, Some(b)),
+                // Unreadable: block everything rather than nothing.
+                Err(e) => {
+                    crate::log::warn(&format!("unreadable public access block of {bucket}: {e}"));
+                    let all = PublicAccessBlock {
+                        block_public_acls: true,
+                        ignore_public_acls: true,
+                        block_public_policy: true,
+                        restrict_public_buckets: true,
+                    };
+                    settings.set_block(&bucket, Some(all));
+                }
             }
         }
         for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Encryption).await? {
@@ -97,6 +155,46 @@ impl BucketSettings {
         };
     }
 
+    /// The bucket's owner, grants, ownership controls and public access block: a bucket
+    /// without a stored owner belongs to the default account, with the default settings.
+    pub fn access(&self, bucket: &str) -> Arc<BucketAccess> {
+        self.access
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(bucket)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(default_access()))
+    }
+
+    /// Whether the bucket has ownership controls / a public access block of its own.
+    pub fn has_ownership(&self, bucket: &str) -> bool {
+        self.access(bucket).ownership.is_some()
+    }
+
+    fn change_access(&self, bucket: &str, change: impl FnOnce(&mut BucketAccess)) {
+        let mut map = self.access.write().unwrap_or_else(|e| e.into_inner());
+        let mut access = map
+            .get(bucket)
+            .map_or_else(default_access, |a| a.as_ref().clone());
+        change(&mut access);
+        map.insert(bucket.to_string(), Arc::new(access));
+    }
+
+    pub fn set_acl(&self, bucket: &str, acl: Acl) {
+        self.change_access(bucket, |a| a.acl = acl);
+    }
+
+    pub fn set_ownership(&self, bucket: &str, rule: Option<ObjectOwnership>) {
+        self.change_access(bucket, |a| a.ownership = rule);
+    }
+
+    pub fn set_block(&self, bucket: &str, block: Option<PublicAccessBlock>) {
+        self.change_access(bucket, |a| {
+            a.block = block.unwrap_or_default();
+            a.block_set = block.is_some();
+        });
+    }
+
     /// Takes the contents of a freshly loaded set.
     pub fn replace_with(&self, fresh: BucketSettings) {
         let policies = fresh
@@ -111,6 +209,8 @@ impl BucketSettings {
         *self.policies.write().unwrap_or_else(|e| e.into_inner()) = policies;
         *self.cors.write().unwrap_or_else(|e| e.into_inner()) = cors;
         *self.encryption.write().unwrap_or_else(|e| e.into_inner()) = encryption;
+        let access = fresh.access.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.access.write().unwrap_or_else(|e| e.into_inner()) = access;
     }
 
     /// Forgets a deleted bucket.
@@ -118,5 +218,18 @@ impl BucketSettings {
         self.set_policy(bucket, None);
         self.set_cors(bucket, None);
         self.set_encryption(bucket, None);
+        self.access
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(bucket);
+    }
+}
+
+fn default_access() -> BucketAccess {
+    BucketAccess {
+        acl: Acl::private(crate::auth::DEFAULT_OWNER_ID),
+        ownership: None,
+        block: PublicAccessBlock::default(),
+        block_set: false,
     }
 }

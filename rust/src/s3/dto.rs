@@ -8,9 +8,8 @@ use serde::ser::{SerializeMap, Serializer};
 pub const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
-/// The one owner this server has (ACLs and accounts are still to come).
-pub const OWNER_ID: &str = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a";
-pub const OWNER_NAME: &str = "smartstorage";
+#[cfg(test)]
+use crate::auth::{DEFAULT_OWNER_ID as OWNER_ID, DEFAULT_OWNER_NAME as OWNER_NAME};
 
 /// Serializes a response document, with the XML declaration.
 pub fn to_xml<T: Serialize>(doc: &T) -> String {
@@ -62,18 +61,14 @@ impl<T: Into<String>> From<T> for Text {
     }
 }
 
-#[derive(Serialize, Debug, Clone, Copy)]
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     #[serde(rename = "ID")]
-    pub id: &'static str,
-    #[serde(rename = "DisplayName")]
-    pub display_name: &'static str,
+    pub id: String,
+    /// Known for users of this server; absent for ids it does not know.
+    #[serde(rename = "DisplayName", skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<Text>,
 }
-
-pub const OWNER: Owner = Owner {
-    id: OWNER_ID,
-    display_name: OWNER_NAME,
-};
 
 /// `<CommonPrefixes><Prefix>..</Prefix></CommonPrefixes>`
 #[derive(Serialize, Debug)]
@@ -133,7 +128,7 @@ pub struct VersioningConfiguration {
     pub status: Option<String>,
 }
 
-/// The owner has full control: the only ACL this server has.
+/// GetBucketAcl / GetObjectAcl.
 #[derive(Serialize, Debug)]
 #[serde(rename = "AccessControlPolicy", rename_all = "PascalCase")]
 pub struct AccessControlPolicy {
@@ -146,7 +141,7 @@ pub struct AccessControlPolicy {
 #[derive(Serialize, Debug)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccessControlList {
-    pub grant: Grant,
+    pub grant: Vec<Grant>,
 }
 
 #[derive(Serialize, Debug)]
@@ -156,36 +151,66 @@ pub struct Grant {
     pub permission: &'static str,
 }
 
+/// A canonical user (`ID`, `DisplayName`) or a group (`URI`).
 #[derive(Serialize, Debug)]
 pub struct Grantee {
     #[serde(rename = "@xmlns:xsi")]
     pub xmlns_xsi: &'static str,
     #[serde(rename = "@xsi:type")]
     pub kind: &'static str,
-    #[serde(rename = "ID")]
-    pub id: &'static str,
-    #[serde(rename = "DisplayName")]
-    pub display_name: &'static str,
+    #[serde(rename = "ID", skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "DisplayName", skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<Text>,
+    #[serde(rename = "URI", skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
 }
 
-impl AccessControlPolicy {
-    pub fn owner_full_control() -> Self {
-        AccessControlPolicy {
-            xmlns: NS,
-            owner: OWNER,
-            access_control_list: AccessControlList {
-                grant: Grant {
-                    grantee: Grantee {
-                        xmlns_xsi: XSI,
-                        kind: "CanonicalUser",
-                        id: OWNER_ID,
-                        display_name: OWNER_NAME,
-                    },
-                    permission: "FULL_CONTROL",
-                },
-            },
+impl Grantee {
+    pub fn user(id: &str, display_name: Option<String>) -> Grantee {
+        Grantee {
+            xmlns_xsi: XSI,
+            kind: "CanonicalUser",
+            id: Some(id.to_string()),
+            display_name: display_name.map(Text),
+            uri: None,
         }
     }
+
+    pub fn group(uri: &str) -> Grantee {
+        Grantee {
+            xmlns_xsi: XSI,
+            kind: "Group",
+            id: None,
+            display_name: None,
+            uri: Some(uri.to_string()),
+        }
+    }
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename = "OwnershipControls", rename_all = "PascalCase")]
+pub struct OwnershipControls {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub rule: OwnershipRule,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct OwnershipRule {
+    pub object_ownership: &'static str,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename = "PublicAccessBlockConfiguration", rename_all = "PascalCase")]
+pub struct PublicAccessBlockConfiguration {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
 }
 
 #[derive(Serialize, Debug)]
@@ -652,6 +677,13 @@ mod tests {
 
     const DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
+    fn default_owner() -> Owner {
+        Owner {
+            id: OWNER_ID.into(),
+            display_name: Some(OWNER_NAME.into()),
+        }
+    }
+
     fn doc(body: &str) -> String {
         format!("{DECL}{body}")
     }
@@ -679,7 +711,7 @@ mod tests {
     fn bucket_documents() {
         let list = ListAllMyBucketsResult {
             xmlns: NS,
-            owner: OWNER,
+            owner: default_owner(),
             buckets: Buckets {
                 bucket: vec![BucketEntry {
                     name: "photos".into(),
@@ -729,9 +761,26 @@ mod tests {
             ))
         );
         assert_eq!(
-            to_xml(&AccessControlPolicy::owner_full_control()),
+            to_xml(&AccessControlPolicy {
+                xmlns: NS,
+                owner: default_owner(),
+                access_control_list: AccessControlList {
+                    grant: vec![
+                        Grant {
+                            grantee: Grantee::user(OWNER_ID, Some(OWNER_NAME.into())),
+                            permission: "FULL_CONTROL",
+                        },
+                        Grant {
+                            grantee: Grantee::group(
+                                "http://acs.amazonaws.com/groups/global/AllUsers"
+                            ),
+                            permission: "READ",
+                        },
+                    ],
+                },
+            }),
             doc(&format!(
-                "<AccessControlPolicy xmlns=\"{NS}\"><Owner><ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName></Owner><AccessControlList><Grant><Grantee xmlns:xsi=\"{XSI}\" xsi:type=\"CanonicalUser\"><ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>"
+                "<AccessControlPolicy xmlns=\"{NS}\"><Owner><ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName></Owner><AccessControlList><Grant><Grantee xmlns:xsi=\"{XSI}\" xsi:type=\"CanonicalUser\"><ID>{OWNER_ID}</ID><DisplayName>{OWNER_NAME}</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant><Grant><Grantee xmlns:xsi=\"{XSI}\" xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>"
             ))
         );
         assert_eq!(
@@ -889,8 +938,8 @@ mod tests {
             bucket: "b".into(),
             key: "k".into(),
             upload_id: "u".into(),
-            initiator: OWNER,
-            owner: OWNER,
+            initiator: default_owner(),
+            owner: default_owner(),
             storage_class: "STANDARD",
             part_number_marker: 0,
             next_part_number_marker: Some(1),
@@ -927,8 +976,8 @@ mod tests {
             upload: vec![Upload {
                 key: "k".into(),
                 upload_id: "u".into(),
-                initiator: OWNER,
-                owner: OWNER,
+                initiator: default_owner(),
+                owner: default_owner(),
                 storage_class: "STANDARD",
                 initiated: "t".into(),
                 checksum_algorithm: None,
@@ -1000,7 +1049,7 @@ mod tests {
                     version_id: "v2".into(),
                     is_latest: true,
                     last_modified: "t2".into(),
-                    owner: OWNER,
+                    owner: default_owner(),
                 }),
                 VersionEntry::Version(VersionInfo {
                     key: "k".into(),
@@ -1010,7 +1059,7 @@ mod tests {
                     etag: "\"e\"".into(),
                     size: 1,
                     storage_class: "STANDARD",
-                    owner: OWNER,
+                    owner: default_owner(),
                 }),
             ],
             common_prefixes: vec![],

@@ -30,6 +30,7 @@ macro_rules! s3_codes {
 
 s3_codes! {
     AccessDenied => 403, "Access Denied";
+    AccessControlListNotSupported => 400, "The bucket does not allow ACLs";
     AccessForbidden => 403, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.";
     AuthorizationQueryParametersError => 400, "Error parsing the X-Amz-Credential parameter.";
     AuthorizationHeaderMalformed => 400, "The authorization header is malformed.";
@@ -47,6 +48,7 @@ s3_codes! {
     InvalidArgument => 400, "Invalid Argument";
     InvalidBucketName => 400, "The specified bucket is not valid.";
     InvalidEncryptionAlgorithmError => 400, "The Encryption request you specified is not valid. Supported value: AES256.";
+    InvalidBucketAclWithObjectOwnership => 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting";
     InvalidDigest => 400, "The Content-MD5 you specified is not valid.";
     InvalidLocationConstraint => 400, "The specified location-constraint is not valid.";
     InvalidPartNumber => 416, "The requested partnumber is not satisfiable";
@@ -58,6 +60,7 @@ s3_codes! {
     InvalidStorageClass => 400, "The storage class you specified is not valid";
     KeyTooLongError => 400, "Your key is too long";
     KmsNotFound as "KMS.NotFoundException" => 400, "Invalid keyId";
+    MalformedACLError => 400, "The XML you provided was not well-formed or did not validate against our published schema";
     MalformedXML => 400, "The XML you provided was not well-formed or did not validate against our published schema.";
     MalformedPolicy => 400, "Policies must be valid JSON and the first byte must be '{'";
     MetadataTooLarge => 400, "Your metadata headers exceed the maximum allowed metadata size.";
@@ -69,9 +72,11 @@ s3_codes! {
     NoSuchCORSConfiguration => 404, "The CORS configuration does not exist";
     NoSuchVersion => 404, "The specified version does not exist.";
     NoSuchKey => 404, "The specified key does not exist.";
+    NoSuchPublicAccessBlockConfiguration => 404, "The public access block configuration was not found";
     NoSuchUpload => 404, "The specified multipart upload does not exist. The upload ID might not be valid, or the multipart upload might have been aborted or completed.";
     NotImplemented => 501, "A header you provided implies functionality that is not implemented.";
     NotModified => 304, "Not Modified";
+    OwnershipControlsNotFoundError => 404, "The bucket ownership controls were not found";
     PreconditionFailed => 412, "At least one of the pre-conditions you specified did not hold";
     ConditionalRequestConflict => 409, "A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part.";
     RequestHeaderSectionTooLarge => 400, "Your request header section exceeds the maximum allowed size.";
@@ -81,6 +86,8 @@ s3_codes! {
     ServiceUnavailable => 503, "Service is unable to handle request.";
     SignatureDoesNotMatch => 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
     SlowDown => 503, "Please reduce your request rate.";
+    UnexpectedContent => 400, "This request does not support content";
+    UnresolvableGrantByEmailAddress => 400, "The email address you provided does not match any account on record.";
     XAmzContentSHA256Mismatch => 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
     XMinioStorageFull => 507, "Storage backend has reached its minimum free drive threshold. Please delete a few objects to proceed.";
 }

@@ -1,5 +1,7 @@
 //! The S3 protocol layer: routing, request bodies, headers, XML, errors, handlers.
 
+pub mod access;
+pub mod acl;
 pub mod auth;
 pub mod authorize;
 pub mod body;
@@ -237,8 +239,32 @@ async fn dispatch(ctx: &Ctx, op: Op, req: S3Request) -> S3Result<S3Response> {
         Op::DeleteBucket { bucket } => bucket::delete_bucket(ctx, req, bucket).await,
         Op::GetBucketLocation { bucket } => bucket::get_location(ctx, req, bucket).await,
         Op::GetBucketVersioning { bucket } => bucket::get_versioning(ctx, req, bucket).await,
-        Op::GetBucketAcl { bucket } => bucket::get_acl(ctx, req, bucket, None).await,
-        Op::GetObjectAcl { bucket, key } => bucket::get_acl(ctx, req, bucket, Some(key)).await,
+        Op::GetBucketAcl { bucket } => access::get_bucket_acl(ctx, req, bucket).await,
+        Op::PutBucketAcl { bucket } => access::put_bucket_acl(ctx, req, bucket).await,
+        Op::GetObjectAcl {
+            bucket,
+            key,
+            version_id,
+        } => access::get_object_acl(ctx, req, bucket, key, version_id).await,
+        Op::PutObjectAcl {
+            bucket,
+            key,
+            version_id,
+        } => access::put_object_acl(ctx, req, bucket, key, version_id).await,
+        Op::PutBucketOwnershipControls { bucket } => access::put_ownership(ctx, req, bucket).await,
+        Op::GetBucketOwnershipControls { bucket } => access::get_ownership(ctx, req, bucket).await,
+        Op::DeleteBucketOwnershipControls { bucket } => {
+            access::delete_ownership(ctx, req, bucket).await
+        }
+        Op::PutPublicAccessBlock { bucket } => {
+            access::put_public_access_block(ctx, req, bucket).await
+        }
+        Op::GetPublicAccessBlock { bucket } => {
+            access::get_public_access_block(ctx, req, bucket).await
+        }
+        Op::DeletePublicAccessBlock { bucket } => {
+            access::delete_public_access_block(ctx, req, bucket).await
+        }
         Op::ListObjectsV1 { bucket } => list::list_objects(ctx, req, bucket, false).await,
         Op::ListObjectsV2 { bucket } => list::list_objects(ctx, req, bucket, true).await,
         Op::DeleteObjects { bucket } => object::delete_objects(ctx, req, bucket).await,

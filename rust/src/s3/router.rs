@@ -84,6 +84,14 @@ pub enum Action {
     GetObjectTagging,
     DeleteObjectTagging,
     GetObjectAttributes,
+    PutBucketAcl,
+    PutObjectAcl,
+    PutBucketOwnershipControls,
+    GetBucketOwnershipControls,
+    DeleteBucketOwnershipControls,
+    PutPublicAccessBlock,
+    GetPublicAccessBlock,
+    DeletePublicAccessBlock,
     /// A CORS preflight (`OPTIONS`), answered without authentication.
     Preflight,
     /// A sub-resource this server does not implement (501 once the bucket or key exists).
@@ -128,6 +136,14 @@ impl Action {
             GetObjectTagging => "s3:GetObjectTagging",
             DeleteObjectTagging => "s3:DeleteObjectTagging",
             GetObjectAttributes => "s3:GetObjectAttributes",
+            PutBucketAcl => "s3:PutBucketAcl",
+            PutObjectAcl => "s3:PutObjectAcl",
+            PutBucketOwnershipControls | DeleteBucketOwnershipControls => {
+                "s3:PutBucketOwnershipControls"
+            }
+            GetBucketOwnershipControls => "s3:GetBucketOwnershipControls",
+            PutPublicAccessBlock | DeletePublicAccessBlock => "s3:PutBucketPublicAccessBlock",
+            GetPublicAccessBlock => "s3:GetBucketPublicAccessBlock",
             Preflight => "",
             // Allowed to whoever may do anything: the answer is an error either way.
             Unsupported => "s3:*",
@@ -214,6 +230,33 @@ pub enum Op {
     GetObjectAcl {
         bucket: String,
         key: String,
+        version_id: Option<String>,
+    },
+    PutObjectAcl {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
+    PutBucketAcl {
+        bucket: String,
+    },
+    PutBucketOwnershipControls {
+        bucket: String,
+    },
+    GetBucketOwnershipControls {
+        bucket: String,
+    },
+    DeleteBucketOwnershipControls {
+        bucket: String,
+    },
+    PutPublicAccessBlock {
+        bucket: String,
+    },
+    GetPublicAccessBlock {
+        bucket: String,
+    },
+    DeletePublicAccessBlock {
+        bucket: String,
     },
     CreateMultipartUpload {
         bucket: String,
@@ -335,6 +378,14 @@ impl Op {
             Op::HeadObject(_) => Action::HeadObject,
             Op::DeleteObject { .. } => Action::DeleteObject,
             Op::GetObjectAcl { .. } => Action::GetObjectAcl,
+            Op::PutObjectAcl { .. } => Action::PutObjectAcl,
+            Op::PutBucketAcl { .. } => Action::PutBucketAcl,
+            Op::PutBucketOwnershipControls { .. } => Action::PutBucketOwnershipControls,
+            Op::GetBucketOwnershipControls { .. } => Action::GetBucketOwnershipControls,
+            Op::DeleteBucketOwnershipControls { .. } => Action::DeleteBucketOwnershipControls,
+            Op::PutPublicAccessBlock { .. } => Action::PutPublicAccessBlock,
+            Op::GetPublicAccessBlock { .. } => Action::GetPublicAccessBlock,
+            Op::DeletePublicAccessBlock { .. } => Action::DeletePublicAccessBlock,
             Op::CreateMultipartUpload { .. } => Action::CreateMultipartUpload,
             Op::UploadPart { .. } => Action::UploadPart,
             Op::UploadPartCopy { .. } => Action::UploadPartCopy,
@@ -466,8 +517,33 @@ impl Route {
             }
             Action::GetObjectAcl => {
                 let (bucket, key) = object()?;
-                Op::GetObjectAcl { bucket, key }
+                Op::GetObjectAcl {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
             }
+            Action::PutObjectAcl => {
+                let (bucket, key) = object()?;
+                Op::PutObjectAcl {
+                    bucket,
+                    key,
+                    version_id: version_id(),
+                }
+            }
+            Action::PutBucketAcl => Op::PutBucketAcl { bucket: bucket()? },
+            Action::PutBucketOwnershipControls => {
+                Op::PutBucketOwnershipControls { bucket: bucket()? }
+            }
+            Action::GetBucketOwnershipControls => {
+                Op::GetBucketOwnershipControls { bucket: bucket()? }
+            }
+            Action::DeleteBucketOwnershipControls => {
+                Op::DeleteBucketOwnershipControls { bucket: bucket()? }
+            }
+            Action::PutPublicAccessBlock => Op::PutPublicAccessBlock { bucket: bucket()? },
+            Action::GetPublicAccessBlock => Op::GetPublicAccessBlock { bucket: bucket()? },
+            Action::DeletePublicAccessBlock => Op::DeletePublicAccessBlock { bucket: bucket()? },
             Action::CreateMultipartUpload => {
                 let (bucket, key) = object()?;
                 Op::CreateMultipartUpload { bucket, key }
@@ -622,7 +698,7 @@ pub fn route(
     }
     let action = resolve(method, bucket.is_some(), key.is_some(), &query, headers)?;
     let unsupported = (action == Action::Unsupported)
-        .then(|| unsupported_feature(method, key.is_some(), &query))
+        .then(|| unsupported_feature(key.is_some(), &query))
         .flatten();
     Ok(Route {
         bucket,
@@ -644,7 +720,7 @@ pub fn not_implemented(what: &str) -> S3Error {
 
 /// Sub-resources we do not implement yet answer 501 instead of acting as a plain
 /// GET/PUT/DELETE on the bucket or object, which would do something else entirely.
-const UNSUPPORTED_SUBRESOURCES: [&str; 19] = [
+const UNSUPPORTED_SUBRESOURCES: [&str; 17] = [
     "lifecycle",
     "website",
     "replication",
@@ -655,30 +731,19 @@ const UNSUPPORTED_SUBRESOURCES: [&str; 19] = [
     "legal-hold",
     "accelerate",
     "requestPayment",
-    "ownershipControls",
     "torrent",
     "select",
     "restore",
     "analytics",
     "inventory",
     "metrics",
-    "publicAccessBlock",
     "intelligent-tiering",
 ];
 
 /// What an unimplemented sub-resource of the request is, for the 501's message.
-fn unsupported_feature(method: &Method, has_key: bool, q: &Query) -> Option<String> {
+fn unsupported_feature(has_key: bool, q: &Query) -> Option<String> {
     if q.has("tagging") && !has_key {
         return Some("Bucket tagging".into());
-    }
-    // Reading ACLs is answered (the owner has full control); changing them is not.
-    if q.has("acl") && method == Method::PUT {
-        let what = if has_key {
-            "PutObjectAcl"
-        } else {
-            "Changing this bucket setting"
-        };
-        return Some(what.into());
     }
     UNSUPPORTED_SUBRESOURCES
         .iter()
@@ -709,10 +774,25 @@ fn resolve(
             "PUT" if q.has("encryption") => Some(PutBucketEncryption),
             "GET" if q.has("encryption") => Some(GetBucketEncryption),
             "DELETE" if q.has("encryption") => Some(DeleteBucketEncryption),
+            "PUT" if q.has("acl") => Some(PutBucketAcl),
+            "GET" if q.has("acl") => Some(GetBucketAcl),
+            "PUT" if q.has("ownershipControls") => Some(PutBucketOwnershipControls),
+            "GET" if q.has("ownershipControls") => Some(GetBucketOwnershipControls),
+            "DELETE" if q.has("ownershipControls") => Some(DeleteBucketOwnershipControls),
+            "PUT" if q.has("publicAccessBlock") => Some(PutPublicAccessBlock),
+            "GET" if q.has("publicAccessBlock") => Some(GetPublicAccessBlock),
+            "DELETE" if q.has("publicAccessBlock") => Some(DeletePublicAccessBlock),
             _ => None,
         };
         if let Some(action) = bucket_config {
             return Ok(action);
+        }
+    }
+    if has_key && q.has("acl") {
+        match method.as_str() {
+            "PUT" => return Ok(PutObjectAcl),
+            "GET" => return Ok(GetObjectAcl),
+            _ => {}
         }
     }
     if has_key && q.has("tagging") {
@@ -725,7 +805,7 @@ fn resolve(
     }
     // Routed (authenticated, authorized, the bucket and key looked up) and then
     // refused by the handler, as AWS answers a missing bucket or key first.
-    if unsupported_feature(method, has_key, q).is_some() {
+    if unsupported_feature(has_key, q).is_some() {
         return Ok(Unsupported);
     }
     let copy = headers.contains_key("x-amz-copy-source");
@@ -839,7 +919,11 @@ mod tests {
         );
         assert_eq!(
             r("PUT", "/b/k?acl", "x").unwrap().action,
-            Action::Unsupported
+            Action::PutObjectAcl
+        );
+        assert_eq!(
+            r("DELETE", "/b?publicAccessBlock", "x").unwrap().action,
+            Action::DeletePublicAccessBlock
         );
         assert_eq!(
             r("PUT", "/b/k?tagging", "x").unwrap().action,
@@ -899,10 +983,19 @@ mod tests {
             }
         );
         assert_eq!(
-            op("GET", "/b/k?acl").unwrap(),
+            op("GET", "/b/k?acl&versionId=v1").unwrap(),
             Op::GetObjectAcl {
                 bucket: s("b"),
-                key: s("k")
+                key: s("k"),
+                version_id: Some(s("v1"))
+            }
+        );
+        assert_eq!(
+            op("PUT", "/b/k?acl").unwrap(),
+            Op::PutObjectAcl {
+                bucket: s("b"),
+                key: s("k"),
+                version_id: None
             }
         );
         assert_eq!(

@@ -25,10 +25,14 @@ fn check_rest(text: &str, root: &str) -> S3Result<()> {
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let (mut depth, mut seen_root) = (0usize, false);
-    // Only namespace declarations are allowed as attributes; our documents have none else.
+    // Only namespace declarations are allowed as attributes, and an ACL grantee's
+    // `xsi:type`; our documents have none else.
     let attributes_ok = |e: &quick_xml::events::BytesStart| {
         e.attributes().all(|a| {
-            a.is_ok_and(|a| a.key.as_ref() == "xmlns" || a.key.as_ref().starts_with("xmlns:"))
+            a.is_ok_and(|a| {
+                let key = a.key.as_ref();
+                key == "xmlns" || key.starts_with("xmlns:") || key == "xsi:type"
+            })
         })
     };
     loop {
@@ -83,6 +87,95 @@ pub fn parse_create_bucket(body: &[u8]) -> S3Result<CreateBucketConfiguration> {
         return Ok(CreateBucketConfiguration::default());
     }
     parse_document(body, "CreateBucketConfiguration")
+}
+
+/// PutBucketAcl / PutObjectAcl bodies. The grantee's kind is read from which child
+/// it has (`ID`, `URI`, `EmailAddress`), which is what its `xsi:type` says.
+#[derive(Debug, Deserialize)]
+pub struct AccessControlPolicy {
+    #[serde(rename = "Owner")]
+    pub owner: Option<AclOwner>,
+    #[serde(rename = "AccessControlList")]
+    pub list: Option<GrantList>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AclOwner {
+    #[serde(rename = "ID")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct GrantList {
+    #[serde(rename = "Grant", default)]
+    pub grants: Vec<GrantDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GrantDoc {
+    #[serde(rename = "Grantee")]
+    pub grantee: Option<GranteeDoc>,
+    #[serde(rename = "Permission")]
+    pub permission: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GranteeDoc {
+    #[serde(rename = "ID")]
+    pub id: Option<String>,
+    #[serde(rename = "URI")]
+    pub uri: Option<String>,
+    #[serde(rename = "EmailAddress")]
+    pub email: Option<String>,
+}
+
+/// An ACL document; anything that does not parse is `MalformedACLError`, as on AWS.
+pub fn parse_access_control_policy(body: &[u8]) -> S3Result<AccessControlPolicy> {
+    parse_document(body, "AccessControlPolicy").map_err(|e| match e.code {
+        S3Code::MalformedXML => S3Error::new(S3Code::MalformedACLError),
+        _ => e,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct OwnershipControls {
+    #[serde(rename = "Rule", default)]
+    rules: Vec<OwnershipRule>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OwnershipRule {
+    #[serde(rename = "ObjectOwnership")]
+    object_ownership: Option<String>,
+}
+
+/// The one rule's `ObjectOwnership` of a PutBucketOwnershipControls body.
+pub fn parse_ownership_controls(body: &[u8]) -> S3Result<String> {
+    let doc: OwnershipControls = parse_document(body, "OwnershipControls")?;
+    match doc.rules.as_slice() {
+        [
+            OwnershipRule {
+                object_ownership: Some(rule),
+            },
+        ] => Ok(rule.trim().to_string()),
+        _ => Err(S3Error::new(S3Code::MalformedXML)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PublicAccessBlockConfiguration {
+    #[serde(rename = "BlockPublicAcls")]
+    pub block_public_acls: Option<bool>,
+    #[serde(rename = "IgnorePublicAcls")]
+    pub ignore_public_acls: Option<bool>,
+    #[serde(rename = "BlockPublicPolicy")]
+    pub block_public_policy: Option<bool>,
+    #[serde(rename = "RestrictPublicBuckets")]
+    pub restrict_public_buckets: Option<bool>,
+}
+
+pub fn parse_public_access_block(body: &[u8]) -> S3Result<PublicAccessBlockConfiguration> {
+    parse_document(body, "PublicAccessBlockConfiguration")
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,28 +1,47 @@
 //! Per-bucket configuration documents stored beside the buckets:
 //! policies in `.policies/<bucket>.policy.json`, CORS rules in `.cors/<bucket>.cors.json`,
-//! default encryption in `.encryption/<bucket>.encryption.json`.
+//! default encryption in `.encryption/<bucket>.encryption.json`, the owner and access
+//! settings in `.access/<bucket>.{acl,ownership,public-access-block}.json`.
 //! The store keeps bytes; the S3 layer parses, validates and caches them.
 
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
 use super::error::Result;
-use super::{CORS_DIR, ENCRYPTION_DIR, POLICIES_DIR, Store};
+use super::{ACCESS_DIR, CORS_DIR, ENCRYPTION_DIR, POLICIES_DIR, Store};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigKind {
     Policy,
     Cors,
     /// Default server-side encryption (PutBucketEncryption), as JSON.
     Encryption,
+    /// The bucket's owner and grants.
+    Acl,
+    /// Object Ownership (PutBucketOwnershipControls).
+    Ownership,
+    /// Block Public Access (PutPublicAccessBlock).
+    PublicAccessBlock,
 }
 
 impl ConfigKind {
+    pub const ALL: [ConfigKind; 6] = [
+        ConfigKind::Policy,
+        ConfigKind::Cors,
+        ConfigKind::Encryption,
+        ConfigKind::Acl,
+        ConfigKind::Ownership,
+        ConfigKind::PublicAccessBlock,
+    ];
+
     fn dir_and_suffix(self) -> (&'static str, &'static str) {
         match self {
             ConfigKind::Policy => (POLICIES_DIR, ".policy.json"),
             ConfigKind::Cors => (CORS_DIR, ".cors.json"),
             ConfigKind::Encryption => (ENCRYPTION_DIR, ".encryption.json"),
+            ConfigKind::Acl => (ACCESS_DIR, ".acl.json"),
+            ConfigKind::Ownership => (ACCESS_DIR, ".ownership.json"),
+            ConfigKind::PublicAccessBlock => (ACCESS_DIR, ".public-access-block.json"),
         }
     }
 }
@@ -53,6 +72,16 @@ impl Store {
         }
         then();
         Ok(())
+    }
+
+    /// Writes a document (no lock: the bucket is being created, or the caller holds it).
+    pub(super) fn write_bucket_config(
+        &self,
+        kind: ConfigKind,
+        bucket: &str,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        self.write_file_atomic(&self.config_path(kind, bucket), bytes)
     }
 
     pub fn get_bucket_config(&self, kind: ConfigKind, bucket: &str) -> Result<Option<Vec<u8>>> {

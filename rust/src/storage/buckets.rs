@@ -70,7 +70,36 @@ impl Store {
     }
 
     pub fn create_bucket(&self, name: &str, region: &str) -> Result<()> {
+        self.create_bucket_with(name, region, &[], Box::new(|| {}))
+    }
+
+    /// Creates a bucket whose settings documents are written (and `then` run) before
+    /// its folder appears. Creations take turns, so one that finds the folder absent
+    /// cannot overwrite the documents of a bucket another is creating.
+    pub fn create_bucket_with(
+        &self,
+        name: &str,
+        region: &str,
+        configs: &[(ConfigKind, Vec<u8>)],
+        then: Box<dyn FnOnce() + Send>,
+    ) -> Result<()> {
         check_bucket_name(name)?;
+        let _turn = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+        if self.bucket_dir(name).exists() {
+            return Err(Error::BucketExists {
+                bucket: name.to_string(),
+            });
+        }
+        for kind in ConfigKind::ALL {
+            match configs.iter().find(|(k, _)| *k == kind) {
+                Some((_, bytes)) => self.write_bucket_config(kind, name, bytes)?,
+                // What a deleted bucket of this name may have left behind.
+                None => {
+                    self.delete_bucket_config(kind, name)?;
+                }
+            }
+        }
+        then();
         match std::fs::create_dir(self.bucket_dir(name)) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
@@ -207,7 +236,7 @@ impl Store {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
-        for kind in [ConfigKind::Policy, ConfigKind::Cors, ConfigKind::Encryption] {
+        for kind in ConfigKind::ALL {
             self.delete_bucket_config(kind, name)?;
         }
         self.stats.remove_bucket(name);

@@ -75,9 +75,16 @@ fn owned(s: &str) -> String {
 
 #[async_trait]
 impl Storage for Store {
-    async fn create_bucket(&self, bucket: &str, region: &str) -> Result<()> {
+    async fn create_bucket_with(
+        &self,
+        bucket: &str,
+        region: &str,
+        configs: Vec<(ConfigKind, Vec<u8>)>,
+        then: Then,
+    ) -> Result<()> {
         let (b, r) = (owned(bucket), owned(region));
-        self.blocking(move |s| s.create_bucket(&b, &r)).await
+        self.blocking(move |s| s.create_bucket_with(&b, &r, &configs, then))
+            .await
     }
 
     async fn bucket_exists(&self, bucket: &str) -> Result<()> {
@@ -231,6 +238,7 @@ impl Storage for Store {
                 &copy.key,
                 copy.attrs,
                 copy.tags,
+                copy.acl,
                 copy.check,
                 copy.precondition.as_ref(),
             )

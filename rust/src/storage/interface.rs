@@ -24,7 +24,7 @@ pub use super::commit::Precondition;
 pub use super::content::{ByteStream, Content, RunDecoder, StreamSource};
 pub use super::keypath::MAX_KEY_BYTES;
 pub use super::list::{Item, ListPage, ListQuery};
-pub use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
+pub use super::meta::{NewObjectAttrs, ObjectMeta, StoredAcl, StoredChecksum, StoredGrant};
 pub use super::multipart::{MAX_PART_NUMBER, MIN_PART_SIZE, PartInfo, UploadChecksum, UploadInfo};
 pub use super::sealing::{BodyOf, ByteFilter, CustomerKey, Refusal, Scheme, Seal, Sealed};
 pub use super::stats::Counters;
@@ -113,6 +113,8 @@ pub struct CopyObject {
     pub attrs: Option<NewObjectAttrs>,
     /// Replaces the source's tags (else they are copied).
     pub tags: Option<BTreeMap<String, String>>,
+    /// The copy's owner and grants: never the source's.
+    pub acl: Option<StoredAcl>,
     /// Checks the source and names the checksum the copy gets.
     pub check: CopyCheck<Option<StoredChecksum>>,
     pub precondition: Option<Precondition>,
@@ -167,11 +169,27 @@ pub type MetaChange = Box<dyn FnOnce(&mut ObjectMeta) + Send>;
 /// (the caller's cache of bucket settings stays in step with storage).
 pub type Then = Box<dyn FnOnce() + Send>;
 
+/// A new bucket's first settings documents, by kind.
+pub type BucketConfigs = Vec<(ConfigKind, Vec<u8>)>;
+
 /// Object storage, as the S3 layer sees it.
 #[async_trait]
 pub trait Storage: Send + Sync {
     // --- buckets ---
-    async fn create_bucket(&self, bucket: &str, region: &str) -> Result<()>;
+    async fn create_bucket(&self, bucket: &str, region: &str) -> Result<()> {
+        self.create_bucket_with(bucket, region, Vec::new(), Box::new(|| {}))
+            .await
+    }
+    /// Creates a bucket whose first settings documents (its owner, ...) are in place
+    /// before it can be seen, and runs `then` (the caller's cache update) before that
+    /// too; nothing is written when the bucket exists.
+    async fn create_bucket_with(
+        &self,
+        bucket: &str,
+        region: &str,
+        configs: Vec<(ConfigKind, Vec<u8>)>,
+        then: Then,
+    ) -> Result<()>;
     /// Fails with `NoSuchBucket` unless the bucket exists.
     async fn bucket_exists(&self, bucket: &str) -> Result<()>;
     async fn bucket_info(&self, bucket: &str, default_region: &str) -> Result<BucketInfo>;

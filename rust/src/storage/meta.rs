@@ -48,6 +48,27 @@ pub struct ObjectMeta {
     /// bytes in storage, plaintext bytes above the encrypting layer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Sealed>,
+    /// Who owns the object and whom it grants what; None for objects written before
+    /// owners existed (the layer above decides what that means).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<StoredAcl>,
+}
+
+/// An owner and the grants it made, kept as given: storage does not interpret
+/// grantees or permissions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredAcl {
+    pub owner: String,
+    #[serde(default)]
+    pub grants: Vec<StoredGrant>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredGrant {
+    pub grantee: String,
+    pub permission: String,
 }
 
 /// The request-supplied attributes of an object to be written.
@@ -63,6 +84,8 @@ pub struct NewObjectAttrs {
     pub tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Sealed>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<StoredAcl>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -107,6 +130,7 @@ impl ObjectMeta {
             source_version_id: None,
             parts,
             encryption: attrs.encryption,
+            acl: attrs.acl,
         }
     }
 
@@ -118,6 +142,7 @@ impl ObjectMeta {
             checksum: self.checksum.clone(),
             tags: self.tags.clone(),
             encryption: self.encryption.clone(),
+            acl: self.acl.clone(),
         }
     }
 

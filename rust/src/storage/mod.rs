@@ -82,6 +82,8 @@ pub struct Inner {
     bucket_gates: locks::KeyLocks,
     /// Sorted entries of big folders between listing pages (see `dircache.rs`).
     dirs: dircache::DirCache,
+    /// Bucket creations take turns (see `create_bucket_with`).
+    creating: std::sync::Mutex<()>,
     pub stats: stats::Stats,
     /// Each bucket's versioning state, read from its record once (every write asks).
     versioning: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
@@ -114,6 +116,8 @@ pub const BUCKETS_DIR: &str = ".buckets";
 pub const POLICIES_DIR: &str = ".policies";
 pub const CORS_DIR: &str = ".cors";
 pub const ENCRYPTION_DIR: &str = ".encryption";
+/// Owners and access settings of buckets (ACL, ownership controls, public access block).
+pub const ACCESS_DIR: &str = ".access";
 pub const VERSIONS_DIR: &str = ".versions";
 
 /// Removes a tree of temporaries off the caller's path (at once outside a runtime);
@@ -143,6 +147,7 @@ impl Store {
             POLICIES_DIR,
             CORS_DIR,
             ENCRYPTION_DIR,
+            ACCESS_DIR,
             VERSIONS_DIR,
         ] {
             std::fs::create_dir_all(root.join(dir))?;
@@ -155,6 +160,7 @@ impl Store {
             upload_locks: locks::KeyLocks::new(),
             bucket_gates: locks::KeyLocks::new(),
             dirs: dircache::DirCache::new(),
+            creating: std::sync::Mutex::new(()),
             stats: stats::Stats::default(),
             versioning: Default::default(),
             observer,

@@ -103,6 +103,7 @@ impl Store {
         dst_key: &str,
         attrs: Option<NewObjectAttrs>,
         tags: Option<std::collections::BTreeMap<String, String>>,
+        acl: Option<super::meta::StoredAcl>,
         check: impl FnOnce(&ObjectMeta) -> Result<Option<StoredChecksum>>,
         precondition: Option<&Precondition>,
     ) -> Result<ObjectMeta> {
@@ -139,6 +140,7 @@ impl Store {
         data.md5 = [0; 16];
         let mut attrs = attrs.unwrap_or_else(|| src_meta.attrs());
         attrs.tags = tags.unwrap_or_else(|| src_meta.tags.clone());
+        attrs.acl = acl;
         attrs.checksum = checksum;
         let mut copied = self.put_object(
             dst_bucket,

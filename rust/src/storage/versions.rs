@@ -825,6 +825,7 @@ mod tests {
                 to,
                 None,
                 None,
+                None,
                 |m| Ok(m.checksum.clone()),
                 None,
             )

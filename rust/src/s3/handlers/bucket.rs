@@ -48,8 +48,12 @@ pub async fn list_buckets(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
     let region = req.query.get("bucket-region");
     let mut buckets = ctx.store.list_buckets(&ctx.region).await?;
     buckets.sort_by(|a, b| a.name.cmp(&b.name));
+    // Each user lists the buckets it owns (with auth off, every bucket).
+    let me = req.authz.identity.as_ref().map(|who| who.id.as_str());
+    let owner = me.unwrap_or(crate::auth::DEFAULT_OWNER_ID);
     let mut listed = buckets.iter().filter(|b| {
-        b.name.starts_with(prefix)
+        (!ctx.auth_enabled || ctx.settings.access(&b.name).owner() == owner)
+            && b.name.starts_with(prefix)
             && after.as_ref().is_none_or(|a| b.name.as_str() > a.as_str())
             && region.is_none_or(|r| b.region == r)
     });
@@ -69,7 +73,7 @@ pub async fn list_buckets(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
         .collect();
     Ok(ok_xml(dto::to_xml(&dto::ListAllMyBucketsResult {
         xmlns: dto::NS,
-        owner: dto::OWNER,
+        owner: super::access::owner_of(ctx, owner),
         buckets: dto::Buckets { bucket },
         continuation_token,
         prefix: req.query.get("prefix").map(Into::into),
@@ -95,10 +99,21 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3R
             ));
         }
     };
-    if let Err(e) = ctx.store.create_bucket(&bucket, &region).await {
+    let (configs, then) = super::access::new_bucket_access(ctx, &req, &bucket)?;
+    if let Err(e) = ctx
+        .store
+        .create_bucket_with(&bucket, &region, configs, then)
+        .await
+    {
+        let exists = matches!(e, crate::storage::Error::BucketExists { .. });
+        // Another user's bucket: its name is taken.
+        let owner = ctx.settings.access(&bucket).owner().to_string();
+        if exists && ctx.auth_enabled && owner != req.authz.requester_id() {
+            return Err(S3Error::new(S3Code::BucketAlreadyExists).detail("BucketName", &bucket));
+        }
         // AWS's legacy answer in us-east-1: re-creating a bucket you own there succeeds
         // (and changes nothing); everywhere else it is 409 BucketAlreadyOwnedByYou.
-        let legacy = matches!(e, crate::storage::Error::BucketExists { .. })
+        let legacy = exists
             && ctx.region == US_EAST_1
             && ctx.store.bucket_info(&bucket, &ctx.region).await?.region == US_EAST_1;
         if !legacy {
@@ -153,26 +168,6 @@ pub async fn put_versioning(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3
     let status = xml::parse_versioning(&body)?;
     ctx.store.set_versioning(&bucket, &status).await?;
     Ok(empty(StatusCode::OK))
-}
-
-/// The owner has full control: the only ACL this server has.
-pub async fn get_acl(
-    ctx: &Ctx,
-    _req: S3Request,
-    bucket: String,
-    key: Option<String>,
-) -> S3Result<S3Response> {
-    match key {
-        Some(key) => ctx
-            .store
-            .head_object(&bucket, &key, None)
-            .await
-            .map(|_| ())?,
-        None => ctx.store.bucket_exists(&bucket).await?,
-    }
-    Ok(ok_xml(dto::to_xml(
-        &dto::AccessControlPolicy::owner_full_control(),
-    )))
 }
 
 /// A sub-resource this server does not implement: a missing bucket or key is answered

@@ -15,7 +15,7 @@ use crate::storage::interface::ConfigKind;
 
 /// Stores (or, with `None`, removes) one of a bucket's configuration documents, and
 /// applies it to the live settings once it is stored.
-async fn save_config(
+pub(super) async fn save_config(
     ctx: &Ctx,
     kind: ConfigKind,
     bucket: String,
@@ -44,6 +44,9 @@ pub async fn put_policy(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Resu
         .await
         .map_err(|_| S3Error::msg(S3Code::MalformedPolicy, "Policies must be less than 20 KB"))?;
     let policy = Policy::parse(&body, &bucket)?;
+    if policy.is_public() && ctx.settings.access(&bucket).block.block_public_policy {
+        return Err(S3Error::new(S3Code::AccessDenied));
+    }
     save_config(
         ctx,
         ConfigKind::Policy,

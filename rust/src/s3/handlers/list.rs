@@ -2,6 +2,7 @@
 
 use base64::Engine;
 
+use super::access::object_owner;
 use crate::s3::dto;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::headers::iso8601;
@@ -118,7 +119,7 @@ pub async fn list_objects(
     let fetch_owner = !v2 || q.get("fetch-owner") == Some("true");
     let doc = dto::ListBucketResult {
         xmlns: dto::NS,
-        name: bucket.into(),
+        name: bucket.as_str().into(),
         prefix: encode_key(&prefix, url).into(),
         marker: (!v2).then(|| encode_key(marker.as_deref().unwrap_or_default(), url).into()),
         next_marker: last
@@ -145,7 +146,7 @@ pub async fn list_objects(
                     etag: meta.etag.clone(),
                     size: meta.size,
                     storage_class: "STANDARD",
-                    owner: fetch_owner.then_some(dto::OWNER),
+                    owner: fetch_owner.then(|| object_owner(ctx, &bucket, meta.acl.as_ref())),
                 }),
                 Item::Prefix(_) => None,
             })
@@ -227,7 +228,7 @@ pub async fn list_object_versions(
                     version_id,
                     is_latest: v.is_latest,
                     last_modified,
-                    owner: dto::OWNER,
+                    owner: object_owner(ctx, &bucket, m.acl.as_ref()),
                 })
             } else {
                 let (etag, size) = (m.etag.clone(), m.size);
@@ -239,7 +240,7 @@ pub async fn list_object_versions(
                     etag,
                     size,
                     storage_class: "STANDARD",
-                    owner: dto::OWNER,
+                    owner: object_owner(ctx, &bucket, m.acl.as_ref()),
                 })
             }
         })

@@ -1,6 +1,7 @@
 //! Thin handlers, one file per operation family: parse the request, call the store,
 //! build the response.
 
+pub mod access;
 pub mod attributes;
 pub mod bucket;
 pub mod bucket_config;

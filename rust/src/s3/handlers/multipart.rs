@@ -2,6 +2,7 @@
 
 use http::StatusCode;
 
+use super::access::{new_object_acl, object_owner};
 use super::list::{encode_key, parse_max, url_encoding};
 use super::{
     MAX_LIST_XML_BODY, MAX_PUT_SIZE, authorized_copy_source, body_checksum, check_tagging_header,
@@ -25,7 +26,8 @@ pub async fn create(
     key: String,
 ) -> S3Result<S3Response> {
     check_tagging_header(ctx, &req, &bucket, &key).await?;
-    let attrs = object_attrs(&req.headers)?;
+    let mut attrs = object_attrs(&req.headers)?;
+    attrs.acl = new_object_acl(ctx, &req, &bucket)?;
     let checksum = multipart_checksum::requested(&req.headers)?;
     let (seal, customer) = sse::seal_for_write(ctx, &req, &bucket)?;
     let info = ctx
@@ -290,6 +292,7 @@ pub async fn list_parts(
         upload_id: id,
     };
     let (info, parts) = ctx.store.list_parts(&upload).await?;
+    let owner = object_owner(ctx, &upload.bucket, info.attrs.acl.as_ref());
     let UploadRef {
         bucket,
         key,
@@ -306,8 +309,8 @@ pub async fn list_parts(
         bucket: bucket.into(),
         key: key.into(),
         upload_id: id,
-        initiator: dto::OWNER,
-        owner: dto::OWNER,
+        initiator: owner.clone(),
+        owner,
         storage_class: "STANDARD",
         part_number_marker: marker,
         next_part_number_marker: page.last().map(|p| p.part_number),
@@ -381,7 +384,7 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request, bucket: String) -> S3Result
     };
     let doc = dto::ListMultipartUploadsResult {
         xmlns: dto::NS,
-        bucket: bucket.into(),
+        bucket: bucket.as_str().into(),
         key_marker: encode_key(&key_marker, url).into(),
         upload_id_marker: id_marker.into(),
         next_key_marker,
@@ -397,8 +400,8 @@ pub async fn list_uploads(ctx: &Ctx, req: S3Request, bucket: String) -> S3Result
             .map(|u| dto::Upload {
                 key: encode_key(&u.key, url).into(),
                 upload_id: u.upload_id.clone(),
-                initiator: dto::OWNER,
-                owner: dto::OWNER,
+                initiator: object_owner(ctx, &bucket, u.attrs.acl.as_ref()),
+                owner: object_owner(ctx, &bucket, u.attrs.acl.as_ref()),
                 storage_class: "STANDARD",
                 initiated: iso8601(u.initiated),
                 checksum_algorithm: u.checksum_algorithm.clone(),

@@ -2,6 +2,7 @@
 
 use http::StatusCode;
 
+use super::access::new_object_acl;
 use super::copy_checksum;
 use super::{
     MAX_LIST_XML_BODY, MAX_XML_BODY, authorized_copy_source, body_checksum, check_tagging_header,
@@ -58,6 +59,7 @@ pub async fn put_object(
 ) -> S3Result<S3Response> {
     check_tagging_header(ctx, &req, &bucket, &key).await?;
     let mut attrs = object_attrs(&req.headers)?;
+    attrs.acl = new_object_acl(ctx, &req, &bucket)?;
     let (seal, customer) = sse::seal_for_write(ctx, &req, &bucket)?;
     let precondition = conditional_write(ctx, &req, &bucket, &key).await?;
     req.body
@@ -430,6 +432,7 @@ pub async fn copy_object(
     };
     let headers = req.headers.clone();
     let tags = replace_tags.then_some(new_attrs.tags);
+    let acl = new_object_acl(ctx, &req, &bucket)?;
     let precondition = conditional_write(ctx, &req, &bucket, &key).await?;
     let (seal, customer) = sse::seal_for_write(ctx, &req, &bucket)?;
     let source_key = sse::customer(
@@ -455,6 +458,7 @@ pub async fn copy_object(
             key: key.clone(),
             attrs: attrs.clone(),
             tags: tags.clone(),
+            acl: acl.clone(),
             check: Box::new(check),
             precondition: precondition.clone(),
             seal: seal.clone(),
