@@ -93,6 +93,23 @@ describe("host robustness: configuration", () => {
       configError({ auth: { credentials: [{ accessKeyID: "AK", secretAccessKey: "S" }] } }),
       "unknown key auth.credentials[0].accessKeyID; did you mean auth.credentials[0].accessKeyId?",
     );
+    // An owner: { id?, displayName? } with at least one, printable, without quotes.
+    assert.equal(
+      configError({ auth: { credentials: [{ ...pair, owner: { name: "alice" } }] } }),
+      "unknown key auth.credentials[0].owner.name (valid: auth.credentials[0].owner.id, auth.credentials[0].owner.displayName)",
+    );
+    assert.equal(
+      configError({ auth: { credentials: [{ ...pair, owner: "alice" }] } }),
+      "auth.credentials[0].owner must be an object { id?, displayName? }, got a string",
+    );
+    assert.equal(
+      configError({ auth: { credentials: [{ ...pair, owner: {} }] } }),
+      "the owner of AKEXAMPLE needs an id or a displayName",
+    );
+    assert.match(configError({ auth: { credentials: [{ ...pair, owner: { displayName: 'a"b' } }] } }), /without quotes/);
+    assert.doesNotThrow(() =>
+      new SmartStorage({ ephemeral: true, auth: { credentials: [{ ...pair, owner: { displayName: "alice" } }] } })
+    );
   });
 
   it("a descriptor's pair where a credential is expected says so", async () => {

@@ -196,9 +196,15 @@ impl Authz {
             .as_ref()
             .is_some_and(|p| p.tests_tags_for(principal, action));
         // Who owns the object matters for what acts on the object itself (reads, its
-        // ACL, its tags), not for writes and deletes, which the bucket governs.
-        let needs_owner =
-            access.acls_enabled() && !matches!(access::acl_permission(action), Some((_, false)));
+        // ACL, its tags), not for writes and deletes, which the bucket governs. When the
+        // bucket owner reads, only an object someone else owns could refuse it: the read
+        // checks that once it has the object (`check_opened`), sparing every read a
+        // second lookup.
+        let owner_reads = matches!(action, "s3:GetObject" | "s3:GetObjectVersion")
+            && self.requester_id() == access.owner();
+        let needs_owner = access.acls_enabled()
+            && !owner_reads
+            && !matches!(access::acl_permission(action), Some((_, false)));
         if !needs_tags && !needs_owner {
             return self.check(ctx, Some(bucket), action, &resource);
         }
@@ -239,6 +245,29 @@ impl Authz {
             }
             (decided, _) => decided,
         }
+    }
+
+    /// Checks a read again once its object is open: an object another user owns may
+    /// refuse what its bucket's owner was let through for (see `check_object`).
+    pub fn check_opened(
+        &self,
+        ctx: &Ctx,
+        bucket: &str,
+        meta: &crate::storage::interface::ObjectMeta,
+        action: &str,
+    ) -> S3Result<()> {
+        let access = ctx.settings.access(bucket);
+        let foreign = meta.acl.as_ref().filter(|acl| acl.owner != access.owner());
+        let (Some(stored), true) = (foreign, self.enabled && access.acls_enabled()) else {
+            return Ok(());
+        };
+        let policy = ctx.settings.policy(bucket);
+        let resource = object_arn(bucket, &meta.key);
+        let verdict = policy
+            .as_ref()
+            .and_then(|p| self.evaluate(p, action, &resource, &self.context));
+        let acl = Acl::from_stored(stored);
+        self.decide(&access, policy.as_deref(), verdict, action, Some(&acl))
     }
 
     /// Whether the bucket's policy could allow this caller any of `actions` on some

@@ -224,6 +224,11 @@ pub async fn get_object(
     let (meta, data) = open_requested(ctx, &read, head, customer.as_ref().map(|c| &c.key))
         .await
         .map_err(|e| hide_missing_key(ctx, &req, &read.bucket, e))?;
+    let action = match read.version_id {
+        Some(_) => "s3:GetObjectVersion",
+        None => "s3:GetObject",
+    };
+    req.authz.check_opened(ctx, &read.bucket, &meta, action)?;
     Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
     let range = match (req.header("range"), read.part_number.as_deref()) {
         (Some(_), Some(_)) => {
