@@ -237,9 +237,11 @@ impl Authz {
         );
         // No object to grant anything: who may list the bucket learns it is missing
         // (404, answered here so nothing written meanwhile is acted on), as on AWS;
-        // anyone else is refused.
+        // anyone else is refused, and so is everyone under an explicit Deny. (Tagging
+        // is also checked for objects still to be written: refused, never missing.)
+        let explained = verdict != Some(Effect::Deny) && action != "s3:PutObjectTagging";
         match (decided, missing) {
-            (Err(refused), Some(missing)) => {
+            (Err(refused), Some(missing)) if explained => {
                 let may_list = self.check(ctx, Some(bucket), "s3:ListBucket", &bucket_arn(bucket));
                 Err(if may_list.is_ok() { missing } else { refused })
             }
