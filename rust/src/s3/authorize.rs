@@ -73,11 +73,9 @@ impl Authz {
         presigned: bool,
     ) -> Authz {
         let (enabled, principal) = (ctx.auth_enabled, signer.access_key.clone());
-        let identity = principal.as_deref().map(|key| {
-            ctx.credentials
-                .identity(key)
-                .unwrap_or_else(|| default_identity(ctx))
-        });
+        let identity = principal
+            .as_deref()
+            .map(|key| ctx.credentials.identity(key).unwrap_or_else(nobody));
         let mut c = HashMap::new();
         let now = chrono::Utc::now();
         c.insert("aws:sourceip".into(), remote.to_canonical().to_string());
@@ -165,7 +163,7 @@ impl Authz {
         }
         // Service-level actions (ListBuckets, CreateBucket) need a signature only.
         let Some(bucket) = bucket else {
-            return self.decide_unowned(action);
+            return self.decide_unowned();
         };
         let policy = ctx.settings.policy(bucket);
         let verdict = policy
@@ -306,8 +304,8 @@ impl Authz {
         })
     }
 
-    /// An action on no bucket: any signed caller may.
-    fn decide_unowned(&self, _action: &str) -> S3Result<()> {
+    /// An action on no bucket (ListBuckets, CreateBucket): any signed caller may.
+    fn decide_unowned(&self) -> S3Result<()> {
         match self.identity {
             Some(_) => Ok(()),
             None => Err(S3Error::new(S3Code::AccessDenied)),
@@ -432,7 +430,7 @@ pub fn object_acl(
 }
 
 /// A signer whose key the set no longer has (replaced mid-request) acts for nobody.
-fn default_identity(_ctx: &Ctx) -> Identity {
+fn nobody() -> Identity {
     Identity {
         id: "unknown".into(),
         display_name: "unknown".into(),

@@ -166,11 +166,6 @@ impl BucketSettings {
             .unwrap_or_else(|| Arc::new(default_access()))
     }
 
-    /// Whether the bucket has ownership controls / a public access block of its own.
-    pub fn has_ownership(&self, bucket: &str) -> bool {
-        self.access(bucket).ownership.is_some()
-    }
-
     fn change_access(&self, bucket: &str, change: impl FnOnce(&mut BucketAccess)) {
         let mut map = self.access.write().unwrap_or_else(|e| e.into_inner());
         let mut access = map
