@@ -2,12 +2,11 @@
 //! and without a verdict signed requests are allowed and anonymous ones denied.
 //! With auth off, everything is allowed.
 
-use std::collections::HashMap;
-
 use super::Ctx;
 use super::auth::Authenticated;
+use super::condition_keys::{self, Facts};
 use super::error::{S3Code, S3Error, S3Result};
-use super::policy::{Effect, Policy, Request};
+use super::policy::{Caller, Context, Effect, Policy, Request};
 use super::router::{Action, Route};
 
 /// What the account root (the first credential) may always do to its bucket's policy,
@@ -40,9 +39,16 @@ use super::policy::EXISTING_OBJECT_TAG as TAG_PREFIX;
 pub struct Authz {
     pub enabled: bool,
     pub principal: Option<String>,
+    /// The signer as a policy's Principal may name it.
+    caller: Option<Caller>,
     /// Whether the signer is the account root (the first configured credential).
     root: bool,
-    pub context: HashMap<String, String>,
+    pub context: Context,
+}
+
+/// The canonical user id of a configured user. Placeholder: one owner for now.
+fn canonical_id_of(_ctx: &Ctx, _access_key: &str) -> String {
+    super::dto::OWNER_ID.to_string()
 }
 
 pub fn bucket_arn(bucket: &str) -> String {
@@ -71,64 +77,24 @@ impl Authz {
                 .first()
                 .is_some_and(|c| &c.access_key_id == key)
         });
-        let mut c = HashMap::new();
-        let now = chrono::Utc::now();
-        c.insert("aws:sourceip".into(), remote.to_canonical().to_string());
-        c.insert("aws:securetransport".into(), secure.to_string());
-        c.insert(
-            "aws:currenttime".into(),
-            now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        );
-        c.insert("aws:epochtime".into(), now.timestamp().to_string());
-        c.insert(
-            "aws:principaltype".into(),
-            if principal.is_some() {
-                "User"
-            } else {
-                "Anonymous"
-            }
-            .into(),
-        );
-        if let Some(p) = &principal {
-            c.insert("aws:username".into(), p.clone());
-            c.insert("aws:userid".into(), p.clone());
-            c.insert(
-                "s3:signatureversion".into(),
-                signer.signature_version.into(),
-            );
-            c.insert(
-                "s3:authtype".into(),
-                if presigned {
-                    "REST-QUERY-STRING"
-                } else {
-                    "REST-HEADER"
-                }
-                .into(),
-            );
-        }
-        for (header, key) in [
-            ("user-agent", "aws:useragent"),
-            ("referer", "aws:referer"),
-            ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
-        ] {
-            if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok()) {
-                c.insert(key.into(), v.to_string());
-            }
-        }
-        for (param, key) in [
-            ("prefix", "s3:prefix"),
-            ("delimiter", "s3:delimiter"),
-            ("max-keys", "s3:max-keys"),
-        ] {
-            if let Some(v) = route.query.get(param) {
-                c.insert(key.into(), v.to_string());
-            }
-        }
+        let caller = principal
+            .as_deref()
+            .map(|key| Caller::new(key, canonical_id_of(ctx, key)));
+        let context = condition_keys::context(&Facts {
+            caller: caller.as_ref(),
+            signature_version: signer.signature_version,
+            presigned,
+            headers,
+            query: &route.query,
+            remote,
+            secure,
+        });
         Authz {
             enabled,
             principal,
+            caller,
             root,
-            context: c,
+            context,
         }
     }
 
@@ -160,7 +126,7 @@ impl Authz {
         action: &str,
     ) -> S3Result<()> {
         let resource = object_arn(bucket, key);
-        let principal = self.principal.as_deref();
+        let principal = self.caller.as_ref();
         let policy = ctx
             .settings
             .policy(bucket)
@@ -174,7 +140,10 @@ impl Authz {
         }
         let mut context = self.context.clone();
         for (tag, value) in object_tags(ctx, bucket, key, version).await {
-            context.insert(format!("{TAG_PREFIX}{}", tag.to_ascii_lowercase()), value);
+            context.insert(
+                format!("{TAG_PREFIX}{}", tag.to_ascii_lowercase()),
+                vec![value],
+            );
         }
         self.decide(self.evaluate(&policy, action, &resource, &context), action)
     }
@@ -195,10 +164,10 @@ impl Authz {
         policy: &Policy,
         action: &str,
         resource: &str,
-        context: &HashMap<String, String>,
+        context: &Context,
     ) -> Option<Effect> {
         policy.evaluate(&Request {
-            principal: self.principal.as_deref(),
+            principal: self.caller.as_ref(),
             action,
             resource,
             context,
