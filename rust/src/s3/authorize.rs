@@ -8,6 +8,7 @@ use super::condition_keys::{self, Facts};
 use super::error::{S3Code, S3Error, S3Result};
 use super::policy::{Caller, Context, Effect, Policy, Request};
 use super::router::{Action, Route};
+use super::tagging::Tags;
 
 /// What the account root (the first credential) may always do to its bucket's policy,
 /// so no policy can lock it out, as on AWS. Other keys are subject to Deny like anyone.
@@ -125,6 +126,47 @@ impl Authz {
         version: Option<&str>,
         action: &str,
     ) -> S3Result<()> {
+        self.check_object_with(ctx, bucket, key, version, action, &self.context)
+            .await
+    }
+
+    /// PutObjectTagging under a policy that tests the tags it sets (`s3:RequestObjectTag/*`,
+    /// `s3:RequestObjectTagKeys`): decided here, once the body's tags are known.
+    pub async fn check_body_tags(
+        &self,
+        ctx: &Ctx,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        tags: &Tags,
+    ) -> S3Result<()> {
+        let action = put_tagging_action(version);
+        if !self.tests_body_tags(ctx, bucket, action) {
+            return Ok(());
+        }
+        let mut context = self.context.clone();
+        condition_keys::add_request_tags(&mut context, tags);
+        self.check_object_with(ctx, bucket, key, version, action, &context)
+            .await
+    }
+
+    fn tests_body_tags(&self, ctx: &Ctx, bucket: &str, action: &str) -> bool {
+        self.enabled
+            && ctx
+                .settings
+                .policy(bucket)
+                .is_some_and(|p| p.tests_request_tags_for(self.caller.as_ref(), action))
+    }
+
+    async fn check_object_with(
+        &self,
+        ctx: &Ctx,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        action: &str,
+        context: &Context,
+    ) -> S3Result<()> {
         let resource = object_arn(bucket, key);
         let principal = self.caller.as_ref();
         let policy = ctx
@@ -132,13 +174,17 @@ impl Authz {
             .policy(bucket)
             .filter(|p| self.enabled && p.tests_tags_for(principal, action));
         let Some(policy) = policy else {
-            return self.check(ctx, Some(bucket), action, &resource);
+            let verdict = ctx
+                .settings
+                .policy(bucket)
+                .and_then(|policy| self.evaluate(&policy, action, &resource, context));
+            return self.decide(verdict, action);
         };
         // An anonymous caller no statement could allow is refused before any read.
-        if principal.is_none() && !policy.may_allow(None, action, &self.context) {
+        if principal.is_none() && !policy.may_allow(None, action, context) {
             return self.decide(None, action);
         }
-        let mut context = self.context.clone();
+        let mut context = context.clone();
         for (tag, value) in object_tags(ctx, bucket, key, version).await {
             context.insert(
                 format!("{TAG_PREFIX}{}", tag.to_ascii_lowercase()),
@@ -234,19 +280,38 @@ impl Authz {
         let version = route.version_id();
         // Naming a version asks for the *Version permission, as in IAM.
         let action = match (route.action, version.is_some()) {
+            (Action::PutObjectTagging, _) => put_tagging_action(version),
             (Action::GetObject | Action::HeadObject, true) => "s3:GetObjectVersion",
             (Action::DeleteObject, true) => "s3:DeleteObjectVersion",
             (Action::GetObjectTagging, true) => "s3:GetObjectVersionTagging",
-            (Action::PutObjectTagging, true) => "s3:PutObjectVersionTagging",
             (Action::DeleteObjectTagging, true) => "s3:DeleteObjectVersionTagging",
             (Action::GetObjectAttributes, true) => "s3:GetObjectVersionAttributes",
             (action, _) => action.iam_action(),
         };
         match (&route.bucket, &route.key) {
+            // Decided by check_body_tags; only a caller no statement could allow is refused now.
+            (Some(b), Some(_))
+                if route.action == Action::PutObjectTagging
+                    && self.tests_body_tags(ctx, b, action) =>
+            {
+                let allowed = self.caller.is_some()
+                    || ctx
+                        .settings
+                        .policy(b)
+                        .is_some_and(|p| p.may_allow(None, action, &self.context));
+                self.decide(allowed.then_some(Effect::Allow), action)
+            }
             (Some(b), Some(k)) => self.check_object(ctx, b, k, version, action).await,
             (Some(b), None) => self.check(ctx, Some(b), action, &bucket_arn(b)),
             _ => self.check(ctx, None, action, "arn:aws:s3:::*"),
         }
+    }
+}
+
+fn put_tagging_action(version: Option<&str>) -> &'static str {
+    match version {
+        Some(_) => "s3:PutObjectVersionTagging",
+        None => "s3:PutObjectTagging",
     }
 }
 
