@@ -280,10 +280,10 @@ impl Authz {
         let version = route.version_id();
         // Naming a version asks for the *Version permission, as in IAM.
         let action = match (route.action, version.is_some()) {
-            (Action::PutObjectTagging, _) => put_tagging_action(version),
             (Action::GetObject | Action::HeadObject, true) => "s3:GetObjectVersion",
             (Action::DeleteObject, true) => "s3:DeleteObjectVersion",
             (Action::GetObjectTagging, true) => "s3:GetObjectVersionTagging",
+            (Action::PutObjectTagging, true) => "s3:PutObjectVersionTagging",
             (Action::DeleteObjectTagging, true) => "s3:DeleteObjectVersionTagging",
             (Action::GetObjectAttributes, true) => "s3:GetObjectVersionAttributes",
             (action, _) => action.iam_action(),
