@@ -22,13 +22,14 @@ and "Actions, resources, and condition keys for Amazon S3":
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
 from clients_common import ClientsServer
-from helpers import auth_server_fixture, expect_error, unique_bucket_name
+from helpers import Server, auth_server_fixture, expect_error, make_client, unique_bucket_name
 from test_policy import ManagedEngine, client as policy_client
 
 ACCESS_KEY = "AKIDCONDOWNER"
@@ -356,6 +357,8 @@ def test_auth_type_and_signature_version(s3, bucket):
 @pytest.fixture(scope="module")
 def two_users():
     """(owner client, second client) of an engine with two configured users."""
+    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT"):
+        pytest.skip("needs a locally started engine")
     eng = ManagedEngine([(ACCESS_KEY, SECRET_KEY), (SECOND_KEY, SECOND_SECRET)])
     try:
         owner = policy_client(eng.endpoint, ACCESS_KEY, SECRET_KEY)
@@ -467,3 +470,27 @@ def test_condition_key_names_are_case_insensitive(server, s3, bucket):
     put_policy(s3, bucket, stmt("Allow", "s3:GetObject", objects(bucket),
                                 {"IpAddress": {"AWS:SOURCEIP": "127.0.0.1/32"}, "Bool": {"Aws:SecureTransport": False}}))
     assert anon(server, "GET", f"/{bucket}/k").status_code == 200
+
+
+def test_policy_stored_before_the_checks_keeps_its_deny_after_restart():
+    """A policy an earlier version accepted (an unknown condition key) is loaded at
+    start without the new checks: its Deny still applies, it is not dropped."""
+    if os.environ.get("SMARTSTORAGE_TEST_ENDPOINT") or os.environ.get("SMARTSTORAGE_TEST_CLUSTER"):
+        pytest.skip("needs a locally started single-node engine (writes its policy file)")
+    with Server(access_key=ACCESS_KEY, secret_key=SECRET_KEY) as srv:
+        srv.start()
+        c = make_client(srv.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
+        b = unique_bucket_name("legacy")
+        c.create_bucket(Bucket=b)
+        put_policy(c, b, stmt("Deny", "s3:DeleteObject", objects(b)))
+        stored = srv.directory / ".policies" / f"{b}.policy.json"
+        assert stored.exists(), sorted(str(p) for p in srv.directory.rglob("*.json"))
+        legacy = {"Version": "2012-10-17", "Statement": [
+            stmt("Deny", "s3:PutObject", objects(b), {"StringNotEquals": {"aws:NoSuchKey": "x"}})]}
+        srv.stop()
+        stored.write_text(json.dumps(legacy))
+        srv.start()
+        c = make_client(srv.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
+        assert status(lambda: c.put_object(Bucket=b, Key="k", Body=b"x")) == 403
+        # the same document is refused when put now
+        expect_error(lambda: c.put_bucket_policy(Bucket=b, Policy=json.dumps(legacy)), "MalformedPolicy", 400)

@@ -330,6 +330,17 @@ const OPERATORS: [(&str, Test, bool); 27] = [
 impl Policy {
     /// Parses and validates a policy for `bucket`, as PutBucketPolicy does.
     pub fn parse(text: &[u8], bucket: &str) -> S3Result<Policy> {
+        Self::parse_checked(text, bucket, true)
+    }
+
+    /// A stored policy, accepted when it was put: condition keys, condition values and
+    /// principal forms are not checked again, so one stored before those checks existed
+    /// keeps working (dropping it would drop its Deny statements).
+    pub fn parse_stored(text: &[u8], bucket: &str) -> S3Result<Policy> {
+        Self::parse_checked(text, bucket, false)
+    }
+
+    fn parse_checked(text: &[u8], bucket: &str, strict: bool) -> S3Result<Policy> {
         if text.len() > MAX_POLICY_BYTES {
             return Err(malformed("Policies must be less than 20 KB"));
         }
@@ -350,12 +361,12 @@ impl Policy {
         };
         let statements = statements
             .iter()
-            .map(|s| Self::parse_statement(s, bucket))
+            .map(|s| Self::parse_statement(s, bucket, strict))
             .collect::<S3Result<Vec<_>>>()?;
         Ok(Policy { statements })
     }
 
-    fn parse_statement(value: &Value, bucket: &str) -> S3Result<Statement> {
+    fn parse_statement(value: &Value, bucket: &str, strict: bool) -> S3Result<Statement> {
         let obj = value
             .as_object()
             .ok_or_else(|| malformed("Statement must be an object"))?;
@@ -365,8 +376,8 @@ impl Policy {
             _ => return Err(malformed("Invalid effect")),
         };
         let principal = match (obj.get("Principal"), obj.get("NotPrincipal")) {
-            (Some(p), None) => Some((Self::parse_principal(p)?, false)),
-            (None, Some(p)) => Some((Self::parse_principal(p)?, true)),
+            (Some(p), None) => Some((Self::parse_principal(p, strict)?, false)),
+            (None, Some(p)) => Some((Self::parse_principal(p, strict)?, true)),
             (None, None) => return Err(malformed("Missing required field Principal")),
             _ => {
                 return Err(malformed(
@@ -410,7 +421,7 @@ impl Policy {
             }
         }
         let conditions = match obj.get("Condition") {
-            Some(cond) => Self::parse_conditions(cond)?,
+            Some(cond) => Self::parse_conditions(cond, strict)?,
             None => Vec::new(),
         };
         Ok(Statement {
@@ -424,24 +435,24 @@ impl Policy {
 
     /// `{"<operator>": {"<key>": <values>}, ...}`, checked as AWS checks it: known
     /// operators and keys, and values the operator can compare.
-    fn parse_conditions(cond: &Value) -> S3Result<Vec<Condition>> {
+    fn parse_conditions(cond: &Value, strict: bool) -> S3Result<Vec<Condition>> {
         let cond = cond
             .as_object()
             .ok_or_else(|| malformed("Condition must be an object"))?;
         let mut conditions = Vec::new();
         for (op, keys) in cond {
-            let (test, negated, set, if_exists) = parse_operator(op)
+            let (test, negated, set, if_exists) = parse_operator(op, strict)
                 .ok_or_else(|| malformed(&format!("Invalid Condition type : {op}")))?;
             let keys = keys
                 .as_object()
                 .ok_or_else(|| malformed("Condition block must map keys to values"))?;
             for (key, values) in keys {
                 let key = key.to_ascii_lowercase();
-                if !condition_keys::is_known(&key) {
+                if strict && !condition_keys::is_known(&key) {
                     return Err(malformed("Policy has an invalid condition key"));
                 }
                 let values = strings(values, "Condition value")?;
-                if let Some(bad) = values.iter().find(|v| !valid_value(test, v)) {
+                if let Some(bad) = values.iter().find(|v| strict && !valid_value(test, v)) {
                     return Err(malformed(&format!(
                         "Invalid Condition value for {op} : {bad}"
                     )));
@@ -459,7 +470,7 @@ impl Policy {
         Ok(conditions)
     }
 
-    fn parse_principal(value: &Value) -> S3Result<Principals> {
+    fn parse_principal(value: &Value, strict: bool) -> S3Result<Principals> {
         let invalid = || malformed("Invalid principal in policy");
         let map = match value {
             Value::String(s) if s == "*" => return Ok(Principals::Any),
@@ -477,11 +488,14 @@ impl Policy {
                         PrincipalId::Canonical(name.to_ascii_lowercase())
                     }
                     "Service" if !name.is_empty() => PrincipalId::Service,
-                    _ => return Err(invalid()),
+                    _ if strict => return Err(invalid()),
+                    "AWS" => PrincipalId::Aws(name),
+                    "CanonicalUser" => PrincipalId::Canonical(name.to_ascii_lowercase()),
+                    _ => PrincipalId::Service,
                 });
             }
         }
-        if ids.is_empty() {
+        if strict && ids.is_empty() {
             return Err(invalid());
         }
         Ok(Principals::Some(ids))
@@ -641,11 +655,12 @@ impl Statement {
 
 /// `ForAnyValue:`/`ForAllValues:` and `...IfExists` around one of [`OPERATORS`]:
 /// (test, negated, set operator, if-exists). `Null` takes neither.
-fn parse_operator(op: &str) -> Option<(Test, bool, SetOp, bool)> {
+fn parse_operator(op: &str, strict: bool) -> Option<(Test, bool, SetOp, bool)> {
     let (set, rest) = match op.split_once(':') {
         Some(("ForAnyValue", rest)) => (SetOp::AnyValue, rest),
         Some(("ForAllValues", rest)) => (SetOp::AllValues, rest),
-        Some(_) => return None,
+        Some(_) if strict => return None,
+        Some((_, rest)) => (SetOp::Single, rest),
         None => (SetOp::Single, op),
     };
     let (base, if_exists) = match rest.strip_suffix("IfExists") {
@@ -653,7 +668,7 @@ fn parse_operator(op: &str) -> Option<(Test, bool, SetOp, bool)> {
         None => (rest, false),
     };
     let (_, test, negated) = OPERATORS.iter().find(|(name, ..)| *name == base)?;
-    if *test == Test::Null && (if_exists || set != SetOp::Single) {
+    if strict && *test == Test::Null && (if_exists || set != SetOp::Single) {
         return None;
     }
     Some((*test, *negated, set, if_exists))
@@ -960,7 +975,7 @@ mod tests {
     /// One condition `{op: {"aws:userid": values}}` against the key's values (None: absent).
     fn holds(op: &str, values: &[&str], actual: Option<&[&str]>) -> bool {
         let doc = serde_json::json!({ op: { "aws:userid": values } });
-        let conditions = Policy::parse_conditions(&doc).unwrap();
+        let conditions = Policy::parse_conditions(&doc, true).unwrap();
         let mut c = Context::new();
         if let Some(actual) = actual {
             c.insert(
@@ -1275,6 +1290,26 @@ mod tests {
         ] {
             assert!(condition(op, key, value).is_ok(), "{op} {key}");
         }
+    }
+
+    #[test]
+    fn stored_policies_skip_the_newer_checks() {
+        // accepted by earlier versions (an unknown key, a value Numeric* cannot compare, a
+        // principal form now refused): after an upgrade its Deny statements still apply
+        let doc = br#"{"Statement":[
+            {"Effect":"Deny","Principal":{"AWS":"odd key"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},
+            {"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*",
+             "Condition":{"StringNotEquals":{"aws:foo":"x"}}},
+            {"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/*",
+             "Condition":{"NumericLessThan":{"s3:max-keys":"ten"}}}]}"#;
+        assert!(Policy::parse(doc, "b").is_err());
+        let p = Policy::parse_stored(doc, "b").unwrap();
+        let c = ctx(&[("s3:max-keys", "5")]);
+        let verdict = |who, action| eval(&p, Some(who), action, "arn:aws:s3:::b/k", &c);
+        assert_eq!(verdict("odd key", "s3:GetObject"), Some(Effect::Deny));
+        assert_eq!(verdict("AKID", "s3:GetObject"), None);
+        assert_eq!(verdict("AKID", "s3:PutObject"), Some(Effect::Deny));
+        assert_eq!(verdict("AKID", "s3:DeleteObject"), None);
     }
 
     #[test]
