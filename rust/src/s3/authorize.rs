@@ -2,15 +2,15 @@
 //! owners of the bucket and object, the bucket policy and the ACLs. With auth off,
 //! everything is allowed.
 
-use std::collections::HashMap;
-
 use super::Ctx;
-use super::access::{self, BucketAccess, Facts};
+use super::access::{self, BucketAccess};
 use super::acl::{ANONYMOUS_ID, Acl, Permission, Requester};
 use super::auth::Authenticated;
+use super::condition_keys;
 use super::error::{S3Code, S3Error, S3Result};
-use super::policy::{Effect, Policy, Request};
+use super::policy::{Caller, Context, Effect, Policy, Request};
 use super::router::{Action, Route};
+use super::tagging::Tags;
 use crate::auth::Identity;
 
 /// What the bucket owner's root (its first credential) may always do to its bucket's
@@ -50,7 +50,9 @@ pub struct Authz {
     pub principal: Option<String>,
     /// The user that key acts for.
     pub identity: Option<Identity>,
-    pub context: HashMap<String, String>,
+    /// The signer as a policy's Principal may name it.
+    caller: Option<Caller>,
+    pub context: Context,
 }
 
 pub fn bucket_arn(bucket: &str) -> String {
@@ -76,64 +78,25 @@ impl Authz {
         let identity = principal
             .as_deref()
             .map(|key| ctx.credentials.identity(key).unwrap_or_else(nobody));
-        let mut c = HashMap::new();
-        let now = chrono::Utc::now();
-        c.insert("aws:sourceip".into(), remote.to_canonical().to_string());
-        c.insert("aws:securetransport".into(), secure.to_string());
-        c.insert(
-            "aws:currenttime".into(),
-            now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        );
-        c.insert("aws:epochtime".into(), now.timestamp().to_string());
-        c.insert(
-            "aws:principaltype".into(),
-            if principal.is_some() {
-                "User"
-            } else {
-                "Anonymous"
-            }
-            .into(),
-        );
-        if let Some(p) = &principal {
-            c.insert("aws:username".into(), p.clone());
-            c.insert("aws:userid".into(), p.clone());
-            c.insert(
-                "s3:signatureversion".into(),
-                signer.signature_version.into(),
-            );
-            c.insert(
-                "s3:authtype".into(),
-                if presigned {
-                    "REST-QUERY-STRING"
-                } else {
-                    "REST-HEADER"
-                }
-                .into(),
-            );
-        }
-        for (header, key) in [
-            ("user-agent", "aws:useragent"),
-            ("referer", "aws:referer"),
-            ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
-        ] {
-            if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok()) {
-                c.insert(key.into(), v.to_string());
-            }
-        }
-        for (param, key) in [
-            ("prefix", "s3:prefix"),
-            ("delimiter", "s3:delimiter"),
-            ("max-keys", "s3:max-keys"),
-        ] {
-            if let Some(v) = route.query.get(param) {
-                c.insert(key.into(), v.to_string());
-            }
-        }
+        let caller = principal
+            .as_deref()
+            .zip(identity.as_ref())
+            .map(|(key, who)| Caller::new(key, who.id.clone()));
+        let context = condition_keys::context(&condition_keys::Facts {
+            caller: caller.as_ref(),
+            signature_version: signer.signature_version,
+            presigned,
+            headers,
+            query: &route.query,
+            remote,
+            secure,
+        });
         Authz {
             enabled,
             principal,
             identity,
-            context: c,
+            caller,
+            context,
         }
     }
 
@@ -158,6 +121,17 @@ impl Authz {
         action: &str,
         resource: &str,
     ) -> S3Result<()> {
+        self.check_with(ctx, bucket, action, resource, &self.context)
+    }
+
+    fn check_with(
+        &self,
+        ctx: &Ctx,
+        bucket: Option<&str>,
+        action: &str,
+        resource: &str,
+        context: &Context,
+    ) -> S3Result<()> {
         if !self.enabled {
             return Ok(());
         }
@@ -168,7 +142,7 @@ impl Authz {
         let policy = ctx.settings.policy(bucket);
         let verdict = policy
             .as_ref()
-            .and_then(|policy| self.evaluate(policy, action, resource, &self.context));
+            .and_then(|policy| self.evaluate(policy, action, resource, context));
         let access = ctx.settings.access(bucket);
         self.decide(&access, policy.as_deref(), verdict, action, None)
     }
@@ -186,8 +160,49 @@ impl Authz {
         if !self.enabled {
             return Ok(());
         }
+        self.check_object_with(ctx, bucket, key, version, action, &self.context)
+            .await
+    }
+
+    /// PutObjectTagging under a policy that tests the tags it sets (`s3:RequestObjectTag/*`,
+    /// `s3:RequestObjectTagKeys`): decided here, once the body's tags are known.
+    pub async fn check_body_tags(
+        &self,
+        ctx: &Ctx,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        tags: &Tags,
+    ) -> S3Result<()> {
+        let action = put_tagging_action(version);
+        if !self.tests_body_tags(ctx, bucket, action) {
+            return Ok(());
+        }
+        let mut context = self.context.clone();
+        condition_keys::add_request_tags(&mut context, tags);
+        self.check_object_with(ctx, bucket, key, version, action, &context)
+            .await
+    }
+
+    fn tests_body_tags(&self, ctx: &Ctx, bucket: &str, action: &str) -> bool {
+        self.enabled
+            && ctx
+                .settings
+                .policy(bucket)
+                .is_some_and(|p| p.tests_request_tags_for(self.caller.as_ref(), action))
+    }
+
+    async fn check_object_with(
+        &self,
+        ctx: &Ctx,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        action: &str,
+        context: &Context,
+    ) -> S3Result<()> {
         let resource = object_arn(bucket, key);
-        let principal = self.principal.as_deref();
+        let principal = self.caller.as_ref();
         let access = ctx.settings.access(bucket);
         let policy = ctx.settings.policy(bucket);
         let needs_tags = policy
@@ -204,24 +219,24 @@ impl Authz {
             && !owner_reads
             && !matches!(access::acl_permission(action), Some((_, false)));
         if !needs_tags && !needs_owner {
-            return self.check(ctx, Some(bucket), action, &resource);
+            return self.check_with(ctx, Some(bucket), action, &resource, context);
         }
         let (meta, missing) = match ctx.store.head_object(bucket, key, version).await {
             Ok(meta) => (Some(meta), None),
             Err(e) => (None, Some(S3Error::from(e))),
         };
-        let mut context = None;
+        let mut tagged = None;
         if needs_tags && let Some(meta) = &meta {
-            let mut with_tags = self.context.clone();
+            let mut with_tags = context.clone();
             for (tag, value) in &meta.tags {
                 with_tags.insert(
                     format!("{TAG_PREFIX}{}", tag.to_ascii_lowercase()),
-                    value.clone(),
+                    vec![value.clone()],
                 );
             }
-            context = Some(with_tags);
+            tagged = Some(with_tags);
         }
-        let context = context.as_ref().unwrap_or(&self.context);
+        let context = tagged.as_ref().unwrap_or(context);
         let verdict = policy
             .as_ref()
             .and_then(|p| self.evaluate(p, action, &resource, context));
@@ -294,10 +309,10 @@ impl Authz {
         policy: &Policy,
         action: &str,
         resource: &str,
-        context: &HashMap<String, String>,
+        context: &Context,
     ) -> Option<Effect> {
         policy.evaluate(&Request {
-            principal: self.principal.as_deref(),
+            principal: self.caller.as_ref(),
             action,
             resource,
             context,
@@ -337,7 +352,7 @@ impl Authz {
             Some((needed, false)) if access.acls_enabled() => Some((&access.acl, needed)),
             _ => None,
         };
-        let facts = Facts {
+        let facts = access::Facts {
             requester: self.requester(),
             root: self.identity.as_ref().is_some_and(|who| who.root),
             bucket_owner: access.owner(),
@@ -410,6 +425,21 @@ impl Authz {
         match (&route.bucket, &route.key) {
             // A bucket to be: nobody owns it yet (the handler answers a taken name).
             _ if route.action == Action::CreateBucket => self.check(ctx, None, action, ""),
+            // Decided by check_body_tags; only a caller no statement could allow is refused now.
+            (Some(b), Some(_))
+                if route.action == Action::PutObjectTagging
+                    && self.tests_body_tags(ctx, b, action) =>
+            {
+                let possible = self.caller.is_some()
+                    || ctx
+                        .settings
+                        .policy(b)
+                        .is_some_and(|p| p.may_allow(None, action, &self.context));
+                match possible {
+                    true => Ok(()),
+                    false => Err(S3Error::new(S3Code::AccessDenied)),
+                }
+            }
             (Some(b), Some(k)) => self.check_object(ctx, b, k, version, action).await,
             (Some(b), None) => self.check(ctx, Some(b), action, &bucket_arn(b)),
             _ => self.check(ctx, None, action, "arn:aws:s3:::*"),
@@ -435,5 +465,12 @@ fn nobody() -> Identity {
         id: "unknown".into(),
         display_name: "unknown".into(),
         root: false,
+    }
+}
+
+fn put_tagging_action(version: Option<&str>) -> &'static str {
+    match version {
+        Some(_) => "s3:PutObjectVersionTagging",
+        None => "s3:PutObjectTagging",
     }
 }

@@ -43,7 +43,7 @@ impl BucketSettings {
     pub async fn load(store: &dyn Storage) -> crate::storage::Result<BucketSettings> {
         let settings = BucketSettings::default();
         for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Policy).await? {
-            match Policy::parse(&bytes, &bucket) {
+            match Policy::parse_stored(&bytes, &bucket) {
                 Ok(p) => settings.set_policy(&bucket, Some(p)),
                 Err(e) => crate::log::warn(&format!(
                     "ignoring stored policy of {bucket}: {}",

@@ -8,6 +8,7 @@ pub mod body;
 pub mod bucket_encryption;
 pub mod bucket_settings;
 pub mod checksum;
+pub mod condition_keys;
 pub mod cors;
 pub mod dto;
 pub mod error;

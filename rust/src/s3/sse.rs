@@ -21,7 +21,7 @@ pub const CUSTOMER: &str = "x-amz-server-side-encryption-customer-";
 pub const COPY_SOURCE_CUSTOMER: &str = "x-amz-copy-source-server-side-encryption-customer-";
 
 /// The account number in the key ARNs echoed (a server of one account).
-const ACCOUNT: &str = "000000000000";
+pub const ACCOUNT: &str = "000000000000";
 
 /// A client key from SSE-C headers, and its MD5 (base64) to echo.
 pub struct Customer {

@@ -519,6 +519,9 @@ pub async fn put_tagging(
 ) -> S3Result<S3Response> {
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let tags = crate::s3::tagging::from_xml(&body)?;
+    req.authz
+        .check_body_tags(ctx, &bucket, &key, version.as_deref(), &tags)
+        .await?;
     let meta = change_tags(ctx, bucket, key, version, |m| m.tags = tags).await?;
     let mut res = empty(StatusCode::OK);
     set_version_header(&mut res, meta.version_id.as_deref());
