@@ -526,18 +526,6 @@ impl RequestBody {
         }
     }
 
-    /// The body as a stream of chunks, for a parser that reads it (POST Object's form).
-    pub fn into_stream(self) -> impl futures_util::Stream<Item = S3Result<Bytes>> + Send {
-        futures_util::stream::unfold(Some(self), |body| async move {
-            let mut body = body?;
-            match body.next().await {
-                Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
-                Ok(None) => None,
-                Err(e) => Some((Err(e), None)),
-            }
-        })
-    }
-
     /// Checks the body's MD5 against `Content-MD5`, if the client sent one.
     pub fn check_md5(&self, computed: &[u8; 16]) -> S3Result<()> {
         use base64::Engine;

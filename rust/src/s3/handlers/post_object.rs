@@ -10,6 +10,8 @@ use futures_util::stream::BoxStream;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
 use super::MAX_PUT_SIZE;
 use super::list::encode_key;
@@ -47,11 +49,51 @@ const HEADER_FIELDS: [&str; 6] = [
     "expires",
 ];
 
+/// What of a refused form's body is still read (and dropped) before the answer, so that
+/// a browser still sending it reads the answer rather than a broken connection.
+const MAX_DRAIN: u64 = 16 * 1024 * 1024;
+
 pub async fn post_object(
     ctx: &Ctx,
     route: &Route,
     request_headers: &HeaderMap,
     incoming: Incoming,
+    remote: std::net::IpAddr,
+    secure: bool,
+) -> S3Result<S3Response> {
+    let body = RequestBody::new(incoming, &HeaderMap::new(), Payload::Unchecked, false)?;
+    let body = Arc::new(Mutex::new(body));
+    let result = upload(ctx, route, request_headers, body.clone(), remote, secure).await;
+    // Not after the body itself failed (a stalled or broken upload).
+    let body_failed =
+        |e: &S3Error| matches!(e.code, S3Code::RequestTimeout | S3Code::IncompleteBody);
+    if result.as_ref().is_err_and(|e| !body_failed(e)) {
+        let mut body = body.lock().await;
+        let start = body.received;
+        while body.received - start < MAX_DRAIN && matches!(body.next().await, Ok(Some(_))) {}
+    }
+    result
+}
+
+/// The request body as the multipart parser reads it, shared so that what is left of
+/// it can be drained after a refusal.
+fn shared_stream(body: Arc<Mutex<RequestBody>>) -> BoxStream<'static, S3Result<Bytes>> {
+    futures_util::stream::unfold(body, |body| async move {
+        let next = body.lock().await.next().await;
+        match next {
+            Ok(Some(chunk)) => Some((Ok(chunk), body)),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), body)),
+        }
+    })
+    .boxed()
+}
+
+async fn upload(
+    ctx: &Ctx,
+    route: &Route,
+    request_headers: &HeaderMap,
+    body: Arc<Mutex<RequestBody>>,
     remote: std::net::IpAddr,
     secure: bool,
 ) -> S3Result<S3Response> {
@@ -61,8 +103,7 @@ pub async fn post_object(
         .ok_or_else(|| S3Error::internal("POST Object routed without a bucket"))?;
     let boundary = form_boundary(request_headers)?;
     ctx.store.bucket_exists(&bucket).await?;
-    let body = RequestBody::new(incoming, &HeaderMap::new(), Payload::Unchecked, false)?;
-    let mut form = multer::Multipart::new(body.into_stream(), boundary);
+    let mut form = multer::Multipart::new(shared_stream(body), boundary);
     let (fields, file) = read_fields(&mut form).await?;
     let file = file.ok_or_else(|| {
         S3Error::invalid_argument(
