@@ -20,6 +20,8 @@ import pytest
 import requests
 
 from helpers import (
+    Server,
+    started_server,
     assert_absent,
     assert_error,
     auth_server_fixture,
@@ -261,6 +263,47 @@ def test_virtual_hosted_bucket_url(server, v4, s3, bucket):
     assert r.status_code == 204, r.text
     assert r.headers["Location"] == f"http://{bucket}.localhost:{server.port}/vh"
     assert s3.get_object(Bucket=bucket, Key="vh")["Body"].read() == b"vhost"
+
+
+def test_encryption_and_acl_fields_apply_as_on_putobject(v4, s3, bucket):
+    fields = {"x-amz-server-side-encryption": "AES256", "acl": "private"}
+    url, form = presigned(v4, bucket, "sealed", fields, [{k: v} for k, v in fields.items()])
+    r = post(url, form, b"secret form")
+    assert r.status_code == 204, r.text
+    assert r.headers["x-amz-server-side-encryption"] == "AES256"
+    got = s3.get_object(Bucket=bucket, Key="sealed")
+    assert got["ServerSideEncryption"] == "AES256"
+    assert got["Body"].read() == b"secret form"
+    # Unknown encryption is refused as PutObject refuses the header.
+    fields = {"x-amz-server-side-encryption": "ROT13"}
+    url, form = presigned(v4, bucket, "rot", fields, [{k: v} for k, v in fields.items()])
+    assert post(url, form).status_code == 400
+    assert_absent(s3, bucket, "rot")
+
+
+def test_anyone_may_post_with_auth_off():
+    with started_server(REGION) as srv:
+        c = srv.client()
+        c.create_bucket(Bucket="open-post")
+        r = post(f"{srv.endpoint}/open-post", {"key": "free"}, b"no auth")
+        assert r.status_code == 204, r.text
+        assert c.get_object(Bucket="open-post", Key="free")["Body"].read() == b"no auth"
+        # A policy, when there is one, still binds the form.
+        url, form = presigned(c, "open-post", "late", expires=-60)
+        assert_error(post(url, form), "AccessDenied", 403)
+
+
+def test_sigv2_form_refused_when_sigv2_is_off(s3):
+    with Server(REGION, ["--no-sigv2"], access_key=ACCESS_KEY, secret_key=SECRET_KEY).start() as srv:
+        c = srv.client()
+        c.create_bucket(Bucket="no-v2-post")
+        url, form = presigned(c, "no-v2-post", "k")
+        assert "signature" in form
+        err = assert_error(post(url, form), "InvalidRequest", 400)
+        assert "AWS4-HMAC-SHA256" in err["Message"]
+        v4c = srv.client(config={"signature_version": "s3v4"})
+        url, form = presigned(v4c, "no-v2-post", "k")
+        assert post(url, form).status_code == 204
 
 
 # -- refusals ----------------------------------------------------------------
