@@ -227,6 +227,17 @@ def test_too_large_upload_is_stopped_before_it_ends(v4, s3, bucket):
     assert_absent(s3, bucket, "huge")
 
 
+def test_large_file_streams_through(v4, s3, bucket):
+    data = bytes(range(256)) * (96 * 1024)  # 24 MiB: staged, not buffered
+    url, form = presigned(v4, bucket, "large.bin", conditions=[["content-length-range", 1, 64 * 1024 * 1024]])
+    r = post(url, form, data)
+    assert r.status_code == 204, r.text
+    assert r.headers["ETag"] == f'"{md5_hex(data)}"'
+    head = s3.head_object(Bucket=bucket, Key="large.bin")
+    assert head["ContentLength"] == len(data)
+    assert hashlib.md5(s3.get_object(Bucket=bucket, Key="large.bin")["Body"].read()).hexdigest() == md5_hex(data)
+
+
 def test_versioned_bucket_answers_version_id(v4, s3, vbucket):
     url, form = presigned(v4, vbucket, "v")
     r = post(url, form, b"one")
@@ -389,6 +400,23 @@ def test_form_fields_before_the_file_are_bounded(v4, bucket):
     r = post(url, {**form, "x-ignore-padding": "p" * (21 * 1024)})
     err = assert_error(r, "MaxPostPreDataLengthExceededError", 400)
     assert err["MaxPostPreDataLengthBytes"] == "20480"
+
+
+def test_part_header_that_never_ends_is_refused(server, bucket):
+    """Part headers are buffered until they end: one that does not is cut off."""
+    boundary = "b0undary"
+    body = f'--{boundary}\r\nContent-Disposition: form-data; name="key"\r\nX-Pad: '.encode() + b"a" * (3 * 1024 * 1024)
+    r = requests.post(f"{server.endpoint}/{bucket}", data=body, timeout=TIMEOUT,
+                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert_error(r, "MaxPostPreDataLengthExceededError", 400)
+
+
+def test_truncated_form_is_malformed(server, bucket):
+    boundary = "b0undary"
+    body = f'--{boundary}\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n--{boundary}\r\nContent-Disp'.encode()
+    r = requests.post(f"{server.endpoint}/{bucket}", data=body, timeout=TIMEOUT,
+                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert_error(r, "MalformedPOSTRequest", 400)
 
 
 def test_missing_bucket_is_nosuchbucket(server):

@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Mutex;
 
 use super::MAX_PUT_SIZE;
@@ -75,18 +76,73 @@ pub async fn post_object(
     result
 }
 
-/// The request body as the multipart parser reads it, shared so that what is left of
-/// it can be drained after a refusal.
-fn shared_stream(body: Arc<Mutex<RequestBody>>) -> BoxStream<'static, S3Result<Bytes>> {
-    futures_util::stream::unfold(body, |body| async move {
-        let next = body.lock().await.next().await;
-        match next {
-            Ok(Some(chunk)) => Some((Ok(chunk), body)),
-            Ok(None) => None,
-            Err(e) => Some((Err(e), body)),
+/// What the parser may have been handed before the file part begins: the fields (20 KiB),
+/// their part headers and boundaries, and the one chunk it reads ahead. Part headers are
+/// buffered until they end, so without this a header that never ends would grow forever.
+const MAX_BEFORE_FILE: u64 = 1024 * 1024;
+
+/// The request body as the multipart parser reads it: one chunk per poll (it would
+/// otherwise take all that is ready), refused past [`MAX_BEFORE_FILE`] until `file_begun`,
+/// and shared so that what is left of it can be drained after a refusal.
+fn form_stream(
+    body: Arc<Mutex<RequestBody>>,
+    file_begun: Arc<AtomicBool>,
+) -> OneChunkPerPoll<BoxStream<'static, S3Result<Bytes>>> {
+    let chunks = futures_util::stream::unfold(body, move |body| {
+        let file_begun = file_begun.clone();
+        async move {
+            let mut guard = body.lock().await;
+            let next = match guard.next().await {
+                Ok(Some(_))
+                    if !file_begun.load(Ordering::Relaxed) && guard.received > MAX_BEFORE_FILE =>
+                {
+                    Err(fields_too_large())
+                }
+                next => next,
+            };
+            drop(guard);
+            match next {
+                Ok(Some(chunk)) => Some((Ok(chunk), body)),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), body)),
+            }
         }
-    })
-    .boxed()
+    });
+    OneChunkPerPoll {
+        inner: chunks.boxed(),
+        yielded: false,
+    }
+}
+
+/// Yields at most one item per poll, so a consumer that reads all that is ready holds
+/// one chunk at a time.
+struct OneChunkPerPoll<S> {
+    inner: S,
+    yielded: bool,
+}
+
+impl<S: futures_util::Stream + Unpin> futures_util::Stream for OneChunkPerPoll<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<S::Item>> {
+        if std::mem::take(&mut self.yielded) {
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        let item = std::task::ready!(self.inner.poll_next_unpin(cx));
+        self.yielded = item.is_some();
+        std::task::Poll::Ready(item)
+    }
+}
+
+fn fields_too_large() -> S3Error {
+    S3Error::new(S3Code::MaxPostPreDataLengthExceededError).detail(
+        "MaxPostPreDataLengthBytes",
+        MAX_FORM_FIELDS_BYTES.to_string(),
+    )
 }
 
 async fn upload(
@@ -103,8 +159,10 @@ async fn upload(
         .ok_or_else(|| S3Error::internal("POST Object routed without a bucket"))?;
     let boundary = form_boundary(request_headers)?;
     ctx.store.bucket_exists(&bucket).await?;
-    let mut form = multer::Multipart::new(shared_stream(body), boundary);
+    let file_begun = Arc::new(AtomicBool::new(false));
+    let mut form = multer::Multipart::new(form_stream(body, file_begun.clone()), boundary);
     let (fields, file) = read_fields(&mut form).await?;
+    file_begun.store(true, Ordering::Relaxed);
     let file = file.ok_or_else(|| {
         S3Error::invalid_argument(
             "POST requires exactly one file upload per request.",
@@ -193,12 +251,6 @@ async fn read_fields(
 ) -> S3Result<(Fields, Option<multer::Field<'static>>)> {
     let mut fields = Fields::default();
     let mut size = 0;
-    let too_large = || {
-        S3Error::new(S3Code::MaxPostPreDataLengthExceededError).detail(
-            "MaxPostPreDataLengthBytes",
-            MAX_FORM_FIELDS_BYTES.to_string(),
-        )
-    };
     while let Some(mut field) = form.next_field().await.map_err(form_error)? {
         let name = field
             .name()
@@ -212,12 +264,12 @@ async fn read_fields(
         while let Some(chunk) = field.chunk().await.map_err(form_error)? {
             size += chunk.len();
             if size > MAX_FORM_FIELDS_BYTES {
-                return Err(too_large());
+                return Err(fields_too_large());
             }
             value.extend_from_slice(&chunk);
         }
         if size > MAX_FORM_FIELDS_BYTES {
-            return Err(too_large());
+            return Err(fields_too_large());
         }
         let value =
             String::from_utf8(value).map_err(|_| S3Error::new(S3Code::MalformedPOSTRequest))?;
