@@ -5,6 +5,11 @@
 // anonymously (public-read bucket policy); the bucket's CORS rules allow the
 // page's origin and expose ETag. Run with tests/browser/run.sh.
 //
+// A second page holds a plain HTML <form method="post" enctype="multipart/form-data">
+// with the fields of a presigned POST (`@aws-sdk/s3-presigned-post`) and a file input:
+// Chromium submits it (POST Object), the engine redirects (success_action_redirect)
+// to a page on the page server, and the object is checked with the SDK.
+//
 // Environment: SMARTSTORAGE_BINARY (engine, default rust/target/release/ruststorage),
 // CHROMIUM_PATH (default /usr/bin/chromium).
 
@@ -29,6 +34,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -69,6 +75,24 @@ function startEngine() {
   });
 }
 
+// The upload form the page server serves at /form (set by a test), and where the
+// engine sends the browser after a POST upload (/done).
+let uploadForm = '';
+
+const escapeHtml = (s) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+
+function formPage(action, fields) {
+  const hidden = Object.entries(fields)
+    .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}">`)
+    .join('\n    ');
+  return `<!doctype html><html><body>
+  <form id="upload" method="post" action="${escapeHtml(action)}" enctype="multipart/form-data">
+    ${hidden}
+    <input type="file" name="file">
+    <button type="submit">Upload</button>
+  </form></body></html>`;
+}
+
 function startPageServer() {
   const html = readFileSync(path.join(here, 'page.html'));
   return new Promise((resolve) => {
@@ -76,6 +100,12 @@ function startPageServer() {
       if (req.url === '/' || req.url === '/index.html') {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
         res.end(html);
+      } else if (req.url === '/form') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(uploadForm);
+      } else if (req.url.startsWith('/done?')) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end('<!doctype html><p id="done">uploaded</p>');
       } else {
         res.writeHead(404);
         res.end();
@@ -212,4 +242,43 @@ test('the browser blocks what the CORS rules and the policy do not allow', async
     s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'uploads/anonymous.txt' })),
     (e) => e.$metadata?.httpStatusCode === 404,
   );
+});
+
+test('a plain HTML form posts a file (POST Object) and the browser lands on success_action_redirect', async () => {
+  const done = `${pageOrigin}/done`;
+  const { url, fields } = await createPresignedPost(s3, {
+    Bucket: BUCKET,
+    Key: 'forms/${filename}',
+    Conditions: [
+      ['starts-with', '$key', 'forms/'],
+      ['content-length-range', 1, 1024 * 1024],
+      ['starts-with', '$Content-Type', 'text/'],
+      { success_action_redirect: done },
+    ],
+    Fields: { success_action_redirect: done, 'Content-Type': 'text/plain' },
+    Expires: 300,
+  });
+  uploadForm = formPage(url, fields);
+  const body = `form upload from chromium ${randomBytes(8).toString('hex')}\n`;
+  const md5 = createHash('md5').update(body).digest('hex');
+
+  const page = await context.newPage();
+  try {
+    assert.equal((await page.goto(`${pageOrigin}/form`)).status(), 200);
+    await page.setInputFiles('input[type=file]', {
+      name: 'note from the browser.txt', mimeType: 'text/plain', buffer: Buffer.from(body),
+    });
+    await Promise.all([page.waitForURL(/\/done\?/), page.click('button[type=submit]')]);
+    const landed = new URL(page.url());
+    assert.equal(landed.origin + landed.pathname, done);
+    assert.equal(landed.searchParams.get('bucket'), BUCKET);
+    assert.equal(landed.searchParams.get('key'), 'forms/note from the browser.txt');
+    assert.equal(landed.searchParams.get('etag'), `"${md5}"`);
+    assert.equal(await page.textContent('#done'), 'uploaded');
+  } finally {
+    await page.close();
+  }
+  const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'forms/note from the browser.txt' }));
+  assert.equal(got.ContentType, 'text/plain');
+  assert.equal(await got.Body.transformToString(), body);
 });

@@ -265,6 +265,10 @@ def test_public_read_write_bucket_takes_writes_owned_by_the_writer(engine, alice
     bob.put_object(Bucket=bucket, Key="shared", Body=b"s", ACL="bucket-owner-full-control")
     assert alice.get_object(Bucket=bucket, Key="shared")["Body"].read() == b"s"
     assert anon_put(engine, bucket, "anon", b"anonymous").status_code == 200
+    # What an anonymous caller writes belongs to the bucket owner (see README: AWS gives
+    # it to an anonymous owner nobody can act as).
+    assert alice.get_object_acl(Bucket=bucket, Key="anon")["Owner"]["ID"] == ALICE_ID
+    assert alice.get_object(Bucket=bucket, Key="anon")["Body"].read() == b"anonymous"
     listed = {o["Key"] for o in requests_list(engine, bucket)}
     assert {"bobs", "shared", "anon"} <= listed
     alice.delete_object(Bucket=bucket, Key="bobs")

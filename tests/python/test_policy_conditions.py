@@ -235,9 +235,6 @@ def test_delimiter_condition(server, s3, bucket):
 
 
 def test_request_object_tag_keys_for_all_values(server, s3, bucket):
-    # What anonymous callers write belongs to the bucket owner only under BucketOwnerEnforced.
-    s3.put_bucket_ownership_controls(
-        Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
     put_policy(s3, bucket, stmt("Allow", ["s3:PutObject", "s3:PutObjectTagging"], objects(bucket),
                                 {"ForAllValues:StringEquals": {"s3:RequestObjectTagKeys": ["project", "team"]}}))
     ok = anon(server, "PUT", f"/{bucket}/a", data=b"a", headers={"x-amz-tagging": "project=x&team=y"})

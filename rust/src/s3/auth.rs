@@ -171,7 +171,7 @@ impl Scope {
     }
 }
 
-fn secret_for(credentials: &Credentials, access_key: &str) -> S3Result<String> {
+pub(super) fn secret_for(credentials: &Credentials, access_key: &str) -> S3Result<String> {
     credentials
         .snapshot()
         .iter()

@@ -108,7 +108,7 @@ impl Authz {
         }
     }
 
-    /// The canonical id of the requester: what it writes is owned by this id.
+    /// The canonical id of the requester (anonymous callers have one too).
     pub fn requester_id(&self) -> &str {
         self.identity.as_ref().map_or(ANONYMOUS_ID, |who| &who.id)
     }

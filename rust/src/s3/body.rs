@@ -301,9 +301,18 @@ pub fn expects_continue(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
 }
 
+/// Where a body's bytes come from: the HTTP request, or a part of it (POST Object's
+/// file, already paced and bounded by the request body it is read from).
+enum Source {
+    Http(Incoming),
+    /// In a mutex only to be `Sync` like the rest of a request; it is reached through
+    /// `&mut` (`get_mut`), never locked.
+    Part(std::sync::Mutex<futures_util::stream::BoxStream<'static, S3Result<Bytes>>>),
+}
+
 /// A request body read chunk by chunk.
 pub struct RequestBody {
-    incoming: Incoming,
+    source: Source,
     decoder: Option<ChunkedDecoder>,
     pending: std::collections::VecDeque<Bytes>,
     ended: bool,
@@ -357,7 +366,7 @@ impl RequestBody {
         let content_md5 = parse_content_md5(headers)?;
         Ok(RequestBody {
             content_md5,
-            incoming,
+            source: Source::Http(incoming),
             decoder: is_aws_chunked(headers).then(|| ChunkedDecoder::new(signing)),
             pending: Default::default(),
             ended: false,
@@ -367,6 +376,34 @@ impl RequestBody {
             checksum,
             checksum_value: None,
         })
+    }
+
+    /// A body read from a stream of unknown length (POST Object's file part), checked
+    /// against the `x-amz-checksum-*` of `headers` as a PutObject body is.
+    pub fn from_part(
+        part: futures_util::stream::BoxStream<'static, S3Result<Bytes>>,
+        headers: &HeaderMap,
+    ) -> S3Result<Self> {
+        let checksum = checksum::requested(headers)?
+            .map(|(algorithm, expected)| (checksum::Hasher::new(algorithm), expected));
+        Ok(RequestBody {
+            content_md5: None,
+            source: Source::Part(std::sync::Mutex::new(part)),
+            decoder: None,
+            pending: Default::default(),
+            ended: false,
+            pace: Pace::default(),
+            received: 0,
+            sha256: None,
+            checksum,
+            checksum_value: None,
+        })
+    }
+
+    /// Whether the body's length is unknown until it ends (a form's file part: no
+    /// Content-Length describes it).
+    pub fn is_part(&self) -> bool {
+        matches!(self.source, Source::Part(_))
     }
 
     /// The checksum algorithm the client named for this body, if any.
@@ -444,7 +481,23 @@ impl RequestBody {
             if self.ended {
                 return Ok(None);
             }
-            let frame = tokio::time::timeout_at(self.pace.deadline(), self.incoming.frame())
+            let incoming = match &mut self.source {
+                Source::Http(incoming) => incoming,
+                Source::Part(part) => {
+                    use futures_util::StreamExt;
+                    let part = part.get_mut().unwrap_or_else(|e| e.into_inner());
+                    match part.next().await.transpose()? {
+                        Some(data) if data.is_empty() => {}
+                        Some(data) => self.pending.push_back(data),
+                        None => {
+                            self.ended = true;
+                            self.verify_end()?;
+                        }
+                    }
+                    continue;
+                }
+            };
+            let frame = tokio::time::timeout_at(self.pace.deadline(), incoming.frame())
                 .await
                 .map_err(|_| S3Error::new(S3Code::RequestTimeout))?;
             match frame {

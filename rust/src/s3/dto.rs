@@ -445,6 +445,17 @@ pub struct CopyPartResult {
     pub checksum: ChecksumFields,
 }
 
+/// POST Object's answer to `success_action_status=201` (no namespace, as AWS sends it).
+#[derive(Serialize, Debug)]
+#[serde(rename = "PostResponse", rename_all = "PascalCase")]
+pub struct PostResponse {
+    pub location: Text,
+    pub bucket: Text,
+    pub key: Text,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
 #[derive(Serialize, Debug)]
 #[serde(rename = "CompleteMultipartUploadResult", rename_all = "PascalCase")]
 pub struct CompleteMultipartUploadResult {

@@ -51,6 +51,7 @@ s3_codes! {
     InvalidBucketAclWithObjectOwnership => 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting";
     InvalidDigest => 400, "The Content-MD5 you specified is not valid.";
     InvalidLocationConstraint => 400, "The specified location-constraint is not valid.";
+    InvalidPolicyDocument => 400, "The content of the form does not meet the conditions specified in the policy document.";
     InvalidPartNumber => 416, "The requested partnumber is not satisfiable";
     InvalidPart => 400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
     InvalidPartOrder => 400, "The list of parts was not in ascending order. Parts must be ordered by part number.";
@@ -62,7 +63,10 @@ s3_codes! {
     KmsNotFound as "KMS.NotFoundException" => 400, "Invalid keyId";
     MalformedACLError => 400, "The XML you provided was not well-formed or did not validate against our published schema";
     MalformedXML => 400, "The XML you provided was not well-formed or did not validate against our published schema.";
+    MalformedPOSTRequest => 400, "The body of your POST request is not well-formed multipart/form-data.";
     MalformedPolicy => 400, "Policies must be valid JSON and the first byte must be '{'";
+    // The code as AWS's error table names it (some AWS answers have been seen without "Error").
+    MaxPostPreDataLengthExceededError => 400, "Your POST request fields preceding the upload file were too large.";
     MetadataTooLarge => 400, "Your metadata headers exceed the maximum allowed metadata size.";
     MethodNotAllowed => 405, "The specified method is not allowed against this resource.";
     MissingContentLength => 411, "You must provide the Content-Length HTTP header.";

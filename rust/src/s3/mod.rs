@@ -12,10 +12,12 @@ pub mod condition_keys;
 pub mod cors;
 pub mod dto;
 pub mod error;
+pub mod form_auth;
 mod handlers;
 pub mod headers;
 pub mod multipart_checksum;
 pub mod policy;
+pub mod post_policy;
 pub mod response;
 pub mod router;
 pub mod shared;
@@ -107,6 +109,19 @@ pub async fn serve(
             &ctx.virtual_host_domains,
         )?;
         bucket = route.bucket.clone();
+        if route.action == Action::PostObject {
+            // The form carries the credentials and policy: its handler authenticates
+            // and authorizes once it has read them.
+            return handlers::post_object::post_object(
+                &ctx,
+                &route,
+                &parts.headers,
+                incoming,
+                remote,
+                secure,
+            )
+            .await;
+        }
         let authenticated = if ctx.auth_enabled && route.action != Action::Preflight {
             auth::authenticate(&auth::AuthInput {
                 method: &parts.method,

@@ -56,6 +56,9 @@ pub enum Action {
     ListObjectsV2,
     ListMultipartUploads,
     DeleteObjects,
+    /// A browser form upload to a bucket URL: authenticated and authorized by its
+    /// handler once the form's fields are read.
+    PostObject,
     PutObject,
     CopyObject,
     GetObject,
@@ -113,6 +116,7 @@ impl Action {
             ListMultipartUploads => "s3:ListBucketMultipartUploads",
             DeleteObjects | DeleteObject => "s3:DeleteObject",
             PutObject
+            | PostObject
             | CopyObject
             | CreateMultipartUpload
             | UploadPart
@@ -497,6 +501,10 @@ impl Route {
             Action::ListObjectsV2 => Op::ListObjectsV2 { bucket: bucket()? },
             Action::ListMultipartUploads => Op::ListMultipartUploads { bucket: bucket()? },
             Action::DeleteObjects => Op::DeleteObjects { bucket: bucket()? },
+            // The pipeline hands it to its handler before asking for an `Op`.
+            Action::PostObject => {
+                return Err(S3Error::internal("POST Object has no Op"));
+            }
             Action::PutObject => {
                 let (bucket, key) = object()?;
                 Op::PutObject { bucket, key }
@@ -823,6 +831,7 @@ fn resolve(
         ("GET", true, false) if q.get("list-type") == Some("2") => ListObjectsV2,
         ("GET", true, false) => ListObjectsV1,
         ("POST", true, false) if q.has("delete") => DeleteObjects,
+        ("POST", true, false) => PostObject,
         ("PUT", true, true) if q.has("partNumber") || q.has("uploadId") => {
             if copy {
                 UploadPartCopy

@@ -33,13 +33,15 @@ fn known_user(ctx: &Ctx) -> impl Fn(&str) -> bool + '_ {
     |id: &str| ctx.credentials.display_name(id).is_some()
 }
 
-/// Whom a request's writes belong to: its signer's user (with auth off, the default
-/// account).
-fn writer(ctx: &Ctx, req: &S3Request) -> String {
-    if ctx.auth_enabled {
-        req.authz.requester_id().to_string()
-    } else {
-        crate::auth::DEFAULT_OWNER_ID.to_string()
+/// Whom a request's writes belong to: its signer's user; for an unsigned request (or
+/// auth off), `unsigned` (the bucket's owner for objects; the default account for
+/// buckets). AWS gives what anonymous callers write to an anonymous owner nobody can
+/// act as, so the bucket owner cannot even read it; like Ceph RGW, we give it to the
+/// bucket owner, which is what a bucket taking browser uploads needs.
+fn writer(req: &S3Request, unsigned: &str) -> String {
+    match &req.authz.identity {
+        Some(who) if req.authz.enabled => who.id.clone(),
+        _ => unsigned.to_string(),
     }
 }
 
@@ -50,7 +52,7 @@ fn writer(ctx: &Ctx, req: &S3Request) -> String {
 pub fn new_object_acl(ctx: &Ctx, req: &S3Request, bucket: &str) -> S3Result<Option<StoredAcl>> {
     let access = ctx.settings.access(bucket);
     let canned = req.header("x-amz-acl").map(str::trim);
-    let owner = access.object_owner(&writer(ctx, req), canned);
+    let owner = access.object_owner(&writer(req, access.owner()), canned);
     let target = Target::Object {
         bucket_owner: access.owner(),
     };
@@ -77,7 +79,7 @@ pub fn new_bucket_access(
     req: &S3Request,
     bucket: &str,
 ) -> S3Result<(BucketConfigs, Then)> {
-    let owner = writer(ctx, req);
+    let owner = writer(req, crate::auth::DEFAULT_OWNER_ID);
     let known = known_user(ctx);
     let canned = req.header("x-amz-acl").map(str::trim);
     let acl = Acl::from_headers(&req.headers, &owner, Target::Bucket, &known)?;

@@ -9,6 +9,7 @@ mod copy_checksum;
 pub mod list;
 pub mod multipart;
 pub mod object;
+pub mod post_object;
 
 use super::error::{S3Code, S3Error, S3Result};
 use super::response::{S3Response, set_header};
@@ -63,7 +64,11 @@ pub async fn authorized_copy_source(ctx: &Ctx, req: &S3Request) -> S3Result<Copy
 }
 
 /// The declared body size: decoded length for aws-chunked bodies, else Content-Length.
+/// A form's file part has none: it is read to its end.
 fn declared_size(req: &S3Request) -> S3Result<Option<u64>> {
+    if req.body.is_part() {
+        return Ok(None);
+    }
     let name = if super::body::is_aws_chunked(&req.headers) {
         "x-amz-decoded-content-length"
     } else {
@@ -101,10 +106,8 @@ where
     Fut: std::future::Future<Output = crate::storage::Result<()>>,
 {
     let declared = declared_size(req)?;
-    if declared.is_some_and(|size| size > MAX_PUT_SIZE) {
-        return Err(S3Error::new(S3Code::EntityTooLarge)
-            .detail("ProposedSize", declared.unwrap_or_default().to_string())
-            .detail("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
+    if let Some(size) = declared.filter(|size| *size > MAX_PUT_SIZE) {
+        return Err(too_large(size));
     }
     if let Some(size) = declared.filter(|size| *size <= SMALL_BODY) {
         return match read_small_body(req, size).await {
@@ -118,6 +121,9 @@ where
     precheck().await?;
     let mut writer = ctx.store.body_writer(body_of).await?;
     while let Some(chunk) = req.body.next().await? {
+        if declared.is_none() && req.body.received > MAX_PUT_SIZE {
+            return Err(too_large(req.body.received));
+        }
         if req.body.received > declared.unwrap_or(MAX_PUT_SIZE) {
             return Err(S3Error::new(S3Code::IncompleteBody));
         }
@@ -129,6 +135,12 @@ where
     }
     req.body.check_md5(&data.md5)?;
     Ok(Payload::Staged(data))
+}
+
+fn too_large(size: u64) -> S3Error {
+    S3Error::new(S3Code::EntityTooLarge)
+        .detail("ProposedSize", size.to_string())
+        .detail("MaxSizeAllowed", MAX_PUT_SIZE.to_string())
 }
 
 async fn read_small_body(req: &mut S3Request, declared: u64) -> S3Result<Payload> {

@@ -57,16 +57,30 @@ pub async fn put_object(
     bucket: String,
     key: String,
 ) -> S3Result<S3Response> {
-    check_tagging_header(ctx, &req, &bucket, &key).await?;
+    let (meta, customer) = store_object(ctx, &mut req, bucket, key).await?;
+    let mut res = empty(StatusCode::OK);
+    set_put_headers(ctx, &mut res, &meta, customer.as_ref());
+    Ok(res)
+}
+
+/// PutObject's write, from the request's headers and body: also POST Object's, whose
+/// form fields come as headers and whose file part is the body.
+pub async fn store_object(
+    ctx: &Ctx,
+    req: &mut S3Request,
+    bucket: String,
+    key: String,
+) -> S3Result<(ObjectMeta, Option<sse::Customer>)> {
+    check_tagging_header(ctx, req, &bucket, &key).await?;
     let mut attrs = object_attrs(&req.headers)?;
-    attrs.acl = new_object_acl(ctx, &req, &bucket)?;
-    let (seal, customer) = sse::seal_for_write(ctx, &req, &bucket)?;
-    let precondition = conditional_write(ctx, &req, &bucket, &key).await?;
+    attrs.acl = new_object_acl(ctx, req, &bucket)?;
+    let (seal, customer) = sse::seal_for_write(ctx, req, &bucket)?;
+    let precondition = conditional_write(ctx, req, &bucket, &key).await?;
     req.body
         .compute_checksum_by_default(crate::s3::checksum::Algorithm::Crc64Nvme);
     let body_of = BodyOf::Object(seal.as_ref());
-    let payload = receive_body(ctx, &mut req, body_of, || ctx.store.bucket_exists(&bucket)).await?;
-    attrs.checksum = body_checksum(&req);
+    let payload = receive_body(ctx, req, body_of, || ctx.store.bucket_exists(&bucket)).await?;
+    attrs.checksum = body_checksum(req);
     let meta = ctx
         .store
         .put_object(PutObject {
@@ -78,14 +92,22 @@ pub async fn put_object(
             seal,
         })
         .await?;
-    let mut res = empty(StatusCode::OK);
-    set_header(&mut res, "etag", &meta.etag);
-    let md5 = customer.as_ref().map(|c| c.md5.as_str());
-    sse::echo(ctx, &mut res, meta.encryption.as_ref(), md5);
-    sse::echo_context(&mut res, meta.encryption.as_ref());
-    set_checksum_header(&mut res, meta.checksum.as_ref());
-    set_version_header(&mut res, meta.version_id.as_deref());
-    Ok(res)
+    Ok((meta, customer))
+}
+
+/// The headers of a write's answer: ETag, encryption, checksum, version.
+pub fn set_put_headers(
+    ctx: &Ctx,
+    res: &mut S3Response,
+    meta: &ObjectMeta,
+    customer: Option<&sse::Customer>,
+) {
+    set_header(res, "etag", &meta.etag);
+    let md5 = customer.map(|c| c.md5.as_str());
+    sse::echo(ctx, res, meta.encryption.as_ref(), md5);
+    sse::echo_context(res, meta.encryption.as_ref());
+    set_checksum_header(res, meta.checksum.as_ref());
+    set_version_header(res, meta.version_id.as_deref());
 }
 
 /// Opens the requested version (or the latest), answering for delete markers as AWS
