@@ -177,24 +177,59 @@ impl Acl {
                         });
                     }
                 }
-                let acl = Acl {
-                    owner: owner.to_string(),
-                    grants,
-                };
-                acl.check_size()?;
-                Ok(Some(acl))
+                Acl::with_grants(owner, grants).map(Some)
             }
         }
     }
 
-    pub fn check_size(&self) -> S3Result<()> {
-        if self.grants.len() > MAX_GRANTS {
+    /// An ACL of explicit grants, at most AWS's 100.
+    fn with_grants(owner: &str, grants: Vec<Grant>) -> S3Result<Acl> {
+        if grants.len() > MAX_GRANTS {
             return Err(S3Error::msg(
                 S3Code::MalformedACLError,
                 format!("An ACL can have at most {MAX_GRANTS} grants."),
             ));
         }
-        Ok(())
+        Ok(Acl {
+            owner: owner.to_string(),
+            grants,
+        })
+    }
+
+    /// The ACL of a PutBucketAcl / PutObjectAcl body, for a resource `owner` owns (an
+    /// ACL cannot change the owner); `known` as for [`Acl::from_headers`].
+    pub fn from_document(body: &[u8], owner: &str, known: &dyn Fn(&str) -> bool) -> S3Result<Acl> {
+        let doc = super::xml::parse_access_control_policy(body)?;
+        let malformed = || S3Error::new(S3Code::MalformedACLError);
+        // The owner cannot be changed through an ACL.
+        let named = doc.owner.and_then(|o| o.id).ok_or_else(malformed)?;
+        if named.trim() != owner {
+            return Err(S3Error::new(S3Code::AccessDenied));
+        }
+        let mut grants = Vec::new();
+        for grant in doc.list.unwrap_or_default().grants {
+            let permission = grant
+                .permission
+                .as_deref()
+                .and_then(|p| Permission::parse(p.trim()))
+                .ok_or_else(malformed)?;
+            let grantee = grant.grantee.ok_or_else(malformed)?;
+            let grantee = match (grantee.id, grantee.uri, grantee.email) {
+                (Some(id), None, None) if known(id.trim()) => Grantee::User(id.trim().to_string()),
+                (Some(_), None, None) => return Err(invalid_id()),
+                (None, Some(uri), None) if known_group(uri.trim()) => {
+                    Grantee::Group(uri.trim().to_string())
+                }
+                (None, Some(_), None) => return Err(invalid_group()),
+                (None, None, Some(email)) => return Err(unresolvable_email(&email)),
+                _ => return Err(malformed()),
+            };
+            grants.push(Grant {
+                grantee,
+                permission,
+            });
+        }
+        Acl::with_grants(owner, grants)
     }
 
     /// Whether the ACL gives `requester` the `needed` permission; grants to the public

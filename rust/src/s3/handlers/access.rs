@@ -5,7 +5,7 @@ use http::StatusCode;
 
 use super::MAX_XML_BODY;
 use crate::s3::access::{BucketAccess, ObjectOwnership, PublicAccessBlock};
-use crate::s3::acl::{self, Acl, Grant, Grantee, Permission, Target};
+use crate::s3::acl::{Acl, Grantee, Target};
 use crate::s3::authorize::object_acl;
 use crate::s3::bucket_settings::{acl_document, block_document, ownership_document};
 use crate::s3::error::{S3Code, S3Error, S3Result};
@@ -156,7 +156,7 @@ async fn requested_acl(
             ));
         }
         (Some(acl), false) => acl,
-        (None, true) => acl_from_document(&body, owner, &known)?,
+        (None, true) => Acl::from_document(&body, owner, &known)?,
         (None, false) => {
             return Err(S3Error::msg(
                 S3Code::MissingSecurityHeader,
@@ -166,45 +166,6 @@ async fn requested_acl(
         }
     };
     Ok((acl, canned))
-}
-
-fn acl_from_document(body: &[u8], owner: &str, known: &dyn Fn(&str) -> bool) -> S3Result<Acl> {
-    let doc = xml::parse_access_control_policy(body)?;
-    let malformed = || S3Error::new(S3Code::MalformedACLError);
-    // The owner cannot be changed through an ACL.
-    let named = doc.owner.and_then(|o| o.id).ok_or_else(malformed)?;
-    if named.trim() != owner {
-        return Err(S3Error::new(S3Code::AccessDenied));
-    }
-    let mut grants = Vec::new();
-    for grant in doc.list.unwrap_or_default().grants {
-        let permission = grant
-            .permission
-            .as_deref()
-            .and_then(|p| Permission::parse(p.trim()))
-            .ok_or_else(malformed)?;
-        let grantee = grant.grantee.ok_or_else(malformed)?;
-        let grantee = match (grantee.id, grantee.uri, grantee.email) {
-            (Some(id), None, None) if known(id.trim()) => Grantee::User(id.trim().to_string()),
-            (Some(_), None, None) => return Err(acl::invalid_id()),
-            (None, Some(uri), None) if acl::known_group(uri.trim()) => {
-                Grantee::Group(uri.trim().to_string())
-            }
-            (None, Some(_), None) => return Err(acl::invalid_group()),
-            (None, None, Some(email)) => return Err(acl::unresolvable_email(&email)),
-            _ => return Err(malformed()),
-        };
-        grants.push(Grant {
-            grantee,
-            permission,
-        });
-    }
-    let acl = Acl {
-        owner: owner.to_string(),
-        grants,
-    };
-    acl.check_size()?;
-    Ok(acl)
 }
 
 pub async fn get_bucket_acl(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
