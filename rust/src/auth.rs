@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// The account credentials without an owner act for (everything was owned by it
@@ -75,7 +76,7 @@ fn valid_owner_text(text: &str) -> bool {
 }
 
 pub struct Credentials {
-    active: RwLock<Arc<Vec<Credential>>>,
+    active: RwLock<Arc<Active>>,
 }
 
 /// Refuses empty sets, empty keys and duplicate access key ids.
@@ -122,52 +123,139 @@ pub fn validate(set: &[Credential]) -> Result<(), String> {
     Ok(())
 }
 
+/// A credential set with its users looked up once, not on every request.
+struct Active {
+    set: Arc<Vec<Credential>>,
+    by_key: HashMap<String, Identity>,
+    /// Display names by canonical id (the default account's included).
+    names: HashMap<String, String>,
+}
+
+impl Active {
+    fn new(set: Vec<Credential>) -> Active {
+        let mut names =
+            HashMap::from([(DEFAULT_OWNER_ID.to_string(), DEFAULT_OWNER_NAME.to_string())]);
+        let (mut by_key, mut users) = (HashMap::new(), std::collections::HashSet::new());
+        for c in &set {
+            let (id, display_name) = c.owner();
+            // The first key of a user is its root.
+            let root = users.insert(id.clone());
+            names.insert(id.clone(), display_name.clone());
+            by_key.insert(
+                c.access_key_id.clone(),
+                Identity {
+                    id,
+                    display_name,
+                    root,
+                },
+            );
+        }
+        Active {
+            set: Arc::new(set),
+            by_key,
+            names,
+        }
+    }
+}
+
 impl Credentials {
     pub fn new(set: Vec<Credential>) -> Self {
         Credentials {
-            active: RwLock::new(Arc::new(set)),
+            active: RwLock::new(Arc::new(Active::new(set))),
         }
     }
 
-    pub fn snapshot(&self) -> Arc<Vec<Credential>> {
+    fn active(&self) -> Arc<Active> {
         self.active
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
+    pub fn snapshot(&self) -> Arc<Vec<Credential>> {
+        self.active().set.clone()
+    }
+
     /// The user an access key acts for; None for an unknown key.
     pub fn identity(&self, access_key: &str) -> Option<Identity> {
-        let set = self.snapshot();
-        let signer = set.iter().find(|c| c.access_key_id == access_key)?;
-        let (id, display_name) = signer.owner();
-        let root = set
-            .iter()
-            .find(|c| c.owner().0 == id)
-            .is_some_and(|first| first.access_key_id == access_key);
-        Some(Identity {
-            id,
-            display_name,
-            root,
-        })
+        self.active().by_key.get(access_key).cloned()
     }
 
     /// The display name of a canonical id: a configured user's, else None.
     pub fn display_name(&self, id: &str) -> Option<String> {
-        if id == DEFAULT_OWNER_ID {
-            return Some(DEFAULT_OWNER_NAME.into());
-        }
-        self.snapshot()
-            .iter()
-            .map(Credential::owner)
-            .find(|(known, _)| known == id)
-            .map(|(_, name)| name)
+        self.active().names.get(id).cloned()
     }
 
     pub fn replace(&self, set: Vec<Credential>) -> Result<usize, String> {
         validate(&set)?;
         let count = set.len();
-        *self.active.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        *self.active.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Active::new(set));
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, owner: Option<(&str, &str)>) -> Credential {
+        Credential {
+            access_key_id: id.into(),
+            secret_access_key: "secret".into(),
+            owner: owner.map(|(id, name)| OwnerSpec {
+                id: (!id.is_empty()).then(|| id.into()),
+                display_name: (!name.is_empty()).then(|| name.into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn keys_act_for_their_owners_and_the_first_is_root() {
+        let creds = Credentials::new(vec![
+            key("A1", Some(("alice-id", "alice"))),
+            key("D1", None),
+            key("A2", Some(("alice-id", "alice"))),
+            key("B1", Some(("", "bob"))),
+            key("D2", None),
+        ]);
+        let who = |k: &str| creds.identity(k).unwrap();
+        assert_eq!((who("A1").id.as_str(), who("A1").root), ("alice-id", true));
+        assert!(!who("A2").root && who("A2").display_name == "alice");
+        assert_eq!(
+            (who("D1").id.as_str(), who("D1").root),
+            (DEFAULT_OWNER_ID, true)
+        );
+        assert!(!who("D2").root);
+        // Named by display name only: a stable derived 64-hex id.
+        let bob = who("B1").id;
+        assert_eq!(bob.len(), 64);
+        assert_eq!(bob, derived_id("bob"));
+        assert_eq!(creds.display_name(&bob).as_deref(), Some("bob"));
+        assert_eq!(
+            creds.display_name(DEFAULT_OWNER_ID).as_deref(),
+            Some(DEFAULT_OWNER_NAME)
+        );
+        assert!(creds.identity("nobody").is_none() && creds.display_name("x").is_none());
+    }
+
+    #[test]
+    fn owners_are_validated() {
+        let two_names = [key("A", Some(("id", "one"))), key("B", Some(("id", "two")))];
+        assert!(
+            validate(&two_names)
+                .unwrap_err()
+                .contains("two display names")
+        );
+        assert!(
+            validate(&[key("A", Some(("", "")))])
+                .unwrap_err()
+                .contains("needs an id")
+        );
+        assert!(
+            validate(&[key("A", Some(("a\"b", "")))])
+                .unwrap_err()
+                .contains("quotes")
+        );
+        assert!(validate(&[key("A", Some(("id", "x"))), key("B", None)]).is_ok());
     }
 }
