@@ -23,7 +23,7 @@
 
 use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use ruststorage::s3::policy::{Effect, Policy, Request, wildcard_match};
+use ruststorage::s3::policy::{Caller, Context, Effect, Policy, Request, wildcard_match};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -259,11 +259,17 @@ struct Req {
 
 impl Req {
     fn eval(&self, p: &Policy) -> Option<Effect> {
+        let caller = self.principal.map(|key| Caller::new(key, "0".repeat(64)));
+        let context: Context = self
+            .context
+            .iter()
+            .map(|(k, v)| (k.clone(), vec![v.clone()]))
+            .collect();
         p.evaluate(&Request {
-            principal: self.principal,
+            principal: caller.as_ref(),
             action: &self.action,
             resource: &self.resource,
-            context: &self.context,
+            context: &context,
         })
     }
 }
