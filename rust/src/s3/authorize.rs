@@ -72,7 +72,7 @@ impl Authz {
         headers: &http::HeaderMap,
         remote: std::net::IpAddr,
         secure: bool,
-        presigned: bool,
+        auth_type: condition_keys::AuthType,
     ) -> Authz {
         let (enabled, principal) = (ctx.auth_enabled, signer.access_key.clone());
         let identity = principal
@@ -85,7 +85,7 @@ impl Authz {
         let context = condition_keys::context(&condition_keys::Facts {
             caller: caller.as_ref(),
             signature_version: signer.signature_version,
-            presigned,
+            auth_type,
             headers,
             query: &route.query,
             remote,
@@ -250,9 +250,8 @@ impl Authz {
         );
         // No object to grant anything: who may list the bucket learns it is missing
         // (404, answered here so nothing written meanwhile is acted on), as on AWS;
-        // anyone else is refused, and so is everyone under an explicit Deny. (Tagging
-        // is also checked for objects still to be written: refused, never missing.)
-        let explained = verdict != Some(Effect::Deny) && action != "s3:PutObjectTagging";
+        // anyone else is refused, and so is everyone under an explicit Deny.
+        let explained = verdict != Some(Effect::Deny);
         match (decided, missing) {
             (Err(refused), Some(missing)) if explained => {
                 let may_list = self.check(ctx, Some(bucket), "s3:ListBucket", &bucket_arn(bucket));

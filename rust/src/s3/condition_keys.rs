@@ -7,12 +7,33 @@ use super::policy::{Caller, Context, REQUEST_OBJECT_TAG, REQUEST_OBJECT_TAG_KEYS
 use super::router::Query;
 use super::tagging::Tags;
 
+/// How a request is signed (`s3:authType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    /// In the `Authorization` header.
+    Header,
+    /// In the query string (a presigned URL).
+    QueryString,
+    /// In the fields of a browser form (POST Object).
+    Post,
+}
+
+impl AuthType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthType::Header => "REST-HEADER",
+            AuthType::QueryString => "REST-QUERY-STRING",
+            AuthType::Post => "POST",
+        }
+    }
+}
+
 /// What a request's condition keys are drawn from.
 pub struct Facts<'a> {
     pub caller: Option<&'a Caller>,
     /// `AWS4-HMAC-SHA256` or `AWS` (SigV2).
     pub signature_version: &'static str,
-    pub presigned: bool,
+    pub auth_type: AuthType,
     pub headers: &'a http::HeaderMap,
     pub query: &'a Query,
     pub remote: IpAddr,
@@ -57,12 +78,7 @@ pub fn context(f: &Facts) -> Context {
             set("aws:username", caller.access_key.clone());
             set("aws:userid", caller.access_key.clone());
             set("s3:signatureversion", f.signature_version.into());
-            let auth_type = if f.presigned {
-                "REST-QUERY-STRING"
-            } else {
-                "REST-HEADER"
-            };
-            set("s3:authtype", auth_type.into());
+            set("s3:authtype", f.auth_type.as_str().into());
         }
         None => set("aws:principaltype", "Anonymous".into()),
     }
@@ -260,7 +276,7 @@ mod tests {
         let c = context(&Facts {
             caller: Some(&caller),
             signature_version: "AWS4-HMAC-SHA256",
-            presigned: true,
+            auth_type: AuthType::QueryString,
             headers: &headers,
             query: &query,
             remote: "::ffff:10.1.2.3".parse().unwrap(),

@@ -138,6 +138,10 @@ pub async fn serve(
         };
         signed = authenticated.access_key.is_some();
         let presigned = route.query.has("X-Amz-Signature") || route.query.has("Signature");
+        let auth_type = match presigned {
+            true => condition_keys::AuthType::QueryString,
+            false => condition_keys::AuthType::Header,
+        };
         let authz = authorize::Authz::new(
             &ctx,
             &authenticated,
@@ -145,7 +149,7 @@ pub async fn serve(
             &parts.headers,
             remote,
             secure,
-            presigned,
+            auth_type,
         );
         authz.admit(&ctx, &route, &parts.headers).await?;
         // CompleteMultipartUpload's x-amz-checksum-* describe the object, not the XML body.

@@ -24,7 +24,8 @@ pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 pub const MAX_XML_BODY: usize = 64 * 1024;
 pub const MAX_LIST_XML_BODY: usize = 4 * 1024 * 1024;
 
-/// Tags set while writing (`x-amz-tagging`) need s3:PutObjectTagging as well, as on AWS.
+/// Tags set while writing (`x-amz-tagging`) need s3:PutObjectTagging as well, as on AWS:
+/// on the object being written, which its writer will own (no existing object asked).
 pub async fn check_tagging_header(
     ctx: &Ctx,
     req: &S3Request,
@@ -35,9 +36,9 @@ pub async fn check_tagging_header(
         .header("x-amz-tagging")
         .is_some_and(|t| !t.trim().is_empty())
     {
+        let resource = crate::s3::authorize::object_arn(bucket, key);
         req.authz
-            .check_object(ctx, bucket, key, None, "s3:PutObjectTagging")
-            .await?;
+            .check(ctx, Some(bucket), "s3:PutObjectTagging", &resource)?;
     }
     Ok(())
 }

@@ -186,21 +186,15 @@ async fn upload(
     // Condition keys see the form's fields as the headers they stand for.
     let mut condition_headers = request_headers.clone();
     condition_headers.extend(put_headers.clone());
-    let mut authz = Authz::new(
+    let authz = Authz::new(
         ctx,
         &signer,
         route,
         &condition_headers,
         remote,
         secure,
-        false,
+        crate::s3::condition_keys::AuthType::Post,
     );
-    // A form upload is neither a header- nor a query-signed request.
-    if authz.context.contains_key("s3:authtype") {
-        authz
-            .context
-            .insert("s3:authtype".into(), vec!["POST".into()]);
-    }
     authz
         .check_object(ctx, &bucket, &key, None, "s3:PutObject")
         .await?;
