@@ -186,7 +186,9 @@ w("")
 # HTTPS and the TS module, beside their plain-HTTP twins
 extra = meta.get("extra_servers", "").split()
 if extra:
-    twins = [s for s in (SSNF, VGW) if s in order]
+    # the plain twins as measured again in this phase, between the extras (older runs: the main phase's)
+    def twin(s):
+        return s + "@extras" if any(k[0] == s + "@extras" for k in groups) else s
     cols = [SSNF] * (SSNF in order) + [s for s in extra if s.startswith("smartstorage")] + [VGW] * (VGW in order) + [s for s in extra if not s.startswith("smartstorage")]
     xr = [r for r in ROWS if (r[3] == 16 and r[1] in ("put", "get")) or r[1] in ("bigput", "bigget")]
     pairs = [(a, b) for a, b in (("smartstorage-tls", "versitygw-tls"), ("smartstorage-tls", SSNF), ("smartstorage-ts", SSNF),
@@ -204,10 +206,10 @@ if extra:
     for row in xr:
         cs = []
         for s in cols:
-            g = [r for r in groups.get((s, row[1], row[2], row[3]), []) if r.get("ops", 0) > 0]
+            g = [r for r in groups.get((twin(s), row[1], row[2], row[3]), []) if r.get("ops", 0) > 0]
             rs = [r["peak_rss_kib"] for r in g if r.get("peak_rss_kib", 0) > 0]
-            cs.append(cell(tput(s, row)) + (f" ({fmt(max(rs) / 1024)})" if rs else ""))
-        rs = [ratio(med(tput(a, row)), med(tput(b, row))) for a, b in pairs]
+            cs.append(cell(tput(twin(s), row)) + (f" ({fmt(max(rs) / 1024)})" if rs else ""))
+        rs = [ratio(med(tput(twin(a), row)), med(tput(twin(b), row))) for a, b in pairs]
         w(f"| {row[0]} | {row[4]} | " + " | ".join(cs) + " | " + " | ".join(rs) + " |")
     w("")
 
