@@ -5,6 +5,7 @@ terminal summary.
     report.py RESULTS.jsonl OUT.md OUT.svg
 """
 import json
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -77,7 +78,8 @@ for size in (4096, 1048576):
 for op, name in (("bigput", "PUT"), ("bigget", "GET")):
     sizes = sorted({k[2] for k in groups if k[1] == op})
     for size in sizes:
-        ROWS.append((f"{name} {size_name(size)} (one object)", op, size, 1, "MiB/s"))
+        reads = f", read {meta['biggets']}× per run" if op == "bigget" and meta.get("biggets", "1") != "1" else ""
+        ROWS.append((f"{name} {size_name(size)} (one object{reads})", op, size, 1, "MiB/s"))
 
 
 def values(server, op, size, conc, field):
@@ -376,7 +378,7 @@ for title, rows in panels:
             ylo, yhi = bottom - (bottom - top) * lo / amax, bottom - (bottom - top) * hi / amax
             svg.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{ylo:.1f}" y2="{yhi:.1f}" stroke="#333" stroke-width="1"/>')
             svg.append(f'<text x="{cx:.1f}" y="{min(bottom - h, yhi) - 3:.1f}" font-size="8" text-anchor="start" transform="rotate(-90 {cx:.1f} {min(bottom - h, yhi) - 3:.1f})">{fmt(m)}</text>')
-        label = row[0].replace(f" {size_name(row[2])}", "").replace(" (one object)", "")
+        label = re.sub(r" \(one object.*\)", "", row[0].replace(f" {size_name(row[2])}", ""))
         svg.append(f'<text x="{LM + gi * gw + gw / 2:.1f}" y="{bottom + 16:.1f}" font-size="11" text-anchor="middle">{label}</text>')
     svg.append(f'<line x1="{LM}" x2="{W - 20}" y1="{bottom}" y2="{bottom}" stroke="#333"/>')
     y0 += PH + 80
