@@ -161,8 +161,60 @@ pub struct ServerConfig {
     /// from one client address (IPv6: one /64). Raise the second behind a proxy.
     pub max_connections: usize,
     pub max_connections_per_client: usize,
-    /// One line per request on stderr (`request_log.rs`): method, path, status, bytes, ms.
+    /// One line per request on stderr (`ops/request_log.rs`): method, path, status, bytes, ms.
     pub log_requests: bool,
+    /// Prometheus metrics at `/metrics` (`ops/metrics.rs`); off without this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
+    /// One JSON line per request (`ops/access_log.rs`); off without this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<AccessLogConfig>,
+}
+
+/// `server.metrics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Required of scrapers (`Authorization: Bearer <token>`) when set.
+    #[serde(skip_serializing)]
+    pub bearer_token: Option<String>,
+    /// A port of their own (0: any free one); on the S3 port without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            bearer_token: None,
+            port: None,
+        }
+    }
+}
+
+/// `server.accessLog`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AccessLogConfig {
+    /// A file (rotated by size); stderr without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// A file is rotated (to `<path>.1`, ...) once it grows past this.
+    pub max_file_bytes: u64,
+    /// Rotated files kept.
+    pub keep_files: usize,
+}
+
+impl Default for AccessLogConfig {
+    fn default() -> Self {
+        AccessLogConfig {
+            path: None,
+            max_file_bytes: 64 * 1024 * 1024,
+            keep_files: 5,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -177,6 +229,8 @@ impl Default for ServerConfig {
             max_connections: 4096,
             max_connections_per_client: 128,
             log_requests: false,
+            metrics: None,
+            access_log: None,
         }
     }
 }

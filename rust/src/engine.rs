@@ -11,9 +11,13 @@ use crate::management::protocol::{
     BucketStats, BucketSummary, ClusterHealth, EnsureBucketParams, EnsuredBucket, ProtocolError,
     StorageStats,
 };
+use crate::ops::access_log::AccessLog;
+use crate::ops::metrics::Metrics;
+use crate::ops::observe::Observers;
+use crate::ops::{MetricsAt, Ops};
 use crate::s3::Ctx;
 use crate::s3::error::S3Error;
-use crate::server::{self, ServerHandle};
+use crate::server::{self, Role, ServerHandle};
 use crate::storage::{Observer, Storage, Store};
 use crate::tls::TlsState;
 
@@ -190,17 +194,31 @@ impl Engine {
             certificate_pem: tls.as_ref().map(|t| t.certificate_pem()),
             region: config.server.region.clone(),
             directory: store.location(),
+            metrics_port: None,
         };
         info.quic_port = cluster.as_ref().map(ClusterStore::quic_port);
+        let listener = |tcp, tls, role| server::Listener { tcp, tls, role };
         match (tls_port, &tls) {
             (Some(p), Some(tls)) => {
                 let (tls_listener, bound) = bind(p).await?;
                 info.tls_port = Some(bound);
-                listeners.push((main_listener, None));
-                listeners.push((tls_listener, Some(tls.clone())));
+                listeners.push(listener(main_listener, None, Role::S3));
+                listeners.push(listener(tls_listener, Some(tls.clone()), Role::S3));
             }
-            _ => listeners.push((main_listener, tls.clone())),
+            _ => listeners.push(listener(main_listener, tls.clone(), Role::S3)),
         }
+        let metrics = config.server.metrics.as_ref().filter(|m| m.enabled);
+        let metrics_at = match metrics.and_then(|m| m.port) {
+            Some(p) => {
+                let (metrics_listener, bound) = bind(p).await?;
+                info.metrics_port = Some(bound);
+                listeners.push(listener(metrics_listener, tls.clone(), Role::Metrics));
+                MetricsAt::OwnPort
+            }
+            None if metrics.is_some() => MetricsAt::S3Port,
+            None => MetricsAt::Off,
+        };
+        let observers = observers(&config.server)?;
         let credentials = Arc::new(Credentials::new(credentials));
         let default_cors = match &config.server.cors {
             Some(rule) => {
@@ -222,7 +240,15 @@ impl Engine {
             default_cors,
             shared_seen: crate::s3::shared::NEVER_LOADED.into(),
             allow_sse_c_over_http: config.encryption.allow_sse_c_over_http,
+            observed: observers.active(),
         });
+        let ops = Arc::new(Ops::new(
+            observers,
+            ctx.store.clone(),
+            cluster.clone(),
+            metrics_at,
+            config.server.virtual_host_domains.clone(),
+        ));
         // Policies, CORS rules and credentials another node set at runtime (they win
         // over the config's). A cluster node may wait for its log's leader a while;
         // past that it starts, answering 503 until they load.
@@ -244,7 +270,7 @@ impl Engine {
             connections: config.server.max_connections,
             per_client: config.server.max_connections_per_client,
         };
-        let server = server::spawn(listeners, ctx.clone(), limits, config.server.log_requests);
+        let server = server::spawn(listeners, ctx.clone(), ops, limits);
         let engine = Engine {
             ctx,
             cluster,
@@ -369,6 +395,7 @@ impl Engine {
     ) -> Result<EnsuredBucket, S3Error> {
         use crate::storage::interface::ConfigKind;
         let (store, name) = (&self.ctx.store, params.name);
+        crate::s3::check_not_reserved(&name)?;
         let created = match store.create_bucket(&name, &self.ctx.region).await {
             Ok(()) => true,
             Err(crate::storage::Error::BucketExists { .. }) => false,
@@ -434,6 +461,52 @@ impl Engine {
             probes.into_iter().map(Into::into).collect(),
         ))
     }
+}
+
+/// The request observers the config asks for (`server.logRequests`, `.accessLog`, `.metrics`).
+fn observers(server: &crate::config::ServerConfig) -> Result<Observers, StartError> {
+    let access_log = match &server.access_log {
+        Some(log) => {
+            if log.max_file_bytes == 0 || log.keep_files == 0 {
+                return Err(fail(
+                    "InvalidConfig",
+                    "server.accessLog: maxFileBytes and keepFiles must be at least 1".into(),
+                ));
+            }
+            let opened = AccessLog::open(log.path.as_deref(), log.max_file_bytes, log.keep_files);
+            Some(opened.map_err(|e| {
+                fail(
+                    "InvalidConfig",
+                    format!(
+                        "server.accessLog: cannot write {:?}: {e}",
+                        log.path
+                            .as_deref()
+                            .unwrap_or_else(|| std::path::Path::new("stderr"))
+                    ),
+                )
+            })?)
+        }
+        None => None,
+    };
+    let metrics = match server.metrics.as_ref().filter(|m| m.enabled) {
+        Some(m) => {
+            if let Some(token) = &m.bearer_token
+                && (token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()))
+            {
+                return Err(fail(
+                    "InvalidConfig",
+                    "server.metrics.bearerToken must be printable ASCII without spaces".into(),
+                ));
+            }
+            Some(Arc::new(Metrics::new(m.bearer_token.clone())))
+        }
+        None => None,
+    };
+    Ok(Observers {
+        request_log: server.log_requests,
+        access_log,
+        metrics,
+    })
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub mod encryption;
 pub mod engine;
 pub mod log;
 pub mod management;
-pub mod request_log;
+pub mod ops;
 pub mod s3;
 pub mod seed;
 pub mod server;

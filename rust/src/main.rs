@@ -108,6 +108,23 @@ struct ServeArgs {
     /// Log every request on stderr: method, path, status, response bytes, milliseconds.
     #[arg(long, env = "SMARTSTORAGE_LOG_REQUESTS", value_parser = FalseyValueParser::new())]
     log_requests: bool,
+    /// Serve Prometheus metrics at /metrics (on the S3 port unless --metrics-port is given).
+    #[arg(long)]
+    metrics: bool,
+    /// Require `Authorization: Bearer TOKEN` of scrapers.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "metrics",
+        env = "SMARTSTORAGE_METRICS_TOKEN"
+    )]
+    metrics_token: Option<String>,
+    /// Serve the metrics on a port of their own (0: any free one).
+    #[arg(long, value_name = "N", requires = "metrics")]
+    metrics_port: Option<u16>,
+    /// Write one JSON line per request to PATH (rotated by size), or to stderr without PATH.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
+    access_log: Option<std::path::PathBuf>,
     /// The master key of SSE-S3 (a file of 32 bytes, raw or base64); without it a key is generated beside the data.
     #[arg(
         long,
@@ -255,6 +272,17 @@ fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
     config.server.port = args.port;
     config.server.region = args.region;
     config.server.log_requests = args.log_requests;
+    if args.metrics {
+        config.server.metrics = Some(config::MetricsConfig {
+            enabled: true,
+            bearer_token: args.metrics_token,
+            port: args.metrics_port,
+        });
+    }
+    config.server.access_log = args.access_log.map(|path| config::AccessLogConfig {
+        path: (!path.as_os_str().is_empty()).then_some(path),
+        ..Default::default()
+    });
     config.encryption.master_key_file = args.encryption_master_key_file.clone();
     config.encryption.allow_sse_c_over_http = args.allow_ssec_over_http;
     config.storage.directory = args.directory;
@@ -418,6 +446,12 @@ async fn serve_until_signal(
     }
     if let Some(tls_port) = info.tls_port {
         println!("https: listening on https://{}:{tls_port}", info.address);
+    }
+    if let Some(metrics_port) = info.metrics_port {
+        println!(
+            "metrics: listening on {scheme}://{}:{metrics_port}/metrics",
+            info.address
+        );
     }
     if let (true, Some(pem)) = (self_signed, &info.certificate_pem) {
         println!("self-signed certificate (trust it with your client's CA bundle option):\n{pem}");

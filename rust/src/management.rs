@@ -7,7 +7,9 @@ pub mod protocol;
 
 use serde_json::Value;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::ops::metrics::EVENTS_DROPPED;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -24,7 +26,6 @@ const OUT_QUEUE: usize = 4096;
 
 struct Out {
     tx: mpsc::Sender<String>,
-    dropped_events: AtomicU64,
 }
 
 impl Out {
@@ -33,7 +34,7 @@ impl Out {
             return;
         };
         if self.tx.try_send(line).is_err() {
-            self.dropped_events.fetch_add(1, Ordering::Relaxed);
+            EVENTS_DROPPED.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -95,10 +96,7 @@ pub async fn run() -> i32 {
             }
         }
     });
-    let out = Arc::new(Out {
-        tx,
-        dropped_events: AtomicU64::new(0),
-    });
+    let out = Arc::new(Out { tx });
     {
         let out = out.clone();
         crate::log::set_sink(Box::new(move |level, message| {
@@ -184,6 +182,7 @@ async fn handle(
         Request::CreateBucket(CreateBucketParams { name }) => {
             let engine = running(engine)?;
             let region = engine.ctx.region.clone();
+            crate::s3::check_not_reserved(&name)?;
             engine
                 .ctx
                 .store
@@ -219,7 +218,7 @@ async fn handle(
                 .storage_stats()
                 .await
                 .map_err(|e| ProtocolError::new("StorageError", e))?;
-            stats.dropped_events = out.dropped_events.load(Ordering::Relaxed);
+            stats.dropped_events = EVENTS_DROPPED.load(Ordering::Relaxed);
             Ok(Reply::GetStorageStats(stats))
         }
         Request::ListBucketSummaries(_) => Ok(Reply::ListBucketSummaries(

@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::connection_guards::{PerClient, WriteStallGuard};
-use crate::request_log;
+use crate::ops::Ops;
+use crate::ops::observe::Counted;
 use crate::s3::{self, Ctx};
 use crate::tls::TlsState;
 
@@ -38,28 +39,71 @@ pub async fn bind(address: &str, port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind((address, port)).await
 }
 
-/// Serves one connection's requests until it closes (or the drain ends it).
+/// What a listener serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// S3, with the health probes (and the metrics, when they share the port).
+    S3,
+    /// Only the metrics, on a port of their own.
+    Metrics,
+}
+
+/// One port to serve: HTTPS where `tls` is given.
+pub struct Listener {
+    pub tcp: TcpListener,
+    pub tls: Option<Arc<TlsState>>,
+    pub role: Role,
+}
+
+/// Serves one connection's requests until it closes (or the drain ends it). Bytes read
+/// are counted only while something observes requests.
 async fn run_connection<S>(
     io: S,
-    ctx: Arc<Ctx>,
+    shared: Shared,
     peer: std::net::IpAddr,
     secure: bool,
-    log_requests: bool,
+    role: Role,
+    watcher: Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if shared.ops.observers.active() {
+        let (io, received) = Counted::new(io);
+        serve_requests(io, shared, peer, secure, role, received, watcher).await
+    } else {
+        serve_requests(io, shared, peer, secure, role, Default::default(), watcher).await
+    }
+}
+
+async fn serve_requests<S>(
+    io: S,
+    shared: Shared,
+    peer: std::net::IpAddr,
+    secure: bool,
+    role: Role,
+    received: Arc<std::sync::atomic::AtomicU64>,
     watcher: Watcher,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
-        let ctx = ctx.clone();
+        let (shared, received) = (shared.clone(), received.clone());
         async move {
-            if !log_requests {
-                return Ok::<_, Infallible>(s3::serve(ctx, req, peer, secure).await);
-            }
-            let entry = request_log::Entry::new(&req);
-            Ok(request_log::wrap(
-                entry,
-                s3::serve(ctx, req, peer, secure).await,
-            ))
+            let observers = &shared.ops.observers;
+            let started = observers
+                .active()
+                .then(|| observers.start(&req, peer, &received));
+            let res = match role {
+                Role::Metrics => shared.ops.scrape(&req).await,
+                Role::S3 => match shared.ops.answer(&req).await {
+                    Some(res) => res,
+                    None => s3::serve(shared.ctx, req, peer, secure).await,
+                },
+            };
+            Ok::<_, Infallible>(match started {
+                Some(started) => observers.wrap(started, res),
+                None => res,
+            })
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()
@@ -70,6 +114,13 @@ async fn run_connection<S>(
         .writev(true)
         .serve_connection(TokioIo::new(WriteStallGuard::new(io)), service);
     let _ = watcher.watch(conn).await;
+}
+
+/// What every connection's requests are served with.
+#[derive(Clone)]
+struct Shared {
+    ctx: Arc<Ctx>,
+    ops: Arc<Ops>,
 }
 
 /// Sent, without reading the request, to a client over its connection limit: SDKs
@@ -90,21 +141,22 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
     .await;
 }
 
-/// Serves every listener (with TLS where given) until `stop`; with `log_requests`, each
-/// request is logged on stderr (`request_log.rs`).
+/// Serves every listener (with TLS where given) until `stop`; requests are observed
+/// (logs, metrics) as `ops` says.
 pub fn spawn(
-    listeners: Vec<(TcpListener, Option<Arc<TlsState>>)>,
+    listeners: Vec<Listener>,
     ctx: Arc<Ctx>,
+    ops: Arc<Ops>,
     limits: Limits,
-    log_requests: bool,
 ) -> ServerHandle {
+    let shared = Shared { ctx, ops };
     let (shutdown, stop) = watch::channel(false);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
     let per_client = Arc::new(PerClient::new(limits.per_client));
     let tasks = listeners
         .into_iter()
-        .map(|(listener, tls)| {
-            let (ctx, mut stop, slots, per_client) = (ctx.clone(), stop.clone(), slots.clone(), per_client.clone());
+        .map(|Listener { tcp: listener, tls, role }| {
+            let (shared, mut stop, slots, per_client) = (shared.clone(), stop.clone(), slots.clone(), per_client.clone());
             tokio::spawn(async move {
                 let graceful = hyper_util::server::graceful::GracefulShutdown::new();
                 loop {
@@ -121,15 +173,15 @@ pub fn spawn(
                                 continue;
                             };
                             let _ = stream.set_nodelay(true);
-                            let (ctx, watcher, tls) = (ctx.clone(), graceful.watcher(), tls.clone());
+                            let (shared, watcher, tls) = (shared.clone(), graceful.watcher(), tls.clone());
                             tokio::spawn(async move {
                                 let _slots = (slot, client_slot);
                                 match tls {
-                                    None => run_connection(stream, ctx, peer.ip(), false, log_requests, watcher).await,
+                                    None => run_connection(stream, shared, peer.ip(), false, role, watcher).await,
                                     // A client speaking plain HTTP to this port fails the handshake and is closed.
                                     Some(tls) => {
                                         if let Ok(Ok(stream)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
-                                            run_connection(stream, ctx, peer.ip(), true, log_requests, watcher).await;
+                                            run_connection(stream, shared, peer.ip(), true, role, watcher).await;
                                         }
                                     }
                                 }

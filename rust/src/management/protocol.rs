@@ -288,6 +288,9 @@ pub struct StartInfo {
     /// Cluster mode: the bound QUIC port of the node (absent in standalone mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quic_port: Option<u16>,
+    /// The metrics' own port (`server.metrics.port`), when they have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_port: Option<u16>,
     /// Whether `port` speaks HTTPS.
     pub use_ssl: bool,
     /// The certificate chain served over HTTPS (PEM), so a client can trust exactly it.

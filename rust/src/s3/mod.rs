@@ -53,6 +53,35 @@ pub struct Ctx {
     pub shared_seen: std::sync::atomic::AtomicU64,
     /// SSE-C over plain HTTP (`encryption.allowSseCOverHttp`, for local testing).
     pub allow_sse_c_over_http: bool,
+    /// Whether anything (access log, metrics, request log) reads [`RequestFacts`].
+    pub observed: bool,
+}
+
+/// What a request was, left in its response's extensions for the access log and the
+/// metrics (only while something observes requests).
+#[derive(Debug, Clone, Default)]
+pub struct RequestFacts {
+    /// The S3 operation (`GetObject`), or what else answered (`HealthReady`).
+    pub operation: String,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub access_key: Option<String>,
+    pub request_id: String,
+}
+
+/// Bucket names this server keeps for itself: `/health/...` and `/minio/health/...`
+/// are its health probes (`ops/health.rs`), so no bucket may answer there.
+pub const RESERVED_BUCKET_NAMES: [&str; 2] = ["health", "minio"];
+
+/// Refuses a reserved name as S3 refuses an invalid one.
+pub fn check_not_reserved(bucket: &str) -> error::S3Result<()> {
+    match RESERVED_BUCKET_NAMES.contains(&bucket) {
+        true => Err(crate::storage::Error::InvalidBucketName {
+            bucket: bucket.to_string(),
+        }
+        .into()),
+        false => Ok(()),
+    }
 }
 
 impl Ctx {
@@ -99,6 +128,7 @@ pub async fn serve(
     let resource = parts.uri.path().to_string();
     let mut bucket = None;
     let mut signed = false;
+    let mut facts = ctx.observed.then(RequestFacts::default);
     let result = async {
         check_header_size(&parts)?;
         ctx.sync_shared().await?;
@@ -109,6 +139,11 @@ pub async fn serve(
             &ctx.virtual_host_domains,
         )?;
         bucket = route.bucket.clone();
+        if let Some(facts) = facts.as_mut() {
+            facts.operation = format!("{:?}", route.action);
+            facts.bucket = route.bucket.clone();
+            facts.key = route.key.clone();
+        }
         if route.action == Action::PostObject {
             // The form carries the credentials and policy: its handler authenticates
             // and authorizes once it has read them.
@@ -137,6 +172,9 @@ pub async fn serve(
             auth::Authenticated::anonymous()
         };
         signed = authenticated.access_key.is_some();
+        if let Some(facts) = facts.as_mut() {
+            facts.access_key = authenticated.access_key.clone();
+        }
         let presigned = route.query.has("X-Amz-Signature") || route.query.has("Signature");
         let auth_type = match presigned {
             true => condition_keys::AuthType::QueryString,
@@ -191,6 +229,13 @@ pub async fn serve(
         }
     };
     set_header(&mut res, "x-amz-request-id", &request_id);
+    if let Some(mut facts) = facts {
+        if facts.operation.is_empty() {
+            facts.operation = "Unrouted".into();
+        }
+        facts.request_id = request_id.clone();
+        res.extensions_mut().insert(facts);
+    }
     set_header(&mut res, "x-amz-id-2", &request_id);
     set_header(&mut res, "server", "SmartStorage");
     if parts.method != http::Method::OPTIONS {

@@ -657,7 +657,7 @@ impl Route {
 }
 
 /// Bucket name from a `Host: <bucket>.<domain>` header, for each configured domain.
-fn virtual_host_bucket(headers: &HeaderMap, domains: &[String]) -> Option<String> {
+pub fn virtual_host_bucket(headers: &HeaderMap, domains: &[String]) -> Option<String> {
     let host = headers.get(http::header::HOST)?.to_str().ok()?;
     let host = host
         .rsplit_once(':')

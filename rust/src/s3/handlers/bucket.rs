@@ -81,6 +81,7 @@ pub async fn list_buckets(ctx: &Ctx, req: S3Request) -> S3Result<S3Response> {
 }
 
 pub async fn create_bucket(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
+    crate::s3::check_not_reserved(&bucket)?;
     let body = req.body.read_small(super::MAX_XML_BODY).await?;
     let config = xml::parse_create_bucket(&body)?;
     // As on AWS: the us-east-1 endpoint creates buckets for any region; a regional
