@@ -322,13 +322,24 @@ class ExternalServer(Server):
         pass
 
 
+class EngineStartFailed(RuntimeError):
+    """The engine refused its config: `error` is the management error (code, message)."""
+
+    def __init__(self, error: dict):
+        super().__init__(f"start failed: {error}")
+        self.error = error
+
+
 class ManagedEngine:
     """`ruststorage --management` started with a config holding several credentials
-    (pairs, or dicts as the config takes them: accessKeyId, secretAccessKey, owner).
-    stdin stays open while the engine runs; closing it stops the engine. `request`
-    sends further management requests (e.g. replaceCredentials)."""
+    (pairs, or dicts as the config takes them: accessKeyId, secretAccessKey, owner),
+    and `config`'s sections merged over the test's defaults (e.g. {"server":
+    {"metrics": {...}}}). stdin stays open while the engine runs; closing it stops
+    the engine. `request` sends further management requests (e.g.
+    replaceCredentials). A refused config raises EngineStartFailed."""
 
-    def __init__(self, credentials):
+    def __init__(self, credentials, config: Optional[dict] = None):
+        overrides = config or {}
         self.base = Path(tempfile.mkdtemp(prefix="smartstorage-policy-mgmt-"))
         self.directory = self.base / "storage"
         self.log = open(self.base / "engine.log", "ab")
@@ -360,12 +371,17 @@ class ManagedEngine:
                 "quicPort": 0,
                 "drives": [str(self.directory / f"drive{i}") for i in range(1, drives + 1)],
             }
+        for section, values in overrides.items():
+            config[section] = {**config.get(section, {}), **values} if isinstance(values, dict) else values
         self._send({"id": "1", "method": "start", "params": {"config": config}})
         while True:
             msg = json.loads(self._readline())
             if msg.get("id") == "1":
                 break
-        assert msg.get("success") is True, f"start failed: {msg}"
+        if msg.get("success") is not True:
+            self.stop()
+            raise EngineStartFailed(msg.get("error") or {})
+        self.start_info = msg["result"]
         self.port = msg["result"]["port"]
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._replies: dict = {}
