@@ -156,13 +156,20 @@ pub enum Command {
         /// `If-Match` on the current object (absent in commands logged before it existed).
         #[serde(default)]
         precondition: Option<Precondition>,
+        /// A guarded delete: the versions it may remove for good, as the guard saw and
+        /// let them go. Any other (or one changed since) makes it `Changed`.
+        #[serde(default)]
+        approved: Option<Vec<ObjectMeta>>,
     },
-    /// Replaces the metadata of the version `uid`, if it is still there.
+    /// Replaces the metadata of the version `uid`, if it is still there (and still
+    /// `expect`, when given: the change was computed from it).
     Update {
         bucket: String,
         key: String,
         uid: String,
         meta: ObjectMeta,
+        #[serde(default)]
+        expect: Option<ObjectMeta>,
     },
     CreateUpload {
         info: UploadInfo,
@@ -428,11 +435,20 @@ impl MetaState {
                 uid,
                 marker,
                 precondition,
+                approved,
             } => {
                 self.bucket_ref(&bucket)?;
                 if let Some(p) = &precondition {
                     let current = self.current(&bucket, &key).ok().map(|v| &v.meta);
                     p.check(current, &key).map_err(failure)?;
+                }
+                if let Some(approved) = &approved
+                    && self
+                        .doomed(&bucket, &key, version_id.as_deref())
+                        .iter()
+                        .any(|v| !approved.contains(&v.meta))
+                {
+                    return Err(Failure::Changed);
                 }
                 self.delete(&bucket, &key, version_id, uid, marker, garbage)
             }
@@ -441,12 +457,14 @@ impl MetaState {
                 key,
                 uid,
                 meta,
+                expect,
             } => {
                 let version = self
                     .bucket_mut(&bucket)?
                     .keys
                     .get_mut(&key)
                     .and_then(|vs| vs.iter_mut().find(|v| v.uid == uid))
+                    .filter(|v| expect.as_ref().is_none_or(|e| *e == v.meta))
                     .ok_or(Failure::Changed)?;
                 version.meta = meta.clone();
                 Ok(Outcome::Object {
@@ -841,6 +859,26 @@ impl MetaState {
     }
 
     /// One version by id ("null" names an unversioned write).
+    /// The versions a delete would remove for good (as `delete` decides): the version
+    /// named, else by the bucket's versioning the key's only one, its null one, or none
+    /// (a delete marker is added).
+    pub fn doomed(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Vec<&Version> {
+        let Some(b) = self.buckets.get(bucket) else {
+            return Vec::new();
+        };
+        let versioning = b.info.versioning.as_deref();
+        let which = |v: &Version| match (version_id, versioning) {
+            (Some(id), _) => v.name() == id,
+            (None, None) => true,
+            (None, Some("Enabled")) => false,
+            (None, Some(_)) => v.name() == NULL_VERSION,
+        };
+        b.keys
+            .get(key)
+            .map(|vs| vs.iter().filter(|v| which(v)).collect())
+            .unwrap_or_default()
+    }
+
     pub fn version(&self, bucket: &str, key: &str, version_id: &str) -> Result<&Version> {
         self.bucket(bucket)?
             .keys
@@ -1260,6 +1298,7 @@ mod tests {
             uid: "4".into(),
             marker: meta("k", 0),
             precondition: None,
+            approved: None,
         });
         assert!(matches!(
             d.outcome,
@@ -1279,6 +1318,7 @@ mod tests {
             uid: "5".into(),
             marker: meta("k", 0),
             precondition: None,
+            approved: None,
         });
         assert!(d.garbage.is_empty());
         assert_eq!(s.current("b", "k").unwrap().uid, "3");
@@ -1289,6 +1329,7 @@ mod tests {
             uid: "6".into(),
             marker: meta("k", 0),
             precondition: None,
+            approved: None,
         });
         assert_eq!(ids(&d.garbage), ["b"]);
         assert_eq!(s.counters()["b"].objects, 1);
@@ -1319,6 +1360,7 @@ mod tests {
                 uid: "9".into(),
                 marker: meta(key, 0),
                 precondition: None,
+                approved: None,
             })
         };
         assert!(del(&mut s, "src").garbage.is_empty());
@@ -1360,6 +1402,7 @@ mod tests {
                 uid: "3".into(),
                 marker: meta(key, 0),
                 precondition: Some(Precondition::IfMatch(etag.into())),
+                approved: None,
             })
             .outcome
         };
@@ -1496,6 +1539,7 @@ mod tests {
                         uid: crate::storage::versions::new_version_id(),
                         marker: meta(key, 0),
                         precondition: None,
+                        approved: None,
                     });
                 }
                 _ => {
