@@ -169,7 +169,7 @@ pub enum Command {
         uid: String,
         meta: ObjectMeta,
         #[serde(default)]
-        expect: Option<ObjectMeta>,
+        expect: Option<Box<ObjectMeta>>,
     },
     CreateUpload {
         info: UploadInfo,
@@ -464,7 +464,7 @@ impl MetaState {
                     .keys
                     .get_mut(&key)
                     .and_then(|vs| vs.iter_mut().find(|v| v.uid == uid))
-                    .filter(|v| expect.as_ref().is_none_or(|e| *e == v.meta))
+                    .filter(|v| expect.as_deref().is_none_or(|e| *e == v.meta))
                     .ok_or(Failure::Changed)?;
                 version.meta = meta.clone();
                 Ok(Outcome::Object {
@@ -1528,9 +1528,9 @@ mod tests {
                 1 | 2 => {
                     let marker = fs.versioning("bkt").is_some();
                     if marker {
-                        fs.delete_with_marker("bkt", key, None).unwrap();
+                        fs.delete_with_marker("bkt", key, None, None).unwrap();
                     } else {
-                        fs.delete_object("bkt", key, None).unwrap();
+                        fs.delete_object("bkt", key, None, None).unwrap();
                     }
                     s.apply(Command::Delete {
                         bucket: "bkt".into(),

@@ -1206,7 +1206,7 @@ impl Storage for ClusterStore {
                     key: owned(key),
                     uid: version.uid,
                     meta,
-                    expect: Some(version.meta),
+                    expect: Some(Box::new(version.meta)),
                 })
                 .await?;
             match outcome {
