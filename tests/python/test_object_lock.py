@@ -177,6 +177,7 @@ def test_retention_and_legal_hold_on_put_get_head(s3, lbucket):
     # A legal hold blocks even a governance bypass; removed, the bypass works.
     expect_error(lambda: bypass_delete(s3, lbucket, "k", v), "AccessDenied", 403)
     s3.put_object_legal_hold(Bucket=lbucket, Key="k", VersionId=v, LegalHold={"Status": "OFF"})
+    assert s3.get_object_legal_hold(Bucket=lbucket, Key="k", VersionId=v)["LegalHold"] == {"Status": "OFF"}
     expect_error(lambda: s3.delete_object(Bucket=lbucket, Key="k", VersionId=v), "AccessDenied", 403)
     bypass_delete(s3, lbucket, "k", v)
     expect_error(lambda: s3.head_object(Bucket=lbucket, Key="k", VersionId=v), None, 404)

@@ -1335,6 +1335,52 @@ mod tests {
         assert_eq!(s.counters()["b"].objects, 1);
     }
 
+    /// A guarded delete names what its guard let go: a version changed since (its lock
+    /// set meanwhile, say) makes it `Changed`, and nothing goes; an update computed from
+    /// a stale version is refused alike.
+    #[test]
+    fn guarded_deletes_and_updates_apply_only_to_what_was_judged() {
+        let mut s = MetaState::default();
+        s.apply(bucket("b"));
+        s.apply(Command::SetVersioning {
+            bucket: "b".into(),
+            status: "Enabled".into(),
+        });
+        put(&mut s, "k", "1", vec![body("a")]);
+        let seen = s.version("b", "k", "1").unwrap().meta.clone();
+        let mut held = seen.clone();
+        held.lock.legal_hold = Some(true);
+        let update = |expect: &ObjectMeta, meta: &ObjectMeta| Command::Update {
+            bucket: "b".into(),
+            key: "k".into(),
+            uid: "1".into(),
+            meta: meta.clone(),
+            expect: Some(Box::new(expect.clone())),
+        };
+        assert!(s.apply(update(&seen, &held)).outcome.is_ok());
+        // Computed from the version before the hold: refused.
+        assert_eq!(
+            s.apply(update(&seen, &seen)).outcome.unwrap_err(),
+            Failure::Changed
+        );
+        let delete = |approved: Vec<ObjectMeta>| Command::Delete {
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: Some("1".into()),
+            uid: "2".into(),
+            marker: meta("k", 0),
+            precondition: None,
+            approved: Some(approved),
+        };
+        assert_eq!(
+            s.apply(delete(vec![seen])).outcome.unwrap_err(),
+            Failure::Changed
+        );
+        assert!(s.version("b", "k", "1").is_ok());
+        assert!(s.apply(delete(vec![held])).outcome.is_ok());
+        assert!(s.version("b", "k", "1").is_err());
+    }
+
     #[test]
     fn copies_share_bodies_until_the_last_goes() {
         let mut s = MetaState::default();

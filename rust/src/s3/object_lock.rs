@@ -327,7 +327,7 @@ pub fn lock_for_new(
         return Ok(StoredLock::default());
     };
     let mut lock = StoredLock {
-        legal_hold: hold.unwrap_or(false),
+        legal_hold: hold,
         ..Default::default()
     };
     set_retention(&mut lock, retention.or_else(|| config.default_from(now)));
@@ -380,7 +380,7 @@ fn protected() -> S3Error {
 /// Whether a version may be removed for good now: not under legal hold, and past its
 /// retention (or under governance retention, with `bypass`).
 pub fn check_deletable(lock: &StoredLock, now: i64, bypass: bool) -> S3Result<()> {
-    if lock.legal_hold {
+    if lock.legal_hold == Some(true) {
         return Err(protected());
     }
     match retention_of(lock) {
@@ -430,10 +430,14 @@ pub fn response_headers(
         out.push((MODE_HEADER, r.mode.as_str().to_string()));
         out.push((UNTIL_HEADER, super::headers::iso8601(r.until)));
     }
-    if show_hold && lock.legal_hold {
-        out.push((HOLD_HEADER, "ON".to_string()));
+    if let (Some(hold), true) = (lock.legal_hold, show_hold) {
+        out.push((HOLD_HEADER, hold_status(hold).to_string()));
     }
     out
+}
+
+pub fn hold_status(hold: bool) -> &'static str {
+    if hold { "ON" } else { "OFF" }
 }
 
 /// Whether a write asks for anything through the lock headers.
@@ -578,7 +582,7 @@ mod tests {
 
     fn lock(mode: Mode, until: i64, hold: bool) -> StoredLock {
         let mut l = StoredLock {
-            legal_hold: hold,
+            legal_hold: hold.then_some(true),
             ..Default::default()
         };
         set_retention(&mut l, Some(Retention { mode, until }));
@@ -594,7 +598,7 @@ mod tests {
         assert!(check_deletable(&lock(Mode::Governance, 2_000, false), now, false).is_err());
         assert!(check_deletable(&lock(Mode::Governance, 2_000, false), now, true).is_ok());
         let held = StoredLock {
-            legal_hold: true,
+            legal_hold: Some(true),
             ..Default::default()
         };
         assert!(check_deletable(&held, now, true).is_err());

@@ -68,8 +68,9 @@ pub struct StoredLock {
     /// Until when the retention holds (milliseconds since the Unix epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retain_until: Option<i64>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub legal_hold: bool,
+    /// The legal hold, once set (on or off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<bool>,
 }
 
 impl StoredLock {

@@ -926,6 +926,43 @@ mod tests {
         let _ = std::fs::remove_dir_all(root);
     }
 
+    /// A deletion's guard sees, under the key's lock, each version it would remove for
+    /// good (the one named; the null one a marker replaces), and its refusal keeps it.
+    #[test]
+    fn a_refusing_guard_keeps_the_version() {
+        let (store, root) = temp_store();
+        store.create_bucket("bkt", "us-east-1").unwrap();
+        store.set_versioning("bkt", "Enabled").unwrap();
+        let v1 = put(&store, "bkt", "k", b"AAAA").version_id.unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let refuse: DeleteGuard = std::sync::Arc::new(move |m: &ObjectMeta| {
+            log.lock().unwrap().push(m.version_id.clone());
+            Err(Error::internal("locked"))
+        });
+        assert!(
+            store
+                .delete_version("bkt", "k", &v1, None, Some(&refuse))
+                .is_err()
+        );
+        assert_eq!(read_version(&store, "bkt", "k", &v1), b"AAAA");
+        // A marker over a versioned key removes nothing: the guard is not asked.
+        store
+            .delete_with_marker("bkt", "k", None, Some(&refuse))
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![Some(v1.clone())]);
+        // Suspended: the marker replaces the null version for good, so the guard judges it.
+        store.set_versioning("bkt", "Suspended").unwrap();
+        put(&store, "bkt", "k", b"NULL");
+        assert!(
+            store
+                .delete_with_marker("bkt", "k", None, Some(&refuse))
+                .is_err()
+        );
+        assert_eq!(read_object(&store, "bkt", "k"), b"NULL");
+        let _ = std::fs::remove_dir_all(root);
+    }
+
     /// ListObjectVersions walks the bucket folder and the versions folder from the
     /// marker and merges them: every page size, prefix and delimiter gives exactly
     /// the listing a model of the bucket's history predicts, also after changes made

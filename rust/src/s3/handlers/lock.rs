@@ -208,7 +208,7 @@ pub async fn put_legal_hold(
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let hold = lock::legal_hold_from_xml(&body)?;
     let change = move |m: &mut ObjectMeta| {
-        m.lock.legal_hold = hold;
+        m.lock.legal_hold = Some(hold);
         Ok(())
     };
     let meta = ctx
@@ -224,13 +224,13 @@ pub async fn get_legal_hold(ctx: &Ctx, _req: S3Request, o: ObjectVersion) -> S3R
     ctx.store.bucket_exists(&o.bucket).await?;
     lock_on(ctx, &o.bucket)?;
     let meta = version_of(ctx, &o).await?;
-    // A version whose hold was never set has no legal hold configuration, as on AWS;
-    // one set OFF is kept as no hold, and answers the same.
-    if !meta.lock.legal_hold {
-        return Err(S3Error::new(S3Code::NoSuchObjectLockConfiguration));
-    }
+    // A version whose hold was never set has no legal hold configuration, as on AWS.
+    let hold = meta
+        .lock
+        .legal_hold
+        .ok_or_else(|| S3Error::new(S3Code::NoSuchObjectLockConfiguration))?;
     Ok(ok_xml(dto::to_xml(&dto::LegalHold {
         xmlns: dto::NS,
-        status: "ON",
+        status: lock::hold_status(hold),
     })))
 }
