@@ -399,8 +399,8 @@ export interface MethodMap {
   createBucket: { params: { name: string }; result: { name: string } };
   ensureBucket: { params: EnsureBucketParams; result: { name: string; created: boolean } };
   deleteBucket: { params: { name: string; force?: boolean }; result: { deletedObjects: number } };
-  emptyBucket: { params: { name: string }; result: { deletedObjects: number } };
-  reset: { params: Record<string, never>; result: { deletedBuckets: number } };
+  emptyBucket: { params: { name: string }; result: { deletedObjects: number; lockedVersions?: number } };
+  reset: { params: Record<string, never>; result: { deletedBuckets: number; lockedBuckets?: string[] } };
   importFolder: { params: FolderParams; result: ImportFolderResult };
   exportFolder: { params: FolderParams; result: ExportFolderResult };
   getStorageStats: { params: Record<string, never>; result: StorageStats };
@@ -737,8 +737,8 @@ export const RESULT_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
   createBucket: { object: { name: "string" } },
   ensureBucket: { object: { name: "string", created: "boolean" } },
   deleteBucket: { object: { deletedObjects: "number" } },
-  emptyBucket: { object: { deletedObjects: "number" } },
-  reset: { object: { deletedBuckets: "number" } },
+  emptyBucket: { object: { deletedObjects: "number", lockedVersions: { optional: "number" } } },
+  reset: { object: { deletedBuckets: "number", lockedBuckets: { optional: STRINGS } } },
   importFolder: { object: { imported: "number", bytes: "number" } },
   exportFolder: { object: { exported: "number", bytes: "number", skippedCount: "number", skipped: STRINGS } },
   getStorageStats: {

@@ -564,7 +564,8 @@ export class SmartStorage implements AsyncDisposable {
    * (`BucketNotEmpty`); with it, its objects, versions and unfinished uploads go first.
    *
    * @param name Bucket name.
-   * @param options `force: true` to delete what it holds too.
+   * @param options `force: true` to delete what it holds too (but for versions object
+   *   lock protects: a bucket that keeps any stays, `BucketNotEmpty` saying so).
    * @returns How many objects were deleted with it.
    * @throws {SmartStorageError} `NoSuchBucket`, `BucketNotEmpty`.
    */
@@ -574,23 +575,26 @@ export class SmartStorage implements AsyncDisposable {
 
   /**
    * Deletes every object, version and unfinished upload of a bucket; the bucket and
-   * its settings stay. Emits no per-object events.
+   * its settings stay. Emits no per-object events. In a bucket with object lock,
+   * versions under retention or legal hold stay (counted in `lockedVersions`).
    *
    * @param name Bucket name.
-   * @returns How many objects (and older versions) it held.
+   * @returns How many objects (and older versions) it held, and how many it kept.
    * @throws {SmartStorageError} `NoSuchBucket`.
    */
-  emptyBucket(name: string): Promise<{ deletedObjects: number }> {
+  emptyBucket(name: string): Promise<{ deletedObjects: number; lockedVersions?: number }> {
     return this.#call((b) => b.request("emptyBucket", { name }));
   }
 
   /**
    * Deletes every bucket with everything in it (a `bucketDeleted` event each, no
    * per-object events); the counters start from zero. For a clean slate between tests.
+   * Buckets holding versions under object lock stay, emptied of everything else, and
+   * are named in `lockedBuckets`.
    *
-   * @returns How many buckets were deleted.
+   * @returns How many buckets were deleted, and which were kept.
    */
-  reset(): Promise<{ deletedBuckets: number }> {
+  reset(): Promise<{ deletedBuckets: number; lockedBuckets?: string[] }> {
     return this.#call((b) => b.request("reset", {}));
   }
 

@@ -8,8 +8,8 @@ use crate::cluster::store::{ClusterStore, OpenError};
 use crate::config::Config;
 pub use crate::management::protocol::StartInfo;
 use crate::management::protocol::{
-    BucketStats, BucketSummary, ClusterHealth, EnsureBucketParams, EnsuredBucket, ProtocolError,
-    StorageStats,
+    BucketStats, BucketSummary, ClusterHealth, DeletedBuckets, DeletedObjects, EnsureBucketParams,
+    EnsuredBucket, ProtocolError, StorageStats,
 };
 use crate::ops::access_log::AccessLog;
 use crate::ops::metrics::Metrics;
@@ -18,6 +18,7 @@ use crate::ops::{MetricsAt, Ops};
 use crate::s3::Ctx;
 use crate::s3::error::S3Error;
 use crate::server::{self, Role, ServerHandle};
+use crate::storage::interface::Deletion;
 use crate::storage::{Observer, Storage, Store};
 use crate::tls::TlsState;
 
@@ -365,10 +366,21 @@ impl Engine {
     }
 
     /// Deletes a bucket (with `force`, what it holds first); answers how many objects went.
+    /// A bucket that keeps versions under object lock stays (`BucketNotEmpty`, saying so).
     pub async fn delete_bucket(&self, name: &str, force: bool) -> Result<u64, S3Error> {
         let store = &self.ctx.store;
         let deleted = if force {
-            store.empty_bucket(name).await?
+            let emptied = self.empty_bucket(name).await?;
+            if emptied.locked_versions > 0 {
+                return Err(S3Error::msg(
+                    crate::s3::error::S3Code::BucketNotEmpty,
+                    format!(
+                        "{name} keeps {} version(s) under object lock (retention or legal hold)",
+                        emptied.locked_versions
+                    ),
+                ));
+            }
+            emptied.deleted_objects
         } else {
             0
         };
@@ -379,13 +391,100 @@ impl Engine {
         Ok(deleted)
     }
 
-    /// Deletes every bucket with everything in it; answers how many buckets went.
-    pub async fn reset(&self) -> Result<u64, S3Error> {
-        let buckets = self.ctx.store.list_buckets(&self.ctx.region).await?;
-        for bucket in &buckets {
-            self.delete_bucket(&bucket.name, true).await?;
+    /// Deletes every object, version and upload of a bucket, but for the versions object
+    /// lock protects (retention or legal hold): a lock bucket is emptied version by
+    /// version, each deletion guarded as an S3 one without governance bypass.
+    pub async fn empty_bucket(&self, name: &str) -> Result<DeletedObjects, S3Error> {
+        let store = &self.ctx.store;
+        if self.ctx.settings.object_lock(name).is_none() {
+            let deleted_objects = store.empty_bucket(name).await?;
+            return Ok(DeletedObjects {
+                deleted_objects,
+                locked_versions: 0,
+            });
         }
-        Ok(buckets.len() as u64)
+        // Listed whole first: deleting while paging would move the markers.
+        let mut versions = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let query = crate::storage::interface::VersionQuery {
+                prefix: String::new(),
+                delimiter: None,
+                key_marker: key_marker.take(),
+                version_marker: version_marker.take(),
+                max: 1000,
+            };
+            let page = store.list_versions(name, query).await?;
+            versions.extend(
+                page.items
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .map(|v| v.meta),
+            );
+            match versions.last().filter(|_| page.truncated) {
+                Some(last) => {
+                    key_marker = Some(last.key.clone());
+                    version_marker = Some(last.version_id.clone().unwrap_or_else(|| "null".into()));
+                }
+                None => break,
+            }
+        }
+        let guard = crate::s3::object_lock::deletion_guard(false);
+        let mut emptied = DeletedObjects::default();
+        for batch in versions.chunks(1000) {
+            let deletions = batch
+                .iter()
+                .map(|m| Deletion {
+                    key: m.key.clone(),
+                    version_id: Some(m.version_id.clone().unwrap_or_else(|| "null".into())),
+                    precondition: None,
+                    guard: Some(guard.clone()),
+                })
+                .collect();
+            for (meta, result) in batch
+                .iter()
+                .zip(store.delete_objects(name, deletions).await?)
+            {
+                match result {
+                    Ok(_) if !meta.delete_marker => emptied.deleted_objects += 1,
+                    Ok(_) => {}
+                    Err(crate::storage::Error::Refused(_)) => emptied.locked_versions += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        for upload in store.list_uploads(name).await? {
+            let upload = crate::storage::interface::UploadRef {
+                bucket: name.to_string(),
+                key: upload.key,
+                upload_id: upload.upload_id,
+            };
+            match store.abort_upload(&upload).await {
+                Ok(()) | Err(crate::storage::Error::NoSuchUpload { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(emptied)
+    }
+
+    /// Deletes every bucket with everything in it; buckets that keep versions under
+    /// object lock stay (emptied of everything else) and are named in the answer.
+    pub async fn reset(&self) -> Result<DeletedBuckets, S3Error> {
+        let buckets = self.ctx.store.list_buckets(&self.ctx.region).await?;
+        let mut reset = DeletedBuckets::default();
+        for bucket in &buckets {
+            match self.delete_bucket(&bucket.name, true).await {
+                Ok(_) => reset.deleted_buckets += 1,
+                Err(e)
+                    if e.code == crate::s3::error::S3Code::BucketNotEmpty
+                        && self.ctx.settings.object_lock(&bucket.name).is_some() =>
+                {
+                    reset.locked_buckets.push(bucket.name.clone());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(reset)
     }
 
     /// Creates a bucket unless it exists, then applies the settings given.
@@ -409,6 +508,7 @@ impl Engine {
                     &status,
                 ));
             }
+            crate::s3::object_lock::check_versioning_change(&self.ctx.settings, &name, &status)?;
             store.set_versioning(&name, &status).await?;
         }
         if let Some(policy) = params.policy {

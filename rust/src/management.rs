@@ -17,9 +17,8 @@ use crate::engine::Engine;
 use crate::s3::shared::SharedError;
 use crate::storage::interface::Change;
 use protocol::{
-    BucketName, CreateBucketParams, CredentialCount, DeleteBucketParams, DeletedBuckets,
-    DeletedObjects, Event, Log, Method, ProtocolError, Reply, Request, Response, StartInfo,
-    StartParams, TlsCertificate,
+    BucketName, CreateBucketParams, CredentialCount, DeleteBucketParams, DeletedObjects, Event,
+    Log, Method, ProtocolError, Reply, Request, Response, StartInfo, StartParams, TlsCertificate,
 };
 
 const OUT_QUEUE: usize = 4096;
@@ -196,17 +195,15 @@ async fn handle(
         )),
         Request::DeleteBucket(DeleteBucketParams { name, force }) => {
             let deleted_objects = running(engine)?.delete_bucket(&name, force).await?;
-            Ok(Reply::DeleteBucket(DeletedObjects { deleted_objects }))
+            Ok(Reply::DeleteBucket(DeletedObjects {
+                deleted_objects,
+                locked_versions: 0,
+            }))
         }
-        Request::EmptyBucket(CreateBucketParams { name }) => {
-            let deleted_objects = running(engine)?.ctx.store.empty_bucket(&name).await;
-            let deleted_objects = deleted_objects.map_err(crate::s3::error::S3Error::from)?;
-            Ok(Reply::EmptyBucket(DeletedObjects { deleted_objects }))
-        }
-        Request::Reset(_) => {
-            let deleted_buckets = running(engine)?.reset().await?;
-            Ok(Reply::Reset(DeletedBuckets { deleted_buckets }))
-        }
+        Request::EmptyBucket(CreateBucketParams { name }) => Ok(Reply::EmptyBucket(
+            running(engine)?.empty_bucket(&name).await?,
+        )),
+        Request::Reset(_) => Ok(Reply::Reset(running(engine)?.reset().await?)),
         Request::ImportFolder(params) => Ok(Reply::ImportFolder(
             crate::seed::import_folder(&*running(engine)?.ctx.store, params).await?,
         )),

@@ -96,8 +96,8 @@ def test_complete_multipart_with_object_checksum(s3, make_bucket, checksum_type)
 def test_get_object_attributes_is_not_a_get_object(s3, make_bucket):
     """GetObjectAttributes (GET /bucket/key?attributes, used by `aws s3api
     get-object-attributes` and SDKs) must be answered with its XML document
-    or refused (501 NotImplemented, as the engine does for ?retention and
-    ?legal-hold) -- never with the object's bytes, which botocore then takes
+    or refused (501 NotImplemented, as the engine does for ?torrent and
+    ?restore) -- never with the object's bytes, which botocore then takes
     for a malformed 200, turns into a 500 and retries, downloading the
     object each time."""
     from botocore.config import Config

@@ -652,7 +652,7 @@ def test_unversioned_responses_carry_no_version_headers(s3, raw, bucket):
 
 
 @pytest.mark.parametrize(
-    "method,sub", [("GET", "torrent"), ("GET", "retention"), ("PUT", "legal-hold"), ("POST", "restore")]
+    "method,sub", [("GET", "torrent"), ("PUT", "torrent"), ("POST", "restore")]
 )
 def test_unsupported_object_subresource_answers_missing_key_first(s3, raw, bucket, method, sub):
     missing_bucket = unique_bucket_name("nosub")

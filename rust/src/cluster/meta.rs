@@ -156,13 +156,20 @@ pub enum Command {
         /// `If-Match` on the current object (absent in commands logged before it existed).
         #[serde(default)]
         precondition: Option<Precondition>,
+        /// A guarded delete: the versions it may remove for good, as the guard saw and
+        /// let them go. Any other (or one changed since) makes it `Changed`.
+        #[serde(default)]
+        approved: Option<Vec<ObjectMeta>>,
     },
-    /// Replaces the metadata of the version `uid`, if it is still there.
+    /// Replaces the metadata of the version `uid`, if it is still there (and still
+    /// `expect`, when given: the change was computed from it).
     Update {
         bucket: String,
         key: String,
         uid: String,
         meta: ObjectMeta,
+        #[serde(default)]
+        expect: Option<Box<ObjectMeta>>,
     },
     CreateUpload {
         info: UploadInfo,
@@ -428,11 +435,20 @@ impl MetaState {
                 uid,
                 marker,
                 precondition,
+                approved,
             } => {
                 self.bucket_ref(&bucket)?;
                 if let Some(p) = &precondition {
                     let current = self.current(&bucket, &key).ok().map(|v| &v.meta);
                     p.check(current, &key).map_err(failure)?;
+                }
+                if let Some(approved) = &approved
+                    && self
+                        .doomed(&bucket, &key, version_id.as_deref())
+                        .iter()
+                        .any(|v| !approved.contains(&v.meta))
+                {
+                    return Err(Failure::Changed);
                 }
                 self.delete(&bucket, &key, version_id, uid, marker, garbage)
             }
@@ -441,12 +457,14 @@ impl MetaState {
                 key,
                 uid,
                 meta,
+                expect,
             } => {
                 let version = self
                     .bucket_mut(&bucket)?
                     .keys
                     .get_mut(&key)
                     .and_then(|vs| vs.iter_mut().find(|v| v.uid == uid))
+                    .filter(|v| expect.as_deref().is_none_or(|e| *e == v.meta))
                     .ok_or(Failure::Changed)?;
                 version.meta = meta.clone();
                 Ok(Outcome::Object {
@@ -841,6 +859,26 @@ impl MetaState {
     }
 
     /// One version by id ("null" names an unversioned write).
+    /// The versions a delete would remove for good (as `delete` decides): the version
+    /// named, else by the bucket's versioning the key's only one, its null one, or none
+    /// (a delete marker is added).
+    pub fn doomed(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Vec<&Version> {
+        let Some(b) = self.buckets.get(bucket) else {
+            return Vec::new();
+        };
+        let versioning = b.info.versioning.as_deref();
+        let which = |v: &Version| match (version_id, versioning) {
+            (Some(id), _) => v.name() == id,
+            (None, None) => true,
+            (None, Some("Enabled")) => false,
+            (None, Some(_)) => v.name() == NULL_VERSION,
+        };
+        b.keys
+            .get(key)
+            .map(|vs| vs.iter().filter(|v| which(v)).collect())
+            .unwrap_or_default()
+    }
+
     pub fn version(&self, bucket: &str, key: &str, version_id: &str) -> Result<&Version> {
         self.bucket(bucket)?
             .keys
@@ -1260,6 +1298,7 @@ mod tests {
             uid: "4".into(),
             marker: meta("k", 0),
             precondition: None,
+            approved: None,
         });
         assert!(matches!(
             d.outcome,
@@ -1279,6 +1318,7 @@ mod tests {
             uid: "5".into(),
             marker: meta("k", 0),
             precondition: None,
+            approved: None,
         });
         assert!(d.garbage.is_empty());
         assert_eq!(s.current("b", "k").unwrap().uid, "3");
@@ -1289,9 +1329,56 @@ mod tests {
             uid: "6".into(),
             marker: meta("k", 0),
             precondition: None,
+            approved: None,
         });
         assert_eq!(ids(&d.garbage), ["b"]);
         assert_eq!(s.counters()["b"].objects, 1);
+    }
+
+    /// A guarded delete names what its guard let go: a version changed since (its lock
+    /// set meanwhile, say) makes it `Changed`, and nothing goes; an update computed from
+    /// a stale version is refused alike.
+    #[test]
+    fn guarded_deletes_and_updates_apply_only_to_what_was_judged() {
+        let mut s = MetaState::default();
+        s.apply(bucket("b"));
+        s.apply(Command::SetVersioning {
+            bucket: "b".into(),
+            status: "Enabled".into(),
+        });
+        put(&mut s, "k", "1", vec![body("a")]);
+        let seen = s.version("b", "k", "1").unwrap().meta.clone();
+        let mut held = seen.clone();
+        held.lock.legal_hold = Some(true);
+        let update = |expect: &ObjectMeta, meta: &ObjectMeta| Command::Update {
+            bucket: "b".into(),
+            key: "k".into(),
+            uid: "1".into(),
+            meta: meta.clone(),
+            expect: Some(Box::new(expect.clone())),
+        };
+        assert!(s.apply(update(&seen, &held)).outcome.is_ok());
+        // Computed from the version before the hold: refused.
+        assert_eq!(
+            s.apply(update(&seen, &seen)).outcome.unwrap_err(),
+            Failure::Changed
+        );
+        let delete = |approved: Vec<ObjectMeta>| Command::Delete {
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: Some("1".into()),
+            uid: "2".into(),
+            marker: meta("k", 0),
+            precondition: None,
+            approved: Some(approved),
+        };
+        assert_eq!(
+            s.apply(delete(vec![seen])).outcome.unwrap_err(),
+            Failure::Changed
+        );
+        assert!(s.version("b", "k", "1").is_ok());
+        assert!(s.apply(delete(vec![held])).outcome.is_ok());
+        assert!(s.version("b", "k", "1").is_err());
     }
 
     #[test]
@@ -1319,6 +1406,7 @@ mod tests {
                 uid: "9".into(),
                 marker: meta(key, 0),
                 precondition: None,
+                approved: None,
             })
         };
         assert!(del(&mut s, "src").garbage.is_empty());
@@ -1360,6 +1448,7 @@ mod tests {
                 uid: "3".into(),
                 marker: meta(key, 0),
                 precondition: Some(Precondition::IfMatch(etag.into())),
+                approved: None,
             })
             .outcome
         };
@@ -1485,9 +1574,9 @@ mod tests {
                 1 | 2 => {
                     let marker = fs.versioning("bkt").is_some();
                     if marker {
-                        fs.delete_with_marker("bkt", key, None).unwrap();
+                        fs.delete_with_marker("bkt", key, None, None).unwrap();
                     } else {
-                        fs.delete_object("bkt", key, None).unwrap();
+                        fs.delete_object("bkt", key, None, None).unwrap();
                     }
                     s.apply(Command::Delete {
                         bucket: "bkt".into(),
@@ -1496,6 +1585,7 @@ mod tests {
                         uid: crate::storage::versions::new_version_id(),
                         marker: meta(key, 0),
                         precondition: None,
+                        approved: None,
                     });
                 }
                 _ => {

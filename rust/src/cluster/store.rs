@@ -1110,27 +1110,47 @@ impl Storage for ClusterStore {
     }
 
     async fn delete_object(&self, bucket: &str, deletion: Deletion) -> Result<DeleteOutcome> {
-        let Deletion {
-            key,
-            version_id,
-            precondition,
-        } = deletion;
-        let (key, version_id) = (key.as_str(), version_id.as_deref());
+        let (key, version_id) = (deletion.key.as_str(), deletion.version_id.as_deref());
         if let Some(v) = version_id
             && !valid_version_id(v)
         {
             return Err(invalid_version_id(v));
         }
-        let outcome = self
-            .propose(Command::Delete {
-                bucket: owned(bucket),
-                key: owned(key),
-                version_id: version_id.map(owned),
-                uid: new_version_id(),
-                marker: ClusterStore::new_marker(bucket, key),
-                precondition,
-            })
-            .await?;
+        // A guarded delete names the versions its guard let go; the log refuses it as
+        // `Changed` if what it would remove differs by then, and it is judged again.
+        let mut tries = 0;
+        let outcome = loop {
+            let approved = match &deletion.guard {
+                Some(_) => {
+                    let doomed: Vec<ObjectMeta> = self.read(|s| {
+                        Ok(s.doomed(bucket, key, version_id)
+                            .into_iter()
+                            .map(|v| v.meta.clone())
+                            .collect())
+                    })?;
+                    for meta in &doomed {
+                        deletion.check(meta)?;
+                    }
+                    Some(doomed)
+                }
+                None => None,
+            };
+            let outcome = self
+                .propose_raw(Command::Delete {
+                    bucket: owned(bucket),
+                    key: owned(key),
+                    version_id: version_id.map(owned),
+                    uid: new_version_id(),
+                    marker: ClusterStore::new_marker(bucket, key),
+                    precondition: deletion.precondition.clone(),
+                    approved,
+                })
+                .await?;
+            match outcome {
+                Err(Failure::Changed) if tries < 5 => tries += 1,
+                outcome => break outcome?,
+            }
+        };
         let Outcome::Deleted {
             version_id: deleted,
             delete_marker,
@@ -1171,33 +1191,32 @@ impl Storage for ClusterStore {
         version_id: Option<&str>,
         change: MetaChange,
     ) -> Result<ObjectMeta> {
-        let version = self.lookup(bucket, key, version_id)?;
-        if version.meta.delete_marker {
-            return Err(Error::DeleteMarker);
-        }
-        let mut meta = version.meta;
-        change(&mut meta);
-        let outcome = self
-            .propose_raw(Command::Update {
-                bucket: owned(bucket),
-                key: owned(key),
-                uid: version.uid,
-                meta,
-            })
-            .await?;
-        match outcome {
-            Ok(Outcome::Object { meta, .. }) => Ok(*meta),
-            // Replaced or deleted meanwhile: the version changed is no longer there.
-            Err(Failure::Changed) => Err(match version_id {
-                Some(v) => Error::NoSuchVersion {
+        // The change is computed from the version as read and applies only to it
+        // unchanged (a concurrent change makes it `Changed`: computed again).
+        for _ in 0..5 {
+            let version = self.lookup(bucket, key, version_id)?;
+            if version.meta.delete_marker {
+                return Err(Error::DeleteMarker);
+            }
+            let mut meta = version.meta.clone();
+            change(&mut meta)?;
+            let outcome = self
+                .propose_raw(Command::Update {
+                    bucket: owned(bucket),
                     key: owned(key),
-                    version_id: owned(v),
-                },
-                None => Error::no_such_key(key),
-            }),
-            Err(f) => Err(f.into()),
-            Ok(other) => Err(Error::internal(format!("update answered {other:?}"))),
+                    uid: version.uid,
+                    meta,
+                    expect: Some(Box::new(version.meta)),
+                })
+                .await?;
+            match outcome {
+                Ok(Outcome::Object { meta, .. }) => return Ok(*meta),
+                Err(Failure::Changed) => continue,
+                Err(f) => return Err(f.into()),
+                Ok(other) => return Err(Error::internal(format!("update answered {other:?}"))),
+            }
         }
+        Err(Error::Unavailable("the object keeps changing".into()))
     }
 
     async fn list_objects(&self, bucket: &str, query: ListQuery) -> Result<ListPage> {
@@ -1555,6 +1574,7 @@ impl ClusterStore {
         let mut attrs = copy.attrs.clone().unwrap_or_else(|| src_meta.attrs());
         attrs.tags = copy.tags.clone().unwrap_or_else(|| src_meta.tags.clone());
         attrs.acl = copy.acl.clone();
+        attrs.lock = copy.lock.clone();
         attrs.checksum = checksum;
         let meta = ObjectMeta::new(
             &copy.bucket,

@@ -94,6 +94,7 @@ impl EncryptedStore {
         attrs.checksum = checksum;
         attrs.tags = copy.tags.unwrap_or_else(|| source.tags.clone());
         attrs.acl = copy.acl;
+        attrs.lock = copy.lock;
         attrs.encryption = None;
         let mut writer = self.body_writer(BodyOf::Object(copy.seal.as_ref())).await?;
         let mut stream = content.stream(0, source.size);
@@ -395,6 +396,7 @@ impl Storage for EncryptedStore {
             attrs: copy.attrs.clone(),
             tags: copy.tags.clone(),
             acl: copy.acl.clone(),
+            lock: copy.lock.clone(),
             check: Box::new(move |m: &ObjectMeta| {
                 if m.encryption.is_some() {
                     return Err(Error::Unavailable(SEALED_SOURCE.into()));

@@ -318,15 +318,27 @@ pub struct EnsuredBucket {
 /// Result of `deleteBucket` and `emptyBucket`: how many objects went.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Default)]
 pub struct DeletedObjects {
     pub deleted_objects: u64,
+    /// Versions kept because object lock protects them (retention or legal hold).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub locked_versions: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Result of `reset`: how many buckets went.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Default)]
 pub struct DeletedBuckets {
     pub deleted_buckets: u64,
+    /// Buckets kept because they hold versions under object lock (emptied of the rest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locked_buckets: Vec<String>,
 }
 
 /// Result of `importFolder`: how many files went in, and their bytes.

@@ -8,6 +8,7 @@ use super::access::{BucketAccess, ObjectOwnership, PublicAccessBlock};
 use super::acl::Acl;
 use super::bucket_encryption::BucketEncryption;
 use super::cors::CorsConfig;
+use super::object_lock::LockConfig;
 use super::policy::Policy;
 use crate::storage::Storage;
 use crate::storage::interface::ConfigKind;
@@ -18,6 +19,7 @@ pub struct BucketSettings {
     cors: RwLock<HashMap<String, Arc<CorsConfig>>>,
     encryption: RwLock<HashMap<String, Arc<BucketEncryption>>>,
     access: RwLock<HashMap<String, Arc<BucketAccess>>>,
+    object_lock: RwLock<HashMap<String, Arc<LockConfig>>>,
 }
 
 /// The stored form of a bucket's owner and grants, and of its ownership controls.
@@ -102,7 +104,41 @@ impl BucketSettings {
                 )),
             }
         }
+        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::ObjectLock).await? {
+            match LockConfig::from_json(&bytes) {
+                Ok(c) => {
+                    // Lock keeps versioning on; a bucket created with lock whose
+                    // versioning a crash never turned on gets it now.
+                    if c.enabled && store.versioning(&bucket).await?.as_deref() != Some("Enabled") {
+                        store.set_versioning(&bucket, "Enabled").await?;
+                    }
+                    settings.set_object_lock(&bucket, Some(c));
+                }
+                // Unreadable: kept as lock on without a default, never as lock off.
+                Err(e) => {
+                    crate::log::warn(&format!("unreadable object lock of {bucket}: {e}"));
+                    settings.set_object_lock(&bucket, Some(LockConfig::enabled()));
+                }
+            }
+        }
         Ok(settings)
+    }
+
+    /// The bucket's object lock configuration, if lock is on.
+    pub fn object_lock(&self, bucket: &str) -> Option<Arc<LockConfig>> {
+        self.object_lock
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(bucket)
+            .cloned()
+    }
+
+    pub fn set_object_lock(&self, bucket: &str, config: Option<LockConfig>) {
+        let mut map = self.object_lock.write().unwrap_or_else(|e| e.into_inner());
+        match config {
+            Some(c) => map.insert(bucket.to_string(), Arc::new(c)),
+            None => map.remove(bucket),
+        };
     }
 
     pub fn policy(&self, bucket: &str) -> Option<Arc<Policy>> {
@@ -206,6 +242,11 @@ impl BucketSettings {
         *self.encryption.write().unwrap_or_else(|e| e.into_inner()) = encryption;
         let access = fresh.access.into_inner().unwrap_or_else(|e| e.into_inner());
         *self.access.write().unwrap_or_else(|e| e.into_inner()) = access;
+        let lock = fresh
+            .object_lock
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        *self.object_lock.write().unwrap_or_else(|e| e.into_inner()) = lock;
     }
 
     /// Forgets a deleted bucket.
@@ -213,6 +254,7 @@ impl BucketSettings {
         self.set_policy(bucket, None);
         self.set_cors(bucket, None);
         self.set_encryption(bucket, None);
+        self.set_object_lock(bucket, None);
         self.access
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -213,6 +213,52 @@ pub struct PublicAccessBlockConfiguration {
     pub restrict_public_buckets: bool,
 }
 
+/// GetObjectLockConfiguration's answer.
+#[derive(Serialize, Debug)]
+#[serde(rename = "ObjectLockConfiguration", rename_all = "PascalCase")]
+pub struct ObjectLockConfiguration {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub object_lock_enabled: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<ObjectLockRule>,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectLockRule {
+    pub default_retention: DefaultRetention,
+}
+
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct DefaultRetention {
+    pub mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub years: Option<u32>,
+}
+
+/// GetObjectRetention's answer.
+#[derive(Serialize, Debug)]
+#[serde(rename = "Retention", rename_all = "PascalCase")]
+pub struct Retention {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub mode: String,
+    pub retain_until_date: String,
+}
+
+/// GetObjectLegalHold's answer.
+#[derive(Serialize, Debug)]
+#[serde(rename = "LegalHold", rename_all = "PascalCase")]
+pub struct LegalHold {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub status: &'static str,
+}
+
 #[derive(Serialize, Debug)]
 #[serde(rename = "PolicyStatus", rename_all = "PascalCase")]
 pub struct PolicyStatus {

@@ -47,6 +47,7 @@ s3_codes! {
     InvalidAccessKeyId => 403, "The AWS Access Key Id you provided does not exist in our records.";
     InvalidArgument => 400, "Invalid Argument";
     InvalidBucketName => 400, "The specified bucket is not valid.";
+    InvalidBucketState => 409, "The request is not valid with the current state of the bucket.";
     InvalidEncryptionAlgorithmError => 400, "The Encryption request you specified is not valid. Supported value: AES256.";
     InvalidBucketAclWithObjectOwnership => 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting";
     InvalidDigest => 400, "The Content-MD5 you specified is not valid.";
@@ -76,10 +77,12 @@ s3_codes! {
     NoSuchCORSConfiguration => 404, "The CORS configuration does not exist";
     NoSuchVersion => 404, "The specified version does not exist.";
     NoSuchKey => 404, "The specified key does not exist.";
+    NoSuchObjectLockConfiguration => 404, "The specified object does not have a ObjectLock configuration";
     NoSuchPublicAccessBlockConfiguration => 404, "The public access block configuration was not found";
     NoSuchUpload => 404, "The specified multipart upload does not exist. The upload ID might not be valid, or the multipart upload might have been aborted or completed.";
     NotImplemented => 501, "A header you provided implies functionality that is not implemented.";
     NotModified => 304, "Not Modified";
+    ObjectLockConfigurationNotFoundError => 404, "Object Lock configuration does not exist for this bucket";
     OwnershipControlsNotFoundError => 404, "The bucket ownership controls were not found";
     PreconditionFailed => 412, "At least one of the pre-conditions you specified did not hold";
     ConditionalRequestConflict => 409, "A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part.";

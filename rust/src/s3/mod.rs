@@ -16,6 +16,7 @@ pub mod form_auth;
 mod handlers;
 pub mod headers;
 pub mod multipart_checksum;
+pub mod object_lock;
 pub mod policy;
 pub mod post_policy;
 pub mod response;
@@ -386,6 +387,16 @@ async fn dispatch(ctx: &Ctx, op: Op, req: S3Request) -> S3Result<S3Response> {
             bucket_config::delete_encryption(ctx, req, bucket).await
         }
         Op::Preflight { bucket } => bucket_config::preflight(ctx, req, bucket).await,
+        Op::PutObjectLockConfiguration { bucket } => {
+            lock::put_configuration(ctx, req, bucket).await
+        }
+        Op::GetObjectLockConfiguration { bucket } => {
+            lock::get_configuration(ctx, req, bucket).await
+        }
+        Op::PutObjectRetention(o) => lock::put_retention(ctx, req, o).await,
+        Op::GetObjectRetention(o) => lock::get_retention(ctx, req, o).await,
+        Op::PutObjectLegalHold(o) => lock::put_legal_hold(ctx, req, o).await,
+        Op::GetObjectLegalHold(o) => lock::get_legal_hold(ctx, req, o).await,
         Op::Unsupported {
             bucket,
             key,

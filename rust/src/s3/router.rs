@@ -95,6 +95,12 @@ pub enum Action {
     PutPublicAccessBlock,
     GetPublicAccessBlock,
     DeletePublicAccessBlock,
+    PutObjectLockConfiguration,
+    GetObjectLockConfiguration,
+    PutObjectRetention,
+    GetObjectRetention,
+    PutObjectLegalHold,
+    GetObjectLegalHold,
     /// A CORS preflight (`OPTIONS`), answered without authentication.
     Preflight,
     /// A sub-resource this server does not implement (501 once the bucket or key exists).
@@ -148,6 +154,12 @@ impl Action {
             GetBucketOwnershipControls => "s3:GetBucketOwnershipControls",
             PutPublicAccessBlock | DeletePublicAccessBlock => "s3:PutBucketPublicAccessBlock",
             GetPublicAccessBlock => "s3:GetBucketPublicAccessBlock",
+            PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
+            GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
+            PutObjectRetention => "s3:PutObjectRetention",
+            GetObjectRetention => "s3:GetObjectRetention",
+            PutObjectLegalHold => "s3:PutObjectLegalHold",
+            GetObjectLegalHold => "s3:GetObjectLegalHold",
             Preflight => "",
             // Allowed to whoever may do anything: the answer is an error either way.
             Unsupported => "s3:*",
@@ -177,6 +189,14 @@ pub struct ReadObject {
     pub part_number: Option<String>,
     /// The `response-*` overrides sent: (response header, value).
     pub response_headers: Vec<(&'static str, String)>,
+}
+
+/// An object, and the version named (else the latest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
 }
 
 /// An S3 operation with what its handler needs: bucket and key where it has them, the
@@ -349,6 +369,17 @@ pub enum Op {
         key: String,
         version_id: Option<String>,
     },
+    PutObjectLockConfiguration {
+        bucket: String,
+    },
+    GetObjectLockConfiguration {
+        bucket: String,
+    },
+    /// Retention and legal hold of the version named (else the latest).
+    PutObjectRetention(ObjectVersion),
+    GetObjectRetention(ObjectVersion),
+    PutObjectLegalHold(ObjectVersion),
+    GetObjectLegalHold(ObjectVersion),
     /// A CORS preflight, for a bucket or for the server (no bucket in the address).
     Preflight {
         bucket: Option<String>,
@@ -412,6 +443,12 @@ impl Op {
             Op::GetObjectTagging { .. } => Action::GetObjectTagging,
             Op::DeleteObjectTagging { .. } => Action::DeleteObjectTagging,
             Op::GetObjectAttributes { .. } => Action::GetObjectAttributes,
+            Op::PutObjectLockConfiguration { .. } => Action::PutObjectLockConfiguration,
+            Op::GetObjectLockConfiguration { .. } => Action::GetObjectLockConfiguration,
+            Op::PutObjectRetention(_) => Action::PutObjectRetention,
+            Op::GetObjectRetention(_) => Action::GetObjectRetention,
+            Op::PutObjectLegalHold(_) => Action::PutObjectLegalHold,
+            Op::GetObjectLegalHold(_) => Action::GetObjectLegalHold,
             Op::Preflight { .. } => Action::Preflight,
             Op::Unsupported { .. } => Action::Unsupported,
         }
@@ -474,6 +511,14 @@ impl Route {
                 .ok_or_else(|| S3Error::new(S3Code::NoSuchUpload).detail("UploadId", ""))
         };
         let part_number = || parse_part_number(self.query.get("partNumber").unwrap_or_default());
+        let object_version = || {
+            let (bucket, key) = object()?;
+            Ok::<_, S3Error>(ObjectVersion {
+                bucket,
+                key,
+                version_id: version_id(),
+            })
+        };
         let read = || {
             let (bucket, key) = object()?;
             Ok::<_, S3Error>(ReadObject {
@@ -644,6 +689,16 @@ impl Route {
                     version_id: version_id(),
                 }
             }
+            Action::PutObjectLockConfiguration => {
+                Op::PutObjectLockConfiguration { bucket: bucket()? }
+            }
+            Action::GetObjectLockConfiguration => {
+                Op::GetObjectLockConfiguration { bucket: bucket()? }
+            }
+            Action::PutObjectRetention => Op::PutObjectRetention(object_version()?),
+            Action::GetObjectRetention => Op::GetObjectRetention(object_version()?),
+            Action::PutObjectLegalHold => Op::PutObjectLegalHold(object_version()?),
+            Action::GetObjectLegalHold => Op::GetObjectLegalHold(object_version()?),
             Action::Preflight => Op::Preflight {
                 bucket: self.bucket.clone(),
             },
@@ -728,15 +783,12 @@ pub fn not_implemented(what: &str) -> S3Error {
 
 /// Sub-resources we do not implement yet answer 501 instead of acting as a plain
 /// GET/PUT/DELETE on the bucket or object, which would do something else entirely.
-const UNSUPPORTED_SUBRESOURCES: [&str; 17] = [
+const UNSUPPORTED_SUBRESOURCES: [&str; 14] = [
     "lifecycle",
     "website",
     "replication",
     "logging",
     "notification",
-    "object-lock",
-    "retention",
-    "legal-hold",
     "accelerate",
     "requestPayment",
     "torrent",
@@ -790,6 +842,8 @@ fn resolve(
             "PUT" if q.has("publicAccessBlock") => Some(PutPublicAccessBlock),
             "GET" if q.has("publicAccessBlock") => Some(GetPublicAccessBlock),
             "DELETE" if q.has("publicAccessBlock") => Some(DeletePublicAccessBlock),
+            "PUT" if q.has("object-lock") => Some(PutObjectLockConfiguration),
+            "GET" if q.has("object-lock") => Some(GetObjectLockConfiguration),
             _ => None,
         };
         if let Some(action) = bucket_config {
@@ -800,6 +854,15 @@ fn resolve(
         match method.as_str() {
             "PUT" => return Ok(PutObjectAcl),
             "GET" => return Ok(GetObjectAcl),
+            _ => {}
+        }
+    }
+    if has_key {
+        match method.as_str() {
+            "PUT" if q.has("retention") => return Ok(PutObjectRetention),
+            "GET" if q.has("retention") => return Ok(GetObjectRetention),
+            "PUT" if q.has("legal-hold") => return Ok(PutObjectLegalHold),
+            "GET" if q.has("legal-hold") => return Ok(GetObjectLegalHold),
             _ => {}
         }
     }
@@ -1222,6 +1285,12 @@ mod tests {
             ("PUT", "/b/k?tagging"),
             ("GET", "/b/k?tagging"),
             ("DELETE", "/b/k?tagging"),
+            ("PUT", "/b?object-lock"),
+            ("GET", "/b?object-lock"),
+            ("PUT", "/b/k?retention&versionId=v"),
+            ("GET", "/b/k?retention"),
+            ("PUT", "/b/k?legal-hold"),
+            ("GET", "/b/k?legal-hold&versionId=v"),
             ("OPTIONS", "/b/k"),
         ] {
             let routed = r(method, uri, "x").unwrap();

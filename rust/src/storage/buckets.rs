@@ -307,7 +307,11 @@ mod tests {
                     keys.push(k.to_string())
                 });
                 for key in keys {
-                    if store.delete_object("race", &key, None).unwrap().is_some() {
+                    if store
+                        .delete_object("race", &key, None, None)
+                        .unwrap()
+                        .is_some()
+                    {
                         deleted.insert(key);
                     }
                 }

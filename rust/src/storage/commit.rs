@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::Store;
 use super::error::{Error, Result};
+use super::interface::DeleteGuard;
 use super::keypath;
 use super::meta::ObjectMeta;
 use super::writer::TempData;
@@ -251,25 +252,26 @@ impl Store {
         &self,
         bucket: &str,
         key: &str,
-        change: impl FnOnce(&mut ObjectMeta),
+        change: impl FnOnce(&mut ObjectMeta) -> Result<()>,
     ) -> Result<ObjectMeta> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let _guard = self.locks.write(bucket, key);
         let mut meta = read_meta(&meta_path).map_err(|e| Error::key_io(key, e))?;
-        change(&mut meta);
+        change(&mut meta)?;
         let json = serde_json::to_vec_pretty(&meta).map_err(Error::internal)?;
         self.write_file_atomic(&meta_path, &json)?;
         Ok(meta)
     }
 
-    /// Removes `bucket/key` if `precondition` holds for it; returns the removed object's
-    /// size, or None if it did not exist.
+    /// Removes `bucket/key` if `precondition` holds for it and `guard` lets it go;
+    /// returns the removed object's size, or None if it did not exist.
     pub fn delete_object(
         &self,
         bucket: &str,
         key: &str,
         precondition: Option<&Precondition>,
+        guard: Option<&DeleteGuard>,
     ) -> Result<Option<u64>> {
         let bucket_dir = self.require_bucket(bucket)?;
         let data_path = bucket_dir.join(keypath::data_relative(key));
@@ -279,6 +281,9 @@ impl Store {
             let old = read_meta(&meta_path).ok();
             if let Some(p) = precondition {
                 p.check(old.as_ref(), key)?;
+            }
+            if let (Some(guard), Some(old)) = (guard, &old) {
+                guard(old)?;
             }
             let old = old.map(|m| m.size);
             // Metadata first: an object without metadata is invisible, never half-listed.

@@ -41,14 +41,15 @@ impl Store {
 
     /// Deletes one object or version as the bucket's versioning asks (blocking).
     fn delete_one(&self, bucket: &str, d: &Deletion) -> Result<DeleteOutcome> {
-        let (key, precondition) = (d.key.as_str(), d.precondition.as_ref());
+        let (key, precondition, guard) =
+            (d.key.as_str(), d.precondition.as_ref(), d.guard.as_ref());
         match d.version_id.as_deref() {
-            Some(v) => self.delete_version(bucket, key, v, precondition),
+            Some(v) => self.delete_version(bucket, key, v, precondition, guard),
             None if self.versioning(bucket).is_some() => {
-                self.delete_with_marker(bucket, key, precondition)
+                self.delete_with_marker(bucket, key, precondition, guard)
             }
             None => self
-                .delete_object(bucket, key, precondition)
+                .delete_object(bucket, key, precondition, guard)
                 .map(|_| DeleteOutcome::default()),
         }
     }
@@ -239,6 +240,7 @@ impl Storage for Store {
                 copy.attrs,
                 copy.tags,
                 copy.acl,
+                copy.lock,
                 copy.check,
                 copy.precondition.as_ref(),
             )

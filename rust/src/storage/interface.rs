@@ -6,8 +6,8 @@
 //! store implement the same trait, so no handler changes with them.
 //!
 //! Checks that must run under storage's lock (a copy's source conditions, a
-//! completion's checksums) are passed in as closures; their errors come back as
-//! `Error::Refused`, untouched.
+//! completion's checksums, whether a version may be deleted or changed) are passed in
+//! as closures; their errors come back as `Error::Refused`, untouched.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -24,7 +24,9 @@ pub use super::commit::Precondition;
 pub use super::content::{ByteStream, Content, RunDecoder, StreamSource};
 pub use super::keypath::MAX_KEY_BYTES;
 pub use super::list::{Item, ListPage, ListQuery};
-pub use super::meta::{NewObjectAttrs, ObjectMeta, StoredAcl, StoredChecksum, StoredGrant};
+pub use super::meta::{
+    NewObjectAttrs, ObjectMeta, StoredAcl, StoredChecksum, StoredGrant, StoredLock,
+};
 pub use super::multipart::{MAX_PART_NUMBER, MIN_PART_SIZE, PartInfo, UploadChecksum, UploadInfo};
 pub use super::sealing::{BodyOf, ByteFilter, CustomerKey, Refusal, Scheme, Seal, Sealed};
 pub use super::stats::Counters;
@@ -115,6 +117,8 @@ pub struct CopyObject {
     pub tags: Option<BTreeMap<String, String>>,
     /// The copy's owner and grants: never the source's.
     pub acl: Option<StoredAcl>,
+    /// The copy's object lock: never the source's.
+    pub lock: StoredLock,
     /// Checks the source and names the checksum the copy gets.
     pub check: CopyCheck<Option<StoredChecksum>>,
     pub precondition: Option<Precondition>,
@@ -144,13 +148,41 @@ pub struct UploadRef {
     pub upload_id: String,
 }
 
-/// One deletion: a key, the version named (else as versioning decides), and a
-/// condition on the key's current object (`If-Match`), checked under the key's lock.
-#[derive(Debug, Clone)]
+/// Judges, under the key's lock, a version about to be removed for good (its object
+/// lock, say); an error refuses the deletion and comes back as `Error::Refused`.
+/// May run more than once (a store whose version changed meanwhile asks again).
+pub type DeleteGuard = std::sync::Arc<dyn Fn(&ObjectMeta) -> Result<()> + Send + Sync>;
+
+/// One deletion: a key, the version named (else as versioning decides), a condition
+/// on the key's current object (`If-Match`) and a guard on every version it would
+/// remove for good, both checked under the key's lock.
+#[derive(Clone)]
 pub struct Deletion {
     pub key: String,
     pub version_id: Option<String>,
     pub precondition: Option<Precondition>,
+    pub guard: Option<DeleteGuard>,
+}
+
+impl std::fmt::Debug for Deletion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deletion")
+            .field("key", &self.key)
+            .field("version_id", &self.version_id)
+            .field("precondition", &self.precondition)
+            .field("guard", &self.guard.is_some())
+            .finish()
+    }
+}
+
+impl Deletion {
+    /// Runs the guard (if any) on a version about to be removed for good.
+    pub fn check(&self, meta: &ObjectMeta) -> Result<()> {
+        match &self.guard {
+            Some(guard) => guard(meta),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What ListObjectVersions asks for.
@@ -162,8 +194,10 @@ pub struct VersionQuery {
     pub max: usize,
 }
 
-/// A change to an object's stored metadata (its tags, say).
-pub type MetaChange = Box<dyn FnOnce(&mut ObjectMeta) + Send>;
+/// A change to an object's stored metadata (its tags, its lock), made under the key's
+/// lock; it may refuse (its error comes back as `Error::Refused`) and may run more than
+/// once (a store whose version changed meanwhile makes it again).
+pub type MetaChange = Box<dyn Fn(&mut ObjectMeta) -> Result<()> + Send + Sync>;
 
 /// Runs after a change and before the next change to the same thing can start
 /// (the caller's cache of bucket settings stays in step with storage).

@@ -52,6 +52,31 @@ pub struct ObjectMeta {
     /// owners existed (the layer above decides what that means).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<StoredAcl>,
+    /// The version's object lock (retention, legal hold).
+    #[serde(default, skip_serializing_if = "StoredLock::is_empty")]
+    pub lock: StoredLock,
+}
+
+/// A version's object lock (WORM) settings, kept as the layer above set them: storage
+/// stores them and consults them only through a caller's `DeleteGuard`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredLock {
+    /// The retention mode, as the layer above names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Until when the retention holds (milliseconds since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_until: Option<i64>,
+    /// The legal hold, once set (on or off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<bool>,
+}
+
+impl StoredLock {
+    pub fn is_empty(&self) -> bool {
+        *self == StoredLock::default()
+    }
 }
 
 /// An owner and the grants it made, kept as given: storage does not interpret
@@ -86,6 +111,8 @@ pub struct NewObjectAttrs {
     pub encryption: Option<Sealed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<StoredAcl>,
+    #[serde(default, skip_serializing_if = "StoredLock::is_empty")]
+    pub lock: StoredLock,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -131,9 +158,11 @@ impl ObjectMeta {
             parts,
             encryption: attrs.encryption,
             acl: attrs.acl,
+            lock: attrs.lock,
         }
     }
 
+    /// The attributes a copy takes over: all but the lock, which no copy inherits.
     pub fn attrs(&self) -> NewObjectAttrs {
         NewObjectAttrs {
             content_type: Some(self.content_type.clone()),
@@ -143,6 +172,7 @@ impl ObjectMeta {
             tags: self.tags.clone(),
             encryption: self.encryption.clone(),
             acl: self.acl.clone(),
+            lock: StoredLock::default(),
         }
     }
 

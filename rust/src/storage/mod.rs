@@ -118,6 +118,8 @@ pub const CORS_DIR: &str = ".cors";
 pub const ENCRYPTION_DIR: &str = ".encryption";
 /// Owners and access settings of buckets (ACL, ownership controls, public access block).
 pub const ACCESS_DIR: &str = ".access";
+/// Object lock configurations of buckets (whether lock is on, the default retention).
+pub const OBJECT_LOCK_DIR: &str = ".object-lock";
 pub const VERSIONS_DIR: &str = ".versions";
 
 /// Removes a tree of temporaries off the caller's path (at once outside a runtime);
@@ -148,6 +150,7 @@ impl Store {
             CORS_DIR,
             ENCRYPTION_DIR,
             ACCESS_DIR,
+            OBJECT_LOCK_DIR,
             VERSIONS_DIR,
         ] {
             std::fs::create_dir_all(root.join(dir))?;

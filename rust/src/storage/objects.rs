@@ -104,6 +104,7 @@ impl Store {
         attrs: Option<NewObjectAttrs>,
         tags: Option<std::collections::BTreeMap<String, String>>,
         acl: Option<super::meta::StoredAcl>,
+        lock: super::meta::StoredLock,
         check: impl FnOnce(&ObjectMeta) -> Result<Option<StoredChecksum>>,
         precondition: Option<&Precondition>,
     ) -> Result<ObjectMeta> {
@@ -141,6 +142,7 @@ impl Store {
         let mut attrs = attrs.unwrap_or_else(|| src_meta.attrs());
         attrs.tags = tags.unwrap_or_else(|| src_meta.tags.clone());
         attrs.acl = acl;
+        attrs.lock = lock;
         attrs.checksum = checksum;
         let mut copied = self.put_object(
             dst_bucket,

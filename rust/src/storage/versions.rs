@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::commit::{Precondition, read_meta};
 use super::error::{Error, Result};
+use super::interface::DeleteGuard;
 use super::keypath::{self, DATA_SUFFIX};
 use super::list::Found;
 use super::meta::ObjectMeta;
@@ -315,6 +316,7 @@ impl Store {
         bucket: &str,
         key: &str,
         precondition: Option<&Precondition>,
+        guard: Option<&DeleteGuard>,
     ) -> Result<DeleteOutcome> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let (marker_id, seq) = self
@@ -327,6 +329,19 @@ impl Store {
             let old = read_meta(&meta_path).ok();
             if let Some(p) = precondition {
                 p.check(old.as_ref(), key)?;
+            }
+            // A marker named like the current version (null) replaces it, and any
+            // stored null version, for good.
+            if let Some(guard) = guard {
+                if let Some(old) = old.as_ref().filter(|o| version_name(o) == marker_id) {
+                    guard(old)?;
+                }
+                let null = self
+                    .versions_dir(bucket, key)
+                    .join(format!("{marker_id}.json"));
+                if let Ok(stored) = read_meta(&null) {
+                    guard(&stored)?;
+                }
             }
             let archived =
                 self.archive_replaced(bucket, key, &marker_id, old.as_ref(), &data_path)?;
@@ -373,7 +388,9 @@ impl Store {
         key: &str,
         version_id: &str,
         precondition: Option<&Precondition>,
+        guard: Option<&DeleteGuard>,
     ) -> Result<DeleteOutcome> {
+        let check = |meta: &ObjectMeta| guard.map_or(Ok(()), |g| g(meta));
         if !valid_version_id(version_id) {
             return Err(invalid_version_id(version_id));
         }
@@ -392,6 +409,7 @@ impl Store {
             }
             match current {
                 Some(current) if version_name(&current) == version_id => {
+                    check(&current)?;
                     std::fs::remove_file(&meta_path)?;
                     let _ = std::fs::remove_file(&data_path);
                     self.names_changed(data_path.parent().unwrap())?;
@@ -403,6 +421,7 @@ impl Store {
                         .into_iter()
                         .find(|m| version_name(m) == version_id)
                     {
+                        check(&stored)?;
                         outcome.delete_marker = stored.delete_marker;
                         self.remove_stored_version(bucket, key, &stored, true)?;
                     }
@@ -444,7 +463,7 @@ impl Store {
         bucket: &str,
         key: &str,
         version_id: &str,
-        change: impl FnOnce(&mut ObjectMeta),
+        change: impl FnOnce(&mut ObjectMeta) -> Result<()>,
     ) -> Result<ObjectMeta> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let _guard = self.locks.write(bucket, key);
@@ -452,7 +471,7 @@ impl Store {
         if meta.delete_marker || data.is_none() {
             return Err(Error::DeleteMarker);
         }
-        change(&mut meta);
+        change(&mut meta)?;
         let json = serde_json::to_vec_pretty(&meta).map_err(Error::internal)?;
         let current = read_meta(&bucket_dir.join(keypath::meta_relative(key))).ok();
         let path = match current {
@@ -826,6 +845,7 @@ mod tests {
                 None,
                 None,
                 None,
+                Default::default(),
                 |m| Ok(m.checksum.clone()),
                 None,
             )
@@ -846,7 +866,7 @@ mod tests {
         copy(&store, "k", "j");
         // The state the crash leaves: k's metadata gone, its data file still there.
         std::fs::remove_file(store.bucket_dir("bkt").join(keypath::meta_relative("k"))).unwrap();
-        store.delete_version("bkt", "k", &v2, None).unwrap();
+        store.delete_version("bkt", "k", &v2, None, None).unwrap();
         assert_eq!(
             read_object(&store, "bkt", "j"),
             b"BBBB",
@@ -877,10 +897,10 @@ mod tests {
         assert_eq!(read_version(&store, "bkt", "k", &v1), b"AAAA");
         assert_eq!(read_version(&store, "bkt", "k", &v2), b"BBBB");
         // Promotion by copy, once onto a free path, once over a leftover data file.
-        store.delete_version("bkt", "k", &v3, None).unwrap();
+        store.delete_version("bkt", "k", &v3, None, None).unwrap();
         assert_eq!(read_object(&store, "bkt", "k"), b"BBBB");
         std::fs::remove_file(store.bucket_dir("bkt").join(keypath::meta_relative("k"))).unwrap();
-        store.delete_version("bkt", "k", &v2, None).unwrap();
+        store.delete_version("bkt", "k", &v2, None, None).unwrap();
         assert_eq!(read_object(&store, "bkt", "k"), b"AAAA");
         assert_eq!(read_object(&store, "bkt", "j"), b"AAAA");
         assert_eq!(read_object(&store, "bkt", "i"), b"CCCC");
@@ -903,6 +923,43 @@ mod tests {
             .collect();
         assert!(left.is_empty(), "temporaries left: {left:?}");
         super::super::commit::NO_HARD_LINKS.with(|c| c.set(false));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    /// A deletion's guard sees, under the key's lock, each version it would remove for
+    /// good (the one named; the null one a marker replaces), and its refusal keeps it.
+    #[test]
+    fn a_refusing_guard_keeps_the_version() {
+        let (store, root) = temp_store();
+        store.create_bucket("bkt", "us-east-1").unwrap();
+        store.set_versioning("bkt", "Enabled").unwrap();
+        let v1 = put(&store, "bkt", "k", b"AAAA").version_id.unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let refuse: DeleteGuard = std::sync::Arc::new(move |m: &ObjectMeta| {
+            log.lock().unwrap().push(m.version_id.clone());
+            Err(Error::internal("locked"))
+        });
+        assert!(
+            store
+                .delete_version("bkt", "k", &v1, None, Some(&refuse))
+                .is_err()
+        );
+        assert_eq!(read_version(&store, "bkt", "k", &v1), b"AAAA");
+        // A marker over a versioned key removes nothing: the guard is not asked.
+        store
+            .delete_with_marker("bkt", "k", None, Some(&refuse))
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![Some(v1.clone())]);
+        // Suspended: the marker replaces the null version for good, so the guard judges it.
+        store.set_versioning("bkt", "Suspended").unwrap();
+        put(&store, "bkt", "k", b"NULL");
+        assert!(
+            store
+                .delete_with_marker("bkt", "k", None, Some(&refuse))
+                .is_err()
+        );
+        assert_eq!(read_object(&store, "bkt", "k"), b"NULL");
         let _ = std::fs::remove_dir_all(root);
     }
 
@@ -965,7 +1022,7 @@ mod tests {
                     }
                     2 => {
                         let id = store
-                            .delete_with_marker("bkt", &key, None)
+                            .delete_with_marker("bkt", &key, None, None)
                             .unwrap()
                             .version_id
                             .unwrap();
@@ -976,7 +1033,7 @@ mod tests {
                             continue;
                         };
                         let (id, _) = versions[rng.below(versions.len())].clone();
-                        store.delete_version("bkt", &key, &id, None).unwrap();
+                        store.delete_version("bkt", &key, &id, None, None).unwrap();
                         model.removed(&key, &id);
                     }
                 }
@@ -1002,7 +1059,7 @@ mod tests {
         // Whole keys go from the big folders (their version folders are removed).
         for key in &flat[100..160] {
             for (id, _) in model.0.get(key).cloned().unwrap_or_default() {
-                store.delete_version("bkt", key, &id, None).unwrap();
+                store.delete_version("bkt", key, &id, None, None).unwrap();
                 model.removed(key, &id);
             }
         }

@@ -231,7 +231,10 @@ pub async fn put_object_acl(
             &bucket,
             &key,
             version_id.as_deref(),
-            Box::new(move |m| m.acl = Some(stored)),
+            Box::new(move |m| {
+                m.acl = Some(stored.clone());
+                Ok(())
+            }),
         )
         .await?;
     let mut res = empty(StatusCode::OK);

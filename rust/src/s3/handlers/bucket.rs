@@ -4,9 +4,11 @@ use http::StatusCode;
 
 use crate::s3::error::{S3Code, S3Error, S3Result};
 use crate::s3::headers::iso8601;
+use crate::s3::object_lock::LockConfig;
 use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
 use crate::s3::{dto, xml};
+use crate::storage::interface::ConfigKind;
 
 const US_EAST_1: &str = "us-east-1";
 
@@ -100,12 +102,42 @@ pub async fn create_bucket(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3R
             ));
         }
     };
-    let (configs, then) = super::access::new_bucket_access(ctx, &req, &bucket)?;
-    if let Err(e) = ctx
+    let (mut configs, then) = super::access::new_bucket_access(ctx, &req, &bucket)?;
+    let locked = match req
+        .header("x-amz-bucket-object-lock-enabled")
+        .map(str::trim)
+    {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(S3Error::invalid_argument(
+                "Invalid x-amz-bucket-object-lock-enabled header",
+                "x-amz-bucket-object-lock-enabled",
+                v,
+            ));
+        }
+    };
+    let then: crate::storage::interface::Then = match locked {
+        true => {
+            configs.push((ConfigKind::ObjectLock, LockConfig::enabled().to_json()));
+            let (settings, name) = (ctx.settings.clone(), bucket.clone());
+            Box::new(move || {
+                then();
+                settings.set_object_lock(&name, Some(LockConfig::enabled()));
+            })
+        }
+        false => then,
+    };
+    let created = ctx
         .store
         .create_bucket_with(&bucket, &region, configs, then)
-        .await
-    {
+        .await;
+    // Lock turns versioning on (a crash before this is repaired at the next start).
+    if created.is_ok() && locked {
+        ctx.store.set_versioning(&bucket, "Enabled").await?;
+    }
+    if let Err(e) = created {
         let exists = matches!(e, crate::storage::Error::BucketExists { .. });
         // Another user's bucket: its name is taken.
         let owner = ctx.settings.access(&bucket).owner().to_string();
@@ -167,6 +199,7 @@ pub async fn get_versioning(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Res
 pub async fn put_versioning(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
     let body = req.body.read_small(super::MAX_XML_BODY).await?;
     let status = xml::parse_versioning(&body)?;
+    crate::s3::object_lock::check_versioning_change(&ctx.settings, &bucket, &status)?;
     ctx.store.set_versioning(&bucket, &status).await?;
     Ok(empty(StatusCode::OK))
 }

@@ -7,6 +7,7 @@ pub mod bucket;
 pub mod bucket_config;
 mod copy_checksum;
 pub mod list;
+pub mod lock;
 pub mod multipart;
 pub mod object;
 pub mod post_object;

@@ -28,6 +28,8 @@ pub async fn create(
     check_tagging_header(ctx, &req, &bucket, &key).await?;
     let mut attrs = object_attrs(&req.headers)?;
     attrs.acl = new_object_acl(ctx, &req, &bucket)?;
+    // The upload carries the lock to the object it completes.
+    attrs.lock = super::lock::new_version_lock(ctx, &req, &bucket, &key)?;
     let checksum = multipart_checksum::requested(&req.headers)?;
     let (seal, customer) = sse::seal_for_write(ctx, &req, &bucket)?;
     let info = ctx

@@ -4,6 +4,7 @@ use http::StatusCode;
 
 use super::access::new_object_acl;
 use super::copy_checksum;
+use super::lock;
 use super::{
     MAX_LIST_XML_BODY, MAX_XML_BODY, authorized_copy_source, body_checksum, check_tagging_header,
     checksum_mode, receive_body, set_checksum_header, set_version_header,
@@ -57,6 +58,7 @@ pub async fn put_object(
     bucket: String,
     key: String,
 ) -> S3Result<S3Response> {
+    lock::check_put_integrity(ctx, &req, &bucket)?;
     let (meta, customer) = store_object(ctx, &mut req, bucket, key).await?;
     let mut res = empty(StatusCode::OK);
     set_put_headers(ctx, &mut res, &meta, customer.as_ref());
@@ -74,6 +76,7 @@ pub async fn store_object(
     check_tagging_header(ctx, req, &bucket, &key).await?;
     let mut attrs = object_attrs(&req.headers)?;
     attrs.acl = new_object_acl(ctx, req, &bucket)?;
+    attrs.lock = lock::new_version_lock(ctx, req, &bucket, &key)?;
     let (seal, customer) = sse::seal_for_write(ctx, req, &bucket)?;
     let precondition = conditional_write(ctx, req, &bucket, &key).await?;
     req.body
@@ -299,6 +302,7 @@ pub async fn get_object(
         );
     }
     set_version_header(&mut res, meta.version_id.as_deref());
+    lock::set_lock_headers(ctx, &req, &read.bucket, &meta, &mut res);
     let md5 = customer.as_ref().map(|c| c.md5.as_str());
     sse::echo(ctx, &mut res, meta.encryption.as_ref(), md5);
     Ok(res)
@@ -317,6 +321,7 @@ pub async fn delete_object(
     version_id: Option<String>,
 ) -> S3Result<S3Response> {
     let deletion = Deletion {
+        guard: lock::deletion_guard(ctx, &req, &bucket, &key),
         key,
         version_id,
         precondition: delete_precondition(req.header("if-match")),
@@ -369,6 +374,7 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3
             key: key.clone(),
             version_id: version_id.clone(),
             precondition: delete_precondition(etag.as_deref()),
+            guard: lock::deletion_guard(ctx, &req, &bucket, key),
         })
         .collect();
     let mut deleted = ctx
@@ -460,6 +466,9 @@ pub async fn copy_object(
     let headers = req.headers.clone();
     let tags = replace_tags.then_some(new_attrs.tags);
     let acl = new_object_acl(ctx, &req, &bucket)?;
+    // A copy gets the destination's lock (its headers, else the bucket's default),
+    // never the source's.
+    let new_lock = lock::new_version_lock(ctx, &req, &bucket, &key)?;
     let precondition = conditional_write(ctx, &req, &bucket, &key).await?;
     let (seal, customer) = sse::seal_for_write(ctx, &req, &bucket)?;
     let source_key = sse::customer(
@@ -486,6 +495,7 @@ pub async fn copy_object(
             attrs: attrs.clone(),
             tags: tags.clone(),
             acl: acl.clone(),
+            lock: new_lock.clone(),
             check: Box::new(check),
             precondition: precondition.clone(),
             seal: seal.clone(),
@@ -524,8 +534,12 @@ async fn change_tags(
     bucket: String,
     key: String,
     version: Option<String>,
-    change: impl FnOnce(&mut ObjectMeta) + Send + 'static,
+    change: impl Fn(&mut ObjectMeta) + Send + Sync + 'static,
 ) -> S3Result<ObjectMeta> {
+    let change = move |m: &mut ObjectMeta| {
+        change(m);
+        Ok(())
+    };
     Ok(ctx
         .store
         .update_object(&bucket, &key, version.as_deref(), Box::new(change))
@@ -544,7 +558,7 @@ pub async fn put_tagging(
     req.authz
         .check_body_tags(ctx, &bucket, &key, version.as_deref(), &tags)
         .await?;
-    let meta = change_tags(ctx, bucket, key, version, |m| m.tags = tags).await?;
+    let meta = change_tags(ctx, bucket, key, version, move |m| m.tags = tags.clone()).await?;
     let mut res = empty(StatusCode::OK);
     set_version_header(&mut res, meta.version_id.as_deref());
     Ok(res)
