@@ -34,6 +34,8 @@ export type {
   EncryptionConfig,
   ResolvedConfig,
   ServerConfig,
+  MetricsConfig,
+  AccessLogConfig,
   SmartStorageConfig,
   StorageConfig,
   TlsConfig,

@@ -52,6 +52,7 @@ export const CLI_ENV: Readonly<Record<string, string>> = Object.freeze({
   "access-key": "SMARTSTORAGE_ACCESS_KEY",
   "secret-key": "SMARTSTORAGE_SECRET_KEY",
   "log-requests": "SMARTSTORAGE_LOG_REQUESTS",
+  "metrics-token": "SMARTSTORAGE_METRICS_TOKEN",
   "quic-port": "SMARTSTORAGE_QUIC_PORT",
   "node-id": "SMARTSTORAGE_NODE_ID",
   "cluster-secret": "SMARTSTORAGE_CLUSTER_SECRET",
@@ -100,6 +101,14 @@ Options:
   --log-requests        log every request on stderr: method, path, status,
                         response bytes, milliseconds
                         [env: ${CLI_ENV["log-requests"]}] [default: off]
+  --metrics             serve Prometheus metrics at /metrics (on the S3 port
+                        unless --metrics-port is given)         [default: off]
+  --metrics-token <token>
+                        require "Authorization: Bearer <token>" of scrapers
+                        [env: ${CLI_ENV["metrics-token"]}]
+  --metrics-port <n>    serve the metrics on a port of their own (0: a free one)
+  --access-log [file]   one JSON line per request, to the file (rotated by
+                        size) or to stderr without one          [default: off]
   --encryption-master-key-file <file>
                         the master key of SSE-S3 (a file of 32 bytes, raw or
                         base64) [env: ${CLI_ENV["encryption-master-key-file"]}]
@@ -159,7 +168,8 @@ export function parseCliArgs(
   let flags;
   try {
     ({ values: flags } = parseArgs({
-      args: argv,
+      // `--access-log` takes an optional file: without one, it is stderr ("").
+      args: argv.map((a, i) => a === "--access-log" && (argv[i + 1] ?? "-").startsWith("-") ? "--access-log=" : a),
       strict: true,
       allowPositionals: false,
       options: {
@@ -178,6 +188,10 @@ export function parseCliArgs(
         "no-fsync": { type: "boolean" },
         ephemeral: { type: "boolean" },
         "log-requests": { type: "boolean" },
+        metrics: { type: "boolean" },
+        "metrics-token": { type: "string" },
+        "metrics-port": { type: "string" },
+        "access-log": { type: "string" },
         "encryption-master-key-file": { type: "string" },
         "allow-ssec-over-http": { type: "boolean" },
         import: { type: "string", multiple: true },
@@ -220,6 +234,7 @@ export function parseCliArgs(
     "access-key": flags["access-key"] ?? fromEnv("access-key"),
     "secret-key": flags["secret-key"] ?? fromEnv("secret-key"),
     "log-requests": flags["log-requests"] ?? envFlag(fromEnv("log-requests")),
+    "metrics-token": flags["metrics-token"] ?? fromEnv("metrics-token"),
     "quic-port": flags["quic-port"] ?? fromEnv("quic-port"),
     "node-id": flags["node-id"] ?? fromEnv("node-id"),
     "cluster-secret": flags["cluster-secret"] ?? fromEnv("cluster-secret"),
@@ -257,6 +272,21 @@ export function parseCliArgs(
   if (cluster !== undefined && ephemeral) {
     throw new SmartStorageError("InvalidArguments", "--ephemeral serves one temporary folder: it cannot be used with --cluster");
   }
+  if ((flags["metrics-token"] !== undefined || values["metrics-port"] !== undefined) && !values.metrics) {
+    throw new SmartStorageError("InvalidArguments", "--metrics-token and --metrics-port need --metrics");
+  }
+  const metricsPortText = values["metrics-port"];
+  const metricsPort = metricsPortText === undefined ? undefined : Number(metricsPortText);
+  if (metricsPort !== undefined && (metricsPortText!.trim() === "" || !Number.isInteger(metricsPort))) {
+    throw new SmartStorageError("InvalidArguments", `--metrics-port must be an integer, got "${metricsPortText}"`);
+  }
+  const metrics = values.metrics
+    ? {
+      ...(values["metrics-token"] !== undefined ? { bearerToken: values["metrics-token"] } : {}),
+      ...(metricsPort !== undefined ? { port: metricsPort } : {}),
+    }
+    : undefined;
+  const accessLogPath = values["access-log"];
   const masterKeyFile = values["encryption-master-key-file"];
   const encryption = masterKeyFile !== undefined || values["allow-ssec-over-http"]
     ? {
@@ -272,6 +302,8 @@ export function parseCliArgs(
       ...(values.region !== undefined ? { region: values.region } : {}),
       ...(tls !== undefined ? { tls } : {}),
       ...(values["log-requests"] ? { logRequests: true } : {}),
+      ...(metrics !== undefined ? { metrics } : {}),
+      ...(accessLogPath !== undefined ? { accessLog: accessLogPath === "" ? {} : { path: accessLogPath } } : {}),
     },
     storage: {
       ...(values.directory !== undefined && !ephemeral ? { directory: values.directory } : {}),
@@ -523,6 +555,11 @@ export async function runCli(argv: string[]): Promise<number> {
       `  access key:  ${s3.accessKey}`,
       `  secret key:  ${s3.accessSecret}`,
       `  auth:        ${auth}`,
+      ...(info.metricsPort !== undefined
+        ? [`  metrics:     ${s3.useSsl ? "https" : "http"}://${info.address}:${info.metricsPort}/metrics`]
+        : config.server?.metrics !== undefined
+        ? [`  metrics:     ${storage.endpointUrl}/metrics`]
+        : []),
       ...(info.quicPort !== undefined
         ? [`  cluster:     ${config.cluster?.drives.length ?? 0} drives; QUIC port ${info.quicPort} (experimental)`]
         : []),

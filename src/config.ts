@@ -75,6 +75,38 @@ export interface ServerConfig {
    * `[request] GET /photos/cat.jpg 200 52133 bytes 1.4 ms`. Default `false`.
    */
   logRequests?: boolean;
+  /**
+   * Prometheus metrics (OpenMetrics text) at `/metrics`: on the S3 port, where scrapers
+   * must send `Authorization: Bearer <bearerToken>` when one is set, or on a port of their
+   * own (`port`; `0` picks a free one, see `info.metricsPort`). Default: off.
+   */
+  metrics?: MetricsConfig;
+  /**
+   * One JSON line per request (time, request id, remote address, access key id,
+   * operation, bucket, key, status, bytes in/out, duration; never a secret or signature),
+   * to `path` (rotated past `maxFileBytes`, keeping `keepFiles` old files) or to stderr.
+   * Default: off.
+   */
+  accessLog?: AccessLogConfig;
+}
+
+/** `server.metrics`. */
+export interface MetricsConfig {
+  /** Default `true` (the object turns them on). */
+  enabled?: boolean;
+  /** Printable ASCII without spaces. */
+  bearerToken?: string;
+  port?: number;
+}
+
+/** `server.accessLog`. */
+export interface AccessLogConfig {
+  /** A file, relative to the working directory; stderr without it. */
+  path?: string;
+  /** Default 64 MiB. */
+  maxFileBytes?: number;
+  /** Default 5. */
+  keepFiles?: number;
 }
 
 /** Storage settings. */
@@ -365,6 +397,8 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
   if (server.logRequests !== undefined && typeof server.logRequests !== "boolean") {
     throw new ConfigError("server.logRequests must be a boolean");
   }
+  const metrics = server.metrics === undefined ? undefined : resolveMetrics(server.metrics, port);
+  const accessLog = server.accessLog === undefined ? undefined : resolveAccessLog(server.accessLog, cwd);
 
   const buckets = config.buckets === undefined ? [] : resolveBuckets(config.buckets);
   const cluster = config.cluster === undefined ? undefined : resolveCluster(config.cluster, cwd);
@@ -389,6 +423,8 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
         ...(tls !== undefined ? { tls } : {}),
         ...limits,
         ...(server.logRequests !== undefined ? { logRequests: server.logRequests } : {}),
+        ...(metrics !== undefined ? { metrics } : {}),
+        ...(accessLog !== undefined ? { accessLog } : {}),
       },
       storage: { directory, cleanSlate, fsync },
       auth: { enabled, credentials, ...(auth.sigV2 !== undefined ? { sigV2: auth.sigV2 } : {}) },
@@ -457,6 +493,53 @@ export function resolveTlsMaterial(material: TlsMaterial, cwd = ".", what = "tls
       if (m.selfSigned !== true) throw new ConfigError(`${what}.selfSigned must be true`);
       return { selfSigned: true };
   }
+}
+
+function resolveMetrics(metrics: MetricsConfig, serverPort: number): NonNullable<EngineConfig["server"]["metrics"]> {
+  if (metrics === null || typeof metrics !== "object" || Array.isArray(metrics)) {
+    throw new ConfigError(`server.metrics must be an object { enabled?, bearerToken?, port? }, got ${JSON.stringify(metrics)}`);
+  }
+  const enabled = metrics.enabled ?? true;
+  if (typeof enabled !== "boolean") throw new ConfigError("server.metrics.enabled must be a boolean");
+  const out: NonNullable<EngineConfig["server"]["metrics"]> = { enabled };
+  const token = metrics.bearerToken;
+  if (token !== undefined) {
+    if (typeof token !== "string" || !/^[\x21-\x7e]+$/.test(token)) {
+      throw new ConfigError("server.metrics.bearerToken must be printable ASCII without spaces");
+    }
+    out.bearerToken = token;
+  }
+  if (metrics.port !== undefined) {
+    const p = metrics.port;
+    if (typeof p !== "number" || !Number.isInteger(p) || p < 0 || p > 65535) {
+      throw new ConfigError(`server.metrics.port must be an integer from 0 to 65535, got ${JSON.stringify(p)}`);
+    }
+    if (p !== 0 && p === serverPort) throw new ConfigError(`server.metrics.port must differ from server.port (both ${p})`);
+    out.port = p;
+  }
+  return out;
+}
+
+function resolveAccessLog(log: AccessLogConfig, cwd: string): NonNullable<EngineConfig["server"]["accessLog"]> {
+  if (log === null || typeof log !== "object" || Array.isArray(log)) {
+    throw new ConfigError(`server.accessLog must be an object { path?, maxFileBytes?, keepFiles? }, got ${JSON.stringify(log)}`);
+  }
+  const out: NonNullable<EngineConfig["server"]["accessLog"]> = {};
+  if (log.path !== undefined) {
+    if (typeof log.path !== "string" || log.path.trim() === "") {
+      throw new ConfigError(`server.accessLog.path must be a file path, got ${JSON.stringify(log.path)}`);
+    }
+    out.path = resolvePath(cwd, log.path);
+  }
+  for (const name of ["maxFileBytes", "keepFiles"] as const) {
+    const value = log[name];
+    if (value === undefined) continue;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+      throw new ConfigError(`server.accessLog.${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    }
+    out[name] = value;
+  }
+  return out;
 }
 
 function resolveTlsConfig(tls: TlsConfig | true, cwd: string): EngineTlsConfig {
@@ -848,6 +931,8 @@ export const CONFIG_KEYS: KeySchema = {
     maxConnections: true,
     maxConnectionsPerClient: true,
     logRequests: true,
+    metrics: { enabled: true, bearerToken: true, port: true },
+    accessLog: { path: true, maxFileBytes: true, keepFiles: true },
   },
   storage: { directory: true, cleanSlate: true, fsync: true },
   auth: { enabled: true, credentials: true, sigV2: true },

@@ -50,6 +50,8 @@ export interface StartResult {
   directory: string;
   /** Cluster mode: the bound QUIC port of the node (the real one when 0 was asked for); absent in standalone mode. */
   quicPort?: number;
+  /** The metrics' own port (`server.metrics.port`; the real one when 0 was asked for); absent otherwise. */
+  metricsPort?: number;
 }
 
 /** Per-bucket part of {@linkcode StorageStats}. */
@@ -502,6 +504,10 @@ export interface EngineConfig {
     maxConnectionsPerClient?: number;
     /** One line per request on the engine's stderr (`[request] GET /b/k 200 5 bytes 0.4 ms`). */
     logRequests?: boolean;
+    /** Prometheus metrics at `/metrics`: on the S3 port, or on `port`. */
+    metrics?: { enabled: boolean; bearerToken?: string; port?: number };
+    /** One JSON line per request, to `path` (rotated by size) or stderr. */
+    accessLog?: { path?: string; maxFileBytes?: number; keepFiles?: number };
   };
   /**
    * Storage folder and write behaviour. `removeOnExit`: the engine removes the folder
@@ -659,6 +665,20 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
               maxConnections: { optional: "number" },
               maxConnectionsPerClient: { optional: "number" },
               logRequests: { optional: "boolean" },
+              metrics: {
+                optional: {
+                  object: { enabled: "boolean", bearerToken: { optional: "string" }, port: { optional: "number" } },
+                },
+              },
+              accessLog: {
+                optional: {
+                  object: {
+                    path: { optional: "string" },
+                    maxFileBytes: { optional: "number" },
+                    keepFiles: { optional: "number" },
+                  },
+                },
+              },
             },
           },
           storage: {
@@ -731,6 +751,7 @@ export const RESULT_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
       region: "string",
       directory: "string",
       quicPort: { optional: "number" },
+      metricsPort: { optional: "number" },
     },
   },
   stop: { object: {} },
