@@ -50,6 +50,8 @@ export const ALLOW_VERSION_MISMATCH_ENV = "SMARTSTORAGE_ALLOW_VERSION_MISMATCH";
 
 /** How the engine's request log lines begin (`server.logRequests`; rust/src/request_log.rs). */
 const REQUEST_LOG_PREFIX = "[request] ";
+/** How an access log line begins (its first field is the time). */
+const ACCESS_LOG_START = '{"time":"';
 
 /**
  * Where and how to reach the server with an S3 client; the shape of
@@ -316,7 +318,9 @@ export class SmartStorage implements AsyncDisposable {
     }
     // startTimeoutMs covers everything from the spawn until the server listens.
     const deadline = Date.now() + this.config.startTimeoutMs;
-    const logRequests = this.config.engine.server.logRequests === true;
+    const server = this.config.engine.server;
+    const logRequests = server.logRequests === true;
+    const accessLogOnStderr = server.accessLog !== undefined && server.accessLog.path === undefined;
     let bridge: EngineBridge | undefined;
     try {
       bridge = await EngineBridge.launch({
@@ -329,9 +333,13 @@ export class SmartStorage implements AsyncDisposable {
         onEvent: (event, data) => this.#hub.emit(event, data),
         ...(this.config.verbose
           ? { onStderrLine: (line: string) => console.error(`[ruststorage] ${line}`) }
-          : logRequests
-          // The request log is on the engine's stderr; show it (only it) without `verbose`.
-          ? { onStderrLine: (line: string) => line.startsWith(REQUEST_LOG_PREFIX) && console.error(line) }
+          : logRequests || accessLogOnStderr
+          // The request and access logs are on the engine's stderr; show them (only them) without `verbose`.
+          ? {
+            onStderrLine: (line: string) =>
+              (line.startsWith(REQUEST_LOG_PREFIX) || accessLogOnStderr && line.startsWith(ACCESS_LOG_START)) &&
+              console.error(line),
+          }
           : {}),
       });
       this.#bridge = bridge;
