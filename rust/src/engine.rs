@@ -219,7 +219,7 @@ impl Engine {
             None if metrics.is_some() => MetricsAt::S3Port,
             None => MetricsAt::Off,
         };
-        let observers = observers(&config.server)?;
+        let observers = observers(&config.server, config.auth.enabled)?;
         let credentials = Arc::new(Credentials::new(credentials));
         let default_cors = match &config.server.cors {
             Some(rule) => {
@@ -564,7 +564,10 @@ impl Engine {
 }
 
 /// The request observers the config asks for (`server.logRequests`, `.accessLog`, `.metrics`).
-fn observers(server: &crate::config::ServerConfig) -> Result<Observers, StartError> {
+fn observers(
+    server: &crate::config::ServerConfig,
+    auth_enabled: bool,
+) -> Result<Observers, StartError> {
     let access_log = match &server.access_log {
         Some(log) => {
             if log.max_file_bytes == 0 || log.keep_files == 0 {
@@ -596,6 +599,13 @@ fn observers(server: &crate::config::ServerConfig) -> Result<Observers, StartErr
                 return Err(fail(
                     "InvalidConfig",
                     "server.metrics.bearerToken must be printable ASCII without spaces".into(),
+                ));
+            }
+            // They name buckets: with auth on, not to anyone who can reach the S3 port.
+            if auth_enabled && m.port.is_none() && m.bearer_token.is_none() {
+                return Err(fail(
+                    "InvalidConfig",
+                    "server.metrics: with auth on, metrics on the S3 port need a bearerToken (or a port of their own)".into(),
                 ));
             }
             Some(Arc::new(Metrics::new(m.bearer_token.clone())))

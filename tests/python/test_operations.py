@@ -241,6 +241,8 @@ def test_metrics_on_their_own_port_and_access_log_rotation(tmp_path):
     ({"accessLog": {"path": "/nonexistent-dir/x/access.log"}}, "accessLog"),
     ({"metrics": {"enabled": True, "port": "80"}}, "expected u16"),
     ({"metrics": {"unknown": 1}}, "unknown"),
+    # Auth is on: bucket names must not be public on the S3 port.
+    ({"metrics": {"enabled": True}}, "need a bearerToken"),
 ])
 def test_bad_operations_config_is_refused(server_config, message):
     with pytest.raises(EngineStartFailed) as failed:
