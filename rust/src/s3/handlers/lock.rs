@@ -176,13 +176,7 @@ pub async fn put_retention(
         lock::set_retention(&mut m.lock, retention);
         Ok(())
     };
-    let meta = ctx
-        .store
-        .update_object(&o.bucket, &o.key, o.version_id.as_deref(), Box::new(change))
-        .await?;
-    let mut res = empty(StatusCode::OK);
-    set_version_header(&mut res, meta.version_id.as_deref());
-    Ok(res)
+    update_version(ctx, &o, change).await
 }
 
 pub async fn get_retention(ctx: &Ctx, _req: S3Request, o: ObjectVersion) -> S3Result<S3Response> {
@@ -211,13 +205,7 @@ pub async fn put_legal_hold(
         m.lock.legal_hold = Some(hold);
         Ok(())
     };
-    let meta = ctx
-        .store
-        .update_object(&o.bucket, &o.key, o.version_id.as_deref(), Box::new(change))
-        .await?;
-    let mut res = empty(StatusCode::OK);
-    set_version_header(&mut res, meta.version_id.as_deref());
-    Ok(res)
+    update_version(ctx, &o, change).await
 }
 
 pub async fn get_legal_hold(ctx: &Ctx, _req: S3Request, o: ObjectVersion) -> S3Result<S3Response> {
@@ -233,4 +221,19 @@ pub async fn get_legal_hold(ctx: &Ctx, _req: S3Request, o: ObjectVersion) -> S3R
         xmlns: dto::NS,
         status: lock::hold_status(hold),
     })))
+}
+
+/// Applies `change` to the version under storage's key lock; answers 200 with its id.
+async fn update_version(
+    ctx: &Ctx,
+    o: &ObjectVersion,
+    change: impl Fn(&mut ObjectMeta) -> crate::storage::Result<()> + Send + Sync + 'static,
+) -> S3Result<S3Response> {
+    let meta = ctx
+        .store
+        .update_object(&o.bucket, &o.key, o.version_id.as_deref(), Box::new(change))
+        .await?;
+    let mut res = empty(StatusCode::OK);
+    set_version_header(&mut res, meta.version_id.as_deref());
+    Ok(res)
 }
