@@ -1114,6 +1114,7 @@ impl Storage for ClusterStore {
             key,
             version_id,
             precondition,
+            reason,
         } = deletion;
         let (key, version_id) = (key.as_str(), version_id.as_deref());
         if let Some(v) = version_id
@@ -1144,6 +1145,7 @@ impl Storage for ClusterStore {
             self.notify(Change::ObjectDeleted {
                 bucket: owned(bucket),
                 key: owned(key),
+                reason,
             });
         }
         Ok(DeleteOutcome {
@@ -1406,6 +1408,11 @@ impl Storage for ClusterStore {
             .map(|d| d.path.display().to_string())
             .collect();
         paths.join(", ")
+    }
+
+    /// The log's leader runs the deployment's background work: one node at a time.
+    fn runs_background_work(&self) -> bool {
+        self.meta().log.status().role == "leader"
     }
 }
 

@@ -1,14 +1,15 @@
 //! Per-bucket configuration documents stored beside the buckets:
 //! policies in `.policies/<bucket>.policy.json`, CORS rules in `.cors/<bucket>.cors.json`,
 //! default encryption in `.encryption/<bucket>.encryption.json`, the owner and access
-//! settings in `.access/<bucket>.{acl,ownership,public-access-block}.json`.
+//! settings in `.access/<bucket>.{acl,ownership,public-access-block}.json`, lifecycle
+//! rules in `.lifecycle/<bucket>.lifecycle.json`.
 //! The store keeps bytes; the S3 layer parses, validates and caches them.
 
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
 use super::error::Result;
-use super::{ACCESS_DIR, CORS_DIR, ENCRYPTION_DIR, POLICIES_DIR, Store};
+use super::{ACCESS_DIR, CORS_DIR, ENCRYPTION_DIR, LIFECYCLE_DIR, POLICIES_DIR, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigKind {
@@ -22,16 +23,19 @@ pub enum ConfigKind {
     Ownership,
     /// Block Public Access (PutPublicAccessBlock).
     PublicAccessBlock,
+    /// Lifecycle rules (PutBucketLifecycleConfiguration), as JSON.
+    Lifecycle,
 }
 
 impl ConfigKind {
-    pub const ALL: [ConfigKind; 6] = [
+    pub const ALL: [ConfigKind; 7] = [
         ConfigKind::Policy,
         ConfigKind::Cors,
         ConfigKind::Encryption,
         ConfigKind::Acl,
         ConfigKind::Ownership,
         ConfigKind::PublicAccessBlock,
+        ConfigKind::Lifecycle,
     ];
 
     fn dir_and_suffix(self) -> (&'static str, &'static str) {
@@ -42,6 +46,7 @@ impl ConfigKind {
             ConfigKind::Acl => (ACCESS_DIR, ".acl.json"),
             ConfigKind::Ownership => (ACCESS_DIR, ".ownership.json"),
             ConfigKind::PublicAccessBlock => (ACCESS_DIR, ".public-access-block.json"),
+            ConfigKind::Lifecycle => (LIFECYCLE_DIR, ".lifecycle.json"),
         }
     }
 }

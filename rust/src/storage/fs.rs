@@ -42,15 +42,25 @@ impl Store {
     /// Deletes one object or version as the bucket's versioning asks (blocking).
     fn delete_one(&self, bucket: &str, d: &Deletion) -> Result<DeleteOutcome> {
         let (key, precondition) = (d.key.as_str(), d.precondition.as_ref());
-        match d.version_id.as_deref() {
-            Some(v) => self.delete_version(bucket, key, v, precondition),
+        let (outcome, hidden) = match d.version_id.as_deref() {
+            Some(v) => (self.delete_version(bucket, key, v, precondition)?, false),
             None if self.versioning(bucket).is_some() => {
-                self.delete_with_marker(bucket, key, precondition)
+                (self.delete_with_marker(bucket, key, precondition)?, true)
             }
-            None => self
-                .delete_object(bucket, key, precondition)
-                .map(|_| DeleteOutcome::default()),
+            None => {
+                let removed = self.delete_object(bucket, key, precondition)?;
+                (DeleteOutcome::default(), removed.is_some())
+            }
+        };
+        // A delete by key is an event (the key is gone or hidden); a version's removal not.
+        if hidden {
+            self.notify(super::Change::ObjectDeleted {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                reason: d.reason,
+            });
         }
+        Ok(outcome)
     }
 }
 
