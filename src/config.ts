@@ -693,10 +693,9 @@ function resolveLifecycle(lifecycle: unknown): NonNullable<EngineConfig["lifecyc
     );
   }
   const out: NonNullable<EngineConfig["lifecycle"]> = {};
-  for (const [name, value] of Object.entries(lifecycle)) {
-    if (name !== "dayLengthSeconds" && name !== "scanIntervalSeconds") {
-      throw new ConfigError(`lifecycle.${name} is not a setting (dayLengthSeconds, scanIntervalSeconds)`);
-    }
+  const settings = lifecycle as Record<string, unknown>;
+  for (const name of ["dayLengthSeconds", "scanIntervalSeconds"] as const) {
+    const value = settings[name];
     if (value === undefined) continue;
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
       throw new ConfigError(`lifecycle.${name} must be a positive integer, got ${describeValue(value)}`);
@@ -908,6 +907,7 @@ export const CONFIG_KEYS: KeySchema = {
     defaultKmsKeyId: true,
     allowSseCOverHttp: true,
   },
+  lifecycle: { dayLengthSeconds: true, scanIntervalSeconds: true },
   binaryPath: true,
   requestTimeoutMs: true,
   startTimeoutMs: true,

@@ -702,6 +702,9 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
               },
             },
           },
+          lifecycle: {
+            optional: { object: { dayLengthSeconds: { optional: "number" }, scanIntervalSeconds: { optional: "number" } } },
+          },
         },
       },
     },

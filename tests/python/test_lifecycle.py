@@ -497,7 +497,7 @@ def test_bad_lifecycle_config_is_refused(base, lifecycle):
 @pytest.mark.parametrize("value", ["0", "-5", "x"])
 def test_bad_lifecycle_flags_are_refused(base, flag, value):
     r = subprocess.run(
-        [str(binary_path()), "serve", "--port", "0", "--directory", str(base / "flags"), flag, value],
+        [str(binary_path()), "serve", "--port", "0", "--directory", str(base / "flags"), f"{flag}={value}"],
         capture_output=True,
         timeout=30,
     )

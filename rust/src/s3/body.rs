@@ -407,9 +407,9 @@ impl RequestBody {
     }
 
     /// Refuses a body that came with neither `Content-MD5` nor an `x-amz-checksum-*`
-    /// (checked as it was read): what AWS requires of some requests.
+    /// (checked as it is read): what AWS requires of some requests.
     pub fn require_integrity(&self) -> S3Result<()> {
-        if self.content_md5.is_none() && self.checksum.is_none() {
+        if self.content_md5.is_none() && self.checksum.is_none() && self.checksum_value.is_none() {
             return Err(S3Error::msg(
                 S3Code::InvalidRequest,
                 "Missing required header for this request: Content-MD5 OR x-amz-checksum-*",

@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 
-use super::MAX_XML_BODY;
+use super::{MAX_LIST_XML_BODY, MAX_XML_BODY};
 use crate::s3::bucket_encryption::BucketEncryption;
 use crate::s3::bucket_settings::BucketSettings;
 use crate::s3::cors::{self, CorsConfig};
@@ -153,7 +153,8 @@ pub async fn delete_encryption(ctx: &Ctx, _req: S3Request, bucket: String) -> S3
 
 pub async fn put_lifecycle(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
     ctx.store.bucket_exists(&bucket).await?;
-    let body = req.body.read_small(MAX_XML_BODY).await?;
+    // Up to 1,000 rules, each with its filter and actions.
+    let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
     req.body.require_integrity()?;
     let config = LifecycleConfig::from_xml(&body)?;
     save_config(
