@@ -43,6 +43,7 @@ pub struct Config {
     /// Server-side encryption keys (README, "Encryption").
     pub encryption: EncryptionConfig,
     /// The lifecycle worker's clock and schedule (README, "Lifecycle").
+    #[serde(skip_serializing_if = "LifecycleSettings::is_default")]
     pub lifecycle: LifecycleSettings,
 }
 
@@ -69,6 +70,10 @@ impl Default for LifecycleSettings {
 }
 
 impl LifecycleSettings {
+    fn is_default(&self) -> bool {
+        *self == LifecycleSettings::default()
+    }
+
     /// Both must be positive (whole seconds; the JSON types refuse the rest).
     pub fn validate(&self) -> Result<(), String> {
         if self.day_length_seconds == 0 {

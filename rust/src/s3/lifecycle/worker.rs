@@ -64,6 +64,8 @@ struct Pass<'a> {
     ctx: &'a Ctx,
     clock: Clock,
     now: i64,
+    /// Whether a progress document may exist (to be cleared at the end).
+    saved: std::sync::atomic::AtomicBool,
 }
 
 /// Every deletion the worker asks of storage is made here (the one place a check that
@@ -88,6 +90,7 @@ impl<'a> Pass<'a> {
             ctx,
             clock,
             now: now_seconds(),
+            saved: false.into(),
         }
     }
 
@@ -95,6 +98,9 @@ impl<'a> Pass<'a> {
         // A cluster's rules may have been changed on another node.
         self.ctx.sync_shared().await?;
         let progress = self.progress().await?;
+        if progress.is_some() {
+            self.saved.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         for (bucket, config) in self.ctx.settings.all_lifecycles() {
             let after = match &progress {
                 Some(p) if bucket < p.bucket => continue,
@@ -106,7 +112,11 @@ impl<'a> Pass<'a> {
                 other => other?,
             }
         }
-        self.ctx.store.set_shared_document(PROGRESS, None).await
+        // Each write of a shared document is a log entry in a cluster: none when idle.
+        if self.saved.load(std::sync::atomic::Ordering::Relaxed) {
+            self.ctx.store.set_shared_document(PROGRESS, None).await?;
+        }
+        Ok(())
     }
 
     async fn progress(&self) -> Result<Option<Progress>> {
