@@ -32,6 +32,7 @@ export type {
   ClusterConfig,
   BucketSpec,
   EncryptionConfig,
+  LifecycleSettings,
   ResolvedConfig,
   ServerConfig,
   MetricsConfig,

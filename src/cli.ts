@@ -116,6 +116,11 @@ Options:
   --allow-ssec-over-http
                         accept SSE-C keys over plain HTTP (AWS refuses them):
                         for local testing only                  [default: off]
+  --lifecycle-day-seconds <n>
+                        seconds in a lifecycle day; a test setting: rules'
+                        days count in this unit                 [default: 86400]
+  --lifecycle-scan-seconds <n>
+                        seconds between two lifecycle passes    [default: 3600]
   --import <bucket=folder>
                         put the files under the folder into the bucket after
                         start (the bucket is created if needed); repeatable
@@ -194,6 +199,8 @@ export function parseCliArgs(
         "access-log": { type: "string" },
         "encryption-master-key-file": { type: "string" },
         "allow-ssec-over-http": { type: "boolean" },
+        "lifecycle-day-seconds": { type: "string" },
+        "lifecycle-scan-seconds": { type: "string" },
         import: { type: "string", multiple: true },
         "tls-self-signed": { type: "boolean" },
         "tls-cert": { type: "string" },
@@ -256,15 +263,24 @@ export function parseCliArgs(
       "--ephemeral serves a temporary folder: it cannot be used with --directory",
     );
   }
-  const limits: { maxConnections?: number; maxConnectionsPerClient?: number } = {};
-  for (const [flag, key] of [["max-connections", "maxConnections"], ["max-connections-per-client", "maxConnectionsPerClient"]] as const) {
+  const positive = (flag: "max-connections" | "max-connections-per-client" | "lifecycle-day-seconds" | "lifecycle-scan-seconds") => {
     const text = values[flag];
-    if (text === undefined) continue;
+    if (text === undefined) return undefined;
     const n = Number(text);
     if (text.trim() === "" || !Number.isInteger(n) || n < 1) {
       throw new SmartStorageError("InvalidArguments", `--${flag} must be a positive integer, got "${text}"`);
     }
-    limits[key] = n;
+    return n;
+  };
+  const limits: { maxConnections?: number; maxConnectionsPerClient?: number } = {};
+  for (const [flag, key] of [["max-connections", "maxConnections"], ["max-connections-per-client", "maxConnectionsPerClient"]] as const) {
+    const n = positive(flag);
+    if (n !== undefined) limits[key] = n;
+  }
+  const lifecycle: { dayLengthSeconds?: number; scanIntervalSeconds?: number } = {};
+  for (const [flag, key] of [["lifecycle-day-seconds", "dayLengthSeconds"], ["lifecycle-scan-seconds", "scanIntervalSeconds"]] as const) {
+    const n = positive(flag);
+    if (n !== undefined) lifecycle[key] = n;
   }
   const tls = tlsFromArgs(values);
   const ephemeral = values.ephemeral ?? false;
@@ -323,6 +339,7 @@ export function parseCliArgs(
     ...(values.bucket !== undefined ? { buckets: [...values.bucket] } : {}),
     ...(cluster !== undefined ? { cluster } : {}),
     ...(encryption !== undefined ? { encryption } : {}),
+    ...(Object.keys(lifecycle).length > 0 ? { lifecycle } : {}),
     ...(values.binary !== undefined ? { binaryPath: values.binary } : {}),
     verbose: values.verbose ?? false,
   };

@@ -183,6 +183,18 @@ export interface ClusterConfig {
  * Server-side encryption (SSE-S3, SSE-KMS, SSE-C): the keys the engine encrypts object
  * bodies under. Keys are 32 bytes, base64; they are never echoed back.
  */
+/**
+ * The lifecycle worker (README, "Lifecycle"). A shorter day is a test setting: rules'
+ * days count in its unit, so an object with `Expiration: { Days: 1 }` expires within
+ * two `dayLengthSeconds`.
+ */
+export interface LifecycleSettings {
+  /** Seconds in a lifecycle day. Default `86400`. */
+  dayLengthSeconds?: number;
+  /** Seconds between the starts of two passes over the buckets. Default `3600`. */
+  scanIntervalSeconds?: number;
+}
+
 export interface EncryptionConfig {
   /**
    * The master key wrapping SSE-S3 data keys (32 bytes, base64). Default: a cluster
@@ -226,6 +238,8 @@ export interface SmartStorageConfig {
   cluster?: ClusterConfig;
   /** Server-side encryption keys ({@linkcode EncryptionConfig}). Default: a generated master key (SSE-S3), no KMS keys, SSE-C over HTTPS only. */
   encryption?: EncryptionConfig;
+  /** The lifecycle worker's day and schedule ({@linkcode LifecycleSettings}). Default: real days, a pass an hour. */
+  lifecycle?: LifecycleSettings;
   /** Path of the `ruststorage` binary; skips the lookup chain. */
   binaryPath?: string;
   /** Timeout of one management request, in ms. Default `30000`. */
@@ -406,6 +420,7 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
     throw new ConfigError("cluster cannot be used with ephemeral (one temporary folder): give cluster.drives folders instead");
   }
   const encryption = config.encryption === undefined ? undefined : resolveEncryption(config.encryption, cwd);
+  const lifecycle = config.lifecycle === undefined ? undefined : resolveLifecycle(config.lifecycle);
 
   const eventBufferSize = config.eventBufferSize ?? DEFAULTS.eventBufferSize;
   if (typeof eventBufferSize !== "number" || !Number.isInteger(eventBufferSize) || eventBufferSize < 1) {
@@ -431,6 +446,7 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
       ...(buckets.length > 0 ? { buckets } : {}),
       ...(cluster !== undefined ? { cluster } : {}),
       ...(encryption !== undefined ? { encryption } : {}),
+      ...(lifecycle !== undefined ? { lifecycle } : {}),
     },
     ephemeral,
     binaryPath: config.binaryPath,
@@ -752,6 +768,26 @@ function isKey32(text: string): boolean {
   return /^[A-Za-z0-9+/]{43}=$/.test(t);
 }
 
+/** The `lifecycle` option, checked: positive integers only. */
+function resolveLifecycle(lifecycle: unknown): NonNullable<EngineConfig["lifecycle"]> {
+  if (typeof lifecycle !== "object" || lifecycle === null || Array.isArray(lifecycle)) {
+    throw new ConfigError(
+      `lifecycle must be an object { dayLengthSeconds?, scanIntervalSeconds? }, got ${describeValue(lifecycle)}`,
+    );
+  }
+  const out: NonNullable<EngineConfig["lifecycle"]> = {};
+  const settings = lifecycle as Record<string, unknown>;
+  for (const name of ["dayLengthSeconds", "scanIntervalSeconds"] as const) {
+    const value = settings[name];
+    if (value === undefined) continue;
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+      throw new ConfigError(`lifecycle.${name} must be a positive integer, got ${describeValue(value)}`);
+    }
+    out[name] = value;
+  }
+  return out;
+}
+
 /**
  * The `encryption` option as the engine takes it: keys checked (32 bytes, base64; the
  * messages never hold a key), `masterKeyFile` made absolute.
@@ -956,6 +992,7 @@ export const CONFIG_KEYS: KeySchema = {
     defaultKmsKeyId: true,
     allowSseCOverHttp: true,
   },
+  lifecycle: { dayLengthSeconds: true, scanIntervalSeconds: true },
   binaryPath: true,
   requestTimeoutMs: true,
   startTimeoutMs: true,

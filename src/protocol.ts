@@ -352,6 +352,8 @@ export interface ObjectDeletedEvent {
   bucket: string;
   /** Object key. */
   key: string;
+  /** Why, when no client asked: `"lifecycle"` (a bucket's lifecycle rule expired it). */
+  reason?: "lifecycle";
 }
 
 /** Data of `multipartCompleted`. */
@@ -541,6 +543,8 @@ export interface EngineConfig {
     defaultKmsKeyId?: string;
     allowSseCOverHttp?: boolean;
   };
+  /** The lifecycle worker's day and schedule, in seconds (positive integers). */
+  lifecycle?: { dayLengthSeconds?: number; scanIntervalSeconds?: number };
 }
 
 /** A response line. */
@@ -718,6 +722,9 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
               },
             },
           },
+          lifecycle: {
+            optional: { object: { dayLengthSeconds: { optional: "number" }, scanIntervalSeconds: { optional: "number" } } },
+          },
         },
       },
     },
@@ -891,7 +898,7 @@ export const EVENT_SHAPES: { readonly [E in SmartStorageEventName]: ShapeOf<Smar
   bucketCreated: { object: { bucket: "string" } },
   bucketDeleted: { object: { bucket: "string" } },
   objectCreated: { object: { bucket: "string", key: "string", size: "number", etag: "string", overwrite: "boolean" } },
-  objectDeleted: { object: { bucket: "string", key: "string" } },
+  objectDeleted: { object: { bucket: "string", key: "string", reason: { optional: "string" } } },
   multipartCompleted: {
     object: { bucket: "string", key: "string", size: "number", etag: "string", uploadId: "string" },
   },

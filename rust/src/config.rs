@@ -42,6 +42,48 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// Server-side encryption keys (README, "Encryption").
     pub encryption: EncryptionConfig,
+    /// The lifecycle worker's clock and schedule (README, "Lifecycle").
+    #[serde(skip_serializing_if = "LifecycleSettings::is_default")]
+    pub lifecycle: LifecycleSettings,
+}
+
+/// `lifecycle`: how long a lifecycle day is and how often the worker passes over the
+/// buckets. A shorter day is a test setting (as Ceph's `rgw_lc_debug_interval`): rules'
+/// days count in its unit and "midnight" is any multiple of it since the epoch.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct LifecycleSettings {
+    pub day_length_seconds: u64,
+    pub scan_interval_seconds: u64,
+}
+
+pub const DEFAULT_LIFECYCLE_DAY_SECONDS: u64 = 86_400;
+pub const DEFAULT_LIFECYCLE_SCAN_SECONDS: u64 = 3_600;
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        LifecycleSettings {
+            day_length_seconds: DEFAULT_LIFECYCLE_DAY_SECONDS,
+            scan_interval_seconds: DEFAULT_LIFECYCLE_SCAN_SECONDS,
+        }
+    }
+}
+
+impl LifecycleSettings {
+    fn is_default(&self) -> bool {
+        *self == LifecycleSettings::default()
+    }
+
+    /// Both must be positive (whole seconds; the JSON types refuse the rest).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.day_length_seconds == 0 {
+            return Err("lifecycle.dayLengthSeconds must be a positive integer".into());
+        }
+        if self.scan_interval_seconds == 0 {
+            return Err("lifecycle.scanIntervalSeconds must be a positive integer".into());
+        }
+        Ok(())
+    }
 }
 
 /// `encryption`: the keys of SSE-S3 and SSE-KMS, and whether SSE-C may use plain HTTP.

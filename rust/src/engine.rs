@@ -33,6 +33,8 @@ pub struct Engine {
     pub credentials: Arc<Credentials>,
     pub auth_enabled: bool,
     server: ServerHandle,
+    /// The lifecycle worker, aborted at stop.
+    lifecycle: tokio::task::JoinHandle<()>,
     pub info: StartInfo,
     /// The storage folder, when it goes with the engine (`storage.removeOnExit`).
     remove_on_exit: Option<std::path::PathBuf>,
@@ -140,6 +142,10 @@ impl Engine {
         }
         crate::auth::validate(&credentials)
             .map_err(|e| fail("InvalidConfig", format!("auth.credentials: {e}")))?;
+        config
+            .lifecycle
+            .validate()
+            .map_err(|e| fail("InvalidConfig", e))?;
         let keys = crate::encryption::key_ring(&config).map_err(|e| fail("InvalidConfig", e))?;
         let (store, cluster) = open_store(&config, observer).await?;
         let store: Arc<dyn Storage> = Arc::new(crate::encryption::EncryptedStore::new(store, keys));
@@ -242,6 +248,9 @@ impl Engine {
             shared_seen: crate::s3::shared::NEVER_LOADED.into(),
             allow_sse_c_over_http: config.encryption.allow_sse_c_over_http,
             observed: observers.active(),
+            lifecycle_clock: crate::s3::lifecycle::dates::Clock {
+                day_seconds: config.lifecycle.day_length_seconds,
+            },
         });
         let ops = Arc::new(Ops::new(
             observers,
@@ -272,7 +281,15 @@ impl Engine {
             per_client: config.server.max_connections_per_client,
         };
         let server = server::spawn(listeners, ctx.clone(), ops, limits);
+        let lifecycle = crate::s3::lifecycle::worker::spawn(
+            ctx.clone(),
+            crate::s3::lifecycle::worker::Schedule {
+                clock: ctx.lifecycle_clock,
+                interval: std::time::Duration::from_secs(config.lifecycle.scan_interval_seconds),
+            },
+        );
         let engine = Engine {
+            lifecycle,
             ctx,
             cluster,
             tls,
@@ -301,6 +318,7 @@ impl Engine {
     /// Stops serving (in-flight requests drain), then removes the storage folder if it
     /// goes with the engine.
     pub async fn stop(self) {
+        self.lifecycle.abort();
         self.server.stop().await;
         if let Some(store) = &self.cluster {
             store.shutdown().await;
@@ -439,6 +457,7 @@ impl Engine {
                     version_id: Some(m.version_id.clone().unwrap_or_else(|| "null".into())),
                     precondition: None,
                     guard: Some(guard.clone()),
+                    reason: None,
                 })
                 .collect();
             for (meta, result) in batch

@@ -19,6 +19,10 @@ fn emit(level: &str, message: &str) {
     }
 }
 
+/// Detail for whoever reads stderr; not forwarded to the host.
+pub fn debug(message: &str) {
+    eprintln!("[ruststorage] debug: {message}");
+}
 pub fn info(message: &str) {
     emit("info", message)
 }

@@ -135,6 +135,12 @@ struct ServeArgs {
     /// Accept SSE-C keys over plain HTTP (AWS refuses them): for local testing only.
     #[arg(long = "allow-ssec-over-http")]
     allow_ssec_over_http: bool,
+    /// Seconds in a lifecycle day (a test setting: rules' days count in this unit).
+    #[arg(long = "lifecycle-day-seconds", value_name = "N", default_value_t = config::DEFAULT_LIFECYCLE_DAY_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
+    lifecycle_day_seconds: u64,
+    /// Seconds between the starts of two lifecycle passes.
+    #[arg(long = "lifecycle-scan-seconds", value_name = "N", default_value_t = config::DEFAULT_LIFECYCLE_SCAN_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
+    lifecycle_scan_seconds: u64,
     /// Put the files under FOLDER into BUCKET after start (the bucket is created if needed); repeatable.
     #[arg(long = "import", value_name = "BUCKET=FOLDER")]
     import: Vec<String>,
@@ -285,6 +291,10 @@ fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
     });
     config.encryption.master_key_file = args.encryption_master_key_file.clone();
     config.encryption.allow_sse_c_over_http = args.allow_ssec_over_http;
+    config.lifecycle = config::LifecycleSettings {
+        day_length_seconds: args.lifecycle_day_seconds,
+        scan_interval_seconds: args.lifecycle_scan_seconds,
+    };
     config.storage.directory = args.directory;
     config.storage.clean_slate = args.clean_slate;
     config.buckets = args

@@ -251,7 +251,7 @@ def test_list_buckets_bad_continuation_token_is_invalid_argument(raw, bucket):
     assert err.get("ArgumentName") == "continuation-token"
 
 
-@pytest.mark.parametrize("sub", ["lifecycle", "website", "replication", "tagging", "accelerate", "logging"])
+@pytest.mark.parametrize("sub", ["analytics", "website", "replication", "tagging", "accelerate", "logging"])
 def test_unsupported_bucket_subresource_missing_bucket_is_404_else_501(raw, bucket, sub):
     assert_raw_error(raw.get(f"/{unique_bucket_name('nosub')}", params={sub: None}), "NoSuchBucket", 404)
     err = assert_raw_error(raw.get(f"/{bucket}", params={sub: None}), "NotImplemented", 501)

@@ -670,10 +670,10 @@ def test_unsupported_subresource_is_authenticated_first():
         raw = srv.raw_client()
         raw.creds = raw.creds.__class__(ak, sk)
         assert raw.put("/subauth").status == 200
-        for path, sub in (("/subauth/k", "torrent"), ("/subauth", "lifecycle")):
+        for path, sub in (("/subauth/k", "torrent"), ("/subauth", "website")):
             r = raw.get(path, params={sub: None}, sign=False)
             assert_raw_error(r, "AccessDenied", 403)
         # A missing bucket is NoSuchBucket to anonymous callers too, as on AWS.
         assert_raw_error(raw.get("/nosuch/k", params={"retention": None}, sign=False), "NoSuchBucket", 404)
         assert_raw_error(raw.get("/subauth/k", params={"torrent": None}), "NoSuchKey", 404)
-        assert_raw_error(raw.get("/subauth", params={"lifecycle": None}), "NotImplemented", 501)
+        assert_raw_error(raw.get("/subauth", params={"website": None}), "NotImplemented", 501)

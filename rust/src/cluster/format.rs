@@ -109,14 +109,15 @@ enum Found {
 /// Names at a drive's top level that are the standalone layout's (design.md).
 fn standalone_marker(name: &str) -> bool {
     use crate::storage::{
-        BUCKETS_DIR, CORS_DIR, ENCRYPTION_DIR, LEGACY_MULTIPART_DIR, POLICIES_DIR, TMP_DIR,
-        UPLOADS_DIR, VERSIONS_DIR,
+        BUCKETS_DIR, CORS_DIR, ENCRYPTION_DIR, LEGACY_MULTIPART_DIR, LIFECYCLE_DIR, POLICIES_DIR,
+        TMP_DIR, UPLOADS_DIR, VERSIONS_DIR,
     };
     [
         BUCKETS_DIR,
         CORS_DIR,
         ENCRYPTION_DIR,
         LEGACY_MULTIPART_DIR,
+        LIFECYCLE_DIR,
         POLICIES_DIR,
         TMP_DIR,
         UPLOADS_DIR,

@@ -1164,6 +1164,7 @@ impl Storage for ClusterStore {
             self.notify(Change::ObjectDeleted {
                 bucket: owned(bucket),
                 key: owned(key),
+                reason: deletion.reason,
             });
         }
         Ok(DeleteOutcome {
@@ -1425,6 +1426,11 @@ impl Storage for ClusterStore {
             .map(|d| d.path.display().to_string())
             .collect();
         paths.join(", ")
+    }
+
+    /// The log's leader runs the deployment's background work: one node at a time.
+    fn runs_background_work(&self) -> bool {
+        self.meta().log.status().role == "leader"
     }
 }
 

@@ -635,4 +635,7 @@ impl Storage for EncryptedStore {
     fn location(&self) -> String {
         self.inner.location()
     }
+    fn runs_background_work(&self) -> bool {
+        self.inner.runs_background_work()
+    }
 }

@@ -673,6 +673,9 @@ pub struct ObjectCreated {
 pub struct ObjectDeleted {
     pub bucket: String,
     pub key: String,
+    /// Why, when no client asked: `"lifecycle"` (a lifecycle rule expired it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Data of `multipartCompleted`.
@@ -705,9 +708,17 @@ impl From<crate::storage::interface::Change> for Event {
                 etag,
                 overwrite,
             }),
-            Change::ObjectDeleted { bucket, key } => {
-                Event::ObjectDeleted(ObjectDeleted { bucket, key })
-            }
+            Change::ObjectDeleted {
+                bucket,
+                key,
+                reason,
+            } => Event::ObjectDeleted(ObjectDeleted {
+                bucket,
+                key,
+                reason: reason.map(|r| match r {
+                    crate::storage::interface::DeleteReason::Lifecycle => "lifecycle".into(),
+                }),
+            }),
             Change::MultipartCompleted {
                 bucket,
                 key,

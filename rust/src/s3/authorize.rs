@@ -23,7 +23,7 @@ const ROOT_ALWAYS: [&str; 3] = [
 
 /// Bucket administration that a policy can never grant to anonymous callers: AWS
 /// allows these only to the bucket owner's account.
-const NEVER_ANONYMOUS: [&str; 18] = [
+const NEVER_ANONYMOUS: [&str; 20] = [
     "s3:CreateBucket",
     "s3:DeleteBucket",
     "s3:PutBucketPolicy",
@@ -36,6 +36,8 @@ const NEVER_ANONYMOUS: [&str; 18] = [
     "s3:GetBucketVersioning",
     "s3:PutEncryptionConfiguration",
     "s3:GetEncryptionConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:GetLifecycleConfiguration",
     "s3:PutBucketOwnershipControls",
     "s3:GetBucketOwnershipControls",
     "s3:PutBucketPublicAccessBlock",

@@ -406,6 +406,18 @@ impl RequestBody {
         matches!(self.source, Source::Part(_))
     }
 
+    /// Refuses a body that came with neither `Content-MD5` nor an `x-amz-checksum-*`
+    /// (checked as it is read): what AWS requires of some requests.
+    pub fn require_integrity(&self) -> S3Result<()> {
+        if self.content_md5.is_none() && self.checksum.is_none() && self.checksum_value.is_none() {
+            return Err(S3Error::msg(
+                S3Code::InvalidRequest,
+                "Missing required header for this request: Content-MD5 OR x-amz-checksum-*",
+            ));
+        }
+        Ok(())
+    }
+
     /// The checksum algorithm the client named for this body, if any.
     pub fn checksum_algorithm(&self) -> Option<Algorithm> {
         self.checksum.as_ref().map(|(h, _)| h.algorithm)

@@ -1,5 +1,5 @@
-//! Parsed bucket policies, CORS rules, default encryption, owners and access
-//! settings, cached in memory (read-mostly) and loaded from the store at start.
+//! Parsed bucket policies, CORS rules, default encryption, lifecycle rules, owners and
+//! access settings, cached in memory (read-mostly) and loaded from the store at start.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -8,6 +8,7 @@ use super::access::{BucketAccess, ObjectOwnership, PublicAccessBlock};
 use super::acl::Acl;
 use super::bucket_encryption::BucketEncryption;
 use super::cors::CorsConfig;
+use super::lifecycle::LifecycleConfig;
 use super::object_lock::LockConfig;
 use super::policy::Policy;
 use crate::storage::Storage;
@@ -18,6 +19,7 @@ pub struct BucketSettings {
     policies: RwLock<HashMap<String, Arc<Policy>>>,
     cors: RwLock<HashMap<String, Arc<CorsConfig>>>,
     encryption: RwLock<HashMap<String, Arc<BucketEncryption>>>,
+    lifecycle: RwLock<HashMap<String, Arc<LifecycleConfig>>>,
     access: RwLock<HashMap<String, Arc<BucketAccess>>>,
     object_lock: RwLock<HashMap<String, Arc<LockConfig>>>,
 }
@@ -121,6 +123,14 @@ impl BucketSettings {
                 }
             }
         }
+        for (bucket, bytes) in store.all_bucket_configs(ConfigKind::Lifecycle).await? {
+            match LifecycleConfig::from_json(&bytes) {
+                Ok(c) => settings.set_lifecycle(&bucket, Some(c)),
+                Err(e) => {
+                    crate::log::warn(&format!("ignoring stored lifecycle rules of {bucket}: {e}"))
+                }
+            }
+        }
         Ok(settings)
     }
 
@@ -191,6 +201,36 @@ impl BucketSettings {
         };
     }
 
+    /// The bucket's lifecycle rules, if it has them.
+    pub fn lifecycle(&self, bucket: &str) -> Option<Arc<LifecycleConfig>> {
+        self.lifecycle
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(bucket)
+            .cloned()
+    }
+
+    /// Every bucket with lifecycle rules, by name.
+    pub fn all_lifecycles(&self) -> Vec<(String, Arc<LifecycleConfig>)> {
+        let mut all: Vec<_> = self
+            .lifecycle
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(b, c)| (b.clone(), c.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    pub fn set_lifecycle(&self, bucket: &str, lifecycle: Option<LifecycleConfig>) {
+        let mut map = self.lifecycle.write().unwrap_or_else(|e| e.into_inner());
+        match lifecycle {
+            Some(c) => map.insert(bucket.to_string(), Arc::new(c)),
+            None => map.remove(bucket),
+        };
+    }
+
     /// The bucket's owner, grants, ownership controls and public access block: a bucket
     /// without a stored owner belongs to the default account, with the default settings.
     pub fn access(&self, bucket: &str) -> Arc<BucketAccess> {
@@ -240,6 +280,11 @@ impl BucketSettings {
         *self.policies.write().unwrap_or_else(|e| e.into_inner()) = policies;
         *self.cors.write().unwrap_or_else(|e| e.into_inner()) = cors;
         *self.encryption.write().unwrap_or_else(|e| e.into_inner()) = encryption;
+        let lifecycle = fresh
+            .lifecycle
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        *self.lifecycle.write().unwrap_or_else(|e| e.into_inner()) = lifecycle;
         let access = fresh.access.into_inner().unwrap_or_else(|e| e.into_inner());
         *self.access.write().unwrap_or_else(|e| e.into_inner()) = access;
         let lock = fresh
@@ -255,6 +300,7 @@ impl BucketSettings {
         self.set_cors(bucket, None);
         self.set_encryption(bucket, None);
         self.set_object_lock(bucket, None);
+        self.set_lifecycle(bucket, None);
         self.access
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -313,6 +313,130 @@ pub struct CorsRule {
     pub max_age_seconds: Option<u64>,
 }
 
+/// GetBucketLifecycleConfiguration.
+#[derive(Serialize, Debug)]
+#[serde(rename = "LifecycleConfiguration")]
+pub struct LifecycleConfiguration {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(rename = "Rule")]
+    pub rules: Vec<LifecycleRule>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct LifecycleRule {
+    #[serde(rename = "ID")]
+    pub id: Text,
+    #[serde(rename = "Filter", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<LifecycleFilter>,
+    /// The legacy rule-level prefix (a rule without `Filter`).
+    #[serde(rename = "Prefix", skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Text>,
+    #[serde(rename = "Status")]
+    pub status: &'static str,
+    #[serde(rename = "Transition")]
+    pub transitions: Vec<LifecycleTransition>,
+    #[serde(rename = "NoncurrentVersionTransition")]
+    pub noncurrent_transitions: Vec<NoncurrentVersionTransition>,
+    #[serde(rename = "Expiration", skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<LifecycleExpiration>,
+    #[serde(
+        rename = "NoncurrentVersionExpiration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub noncurrent_expiration: Option<NoncurrentVersionExpiration>,
+    #[serde(
+        rename = "AbortIncompleteMultipartUpload",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub abort_incomplete_multipart_upload: Option<AbortIncompleteMultipartUpload>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct LifecycleFilter {
+    #[serde(rename = "Prefix", skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Text>,
+    #[serde(rename = "Tag", skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
+    #[serde(
+        rename = "ObjectSizeGreaterThan",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub size_greater_than: Option<u64>,
+    #[serde(rename = "ObjectSizeLessThan", skip_serializing_if = "Option::is_none")]
+    pub size_less_than: Option<u64>,
+    #[serde(rename = "And", skip_serializing_if = "Option::is_none")]
+    pub and: Option<LifecycleAnd>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct LifecycleAnd {
+    #[serde(rename = "Prefix", skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Text>,
+    #[serde(rename = "Tag")]
+    pub tags: Vec<Tag>,
+    #[serde(
+        rename = "ObjectSizeGreaterThan",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub size_greater_than: Option<u64>,
+    #[serde(rename = "ObjectSizeLessThan", skip_serializing_if = "Option::is_none")]
+    pub size_less_than: Option<u64>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct LifecycleTransition {
+    #[serde(rename = "Date", skip_serializing_if = "Option::is_none")]
+    pub date: Option<Text>,
+    #[serde(rename = "Days", skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    #[serde(rename = "StorageClass")]
+    pub storage_class: Text,
+}
+
+#[derive(Serialize, Debug)]
+pub struct NoncurrentVersionTransition {
+    #[serde(rename = "NoncurrentDays")]
+    pub noncurrent_days: u32,
+    #[serde(rename = "StorageClass")]
+    pub storage_class: Text,
+    #[serde(
+        rename = "NewerNoncurrentVersions",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub newer_noncurrent_versions: Option<u32>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct LifecycleExpiration {
+    #[serde(rename = "Date", skip_serializing_if = "Option::is_none")]
+    pub date: Option<Text>,
+    #[serde(rename = "Days", skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    #[serde(
+        rename = "ExpiredObjectDeleteMarker",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expired_object_delete_marker: Option<bool>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct NoncurrentVersionExpiration {
+    #[serde(rename = "NoncurrentDays")]
+    pub noncurrent_days: u32,
+    #[serde(
+        rename = "NewerNoncurrentVersions",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub newer_noncurrent_versions: Option<u32>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct AbortIncompleteMultipartUpload {
+    #[serde(rename = "DaysAfterInitiation")]
+    pub days_after_initiation: u32,
+}
+
 /// GetBucketEncryption: the bucket's one default rule.
 #[derive(Serialize, Debug)]
 #[serde(rename = "ServerSideEncryptionConfiguration")]

@@ -75,6 +75,7 @@ s3_codes! {
     NoSuchBucket => 404, "The specified bucket does not exist";
     NoSuchBucketPolicy => 404, "The bucket policy does not exist";
     NoSuchCORSConfiguration => 404, "The CORS configuration does not exist";
+    NoSuchLifecycleConfiguration => 404, "The lifecycle configuration does not exist";
     NoSuchVersion => 404, "The specified version does not exist.";
     NoSuchKey => 404, "The specified key does not exist.";
     NoSuchObjectLockConfiguration => 404, "The specified object does not have a ObjectLock configuration";

@@ -15,6 +15,7 @@ pub mod error;
 pub mod form_auth;
 mod handlers;
 pub mod headers;
+pub mod lifecycle;
 pub mod multipart_checksum;
 pub mod object_lock;
 pub mod policy;
@@ -56,6 +57,8 @@ pub struct Ctx {
     pub allow_sse_c_over_http: bool,
     /// Whether anything (access log, metrics, request log) reads [`RequestFacts`].
     pub observed: bool,
+    /// The lifecycle day (`lifecycle.dayLengthSeconds`), for `x-amz-expiration`.
+    pub lifecycle_clock: lifecycle::dates::Clock,
 }
 
 /// What a request was, left in its response's extensions for the access log and the
@@ -385,6 +388,11 @@ async fn dispatch(ctx: &Ctx, op: Op, req: S3Request) -> S3Result<S3Response> {
         Op::GetBucketEncryption { bucket } => bucket_config::get_encryption(ctx, req, bucket).await,
         Op::DeleteBucketEncryption { bucket } => {
             bucket_config::delete_encryption(ctx, req, bucket).await
+        }
+        Op::PutBucketLifecycle { bucket } => bucket_config::put_lifecycle(ctx, req, bucket).await,
+        Op::GetBucketLifecycle { bucket } => bucket_config::get_lifecycle(ctx, req, bucket).await,
+        Op::DeleteBucketLifecycle { bucket } => {
+            bucket_config::delete_lifecycle(ctx, req, bucket).await
         }
         Op::Preflight { bucket } => bucket_config::preflight(ctx, req, bucket).await,
         Op::PutObjectLockConfiguration { bucket } => {

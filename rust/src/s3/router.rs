@@ -81,6 +81,9 @@ pub enum Action {
     PutBucketEncryption,
     GetBucketEncryption,
     DeleteBucketEncryption,
+    PutBucketLifecycle,
+    GetBucketLifecycle,
+    DeleteBucketLifecycle,
     PutBucketVersioning,
     ListObjectVersions,
     PutObjectTagging,
@@ -140,6 +143,9 @@ impl Action {
             GetBucketCors => "s3:GetBucketCORS",
             PutBucketEncryption | DeleteBucketEncryption => "s3:PutEncryptionConfiguration",
             GetBucketEncryption => "s3:GetEncryptionConfiguration",
+            // AWS authorizes DeleteBucketLifecycle as s3:PutLifecycleConfiguration.
+            PutBucketLifecycle | DeleteBucketLifecycle => "s3:PutLifecycleConfiguration",
+            GetBucketLifecycle => "s3:GetLifecycleConfiguration",
             PutBucketVersioning => "s3:PutBucketVersioning",
             ListObjectVersions => "s3:ListBucketVersions",
             PutObjectTagging => "s3:PutObjectTagging",
@@ -343,6 +349,15 @@ pub enum Op {
     DeleteBucketEncryption {
         bucket: String,
     },
+    PutBucketLifecycle {
+        bucket: String,
+    },
+    GetBucketLifecycle {
+        bucket: String,
+    },
+    DeleteBucketLifecycle {
+        bucket: String,
+    },
     PutBucketVersioning {
         bucket: String,
     },
@@ -437,6 +452,9 @@ impl Op {
             Op::PutBucketEncryption { .. } => Action::PutBucketEncryption,
             Op::GetBucketEncryption { .. } => Action::GetBucketEncryption,
             Op::DeleteBucketEncryption { .. } => Action::DeleteBucketEncryption,
+            Op::PutBucketLifecycle { .. } => Action::PutBucketLifecycle,
+            Op::GetBucketLifecycle { .. } => Action::GetBucketLifecycle,
+            Op::DeleteBucketLifecycle { .. } => Action::DeleteBucketLifecycle,
             Op::PutBucketVersioning { .. } => Action::PutBucketVersioning,
             Op::ListObjectVersions { .. } => Action::ListObjectVersions,
             Op::PutObjectTagging { .. } => Action::PutObjectTagging,
@@ -655,6 +673,9 @@ impl Route {
             Action::PutBucketEncryption => Op::PutBucketEncryption { bucket: bucket()? },
             Action::GetBucketEncryption => Op::GetBucketEncryption { bucket: bucket()? },
             Action::DeleteBucketEncryption => Op::DeleteBucketEncryption { bucket: bucket()? },
+            Action::PutBucketLifecycle => Op::PutBucketLifecycle { bucket: bucket()? },
+            Action::GetBucketLifecycle => Op::GetBucketLifecycle { bucket: bucket()? },
+            Action::DeleteBucketLifecycle => Op::DeleteBucketLifecycle { bucket: bucket()? },
             Action::PutBucketVersioning => Op::PutBucketVersioning { bucket: bucket()? },
             Action::ListObjectVersions => Op::ListObjectVersions { bucket: bucket()? },
             Action::PutObjectTagging => {
@@ -783,8 +804,7 @@ pub fn not_implemented(what: &str) -> S3Error {
 
 /// Sub-resources we do not implement yet answer 501 instead of acting as a plain
 /// GET/PUT/DELETE on the bucket or object, which would do something else entirely.
-const UNSUPPORTED_SUBRESOURCES: [&str; 14] = [
-    "lifecycle",
+const UNSUPPORTED_SUBRESOURCES: [&str; 13] = [
     "website",
     "replication",
     "logging",
@@ -834,6 +854,9 @@ fn resolve(
             "PUT" if q.has("encryption") => Some(PutBucketEncryption),
             "GET" if q.has("encryption") => Some(GetBucketEncryption),
             "DELETE" if q.has("encryption") => Some(DeleteBucketEncryption),
+            "PUT" if q.has("lifecycle") => Some(PutBucketLifecycle),
+            "GET" if q.has("lifecycle") => Some(GetBucketLifecycle),
+            "DELETE" if q.has("lifecycle") => Some(DeleteBucketLifecycle),
             "PUT" if q.has("acl") => Some(PutBucketAcl),
             "GET" if q.has("acl") => Some(GetBucketAcl),
             "PUT" if q.has("ownershipControls") => Some(PutBucketOwnershipControls),

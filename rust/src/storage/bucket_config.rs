@@ -2,14 +2,17 @@
 //! policies in `.policies/<bucket>.policy.json`, CORS rules in `.cors/<bucket>.cors.json`,
 //! default encryption in `.encryption/<bucket>.encryption.json`, the owner and access
 //! settings in `.access/<bucket>.{acl,ownership,public-access-block}.json`, the object
-//! lock configuration in `.object-lock/<bucket>.object-lock.json`.
+//! lock configuration in `.object-lock/<bucket>.object-lock.json`, lifecycle rules in
+//! `.lifecycle/<bucket>.lifecycle.json`.
 //! The store keeps bytes; the S3 layer parses, validates and caches them.
 
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
 use super::error::Result;
-use super::{ACCESS_DIR, CORS_DIR, ENCRYPTION_DIR, OBJECT_LOCK_DIR, POLICIES_DIR, Store};
+use super::{
+    ACCESS_DIR, CORS_DIR, ENCRYPTION_DIR, LIFECYCLE_DIR, OBJECT_LOCK_DIR, POLICIES_DIR, Store,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigKind {
@@ -25,10 +28,12 @@ pub enum ConfigKind {
     PublicAccessBlock,
     /// Object Lock: whether it is on, and the default retention of new versions.
     ObjectLock,
+    /// Lifecycle rules (PutBucketLifecycleConfiguration), as JSON.
+    Lifecycle,
 }
 
 impl ConfigKind {
-    pub const ALL: [ConfigKind; 7] = [
+    pub const ALL: [ConfigKind; 8] = [
         ConfigKind::Policy,
         ConfigKind::Cors,
         ConfigKind::Encryption,
@@ -36,6 +41,7 @@ impl ConfigKind {
         ConfigKind::Ownership,
         ConfigKind::PublicAccessBlock,
         ConfigKind::ObjectLock,
+        ConfigKind::Lifecycle,
     ];
 
     fn dir_and_suffix(self) -> (&'static str, &'static str) {
@@ -47,6 +53,7 @@ impl ConfigKind {
             ConfigKind::Ownership => (ACCESS_DIR, ".ownership.json"),
             ConfigKind::PublicAccessBlock => (ACCESS_DIR, ".public-access-block.json"),
             ConfigKind::ObjectLock => (OBJECT_LOCK_DIR, ".object-lock.json"),
+            ConfigKind::Lifecycle => (LIFECYCLE_DIR, ".lifecycle.json"),
         }
     }
 }

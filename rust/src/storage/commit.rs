@@ -302,12 +302,6 @@ impl Store {
         };
         self.names_changed(data_path.parent().unwrap())?;
         self.remove_empty_parents(&bucket_dir, &data_path);
-        if removed.is_some() {
-            self.notify(super::Change::ObjectDeleted {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-            });
-        }
         Ok(removed)
     }
 }

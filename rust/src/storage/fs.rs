@@ -43,15 +43,29 @@ impl Store {
     fn delete_one(&self, bucket: &str, d: &Deletion) -> Result<DeleteOutcome> {
         let (key, precondition, guard) =
             (d.key.as_str(), d.precondition.as_ref(), d.guard.as_ref());
-        match d.version_id.as_deref() {
-            Some(v) => self.delete_version(bucket, key, v, precondition, guard),
-            None if self.versioning(bucket).is_some() => {
-                self.delete_with_marker(bucket, key, precondition, guard)
+        let (outcome, hidden) = match d.version_id.as_deref() {
+            Some(v) => (
+                self.delete_version(bucket, key, v, precondition, guard)?,
+                false,
+            ),
+            None if self.versioning(bucket).is_some() => (
+                self.delete_with_marker(bucket, key, precondition, guard)?,
+                true,
+            ),
+            None => {
+                let removed = self.delete_object(bucket, key, precondition, guard)?;
+                (DeleteOutcome::default(), removed.is_some())
             }
-            None => self
-                .delete_object(bucket, key, precondition, guard)
-                .map(|_| DeleteOutcome::default()),
+        };
+        // A delete by key is an event (the key is gone or hidden); a version's removal not.
+        if hidden {
+            self.notify(super::Change::ObjectDeleted {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                reason: d.reason,
+            });
         }
+        Ok(outcome)
     }
 }
 

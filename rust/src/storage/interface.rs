@@ -31,7 +31,7 @@ pub use super::multipart::{MAX_PART_NUMBER, MIN_PART_SIZE, PartInfo, UploadCheck
 pub use super::sealing::{BodyOf, ByteFilter, CustomerKey, Refusal, Scheme, Seal, Sealed};
 pub use super::stats::Counters;
 pub use super::versions::{DeleteOutcome, VersionEntry, VersionPage, valid_version_id};
-pub use super::{Change, Observer};
+pub use super::{Change, DeleteReason, Observer};
 
 /// An object's bytes on their way in: whole (small bodies) or staged by an `ObjectWriter`.
 pub enum Payload {
@@ -162,6 +162,8 @@ pub struct Deletion {
     pub version_id: Option<String>,
     pub precondition: Option<Precondition>,
     pub guard: Option<DeleteGuard>,
+    /// Why, when no client asked (carried by the change event).
+    pub reason: Option<DeleteReason>,
 }
 
 impl std::fmt::Debug for Deletion {
@@ -171,6 +173,7 @@ impl std::fmt::Debug for Deletion {
             .field("version_id", &self.version_id)
             .field("precondition", &self.precondition)
             .field("guard", &self.guard.is_some())
+            .field("reason", &self.reason)
             .finish()
     }
 }
@@ -367,4 +370,9 @@ pub trait Storage: Send + Sync {
     async fn probe(&self) -> Result<Vec<DriveProbe>>;
     /// Where the data lives, for people (a folder, a set of drives).
     fn location(&self) -> String;
+    /// Whether this node should run deployment-wide background work (lifecycle passes)
+    /// now: one node of a cluster does (its log's leader); a single store always.
+    fn runs_background_work(&self) -> bool {
+        true
+    }
 }

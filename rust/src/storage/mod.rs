@@ -55,6 +55,9 @@ pub enum Change {
     ObjectDeleted {
         bucket: String,
         key: String,
+        /// Why, when not at a client's request.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<DeleteReason>,
     },
     #[serde(rename_all = "camelCase")]
     MultipartCompleted {
@@ -67,6 +70,14 @@ pub enum Change {
 }
 
 pub type Observer = Box<dyn Fn(Change) + Send + Sync>;
+
+/// Why storage deleted something no client asked it to delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeleteReason {
+    /// A bucket's lifecycle rule expired it.
+    Lifecycle,
+}
 
 pub struct Inner {
     pub root: PathBuf,
@@ -116,6 +127,8 @@ pub const BUCKETS_DIR: &str = ".buckets";
 pub const POLICIES_DIR: &str = ".policies";
 pub const CORS_DIR: &str = ".cors";
 pub const ENCRYPTION_DIR: &str = ".encryption";
+/// Lifecycle configurations (PutBucketLifecycleConfiguration).
+pub const LIFECYCLE_DIR: &str = ".lifecycle";
 /// Owners and access settings of buckets (ACL, ownership controls, public access block).
 pub const ACCESS_DIR: &str = ".access";
 /// Object lock configurations of buckets (whether lock is on, the default retention).
@@ -149,6 +162,7 @@ impl Store {
             POLICIES_DIR,
             CORS_DIR,
             ENCRYPTION_DIR,
+            LIFECYCLE_DIR,
             ACCESS_DIR,
             OBJECT_LOCK_DIR,
             VERSIONS_DIR,

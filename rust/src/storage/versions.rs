@@ -370,10 +370,6 @@ impl Store {
             self.write_version_meta(bucket, &self.versions_dir(bucket, key), &marker)?;
         }
         self.remove_empty_parents(&bucket_dir, &data_path);
-        self.notify(super::Change::ObjectDeleted {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-        });
         Ok(DeleteOutcome {
             version_id: Some(marker_id),
             delete_marker: true,

@@ -1,13 +1,14 @@
-//! Bucket policy, CORS and default encryption configuration, and CORS preflight.
+//! Bucket policy, CORS, default encryption and lifecycle configuration, and CORS preflight.
 
 use http::StatusCode;
 
-use super::MAX_XML_BODY;
+use super::{MAX_LIST_XML_BODY, MAX_XML_BODY};
 use crate::s3::bucket_encryption::BucketEncryption;
 use crate::s3::bucket_settings::BucketSettings;
 use crate::s3::cors::{self, CorsConfig};
 use crate::s3::dto;
 use crate::s3::error::{S3Code, S3Error, S3Result};
+use crate::s3::lifecycle::LifecycleConfig;
 use crate::s3::policy::{MAX_POLICY_BYTES, Policy};
 use crate::s3::response::{S3Response, empty, ok_xml, set_header};
 use crate::s3::{Ctx, S3Request};
@@ -145,6 +146,39 @@ pub async fn get_encryption(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Res
 pub async fn delete_encryption(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
     save_config(ctx, ConfigKind::Encryption, bucket, None, move |s, b| {
         s.set_encryption(b, None)
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn put_lifecycle(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3Result<S3Response> {
+    ctx.store.bucket_exists(&bucket).await?;
+    // Up to 1,000 rules, each with its filter and actions.
+    let body = req.body.read_small(MAX_LIST_XML_BODY).await?;
+    req.body.require_integrity()?;
+    let config = LifecycleConfig::from_xml(&body)?;
+    save_config(
+        ctx,
+        ConfigKind::Lifecycle,
+        bucket,
+        Some(config.to_json()),
+        move |s, b| s.set_lifecycle(b, Some(config)),
+    )
+    .await?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn get_lifecycle(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    ctx.store.bucket_exists(&bucket).await?;
+    let config = ctx.settings.lifecycle(&bucket).ok_or_else(|| {
+        S3Error::new(S3Code::NoSuchLifecycleConfiguration).detail("BucketName", &bucket)
+    })?;
+    Ok(ok_xml(dto::to_xml(&config.to_dto())))
+}
+
+pub async fn delete_lifecycle(ctx: &Ctx, _req: S3Request, bucket: String) -> S3Result<S3Response> {
+    save_config(ctx, ConfigKind::Lifecycle, bucket, None, move |s, b| {
+        s.set_lifecycle(b, None)
     })
     .await?;
     Ok(empty(StatusCode::NO_CONTENT))

@@ -15,7 +15,7 @@ pub mod post_object;
 use super::error::{S3Code, S3Error, S3Result};
 use super::response::{S3Response, set_header};
 use super::{Ctx, S3Request};
-use crate::storage::interface::{BodyOf, CopySource, Payload, StoredChecksum};
+use crate::storage::interface::{BodyOf, CopySource, ObjectMeta, Payload, StoredChecksum};
 
 /// AWS's limit for a single PUT (and for one part).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -192,6 +192,16 @@ pub fn checksum_fields(checksum: Option<&StoredChecksum>) -> super::dto::Checksu
 }
 
 /// `x-amz-version-id` on responses about a versioned object.
+/// `x-amz-expiration`: when an Enabled lifecycle rule will expire this current object.
+pub fn set_expiration_header(ctx: &Ctx, res: &mut S3Response, meta: &ObjectMeta) {
+    let config = ctx.settings.lifecycle(&meta.bucket);
+    if let Some(value) =
+        crate::s3::lifecycle::expiration_header(config.as_deref(), meta, ctx.lifecycle_clock)
+    {
+        set_header(res, "x-amz-expiration", &value);
+    }
+}
+
 pub fn set_version_header(res: &mut S3Response, version_id: Option<&str>) {
     if let Some(v) = version_id {
         set_header(res, "x-amz-version-id", v);

@@ -253,6 +253,7 @@ pub async fn complete(
     };
     let mut res = ok_xml(dto::to_xml_rooted("CompleteMultipartUploadResult", &doc));
     super::set_version_header(&mut res, meta.version_id.as_deref());
+    super::set_expiration_header(ctx, &mut res, &meta);
     // AWS echoes no SSE-C headers here (the others, yes).
     sse::echo(ctx, &mut res, meta.encryption.as_ref(), None);
     Ok(res)

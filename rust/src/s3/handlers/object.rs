@@ -111,6 +111,7 @@ pub fn set_put_headers(
     sse::echo_context(res, meta.encryption.as_ref());
     set_checksum_header(res, meta.checksum.as_ref());
     set_version_header(res, meta.version_id.as_deref());
+    super::set_expiration_header(ctx, res, meta);
 }
 
 /// Opens the requested version (or the latest), answering for delete markers as AWS
@@ -303,6 +304,9 @@ pub async fn get_object(
     }
     set_version_header(&mut res, meta.version_id.as_deref());
     lock::set_lock_headers(ctx, &req, &read.bucket, &meta, &mut res);
+    if read.version_id.is_none() {
+        super::set_expiration_header(ctx, &mut res, &meta);
+    }
     let md5 = customer.as_ref().map(|c| c.md5.as_str());
     sse::echo(ctx, &mut res, meta.encryption.as_ref(), md5);
     Ok(res)
@@ -325,6 +329,7 @@ pub async fn delete_object(
         key,
         version_id,
         precondition: delete_precondition(req.header("if-match")),
+        reason: None,
     };
     let outcome = ctx.store.delete_object(&bucket, deletion).await?;
     let mut res = empty(StatusCode::NO_CONTENT);
@@ -375,6 +380,7 @@ pub async fn delete_objects(ctx: &Ctx, mut req: S3Request, bucket: String) -> S3
             version_id: version_id.clone(),
             precondition: delete_precondition(etag.as_deref()),
             guard: lock::deletion_guard(ctx, &req, &bucket, key),
+            reason: None,
         })
         .collect();
     let mut deleted = ctx
@@ -519,6 +525,7 @@ pub async fn copy_object(
         },
     ));
     set_version_header(&mut res, meta.version_id.as_deref());
+    super::set_expiration_header(ctx, &mut res, &meta);
     if let Some(v) = &meta.source_version_id {
         set_header(&mut res, "x-amz-copy-source-version-id", v);
     }
