@@ -32,6 +32,7 @@ that their waits overlap.
 from __future__ import annotations
 
 import base64
+import datetime
 import email.utils
 import hashlib
 import json
@@ -365,6 +366,16 @@ def scenarios(s3):
     s["stale_upload"] = s3.create_multipart_upload(Bucket=b, Key="stale/x")["UploadId"]
     s["kept_upload"] = s3.create_multipart_upload(Bucket=b, Key="keep/x")["UploadId"]
     put_rules(s3, b, rule("abort", flt={"Prefix": "stale/"}, AbortIncompleteMultipartUpload={"DaysAfterInitiation": 1}))
+    # Object lock: noncurrent versions under a legal hold or a governance retention stay.
+    b = s["locked"] = unique_bucket_name("lc-lock")
+    s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)
+    until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    s["held"] = s3.put_object(Bucket=b, Key="k", Body=b"held", ObjectLockLegalHoldStatus="ON")["VersionId"]
+    s["governed"] = s3.put_object(Bucket=b, Key="k", Body=b"gov", ObjectLockMode="GOVERNANCE",
+                                  ObjectLockRetainUntilDate=until)["VersionId"]
+    s["free"] = s3.put_object(Bucket=b, Key="k", Body=b"free")["VersionId"]
+    s["current"] = s3.put_object(Bucket=b, Key="k", Body=b"current")["VersionId"]
+    put_rules(s3, b, rule("nc", NoncurrentVersionExpiration={"NoncurrentDays": 1}))
     return s
 
 
@@ -390,6 +401,17 @@ def test_noncurrent_versions_expire_keeping_the_newest(s3, scenarios):
     wait_for(lambda: len(versions(s3, b)) == 3, "two noncurrent versions go")
     left = {vid for _, vid, _, _ in versions(s3, b)}
     assert left == set(ids[-3:]), "the current one and the two newest noncurrent ones stay"
+
+
+def test_locked_noncurrent_versions_are_never_expired(s3, scenarios):
+    b = scenarios["locked"]
+    wait_for(lambda: scenarios["free"] not in {vid for _, vid, _, _ in versions(s3, b)}, "the unlocked version goes")
+    left = {vid for _, vid, _, _ in versions(s3, b)}
+    assert left == {scenarios["held"], scenarios["governed"], scenarios["current"]}
+    # Released, the held version is the rule's again.
+    s3.put_object_legal_hold(Bucket=b, Key="k", VersionId=scenarios["held"], LegalHold={"Status": "OFF"})
+    wait_for(lambda: scenarios["held"] not in {vid for _, vid, _, _ in versions(s3, b)}, "the released version goes")
+    assert scenarios["governed"] in {vid for _, vid, _, _ in versions(s3, b)}
 
 
 def test_expired_delete_markers_are_removed(s3, scenarios):
