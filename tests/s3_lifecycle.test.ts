@@ -62,9 +62,9 @@ describe("lifecycle with @aws-sdk/client-s3", () => {
     );
     const got = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
     assert.equal(got.Rules?.length, 1);
-    assert.equal(got.Rules?.[0].ID, "tmp");
-    assert.deepEqual(got.Rules?.[0].Filter, { Prefix: "tmp/" });
-    assert.deepEqual(got.Rules?.[0].Expiration, { Days: 30 });
+    assert.equal(got.Rules?.[0]?.ID, "tmp");
+    assert.deepEqual(got.Rules?.[0]?.Filter, { Prefix: "tmp/" });
+    assert.deepEqual(got.Rules?.[0]?.Expiration, { Days: 30 });
     await s3.send(new DeleteBucketLifecycleCommand({ Bucket: bucket }));
     await assertS3Error(
       s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket })),
