@@ -23,6 +23,12 @@ fn lock_on(ctx: &Ctx, bucket: &str) -> S3Result<std::sync::Arc<LockConfig>> {
         .ok_or_else(lock::missing_configuration)
 }
 
+/// The version's bucket exists and has lock on (the per-version requests' precondition).
+async fn lock_bucket(ctx: &Ctx, o: &ObjectVersion) -> S3Result<()> {
+    ctx.store.bucket_exists(&o.bucket).await?;
+    lock_on(ctx, &o.bucket).map(|_| ())
+}
+
 pub async fn put_configuration(
     ctx: &Ctx,
     mut req: S3Request,
@@ -164,8 +170,7 @@ pub async fn put_retention(
     mut req: S3Request,
     o: ObjectVersion,
 ) -> S3Result<S3Response> {
-    ctx.store.bucket_exists(&o.bucket).await?;
-    lock_on(ctx, &o.bucket)?;
+    lock_bucket(ctx, &o).await?;
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let now = lock::now_ms();
     let retention = lock::retention_from_xml(&body, now)?;
@@ -180,8 +185,7 @@ pub async fn put_retention(
 }
 
 pub async fn get_retention(ctx: &Ctx, _req: S3Request, o: ObjectVersion) -> S3Result<S3Response> {
-    ctx.store.bucket_exists(&o.bucket).await?;
-    lock_on(ctx, &o.bucket)?;
+    lock_bucket(ctx, &o).await?;
     let meta = version_of(ctx, &o).await?;
     let retention = lock::retention_of(&meta.lock)
         .ok_or_else(|| S3Error::new(S3Code::NoSuchObjectLockConfiguration))?;
@@ -197,8 +201,7 @@ pub async fn put_legal_hold(
     mut req: S3Request,
     o: ObjectVersion,
 ) -> S3Result<S3Response> {
-    ctx.store.bucket_exists(&o.bucket).await?;
-    lock_on(ctx, &o.bucket)?;
+    lock_bucket(ctx, &o).await?;
     let body = req.body.read_small(MAX_XML_BODY).await?;
     let hold = lock::legal_hold_from_xml(&body)?;
     let change = move |m: &mut ObjectMeta| {
@@ -209,8 +212,7 @@ pub async fn put_legal_hold(
 }
 
 pub async fn get_legal_hold(ctx: &Ctx, _req: S3Request, o: ObjectVersion) -> S3Result<S3Response> {
-    ctx.store.bucket_exists(&o.bucket).await?;
-    lock_on(ctx, &o.bucket)?;
+    lock_bucket(ctx, &o).await?;
     let meta = version_of(ctx, &o).await?;
     // A version whose hold was never set has no legal hold configuration, as on AWS.
     let hold = meta
