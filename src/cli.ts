@@ -107,6 +107,8 @@ Options:
                         require "Authorization: Bearer <token>" of scrapers
                         [env: ${CLI_ENV["metrics-token"]}]
   --metrics-port <n>    serve the metrics on a port of their own (0: a free one)
+  --console-port <n>    serve the web console on this port (0: a free one);
+                        open /_console/ and sign in with a key  [default: off]
   --access-log [file]   one JSON line per request, to the file (rotated by
                         size) or to stderr without one          [default: off]
   --encryption-master-key-file <file>
@@ -196,6 +198,7 @@ export function parseCliArgs(
         metrics: { type: "boolean" },
         "metrics-token": { type: "string" },
         "metrics-port": { type: "string" },
+        "console-port": { type: "string" },
         "access-log": { type: "string" },
         "encryption-master-key-file": { type: "string" },
         "allow-ssec-over-http": { type: "boolean" },
@@ -302,6 +305,11 @@ export function parseCliArgs(
       ...(metricsPort !== undefined ? { port: metricsPort } : {}),
     }
     : undefined;
+  const consolePortText = values["console-port"];
+  const consolePort = consolePortText === undefined ? undefined : Number(consolePortText);
+  if (consolePort !== undefined && (consolePortText!.trim() === "" || !Number.isInteger(consolePort))) {
+    throw new SmartStorageError("InvalidArguments", `--console-port must be an integer, got "${consolePortText}"`);
+  }
   const accessLogPath = values["access-log"];
   const masterKeyFile = values["encryption-master-key-file"];
   const encryption = masterKeyFile !== undefined || values["allow-ssec-over-http"]
@@ -319,6 +327,7 @@ export function parseCliArgs(
       ...(tls !== undefined ? { tls } : {}),
       ...(values["log-requests"] ? { logRequests: true } : {}),
       ...(metrics !== undefined ? { metrics } : {}),
+      ...(consolePort !== undefined ? { console: { port: consolePort } } : {}),
       ...(accessLogPath !== undefined ? { accessLog: accessLogPath === "" ? {} : { path: accessLogPath } } : {}),
     },
     storage: {
@@ -576,6 +585,9 @@ export async function runCli(argv: string[]): Promise<number> {
         ? [`  metrics:     ${s3.useSsl ? "https" : "http"}://${info.address}:${info.metricsPort}/metrics`]
         : config.server?.metrics !== undefined
         ? [`  metrics:     ${storage.endpointUrl}/metrics`]
+        : []),
+      ...(info.consolePort !== undefined
+        ? [`  console:     ${info.certificatePem !== null ? "https" : "http"}://${info.address}:${info.consolePort}/_console/`]
         : []),
       ...(info.quicPort !== undefined
         ? [`  cluster:     ${config.cluster?.drives.length ?? 0} drives; QUIC port ${info.quicPort} (experimental)`]

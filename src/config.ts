@@ -88,6 +88,20 @@ export interface ServerConfig {
    * Default: off.
    */
   accessLog?: AccessLogConfig;
+  /**
+   * The web console (pages compiled into the engine) on a port of its own: open
+   * `http://<address>:<port>/_console/` (see `info.consolePort`; `0` picks a free port)
+   * and sign in with an access key and secret. Default: off.
+   */
+  console?: ConsoleConfig;
+}
+
+/** `server.console`. */
+export interface ConsoleConfig {
+  /** Default `true` (the object turns it on). */
+  enabled?: boolean;
+  /** Required; `0` picks a free port. Never the S3 port. */
+  port: number;
 }
 
 /** `server.metrics`. */
@@ -413,6 +427,7 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
   }
   const metrics = server.metrics === undefined ? undefined : resolveMetrics(server.metrics, port);
   const accessLog = server.accessLog === undefined ? undefined : resolveAccessLog(server.accessLog, cwd);
+  const consoleConfig = server.console === undefined ? undefined : resolveConsole(server.console, port, metrics?.port);
 
   const buckets = config.buckets === undefined ? [] : resolveBuckets(config.buckets);
   const cluster = config.cluster === undefined ? undefined : resolveCluster(config.cluster, cwd);
@@ -440,6 +455,7 @@ export function resolveConfig(config: SmartStorageConfig = {}, cwd = "."): Resol
         ...(server.logRequests !== undefined ? { logRequests: server.logRequests } : {}),
         ...(metrics !== undefined ? { metrics } : {}),
         ...(accessLog !== undefined ? { accessLog } : {}),
+        ...(consoleConfig !== undefined ? { console: consoleConfig } : {}),
       },
       storage: { directory, cleanSlate, fsync },
       auth: { enabled, credentials, ...(auth.sigV2 !== undefined ? { sigV2: auth.sigV2 } : {}) },
@@ -534,6 +550,26 @@ function resolveMetrics(metrics: MetricsConfig, serverPort: number): NonNullable
     out.port = p;
   }
   return out;
+}
+
+function resolveConsole(
+  consoleConfig: ConsoleConfig,
+  serverPort: number,
+  metricsPort: number | undefined,
+): NonNullable<EngineConfig["server"]["console"]> {
+  if (consoleConfig === null || typeof consoleConfig !== "object" || Array.isArray(consoleConfig)) {
+    throw new ConfigError(`server.console must be an object { enabled?, port }, got ${JSON.stringify(consoleConfig)}`);
+  }
+  const enabled = consoleConfig.enabled ?? true;
+  if (typeof enabled !== "boolean") throw new ConfigError("server.console.enabled must be a boolean");
+  const p = consoleConfig.port;
+  if (typeof p !== "number" || !Number.isInteger(p) || p < 0 || p > 65535) {
+    throw new ConfigError(`server.console.port must be an integer from 0 to 65535, got ${JSON.stringify(p)}`);
+  }
+  if (p !== 0 && (p === serverPort || p === metricsPort)) {
+    throw new ConfigError(`server.console.port must differ from the S3 and metrics ports (${p})`);
+  }
+  return { enabled, port: p };
 }
 
 function resolveAccessLog(log: AccessLogConfig, cwd: string): NonNullable<EngineConfig["server"]["accessLog"]> {

@@ -52,6 +52,8 @@ export interface StartResult {
   quicPort?: number;
   /** The metrics' own port (`server.metrics.port`; the real one when 0 was asked for); absent otherwise. */
   metricsPort?: number;
+  /** The web console's port (`server.console`; the real one when 0 was asked for); absent when it is off. */
+  consolePort?: number;
 }
 
 /** Per-bucket part of {@linkcode StorageStats}. */
@@ -510,6 +512,8 @@ export interface EngineConfig {
     metrics?: { enabled: boolean; bearerToken?: string; port?: number };
     /** One JSON line per request, to `path` (rotated by size) or stderr. */
     accessLog?: { path?: string; maxFileBytes?: number; keepFiles?: number };
+    /** The web console on `port` (pages and S3 on one origin). */
+    console?: { enabled: boolean; port: number };
   };
   /**
    * Storage folder and write behaviour. `removeOnExit`: the engine removes the folder
@@ -683,6 +687,7 @@ export const PARAMS_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
                   },
                 },
               },
+              console: { optional: { object: { enabled: "boolean", port: "number" } } },
             },
           },
           storage: {
@@ -759,6 +764,7 @@ export const RESULT_SHAPES: { readonly [M in MethodName]: ShapeOf<MethodMap[M]["
       directory: "string",
       quicPort: { optional: "number" },
       metricsPort: { optional: "number" },
+      consolePort: { optional: "number" },
     },
   },
   stop: { object: {} },

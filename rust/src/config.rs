@@ -211,6 +211,28 @@ pub struct ServerConfig {
     /// One JSON line per request (`ops/access_log.rs`); off without this.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_log: Option<AccessLogConfig>,
+    /// The web console on a port of its own (`console/`); off without this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleConfig>,
+}
+
+/// `server.console`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
+    /// Its port (0: any free one). It never shares the S3 port: its pages and the S3
+    /// API answered beside them share one origin, which must not be the S3 endpoint's.
+    pub port: u16,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            port: 0,
+        }
+    }
 }
 
 /// `server.metrics`.
@@ -273,6 +295,7 @@ impl Default for ServerConfig {
             log_requests: false,
             metrics: None,
             access_log: None,
+            console: None,
         }
     }
 }

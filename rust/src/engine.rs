@@ -8,8 +8,8 @@ use crate::cluster::store::{ClusterStore, OpenError};
 use crate::config::Config;
 pub use crate::management::protocol::StartInfo;
 use crate::management::protocol::{
-    BucketStats, BucketSummary, ClusterHealth, DeletedBuckets, DeletedObjects, EnsureBucketParams,
-    EnsuredBucket, ProtocolError, StorageStats,
+    BucketSummary, ClusterHealth, DeletedBuckets, DeletedObjects, EnsureBucketParams,
+    EnsuredBucket, ProtocolError,
 };
 use crate::ops::access_log::AccessLog;
 use crate::ops::metrics::Metrics;
@@ -202,6 +202,7 @@ impl Engine {
             region: config.server.region.clone(),
             directory: store.location(),
             metrics_port: None,
+            console_port: None,
         };
         info.quic_port = cluster.as_ref().map(ClusterStore::quic_port);
         let listener = |tcp, tls, role| server::Listener { tcp, tls, role };
@@ -226,6 +227,21 @@ impl Engine {
             None => MetricsAt::Off,
         };
         let observers = observers(&config.server, config.auth.enabled)?;
+        if let Some(console) = config.server.console.as_ref().filter(|c| c.enabled) {
+            let (console_listener, bound) = bind(console.port).await?;
+            info.console_port = Some(bound);
+            let console = crate::console::Console::new(
+                info.tls_port.unwrap_or(port),
+                tls.is_some(),
+                cluster.clone(),
+                observers.metrics.clone(),
+            );
+            listeners.push(listener(
+                console_listener,
+                tls.clone(),
+                Role::Console(Arc::new(console)),
+            ));
+        }
         let credentials = Arc::new(Credentials::new(credentials));
         let default_cors = match &config.server.cors {
             Some(rule) => {
@@ -337,50 +353,11 @@ impl Engine {
 /// The answers to the management queries (docs/protocol.md).
 impl Engine {
     /// The counters; `droppedEvents` is the protocol's to fill in (0 here).
-    pub async fn storage_stats(&self) -> Result<StorageStats, String> {
-        let store = &self.ctx.store;
-        let capacity = store.capacity().await.unwrap_or_default();
-        let (uploads, upload_bytes) = store.upload_totals().await.unwrap_or_default();
-        let all = store.counters();
-        Ok(StorageStats {
-            bucket_count: all.len() as u64,
-            object_count: all.values().map(|c| c.objects).sum(),
-            total_bytes: all.values().map(|c| c.bytes).sum(),
-            multipart_upload_count: uploads,
-            multipart_bytes: upload_bytes,
-            initial_scan_complete: store.scan_complete(),
-            dropped_events: 0,
-            buckets: all
-                .iter()
-                .map(|(name, c)| BucketStats {
-                    name: name.clone(),
-                    object_count: c.objects,
-                    total_bytes: c.bytes,
-                })
-                .collect(),
-            storage_locations: capacity.into_iter().map(Into::into).collect(),
-        })
-    }
-
     pub async fn bucket_summaries(&self) -> Result<Vec<BucketSummary>, crate::s3::error::S3Error> {
-        let region = self.ctx.region.clone();
-        let buckets = self.ctx.store.list_buckets(&region).await?;
-        let counters = self.ctx.store.counters();
-        Ok(buckets
-            .into_iter()
-            .map(|b| {
-                let c = counters.get(&b.name).copied().unwrap_or_default();
-                BucketSummary {
-                    creation_date: crate::s3::headers::iso8601(b.created),
-                    region: b.region,
-                    object_count: c.objects,
-                    total_bytes: c.bytes,
-                    has_policy: self.ctx.settings.policy(&b.name).is_some(),
-                    has_cors: self.ctx.settings.cors(&b.name).is_some(),
-                    name: b.name,
-                }
-            })
-            .collect())
+        let buckets = self.ctx.store.list_buckets(&self.ctx.region).await?;
+        Ok(crate::management::reports::bucket_summaries(
+            &self.ctx, &buckets,
+        ))
     }
 
     /// Deletes a bucket (with `force`, what it holds first); answers how many objects went.
@@ -572,13 +549,7 @@ impl Engine {
 
     /// Cluster mode: the node's report; standalone: no cluster, but the local drives are probed.
     pub async fn cluster_health(&self) -> Result<ClusterHealth, crate::s3::error::S3Error> {
-        if let Some(store) = &self.cluster {
-            return Ok(store.health().into());
-        }
-        let probes = self.ctx.store.probe().await?;
-        Ok(ClusterHealth::standalone(
-            probes.into_iter().map(Into::into).collect(),
-        ))
+        crate::management::reports::cluster_health(&self.ctx, self.cluster.as_ref()).await
     }
 }
 
@@ -628,6 +599,10 @@ fn observers(
                 ));
             }
             Some(Arc::new(Metrics::new(m.bearer_token.clone())))
+        }
+        // The console charts the request rate from them (they are served only if asked for).
+        None if server.console.as_ref().is_some_and(|c| c.enabled) => {
+            Some(Arc::new(Metrics::new(None)))
         }
         None => None,
     };

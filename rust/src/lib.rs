@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod connection_guards;
+pub mod console;
 pub mod encryption;
 pub mod engine;
 pub mod log;

@@ -122,6 +122,9 @@ struct ServeArgs {
     /// Serve the metrics on a port of their own (0: any free one).
     #[arg(long, value_name = "N", requires = "metrics")]
     metrics_port: Option<u16>,
+    /// Serve the web console on port N (0: any free one); its URL is printed at start.
+    #[arg(long, value_name = "N")]
+    console_port: Option<u16>,
     /// Write one JSON line per request to PATH (rotated by size), or to stderr without PATH.
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
     access_log: Option<std::path::PathBuf>,
@@ -285,6 +288,10 @@ fn serve_plan(args: ServeArgs) -> Result<ServePlan, String> {
             port: args.metrics_port,
         });
     }
+    config.server.console = args.console_port.map(|port| config::ConsoleConfig {
+        enabled: true,
+        port,
+    });
     config.server.access_log = args.access_log.map(|path| config::AccessLogConfig {
         path: (!path.as_os_str().is_empty()).then_some(path),
         ..Default::default()
@@ -460,6 +467,17 @@ async fn serve_until_signal(
     if let Some(metrics_port) = info.metrics_port {
         println!(
             "metrics: listening on {scheme}://{}:{metrics_port}/metrics",
+            info.address
+        );
+    }
+    if let Some(console_port) = info.console_port {
+        println!(
+            "console: open {}://{}:{console_port}/_console/",
+            if info.certificate_pem.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             info.address
         );
     }

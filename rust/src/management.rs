@@ -4,6 +4,7 @@
 //! The messages themselves are the types in `protocol`.
 
 pub mod protocol;
+pub mod reports;
 
 use serde_json::Value;
 use std::sync::Arc;
@@ -210,14 +211,9 @@ async fn handle(
         Request::ExportFolder(params) => Ok(Reply::ExportFolder(
             crate::seed::export_folder(&*running(engine)?.ctx.store, params).await?,
         )),
-        Request::GetStorageStats(_) => {
-            let mut stats = running(engine)?
-                .storage_stats()
-                .await
-                .map_err(|e| ProtocolError::new("StorageError", e))?;
-            stats.dropped_events = EVENTS_DROPPED.load(Ordering::Relaxed);
-            Ok(Reply::GetStorageStats(stats))
-        }
+        Request::GetStorageStats(_) => Ok(Reply::GetStorageStats(
+            crate::management::reports::storage_stats(&running(engine)?.ctx).await,
+        )),
         Request::ListBucketSummaries(_) => Ok(Reply::ListBucketSummaries(
             running(engine)?.bucket_summaries().await?,
         )),

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::connection_guards::{PerClient, WriteStallGuard};
+use crate::console::Console;
 use crate::ops::Ops;
 use crate::ops::observe::Counted;
 use crate::s3::{self, Ctx};
@@ -40,12 +41,14 @@ pub async fn bind(address: &str, port: u16) -> std::io::Result<TcpListener> {
 }
 
 /// What a listener serves.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Role {
     /// S3, with the health probes (and the metrics, when they share the port).
     S3,
     /// Only the metrics, on a port of their own.
     Metrics,
+    /// The web console, with S3 beside it (`console/`).
+    Console(Arc<Console>),
 }
 
 /// One port to serve: HTTPS where `tls` is given.
@@ -87,7 +90,7 @@ async fn serve_requests<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
-        let (shared, received) = (shared.clone(), received.clone());
+        let (shared, received, role) = (shared.clone(), received.clone(), role.clone());
         async move {
             let observers = &shared.ops.observers;
             let started = observers
@@ -95,6 +98,9 @@ async fn serve_requests<S>(
                 .then(|| observers.start(&req, peer, &received));
             let res = match role {
                 Role::Metrics => shared.ops.scrape(&req).await,
+                Role::Console(console) => {
+                    crate::console::serve(shared.ctx, &console, req, peer, secure).await
+                }
                 Role::S3 => match shared.ops.answer(&req).await {
                     Some(res) => res,
                     None => s3::serve(shared.ctx, req, peer, secure).await,
@@ -173,7 +179,7 @@ pub fn spawn(
                                 continue;
                             };
                             let _ = stream.set_nodelay(true);
-                            let (shared, watcher, tls) = (shared.clone(), graceful.watcher(), tls.clone());
+                            let (shared, watcher, tls, role) = (shared.clone(), graceful.watcher(), tls.clone(), role.clone());
                             tokio::spawn(async move {
                                 let _slots = (slot, client_slot);
                                 match tls {

@@ -291,6 +291,9 @@ pub struct StartInfo {
     /// The metrics' own port (`server.metrics.port`), when they have one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_port: Option<u16>,
+    /// The web console's port (`server.console`), when it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_port: Option<u16>,
     /// Whether `port` speaks HTTPS.
     pub use_ssl: bool,
     /// The certificate chain served over HTTPS (PEM), so a client can trust exactly it.

@@ -64,6 +64,15 @@ struct BuildLabels {
     version: &'static str,
 }
 
+/// The request counters' sums, as the console shows them.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub total: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+}
+
 type Histograms = Family<OperationLabel, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -74,6 +83,8 @@ fn latency_histogram() -> Histogram {
 /// The request-side metrics, alive for the engine's lifetime.
 pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
+    /// All of `requests`, summed as they come (the console's request-rate chart).
+    requests_total: Counter,
     durations: Histograms,
     received: Counter,
     sent: Counter,
@@ -113,6 +124,7 @@ impl Metrics {
     pub fn new(bearer_token: Option<String>) -> Metrics {
         Metrics {
             requests: Family::default(),
+            requests_total: Counter::default(),
             durations: Histograms::new_with_constructor(latency_histogram),
             received: Counter::default(),
             sent: Counter::default(),
@@ -147,11 +159,25 @@ impl Metrics {
                 status_class: status_class(done.status),
             })
             .inc();
+        self.requests_total.inc();
         self.durations
             .get_or_create(&OperationLabel { operation })
             .observe(done.duration.as_secs_f64());
         self.received.inc_by(done.bytes_in);
         self.sent.inc_by(done.bytes_out);
+    }
+
+    /// Requests served, bytes received and sent, since start.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            total: self.requests_total.get(),
+            bytes_received: self.received.get(),
+            bytes_sent: self.sent.get(),
+        }
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
     }
 
     /// The exposition: this process's counters, and what storage holds right now.
@@ -174,7 +200,7 @@ impl Metrics {
             }),
         );
         let uptime = Gauge::<f64, AtomicU64>::default();
-        uptime.set(self.started.elapsed().as_secs_f64());
+        uptime.set(self.uptime().as_secs_f64());
         registry.register_with_unit(
             "uptime",
             "Time since the engine started",

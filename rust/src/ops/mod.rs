@@ -154,7 +154,7 @@ fn health_response(answer: Result<(), String>) -> S3Response {
     res
 }
 
-fn plain(status: StatusCode, text: &str) -> S3Response {
+pub(crate) fn plain(status: StatusCode, text: &str) -> S3Response {
     let mut res = Response::new(full(text.to_string()));
     *res.status_mut() = status;
     res.headers_mut().insert(
@@ -164,7 +164,7 @@ fn plain(status: StatusCode, text: &str) -> S3Response {
     res
 }
 
-fn with_facts(mut res: S3Response, operation: &str) -> S3Response {
+pub(crate) fn with_facts(mut res: S3Response, operation: &str) -> S3Response {
     res.extensions_mut().insert(RequestFacts {
         operation: operation.to_string(),
         ..Default::default()
