@@ -171,7 +171,7 @@ if [ -f tests/python/run.sh ] && [ "${SKIP_PYTHON:-0}" != "1" ]; then
   # kill -9 during writes the same way (docs/cluster.md).
   run_tests python-cluster parse_pytest env SMARTSTORAGE_TEST_CLUSTER=4 bash tests/python/run.sh \
     test_objects.py test_listing.py test_multipart.py test_versioning.py test_conditional_writes.py \
-    test_policy.py test_acl.py test_keys.py test_errors.py test_crash.py test_operations.py \
+    test_policy.py test_acl.py test_keys.py test_errors.py test_crash.py test_operations.py test_console.py \
     test_object_lock.py test_lifecycle.py
   # The multi-node test tools against themselves (network namespaces with faults: root,
   # iptables; the linearizability checker: Go, porcupine), and three engines in three
