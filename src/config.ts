@@ -1005,6 +1005,7 @@ export const CONFIG_KEYS: KeySchema = {
     logRequests: true,
     metrics: { enabled: true, bearerToken: true, port: true },
     accessLog: { path: true, maxFileBytes: true, keepFiles: true },
+    console: { enabled: true, port: true },
   },
   storage: { directory: true, cleanSlate: true, fsync: true },
   auth: { enabled: true, credentials: true, sigV2: true },
