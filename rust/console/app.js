@@ -168,8 +168,9 @@ function errorFrom(status, text, statusText = '') {
   } else if (t.startsWith('{')) {
     try {
       const j = JSON.parse(t);
-      detail = j.error || j.message || detail;
-      code = j.code || code;
+      // {"error": "Code", "message": "..."} or just {"error": "..."}
+      if (j.message) code = j.code || j.error || code;
+      detail = j.message || j.error || detail;
     } catch { /* not JSON after all */ }
   }
   return new S3Error(status, code, detail);
@@ -939,7 +940,7 @@ async function viewStats(ctx) {
         return; // no polling for non-admins
       }
       const r = overview.server.requests || {};
-      samples.push({ t: performance.now(), total: Number(r.total) || 0, rx: Number(r.bytesReceived) || 0, tx: Number(r.bytesSent) || 0 });
+      samples.push({ t: performance.now(), total: requestTotal(r), rx: Number(r.bytesReceived) || 0, tx: Number(r.bytesSent) || 0 });
       if (samples.length > CHART_SAMPLES) samples.shift();
       renderStats(body, overview.server, samples);
       setMsg(msg, '');
@@ -952,6 +953,9 @@ async function viewStats(ctx) {
   await tick();
 }
 
+// the contract names the cumulative counter `total`; early engines said `requests`
+const requestTotal = (r) => Number(r.total ?? r.requests) || 0;
+
 function renderStats(host, server, samples) {
   const stats = server.stats || {};
   const health = server.health || {};
@@ -962,7 +966,7 @@ function renderStats(host, server, samples) {
       card('Objects', fmtNum(stats.objectCount)),
       card('Stored', fmtBytes(stats.totalBytes)),
       card('Multipart uploads', `${fmtNum(stats.multipartUploadCount)} (${fmtBytes(stats.multipartBytes)})`),
-      card('Requests', fmtNum(server.requests && server.requests.total)),
+      card('Requests', fmtNum(requestTotal(server.requests || {}))),
       card('Uptime', fmtDuration(server.uptimeSeconds)),
       card('Version', server.version || '—')),
     stats.initialScanComplete === false ? h('p', { class: 'muted' }, 'The initial scan is still running: totals are incomplete.') : null,
