@@ -335,8 +335,8 @@ function signOut() {
   state.identity = null;
   state.admin = false;
   say('Signed out.');
-  location.hash = '#/';
-  route();
+  if (location.hash && location.hash !== '#/') location.hash = '#/'; // hashchange routes
+  else route();
 }
 
 function updateHeader() {
@@ -475,7 +475,7 @@ async function renderBucketList(ctx, host, msg) {
     h('th', { scope: 'row' }, h('a', { href: hrefBucket(b.name) }, b.name)),
     h('td', { class: 'num' }, fmtNum(b.objectCount)),
     h('td', { class: 'num' }, fmtBytes(b.totalBytes)),
-    h('td', null, fmtDate(b.creationDate)),
+    h('td', { class: 'date' }, fmtDate(b.creationDate)),
     h('td', null, bucketFlags(b)),
     h('td', { class: 'actions' },
       h('a', { href: hrefSettings(b.name), class: 'button secondary', 'aria-label': `Settings of ${b.name}` }, 'Settings'),
@@ -555,7 +555,7 @@ async function viewBrowser(ctx, bucket, prefix) {
       h('td', { class: 'check' }, box),
       h('th', { scope: 'row' }, h('a', { href: hrefObject(bucket, o.key) }, name)),
       h('td', { class: 'num' }, fmtBytes(o.size)),
-      h('td', null, fmtDate(o.lastModified)),
+      h('td', { class: 'date' }, fmtDate(o.lastModified)),
       h('td', { class: 'actions' },
         button('Download', () => download(bucket, o.key).catch((e) => setMsg(msg, errText(e), 'error')),
           { class: 'secondary', 'aria-label': `Download ${name}`, testid: 'download' }),
@@ -747,6 +747,7 @@ function settingsVersioning(bucket) {
     e.preventDefault();
     if (!select.value) return;
     const body = `<VersioningConfiguration xmlns="${S3_XMLNS}"><Status>${select.value}</Status></VersioningConfiguration>`;
+    setMsg(msg, 'Saving…', 'muted');
     try {
       await s3('PUT', s3Url(bucket, null, { versioning: true }), { body, headers: { 'Content-Type': 'application/xml' } });
       setMsg(msg, `Versioning ${select.value.toLowerCase()}.`);
@@ -775,6 +776,7 @@ function settingsText(bucket, o) {
   const save = async () => {
     const text = area.value.trim();
     if (!text) return setMsg(msg, 'Nothing to save (use Delete to remove it).', 'error');
+    setMsg(msg, 'Saving…', 'muted');
     try {
       o.validate(text);
     } catch (e) {
@@ -867,8 +869,10 @@ async function loadProps(ctx, bucket, key, section) {
     const hd = res.headers;
     const meta = [];
     hd.forEach((v, k) => { if (k.startsWith('x-amz-meta-')) meta.push([k.slice(11), v]); });
-    const extra = ['x-amz-version-id', 'x-amz-storage-class', 'x-amz-server-side-encryption', 'cache-control', 'content-encoding', 'content-disposition', 'x-amz-object-lock-mode', 'x-amz-object-lock-retain-until-date', 'x-amz-object-lock-legal-hold']
-      .filter((k) => hd.get(k)).map((k) => [k, hd.get(k)]);
+    const headerNames = ['x-amz-storage-class', 'x-amz-server-side-encryption', 'cache-control', 'content-encoding',
+      'content-disposition', 'x-amz-object-lock-mode', 'x-amz-object-lock-retain-until-date', 'x-amz-object-lock-legal-hold'];
+    const extra = [['Version ID', 'x-amz-version-id'], ...headerNames.map((k) => [k, k])]
+      .filter(([, k]) => hd.get(k)).map(([label, k]) => [label, hd.get(k)]);
     sectionBody(section,
       dl([
         ['Size', `${fmtBytes(hd.get('content-length'))} (${fmtNum(hd.get('content-length'))} bytes)`],
@@ -910,7 +914,7 @@ async function loadVersions(ctx, bucket, key, section) {
         h('td', { class: 'mono break' }, id),
         h('td', null, childText(v, 'IsLatest') === 'true' ? badge('latest', 'on') : ''),
         h('td', null, marker ? badge('delete marker', 'warn') : 'version'),
-        h('td', null, fmtDate(childText(v, 'LastModified'))),
+        h('td', { class: 'date' }, fmtDate(childText(v, 'LastModified'))),
         h('td', { class: 'num' }, marker ? '—' : fmtBytes(childText(v, 'Size'))),
         h('td', null, marker ? '' : button('Download', () => download(bucket, key, id === 'null' ? undefined : id), { class: 'secondary', 'aria-label': `Download version ${id}` })));
     });
