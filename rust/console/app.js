@@ -371,6 +371,7 @@ const hrefObject = (bucket, key) => `#/o/${enc(bucket)}/${key.split('/').map(enc
 
 function route() {
   for (const fn of state.cleanup.splice(0)) fn();
+  if ($('#confirm-dialog').open) $('#confirm-dialog').close(); // it belonged to the old view
   const gen = ++state.gen;
   const ctx = { alive: () => gen === state.gen };
   updateHeader();

@@ -279,6 +279,16 @@ test('download: the browser saves the same bytes', async () => {
   assert.equal(download.suggestedFilename(), BIG_NAME);
   const file = await download.path();
   assert.equal(sha256(readFileSync(file)), sha256(BIG));
+
+  // "Copy link": a presigned GET on the S3 port, valid 1 hour, shown in a field too
+  await row(BIG_NAME).locator('[data-testid=copy-link]').click();
+  await page.waitForFunction(() => document.querySelector('#link-output').value.length > 0);
+  const link = await page.inputValue('#link-output');
+  assert.ok(link.startsWith(`${endpoint}/${BUCKET}/`), link);
+  assert.match(link, /X-Amz-Expires=3600&/);
+  const res = await fetch(link); // no policy yet: only the signature lets this through
+  assert.equal(res.status, 200);
+  assert.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(BIG));
 });
 
 test('settings: a public-read bucket policy saved in the UI opens anonymous GETs', async () => {
@@ -350,6 +360,10 @@ test('layout: no horizontal scroll at 375 px; the dark scheme changes the palett
     await narrow.emulateMedia({ colorScheme: 'dark' });
     const dark = await bg();
     assert.notEqual(dark, light);
+
+    await narrow.click('#signout');
+    await narrow.waitForSelector('#signin-form');
+    assert.equal(await narrow.evaluate(() => sessionStorage.length), 0, 'sign-out clears the credentials');
   } finally {
     await ctx.close();
   }
