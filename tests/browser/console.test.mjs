@@ -271,6 +271,46 @@ test('browse: the object is listed, a folder opens and shows its content', async
   await row(BIG_NAME).waitFor();
 });
 
+test('upload: a file dropped on the drop zone, its name full of URL-special characters', async () => {
+  const name = 'dropped ü+&=?#%;.txt';
+  await page.evaluate((n) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([`dropped ${n}`], n, { type: 'text/plain' }));
+    document.querySelector('[data-testid=dropzone]').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, name);
+  await row(name).waitFor();
+  const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: name }));
+  assert.equal(head.ContentLength, Buffer.byteLength(`dropped ${name}`));
+  assert.equal(head.ContentType, 'text/plain');
+
+  // its object page (HEAD through the hash route) and its download name
+  await row(name).locator('th a').click();
+  await page.waitForSelector('.props');
+  assert.match(await page.textContent('.props'), /text\/plain/);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#object-download')]);
+  assert.equal(download.suggestedFilename(), name.replace('?', '_')); // Chromium's file-name rule
+  assert.equal(readFileSync(await download.path(), 'utf8'), `dropped ${name}`);
+  await page.click(`[data-testid=breadcrumb] a[href="#/b/${BUCKET}"]`);
+  await row(BIG_NAME).waitFor();
+});
+
+test('browse: pages of 100 keys, "Load more" fetches the rest', async () => {
+  const keys = Array.from({ length: 101 }, (_, i) => `many/${String(i).padStart(3, '0')}.txt`);
+  for (let i = 0; i < keys.length; i += 25) {
+    await Promise.all(keys.slice(i, i + 25).map((Key) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: Key }))));
+  }
+  await page.click('#refresh');
+  await page.click('[data-testid=folder-row][data-prefix="many/"] a');
+  await row('many/099.txt').waitFor();
+  assert.equal(await page.locator('[data-testid=object-row]').count(), 100);
+  await page.click('#load-more');
+  await row('many/100.txt').waitFor();
+  assert.equal(await page.locator('[data-testid=object-row]').count(), 101);
+  assert.equal(await page.isVisible('#load-more'), false);
+  await page.click(`[data-testid=breadcrumb] a[href="#/b/${BUCKET}"]`);
+  await row(BIG_NAME).waitFor();
+});
+
 test('download: the browser saves the same bytes', async () => {
   const [download] = await Promise.all([
     page.waitForEvent('download'),
