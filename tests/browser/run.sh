@@ -2,7 +2,7 @@
 # Browser test: headless Chromium (Debian package `chromium`) driven by
 # playwright-core against an auth-enabled engine. Installs chromium with apt if
 # it is missing and we are root; skips (exit 0) only if chromium cannot be had.
-#   tests/browser/run.sh            # npm ci + node --test
+#   tests/browser/run.sh            # npm ci + node --test (upload + console)
 # Env: SMARTSTORAGE_BINARY (engine), CHROMIUM_PATH (default /usr/bin/chromium).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,4 +24,4 @@ fi
 # playwright-core drives the system chromium; never download its own browsers
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 npm ci --no-audit --no-fund
-exec node --test upload.test.mjs
+exec node --test upload.test.mjs console.test.mjs
