@@ -18,12 +18,11 @@ macro_rules! asset {
     };
 }
 
-const ASSETS: [Asset; 5] = [
+const ASSETS: [Asset; 4] = [
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("aws4fetch.esm.js", "text/javascript; charset=utf-8"),
-    asset!("favicon.svg", "image/svg+xml"),
 ];
 
 /// For working on the console: `SMARTSTORAGE_CONSOLE_ASSETS=<folder>` serves the same
