@@ -1069,7 +1069,7 @@ async function boot() {
   $('#signout').addEventListener('click', signOut);
   $('#confirm-ok').addEventListener('click', () => $('#confirm-dialog').close('ok'));
   $('#confirm-cancel').addEventListener('click', () => $('#confirm-dialog').close('cancel'));
-  window.addEventListener('beforeunload', (e) => { if (state.uploads > 0) e.preventDefault(); });
+  globalThis.addEventListener('beforeunload', (e) => { if (state.uploads > 0) e.preventDefault(); });
   if (!globalThis.crypto || !crypto.subtle) {
     // WebCrypto (needed to sign) exists only in secure contexts: https, or localhost
     show(h('p', { class: 'msg error', role: 'alert' }, 'This page is not a secure context (https or localhost), so the browser offers no WebCrypto to sign requests. Open the console over https or through localhost (e.g. an SSH tunnel).'));
@@ -1094,7 +1094,7 @@ async function boot() {
       say(`Please sign in again: ${errText(e)}`, 'error');
     }
   }
-  window.addEventListener('hashchange', route);
+  globalThis.addEventListener('hashchange', route);
   route();
 }
 

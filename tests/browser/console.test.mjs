@@ -49,7 +49,6 @@ let engineLog = '';
 let pageServer;
 let pageOrigin;
 let browser;
-let context;
 let page; // the signed-in page of the main flow
 let s3;
 const problems = []; // page errors and CSP violations, asserted empty at the end
@@ -149,7 +148,7 @@ before(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  ({ ctx: context, page } = await newPage({ viewport: { width: 1100, height: 800 }, colorScheme: 'light' }));
+  ({ page } = await newPage({ viewport: { width: 1100, height: 800 }, colorScheme: 'light' }));
 });
 
 after(async () => {
