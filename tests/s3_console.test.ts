@@ -10,8 +10,9 @@
 import assert from "node:assert/strict";
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { AwsClient } from "aws4fetch";
+import { parseCliArgs } from "../src/cli.ts";
 import { resolveConfig, type SmartStorageConfig } from "../src/config.ts";
-import { ConfigError } from "../src/errors.ts";
+import { ConfigError, SmartStorageError } from "../src/errors.ts";
 import type { SmartStorage } from "../src/smart_storage.ts";
 import { afterAll, beforeAll, describe, it } from "./harness.ts";
 import { s3ClientAt, startTestServer, uniqueName } from "./helpers.ts";
@@ -83,6 +84,19 @@ describe("the web console", () => {
       assert.throws(() => resolveConfig({ server }), (err: unknown) => {
         assert.ok(err instanceof ConfigError, String(err));
         assert.match(err.message, message);
+        return true;
+      });
+    }
+  });
+
+  it("takes --console-port on the command line", () => {
+    const config = parseCliArgs(["--console-port", "0"], {}) as SmartStorageConfig;
+    assert.deepEqual(config.server?.console, { port: 0 });
+    assert.equal(resolveConfig(config).engine.server.console?.enabled, true);
+    for (const bad of ["x", "", "1.5"]) {
+      assert.throws(() => parseCliArgs(["--console-port", bad], {}), (err: unknown) => {
+        assert.ok(err instanceof SmartStorageError, String(err));
+        assert.match(err.message, /--console-port must be an integer/);
         return true;
       });
     }

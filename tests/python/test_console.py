@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 
 import pytest
 import requests
@@ -16,7 +18,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from helpers import EngineStartFailed, ManagedEngine, expect_error, make_client, unique_bucket_name
+from helpers import EngineStartFailed, ManagedEngine, binary_path, expect_error, make_client, unique_bucket_name
 
 ADMIN = ("AKIDCONSOLEADMIN", "console-admin-secret-0123456789")
 USER = ("AKIDCONSOLEUSER", "console-user-secret-0123456789")
@@ -206,3 +208,26 @@ def test_a_console_port_in_use_or_malformed_fails_the_start(engine):
     with pytest.raises(EngineStartFailed) as failed:
         ManagedEngine([ADMIN], config={"server": {"console": {"enabled": True, "port": "x"}}})
     assert failed.value.error.get("code") == "InvalidConfig", failed.value.error
+
+
+def test_the_cli_prints_the_console_url(tmp_path):
+    proc = subprocess.Popen(
+        [str(binary_path()), "serve", "--address", "127.0.0.1", "--port", "0", "--directory", str(tmp_path / "data"),
+         "--access-key", ADMIN[0], "--secret-key", ADMIN[1], "--console-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        url = None
+        for _ in range(20):
+            line = proc.stdout.readline()
+            found = re.match(r"console: open (http://127\.0\.0\.1:\d+/_console/)$", line.strip())
+            if found:
+                url = found.group(1)
+                break
+        assert url, "no console line on stdout"
+        assert requests.get(url, timeout=10).headers["x-frame-options"] == "DENY"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    bad = subprocess.run([str(binary_path()), "serve", "--console-port", "x"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "--console-port" in bad.stderr
