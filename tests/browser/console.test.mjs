@@ -15,22 +15,19 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 
 import { S3Client, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { chromium } from 'playwright-core';
+import { BINARY, CHROMIUM, CHROMIUM_ARGS, repo, startEngine, stopEngine } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../..');
-const BINARY = process.env.SMARTSTORAGE_BINARY || path.join(repo, 'rust/target/release/ruststorage');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
 const ARTIFACTS = path.join(process.env.SMARTSTORAGE_TEST_ARTIFACTS || path.join(repo, '.nogit/test-artifacts'), 'console');
 const ASSETS = path.join(repo, 'rust/console');
 const ACCESS_KEY = 'AKIDCONSOLETEST';
@@ -45,38 +42,12 @@ const tmp = mkdtempSync(path.join(tmpdir(), 'smartstorage-console-'));
 let engine;
 let endpoint; // S3 port
 let consoleUrl; // console origin
-let engineLog = '';
 let pageServer;
 let pageOrigin;
 let browser;
 let page; // the signed-in page of the main flow
 let s3;
 const problems = []; // page errors and CSP violations, asserted empty at the end
-
-function startEngine() {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(BINARY, [
-      'serve', '--address', '127.0.0.1', '--port', '0',
-      '--directory', path.join(tmp, 'storage'),
-      '--access-key', ACCESS_KEY, '--secret-key', SECRET_KEY,
-      '--console-port', '0',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stderr.on('data', (d) => { engineLog += d; });
-    const timer = setTimeout(() => reject(new Error(`engine did not start; log:\n${engineLog}`)), 30000);
-    proc.on('exit', (code) => reject(new Error(`engine exited with ${code}; log:\n${engineLog}`)));
-    let s3Url;
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      engineLog += `[stdout] ${line}\n`;
-      const s = /ruststorage listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-      if (s) s3Url = s[1];
-      const c = /console: open (http:\/\/127\.0\.0\.1:\d+)\/_console\//.exec(line);
-      if (c && s3Url) {
-        clearTimeout(timer);
-        resolve({ proc, endpoint: s3Url, consoleUrl: c[1] });
-      }
-    });
-  });
-}
 
 /** Another origin: a page framing the console, and a blank page to fetch from. */
 function startPageServer() {
@@ -130,7 +101,16 @@ const row = (key) => page.locator(`[data-testid=object-row][data-key="${key}"]`)
 
 before(async () => {
   assert.ok(existsSync(BINARY), `engine binary ${BINARY} is missing (build it or set SMARTSTORAGE_BINARY)`);
-  ({ proc: engine, endpoint, consoleUrl } = await startEngine());
+  ({ proc: engine, endpoint, consoleUrl } = await startEngine({
+    directory: path.join(tmp, 'storage'),
+    accessKey: ACCESS_KEY,
+    secretKey: SECRET_KEY,
+    args: ['--console-port', '0'],
+    expect: {
+      endpoint: /^ruststorage listening on (http:\/\/127\.0\.0\.1:\d+)/,
+      consoleUrl: /^console: open (http:\/\/127\.0\.0\.1:\d+)\/_console\//,
+    },
+  }));
   pageServer = await startPageServer();
   pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
   s3 = new S3Client({
@@ -145,8 +125,7 @@ before(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   ({ page } = await newPage({ viewport: { width: 1100, height: 800 }, colorScheme: 'light' }));
 });
@@ -154,12 +133,7 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close().catch(() => {});
   if (pageServer) await new Promise((r) => pageServer.close(r));
-  if (engine && engine.exitCode === null) {
-    engine.removeAllListeners('exit');
-    const exited = new Promise((r) => engine.once('exit', r));
-    engine.kill('SIGTERM');
-    await exited;
-  }
+  await stopEngine(engine);
   if (s3) s3.destroy();
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -15,14 +15,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 
 import {
   S3Client,
@@ -36,10 +34,10 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { chromium } from 'playwright-core';
+import { BINARY, CHROMIUM, CHROMIUM_ARGS, startEngine, stopEngine } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const BINARY = process.env.SMARTSTORAGE_BINARY || path.resolve(here, '../../rust/target/release/ruststorage');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
 const ACCESS_KEY = 'AKIDBROWSERTEST';
 const SECRET_KEY = 'browser/test+secret/0123456789abcdefghij';
 const REGION = 'us-east-1';
@@ -52,28 +50,6 @@ let pageServer;
 let pageOrigin;
 let context;
 let s3;
-let engineLog = '';
-
-function startEngine() {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(BINARY, [
-      'serve', '--address', '127.0.0.1', '--port', '0',
-      '--directory', path.join(tmp, 'storage'),
-      '--access-key', ACCESS_KEY, '--secret-key', SECRET_KEY,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stderr.on('data', (d) => { engineLog += d; });
-    const timer = setTimeout(() => reject(new Error(`engine did not start; log:\n${engineLog}`)), 30000);
-    proc.on('exit', (code) => reject(new Error(`engine exited with ${code}; log:\n${engineLog}`)));
-    const lines = createInterface({ input: proc.stdout });
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      const m = /ruststorage listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-      if (!m) return reject(new Error(`unexpected first engine line: ${line}`));
-      lines.on('line', (l) => { engineLog += `[stdout] ${l}\n`; });
-      resolve({ proc, endpoint: m[1] });
-    });
-  });
-}
 
 // The upload form the page server serves at /form (set by a test), and where the
 // engine sends the browser after a POST upload (/done).
@@ -117,7 +93,12 @@ function startPageServer() {
 
 before(async () => {
   assert.ok(existsSync(BINARY), `engine binary ${BINARY} is missing (build it or set SMARTSTORAGE_BINARY)`);
-  ({ proc: engine, endpoint } = await startEngine());
+  ({ proc: engine, endpoint } = await startEngine({
+    directory: path.join(tmp, 'storage'),
+    accessKey: ACCESS_KEY,
+    secretKey: SECRET_KEY,
+    expect: { endpoint: /^ruststorage listening on (http:\/\/127\.0\.0\.1:\d+)/ },
+  }));
   pageServer = await startPageServer();
   pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
   assert.notEqual(new URL(pageOrigin).port, new URL(endpoint).port);
@@ -162,22 +143,14 @@ before(async () => {
   context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
   });
 });
 
 after(async () => {
   if (context) await context.close().catch(() => {});
   if (pageServer) await new Promise((r) => pageServer.close(r));
-  if (engine && engine.exitCode === null) {
-    engine.removeAllListeners('exit');
-    const exited = new Promise((r) => engine.once('exit', r));
-    engine.kill('SIGTERM');
-    await exited;
-  }
+  await stopEngine(engine);
   if (s3) s3.destroy();
   rmSync(tmp, { recursive: true, force: true });
 });
