@@ -22,9 +22,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { S3Client, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { chromium } from 'playwright-core';
-import { BINARY, CHROMIUM, CHROMIUM_ARGS, repo, startEngine, stopEngine } from './support.mjs';
+import { BINARY, CHROMIUM, CHROMIUM_ARGS, repo, s3Client, startEngine, stopEngine } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -32,7 +32,6 @@ const ARTIFACTS = path.join(process.env.SMARTSTORAGE_TEST_ARTIFACTS || path.join
 const ASSETS = path.join(repo, 'rust/console');
 const ACCESS_KEY = 'AKIDCONSOLETEST';
 const SECRET_KEY = 'console/test+secret/0123456789abcdefghij';
-const REGION = 'us-east-1';
 const BUCKET = `console-${randomBytes(5).toString('hex')}`;
 const BIG = randomBytes(20 * 1024 * 1024); // > 8 MiB: multipart, 3 parts
 const BIG_NAME = 'random 20MiB.bin';
@@ -113,15 +112,7 @@ before(async () => {
   }));
   pageServer = await startPageServer();
   pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
-  s3 = new S3Client({
-    endpoint,
-    region: REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
-  });
+  s3 = s3Client(endpoint, ACCESS_KEY, SECRET_KEY);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,

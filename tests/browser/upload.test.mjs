@@ -23,7 +23,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
-  S3Client,
   CreateBucketCommand,
   PutBucketCorsCommand,
   PutBucketPolicyCommand,
@@ -34,13 +33,12 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { chromium } from 'playwright-core';
-import { BINARY, CHROMIUM, CHROMIUM_ARGS, startEngine, stopEngine } from './support.mjs';
+import { BINARY, CHROMIUM, CHROMIUM_ARGS, s3Client, startEngine, stopEngine } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const ACCESS_KEY = 'AKIDBROWSERTEST';
 const SECRET_KEY = 'browser/test+secret/0123456789abcdefghij';
-const REGION = 'us-east-1';
 const BUCKET = `browser-${randomBytes(6).toString('hex')}`;
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'smartstorage-browser-'));
@@ -103,16 +101,7 @@ before(async () => {
   pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
   assert.notEqual(new URL(pageOrigin).port, new URL(endpoint).port);
 
-  s3 = new S3Client({
-    endpoint,
-    region: REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY },
-    // keep presigned PUT URLs free of checksum parameters for an empty body
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
-  });
+  s3 = s3Client(endpoint, ACCESS_KEY, SECRET_KEY);
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   await s3.send(new PutBucketCorsCommand({
     Bucket: BUCKET,
