@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # A/B of two engine binaries on the small-request path, interleaved so that drift of the
 # machine hits both alike: 4 KiB GET and PUT at c=16, REPS rounds of DURATION each, fsync
-# off, auth on. Prints each round and the medians. For "does this change cost anything
+# off (FSYNC=1: on), auth on. Prints each round and the medians. For "does this change cost anything
 # on the S3 path" (e.g. a feature that is off); scripts/bench remains the benchmark.
 #   scripts/bench.d/ab.sh OLD_BINARY NEW_BINARY [extra serve args for NEW...]
-# Env: REPS (5), DURATION (5s), CONC (16), WORKDIR (/var/tmp; /dev/shm takes the disk out),
+# Env: REPS (5), DURATION (5s), CONC (16), OPS ("get put"), FSYNC (0), WORKDIR (/var/tmp; /dev/shm takes the disk out),
 # S3LOAD (default: the one scripts/bench built).
 set -euo pipefail
 OLD=$1 NEW=$2
 shift 2
-REPS=${REPS:-5} DURATION=${DURATION:-5s} CONC=${CONC:-16}
+REPS=${REPS:-5} DURATION=${DURATION:-5s} CONC=${CONC:-16} OPS=${OPS:-get put}
+FSYNC_ARGS=(--no-fsync)
+[ "${FSYNC:-0}" = 1 ] && FSYNC_ARGS=()
 S3LOAD=${S3LOAD:-$(ls -t "$HOME"/.cache/smartstorage-bench/bin/s3load-* | head -1)}
 AK=AKIDABTEST SK=ab-test-secret-0123456789
 WORK=$(mktemp -d "${WORKDIR:-/var/tmp}/ssab.XXXXXX")
@@ -20,7 +22,7 @@ trap cleanup EXIT
 start() { # name binary args... -> port
   local name=$1 bin=$2
   shift 2
-  "$bin" serve --address 127.0.0.1 --port 0 --directory "$WORK/$name" --no-fsync \
+  "$bin" serve --address 127.0.0.1 --port 0 --directory "$WORK/$name" "${FSYNC_ARGS[@]}" \
     --access-key "$AK" --secret-key "$SK" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
   pids+=($!)
   for _ in $(seq 100); do
@@ -41,7 +43,7 @@ run() { # op port -> ops/s
     -c "$CONC" -duration "$DURATION" | grep -o '"ops_per_s":[0-9.]*' | head -1 | cut -d: -f2
 }
 declare -A results
-for op in get put; do
+for op in $OPS; do
   for rep in $(seq "$REPS"); do
     for side in old new; do
       port=$old_port
@@ -54,7 +56,7 @@ for op in get put; do
   done
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-for op in get put; do
+for op in $OPS; do
   o=$(echo "${results[$op-old]}" | median) n=$(echo "${results[$op-new]}" | median)
   echo "$op 4KiB c=$CONC median ops/s: old $o, new $n, new/old $(awk -v a="$n" -v b="$o" 'BEGIN {printf "%.3f", a/b}')"
 done

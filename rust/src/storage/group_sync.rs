@@ -9,15 +9,14 @@
 //!
 //! One file system is enough: every object, version and temporary file of a store is
 //! renamed within its root, and `rename` never crosses file systems.
+//!
+//! A failed syncfs fails every later sync too, until the engine restarts: the kernel
+//! reports a lost write once, to whichever round asks first, which may not be the round
+//! of the request whose bytes were lost; so after one, no write is acknowledged again.
 
-use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
-
-/// Failed rounds remembered for waiters that wake late (a round's failure must reach
-/// every request it covered).
-const FAILURES_KEPT: usize = 64;
 
 pub struct GroupSync {
     /// Any open descriptor of the file system: its root folder.
@@ -33,8 +32,8 @@ struct State {
     /// Every ticket up to this one is covered by a finished round.
     covered: u64,
     running: bool,
-    /// Rounds that failed: the tickets they covered, and why.
-    failures: VecDeque<(std::ops::RangeInclusive<u64>, String)>,
+    /// Why a round failed, once one has.
+    failed: Option<String>,
 }
 
 impl GroupSync {
@@ -52,11 +51,13 @@ impl GroupSync {
         state.issued += 1;
         let ticket = state.issued;
         loop {
+            if let Some(why) = &state.failed {
+                return Err(std::io::Error::other(format!(
+                    "the storage file system lost a write (syncfs: {why}); restart the engine once the disk is checked"
+                )));
+            }
             if state.covered >= ticket {
-                return match state.failures.iter().find(|(r, _)| r.contains(&ticket)) {
-                    Some((_, why)) => Err(std::io::Error::other(why.clone())),
-                    None => Ok(()),
-                };
+                return Ok(());
             }
             if state.running {
                 state = self.finished.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -65,18 +66,17 @@ impl GroupSync {
             // Leader: this round covers every ticket issued so far, all of whose writes
             // were made before their holders asked, hence before this syncfs starts.
             state.running = true;
-            let (from, through) = (state.covered + 1, state.issued);
+            let through = state.issued;
             drop(state);
             let result = syncfs(&self.root);
             state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             state.running = false;
             state.covered = through;
             if let Err(e) = result {
-                crate::log::warn(&format!("syncfs failed: {e}"));
-                state.failures.push_back((from..=through, e.to_string()));
-                if state.failures.len() > FAILURES_KEPT {
-                    state.failures.pop_front();
-                }
+                crate::log::warn(&format!(
+                    "syncfs failed, no write is acknowledged from now on: {e}"
+                ));
+                state.failed = Some(e.to_string());
             }
             self.finished.notify_all();
         }
