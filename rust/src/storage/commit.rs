@@ -1,8 +1,7 @@
 //! Atomic publication of an object's data and metadata.
 //!
-//! 1. The data is streamed to `.tmp/<shard>/<txn>.data`.
-//! 2. The metadata is written to `.tmp/<shard>/<txn>.meta`; both are made durable
-//!    (fsync on: one group commit, `group_sync.rs`), and the metadata is renamed to
+//! 1. The data is streamed to `.tmp/<shard>/<txn>.data` (fsynced when `fsync` is on).
+//! 2. The metadata is written to `.tmp/<shard>/<txn>.meta`, fsynced, and renamed to
 //!    `.tmp/<shard>/<txn>.commit`: that rename is the commit point.
 //! 3. Under the key's lock, `<txn>.data` is renamed onto the object file and
 //!    `<txn>.commit` onto the metadata file.
@@ -125,9 +124,12 @@ impl Store {
         let json = serde_json::to_vec_pretty(meta).map_err(Error::internal)?;
         let meta_tmp = data.path.with_extension("meta");
         let staged = (|| -> std::io::Result<()> {
-            std::fs::File::create(&meta_tmp)?.write_all(&json)?;
-            // The data and the metadata are on disk before the commit point.
-            self.make_durable()
+            let mut file = std::fs::File::create(&meta_tmp)?;
+            file.write_all(&json)?;
+            if self.fsync {
+                file.sync_data()?;
+            }
+            Ok(())
         })();
         let result = staged.map_err(Error::from).and_then(|_| {
             let (bucket_dir, _open) = self.enter_bucket(bucket)?;

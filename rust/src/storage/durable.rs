@@ -1,41 +1,44 @@
-//! Making writes durable. A new or removed name survives a power loss only once its
-//! folder is synced, so with fsync on every change to object, version and record names
-//! is made durable before the request is acknowledged: through the group commit
-//! (`group_sync.rs`), whose `syncfs` covers the data and metadata files written before
-//! too. A batch (DeleteObjects) asks once, at its end, instead of once per key.
+//! Making folder entries durable. A new or removed name survives a power loss only
+//! once its folder is fsynced, so with fsync on every change to object, version and
+//! record names syncs the folder it changed before the request is acknowledged.
+//! A batch (DeleteObjects) syncs each folder it touched once, at its end, instead of
+//! once per key.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Store;
 
 thread_local! {
-    /// Whether a batch runs on this thread (`Some`), and whether it changed names.
-    static BATCH: Cell<Option<bool>> = const { Cell::new(None) };
+    /// The folders the batch running on this thread has left to sync.
+    static BATCH: RefCell<Option<BTreeSet<PathBuf>>> = const { RefCell::new(None) };
+}
+
+/// Syncs a folder; one that is gone (emptied and removed since) has nothing to sync.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::File::open(dir) {
+        Ok(folder) => folder.sync_all(),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 impl Store {
-    /// Everything written so far is durable once this returns (fsync on).
-    pub(super) fn make_durable(&self) -> std::io::Result<()> {
-        match &self.group_sync {
-            Some(group) => group.sync(),
-            None => Ok(()),
-        }
-    }
-
     /// Makes the names in `dir` durable (fsync on): now, or at the end of this thread's batch.
-    pub(super) fn sync_entries(&self, _dir: &Path) -> std::io::Result<()> {
+    pub(super) fn sync_entries(&self, dir: &Path) -> std::io::Result<()> {
         if !self.fsync {
             return Ok(());
         }
-        match BATCH.get() {
-            Some(_) => {
-                BATCH.set(Some(true));
-                Ok(())
-            }
-            None => self.make_durable(),
-        }
+        let deferred = BATCH.with(|batch| {
+            batch
+                .borrow_mut()
+                .as_mut()
+                .map(|dirs| dirs.insert(dir.to_path_buf()))
+                .is_some()
+        });
+        if deferred { Ok(()) } else { sync_dir(dir) }
     }
 
     /// A name in `dir`, a folder of a bucket's tree, was added or removed: listings
@@ -77,23 +80,24 @@ impl Store {
         }
     }
 
-    /// Runs `f` on this (blocking) thread with the syncs of its name changes deferred
-    /// to its end, where one covers them all.
+    /// Runs `f` on this (blocking) thread with folder syncs deferred to its end.
     pub fn batch<T>(&self, f: impl FnOnce() -> T) -> std::io::Result<T> {
         /// Ends the batch even if `f` panics: the pool reuses this thread.
         struct End;
         impl Drop for End {
             fn drop(&mut self) {
-                BATCH.set(None);
+                BATCH.with(|batch| batch.borrow_mut().take());
             }
         }
-        BATCH.set(Some(false));
+        BATCH.with(|batch| *batch.borrow_mut() = Some(BTreeSet::new()));
         let end = End;
         let out = f();
-        let changed = BATCH.get() == Some(true);
+        let dirs = BATCH
+            .with(|batch| batch.borrow_mut().take())
+            .unwrap_or_default();
         drop(end);
-        if changed {
-            self.make_durable()?;
+        for dir in dirs {
+            sync_dir(&dir)?;
         }
         Ok(out)
     }

@@ -13,7 +13,6 @@ mod dircache;
 mod durable;
 pub mod error;
 mod fs;
-mod group_sync;
 pub mod interface;
 pub mod keypath;
 pub mod list;
@@ -84,8 +83,6 @@ pub struct Inner {
     pub root: PathBuf,
     tmp: PathBuf,
     fsync: bool,
-    /// With fsync on: the group commit every durability point goes through.
-    group_sync: Option<group_sync::GroupSync>,
     locks: locks::KeyLocks,
     /// Locks for multipart uploads: a table of their own, because completing an upload
     /// holds its upload lock while it takes the key's lock (one table could stripe both
@@ -174,10 +171,6 @@ impl Store {
         }
         let inner = Inner {
             tmp: root.join(TMP_DIR),
-            group_sync: match fsync {
-                true => Some(group_sync::GroupSync::open(&root)?),
-                false => None,
-            },
             root,
             fsync,
             locks: locks::KeyLocks::new(),

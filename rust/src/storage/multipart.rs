@@ -205,7 +205,6 @@ impl Store {
         let json = serde_json::to_vec(&part).map_err(Error::internal)?;
         let json_tmp = self.temp_path("partmeta");
         std::fs::write(&json_tmp, json)?;
-        self.make_durable()?;
         let _guard = self.upload_locks.write(bucket, upload_id);
         if !dir.is_dir() {
             let _ = std::fs::remove_file(&json_tmp);
@@ -218,7 +217,6 @@ impl Store {
             return Err(e.into());
         }
         data.mark_published();
-        self.sync_entries(&dir)?;
         Ok(part)
     }
 

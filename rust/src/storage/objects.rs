@@ -22,11 +22,14 @@ impl Store {
         temp_writer(self.temp_path("data"), self.fsync, filter)
     }
 
-    /// Writes a body already in memory to a temporary file (made durable when published).
+    /// Writes a body already in memory to a temporary file (fsynced when `fsync` is on).
     pub fn stage_bytes(&self, bytes: &[u8], md5: [u8; 16]) -> std::io::Result<TempData> {
         let data = TempData::new(self.temp_path("data"), bytes.len() as u64, md5);
         let mut file = std::fs::File::create(&data.path)?;
         std::io::Write::write_all(&mut file, bytes)?;
+        if self.fsync {
+            file.sync_data()?;
+        }
         Ok(data)
     }
 

@@ -145,8 +145,8 @@ const WRITEBACK_STEP: u64 = 4 * 1024 * 1024;
 
 /// Starts writing a just-written range of `file` to its disk without waiting
 /// (Linux `sync_file_range`), so that the disk works while the body still streams
-/// in and the sync at the end (the group commit's `syncfs`) waits for the last steps
-/// only, not the whole body. Failures show at that sync.
+/// in and the fsync at the end waits for the last steps only, not the whole body.
+/// Failures show at that fsync.
 pub fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
     // SAFETY: the descriptor stays open for the call, which only schedules I/O.
@@ -187,9 +187,10 @@ impl Sink for FileSink {
         Ok(())
     }
     fn finish(mut self, size: u64, md5: [u8; 16]) -> Result<TempData> {
-        // Not synced here: whoever publishes the file makes it durable first, in a
-        // group commit with other writes (`Store::make_durable`).
         self.out.flush()?;
+        if self.fsync {
+            self.out.get_ref().sync_data()?;
+        }
         (self.data.size, self.data.md5) = (size, md5);
         Ok(self.data)
     }
