@@ -154,7 +154,7 @@ test('sign-in: a wrong secret shows the error; keyboard-only sign-in reaches the
   await page.fill('#access-key', ACCESS_KEY);
   await page.fill('#secret-key', 'not-the-secret');
   await page.click('#signin-submit');
-  await page.waitForFunction(() => document.querySelector('#signin-error').textContent.length > 0);
+  await page.waitForFunction(() => (document.querySelector('#signin-error')?.textContent ?? '').length > 0);
   assert.match(await page.textContent('#signin-error'), /SignatureDoesNotMatch|AccessDenied|403/);
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'nothing stored after a refused sign-in');
 
@@ -178,7 +178,7 @@ test('sign-in: a wrong secret shows the error; keyboard-only sign-in reaches the
 test('buckets: create through the UI, invalid names show the S3 error', async () => {
   await page.fill('#new-bucket-name', 'Not_A_Valid_Name');
   await page.click('#create-bucket');
-  await page.waitForFunction(() => /InvalidBucketName/.test(document.querySelector('#bucket-msg').textContent));
+  await page.waitForFunction(() => /InvalidBucketName/.test(document.querySelector('#bucket-msg')?.textContent ?? ''));
 
   await page.fill('#new-bucket-name', BUCKET);
   await page.click('#create-bucket');
@@ -202,7 +202,7 @@ test('upload: 20 MiB through the file input, with a progress bar, multipart', as
   await page.setInputFiles('#file-input', { name: BIG_NAME, mimeType: 'application/octet-stream', buffer: BIG });
   const bar = page.locator('[data-testid=upload-progress]');
   await bar.waitFor({ state: 'visible' });
-  await page.waitForFunction(() => /done|failed/.test(document.querySelector('[data-testid=upload-state]').textContent), null, { timeout: 45000 });
+  await page.waitForFunction(() => /done|failed/.test(document.querySelector('[data-testid=upload-state]')?.textContent ?? ''), null, { timeout: 45000 });
   assert.equal(await page.textContent('[data-testid=upload-state]'), 'done');
   assert.equal(Number(await bar.getAttribute('value')), BIG.length);
   assert.equal(Number(await bar.getAttribute('max')), BIG.length);
@@ -286,7 +286,7 @@ test('download: the browser saves the same bytes', async () => {
 
   // "Copy link": a presigned GET on the S3 port, valid 1 hour, shown in a field too
   await row(BIG_NAME).locator('[data-testid=copy-link]').click();
-  await page.waitForFunction(() => document.querySelector('#link-output').value.length > 0);
+  await page.waitForFunction(() => (document.querySelector('#link-output')?.value ?? '').length > 0);
   const link = await page.inputValue('#link-output');
   assert.ok(link.startsWith(`${endpoint}/${BUCKET}/`), link);
   assert.match(link, /X-Amz-Expires=3600&/);
@@ -299,13 +299,13 @@ test('settings: a public-read bucket policy saved in the UI opens anonymous GETs
   const objectUrl = `${endpoint}/${BUCKET}/dir/inner%20note.txt`;
   assert.equal((await fetch(objectUrl)).status, 403, 'anonymous GET before the policy');
   await page.click('#bucket-settings');
-  await page.waitForFunction(() => /No bucket policy/.test(document.querySelector('#policy-msg').textContent));
+  await page.waitForFunction(() => /No bucket policy/.test(document.querySelector('#policy-msg')?.textContent ?? ''));
   await page.fill('#policy-text', JSON.stringify({
     Version: '2012-10-17',
     Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: `arn:aws:s3:::${BUCKET}/*` }],
   }));
   await page.click('#policy-save');
-  await page.waitForFunction(() => /saved|Not saved/.test(document.querySelector('#policy-msg').textContent));
+  await page.waitForFunction(() => /saved|Not saved/.test(document.querySelector('#policy-msg')?.textContent ?? ''));
   assert.match(await page.textContent('#policy-msg'), /saved/);
   assert.doesNotMatch(await page.textContent('#policy-msg'), /Not saved/);
   const res = await fetch(objectUrl);
@@ -328,7 +328,7 @@ test('delete: two objects selected with the checkboxes are gone', async () => {
 
   await page.click('#delete-selected');
   await page.click('#confirm-ok');
-  await page.waitForFunction(() => /Deleted 2 objects/.test(document.querySelector('#browser-msg').textContent));
+  await page.waitForFunction(() => /Deleted 2 objects/.test(document.querySelector('#browser-msg')?.textContent ?? ''));
   await row('a.txt').waitFor({ state: 'detached' });
   assert.equal(await row('b.txt').count(), 0);
   assert.equal(await row(BIG_NAME).count(), 1);
