@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use crate::cluster::store::ClusterStore;
 use crate::ops::metrics::Metrics;
-use crate::ops::{plain, with_facts};
+use crate::ops::{aws_signed, plain, with_facts};
 use crate::s3::Ctx;
 use crate::s3::response::{S3Response, full};
 
@@ -85,7 +85,7 @@ pub async fn serve(
             _ => file(console, name, req.method()),
         };
         page_headers(with_facts(res, "Console"))
-    } else if path == "/_console" || path == "/" && is_read(req.method()) && !signed(&req) {
+    } else if path == "/_console" || path == "/" && is_read(req.method()) && !aws_signed(&req) {
         page_headers(with_facts(redirect(PREFIX), "Console"))
     } else {
         let mut res = crate::s3::serve(ctx, req, remote, secure).await;
@@ -99,15 +99,6 @@ pub async fn serve(
 
 fn is_read(method: &Method) -> bool {
     *method == Method::GET || *method == Method::HEAD
-}
-
-/// Whether a request carries AWS credentials (then `GET /` is ListBuckets).
-fn signed<B>(req: &Request<B>) -> bool {
-    req.headers().contains_key(header::AUTHORIZATION)
-        || req
-            .uri()
-            .query()
-            .is_some_and(|q| q.contains("X-Amz-Signature=") || q.contains("Signature="))
 }
 
 fn file(console: &Console, name: &str, method: &Method) -> S3Response {

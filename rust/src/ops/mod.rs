@@ -121,16 +121,20 @@ impl Ops {
 /// On the S3 port, `/metrics` is a scrape unless the request carries AWS credentials (a
 /// bucket named `metrics` stays reachable to signed requests).
 fn is_scrape<B>(req: &Request<B>) -> bool {
-    let aws_signed = req
-        .headers()
+    !aws_signed(req)
+}
+
+/// Whether a request carries AWS credentials: an `Authorization` header other than a
+/// bearer token, or a presigned query (SigV4 or SigV2).
+pub(crate) fn aws_signed<B>(req: &Request<B>) -> bool {
+    req.headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| !a.starts_with("Bearer "))
         || req
             .uri()
             .query()
-            .is_some_and(|q| q.contains("X-Amz-Signature=") || q.contains("Signature="));
-    !aws_signed
+            .is_some_and(|q| q.contains("X-Amz-Signature=") || q.contains("Signature="))
 }
 
 fn health_response(answer: Result<(), String>) -> S3Response {
