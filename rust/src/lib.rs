@@ -13,6 +13,7 @@ pub mod connection_guards;
 pub mod console;
 pub mod encryption;
 pub mod engine;
+pub mod file_bytes;
 pub mod log;
 pub mod management;
 pub mod ops;

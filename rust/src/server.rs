@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::connection_guards::{PerClient, WriteStallGuard};
 use crate::console::Console;
+use crate::file_bytes::SendfileStream;
 use crate::ops::Ops;
 use crate::ops::observe::Counted;
 use crate::s3::{self, Ctx};
@@ -183,7 +184,10 @@ pub fn spawn(
                             tokio::spawn(async move {
                                 let _slots = (slot, client_slot);
                                 match tls {
-                                    None => run_connection(stream, shared, peer.ip(), false, role, watcher).await,
+                                    None => {
+                                        let stream = SendfileStream::new(stream);
+                                        run_connection(stream, shared, peer.ip(), false, role, watcher).await
+                                    }
                                     // A client speaking plain HTTP to this port fails the handshake and is closed.
                                     Some(tls) => {
                                         if let Ok(Ok(stream)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {

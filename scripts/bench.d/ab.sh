@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# A/B of two engine binaries on the small-request path, interleaved so that drift of the
+# A/B of two engine binaries on one request size (default the small-request path), interleaved so that drift of the
 # machine hits both alike: 4 KiB GET and PUT at c=16, REPS rounds of DURATION each, fsync
 # off (FSYNC=1: on), auth on. Prints each round and the medians. For "does this change cost anything
 # on the S3 path" (e.g. a feature that is off); scripts/bench remains the benchmark.
 #   scripts/bench.d/ab.sh OLD_BINARY NEW_BINARY [extra serve args for NEW...]
-# Env: REPS (5), DURATION (5s), CONC (16), OPS ("get put"), FSYNC (0), WORKDIR (/var/tmp; /dev/shm takes the disk out),
+# Env: REPS (5), DURATION (5s), CONC (16), OPS ("get put"), SIZE (4096), OBJECTS (1000), FSYNC (0),
+# WORKDIR (/var/tmp; /dev/shm takes the disk out),
 # S3LOAD (default: the one scripts/bench built).
 set -euo pipefail
 OLD=$1 NEW=$2
 shift 2
 REPS=${REPS:-5} DURATION=${DURATION:-5s} CONC=${CONC:-16} OPS=${OPS:-get put}
+SIZE=${SIZE:-4096} OBJECTS=${OBJECTS:-1000}
 FSYNC_ARGS=(--no-fsync)
 [ "${FSYNC:-0}" = 1 ] && FSYNC_ARGS=()
 S3LOAD=${S3LOAD:-$(ls -t "$HOME"/.cache/smartstorage-bench/bin/s3load-* | head -1)}
@@ -19,27 +21,29 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-start() { # name binary args... -> port
+start() { # name binary args... -> sets STARTED_PORT (not in $(...): pids must reach cleanup)
   local name=$1 bin=$2
   shift 2
   "$bin" serve --address 127.0.0.1 --port 0 --directory "$WORK/$name" "${FSYNC_ARGS[@]}" \
     --access-key "$AK" --secret-key "$SK" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
   pids+=($!)
   for _ in $(seq 100); do
-    grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/$name.out" 2>/dev/null | grep -o '[0-9]*$' && return
+    STARTED_PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/$name.out" 2>/dev/null | grep -o '[0-9]*$') && return
     sleep 0.1
   done
   echo "$name did not start" >&2
   exit 1
 }
-old_port=$(start old "$OLD")
-new_port=$(start new "$NEW" "$@")
+start old "$OLD"
+old_port=$STARTED_PORT
+start new "$NEW" "$@"
+new_port=$STARTED_PORT
 for port in "$old_port" "$new_port"; do
   "$S3LOAD" mkbucket -endpoint "http://127.0.0.1:$port" -ak "$AK" -sk "$SK"
-  "$S3LOAD" fill -endpoint "http://127.0.0.1:$port" -ak "$AK" -sk "$SK" -size 4096 -objects 1000 -c 16 > /dev/null
+  "$S3LOAD" fill -endpoint "http://127.0.0.1:$port" -ak "$AK" -sk "$SK" -size "$SIZE" -objects "$OBJECTS" -c 16 > /dev/null
 done
 run() { # op port -> ops/s
-  "$S3LOAD" "$1" -endpoint "http://127.0.0.1:$2" -ak "$AK" -sk "$SK" -size 4096 -objects 1000 \
+  "$S3LOAD" "$1" -endpoint "http://127.0.0.1:$2" -ak "$AK" -sk "$SK" -size "$SIZE" -objects "$OBJECTS" \
     -c "$CONC" -duration "$DURATION" | grep -o '"ops_per_s":[0-9.]*' | head -1 | cut -d: -f2
 }
 declare -A results
@@ -58,5 +62,5 @@ done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 for op in $OPS; do
   o=$(echo "${results[$op-old]}" | median) n=$(echo "${results[$op-new]}" | median)
-  echo "$op 4KiB c=$CONC median ops/s: old $o, new $n, new/old $(awk -v a="$n" -v b="$o" 'BEGIN {printf "%.3f", a/b}')"
+  echo "$op size=$SIZE c=$CONC median ops/s: old $o, new $n, new/old $(awk -v a="$n" -v b="$o" 'BEGIN {printf "%.3f", a/b}')"
 done

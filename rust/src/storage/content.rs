@@ -1,12 +1,19 @@
 //! Reading an object's bytes out as a stream: small objects are read whole in the
-//! trip that opens them, larger ones streamed by a reader thread through pooled buffers.
+//! trip that opens them, larger ones streamed by a reader thread.
+//!
+//! Plain bytes of a file (above `MAP_MIN`) go out as windows of a memory map of the
+//! file (`file_bytes`), which a plain-HTTP socket sends with `sendfile` and no copy
+//! here. Windows are mapped and read into the page cache on the blocking pool, never
+//! on the socket's thread, and a large GET holds only a few windows at a time.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::pool;
+use crate::file_bytes;
 
 /// Bytes out of storage, in order; an error ends the stream.
 pub type ByteStream =
@@ -15,6 +22,11 @@ pub type ByteStream =
 /// Bytes read per chunk of a file body, and chunks buffered ahead of the socket.
 const FILE_CHUNK: usize = 512 * 1024;
 const FILE_CHUNKS_AHEAD: usize = 2;
+/// Bytes mapped per window of a streamed file body (a multiple of the page size).
+const MAP_WINDOW: u64 = 2 * 1024 * 1024;
+/// Bodies smaller than this are read, not mapped: for a few pages a copy costs less
+/// than setting up and tearing down a mapping.
+const MAP_MIN: u64 = 128 * 1024;
 /// Objects up to this size are read whole by the blocking task that opens them: one
 /// trip to the blocking pool per GET, and no reader task handing chunks over a channel
 /// (the wake-ups cost more than the read at 1 MiB). A streamed body holds up to
@@ -55,6 +67,10 @@ impl Content {
         if !want_data || size > LOAD_WHOLE_MAX {
             return Ok(Content(Data::File(file)));
         }
+        if size >= MAP_MIN {
+            let window = file_bytes::window(&Arc::new(file), 0, size)?;
+            return Ok(Content(Data::Loaded(vec![window])));
+        }
         let chunks = (0..size)
             .step_by(FILE_CHUNK)
             .map(|offset| read_chunk(&file, offset, size))
@@ -91,7 +107,7 @@ impl Content {
                 }
                 Box::pin(futures_util::stream::iter(frames))
             }
-            Data::File(file) => file_decoded(file, start, Box::new(Chunks { left: len })),
+            Data::File(file) => file_mapped(file, start, len),
             Data::Source(source) => source.stream(start, len),
         }
     }
@@ -131,21 +147,26 @@ fn file_decoded(file: std::fs::File, start: u64, mut decoder: Box<dyn RunDecoder
     receiver_stream(rx)
 }
 
-/// Plain bytes: runs of `FILE_CHUNK` bytes, passed on as read.
-struct Chunks {
-    left: u64,
-}
-
-impl RunDecoder for Chunks {
-    fn next_run(&mut self) -> Option<usize> {
-        let len = self.left.min(FILE_CHUNK as u64);
-        self.left -= len;
-        (len > 0).then_some(len as usize)
-    }
-
-    fn decode(&mut self, run: &mut [u8]) -> std::io::Result<Range<usize>> {
-        Ok(0..run.len())
-    }
+/// Streams `len` bytes of `file` from `start`: one blocking thread maps the file a
+/// window at a time, faults the window in and hands it on, waiting while the client
+/// is slow (bounded memory) and stopping when the client goes.
+fn file_mapped(file: std::fs::File, start: u64, len: u64) -> ByteStream {
+    let file = Arc::new(file);
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(FILE_CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let (mut offset, end) = (start, start + len);
+        while offset < end {
+            let window_end = (offset / MAP_WINDOW + 1) * MAP_WINDOW;
+            let next = window_end.min(end);
+            let mapped = file_bytes::window(&file, offset, next - offset);
+            let failed = mapped.is_err();
+            if tx.blocking_send(mapped).is_err() || failed {
+                return;
+            }
+            offset = next;
+        }
+    });
+    receiver_stream(rx)
 }
 
 /// Decodes runs gathered from `stored` as it arrives (bytes loaded already, or

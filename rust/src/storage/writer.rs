@@ -1,6 +1,8 @@
 //! Streams a request body into a temporary file (or another `Sink`) on a blocking
-//! thread, hashing MD5 as it goes. The bounded channel gives backpressure: the network is read no faster
-//! than the disk is written, so memory stays bounded at any object size.
+//! thread, hashing MD5 as it goes (beside the writes, on a thread of its own, once a
+//! body is large). The bounded channels give backpressure: the network is read no
+//! faster than the disk is written and the bytes hashed, so memory stays bounded at
+//! any object size.
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -77,7 +79,7 @@ impl<T: Send + 'static> SinkWriter<T> {
         tokio::task::spawn_blocking(move || {
             let result = (|| {
                 let mut sink = open()?;
-                let mut md5 = Md5::new();
+                let mut md5 = BodyMd5::default();
                 let mut size = 0u64;
                 let mut filtered = Vec::new();
                 let mut put = |sink: &mut S, bytes: &[u8]| {
@@ -106,7 +108,8 @@ impl<T: Send + 'static> SinkWriter<T> {
                     f.finish(&mut filtered)?;
                     put(&mut sink, &filtered)?;
                 }
-                sink.finish(size, md5.finalize().into())
+                let md5 = md5.finish()?;
+                sink.finish(size, md5)
             })();
             let _ = done_tx.send(result);
         });
@@ -136,6 +139,87 @@ impl<T: Send + 'static> SinkWriter<T> {
             Ok(result) => result,
             Err(_) => Err(Error::internal("body writer vanished")),
         }
+    }
+}
+
+/// Bytes hashed on the writing thread before the MD5 moves to a thread of its own:
+/// for smaller bodies the hand-over costs more than it saves.
+const HASH_BESIDE_AFTER: u64 = 1024 * 1024;
+/// Bytes handed to the hashing thread at a time, and batches queued for it.
+const HASH_BATCH: usize = 512 * 1024;
+const HASH_QUEUE: usize = 2;
+
+/// The MD5 of a body as it streams: computed on the writing thread at first, then
+/// on a thread of its own, so that on two cores hashing and writing (and for
+/// encrypted bodies, encrypting) overlap and a large PUT is bound by the slower of
+/// them, not their sum.
+#[derive(Default)]
+struct BodyMd5 {
+    inline: Md5,
+    hashed: u64,
+    beside: Option<Beside>,
+}
+
+struct Beside {
+    batch: Vec<Bytes>,
+    batched: usize,
+    tx: mpsc::Sender<Vec<Bytes>>,
+    digest: oneshot::Receiver<[u8; 16]>,
+}
+
+impl BodyMd5 {
+    fn update(&mut self, chunk: &Bytes) {
+        let Some(beside) = self.beside.as_mut() else {
+            self.inline.update(chunk);
+            self.hashed += chunk.len() as u64;
+            if self.hashed >= HASH_BESIDE_AFTER {
+                self.beside = Some(Beside::start(std::mem::take(&mut self.inline)));
+            }
+            return;
+        };
+        beside.batch.push(chunk.clone());
+        beside.batched += chunk.len();
+        if beside.batched >= HASH_BATCH {
+            beside.send();
+        }
+    }
+
+    fn finish(self) -> Result<[u8; 16]> {
+        let Some(mut beside) = self.beside else {
+            return Ok(self.inline.finalize().into());
+        };
+        beside.send();
+        drop(beside.tx);
+        beside
+            .digest
+            .blocking_recv()
+            .map_err(|_| Error::internal("MD5 thread vanished"))
+    }
+}
+
+impl Beside {
+    /// Continues `md5` on a blocking thread of its own.
+    fn start(mut md5: Md5) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
+        let (digest_tx, digest) = oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            while let Some(batch) = rx.blocking_recv() {
+                batch.iter().for_each(|chunk| md5.update(chunk));
+            }
+            let _ = digest_tx.send(md5.finalize().into());
+        });
+        Beside {
+            batch: Vec::new(),
+            batched: 0,
+            tx,
+            digest,
+        }
+    }
+
+    fn send(&mut self) {
+        self.batched = 0;
+        // The thread only stops once `tx` is dropped.
+        let _ = self.tx.blocking_send(std::mem::take(&mut self.batch));
     }
 }
 
