@@ -9,9 +9,10 @@
 //!   size under its key (a sharded map of key -> size) and answers 200 with a
 //!   fixed ETag; PUT of a bucket answers 200;
 //! - GET of an object answers 200 with Content-Length = the size last PUT under
-//!   that key and a body that is a slice of one static zeroed buffer (no
-//!   allocation or copy per request; objects up to its 4 MiB go out as one
-//!   frame, larger ones as several slices of it); HEAD the same headers, no body;
+//!   that key and a body that is a slice of one static zeroed buffer (the body
+//!   costs no allocation or copy per request; objects up to its 1 MiB go out as
+//!   one frame, larger ones as several slices of it); HEAD the same headers, no
+//!   body;
 //!   a key never PUT: 404 NoSuchKey;
 //! - DELETE of an object 204; GET / (ListBuckets) a minimal valid answer;
 //!   ListObjectsV2 (list-type=2, prefix, max-keys, continuation-token) and
@@ -19,8 +20,8 @@
 //!   work too.
 //!
 //!     ceiling [ADDR:]PORT
-use std::collections::HashMap;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
@@ -34,9 +35,9 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-/// The one buffer every GET body is cut from (zeroed static memory: pages never
-/// written stay the kernel's shared zero page).
-const ZERO_LEN: usize = 4 << 20;
+/// The one buffer every GET body is cut from: a static (read-only data of the
+/// binary), so a slice of it is a `Bytes` with no reference count to touch.
+const ZERO_LEN: usize = 1 << 20;
 static ZEROS: [u8; ZERO_LEN] = [0; ZERO_LEN];
 
 /// What a fixed ETag looks like (the MD5 of nothing: the body is not hashed).
@@ -51,7 +52,10 @@ impl Body for Zeros {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.left == 0 {
             return Poll::Ready(None);
         }
@@ -80,7 +84,10 @@ struct Sizes {
 
 impl Sizes {
     fn new() -> Self {
-        Sizes { hasher: RandomState::new(), shards: (0..64).map(|_| Mutex::new(HashMap::new())).collect() }
+        Sizes {
+            hasher: RandomState::new(),
+            shards: (0..64).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
     }
     fn shard(&self, key: &str) -> &Mutex<HashMap<String, u64>> {
         &self.shards[(self.hasher.hash_one(key) % self.shards.len() as u64) as usize]
@@ -106,7 +113,12 @@ impl Sizes {
             .shards
             .iter()
             .flat_map(|s| {
-                s.lock().unwrap().iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, n)| (k.clone(), *n)).collect::<Vec<_>>()
+                s.lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, n)| (k.clone(), *n))
+                    .collect::<Vec<_>>()
             })
             .collect();
         v.sort_unstable();
@@ -157,11 +169,21 @@ fn xml_escape(s: &str) -> Cow<'_, str> {
     if !s.contains(['&', '<', '>', '"', '\'']) {
         return Cow::Borrowed(s);
     }
-    Cow::Owned(s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;"))
+    Cow::Owned(
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&apos;"),
+    )
 }
 
 fn xml_unescape(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 fn empty(status: StatusCode) -> Response<Out> {
@@ -173,12 +195,18 @@ fn empty(status: StatusCode) -> Response<Out> {
 fn xml(status: StatusCode, body: String) -> Response<Out> {
     let mut r = Response::new(Either::Right(Full::new(Bytes::from(body))));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     r
 }
 
 fn error(status: StatusCode, code: &str) -> Response<Out> {
-    xml(status, format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{code}</Message></Error>"))
+    xml(
+        status,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{code}</Message></Error>"
+        ),
+    )
 }
 
 /// Reads a request body to its end and returns its length (the bytes are dropped).
@@ -258,7 +286,10 @@ fn list(uri: &Uri, bucket: &str, sizes: &Sizes) -> Response<Out> {
         return error(StatusCode::NOT_IMPLEMENTED, "NotImplemented");
     }
     let prefix = query(uri, "prefix").unwrap_or_default();
-    let max: usize = query(uri, "max-keys").and_then(|m| m.parse().ok()).unwrap_or(1000).min(1000);
+    let max: usize = query(uri, "max-keys")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
     let after = query(uri, "continuation-token").map(|t| format!("{bucket}/{t}"));
     let all = sizes.list(&format!("{bucket}/{prefix}"));
     let start = after.map_or(0, |a| all.partition_point(|(k, _)| *k <= a));
@@ -281,7 +312,10 @@ fn list(uri: &Uri, bucket: &str, sizes: &Sizes) -> Response<Out> {
         ));
     }
     if truncated && let Some((k, _)) = page.last() {
-        b.push_str(&format!("<NextContinuationToken>{}</NextContinuationToken>", xml_escape(&k[skip..])));
+        b.push_str(&format!(
+            "<NextContinuationToken>{}</NextContinuationToken>",
+            xml_escape(&k[skip..])
+        ));
     }
     b.push_str("</ListBucketResult>");
     xml(StatusCode::OK, b)
@@ -292,17 +326,28 @@ fn main() {
         eprintln!("usage: ceiling [ADDR:]PORT");
         std::process::exit(2)
     });
-    let addr = if arg.contains(':') { arg } else { format!("127.0.0.1:{arg}") };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let addr = if arg.contains(':') {
+        arg
+    } else {
+        format!("127.0.0.1:{arg}")
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap_or_else(|e| {
-            eprintln!("ceiling: cannot listen on {addr}: {e}");
-            std::process::exit(1)
-        });
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .unwrap_or_else(|e| {
+                eprintln!("ceiling: cannot listen on {addr}: {e}");
+                std::process::exit(1)
+            });
         eprintln!("ceiling: listening on {addr} (no storage, no signature check)");
         let sizes = Arc::new(Sizes::new());
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let sizes = sizes.clone();
             tokio::spawn(async move {
