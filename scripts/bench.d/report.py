@@ -11,7 +11,7 @@ import sys
 from collections import defaultdict
 
 src, out_md, out_svg = sys.argv[1:4]
-meta, limits, servers, results, crashes, stderr_text, canary, enginelogs = {}, [], {}, [], [], "", None, []
+meta, limits, servers, results, crashes, stderr_text, canary, enginelogs, skips = {}, [], {}, [], [], "", None, [], []
 for line in open(src):
     line = line.strip()
     if not line:
@@ -31,6 +31,8 @@ for line in open(src):
         crashes.append(r)
     elif kind == "enginelog":
         enginelogs.append(r)
+    elif kind == "skip":
+        skips.append(r)
     elif kind == "canary":
         canary = r
     elif kind == "stderr":
@@ -39,10 +41,12 @@ for line in open(src):
         results.append(r)
 
 order = meta.get("servers", "").split() or sorted({r["server"] for r in results})
-SS, SSNF, VGW, S3R = "smartstorage", "smartstorage-nofsync", "versitygw", "s3rver"
-RATIOS = [(SS, VGW), (SS, S3R), (SSNF, VGW)]
+SS, SSNF, VGW, S3R, WEED, CEIL = "smartstorage", "smartstorage-nofsync", "versitygw", "s3rver", "seaweedfs", "ceiling"
+# smartstorage-nofsync is the like-for-like twin of the peers that do not fsync
+# (versitygw, seaweedfs); the ceiling row gets its own table below
+RATIOS = [(SS, VGW), (SS, S3R), (SSNF, VGW), (SSNF, WEED)]
 RATIOS = [(a, b) for a, b in RATIOS if a in order and b in order]
-COLORS = {SS: "#1f77b4", SSNF: "#7fb3e0", VGW: "#ff7f0e", S3R: "#2ca02c"}
+COLORS = {SS: "#1f77b4", SSNF: "#7fb3e0", VGW: "#ff7f0e", S3R: "#2ca02c", WEED: "#d62728", CEIL: "#7f7f7f"}
 
 groups = defaultdict(list)  # (server, op, size, conc) -> [result]
 for r in results:
@@ -116,9 +120,12 @@ w(f"- load generator: scripts/bench.d/s3load (Go {meta.get('go', '?')}, SigV4, k
 w(f"- `sync` before each measured phase: {'yes' if meta.get('sync', '1') == '1' else 'no (QUICK)'}")
 w(f"- load average at start {meta.get('load_start', '?')}, at end {meta.get('load_end', '?')} (other work shares this machine; see *other cores* below)")
 w("")
-w("MinIO and warp are AGPL-3.0, and this workplace's package notes mark AGPL modules \"not to use\", so the MinIO-class comparison is **Versity S3 Gateway** "
-  "(Go, single node, posix backend) and the load comes from s3load, which reports in warp's terms. "
-  "`smartstorage-nofsync` is the same engine with `--no-fsync`, the like-for-like durability match for the two others.")
+w("MinIO and warp are AGPL-3.0, and this workplace's package notes mark AGPL modules \"not to use\", so the MinIO-class comparisons are **Versity S3 Gateway** "
+  "(Go, single node, posix backend) and **SeaweedFS** (Go, `weed server`: master, volume server, filer and S3 gateway in one process), "
+  "and the load comes from s3load, which reports in warp's terms. "
+  "`smartstorage-nofsync` is the same engine with `--no-fsync`, the like-for-like durability match for the others (none of them fsyncs)."
+  + (" `ceiling` is no storage server: a minimal hyper server (scripts/bench.d/ceiling) that drops PUT bodies and answers GETs with "
+     "zeros from one static buffer, without checking signatures; it is the upper bound of HTTP/1.1 with s3load on this machine." if CEIL in order else ""))
 w("")
 w("## Servers and durability")
 w("")
@@ -128,6 +135,12 @@ for s in order:
     sv = servers.get(s, {})
     w(f"| {s} | {sv.get('durability', '?')} | `{sv.get('cmd', '?').strip()}` |")
 w("")
+if skips:
+    by_why = defaultdict(list)
+    for k in skips:
+        by_why[(k["server"], k["why"])].append(k["phase"])
+    w("Phases a server sat out (blank cells below): " + "; ".join(f"**{srv}**: {', '.join(ph)} ({why})" for (srv, why), ph in by_why.items()) + ".")
+    w("")
 w("## Machine limits")
 w("")
 w("| what | value | how |")
@@ -151,6 +164,29 @@ for row in ROWS:
     fc = [r["other_cores"] for s in order for r in groups.get((s, row[1], row[2], row[3]), []) if "other_cores" in r]
     w(f"| {row[0]} | {row[4]} | " + " | ".join(cells) + " | " + "".join(f"{x} | " for x in rs) + f"{fmt(med(fc), 2)} |")
 w("")
+# the engine as a fraction of the ceiling row
+CEIL_ROWS = [r for r in ROWS if (r[1], r[2]) in (("get", 4096), ("put", 4096), ("get", 1048576))]
+CEIL_ROWS.sort(key=lambda r: ({("get", 4096): 0, ("put", 4096): 1, ("get", 1048576): 2}[(r[1], r[2])], r[3]))
+ceil_cols = [s for s in (SS, SSNF) if s in order]
+if CEIL in order and ceil_cols and any(tput(CEIL, r) for r in CEIL_ROWS):
+    w("## Ceiling")
+    w("")
+    w("smartstorage's medians as a fraction of the `ceiling` row's (a hyper server that stores nothing and checks no signature, "
+      "measured in the same interleaved runs): how much of what HTTP/1.1 and s3load allow on this machine the engine reaches. "
+      "The engine's own value in brackets. Server, s3load and the kernel's loopback copies share 2 cores, so where the client and "
+      "the copies bound both (1 MiB GETs) the fraction nears 1 and can pass it by run-to-run noise; the engine's cost per request "
+      "then shows in *CPU s/GiB* under Server resources, beside the ceiling's.")
+    w("")
+    w("| workload | unit | ceiling | " + " | ".join(f"{s} / ceiling" for s in ceil_cols) + " |")
+    w("| --- | --- | ---: |" + " ---: |" * len(ceil_cols))
+    for row in CEIL_ROWS:
+        c = med(tput(CEIL, row))
+        cs = []
+        for s in ceil_cols:
+            v = med(tput(s, row))
+            cs.append("–" if v is None or not c else f"**{v / c:.2f}** ({fmt(v)})")
+        w(f"| {row[0]} | {row[4]} | {cell(tput(CEIL, row))} | " + " | ".join(cs) + " |")
+    w("")
 w("## Latency (ms, median of the runs' p50 / p99)")
 w("")
 w("| workload | " + " | ".join(order) + " |")
@@ -276,6 +312,13 @@ for r in results:
 
     w(f"| {r['server']} | {r['op'].split('-', 1)[1]} | {rng('ready')} | {rng('started')} | {rng('first_ok')} | {r['errors']} |")
 w("")
+if WEED in order:
+    fp = meta.get("seaweedfs_first_put_s")
+    w("SeaweedFS: `weed server` starts its filer 1 s and its S3 gateway 2 s after launch (fixed sleeps in weed/command/server.go), "
+      "so its start-up is at least 2 s"
+      + (f"; in the load phase its first PUT took {fp} s more, while the master grew the first volumes (the bench waits for a PUT before it measures)" if fp else "")
+      + ".")
+    w("")
 
 # errors
 w("## Errors, crashes and noise")
@@ -340,7 +383,7 @@ W, PH, LM, TOP = 1100, 300, 70, 70
 H = TOP + len(panels) * (PH + 80) + 20
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="Helvetica, Arial, sans-serif">',
        f'<rect width="{W}" height="{H}" fill="white"/>',
-       f'<text x="{W/2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">smartstorage vs. Versity S3 Gateway vs. s3rver: median throughput ({meta.get("mode", "")}, {meta.get("date", "")})</text>']
+       f'<text x="{W/2}" y="24" text-anchor="middle" font-size="17" font-weight="bold">smartstorage and other S3 servers: median throughput ({meta.get("mode", "")}, {meta.get("date", "")})</text>']
 lx = LM
 for s in order:
     svg.append(f'<rect x="{lx}" y="38" width="12" height="12" fill="{COLORS.get(s, "#999")}"/>')
@@ -406,6 +449,12 @@ print("ListObjectsV2 ms/1000-key page".ljust(37) + "".join(fmt(med(lists.get(s))
 print("DeleteObjects ms/1000 keys".ljust(37) + "".join(fmt(med(dels.get(s))).rjust(colw) for s in order))
 st = {r["server"]: r for r in results if r["op"] == "startup-plain"}
 print("start-up to first request, ms".ljust(37) + "".join(fmt(st[s]["extra"]["first_ok_ms"] if s in st else None).rjust(colw) for s in order))
+if CEIL in order and ceil_cols:
+    for row in CEIL_ROWS:
+        c = med(tput(CEIL, row))
+        if c:
+            print(f"{row[0]} / ceiling".ljust(37) + "".join(
+                (f"{med(tput(s, row)) / c:.2f}" if med(tput(s, row)) is not None else "–").rjust(colw) for s in ceil_cols) + f"   ({', '.join(ceil_cols)})")
 nerr = sum(r.get("errors", 0) for r in results)
 print(f"failed requests: {nerr} (details in {out_md}); servers that ended early: {len(crashes)}"
       + "".join(f"\n  {c['server']}: {c.get('how', '?')}, {c['during']}" for c in crashes)
