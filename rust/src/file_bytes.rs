@@ -76,7 +76,21 @@ fn make_resident(map: &memmap2::Mmap) -> io::Result<()> {
     if rc == 0 && resident.iter().all(|page| page & 1 == 1) {
         return Ok(());
     }
-    map.advise(memmap2::Advice::PopulateRead)
+    match map.advise(memmap2::Advice::PopulateRead) {
+        // Linux before 5.14 has no MADV_POPULATE_READ.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            touch_pages(map);
+            Ok(())
+        }
+        done => done,
+    }
+}
+
+/// Faults every page of `map` in by reading a byte of it.
+fn touch_pages(map: &memmap2::Mmap) {
+    for at in (0..map.len()).step_by(page_size() as usize) {
+        std::hint::black_box(map[at]);
+    }
 }
 
 /// The owner of a window's bytes: the mapping, and the file kept open for `sendfile`.
@@ -268,6 +282,33 @@ mod tests {
                 .unwrap()
                 .contains_key(&(address - 5000 % 4096))
         );
+    }
+
+    fn resident_pages(map: &memmap2::Mmap) -> usize {
+        let mut resident = vec![0u8; map.len().div_ceil(page_size() as usize)];
+        // SAFETY: as in make_resident.
+        let rc = unsafe { libc::mincore(map.as_ptr() as *mut _, map.len(), resident.as_mut_ptr()) };
+        assert_eq!(rc, 0);
+        resident.iter().filter(|page| *page & 1 == 1).count()
+    }
+
+    #[test]
+    fn touching_pages_reads_them_in() {
+        let data = pattern(5 * 4096 + 1);
+        let file = file_of(&data);
+        // Written out and dropped from the page cache (where the file system allows it).
+        file.sync_all().unwrap();
+        // SAFETY: an open descriptor; the call only advises the kernel.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        // SAFETY: a private test file nobody writes.
+        let map = unsafe { memmap2::MmapOptions::new().map(&*file).unwrap() };
+        if resident_pages(&map) == 6 {
+            eprintln!("skipped: this file system keeps the pages cached");
+            return;
+        }
+        touch_pages(&map);
+        assert_eq!(resident_pages(&map), 6);
+        assert_eq!(&map[..], &data[..]);
     }
 
     #[test]
