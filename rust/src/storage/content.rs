@@ -122,48 +122,48 @@ impl Content {
     }
 }
 
-/// Decodes runs of `file` from `start`. One blocking thread reads ahead with positioned
-/// reads into pooled buffers that go to the socket as they are (no copy), decoding
-/// overlapping the socket's writes; it waits while the client is slow (bounded memory)
-/// and stops when the client goes.
+/// Decodes runs of `file` from `start`, read ahead (`read_ahead`) with positioned reads
+/// into pooled buffers that go to the socket as they are (no copy), decoding
+/// overlapping the socket's writes.
 fn file_decoded(file: std::fs::File, start: u64, mut decoder: Box<dyn RunDecoder>) -> ByteStream {
     use std::os::unix::fs::FileExt;
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(FILE_CHUNKS_AHEAD);
-    tokio::task::spawn_blocking(move || {
-        let mut offset = start;
-        while let Some(len) = decoder.next_run() {
-            let mut buf = pool::take(len);
-            let decoded = file
-                .read_exact_at(&mut buf, offset)
-                .and_then(|()| decoder.decode(&mut buf))
-                .map(|range| pool::into_bytes(buf, range));
-            offset += len as u64;
-            let failed = decoded.is_err();
-            if tx.blocking_send(decoded).is_err() || failed {
-                return;
-            }
-        }
-    });
-    receiver_stream(rx)
+    let mut offset = start;
+    read_ahead(std::iter::from_fn(move || {
+        let len = decoder.next_run()?;
+        let mut buf = pool::take(len);
+        let decoded = file
+            .read_exact_at(&mut buf, offset)
+            .and_then(|()| decoder.decode(&mut buf))
+            .map(|range| pool::into_bytes(buf, range));
+        offset += len as u64;
+        Some(decoded)
+    }))
 }
 
-/// Streams `len` bytes of `file` from `start`: one blocking thread maps the file a
-/// window at a time, faults the window in and hands it on, waiting while the client
-/// is slow (bounded memory) and stopping when the client goes.
+/// Streams `len` bytes of `file` from `start` as memory-mapped windows, each read
+/// into the page cache before it is handed on.
 fn file_mapped(file: std::fs::File, start: u64, len: u64) -> ByteStream {
     let file = Arc::new(file);
+    let (mut offset, end) = (start, start + len);
+    read_ahead(std::iter::from_fn(move || {
+        let next = ((offset / MAP_WINDOW + 1) * MAP_WINDOW).min(end);
+        let window = (offset < end).then(|| file_bytes::window(&file, offset, next - offset));
+        offset = next;
+        window
+    }))
+}
+
+/// Runs `chunks` on a blocking thread that stays `FILE_CHUNKS_AHEAD` chunks ahead of
+/// the socket: it waits while the client is slow (bounded memory), and stops at the
+/// first error or when the client goes.
+fn read_ahead(chunks: impl Iterator<Item = std::io::Result<Bytes>> + Send + 'static) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(FILE_CHUNKS_AHEAD);
     tokio::task::spawn_blocking(move || {
-        let (mut offset, end) = (start, start + len);
-        while offset < end {
-            let window_end = (offset / MAP_WINDOW + 1) * MAP_WINDOW;
-            let next = window_end.min(end);
-            let mapped = file_bytes::window(&file, offset, next - offset);
-            let failed = mapped.is_err();
-            if tx.blocking_send(mapped).is_err() || failed {
+        for chunk in chunks {
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
                 return;
             }
-            offset = next;
         }
     });
     receiver_stream(rx)
