@@ -4,6 +4,7 @@ SIGKILL, overwrites are atomic under concurrent readers/writers."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -353,17 +354,56 @@ def test_data_file_cut_short_outside_fails_the_get(own_server):
     body = _versions_of(3 * MiB, 1)[0]
     s3.put_object(Bucket="cut", Key="big", Body=body)
     s3.put_object(Bucket="cut", Key="mid", Body=body[: 400 * 1024])
+    s3.put_object(Bucket="cut", Key="small", Body=body[:6000])
+    sizes = (len(body), 400 * 1024, 6000)
     cut = 0
     for path in own_server.directory.rglob("*"):
-        if path.is_file() and path.stat().st_size in (len(body), 400 * 1024) and path.read_bytes()[:64] == body[:64]:
+        if path.is_file() and path.stat().st_size in sizes and path.read_bytes()[:64] == body[:64]:
             with open(path, "r+b") as f:
                 f.truncate(path.stat().st_size - 5000)
             cut += 1
-    assert cut == 2
-    for key, size in (("big", len(body)), ("mid", 400 * 1024)):
+    assert cut == 3
+    for key, size in (("big", len(body)), ("mid", 400 * 1024), ("small", 6000)):
         try:
             data = s3.get_object(Bucket="cut", Key=key)["Body"].read()
         except Exception:  # noqa: BLE001 - a 500 or a broken connection are both a failure
             continue
         assert len(data) == size and data == body[:size], f"{key}: served {len(data)} bytes that are not the object"
     assert s3.head_bucket(Bucket="cut")["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def _evict_from_page_cache(directory):
+    """Writes every file under `directory` out and drops its pages from the page cache."""
+    for path in directory.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def test_small_objects_out_of_the_page_cache_are_read_from_disk(own_server):
+    """A small GET is served on the request's own thread only while its files are all
+    in the kernel's caches; with their pages dropped it must still come back whole
+    (read on the blocking pool), headers included, and again once cached."""
+    s3 = make_client(own_server.endpoint)
+    s3.create_bucket(Bucket="cold")
+    bodies = {f"k/{size}": os.urandom(size) for size in (0, 1, 4096, 100 * 1024, 128 * 1024 - 1)}
+    for key, body in bodies.items():
+        s3.put_object(Bucket="cold", Key=key, Body=body, ContentType="application/x-test", Metadata={"n": str(len(body))})
+    for round_ in ("cold", "cached"):
+        if round_ == "cold":
+            _evict_from_page_cache(own_server.directory)
+        for key, body in bodies.items():
+            got = s3.get_object(Bucket="cold", Key=key)
+            assert got["Body"].read() == body, f"{round_} {key}"
+            assert got["ContentType"] == "application/x-test" and got["Metadata"] == {"n": str(len(body))}
+            assert got["ETag"] == '"%s"' % hashlib.md5(body).hexdigest()
+        _evict_from_page_cache(own_server.directory)
+        head = s3.head_object(Bucket="cold", Key="k/4096")
+        assert head["ContentLength"] == 4096
+        ranged = s3.get_object(Bucket="cold", Key="k/4096", Range="bytes=100-199")["Body"].read()
+        assert ranged == bodies["k/4096"][100:200]
+    expect_error(lambda: s3.get_object(Bucket="cold", Key="k/none"), "NoSuchKey", 404)

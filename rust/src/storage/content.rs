@@ -78,6 +78,23 @@ impl Content {
         Ok(Content(Data::Loaded(chunks)))
     }
 
+    /// `load` for the async threads: `None` where it would read a mapped or streamed
+    /// body, or wait for the disk (`cached`).
+    pub(super) fn load_cached(file: std::fs::File, size: u64, want_data: bool) -> Option<Self> {
+        if !want_data {
+            return Some(Content(Data::File(file)));
+        }
+        if size >= MAP_MIN {
+            return None;
+        }
+        let mut buf = pool::take(size as usize);
+        super::cached::read_exact_at(&file, &mut buf, 0).ok()?;
+        Some(Content(Data::Loaded(vec![pool::into_bytes(
+            buf,
+            0..size as usize,
+        )])))
+    }
+
     /// Bytes read already, in order.
     pub fn loaded(chunks: Vec<Bytes>) -> Self {
         Content(Data::Loaded(chunks))

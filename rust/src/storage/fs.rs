@@ -220,6 +220,14 @@ impl Storage for Store {
         customer: Option<&CustomerKey>,
     ) -> Result<Opened> {
         plain_only(customer.is_some())?;
+        if version_id.is_none()
+            && let Some((meta, content)) = self.open_object_cached(bucket, key, want_data)
+        {
+            return Ok(Opened {
+                meta,
+                content: Some(content),
+            });
+        }
         let (b, k, v) = (owned(bucket), owned(key), version_id.map(owned));
         self.blocking(move |s| {
             let (meta, file) = match v {

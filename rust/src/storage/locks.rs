@@ -33,6 +33,15 @@ impl KeyLocks {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The read lock, if no writer holds it now.
+    pub fn try_read(&self, bucket: &str, key: &str) -> Option<RwLockReadGuard<'_, ()>> {
+        match self.stripe(bucket, key).try_read() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     pub fn write(&self, bucket: &str, key: &str) -> RwLockWriteGuard<'_, ()> {
         self.stripe(bucket, key)
             .write()

@@ -6,6 +6,7 @@
 
 pub mod bucket_config;
 pub mod buckets;
+mod cached;
 pub mod capacity;
 pub mod commit;
 mod content;

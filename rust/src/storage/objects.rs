@@ -9,7 +9,7 @@ use super::keypath;
 use super::meta::{NewObjectAttrs, ObjectMeta, StoredChecksum};
 use super::sealing::ByteFilter;
 use super::writer::{TempData, TempWriter, temp_writer};
-use super::{Change, Store};
+use super::{Change, Store, buckets, cached};
 
 /// Quoted hex MD5, the ETag of a single-part object.
 pub fn etag_of(md5: &[u8; 16]) -> String {
@@ -87,6 +87,29 @@ impl Store {
         let file = std::fs::File::open(bucket_dir.join(keypath::data_relative(key)))
             .map_err(|e| Error::key_io(key, e))?;
         Ok((meta, file))
+    }
+
+    /// `open_object` with a small body (or none, for `want_data: false`) read whole,
+    /// if the names, the bytes and the key's lock are all to be had without waiting
+    /// (`cached`). `None` means "do `open_object` on the blocking pool", which also
+    /// finds and reports whatever went wrong here.
+    pub fn open_object_cached(
+        &self,
+        bucket: &str,
+        key: &str,
+        want_data: bool,
+    ) -> Option<(ObjectMeta, super::content::Content)> {
+        if !buckets::valid_bucket_name(bucket) {
+            return None;
+        }
+        let bucket_dir = self.bucket_dir(bucket);
+        cached::is_dir(&bucket_dir).ok()?;
+        let _guard = self.locks.try_read(bucket, key)?;
+        let json = cached::read(&bucket_dir.join(keypath::meta_relative(key))).ok()?;
+        let meta: ObjectMeta = serde_json::from_slice(&json).ok()?;
+        let file = cached::open(&bucket_dir.join(keypath::data_relative(key))).ok()?;
+        let content = super::content::Content::load_cached(file, meta.size, want_data)?;
+        Some((meta, content))
     }
 
     /// Copies an object. The data file is hard-linked (committed data files are never
