@@ -70,11 +70,6 @@ pub fn open(path: &Path) -> Result<File> {
     openat2(path, libc::O_RDONLY | libc::O_NOATIME)
 }
 
-/// Whether `path` is a folder, if that can be told from the dentry cache.
-pub fn is_dir(path: &Path) -> Result<()> {
-    openat2(path, libc::O_PATH | libc::O_DIRECTORY).map(drop)
-}
-
 /// Reads into `buf` at `offset` what the page cache holds (maybe less than asked).
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> Result<usize> {
     let iov = libc::iovec {
@@ -118,18 +113,8 @@ pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> Result
 /// The whole of a small file, all from the page cache.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     let file = open(path)?;
-    let mut out = vec![0u8; 4096];
-    let mut len = 0;
-    loop {
-        if len == out.len() {
-            out.resize(len * 2, 0);
-        }
-        match read_at(&file, &mut out[len..], len as u64)? {
-            0 => break,
-            n => len += n,
-        }
-    }
-    out.truncate(len);
+    let mut out = vec![0u8; file.metadata()?.len() as usize];
+    read_exact_at(&file, &mut out, 0)?;
     Ok(out)
 }
 
@@ -153,8 +138,6 @@ mod tests {
         let body: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
         File::create(&path).unwrap().write_all(&body).unwrap();
 
-        assert!(is_dir(&dir).is_ok());
-        assert!(is_dir(&path).is_err(), "a file is not a folder");
         assert!(read(&dir.join("missing")).is_err());
         assert_eq!(read(&path).unwrap(), body);
         let mut part = vec![0u8; 100];

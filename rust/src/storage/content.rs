@@ -87,12 +87,8 @@ impl Content {
         if size >= MAP_MIN {
             return None;
         }
-        let mut buf = pool::take(size as usize);
-        super::cached::read_exact_at(&file, &mut buf, 0).ok()?;
-        Some(Content(Data::Loaded(vec![pool::into_bytes(
-            buf,
-            0..size as usize,
-        )])))
+        let chunk = read_chunk_by(super::cached::read_exact_at, &file, 0, size).ok()?;
+        Some(Content(Data::Loaded(vec![chunk])))
     }
 
     /// Bytes read already, in order.
@@ -228,8 +224,18 @@ fn receiver_stream(rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>) -> B
 /// into a pooled buffer (see `pool`); a file shorter than that is an error.
 fn read_chunk(file: &std::fs::File, offset: u64, end: u64) -> std::io::Result<Bytes> {
     use std::os::unix::fs::FileExt;
+    read_chunk_by(std::fs::File::read_exact_at, file, offset, end)
+}
+
+/// `read_chunk` with the given positioned read (the ordinary one, or `cached`'s).
+fn read_chunk_by(
+    read_exact_at: impl Fn(&std::fs::File, &mut [u8], u64) -> std::io::Result<()>,
+    file: &std::fs::File,
+    offset: u64,
+    end: u64,
+) -> std::io::Result<Bytes> {
     let len = FILE_CHUNK.min((end - offset) as usize);
     let mut buf = pool::take(len);
-    file.read_exact_at(&mut buf, offset)?;
+    read_exact_at(file, &mut buf, offset)?;
     Ok(pool::into_bytes(buf, 0..len))
 }

@@ -102,8 +102,8 @@ impl Store {
         if !buckets::valid_bucket_name(bucket) {
             return None;
         }
+        // No check of the bucket folder: without it, opening the metadata fails.
         let bucket_dir = self.bucket_dir(bucket);
-        cached::is_dir(&bucket_dir).ok()?;
         let _guard = self.locks.try_read(bucket, key)?;
         let json = cached::read(&bucket_dir.join(keypath::meta_relative(key))).ok()?;
         let meta: ObjectMeta = serde_json::from_slice(&json).ok()?;
