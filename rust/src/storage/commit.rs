@@ -21,15 +21,19 @@ use super::meta::ObjectMeta;
 use super::writer::TempData;
 
 impl Store {
-    /// Writes a small file atomically (temp, fsync, rename).
+    /// Creates `path` with `bytes`, on disk when fsync is on (see `FileSync`: the
+    /// caller renames it into a folder it then syncs).
+    pub(super) fn write_new_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let mut file = std::fs::File::create(path)?;
+        file.write_all(bytes)?;
+        self.file_sync.sync(&file)
+    }
+
+    /// Writes a small file atomically (temp, sync, rename, folder sync).
     pub fn write_file_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let tmp = self.temp_path("small");
         let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(bytes)?;
-            if self.fsync {
-                file.sync_data()?;
-            }
+            self.write_new_file(&tmp, bytes)?;
             std::fs::rename(&tmp, path)?;
             self.sync_entries(path.parent().unwrap())
         })();
@@ -123,14 +127,7 @@ impl Store {
     ) -> Result<Option<u64>> {
         let json = serde_json::to_vec_pretty(meta).map_err(Error::internal)?;
         let meta_tmp = data.path.with_extension("meta");
-        let staged = (|| -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&meta_tmp)?;
-            file.write_all(&json)?;
-            if self.fsync {
-                file.sync_data()?;
-            }
-            Ok(())
-        })();
+        let staged = self.write_new_file(&meta_tmp, &json);
         let result = staged.map_err(Error::from).and_then(|_| {
             let (bucket_dir, _open) = self.enter_bucket(bucket)?;
             self.apply_commit(

@@ -84,6 +84,8 @@ pub struct Inner {
     pub root: PathBuf,
     tmp: PathBuf,
     fsync: bool,
+    /// How new object, metadata and record files reach the disk before being renamed.
+    file_sync: durable::FileSync,
     locks: locks::KeyLocks,
     /// Locks for multipart uploads: a table of their own, because completing an upload
     /// holds its upload lock while it takes the key's lock (one table could stripe both
@@ -172,6 +174,7 @@ impl Store {
         }
         let inner = Inner {
             tmp: root.join(TMP_DIR),
+            file_sync: durable::FileSync::for_root(&root, fsync),
             root,
             fsync,
             locks: locks::KeyLocks::new(),
@@ -185,6 +188,9 @@ impl Store {
             shared: Default::default(),
         };
         let store = Store(Arc::new(inner));
+        if let Some(how) = store.file_sync.describe() {
+            crate::log::info(&format!("durable writes: {how}"));
+        }
         commit::recover(&store)?;
         for shard in 0..TMP_SHARDS {
             std::fs::create_dir_all(store.tmp.join(format!("{shard:x}")))?;

@@ -204,7 +204,7 @@ impl Store {
         let dir = self.upload_dir(bucket, upload_id);
         let json = serde_json::to_vec(&part).map_err(Error::internal)?;
         let json_tmp = self.temp_path("partmeta");
-        std::fs::write(&json_tmp, json)?;
+        self.write_new_file(&json_tmp, &json)?;
         let _guard = self.upload_locks.write(bucket, upload_id);
         if !dir.is_dir() {
             let _ = std::fs::remove_file(&json_tmp);
@@ -217,6 +217,8 @@ impl Store {
             return Err(e.into());
         }
         data.mark_published();
+        // An acknowledged part survives a power loss (fsync on).
+        self.sync_entries(&dir)?;
         Ok(part)
     }
 
@@ -262,9 +264,7 @@ impl Store {
             out.write_all(&buf[..n])?;
             left -= n as u64;
         }
-        if self.fsync {
-            out.sync_data()?;
-        }
+        self.file_sync.sync(&out)?;
         data.size = len;
         data.md5 = hasher.finalize().into();
         Ok((data, digest.map(|d| d.finish())))
@@ -314,9 +314,7 @@ impl Store {
             std::io::copy(&mut src, &mut out)?; // copy_file_range on Linux: no user-space copy
             data.size += part.size;
         }
-        if self.fsync {
-            out.sync_data()?;
-        }
+        self.file_sync.sync(&out)?;
         drop(out);
         let etag = multipart_etag(&chosen)?;
         let sizes = chosen.iter().map(|p| p.size).collect();

@@ -19,17 +19,13 @@ pub fn etag_of(md5: &[u8; 16]) -> String {
 impl Store {
     /// Starts streaming a new object's body to a temporary file.
     pub fn begin_write(&self, filter: Option<Box<dyn ByteFilter>>) -> TempWriter {
-        temp_writer(self.temp_path("data"), self.fsync, filter)
+        temp_writer(self.temp_path("data"), self.file_sync, filter)
     }
 
-    /// Writes a body already in memory to a temporary file (fsynced when `fsync` is on).
+    /// Writes a body already in memory to a temporary file (on disk when `fsync` is on).
     pub fn stage_bytes(&self, bytes: &[u8], md5: [u8; 16]) -> std::io::Result<TempData> {
         let data = TempData::new(self.temp_path("data"), bytes.len() as u64, md5);
-        let mut file = std::fs::File::create(&data.path)?;
-        std::io::Write::write_all(&mut file, bytes)?;
-        if self.fsync {
-            file.sync_data()?;
-        }
+        self.write_new_file(&data.path, bytes)?;
         Ok(data)
     }
 

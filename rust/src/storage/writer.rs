@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
+use super::durable::FileSync;
 use super::error::{Error, Result};
 use super::sealing::ByteFilter;
 
@@ -248,7 +249,7 @@ pub fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 struct FileSink {
     out: std::io::BufWriter<std::fs::File>,
     data: TempData,
-    fsync: bool,
+    sync: FileSync,
     /// Bytes taken, and how many of them have been handed to the disk.
     taken: u64,
     written_back: u64,
@@ -260,7 +261,7 @@ impl Sink for FileSink {
         self.out.write_all(chunk)?;
         self.taken += chunk.len() as u64;
         let in_file = self.taken - self.out.buffer().len() as u64;
-        if self.fsync && in_file - self.written_back >= WRITEBACK_STEP {
+        if self.sync.is_on() && in_file - self.written_back >= WRITEBACK_STEP {
             start_writeback(
                 self.out.get_ref(),
                 self.written_back,
@@ -272,9 +273,7 @@ impl Sink for FileSink {
     }
     fn finish(mut self, size: u64, md5: [u8; 16]) -> Result<TempData> {
         self.out.flush()?;
-        if self.fsync {
-            self.out.get_ref().sync_data()?;
-        }
+        self.sync.sync(self.out.get_ref())?;
         (self.data.size, self.data.md5) = (size, md5);
         Ok(self.data)
     }
@@ -283,14 +282,18 @@ impl Sink for FileSink {
 pub type TempWriter = SinkWriter<TempData>;
 
 /// Starts streaming a body to the temporary file `path`.
-pub fn temp_writer(path: PathBuf, fsync: bool, filter: Option<Box<dyn ByteFilter>>) -> TempWriter {
+pub fn temp_writer(
+    path: PathBuf,
+    sync: FileSync,
+    filter: Option<Box<dyn ByteFilter>>,
+) -> TempWriter {
     SinkWriter::start(
         move || {
             let file = std::fs::File::create(&path)?;
             Ok(FileSink {
                 out: std::io::BufWriter::with_capacity(WRITE_BUFFER, file),
                 data: TempData::new(path, 0, [0; 16]),
-                fsync,
+                sync,
                 taken: 0,
                 written_back: 0,
             })
