@@ -39,7 +39,7 @@ RESULT = re.compile(r"\)\s+=\s+(-?\d+)")
 
 
 def _events(log: Path):
-    """(index, kind, name, args, result) per call: "call" lines at their start (a call
+    """(index, pid, kind, name, args, result) per call: "call" lines at their start (a call
     that did not block is also complete there), "done" lines at their end."""
     pending: dict[str, tuple[str, str]] = {}
     for index, raw in enumerate(log.read_text(errors="replace").splitlines()):
@@ -51,7 +51,7 @@ def _events(log: Path):
             name, tail = r.groups()
             start = pending.pop(pid, (name, ""))
             res = RESULT.search(tail)
-            yield index, "done", name, start[1] + tail, int(res.group(1)) if res else None
+            yield index, pid, "done", name, start[1] + tail, int(res.group(1)) if res else None
             continue
         c = CALL.match(rest)
         if not c:
@@ -59,11 +59,11 @@ def _events(log: Path):
         name, args = c.groups()
         if args.endswith("<unfinished ...>"):
             pending[pid] = (name, args)
-            yield index, "call", name, args, None
+            yield index, pid, "call", name, args, None
             continue
         res = RESULT.search(args)
-        yield index, "call", name, args, None
-        yield index, "done", name, args, int(res.group(1)) if res else None
+        yield index, pid, "call", name, args, None
+        yield index, pid, "done", name, args, int(res.group(1)) if res else None
 
 
 def check_order(log: Path, published_under: list[str]) -> dict:
@@ -71,12 +71,12 @@ def check_order(log: Path, published_under: list[str]) -> dict:
     synced: set[str] = set()  # files whose bytes were synced, by current name
     renamed_into: dict[str, list[tuple[int, str]]] = {}  # folder -> (index, name)
     named: set[str] = set()  # names whose folder was synced after their rename
-    fsync_started: dict[str, int] = {}
+    fsync_started: dict[tuple[str, str], int] = {}  # (thread, folder) -> index
     since_ack: list[str] = []
     seen = {"acks": 0, "published": 0, "fdatasync": 0, "sync_file_range": 0}
-    for index, kind, name, args, result in _events(log):
+    for index, pid, kind, name, args, result in _events(log):
         if kind == "call" and name == "fsync" and (m := FD_PATH.match(args)):
-            fsync_started[m.group(1)] = index
+            fsync_started[(pid, m.group(1))] = index
         if kind == "call" and name in ("write", "writev", "sendto", "sendmsg"):
             if "HTTP/1.1 200" in args or "HTTP/1.1 204" in args:
                 for f in since_ack:
@@ -88,11 +88,13 @@ def check_order(log: Path, published_under: list[str]) -> dict:
         if kind != "done" or result != 0:
             continue
         if name in ("fdatasync", "sync_file_range") and (m := FD_PATH.match(args)):
+            if name == "sync_file_range" and "WAIT_AFTER" not in args:
+                continue  # only started the write-back (large bodies, as they stream)
             synced.add(m.group(1))
             seen[name] += 1
         elif name == "fsync" and (m := FD_PATH.match(args)):
             folder = m.group(1)
-            start = fsync_started.get(folder, index)
+            start = fsync_started.get((pid, folder), index)
             for at, f in renamed_into.get(folder, []):
                 if at < start:
                     named.add(f)
