@@ -20,8 +20,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -116,11 +118,38 @@ def check_order(log: Path, published_under: list[str]) -> dict:
     return seen
 
 
+def start_traced(srv: Server, trace: Path):
+    srv.wrapper = [STRACE, "-f", "-qq", "-y", "-s", "48", "-e", f"trace={CALLS}", "-o", str(trace)]
+    srv.start()
+
+
+def stop_traced(srv: Server):
+    """Stops the engine, then strace: a stopped strace leaves its child running."""
+    tracer = srv.proc.pid
+    engines = []
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == tracer:
+            engines.append(int(entry))
+    for pid in engines:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in engines) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in engines:
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+    srv.stop()
+    srv.cleanup()
+
+
 def traced_workload(storage: Path, trace: Path) -> tuple[dict, str]:
     srv = Server()
     srv.directory = storage
-    srv.wrapper = [STRACE, "-f", "-qq", "-y", "-s", "48", "-e", f"trace={CALLS}", "-o", str(trace)]
-    srv.start()
+    start_traced(srv, trace)
     try:
         s3 = srv.client()
         s3.create_bucket(Bucket="dur")
@@ -137,8 +166,7 @@ def traced_workload(storage: Path, trace: Path) -> tuple[dict, str]:
         assert s3.get_object(Bucket="dur", Key="dir/obj1")["Body"].read() == b"overwritten"
         log = srv.log_tail()
     finally:
-        srv.stop()
-        srv.cleanup()
+        stop_traced(srv)
     root = str(storage.resolve())
     return check_order(trace, [f"{root}/dur/", f"{root}/.uploads/"]), log
 
@@ -197,15 +225,13 @@ def test_no_fsync_publishes_without_syncing(tmp_path):
     srv = Server(extra_args=["--no-fsync"])
     srv.directory = tmp_path / "storage"
     trace = tmp_path / "trace"
-    srv.wrapper = [STRACE, "-f", "-qq", "-y", "-s", "48", "-e", f"trace={CALLS}", "-o", str(trace)]
-    srv.start()
+    start_traced(srv, trace)
     try:
         s3 = srv.client()
         s3.create_bucket(Bucket="dur")
         s3.put_object(Bucket="dur", Key="k", Body=b"x" * 4096)
     finally:
-        srv.stop()
-        srv.cleanup()
+        stop_traced(srv)
     root = str((tmp_path / "storage").resolve())
     with pytest.raises(AssertionError, match="before its bytes were synced"):
         check_order(trace, [f"{root}/dur/"])
