@@ -59,7 +59,7 @@ impl Store {
                 .create_new(true)
                 .open(dst)?;
             std::io::copy(&mut from, &mut to)?; // copy_file_range on Linux
-            if self.fsync {
+            if self.file_sync.is_on() {
                 to.sync_data()?;
             }
             Ok(false)

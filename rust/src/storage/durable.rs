@@ -118,7 +118,7 @@ fn journaled_ext4(root: &Path) -> bool {
 impl Store {
     /// Makes the names in `dir` durable (fsync on): now, or at the end of this thread's batch.
     pub(super) fn sync_entries(&self, dir: &Path) -> std::io::Result<()> {
-        if !self.fsync {
+        if !self.file_sync.is_on() {
             return Ok(());
         }
         let deferred = BATCH.with(|batch| {

@@ -83,8 +83,7 @@ pub enum DeleteReason {
 pub struct Inner {
     pub root: PathBuf,
     tmp: PathBuf,
-    fsync: bool,
-    /// How new object, metadata and record files reach the disk before being renamed.
+    /// Whether writes are fsynced, and how new files reach the disk before their rename.
     file_sync: durable::FileSync,
     locks: locks::KeyLocks,
     /// Locks for multipart uploads: a table of their own, because completing an upload
@@ -176,7 +175,6 @@ impl Store {
             tmp: root.join(TMP_DIR),
             file_sync: durable::FileSync::for_root(&root, fsync),
             root,
-            fsync,
             locks: locks::KeyLocks::new(),
             upload_locks: locks::KeyLocks::new(),
             bucket_gates: locks::KeyLocks::new(),
