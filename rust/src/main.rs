@@ -11,6 +11,11 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use ruststorage::{auth, config, engine, management, tls};
 use std::path::PathBuf;
 
+// mimalloc instead of glibc's malloc: glibc's took 15% of the server's CPU on 4 KiB GETs
+// (perf, c=16), mostly in its free-list bookkeeping across the runtime's threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ruststorage",

@@ -2,7 +2,7 @@
 //! presigned URL. The outcome says who signed and how the body must be checked
 //! (a payload hash, a chain of chunk signatures, or nothing).
 
-use chrono::{NaiveDateTime, TimeZone, Utc};
+use chrono::{NaiveDate, TimeZone, Utc};
 use http::{HeaderMap, Method, Uri};
 
 use super::error::{S3Code, S3Error, S3Result};
@@ -72,9 +72,19 @@ fn malformed(message: impl Into<String>) -> S3Error {
 
 /// `20130524T000000Z` from `x-amz-date`, or from an RFC 1123 `Date` header.
 fn parse_amz_date(value: &str) -> Option<chrono::DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(value.trim(), "%Y%m%dT%H%M%SZ")
-        .ok()
-        .map(|t| Utc.from_utc_datetime(&t))
+    // By hand: chrono's format parser took 2% of a small GET's CPU.
+    let b = value.trim().as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(number(0..4)? as i32, number(4..6)?, number(6..8)?)?;
+    let time = date.and_hms_opt(number(9..11)?, number(11..13)?, number(13..15)?)?;
+    Some(Utc.from_utc_datetime(&time))
 }
 
 /// An HTTP date (`Wed, 25 Nov 2026 17:13:17 GMT`), also with a numeric or UTC zone as
@@ -573,6 +583,27 @@ fn v2_query_auth(input: &AuthInput) -> S3Result<Authenticated> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amz_dates_parse_only_in_their_basic_format() {
+        let t = parse_amz_date(" 20130524T235960Z").map(|t| t.to_rfc3339());
+        assert_eq!(t, None, "second 60");
+        let t = parse_amz_date("20130524T235959Z").map(|t| t.to_rfc3339());
+        assert_eq!(t.as_deref(), Some("2013-05-24T23:59:59+00:00"));
+        for bad in [
+            "20130524T235959",
+            "20130524 235959Z",
+            "2013052AT235959Z",
+            "20131324T000000Z",
+            "20130230T000000Z",
+            "20130524T240000Z",
+            "+0130524T000000Z",
+            "2013-05-24T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+    }
 
     fn code_and_message(value: &str) -> (S3Code, String) {
         match scheme(value) {

@@ -9,9 +9,10 @@ use super::auth::Authenticated;
 use super::condition_keys;
 use super::error::{S3Code, S3Error, S3Result};
 use super::policy::{Caller, Context, Effect, Policy, Request};
-use super::router::{Action, Route};
+use super::router::{Action, Query, Route};
 use super::tagging::Tags;
 use crate::auth::Identity;
+use std::sync::{Arc, OnceLock};
 
 /// What the bucket owner's root (its first credential) may always do to its bucket's
 /// policy, so no policy can lock it out, as on AWS. Other keys are subject to Deny.
@@ -56,7 +57,20 @@ pub struct Authz {
     pub identity: Option<Identity>,
     /// The signer as a policy's Principal may name it.
     caller: Option<Caller>,
-    pub context: Context,
+    /// What the condition keys are drawn from: most requests meet no policy, so the
+    /// keys are built only when one is evaluated (they cost a tenth of a small GET).
+    facts: ContextFacts,
+    context: OnceLock<Context>,
+}
+
+struct ContextFacts {
+    signature_version: &'static str,
+    auth_type: condition_keys::AuthType,
+    headers: Arc<http::HeaderMap>,
+    /// Only the parameters that are condition keys.
+    query: Query,
+    remote: std::net::IpAddr,
+    secure: bool,
 }
 
 pub fn bucket_arn(bucket: &str) -> String {
@@ -73,7 +87,7 @@ impl Authz {
         ctx: &Ctx,
         signer: &Authenticated,
         route: &Route,
-        headers: &http::HeaderMap,
+        headers: &Arc<http::HeaderMap>,
         remote: std::net::IpAddr,
         secure: bool,
         auth_type: condition_keys::AuthType,
@@ -86,22 +100,38 @@ impl Authz {
             .as_deref()
             .zip(identity.as_ref())
             .map(|(key, who)| Caller::new(key, who.id.clone()));
-        let context = condition_keys::context(&condition_keys::Facts {
-            caller: caller.as_ref(),
+        let facts = ContextFacts {
             signature_version: signer.signature_version,
             auth_type,
-            headers,
-            query: &route.query,
+            headers: headers.clone(),
+            query: condition_keys::query_keys(&route.query),
             remote,
             secure,
-        });
+        };
         Authz {
             enabled,
             principal,
             identity,
             caller,
-            context,
+            facts,
+            context: OnceLock::new(),
         }
+    }
+
+    /// The request's condition keys, built on first use.
+    fn context(&self) -> &Context {
+        self.context.get_or_init(|| {
+            let f = &self.facts;
+            condition_keys::context(&condition_keys::Facts {
+                caller: self.caller.as_ref(),
+                signature_version: f.signature_version,
+                auth_type: f.auth_type,
+                headers: &f.headers,
+                query: &f.query,
+                remote: f.remote,
+                secure: f.secure,
+            })
+        })
     }
 
     /// Who is asking, as ACLs see it.
@@ -125,7 +155,7 @@ impl Authz {
         action: &str,
         resource: &str,
     ) -> S3Result<()> {
-        self.check_with(ctx, bucket, action, resource, &self.context)
+        self.check_with(ctx, bucket, action, resource, None)
     }
 
     fn check_with(
@@ -134,7 +164,7 @@ impl Authz {
         bucket: Option<&str>,
         action: &str,
         resource: &str,
-        context: &Context,
+        context: Option<&Context>,
     ) -> S3Result<()> {
         if !self.enabled {
             return Ok(());
@@ -164,7 +194,7 @@ impl Authz {
         if !self.enabled {
             return Ok(());
         }
-        self.check_object_with(ctx, bucket, key, version, action, &self.context)
+        self.check_object_with(ctx, bucket, key, version, action, None)
             .await
     }
 
@@ -182,9 +212,9 @@ impl Authz {
         if !self.tests_body_tags(ctx, bucket, action) {
             return Ok(());
         }
-        let mut context = self.context.clone();
+        let mut context = self.context().clone();
         condition_keys::add_request_tags(&mut context, tags);
-        self.check_object_with(ctx, bucket, key, version, action, &context)
+        self.check_object_with(ctx, bucket, key, version, action, Some(&context))
             .await
     }
 
@@ -203,7 +233,7 @@ impl Authz {
         key: &str,
         version: Option<&str>,
         action: &str,
-        context: &Context,
+        context: Option<&Context>,
     ) -> S3Result<()> {
         let resource = object_arn(bucket, key);
         let principal = self.caller.as_ref();
@@ -231,7 +261,7 @@ impl Authz {
         };
         let mut tagged = None;
         if needs_tags && let Some(meta) = &meta {
-            let mut with_tags = context.clone();
+            let mut with_tags = context.unwrap_or_else(|| self.context()).clone();
             for (tag, value) in &meta.tags {
                 with_tags.insert(
                     format!("{TAG_PREFIX}{}", tag.to_ascii_lowercase()),
@@ -240,7 +270,7 @@ impl Authz {
             }
             tagged = Some(with_tags);
         }
-        let context = tagged.as_ref().unwrap_or(context);
+        let context = tagged.as_ref().or(context);
         let verdict = policy
             .as_ref()
             .and_then(|p| self.evaluate(p, action, &resource, context));
@@ -283,7 +313,7 @@ impl Authz {
         let resource = object_arn(bucket, &meta.key);
         let verdict = policy
             .as_ref()
-            .and_then(|p| self.evaluate(p, action, &resource, &self.context));
+            .and_then(|p| self.evaluate(p, action, &resource, None));
         let acl = Acl::from_stored(stored);
         self.decide(&access, policy.as_deref(), verdict, action, Some(&acl))
     }
@@ -304,7 +334,7 @@ impl Authz {
             || ctx
                 .settings
                 .policy(bucket)
-                .is_some_and(|p| actions.iter().any(|a| p.may_allow(None, a, &self.context)))
+                .is_some_and(|p| actions.iter().any(|a| p.may_allow(None, a, self.context())))
     }
 
     fn evaluate(
@@ -312,13 +342,13 @@ impl Authz {
         policy: &Policy,
         action: &str,
         resource: &str,
-        context: &Context,
+        context: Option<&Context>,
     ) -> Option<Effect> {
         policy.evaluate(&Request {
             principal: self.caller.as_ref(),
             action,
             resource,
-            context,
+            context: context.unwrap_or_else(|| self.context()),
         })
     }
 
@@ -437,7 +467,7 @@ impl Authz {
                     || ctx
                         .settings
                         .policy(b)
-                        .is_some_and(|p| p.may_allow(None, action, &self.context));
+                        .is_some_and(|p| p.may_allow(None, action, self.context()));
                 match possible {
                     true => Ok(()),
                     false => Err(S3Error::new(S3Code::AccessDenied)),

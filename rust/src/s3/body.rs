@@ -452,7 +452,7 @@ impl RequestBody {
                 Expected::Trailer => Some(
                     self.decoder
                         .as_ref()
-                        .and_then(|d| d.trailer(&algorithm.header()))
+                        .and_then(|d| d.trailer(algorithm.header()))
                         .map(str::to_string)
                         .ok_or_else(|| {
                             S3Error::msg(

@@ -38,8 +38,15 @@ impl Algorithm {
         }
     }
 
-    pub fn header(self) -> String {
-        format!("x-amz-checksum-{}", self.name().to_ascii_lowercase())
+    /// Its header (and trailer) name.
+    pub fn header(self) -> &'static str {
+        match self {
+            Algorithm::Crc32 => "x-amz-checksum-crc32",
+            Algorithm::Crc32c => "x-amz-checksum-crc32c",
+            Algorithm::Crc64Nvme => "x-amz-checksum-crc64nvme",
+            Algorithm::Sha1 => "x-amz-checksum-sha1",
+            Algorithm::Sha256 => "x-amz-checksum-sha256",
+        }
     }
 
     pub fn from_name(name: &str) -> Option<Algorithm> {
@@ -221,7 +228,7 @@ pub fn requested(headers: &HeaderMap) -> S3Result<Option<(Algorithm, Expected)>>
         ));
     }
     if let Some(algorithm) = given.first() {
-        let value = header(headers, &algorithm.header())
+        let value = header(headers, algorithm.header())
             .unwrap_or_default()
             .to_string();
         check_value(*algorithm, &value)?;
@@ -309,6 +316,16 @@ pub fn mismatch(algorithm: Algorithm) -> S3Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_names_follow_the_algorithm_names() {
+        for a in ALL {
+            assert_eq!(
+                a.header(),
+                format!("x-amz-checksum-{}", a.name().to_ascii_lowercase())
+            );
+        }
+    }
 
     fn value_of(algorithm: Algorithm, data: &[u8]) -> String {
         let mut h = Hasher::new(algorithm);

@@ -57,6 +57,26 @@ const HEADER_KEYS: [&str; 13] = [
     "x-amz-website-redirect-location",
 ];
 
+/// Query parameters that are condition keys.
+const QUERY_KEYS: [(&str, &str); 4] = [
+    ("prefix", "s3:prefix"),
+    ("delimiter", "s3:delimiter"),
+    ("max-keys", "s3:max-keys"),
+    ("versionId", "s3:versionid"),
+];
+
+/// The parameters of `query` that `context` reads.
+pub fn query_keys(query: &Query) -> Query {
+    Query(
+        query
+            .0
+            .iter()
+            .filter(|(name, _)| QUERY_KEYS.iter().any(|(param, _)| param == name))
+            .cloned()
+            .collect(),
+    )
+}
+
 /// The condition keys of one request, lowercased.
 pub fn context(f: &Facts) -> Context {
     let mut c = Context::new();
@@ -102,12 +122,7 @@ pub fn context(f: &Facts) -> Context {
             decoded.trim_start_matches('/').to_string(),
         );
     }
-    for (param, key) in [
-        ("prefix", "s3:prefix"),
-        ("delimiter", "s3:delimiter"),
-        ("max-keys", "s3:max-keys"),
-        ("versionId", "s3:versionid"),
-    ] {
+    for (param, key) in QUERY_KEYS {
         if let Some(v) = f.query.get(param) {
             set(key, v.to_string());
         }

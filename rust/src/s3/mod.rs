@@ -101,7 +101,7 @@ impl Ctx {
 /// body. Its operation and that operation's parameters come beside it, as a [`router::Op`].
 pub struct S3Request {
     pub query: router::Query,
-    pub headers: http::HeaderMap,
+    pub headers: Arc<http::HeaderMap>,
     pub body: body::RequestBody,
     pub authz: authorize::Authz,
     /// Whether it came over TLS.
@@ -114,8 +114,10 @@ impl S3Request {
     }
 }
 
+/// 16 hex digits, as AWS's. From the thread's CSPRNG: a fresh UUID read the kernel's
+/// generator on every request.
 fn new_request_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase()
+    format!("{:016X}", rand::random::<u64>())
 }
 
 /// The request pipeline: route -> authenticate -> authorize -> handler -> response
@@ -128,18 +130,20 @@ pub async fn serve(
 ) -> S3Response {
     let request_id = new_request_id();
     let (parts, incoming) = req.into_parts();
+    // Shared with the handler and the authorizer without a copy.
+    let headers = Arc::new(parts.headers);
     let head = parts.method == http::Method::HEAD;
     let resource = parts.uri.path().to_string();
     let mut bucket = None;
     let mut signed = false;
     let mut facts = ctx.observed.then(RequestFacts::default);
     let result = async {
-        check_header_size(&parts)?;
+        check_header_size(&parts.uri, &headers)?;
         ctx.sync_shared().await?;
         let route = router::route(
             &parts.method,
             &parts.uri,
-            &parts.headers,
+            &headers,
             &ctx.virtual_host_domains,
         )?;
         bucket = route.bucket.clone();
@@ -152,12 +156,7 @@ pub async fn serve(
             // The form carries the credentials and policy: its handler authenticates
             // and authorizes once it has read them.
             return handlers::post_object::post_object(
-                &ctx,
-                &route,
-                &parts.headers,
-                incoming,
-                remote,
-                secure,
+                &ctx, &route, &headers, incoming, remote, secure,
             )
             .await;
         }
@@ -165,7 +164,7 @@ pub async fn serve(
             auth::authenticate(&auth::AuthInput {
                 method: &parts.method,
                 uri: &parts.uri,
-                headers: &parts.headers,
+                headers: &headers,
                 query: &route.query,
                 vhost_bucket: route.bucket.as_deref().filter(|_| route.virtual_host),
                 region: &ctx.region,
@@ -188,26 +187,22 @@ pub async fn serve(
             &ctx,
             &authenticated,
             &route,
-            &parts.headers,
+            &headers,
             remote,
             secure,
             auth_type,
         );
-        authz.admit(&ctx, &route, &parts.headers).await?;
+        authz.admit(&ctx, &route, &headers).await?;
         // CompleteMultipartUpload's x-amz-checksum-* describe the object, not the XML body.
         let body_checksums = route.action != Action::CompleteMultipartUpload;
-        let body = body::RequestBody::new(
-            incoming,
-            &parts.headers,
-            authenticated.payload,
-            body_checksums,
-        )?;
+        let body =
+            body::RequestBody::new(incoming, &headers, authenticated.payload, body_checksums)?;
         // The operation's own parameters (upload id, part number, ...) are checked here,
         // after authorization, where the handlers always checked them.
         let op = route.op()?;
         let req = S3Request {
             query: route.query,
-            headers: parts.headers.clone(),
+            headers: headers.clone(),
             body,
             authz,
             secure,
@@ -223,10 +218,7 @@ pub async fn serve(
             // connection. A refused or unsigned caller does not keep its connection either,
             // so it cannot hold a slot with one cheap request every few seconds.
             let unsigned = ctx.auth_enabled && !signed;
-            if has_body(&parts.headers)
-                || unsigned
-                || err.code.status() == http::StatusCode::FORBIDDEN
-            {
+            if has_body(&headers) || unsigned || err.code.status() == http::StatusCode::FORBIDDEN {
                 set_header(&mut res, "connection", "close");
             }
             res
@@ -243,13 +235,7 @@ pub async fn serve(
     set_header(&mut res, "x-amz-id-2", &request_id);
     set_header(&mut res, "server", "SmartStorage");
     if parts.method != http::Method::OPTIONS {
-        add_cors_headers(
-            &ctx,
-            bucket.as_deref(),
-            &parts.method,
-            &parts.headers,
-            &mut res,
-        );
+        add_cors_headers(&ctx, bucket.as_deref(), &parts.method, &headers, &mut res);
     }
     res
 }
@@ -257,10 +243,9 @@ pub async fn serve(
 /// Request line plus headers, as the client sent them (roughly), must fit 64 KiB.
 const MAX_HEADER_SECTION: usize = 64 * 1024;
 
-fn check_header_size(parts: &http::request::Parts) -> error::S3Result<()> {
-    let size = parts.uri.to_string().len()
-        + parts
-            .headers
+fn check_header_size(uri: &http::Uri, headers: &http::HeaderMap) -> error::S3Result<()> {
+    let size = uri.to_string().len()
+        + headers
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum::<usize>();

@@ -100,7 +100,7 @@ pub fn stated(headers: &HeaderMap, info: &UploadInfo) -> S3Result<Option<(Algori
     };
     let Some((given, value)) = checksum::ALL
         .into_iter()
-        .find_map(|a| header(headers, &a.header()).map(|v| (a, v.trim().to_string())))
+        .find_map(|a| header(headers, a.header()).map(|v| (a, v.trim().to_string())))
     else {
         return Ok(None);
     };

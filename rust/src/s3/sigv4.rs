@@ -20,7 +20,25 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
+///
+/// The last key each thread derived is kept: a client signs every request of a day
+/// with the same one, and deriving it is four HMACs.
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, Vec<u8>)>> = const { std::cell::RefCell::new(None) };
+    }
+    let scope = format!("{secret}\n{date}\n{region}\n{service}");
+    LAST.with_borrow_mut(|last| match last {
+        Some((cached, key)) if *cached == scope => key.clone(),
+        _ => {
+            let key = derive_signing_key(secret, date, region, service);
+            *last = Some((scope, key.clone()));
+            key
+        }
+    })
+}
+
+fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
     let k = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let k = hmac(&k, region.as_bytes());
     let k = hmac(&k, service.as_bytes());
@@ -37,7 +55,10 @@ pub fn uri_encode(input: &[u8], keep_slash: bool) -> String {
         {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
     out
@@ -84,22 +105,27 @@ pub fn canonical_query(raw_query: Option<&str>) -> String {
 
 /// `name:value\n` for each signed header (values trimmed, inner spaces collapsed).
 pub fn canonical_headers(headers: &HeaderMap, signed: &[&str]) -> Option<String> {
-    let mut out = String::new();
+    let mut out = String::with_capacity(64 * signed.len());
     for name in signed {
-        let values: Vec<String> = headers
-            .get_all(*name)
-            .iter()
-            .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        if values.is_empty() {
-            return None;
+        let mut values = headers.get_all(*name).iter().peekable();
+        values.peek()?;
+        out.push_str(name);
+        out.push(':');
+        for (i, value) in values.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            for (j, word) in String::from_utf8_lossy(value.as_bytes())
+                .split_whitespace()
+                .enumerate()
+            {
+                if j > 0 {
+                    out.push(' ');
+                }
+                out.push_str(word);
+            }
         }
-        out.push_str(&format!("{name}:{}\n", values.join(",")));
+        out.push('\n');
     }
     Some(out)
 }
@@ -174,6 +200,26 @@ pub fn signatures_equal(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_signing_key_is_the_one_for_its_scope() {
+        let derived = |date, region| derive_signing_key(SECRET, date, region, "s3");
+        for (date, region) in [
+            ("20130524", "us-east-1"),
+            ("20130525", "us-east-1"),
+            ("20130525", "eu-west-1"),
+            ("20130525", "eu-west-1"),
+        ] {
+            assert_eq!(
+                signing_key(SECRET, date, region, "s3"),
+                derived(date, region)
+            );
+        }
+        assert_ne!(
+            signing_key("other", "20130525", "eu-west-1", "s3"),
+            derived("20130525", "eu-west-1")
+        );
+    }
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
     const SCOPE: &str = "20130524/us-east-1/s3/aws4_request";

@@ -186,6 +186,7 @@ async fn upload(
     // Condition keys see the form's fields as the headers they stand for.
     let mut condition_headers = request_headers.clone();
     condition_headers.extend(put_headers.clone());
+    let condition_headers = Arc::new(condition_headers);
     let authz = Authz::new(
         ctx,
         &signer,
@@ -206,7 +207,7 @@ async fn upload(
     let mut req = S3Request {
         query: Query::default(),
         body: RequestBody::from_part(part, &put_headers)?,
-        headers: put_headers,
+        headers: Arc::new(put_headers),
         authz,
         secure,
     };
