@@ -9,7 +9,7 @@ use super::auth::Authenticated;
 use super::condition_keys;
 use super::error::{S3Code, S3Error, S3Result};
 use super::policy::{Caller, Context, Effect, Policy, Request};
-use super::router::{Action, Query, Route};
+use super::router::{Action, Route};
 use super::tagging::Tags;
 use crate::auth::Identity;
 use std::sync::{Arc, OnceLock};
@@ -59,18 +59,8 @@ pub struct Authz {
     caller: Option<Caller>,
     /// What the condition keys are drawn from: most requests meet no policy, so the
     /// keys are built only when one is evaluated (they cost a tenth of a small GET).
-    facts: ContextFacts,
+    facts: condition_keys::Facts,
     context: OnceLock<Context>,
-}
-
-struct ContextFacts {
-    signature_version: &'static str,
-    auth_type: condition_keys::AuthType,
-    headers: Arc<http::HeaderMap>,
-    /// Only the parameters that are condition keys.
-    query: Query,
-    remote: std::net::IpAddr,
-    secure: bool,
 }
 
 pub fn bucket_arn(bucket: &str) -> String {
@@ -100,7 +90,7 @@ impl Authz {
             .as_deref()
             .zip(identity.as_ref())
             .map(|(key, who)| Caller::new(key, who.id.clone()));
-        let facts = ContextFacts {
+        let facts = condition_keys::Facts {
             signature_version: signer.signature_version,
             auth_type,
             headers: headers.clone(),
@@ -120,18 +110,8 @@ impl Authz {
 
     /// The request's condition keys, built on first use.
     fn context(&self) -> &Context {
-        self.context.get_or_init(|| {
-            let f = &self.facts;
-            condition_keys::context(&condition_keys::Facts {
-                caller: self.caller.as_ref(),
-                signature_version: f.signature_version,
-                auth_type: f.auth_type,
-                headers: &f.headers,
-                query: &f.query,
-                remote: f.remote,
-                secure: f.secure,
-            })
-        })
+        self.context
+            .get_or_init(|| condition_keys::context(&self.facts, self.caller.as_ref()))
     }
 
     /// Who is asking, as ACLs see it.

@@ -2,6 +2,7 @@
 //! the keys a policy may name.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::policy::{Caller, Context, REQUEST_OBJECT_TAG, REQUEST_OBJECT_TAG_KEYS};
 use super::router::Query;
@@ -28,14 +29,15 @@ impl AuthType {
     }
 }
 
-/// What a request's condition keys are drawn from.
-pub struct Facts<'a> {
-    pub caller: Option<&'a Caller>,
+/// What a request's condition keys are drawn from, besides its signer. Kept by the
+/// authorizer, which builds the keys only when a policy asks.
+pub struct Facts {
     /// `AWS4-HMAC-SHA256` or `AWS` (SigV2).
     pub signature_version: &'static str,
     pub auth_type: AuthType,
-    pub headers: &'a http::HeaderMap,
-    pub query: &'a Query,
+    pub headers: Arc<http::HeaderMap>,
+    /// Only the query parameters that are condition keys (`QUERY_KEYS`).
+    pub query: Query,
     pub remote: IpAddr,
     pub secure: bool,
 }
@@ -78,7 +80,7 @@ pub fn query_keys(query: &Query) -> Query {
 }
 
 /// The condition keys of one request, lowercased.
-pub fn context(f: &Facts) -> Context {
+pub fn context(f: &Facts, caller: Option<&Caller>) -> Context {
     let mut c = Context::new();
     let mut set = |key: &str, value: String| {
         c.insert(key.to_string(), vec![value]);
@@ -91,7 +93,7 @@ pub fn context(f: &Facts) -> Context {
         now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     );
     set("aws:epochtime", now.timestamp().to_string());
-    match f.caller {
+    match caller {
         Some(caller) => {
             set("aws:principaltype", "User".into());
             set("aws:principalarn", caller.arn.clone());
@@ -288,15 +290,15 @@ mod tests {
         headers.insert("x-amz-copy-source", "/src/a%20b.txt".parse().unwrap());
         let query = Query::parse(Some("versionId=v1&prefix=home/"));
         let caller = Caller::new("AKID", "0".repeat(64));
-        let c = context(&Facts {
-            caller: Some(&caller),
+        let facts = Facts {
             signature_version: "AWS4-HMAC-SHA256",
             auth_type: AuthType::QueryString,
-            headers: &headers,
-            query: &query,
+            headers: Arc::new(headers),
+            query: query_keys(&query),
             remote: "::ffff:10.1.2.3".parse().unwrap(),
             secure: false,
-        });
+        };
+        let c = context(&facts, Some(&caller));
         let one = |k: &str| c.get(k).map(|v| v.join(","));
         assert_eq!(one("aws:sourceip").as_deref(), Some("10.1.2.3"));
         assert_eq!(one("aws:securetransport").as_deref(), Some("false"));

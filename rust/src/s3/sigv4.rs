@@ -25,14 +25,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// with the same one, and deriving it is four HMACs.
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
     thread_local! {
-        static LAST: std::cell::RefCell<Option<(String, Vec<u8>)>> = const { std::cell::RefCell::new(None) };
+        static LAST: std::cell::RefCell<Option<([String; 4], Vec<u8>)>> = const { std::cell::RefCell::new(None) };
     }
-    let scope = format!("{secret}\n{date}\n{region}\n{service}");
+    let scope = [secret, date, region, service];
     LAST.with_borrow_mut(|last| match last {
         Some((cached, key)) if *cached == scope => key.clone(),
         _ => {
             let key = derive_signing_key(secret, date, region, service);
-            *last = Some((scope, key.clone()));
+            *last = Some((scope.map(str::to_string), key.clone()));
             key
         }
     })
