@@ -7,6 +7,9 @@
 //! path not in the dentry cache (`openat2` with `RESOLVE_CACHED`, Linux 5.12), bytes
 //! not in the page cache (`preadv2` with `RWF_NOWAIT`), and on kernels without those
 //! flags. The caller then does the whole read on the blocking pool as before.
+//! On tmpfs and ramfs, which refuse `RWF_NOWAIT`, the page cache is where the bytes
+//! live, so a plain read is what never waits (`Reads::Memory`; a swapped-out page is
+//! the exception).
 //! Files are opened `O_NOATIME`, so a read never waits on the journal for an atime.
 
 use std::fs::File;
@@ -70,8 +73,40 @@ pub fn open(path: &Path) -> Result<File> {
     openat2(path, libc::O_RDONLY | libc::O_NOATIME)
 }
 
+/// How a store's files are read without waiting, by the file system they are on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// `RWF_NOWAIT`: what the page cache holds, or `WouldBlock`.
+    NoWait,
+    /// A file system in memory (tmpfs, ramfs): plain reads.
+    Memory,
+}
+
+impl Reads {
+    /// The way for files under `root`.
+    pub fn for_root(root: &Path) -> Reads {
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        const RAMFS_MAGIC: i64 = 0x8584_58f6;
+        let Ok(c_root) = std::ffi::CString::new(root.as_os_str().as_bytes()) else {
+            return Reads::NoWait;
+        };
+        // SAFETY: statfs writes into the zeroed struct it is given.
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        let in_memory = unsafe { libc::statfs(c_root.as_ptr(), &mut fs) } == 0
+            && matches!(fs.f_type as i64, TMPFS_MAGIC | RAMFS_MAGIC);
+        if in_memory {
+            Reads::Memory
+        } else {
+            Reads::NoWait
+        }
+    }
+}
+
 /// Reads into `buf` at `offset` what the page cache holds (maybe less than asked).
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> Result<usize> {
+fn read_at(file: &File, buf: &mut [u8], offset: u64, reads: Reads) -> Result<usize> {
+    if reads == Reads::Memory {
+        return std::os::unix::fs::FileExt::read_at(file, buf, offset);
+    }
     let iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -97,9 +132,9 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> Result<usize> {
 
 /// Fills `buf` from `offset`, all from the page cache; `UnexpectedEof` if the file
 /// ends first.
-pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> Result<()> {
+pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64, reads: Reads) -> Result<()> {
     while !buf.is_empty() {
-        match read_at(file, buf, offset)? {
+        match read_at(file, buf, offset, reads)? {
             0 => return Err(ErrorKind::UnexpectedEof.into()),
             n => {
                 buf = &mut buf[n..];
@@ -111,10 +146,10 @@ pub fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> Result
 }
 
 /// The whole of a small file, all from the page cache.
-pub fn read(path: &Path) -> Result<Vec<u8>> {
+pub fn read(path: &Path, reads: Reads) -> Result<Vec<u8>> {
     let file = open(path)?;
     let mut out = vec![0u8; file.metadata()?.len() as usize];
-    read_exact_at(&file, &mut out, 0)?;
+    read_exact_at(&file, &mut out, 0, reads)?;
     Ok(out)
 }
 
@@ -138,12 +173,13 @@ mod tests {
         let body: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
         File::create(&path).unwrap().write_all(&body).unwrap();
 
-        assert!(read(&dir.join("missing")).is_err());
-        assert_eq!(read(&path).unwrap(), body);
+        let reads = Reads::for_root(&dir);
+        assert!(read(&dir.join("missing"), reads).is_err());
+        assert_eq!(read(&path, reads).unwrap(), body);
         let mut part = vec![0u8; 100];
-        let short = read_exact_at(&open(&path).unwrap(), &mut part, 9_950).unwrap_err();
+        let short = read_exact_at(&open(&path).unwrap(), &mut part, 9_950, reads).unwrap_err();
         assert_eq!(short.kind(), ErrorKind::UnexpectedEof);
-        read_exact_at(&open(&path).unwrap(), &mut part, 9_900).unwrap();
+        read_exact_at(&open(&path).unwrap(), &mut part, 9_900, reads).unwrap();
         assert_eq!(part, body[9_900..]);
         assert!(
             SUPPORTED.load(Ordering::Relaxed),
@@ -153,11 +189,31 @@ mod tests {
         // Dropped from the page cache, the read would wait for the disk: it refuses.
         let file = open(&path).unwrap();
         evict(&file);
-        let evicted = read_exact_at(&file, &mut part, 0);
+        let evicted = read_exact_at(&file, &mut part, 0, reads);
         std::fs::remove_dir_all(&dir).unwrap();
         match evicted {
             Ok(()) => eprintln!("skipped: this file system keeps the pages cached"),
             Err(e) => assert_eq!(e.kind(), ErrorKind::WouldBlock),
         }
+    }
+
+    #[test]
+    fn files_in_memory_are_read_plainly_and_keep_the_flags_in_use() {
+        let shm = Path::new("/dev/shm");
+        if !shm.is_dir() {
+            return eprintln!("skipped: no /dev/shm");
+        }
+        assert_eq!(Reads::for_root(shm), Reads::Memory);
+        let path = shm.join(format!("cached-{}", std::process::id()));
+        File::create(&path)
+            .unwrap()
+            .write_all(b"in memory")
+            .unwrap();
+        let got = read(&path, Reads::Memory);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(got.unwrap(), b"in memory");
+        // tmpfs refuses RWF_NOWAIT; reading it plainly must not switch the flags off
+        // for every other file.
+        assert!(SUPPORTED.load(Ordering::Relaxed));
     }
 }

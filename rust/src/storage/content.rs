@@ -80,14 +80,21 @@ impl Content {
 
     /// `load` for the async threads: `None` where it would read a mapped or streamed
     /// body, or wait for the disk (`cached`).
-    pub(super) fn load_cached(file: std::fs::File, size: u64, want_data: bool) -> Option<Self> {
+    pub(super) fn load_cached(
+        file: std::fs::File,
+        size: u64,
+        want_data: bool,
+        reads: super::cached::Reads,
+    ) -> Option<Self> {
         if !want_data {
             return Some(Content(Data::File(file)));
         }
         if size >= MAP_MIN {
             return None;
         }
-        let chunk = read_chunk_by(super::cached::read_exact_at, &file, 0, size).ok()?;
+        let read =
+            |f: &std::fs::File, buf: &mut [u8], at| super::cached::read_exact_at(f, buf, at, reads);
+        let chunk = read_chunk_by(read, &file, 0, size).ok()?;
         Some(Content(Data::Loaded(vec![chunk])))
     }
 

@@ -85,6 +85,8 @@ pub struct Inner {
     tmp: PathBuf,
     /// Whether writes are fsynced, and how new files reach the disk before their rename.
     file_sync: durable::FileSync,
+    /// How small GETs read without waiting for the disk (`cached.rs`).
+    reads: cached::Reads,
     locks: locks::KeyLocks,
     /// Locks for multipart uploads: a table of their own, because completing an upload
     /// holds its upload lock while it takes the key's lock (one table could stripe both
@@ -174,6 +176,7 @@ impl Store {
         let inner = Inner {
             tmp: root.join(TMP_DIR),
             file_sync: durable::FileSync::for_root(&root, fsync),
+            reads: cached::Reads::for_root(&root),
             root,
             locks: locks::KeyLocks::new(),
             upload_locks: locks::KeyLocks::new(),

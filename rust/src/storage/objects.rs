@@ -101,10 +101,10 @@ impl Store {
         // No check of the bucket folder: without it, opening the metadata fails.
         let bucket_dir = self.bucket_dir(bucket);
         let _guard = self.locks.try_read(bucket, key)?;
-        let json = cached::read(&bucket_dir.join(keypath::meta_relative(key))).ok()?;
+        let json = cached::read(&bucket_dir.join(keypath::meta_relative(key)), self.reads).ok()?;
         let meta: ObjectMeta = serde_json::from_slice(&json).ok()?;
         let file = cached::open(&bucket_dir.join(keypath::data_relative(key))).ok()?;
-        let content = super::content::Content::load_cached(file, meta.size, want_data)?;
+        let content = super::content::Content::load_cached(file, meta.size, want_data, self.reads)?;
         Some((meta, content))
     }
 
