@@ -211,6 +211,7 @@ impl Store {
         self.discard_tree_later(&self.versions_root(name))?;
         self.abort_uploads_of_bucket(name)?;
         self.dirs.clear();
+        self.meta_cache.clear();
         self.stats.remove_bucket(name);
         self.stats.add_bucket(name);
         Ok(removed)
@@ -232,6 +233,7 @@ impl Store {
         self.discard_tree_later(&dir)?;
         self.discard_tree_later(&self.versions_root(name))?;
         self.dirs.clear();
+        self.meta_cache.clear();
         match std::fs::remove_file(self.bucket_record_path(name)) {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
             _ => {}

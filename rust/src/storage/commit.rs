@@ -182,7 +182,7 @@ impl Store {
         let mut archived: Option<ObjectMeta> = None;
         for attempt in 0.. {
             self.create_parents(bucket_dir, &data_path)?;
-            let guard = self.locks.write(bucket, key);
+            let guard = self.lock_key(bucket, key);
             let old = read_meta(&meta_path).ok();
             // Takes back everything done before the data was in place (not in recovery,
             // where the commit was made before the crash).
@@ -253,7 +253,7 @@ impl Store {
     ) -> Result<ObjectMeta> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
-        let _guard = self.locks.write(bucket, key);
+        let _guard = self.lock_key(bucket, key);
         let mut meta = read_meta(&meta_path).map_err(|e| Error::key_io(key, e))?;
         change(&mut meta)?;
         let json = serde_json::to_vec_pretty(&meta).map_err(Error::internal)?;
@@ -274,7 +274,7 @@ impl Store {
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let removed = {
-            let _guard = self.locks.write(bucket, key);
+            let _guard = self.lock_key(bucket, key);
             let old = read_meta(&meta_path).ok();
             if let Some(p) = precondition {
                 p.check(old.as_ref(), key)?;

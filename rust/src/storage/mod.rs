@@ -19,6 +19,7 @@ pub mod keypath;
 pub mod list;
 mod locks;
 pub mod meta;
+mod metacache;
 pub mod multipart;
 pub mod objects;
 pub mod pool;
@@ -87,7 +88,10 @@ pub struct Inner {
     file_sync: durable::FileSync,
     /// How small GETs read without waiting for the disk (`cached.rs`).
     reads: cached::Reads,
+    /// Object keys' locks; write locks are taken through `lock_key` (`metacache.rs`).
     locks: locks::KeyLocks,
+    /// The metadata of current objects read recently (`metacache.rs`).
+    meta_cache: metacache::MetaCache,
     /// Locks for multipart uploads: a table of their own, because completing an upload
     /// holds its upload lock while it takes the key's lock (one table could stripe both
     /// onto one lock and deadlock).
@@ -179,6 +183,7 @@ impl Store {
             reads: cached::Reads::for_root(&root),
             root,
             locks: locks::KeyLocks::new(),
+            meta_cache: metacache::MetaCache::new(),
             upload_locks: locks::KeyLocks::new(),
             bucket_gates: locks::KeyLocks::new(),
             dirs: dircache::DirCache::new(),

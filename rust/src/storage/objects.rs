@@ -71,14 +71,32 @@ impl Store {
         key: &str,
     ) -> Result<ObjectMeta> {
         let _guard = self.locks.read(bucket, key);
-        read_meta(&bucket_dir.join(keypath::meta_relative(key))).map_err(|e| Error::key_io(key, e))
+        self.current_meta(bucket_dir, bucket, key)
+            .map_err(|e| Error::key_io(key, e))
+    }
+
+    /// The key's current metadata, from the cache or its file (then cached). Call
+    /// under the key's read lock.
+    fn current_meta(
+        &self,
+        bucket_dir: &std::path::Path,
+        bucket: &str,
+        key: &str,
+    ) -> std::io::Result<ObjectMeta> {
+        if let Some(meta) = self.meta_cache.get(bucket, key) {
+            return Ok(meta);
+        }
+        let meta = read_meta(&bucket_dir.join(keypath::meta_relative(key)))?;
+        self.meta_cache.insert(bucket, key, &meta);
+        Ok(meta)
     }
 
     /// Opens an object for reading: metadata and data of the same version.
     pub fn open_object(&self, bucket: &str, key: &str) -> Result<(ObjectMeta, std::fs::File)> {
         let bucket_dir = self.require_bucket(bucket)?;
         let _guard = self.locks.read(bucket, key);
-        let meta = read_meta(&bucket_dir.join(keypath::meta_relative(key)))
+        let meta = self
+            .current_meta(&bucket_dir, bucket, key)
             .map_err(|e| Error::key_io(key, e))?;
         let file = std::fs::File::open(bucket_dir.join(keypath::data_relative(key)))
             .map_err(|e| Error::key_io(key, e))?;
@@ -101,8 +119,16 @@ impl Store {
         // No check of the bucket folder: without it, opening the metadata fails.
         let bucket_dir = self.bucket_dir(bucket);
         let _guard = self.locks.try_read(bucket, key)?;
-        let json = cached::read(&bucket_dir.join(keypath::meta_relative(key)), self.reads).ok()?;
-        let meta: ObjectMeta = serde_json::from_slice(&json).ok()?;
+        let meta = match self.meta_cache.get(bucket, key) {
+            Some(meta) => meta,
+            None => {
+                let path = bucket_dir.join(keypath::meta_relative(key));
+                let meta: ObjectMeta =
+                    serde_json::from_slice(&cached::read(&path, self.reads).ok()?).ok()?;
+                self.meta_cache.insert(bucket, key, &meta);
+                meta
+            }
+        };
         let file = cached::open(&bucket_dir.join(keypath::data_relative(key))).ok()?;
         let content = super::content::Content::load_cached(file, meta.size, want_data, self.reads)?;
         Some((meta, content))
@@ -141,7 +167,8 @@ impl Store {
                     (meta, data)
                 }
                 None => {
-                    let meta = read_meta(&src_dir.join(keypath::meta_relative(src_key)))
+                    let meta = self
+                        .current_meta(&src_dir, src_bucket, src_key)
                         .map_err(|e| Error::key_io(src_key, e))?;
                     (meta, src_dir.join(keypath::data_relative(src_key)))
                 }

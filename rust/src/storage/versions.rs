@@ -325,7 +325,7 @@ impl Store {
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         {
-            let _guard = self.locks.write(bucket, key);
+            let _guard = self.lock_key(bucket, key);
             let old = read_meta(&meta_path).ok();
             if let Some(p) = precondition {
                 p.check(old.as_ref(), key)?;
@@ -398,7 +398,7 @@ impl Store {
             delete_marker: false,
         };
         {
-            let _guard = self.locks.write(bucket, key);
+            let _guard = self.lock_key(bucket, key);
             let current = read_meta(&meta_path).ok();
             if let Some(p) = precondition {
                 p.check(current.as_ref(), key)?;
@@ -462,7 +462,7 @@ impl Store {
         change: impl FnOnce(&mut ObjectMeta) -> Result<()>,
     ) -> Result<ObjectMeta> {
         let (bucket_dir, _open) = self.enter_bucket(bucket)?;
-        let _guard = self.locks.write(bucket, key);
+        let _guard = self.lock_key(bucket, key);
         let (mut meta, data) = self.locate_version(&bucket_dir, bucket, key, version_id)?;
         if meta.delete_marker || data.is_none() {
             return Err(Error::DeleteMarker);
