@@ -1,7 +1,7 @@
 //! HTTP header semantics S3 shares across handlers: stored object attributes,
 //! conditional requests, ranges, dates.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::{S3Code, S3Error, S3Result};
@@ -116,29 +116,32 @@ fn strip_aws_chunked(value: &str) -> Option<String> {
 }
 
 /// Headers describing a stored object, as sent on GET and HEAD.
-pub fn object_headers(meta: &ObjectMeta) -> Vec<(String, String)> {
-    let mut out = vec![
-        ("etag".to_string(), meta.etag.clone()),
-        (
-            "last-modified".to_string(),
-            http_date(meta.last_modified_time()),
-        ),
-        ("content-type".to_string(), meta.content_type.clone()),
-        ("accept-ranges".to_string(), "bytes".to_string()),
-    ];
-    out.extend(meta.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
-    out.extend(
-        meta.user_metadata
-            .iter()
-            .map(|(k, v)| (format!("x-amz-meta-{k}"), metadata_header_value(v))),
-    );
-    if !meta.tags.is_empty() {
-        out.push((
-            "x-amz-tagging-count".to_string(),
-            meta.tags.len().to_string(),
-        ));
+pub fn set_object_headers(out: &mut HeaderMap, meta: &ObjectMeta) {
+    use http::header::{ACCEPT_RANGES, CONTENT_TYPE, ETAG, LAST_MODIFIED};
+    const TAGGING_COUNT: HeaderName = HeaderName::from_static("x-amz-tagging-count");
+    // A value that is no valid header value is left out, as `set_header` does.
+    let mut set = |name: HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            out.insert(name, value);
+        }
+    };
+    set(ETAG, &meta.etag);
+    set(LAST_MODIFIED, &http_date(meta.last_modified_time()));
+    set(CONTENT_TYPE, &meta.content_type);
+    for (name, value) in &meta.headers {
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            set(name, value);
+        }
     }
-    out
+    for (name, value) in &meta.user_metadata {
+        if let Ok(name) = HeaderName::try_from(format!("x-amz-meta-{name}")) {
+            set(name, &metadata_header_value(value));
+        }
+    }
+    out.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if !meta.tags.is_empty() {
+        out.insert(TAGGING_COUNT, HeaderValue::from(meta.tags.len()));
+    }
 }
 
 pub fn http_date(t: SystemTime) -> String {
@@ -171,6 +174,26 @@ fn etag_matches(list: &str, etag: &str) -> bool {
         .any(|e| e == "*" || e == etag)
 }
 
+/// The names the four conditional headers go by: `if-match`, `if-none-match`,
+/// `if-modified-since`, `if-unmodified-since`, in that order.
+pub type ConditionNames = [&'static str; 4];
+
+/// The conditional headers of a read or write.
+pub const CONDITIONS: ConditionNames = [
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+];
+
+/// The conditional headers on a copy's source.
+pub const COPY_SOURCE_CONDITIONS: ConditionNames = [
+    "x-amz-copy-source-if-match",
+    "x-amz-copy-source-if-none-match",
+    "x-amz-copy-source-if-modified-since",
+    "x-amz-copy-source-if-unmodified-since",
+];
+
 /// The four conditional headers, under the given names (plain or `x-amz-copy-source-` ones).
 pub struct Conditions<'a> {
     pub if_match: Option<&'a str>,
@@ -180,13 +203,13 @@ pub struct Conditions<'a> {
 }
 
 impl<'a> Conditions<'a> {
-    pub fn from(headers: &'a HeaderMap, prefix: &str) -> Self {
-        let get = |name: &str| header(headers, &format!("{prefix}{name}"));
+    pub fn from(headers: &'a HeaderMap, names: &ConditionNames) -> Self {
+        let get = |name| header(headers, name);
         Conditions {
-            if_match: get("if-match"),
-            if_none_match: get("if-none-match"),
-            if_modified_since: get("if-modified-since"),
-            if_unmodified_since: get("if-unmodified-since"),
+            if_match: get(names[0]),
+            if_none_match: get(names[1]),
+            if_modified_since: get(names[2]),
+            if_unmodified_since: get(names[3]),
         }
     }
 

@@ -117,7 +117,7 @@ impl S3Request {
 /// 16 hex digits, as AWS's. From the thread's CSPRNG: a fresh UUID read the kernel's
 /// generator on every request.
 fn new_request_id() -> String {
-    format!("{:016X}", rand::random::<u64>())
+    hex::encode_upper(rand::random::<u64>().to_be_bytes())
 }
 
 /// The request pipeline: route -> authenticate -> authorize -> handler -> response
@@ -224,7 +224,8 @@ pub async fn serve(
             res
         }
     };
-    set_header(&mut res, "x-amz-request-id", &request_id);
+    let id = http::HeaderValue::from_str(&request_id).expect("hex digits");
+    res.headers_mut().insert(REQUEST_ID, id.clone());
     if let Some(mut facts) = facts {
         if facts.operation.is_empty() {
             facts.operation = "Unrouted".into();
@@ -232,19 +233,27 @@ pub async fn serve(
         facts.request_id = request_id.clone();
         res.extensions_mut().insert(facts);
     }
-    set_header(&mut res, "x-amz-id-2", &request_id);
-    set_header(&mut res, "server", "SmartStorage");
+    res.headers_mut().insert(ID_2, id);
+    res.headers_mut().insert(
+        http::header::SERVER,
+        http::HeaderValue::from_static("SmartStorage"),
+    );
     if parts.method != http::Method::OPTIONS {
         add_cors_headers(&ctx, bucket.as_deref(), &parts.method, &headers, &mut res);
     }
     res
 }
 
+const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amz-request-id");
+const ID_2: http::HeaderName = http::HeaderName::from_static("x-amz-id-2");
+
 /// Request line plus headers, as the client sent them (roughly), must fit 64 KiB.
 const MAX_HEADER_SECTION: usize = 64 * 1024;
 
 fn check_header_size(uri: &http::Uri, headers: &http::HeaderMap) -> error::S3Result<()> {
-    let size = uri.to_string().len()
+    let target = uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len());
+    let size = target
         + headers
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)

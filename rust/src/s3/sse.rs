@@ -17,8 +17,27 @@ const KMS_KEY_ID: &str = "x-amz-server-side-encryption-aws-kms-key-id";
 const CONTEXT: &str = "x-amz-server-side-encryption-context";
 const BUCKET_KEY: &str = "x-amz-server-side-encryption-bucket-key-enabled";
 /// The SSE-C headers of the object written or read, and of a copy's source.
-pub const CUSTOMER: &str = "x-amz-server-side-encryption-customer-";
-pub const COPY_SOURCE_CUSTOMER: &str = "x-amz-copy-source-server-side-encryption-customer-";
+/// The names of a set of SSE-C headers (named in full: no name is built per request).
+#[derive(Clone, Copy)]
+pub struct CustomerHeaders {
+    pub algorithm: &'static str,
+    pub key: &'static str,
+    pub key_md5: &'static str,
+}
+
+/// The SSE-C headers of the object a request writes or reads.
+pub const CUSTOMER: CustomerHeaders = CustomerHeaders {
+    algorithm: "x-amz-server-side-encryption-customer-algorithm",
+    key: "x-amz-server-side-encryption-customer-key",
+    key_md5: "x-amz-server-side-encryption-customer-key-MD5",
+};
+
+/// The SSE-C headers of a copy's source.
+pub const COPY_SOURCE_CUSTOMER: CustomerHeaders = CustomerHeaders {
+    algorithm: "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    key: "x-amz-copy-source-server-side-encryption-customer-key",
+    key_md5: "x-amz-copy-source-server-side-encryption-customer-key-MD5",
+};
 
 /// The account number in the key ARNs echoed (a server of one account).
 pub const ACCOUNT: &str = "000000000000";
@@ -47,15 +66,18 @@ pub enum KeyUse {
     Complete,
 }
 
-/// The SSE-C headers under `prefix`, checked: none at all is `None`.
+/// The SSE-C headers named by `names`, checked: none at all is `None`.
 pub fn customer(
     ctx: &Ctx,
     req: &S3Request,
-    prefix: &str,
+    names: CustomerHeaders,
     used: KeyUse,
 ) -> S3Result<Option<Customer>> {
-    let header = |name: &str| req.header(&format!("{prefix}{name}"));
-    let (algorithm, key, md5) = (header("algorithm"), header("key"), header("key-MD5"));
+    let (algorithm, key, md5) = (
+        req.header(names.algorithm),
+        req.header(names.key),
+        req.header(names.key_md5),
+    );
     let given = [algorithm, key, md5].iter().filter(|h| h.is_some()).count();
     if given == 0 || (used == KeyUse::Complete && given < 3) {
         return Ok(None);
@@ -148,9 +170,9 @@ pub fn seal_for_write(
 ) -> S3Result<(Option<Seal>, Option<Customer>)> {
     let method = req.header(SSE).map(str::trim);
     let key_id = req.header(KMS_KEY_ID).map(str::trim);
-    let names_customer = ["algorithm", "key", "key-MD5"]
+    let names_customer = [CUSTOMER.algorithm, CUSTOMER.key, CUSTOMER.key_md5]
         .iter()
-        .any(|name| req.header(&format!("{CUSTOMER}{name}")).is_some());
+        .any(|name| req.header(name).is_some());
     // AWS refuses SSE-C beside another method before it looks at the SSE-C headers.
     if let (true, Some(method)) = (names_customer, method) {
         secure_enough(ctx, req)?;
@@ -244,7 +266,7 @@ fn bucket_key_header(req: &S3Request) -> S3Result<bool> {
 /// Whether a request names an encryption for its object (which makes a copy onto
 /// itself legal).
 pub fn names_encryption(req: &S3Request) -> bool {
-    req.header(SSE).is_some() || req.header(&format!("{CUSTOMER}algorithm")).is_some()
+    req.header(SSE).is_some() || req.header(CUSTOMER.algorithm).is_some()
 }
 
 /// Reads (GET, HEAD) take no encryption method: only SSE-C keys.
@@ -295,8 +317,8 @@ pub fn echo(ctx: &Ctx, res: &mut S3Response, sealed: Option<&Sealed>, customer_m
         // Only with the request's key: CompleteMultipartUpload echoes no SSE-C headers.
         Scheme::Customer => {
             if let Some(md5) = customer_md5 {
-                set_header(res, &format!("{CUSTOMER}algorithm"), "AES256");
-                set_header(res, &format!("{CUSTOMER}key-MD5"), md5);
+                set_header(res, CUSTOMER.algorithm, "AES256");
+                set_header(res, CUSTOMER.key_md5, md5);
             }
         }
     }

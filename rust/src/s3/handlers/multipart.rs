@@ -161,7 +161,8 @@ pub async fn upload_part_copy(
     };
     let headers = req.headers.clone();
     let check = move |meta: &ObjectMeta| -> S3Result<PartCopy> {
-        Conditions::from(&headers, "x-amz-copy-source-").check(meta, S3Code::PreconditionFailed)?;
+        Conditions::from(&headers, &crate::s3::headers::COPY_SOURCE_CONDITIONS)
+            .check(meta, S3Code::PreconditionFailed)?;
         let (offset, len) = copy_range(
             crate::s3::headers::header(&headers, "x-amz-copy-source-range"),
             meta.size,

@@ -10,7 +10,10 @@ use super::{
     checksum_mode, receive_body, set_checksum_header, set_version_header,
 };
 use crate::s3::error::{S3Code, S3Error, S3Result};
-use crate::s3::headers::{Conditions, iso8601, object_attrs, object_headers, parse_range};
+use crate::s3::headers::{
+    CONDITIONS, COPY_SOURCE_CONDITIONS, Conditions, iso8601, object_attrs, parse_range,
+    set_object_headers,
+};
 use crate::s3::response::{ResBody, S3Response, empty, ok_xml, set_header, started, stream_body};
 use crate::s3::router::{ReadObject, parse_part_number};
 use crate::s3::{Ctx, S3Request};
@@ -255,7 +258,7 @@ pub async fn get_object(
         None => "s3:GetObject",
     };
     req.authz.check_opened(ctx, &read.bucket, &meta, action)?;
-    Conditions::from(&req.headers, "").check(&meta, S3Code::NotModified)?;
+    Conditions::from(&req.headers, &CONDITIONS).check(&meta, S3Code::NotModified)?;
     let range = match (req.header("range"), read.part_number.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(S3Error::msg(
@@ -278,13 +281,12 @@ pub async fn get_object(
     };
     let mut res = http::Response::new(body);
     *res.status_mut() = status;
-    for (name, value) in object_headers(&meta) {
-        set_header(&mut res, &name, &value);
-    }
+    set_object_headers(res.headers_mut(), &meta);
     for (name, value) in &read.response_headers {
         set_header(&mut res, name, value);
     }
-    set_header(&mut res, "content-length", &len.to_string());
+    res.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, len.into());
     if let Some((start, end)) = range {
         set_header(
             &mut res,
@@ -489,7 +491,7 @@ pub async fn copy_object(
     let meta = loop {
         let (headers, decide) = (headers.clone(), plan.clone());
         let check = move |m: &ObjectMeta| {
-            Conditions::from(&headers, "x-amz-copy-source-")
+            Conditions::from(&headers, &COPY_SOURCE_CONDITIONS)
                 .check(m, S3Code::PreconditionFailed)
                 .map_err(Error::from)?;
             decide.decide(m)
