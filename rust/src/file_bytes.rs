@@ -32,6 +32,16 @@ use tokio::net::TcpStream;
 /// than `offset + len` is an error. The mapping lasts until the `Bytes` and every
 /// slice of it are dropped.
 pub fn window(file: &Arc<File>, offset: u64, len: u64) -> io::Result<Bytes> {
+    map_window(file, offset, len, true).map(|window| window.expect("read in"))
+}
+
+/// `window`, if its bytes are all in the page cache already: `None` where reading
+/// them in would wait for the disk. For the async threads.
+pub fn cached_window(file: &Arc<File>, offset: u64, len: u64) -> io::Result<Option<Bytes>> {
+    map_window(file, offset, len, false)
+}
+
+fn map_window(file: &Arc<File>, offset: u64, len: u64, read_in: bool) -> io::Result<Option<Bytes>> {
     // A file cut short from outside: a mapping past its end would read zeros or fault.
     if file.metadata()?.len() < offset + len {
         return Err(io::ErrorKind::UnexpectedEof.into());
@@ -48,7 +58,12 @@ pub fn window(file: &Arc<File>, offset: u64, len: u64) -> io::Result<Bytes> {
             .len(map_len)
             .map(&**file)?
     };
-    make_resident(&map)?;
+    if !all_resident(&map) {
+        if !read_in {
+            return Ok(None);
+        }
+        read_into_cache(&map)?;
+    }
     let base = map.as_ptr() as usize;
     let region = Region {
         len: map_len,
@@ -63,19 +78,23 @@ pub fn window(file: &Arc<File>, offset: u64, len: u64) -> io::Result<Bytes> {
         map,
         _file: file.clone(),
     };
-    Ok(Bytes::from_owner(mapped).slice(lead as usize..map_len))
+    Ok(Some(
+        Bytes::from_owner(mapped).slice(lead as usize..map_len),
+    ))
 }
 
-/// Reads the mapped range into the page cache unless it is all there already (the
-/// common case, checked without touching the pages).
-fn make_resident(map: &memmap2::Mmap) -> io::Result<()> {
+/// Whether every page of the mapped range is in the page cache (the common case),
+/// checked without touching the pages.
+fn all_resident(map: &memmap2::Mmap) -> bool {
     let pages = map.len().div_ceil(page_size() as usize);
     let mut resident = vec![0u8; pages];
     // SAFETY: the range is exactly the live mapping, and `resident` has one byte per page.
     let rc = unsafe { libc::mincore(map.as_ptr() as *mut _, map.len(), resident.as_mut_ptr()) };
-    if rc == 0 && resident.iter().all(|page| page & 1 == 1) {
-        return Ok(());
-    }
+    rc == 0 && resident.iter().all(|page| page & 1 == 1)
+}
+
+/// Reads the mapped range into the page cache.
+fn read_into_cache(map: &memmap2::Mmap) -> io::Result<()> {
     match map.advise(memmap2::Advice::PopulateRead) {
         // Linux before 5.14 has no MADV_POPULATE_READ.
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {

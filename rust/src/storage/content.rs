@@ -78,8 +78,8 @@ impl Content {
         Ok(Content(Data::Loaded(chunks)))
     }
 
-    /// `load` for the async threads: `None` where it would read a mapped or streamed
-    /// body, or wait for the disk (`cached`).
+    /// `load` for the async threads: `None` where it would stream the body, or wait
+    /// for the disk (`cached`; a mapped body's pages must all be in the page cache).
     pub(super) fn load_cached(
         file: std::fs::File,
         size: u64,
@@ -89,8 +89,12 @@ impl Content {
         if !want_data {
             return Some(Content(Data::File(file)));
         }
-        if size >= MAP_MIN {
+        if size > LOAD_WHOLE_MAX {
             return None;
+        }
+        if size >= MAP_MIN {
+            let window = file_bytes::cached_window(&Arc::new(file), 0, size).ok()??;
+            return Some(Content(Data::Loaded(vec![window])));
         }
         let read =
             |f: &std::fs::File, buf: &mut [u8], at| super::cached::read_exact_at(f, buf, at, reads);
