@@ -87,17 +87,9 @@ impl Reads {
     pub fn for_root(root: &Path) -> Reads {
         const TMPFS_MAGIC: i64 = 0x0102_1994;
         const RAMFS_MAGIC: i64 = 0x8584_58f6;
-        let Ok(c_root) = std::ffi::CString::new(root.as_os_str().as_bytes()) else {
-            return Reads::NoWait;
-        };
-        // SAFETY: statfs writes into the zeroed struct it is given.
-        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-        let in_memory = unsafe { libc::statfs(c_root.as_ptr(), &mut fs) } == 0
-            && matches!(fs.f_type as i64, TMPFS_MAGIC | RAMFS_MAGIC);
-        if in_memory {
-            Reads::Memory
-        } else {
-            Reads::NoWait
+        match super::filesystem_type(root) {
+            Some(TMPFS_MAGIC | RAMFS_MAGIC) => Reads::Memory,
+            _ => Reads::NoWait,
         }
     }
 }

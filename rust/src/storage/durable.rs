@@ -95,14 +95,7 @@ impl FileSync {
 fn journaled_ext4(root: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     const EXT4_SUPER_MAGIC: i64 = 0xEF53;
-    let Ok(c_root) = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    // SAFETY: statfs writes into the zeroed struct it is given.
-    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c_root.as_ptr(), &mut fs) } != 0
-        || fs.f_type as i64 != EXT4_SUPER_MAGIC
-    {
+    if super::filesystem_type(root) != Some(EXT4_SUPER_MAGIC) {
         return false;
     }
     let Ok(dev) = std::fs::metadata(root).map(|m| m.dev()) else {

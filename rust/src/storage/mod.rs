@@ -143,6 +143,14 @@ pub const ACCESS_DIR: &str = ".access";
 pub const OBJECT_LOCK_DIR: &str = ".object-lock";
 pub const VERSIONS_DIR: &str = ".versions";
 
+/// The type (`f_type` magic) of the file system `path` is on, if `statfs` can tell.
+pub(super) fn filesystem_type(path: &Path) -> Option<i64> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statfs writes into the zeroed struct it is given.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statfs(c_path.as_ptr(), &mut fs) } == 0).then_some(fs.f_type as i64)
+}
+
 /// Removes a tree of temporaries off the caller's path (at once outside a runtime);
 /// what a crash leaves of it, start-up removes with the other temporaries.
 fn remove_in_background(trash: PathBuf) {

@@ -71,22 +71,23 @@ impl Store {
         key: &str,
     ) -> Result<ObjectMeta> {
         let _guard = self.locks.read(bucket, key);
-        self.current_meta(bucket_dir, bucket, key)
+        self.current_meta(bucket_dir, bucket, key, read_meta)
             .map_err(|e| Error::key_io(key, e))
     }
 
-    /// The key's current metadata, from the cache or its file (then cached). Call
-    /// under the key's read lock.
+    /// The key's current metadata, from the cache or else its file (read with `read`,
+    /// then cached). Call under the key's read lock.
     fn current_meta(
         &self,
         bucket_dir: &std::path::Path,
         bucket: &str,
         key: &str,
+        read: impl FnOnce(&std::path::Path) -> std::io::Result<ObjectMeta>,
     ) -> std::io::Result<ObjectMeta> {
         if let Some(meta) = self.meta_cache.get(bucket, key) {
             return Ok(meta);
         }
-        let meta = read_meta(&bucket_dir.join(keypath::meta_relative(key)))?;
+        let meta = read(&bucket_dir.join(keypath::meta_relative(key)))?;
         self.meta_cache.insert(bucket, key, &meta);
         Ok(meta)
     }
@@ -96,7 +97,7 @@ impl Store {
         let bucket_dir = self.require_bucket(bucket)?;
         let _guard = self.locks.read(bucket, key);
         let meta = self
-            .current_meta(&bucket_dir, bucket, key)
+            .current_meta(&bucket_dir, bucket, key, read_meta)
             .map_err(|e| Error::key_io(key, e))?;
         let file = std::fs::File::open(bucket_dir.join(keypath::data_relative(key)))
             .map_err(|e| Error::key_io(key, e))?;
@@ -119,16 +120,12 @@ impl Store {
         // No check of the bucket folder: without it, opening the metadata fails.
         let bucket_dir = self.bucket_dir(bucket);
         let _guard = self.locks.try_read(bucket, key)?;
-        let meta = match self.meta_cache.get(bucket, key) {
-            Some(meta) => meta,
-            None => {
-                let path = bucket_dir.join(keypath::meta_relative(key));
-                let meta: ObjectMeta =
-                    serde_json::from_slice(&cached::read(&path, self.reads).ok()?).ok()?;
-                self.meta_cache.insert(bucket, key, &meta);
-                meta
-            }
+        let read_cached = |path: &std::path::Path| {
+            serde_json::from_slice(&cached::read(path, self.reads)?).map_err(std::io::Error::other)
         };
+        let meta = self
+            .current_meta(&bucket_dir, bucket, key, read_cached)
+            .ok()?;
         let file = cached::open(&bucket_dir.join(keypath::data_relative(key))).ok()?;
         let content = super::content::Content::load_cached(file, meta.size, want_data, self.reads)?;
         Some((meta, content))
@@ -168,7 +165,7 @@ impl Store {
                 }
                 None => {
                     let meta = self
-                        .current_meta(&src_dir, src_bucket, src_key)
+                        .current_meta(&src_dir, src_bucket, src_key, read_meta)
                         .map_err(|e| Error::key_io(src_key, e))?;
                     (meta, src_dir.join(keypath::data_relative(src_key)))
                 }
