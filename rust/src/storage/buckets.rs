@@ -220,6 +220,9 @@ impl Store {
     /// Deletes an empty bucket with everything kept about it; `then` (the caller's cache
     /// update) runs before any write to a bucket of the same name can start.
     pub fn delete_bucket(&self, name: &str, then: impl FnOnce()) -> Result<()> {
+        // Records of the bucket's keys must not be replayed into a bucket of its name
+        // created later.
+        self.checkpoint();
         let _closed = self.close_bucket(name);
         let dir = self.require_bucket(name)?;
         if super::list::has_any_object(&dir)?

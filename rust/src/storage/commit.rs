@@ -127,9 +127,14 @@ impl Store {
     ) -> Result<Option<u64>> {
         let json = serde_json::to_vec_pretty(meta).map_err(Error::internal)?;
         let meta_tmp = data.path.with_extension("meta");
-        let staged = self.write_new_file(&meta_tmp, &json);
-        let result = staged.map_err(Error::from).and_then(|_| {
+        let result = (|| {
+            // Before the journal's record: a checkpoint waits for journaled writes, so
+            // one must not then wait for a gate DeleteBucket is queued on.
             let (bucket_dir, _open) = self.enter_bucket(bucket)?;
+            let journaled = self.stage_commit(bucket, key, &data, meta, &meta_tmp, &json)?;
+            let _carried = journaled
+                .as_ref()
+                .map(|_| super::durable::JournaledWrite::begin());
             self.apply_commit(
                 &bucket_dir,
                 bucket,
@@ -140,7 +145,7 @@ impl Store {
                 meta,
                 precondition,
             )
-        });
+        })();
         match result {
             Ok(old) => {
                 data.mark_published();
@@ -151,6 +156,52 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// Writes the staged metadata and makes data and metadata durable before the commit:
+    /// through one journal record when the journal carries the write (the ticket is
+    /// returned, to hold until the files are in place), else by syncing both files.
+    fn stage_commit(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: &TempData,
+        meta: &ObjectMeta,
+        meta_tmp: &Path,
+        json: &[u8],
+    ) -> Result<Option<super::journal::Ticket>> {
+        if !self.file_sync.journal_carries(data.size) {
+            self.write_new_file(meta_tmp, json)?;
+            return Ok(None);
+        }
+        std::fs::write(meta_tmp, json)?;
+        if let Some(journal) = self.journal.get()
+            && meta.version_id.is_none()
+        {
+            let record = super::journal::Record::Put {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                meta: json.to_vec(),
+                data: std::fs::read(&data.path)?,
+            };
+            match journal.append(&record) {
+                Ok(ticket) => return Ok(Some(ticket)),
+                Err(e) => crate::log::warn(&format!("journal: {e}; syncing files instead")),
+            }
+        }
+        // Not carried after all (a versioned bucket, or the journal failed).
+        self.sync_uncarried(data)?;
+        std::fs::File::open(meta_tmp)?.sync_data()?;
+        Ok(None)
+    }
+
+    /// Syncs a body its writer left unsynced for the journal (`journal_carries`), for a
+    /// write the journal does not carry after all (an uploaded part, a versioned object).
+    pub(super) fn sync_uncarried(&self, data: &TempData) -> std::io::Result<()> {
+        if self.file_sync.journal_carries(data.size) {
+            std::fs::File::open(&data.path)?.sync_data()?;
+        }
+        Ok(())
     }
 
     /// Moves the staged files into place under the key's lock. Unless `committed`

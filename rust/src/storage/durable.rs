@@ -22,7 +22,34 @@ use super::Store;
 thread_local! {
     /// The folders the batch running on this thread has left to sync.
     static BATCH: RefCell<Option<BTreeSet<PathBuf>>> = const { RefCell::new(None) };
+    /// This thread is publishing a write the journal carries: its names need no sync.
+    static JOURNALED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
+
+/// Marks this thread's write as carried by the journal (see `journal.rs`) until dropped:
+/// the folders it changes are not synced, a checkpoint makes them durable.
+pub(super) struct JournaledWrite(());
+
+impl JournaledWrite {
+    pub(super) fn begin() -> Self {
+        JOURNALED.with(|j| j.set(true));
+        JournaledWrite(())
+    }
+}
+
+impl Drop for JournaledWrite {
+    fn drop(&mut self) {
+        JOURNALED.with(|j| j.set(false));
+    }
+}
+
+/// Whether this thread is publishing a journaled write.
+pub(super) fn journaled() -> bool {
+    JOURNALED.with(|j| j.get())
+}
+
+/// The largest body the journal carries; larger ones are fdatasynced as files.
+pub const JOURNAL_MAX_BODY: u64 = 256 * 1024;
 
 /// Syncs a folder; one that is gone (emptied and removed since) has nothing to sync.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -44,6 +71,9 @@ pub enum FileSync {
     /// sync of the folder it is then renamed into makes them durable (journaled ext4
     /// only, see above). Only for files whose publication syncs a folder.
     WithFolder,
+    /// As `Each`, except that bodies up to `JOURNAL_MAX_BODY` of unversioned objects
+    /// are carried by the intent journal (`journal.rs`): one sync per batch of writers.
+    Journal,
 }
 
 impl FileSync {
@@ -52,7 +82,13 @@ impl FileSync {
         match (fsync, journaled_ext4(root)) {
             (false, _) => FileSync::Off,
             (true, true) => FileSync::WithFolder,
-            (true, false) => FileSync::Each,
+            // In memory a sync costs next to nothing: nothing to share.
+            (true, false)
+                if super::cached::Reads::for_root(root) == super::cached::Reads::Memory =>
+            {
+                FileSync::Each
+            }
+            (true, false) => FileSync::Journal,
         }
     }
 
@@ -64,6 +100,9 @@ impl FileSync {
             FileSync::WithFolder => Some(
                 "journaled ext4: new files are written back, then one folder sync commits them",
             ),
+            FileSync::Journal => Some(
+                "small writes go through the intent journal (one sync per batch of writers); other new files are fdatasynced, then their folder",
+            ),
         }
     }
 
@@ -71,10 +110,16 @@ impl FileSync {
         self != FileSync::Off
     }
 
+    /// Whether a body of `size` bytes may be left unsynced by its writer, because the
+    /// journal will carry it if its object is unversioned (else the commit syncs it).
+    pub fn journal_carries(self, size: u64) -> bool {
+        self == FileSync::Journal && size <= JOURNAL_MAX_BODY
+    }
+
     pub fn sync(self, file: &std::fs::File) -> std::io::Result<()> {
         match self {
             FileSync::Off => Ok(()),
-            FileSync::Each => file.sync_data(),
+            FileSync::Each | FileSync::Journal => file.sync_data(),
             FileSync::WithFolder => {
                 let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
                     | libc::SYNC_FILE_RANGE_WRITE
@@ -111,7 +156,7 @@ fn journaled_ext4(root: &Path) -> bool {
 impl Store {
     /// Makes the names in `dir` durable (fsync on): now, or at the end of this thread's batch.
     pub(super) fn sync_entries(&self, dir: &Path) -> std::io::Result<()> {
-        if !self.file_sync.is_on() {
+        if !self.file_sync.is_on() || journaled() {
             return Ok(());
         }
         let deferred = BATCH.with(|batch| {
@@ -198,9 +243,10 @@ mod tests {
         if shm.is_dir() {
             assert_eq!(FileSync::for_root(shm, true), FileSync::Each);
         }
+        // Elsewhere small writes go through the intent journal.
         assert_eq!(
             FileSync::for_root(Path::new("/no/such/folder"), true),
-            FileSync::Each
+            FileSync::Journal
         );
     }
 }

@@ -112,7 +112,18 @@ impl Drop for KeyWrite<'_> {
 impl Store {
     /// Takes `bucket/key`'s write lock: the only way to take it for a change of the
     /// key's objects or versions (see the module's comment).
+    /// A change the journal does not carry first checkpoints a journal that holds a
+    /// record of the key (before the lock: a checkpoint waits for journaled writes,
+    /// which take key locks), so that replaying the record cannot undo the change.
     pub(super) fn lock_key<'a>(&'a self, bucket: &'a str, key: &'a str) -> KeyWrite<'a> {
+        if !super::durable::journaled()
+            && self
+                .journal
+                .get()
+                .is_some_and(|j| j.has_record(bucket, key))
+        {
+            self.checkpoint();
+        }
         KeyWrite {
             _lock: self.locks.write(bucket, key),
             cache: &self.meta_cache,

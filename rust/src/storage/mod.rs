@@ -15,6 +15,7 @@ mod durable;
 pub mod error;
 mod fs;
 pub mod interface;
+mod journal;
 pub mod keypath;
 pub mod list;
 mod locks;
@@ -110,6 +111,9 @@ pub struct Inner {
     /// `Storage::shared_document`s: one process shares them with itself only, so
     /// memory is enough (the credentials of the config are the ones at start).
     pub shared: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    /// The intent journal of small durable writes (`FileSync::Journal`), once the
+    /// records a crash left were applied at start.
+    journal: std::sync::OnceLock<Arc<journal::Journal>>,
 }
 
 /// Cheap to clone; all clones share one store.
@@ -142,6 +146,11 @@ pub const ACCESS_DIR: &str = ".access";
 /// Object lock configurations of buckets (whether lock is on, the default retention).
 pub const OBJECT_LOCK_DIR: &str = ".object-lock";
 pub const VERSIONS_DIR: &str = ".versions";
+/// The intent journal's generations (`journal.rs`).
+pub const JOURNAL_DIR: &str = ".journal";
+/// How often the journal is checkpointed, in seconds, unless the environment's
+/// `SMARTSTORAGE_JOURNAL_CHECKPOINT_SECONDS` says otherwise.
+const JOURNAL_CHECKPOINT_SECONDS: f64 = 1.0;
 
 /// The type (`f_type` magic) of the file system `path` is on, if `statfs` can tell.
 pub(super) fn filesystem_type(path: &Path) -> Option<i64> {
@@ -200,6 +209,7 @@ impl Store {
             versioning: Default::default(),
             observer,
             shared: Default::default(),
+            journal: Default::default(),
         };
         let store = Store(Arc::new(inner));
         if let Some(how) = store.file_sync.describe() {
@@ -209,6 +219,7 @@ impl Store {
         for shard in 0..TMP_SHARDS {
             std::fs::create_dir_all(store.tmp.join(format!("{shard:x}")))?;
         }
+        store.replay_journal()?;
         for bucket in store.bucket_names()? {
             store.stats.add_unscanned_bucket(&bucket);
         }

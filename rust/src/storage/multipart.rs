@@ -194,6 +194,7 @@ impl Store {
         checksum: Option<StoredChecksum>,
     ) -> Result<PartInfo> {
         self.upload_info(bucket, key, upload_id)?;
+        self.sync_uncarried(&data)?;
         let part = PartInfo {
             part_number,
             etag: super::objects::etag_of(&data.md5),

@@ -22,10 +22,14 @@ impl Store {
         temp_writer(self.temp_path("data"), self.file_sync, filter)
     }
 
-    /// Writes a body already in memory to a temporary file (on disk when `fsync` is on).
+    /// Writes a body already in memory to a temporary file (on disk when `fsync` is on,
+    /// unless the journal may carry it: then its commit makes it durable).
     pub fn stage_bytes(&self, bytes: &[u8], md5: [u8; 16]) -> std::io::Result<TempData> {
         let data = TempData::new(self.temp_path("data"), bytes.len() as u64, md5);
-        self.write_new_file(&data.path, bytes)?;
+        match self.file_sync.journal_carries(data.size) {
+            true => std::fs::write(&data.path, bytes)?,
+            false => self.write_new_file(&data.path, bytes)?,
+        }
         Ok(data)
     }
 

@@ -273,7 +273,9 @@ impl Sink for FileSink {
     }
     fn finish(mut self, size: u64, md5: [u8; 16]) -> Result<TempData> {
         self.out.flush()?;
-        self.sync.sync(self.out.get_ref())?;
+        if !self.sync.journal_carries(size) {
+            self.sync.sync(self.out.get_ref())?;
+        }
         (self.data.size, self.data.md5) = (size, md5);
         Ok(self.data)
     }

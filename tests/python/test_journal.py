@@ -1,0 +1,142 @@
+"""The intent journal (`storage/journal.rs`): with fsync on, small PUTs of unversioned
+objects are made durable by one journal record each, synced once per batch of writers,
+instead of syncing their files; a checkpoint later syncs the file system and drops the
+records. These tests stop the engine with SIGKILL before any checkpoint (the checkpoint
+interval is set to an hour), then take away what a power loss could take from files that
+were never synced: the objects' files. Started again, the engine must bring back every
+acknowledged write from its journal, and nothing a later write replaced or deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from helpers import Server
+
+JOURNAL_LOG = "intent journal"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("SMARTSTORAGE_JOURNAL_CHECKPOINT_SECONDS", "3600")
+    srv = Server()
+    srv.start()
+    if JOURNAL_LOG not in srv.log_tail():
+        srv.stop()
+        srv.cleanup()
+        pytest.skip("the store's file system takes no journal (tmpfs, or ext4 with its own journal)")
+    yield srv
+    srv.stop()
+    srv.cleanup()
+
+
+def object_files(srv: Server, bucket: str, key: str) -> list[Path]:
+    base = srv.directory / bucket / key
+    return [base.with_name(base.name + "._storage_object"), base.with_name(base.name + "._storage_object.metadata.json")]
+
+
+def lose(srv: Server, bucket: str, key: str, how: str = "remove"):
+    """What a power loss can do to files written and renamed without a sync."""
+    for f in object_files(srv, bucket, key):
+        if how == "remove":
+            f.unlink(missing_ok=True)
+        else:
+            with open(f, "r+b") as fh:
+                fh.truncate(0)
+
+
+def journal_bytes(srv: Server) -> int:
+    return sum(f.stat().st_size for f in (srv.directory / ".journal").glob("*.journal"))
+
+
+def test_acknowledged_small_puts_come_back_from_the_journal(server):
+    s3 = server.client()
+    s3.create_bucket(Bucket="jrn")
+    bodies = {f"dir/k{i}": os.urandom(n) for i, n in enumerate([0, 1, 4096, 100_000, 256 * 1024])}
+    for key, body in bodies.items():
+        s3.put_object(Bucket="jrn", Key=key, Body=body, Metadata={"md5": hashlib.md5(body).hexdigest()}, ContentType="x/y")
+    # Overwritten twice: the last acknowledged body must win.
+    for body in (b"first", b"second", b"third"):
+        s3.put_object(Bucket="jrn", Key="over", Body=body)
+    assert journal_bytes(server) > sum(len(b) for b in bodies.values())
+    server.kill()
+    for key in bodies:
+        lose(server, "jrn", key, "remove" if key.endswith(("0", "2", "4")) else "truncate")
+    lose(server, "jrn", "over")
+    server.revive()
+    assert "applied" in server.log_tail() and "records again" in server.log_tail()
+    for key, body in bodies.items():
+        got = s3.get_object(Bucket="jrn", Key=key)
+        assert got["Body"].read() == body, key
+        assert got["Metadata"]["md5"] == hashlib.md5(body).hexdigest()
+        assert got["ContentType"] == "x/y"
+        assert got["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    assert s3.get_object(Bucket="jrn", Key="over")["Body"].read() == b"third"
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket="jrn")["Contents"]]
+    assert sorted(listed) == sorted([*bodies, "over"])
+    # The records were applied durably and dropped.
+    assert journal_bytes(server) == 0
+
+
+def test_deletes_and_other_changes_after_a_journaled_put_are_not_undone(server):
+    s3 = server.client()
+    s3.create_bucket(Bucket="jrn")
+    s3.put_object(Bucket="jrn", Key="deleted", Body=b"gone soon")
+    s3.delete_object(Bucket="jrn", Key="deleted")
+    s3.put_object(Bucket="jrn", Key="tagged", Body=b"tags")
+    s3.put_object_tagging(Bucket="jrn", Key="tagged", Tagging={"TagSet": [{"Key": "t", "Value": "1"}]})
+    s3.put_object(Bucket="jrn", Key="copied", Body=b"old")
+    s3.put_object(Bucket="jrn", Key="src", Body=b"new")
+    s3.copy_object(Bucket="jrn", Key="copied", CopySource={"Bucket": "jrn", "Key": "src"})
+    server.kill()
+    server.revive()
+    with pytest.raises(ClientError) as err:
+        s3.get_object(Bucket="jrn", Key="deleted")
+    assert err.value.response["Error"]["Code"] == "NoSuchKey"
+    assert s3.get_object_tagging(Bucket="jrn", Key="tagged")["TagSet"] == [{"Key": "t", "Value": "1"}]
+    assert s3.get_object(Bucket="jrn", Key="copied")["Body"].read() == b"new"
+    assert s3.get_object(Bucket="jrn", Key="src")["Body"].read() == b"new"
+
+
+def test_large_and_versioned_writes_are_synced_as_files(server):
+    s3 = server.client()
+    s3.create_bucket(Bucket="jrn")
+    s3.create_bucket(Bucket="ver")
+    s3.put_bucket_versioning(Bucket="ver", VersioningConfiguration={"Status": "Enabled"})
+    before = journal_bytes(server)
+    s3.put_object(Bucket="jrn", Key="big", Body=os.urandom(256 * 1024 + 1))
+    s3.put_object(Bucket="ver", Key="small", Body=b"versioned")
+    assert journal_bytes(server) == before
+    s3.put_object(Bucket="jrn", Key="small", Body=b"journaled")
+    assert journal_bytes(server) > before
+
+
+def test_a_torn_record_at_the_end_is_ignored(server):
+    s3 = server.client()
+    s3.create_bucket(Bucket="jrn")
+    s3.put_object(Bucket="jrn", Key="whole", Body=b"acknowledged")
+    server.kill()
+    journal = max((server.directory / ".journal").glob("*.journal"))
+    with open(journal, "ab") as fh:
+        fh.write(b"\x40\x00\x00\x00\xde\xad\xbe\xef" + b"half a record")
+    lose(server, "jrn", "whole")
+    server.revive()
+    assert s3.get_object(Bucket="jrn", Key="whole")["Body"].read() == b"acknowledged"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="jrn")["Contents"]] == ["whole"]
+
+
+def test_a_store_opened_without_fsync_still_applies_the_journal(server):
+    s3 = server.client()
+    s3.create_bucket(Bucket="jrn")
+    s3.put_object(Bucket="jrn", Key="k", Body=b"kept")
+    server.kill()
+    lose(server, "jrn", "k")
+    server.extra_args.append("--no-fsync")
+    server.revive()
+    assert s3.get_object(Bucket="jrn", Key="k")["Body"].read() == b"kept"
+    assert not (server.directory / ".journal").exists()
