@@ -103,6 +103,18 @@ def test_deletes_and_other_changes_after_a_journaled_put_are_not_undone(server):
     assert s3.get_object(Bucket="jrn", Key="src")["Body"].read() == b"new"
 
 
+def test_a_refused_conditional_write_does_not_come_back(server):
+    s3 = server.client()
+    s3.create_bucket(Bucket="jrn")
+    s3.put_object(Bucket="jrn", Key="k", Body=b"original")
+    with pytest.raises(ClientError) as err:
+        s3.put_object(Bucket="jrn", Key="k", Body=b"refused", IfNoneMatch="*")
+    assert err.value.response["Error"]["Code"] == "PreconditionFailed"
+    server.kill()
+    server.revive()
+    assert s3.get_object(Bucket="jrn", Key="k")["Body"].read() == b"original"
+
+
 def test_large_and_versioned_writes_are_synced_as_files(server):
     s3 = server.client()
     s3.create_bucket(Bucket="jrn")

@@ -131,7 +131,8 @@ impl Store {
             // Before the journal's record: a checkpoint waits for journaled writes, so
             // one must not then wait for a gate DeleteBucket is queued on.
             let (bucket_dir, _open) = self.enter_bucket(bucket)?;
-            let journaled = self.stage_commit(bucket, key, &data, meta, &meta_tmp, &json)?;
+            let journaled =
+                self.stage_commit(bucket, key, &data, meta, precondition, &meta_tmp, &json)?;
             let _carried = journaled
                 .as_ref()
                 .map(|_| super::durable::JournaledWrite::begin());
@@ -161,12 +162,17 @@ impl Store {
     /// Writes the staged metadata and makes data and metadata durable before the commit:
     /// through one journal record when the journal carries the write (the ticket is
     /// returned, to hold until the files are in place), else by syncing both files.
+    /// The journal carries only writes that cannot be refused at the commit: an
+    /// unversioned object without a condition (a refused write's record would be
+    /// replayed at start).
+    #[allow(clippy::too_many_arguments)]
     fn stage_commit(
         &self,
         bucket: &str,
         key: &str,
         data: &TempData,
         meta: &ObjectMeta,
+        precondition: Option<&Precondition>,
         meta_tmp: &Path,
         json: &[u8],
     ) -> Result<Option<super::journal::Ticket>> {
@@ -177,6 +183,7 @@ impl Store {
         std::fs::write(meta_tmp, json)?;
         if let Some(journal) = self.journal.get()
             && meta.version_id.is_none()
+            && precondition.is_none()
         {
             let record = super::journal::Record::Put {
                 bucket: bucket.to_string(),
@@ -189,7 +196,7 @@ impl Store {
                 Err(e) => crate::log::warn(&format!("journal: {e}; syncing files instead")),
             }
         }
-        // Not carried after all (a versioned bucket, or the journal failed).
+        // Not carried after all (a versioned bucket, a condition, or the journal failed).
         self.sync_uncarried(data)?;
         std::fs::File::open(meta_tmp)?.sync_data()?;
         Ok(None)
