@@ -10,6 +10,10 @@
 //! reached the disk before the rename are durable once the folder is synced, and any
 //! earlier commit that holds the rename holds them too. A small PUT then waits for one
 //! journal commit, shared with every concurrent writer, instead of three.
+//!
+//! Elsewhere (but on tmpfs) small unversioned PUTs go through the store's own intent
+//! journal (`journal.rs`): their files and folders are not synced; one record each, synced
+//! once per batch of writers, carries them until a checkpoint.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
