@@ -56,7 +56,7 @@ pub(super) fn journaled() -> bool {
 pub const JOURNAL_MAX_BODY: u64 = 256 * 1024;
 
 /// Syncs a folder; one that is gone (emptied and removed since) has nothing to sync.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     match std::fs::File::open(dir) {
         Ok(folder) => folder.sync_all(),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),

@@ -2,7 +2,7 @@
 //!
 //! With fsync on, a small PUT would sync its data file, its metadata file and its folder:
 //! three syncs, each of which writes its own inode and flushes the disk. A journaled write
-//! instead appends one record (the metadata and the bytes, or the key it deletes) to the
+//! instead appends one record (the metadata and the bytes) to the
 //! live journal file and waits until a sync of that file covers it: the first waiter syncs,
 //! and everyone whose record that sync covered returns with it (group commit). The files
 //! themselves are then written and renamed without syncs, and the answer goes out.
@@ -29,6 +29,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use super::durable::sync_dir;
+
 use serde::{Deserialize, Serialize};
 
 /// One journaled write.
@@ -44,14 +46,12 @@ pub enum Record {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
-    /// The object removed (unversioned bucket).
-    Delete { bucket: String, key: String },
 }
 
 impl Record {
     fn bucket_key(&self) -> (&str, &str) {
         match self {
-            Record::Put { bucket, key, .. } | Record::Delete { bucket, key } => (bucket, key),
+            Record::Put { bucket, key, .. } => (bucket, key),
         }
     }
 }
@@ -98,10 +98,6 @@ fn key_hash(bucket: &str, key: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (bucket, key).hash(&mut hasher);
     hasher.finish()
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// The live generation's file and what has been appended to it and synced.
@@ -380,15 +376,8 @@ impl super::Store {
                 if self.require_bucket(&bucket).is_err() {
                     return Ok(());
                 }
-                let path = self.temp_path("data");
-                self.write_new_file(&path, &data)?;
-                let staged = super::writer::TempData::new(path, data.len() as u64, [0; 16]);
+                let staged = self.stage_bytes(&data, [0; 16])?;
                 self.commit_object(&bucket, &key, staged, &meta, None)?;
-            }
-            Record::Delete { bucket, key } => {
-                if self.require_bucket(&bucket).is_ok() {
-                    self.delete_object(&bucket, &key, None, None)?;
-                }
             }
         }
         Ok(())
@@ -462,14 +451,7 @@ mod tests {
         let dir = folder("order");
         let (journal, old) = Journal::open(&dir).unwrap();
         assert!(old.is_empty());
-        let written = [
-            put("a", b"1"),
-            Record::Delete {
-                bucket: "b".into(),
-                key: "a".into(),
-            },
-            put("c", &[7; 70_000]),
-        ];
+        let written = [put("a", b"1"), put("a", b"2"), put("c", &[7; 70_000])];
         for r in &written {
             drop(journal.append(r).unwrap());
         }
