@@ -13,6 +13,9 @@ checks, call by call, the order that makes a write durable:
    1 and 2: the thread's record was written to the journal, and a sync of the journal
    that began after that write ended before the rename.
 
+A deleted object's files are held to 2 and 3 (or to 4, the unlink for the rename): a
+name removed from an unsynced folder can come back.
+
 Runs on the test's own folder (its file system decides the engine's way) and on a
 loop-mounted ext4 with a journal (root only; skipped otherwise), where the engine
 must take the journaled way: no fdatasync per file, one folder sync per write.
@@ -34,7 +37,7 @@ import pytest
 from helpers import Server
 
 STRACE = shutil.which("strace")
-CALLS = "fdatasync,fsync,sync_file_range,rename,renameat,renameat2,write,writev,pwrite64,sendto,sendmsg"
+CALLS = "fdatasync,fsync,sync_file_range,rename,renameat,renameat2,unlink,unlinkat,write,writev,pwrite64,sendto,sendmsg"
 JOURNAL = "/.journal/"
 LINE = re.compile(r"^(\d+) +(.*)$")
 CALL = re.compile(r"^(\w+)\((.*)$")
@@ -82,7 +85,21 @@ def check_order(log: Path, published_under: list[str]) -> dict:
     journal_sync_started: dict[str, int] = {}  # thread -> index its journal sync began at
     journal_synced: list[tuple[int, int]] = []  # (began, ended) of each journal sync
     since_ack: list[str] = []
-    seen = {"acks": 0, "published": 0, "fdatasync": 0, "sync_file_range": 0, "journaled": 0}
+
+    journal_uses: dict[str, int] = {}  # thread -> files its last record has covered
+
+    def journaled(pid: str, index: int) -> bool:
+        """The thread's last record was synced by a sync that began after it was
+        written and ended before `index`; a record covers one object's two files."""
+        written = journal_written.get(pid)
+        if written is None or journal_uses.get(pid, 0) >= 2:
+            return False
+        if any(began > written and ended < index for began, ended in journal_synced):
+            journal_uses[pid] = journal_uses.get(pid, 0) + 1
+            return True
+        return False
+
+    seen = {"acks": 0, "published": 0, "fdatasync": 0, "sync_file_range": 0, "journaled": 0, "unlinked": 0}
     for index, pid, kind, name, args, result in _events(log):
         if kind == "call" and name == "fsync" and (m := FD_PATH.match(args)):
             fsync_started[(pid, m.group(1))] = index
@@ -100,6 +117,7 @@ def check_order(log: Path, published_under: list[str]) -> dict:
             continue
         if name == "pwrite64" and (m := FD_PATH.match(args)) and JOURNAL in m.group(1):
             journal_written[pid] = index
+            journal_uses[pid] = 0
             continue
         if result != 0:
             continue
@@ -118,6 +136,19 @@ def check_order(log: Path, published_under: list[str]) -> dict:
                 if at < start:
                     named.add(f)
             synced.add(folder)
+        elif name.startswith("unlink"):
+            paths = QUOTED.findall(args)
+            if not paths or not paths[0].startswith(published_under[0]):
+                continue
+            gone = f"unlinked:{paths[0]}"
+            seen["unlinked"] += 1
+            since_ack.append(gone)
+            synced.add(gone)
+            if journaled(pid, index):
+                named.add(gone)
+                seen["journaled"] += 1
+            else:
+                renamed_into.setdefault(os.path.dirname(paths[0]), []).append((index, gone))
         elif name.startswith("rename"):
             paths = QUOTED.findall(args)
             if len(paths) < 2:
@@ -131,10 +162,7 @@ def check_order(log: Path, published_under: list[str]) -> dict:
             synced.discard(src)
             named.discard(dst)
             if any(dst.startswith(p) for p in published_under):
-                written = journal_written.get(pid)
-                if dst not in synced and written is not None and any(
-                    began > written and ended < index for began, ended in journal_synced
-                ):
+                if dst not in synced and journaled(pid, index):
                     # Carried by the journal: durable without its own syncs.
                     synced.add(dst)
                     named.add(dst)
@@ -188,6 +216,9 @@ def traced_workload(storage: Path, trace: Path) -> tuple[dict, str]:
             s3.put_object(Bucket="dur", Key=f"dir/obj{i}", Body=os.urandom(size))
         s3.put_object(Bucket="dur", Key="dir/obj1", Body=b"overwritten")
         s3.put_object_tagging(Bucket="dur", Key="dir/obj1", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+        s3.delete_object(Bucket="dur", Key="dir/obj0")
+        s3.delete_object(Bucket="dur", Key="dir/obj2")
+        s3.delete_objects(Bucket="dur", Delete={"Objects": [{"Key": "dir/obj3"}]})
         up = s3.create_multipart_upload(Bucket="dur", Key="mp")["UploadId"]
         parts = []
         # A small last part: the journal carries no part, so it must be synced as a file.
@@ -238,9 +269,12 @@ def test_acknowledged_writes_are_synced_first(tmp_path):
     # 12 acknowledged writes; each PUT publishes data and metadata, a part two files.
     assert seen["acks"] >= 12 and seen["published"] >= 16, seen
     assert seen["fdatasync"] + seen["sync_file_range"] + seen["journaled"] >= seen["published"], seen
+    # Three deleted objects, two files each.
+    assert seen["unlinked"] >= 6, seen
     if "intent journal" in log:
-        # The three PUTs up to 256 KiB (0 B, 4 KiB, the overwrite): data and metadata each.
-        assert seen["journaled"] >= 6, seen
+        # The three PUTs up to 256 KiB (0 B, 4 KiB, the overwrite) and the two single
+        # deletes: two files each. The batch delete syncs its folder instead.
+        assert seen["journaled"] >= 10, seen
 
 
 @needs_strace

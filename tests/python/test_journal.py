@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -50,8 +53,25 @@ def lose(srv: Server, bucket: str, key: str, how: str = "remove"):
                 fh.truncate(0)
 
 
+def journal_records(srv: Server) -> list[tuple[Path, int, int]]:
+    """(file, offset, length) of each whole record, read as the engine does: the files
+    run ahead of their records with zeros (or a reused file's older records), so a
+    record counts only if its checksum covers its file's generation and its body."""
+    found = []
+    for f in sorted((srv.directory / ".journal").glob("*.journal")):
+        generation, data, at = int(f.stem, 16), f.read_bytes(), 0
+        while at + 8 <= len(data):
+            length, crc = struct.unpack_from("<II", data, at)
+            body = data[at + 8 : at + 8 + length]
+            if len(body) < length or zlib.crc32(body, zlib.crc32(struct.pack("<Q", generation))) != crc:
+                break
+            found.append((f, at, 8 + length))
+            at += 8 + length
+    return found
+
+
 def journal_bytes(srv: Server) -> int:
-    return sum(f.stat().st_size for f in (srv.directory / ".journal").glob("*.journal"))
+    return sum(length for _, _, length in journal_records(srv))
 
 
 def test_acknowledged_small_puts_come_back_from_the_journal(server):
@@ -103,6 +123,41 @@ def test_deletes_and_other_changes_after_a_journaled_put_are_not_undone(server):
     assert s3.get_object(Bucket="jrn", Key="src")["Body"].read() == b"new"
 
 
+def test_a_journaled_delete_is_not_undone_by_a_lost_unlink(server):
+    s3 = server.client()
+    s3.create_bucket(Bucket="jrn")
+    s3.put_object(Bucket="jrn", Key="dir/gone", Body=b"deleted later")
+    s3.put_object(Bucket="jrn", Key="dir/kept", Body=b"stays")
+    # A power loss can bring back the names a delete removed without a folder sync.
+    saved = [(f, f.read_bytes()) for f in object_files(server, "jrn", "dir/gone")]
+    before = journal_bytes(server)
+    s3.delete_object(Bucket="jrn", Key="dir/gone")
+    # The delete went through the journal; the put's record was not checkpointed away.
+    assert journal_bytes(server) > before
+    # A conditional write that holds is journaled too.
+    s3.put_object(Bucket="jrn", Key="dir/new", Body=b"if none", IfNoneMatch="*")
+    server.kill()
+    for f, data in saved:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+    lose(server, "jrn", "dir/new")
+    server.revive()
+    with pytest.raises(ClientError) as err:
+        s3.get_object(Bucket="jrn", Key="dir/gone")
+    assert err.value.response["Error"]["Code"] == "NoSuchKey"
+    assert s3.get_object(Bucket="jrn", Key="dir/new")["Body"].read() == b"if none"
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="jrn")["Contents"]) == ["dir/kept", "dir/new"]
+    # A delete of nothing, and a batch delete, leave no record (a batch syncs its folders).
+    before = journal_bytes(server)
+    s3.delete_object(Bucket="jrn", Key="dir/never")
+    assert journal_bytes(server) == before
+    s3.delete_objects(Bucket="jrn", Delete={"Objects": [{"Key": "dir/kept"}]})
+    assert journal_bytes(server) == before
+    server.kill()
+    server.revive()
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="jrn")["Contents"]] == ["dir/new"]
+
+
 def test_a_refused_conditional_write_does_not_come_back(server):
     s3 = server.client()
     s3.create_bucket(Bucket="jrn")
@@ -133,8 +188,9 @@ def test_a_torn_record_at_the_end_is_ignored(server):
     s3.create_bucket(Bucket="jrn")
     s3.put_object(Bucket="jrn", Key="whole", Body=b"acknowledged")
     server.kill()
-    journal = max((server.directory / ".journal").glob("*.journal"))
-    with open(journal, "ab") as fh:
+    journal, at, length = journal_records(server)[-1]
+    with open(journal, "r+b") as fh:
+        fh.seek(at + length)
         fh.write(b"\x40\x00\x00\x00\xde\xad\xbe\xef" + b"half a record")
     lose(server, "jrn", "whole")
     server.revive()

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use super::Store;
 use super::error::{Error, Result};
 use super::interface::DeleteGuard;
+use super::journal::Record;
 use super::keypath;
 use super::meta::ObjectMeta;
 use super::writer::TempData;
@@ -131,9 +132,8 @@ impl Store {
             // Before the journal's record: a checkpoint waits for journaled writes, so
             // one must not then wait for a gate DeleteBucket is queued on.
             let (bucket_dir, _open) = self.enter_bucket(bucket)?;
-            let journaled =
-                self.stage_commit(bucket, key, &data, meta, precondition, &meta_tmp, &json)?;
-            let _carried = journaled
+            let record = self.stage_commit(bucket, key, &data, meta, &meta_tmp, &json)?;
+            let _carried = record
                 .as_ref()
                 .map(|_| super::durable::JournaledWrite::begin());
             self.apply_commit(
@@ -145,6 +145,7 @@ impl Store {
                 false,
                 meta,
                 precondition,
+                record,
             )
         })();
         match result {
@@ -159,44 +160,33 @@ impl Store {
         }
     }
 
-    /// Writes the staged metadata and makes data and metadata durable before the commit:
-    /// through one journal record when the journal carries the write (the ticket is
-    /// returned, to hold until the files are in place), else by syncing both files.
-    /// The journal carries only writes that cannot be refused at the commit: an
-    /// unversioned object without a condition (a refused write's record would be
-    /// replayed at start).
-    #[allow(clippy::too_many_arguments)]
+    /// Writes the staged metadata and makes data and metadata durable before the commit,
+    /// or returns the journal record that will (`apply_commit` appends it under the
+    /// key's lock, so records follow the order in which writes take effect). The
+    /// journal carries small unversioned objects while it works.
     fn stage_commit(
         &self,
         bucket: &str,
         key: &str,
         data: &TempData,
         meta: &ObjectMeta,
-        precondition: Option<&Precondition>,
         meta_tmp: &Path,
         json: &[u8],
-    ) -> Result<Option<super::journal::Ticket>> {
+    ) -> Result<Option<Record>> {
         if !self.file_sync.journal_carries(data.size) {
             self.write_new_file(meta_tmp, json)?;
             return Ok(None);
         }
         std::fs::write(meta_tmp, json)?;
-        if let Some(journal) = self.journal.get()
-            && meta.version_id.is_none()
-            && precondition.is_none()
-        {
-            let record = super::journal::Record::Put {
+        if self.usable_journal().is_some() && meta.version_id.is_none() {
+            return Ok(Some(Record::Put {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
                 meta: json.to_vec(),
                 data: std::fs::read(&data.path)?,
-            };
-            match journal.append(&record) {
-                Ok(ticket) => return Ok(Some(ticket)),
-                Err(e) => crate::log::warn(&format!("journal: {e}; syncing files instead")),
-            }
+            }));
         }
-        // Not carried after all (a versioned bucket, a condition, or the journal failed).
+        // Not carried after all (a versioned bucket, or the journal failed).
         self.sync_uncarried(data)?;
         std::fs::File::open(meta_tmp)?.sync_data()?;
         Ok(None)
@@ -228,7 +218,10 @@ impl Store {
         recovering: bool,
         new: &ObjectMeta,
         precondition: Option<&Precondition>,
+        mut record: Option<Record>,
     ) -> Result<Option<u64>> {
+        // Held until the names are in place: a checkpoint waits for them.
+        let mut _ticket = None;
         let commit = if recovering {
             staged_meta.to_path_buf()
         } else {
@@ -258,6 +251,9 @@ impl Store {
             };
             if !committed && let Some(p) = precondition {
                 p.check(old.as_ref(), key)?;
+            }
+            if let Some(record) = record.take() {
+                _ticket = Some(self.journal_append(&record)?);
             }
             if archived.is_none()
                 && let (Some(id), Some(old)) = (&new.version_id, &old)
@@ -328,7 +324,14 @@ impl Store {
         precondition: Option<&Precondition>,
         guard: Option<&DeleteGuard>,
     ) -> Result<Option<u64>> {
-        let bucket_dir = self.require_bucket(bucket)?;
+        // The journal carries a delete outside a batch (a batch syncs each folder once);
+        // the bucket's gate, as for a journaled commit, lets DeleteBucket checkpoint it.
+        let journal = self
+            .usable_journal()
+            .filter(|_| !super::durable::in_batch());
+        let (bucket_dir, _open) = self.enter_bucket(bucket)?;
+        let _carried = journal.map(|_| super::durable::JournaledWrite::begin());
+        let mut _ticket = None;
         let data_path = bucket_dir.join(keypath::data_relative(key));
         let meta_path = bucket_dir.join(keypath::meta_relative(key));
         let removed = {
@@ -339,6 +342,12 @@ impl Store {
             }
             if let (Some(guard), Some(old)) = (guard, &old) {
                 guard(old)?;
+            }
+            if old.is_some() && journal.is_some() {
+                _ticket = Some(self.journal_append(&Record::Delete {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                })?);
             }
             let old = old.map(|m| m.size);
             // Metadata first: an object without metadata is invisible, never half-listed.
@@ -447,6 +456,7 @@ pub fn recover(store: &Store) -> std::io::Result<()> {
                     &path,
                     true,
                     &meta,
+                    None,
                     None,
                 )
                 .map_err(std::io::Error::other)?;

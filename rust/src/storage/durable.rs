@@ -52,6 +52,11 @@ pub(super) fn journaled() -> bool {
     JOURNALED.with(|j| j.get())
 }
 
+/// Whether this thread runs a batch (`Store::batch`).
+pub(super) fn in_batch() -> bool {
+    BATCH.with(|batch| batch.borrow().is_some())
+}
+
 /// The largest body the journal carries; larger ones are fdatasynced as files.
 pub const JOURNAL_MAX_BODY: u64 = 256 * 1024;
 
