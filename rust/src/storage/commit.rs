@@ -218,7 +218,7 @@ impl Store {
         recovering: bool,
         new: &ObjectMeta,
         precondition: Option<&Precondition>,
-        mut record: Option<Record>,
+        record: Option<Record>,
     ) -> Result<Option<u64>> {
         // Held until the names are in place: a checkpoint waits for them.
         let mut _ticket = None;
@@ -252,8 +252,9 @@ impl Store {
             if !committed && let Some(p) = precondition {
                 p.check(old.as_ref(), key)?;
             }
-            if let Some(record) = record.take() {
-                _ticket = Some(self.journal_append(&record)?);
+            // Again on a retry: another write of the key may have come in between.
+            if let Some(record) = &record {
+                _ticket = Some(self.journal_append(record)?);
             }
             if archived.is_none()
                 && let (Some(id), Some(old)) = (&new.version_id, &old)
