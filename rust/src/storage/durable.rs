@@ -11,9 +11,9 @@
 //! earlier commit that holds the rename holds them too. A small PUT then waits for one
 //! journal commit, shared with every concurrent writer, instead of three.
 //!
-//! Elsewhere (but on tmpfs) small unversioned PUTs go through the store's own intent
-//! journal (`journal.rs`): their files and folders are not synced; one record each, synced
-//! once per batch of writers, carries them until a checkpoint.
+//! Elsewhere (but on tmpfs) small unversioned PUTs and single deletes go through the
+//! store's own intent journal (`journal.rs`): their files and folders are not synced; one
+//! record each, synced once per batch of writers, carries them until a checkpoint.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;

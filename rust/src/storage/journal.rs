@@ -2,10 +2,11 @@
 //!
 //! With fsync on, a small PUT would sync its data file, its metadata file and its folder:
 //! three syncs, each of which writes its own inode and flushes the disk. A journaled write
-//! instead appends one record (the metadata and the bytes) to the
-//! live journal file and waits until a sync of that file covers it: the first waiter syncs,
-//! and everyone whose record that sync covered returns with it (group commit). The files
-//! themselves are then written and renamed without syncs, and the answer goes out.
+//! instead appends one record (the metadata and the bytes, or the key it deletes), under
+//! the key's lock, to the live journal file and waits until a sync of that file covers it:
+//! the first waiter syncs, and everyone whose record that sync covered returns with it
+//! (group commit). The files are then renamed or removed without syncs, and the answer
+//! goes out.
 //!
 //! The records stay until a checkpoint has made the files durable: the checkpoint starts a
 //! new journal generation, waits until every write of the old one has finished its
@@ -187,7 +188,13 @@ impl Journal {
     /// of every generation left on disk, oldest first: the caller applies them durably
     /// and then calls `discard_replayed`. Until then nothing may be appended.
     pub fn open(dir: &Path) -> io::Result<(Arc<Journal>, Vec<Record>)> {
-        std::fs::create_dir_all(dir)?;
+        if !dir.is_dir() {
+            // The folder's own name must survive a power loss with the records in it.
+            std::fs::create_dir_all(dir)?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
         let mut generations = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let name = entry?.file_name();
@@ -217,7 +224,6 @@ impl Journal {
             checkpointing: Mutex::new(()),
             full: Condvar::new(),
         };
-        sync_dir(dir)?;
         Ok((Arc::new(journal), records))
     }
 
@@ -232,14 +238,16 @@ impl Journal {
     /// the spare if none is kept yet.
     fn remove_before(&self, generation: u64) -> io::Result<()> {
         let spare = self.dir.join(SPARE);
+        let mut keep = !spare.exists();
         let oldest = self.lock().oldest;
         for g in (oldest..generation).rev() {
             let path = self.dir.join(file_name(g));
-            let gone = if spare.exists() {
-                std::fs::remove_file(&path)
-            } else {
+            let gone = if keep {
                 std::fs::rename(&path, &spare)
+            } else {
+                std::fs::remove_file(&path)
             };
+            keep &= gone.is_err();
             match gone {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
                 _ => {}
