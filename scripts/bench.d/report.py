@@ -269,7 +269,8 @@ w("")
 listn = sorted({int(r.get("extra", {}).get("keys", 0)) for r in results if r["op"] == "list"})
 w("Keys are 16-byte objects under one prefix. *fill*: PUT of all keys at c=16. *page*: one ListObjectsV2 call with max-keys=1000 "
   "(median of the per-run medians, min–max of those). *scan*: the full listing. *DeleteObjects*: one 1000-key request (quiet), "
-  "sequential; keys/s over the whole deletion.")
+  "sequential; keys/s over the whole deletion. The fill is synced to disk before the scan (as between phases), so every "
+  "server deletes written files.")
 w("")
 w("| server | keys | fill op/s | ms per 1000-key page | full scan ms | ms per 1000-key DeleteObjects | delete keys/s | list+delete errors |")
 w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
