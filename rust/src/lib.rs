@@ -14,6 +14,7 @@ pub mod console;
 pub mod encryption;
 pub mod engine;
 pub mod file_bytes;
+pub mod framed;
 pub mod log;
 pub mod management;
 pub mod ops;

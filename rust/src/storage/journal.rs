@@ -79,43 +79,21 @@ fn file_name(generation: u64) -> String {
 
 /// The checksum of a record of `generation`: a record left in a reused file by an
 /// older generation does not match it.
-fn checksum(generation: u64, body: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&generation.to_le_bytes());
-    hasher.update(body);
-    hasher.finalize()
-}
-
 fn encode(generation: u64, record: &Record) -> Vec<u8> {
-    let body = rmp_serde::to_vec(record).expect("a record serializes");
-    let mut out = Vec::with_capacity(8 + body.len());
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&checksum(generation, &body).to_le_bytes());
-    out.extend_from_slice(&body);
+    let mut out = Vec::new();
+    crate::framed::append(&mut out, &generation.to_le_bytes(), |body| {
+        rmp_serde::encode::write(body, record).expect("a record serializes")
+    });
     out
 }
 
 /// The whole records of `generation` at the start of `bytes`, up to the first torn,
 /// damaged or older one.
 fn decode(generation: u64, bytes: &[u8]) -> Vec<Record> {
-    let mut records = Vec::new();
-    let mut rest = bytes;
-    while rest.len() >= 8 {
-        let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
-        let crc = u32::from_le_bytes(rest[4..8].try_into().unwrap());
-        let Some(body) = rest.get(8..8 + len) else {
-            break;
-        };
-        if checksum(generation, body) != crc {
-            break;
-        }
-        match rmp_serde::from_slice(body) {
-            Ok(record) => records.push(record),
-            Err(_) => break,
-        }
-        rest = &rest[8 + len..];
-    }
-    records
+    let salt = generation.to_le_bytes();
+    crate::framed::records(bytes, &salt)
+        .map_while(|(_, body)| rmp_serde::from_slice(body).ok())
+        .collect()
 }
 
 fn key_hash(bucket: &str, key: &str) -> u64 {

@@ -19,8 +19,8 @@ pub(crate) type Id = LogId<u64>;
 pub(crate) type Meta = SnapshotMeta<u64, super::Member>;
 pub(crate) type Ent = Entry<TypeConfig>;
 
-// Record kinds of the log file. A record is `[len u32][crc32 u32][body]` (little endian), the
-// body `[kind u8][term u64][node u64][index u64][payload]`.
+// Record kinds of the log file, whose records are framed by `crate::framed`. A record's body
+// is `[kind u8][term u64][node u64][index u64][payload]`.
 const KIND_PURGED: u8 = 0; // first record when a prefix was purged: the last purged log id
 const KIND_BLANK: u8 = 1;
 const KIND_NORMAL: u8 = 2; // payload: the command bytes as given
@@ -28,17 +28,13 @@ const KIND_MEMBERSHIP: u8 = 3; // payload: the membership as JSON
 const BODY_HEAD: usize = 1 + 8 + 8 + 8;
 
 fn frame(kind: u8, id: &Id, payload: &[u8], out: &mut Vec<u8>) {
-    let len = (BODY_HEAD + payload.len()) as u32;
-    let start = out.len();
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    out.push(kind);
-    out.extend_from_slice(&id.leader_id.term.to_le_bytes());
-    out.extend_from_slice(&id.leader_id.node_id.to_le_bytes());
-    out.extend_from_slice(&id.index.to_le_bytes());
-    out.extend_from_slice(payload);
-    let crc = crc32fast::hash(&out[start + 8..]);
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    crate::framed::append(out, &[], |body| {
+        body.push(kind);
+        body.extend_from_slice(&id.leader_id.term.to_le_bytes());
+        body.extend_from_slice(&id.leader_id.node_id.to_le_bytes());
+        body.extend_from_slice(&id.index.to_le_bytes());
+        body.extend_from_slice(payload);
+    });
 }
 
 /// Appends one entry's record to `out`.
@@ -83,16 +79,9 @@ pub(crate) struct LogImage {
 /// rewritten).
 pub(crate) fn decode_log(bytes: &[u8]) -> LogImage {
     let mut img = LogImage::default();
-    let mut pos = 0usize;
     let mut next: u64 = 0;
-    while bytes.len() - pos >= 8 {
-        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-        let crc = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap());
-        if len < BODY_HEAD || bytes.len() - pos - 8 < len {
-            break;
-        }
-        let body = &bytes[pos + 8..pos + 8 + len];
-        if crc32fast::hash(body) != crc {
+    for (pos, body) in crate::framed::records(bytes, &[]) {
+        if body.len() < BODY_HEAD {
             break;
         }
         let u = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().unwrap());
@@ -102,7 +91,6 @@ pub(crate) fn decode_log(bytes: &[u8]) -> LogImage {
             KIND_PURGED if pos == 0 => {
                 next = id.index + 1;
                 img.purged = Some(id);
-                pos += 8 + len;
                 continue;
             }
             KIND_BLANK => EntryPayload::Blank,
@@ -121,7 +109,6 @@ pub(crate) fn decode_log(bytes: &[u8]) -> LogImage {
             log_id: id,
             payload,
         });
-        pos += 8 + len;
     }
     img
 }
