@@ -336,6 +336,9 @@ impl Engine {
     pub async fn stop(self) {
         self.lifecycle.abort();
         self.server.stop().await;
+        if let Err(e) = self.ctx.store.close().await {
+            crate::log::warn(&format!("closing the store: {e}"));
+        }
         if let Some(store) = &self.cluster {
             store.shutdown().await;
         }

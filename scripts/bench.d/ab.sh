@@ -6,8 +6,8 @@
 #   scripts/bench.d/ab.sh OLD_BINARY NEW_BINARY [extra serve args for NEW...]
 # Env: REPS (5), DURATION (5s), CONC (16), OPS ("get put"), SIZE (4096), OBJECTS (1000), FSYNC (0),
 # WORKDIR (/var/tmp; /dev/shm takes the disk out), PAUSE (0: seconds of rest before each run; ext4
-# without a journal skips inodes freed in the last ~30 s, so PUT rounds there fall 2-3x after the
-# first unless PAUSE is 35 or so: docs/engine.md),
+# without a journal skips inodes freed in the last minute, up to five, so PUT rounds there fall 2-3x
+# after the first, and PAUSE=35 was measured not to be enough: docs/engine.md),
 # S3LOAD (default: the one scripts/bench built).
 set -euo pipefail
 OLD=$1 NEW=$2

@@ -183,6 +183,12 @@ def start_traced(srv: Server, trace: Path):
 
 
 def stop_traced(srv: Server):
+    """Stops the engine, then strace, and removes the server's folder."""
+    stop_traced_engine(srv)
+    srv.cleanup()
+
+
+def stop_traced_engine(srv: Server):
     """Stops the engine, then strace: a stopped strace leaves its child running."""
     tracer = srv.proc.pid
     engines = []
@@ -202,7 +208,6 @@ def stop_traced(srv: Server):
         if Path(f"/proc/{pid}").exists():
             os.kill(pid, signal.SIGKILL)
     srv.stop()
-    srv.cleanup()
 
 
 def traced_workload(storage: Path, trace: Path) -> tuple[dict, str]:

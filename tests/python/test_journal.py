@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from helpers import Server
+from test_durable_order import STRACE, stop_traced_engine
 
 JOURNAL_LOG = "intent journal"
 
@@ -155,6 +156,60 @@ def test_a_journaled_delete_is_not_undone_by_a_lost_unlink(server):
     server.kill()
     server.revive()
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="jrn")["Contents"]] == ["dir/new"]
+
+
+@pytest.mark.skipif(STRACE is None, reason="strace is not installed")
+def test_the_replay_syncs_the_file_system_once_before_it_drops_the_records(server, tmp_path):
+    s3 = server.client()
+    s3.create_bucket(Bucket="jrn")
+    bodies = {f"r/k{i}": os.urandom(100 + i) for i in range(40)}
+    for key, body in bodies.items():
+        s3.put_object(Bucket="jrn", Key=key, Body=body)
+    server.kill()
+    for key in bodies:
+        lose(server, "jrn", key)
+    replayed = {str(f.resolve()) for f, _, _ in journal_records(server)}
+    trace = tmp_path / "trace"
+    calls = "fsync,fdatasync,syncfs,unlink,unlinkat,rename,renameat,renameat2"
+    server.wrapper = [STRACE, "-f", "-qq", "-y", "-e", f"trace={calls}", "-o", str(trace)]
+    server.revive()
+    try:
+        for key, body in bodies.items():
+            assert s3.get_object(Bucket="jrn", Key=key)["Body"].read() == body, key
+    finally:
+        stop_traced_engine(server)
+        server.wrapper = []
+        server.revive()
+    # Up to the first removal (unlink, or rename to the spare) of a replayed file: the
+    # objects' files were not synced one by one, and one syncfs made them durable.
+    bucket = f"{server.directory.resolve()}/jrn/"
+    file_syncs, syncfs = 0, 0
+    for line in trace.read_text().splitlines():
+        if any(f'"{path}"' in line for path in replayed) and ("unlink" in line or "rename" in line):
+            break
+        if "syncfs(" in line:
+            syncfs += 1
+        elif "sync(" in line and f"<{bucket}" in line:
+            file_syncs += 1
+    else:
+        pytest.fail("the replayed journal file was never removed")
+    assert syncfs == 1
+    assert file_syncs == 0
+
+
+def test_a_graceful_stop_leaves_no_record_to_replay(server):
+    s3 = server.client()
+    s3.create_bucket(Bucket="jrn")
+    for i in range(5):
+        s3.put_object(Bucket="jrn", Key=f"k{i}", Body=b"x" * i)
+    assert journal_bytes(server) > 0
+    server.stop()
+    assert server.proc.returncode == 0
+    # The stop checkpointed: the files are durable and the records gone.
+    assert journal_bytes(server) == 0
+    server.revive()
+    assert "records again" not in server.log_tail()
+    assert [s3.get_object(Bucket="jrn", Key=f"k{i}")["Body"].read() for i in range(5)] == [b"x" * i for i in range(5)]
 
 
 def test_a_refused_conditional_write_does_not_come_back(server):

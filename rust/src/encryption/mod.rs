@@ -635,6 +635,9 @@ impl Storage for EncryptedStore {
     fn location(&self) -> String {
         self.inner.location()
     }
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
     fn runs_background_work(&self) -> bool {
         self.inner.runs_background_work()
     }

@@ -178,6 +178,10 @@ impl Store {
             return Ok(None);
         }
         std::fs::write(meta_tmp, json)?;
+        // A record being replayed is still carried by the file it was read from.
+        if super::durable::journaled() {
+            return Ok(None);
+        }
         if self.usable_journal().is_some() && meta.version_id.is_none() {
             return Ok(Some(Record::Put {
                 bucket: bucket.to_string(),

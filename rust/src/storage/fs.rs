@@ -448,4 +448,8 @@ impl Storage for Store {
     fn location(&self) -> String {
         self.root.display().to_string()
     }
+
+    async fn close(&self) -> Result<()> {
+        self.blocking(|s| Ok(s.try_checkpoint()?)).await
+    }
 }

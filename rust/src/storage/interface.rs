@@ -370,6 +370,11 @@ pub trait Storage: Send + Sync {
     async fn probe(&self) -> Result<Vec<DriveProbe>>;
     /// Where the data lives, for people (a folder, a set of drives).
     fn location(&self) -> String;
+    /// A graceful stop, after the last request: leaves every acknowledged write durable
+    /// in its final form, so that the next start has nothing to recover.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
     /// Whether this node should run deployment-wide background work (lifecycle passes)
     /// now: one node of a cluster does (its log's leader); a single store always.
     fn runs_background_work(&self) -> bool {

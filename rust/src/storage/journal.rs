@@ -11,11 +11,12 @@
 //! The records stay until a checkpoint has made the files durable: the checkpoint starts a
 //! new journal generation, waits until every write of the old one has finished its
 //! renames, syncs the whole file system (`sync_all`), and only then removes the old file.
-//! At start, `Journal::open` hands back the records of every generation still on disk, in
-//! order, for the store to apply again through its durable path before it serves.
+//! A graceful stop checkpoints too (`Storage::close`). At start, `Journal::open` hands back
+//! the records of every generation still on disk, in order, for the store to apply again
+//! before it serves, then sync the file system once before the files go.
 //!
-//! A record on disk is `[len u32][crc32 u32][body]` (little endian); the body is the
-//! record in MessagePack, and the checksum covers the generation and the body. Reading
+//! A record on disk is framed by `crate::framed`; its body is the record in MessagePack,
+//! and the checksum covers the generation and the body. Reading
 //! stops at the first torn or damaged record: a record is only ever acknowledged once a
 //! sync covered it, so what follows a damaged one was never acknowledged.
 //!
@@ -393,8 +394,8 @@ impl Live {
 }
 
 impl super::Store {
-    /// At start, after `recover`: applies the records a crash left in the journal
-    /// through the durable path, removes them, and (`FileSync::Journal`) starts the
+    /// At start, after `recover`: applies the records a crash left in the journal, syncs
+    /// the file system once, removes them, and (`FileSync::Journal`) starts the
     /// journal and its checkpoints. Records are replayed whatever the mode now, since a
     /// store journaled before may be opened with fsync off.
     pub(super) fn replay_journal(&self) -> io::Result<()> {
@@ -405,8 +406,15 @@ impl super::Store {
         }
         let (journal, records) = Journal::open(&dir)?;
         let replayed = records.len();
-        for record in records {
-            self.replay(record).map_err(io::Error::other)?;
+        if replayed > 0 {
+            // Applied without a sync each: the records stay on disk until one sync of the
+            // file system has made all their files durable (a crash meanwhile replays
+            // them all again, to the same end).
+            let _carried = super::durable::JournaledWrite::begin();
+            for record in records {
+                self.replay(record).map_err(io::Error::other)?;
+            }
+            sync_file_system(&self.root)?;
         }
         journal.discard_replayed()?;
         if replayed > 0 {
@@ -465,10 +473,16 @@ impl super::Store {
 
     /// Makes every journaled write so far durable as files and drops its record.
     pub(super) fn checkpoint(&self) {
-        if let Some(journal) = self.journal.get()
-            && let Err(e) = journal.checkpoint(|| sync_file_system(&self.root))
-        {
+        if let Err(e) = self.try_checkpoint() {
             crate::log::warn(&format!("journal checkpoint failed: {e}"));
+        }
+    }
+
+    /// `checkpoint`, answering whether it worked.
+    pub(super) fn try_checkpoint(&self) -> io::Result<()> {
+        match self.journal.get() {
+            Some(journal) => journal.checkpoint(|| sync_file_system(&self.root)),
+            None => Ok(()),
         }
     }
 
