@@ -336,7 +336,10 @@ impl Engine {
     pub async fn stop(self) {
         self.lifecycle.abort();
         self.server.stop().await;
-        if let Err(e) = self.ctx.store.close().await {
+        // A folder removed below needs nothing made durable.
+        if self.remove_on_exit.is_none()
+            && let Err(e) = self.ctx.store.close().await
+        {
             crate::log::warn(&format!("closing the store: {e}"));
         }
         if let Some(store) = &self.cluster {

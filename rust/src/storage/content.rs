@@ -22,8 +22,12 @@ pub type ByteStream =
 /// Bytes read per chunk of a file body, and chunks buffered ahead of the socket.
 const FILE_CHUNK: usize = 512 * 1024;
 const FILE_CHUNKS_AHEAD: usize = 2;
-/// Bytes mapped per window of a streamed file body (a multiple of the page size).
-const MAP_WINDOW: u64 = 2 * 1024 * 1024;
+/// Bytes mapped per window of a streamed file body (a multiple of the page size). Each
+/// window costs a trip from the reader thread and a mapping; 8 MiB served a 256 MiB GET
+/// 1.17x faster than 2 MiB (median of 13 interleaved rounds), and 32 MiB no faster.
+/// Windows hold no memory of their own, but pages read in for them stay mapped (and
+/// count in RSS) while they are: up to three windows per streamed GET.
+const MAP_WINDOW: u64 = 8 * 1024 * 1024;
 /// Bodies smaller than this are read, not mapped: for a few pages a copy costs less
 /// than setting up and tearing down a mapping.
 const MAP_MIN: u64 = 128 * 1024;
