@@ -78,8 +78,8 @@ fn file_name(generation: u64) -> String {
     format!("{generation:016x}.{SUFFIX}")
 }
 
-/// The checksum of a record of `generation`: a record left in a reused file by an
-/// older generation does not match it.
+/// One record of `generation`, framed: its checksum is salted with the generation, so a
+/// record left in a reused file by an older generation does not read back.
 fn encode(generation: u64, record: &Record) -> Vec<u8> {
     let mut out = Vec::new();
     crate::framed::append(&mut out, &generation.to_le_bytes(), |body| {
@@ -410,16 +410,15 @@ impl super::Store {
             // Applied without a sync each: the records stay on disk until one sync of the
             // file system has made all their files durable (a crash meanwhile replays
             // them all again, to the same end).
-            let _carried = super::durable::JournaledWrite::begin();
+            let carried = super::durable::JournaledWrite::begin();
             for record in records {
                 self.replay(record).map_err(io::Error::other)?;
             }
+            drop(carried);
             sync_file_system(&self.root)?;
-        }
-        journal.discard_replayed()?;
-        if replayed > 0 {
             crate::log::info(&format!("journal: applied {replayed} records again"));
         }
+        journal.discard_replayed()?;
         if !on {
             drop(journal);
             return std::fs::remove_dir_all(&dir);
