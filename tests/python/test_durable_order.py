@@ -309,3 +309,42 @@ def test_no_fsync_publishes_without_syncing(tmp_path):
     root = str((tmp_path / "storage").resolve())
     with pytest.raises(AssertionError, match="before its bytes were synced"):
         check_order(trace, [f"{root}/dur/"])
+
+
+@needs_strace
+def test_a_large_write_is_flushed_while_it_streams(tmp_path):
+    """A large body is fdatasynced in steps while it streams in (so that the disk's
+    cache empties as it goes), and once more after its last byte, before it is
+    published and acknowledged."""
+    (tmp_path / "storage").mkdir()
+    srv = Server()
+    srv.directory = tmp_path / "storage"
+    trace = tmp_path / "trace"
+    start_traced(srv, trace)
+    body = os.urandom(40 * 1024 * 1024)
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="dur")
+        s3.put_object(Bucket="dur", Key="big", Body=body)
+        assert s3.get_object(Bucket="dur", Key="big")["Body"].read() == body
+    finally:
+        stop_traced(srv)
+    root = str((tmp_path / "storage").resolve())
+    seen = check_order(trace, [f"{root}/dur/"])
+    assert seen["acks"] >= 1 and seen["published"] >= 1, seen
+    # Per file: the index of each write's end, and of each fdatasync's start and end.
+    writes: dict[str, list[int]] = {}
+    syncs: dict[str, list[tuple[str, int]]] = {}
+    for index, _pid, kind, name, args, result in _events(trace):
+        if not (m := FD_PATH.match(args)):
+            continue
+        if name == "write" and kind == "done" and result and m.group(1).startswith(root):
+            writes.setdefault(m.group(1), []).append(index)
+        elif name == "fdatasync":
+            syncs.setdefault(m.group(1), []).append((kind, index))
+    data = max(writes, key=lambda path: len(writes[path]))  # the body's file: 512 KiB a write
+    last_write = writes[data][-1]
+    during = [i for kind, i in syncs.get(data, []) if kind == "done" and i < last_write]
+    after = [i for kind, i in syncs.get(data, []) if kind == "call" and i > last_write]
+    assert len(during) >= 1, f"no fdatasync of {data} ended while it was written"
+    assert after, f"no fdatasync of {data} began after its last write"

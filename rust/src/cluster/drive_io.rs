@@ -11,7 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::storage::writer::start_writeback;
+use crate::storage::writeback::Writeback;
 
 /// A drive's shard storage.
 pub trait DriveIo: Send + Sync {
@@ -90,6 +90,7 @@ impl DriveIo for LocalDrive {
             temp: None,
             fsync,
             written: 0,
+            writeback: Writeback::default(),
         }))
     }
 
@@ -104,6 +105,7 @@ impl DriveIo for LocalDrive {
             temp: Some(temp),
             fsync,
             written: 0,
+            writeback: Writeback::default(),
         }))
     }
 
@@ -130,20 +132,23 @@ struct LocalOut {
     temp: Option<PathBuf>,
     fsync: bool,
     written: u64,
+    /// With fsync on, for a shard file written in place.
+    writeback: Writeback,
 }
 
 impl ShardOut for LocalOut {
     fn append(&mut self, frame: &[u8]) -> io::Result<()> {
         self.file.write_all(frame)?;
+        self.written += frame.len() as u64;
         if self.fsync && self.temp.is_none() {
             // The disk works while the body streams in; the fsync waits for less.
-            start_writeback(&self.file, self.written, frame.len() as u64);
+            self.writeback.wrote(&self.file, self.written);
         }
-        self.written += frame.len() as u64;
         Ok(())
     }
 
     fn commit(&mut self) -> io::Result<()> {
+        std::mem::take(&mut self.writeback).finish()?;
         let Some(temp) = &self.temp else {
             if self.fsync {
                 self.file.sync_data()?;

@@ -27,6 +27,7 @@ pub mod pool;
 pub mod sealing;
 pub mod stats;
 pub mod versions;
+pub mod writeback;
 pub mod writer;
 
 use serde::Serialize;

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::durable::FileSync;
 use super::error::{Error, Result};
 use super::sealing::ByteFilter;
+use super::writeback::Writeback;
 
 const QUEUE_DEPTH: usize = 8;
 const WRITE_BUFFER: usize = 512 * 1024;
@@ -224,35 +225,15 @@ impl Beside {
     }
 }
 
-/// With fsync on, a file's written bytes are handed to the disk in steps of this
-/// many (see `start_writeback`).
-const WRITEBACK_STEP: u64 = 4 * 1024 * 1024;
-
-/// Starts writing a just-written range of `file` to its disk without waiting
-/// (Linux `sync_file_range`), so that the disk works while the body still streams
-/// in and the fsync at the end waits for the last steps only, not the whole body.
-/// Failures show at that fsync.
-pub fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor stays open for the call, which only schedules I/O.
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
 /// A temporary file being written; removed if dropped before `finish`.
 struct FileSink {
     out: std::io::BufWriter<std::fs::File>,
     data: TempData,
     sync: FileSync,
-    /// Bytes taken, and how many of them have been handed to the disk.
+    /// Bytes taken (some may still be in `out`'s buffer).
     taken: u64,
-    written_back: u64,
+    /// With fsync on: how far the file is on its way to the disk.
+    writeback: Writeback,
 }
 
 impl Sink for FileSink {
@@ -260,19 +241,15 @@ impl Sink for FileSink {
     fn write(&mut self, chunk: &[u8]) -> Result<()> {
         self.out.write_all(chunk)?;
         self.taken += chunk.len() as u64;
-        let in_file = self.taken - self.out.buffer().len() as u64;
-        if self.sync.is_on() && in_file - self.written_back >= WRITEBACK_STEP {
-            start_writeback(
-                self.out.get_ref(),
-                self.written_back,
-                in_file - self.written_back,
-            );
-            self.written_back = in_file;
+        if self.sync.is_on() {
+            let in_file = self.taken - self.out.buffer().len() as u64;
+            self.writeback.wrote(self.out.get_ref(), in_file);
         }
         Ok(())
     }
     fn finish(mut self, size: u64, md5: [u8; 16]) -> Result<TempData> {
         self.out.flush()?;
+        self.writeback.finish()?;
         if !self.sync.journal_carries(size) {
             self.sync.sync(self.out.get_ref())?;
         }
@@ -297,7 +274,7 @@ pub fn temp_writer(
                 data: TempData::new(path, 0, [0; 16]),
                 sync,
                 taken: 0,
-                written_back: 0,
+                writeback: Writeback::default(),
             })
         },
         filter,
