@@ -20,7 +20,7 @@
 #         rust/target/release/ruststorage, e.g. in CI); linked against this machine's glibc.
 #
 # Every other build goes through `cargo zigbuild` (zig as the C compiler and linker for
-# ring and the MD5 assembly): glibc targets are pinned to glibc 2.17, musl targets are
+# ring and AWS-LC, whose MD5 the engine uses): glibc targets are pinned to glibc 2.17, musl targets are
 # static. Missing tools are set up on first use: zig and cargo-zigbuild from PyPI into
 # .nogit/cross-venv, and the Rust std of each target with `rustup target add`.
 # A target that cannot be built is skipped with the reason; the exit status is non-zero

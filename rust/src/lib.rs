@@ -17,6 +17,7 @@ pub mod file_bytes;
 pub mod framed;
 pub mod log;
 pub mod management;
+pub mod md5;
 pub mod ops;
 pub mod s3;
 pub mod seed;

@@ -180,10 +180,10 @@ async fn import_file(
         .map_err(unreadable)?;
     let size = input.metadata().await.map_err(unreadable)?.len();
     let payload = if size <= READ_WHOLE_MAX {
-        use md5::{Digest, Md5};
+        use crate::md5::Md5;
         let mut bytes = Vec::with_capacity(size as usize);
         input.read_to_end(&mut bytes).await.map_err(unreadable)?;
-        let md5 = Md5::digest(&bytes).into();
+        let md5 = Md5::digest(&bytes);
         Payload::Bytes {
             bytes: Bytes::from(bytes),
             md5,

@@ -39,7 +39,6 @@ use crate::storage::sealing::plain_only;
 use crate::storage::versions::{invalid_version_id, new_version_id, valid_version_id};
 use crate::storage::writer::{Sink, SinkWriter};
 use crate::storage::{Change, Error, Result};
-use md5::Digest;
 
 /// Objects up to this size are read whole by the call that opens them (as the
 /// filesystem store does); larger ones stream.
@@ -695,7 +694,7 @@ impl StreamSource for ShardStream {
 }
 
 fn md5_of(bytes: &[u8]) -> [u8; 16] {
-    md5::Md5::digest(bytes).into()
+    crate::md5::Md5::digest(bytes)
 }
 
 async fn heal_worker(store: Weak<Inner>) {
@@ -1291,7 +1290,7 @@ impl Storage for ClusterStore {
             .blocking(move |s| {
                 s.sync_spread(&s.meta());
                 let mut sink = BodySink::open(s.set.clone(), len <= SMALL_BODY)?;
-                let mut md5 = md5::Md5::new();
+                let mut md5 = crate::md5::Md5::new();
                 s.read_each(&src.bodies, offset, len, &mut |chunk| {
                     md5.update(&chunk);
                     if let Some(d) = &mut digest {
@@ -1299,7 +1298,7 @@ impl Storage for ClusterStore {
                     }
                     sink.write(&chunk)
                 })?;
-                let md5: [u8; 16] = md5.finalize().into();
+                let md5: [u8; 16] = md5.finalize();
                 let (staged, _) = sink.finish(len, md5)?;
                 Ok((Some(staged), len, md5, digest.map(|d| d.finish())))
             })
@@ -1568,12 +1567,12 @@ impl ClusterStore {
         } else {
             let (bodies, size) = (source.bodies.clone(), src_meta.size);
             self.blocking(move |s| {
-                let mut md5 = md5::Md5::new();
+                let mut md5 = crate::md5::Md5::new();
                 s.read_each(&bodies, 0, size, &mut |chunk| {
                     md5.update(&chunk);
                     Ok(())
                 })?;
-                Ok(etag_of(&md5.finalize().into()))
+                Ok(etag_of(&md5.finalize()))
             })
             .await?
         };

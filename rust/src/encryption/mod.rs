@@ -121,13 +121,12 @@ impl EncryptedStore {
 /// the master key, as on AWS; for the other schemes AWS's ETag is no MD5 of the data,
 /// and here it is one bound to the object's own wrapped key.
 fn etag_md5(plain_md5: [u8; 16], sealed: Option<&Sealed>) -> [u8; 16] {
-    use md5::Digest;
     match sealed {
         Some(s) if s.scheme != Scheme::Managed => {
-            let mut h = md5::Md5::new();
+            let mut h = crate::md5::Md5::new();
             h.update(plain_md5);
             h.update(s.data_key.as_bytes());
-            h.finalize().into()
+            h.finalize()
         }
         _ => plain_md5,
     }

@@ -565,8 +565,7 @@ impl RequestBody {
             buf.extend_from_slice(&chunk);
         }
         if self.content_md5.is_some() {
-            use md5::Digest;
-            self.check_md5(&md5::Md5::digest(&buf).into())?;
+            self.check_md5(&crate::md5::Md5::digest(&buf))?;
         }
         Ok(buf.freeze())
     }

@@ -114,8 +114,7 @@ pub fn customer(
             "The secret key was invalid for the specified algorithm.".into(),
         ));
     }
-    use md5::Digest;
-    let computed = B64.encode(md5::Md5::digest(&bytes[..]));
+    let computed = B64.encode(crate::md5::Md5::digest(&bytes[..]));
     match md5 {
         None if matches!(used, KeyUse::Write | KeyUse::Complete) => {
             return Err(invalid(ssec_message(

@@ -6,7 +6,7 @@
 //! Completion concatenates the parts (kernel-side copies) into one temporary file and
 //! publishes it through the ordinary commit, so a completed object is a plain file.
 
-use md5::{Digest, Md5};
+use crate::md5::Md5;
 use serde::{Deserialize, Serialize};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -267,7 +267,7 @@ impl Store {
         }
         self.file_sync.sync(&out)?;
         data.size = len;
-        data.md5 = hasher.finalize().into();
+        data.md5 = hasher.finalize();
         Ok((data, digest.map(|d| d.finish())))
     }
 
@@ -572,7 +572,7 @@ mod tests {
         std::fs::write(with_part.join("part-1"), b"part one").unwrap();
         let part = PartInfo {
             part_number: 1,
-            etag: super::super::objects::etag_of(&Md5::digest(b"part one").into()),
+            etag: super::super::objects::etag_of(&Md5::digest(b"part one")),
             size: 8,
             last_modified: 1,
             checksum: None,

@@ -1,6 +1,6 @@
 //! Object reads, writes and copies on top of the commit protocol.
 
-use md5::{Digest, Md5};
+use crate::md5::Md5;
 use std::io::Read;
 
 use super::commit::{Precondition, read_meta};
@@ -222,5 +222,5 @@ pub fn md5_file(path: &std::path::Path) -> std::io::Result<[u8; 16]> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().into())
+    Ok(hasher.finalize())
 }

@@ -4,8 +4,8 @@
 //! faster than the disk is written and the bytes hashed, so memory stays bounded at
 //! any object size.
 
+use crate::md5::Md5;
 use bytes::Bytes;
-use md5::{Digest, Md5};
 use std::io::Write;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
@@ -188,7 +188,7 @@ impl BodyMd5 {
 
     fn finish(self) -> Result<[u8; 16]> {
         let Some(mut beside) = self.beside else {
-            return Ok(self.inline.finalize().into());
+            return Ok(self.inline.finalize());
         };
         beside.send();
         drop(beside.tx);
@@ -208,7 +208,7 @@ impl Beside {
             while let Some(batch) = rx.blocking_recv() {
                 batch.iter().for_each(|chunk| md5.update(chunk));
             }
-            let _ = digest_tx.send(md5.finalize().into());
+            let _ = digest_tx.send(md5.finalize());
         });
         Beside {
             batch: Vec::new(),

@@ -146,7 +146,6 @@ fn too_large(size: u64) -> S3Error {
 }
 
 async fn read_small_body(req: &mut S3Request, declared: u64) -> S3Result<Payload> {
-    use md5::Digest;
     let mut buf = bytes::BytesMut::with_capacity(declared as usize);
     while let Some(chunk) = req.body.next().await? {
         if req.body.received > declared {
@@ -157,7 +156,7 @@ async fn read_small_body(req: &mut S3Request, declared: u64) -> S3Result<Payload
     if buf.len() as u64 != declared {
         return Err(S3Error::new(S3Code::IncompleteBody));
     }
-    let md5: [u8; 16] = md5::Md5::digest(&buf).into();
+    let md5: [u8; 16] = crate::md5::Md5::digest(&buf);
     req.body.check_md5(&md5)?;
     Ok(Payload::Bytes {
         bytes: buf.freeze(),
