@@ -469,7 +469,9 @@ impl ClusterStore {
     /// The bytes of a payload as a staged body (blocking).
     fn stage(&self, payload: Payload) -> Result<(Option<StagedBody>, u64, [u8; 16])> {
         match payload {
-            Payload::Bytes { bytes, .. } if bytes.is_empty() => Ok((None, 0, md5_of(&[]))),
+            Payload::Bytes { bytes, .. } if bytes.is_empty() => {
+                Ok((None, 0, crate::md5::Md5::digest([])))
+            }
             Payload::Bytes { bytes, md5 } => Ok((
                 Some({
                     self.sync_spread(&self.meta());
@@ -691,10 +693,6 @@ impl StreamSource for ShardStream {
             rx.recv().await.map(|chunk| (chunk, rx))
         }))
     }
-}
-
-fn md5_of(bytes: &[u8]) -> [u8; 16] {
-    crate::md5::Md5::digest(bytes)
 }
 
 async fn heal_worker(store: Weak<Inner>) {
@@ -1298,7 +1296,7 @@ impl Storage for ClusterStore {
                     }
                     sink.write(&chunk)
                 })?;
-                let md5: [u8; 16] = md5.finalize();
+                let md5 = md5.finalize();
                 let (staged, _) = sink.finish(len, md5)?;
                 Ok((Some(staged), len, md5, digest.map(|d| d.finish())))
             })
