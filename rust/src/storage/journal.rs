@@ -97,6 +97,19 @@ fn decode(generation: u64, bytes: &[u8]) -> Vec<Record> {
         .collect()
 }
 
+/// Writes zeros over `from..to` of `file`, from one static buffer (no allocation, and
+/// no fresh pages to fault in, per preparation).
+fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
+    static ZEROS: [u8; 256 << 10] = [0; 256 << 10];
+    let mut at = from;
+    while at < to {
+        let len = (to - at).min(ZEROS.len() as u64) as usize;
+        file.write_all_at(&ZEROS[..len], at)?;
+        at += len as u64;
+    }
+    Ok(())
+}
+
 fn key_hash(bucket: &str, key: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -114,6 +127,10 @@ struct Live {
     synced: u64,
     /// A writer is syncing the file now (the others wait for it).
     syncing: bool,
+    /// Syncs finished in this generation: the one under way (or next) is number `syncs`.
+    syncs: u64,
+    /// Where the sync under way ends: records up to it are covered by it.
+    sync_target: u64,
     /// A sync failed: nothing appended since can be known durable, so every later
     /// append fails (the store then syncs files itself).
     broken: bool,
@@ -133,8 +150,12 @@ struct State {
 pub struct Journal {
     dir: PathBuf,
     state: Mutex<State>,
-    /// Signalled when a sync ends or a generation's last write finishes.
-    changed: Condvar,
+    /// Waiters for the sync of their record, by the parity of that sync's number: the
+    /// end of sync `s` wakes all of `s`'s waiters and one of `s + 1`'s (to lead it),
+    /// not those whose records it did not cover.
+    synced: [Condvar; 2],
+    /// Signalled when a generation's last write in flight finishes.
+    drained: Condvar,
     /// One checkpoint at a time.
     checkpointing: Mutex<()>,
     /// Signalled when the live generation passes `CHECKPOINT_BYTES`.
@@ -155,10 +176,9 @@ impl Drop for Ticket {
             *n -= 1;
             if *n == 0 {
                 state.in_flight.remove(&self.generation);
+                self.journal.drained.notify_all();
             }
         }
-        drop(state);
-        self.journal.changed.notify_all();
     }
 }
 
@@ -199,7 +219,8 @@ impl Journal {
                 recorded: HashMap::new(),
                 oldest: generations.first().copied().unwrap_or(next),
             }),
-            changed: Condvar::new(),
+            synced: [Condvar::new(), Condvar::new()],
+            drained: Condvar::new(),
             checkpointing: Mutex::new(()),
             full: Condvar::new(),
         };
@@ -242,8 +263,19 @@ impl Journal {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wait<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed.wait(state).unwrap_or_else(|e| e.into_inner())
+    /// Waits for the end of sync number `sync`.
+    fn wait_sync<'a>(&self, state: MutexGuard<'a, State>, sync: u64) -> MutexGuard<'a, State> {
+        let synced = &self.synced[(sync % 2) as usize];
+        synced.wait(state).unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait_drained<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.drained.wait(state).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes every waiter, whatever sync it waits for.
+    fn wake_all(&self) {
+        self.synced.iter().for_each(Condvar::notify_all);
     }
 
     /// Whether a sync failed: the journal then carries nothing more.
@@ -288,8 +320,7 @@ impl Journal {
         // after this returns must cover them.
         if end > state.live.prepared {
             let prepared = end.div_ceil(PREPARE) * PREPARE;
-            let zeros = vec![0; (prepared - state.live.prepared) as usize];
-            file.write_all_at(&zeros, state.live.prepared)?;
+            write_zeros(&file, state.live.prepared, prepared)?;
             state.live.prepared = prepared;
         }
         file.write_all_at(&bytes, at)?;
@@ -313,20 +344,33 @@ impl Journal {
                 return Err(io::Error::other("the journal could not be synced"));
             }
             if state.live.syncing {
-                state = self.wait(state);
+                let covering = match end <= state.live.sync_target {
+                    true => state.live.syncs,
+                    false => state.live.syncs + 1,
+                };
+                state = self.wait_sync(state, covering);
                 continue;
             }
             state.live.syncing = true;
             let target = state.live.written;
+            state.live.sync_target = target;
             drop(state);
             let synced = file.sync_data();
             state = self.lock();
             state.live.syncing = false;
+            let this = state.live.syncs;
+            state.live.syncs += 1;
             match &synced {
-                Ok(()) => state.live.synced = state.live.synced.max(target),
-                Err(_) => state.live.broken = true,
+                Ok(()) => {
+                    state.live.synced = state.live.synced.max(target);
+                    self.synced[(this % 2) as usize].notify_all();
+                    self.synced[((this + 1) % 2) as usize].notify_one();
+                }
+                Err(_) => {
+                    state.live.broken = true;
+                    self.wake_all();
+                }
             }
-            self.changed.notify_all();
             synced?;
         }
     }
@@ -341,7 +385,8 @@ impl Journal {
             return Ok(());
         }
         while state.live.syncing {
-            state = self.wait(state);
+            let sync = state.live.syncs;
+            state = self.wait_sync(state, sync);
         }
         // Writers of the old generation return once their records are synced: sync them
         // here, for the waiters a rotation would otherwise strand.
@@ -351,9 +396,9 @@ impl Journal {
         }
         let old = state.live.generation;
         state.live = Live::start(&self.dir, old + 1)?;
-        self.changed.notify_all();
+        self.wake_all();
         while state.in_flight.range(..=old).next().is_some() {
-            state = self.wait(state);
+            state = self.wait_drained(state);
         }
         drop(state);
         sync_all()?;
@@ -388,6 +433,8 @@ impl Live {
             prepared,
             synced: 0,
             syncing: false,
+            syncs: 0,
+            sync_target: 0,
             broken: false,
         })
     }
@@ -664,6 +711,36 @@ mod tests {
         drop(journal);
         let (_, replayed) = Journal::open(&dir).unwrap();
         assert_eq!(replayed.len(), 400);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn writers_racing_checkpoints_are_all_acknowledged() {
+        // Many more writers than one sync covers, and rotations in between: a waiter
+        // left unwoken would hang here, so the test runs under a watchdog.
+        let dir = folder("race");
+        let (journal, _) = Journal::open(&dir).unwrap();
+        journal.discard_replayed().unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        let writers: Vec<_> = (0..32)
+            .map(|t| {
+                let (j, done) = (journal.clone(), done.clone());
+                std::thread::spawn(move || {
+                    for i in 0..40 {
+                        drop(j.append(&put(&format!("{t}/{i}"), &[1; 64])).unwrap());
+                    }
+                    done.send(()).unwrap();
+                })
+            })
+            .collect();
+        for _ in 0..5 {
+            journal.checkpoint(|| Ok(())).unwrap();
+        }
+        for _ in &writers {
+            let waited = finished.recv_timeout(std::time::Duration::from_secs(60));
+            assert!(waited.is_ok(), "a writer was never acknowledged");
+        }
+        writers.into_iter().for_each(|t| t.join().unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
