@@ -5,8 +5,11 @@
 //! instead appends one record (the metadata and the bytes, or the key it deletes), under
 //! the key's lock, to the live journal file and waits until a sync of that file covers it:
 //! the first waiter syncs, and everyone whose record that sync covered returns with it
-//! (group commit). The files are then renamed or removed without syncs, and the answer
-//! goes out.
+//! (group commit). Waiters sleep by the sync that will cover them, so the end of a sync
+//! wakes the writers it covered and one more to lead the next, not every waiter (at 64
+//! writers, waking all of them on every sync and every finished write cost about a
+//! tenth of the CPU). The files are then renamed or removed without syncs, and the
+//! answer goes out.
 //!
 //! The records stay until a checkpoint has made the files durable: the checkpoint starts a
 //! new journal generation, waits until every write of the old one has finished its
@@ -391,8 +394,13 @@ impl Journal {
         // Writers of the old generation return once their records are synced: sync them
         // here, for the waiters a rotation would otherwise strand.
         if state.live.synced < state.live.written {
-            state.live.file.sync_data()?;
-            state.live.synced = state.live.written;
+            let synced = state.live.file.sync_data();
+            if synced.is_ok() {
+                state.live.synced = state.live.written;
+            }
+            // Writers waiting for the next sync: this one covered them, or failed.
+            self.wake_all();
+            synced?;
         }
         let old = state.live.generation;
         state.live = Live::start(&self.dir, old + 1)?;
