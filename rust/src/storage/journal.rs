@@ -163,6 +163,8 @@ pub struct Journal {
     checkpointing: Mutex<()>,
     /// Signalled when the live generation passes `CHECKPOINT_BYTES`.
     full: Condvar,
+    #[cfg(test)]
+    fail_syncs: std::sync::atomic::AtomicBool,
 }
 
 /// A journaled write between its append and the end of its renames: a checkpoint waits
@@ -226,6 +228,8 @@ impl Journal {
             drained: Condvar::new(),
             checkpointing: Mutex::new(()),
             full: Condvar::new(),
+            #[cfg(test)]
+            fail_syncs: Default::default(),
         };
         Ok((Arc::new(journal), records))
     }
@@ -274,6 +278,15 @@ impl Journal {
 
     fn wait_drained<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         self.drained.wait(state).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `fdatasync` of a journal file (tests can make it fail, as a failing disk would).
+    fn sync(&self, file: &File) -> io::Result<()> {
+        #[cfg(test)]
+        if self.fail_syncs.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        file.sync_data()
     }
 
     /// Wakes every waiter, whatever sync it waits for.
@@ -339,12 +352,17 @@ impl Journal {
             generation,
         };
         loop {
-            // A rotation synced the old generation's file before it switched.
-            if state.live.generation != generation || state.live.synced >= end {
+            if state.live.generation == generation && state.live.synced >= end {
                 return Ok(ticket);
             }
             if state.live.broken {
+                // Unlocked first: the ticket's drop locks the state.
+                drop(state);
                 return Err(io::Error::other("the journal could not be synced"));
+            }
+            // A rotation of an unbroken journal synced the old generation's file first.
+            if state.live.generation != generation {
+                return Ok(ticket);
             }
             if state.live.syncing {
                 let covering = match end <= state.live.sync_target {
@@ -358,7 +376,7 @@ impl Journal {
             let target = state.live.written;
             state.live.sync_target = target;
             drop(state);
-            let synced = file.sync_data();
+            let synced = self.sync(&file);
             state = self.lock();
             state.live.syncing = false;
             let this = state.live.syncs;
@@ -374,7 +392,10 @@ impl Journal {
                     self.wake_all();
                 }
             }
-            synced?;
+            if let Err(e) = synced {
+                drop(state);
+                return Err(e);
+            }
         }
     }
 
@@ -392,18 +413,23 @@ impl Journal {
             state = self.wait_sync(state, sync);
         }
         // Writers of the old generation return once their records are synced: sync them
-        // here, for the waiters a rotation would otherwise strand.
-        if state.live.synced < state.live.written {
-            let synced = state.live.file.sync_data();
-            if synced.is_ok() {
-                state.live.synced = state.live.written;
+        // here, for the waiters a rotation would otherwise strand. Not after a failed
+        // sync: a second fdatasync can succeed although the bytes of the first were lost,
+        // so a broken journal stays broken (its writers fail, and `sync_all` below still
+        // makes the files durable).
+        if state.live.synced < state.live.written && !state.live.broken {
+            let synced = self.sync(&state.live.file);
+            match synced {
+                Ok(()) => state.live.synced = state.live.written,
+                Err(_) => state.live.broken = true,
             }
             // Writers waiting for the next sync: this one covered them, or failed.
             self.wake_all();
             synced?;
         }
-        let old = state.live.generation;
+        let (old, broken) = (state.live.generation, state.live.broken);
         state.live = Live::start(&self.dir, old + 1)?;
+        state.live.broken = broken;
         self.wake_all();
         while state.in_flight.range(..=old).next().is_some() {
             state = self.wait_drained(state);
@@ -720,6 +746,45 @@ mod tests {
         let (_, replayed) = Journal::open(&dir).unwrap();
         assert_eq!(replayed.len(), 400);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn after_a_failed_sync_nothing_more_is_acknowledged() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dir = folder("failed");
+        let (journal, _) = Journal::open(&dir).unwrap();
+        journal.discard_replayed().unwrap();
+        drop(journal.append(&put("a", b"1")).unwrap());
+        journal.fail_syncs.store(true, Relaxed);
+        assert!(journal.append(&put("b", b"2")).is_err());
+        assert!(journal.is_broken());
+        // The disk answers again: a sync would now succeed, but the journal cannot know
+        // what the failed one lost, so it stays broken across checkpoints.
+        journal.fail_syncs.store(false, Relaxed);
+        let mut synced_files = false;
+        journal
+            .checkpoint(|| {
+                synced_files = true;
+                Ok(())
+            })
+            .unwrap();
+        assert!(synced_files, "the checkpoint still syncs the files");
+        assert!(journal.is_broken());
+        assert!(journal.append(&put("c", b"3")).is_err());
+        // A failed checkpoint sync breaks the journal as a writer's does.
+        let dir2 = folder("failed-checkpoint");
+        let (journal, _) = Journal::open(&dir2).unwrap();
+        journal.discard_replayed().unwrap();
+        let ticket = journal.append(&put("a", b"1")).unwrap();
+        drop(ticket);
+        journal.lock().live.synced = 0;
+        journal.fail_syncs.store(true, Relaxed);
+        assert!(journal.checkpoint(|| Ok(())).is_err());
+        journal.fail_syncs.store(false, Relaxed);
+        assert!(journal.is_broken());
+        assert!(journal.append(&put("d", b"4")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir2).unwrap();
     }
 
     #[test]
