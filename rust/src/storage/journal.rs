@@ -620,6 +620,13 @@ mod tests {
         }
     }
 
+    /// The journal in `dir`, opened with nothing to replay.
+    fn opened(dir: &Path) -> Arc<Journal> {
+        let (journal, _) = Journal::open(dir).unwrap();
+        journal.discard_replayed().unwrap();
+        journal
+    }
+
     fn folder(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("journal-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -678,8 +685,7 @@ mod tests {
     #[test]
     fn a_reused_file_gives_back_only_its_own_generation() {
         let dir = folder("reuse");
-        let (journal, _) = Journal::open(&dir).unwrap();
-        journal.discard_replayed().unwrap();
+        let journal = opened(&dir);
         use std::os::unix::fs::MetadataExt;
         let inode = |g| std::fs::metadata(dir.join(file_name(g))).unwrap().ino();
         let nothing = || Ok(());
@@ -704,8 +710,7 @@ mod tests {
     #[test]
     fn a_checkpoint_waits_for_writes_still_renaming() {
         let dir = folder("wait");
-        let (journal, _) = Journal::open(&dir).unwrap();
-        journal.discard_replayed().unwrap();
+        let journal = opened(&dir);
         let ticket = journal.append(&put("a", b"1")).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let j = journal.clone();
@@ -726,8 +731,7 @@ mod tests {
     #[test]
     fn concurrent_writers_share_syncs_and_all_come_back() {
         let dir = folder("group");
-        let (journal, _) = Journal::open(&dir).unwrap();
-        journal.discard_replayed().unwrap();
+        let journal = opened(&dir);
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let j = journal.clone();
@@ -752,8 +756,7 @@ mod tests {
     fn after_a_failed_sync_nothing_more_is_acknowledged() {
         use std::sync::atomic::Ordering::Relaxed;
         let dir = folder("failed");
-        let (journal, _) = Journal::open(&dir).unwrap();
-        journal.discard_replayed().unwrap();
+        let journal = opened(&dir);
         drop(journal.append(&put("a", b"1")).unwrap());
         journal.fail_syncs.store(true, Relaxed);
         assert!(journal.append(&put("b", b"2")).is_err());
@@ -773,8 +776,7 @@ mod tests {
         assert!(journal.append(&put("c", b"3")).is_err());
         // A failed checkpoint sync breaks the journal as a writer's does.
         let dir2 = folder("failed-checkpoint");
-        let (journal, _) = Journal::open(&dir2).unwrap();
-        journal.discard_replayed().unwrap();
+        let journal = opened(&dir2);
         let ticket = journal.append(&put("a", b"1")).unwrap();
         drop(ticket);
         journal.lock().live.synced = 0;
@@ -792,8 +794,7 @@ mod tests {
         // Many more writers than one sync covers, and rotations in between: a waiter
         // left unwoken would hang here, so the test runs under a watchdog.
         let dir = folder("race");
-        let (journal, _) = Journal::open(&dir).unwrap();
-        journal.discard_replayed().unwrap();
+        let journal = opened(&dir);
         let (done, finished) = std::sync::mpsc::channel();
         let writers: Vec<_> = (0..32)
             .map(|t| {
