@@ -14,7 +14,9 @@ checks, call by call, the order that makes a write durable:
    that began after that write ended before the rename.
 
 A deleted object's files are held to 2 and 3 (or to 4, the unlink for the rename): a
-name removed from an unsynced folder can come back.
+name removed from an unsynced folder can come back. Where the file system trims
+freed blocks online, a delete renames the files into `.tmp` instead of unlinking
+them (`storage/trash.rs`): such a rename is held to the same.
 
 Runs on the test's own folder (its file system decides the engine's way) and on a
 loop-mounted ext4 with a journal (root only; skipped otherwise), where the engine
@@ -73,6 +75,17 @@ def _events(log: Path):
         res = RESULT.search(args)
         yield index, pid, "call", name, args, None
         yield index, pid, "done", name, args, int(res.group(1)) if res else None
+
+
+def _parked(name: str, args: str, published_under: list[str]) -> bool:
+    """A rename that takes a name out of the bucket folder (into `.tmp`)."""
+    paths = QUOTED.findall(args)
+    return (
+        name.startswith("rename")
+        and len(paths) >= 2
+        and paths[0].startswith(published_under[0])
+        and not any(paths[-1].startswith(p) for p in published_under)
+    )
 
 
 def check_order(log: Path, published_under: list[str]) -> dict:
@@ -136,7 +149,9 @@ def check_order(log: Path, published_under: list[str]) -> dict:
                 if at < start:
                     named.add(f)
             synced.add(folder)
-        elif name.startswith("unlink"):
+        elif name.startswith("unlink") or _parked(name, args, published_under):
+            # A removal: an unlink, or where the file system discards online, a rename
+            # out of the bucket into the trash (`storage/trash.rs`).
             paths = QUOTED.findall(args)
             if not paths or not paths[0].startswith(published_under[0]):
                 continue

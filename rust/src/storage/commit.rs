@@ -273,6 +273,11 @@ impl Store {
                 }
                 committed = true;
             }
+            // The renames below would free the replaced files' blocks (`trash.rs`).
+            if old.is_some() && archived.is_none() {
+                self.park_replaced(&data_path);
+                self.park_replaced(&meta_path);
+            }
             match std::fs::rename(data_tmp, &data_path) {
                 Ok(()) => {
                     // The data is in place: from here a failure is finished by recovery.
@@ -356,11 +361,11 @@ impl Store {
             }
             let old = old.map(|m| m.size);
             // Metadata first: an object without metadata is invisible, never half-listed.
-            match std::fs::remove_file(&meta_path) {
+            match self.remove_file_soon(&meta_path) {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
             }
-            match std::fs::remove_file(&data_path) {
+            match self.remove_file_soon(&data_path) {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
                 _ => {}
             }

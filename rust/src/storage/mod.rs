@@ -26,6 +26,7 @@ pub mod objects;
 pub mod pool;
 pub mod sealing;
 pub mod stats;
+mod trash;
 pub mod versions;
 pub mod writeback;
 pub mod writer;
@@ -115,6 +116,8 @@ pub struct Inner {
     /// The intent journal of small durable writes (`FileSync::Journal`), once the
     /// records a crash left were applied at start.
     journal: std::sync::OnceLock<Arc<journal::Journal>>,
+    /// Removed files waiting to be unlinked off the request path (`trash.rs`).
+    trash: Arc<trash::Trash>,
 }
 
 /// Cheap to clone; all clones share one store.
@@ -161,20 +164,6 @@ pub(super) fn filesystem_type(path: &Path) -> Option<i64> {
     (unsafe { libc::statfs(c_path.as_ptr(), &mut fs) } == 0).then_some(fs.f_type as i64)
 }
 
-/// Removes a tree of temporaries off the caller's path (at once outside a runtime);
-/// what a crash leaves of it, start-up removes with the other temporaries.
-fn remove_in_background(trash: PathBuf) {
-    let remove = move || {
-        if let Err(e) = std::fs::remove_dir_all(&trash) {
-            crate::log::warn(&format!("cannot remove {}: {e}", trash.display()));
-        }
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn_blocking(remove)),
-        Err(_) => remove(),
-    }
-}
-
 impl Store {
     /// Opens (creating if needed) a store at `root`, finishes any commit a crash
     /// interrupted, and counts what each bucket holds.
@@ -195,6 +184,7 @@ impl Store {
         ] {
             std::fs::create_dir_all(root.join(dir))?;
         }
+        let trash = trash::Trash::start(&root);
         let inner = Inner {
             tmp: root.join(TMP_DIR),
             file_sync: durable::FileSync::for_root(&root, fsync),
@@ -211,6 +201,7 @@ impl Store {
             observer,
             shared: Default::default(),
             journal: Default::default(),
+            trash,
         };
         let store = Store(Arc::new(inner));
         if let Some(how) = store.file_sync.describe() {
@@ -311,33 +302,6 @@ impl Store {
 
     pub fn probe(&self) -> capacity::DriveProbe {
         capacity::probe(&self.root, &self.tmp)
-    }
-
-    /// Removes a folder tree so that it vanishes at once: it is renamed into `.tmp`
-    /// first (atomic), then deleted; a crash in between leaves only temporaries, which
-    /// start-up removes. Ok if it does not exist.
-    pub fn discard_tree(&self, path: &Path) -> std::io::Result<()> {
-        let trash = self.temp_path("trash");
-        match std::fs::rename(path, &trash) {
-            Ok(()) => std::fs::remove_dir_all(&trash),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// `discard_tree` for whole buckets: the tree vanishes at once (the rename), and its
-    /// files are unlinked in the background. Freeing the blocks of a thousand fsynced
-    /// files took seconds on a busy disk, and nobody needs to wait for it.
-    pub fn discard_tree_later(&self, path: &Path) -> std::io::Result<()> {
-        let trash = self.temp_path("trash");
-        match std::fs::rename(path, &trash) {
-            Ok(()) => {
-                remove_in_background(trash);
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     /// A fresh temporary path on the same filesystem as the objects, in one of
