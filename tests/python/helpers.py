@@ -77,6 +77,35 @@ def binary_path() -> Path:
     return Path(os.environ.get("SMARTSTORAGE_BINARY", str(DEFAULT_BINARY)))
 
 
+@contextlib.contextmanager
+def loop_mounted_ext4(mib: int, mkfs_args: Iterable[str] = (), options: str = "loop"):
+    """An ext4 of `mib` MiB in an image file, mounted with `options`; yields the mount
+    point and unmounts it after. Skips the test where that cannot be done (not root,
+    no mkfs.ext4, no loop devices)."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
+        pytest.skip("a loop-mounted ext4 needs root and mkfs.ext4")
+    base = Path(tempfile.mkdtemp(prefix="smartstorage-ext4-"))
+    image, mnt = base / "fs.img", base / "mnt"
+    mnt.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(mib * 1024 * 1024)
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", *mkfs_args, str(image)], capture_output=True)
+    mounted = (
+        made.returncode == 0
+        and subprocess.run(["mount", "-o", options, str(image), str(mnt)], capture_output=True).returncode == 0
+    )
+    if not mounted:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"cannot loop-mount an ext4 with {options} here")
+    try:
+        yield mnt
+    finally:
+        for args in (["umount", str(mnt)], ["umount", "-l", str(mnt)]):
+            if subprocess.run(args, capture_output=True).returncode == 0:
+                break
+        shutil.rmtree(base, ignore_errors=True)
+
+
 class Server:
     """One running engine: `ruststorage serve --port 0 --directory DIR`.
 

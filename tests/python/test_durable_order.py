@@ -29,14 +29,12 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import Server
+from helpers import Server, loop_mounted_ext4
 
 STRACE = shutil.which("strace")
 CALLS = "fdatasync,fsync,sync_file_range,rename,renameat,renameat2,unlink,unlinkat,write,writev,pwrite64,sendto,sendmsg"
@@ -257,25 +255,8 @@ def traced_workload(storage: Path, trace: Path) -> tuple[dict, str]:
 @pytest.fixture
 def journaled_ext4():
     """A 128 MiB ext4 with a journal, loop-mounted; unmounted after the test."""
-    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
-        pytest.skip("a loop-mounted ext4 needs root and mkfs.ext4")
-    base = Path(tempfile.mkdtemp(prefix="smartstorage-journal-"))
-    image, mnt = base / "fs.img", base / "mnt"
-    mnt.mkdir()
-    with open(image, "wb") as f:
-        f.truncate(128 * 1024 * 1024)
-    made = subprocess.run(["mkfs.ext4", "-q", "-F", "-j", str(image)], capture_output=True)
-    mounted = made.returncode == 0 and subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], capture_output=True).returncode == 0
-    if not mounted:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.skip("cannot loop-mount an ext4 here")
-    try:
+    with loop_mounted_ext4(128, ["-j"]) as mnt:
         yield mnt
-    finally:
-        for args in (["umount", str(mnt)], ["umount", "-l", str(mnt)]):
-            if subprocess.run(args, capture_output=True).returncode == 0:
-                break
-        shutil.rmtree(base, ignore_errors=True)
 
 
 needs_strace = pytest.mark.skipif(STRACE is None, reason="strace is not installed")

@@ -13,45 +13,22 @@ machine's disk is (root only; skipped otherwise).
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import Server
+from helpers import Server, loop_mounted_ext4
 
 MiB = 1024 * 1024
 
 
 @pytest.fixture
 def discard_ext4():
-    """A 256 MiB ext4 mounted with discard; unmounted after the test."""
-    if os.geteuid() != 0 or not shutil.which("mkfs.ext4"):
-        pytest.skip("a loop-mounted ext4 needs root and mkfs.ext4")
-    base = Path(tempfile.mkdtemp(prefix="smartstorage-discard-"))
-    image, mnt = base / "fs.img", base / "mnt"
-    mnt.mkdir()
-    with open(image, "wb") as f:
-        f.truncate(256 * MiB)
-    made = subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal", str(image)], capture_output=True)
-    mounted = (
-        made.returncode == 0
-        and subprocess.run(["mount", "-o", "loop,discard", str(image), str(mnt)], capture_output=True).returncode == 0
-    )
-    if not mounted:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.skip("cannot loop-mount an ext4 with discard here")
-    try:
+    """A 256 MiB ext4 without a journal, mounted with discard; unmounted after the test."""
+    with loop_mounted_ext4(256, ["-O", "^has_journal"], "loop,discard") as mnt:
         yield mnt
-    finally:
-        for args in (["umount", str(mnt)], ["umount", "-l", str(mnt)]):
-            if subprocess.run(args, capture_output=True).returncode == 0:
-                break
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def used(mnt: Path) -> int:
@@ -85,73 +62,66 @@ def assert_gone(s3, bucket: str, key: str):
     assert e.value.response["Error"]["Code"] == "NoSuchKey", key
 
 
-def start(storage: Path) -> Server:
+@pytest.fixture
+def engine(discard_ext4):
+    """An engine storing in `storage` on the discard-mounted file system."""
     srv = Server()
-    storage.mkdir(exist_ok=True)
-    srv.directory = storage
-    return srv.start()
-
-
-def test_deleted_and_overwritten_objects_give_their_space_back(discard_ext4):
-    storage = discard_ext4 / "storage"
-    srv = start(storage)
+    srv.directory = discard_ext4 / "storage"
+    srv.directory.mkdir()
     try:
-        s3 = srv.client()
-        s3.create_bucket(Bucket="trash-t")
-        bodies = {f"k{i}": os.urandom(2 * MiB) for i in range(12)}
-        for key, body in bodies.items():
-            s3.put_object(Bucket="trash-t", Key=key, Body=body)
-        parts = [os.urandom(5 * MiB), os.urandom(5 * MiB)]
-        upload = s3.create_multipart_upload(Bucket="trash-t", Key="mp")["UploadId"]
-        etags = [
-            s3.upload_part(Bucket="trash-t", Key="mp", UploadId=upload, PartNumber=n, Body=p)["ETag"]
-            for n, p in enumerate(parts, 1)
-        ]
-        before = used(discard_ext4)
-
-        for i in range(4):  # overwrites, small and large
-            bodies[f"k{i}"] = os.urandom(4096 if i % 2 else 3 * MiB)
-            s3.put_object(Bucket="trash-t", Key=f"k{i}", Body=bodies[f"k{i}"])
-        s3.delete_object(Bucket="trash-t", Key="k4")
-        s3.delete_objects(Bucket="trash-t", Delete={"Objects": [{"Key": f"k{i}"} for i in range(5, 10)], "Quiet": True})
-        s3.complete_multipart_upload(
-            Bucket="trash-t",
-            Key="mp",
-            UploadId=upload,
-            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
-        )
-        # Gone or new at once.
-        for i in range(4, 10):
-            assert_gone(s3, "trash-t", f"k{i}")
-        for key in ("k0", "k1", "k2", "k3", "k10", "k11"):
-            assert s3.get_object(Bucket="trash-t", Key=key)["Body"].read() == bodies[key], key
-        assert s3.get_object(Bucket="trash-t", Key="mp")["Body"].read() == b"".join(parts)
-
-        # Freed: 4 x 2 MiB overwritten and 6 x 2 MiB deleted, less the 2 x 3 MiB +
-        # 2 x 4 KiB written over them; the parts' 10 MiB became the object's copy.
-        removed, added = 20 * MiB, 6 * MiB + 8192
-        wait_until_freed(discard_ext4, storage, before, removed - added - MiB)
+        yield srv.start()
     finally:
         srv.stop()
         srv.cleanup()
 
 
-def test_space_of_deletes_comes_back_after_a_crash(discard_ext4):
-    storage = discard_ext4 / "storage"
-    srv = start(storage)
-    try:
-        s3 = srv.client()
-        s3.create_bucket(Bucket="trash-c")
-        for i in range(8):
-            s3.put_object(Bucket="trash-c", Key=f"c{i}", Body=os.urandom(2 * MiB))
-        before = used(discard_ext4)
-        s3.delete_objects(Bucket="trash-c", Delete={"Objects": [{"Key": f"c{i}"} for i in range(8)], "Quiet": True})
-        srv.kill()  # parked files, if any were left, are the restart's to remove
-        srv.start()
-        s3 = srv.client()
-        for i in range(8):
-            assert_gone(s3, "trash-c", f"c{i}")
-        wait_until_freed(discard_ext4, storage, before, 15 * MiB)
-    finally:
-        srv.stop()
-        srv.cleanup()
+def test_deleted_and_overwritten_objects_give_their_space_back(discard_ext4, engine):
+    s3 = engine.client()
+    s3.create_bucket(Bucket="trash-t")
+    bodies = {f"k{i}": os.urandom(2 * MiB) for i in range(12)}
+    for key, body in bodies.items():
+        s3.put_object(Bucket="trash-t", Key=key, Body=body)
+    parts = [os.urandom(5 * MiB), os.urandom(5 * MiB)]
+    upload = s3.create_multipart_upload(Bucket="trash-t", Key="mp")["UploadId"]
+    etags = [
+        s3.upload_part(Bucket="trash-t", Key="mp", UploadId=upload, PartNumber=n, Body=p)["ETag"]
+        for n, p in enumerate(parts, 1)
+    ]
+    before = used(discard_ext4)
+
+    for i in range(4):  # overwrites, small and large
+        bodies[f"k{i}"] = os.urandom(4096 if i % 2 else 3 * MiB)
+        s3.put_object(Bucket="trash-t", Key=f"k{i}", Body=bodies[f"k{i}"])
+    s3.delete_object(Bucket="trash-t", Key="k4")
+    s3.delete_objects(Bucket="trash-t", Delete={"Objects": [{"Key": f"k{i}"} for i in range(5, 10)], "Quiet": True})
+    s3.complete_multipart_upload(
+        Bucket="trash-t",
+        Key="mp",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
+    )
+    # Gone or new at once.
+    for i in range(4, 10):
+        assert_gone(s3, "trash-t", f"k{i}")
+    for key in ("k0", "k1", "k2", "k3", "k10", "k11"):
+        assert s3.get_object(Bucket="trash-t", Key=key)["Body"].read() == bodies[key], key
+    assert s3.get_object(Bucket="trash-t", Key="mp")["Body"].read() == b"".join(parts)
+
+    # Freed: 4 x 2 MiB overwritten and 6 x 2 MiB deleted, less the 2 x 3 MiB +
+    # 2 x 4 KiB written over them; the parts' 10 MiB became the object's copy.
+    removed, added = 20 * MiB, 6 * MiB + 8192
+    wait_until_freed(discard_ext4, engine.directory, before, removed - added - MiB)
+
+
+def test_space_of_deletes_comes_back_after_a_crash(discard_ext4, engine):
+    s3 = engine.client()
+    s3.create_bucket(Bucket="trash-c")
+    for i in range(8):
+        s3.put_object(Bucket="trash-c", Key=f"c{i}", Body=os.urandom(2 * MiB))
+    before = used(discard_ext4)
+    s3.delete_objects(Bucket="trash-c", Delete={"Objects": [{"Key": f"c{i}"} for i in range(8)], "Quiet": True})
+    engine.kill()  # parked files, if any were left, are the restart's to remove
+    s3 = engine.start().client()
+    for i in range(8):
+        assert_gone(s3, "trash-c", f"c{i}")
+    wait_until_freed(discard_ext4, engine.directory, before, 15 * MiB)
