@@ -273,8 +273,9 @@ impl Store {
                 }
                 committed = true;
             }
-            // The renames below would free the replaced files' blocks (`trash.rs`).
-            if old.is_some() && archived.is_none() {
+            // The renames below would free the replaced files' blocks (`trash.rs`). Not
+            // in recovery, which then empties `.tmp` under the trash's thread.
+            if old.is_some() && archived.is_none() && !recovering {
                 self.park_replaced(&data_path);
                 self.park_replaced(&meta_path);
             }
