@@ -110,7 +110,7 @@ def check_order(log: Path, published_under: list[str]) -> dict:
             return True
         return False
 
-    seen = {"acks": 0, "published": 0, "fdatasync": 0, "sync_file_range": 0, "journaled": 0, "unlinked": 0}
+    seen = {"acks": 0, "published": 0, "fdatasync": 0, "sync_file_range": 0, "journaled": 0, "unlinked": 0, "parked": 0}
     for index, pid, kind, name, args, result in _events(log):
         if kind == "call" and name == "fsync" and (m := FD_PATH.match(args)):
             fsync_started[(pid, m.group(1))] = index
@@ -155,6 +155,7 @@ def check_order(log: Path, published_under: list[str]) -> dict:
                 continue
             gone = f"unlinked:{paths[0]}"
             seen["unlinked"] += 1
+            seen["parked"] += name.startswith("rename")
             since_ack.append(gone)
             synced.add(gone)
             if journaled(pid, index):
@@ -260,6 +261,19 @@ def journaled_ext4():
 
 
 needs_strace = pytest.mark.skipif(STRACE is None, reason="strace is not installed")
+
+
+@needs_strace
+def test_parked_deletes_are_held_to_the_same_order(tmp_path):
+    """On a file system that discards online, deleted objects' files are renamed into
+    `.tmp` for a thread to unlink (`storage/trash.rs`): each such rename too must be
+    followed by a sync of its folder (or be carried by the journal) before the answer."""
+    with loop_mounted_ext4(128, ["-O", "^has_journal"], "loop,discard") as mnt:
+        (mnt / "storage").mkdir()
+        seen, log = traced_workload(mnt / "storage", tmp_path / "trace")
+    assert "unlinked in the background" in log, log[-2000:]
+    # Three deleted objects, two files each, all parked.
+    assert seen["parked"] >= 6 and seen["acks"] >= 12, seen
 
 
 @needs_strace

@@ -69,7 +69,10 @@ def engine(discard_ext4):
     srv.directory = discard_ext4 / "storage"
     srv.directory.mkdir()
     try:
-        yield srv.start()
+        srv.start()
+        # The engine saw the mount's `discard`, so what follows runs with parking on.
+        assert "unlinked in the background" in srv.log_tail(), srv.log_tail()
+        yield srv
     finally:
         srv.stop()
         srv.cleanup()

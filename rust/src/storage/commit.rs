@@ -322,6 +322,7 @@ impl Store {
         let mut meta = read_meta(&meta_path).map_err(|e| Error::key_io(key, e))?;
         change(&mut meta)?;
         let json = serde_json::to_vec_pretty(&meta).map_err(Error::internal)?;
+        self.park_replaced(&meta_path);
         self.write_file_atomic(&meta_path, &json)?;
         Ok(meta)
     }

@@ -211,8 +211,12 @@ impl Store {
             let _ = std::fs::remove_file(&json_tmp);
             return Err(no_such_upload(upload_id));
         }
-        let moved = std::fs::rename(&data.path, dir.join(format!("part-{part_number}")))
-            .and_then(|_| std::fs::rename(&json_tmp, dir.join(format!("part-{part_number}.json"))));
+        // A part uploaded again replaces the earlier one's files (`trash.rs`).
+        let part_path = dir.join(format!("part-{part_number}"));
+        self.park_replaced(&part_path);
+        self.park_replaced(&part_path.with_extension("json"));
+        let moved = std::fs::rename(&data.path, &part_path)
+            .and_then(|_| std::fs::rename(&json_tmp, part_path.with_extension("json")));
         if let Err(e) = moved {
             let _ = std::fs::remove_file(&json_tmp);
             return Err(e.into());

@@ -10,8 +10,9 @@
 //! exactly as they saw the unlink, and a thread of the store's own unlinks it.
 //! Elsewhere files are removed at once, as before: a parked name costs an overwrite
 //! about a tenth of its rate, and space freed at once is what a client deleting
-//! objects on a full disk expects. Whole folder trees (an emptied or deleted bucket)
-//! always go to the thread.
+//! objects on a full disk expects. Whole folder trees (an emptied or deleted bucket,
+//! and with online discard a finished upload's parts) are moved into `.tmp` and
+//! removed by a blocking task of their own.
 //!
 //! What a crash leaves in `.tmp`, start-up removes with the other temporaries; a store
 //! dropped removes what is left at once.
@@ -22,20 +23,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
-/// Entries queued at most; beyond, removals free at once (a burst of deletes must not
-/// grow memory without bound, and the disk is then the limit anyway).
-const MAX_QUEUED: usize = 100_000;
+/// Files queued at most; beyond, removals free at once. A burst of deletes must not
+/// grow memory without bound, and at about 0.1 ms a file this keeps the space parked
+/// at any moment to what the thread frees within a second or so: a client deleting
+/// objects to make room on a full disk waits no longer than that for it.
+const MAX_QUEUED: usize = 10_000;
 
 #[derive(Default)]
 struct Queue {
-    parked: Vec<Parked>,
+    parked: Vec<PathBuf>,
     /// The thread is freeing what it took.
     freeing: bool,
-}
-
-enum Parked {
-    File(PathBuf),
-    Tree(PathBuf),
 }
 
 pub(super) struct Trash {
@@ -54,7 +52,13 @@ impl Trash {
     /// A trash for the store at `root`, and the thread that empties it, which ends once
     /// the trash is dropped.
     pub(super) fn start(root: &Path) -> Arc<Trash> {
-        Trash::start_with(online_discard(root))
+        let discards = online_discard(root);
+        if discards {
+            crate::log::info(
+                "the file system discards freed blocks online: removed files are unlinked in the background",
+            );
+        }
+        Trash::start_with(discards)
     }
 
     fn start_with(parks_files: bool) -> Arc<Trash> {
@@ -90,13 +94,13 @@ impl Trash {
         self.parks_files && self.has_room()
     }
 
-    fn push(&self, parked: Parked) {
+    fn push(&self, parked: PathBuf) {
         self.lock().parked.push(parked);
         self.arrived.notify_one();
     }
 
     /// Waits up to `timeout` for entries, and takes them all.
-    fn take(&self, timeout: Duration) -> Vec<Parked> {
+    fn take(&self, timeout: Duration) -> Vec<PathBuf> {
         let queue = self.lock();
         let (mut queue, _) = self
             .arrived
@@ -144,19 +148,30 @@ fn empty_until_dropped(trash: Weak<Trash>) {
     }
 }
 
-fn free(parked: Vec<Parked>) {
-    for entry in parked {
-        let (removed, path) = match &entry {
-            Parked::File(path) => (std::fs::remove_file(path), path),
-            Parked::Tree(path) => (std::fs::remove_dir_all(path), path),
-        };
-        match removed {
+fn free(parked: Vec<PathBuf>) {
+    for path in parked {
+        match std::fs::remove_file(&path) {
             // Gone with its folder (a test's store removed under it).
             Err(e) if e.kind() != ErrorKind::NotFound => {
                 crate::log::warn(&format!("cannot remove {}: {e}", path.display()))
             }
             _ => {}
         }
+    }
+}
+
+/// Removes a tree of temporaries off the caller's path (at once outside a runtime); what
+/// a crash leaves of it, start-up removes with the other temporaries. Trees stay out of
+/// the trash's queue, so that one big bucket does not hold up the files behind it.
+fn remove_tree_in_background(tree: PathBuf) {
+    let remove = move || {
+        if let Err(e) = std::fs::remove_dir_all(&tree) {
+            crate::log::warn(&format!("cannot remove {}: {e}", tree.display()));
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(remove)),
+        Err(_) => remove(),
     }
 }
 
@@ -200,11 +215,17 @@ impl super::Store {
         let parked = self.temp_path("trash");
         match std::fs::rename(path, &parked) {
             Ok(()) => {
-                self.trash.push(Parked::File(parked));
+                self.trash.push(parked);
                 Ok(())
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(e),
-            // E.g. a bucket folder on another file system: no rename into `.tmp`.
+            // Where `path` is there, the shard folder was not (a store from before the
+            // shards, in recovery, or `.tmp` removed from outside): unlink it here.
+            Err(e)
+                if e.kind() == ErrorKind::NotFound && std::fs::symlink_metadata(path).is_err() =>
+            {
+                Err(e)
+            }
+            // Also e.g. a bucket folder on another file system: no rename into `.tmp`.
             Err(_) => std::fs::remove_file(path),
         }
     }
@@ -218,20 +239,20 @@ impl super::Store {
         }
         let parked = self.temp_path("trash");
         if std::fs::hard_link(path, &parked).is_ok() {
-            self.trash.push(Parked::File(parked));
+            self.trash.push(parked);
         }
     }
 
     /// Removes a folder tree so that it vanishes at once (a rename into `.tmp`, atomic),
-    /// then its files: at once, or with online discard by the trash's thread. Ok if it
-    /// does not exist.
+    /// then its files: at once, or with online discard in the background. Ok if it does
+    /// not exist.
     pub fn discard_tree(&self, path: &Path) -> io::Result<()> {
         self.move_tree_out(path, self.trash.parks_files())
     }
 
-    /// `discard_tree` for whole buckets: the files are always removed by the trash's
-    /// thread. Freeing the blocks of a thousand fsynced files took seconds on a busy
-    /// disk, and nobody needs to wait for it.
+    /// `discard_tree` for whole buckets: the files are always removed in the background.
+    /// Freeing the blocks of a thousand fsynced files took seconds on a busy disk, and
+    /// nobody needs to wait for it.
     pub fn discard_tree_later(&self, path: &Path) -> io::Result<()> {
         self.move_tree_out(path, true)
     }
@@ -251,12 +272,12 @@ impl super::Store {
         }
     }
 
-    /// Removes `parked`, a tree already moved into `.tmp`: by the trash's thread if
-    /// `later` and it has room, else at once.
+    /// Removes `parked`, a tree already moved into `.tmp`: in the background if
+    /// `later`, else at once.
     pub(super) fn free_tree(&self, parked: PathBuf, later: bool) -> io::Result<()> {
-        match later && self.trash.has_room() {
+        match later {
             true => {
-                self.trash.push(Parked::Tree(parked));
+                remove_tree_in_background(parked);
                 Ok(())
             }
             false => std::fs::remove_dir_all(&parked),
@@ -292,24 +313,24 @@ mod tests {
     }
 
     #[test]
-    fn parked_files_and_trees_are_freed_by_the_thread_and_on_drop() {
+    fn parked_files_are_freed_by_the_thread_and_on_drop() {
         let dir = std::env::temp_dir().join(format!("trash-test-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(dir.join("tree/sub")).unwrap();
-        let (file, tree) = (dir.join("file"), dir.join("tree"));
-        std::fs::write(&file, b"bytes").unwrap();
-        std::fs::write(tree.join("sub/leaf"), b"leaf").unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let files: Vec<_> = (0..3).map(|i| dir.join(format!("f{i}"))).collect();
         let trash = Trash::start_with(true);
-        trash.push(Parked::File(file.clone()));
-        trash.push(Parked::Tree(tree.clone()));
+        for file in &files {
+            std::fs::write(file, b"bytes").unwrap();
+            trash.push(file.clone());
+        }
         trash.settle();
-        assert!(!file.exists() && !tree.exists(), "the thread left them");
+        assert!(files.iter().all(|f| !f.exists()), "the thread left some");
 
         // What is still queued when the trash is dropped goes with it.
         let late = dir.join("late");
         std::fs::write(&late, b"late").unwrap();
         let unstarted = Trash {
             queue: Mutex::new(Queue {
-                parked: vec![Parked::File(late.clone())],
+                parked: vec![late.clone()],
                 freeing: false,
             }),
             arrived: Condvar::new(),

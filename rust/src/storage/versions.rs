@@ -406,8 +406,8 @@ impl Store {
             match current {
                 Some(current) if version_name(&current) == version_id => {
                     check(&current)?;
-                    std::fs::remove_file(&meta_path)?;
-                    let _ = std::fs::remove_file(&data_path);
+                    self.remove_file_soon(&meta_path)?;
+                    let _ = self.remove_file_soon(&data_path);
                     self.names_changed(data_path.parent().unwrap())?;
                     self.stats.replace(bucket, key, Some(current.size), None);
                 }
