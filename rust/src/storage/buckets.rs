@@ -207,7 +207,7 @@ impl Store {
             std::fs::rename(entry.path(), trash.join(entry.file_name()))?;
         }
         self.sync_entries(&dir)?;
-        self.free_tree(trash, true)?;
+        super::trash::remove_tree_in_background(trash);
         self.discard_tree_later(&self.versions_root(name))?;
         self.abort_uploads_of_bucket(name)?;
         self.dirs.clear();

@@ -164,7 +164,7 @@ fn free(parked: Vec<PathBuf>) {
 /// Removes a tree of temporaries off the caller's path (at once outside a runtime); what
 /// a crash leaves of it, start-up removes with the other temporaries. Trees stay out of
 /// the trash's queue, so that one big bucket does not hold up the files behind it.
-fn remove_tree_in_background(tree: PathBuf) {
+pub(super) fn remove_tree_in_background(tree: PathBuf) {
     let remove = move || {
         if let Err(e) = std::fs::remove_dir_all(&tree) {
             crate::log::warn(&format!("cannot remove {}: {e}", tree.display()));
@@ -248,7 +248,7 @@ impl super::Store {
     /// then its files: at once, or with online discard in the background. Ok if it does
     /// not exist.
     pub fn discard_tree(&self, path: &Path) -> io::Result<()> {
-        self.move_tree_out(path, self.trash.parks_files())
+        self.move_tree_out(path, self.trash.parks_files)
     }
 
     /// `discard_tree` for whole buckets: the files are always removed in the background.
@@ -267,21 +267,13 @@ impl super::Store {
     fn move_tree_out(&self, path: &Path, later: bool) -> io::Result<()> {
         let parked = self.temp_path("trash");
         match std::fs::rename(path, &parked) {
-            Ok(()) => self.free_tree(parked, later),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Removes `parked`, a tree already moved into `.tmp`: in the background if
-    /// `later`, else at once.
-    pub(super) fn free_tree(&self, parked: PathBuf, later: bool) -> io::Result<()> {
-        match later {
-            true => {
+            Ok(()) if later => {
                 remove_tree_in_background(parked);
                 Ok(())
             }
-            false => std::fs::remove_dir_all(&parked),
+            Ok(()) => std::fs::remove_dir_all(&parked),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }
