@@ -184,7 +184,7 @@ impl Store {
         ] {
             std::fs::create_dir_all(root.join(dir))?;
         }
-        let trash = trash::Trash::start(&root);
+        let trash = trash::Trash::new(&root);
         let inner = Inner {
             tmp: root.join(TMP_DIR),
             file_sync: durable::FileSync::for_root(&root, fsync),
@@ -212,6 +212,7 @@ impl Store {
             std::fs::create_dir_all(store.tmp.join(format!("{shard:x}")))?;
         }
         store.replay_journal()?;
+        trash::Trash::start_emptying(&store.trash);
         for bucket in store.bucket_names()? {
             store.stats.add_unscanned_bucket(&bucket);
         }
