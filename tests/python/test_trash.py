@@ -128,3 +128,43 @@ def test_space_of_deletes_comes_back_after_a_crash(discard_ext4, engine):
     for i in range(8):
         assert_gone(s3, "trash-c", f"c{i}")
     wait_until_freed(discard_ext4, engine.directory, before, 15 * MiB)
+
+
+
+def test_a_full_disk_has_the_room_of_deletes_at_once(discard_ext4, engine):
+    """A client deleting objects to make room on a full disk writes into that room
+    right away, whole: a write that finds the disk full while removed files still wait
+    to be unlinked frees them at once and goes on, instead of failing until the trash's
+    thread catches up. (On the machine this was written on the thread mostly kept up with
+    the deletes; the unit test in trash.rs holds the retry itself.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s3 = engine.client()
+    s3.create_bucket(Bucket="trash-f")
+    tiny = [f"t{i}" for i in range(8000)]  # 16,000 files for the thread, ahead of the big ones
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: s3.put_object(Bucket="trash-f", Key=k, Body=b"x"), tiny))
+    fillers = []
+    while True:  # the rest of the disk, until it is full
+        key = f"fill{len(fillers)}"
+        try:
+            s3.put_object(Bucket="trash-f", Key=key, Body=os.urandom(8 * MiB))
+            fillers.append(key)
+        except ClientError as e:
+            full = e.response
+            break
+    assert full["Error"]["Code"] == "XMinioStorageFull", full
+    assert full["ResponseMetadata"]["HTTPStatusCode"] == 507, full
+    assert len(fillers) >= 8, "the disk was full before the fillers"
+
+    for start in range(0, len(tiny), 1000):
+        batch = [{"Key": k} for k in tiny[start : start + 1000]]
+        s3.delete_objects(Bucket="trash-f", Delete={"Objects": batch, "Quiet": True})
+    s3.delete_objects(Bucket="trash-f", Delete={"Objects": [{"Key": k} for k in fillers], "Quiet": True})
+    # Needs the fillers' room, which the thread frees only after the tiny files.
+    big = os.urandom((len(fillers) - 2) * 8 * MiB)
+    s3.put_object(Bucket="trash-f", Key="big", Body=big)
+    small = os.urandom(4096)
+    s3.put_object(Bucket="trash-f", Key="after", Body=small)
+    assert s3.get_object(Bucket="trash-f", Key="big")["Body"].read() == big
+    assert s3.get_object(Bucket="trash-f", Key="after")["Body"].read() == small

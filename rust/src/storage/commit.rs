@@ -25,9 +25,11 @@ impl Store {
     /// Creates `path` with `bytes`, on disk when fsync is on (see `FileSync`: the
     /// caller renames it into a folder it then syncs).
     pub(super) fn write_new_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let mut file = std::fs::File::create(path)?;
-        file.write_all(bytes)?;
-        self.file_sync.sync(&file)
+        self.with_room(|| {
+            let mut file = std::fs::File::create(path)?;
+            file.write_all(bytes)?;
+            self.file_sync.sync(&file)
+        })
     }
 
     /// Writes a small file atomically (temp, sync, rename, folder sync).

@@ -19,7 +19,12 @@ pub fn etag_of(md5: &[u8; 16]) -> String {
 impl Store {
     /// Starts streaming a new object's body to a temporary file.
     pub fn begin_write(&self, filter: Option<Box<dyn ByteFilter>>) -> TempWriter {
-        temp_writer(self.temp_path("data"), self.file_sync, filter)
+        temp_writer(
+            self.temp_path("data"),
+            self.file_sync,
+            filter,
+            self.trash.clone(),
+        )
     }
 
     /// Writes a body already in memory to a temporary file (on disk when `fsync` is on,
@@ -27,7 +32,7 @@ impl Store {
     pub fn stage_bytes(&self, bytes: &[u8], md5: [u8; 16]) -> std::io::Result<TempData> {
         let data = TempData::new(self.temp_path("data"), bytes.len() as u64, md5);
         match self.file_sync.journal_carries(data.size) {
-            true => std::fs::write(&data.path, bytes)?,
+            true => self.with_room(|| std::fs::write(&data.path, bytes))?,
             false => self.write_new_file(&data.path, bytes)?,
         }
         Ok(data)

@@ -42,7 +42,6 @@ pub(super) struct Trash {
     queue: Mutex<Queue>,
     arrived: Condvar,
     /// Signalled when the thread has freed what it took.
-    #[cfg(test)]
     settled: Condvar,
     /// Files parked so far.
     #[cfg(test)]
@@ -71,7 +70,6 @@ impl Trash {
         Arc::new(Trash {
             queue: Mutex::default(),
             arrived: Condvar::new(),
-            #[cfg(test)]
             settled: Condvar::new(),
             #[cfg(test)]
             pushed: Default::default(),
@@ -127,8 +125,23 @@ impl Trash {
     /// The thread freed what it took.
     fn freed(&self) {
         self.lock().freeing = false;
-        #[cfg(test)]
         self.settled.notify_all();
+    }
+
+    /// Frees, in the caller's thread, what waits in the queue, and waits for what the
+    /// thread is freeing. Returns whether any space may have come back.
+    fn free_now(&self) -> bool {
+        let mut queue = self.lock();
+        let parked = std::mem::take(&mut queue.parked);
+        let busy = queue.freeing;
+        drop(
+            self.settled
+                .wait_while(queue, |q| q.freeing)
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        let any = busy || !parked.is_empty();
+        free(parked);
+        any
     }
 
     /// Waits until everything parked so far is freed.
@@ -140,6 +153,21 @@ impl Trash {
             .wait_while(queue, |q| q.freeing || !q.parked.is_empty())
             .unwrap_or_else(|e| e.into_inner());
     }
+}
+
+impl Trash {
+    /// `Store::with_room`, for writers that hold the trash but not the store.
+    pub(super) fn with_room<T>(&self, mut write: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        match write() {
+            Err(e) if is_full(&e) && self.free_now() => write(),
+            result => result,
+        }
+    }
+}
+
+/// Whether an error says the disk (or the quota) is full.
+fn is_full(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
 impl Drop for Trash {
@@ -271,6 +299,14 @@ impl super::Store {
         self.move_tree_out(path, true)
     }
 
+    /// Runs `write`; where it fails for want of space while removed files wait in the
+    /// trash, frees them at once and runs it again: a client that deleted objects to make
+    /// room on a full disk gets the room now, not when the thread gets there. `write`
+    /// must be safe to run twice (it starts over, or resumes where it stopped).
+    pub(super) fn with_room<T>(&self, write: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        self.trash.with_room(write)
+    }
+
     /// Waits until the trash's thread has freed everything parked so far.
     #[cfg(test)]
     pub(super) fn settle_trash(&self) {
@@ -348,6 +384,52 @@ mod tests {
         };
         drop(unstarted);
         assert!(!late.exists(), "a dropped trash left a file behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_full_disk_frees_the_trash_at_once_and_writes_again() {
+        let dir = std::env::temp_dir().join(format!("trash-full-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let waiting = dir.join("waiting");
+        std::fs::write(&waiting, b"room").unwrap();
+        // No thread: only the writer can free what waits.
+        let trash = Trash::with(true);
+        trash.emptied.store(true, Ordering::Release);
+        trash.push(waiting.clone());
+        let full = || io::Error::from_raw_os_error(libc::ENOSPC);
+        let mut tries = 0;
+        let wrote = trash.with_room(|| {
+            tries += 1;
+            if waiting.exists() {
+                Err(full())
+            } else {
+                Ok(tries)
+            }
+        });
+        assert_eq!(
+            wrote.unwrap(),
+            2,
+            "the write was not run again once the trash was freed"
+        );
+        // With nothing waiting, a full disk is the writer's error at once.
+        let mut tries = 0;
+        let failed = trash.with_room(|| -> io::Result<()> {
+            tries += 1;
+            Err(full())
+        });
+        assert_eq!(
+            (failed.unwrap_err().raw_os_error(), tries),
+            (Some(libc::ENOSPC), 1)
+        );
+        // Other errors are not retried either.
+        trash.push(dir.join("gone"));
+        let mut tries = 0;
+        let denied = trash.with_room(|| -> io::Result<()> {
+            tries += 1;
+            Err(io::Error::from(ErrorKind::PermissionDenied))
+        });
+        assert!(denied.is_err() && tries == 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

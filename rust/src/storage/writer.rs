@@ -8,11 +8,13 @@ use crate::md5::Md5;
 use bytes::Bytes;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::durable::FileSync;
 use super::error::{Error, Result};
 use super::sealing::ByteFilter;
+use super::trash::Trash;
 use super::writeback::Writeback;
 
 const QUEUE_DEPTH: usize = 8;
@@ -234,12 +236,24 @@ struct FileSink {
     taken: u64,
     /// With fsync on: how far the file is on its way to the disk.
     writeback: Writeback,
+    /// Files removed but not yet freed, freed at once if the disk is full.
+    trash: Arc<Trash>,
 }
 
 impl Sink for FileSink {
     type Output = TempData;
     fn write(&mut self, chunk: &[u8]) -> Result<()> {
-        self.out.write_all(chunk)?;
+        let (out, taken, mut again) = (&mut self.out, self.taken, false);
+        self.trash.with_room(|| {
+            // Again after a full disk: part of the chunk may be in the file or the buffer.
+            let mut done = 0;
+            if again {
+                let held = out.get_ref().metadata()?.len() + out.buffer().len() as u64;
+                done = held.saturating_sub(taken).min(chunk.len() as u64) as usize;
+            }
+            again = true;
+            out.write_all(&chunk[done..])
+        })?;
         self.taken += chunk.len() as u64;
         if self.sync.is_on() {
             let in_file = self.taken - self.out.buffer().len() as u64;
@@ -248,7 +262,8 @@ impl Sink for FileSink {
         Ok(())
     }
     fn finish(mut self, size: u64, md5: [u8; 16]) -> Result<TempData> {
-        self.out.flush()?;
+        // A failed flush keeps what it could not write: running it again resumes.
+        self.trash.with_room(|| self.out.flush())?;
         self.writeback.finish()?;
         if !self.sync.journal_carries(size) {
             self.sync.sync(self.out.get_ref())?;
@@ -261,10 +276,11 @@ impl Sink for FileSink {
 pub type TempWriter = SinkWriter<TempData>;
 
 /// Starts streaming a body to the temporary file `path`.
-pub fn temp_writer(
+pub(super) fn temp_writer(
     path: PathBuf,
     sync: FileSync,
     filter: Option<Box<dyn ByteFilter>>,
+    trash: Arc<Trash>,
 ) -> TempWriter {
     SinkWriter::start(
         move || {
@@ -275,6 +291,7 @@ pub fn temp_writer(
                 sync,
                 taken: 0,
                 writeback: Writeback::default(),
+                trash,
             })
         },
         filter,
