@@ -13,6 +13,8 @@ machine's disk is (root only; skipped otherwise).
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -131,21 +133,19 @@ def test_space_of_deletes_comes_back_after_a_crash(discard_ext4, engine):
 
 
 
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 def test_a_full_disk_has_the_room_of_deletes_at_once(discard_ext4, engine):
     """A client deleting objects to make room on a full disk writes into that room
     right away, whole: a write that finds the disk full while removed files still wait
-    to be unlinked frees them at once and goes on, instead of failing until the trash's
-    thread catches up. (On the machine this was written on the thread mostly kept up with
-    the deletes; the unit test in trash.rs holds the retry itself.)"""
-    from concurrent.futures import ThreadPoolExecutor
-
+    to be unlinked frees them at once and goes on (a streamed body resumes where the
+    disk stopped it), instead of failing until the trash's thread catches up. The
+    thread is held back here: `strace` delays the first unlink of every thread by 3 s."""
     s3 = engine.client()
     s3.create_bucket(Bucket="trash-f")
-    tiny = [f"t{i}" for i in range(8000)]  # 16,000 files for the thread, ahead of the big ones
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda k: s3.put_object(Bucket="trash-f", Key=k, Body=b"x"), tiny))
+    s3.put_object(Bucket="trash-f", Key="first", Body=b"x")
     fillers = []
-    while True:  # the rest of the disk, until it is full
+    while True:  # the disk, until it is full
         key = f"fill{len(fillers)}"
         try:
             s3.put_object(Bucket="trash-f", Key=key, Body=os.urandom(8 * MiB))
@@ -157,14 +157,22 @@ def test_a_full_disk_has_the_room_of_deletes_at_once(discard_ext4, engine):
     assert full["ResponseMetadata"]["HTTPStatusCode"] == 507, full
     assert len(fillers) >= 8, "the disk was full before the fillers"
 
-    for start in range(0, len(tiny), 1000):
-        batch = [{"Key": k} for k in tiny[start : start + 1000]]
-        s3.delete_objects(Bucket="trash-f", Delete={"Objects": batch, "Quiet": True})
-    s3.delete_objects(Bucket="trash-f", Delete={"Objects": [{"Key": k} for k in fillers], "Quiet": True})
-    # Needs the fillers' room, which the thread frees only after the tiny files.
-    big = os.urandom((len(fillers) - 2) * 8 * MiB)
-    s3.put_object(Bucket="trash-f", Key="big", Body=big)
-    small = os.urandom(4096)
-    s3.put_object(Bucket="trash-f", Key="after", Body=small)
+    tracer = subprocess.Popen(
+        ["strace", "-f", "-qq", "-o", "/dev/null", "-p", str(engine.pid), "-e", "trace=unlink,unlinkat",
+         "-e", "inject=unlink,unlinkat:delay_enter=3000000:when=1"],
+    )
+    try:
+        time.sleep(1)  # attached to every thread
+        # The thread takes `first` and sleeps in its unlink; the fillers wait behind it.
+        s3.delete_object(Bucket="trash-f", Key="first")
+        time.sleep(0.2)
+        s3.delete_objects(Bucket="trash-f", Delete={"Objects": [{"Key": k} for k in fillers], "Quiet": True})
+        big = os.urandom((len(fillers) - 2) * 8 * MiB)  # needs the fillers' room
+        s3.put_object(Bucket="trash-f", Key="big", Body=big)
+        small = os.urandom(4096)
+        s3.put_object(Bucket="trash-f", Key="after", Body=small)
+    finally:
+        tracer.terminate()
+        tracer.wait(10)
     assert s3.get_object(Bucket="trash-f", Key="big")["Body"].read() == big
     assert s3.get_object(Bucket="trash-f", Key="after")["Body"].read() == small
