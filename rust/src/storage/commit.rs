@@ -80,6 +80,7 @@ impl Store {
     pub(super) fn replace_with_copy(&self, src: &Path, dst: &Path) -> std::io::Result<()> {
         let tmp = self.temp_path("data");
         self.link_or_copy(src, &tmp)?;
+        self.park_replaced(dst);
         let renamed = std::fs::rename(&tmp, dst);
         // Renaming a link onto another link of the same file leaves both names.
         let _ = std::fs::remove_file(&tmp);
