@@ -1,5 +1,6 @@
 //! Logging: human lines on stderr, and (in management mode) `log` events to the host.
 
+use std::io::Write;
 use std::sync::OnceLock;
 
 /// Receives (level, message).
@@ -12,8 +13,14 @@ pub fn set_sink(sink: Sink) {
     let _ = SINK.set(sink);
 }
 
+/// A line on stderr. Not `eprintln!`, which panics when the write fails: stderr may be a
+/// file on the very disk that is full.
+fn to_stderr(level: &str, message: &str) {
+    let _ = writeln!(std::io::stderr(), "[ruststorage] {level}: {message}");
+}
+
 fn emit(level: &str, message: &str) {
-    eprintln!("[ruststorage] {level}: {message}");
+    to_stderr(level, message);
     if let Some(sink) = SINK.get() {
         sink(level, message);
     }
@@ -21,7 +28,7 @@ fn emit(level: &str, message: &str) {
 
 /// Detail for whoever reads stderr; not forwarded to the host.
 pub fn debug(message: &str) {
-    eprintln!("[ruststorage] debug: {message}");
+    to_stderr("debug", message);
 }
 pub fn info(message: &str) {
     emit("info", message)

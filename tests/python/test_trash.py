@@ -134,6 +134,25 @@ def test_space_of_deletes_comes_back_after_a_crash(discard_ext4, engine):
 
 
 
+def traced_by(pid: int, tracer: subprocess.Popen):
+    """Waits until `tracer` (strace) has attached to every thread of `pid`: unless it
+    has, the trash's thread is not held back and the test proves nothing."""
+    deadline = time.monotonic() + 15
+    while True:
+        assert tracer.poll() is None, f"strace exited with {tracer.returncode} (is ptrace allowed?)"
+        tracers = set()
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                status = (task / "status").read_text()
+            except FileNotFoundError:  # a thread that ended
+                continue
+            tracers |= {line.split()[1] for line in status.splitlines() if line.startswith("TracerPid:")}
+        if tracers == {str(tracer.pid)}:
+            return
+        assert time.monotonic() < deadline, f"strace did not attach to every thread: {tracers}"
+        time.sleep(0.05)
+
+
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 def test_a_full_disk_has_the_room_of_deletes_at_once(discard_ext4, engine):
     """A client deleting objects to make room on a full disk writes into that room
@@ -162,7 +181,7 @@ def test_a_full_disk_has_the_room_of_deletes_at_once(discard_ext4, engine):
          "-e", "inject=unlink,unlinkat:delay_enter=3000000:when=1"],
     )
     try:
-        time.sleep(1)  # attached to every thread
+        traced_by(engine.pid, tracer)
         # The thread takes `first` and sleeps in its unlink; the fillers wait behind it.
         s3.delete_object(Bucket="trash-f", Key="first")
         time.sleep(0.2)

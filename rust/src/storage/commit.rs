@@ -180,7 +180,7 @@ impl Store {
             self.write_new_file(meta_tmp, json)?;
             return Ok(None);
         }
-        std::fs::write(meta_tmp, json)?;
+        self.with_room(|| std::fs::write(meta_tmp, json))?;
         // A record being replayed is still carried by the file it was read from.
         if super::durable::journaled() {
             return Ok(None);

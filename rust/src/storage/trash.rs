@@ -20,7 +20,7 @@
 
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
@@ -34,15 +34,18 @@ const MAX_QUEUED: usize = 100_000;
 #[derive(Default)]
 struct Queue {
     parked: Vec<PathBuf>,
-    /// The thread is freeing what it took.
-    freeing: bool,
+    /// Batches taken from the queue so far, by the thread or by writers that found the
+    /// disk full.
+    taken: u64,
 }
 
 pub(super) struct Trash {
     queue: Mutex<Queue>,
     arrived: Condvar,
-    /// Signalled when the thread has freed what it took.
+    /// Signalled when a batch has been freed.
     settled: Condvar,
+    /// Batches freed so far (changed under the queue's lock).
+    done: AtomicU64,
     /// Files parked so far.
     #[cfg(test)]
     pushed: std::sync::atomic::AtomicUsize,
@@ -71,6 +74,7 @@ impl Trash {
             queue: Mutex::default(),
             arrived: Condvar::new(),
             settled: Condvar::new(),
+            done: AtomicU64::new(0),
             #[cfg(test)]
             pushed: Default::default(),
             emptied: AtomicBool::new(false),
@@ -118,30 +122,41 @@ impl Trash {
             .arrived
             .wait_timeout_while(queue, timeout, |q| q.parked.is_empty())
             .unwrap_or_else(|e| e.into_inner());
-        queue.freeing = !queue.parked.is_empty();
-        std::mem::take(&mut queue.parked)
+        take_batch(&mut queue)
     }
 
-    /// The thread freed what it took.
-    fn freed(&self) {
-        self.lock().freeing = false;
-        self.settled.notify_all();
+    /// Frees a batch taken from the queue, and says so (also if freeing it panicked:
+    /// writers waiting for it must not wait for ever).
+    fn free_batch(&self, batch: Vec<PathBuf>) {
+        struct Done<'a>(&'a Trash);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                let _queue = self.0.lock();
+                self.0.done.fetch_add(1, Ordering::Release);
+                self.0.settled.notify_all();
+            }
+        }
+        let _done = Done(self);
+        free(batch);
     }
 
-    /// Frees, in the caller's thread, what waits in the queue, and waits for what the
-    /// thread is freeing. Returns whether any space may have come back.
-    fn free_now(&self) -> bool {
-        let mut queue = self.lock();
-        let parked = std::mem::take(&mut queue.parked);
-        let busy = queue.freeing;
+    /// Frees, in the caller's thread, what waits in the queue, then waits for the batches
+    /// taken before (by the thread or other writers). Returns whether any batch was freed
+    /// since `seen` (`done` before the write that found the disk full): then room may be
+    /// back.
+    fn free_now(&self, seen: u64) -> bool {
+        let batch = take_batch(&mut self.lock());
+        if !batch.is_empty() {
+            self.free_batch(batch);
+        }
+        let queue = self.lock();
+        let taken = queue.taken;
         drop(
             self.settled
-                .wait_while(queue, |q| q.freeing)
+                .wait_while(queue, |_| self.done.load(Ordering::Acquire) < taken)
                 .unwrap_or_else(|e| e.into_inner()),
         );
-        let any = busy || !parked.is_empty();
-        free(parked);
-        any
+        self.done.load(Ordering::Acquire) != seen
     }
 
     /// Waits until everything parked so far is freed.
@@ -150,16 +165,28 @@ impl Trash {
         let queue = self.lock();
         let _settled = self
             .settled
-            .wait_while(queue, |q| q.freeing || !q.parked.is_empty())
+            .wait_while(queue, |q| {
+                self.done.load(Ordering::Acquire) < q.taken || !q.parked.is_empty()
+            })
             .unwrap_or_else(|e| e.into_inner());
     }
+}
+
+/// Takes what waits in the queue as one batch.
+fn take_batch(queue: &mut Queue) -> Vec<PathBuf> {
+    let batch = std::mem::take(&mut queue.parked);
+    if !batch.is_empty() {
+        queue.taken += 1;
+    }
+    batch
 }
 
 impl Trash {
     /// `Store::with_room`, for writers that hold the trash but not the store.
     pub(super) fn with_room<T>(&self, mut write: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        let seen = self.done.load(Ordering::Acquire);
         match write() {
-            Err(e) if is_full(&e) && self.free_now() => write(),
+            Err(e) if is_full(&e) && self.free_now(seen) => write(),
             result => result,
         }
     }
@@ -182,11 +209,9 @@ impl Drop for Trash {
 fn empty_until_dropped(trash: Weak<Trash>) {
     while let Some(trash) = trash.upgrade() {
         let parked = trash.take(Duration::from_secs(1));
-        if parked.is_empty() {
-            continue;
+        if !parked.is_empty() {
+            trash.free_batch(parked);
         }
-        free(parked);
-        trash.freed();
     }
 }
 
@@ -374,10 +399,11 @@ mod tests {
         let unstarted = Trash {
             queue: Mutex::new(Queue {
                 parked: vec![late.clone()],
-                freeing: false,
+                taken: 0,
             }),
             arrived: Condvar::new(),
             settled: Condvar::new(),
+            done: AtomicU64::new(0),
             pushed: Default::default(),
             emptied: AtomicBool::new(false),
             parks_files: true,
@@ -412,6 +438,15 @@ mod tests {
             2,
             "the write was not run again once the trash was freed"
         );
+        // A writer whose write began before another writer freed the queue finds the
+        // queue empty, yet may find room: it writes again too.
+        let seen = trash.done.load(Ordering::Acquire);
+        trash.push(dir.join("gone"));
+        assert!(
+            trash.free_now(trash.done.load(Ordering::Acquire)),
+            "the first writer"
+        );
+        assert!(trash.free_now(seen), "the second writer gave up");
         // With nothing waiting, a full disk is the writer's error at once.
         let mut tries = 0;
         let failed = trash.with_room(|| -> io::Result<()> {

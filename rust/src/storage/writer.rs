@@ -245,14 +245,12 @@ impl Sink for FileSink {
     fn write(&mut self, chunk: &[u8]) -> Result<()> {
         let (out, taken, mut again) = (&mut self.out, self.taken, false);
         self.trash.with_room(|| {
-            // Again after a full disk: part of the chunk may be in the file or the buffer.
-            let mut done = 0;
-            if again {
-                let held = out.get_ref().metadata()?.len() + out.buffer().len() as u64;
-                done = held.saturating_sub(taken).min(chunk.len() as u64) as usize;
+            if !again {
+                again = true;
+                return out.write_all(chunk);
             }
-            again = true;
-            out.write_all(&chunk[done..])
+            let in_file = out.get_ref().metadata()?.len();
+            write_rest(out, chunk, taken, in_file)
         })?;
         self.taken += chunk.len() as u64;
         if self.sync.is_on() {
@@ -271,6 +269,19 @@ impl Sink for FileSink {
         (self.data.size, self.data.md5) = (size, md5);
         Ok(self.data)
     }
+}
+
+/// Writes what is left of `chunk` after writing it failed: of the bytes, `taken` before
+/// it, those in `out`'s file (`in_file` long: written in order) or in its buffer are in.
+fn write_rest<W: Write>(
+    out: &mut std::io::BufWriter<W>,
+    chunk: &[u8],
+    taken: u64,
+    in_file: u64,
+) -> std::io::Result<()> {
+    let held = in_file + out.buffer().len() as u64;
+    let done = held.saturating_sub(taken).min(chunk.len() as u64) as usize;
+    out.write_all(&chunk[done..])
 }
 
 pub type TempWriter = SinkWriter<TempData>;
@@ -296,4 +307,75 @@ pub(super) fn temp_writer(
         },
         filter,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_rest;
+    use std::io::{self, BufWriter, Write};
+
+    /// A disk with room for `room` bytes, full beyond.
+    struct Disk {
+        data: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Disk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let free = self.room - self.data.len();
+            if free == 0 && !buf.is_empty() {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            let n = buf.len().min(free);
+            self.data.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Chunks smaller than, as large as and larger than the buffer, on a disk that fills
+    /// up anywhere (in a buffer's flush, in a large chunk's direct write): each chunk
+    /// written again lands once, in order.
+    #[test]
+    fn a_chunk_written_again_after_a_full_disk_lands_once() {
+        let chunks: Vec<Vec<u8>> = [5usize, 16, 40, 3, 16, 7, 33]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|j| (i * 50 + j) as u8).collect())
+            .collect();
+        let whole = chunks.concat();
+        for step in 1..whole.len() {
+            let disk = Disk {
+                data: Vec::new(),
+                room: step,
+            };
+            let mut out = BufWriter::with_capacity(16, disk);
+            let mut taken = 0;
+            for chunk in &chunks {
+                let (mut result, mut tries) = (out.write_all(chunk), 0);
+                while let Err(e) = result {
+                    assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+                    tries += 1;
+                    assert!(
+                        tries < 100,
+                        "a chunk never landed (room freed {step} at a time)"
+                    );
+                    out.get_mut().room += step; // room freed
+                    let in_file = out.get_ref().data.len() as u64;
+                    result = write_rest(&mut out, chunk, taken, in_file);
+                }
+                taken += chunk.len() as u64;
+            }
+            while out.flush().is_err() {
+                out.get_mut().room += step;
+            }
+            assert_eq!(
+                out.get_ref().data,
+                whole,
+                "room freed {step} bytes at a time"
+            );
+        }
+    }
 }
