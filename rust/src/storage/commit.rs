@@ -25,7 +25,7 @@ impl Store {
     /// Creates `path` with `bytes`, on disk when fsync is on (see `FileSync`: the
     /// caller renames it into a folder it then syncs).
     pub(super) fn write_new_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        self.with_room(|| {
+        self.trash.with_room(|| {
             let mut file = std::fs::File::create(path)?;
             file.write_all(bytes)?;
             self.file_sync.sync(&file)
@@ -180,7 +180,7 @@ impl Store {
             self.write_new_file(meta_tmp, json)?;
             return Ok(None);
         }
-        self.with_room(|| std::fs::write(meta_tmp, json))?;
+        self.trash.with_room(|| std::fs::write(meta_tmp, json))?;
         // A record being replayed is still carried by the file it was read from.
         if super::durable::journaled() {
             return Ok(None);

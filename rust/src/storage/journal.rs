@@ -548,7 +548,7 @@ impl super::Store {
             .journal
             .get()
             .ok_or_else(|| io::Error::other("no journal"))?;
-        Ok(self.with_room(|| journal.append(record))?)
+        Ok(self.trash.with_room(|| journal.append(record))?)
     }
 
     /// Makes every journaled write so far durable as files and drops its record.

@@ -213,10 +213,11 @@ impl Store {
         }
         // A part uploaded again replaces the earlier one's files (`trash.rs`).
         let part_path = dir.join(format!("part-{part_number}"));
+        let part_json = part_path.with_extension("json");
         self.park_replaced(&part_path);
-        self.park_replaced(&part_path.with_extension("json"));
+        self.park_replaced(&part_json);
         let moved = std::fs::rename(&data.path, &part_path)
-            .and_then(|_| std::fs::rename(&json_tmp, part_path.with_extension("json")));
+            .and_then(|_| std::fs::rename(&json_tmp, &part_json));
         if let Err(e) = moved {
             let _ = std::fs::remove_file(&json_tmp);
             return Err(e.into());

@@ -32,7 +32,7 @@ impl Store {
     pub fn stage_bytes(&self, bytes: &[u8], md5: [u8; 16]) -> std::io::Result<TempData> {
         let data = TempData::new(self.temp_path("data"), bytes.len() as u64, md5);
         match self.file_sync.journal_carries(data.size) {
-            true => self.with_room(|| std::fs::write(&data.path, bytes))?,
+            true => self.trash.with_room(|| std::fs::write(&data.path, bytes))?,
             false => self.write_new_file(&data.path, bytes)?,
         }
         Ok(data)

@@ -99,13 +99,12 @@ impl Trash {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether one more entry may wait for the thread.
-    fn has_room(&self) -> bool {
-        self.emptied.load(Ordering::Acquire) && self.lock().parked.len() < MAX_QUEUED
-    }
-
+    /// Whether a file removed now is parked: on a discarding file system, once the thread
+    /// runs, while the queue has room.
     fn parks_files(&self) -> bool {
-        self.parks_files && self.has_room()
+        self.parks_files
+            && self.emptied.load(Ordering::Acquire)
+            && self.lock().parked.len() < MAX_QUEUED
     }
 
     fn push(&self, parked: PathBuf) {
@@ -170,6 +169,18 @@ impl Trash {
             })
             .unwrap_or_else(|e| e.into_inner());
     }
+
+    /// Runs `write`; where it fails for want of space while removed files wait in the
+    /// trash, frees them at once and runs it again: a client that deleted objects to make
+    /// room on a full disk gets the room now, not when the thread gets there. `write`
+    /// must be safe to run twice (it starts over, or resumes where it stopped).
+    pub(super) fn with_room<T>(&self, mut write: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        let seen = self.done.load(Ordering::Acquire);
+        match write() {
+            Err(e) if is_full(&e) && self.free_now(seen) => write(),
+            result => result,
+        }
+    }
 }
 
 /// Takes what waits in the queue as one batch.
@@ -179,17 +190,6 @@ fn take_batch(queue: &mut Queue) -> Vec<PathBuf> {
         queue.taken += 1;
     }
     batch
-}
-
-impl Trash {
-    /// `Store::with_room`, for writers that hold the trash but not the store.
-    pub(super) fn with_room<T>(&self, mut write: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-        let seen = self.done.load(Ordering::Acquire);
-        match write() {
-            Err(e) if is_full(&e) && self.free_now(seen) => write(),
-            result => result,
-        }
-    }
 }
 
 /// Whether an error says the disk (or the quota) is full.
@@ -322,14 +322,6 @@ impl super::Store {
     /// nobody needs to wait for it.
     pub fn discard_tree_later(&self, path: &Path) -> io::Result<()> {
         self.move_tree_out(path, true)
-    }
-
-    /// Runs `write`; where it fails for want of space while removed files wait in the
-    /// trash, frees them at once and runs it again: a client that deleted objects to make
-    /// room on a full disk gets the room now, not when the thread gets there. `write`
-    /// must be safe to run twice (it starts over, or resumes where it stopped).
-    pub(super) fn with_room<T>(&self, write: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-        self.trash.with_room(write)
     }
 
     /// Waits until the trash's thread has freed everything parked so far.
@@ -468,25 +460,17 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    fn put(store: &super::super::Store, key: &str, body: &[u8]) -> super::super::meta::ObjectMeta {
-        let data = store.stage_bytes(body, [0; 16]).unwrap();
-        let etag = "\"e\"".to_string();
-        let attrs = Default::default();
-        store
-            .put_object("bkt", key, data, attrs, Vec::new(), etag, None)
-            .unwrap()
-    }
-
     /// The journal's replay at start-up overwrites objects; what it replaces is freed at
     /// once, so that `.tmp` is empty when the store opens (the crash test checks that),
     /// not after the trash's thread gets to it.
     #[test]
     fn start_up_parks_nothing_and_leaves_tmp_empty() {
+        use super::super::versions::tests::put;
         use super::super::{JOURNAL_DIR, Store, TMP_DIR, journal};
         let root = std::env::temp_dir().join(format!("trash-replay-{}", uuid::Uuid::new_v4()));
         let store = Store::open(&root, false, None).unwrap();
         store.create_bucket("bkt", "us-east-1").unwrap();
-        let mut meta = put(&store, "k", b"old");
+        let mut meta = put(&store, "bkt", "k", b"old");
         drop(store);
         // A write acknowledged through the journal before a crash, not yet checkpointed.
         meta.size = 3;
@@ -513,7 +497,7 @@ mod tests {
             .collect();
         assert!(left.is_empty(), "start-up left files in .tmp: {left:?}");
         // Once open, an overwrite parks the replaced data and metadata.
-        put(&store, "k", b"newer");
+        put(&store, "bkt", "k", b"newer");
         assert_eq!(
             parked(&store),
             2,

@@ -639,7 +639,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
@@ -651,7 +651,13 @@ mod tests {
         (Store::open(&root, false, None).unwrap(), root)
     }
 
-    fn put(store: &Store, bucket: &str, key: &str, body: &[u8]) -> ObjectMeta {
+    /// Stores `body` as `bucket/key` (the ETag is not its MD5).
+    pub(in crate::storage) fn put(
+        store: &Store,
+        bucket: &str,
+        key: &str,
+        body: &[u8],
+    ) -> ObjectMeta {
         let data = store.stage_bytes(body, [0; 16]).unwrap();
         store
             .put_object(
